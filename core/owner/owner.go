@@ -1,0 +1,365 @@
+// Package owner serves one inventory partition while it holds the
+// partition's lease. It keeps the partition's state in memory, group-commits
+// every decision to the partition's log subject in JetStream before anyone
+// hears the answer, and is fenced: each log write expects the subject's last
+// sequence to be the one it last wrote, so a deposed owner's late write
+// fails. It recovers from the latest snapshot plus the log after it, relays
+// decisions as domain events to the EVENTS stream, and writes snapshots from
+// a shadow copy of the state so the hot path never pauses for them.
+//
+// Goroutines of a running owner:
+//
+//	micro handlers ──cmds──▶ loop (decides, under mu) ──open batch──▶ writer (one fenced write at a time)
+//	                                                                    │ committed batches
+//	                                                        relay ◀─────┴─────▶ snapshotter (shadow state)
+//	lease keeper: renews the lease; losing it stops the owner
+package owner
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/ticketing/ticketing/core/lease"
+	"github.com/ticketing/ticketing/core/streams"
+	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/services/inventory"
+)
+
+// Config tunes an owner.
+type Config struct {
+	Node          string        // this node's name, written into the log
+	MaxBatch      int           // decisions per log write; default 4096
+	QueueLen      int           // commands waiting before "overloaded"; default 32768
+	SnapshotEvery int           // minimum decisions between snapshots; default 50000
+	SnapshotIdle  time.Duration // snapshot this long after the last decision; default 30s
+	WriteTimeout  time.Duration // one log write; default 5s
+	StopTimeout   time.Duration // graceful stop; default 5s
+	// EventsFlushLag is how long after the EVENTS stream acknowledged an
+	// event the log may be purged past it: EVENTS flushes asynchronously, so
+	// a crash can lose its last acknowledged messages, which the relay then
+	// publishes again from the log. Default 2s.
+	EventsFlushLag time.Duration
+	LeaseTTL      time.Duration // the lease bucket's TTL
+	Limits        inventory.Limits
+}
+
+// Defaults fills zero fields.
+func (c *Config) Defaults() {
+	if c.MaxBatch == 0 {
+		c.MaxBatch = 4096
+	}
+	if c.QueueLen == 0 {
+		c.QueueLen = 32768
+	}
+	if c.SnapshotEvery == 0 {
+		c.SnapshotEvery = 50_000
+	}
+	if c.SnapshotIdle == 0 {
+		c.SnapshotIdle = 30 * time.Second
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = 5 * time.Second
+	}
+	if c.EventsFlushLag == 0 {
+		c.EventsFlushLag = 2 * time.Second
+	}
+	if c.StopTimeout == 0 {
+		c.StopTimeout = 5 * time.Second
+	}
+	if c.LeaseTTL == 0 {
+		c.LeaseTTL = 3 * time.Second
+	}
+	if c.Limits == (inventory.Limits{}) {
+		c.Limits = inventory.DefaultLimits()
+	}
+}
+
+// Validate checks the config.
+func (c *Config) Validate() error {
+	switch {
+	case c.Node == "":
+		return errors.New("owner: node name required")
+	case c.MaxBatch < 1 || c.MaxBatch > 65536:
+		return errors.New("owner: max batch must be 1-65536")
+	case c.QueueLen < 1:
+		return errors.New("owner: queue length must be positive")
+	case c.Limits.IdempotencyTTL < 24*time.Hour:
+		return errors.New("owner: idempotency keys must be kept at least 24h")
+	case c.Limits.MinTTL <= 0 || c.Limits.MaxTTL < c.Limits.MinTTL || c.Limits.DefaultTTL < c.Limits.MinTTL || c.Limits.DefaultTTL > c.Limits.MaxTTL:
+		return errors.New("owner: hold TTLs must satisfy 0 < min <= default <= max")
+	}
+	return nil
+}
+
+// Deps are what an owner works with.
+type Deps struct {
+	NC      *nats.Conn
+	JS      jetstream.JetStream
+	Streams *streams.Set
+	Secret  []byte // hold-token key
+	Log     *slog.Logger
+	Metrics *Metrics
+}
+
+// ErrFenced means another owner wrote to the partition's log.
+var ErrFenced = errors.New("owner: fenced by a newer owner")
+
+type op uint8
+
+const (
+	opHold op = iota
+	opGet
+	opRelease
+	opConfirm
+	opCancel
+	opAvailability
+)
+
+var opNames = [...]string{"hold", "get", "release", "confirm", "cancel", "availability"}
+
+type call struct {
+	op      op
+	req     micro.Request
+	hold    inventory.HoldRequest
+	ref     inventory.HoldRef
+	confirm inventory.ConfirmRequest
+	// the answer, set by the loop
+	data []byte
+	err  error
+}
+
+type batch struct {
+	gen   uint64
+	ds    []*inventory.Decision
+	calls []*call
+}
+
+type committed struct {
+	seq uint64
+	ds  []*inventory.Decision
+}
+
+// Owner serves one partition. Create it with Run.
+type Owner struct {
+	cfg    Config
+	deps   Deps
+	key    string
+	layout inventory.Layout
+	lease  *lease.Lease
+	log    *slog.Logger
+
+	logSubj, evSubj string
+
+	mu       sync.Mutex
+	full     *sync.Cond
+	part     *inventory.Partition // under mu
+	open     *batch               // under mu
+	gen      uint64               // under mu
+	stopping bool                 // under mu
+
+	durable    atomic.Uint64 // last durable batch generation
+	validUntil atomic.Int64  // lease validity, unix nanos
+	relayedSeq atomic.Uint64 // every event of records up to here is on EVENTS
+	lastSeq    uint64        // writer only: the log subject's last sequence
+
+	cmds     chan *call
+	kick     chan struct{}
+	relayCh  chan committed
+	shadowCh chan committed
+	rng      *rand.ChaCha8 // loop only
+
+	finish   chan struct{} // closed when the loop has stopped: the writer commits what is left
+	failOnce sync.Once
+	failed   chan struct{}
+	failErr  error
+}
+
+// Run recovers the partition, serves it until ctx is done or the owner
+// fails (lease lost, log write failed or fenced), and stops in order. The
+// lease must be held; Run releases it when it stops.
+func Run(ctx context.Context, cfg Config, deps Deps, key string, layout inventory.Layout, l *lease.Lease) error {
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	var seed [32]byte
+	_, _ = crand.Read(seed[:])
+	o := &Owner{
+		cfg: cfg, deps: deps, key: key, layout: layout, lease: l,
+		log:     deps.Log.With("partition", key, "epoch", l.Epoch()),
+		logSubj: streams.InventoryLogSubject(key), evSubj: streams.InventoryEventSubject(key),
+		cmds: make(chan *call, cfg.QueueLen), kick: make(chan struct{}, 1),
+		relayCh: make(chan committed, 4096), shadowCh: make(chan committed, 4096),
+		rng: rand.NewChaCha8(seed), failed: make(chan struct{}), finish: make(chan struct{}),
+	}
+	o.full = sync.NewCond(&o.mu)
+	o.validUntil.Store(l.ValidUntil().UnixNano())
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = l.Release(rctx)
+	}()
+
+	start := time.Now()
+	rec, err := o.recover(ctx)
+	if err != nil {
+		return fmt.Errorf("owner %s: recover: %w", key, err)
+	}
+	o.log.Info("partition owned", "recovered_in", time.Since(start).Round(time.Millisecond),
+		"snapshot_seq", rec.snapSeq, "replayed_records", rec.replayed, "log_seq", o.lastSeq)
+
+	var wg sync.WaitGroup
+	stopLease := make(chan struct{})
+	stopLoop := make(chan struct{})
+	run := func(f func()) { wg.Add(1); go func() { defer wg.Done(); f() }() }
+	writerDone := make(chan struct{})
+	relayDone := make(chan struct{})
+	shadowDone := make(chan struct{})
+	go func() { defer close(writerDone); o.writer() }()
+	go func() { defer close(relayDone); o.relay(rec.backlog, rec.relayFrom) }()
+	startSeq := o.lastSeq
+	go func() { defer close(shadowDone); o.snapshotter(rec.shadow, startSeq) }()
+	run(func() { o.keepLease(stopLease) })
+	run(func() { o.loop(stopLoop) })
+
+	svc, err := o.register()
+	if err != nil {
+		o.fail(err)
+	}
+	o.deps.Metrics.Owned.Inc()
+	defer o.deps.Metrics.Owned.Dec()
+
+	graceful := false
+	select {
+	case <-ctx.Done():
+		graceful = true
+	case <-o.failed:
+	}
+	// Stop in order: no new requests; the loop stops deciding; the writer
+	// commits (graceful) or fails what is decided; queued commands are told to
+	// retry; the relay and snapshotter finish; the lease goes last (deferred).
+	if svc != nil {
+		_ = svc.Stop()
+	}
+	o.mu.Lock()
+	o.stopping = true
+	o.full.Broadcast()
+	o.mu.Unlock()
+	close(stopLoop)
+	close(stopLease)
+	wg.Wait()
+	close(o.finish)
+	<-writerDone
+	o.drainQueue()
+	close(o.relayCh)
+	close(o.shadowCh)
+	deadline := time.NewTimer(o.cfg.StopTimeout)
+	defer deadline.Stop()
+	for _, done := range []chan struct{}{relayDone, shadowDone} {
+		select {
+		case <-done:
+		case <-deadline.C:
+			o.log.Warn("owner stop deadline passed; leaving relay or snapshot unfinished")
+		}
+	}
+	if graceful {
+		o.log.Info("partition released", "log_seq", o.lastSeq)
+		return nil
+	}
+	o.log.Warn("partition owner stopped", "err", o.failErr)
+	return o.failErr
+}
+
+// fail stops the owner for err; the first cause wins.
+func (o *Owner) fail(err error) {
+	o.failOnce.Do(func() {
+		o.failErr = err
+		close(o.failed)
+	})
+}
+
+func (o *Owner) isFailed() bool {
+	select {
+	case <-o.failed:
+		return true
+	default:
+		return false
+	}
+}
+
+func (o *Owner) signal() {
+	select {
+	case o.kick <- struct{}{}:
+	default:
+	}
+}
+
+// newID makes a hold id suffix: 80 random bits, base32.
+func (o *Owner) newID() string {
+	var b [10]byte
+	_, _ = o.rng.Read(b[:])
+	return idEncoding.EncodeToString(b[:])
+}
+
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// keepLease renews the lease every third of its TTL. Losing it, or failing
+// to renew before it runs out, stops the owner.
+func (o *Owner) keepLease(stop <-chan struct{}) {
+	every := o.cfg.LeaseTTL / 3
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-o.failed:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), every)
+		err := o.lease.Renew(ctx)
+		cancel()
+		switch {
+		case errors.Is(err, lease.ErrLost):
+			o.fail(err)
+			return
+		case err != nil:
+			o.log.Warn("lease renewal failed", "err", err)
+			if time.Now().After(o.lease.ValidUntil()) {
+				o.fail(fmt.Errorf("owner: lease expired: %w", err))
+				return
+			}
+		default:
+			o.validUntil.Store(o.lease.ValidUntil().UnixNano())
+		}
+	}
+}
+
+// leaseValid reports whether the lease is surely still ours.
+func (o *Owner) leaseValid() bool { return time.Now().UnixNano() < o.validUntil.Load() }
+
+// drainQueue tells every command still queued to try again.
+func (o *Owner) drainQueue() {
+	for {
+		select {
+		case c := <-o.cmds:
+			o.deps.Metrics.Queue.Dec()
+			o.respond(c, errs.E("inventory."+opNames[c.op], errs.Unavailable, "the partition is changing owner; try again"))
+		default:
+			return
+		}
+	}
+}

@@ -1,0 +1,358 @@
+package owner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ticketing/ticketing/core/lease"
+	"github.com/ticketing/ticketing/core/node"
+	"github.com/ticketing/ticketing/core/streams"
+	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/services/inventory"
+	"github.com/ticketing/ticketing/services/inventory/natsapi"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+type env struct {
+	t       *testing.T
+	node    *node.Node
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	set     *streams.Set
+	metrics *Metrics
+	client  *natsapi.Client
+}
+
+func newEnv(t *testing.T, dir string) *env {
+	t.Helper()
+	ctx := context.Background()
+	n, err := node.Start(ctx, node.Config{Name: "core-t", DataDir: dir, ClientAddr: "-", LeafAddr: "127.0.0.1:0"}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := n.Connect("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, _ := jetstream.New(nc)
+	set, err := streams.Ensure(ctx, js, streams.Config{LeaseTTL: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, node: n, nc: nc, js: js, set: set, metrics: NewMetrics(nil),
+		client: &natsapi.Client{NC: nc, Timeout: 5 * time.Second}}
+	t.Cleanup(e.close)
+	return e
+}
+
+func (e *env) close() {
+	e.nc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	e.node.Shutdown(ctx)
+}
+
+func layout() inventory.Layout {
+	l := inventory.Layout{Zones: []inventory.ZoneDef{{ID: "std"}, {ID: "ga", GA: true, Capacity: 100}}}
+	for i := 1; i <= 50; i++ {
+		l.Seats = append(l.Seats, inventory.SeatDef{ID: fmt.Sprintf("s-%d", i), Zone: "std"})
+	}
+	return l
+}
+
+var secret = []byte("test-secret")
+
+// start runs an owner of partition "ev.0" as node name until the returned
+// stop is called; stop returns Run's error.
+func (e *env) start(name string, cfg Config) (stop func() error) {
+	e.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	l, err := lease.Acquire(ctx, e.set.Leases, "ev.0", name, 2*time.Second)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	cfg.Node = name
+	cfg.LeaseTTL = 2 * time.Second
+	deps := Deps{NC: e.nc, JS: e.js, Streams: e.set, Secret: secret, Log: quiet, Metrics: e.metrics}
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg, deps, "ev.0", layout(), l) }()
+	e.waitServing()
+	return func() error { cancel(); return <-done }
+}
+
+func (e *env) waitServing() {
+	e.t.Helper()
+	if _, err := e.client.Availability(context.Background(), "ev.0"); err != nil {
+		e.t.Fatalf("owner not serving: %v", err)
+	}
+}
+
+func hold(key string, seats ...string) inventory.HoldRequest {
+	return inventory.HoldRequest{Seats: seats, IdempotencyKey: key, Fingerprint: fmt.Sprint(seats)}
+}
+
+func TestServeRecoverAndEvents(t *testing.T) {
+	dir := t.TempDir()
+	e := newEnv(t, dir)
+	stop := e.start("a", Config{})
+	ctx := context.Background()
+
+	h, err := e.client.Hold(ctx, "ev.0", hold("k1", "s-1", "s-2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.HoldToken == "" || !inventory.CheckHoldToken(secret, h.HoldID, h.HoldToken) {
+		t.Fatalf("hold token %q does not check", h.HoldToken)
+	}
+	_, err = e.client.Hold(ctx, "ev.0", hold("k2", "s-2"))
+	if !errs.Is(errs.Conflict, err) || errs.ReasonOf(err) != inventory.ReasonSeatsUnavailable {
+		t.Fatalf("second hold: %v", err)
+	}
+	if _, err := e.client.Get(ctx, inventory.HoldRef{HoldID: h.HoldID, Token: "wrong"}); !errs.Is(errs.Forbidden, err) {
+		t.Fatalf("get with a wrong token: %v", err)
+	}
+	ga, err := e.client.Hold(ctx, "ev.0", inventory.HoldRequest{Zone: "ga", Quantity: 4, IdempotencyKey: "k3", Fingerprint: "ga4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.client.Confirm(ctx, inventory.ConfirmRequest{HoldID: ga.HoldID, OrderID: "o1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("graceful stop: %v", err)
+	}
+
+	// A new owner recovers everything the first one acknowledged.
+	stop = e.start("b", Config{})
+	a, err := e.client.Availability(ctx, "ev.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Seats["s-1"] != inventory.Held || a.Seats["s-2"] != inventory.Held || a.Seats["s-3"] != inventory.Free {
+		t.Fatalf("seats after recovery: s-1 %v s-2 %v s-3 %v", a.Seats["s-1"], a.Seats["s-2"], a.Seats["s-3"])
+	}
+	if z := a.Zones[1]; z.Sold != 4 || z.Held != 0 {
+		t.Fatalf("ga after recovery: %+v", z)
+	}
+	again, err := e.client.Hold(ctx, "ev.0", hold("k1", "s-1", "s-2"))
+	if err != nil || again.HoldID != h.HoldID || again.HoldToken != h.HoldToken {
+		t.Fatalf("idempotent replay after recovery = %+v, %v", again, err)
+	}
+	if _, err := e.client.Release(ctx, inventory.HoldRef{HoldID: h.HoldID, Token: h.HoldToken}); err != nil {
+		t.Fatal(err)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Every domain event is on EVENTS once, in log order.
+	want := []string{"hold.placed", "hold.placed", "seats.sold", "hold.released"}
+	got := readEvents(t, e, len(want))
+	for i, w := range want {
+		if got[i] != inventory.EventTypePrefix+w {
+			t.Fatalf("events = %v, want %v", got, want)
+		}
+	}
+}
+
+func readEvents(t *testing.T, e *env, n int) []string {
+	t.Helper()
+	ctx := context.Background()
+	info, err := e.set.Events.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int(info.State.Msgs) != n {
+		t.Fatalf("EVENTS holds %d messages, want %d", info.State.Msgs, n)
+	}
+	var types []string
+	ids := map[string]bool{}
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
+		m, err := e.set.Events.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := m.Header.Get("ce-id")
+		if ids[id] {
+			t.Fatalf("event %s twice", id)
+		}
+		ids[id] = true
+		types = append(types, m.Header.Get("ce-type"))
+	}
+	return types
+}
+
+// TestFence shows that an owner that lost its lease cannot write: a newer
+// owner's epoch record makes the old owner's next write fail, and its
+// callers are told to retry rather than given an answer that is not durable.
+func TestFence(t *testing.T) {
+	e := newEnv(t, t.TempDir())
+	ctx := context.Background()
+	old := e.start("old", Config{})
+	if _, err := e.client.Hold(ctx, "ev.0", hold("k1", "s-1")); err != nil {
+		t.Fatal(err)
+	}
+	// A newer owner takes over while the old one still runs (as after a long
+	// pause): it writes its epoch record without the old owner noticing.
+	part, _ := inventory.NewPartition("ev.0", layout(), inventory.DefaultLimits())
+	newer := &Owner{cfg: Config{Node: "newer", WriteTimeout: time.Second}, deps: Deps{JS: e.js, Streams: e.set, Metrics: e.metrics},
+		key: "ev.0", logSubj: streams.InventoryLogSubject("ev.0"), lease: &lease.Lease{}}
+	last, err := newer.lastLogSeq(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newer.lastSeq = last
+	part.RecordEpoch(time.Now(), "newer", 999)
+	if _, err := newer.write(ctx, part.TakeDecisions()); err != nil {
+		t.Fatal(err)
+	}
+	// The old owner decides the next hold but cannot log it.
+	noRetry := &natsapi.Client{NC: e.nc, Timeout: time.Second, AttemptTimeout: time.Second}
+	_, err = noRetry.Hold(ctx, "ev.0", hold("k2", "s-2"))
+	if !errs.Is(errs.Unavailable, err) {
+		t.Fatalf("hold on a fenced owner: %v, want unavailable", err)
+	}
+	if err := old(); !errors.Is(err, ErrFenced) {
+		t.Fatalf("fenced owner stopped with %v, want ErrFenced", err)
+	}
+	// Nothing the fenced owner decided after the fence is in the log.
+	var decided []string
+	err = newer.readLog(ctx, 1, lastSeqOf(t, newer), func(_ uint64, r *record) error {
+		for _, d := range r.D {
+			if d.Type == inventory.HoldPlaced {
+				decided = append(decided, d.Seats...)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(decided) != 1 || decided[0] != "s-1" {
+		t.Fatalf("log holds placements for %v, want only s-1", decided)
+	}
+}
+
+func lastSeqOf(t *testing.T, o *Owner) uint64 {
+	s, err := o.lastLogSeq(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestSnapshotBoundsRecovery checks that after snapshots the log is purged
+// and a new owner replays only the tail.
+func TestSnapshotBoundsRecovery(t *testing.T) {
+	e := newEnv(t, t.TempDir())
+	ctx := context.Background()
+	stop := e.start("a", Config{SnapshotEvery: 20, SnapshotIdle: 200 * time.Millisecond})
+	for i := 0; i < 200; i++ {
+		h, err := e.client.Hold(ctx, "ev.0", hold(fmt.Sprint("k", i), fmt.Sprint("s-", 1+i%50)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.client.Release(ctx, inventory.HoldRef{HoldID: h.HoldID, Token: h.HoldToken}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Wait until a snapshot covers the log and the log before it is gone.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		info, err := e.set.Inventory.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.State.Msgs < 50 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("log still holds %d records", info.State.Msgs)
+		}
+		time.Sleep(20 * time.Millisecond) // polling with a deadline
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	stop = e.start("b", Config{})
+	defer stop()
+	again, err := e.client.Hold(ctx, "ev.0", hold("k7", "s-8"))
+	if err != nil || again.Status != inventory.Held {
+		t.Fatalf("replay after snapshot recovery: %+v %v", again, err)
+	}
+	a, _ := e.client.Availability(ctx, "ev.0")
+	for id, s := range a.Seats {
+		if s != inventory.Free {
+			t.Fatalf("seat %s is %v after recovery; all were released", id, s)
+		}
+	}
+}
+
+func TestConcurrentHoldsNoOversell(t *testing.T) {
+	e := newEnv(t, t.TempDir())
+	stop := e.start("a", Config{})
+	defer stop()
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	won := map[string]string{}
+	gaSold := 0
+	for i := 0; i < 400; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			var r inventory.HoldRequest
+			if i%2 == 0 {
+				r = hold(fmt.Sprint("c", i), fmt.Sprint("s-", 1+i%50), fmt.Sprint("s-", 1+(i/2)%50))
+				if r.Seats[0] == r.Seats[1] {
+					r.Seats = r.Seats[:1]
+				}
+			} else {
+				r = inventory.HoldRequest{Zone: "ga", Quantity: 1 + i%3, IdempotencyKey: fmt.Sprint("c", i), Fingerprint: "x"}
+			}
+			h, err := e.client.Hold(ctx, "ev.0", r)
+			if errs.Is(errs.Conflict, err) {
+				return
+			}
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, s := range h.Seats {
+				if prev, ok := won[s]; ok {
+					t.Errorf("seat %s held by %s and %s", s, prev, h.HoldID)
+				}
+				won[s] = h.HoldID
+			}
+			gaSold += len(h.Seats) * 0
+			if h.Zone == "ga" {
+				gaSold += h.Quantity
+			}
+		}(i)
+	}
+	wg.Wait()
+	if gaSold > 100 {
+		t.Fatalf("GA holds total %d > capacity 100", gaSold)
+	}
+	a, _ := e.client.Availability(ctx, "ev.0")
+	if a.Zones[1].Held != gaSold {
+		t.Fatalf("GA held %d, acknowledged %d", a.Zones[1].Held, gaSold)
+	}
+	for s, id := range won {
+		if a.Seats[s] != inventory.Held {
+			t.Fatalf("seat %s acknowledged to %s is %v", s, id, a.Seats[s])
+		}
+	}
+}

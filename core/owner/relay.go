@@ -1,0 +1,227 @@
+package owner
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ticketing/ticketing/core/streams"
+	"github.com/ticketing/ticketing/internal/cloudevents"
+	"github.com/ticketing/ticketing/services/inventory"
+)
+
+// The relay publishes every committed decision that is a domain event to the
+// EVENTS stream, in log order, as a CloudEvents message whose id is
+// "<partition>:<log seq>:<index>" (also its Nats-Msg-Id). Ids are derived
+// from the log, so publishing again after a crash or an error yields the
+// same ids: JetStream drops the duplicates inside its window, and the relay
+// restarts after the last event the stream holds, so there are none outside
+// it. A failed publish is not skipped: the relay finds its place on EVENTS
+// again and republishes from the log.
+
+type inflight struct {
+	pos position
+	f   jetstream.PubAckFuture
+}
+
+type relayer struct {
+	o       *Owner
+	js      jetstream.JetStream
+	sent    position // last event published (maybe not yet acknowledged)
+	handed  uint64   // last record received from the writer
+	q       []inflight
+	stopped bool
+}
+
+const relayWindow = 8192
+
+func (o *Owner) relay(backlog []committed, from position) {
+	js, err := jetstream.New(o.deps.NC,
+		jetstream.WithPublishAsyncMaxPending(2*relayWindow),
+		jetstream.WithPublishAsyncTimeout(10*time.Second))
+	if err != nil {
+		o.log.Error("relay: no JetStream context", "err", err)
+		return
+	}
+	r := &relayer{o: o, js: js, sent: from}
+	lag := o.deps.Metrics.RelayLag.WithLabelValues(o.key)
+	defer o.deps.Metrics.RelayLag.DeleteLabelValues(o.key)
+	for _, c := range backlog {
+		r.publish(c)
+	}
+	for c := range o.relayCh {
+		r.publish(c)
+		r.reap(false)
+		lag.Set(float64(len(r.q)))
+	}
+	// Stopping: wait for what is in flight, within the owner's stop deadline.
+	r.stopped = true
+	r.reap(true)
+}
+
+func (r *relayer) publish(c committed) {
+	o := r.o
+	for i, d := range c.ds {
+		pos := position{seq: c.seq, idx: i}
+		if !pos.after(r.sent) {
+			continue
+		}
+		typ, data, ok := inventory.EventOf(o.key, d)
+		if !ok {
+			continue
+		}
+		m, err := o.eventMsg(pos, typ, d, data)
+		if err != nil {
+			o.log.Error("relay: cannot encode event; skipping it", "seq", c.seq, "index", i, "err", err)
+			continue
+		}
+		f, err := r.js.PublishMsgAsync(m)
+		for errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
+			r.reapOne()
+			f, err = r.js.PublishMsgAsync(m)
+		}
+		if err != nil {
+			r.resync(err)
+			return
+		}
+		r.q = append(r.q, inflight{pos: pos, f: f})
+		r.sent = pos
+	}
+	r.handed = max(r.handed, c.seq)
+	if len(r.q) == 0 {
+		o.relayedSeq.Store(r.handed)
+	}
+}
+
+// reap takes acknowledged publishes off the front of the queue; with wait it
+// waits for all of them, else only when the window is full.
+func (r *relayer) reap(wait bool) {
+	for len(r.q) > 0 {
+		if !wait && len(r.q) < relayWindow {
+			select {
+			case <-r.q[0].f.Ok():
+			case err := <-r.q[0].f.Err():
+				r.resync(err)
+				return
+			default:
+				return
+			}
+		} else if !r.reapOne() {
+			return
+		}
+		r.confirm()
+	}
+}
+
+// reapOne waits for the front publish; false if it failed (and the relay
+// resynchronised).
+func (r *relayer) reapOne() bool {
+	select {
+	case <-r.q[0].f.Ok():
+		return true
+	case err := <-r.q[0].f.Err():
+		r.resync(err)
+		return false
+	}
+}
+
+func (r *relayer) confirm() {
+	done := r.q[0].pos
+	r.q = r.q[1:]
+	if len(r.q) == 0 {
+		r.o.relayedSeq.Store(r.handed)
+	} else {
+		r.o.relayedSeq.Store(done.seq - 1)
+	}
+}
+
+// resync recovers from a failed publish: it lets what is in flight settle,
+// reads the last event of this partition on EVENTS, and republishes from the
+// log every event after it.
+func (r *relayer) resync(cause error) {
+	o := r.o
+	o.log.Warn("relay: publish failed; resynchronising from the log", "err", cause)
+	for _, in := range r.q {
+		select {
+		case <-in.f.Ok():
+		case <-in.f.Err():
+		}
+	}
+	r.q = nil
+	backoff := 100 * time.Millisecond
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := r.replayFromLog(ctx)
+		cancel()
+		if err == nil {
+			return
+		}
+		if r.stopped || o.isFailed() {
+			o.log.Warn("relay: stopping before events were resynchronised; the next owner will", "err", err)
+			return
+		}
+		o.log.Warn("relay: resynchronisation failed; retrying", "err", err)
+		time.Sleep(backoff) // a retry pause in a background loop, not a wait for a condition
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+func (r *relayer) replayFromLog(ctx context.Context) error {
+	o := r.o
+	cp, err := o.relayCheckpoint(ctx)
+	if err != nil {
+		return err
+	}
+	r.sent = cp
+	var records []committed
+	err = o.readLog(ctx, max(cp.seq, 1), r.handed, func(seq uint64, rec *record) error {
+		records = append(records, committed{seq: seq, ds: rec.D})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, c := range records {
+		r.publish(c)
+	}
+	return nil
+}
+
+// eventMsg builds the NATS message of one domain event.
+func (o *Owner) eventMsg(pos position, typ string, d *inventory.Decision, data inventory.EventData) (*nats.Msg, error) {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return nil, err
+	}
+	ev := cloudevents.Event{
+		SpecVersion:     cloudevents.SpecVersion,
+		ID:              fmt.Sprintf("%s:%d:%d", o.key, pos.seq, pos.idx),
+		Source:          "/inventory/" + o.key,
+		Type:            typ,
+		Subject:         d.Hold,
+		Time:            d.Time(),
+		DataContentType: "application/json",
+		PartitionKey:    data.EventID,
+		Data:            raw,
+	}
+	body, err := ev.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	m := nats.NewMsg(o.evSubj)
+	m.Data = body
+	for _, h := range ev.Headers() {
+		m.Header.Set(h[0], h[1])
+	}
+	m.Header.Set(nats.MsgIdHdr, ev.ID)
+	m.Header.Set(jetstream.ExpectedStreamHeader, streams.Events)
+	m.Header.Set(headerLogSeq, strconv.FormatUint(pos.seq, 10))
+	m.Header.Set(headerLogIndex, strconv.Itoa(pos.idx))
+	return m, nil
+}

@@ -1,0 +1,139 @@
+package owner
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ticketing/ticketing/services/inventory"
+)
+
+// snapshotter keeps a shadow of the partition by applying committed batches,
+// and writes it as a snapshot when enough has been logged since the last one
+// (at least SnapshotEvery decisions, and at least as many as the last
+// snapshot held, so that writing snapshots costs a constant share of the
+// work and recovery replays at most about one snapshot's worth of log), or
+// when the partition has been idle for SnapshotIdle. It purges the log up to
+// what neither the latest snapshot nor the relay needs any more.
+func (o *Owner) snapshotter(shadow *inventory.Partition, seq uint64) {
+	var (
+		since        int
+		lastSize     int
+		snapSeq      uint64 // log sequence the stored snapshot covers
+		purged       uint64
+		lastDecision = time.Now()
+		broken       bool
+		relayed      relayedSamples
+	)
+	t := time.NewTicker(max(min(o.cfg.SnapshotIdle/4, o.cfg.EventsFlushLag/4), 50*time.Millisecond))
+	defer t.Stop()
+	write := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		n, err := o.writeSnapshot(ctx, shadow, seq, relayed.safe(o.cfg.EventsFlushLag))
+		if err != nil {
+			o.log.Warn("snapshot failed; will retry", "err", err)
+			return
+		}
+		since, lastSize, snapSeq = 0, n, seq
+	}
+	purge := func() {
+		upTo := min(snapSeq, relayed.safe(o.cfg.EventsFlushLag))
+		if upTo <= purged+1 {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		err := o.deps.Streams.Inventory.Purge(ctx,
+			jetstream.WithPurgeSubject(o.logSubj), jetstream.WithPurgeSequence(upTo))
+		if err != nil {
+			o.log.Warn("log purge failed", "up_to", upTo, "err", err)
+			return
+		}
+		purged = upTo - 1
+	}
+	for {
+		select {
+		case c, ok := <-o.shadowCh:
+			if !ok {
+				if since > 0 && !broken {
+					write()
+				}
+				return
+			}
+			if broken {
+				continue
+			}
+			for _, d := range c.ds {
+				if err := shadow.Apply(d); err != nil {
+					o.log.Error("snapshot shadow diverged; snapshots stop until the next owner", "err", err)
+					broken = true
+					break
+				}
+			}
+			seq = c.seq
+			since += len(c.ds)
+			lastDecision = time.Now()
+		case <-t.C:
+			relayed.add(time.Now(), o.relayedSeq.Load())
+			purge()
+		}
+		if broken || since == 0 {
+			continue
+		}
+		if since >= max(o.cfg.SnapshotEvery, lastSize) || time.Since(lastDecision) >= o.cfg.SnapshotIdle {
+			write()
+		}
+	}
+}
+
+// relayedSamples remembers when the relay reached which log sequence, to
+// tell which sequences were confirmed long enough ago to be flushed.
+type relayedSamples struct {
+	at  []time.Time
+	seq []uint64
+}
+
+func (r *relayedSamples) add(t time.Time, seq uint64) {
+	r.at = append(r.at, t)
+	r.seq = append(r.seq, seq)
+	if len(r.at) > 256 {
+		r.at, r.seq = r.at[128:], r.seq[128:]
+	}
+}
+
+// safe is the highest sequence sampled at least lag ago.
+func (r *relayedSamples) safe(lag time.Duration) uint64 {
+	cut := time.Now().Add(-lag)
+	var s uint64
+	for i, t := range r.at {
+		if t.After(cut) {
+			break
+		}
+		s = r.seq[i]
+	}
+	return s
+}
+
+// writeSnapshot stores the shadow's state as of log sequence seq. It returns
+// the snapshot's size in entries.
+func (o *Owner) writeSnapshot(ctx context.Context, shadow *inventory.Partition, seq, relayed uint64) (int, error) {
+	s := shadow.Snapshot()
+	body, err := json.Marshal(snapshotFile{Seq: seq, Relayed: relayed, Snapshot: s})
+	if err != nil {
+		return 0, err
+	}
+	_, err = o.deps.Streams.Snapshots.Put(ctx, jetstream.ObjectMeta{
+		Name:     o.key,
+		Metadata: map[string]string{"log_seq": fmt.Sprint(seq), "relayed": fmt.Sprint(relayed)},
+	}, bytes.NewReader(body))
+	if err != nil {
+		return 0, fmt.Errorf("snapshot put: %w", err)
+	}
+	o.deps.Metrics.Snapshots.Inc()
+	return len(s.Holds) + len(s.Keys) + len(s.Ended), nil
+}

@@ -1,0 +1,149 @@
+// Package streams declares the JetStream streams, key-value buckets and
+// object stores of the core, and creates or updates them at start. Every
+// name and subject the core writes to is defined here, in one place.
+package streams
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Names of streams, buckets and stores.
+const (
+	Inventory       = "INVENTORY" // partition logs: one subject per partition
+	Events          = "EVENTS"    // domain events, for the bridge
+	LeaseBucket     = "inventory-leases"
+	CatalogBucket   = "catalog"
+	SecretsBucket   = "ticketing-secrets"
+	SnapshotStore   = "inventory-snapshots"
+	InventorySubjPx = "inv.log."
+	EventsSubjPx    = "events."
+)
+
+// InventoryLogSubject is the log subject of a partition ("<event>.<i>").
+func InventoryLogSubject(partition string) string { return InventorySubjPx + partition }
+
+// InventoryEventSubject is where a partition's domain events go.
+func InventoryEventSubject(partition string) string {
+	return EventsSubjPx + "inventory." + partition
+}
+
+// Config sizes the streams.
+type Config struct {
+	Replicas      int           // 1 alone, 3 in a cluster
+	LeaseTTL      time.Duration // how long an owner's lease lives without renewal
+	EventsMaxAge  time.Duration // how long domain events are kept for the bridge
+	EventsMaxSize int64         // bytes; -1 unlimited
+}
+
+// Defaults fills zero fields.
+func (c *Config) Defaults() {
+	if c.Replicas == 0 {
+		c.Replicas = 1
+	}
+	if c.LeaseTTL == 0 {
+		c.LeaseTTL = 3 * time.Second
+	}
+	if c.EventsMaxAge == 0 {
+		c.EventsMaxAge = 7 * 24 * time.Hour
+	}
+	if c.EventsMaxSize == 0 {
+		c.EventsMaxSize = -1
+	}
+}
+
+// Validate checks the config.
+func (c *Config) Validate() error {
+	if c.Replicas != 1 && c.Replicas != 3 && c.Replicas != 5 {
+		return fmt.Errorf("streams: replicas must be 1, 3 or 5, not %d", c.Replicas)
+	}
+	if c.LeaseTTL < time.Second {
+		return fmt.Errorf("streams: lease TTL %v is below 1s", c.LeaseTTL)
+	}
+	return nil
+}
+
+// Set is the core's JetStream resources.
+type Set struct {
+	Inventory jetstream.Stream
+	Events    jetstream.Stream
+	Leases    jetstream.KeyValue
+	Catalog   jetstream.KeyValue
+	Secrets   jetstream.KeyValue
+	Snapshots jetstream.ObjectStore
+}
+
+// Ensure creates or updates every resource.
+func Ensure(ctx context.Context, js jetstream.JetStream, c Config) (*Set, error) {
+	c.Defaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	var s Set
+	var err error
+	// The inventory log: every write synced (server sync_interval: always)
+	// or replicated; owners purge what their snapshots cover.
+	s.Inventory, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        Inventory,
+		Description: "inventory partition logs (group-committed decisions)",
+		Subjects:    []string{InventorySubjPx + ">"},
+		Storage:     jetstream.FileStorage,
+		Replicas:    c.Replicas,
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardNew,
+		MaxMsgSize:  8 << 20,
+		AllowDirect: true,
+		DenyDelete:  true,
+		Duplicates:  2 * time.Minute,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("streams: %s: %w", Inventory, err)
+	}
+	// Domain events are derived from the durable logs and can be derived
+	// again, so they are flushed asynchronously: the log is the record.
+	s.Events, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        Events,
+		Description: "domain events (CloudEvents), mirrored to Kafka by the bridge",
+		Subjects:    []string{EventsSubjPx + ">"},
+		Storage:     jetstream.FileStorage,
+		Replicas:    c.Replicas,
+		Retention:   jetstream.LimitsPolicy,
+		MaxAge:      c.EventsMaxAge,
+		MaxBytes:    c.EventsMaxSize,
+		AllowDirect: true,
+		Duplicates:  2 * time.Minute,
+		PersistMode: jetstream.AsyncPersistMode,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("streams: %s: %w", Events, err)
+	}
+	kvs := []struct {
+		dst *jetstream.KeyValue
+		cfg jetstream.KeyValueConfig
+	}{
+		{&s.Leases, jetstream.KeyValueConfig{Bucket: LeaseBucket, Description: "partition ownership leases",
+			History: 1, TTL: c.LeaseTTL, Storage: jetstream.FileStorage, Replicas: c.Replicas}},
+		{&s.Catalog, jetstream.KeyValueConfig{Bucket: CatalogBucket, Description: "venues and events",
+			History: 1, Storage: jetstream.FileStorage, Replicas: c.Replicas, MaxValueSize: 4 << 20}},
+		{&s.Secrets, jetstream.KeyValueConfig{Bucket: SecretsBucket, Description: "keys shared by core nodes",
+			History: 1, Storage: jetstream.FileStorage, Replicas: c.Replicas}},
+	}
+	for _, k := range kvs {
+		kv, err := js.CreateOrUpdateKeyValue(ctx, k.cfg)
+		if err != nil {
+			return nil, fmt.Errorf("streams: bucket %s: %w", k.cfg.Bucket, err)
+		}
+		*k.dst = kv
+	}
+	s.Snapshots, err = js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket: SnapshotStore, Description: "inventory partition snapshots",
+		Storage: jetstream.FileStorage, Replicas: c.Replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("streams: object store %s: %w", SnapshotStore, err)
+	}
+	return &s, nil
+}

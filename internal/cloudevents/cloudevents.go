@@ -1,0 +1,87 @@
+// Package cloudevents is the envelope of our domain events: a CloudEvents 1.0
+// structured JSON body, with the same attributes repeated as headers
+// ("ce-id", "ce-type", …) so that NATS and Kafka consumers can route without
+// parsing bodies. The event id is also the NATS Nats-Msg-Id and the Kafka
+// dedupe key.
+package cloudevents
+
+import (
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// SpecVersion is the CloudEvents version we write.
+const SpecVersion = "1.0"
+
+// Header names (binary content mode attribute names).
+const (
+	HeaderSpecVersion  = "ce-specversion"
+	HeaderID           = "ce-id"
+	HeaderSource       = "ce-source"
+	HeaderType         = "ce-type"
+	HeaderSubject      = "ce-subject"
+	HeaderTime         = "ce-time"
+	HeaderPartitionKey = "ce-partitionkey"
+	HeaderContentType  = "content-type"
+	ContentType        = "application/cloudevents+json"
+)
+
+// Event is one domain event.
+type Event struct {
+	SpecVersion     string          `json:"specversion"`
+	ID              string          `json:"id"`
+	Source          string          `json:"source"`
+	Type            string          `json:"type"`
+	Subject         string          `json:"subject,omitempty"`
+	Time            time.Time       `json:"time"`
+	DataContentType string          `json:"datacontenttype,omitempty"`
+	// PartitionKey (the CloudEvents partitioning extension) names the
+	// aggregate that orders events: the Kafka record key.
+	PartitionKey string          `json:"partitionkey,omitempty"`
+	Data         json.RawMessage `json:"data,omitempty"`
+}
+
+// Validate checks the required attributes.
+func (e *Event) Validate() error {
+	switch {
+	case e.SpecVersion != SpecVersion:
+		return errors.New("cloudevents: specversion must be 1.0")
+	case e.ID == "" || e.Source == "" || e.Type == "":
+		return errors.New("cloudevents: id, source and type are required")
+	case e.Time.IsZero():
+		return errors.New("cloudevents: time is required")
+	}
+	return nil
+}
+
+// Headers returns the attributes as header pairs.
+func (e *Event) Headers() [][2]string {
+	h := [][2]string{
+		{HeaderSpecVersion, e.SpecVersion},
+		{HeaderID, e.ID},
+		{HeaderSource, e.Source},
+		{HeaderType, e.Type},
+		{HeaderTime, e.Time.UTC().Format(time.RFC3339Nano)},
+		{HeaderContentType, ContentType},
+	}
+	if e.Subject != "" {
+		h = append(h, [2]string{HeaderSubject, e.Subject})
+	}
+	if e.PartitionKey != "" {
+		h = append(h, [2]string{HeaderPartitionKey, e.PartitionKey})
+	}
+	return h
+}
+
+// Marshal encodes the structured-mode body.
+func (e *Event) Marshal() ([]byte, error) { return json.Marshal(e) }
+
+// Unmarshal decodes and validates a structured-mode body.
+func Unmarshal(b []byte) (*Event, error) {
+	var e Event
+	if err := json.Unmarshal(b, &e); err != nil {
+		return nil, err
+	}
+	return &e, e.Validate()
+}

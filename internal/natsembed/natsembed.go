@@ -1,0 +1,101 @@
+// Package natsembed runs nats-server inside our processes the way mature
+// projects embed it: options from a conf file overridden in code, no signal
+// handlers, logs through slog, ready-wait on start and an orderly shutdown.
+package natsembed
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// LoadOptions parses a NATS conf file. When path is empty the file name is
+// looked up in fsys (the embedded defaults), written to a temporary file and
+// parsed from there, since the parser reads from disk.
+func LoadOptions(path string, fsys fs.FS, name string) (*server.Options, error) {
+	if path == "" {
+		b, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return nil, fmt.Errorf("natsembed: embedded %s: %w", name, err)
+		}
+		dir, err := os.MkdirTemp("", "ticketing-nats-conf")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+		path = filepath.Join(dir, filepath.Base(name))
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			return nil, err
+		}
+	}
+	opts, err := server.ProcessConfigFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("natsembed: %s: %w", path, err)
+	}
+	return opts, nil
+}
+
+// Start starts a server with opts and waits until it accepts connections.
+func Start(opts *server.Options, log *slog.Logger, ready time.Duration) (*server.Server, error) {
+	opts.NoSigs = true
+	s, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("natsembed: %w", err)
+	}
+	s.SetLoggerV2(&logger{log: log.With("component", "nats-server", "server", opts.ServerName)}, opts.Debug, opts.Trace, false)
+	go s.Start()
+	if !s.ReadyForConnections(ready) {
+		s.Shutdown()
+		return nil, fmt.Errorf("natsembed: server %s not ready after %v", opts.ServerName, ready)
+	}
+	return s, nil
+}
+
+// Shutdown stops the server and waits for it, at most until ctx is done.
+func Shutdown(ctx context.Context, s *server.Server) {
+	if s == nil {
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		s.Shutdown()
+		s.WaitForShutdown()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
+// WaitJetStream waits until JetStream on s is ready to answer (clustered
+// servers need a meta leader first).
+func WaitJetStream(ctx context.Context, s *server.Server) error {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if s.JetStreamIsCurrent() || (!s.JetStreamIsClustered() && s.JetStreamEnabled()) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("natsembed: JetStream on %s not ready: %w", s.Name(), ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+type logger struct{ log *slog.Logger }
+
+func (l *logger) Noticef(format string, v ...any) { l.log.Info(fmt.Sprintf(format, v...)) }
+func (l *logger) Warnf(format string, v ...any)   { l.log.Warn(fmt.Sprintf(format, v...)) }
+func (l *logger) Fatalf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...), "fatal", true) }
+func (l *logger) Errorf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
+func (l *logger) Debugf(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
+func (l *logger) Tracef(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...), "trace", true) }

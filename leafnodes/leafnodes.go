@@ -1,0 +1,172 @@
+// Package leafnodes owns how edges join the core: the leaf topology (which
+// hub URLs an edge dials, where the core listens for leaves), the accounts
+// and permissions an edge is given (conf/nats/core.conf: user "edge" may
+// publish only the subjects its users need), and the embedded leaf server an
+// edge runs.
+package leafnodes
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/ticketing/ticketing/conf"
+	"github.com/ticketing/ticketing/internal/natsembed"
+)
+
+// Account and user names fixed by conf/nats/core.conf.
+const (
+	AppAccount = "TICKETING"
+	SysAccount = "SYS"
+	CoreUser   = "core"
+	EdgeUser   = "edge"
+	SysUser    = "sys"
+)
+
+// Credentials are the passwords of the accounts' users. Empty fields keep
+// the values of the conf file.
+type Credentials struct {
+	Core, Edge, Sys string
+}
+
+// Apply sets the users' passwords in opts (parsed from core.conf).
+func (c Credentials) Apply(opts *server.Options) error {
+	set := map[string]string{CoreUser: c.Core, EdgeUser: c.Edge, SysUser: c.Sys}
+	found := map[string]bool{}
+	for _, u := range opts.Users {
+		found[u.Username] = true
+		if p := set[u.Username]; p != "" {
+			u.Password = p
+		}
+	}
+	for _, name := range []string{CoreUser, EdgeUser} {
+		if !found[name] {
+			return fmt.Errorf("leafnodes: the core conf has no user %q", name)
+		}
+	}
+	return nil
+}
+
+// SplitHostPort parses "host:port" for server options.
+func SplitHostPort(addr string) (string, int, error) {
+	h, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil {
+		return "", 0, fmt.Errorf("port %q: %w", p, err)
+	}
+	return h, port, nil
+}
+
+// EdgeConfig configures the leaf server an edge embeds.
+type EdgeConfig struct {
+	// Name is the server name, unique among edges, e.g. "edge-eu-1".
+	Name string
+	// ConfigFile is a NATS conf for the leaf server; empty means the
+	// embedded conf/nats/edge.conf.
+	ConfigFile string
+	// ClientAddr is where local clients (the edge's own connection uses the
+	// in-process path) may connect, e.g. for `ticketing bench`. Empty keeps
+	// the conf file's; "-" listens nowhere.
+	ClientAddr string
+	// Hubs are the core's leaf-node URLs ("nats-leaf://host:7422"). Empty keeps
+	// the conf file's.
+	Hubs []string
+	// Password of user "edge"; empty keeps the conf file's.
+	Password string
+}
+
+// Validate checks the config.
+func (c *EdgeConfig) Validate() error {
+	if c.Name == "" {
+		return errors.New("leafnodes: edge needs a name")
+	}
+	for _, h := range c.Hubs {
+		u, err := url.Parse(h)
+		if err != nil || u.Host == "" {
+			return fmt.Errorf("leafnodes: hub URL %q is not a URL with a host", h)
+		}
+	}
+	if c.ClientAddr != "" && c.ClientAddr != "-" {
+		if _, _, err := SplitHostPort(c.ClientAddr); err != nil {
+			return fmt.Errorf("leafnodes: client address %q: %w", c.ClientAddr, err)
+		}
+	}
+	return nil
+}
+
+// EdgeOptions builds the leaf server's options from the conf file and the
+// overrides.
+func EdgeOptions(c EdgeConfig) (*server.Options, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	opts, err := natsembed.LoadOptions(c.ConfigFile, conf.Files, "nats/edge.conf")
+	if err != nil {
+		return nil, err
+	}
+	opts.ServerName = c.Name
+	switch c.ClientAddr {
+	case "":
+	case "-":
+		opts.DontListen = true
+	default:
+		opts.Host, opts.Port, _ = SplitHostPort(c.ClientAddr)
+	}
+	if len(opts.LeafNode.Remotes) == 0 {
+		return nil, errors.New("leafnodes: the edge conf has no leaf remote")
+	}
+	r := opts.LeafNode.Remotes[0]
+	if len(c.Hubs) > 0 {
+		r.URLs = nil
+		for _, h := range c.Hubs {
+			u, _ := url.Parse(h)
+			r.URLs = append(r.URLs, u)
+		}
+	}
+	for _, u := range r.URLs {
+		user, pass := EdgeUser, ""
+		if u.User != nil {
+			user = u.User.Username()
+			pass, _ = u.User.Password()
+		}
+		if c.Password != "" {
+			pass = c.Password
+		}
+		u.User = url.UserPassword(user, pass)
+	}
+	opts.LeafNode.ReconnectInterval = time.Second
+	opts.LeafNode.Remotes = []*server.RemoteLeafOpts{r}
+	return opts, nil
+}
+
+// StartEdge starts an edge's leaf server. It does not wait for the leaf-node
+// connection: an edge serves what it can while the core is away.
+func StartEdge(c EdgeConfig, log *slog.Logger) (*server.Server, error) {
+	opts, err := EdgeOptions(c)
+	if err != nil {
+		return nil, err
+	}
+	return natsembed.Start(opts, log, 10*time.Second)
+}
+
+// WaitConnected waits until the leaf server has a leaf-node connection to a
+// hub.
+func WaitConnected(s *server.Server, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for s.NumLeafNodes() == 0 {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("leafnodes: %s has no hub connection after %v", s.Name(), timeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return nil
+}

@@ -1,0 +1,217 @@
+// Package inventory is the seat and general-admission inventory of one event
+// partition: a deterministic state machine that decides holds, releases,
+// confirmations, sale cancellations and expiries, and records every decision
+// as a Decision. The partition owner (core/owner) logs decisions durably
+// before it answers; recovery applies the same decisions to a snapshot.
+//
+// The package knows nothing of NATS or storage; it holds the domain rules:
+// no seat is held or sold by two holds, held + sold never exceeds capacity, a
+// hold is confirmed only while it is live, and idempotency keys replay their
+// first answer.
+package inventory
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Status of a seat or a hold.
+type Status uint8
+
+const (
+	Free Status = iota
+	Held
+	Sold
+	Released  // a hold released by its holder
+	Expired   // a hold whose time ran out
+	Cancelled // a sale cancelled (refund); its seats are free again
+)
+
+var statusNames = [...]string{"free", "held", "sold", "released", "expired", "cancelled"}
+
+func (s Status) String() string {
+	if int(s) < len(statusNames) {
+		return statusNames[s]
+	}
+	return "unknown"
+}
+
+// MarshalText makes statuses appear as words in JSON.
+func (s Status) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText parses a status word.
+func (s *Status) UnmarshalText(b []byte) error {
+	for i, n := range statusNames {
+		if n == string(b) {
+			*s = Status(i)
+			return nil
+		}
+	}
+	*s = Free
+	return nil
+}
+
+// SeatDef is one reserved seat of a partition.
+type SeatDef struct {
+	ID   string `json:"id"`
+	Zone string `json:"zone"`
+}
+
+// ZoneDef is a price zone of a partition. GA zones carry a capacity; the
+// capacity of a reserved zone is the number of its seats.
+type ZoneDef struct {
+	ID       string `json:"id"`
+	GA       bool   `json:"ga"`
+	Capacity int    `json:"capacity,omitempty"`
+}
+
+// Layout is the shape of a partition's inventory. It never changes.
+type Layout struct {
+	Seats []SeatDef `json:"seats"`
+	Zones []ZoneDef `json:"zones"`
+}
+
+// Limits bound what one request may ask for.
+type Limits struct {
+	MaxSeatsPerHold  int           // default 10
+	MaxQuantity      int           // GA quantity per hold, default 10
+	DefaultTTL       time.Duration // default 10m
+	MinTTL, MaxTTL   time.Duration // defaults 30s and 30m
+	IdempotencyTTL   time.Duration // how long keys and ended holds are kept, default and minimum 24h
+	MaxHolderLen     int           // default 128
+	MaxOrderIDLen    int           // default 128
+	MaxIdempotentKey int           // default 255
+}
+
+// DefaultLimits are the limits used when none are configured.
+func DefaultLimits() Limits {
+	return Limits{
+		MaxSeatsPerHold:  10,
+		MaxQuantity:      10,
+		DefaultTTL:       10 * time.Minute,
+		MinTTL:           30 * time.Second,
+		MaxTTL:           30 * time.Minute,
+		IdempotencyTTL:   24 * time.Hour,
+		MaxHolderLen:     128,
+		MaxOrderIDLen:    128,
+		MaxIdempotentKey: 255,
+	}
+}
+
+// HoldRequest asks for seats (all or nothing) or a quantity in a GA zone.
+type HoldRequest struct {
+	Seats    []string `json:"seats,omitempty"`
+	Zone     string   `json:"zone,omitempty"`
+	Quantity int      `json:"quantity,omitempty"`
+	// TTL in seconds; 0 means the default.
+	TTLSeconds int    `json:"ttl_seconds,omitempty"`
+	Holder     string `json:"holder,omitempty"`
+	// IdempotencyKey is the caller's key, already scoped to the caller
+	// ("<scope>:<key>"); Fingerprint identifies the request body, so that the
+	// same key with another body is refused.
+	IdempotencyKey string `json:"idempotency_key"`
+	Fingerprint    string `json:"fingerprint"`
+}
+
+// HoldRef names a hold; Token is the hold's bearer token where the caller is
+// the public (it is checked), empty for internal callers.
+type HoldRef struct {
+	HoldID string `json:"hold_id"`
+	Token  string `json:"token,omitempty"`
+}
+
+// ConfirmRequest turns a live hold into a sale.
+type ConfirmRequest struct {
+	HoldID  string `json:"hold_id"`
+	OrderID string `json:"order_id,omitempty"`
+}
+
+// Hold is the public view of a hold.
+type Hold struct {
+	HoldID    string    `json:"hold_id"`
+	Seats     []string  `json:"seats"`
+	Zone      string    `json:"zone,omitempty"`
+	Quantity  int       `json:"quantity"`
+	Holder    string    `json:"holder,omitempty"`
+	Status    Status    `json:"status"`
+	ExpiresAt time.Time `json:"expires_at"`
+	OrderID   string    `json:"order_id,omitempty"`
+	HoldToken string    `json:"hold_token,omitempty"`
+}
+
+// ZoneCount is a zone's capacity and what is held and sold in it.
+type ZoneCount struct {
+	ID       string `json:"id"`
+	GA       bool   `json:"ga"`
+	Capacity int    `json:"capacity"`
+	Held     int    `json:"held"`
+	Sold     int    `json:"sold"`
+}
+
+// Availability is a partition's state: each seat's status and each zone's
+// counts.
+type Availability struct {
+	Partition string            `json:"partition"`
+	Seats     map[string]Status `json:"seats"`
+	Zones     []ZoneCount       `json:"zones"`
+}
+
+// IdemKey is the fixed-size digest under which an idempotency key is kept;
+// keys themselves are not stored.
+type IdemKey [16]byte
+
+// HashIdempotencyKey digests a caller-scoped idempotency key.
+func HashIdempotencyKey(scoped string) IdemKey {
+	sum := sha256.Sum256([]byte(scoped))
+	var k IdemKey
+	copy(k[:], sum[:16])
+	return k
+}
+
+func (k IdemKey) String() string { return hex.EncodeToString(k[:]) }
+
+// MarshalText encodes the key as hex.
+func (k IdemKey) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+// UnmarshalText decodes a hex key.
+func (k *IdemKey) UnmarshalText(b []byte) error {
+	_, err := hex.Decode(k[:], b)
+	return err
+}
+
+// HoldToken is the bearer token for a hold: an HMAC of its id under the
+// core's secret. It is never stored; it is derived again when checked.
+func HoldToken(secret []byte, holdID string) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(holdID))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// CheckHoldToken reports, in constant time, whether token is holdID's.
+func CheckHoldToken(secret []byte, holdID, token string) bool {
+	want := HoldToken(secret, holdID)
+	return hmac.Equal([]byte(want), []byte(token))
+}
+
+// PartitionOfHold returns the partition key ("<event>.<i>") a hold id belongs
+// to: hold ids are "<event>.<i>.<nonce>".
+func PartitionOfHold(holdID string) (string, bool) {
+	i := strings.LastIndexByte(holdID, '.')
+	if i <= 0 || i == len(holdID)-1 {
+		return "", false
+	}
+	key := holdID[:i]
+	j := strings.LastIndexByte(key, '.')
+	if j <= 0 {
+		return "", false
+	}
+	if _, err := strconv.Atoi(key[j+1:]); err != nil {
+		return "", false
+	}
+	return key, true
+}

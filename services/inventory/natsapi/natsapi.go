@@ -1,0 +1,206 @@
+// Package natsapi is the NATS request/reply protocol of the inventory
+// partition owners: the subjects, how answers and errors travel (NATS micro
+// service error headers carrying errs kinds), and a Client that edges and
+// benchmarks use. Requests for partition "<event>.<i>" go to
+// "inv.<event>.<i>.<op>"; whichever core node holds the partition's lease
+// answers.
+package natsapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/services/inventory"
+)
+
+// Operations of a partition owner.
+const (
+	OpHold         = "hold"
+	OpGet          = "get"
+	OpRelease      = "release"
+	OpConfirm      = "confirm"
+	OpCancel       = "cancel"
+	OpAvailability = "availability"
+)
+
+// Ops lists every operation; edges may call only the public ones (see
+// conf/nats/core.conf).
+var Ops = []string{OpHold, OpGet, OpRelease, OpConfirm, OpCancel, OpAvailability}
+
+// ServiceName is the NATS micro service name of partition owners.
+const ServiceName = "inventory"
+
+// Group is the subject prefix of a partition's endpoints.
+func Group(partition string) string { return "inv." + partition }
+
+// Subject is where op requests for a partition go.
+func Subject(partition, op string) string { return Group(partition) + "." + op }
+
+// ErrorBody is the JSON body of an error answer.
+type ErrorBody struct {
+	Code    string `json:"code"`
+	Reason  string `json:"reason,omitempty"`
+	Message string `json:"message"`
+}
+
+// RespondError answers req with err's kind, reason and message.
+func RespondError(req micro.Request, err error) error {
+	k := errs.KindOf(err)
+	body, _ := json.Marshal(ErrorBody{Code: k.Code(), Reason: errs.ReasonOf(err), Message: errs.Message(err)})
+	return req.Error(k.Code(), errs.Message(err), body)
+}
+
+// ErrorPayload encodes err the way RespondError does, for answers sent
+// without a micro.Request at hand: headers and body.
+func ErrorPayload(err error) (nats.Header, []byte) {
+	k := errs.KindOf(err)
+	body, _ := json.Marshal(ErrorBody{Code: k.Code(), Reason: errs.ReasonOf(err), Message: errs.Message(err)})
+	h := nats.Header{}
+	h.Set(micro.ErrorHeader, errs.Message(err))
+	h.Set(micro.ErrorCodeHeader, k.Code())
+	return h, body
+}
+
+// decodeAnswer turns an answer message into v or an error.
+func decodeAnswer(op string, m *nats.Msg, v any) error {
+	if code := m.Header.Get(micro.ErrorCodeHeader); code != "" {
+		var b ErrorBody
+		_ = json.Unmarshal(m.Data, &b)
+		msg := b.Message
+		if msg == "" {
+			msg = m.Header.Get(micro.ErrorHeader)
+		}
+		e := errs.E("inventory."+op, errs.KindFromCode(code), msg)
+		if b.Reason != "" {
+			e = e.WithReason(b.Reason)
+		}
+		return e
+	}
+	if err := json.Unmarshal(m.Data, v); err != nil {
+		return errs.E("inventory."+op, errs.Other, fmt.Errorf("decode answer: %w", err))
+	}
+	return nil
+}
+
+// Client calls partition owners. It retries while no owner answers (a
+// partition between owners) or the owner says it is unavailable, until the
+// context's deadline or Timeout; every operation is safe to retry (holds
+// carry idempotency keys).
+type Client struct {
+	NC *nats.Conn
+	// Timeout bounds one call, retries included, when the context has no
+	// earlier deadline. Default 5s.
+	Timeout time.Duration
+	// AttemptTimeout bounds one request. Default 2s.
+	AttemptTimeout time.Duration
+}
+
+func (c *Client) call(ctx context.Context, partition, op string, req, resp any) error {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return errs.E("inventory."+op, errs.Invalid, err)
+	}
+	timeout, attempt := c.Timeout, c.AttemptTimeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	if attempt <= 0 {
+		attempt = 2 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	subj := Subject(partition, op)
+	backoff := 10 * time.Millisecond
+	for {
+		actx, acancel := context.WithTimeout(ctx, attempt)
+		m, err := c.NC.RequestWithContext(actx, subj, body)
+		acancel()
+		if err == nil {
+			err = decodeAnswer(op, m, resp)
+			if !errs.Is(errs.Unavailable, err) {
+				return err
+			}
+		}
+		retryable := errors.Is(err, nats.ErrNoResponders) || errors.Is(err, context.DeadlineExceeded) ||
+			errors.Is(err, nats.ErrTimeout) || errs.Is(errs.Unavailable, err)
+		if !retryable || ctx.Err() != nil {
+			if retryable {
+				return errs.E("inventory."+op, errs.Unavailable, "the inventory for this event is not answering; try again", err)
+			}
+			if errs.KindOf(err) == errs.Other {
+				return errs.E("inventory."+op, errs.Unavailable, "the inventory for this event is not reachable; try again", err)
+			}
+			return err
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+		case <-t.C:
+		}
+		if backoff < 250*time.Millisecond {
+			backoff *= 2
+		}
+	}
+}
+
+// Hold places a hold in a partition.
+func (c *Client) Hold(ctx context.Context, partition string, r inventory.HoldRequest) (inventory.Hold, error) {
+	var h inventory.Hold
+	err := c.call(ctx, partition, OpHold, r, &h)
+	return h, err
+}
+
+// Get reads a hold; ref.Token must be the hold's token.
+func (c *Client) Get(ctx context.Context, ref inventory.HoldRef) (inventory.Hold, error) {
+	return c.byRef(ctx, OpGet, ref)
+}
+
+// Release releases a hold; ref.Token must be the hold's token.
+func (c *Client) Release(ctx context.Context, ref inventory.HoldRef) (inventory.Hold, error) {
+	return c.byRef(ctx, OpRelease, ref)
+}
+
+func (c *Client) byRef(ctx context.Context, op string, ref inventory.HoldRef) (inventory.Hold, error) {
+	p, ok := inventory.PartitionOfHold(ref.HoldID)
+	if !ok {
+		return inventory.Hold{}, errs.Errorf("inventory."+op, errs.NotFound, "no hold %q", ref.HoldID)
+	}
+	var h inventory.Hold
+	err := c.call(ctx, p, op, ref, &h)
+	return h, err
+}
+
+// Confirm sells a live hold (internal callers only).
+func (c *Client) Confirm(ctx context.Context, r inventory.ConfirmRequest) (inventory.Hold, error) {
+	return c.internal(ctx, OpConfirm, r)
+}
+
+// CancelSale frees a sold hold (internal callers only).
+func (c *Client) CancelSale(ctx context.Context, r inventory.ConfirmRequest) (inventory.Hold, error) {
+	return c.internal(ctx, OpCancel, r)
+}
+
+func (c *Client) internal(ctx context.Context, op string, r inventory.ConfirmRequest) (inventory.Hold, error) {
+	p, ok := inventory.PartitionOfHold(r.HoldID)
+	if !ok {
+		return inventory.Hold{}, errs.Errorf("inventory."+op, errs.NotFound, "no hold %q", r.HoldID)
+	}
+	var h inventory.Hold
+	err := c.call(ctx, p, op, r, &h)
+	return h, err
+}
+
+// Availability reads a partition's seat statuses and zone counts.
+func (c *Client) Availability(ctx context.Context, partition string) (inventory.Availability, error) {
+	var a inventory.Availability
+	err := c.call(ctx, partition, OpAvailability, struct{}{}, &a)
+	return a, err
+}

@@ -1,0 +1,618 @@
+package inventory
+
+import (
+	"container/heap"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ticketing/ticketing/internal/errs"
+)
+
+// Reasons refine errs.Conflict for callers that act on them.
+const (
+	ReasonSeatsUnavailable = "seats_unavailable"
+	ReasonSoldOut          = "sold_out"
+	ReasonInsufficient     = "insufficient_capacity"
+	ReasonHoldExpired      = "hold_expired"
+	ReasonHoldReleased     = "hold_released"
+	ReasonHoldSold         = "hold_confirmed"
+	ReasonNotSold          = "hold_not_confirmed"
+	ReasonSaleCancelled    = "sale_cancelled"
+	ReasonOtherOrder       = "confirmed_for_other_order"
+)
+
+type hold struct {
+	placed  *Decision // the hold.placed decision; immutable
+	status  Status
+	order   string
+	endedAt int64
+	seats   []int32 // seat indexes; nil for GA
+	zone    int     // GA zone index; -1 for seats
+	heapIdx int     // index in the expiry heap; -1 when not in it
+}
+
+type seat struct {
+	zone int32
+	hold *hold // nil when free; else the hold's status says held or sold
+}
+
+type zoneState struct {
+	def        ZoneDef
+	capacity   int
+	held, sold int
+}
+
+type idemEntry struct {
+	d   *Decision // hold.placed or hold.rejected
+	gen uint64    // the batch generation that recorded it
+}
+
+type timed[T any] struct {
+	v  T
+	at int64
+}
+
+// queue is a FIFO of timestamped values, used to forget idempotency keys and
+// ended holds in the order they were made.
+type queue[T any] struct {
+	items []timed[T]
+	head  int
+}
+
+func (q *queue[T]) push(v T, at int64) { q.items = append(q.items, timed[T]{v, at}) }
+func (q *queue[T]) len() int           { return len(q.items) - q.head }
+func (q *queue[T]) front() timed[T]    { return q.items[q.head] }
+func (q *queue[T]) pop() {
+	var zero timed[T]
+	q.items[q.head] = zero
+	q.head++
+	if q.head > 1024 && q.head*2 > len(q.items) {
+		q.items = append([]timed[T](nil), q.items[q.head:]...)
+		q.head = 0
+	}
+}
+func (q *queue[T]) each(f func(T, int64)) {
+	for _, it := range q.items[q.head:] {
+		f(it.v, it.at)
+	}
+}
+
+// Partition is the inventory state of one event partition. It is not safe for
+// concurrent use: one goroutine (the owner's) drives it.
+//
+// Commands (Hold, Release, Confirm, CancelSale, Expire) decide against the
+// state, record their decisions (applying them at once) and return the
+// answer; TakeDecisions hands the recorded decisions to the caller, who must
+// make them durable before it passes the answers on. Apply replays a logged
+// decision on recovery.
+type Partition struct {
+	key     string
+	limits  Limits
+	seatIdx map[string]int32
+	seatIDs []string
+	seats   []seat
+	zoneIdx map[string]int
+	zones   []zoneState
+
+	holds map[string]*hold // live holds, and ended ones until forgotten
+	ended queue[string]    // ended hold ids, oldest first
+	idem  map[IdemKey]idemEntry
+	keys  queue[IdemKey] // idempotency keys, oldest first
+	exp   expiryHeap
+
+	gen     uint64 // generation of the batch being recorded
+	durable func() uint64
+	pending []*Decision
+
+	owner string // current owner, from the last owner.epoch
+	lease uint64
+}
+
+// NewPartition builds the empty state of a partition from its layout. key is
+// the partition's name ("<event>.<i>").
+func NewPartition(key string, l Layout, lim Limits) (*Partition, error) {
+	p := &Partition{
+		key:     key,
+		limits:  lim,
+		seatIdx: make(map[string]int32, len(l.Seats)),
+		seatIDs: make([]string, len(l.Seats)),
+		seats:   make([]seat, len(l.Seats)),
+		zoneIdx: map[string]int{},
+		holds:   map[string]*hold{},
+		idem:    map[IdemKey]idemEntry{},
+	}
+	for _, z := range l.Zones {
+		if _, dup := p.zoneIdx[z.ID]; dup {
+			return nil, fmt.Errorf("inventory: zone %q twice in layout", z.ID)
+		}
+		p.zoneIdx[z.ID] = len(p.zones)
+		zs := zoneState{def: z}
+		if z.GA {
+			zs.capacity = z.Capacity
+		}
+		p.zones = append(p.zones, zs)
+	}
+	for i, s := range l.Seats {
+		zi, ok := p.zoneIdx[s.Zone]
+		if !ok || p.zones[zi].def.GA {
+			return nil, fmt.Errorf("inventory: seat %q in unknown or GA zone %q", s.ID, s.Zone)
+		}
+		if _, dup := p.seatIdx[s.ID]; dup {
+			return nil, fmt.Errorf("inventory: seat %q twice in layout", s.ID)
+		}
+		p.seatIdx[s.ID] = int32(i)
+		p.seatIDs[i] = s.ID
+		p.seats[i] = seat{zone: int32(zi)}
+		p.zones[zi].capacity++
+	}
+	return p, nil
+}
+
+// Key is the partition's name.
+func (p *Partition) Key() string { return p.key }
+
+// Owner is the owner named by the last owner.epoch decision, and its lease.
+func (p *Partition) Owner() (string, uint64) { return p.owner, p.lease }
+
+// SetBatch tells the partition which batch generation it is recording and how
+// to learn which generation is durable; an idempotency key recorded in a
+// generation that is not yet durable is "in flight".
+func (p *Partition) SetBatch(gen uint64, durable func() uint64) {
+	p.gen, p.durable = gen, durable
+}
+
+// TakeDecisions returns the decisions recorded since the last call.
+func (p *Partition) TakeDecisions() []*Decision {
+	d := p.pending
+	p.pending = nil
+	return d
+}
+
+// HasPending reports whether decisions are waiting to be taken.
+func (p *Partition) HasPending() bool { return len(p.pending) > 0 }
+
+func (p *Partition) record(d *Decision) {
+	if err := p.Apply(d); err != nil {
+		// A decision made here is always applicable; anything else is a bug
+		// that must not be logged.
+		panic(err)
+	}
+	p.pending = append(p.pending, d)
+}
+
+func (p *Partition) inFlight(e idemEntry) bool {
+	return p.durable != nil && e.gen > p.durable()
+}
+
+// Hold places a hold on seats (all or nothing) or a quantity of a GA zone.
+// newID makes the hold's id suffix. A refusal for lack of inventory is
+// recorded (it is what the key replays); a malformed request is not.
+func (p *Partition) Hold(now time.Time, r HoldRequest, newID func() string) (Hold, error) {
+	const op = "inventory.hold"
+	if r.IdempotencyKey == "" || len(r.IdempotencyKey) > p.limits.MaxIdempotentKey+256 {
+		return Hold{}, errs.E(op, errs.Invalid, "an idempotency key is required")
+	}
+	key := HashIdempotencyKey(r.IdempotencyKey)
+	if e, ok := p.idem[key]; ok {
+		if e.d.FP != r.Fingerprint {
+			return Hold{}, errs.E(op, errs.Mismatch, "this idempotency key was used with a different request")
+		}
+		if p.inFlight(e) {
+			return Hold{}, errs.E(op, errs.InFlight, "a request with this idempotency key is still being processed")
+		}
+		return p.replay(e.d)
+	}
+	if err := p.validateHold(&r); err != nil {
+		return Hold{}, err
+	}
+	p.expireDue(now)
+
+	var reject *Decision
+	if len(r.Seats) > 0 {
+		var taken []string
+		for _, id := range r.Seats {
+			if p.seats[p.seatIdx[id]].hold != nil {
+				taken = append(taken, id)
+			}
+		}
+		if len(taken) > 0 {
+			reject = &Decision{Type: HoldRejected, Reason: ReasonSeatsUnavailable,
+				Msg: "seats not available: " + strings.Join(taken, ", ")}
+		}
+	} else {
+		z := &p.zones[p.zoneIdx[r.Zone]]
+		left := z.capacity - z.held - z.sold
+		switch {
+		case left <= 0:
+			reject = &Decision{Type: HoldRejected, Reason: ReasonSoldOut, Msg: "zone " + r.Zone + " is sold out"}
+		case left < r.Quantity:
+			reject = &Decision{Type: HoldRejected, Reason: ReasonInsufficient,
+				Msg: fmt.Sprintf("only %d left in zone %s", left, r.Zone)}
+		}
+	}
+	at := now.UnixNano()
+	if reject != nil {
+		reject.At, reject.Key, reject.FP = at, &key, r.Fingerprint
+		p.record(reject)
+		return p.replay(reject)
+	}
+	ttl := time.Duration(r.TTLSeconds) * time.Second
+	if ttl == 0 {
+		ttl = p.limits.DefaultTTL
+	}
+	d := &Decision{
+		Type: HoldPlaced, At: at, Hold: p.key + "." + newID(),
+		Seats: r.Seats, Zone: r.Zone, Qty: r.Quantity, Holder: r.Holder,
+		Expires: now.Add(ttl).UnixNano(), Key: &key, FP: r.Fingerprint,
+	}
+	if len(r.Seats) > 0 {
+		d.Qty = len(r.Seats)
+	}
+	p.record(d)
+	return p.view(p.holds[d.Hold]), nil
+}
+
+func (p *Partition) validateHold(r *HoldRequest) error {
+	const op = "inventory.hold"
+	bad := func(format string, args ...any) error { return errs.Errorf(op, errs.Invalid, format, args...) }
+	if len(r.Holder) > p.limits.MaxHolderLen {
+		return bad("holder is longer than %d characters", p.limits.MaxHolderLen)
+	}
+	if r.TTLSeconds != 0 {
+		ttl := time.Duration(r.TTLSeconds) * time.Second
+		if r.TTLSeconds < 0 || ttl < p.limits.MinTTL || ttl > p.limits.MaxTTL {
+			return bad("ttl_seconds must be between %d and %d", int(p.limits.MinTTL.Seconds()), int(p.limits.MaxTTL.Seconds()))
+		}
+	}
+	switch {
+	case len(r.Seats) > 0 && (r.Zone != "" || r.Quantity != 0):
+		return bad("ask for seats or for a zone and quantity, not both")
+	case len(r.Seats) > 0:
+		if len(r.Seats) > p.limits.MaxSeatsPerHold {
+			return bad("at most %d seats per hold", p.limits.MaxSeatsPerHold)
+		}
+		seen := make(map[string]bool, len(r.Seats))
+		for _, s := range r.Seats {
+			if _, ok := p.seatIdx[s]; !ok {
+				return errs.Errorf(op, errs.Invalid, "unknown seat %q", s).WithReason("unknown_seat")
+			}
+			if seen[s] {
+				return bad("seat %q is listed twice", s)
+			}
+			seen[s] = true
+		}
+	case r.Zone != "":
+		zi, ok := p.zoneIdx[r.Zone]
+		if !ok || !p.zones[zi].def.GA {
+			return errs.Errorf(op, errs.Invalid, "unknown general-admission zone %q", r.Zone).WithReason("unknown_zone")
+		}
+		if r.Quantity < 1 || r.Quantity > p.limits.MaxQuantity {
+			return bad("quantity must be between 1 and %d", p.limits.MaxQuantity)
+		}
+	default:
+		return bad("ask for seats, or for a zone and a quantity")
+	}
+	return nil
+}
+
+// replay answers an idempotency key with its first answer.
+func (p *Partition) replay(d *Decision) (Hold, error) {
+	if d.Type == HoldRejected {
+		return Hold{}, errs.E("inventory.hold", errs.Conflict, d.Msg).WithReason(d.Reason)
+	}
+	return Hold{
+		HoldID: d.Hold, Seats: nonNil(d.Seats), Zone: d.Zone, Quantity: d.Qty, Holder: d.Holder,
+		Status: Held, ExpiresAt: time.Unix(0, d.Expires).UTC(),
+	}, nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func (p *Partition) view(h *hold) Hold {
+	d := h.placed
+	return Hold{
+		HoldID: d.Hold, Seats: nonNil(d.Seats), Zone: d.Zone, Quantity: d.Qty, Holder: d.Holder,
+		Status: h.status, ExpiresAt: time.Unix(0, d.Expires).UTC(), OrderID: h.order,
+	}
+}
+
+func (p *Partition) find(op, id string) (*hold, error) {
+	h, ok := p.holds[id]
+	if !ok {
+		return nil, errs.Errorf(op, errs.NotFound, "no hold %q", id)
+	}
+	return h, nil
+}
+
+// Release frees a live hold's inventory. Releasing a hold that already ended
+// answers its state again.
+func (p *Partition) Release(now time.Time, id string) (Hold, error) {
+	const op = "inventory.release"
+	p.expireDue(now)
+	h, err := p.find(op, id)
+	if err != nil {
+		return Hold{}, err
+	}
+	switch h.status {
+	case Held:
+		p.record(p.about(h, &Decision{Type: HoldReleased, At: now.UnixNano()}))
+	case Sold:
+		return Hold{}, errs.E(op, errs.Conflict, "the hold is confirmed; cancel the sale instead").WithReason(ReasonHoldSold)
+	case Cancelled:
+		return Hold{}, errs.E(op, errs.Conflict, "the hold was sold and the sale cancelled").WithReason(ReasonSaleCancelled)
+	}
+	return p.view(h), nil
+}
+
+// Confirm turns a live hold into a sale. Confirming it again (for the same
+// order) answers the sale again.
+func (p *Partition) Confirm(now time.Time, r ConfirmRequest) (Hold, error) {
+	const op = "inventory.confirm"
+	if len(r.OrderID) > p.limits.MaxOrderIDLen {
+		return Hold{}, errs.Errorf(op, errs.Invalid, "order_id is longer than %d characters", p.limits.MaxOrderIDLen)
+	}
+	p.expireDue(now)
+	h, err := p.find(op, r.HoldID)
+	if err != nil {
+		return Hold{}, err
+	}
+	switch h.status {
+	case Held:
+		p.record(p.about(h, &Decision{Type: SeatsSold, At: now.UnixNano(), Order: r.OrderID}))
+	case Sold:
+		if r.OrderID != "" && h.order != "" && r.OrderID != h.order {
+			return Hold{}, errs.E(op, errs.Conflict, "the hold was confirmed for another order").WithReason(ReasonOtherOrder)
+		}
+	case Expired:
+		return Hold{}, errs.E(op, errs.Conflict, "the hold has expired").WithReason(ReasonHoldExpired)
+	case Released:
+		return Hold{}, errs.E(op, errs.Conflict, "the hold was released").WithReason(ReasonHoldReleased)
+	case Cancelled:
+		return Hold{}, errs.E(op, errs.Conflict, "the sale was cancelled").WithReason(ReasonSaleCancelled)
+	}
+	return p.view(h), nil
+}
+
+// CancelSale frees a sold hold's inventory (a refund). Cancelling it again
+// answers the cancelled sale again.
+func (p *Partition) CancelSale(now time.Time, r ConfirmRequest) (Hold, error) {
+	const op = "inventory.cancel"
+	p.expireDue(now)
+	h, err := p.find(op, r.HoldID)
+	if err != nil {
+		return Hold{}, err
+	}
+	switch h.status {
+	case Sold:
+		if r.OrderID != "" && h.order != "" && r.OrderID != h.order {
+			return Hold{}, errs.E(op, errs.Conflict, "the hold was confirmed for another order").WithReason(ReasonOtherOrder)
+		}
+		p.record(p.about(h, &Decision{Type: SaleCancelled, At: now.UnixNano(), Order: h.order}))
+	case Cancelled:
+	default:
+		return Hold{}, errs.Errorf(op, errs.Conflict, "the hold is %s, not sold", h.status).WithReason(ReasonNotSold)
+	}
+	return p.view(h), nil
+}
+
+// Get returns a hold, live or recently ended.
+func (p *Partition) Get(id string) (Hold, error) {
+	h, err := p.find("inventory.get", id)
+	if err != nil {
+		return Hold{}, err
+	}
+	return p.view(h), nil
+}
+
+// Expire records the expiry of every hold whose time has come and reports how
+// many expired.
+func (p *Partition) Expire(now time.Time) int { return p.expireDue(now) }
+
+func (p *Partition) expireDue(now time.Time) int {
+	n := 0
+	t := now.UnixNano()
+	for len(p.exp) > 0 && p.exp[0].placed.Expires <= t {
+		p.record(p.about(p.exp[0], &Decision{Type: HoldExpired, At: t}))
+		n++
+	}
+	return n
+}
+
+// about fills in what a decision on an existing hold concerns, so that every
+// decision (and its domain event) is complete on its own.
+func (p *Partition) about(h *hold, d *Decision) *Decision {
+	pl := h.placed
+	d.Hold, d.Seats, d.Zone, d.Qty, d.Holder = pl.Hold, pl.Seats, pl.Zone, pl.Qty, pl.Holder
+	return d
+}
+
+// NextExpiry is when the earliest live hold expires.
+func (p *Partition) NextExpiry() (time.Time, bool) {
+	if len(p.exp) == 0 {
+		return time.Time{}, false
+	}
+	return time.Unix(0, p.exp[0].placed.Expires), true
+}
+
+// RecordEpoch records that owner took the partition under the given lease.
+func (p *Partition) RecordEpoch(now time.Time, owner string, lease uint64) {
+	p.record(&Decision{Type: OwnerEpoch, At: now.UnixNano(), Owner: owner, Lease: lease})
+}
+
+// Availability reports every seat's status and every zone's counts.
+func (p *Partition) Availability() Availability {
+	a := Availability{Partition: p.key, Seats: make(map[string]Status, len(p.seats))}
+	for i, s := range p.seats {
+		st := Free
+		if s.hold != nil {
+			st = s.hold.status
+		}
+		a.Seats[p.seatIDs[i]] = st
+	}
+	for _, z := range p.zones {
+		a.Zones = append(a.Zones, ZoneCount{ID: z.def.ID, GA: z.def.GA, Capacity: z.capacity, Held: z.held, Sold: z.sold})
+	}
+	return a
+}
+
+// Apply changes the state by one logged decision. It fails, changing
+// nothing, if the decision does not fit the state: a log that does not
+// replay is corrupt.
+func (p *Partition) Apply(d *Decision) error {
+	switch d.Type {
+	case HoldPlaced:
+		if _, dup := p.holds[d.Hold]; dup {
+			return fmt.Errorf("inventory: apply %s: hold %s exists", d.Type, d.Hold)
+		}
+		h := &hold{placed: d, status: Held, zone: -1, heapIdx: -1}
+		if len(d.Seats) > 0 {
+			h.seats = make([]int32, len(d.Seats))
+			for i, id := range d.Seats {
+				si, ok := p.seatIdx[id]
+				if !ok || p.seats[si].hold != nil {
+					return fmt.Errorf("inventory: apply %s %s: seat %q unknown or taken", d.Type, d.Hold, id)
+				}
+				h.seats[i] = si
+			}
+			for _, si := range h.seats {
+				p.seats[si].hold = h
+				p.zones[p.seats[si].zone].held++
+			}
+		} else {
+			zi, ok := p.zoneIdx[d.Zone]
+			if !ok || p.zones[zi].capacity-p.zones[zi].held-p.zones[zi].sold < d.Qty {
+				return fmt.Errorf("inventory: apply %s %s: zone %q unknown or short", d.Type, d.Hold, d.Zone)
+			}
+			h.zone = zi
+			p.zones[zi].held += d.Qty
+		}
+		p.holds[d.Hold] = h
+		heap.Push(&p.exp, h)
+		p.remember(d)
+	case HoldRejected:
+		p.remember(d)
+	case HoldReleased, HoldExpired:
+		h, ok := p.holds[d.Hold]
+		if !ok || h.status != Held {
+			return fmt.Errorf("inventory: apply %s: hold %s is not held", d.Type, d.Hold)
+		}
+		p.adjust(h, -1, 0)
+		p.freeSeats(h)
+		heap.Remove(&p.exp, h.heapIdx)
+		h.status = Released
+		if d.Type == HoldExpired {
+			h.status = Expired
+		}
+		p.end(h, d.At)
+	case SeatsSold:
+		h, ok := p.holds[d.Hold]
+		if !ok || h.status != Held {
+			return fmt.Errorf("inventory: apply %s: hold %s is not held", d.Type, d.Hold)
+		}
+		p.adjust(h, -1, +1)
+		heap.Remove(&p.exp, h.heapIdx)
+		h.status, h.order = Sold, d.Order
+	case SaleCancelled:
+		h, ok := p.holds[d.Hold]
+		if !ok || h.status != Sold {
+			return fmt.Errorf("inventory: apply %s: hold %s is not sold", d.Type, d.Hold)
+		}
+		p.adjust(h, 0, -1)
+		p.freeSeats(h)
+		h.status = Cancelled
+		p.end(h, d.At)
+	case OwnerEpoch:
+		p.owner, p.lease = d.Owner, d.Lease
+	default:
+		return fmt.Errorf("inventory: apply: unknown decision type %q", d.Type)
+	}
+	p.forget(d.At)
+	return nil
+}
+
+// adjust moves a hold's quantity between held and sold.
+func (p *Partition) adjust(h *hold, held, sold int) {
+	if h.zone >= 0 {
+		z := &p.zones[h.zone]
+		z.held += held * h.placed.Qty
+		z.sold += sold * h.placed.Qty
+		return
+	}
+	for _, si := range h.seats {
+		z := &p.zones[p.seats[si].zone]
+		z.held += held
+		z.sold += sold
+	}
+}
+
+func (p *Partition) freeSeats(h *hold) {
+	for _, si := range h.seats {
+		p.seats[si].hold = nil
+	}
+}
+
+func (p *Partition) end(h *hold, at int64) {
+	h.endedAt = at
+	p.ended.push(h.placed.Hold, at)
+}
+
+func (p *Partition) remember(d *Decision) {
+	p.idem[*d.Key] = idemEntry{d: d, gen: p.gen}
+	p.keys.push(*d.Key, d.At)
+}
+
+// forget drops idempotency keys and ended holds older than the retention.
+// It runs on decision time, so that replay forgets exactly what the original
+// run forgot.
+func (p *Partition) forget(now int64) {
+	cut := now - int64(p.limits.IdempotencyTTL)
+	for p.keys.len() > 0 && p.keys.front().at < cut {
+		k := p.keys.front().v
+		if e, ok := p.idem[k]; ok && e.d.At < cut {
+			delete(p.idem, k)
+		}
+		p.keys.pop()
+	}
+	for p.ended.len() > 0 && p.ended.front().at < cut {
+		id := p.ended.front().v
+		if h, ok := p.holds[id]; ok && h.status != Held && h.status != Sold && h.endedAt < cut {
+			delete(p.holds, id)
+		}
+		p.ended.pop()
+	}
+}
+
+// Counts reports totals used by invariant checks: per zone held and sold,
+// and how many seats are held or sold.
+func (p *Partition) Counts() []ZoneCount { return p.Availability().Zones }
+
+type expiryHeap []*hold
+
+func (h expiryHeap) Len() int { return len(h) }
+func (h expiryHeap) Less(i, j int) bool {
+	return h[i].placed.Expires < h[j].placed.Expires
+}
+func (h expiryHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].heapIdx, h[j].heapIdx = i, j
+}
+func (h *expiryHeap) Push(x any) {
+	it := x.(*hold)
+	it.heapIdx = len(*h)
+	*h = append(*h, it)
+}
+func (h *expiryHeap) Pop() any {
+	old := *h
+	n := len(old)
+	it := old[n-1]
+	old[n-1] = nil
+	it.heapIdx = -1
+	*h = old[:n-1]
+	return it
+}
