@@ -6,6 +6,7 @@
 package leafnodes
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -125,6 +126,16 @@ func EdgeOptions(c EdgeConfig) (*server.Options, error) {
 		return nil, errors.New("leafnodes: the edge conf has no leaf remote")
 	}
 	r := opts.LeafNode.Remotes[0]
+	// Credentials: the configured password, else the one in the URL, else
+	// the conf file's.
+	confUser, confPass := EdgeUser, ""
+	for _, u := range r.URLs {
+		if u.User != nil {
+			confUser = u.User.Username()
+			confPass, _ = u.User.Password()
+			break
+		}
+	}
 	if len(c.Hubs) > 0 {
 		r.URLs = nil
 		for _, h := range c.Hubs {
@@ -133,10 +144,12 @@ func EdgeOptions(c EdgeConfig) (*server.Options, error) {
 		}
 	}
 	for _, u := range r.URLs {
-		user, pass := EdgeUser, ""
+		user, pass := confUser, confPass
 		if u.User != nil {
 			user = u.User.Username()
-			pass, _ = u.User.Password()
+			if p, ok := u.User.Password(); ok {
+				pass = p
+			}
 		}
 		if c.Password != "" {
 			pass = c.Password
@@ -159,14 +172,16 @@ func StartEdge(c EdgeConfig, log *slog.Logger) (*server.Server, error) {
 }
 
 // WaitConnected waits until the leaf server has a leaf-node connection to a
-// hub.
-func WaitConnected(s *server.Server, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
+// hub, or ctx is done.
+func WaitConnected(ctx context.Context, s *server.Server) error {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
 	for s.NumLeafNodes() == 0 {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("leafnodes: %s has no hub connection after %v", s.Name(), timeout)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("leafnodes: %s has no hub connection: %w", s.Name(), ctx.Err())
+		case <-t.C:
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
 	return nil
 }

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -31,7 +30,7 @@ const Domain = "core"
 type Config struct {
 	Name       string // server name, unique in the cluster
 	ConfigFile string // NATS conf; empty means the embedded conf/nats/core.conf
-	DataDir    string // JetStream store is DataDir/jetstream
+	DataDir    string // the JetStream store is DataDir/jetstream
 	ClientAddr string // client listener, "host:port"; port 0 picks one; "-" none
 	LeafAddr   string // leaf-node listener for edges
 	// ClusterAddr and Routes make a cluster: Routes lists every node's
@@ -86,7 +85,7 @@ func (c Config) Options() (*server.Options, error) {
 	opts.ServerName = c.Name
 	opts.JetStream = true
 	opts.JetStreamDomain = Domain
-	opts.StoreDir = filepath.Join(c.DataDir, "jetstream")
+	opts.StoreDir = c.DataDir // nats-server adds "jetstream"
 	if err := c.Credentials.Apply(opts); err != nil {
 		return nil, err
 	}

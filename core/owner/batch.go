@@ -13,6 +13,7 @@ import (
 
 	"github.com/ticketing/ticketing/core/streams"
 	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/internal/microerr"
 	"github.com/ticketing/ticketing/services/inventory"
 	"github.com/ticketing/ticketing/services/inventory/natsapi"
 )
@@ -92,7 +93,7 @@ func (o *Owner) respond(c *call, err error) {
 	outcome := "ok"
 	if err != nil {
 		outcome = errs.KindOf(err).Code()
-		_ = natsapi.RespondError(c.req, err)
+		_ = microerr.Respond(c.req, err)
 	} else {
 		_ = c.req.Respond(c.data)
 	}

@@ -51,8 +51,8 @@ type Config struct {
 	// a crash can lose its last acknowledged messages, which the relay then
 	// publishes again from the log. Default 2s.
 	EventsFlushLag time.Duration
-	LeaseTTL      time.Duration // the lease bucket's TTL
-	Limits        inventory.Limits
+	LeaseTTL       time.Duration // the lease bucket's TTL
+	Limits         inventory.Limits
 }
 
 // Defaults fills zero fields.

@@ -48,11 +48,22 @@ func Start(opts *server.Options, log *slog.Logger, ready time.Duration) (*server
 	if err != nil {
 		return nil, fmt.Errorf("natsembed: %w", err)
 	}
-	s.SetLoggerV2(&logger{log: log.With("component", "nats-server", "server", opts.ServerName)}, opts.Debug, opts.Trace, false)
+	l := &logger{log: log.With("component", "nats-server", "server", opts.ServerName), fatal: make(chan string, 1)}
+	s.SetLoggerV2(l, opts.Debug, opts.Trace, false)
 	go s.Start()
-	if !s.ReadyForConnections(ready) {
-		s.Shutdown()
-		return nil, fmt.Errorf("natsembed: server %s not ready after %v", opts.ServerName, ready)
+	// A fatal error (a port in use, …) ends the wait at once.
+	deadline := time.Now().Add(ready)
+	for !s.ReadyForConnections(50 * time.Millisecond) {
+		select {
+		case msg := <-l.fatal:
+			s.Shutdown()
+			return nil, fmt.Errorf("natsembed: server %s: %s", opts.ServerName, msg)
+		default:
+		}
+		if time.Now().After(deadline) {
+			s.Shutdown()
+			return nil, fmt.Errorf("natsembed: server %s not ready after %v", opts.ServerName, ready)
+		}
 	}
 	return s, nil
 }
@@ -91,11 +102,23 @@ func WaitJetStream(ctx context.Context, s *server.Server) error {
 	}
 }
 
-type logger struct{ log *slog.Logger }
+type logger struct {
+	log   *slog.Logger
+	fatal chan string
+}
 
-func (l *logger) Noticef(format string, v ...any) { l.log.Info(fmt.Sprintf(format, v...)) }
+func (l *logger) Noticef(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
 func (l *logger) Warnf(format string, v ...any)   { l.log.Warn(fmt.Sprintf(format, v...)) }
-func (l *logger) Fatalf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...), "fatal", true) }
-func (l *logger) Errorf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
-func (l *logger) Debugf(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
-func (l *logger) Tracef(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...), "trace", true) }
+func (l *logger) Fatalf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	l.log.Error(msg, "fatal", true)
+	select {
+	case l.fatal <- msg:
+	default:
+	}
+}
+func (l *logger) Errorf(format string, v ...any) { l.log.Error(fmt.Sprintf(format, v...)) }
+func (l *logger) Debugf(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
+func (l *logger) Tracef(format string, v ...any) {
+	l.log.Debug(fmt.Sprintf(format, v...), "trace", true)
+}

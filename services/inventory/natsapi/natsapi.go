@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/micro"
 
 	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/internal/microerr"
 	"github.com/ticketing/ticketing/services/inventory"
 )
 
@@ -43,45 +43,10 @@ func Group(partition string) string { return "inv." + partition }
 // Subject is where op requests for a partition go.
 func Subject(partition, op string) string { return Group(partition) + "." + op }
 
-// ErrorBody is the JSON body of an error answer.
-type ErrorBody struct {
-	Code    string `json:"code"`
-	Reason  string `json:"reason,omitempty"`
-	Message string `json:"message"`
-}
-
-// RespondError answers req with err's kind, reason and message.
-func RespondError(req micro.Request, err error) error {
-	k := errs.KindOf(err)
-	body, _ := json.Marshal(ErrorBody{Code: k.Code(), Reason: errs.ReasonOf(err), Message: errs.Message(err)})
-	return req.Error(k.Code(), errs.Message(err), body)
-}
-
-// ErrorPayload encodes err the way RespondError does, for answers sent
-// without a micro.Request at hand: headers and body.
-func ErrorPayload(err error) (nats.Header, []byte) {
-	k := errs.KindOf(err)
-	body, _ := json.Marshal(ErrorBody{Code: k.Code(), Reason: errs.ReasonOf(err), Message: errs.Message(err)})
-	h := nats.Header{}
-	h.Set(micro.ErrorHeader, errs.Message(err))
-	h.Set(micro.ErrorCodeHeader, k.Code())
-	return h, body
-}
-
 // decodeAnswer turns an answer message into v or an error.
 func decodeAnswer(op string, m *nats.Msg, v any) error {
-	if code := m.Header.Get(micro.ErrorCodeHeader); code != "" {
-		var b ErrorBody
-		_ = json.Unmarshal(m.Data, &b)
-		msg := b.Message
-		if msg == "" {
-			msg = m.Header.Get(micro.ErrorHeader)
-		}
-		e := errs.E("inventory."+op, errs.KindFromCode(code), msg)
-		if b.Reason != "" {
-			e = e.WithReason(b.Reason)
-		}
-		return e
+	if err := microerr.Decode("inventory."+op, m); err != nil {
+		return err
 	}
 	if err := json.Unmarshal(m.Data, v); err != nil {
 		return errs.E("inventory."+op, errs.Other, fmt.Errorf("decode answer: %w", err))

@@ -1,0 +1,254 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ticketing/ticketing/conf"
+	"github.com/ticketing/ticketing/core"
+	"github.com/ticketing/ticketing/core/node"
+	"github.com/ticketing/ticketing/edge"
+	"github.com/ticketing/ticketing/leafnodes"
+	"github.com/ticketing/ticketing/services/catalog"
+)
+
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+func demoData() (*catalog.Dataset, error) {
+	b, err := conf.Files.ReadFile("demo/demo.json")
+	if err != nil {
+		return nil, err
+	}
+	d, err := catalog.ParseDataset(b)
+	return &d, err
+}
+
+// adminToken returns the configured admin token or, when none is, the one
+// kept in dir (made on first use), so a dev system keeps its token.
+func adminToken(configured, dir string) (string, error) {
+	if configured != "" {
+		return configured, nil
+	}
+	path := filepath.Join(dir, "admin-token")
+	if b, err := os.ReadFile(path); err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	tok := hex.EncodeToString(b[:])
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	return tok, os.WriteFile(path, []byte(tok+"\n"), 0o600)
+}
+
+type logFlags struct{ format, level *string }
+
+func addLogFlags(fs *flag.FlagSet, format string) logFlags {
+	return logFlags{
+		format: fs.String("log-format", format, "log format: text or json"),
+		level:  fs.String("log-level", "info", "log level: debug, info, warn, error"),
+	}
+}
+
+func (l logFlags) logger() (*slog.Logger, error) { return newLogger(*l.format, *l.level) }
+
+func runDev(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	data := fs.String("data", "data/dev", "data directory; a second start with the same directory keeps everything")
+	httpAddr := fs.String("http", "127.0.0.1:8080", "edge HTTP API address")
+	natsAddr := fs.String("nats", "127.0.0.1:4222", "core NATS client address (nats micro ls, …); - for none")
+	leafAddr := fs.String("leaf", "127.0.0.1:7422", "core leaf-node address the edge dials")
+	edgeNATS := fs.String("edge-nats", "-", "edge leaf server client address; - for none")
+	token := fs.String("admin-token", "", "admin token (default: generated once and kept in the data directory)")
+	demo := fs.Bool("demo", true, "load the demo venues and events")
+	lf := addLogFlags(fs, "text")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log, err := lf.logger()
+	if err != nil {
+		return err
+	}
+	tok, err := adminToken(*token, *data)
+	if err != nil {
+		return err
+	}
+	cfg := core.Config{
+		Node:       node.Config{Name: "core-1", DataDir: filepath.Join(*data, "core"), ClientAddr: *natsAddr, LeafAddr: *leafAddr},
+		AdminToken: tok,
+	}
+	if *demo {
+		if cfg.Demo, err = demoData(); err != nil {
+			return err
+		}
+	}
+	reg := newRegistry()
+	c, err := core.Start(ctx, cfg, log, reg)
+	if err != nil {
+		return err
+	}
+	e, err := edge.Start(ctx, edge.Config{
+		HTTPAddr: *httpAddr,
+		Leaf:     leafnodes.EdgeConfig{Name: "edge-1", ClientAddr: *edgeNATS, Hubs: []string{c.Node.LeafURL()}},
+	}, log, reg)
+	if err != nil {
+		shutdown(log, nil, c)
+		return err
+	}
+	fmt.Printf("\nticketing dev is running\n  API:         %s/v1/events\n  OpenAPI:     %s/v1/openapi.json\n  metrics:     %s/metrics\n  data:        %s\n  admin token: %s\n  NATS:        %s (user core)\nPress Ctrl-C to stop.\n\n",
+		e.URL(), e.URL(), e.URL(), *data, tok, c.Node.ClientURL())
+	<-ctx.Done()
+	shutdown(log, e, c)
+	return nil
+}
+
+// shutdown stops an edge then a core, within a deadline.
+func shutdown(log *slog.Logger, e *edge.Edge, c *core.Core) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	log.Info("shutting down")
+	if e != nil {
+		e.Shutdown(ctx)
+	}
+	if c != nil {
+		c.Shutdown(ctx)
+	}
+}
+
+func runCore(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("core", flag.ContinueOnError)
+	name := fs.String("name", "core-1", "server name, unique in the cluster")
+	confFile := fs.String("conf", "", "NATS conf file (default: the embedded conf/nats/core.conf)")
+	data := fs.String("data", "data/core-1", "data directory")
+	natsAddr := fs.String("nats", "127.0.0.1:4222", "NATS client address; - for none")
+	leafAddr := fs.String("leaf", "127.0.0.1:7422", "leaf-node address edges dial")
+	clusterAddr := fs.String("cluster", "", "cluster address (with --routes)")
+	var routes list
+	fs.Var(&routes, "routes", "comma-separated cluster routes of every core node (nats-route://host:port); empty: a single node")
+	opsAddr := fs.String("ops", "127.0.0.1:9090", "address of /metrics, /healthz and /readyz")
+	token := fs.String("admin-token", "", "admin token (required)")
+	demo := fs.Bool("demo", false, "load the demo venues and events")
+	corePass := fs.String("nats-core-password", "", "password of NATS user core (default: the conf file's)")
+	edgePass := fs.String("nats-edge-password", "", "password of NATS user edge (default: the conf file's)")
+	lf := addLogFlags(fs, "json")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log, err := lf.logger()
+	if err != nil {
+		return err
+	}
+	cfg := core.Config{
+		Node: node.Config{Name: *name, ConfigFile: *confFile, DataDir: *data, ClientAddr: *natsAddr, LeafAddr: *leafAddr,
+			ClusterAddr: *clusterAddr, Routes: routes, Credentials: leafnodes.Credentials{Core: *corePass, Edge: *edgePass}},
+		AdminToken: *token,
+	}
+	if *demo {
+		if cfg.Demo, err = demoData(); err != nil {
+			return err
+		}
+	}
+	reg := newRegistry()
+	c, err := core.Start(ctx, cfg, log, reg)
+	if err != nil {
+		return err
+	}
+	ops, err := serveOps(*opsAddr, reg, func() error {
+		if !c.Node.Server.JetStreamEnabled() {
+			return errors.New("jetstream not ready")
+		}
+		return nil
+	})
+	if err != nil {
+		shutdown(log, nil, c)
+		return err
+	}
+	log.Info("core ready", "ops", ops.Addr)
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	_ = ops.Shutdown(sctx)
+	cancel()
+	shutdown(log, nil, c)
+	return nil
+}
+
+func runEdge(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("edge", flag.ContinueOnError)
+	name := fs.String("name", "edge-1", "edge name, unique among edges")
+	confFile := fs.String("conf", "", "NATS conf file of the leaf server (default: the embedded conf/nats/edge.conf)")
+	httpAddr := fs.String("http", "127.0.0.1:8080", "HTTP API address")
+	var hubs list
+	fs.Var(&hubs, "hubs", "comma-separated leaf-node URLs of the core (nats-leaf://host:7422); default: the conf file's")
+	leafClient := fs.String("nats", "-", "leaf server client address; - for none")
+	edgePass := fs.String("nats-edge-password", "", "password of NATS user edge (default: the conf file's)")
+	lf := addLogFlags(fs, "json")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log, err := lf.logger()
+	if err != nil {
+		return err
+	}
+	e, err := edge.Start(ctx, edge.Config{
+		HTTPAddr: *httpAddr,
+		Leaf:     leafnodes.EdgeConfig{Name: *name, ConfigFile: *confFile, ClientAddr: *leafClient, Hubs: hubs, Password: *edgePass},
+	}, log, newRegistry())
+	if err != nil {
+		return err
+	}
+	log.Info("edge ready", "http", e.URL())
+	<-ctx.Done()
+	shutdown(log, e, nil)
+	return nil
+}
+
+// serveOps serves /metrics, /healthz and /readyz for processes without a
+// public API.
+func serveOps(addr string, reg *prometheus.Registry, ready func() error) (*http.Server, error) {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintln(w, `{"status":"ok"}`)
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if err := ready(); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintf(w, `{"error":{"code":"unavailable","message":%q}}`+"\n", err.Error())
+			return
+		}
+		fmt.Fprintln(w, `{"status":"ready"}`)
+	})
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Addr: ln.Addr().String(), Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return srv, nil
+}
+
+func runBench(ctx context.Context, args []string) error {
+	return errors.New("not yet")
+}

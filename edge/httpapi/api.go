@@ -1,0 +1,210 @@
+// Package httpapi is the edge's public HTTP API (REST under /v1, described
+// by the OpenAPI 3.1 document it serves at /v1/openapi.json). It validates
+// and routes; it decides nothing about inventory: holds go to the partition
+// owners through the Inventory interface (NATS over the edge's leaf node).
+package httpapi
+
+import (
+	"context"
+	_ "embed"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
+
+	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/services/catalog"
+	"github.com/ticketing/ticketing/services/inventory"
+)
+
+//go:embed openapi.json
+var openAPI []byte
+
+// OpenAPI returns the API's OpenAPI 3.1 document.
+func OpenAPI() []byte { return openAPI }
+
+// Inventory is what the API needs of the inventory owners.
+type Inventory interface {
+	Hold(ctx context.Context, partition string, r inventory.HoldRequest) (inventory.Hold, error)
+	Get(ctx context.Context, ref inventory.HoldRef) (inventory.Hold, error)
+	Release(ctx context.Context, ref inventory.HoldRef) (inventory.Hold, error)
+	Availability(ctx context.Context, partition string) (inventory.Availability, error)
+}
+
+// CatalogAdmin is what the API needs to administer the catalog.
+type CatalogAdmin interface {
+	CreateVenue(ctx context.Context, token string, v catalog.Venue) error
+	CreateEvent(ctx context.Context, token string, e catalog.Event) error
+}
+
+// Config tunes the API.
+type Config struct {
+	// AvailabilityTTL is how long a partition's availability is served from
+	// the edge's cache. Default 500ms.
+	AvailabilityTTL time.Duration
+	// RequestTimeout bounds a call to the core. Default 5s.
+	RequestTimeout time.Duration
+	// BodyLimit bounds request bodies. Default 4 MiB (admin venues).
+	BodyLimit int
+}
+
+// Defaults fills zero fields.
+func (c *Config) Defaults() {
+	if c.AvailabilityTTL == 0 {
+		c.AvailabilityTTL = 500 * time.Millisecond
+	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = 5 * time.Second
+	}
+	if c.BodyLimit == 0 {
+		c.BodyLimit = 4 << 20
+	}
+}
+
+// Deps are the API's collaborators.
+type Deps struct {
+	Catalog   *catalog.Cache
+	Inventory Inventory
+	Admin     CatalogAdmin
+	// Ready reports whether the edge can serve (nil: always).
+	Ready    func() error
+	Log      *slog.Logger
+	Registry *prometheus.Registry // /metrics serves it; nil: no metrics
+}
+
+// API is the edge's HTTP API.
+type API struct {
+	cfg   Config
+	deps  Deps
+	log   *slog.Logger
+	avail availabilityCache
+
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+// New builds the Fiber app.
+func New(cfg Config, deps Deps) *fiber.App {
+	cfg.Defaults()
+	a := &API{cfg: cfg, deps: deps, log: deps.Log}
+	a.avail.ttl = cfg.AvailabilityTTL
+	app := fiber.New(fiber.Config{
+		AppName:               "ticketing-edge",
+		ErrorHandler:          a.errorHandler,
+		BodyLimit:             cfg.BodyLimit,
+		DisableStartupMessage: true,
+		ReadTimeout:           30 * time.Second,
+		WriteTimeout:          30 * time.Second,
+		IdleTimeout:           120 * time.Second,
+	})
+	if deps.Registry != nil {
+		a.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ticketing_http_requests_total", Help: "HTTP requests by route, method and status."},
+			[]string{"route", "method", "status"})
+		a.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "ticketing_http_request_seconds", Help: "HTTP request latency by route.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}, []string{"route"})
+		deps.Registry.MustRegister(a.requests, a.latency)
+		app.Use(a.observe)
+		metrics := fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(deps.Registry, promhttp.HandlerOpts{}))
+		app.Get("/metrics", func(c *fiber.Ctx) error { metrics(c.Context()); return nil })
+	}
+	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
+	app.Get("/readyz", a.readyz)
+	v1 := app.Group("/v1")
+	v1.Get("/openapi.json", func(c *fiber.Ctx) error {
+		c.Set(fiber.HeaderContentType, "application/json")
+		return c.Send(openAPI)
+	})
+	v1.Get("/events", a.listEvents)
+	v1.Get("/events/:id", a.getEvent)
+	v1.Get("/events/:id/availability", a.availability)
+	v1.Post("/events/:id/holds", a.createHold)
+	v1.Get("/holds/:id", a.getHold)
+	v1.Delete("/holds/:id", a.releaseHold)
+	v1.Post("/admin/venues", a.createVenue)
+	v1.Post("/admin/events", a.createEvent)
+	return app
+}
+
+func (a *API) observe(c *fiber.Ctx) error {
+	start := time.Now()
+	err := c.Next()
+	if err != nil {
+		if herr := a.errorHandler(c, err); herr != nil {
+			return herr
+		}
+	}
+	route := c.Route().Path
+	if route == "" || route == "/" {
+		route = "unmatched"
+	}
+	a.requests.WithLabelValues(route, c.Method(), strconv.Itoa(c.Response().StatusCode())).Inc()
+	a.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
+	return nil
+}
+
+func (a *API) ctx(c *fiber.Ctx) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(c.UserContext(), a.cfg.RequestTimeout)
+}
+
+func (a *API) readyz(c *fiber.Ctx) error {
+	if a.deps.Ready != nil {
+		if err := a.deps.Ready(); err != nil {
+			return errs.E("edge.ready", errs.Unavailable, err.Error())
+		}
+	}
+	return c.JSON(fiber.Map{"status": "ready"})
+}
+
+// availabilityCache serves a partition's availability for a short time, and
+// lets one request at a time fetch it from the owner.
+type availabilityCache struct {
+	ttl time.Duration
+	mu  sync.Mutex
+	m   map[string]*availEntry
+}
+
+type availEntry struct {
+	at    time.Time
+	ready chan struct{}
+	a     inventory.Availability
+	err   error
+}
+
+func (c *availabilityCache) get(ctx context.Context, partition string, fetch func(context.Context) (inventory.Availability, error)) (inventory.Availability, error) {
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = map[string]*availEntry{}
+	}
+	e, ok := c.m[partition]
+	if ok {
+		select {
+		case <-e.ready:
+			if e.err == nil && time.Since(e.at) < c.ttl {
+				c.mu.Unlock()
+				return e.a, nil
+			}
+		default:
+			c.mu.Unlock()
+			select {
+			case <-e.ready:
+				return e.a, e.err
+			case <-ctx.Done():
+				return inventory.Availability{}, errs.E("edge.availability", errs.Unavailable, ctx.Err())
+			}
+		}
+	}
+	e = &availEntry{ready: make(chan struct{})}
+	c.m[partition] = e
+	c.mu.Unlock()
+	e.a, e.err = fetch(ctx)
+	e.at = time.Now()
+	close(e.ready)
+	return e.a, e.err
+}

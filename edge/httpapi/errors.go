@@ -1,0 +1,95 @@
+package httpapi
+
+import (
+	"errors"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/ticketing/ticketing/internal/errs"
+)
+
+// statusOf is the one place where error kinds become HTTP statuses.
+func statusOf(k errs.Kind) int {
+	switch k {
+	case errs.Invalid:
+		return fiber.StatusBadRequest
+	case errs.Unauthorized:
+		return fiber.StatusUnauthorized
+	case errs.Forbidden:
+		return fiber.StatusForbidden
+	case errs.NotFound:
+		return fiber.StatusNotFound
+	case errs.Conflict, errs.InFlight:
+		return fiber.StatusConflict
+	case errs.Gone:
+		return fiber.StatusGone
+	case errs.TooLarge:
+		return fiber.StatusRequestEntityTooLarge
+	case errs.Mismatch:
+		return fiber.StatusUnprocessableEntity
+	case errs.TooMany:
+		return fiber.StatusTooManyRequests
+	case errs.Unavailable:
+		return fiber.StatusServiceUnavailable
+	default:
+		return fiber.StatusInternalServerError
+	}
+}
+
+// kindOfStatus classifies Fiber's own errors (unknown route, body too
+// large, …).
+func kindOfStatus(status int) errs.Kind {
+	switch status {
+	case fiber.StatusBadRequest:
+		return errs.Invalid
+	case fiber.StatusNotFound, fiber.StatusMethodNotAllowed:
+		return errs.NotFound
+	case fiber.StatusRequestEntityTooLarge:
+		return errs.TooLarge
+	case fiber.StatusUnauthorized:
+		return errs.Unauthorized
+	case fiber.StatusTooManyRequests:
+		return errs.TooMany
+	case fiber.StatusServiceUnavailable:
+		return errs.Unavailable
+	}
+	return errs.Other
+}
+
+// ErrorBody is the JSON body of every error answer.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail says what went wrong.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Reason  string `json:"reason,omitempty"`
+	Message string `json:"message"`
+}
+
+func (a *API) errorHandler(c *fiber.Ctx, err error) error {
+	var fe *fiber.Error
+	status := fiber.StatusInternalServerError
+	detail := ErrorDetail{Code: errs.Other.Code(), Message: "internal error"}
+	switch {
+	case errors.As(err, &fe):
+		status = fe.Code
+		k := kindOfStatus(fe.Code)
+		detail = ErrorDetail{Code: k.Code(), Message: fe.Message}
+		if status == fiber.StatusMethodNotAllowed {
+			detail.Code = "method_not_allowed"
+		}
+	default:
+		k := errs.KindOf(err)
+		status = statusOf(k)
+		detail = ErrorDetail{Code: k.Code(), Reason: errs.ReasonOf(err), Message: errs.Message(err)}
+	}
+	if status >= 500 && status != fiber.StatusServiceUnavailable {
+		a.log.Error("request failed", "method", c.Method(), "path", c.Path(), "err", err)
+	}
+	if status == fiber.StatusServiceUnavailable {
+		c.Set(fiber.HeaderRetryAfter, "1")
+	}
+	return c.Status(status).JSON(ErrorBody{Error: detail})
+}

@@ -1,0 +1,357 @@
+package httpapi
+
+import (
+	"context"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/services/catalog"
+	"github.com/ticketing/ticketing/services/inventory"
+)
+
+// EventSummary is an event in the list.
+type EventSummary struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	VenueID   string    `json:"venue_id"`
+	VenueName string    `json:"venue_name"`
+	City      string    `json:"city"`
+	StartsAt  time.Time `json:"starts_at"`
+	OnSaleAt  time.Time `json:"on_sale_at"`
+}
+
+// EventList is the body of GET /v1/events.
+type EventList struct {
+	Events []EventSummary `json:"events"`
+}
+
+func (a *API) listEvents(c *fiber.Ctx) error {
+	out := EventList{Events: []EventSummary{}}
+	for _, e := range a.deps.Catalog.Events() {
+		v, _ := a.deps.Catalog.Venue(e.VenueID)
+		out.Events = append(out.Events, EventSummary{ID: e.ID, Name: e.Name, VenueID: v.ID, VenueName: v.Name,
+			City: v.City, StartsAt: e.StartsAt, OnSaleAt: e.OnSaleAt})
+	}
+	return c.JSON(out)
+}
+
+// RowView is a row of an event's layout with its seat ids.
+type RowView struct {
+	ID    string   `json:"id"`
+	Zone  string   `json:"zone"`
+	Seats []string `json:"seats"`
+}
+
+// SectionView is a section of an event's layout.
+type SectionView struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Partition int       `json:"partition"`
+	Rows      []RowView `json:"rows"`
+}
+
+// ZoneView is a price zone of an event.
+type ZoneView struct {
+	ID         string `json:"id"`
+	Name       string `json:"name"`
+	Kind       string `json:"kind"`
+	Capacity   int    `json:"capacity"`
+	PriceCents int64  `json:"price_cents"`
+	Currency   string `json:"currency"`
+	Partition  *int   `json:"partition,omitempty"`
+}
+
+// VenueView is the venue of an event.
+type VenueView struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	City string `json:"city"`
+}
+
+// EventView is the body of GET /v1/events/{id}.
+type EventView struct {
+	ID         string        `json:"id"`
+	Name       string        `json:"name"`
+	Venue      VenueView     `json:"venue"`
+	StartsAt   time.Time     `json:"starts_at"`
+	OnSaleAt   time.Time     `json:"on_sale_at"`
+	Partitions int           `json:"partitions"`
+	Zones      []ZoneView    `json:"zones"`
+	Sections   []SectionView `json:"sections"`
+}
+
+func (a *API) event(c *fiber.Ctx) (catalog.Event, catalog.Venue, error) {
+	id := c.Params("id")
+	e, v, ok := a.deps.Catalog.Event(id)
+	if !ok {
+		return e, v, errs.Errorf("edge.event", errs.NotFound, "no event %q", id)
+	}
+	return e, v, nil
+}
+
+func (a *API) getEvent(c *fiber.Ctx) error {
+	e, v, err := a.event(c)
+	if err != nil {
+		return err
+	}
+	view := EventView{ID: e.ID, Name: e.Name, Venue: VenueView{v.ID, v.Name, v.City}, StartsAt: e.StartsAt,
+		OnSaleAt: e.OnSaleAt, Partitions: e.PartitionCount(), Zones: []ZoneView{}, Sections: []SectionView{}}
+	sectionPart := map[string]int{}
+	gaPart := map[string]int{}
+	for _, l := range e.Layouts(&v) {
+		for _, s := range l.Seats {
+			sectionPart[s.Section] = l.Index
+		}
+		for _, z := range l.GAZones {
+			gaPart[z.ID] = l.Index
+		}
+	}
+	seatsPerZone := map[string]int{}
+	for _, s := range v.Sections {
+		sv := SectionView{ID: s.ID, Name: s.Name, Partition: sectionPart[s.ID]}
+		for _, r := range s.Rows {
+			rv := RowView{ID: r.ID, Zone: r.Zone, Seats: make([]string, r.Seats)}
+			for n := 1; n <= r.Seats; n++ {
+				rv.Seats[n-1] = catalog.SeatID(s.ID, r.ID, n)
+			}
+			seatsPerZone[r.Zone] += r.Seats
+			sv.Rows = append(sv.Rows, rv)
+		}
+		view.Sections = append(view.Sections, sv)
+	}
+	for _, z := range v.Zones {
+		zv := ZoneView{ID: z.ID, Name: z.Name, Kind: string(z.Kind), Capacity: z.Capacity, PriceCents: z.PriceCents, Currency: z.Currency}
+		if z.Kind == catalog.Reserved {
+			zv.Capacity = seatsPerZone[z.ID]
+		} else {
+			p := gaPart[z.ID]
+			zv.Partition = &p
+		}
+		view.Zones = append(view.Zones, zv)
+	}
+	return c.JSON(view)
+}
+
+// ZoneAvailability is a zone's counts.
+type ZoneAvailability struct {
+	ID        string `json:"id"`
+	Kind      string `json:"kind"`
+	Capacity  int    `json:"capacity"`
+	Held      int    `json:"held"`
+	Sold      int    `json:"sold"`
+	Available int    `json:"available"`
+}
+
+// AvailabilityView is the body of GET /v1/events/{id}/availability.
+type AvailabilityView struct {
+	EventID string                      `json:"event_id"`
+	Seats   map[string]inventory.Status `json:"seats"`
+	Zones   []ZoneAvailability          `json:"zones"`
+}
+
+func (a *API) availability(c *fiber.Ctx) error {
+	e, v, err := a.event(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := a.ctx(c)
+	defer cancel()
+	out := AvailabilityView{EventID: e.ID, Seats: map[string]inventory.Status{}, Zones: []ZoneAvailability{}}
+	counts := map[string]*ZoneAvailability{}
+	for i := range e.PartitionCount() {
+		key := catalog.PartitionKey(e.ID, i)
+		av, err := a.avail.get(ctx, key, func(ctx context.Context) (inventory.Availability, error) {
+			return a.deps.Inventory.Availability(ctx, key)
+		})
+		if err != nil {
+			return err
+		}
+		for s, st := range av.Seats {
+			out.Seats[s] = st
+		}
+		for _, z := range av.Zones {
+			zc := counts[z.ID]
+			if zc == nil {
+				zc = &ZoneAvailability{ID: z.ID, Kind: string(catalog.Reserved)}
+				if z.GA {
+					zc.Kind = string(catalog.GA)
+				}
+				counts[z.ID] = zc
+			}
+			zc.Capacity += z.Capacity
+			zc.Held += z.Held
+			zc.Sold += z.Sold
+		}
+	}
+	for _, z := range v.Zones {
+		if zc, ok := counts[z.ID]; ok {
+			zc.Available = zc.Capacity - zc.Held - zc.Sold
+			out.Zones = append(out.Zones, *zc)
+		}
+	}
+	return c.JSON(out)
+}
+
+// HoldCreated is the body of a successful POST /v1/events/{id}/holds.
+type HoldCreated struct {
+	HoldID    string    `json:"hold_id"`
+	Seats     []string  `json:"seats"`
+	Zone      string    `json:"zone,omitempty"`
+	Quantity  int       `json:"quantity"`
+	ExpiresAt time.Time `json:"expires_at"`
+	HoldToken string    `json:"hold_token"`
+}
+
+// HoldView is the body of GET and DELETE /v1/holds/{id}.
+type HoldView struct {
+	HoldID    string    `json:"hold_id"`
+	EventID   string    `json:"event_id"`
+	Seats     []string  `json:"seats"`
+	Zone      string    `json:"zone,omitempty"`
+	Quantity  int       `json:"quantity"`
+	Status    string    `json:"status"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+func (a *API) createHold(c *fiber.Ctx) error {
+	const op = "edge.hold"
+	e, _, err := a.event(c)
+	if err != nil {
+		return err
+	}
+	key, err := idempotencyKey(c.Get("Idempotency-Key"))
+	if err != nil {
+		return err
+	}
+	body, err := decodeHold(c.Body())
+	if err != nil {
+		return err
+	}
+	router, ok := a.deps.Catalog.Router(e.ID)
+	if !ok {
+		return errs.Errorf(op, errs.NotFound, "no event %q", e.ID)
+	}
+	var part int
+	if len(body.Seats) > 0 {
+		part, err = router.SeatsPartition(body.Seats)
+	} else {
+		part, err = router.ZonePartition(body.Zone)
+	}
+	if err != nil {
+		return err
+	}
+	ctx, cancel := a.ctx(c)
+	defer cancel()
+	h, err := a.deps.Inventory.Hold(ctx, catalog.PartitionKey(e.ID, part), inventory.HoldRequest{
+		Seats: body.Seats, Zone: body.Zone, Quantity: body.Quantity, TTLSeconds: body.TTLSeconds,
+		// Keys are scoped to the caller; until accounts exist every caller
+		// is anonymous, and keys are expected to be random (UUIDs).
+		IdempotencyKey: "anon:" + key,
+		Fingerprint:    body.fingerprint(e.ID),
+	})
+	if err != nil {
+		return err
+	}
+	c.Location("/v1/holds/" + h.HoldID)
+	return c.Status(fiber.StatusCreated).JSON(HoldCreated{HoldID: h.HoldID, Seats: h.Seats, Zone: h.Zone,
+		Quantity: h.Quantity, ExpiresAt: h.ExpiresAt, HoldToken: h.HoldToken})
+}
+
+func (a *API) holdRef(c *fiber.Ctx, op string) (inventory.HoldRef, error) {
+	id := c.Params("id")
+	if len(id) > 200 {
+		return inventory.HoldRef{}, errs.E(op, errs.NotFound, "no such hold")
+	}
+	if _, ok := inventory.PartitionOfHold(id); !ok {
+		return inventory.HoldRef{}, errs.Errorf(op, errs.NotFound, "no hold %q", id)
+	}
+	tok, err := bearer(op, c.Get(fiber.HeaderAuthorization))
+	if err != nil {
+		return inventory.HoldRef{}, err
+	}
+	return inventory.HoldRef{HoldID: id, Token: tok}, nil
+}
+
+func holdView(h inventory.Hold) HoldView {
+	event := ""
+	if p, ok := inventory.PartitionOfHold(h.HoldID); ok {
+		if i := len(p) - 1; i > 0 {
+			for i > 0 && p[i] != '.' {
+				i--
+			}
+			event = p[:i]
+		}
+	}
+	return HoldView{HoldID: h.HoldID, EventID: event, Seats: h.Seats, Zone: h.Zone, Quantity: h.Quantity,
+		Status: h.Status.String(), ExpiresAt: h.ExpiresAt}
+}
+
+func (a *API) getHold(c *fiber.Ctx) error {
+	ref, err := a.holdRef(c, "edge.get_hold")
+	if err != nil {
+		return err
+	}
+	ctx, cancel := a.ctx(c)
+	defer cancel()
+	h, err := a.deps.Inventory.Get(ctx, ref)
+	if err != nil {
+		return err
+	}
+	return c.JSON(holdView(h))
+}
+
+func (a *API) releaseHold(c *fiber.Ctx) error {
+	ref, err := a.holdRef(c, "edge.release_hold")
+	if err != nil {
+		return err
+	}
+	ctx, cancel := a.ctx(c)
+	defer cancel()
+	h, err := a.deps.Inventory.Release(ctx, ref)
+	if err != nil {
+		return err
+	}
+	return c.JSON(holdView(h))
+}
+
+func (a *API) adminToken(c *fiber.Ctx, op string) (string, error) {
+	return bearer(op, c.Get(fiber.HeaderAuthorization))
+}
+
+func (a *API) createVenue(c *fiber.Ctx) error {
+	tok, err := a.adminToken(c, "edge.create_venue")
+	if err != nil {
+		return err
+	}
+	v, err := decodeVenue(c.Body())
+	if err != nil {
+		return err
+	}
+	ctx, cancel := a.ctx(c)
+	defer cancel()
+	if err := a.deps.Admin.CreateVenue(ctx, tok, v); err != nil {
+		return err
+	}
+	c.Location("/v1/venues/" + v.ID)
+	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"id": v.ID})
+}
+
+func (a *API) createEvent(c *fiber.Ctx) error {
+	tok, err := a.adminToken(c, "edge.create_event")
+	if err != nil {
+		return err
+	}
+	e, err := decodeEvent(c.Body())
+	if err != nil {
+		return err
+	}
+	ctx, cancel := a.ctx(c)
+	defer cancel()
+	if err := a.deps.Admin.CreateEvent(ctx, tok, e); err != nil {
+		return err
+	}
+	c.Location("/v1/events/" + e.ID)
+	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"id": e.ID})
+}

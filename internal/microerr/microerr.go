@@ -1,0 +1,51 @@
+// Package microerr carries errs errors across NATS micro service replies:
+// the kind's code in the Nats-Service-Error-Code header, the message in
+// Nats-Service-Error, and a JSON body with code, reason and message. Every
+// request/reply service of the core answers errors this way, and every
+// client decodes them back into errs errors.
+package microerr
+
+import (
+	"encoding/json"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/ticketing/ticketing/internal/errs"
+)
+
+// Body is the JSON body of an error answer.
+type Body struct {
+	Code    string `json:"code"`
+	Reason  string `json:"reason,omitempty"`
+	Message string `json:"message"`
+}
+
+func body(err error) []byte {
+	b, _ := json.Marshal(Body{Code: errs.KindOf(err).Code(), Reason: errs.ReasonOf(err), Message: errs.Message(err)})
+	return b
+}
+
+// Respond answers req with err.
+func Respond(req micro.Request, err error) error {
+	return req.Error(errs.KindOf(err).Code(), errs.Message(err), body(err))
+}
+
+// Decode returns the error an answer carries, or nil if it carries none.
+func Decode(op string, m *nats.Msg) error {
+	code := m.Header.Get(micro.ErrorCodeHeader)
+	if code == "" {
+		return nil
+	}
+	var b Body
+	_ = json.Unmarshal(m.Data, &b)
+	msg := b.Message
+	if msg == "" {
+		msg = m.Header.Get(micro.ErrorHeader)
+	}
+	e := errs.E(op, errs.KindFromCode(code), msg)
+	if b.Reason != "" {
+		e = e.WithReason(b.Reason)
+	}
+	return e
+}
