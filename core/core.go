@@ -69,6 +69,7 @@ func (c *Config) Validate() error {
 type Core struct {
 	Node    *node.Node
 	NC      *nats.Conn
+	relayNC *nats.Conn
 	JS      jetstream.JetStream
 	Streams *streams.Set
 	Catalog *catalog.Cache
@@ -101,6 +102,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Reg
 	if c.NC, err = c.Node.Connect("core-" + cfg.Node.Name); err != nil {
 		return fail(err)
 	}
+	if c.relayNC, err = c.Node.Connect("core-" + cfg.Node.Name + "-relay"); err != nil {
+		return fail(err)
+	}
 	if c.JS, err = jetstream.New(c.NC); err != nil {
 		return fail(err)
 	}
@@ -130,7 +134,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Reg
 	c.cancel = runCancel
 	c.Catalog = catalog.NewCache()
 	c.manager = partitions.New(cfg.Owner, owner.Deps{
-		NC: c.NC, JS: c.JS, Streams: c.Streams, Secret: secret, Log: log, Metrics: c.Metrics,
+		NC: c.NC, RelayNC: c.relayNC, JS: c.JS, Streams: c.Streams, Secret: secret, Log: log, Metrics: c.Metrics,
 	})
 	c.manager.Start(runCtx, c.Catalog)
 	if err := natskv.Follow(runCtx, c.Streams.Catalog, c.Catalog, log); err != nil {
@@ -199,8 +203,10 @@ func (c *Core) Shutdown(ctx context.Context) {
 	if c.catSvc != nil {
 		_ = c.catSvc.Stop()
 	}
-	if c.NC != nil {
-		_ = c.NC.Drain()
+	for _, nc := range []*nats.Conn{c.NC, c.relayNC} {
+		if nc != nil {
+			_ = nc.Drain()
+		}
 	}
 	if c.Node != nil {
 		c.Node.Shutdown(ctx)

@@ -249,6 +249,3 @@ func serveOps(addr string, reg *prometheus.Registry, ready func() error) (*http.
 	return srv, nil
 }
 
-func runBench(ctx context.Context, args []string) error {
-	return errors.New("not yet")
-}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -18,10 +19,13 @@ import (
 	"github.com/ticketing/ticketing/services/inventory/natsapi"
 )
 
-// record is one log message: a group-committed batch of decisions.
+// record is one log message: a group-committed batch of decisions. Gen
+// counts an owner's records from 1 within its epoch; a gap means a write
+// failed and everything after it in that epoch was never acknowledged.
 type record struct {
 	Owner string                `json:"owner"`
 	Epoch uint64                `json:"epoch"`
+	Gen   uint64                `json:"gen"`
 	D     []*inventory.Decision `json:"d"`
 }
 
@@ -195,81 +199,174 @@ func (o *Owner) collect() {
 	}
 }
 
-// writer commits batches one at a time: it takes the open batch, writes its
-// decisions as one log message fenced on the subject's last sequence, and
-// only then answers the batch's calls. A failed write fails the owner: the
-// decisions in memory may not be in the log, so the state is dropped and the
-// next owner recovers from the log.
+// writer commits batches in order, with up to MaxInflight log writes in
+// flight: it takes the open batch, sends its decisions as one log message
+// fenced on the partition's fence subject, and answers a batch's calls only
+// when its write and every earlier one are acknowledged. A failed write fails
+// the owner: the decisions in memory may not be in the log, so the state is
+// dropped and the next owner recovers from the log (skipping any record that
+// follows a gap, which no one was told about).
 func (o *Owner) writer() {
+	var q []inflightWrite
+	finishing := false
+	finish := o.finish
 	for {
-		final := false
+		// Fill the pipeline.
+		for !o.isFailed() && len(q) < o.cfg.MaxInflight {
+			b := o.swap()
+			if b == nil {
+				break
+			}
+			w := inflightWrite{b: b, sent: time.Now()}
+			if len(b.ds) > 0 {
+				f, err := o.send(b)
+				if err != nil {
+					o.fail(err)
+					o.failCalls(b.calls, err)
+					break
+				}
+				w.f = f
+			}
+			q = append(q, w)
+		}
+		q = o.completeReads(q)
+		if o.isFailed() {
+			for _, w := range q {
+				o.failCalls(w.b.calls, o.failErr)
+			}
+			q = nil
+		}
+		if finishing && len(q) == 0 && o.openEmpty() {
+			return
+		}
+		var okCh <-chan *jetstream.PubAck
+		var errCh <-chan error
+		if len(q) > 0 {
+			okCh, errCh = q[0].f.Ok(), q[0].f.Err()
+		}
+		failed := o.failed
+		if o.isFailed() {
+			failed = nil // already handled; wait for the loop to stop
+		}
 		select {
 		case <-o.kick:
-		case <-o.failed:
-		case <-o.finish:
-			final = true
-		}
-		o.mu.Lock()
-		b := o.open
-		o.gen++
-		o.open = &batch{gen: o.gen}
-		o.part.SetBatch(o.gen, o.durable.Load)
-		o.full.Broadcast()
-		o.mu.Unlock()
-
-		if o.isFailed() {
-			for _, c := range b.calls {
-				o.respond(c, errs.E("inventory."+opNames[c.op], errs.Unavailable, "the partition is changing owner; try again"))
+		case <-failed:
+		case <-finish:
+			finishing = true
+			finish = nil // a closed channel would spin
+		case ack := <-okCh:
+			o.commit(q[0], ack.Sequence)
+			q = q[1:]
+		case err := <-errCh:
+			var apiErr *jetstream.APIError
+			if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
+				err = fmt.Errorf("%w: %v", ErrFenced, err)
+			} else {
+				err = fmt.Errorf("owner: log write: %w", err)
 			}
-			select {
-			case <-o.finish:
-				return
-			default:
-			}
-			// Wait for the loop to stop; answer whatever it still hands over.
-			select {
-			case <-o.kick:
-			case <-o.finish:
-			}
-			continue
-		}
-		if len(b.ds) > 0 {
-			ctx, cancel := context.WithTimeout(context.Background(), o.cfg.WriteTimeout)
-			seq, err := o.write(ctx, b.ds)
-			cancel()
-			if err != nil {
-				o.fail(err)
-				for _, c := range b.calls {
-					o.respond(c, errs.E("inventory."+opNames[c.op], errs.Unavailable, "the partition is changing owner; try again", err))
-				}
-				continue
-			}
-			o.relayCh <- committed{seq, b.ds}
-			o.shadowCh <- committed{seq, b.ds}
-		}
-		o.durable.Store(b.gen)
-		for _, c := range b.calls {
-			o.respond(c, nil)
-		}
-		if final {
-			return
+			o.fail(err)
 		}
 	}
 }
 
-// write appends decisions to the log as one message, fenced on the last
-// sequence this owner knows.
-func (o *Owner) write(ctx context.Context, ds []*inventory.Decision) (uint64, error) {
-	start := time.Now()
-	payload, err := json.Marshal(record{Owner: o.cfg.Node, Epoch: o.lease.Epoch(), D: ds})
+type inflightWrite struct {
+	b    *batch
+	f    jetstream.PubAckFuture // nil for a batch without decisions (reads)
+	sent time.Time
+}
+
+// swap takes the open batch, or returns nil when it is empty.
+func (o *Owner) swap() *batch {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.open.calls) == 0 && len(o.open.ds) == 0 {
+		return nil
+	}
+	b := o.open
+	o.gen++
+	o.open = &batch{gen: o.gen}
+	o.part.SetBatch(o.gen, o.durable.Load)
+	o.full.Broadcast()
+	return b
+}
+
+func (o *Owner) openEmpty() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.open.calls) == 0 && len(o.open.ds) == 0
+}
+
+// completeReads answers batches without decisions once every write before
+// them is acknowledged.
+func (o *Owner) completeReads(q []inflightWrite) []inflightWrite {
+	for len(q) > 0 && q[0].f == nil {
+		if !o.isFailed() {
+			o.durable.Store(q[0].b.gen)
+			o.answerCalls(q[0].b.calls)
+		}
+		q = q[1:]
+	}
+	return q
+}
+
+// commit completes the oldest write: its decisions are durable at seq.
+func (o *Owner) commit(w inflightWrite, seq uint64) {
+	o.lastSeq = seq
+	o.deps.Metrics.BatchSize.Observe(float64(len(w.b.ds)))
+	o.deps.Metrics.WriteSeconds.Observe(time.Since(w.sent).Seconds())
+	o.durable.Store(w.b.gen)
+	o.relayCh <- committed{seq, w.b.gen, w.b.ds}
+	o.shadowCh <- committed{seq, w.b.gen, w.b.ds}
+	o.answerCalls(w.b.calls)
+}
+
+func (o *Owner) answerCalls(calls []*call) {
+	for _, c := range calls {
+		o.respond(c, nil)
+	}
+}
+
+func (o *Owner) failCalls(calls []*call, cause error) {
+	for _, c := range calls {
+		o.respond(c, errs.E("inventory."+opNames[c.op], errs.Unavailable, "the partition is changing owner; try again", cause))
+	}
+}
+
+// send starts the log write of a batch.
+func (o *Owner) send(b *batch) (jetstream.PubAckFuture, error) {
+	m, err := o.logMsg(b.gen, b.ds)
 	if err != nil {
-		return 0, err
+		return nil, err
+	}
+	f, err := o.logJS.PublishMsgAsync(m)
+	if err != nil {
+		return nil, fmt.Errorf("owner: log write: %w", err)
+	}
+	return f, nil
+}
+
+// logMsg encodes a log record, with the headers that fence it: the stream,
+// and the fence subject's last sequence being this owner's.
+func (o *Owner) logMsg(gen uint64, ds []*inventory.Decision) (*nats.Msg, error) {
+	payload, err := json.Marshal(record{Owner: o.cfg.Node, Epoch: o.lease.Epoch(), Gen: gen, D: ds})
+	if err != nil {
+		return nil, err
 	}
 	m := nats.NewMsg(o.logSubj)
 	m.Data = payload
-	ack, err := o.deps.JS.PublishMsg(ctx, m,
-		jetstream.WithExpectStream(streams.Inventory),
-		jetstream.WithExpectLastSequencePerSubject(o.lastSeq))
+	m.Header.Set(jetstream.ExpectedStreamHeader, streams.Inventory)
+	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(o.fenceSeq, 10))
+	m.Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, o.fenceSubj)
+	return m, nil
+}
+
+// write appends one record synchronously (recovery's first record).
+func (o *Owner) write(ctx context.Context, gen uint64, ds []*inventory.Decision) (uint64, error) {
+	m, err := o.logMsg(gen, ds)
+	if err != nil {
+		return 0, err
+	}
+	ack, err := o.deps.JS.PublishMsg(ctx, m)
 	if err != nil {
 		var apiErr *jetstream.APIError
 		if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
@@ -278,7 +375,5 @@ func (o *Owner) write(ctx context.Context, ds []*inventory.Decision) (uint64, er
 		return 0, fmt.Errorf("owner: log write: %w", err)
 	}
 	o.lastSeq = ack.Sequence
-	o.deps.Metrics.BatchSize.Observe(float64(len(ds)))
-	o.deps.Metrics.WriteSeconds.Observe(time.Since(start).Seconds())
 	return ack.Sequence, nil
 }

@@ -41,6 +41,7 @@ import (
 type Config struct {
 	Node          string        // this node's name, written into the log
 	MaxBatch      int           // decisions per log write; default 4096
+	MaxInflight   int           // log writes in flight at once; default 4
 	QueueLen      int           // commands waiting before "overloaded"; default 32768
 	SnapshotEvery int           // minimum decisions between snapshots; default 50000
 	SnapshotIdle  time.Duration // snapshot this long after the last decision; default 30s
@@ -59,6 +60,9 @@ type Config struct {
 func (c *Config) Defaults() {
 	if c.MaxBatch == 0 {
 		c.MaxBatch = 4096
+	}
+	if c.MaxInflight == 0 {
+		c.MaxInflight = 4
 	}
 	if c.QueueLen == 0 {
 		c.QueueLen = 32768
@@ -93,6 +97,8 @@ func (c *Config) Validate() error {
 		return errors.New("owner: node name required")
 	case c.MaxBatch < 1 || c.MaxBatch > 65536:
 		return errors.New("owner: max batch must be 1-65536")
+	case c.MaxInflight < 1 || c.MaxInflight > 64:
+		return errors.New("owner: max in-flight writes must be 1-64")
 	case c.QueueLen < 1:
 		return errors.New("owner: queue length must be positive")
 	case c.Limits.IdempotencyTTL < 24*time.Hour:
@@ -106,6 +112,7 @@ func (c *Config) Validate() error {
 // Deps are what an owner works with.
 type Deps struct {
 	NC      *nats.Conn
+	RelayNC *nats.Conn // the relay's connection, apart from the hot path; nil: NC
 	JS      jetstream.JetStream
 	Streams *streams.Set
 	Secret  []byte // hold-token key
@@ -147,7 +154,8 @@ type batch struct {
 }
 
 type committed struct {
-	seq uint64
+	seq uint64 // log sequence
+	gen uint64 // record generation within the epoch
 	ds  []*inventory.Decision
 }
 
@@ -160,7 +168,10 @@ type Owner struct {
 	lease  *lease.Lease
 	log    *slog.Logger
 
-	logSubj, evSubj string
+	logSubj, evSubj, fenceSubj string
+	fenceSeq                   uint64 // sequence of this owner's fence record
+	logJS                      jetstream.JetStream
+	skipped                    map[uint64]bool // log records after a gap: never acknowledged, never applied
 
 	mu       sync.Mutex
 	full     *sync.Cond
@@ -200,11 +211,18 @@ func Run(ctx context.Context, cfg Config, deps Deps, key string, layout inventor
 		cfg: cfg, deps: deps, key: key, layout: layout, lease: l,
 		log:     deps.Log.With("partition", key, "epoch", l.Epoch()),
 		logSubj: streams.InventoryLogSubject(key), evSubj: streams.InventoryEventSubject(key),
+		fenceSubj: streams.InventoryFenceSubject(key), skipped: map[uint64]bool{},
 		cmds: make(chan *call, cfg.QueueLen), kick: make(chan struct{}, 1),
 		relayCh: make(chan committed, 4096), shadowCh: make(chan committed, 4096),
 		rng: rand.NewChaCha8(seed), failed: make(chan struct{}), finish: make(chan struct{}),
 	}
 	o.full = sync.NewCond(&o.mu)
+	var err error
+	o.logJS, err = jetstream.New(deps.NC, jetstream.WithPublishAsyncTimeout(cfg.WriteTimeout),
+		jetstream.WithPublishAsyncMaxPending(4*cfg.MaxInflight))
+	if err != nil {
+		return err
+	}
 	o.validUntil.Store(l.ValidUntil().UnixNano())
 	defer func() {
 		rctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -230,7 +248,10 @@ func Run(ctx context.Context, cfg Config, deps Deps, key string, layout inventor
 	go func() { defer close(writerDone); o.writer() }()
 	go func() { defer close(relayDone); o.relay(rec.backlog, rec.relayFrom) }()
 	startSeq := o.lastSeq
-	go func() { defer close(shadowDone); o.snapshotter(rec.shadow, startSeq) }()
+	go func() {
+		defer close(shadowDone)
+		o.snapshotter(rec.shadow, startSeq, rec.shadowGen)
+	}()
 	run(func() { o.keepLease(stopLease) })
 	run(func() { o.loop(stopLoop) })
 

@@ -2,6 +2,7 @@ package owner
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -45,7 +46,7 @@ func newEnv(t *testing.T, dir string) *env {
 		t.Fatal(err)
 	}
 	js, _ := jetstream.New(nc)
-	set, err := streams.Ensure(ctx, js, streams.Config{LeaseTTL: 2 * time.Second})
+	set, err := streams.Ensure(ctx, js, streams.Config{LeaseTTL: leaseTTL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,17 +73,23 @@ func layout() inventory.Layout {
 
 var secret = []byte("test-secret")
 
+const leaseTTL = 2 * time.Second
+
+func leaseFor(ctx context.Context, e *env, key string) (*lease.Lease, error) {
+	return lease.Acquire(ctx, e.set.Leases, key, "test", leaseTTL)
+}
+
 // start runs an owner of partition "ev.0" as node name until the returned
 // stop is called; stop returns Run's error.
 func (e *env) start(name string, cfg Config) (stop func() error) {
 	e.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	l, err := lease.Acquire(ctx, e.set.Leases, "ev.0", name, 2*time.Second)
+	l, err := leaseFor(ctx, e, "ev.0")
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	cfg.Node = name
-	cfg.LeaseTTL = 2 * time.Second
+	cfg.LeaseTTL = leaseTTL
 	deps := Deps{NC: e.nc, JS: e.js, Streams: e.set, Secret: secret, Log: quiet, Metrics: e.metrics}
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, cfg, deps, "ev.0", layout(), l) }()
@@ -204,21 +211,14 @@ func TestFence(t *testing.T) {
 	}
 	// A newer owner takes over while the old one still runs (as after a long
 	// pause): it writes its epoch record without the old owner noticing.
-	part, _ := inventory.NewPartition("ev.0", layout(), inventory.DefaultLimits())
 	newer := &Owner{cfg: Config{Node: "newer", WriteTimeout: time.Second}, deps: Deps{JS: e.js, Streams: e.set, Metrics: e.metrics},
-		key: "ev.0", logSubj: streams.InventoryLogSubject("ev.0"), lease: &lease.Lease{}}
-	last, err := newer.lastLogSeq(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	newer.lastSeq = last
-	part.RecordEpoch(time.Now(), "newer", 999)
-	if _, err := newer.write(ctx, part.TakeDecisions()); err != nil {
+		key: "ev.0", logSubj: streams.InventoryLogSubject("ev.0"), fenceSubj: streams.InventoryFenceSubject("ev.0"), lease: &lease.Lease{}}
+	if err := newer.writeFence(ctx); err != nil {
 		t.Fatal(err)
 	}
 	// The old owner decides the next hold but cannot log it.
 	noRetry := &natsapi.Client{NC: e.nc, Timeout: time.Second, AttemptTimeout: time.Second}
-	_, err = noRetry.Hold(ctx, "ev.0", hold("k2", "s-2"))
+	_, err := noRetry.Hold(ctx, "ev.0", hold("k2", "s-2"))
 	if !errs.Is(errs.Unavailable, err) {
 		t.Fatalf("hold on a fenced owner: %v, want unavailable", err)
 	}
@@ -354,5 +354,45 @@ func TestConcurrentHoldsNoOversell(t *testing.T) {
 		if a.Seats[s] != inventory.Held {
 			t.Fatalf("seat %s acknowledged to %s is %v", s, id, a.Seats[s])
 		}
+	}
+}
+
+// TestRecoverySkipsRecordsAfterGap: with writes pipelined, a record can land
+// after an earlier one failed. Its calls were never answered (answers go out
+// in order), so recovery must not apply it.
+func TestRecoverySkipsRecordsAfterGap(t *testing.T) {
+	e := newEnv(t, t.TempDir())
+	ctx := context.Background()
+	stop := e.start("a", Config{})
+	if _, err := e.client.Hold(ctx, "ev.0", hold("k1", "s-1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	// The last record of that epoch, and a forged one two generations on.
+	m, err := e.set.Inventory.GetLastMsgForSubject(ctx, streams.InventoryLogSubject("ev.0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last record
+	if err := json.Unmarshal(m.Data, &last); err != nil {
+		t.Fatal(err)
+	}
+	orphan := record{Owner: last.Owner, Epoch: last.Epoch, Gen: last.Gen + 2, D: []*inventory.Decision{{
+		Type: inventory.HoldPlaced, At: time.Now().UnixNano(), Hold: "ev.0.orphan", Seats: []string{"s-5"}, Qty: 1,
+		Expires: time.Now().Add(time.Hour).UnixNano(), Key: &inventory.IdemKey{1}, FP: "x"}}}
+	b, _ := json.Marshal(orphan)
+	if _, err := e.js.Publish(ctx, streams.InventoryLogSubject("ev.0"), b); err != nil {
+		t.Fatal(err)
+	}
+	stop = e.start("b", Config{})
+	defer stop()
+	a, err := e.client.Availability(ctx, "ev.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Seats["s-1"] != inventory.Held || a.Seats["s-5"] != inventory.Free {
+		t.Fatalf("s-1 %v (want held), s-5 %v (want free: its record followed a gap)", a.Seats["s-1"], a.Seats["s-5"])
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ticketing/ticketing/core/streams"
 	"strconv"
 	"time"
 
@@ -15,8 +16,11 @@ import (
 
 // snapshotFile is what the snapshot store holds for a partition.
 type snapshotFile struct {
-	// Seq is the last log sequence the snapshot covers.
-	Seq uint64 `json:"seq"`
+	// Seq is the last log sequence the snapshot covers, and Epoch and Gen
+	// the last record's.
+	Seq   uint64 `json:"seq"`
+	Epoch uint64 `json:"epoch"`
+	Gen   uint64 `json:"gen"`
 	// Relayed is a log sequence up to which every domain event was on the
 	// EVENTS stream when the snapshot was written.
 	Relayed  uint64              `json:"relayed"`
@@ -35,29 +39,35 @@ func (p position) after(q position) bool {
 }
 
 type recovered struct {
-	snapSeq   uint64
-	replayed  int
-	shadow    *inventory.Partition
-	backlog   []committed // records whose events may not be on EVENTS yet
-	relayFrom position    // the last event known to be on EVENTS
+	snapSeq     uint64
+	shadowEpoch uint64
+	shadowGen   uint64
+	replayed    int
+	shadow      *inventory.Partition
+	backlog     []committed // records whose events may not be on EVENTS yet
+	relayFrom   position    // the last event known to be on EVENTS
 }
 
-// recover rebuilds the partition from the latest snapshot and the log after
-// it, then writes an epoch record fenced on the log's last sequence, so that
-// no earlier owner can write after it.
+// recover fences the partition, then rebuilds it from the latest snapshot
+// and the log after it. The fence comes first: once this owner's epoch
+// record is on the fence subject no earlier owner can write, so the log read
+// afterwards is complete.
 func (o *Owner) recover(ctx context.Context) (*recovered, error) {
+	if err := o.writeFence(ctx); err != nil {
+		return nil, err
+	}
 	rec := &recovered{}
-	part, snapSeq, snapRelayed, err := o.loadSnapshot(ctx)
+	part, snap, err := o.loadSnapshot(ctx)
 	if err != nil {
 		return nil, err
 	}
-	rec.snapSeq = snapSeq
+	rec.snapSeq = snap.Seq
 	cp, err := o.relayCheckpoint(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if snapRelayed > 0 && (position{seq: snapRelayed, idx: 1 << 30}).after(cp) {
-		cp = position{seq: snapRelayed, idx: 1 << 30}
+	if snap.Relayed > 0 && (position{seq: snap.Relayed, idx: 1 << 30}).after(cp) {
+		cp = position{seq: snap.Relayed, idx: 1 << 30}
 	}
 	rec.relayFrom = cp
 
@@ -65,18 +75,30 @@ func (o *Owner) recover(ctx context.Context) (*recovered, error) {
 	if err != nil {
 		return nil, err
 	}
-	from := min(snapSeq, cp.seq) + 1
+	gaps := gapFilter{epoch: snap.Epoch, gen: snap.Gen}
+	from := min(snap.Seq, cp.seq) + 1
 	err = o.readLog(ctx, from, last, func(seq uint64, r *record) error {
-		if seq > snapSeq {
-			for _, d := range r.D {
-				if err := part.Apply(d); err != nil {
-					return fmt.Errorf("log record %d: %w", seq, err)
-				}
+		if seq <= snap.Seq {
+			// Covered by the snapshot; read only for the relay.
+			if !o.skipped[seq] && (position{seq: seq, idx: len(r.D)}).after(cp) {
+				rec.backlog = append(rec.backlog, committed{seq: seq, gen: r.Gen, ds: r.D})
 			}
-			rec.replayed++
+			return nil
 		}
+		if !gaps.accept(r) {
+			o.skipped[seq] = true
+			o.log.Warn("skipping a log record written after a failed write; it was never acknowledged",
+				"seq", seq, "epoch", r.Epoch, "gen", r.Gen)
+			return nil
+		}
+		for _, d := range r.D {
+			if err := part.Apply(d); err != nil {
+				return fmt.Errorf("log record %d: %w", seq, err)
+			}
+		}
+		rec.replayed++
 		if (position{seq: seq, idx: len(r.D)}).after(cp) {
-			rec.backlog = append(rec.backlog, committed{seq: seq, ds: r.D})
+			rec.backlog = append(rec.backlog, committed{seq: seq, gen: r.Gen, ds: r.D})
 		}
 		return nil
 	})
@@ -85,42 +107,97 @@ func (o *Owner) recover(ctx context.Context) (*recovered, error) {
 	}
 	o.lastSeq = last
 
-	// The epoch record: from here on, a write by any earlier owner fails.
+	// The epoch's first record: it proves the fence holds before anyone is
+	// served.
+	part.SetBatch(0, nil)
 	part.RecordEpoch(time.Now(), o.cfg.Node, o.lease.Epoch())
 	wctx, cancel := context.WithTimeout(ctx, o.cfg.WriteTimeout)
 	defer cancel()
-	if _, err := o.write(wctx, part.TakeDecisions()); err != nil {
+	if _, err := o.write(wctx, 1, part.TakeDecisions()); err != nil {
 		return nil, err
 	}
 	rec.shadow, err = inventory.Restore(o.layout, o.cfg.Limits, part.Snapshot())
 	if err != nil {
 		return nil, err
 	}
+	rec.shadowEpoch, rec.shadowGen = o.lease.Epoch(), 1
 	o.part = part
-	o.gen = 1
-	o.open = &batch{gen: 1}
-	part.SetBatch(1, o.durable.Load)
+	o.gen = 2
+	o.open = &batch{gen: 2}
+	o.durable.Store(1)
+	part.SetBatch(2, o.durable.Load)
 	return rec, nil
 }
 
-func (o *Owner) loadSnapshot(ctx context.Context) (*inventory.Partition, uint64, uint64, error) {
+// writeFence writes this owner's epoch record on the fence subject,
+// expecting the last one it finds there: of two owners fencing at once, one
+// fails.
+func (o *Owner) writeFence(ctx context.Context) error {
+	var prev uint64
+	m, err := o.deps.Streams.Inventory.GetLastMsgForSubject(ctx, o.fenceSubj)
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+	case err != nil:
+		return fmt.Errorf("fence: %w", err)
+	default:
+		prev = m.Sequence
+	}
+	body, _ := json.Marshal(struct {
+		Owner string    `json:"owner"`
+		Epoch uint64    `json:"epoch"`
+		At    time.Time `json:"at"`
+	}{o.cfg.Node, o.lease.Epoch(), time.Now().UTC()})
+	wctx, cancel := context.WithTimeout(ctx, o.cfg.WriteTimeout)
+	defer cancel()
+	ack, err := o.deps.JS.Publish(wctx, o.fenceSubj, body,
+		jetstream.WithExpectStream(streams.Inventory), jetstream.WithExpectLastSequencePerSubject(prev))
+	if err != nil {
+		return fmt.Errorf("fence: %w", err)
+	}
+	o.fenceSeq = ack.Sequence
+	return nil
+}
+
+// gapFilter accepts the records of each epoch while their generations run
+// 1, 2, 3, …; after a gap it refuses the rest of that epoch.
+type gapFilter struct {
+	epoch, gen uint64
+	broken     bool
+}
+
+func (g *gapFilter) accept(r *record) bool {
+	if r.Epoch != g.epoch {
+		if r.Epoch < g.epoch {
+			return false
+		}
+		g.epoch, g.gen, g.broken = r.Epoch, 0, false
+	}
+	if g.broken || r.Gen != g.gen+1 {
+		g.broken = true
+		return false
+	}
+	g.gen = r.Gen
+	return true
+}
+
+func (o *Owner) loadSnapshot(ctx context.Context) (*inventory.Partition, snapshotFile, error) {
 	b, err := o.deps.Streams.Snapshots.GetBytes(ctx, o.key)
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
 		p, err := inventory.NewPartition(o.key, o.layout, o.cfg.Limits)
-		return p, 0, 0, err
+		return p, snapshotFile{}, err
 	}
 	if err != nil {
-		return nil, 0, 0, fmt.Errorf("snapshot: %w", err)
+		return nil, snapshotFile{}, fmt.Errorf("snapshot: %w", err)
 	}
 	var f snapshotFile
 	if err := json.Unmarshal(b, &f); err != nil || f.Snapshot == nil {
-		return nil, 0, 0, fmt.Errorf("snapshot of %s is unreadable: %v", o.key, err)
+		return nil, snapshotFile{}, fmt.Errorf("snapshot of %s is unreadable: %v", o.key, err)
 	}
 	p, err := inventory.Restore(o.layout, o.cfg.Limits, f.Snapshot)
 	if err != nil {
-		return nil, 0, 0, err
+		return nil, snapshotFile{}, err
 	}
-	return p, f.Seq, f.Relayed, nil
+	return p, f, nil
 }
 
 // Headers the relay writes on every event, to find its place again.

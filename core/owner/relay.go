@@ -42,7 +42,11 @@ type relayer struct {
 const relayWindow = 8192
 
 func (o *Owner) relay(backlog []committed, from position) {
-	js, err := jetstream.New(o.deps.NC,
+	nc := o.deps.RelayNC
+	if nc == nil {
+		nc = o.deps.NC
+	}
+	js, err := jetstream.New(nc,
 		jetstream.WithPublishAsyncMaxPending(2*relayWindow),
 		jetstream.WithPublishAsyncTimeout(10*time.Second))
 	if err != nil {
@@ -181,7 +185,9 @@ func (r *relayer) replayFromLog(ctx context.Context) error {
 	r.sent = cp
 	var records []committed
 	err = o.readLog(ctx, max(cp.seq, 1), r.handed, func(seq uint64, rec *record) error {
-		records = append(records, committed{seq: seq, ds: rec.D})
+		if !o.skipped[seq] {
+			records = append(records, committed{seq: seq, gen: rec.Gen, ds: rec.D})
+		}
 		return nil
 	})
 	if err != nil {

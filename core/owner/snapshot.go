@@ -19,7 +19,7 @@ import (
 // work and recovery replays at most about one snapshot's worth of log), or
 // when the partition has been idle for SnapshotIdle. It purges the log up to
 // what neither the latest snapshot nor the relay needs any more.
-func (o *Owner) snapshotter(shadow *inventory.Partition, seq uint64) {
+func (o *Owner) snapshotter(shadow *inventory.Partition, seq, gen uint64) {
 	var (
 		since        int
 		lastSize     int
@@ -34,7 +34,8 @@ func (o *Owner) snapshotter(shadow *inventory.Partition, seq uint64) {
 	write := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		n, err := o.writeSnapshot(ctx, shadow, seq, relayed.safe(o.cfg.EventsFlushLag))
+		n, err := o.writeSnapshot(ctx, shadow, snapshotFile{Seq: seq, Epoch: o.lease.Epoch(), Gen: gen,
+			Relayed: relayed.safe(o.cfg.EventsFlushLag)})
 		if err != nil {
 			o.log.Warn("snapshot failed; will retry", "err", err)
 			return
@@ -75,7 +76,7 @@ func (o *Owner) snapshotter(shadow *inventory.Partition, seq uint64) {
 					break
 				}
 			}
-			seq = c.seq
+			seq, gen = c.seq, c.gen
 			since += len(c.ds)
 			lastDecision = time.Now()
 		case <-t.C:
@@ -119,17 +120,18 @@ func (r *relayedSamples) safe(lag time.Duration) uint64 {
 	return s
 }
 
-// writeSnapshot stores the shadow's state as of log sequence seq. It returns
-// the snapshot's size in entries.
-func (o *Owner) writeSnapshot(ctx context.Context, shadow *inventory.Partition, seq, relayed uint64) (int, error) {
+// writeSnapshot stores the shadow's state as of the log position in f. It
+// returns the snapshot's size in entries.
+func (o *Owner) writeSnapshot(ctx context.Context, shadow *inventory.Partition, f snapshotFile) (int, error) {
 	s := shadow.Snapshot()
-	body, err := json.Marshal(snapshotFile{Seq: seq, Relayed: relayed, Snapshot: s})
+	f.Snapshot = s
+	body, err := json.Marshal(f)
 	if err != nil {
 		return 0, err
 	}
 	_, err = o.deps.Streams.Snapshots.Put(ctx, jetstream.ObjectMeta{
 		Name:     o.key,
-		Metadata: map[string]string{"log_seq": fmt.Sprint(seq), "relayed": fmt.Sprint(relayed)},
+		Metadata: map[string]string{"log_seq": fmt.Sprint(f.Seq), "relayed": fmt.Sprint(f.Relayed)},
 	}, bytes.NewReader(body))
 	if err != nil {
 		return 0, fmt.Errorf("snapshot put: %w", err)

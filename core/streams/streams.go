@@ -20,11 +20,17 @@ const (
 	SecretsBucket   = "ticketing-secrets"
 	SnapshotStore   = "inventory-snapshots"
 	InventorySubjPx = "inv.log."
+	FenceSubjPx     = "inv.fence."
 	EventsSubjPx    = "events."
 )
 
 // InventoryLogSubject is the log subject of a partition ("<event>.<i>").
 func InventoryLogSubject(partition string) string { return InventorySubjPx + partition }
+
+// InventoryFenceSubject is where each new owner of a partition writes its
+// epoch record; every log write expects this subject's last sequence to be
+// its own epoch's, so a deposed owner's writes fail.
+func InventoryFenceSubject(partition string) string { return FenceSubjPx + partition }
 
 // InventoryEventSubject is where a partition's domain events go.
 func InventoryEventSubject(partition string) string {
@@ -89,7 +95,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, c Config) (*Set, error)
 	s.Inventory, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        Inventory,
 		Description: "inventory partition logs (group-committed decisions)",
-		Subjects:    []string{InventorySubjPx + ">"},
+		Subjects:    []string{InventorySubjPx + ">", FenceSubjPx + ">"},
 		Storage:     jetstream.FileStorage,
 		Replicas:    c.Replicas,
 		Retention:   jetstream.LimitsPolicy,

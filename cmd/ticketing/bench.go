@@ -1,0 +1,306 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"runtime/pprof"
+	"strconv"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/ticketing/ticketing/core"
+	"github.com/ticketing/ticketing/core/node"
+	"github.com/ticketing/ticketing/edge"
+	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/internal/loadgen"
+	"github.com/ticketing/ticketing/leafnodes"
+	"github.com/ticketing/ticketing/services/catalog"
+	catalogapi "github.com/ticketing/ticketing/services/catalog/natsapi"
+	"github.com/ticketing/ticketing/services/inventory"
+	"github.com/ticketing/ticketing/services/inventory/natsapi"
+)
+
+func runBench(ctx context.Context, args []string) error {
+	if len(args) == 0 || args[0] != "holds" {
+		return errors.New("usage: ticketing bench holds [flags]; see ticketing bench holds -h")
+	}
+	return benchHolds(ctx, args[1:])
+}
+
+// holdsReport is what `ticketing bench holds --json` prints.
+type holdsReport struct {
+	Path        string         `json:"path"` // "nats" or "http"
+	Concurrency int            `json:"concurrency"`
+	Holds       loadgen.Result `json:"holds"`
+	HalfPeak    loadgen.Result `json:"holds_at_half_peak"`
+	Echo        loadgen.Result `json:"ceiling_echo_request_reply"`
+	Publish     loadgen.Result `json:"ceiling_jetstream_sync_publish"`
+	Oversold    int            `json:"oversold"`
+	Unaccounted int            `json:"unaccounted"` // acknowledged holds not in the final state, or the reverse
+	Checked     bool           `json:"checked"`
+	// From the owner's metrics over the whole run.
+	LogWrites       int     `json:"log_writes"`
+	DecisionsPerLog float64 `json:"decisions_per_log_write"`
+	LogWriteMs      float64 `json:"log_write_ms_mean"`
+}
+
+func benchHolds(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("bench holds", flag.ContinueOnError)
+	dur := fs.Duration("duration", 5*time.Second, "length of each measured phase")
+	conc := fs.Int("concurrency", 512, "requests in flight at once (closed-loop workers)")
+	viaHTTP := fs.Bool("via-http", false, "drive holds through the edge HTTP API instead of NATS")
+	asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
+	data := fs.String("data", "", "data directory (default: a temporary one, removed afterwards)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the holds phases to this file")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	dir := *data
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "ticketing-bench"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	status := func(format string, a ...any) {
+		if !*asJSON {
+			fmt.Fprintf(os.Stderr, format+"\n", a...)
+		}
+	}
+	status("starting a core and an edge (data in %s, every log write synced) …", dir)
+	const token = "bench-admin-token-0123456789"
+	c, err := core.Start(ctx, core.Config{
+		Node:       node.Config{Name: "core-1", DataDir: dir, ClientAddr: "-", LeafAddr: "127.0.0.1:0"},
+		AdminToken: token,
+	}, log, prometheus.NewRegistry())
+	if err != nil {
+		return err
+	}
+	e, err := edge.Start(ctx, edge.Config{
+		HTTPAddr: "127.0.0.1:0",
+		Leaf:     leafnodes.EdgeConfig{Name: "edge-1", ClientAddr: "127.0.0.1:0", Hubs: []string{c.Node.LeafURL()}},
+	}, log, newRegistry())
+	if err != nil {
+		shutdown(log, nil, c)
+		return err
+	}
+	defer shutdown(log, e, c)
+
+	// The client reaches the core the way an edge's users do: through the
+	// edge's leaf server, over a real TCP connection.
+	client, err := nats.Connect(e.LeafClientURL(), nats.Name("bench"))
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	inv := &natsapi.Client{NC: client, Timeout: 10 * time.Second, AttemptTimeout: 5 * time.Second}
+	if err := createBenchEvents(ctx, c.NC, token, inv); err != nil {
+		return err
+	}
+	rep := holdsReport{Path: "nats", Concurrency: *conc}
+	if *viaHTTP {
+		rep.Path = "http"
+	}
+	bar := func(name string) func(float64) {
+		if *asJSON || !isTerminal(os.Stderr) {
+			return nil
+		}
+		b := progressbar.NewOptions(1000, progressbar.OptionSetDescription(fmt.Sprintf("%-26s", name)),
+			progressbar.OptionSetWriter(os.Stderr), progressbar.OptionClearOnFinish(), progressbar.OptionSetWidth(30))
+		return func(f float64) { _ = b.Set(int(f * 1000)) }
+	}
+
+	// Ceiling 1: request/reply with an echo responder in the core, over the
+	// same leaf-node path and with the same payload size.
+	payload, _ := json.Marshal(inventory.HoldRequest{Zone: "ga", Quantity: 1, IdempotencyKey: "anon:00000000-0000-0000-0000-000000000000", Fingerprint: "0123456789abcdef0123456789abcdef"})
+	echo, err := c.NC.Subscribe(natsapi.Subject("bench-echo.0", natsapi.OpHold), func(m *nats.Msg) { _ = m.Respond(m.Data) })
+	if err != nil {
+		return err
+	}
+	_ = c.NC.Flush()
+	waitInterest(client, natsapi.Subject("bench-echo.0", natsapi.OpHold))
+	rep.Echo = loadgen.Closed(ctx, "echo request/reply", *conc, *dur, func(ctx context.Context, _ int, _ int64) (loadgen.Outcome, error) {
+		_, err := client.Request(natsapi.Subject("bench-echo.0", natsapi.OpHold), payload, 5*time.Second)
+		return loadgen.OK, err
+	}, bar("ceiling: echo req/reply"))
+	_ = echo.Unsubscribe()
+
+	// Ceiling 2: one synchronous JetStream publish per message, on the same
+	// server and storage settings (every write synced), from the core side
+	// like the owners' log writes.
+	js, _ := jetstream.New(c.NC)
+	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: "BENCH", Subjects: []string{"bench.publish"}, Storage: jetstream.FileStorage}); err != nil {
+		return err
+	}
+	rep.Publish = loadgen.Closed(ctx, "jetstream sync publish", *conc, *dur, func(ctx context.Context, _ int, _ int64) (loadgen.Outcome, error) {
+		_, err := js.Publish(ctx, "bench.publish", payload)
+		return loadgen.OK, err
+	}, bar("ceiling: JetStream publish"))
+	_ = js.DeleteStream(ctx, "BENCH")
+
+	// Holds: GA holds of one ticket each, every one with its own
+	// idempotency key, at one partition.
+	hold := holdOp(inv, e.URL(), *viaHTTP, *conc)
+	var okPeak, okHalf atomic.Int64
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
+	rep.Holds = loadgen.Closed(ctx, "holds", *conc, *dur, hold("bench-peak", &okPeak), bar("holds (peak)"))
+	if *cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
+	rate := max(rep.Holds.PerSec/2, 1)
+	rep.HalfPeak = loadgen.Open(ctx, "holds at half peak", rate, *dur, 4**conc, hold("bench-half", &okHalf), bar("holds (half of peak)"))
+
+	// No oversell, nothing lost: what was acknowledged is exactly what the
+	// partitions hold.
+	for _, ev := range []struct {
+		id string
+		ok int64
+	}{{"bench-peak", okPeak.Load()}, {"bench-half", okHalf.Load()}} {
+		a, err := inv.Availability(ctx, catalog.PartitionKey(ev.id, 0))
+		if err != nil {
+			return fmt.Errorf("final availability of %s: %w", ev.id, err)
+		}
+		z := a.Zones[0]
+		rep.Oversold += max(z.Held+z.Sold-z.Capacity, 0)
+		if int64(z.Held+z.Sold) != ev.ok {
+			rep.Unaccounted += int(max(int64(z.Held+z.Sold)-ev.ok, ev.ok-int64(z.Held+z.Sold)))
+		}
+	}
+	rep.Checked = true
+	var m dto.Metric
+	_ = c.Metrics.BatchSize.Write(&m)
+	if h := m.GetHistogram(); h.GetSampleCount() > 0 {
+		rep.LogWrites = int(h.GetSampleCount())
+		rep.DecisionsPerLog = h.GetSampleSum() / float64(h.GetSampleCount())
+	}
+	_ = c.Metrics.WriteSeconds.Write(&m)
+	if h := m.GetHistogram(); h.GetSampleCount() > 0 {
+		rep.LogWriteMs = 1000 * h.GetSampleSum() / float64(h.GetSampleCount())
+	}
+	if *asJSON {
+		return json.NewEncoder(os.Stdout).Encode(rep)
+	}
+	printHolds(rep)
+	return nil
+}
+
+// waitInterest waits until a subject's subscription is visible through the
+// leaf node (interest propagates asynchronously).
+func waitInterest(nc *nats.Conn, subj string) {
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := nc.Request(subj, nil, time.Second); err == nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond) // polling with a deadline
+	}
+}
+
+func holdOp(inv *natsapi.Client, base string, viaHTTP bool, conc int) func(event string, ok *atomic.Int64) loadgen.Op {
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConns: conc, MaxIdleConnsPerHost: conc, MaxConnsPerHost: conc}, Timeout: 10 * time.Second}
+	body := []byte(`{"zone":"ga","quantity":1}`)
+	return func(event string, ok *atomic.Int64) loadgen.Op {
+		part := catalog.PartitionKey(event, 0)
+		return func(ctx context.Context, _ int, i int64) (loadgen.Outcome, error) {
+			key := event + "-" + strconv.FormatInt(i, 10)
+			if !viaHTTP {
+				_, err := inv.Hold(ctx, part, inventory.HoldRequest{Zone: "ga", Quantity: 1, IdempotencyKey: "anon:" + key, Fingerprint: "bench"})
+				if errs.Is(errs.Conflict, err) {
+					return loadgen.Rejected, nil
+				}
+				if err == nil {
+					ok.Add(1)
+				}
+				return loadgen.OK, err
+			}
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/events/"+event+"/holds", bytes.NewReader(body))
+			req.Header.Set("Idempotency-Key", key)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := hc.Do(req)
+			if err != nil {
+				return loadgen.OK, err
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			switch resp.StatusCode {
+			case http.StatusCreated:
+				ok.Add(1)
+				return loadgen.OK, nil
+			case http.StatusConflict:
+				return loadgen.Rejected, nil
+			}
+			return loadgen.OK, fmt.Errorf("HTTP %d", resp.StatusCode)
+		}
+	}
+}
+
+// createBenchEvents creates a venue with one large GA zone and two events
+// at it, and waits until their partitions are owned.
+func createBenchEvents(ctx context.Context, nc *nats.Conn, token string, inv *natsapi.Client) error {
+	admin := &catalogapi.Client{NC: nc}
+	v := catalog.Venue{ID: "bench-hall", Name: "Benchmark Hall", City: "Loopback",
+		Zones: []catalog.Zone{{ID: "ga", Name: "General admission", Kind: catalog.GA, Capacity: catalog.MaxGACapacity, PriceCents: 1000, Currency: "USD"}}}
+	if err := admin.CreateVenue(ctx, token, v); err != nil && !errs.Is(errs.Conflict, err) {
+		return err
+	}
+	now := time.Now().UTC()
+	for _, id := range []string{"bench-peak", "bench-half"} {
+		ev := catalog.Event{ID: id, Name: "Benchmark " + id, VenueID: v.ID, OnSaleAt: now.Add(-time.Hour), StartsAt: now.Add(30 * 24 * time.Hour)}
+		if err := admin.CreateEvent(ctx, token, ev); err != nil && !errs.Is(errs.Conflict, err) {
+			return err
+		}
+		if _, err := inv.Availability(ctx, catalog.PartitionKey(id, 0)); err != nil {
+			return fmt.Errorf("partition of %s not served: %w", id, err)
+		}
+	}
+	return nil
+}
+
+func printHolds(r holdsReport) {
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(w, "path: %s, %d in flight, one partition, durable writes (fsync on every log write)\t\t\t\t\t\t\n", r.Path, r.Concurrency)
+	fmt.Fprintln(w, "run\tops/s\tp50 ms\tp99 ms\tp99.9 ms\terrors\t")
+	for _, x := range []loadgen.Result{r.Holds, r.HalfPeak, r.Echo, r.Publish} {
+		fmt.Fprintf(w, "%s\t%.0f\t%.2f\t%.2f\t%.2f\t%d\t\n", x.Name, x.PerSec, x.P50ms, x.P99ms, x.P999ms, x.Errors)
+	}
+	w.Flush()
+	fmt.Printf("\nlog writes: %d, %.1f decisions each on average, %.2f ms each on average\n", r.LogWrites, r.DecisionsPerLog, r.LogWriteMs)
+	fmt.Printf("holds / echo ceiling:    %.2fx\nholds / publish ceiling: %.1fx\noversold: %d   unaccounted: %d\n",
+		r.Holds.PerSec/r.Echo.PerSec, r.Holds.PerSec/r.Publish.PerSec, r.Oversold, r.Unaccounted)
+	for _, x := range []loadgen.Result{r.Holds, r.HalfPeak, r.Echo, r.Publish} {
+		if x.FirstErr != "" {
+			fmt.Printf("first error in %s: %s\n", x.Name, x.FirstErr)
+		}
+	}
+}
+
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,182 @@
+// Package loadgen drives an operation at a system and measures it: a closed
+// loop (N workers, each starting its next operation when the last one
+// ends) for peak throughput, and an open loop (operations started on a fixed
+// schedule) for latency at a given rate, measured from each operation's
+// scheduled start so that a stalled system is not flattered (no coordinated
+// omission).
+package loadgen
+
+import (
+	"context"
+	"math"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Op is one operation. worker is in [0, workers) for closed loops, i counts
+// operations. Errors are counted; ErrSkip results are counted apart.
+type Op func(ctx context.Context, worker int, i int64) (Outcome, error)
+
+// Outcome classifies a successful operation.
+type Outcome uint8
+
+const (
+	OK       Outcome = iota // the operation did what was asked
+	Rejected                // a correct refusal, e.g. a hold on a taken seat
+)
+
+// Result is what a run measured.
+type Result struct {
+	Name     string        `json:"name"`
+	Ops      int64         `json:"ops"`
+	OK       int64         `json:"ok"`
+	Rejected int64         `json:"rejected"`
+	Errors   int64         `json:"errors"`
+	Elapsed  time.Duration `json:"-"`
+	Seconds  float64       `json:"seconds"`
+	PerSec   float64       `json:"per_sec"`
+	P50ms    float64       `json:"p50_ms"`
+	P99ms    float64       `json:"p99_ms"`
+	P999ms   float64       `json:"p999_ms"`
+	MaxMs    float64       `json:"max_ms"`
+	// FirstErr is the first error seen, for the report.
+	FirstErr string `json:"first_error,omitempty"`
+}
+
+type recorder struct {
+	mu       sync.Mutex
+	lat      []time.Duration
+	ok, rej  atomic.Int64
+	errs     atomic.Int64
+	firstErr atomic.Value
+}
+
+func (r *recorder) add(l []time.Duration) {
+	r.mu.Lock()
+	r.lat = append(r.lat, l...)
+	r.mu.Unlock()
+}
+
+func (r *recorder) count(o Outcome, err error) {
+	switch {
+	case err != nil:
+		r.errs.Add(1)
+		r.firstErr.CompareAndSwap(nil, err.Error())
+	case o == Rejected:
+		r.rej.Add(1)
+	default:
+		r.ok.Add(1)
+	}
+}
+
+func (r *recorder) result(name string, elapsed time.Duration) Result {
+	slices.Sort(r.lat)
+	q := func(p float64) float64 {
+		if len(r.lat) == 0 {
+			return 0
+		}
+		i := int(math.Ceil(p*float64(len(r.lat)))) - 1
+		return float64(r.lat[max(i, 0)]) / float64(time.Millisecond)
+	}
+	res := Result{Name: name, Ops: int64(len(r.lat)), OK: r.ok.Load(), Rejected: r.rej.Load(), Errors: r.errs.Load(),
+		Elapsed: elapsed, Seconds: elapsed.Seconds(), P50ms: q(0.50), P99ms: q(0.99), P999ms: q(0.999), MaxMs: q(1)}
+	res.PerSec = float64(res.Ops) / elapsed.Seconds()
+	if v, ok := r.firstErr.Load().(string); ok {
+		res.FirstErr = v
+	}
+	return res
+}
+
+// Closed runs op from workers goroutines for d (or until ctx is done) and
+// reports throughput and latency. progress, if not nil, is called about
+// every 100ms with the fraction done.
+func Closed(ctx context.Context, name string, workers int, d time.Duration, op Op, progress func(float64)) Result {
+	var r recorder
+	var seq atomic.Int64
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	stopProgress := startProgress(ctx, d, progress)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lat := make([]time.Duration, 0, 4096)
+			for ctx.Err() == nil {
+				i := seq.Add(1)
+				t := time.Now()
+				o, err := op(context.WithoutCancel(ctx), w, i)
+				lat = append(lat, time.Since(t))
+				r.count(o, err)
+			}
+			r.add(lat)
+		}()
+	}
+	wg.Wait()
+	stopProgress()
+	return r.result(name, time.Since(start))
+}
+
+// Open starts op rate times a second for d, with at most maxInFlight
+// operations at once (beyond that an operation waits, and its wait counts in
+// its latency).
+func Open(ctx context.Context, name string, rate float64, d time.Duration, maxInFlight int, op Op, progress func(float64)) Result {
+	var r recorder
+	sem := make(chan struct{}, maxInFlight)
+	interval := time.Duration(float64(time.Second) / rate)
+	total := int64(d.Seconds() * rate)
+	stopProgress := startProgress(ctx, d, progress)
+	start := time.Now()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	lat := make([]time.Duration, 0, total)
+	for i := int64(0); i < total && ctx.Err() == nil; i++ {
+		due := start.Add(time.Duration(i) * interval)
+		if w := time.Until(due); w > 0 {
+			time.Sleep(w) // pacing the schedule, not waiting for a condition
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(i int64, due time.Time) {
+			defer wg.Done()
+			o, err := op(ctx, int(i), i)
+			l := time.Since(due)
+			<-sem
+			r.count(o, err)
+			mu.Lock()
+			lat = append(lat, l)
+			mu.Unlock()
+		}(i, due)
+	}
+	wg.Wait()
+	stopProgress()
+	r.add(lat)
+	return r.result(name, time.Since(start))
+}
+
+func startProgress(ctx context.Context, d time.Duration, progress func(float64)) func() {
+	if progress == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		start := time.Now()
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				progress(1)
+				return
+			case <-t.C:
+				progress(min(float64(time.Since(start))/float64(d), 1))
+			}
+		}
+	}()
+	return func() { close(done); <-stopped }
+}
