@@ -22,9 +22,12 @@ import (
 	"github.com/ticketing/ticketing/conf"
 	"github.com/ticketing/ticketing/core"
 	"github.com/ticketing/ticketing/core/node"
+	"github.com/ticketing/ticketing/core/owner"
+	"github.com/ticketing/ticketing/core/streams"
 	"github.com/ticketing/ticketing/edge"
 	"github.com/ticketing/ticketing/leafnodes"
 	"github.com/ticketing/ticketing/services/catalog"
+	"github.com/ticketing/ticketing/services/inventory"
 )
 
 func newRegistry() *prometheus.Registry {
@@ -150,6 +153,11 @@ func runCore(ctx context.Context, args []string) error {
 	demo := fs.Bool("demo", false, "load the demo venues and events")
 	corePass := fs.String("nats-core-password", "", "password of NATS user core (default: the conf file's)")
 	edgePass := fs.String("nats-edge-password", "", "password of NATS user edge (default: the conf file's)")
+	lim := inventory.DefaultLimits()
+	fs.DurationVar(&lim.DefaultTTL, "hold-ttl", lim.DefaultTTL, "hold time-to-live when a request names none")
+	fs.DurationVar(&lim.MinTTL, "hold-min-ttl", lim.MinTTL, "shortest hold time-to-live a request may ask for")
+	fs.DurationVar(&lim.MaxTTL, "hold-max-ttl", lim.MaxTTL, "longest hold time-to-live a request may ask for")
+	leaseTTL := fs.Duration("lease-ttl", 3*time.Second, "partition ownership lease; another node takes over about this long after an owner dies")
 	lf := addLogFlags(fs, "json")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -159,6 +167,8 @@ func runCore(ctx context.Context, args []string) error {
 		return err
 	}
 	cfg := core.Config{
+		Owner:   owner.Config{Limits: lim},
+		Streams: streams.Config{LeaseTTL: *leaseTTL},
 		Node: node.Config{Name: *name, ConfigFile: *confFile, DataDir: *data, ClientAddr: *natsAddr, LeafAddr: *leafAddr,
 			ClusterAddr: *clusterAddr, Routes: routes, Credentials: leafnodes.Credentials{Core: *corePass, Edge: *edgePass}},
 		AdminToken: *token,
@@ -174,7 +184,7 @@ func runCore(ctx context.Context, args []string) error {
 		return err
 	}
 	ops, err := serveOps(*opsAddr, reg, func() error {
-		if !c.Node.Server.JetStreamEnabled() {
+		if !c.Node.Server.JetStreamEnabled() || (c.Node.Clustered() && !c.Node.Server.JetStreamIsCurrent()) {
 			return errors.New("jetstream not ready")
 		}
 		return nil

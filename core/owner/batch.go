@@ -315,8 +315,8 @@ func (o *Owner) commit(w inflightWrite, seq uint64) {
 	o.deps.Metrics.BatchSize.Observe(float64(len(w.b.ds)))
 	o.deps.Metrics.WriteSeconds.Observe(time.Since(w.sent).Seconds())
 	o.durable.Store(w.b.gen)
-	o.relayCh <- committed{seq, w.b.gen, w.b.ds}
-	o.shadowCh <- committed{seq, w.b.gen, w.b.ds}
+	o.relayCh <- committed{seq, w.b.logGen, w.b.ds}
+	o.shadowCh <- committed{seq, w.b.logGen, w.b.ds}
 	o.answerCalls(w.b.calls)
 }
 
@@ -332,9 +332,12 @@ func (o *Owner) failCalls(calls []*call, cause error) {
 	}
 }
 
-// send starts the log write of a batch.
+// send starts the log write of a batch. Records are numbered apart from
+// batches: a batch of reads writes nothing.
 func (o *Owner) send(b *batch) (jetstream.PubAckFuture, error) {
-	m, err := o.logMsg(b.gen, b.ds)
+	o.logGen++
+	b.logGen = o.logGen
+	m, err := o.logMsg(b.logGen, b.ds)
 	if err != nil {
 		return nil, err
 	}

@@ -148,7 +148,8 @@ type call struct {
 }
 
 type batch struct {
-	gen   uint64
+	gen    uint64 // batch generation (idempotency keys of a generation not yet durable are in flight)
+	logGen uint64 // the log record's generation, once sent
 	ds    []*inventory.Decision
 	calls []*call
 }
@@ -184,6 +185,7 @@ type Owner struct {
 	validUntil atomic.Int64  // lease validity, unix nanos
 	relayedSeq atomic.Uint64 // every event of records up to here is on EVENTS
 	lastSeq    uint64        // writer only: the log subject's last sequence
+	logGen     uint64        // writer only: generation of the last record sent in this epoch
 
 	cmds     chan *call
 	kick     chan struct{}

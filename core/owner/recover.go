@@ -88,7 +88,7 @@ func (o *Owner) recover(ctx context.Context) (*recovered, error) {
 		if !gaps.accept(r) {
 			o.skipped[seq] = true
 			o.log.Warn("skipping a log record written after a failed write; it was never acknowledged",
-				"seq", seq, "epoch", r.Epoch, "gen", r.Gen)
+				"seq", seq, "record_epoch", r.Epoch, "record_gen", r.Gen)
 			return nil
 		}
 		for _, d := range r.D {
@@ -116,6 +116,7 @@ func (o *Owner) recover(ctx context.Context) (*recovered, error) {
 	if _, err := o.write(wctx, 1, part.TakeDecisions()); err != nil {
 		return nil, err
 	}
+	o.logGen = 1
 	rec.shadow, err = inventory.Restore(o.layout, o.cfg.Limits, part.Snapshot())
 	if err != nil {
 		return nil, err

@@ -1,0 +1,331 @@
+package main
+
+// System tests: they build the ticketing binary, run core nodes as separate
+// processes (so that they can be killed with SIGKILL or paused with
+// SIGSTOP), and put a real edge (Fiber HTTP API and an embedded leaf
+// nats-server joined over TCP) in front of them.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/ticketing/ticketing/edge"
+	"github.com/ticketing/ticketing/leafnodes"
+	"github.com/ticketing/ticketing/services/catalog"
+)
+
+var binPath string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "ticketing-bin")
+	if err != nil {
+		panic(err)
+	}
+	binPath = filepath.Join(dir, "ticketing")
+	build := exec.Command("go", "build", "-race", "-o", binPath, ".")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building the binary:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+const testAdminToken = "system-test-admin-token"
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// coreProc is one `ticketing core` process.
+type coreProc struct {
+	t                                  *testing.T
+	name, dir                          string
+	natsAddr, leafAddr, cluster, ops   string
+	routes                             []string
+	extra                              []string
+	cmd                                *exec.Cmd
+	out                                *lockedBuffer
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// newCores makes n core configurations; n > 1 forms a cluster.
+func newCores(t *testing.T, n int, extra ...string) []*coreProc {
+	var cores []*coreProc
+	var routes []string
+	for i := 1; i <= n; i++ {
+		c := &coreProc{t: t, name: fmt.Sprintf("core-%d", i), dir: t.TempDir(),
+			natsAddr: freeAddr(t), leafAddr: freeAddr(t), ops: freeAddr(t), extra: extra}
+		if n > 1 {
+			c.cluster = freeAddr(t)
+			routes = append(routes, "nats-route://"+c.cluster)
+		}
+		cores = append(cores, c)
+	}
+	for _, c := range cores {
+		c.routes = routes
+	}
+	return cores
+}
+
+func (c *coreProc) start() {
+	c.t.Helper()
+	args := []string{"core", "--name", c.name, "--data", c.dir, "--nats", c.natsAddr, "--leaf", c.leafAddr,
+		"--ops", c.ops, "--admin-token", testAdminToken, "--log-format", "text", "--lease-ttl", "2s",
+		"--hold-min-ttl", "1s"}
+	if len(c.routes) > 0 {
+		args = append(args, "--cluster", c.cluster, "--routes", strings.Join(c.routes, ","))
+	}
+	args = append(args, c.extra...)
+	c.cmd = exec.Command(binPath, args...)
+	c.out = &lockedBuffer{}
+	c.cmd.Stdout, c.cmd.Stderr = c.out, c.out
+	if err := c.cmd.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() {
+		if c.cmd != nil && c.cmd.ProcessState == nil {
+			_ = c.cmd.Process.Kill()
+			_ = c.cmd.Wait()
+		}
+		if c.t.Failed() {
+			c.t.Logf("--- log of %s ---\n%s", c.name, tail(c.out.String(), 60))
+		}
+	})
+}
+
+func tail(s string, lines int) string {
+	l := strings.Split(s, "\n")
+	if len(l) > lines {
+		l = l[len(l)-lines:]
+	}
+	return strings.Join(l, "\n")
+}
+
+// waitReady waits until the core answers /readyz.
+func (c *coreProc) waitReady(timeout time.Duration) {
+	c.t.Helper()
+	eventually(c.t, timeout, func() error {
+		if c.cmd.ProcessState != nil {
+			return fmt.Errorf("%s exited: %v", c.name, c.cmd.ProcessState)
+		}
+		resp, err := http.Get("http://" + c.ops + "/readyz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("readyz %d", resp.StatusCode)
+		}
+		return nil
+	})
+}
+
+func (c *coreProc) signal(sig syscall.Signal) {
+	c.t.Helper()
+	if err := c.cmd.Process.Signal(sig); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *coreProc) kill9() {
+	c.t.Helper()
+	c.signal(syscall.SIGKILL)
+	_ = c.cmd.Wait()
+}
+
+// conn connects to the core's client port as the core user, for what an
+// edge may not do (confirm a hold: the orders saga will).
+func (c *coreProc) conn() *nats.Conn {
+	c.t.Helper()
+	nc, err := nats.Connect("nats://"+c.natsAddr, nats.UserInfo("core", "core-dev-password"), nats.MaxReconnects(-1))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(nc.Close)
+	return nc
+}
+
+// eventually polls f until it succeeds or the deadline passes.
+func eventually(t *testing.T, timeout time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = f(); err == nil {
+			return
+		}
+		time.Sleep(25 * time.Millisecond) // polling with a deadline
+	}
+	t.Fatalf("not done after %v: %v", timeout, err)
+}
+
+// startEdge runs an edge in the test process, attached to the cores' leaf
+// ports.
+func startEdge(t *testing.T, cores []*coreProc) *edge.Edge {
+	t.Helper()
+	var hubs []string
+	for _, c := range cores {
+		hubs = append(hubs, "nats-leaf://"+c.leafAddr)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	e, err := edge.Start(context.Background(), edge.Config{
+		HTTPAddr: "127.0.0.1:0",
+		Leaf:     leafnodes.EdgeConfig{Name: "edge-test", ClientAddr: "-", Hubs: hubs},
+	}, log, newRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		e.Shutdown(ctx)
+	})
+	return e
+}
+
+// api is an HTTP client of an edge.
+type api struct {
+	t    *testing.T
+	base string
+	hc   *http.Client
+}
+
+func newAPI(t *testing.T, e *edge.Edge) *api {
+	return &api{t: t, base: e.URL(), hc: &http.Client{Timeout: 30 * time.Second,
+		Transport: &http.Transport{MaxIdleConnsPerHost: 512, MaxConnsPerHost: 512}}}
+}
+
+// do sends a request and decodes a JSON answer into out (if not nil).
+func (a *api) do(method, path string, headers map[string]string, body any, out any) (int, error) {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, a.base+path, rd)
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := a.hc.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if out != nil && len(b) > 0 {
+		if err := json.Unmarshal(b, out); err != nil {
+			return resp.StatusCode, fmt.Errorf("decoding %q: %w", b, err)
+		}
+	}
+	return resp.StatusCode, nil
+}
+
+type holdAnswer struct {
+	HoldID    string    `json:"hold_id"`
+	Seats     []string  `json:"seats"`
+	Zone      string    `json:"zone"`
+	Quantity  int       `json:"quantity"`
+	Status    string    `json:"status"`
+	ExpiresAt time.Time `json:"expires_at"`
+	HoldToken string    `json:"hold_token"`
+	Error     *struct {
+		Code, Reason, Message string
+	} `json:"error"`
+}
+
+type availability struct {
+	Seats map[string]string `json:"seats"`
+	Zones []struct {
+		ID                        string
+		Capacity, Held, Sold      int
+	} `json:"zones"`
+}
+
+func (a *api) availability(event string) (availability, error) {
+	var av availability
+	code, err := a.do("GET", "/v1/events/"+event+"/availability", nil, nil, &av)
+	if err == nil && code != 200 {
+		err = fmt.Errorf("availability: HTTP %d", code)
+	}
+	return av, err
+}
+
+// createEvent creates, through the admin API, a venue with seats seats (in
+// rows of 20 and sections of 10 rows, zone "std") and a GA zone of gaCap,
+// and an event at it. It returns the seat ids.
+func (a *api) createEvent(id string, seats, gaCap int, partitions []catalog.PartitionSpec) []string {
+	a.t.Helper()
+	v := catalog.Venue{ID: id + "-venue", Name: "Venue " + id, City: "Testville",
+		Zones: []catalog.Zone{{ID: "std", Name: "Standard", Kind: catalog.Reserved, PriceCents: 5000, Currency: "USD"},
+			{ID: "ga", Name: "Floor", Kind: catalog.GA, Capacity: gaCap, PriceCents: 3000, Currency: "USD"}}}
+	for r := 0; r < seats/20; r++ {
+		if r%10 == 0 {
+			v.Sections = append(v.Sections, catalog.Section{ID: fmt.Sprintf("s%d", r/10), Name: fmt.Sprintf("Section %d", r/10)})
+		}
+		sec := &v.Sections[len(v.Sections)-1]
+		sec.Rows = append(sec.Rows, catalog.Row{ID: fmt.Sprintf("r%d", r%10), Seats: 20, Zone: "std"})
+	}
+	auth := map[string]string{"Authorization": "Bearer " + testAdminToken}
+	if code, err := a.do("POST", "/v1/admin/venues", auth, v, nil); err != nil || code != 201 {
+		a.t.Fatalf("create venue: %d %v", code, err)
+	}
+	now := time.Now().UTC()
+	ev := catalog.Event{ID: id, Name: "Event " + id, VenueID: v.ID, OnSaleAt: now.Add(-time.Hour),
+		StartsAt: now.Add(30 * 24 * time.Hour), Partitions: partitions}
+	if code, err := a.do("POST", "/v1/admin/events", auth, ev, nil); err != nil || code != 201 {
+		a.t.Fatalf("create event: %d %v", code, err)
+	}
+	// The edge learns of the event from its catalog mirror, and the owners
+	// take its partitions.
+	eventually(a.t, 30*time.Second, func() error {
+		_, err := a.availability(id)
+		return err
+	})
+	var ids []string
+	for _, s := range v.Seats() {
+		ids = append(ids, s.ID)
+	}
+	return ids
+}
