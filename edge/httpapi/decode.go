@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/gofiber/fiber/v2"
+
 	"github.com/ticketing/ticketing/internal/errs"
 	"github.com/ticketing/ticketing/services/catalog"
 )
@@ -24,6 +26,16 @@ const (
 	maxIdemKeyLen   = 255
 	maxTokenLen     = 512
 )
+
+// requestBody is the request's body as sent. Compressed bodies are refused:
+// Fiber's c.Body() inflates any Content-Encoding without a size limit, so a
+// few KiB could become gigabytes before any limit is checked.
+func requestBody(c *fiber.Ctx, op string) ([]byte, error) {
+	if ce := strings.TrimSpace(c.Get(fiber.HeaderContentEncoding)); ce != "" && !strings.EqualFold(ce, "identity") {
+		return nil, errs.E(op, errs.Invalid, "compressed request bodies (Content-Encoding) are not accepted")
+	}
+	return c.Request().Body(), nil
+}
 
 // decodeStrict decodes exactly one JSON value into v, refusing unknown
 // fields and trailing data.
@@ -137,6 +149,9 @@ func decodeHold(body []byte) (holdBody, error) {
 func (h holdBody) fingerprint(eventID string) string {
 	seats := slices.Clone(h.Seats)
 	slices.Sort(seats)
+	if len(seats) == 0 {
+		seats = nil // "seats": [] and null are the same request as no seats
+	}
 	canon, _ := json.Marshal(struct {
 		Event    string   `json:"e"`
 		Seats    []string `json:"s"`

@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"context"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -225,7 +227,11 @@ func (a *API) createHold(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	body, err := decodeHold(c.Body())
+	raw, err := requestBody(c, op)
+	if err != nil {
+		return err
+	}
+	body, err := decodeHold(raw)
 	if err != nil {
 		return err
 	}
@@ -264,7 +270,7 @@ func (a *API) holdRef(c *fiber.Ctx, op string) (inventory.HoldRef, error) {
 	if len(id) > 200 {
 		return inventory.HoldRef{}, errs.E(op, errs.NotFound, "no such hold")
 	}
-	if _, ok := inventory.PartitionOfHold(id); !ok {
+	if p, ok := inventory.PartitionOfHold(id); !ok || !a.partitionExists(p) {
 		return inventory.HoldRef{}, errs.Errorf(op, errs.NotFound, "no hold %q", id)
 	}
 	tok, err := bearer(op, c.Get(fiber.HeaderAuthorization))
@@ -272,6 +278,22 @@ func (a *API) holdRef(c *fiber.Ctx, op string) (inventory.HoldRef, error) {
 		return inventory.HoldRef{}, err
 	}
 	return inventory.HoldRef{HoldID: id, Token: tok}, nil
+}
+
+// partitionExists reports whether p ("<event>.<i>") is a partition of a known
+// event, so that a made-up hold id never becomes a NATS subject (an unknown
+// event's subject has no responders: a 503 after the request timeout).
+func (a *API) partitionExists(p string) bool {
+	i := strings.LastIndexByte(p, '.')
+	if i <= 0 {
+		return false
+	}
+	n, err := strconv.Atoi(p[i+1:])
+	if err != nil {
+		return false
+	}
+	e, _, ok := a.deps.Catalog.Event(p[:i])
+	return ok && n >= 0 && n < e.PartitionCount() && catalog.PartitionKey(e.ID, n) == p
 }
 
 func holdView(h inventory.Hold) HoldView {
@@ -325,7 +347,11 @@ func (a *API) createVenue(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	v, err := decodeVenue(c.Body())
+	raw, err := requestBody(c, "edge.create_venue")
+	if err != nil {
+		return err
+	}
+	v, err := decodeVenue(raw)
 	if err != nil {
 		return err
 	}
@@ -343,7 +369,11 @@ func (a *API) createEvent(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	e, err := decodeEvent(c.Body())
+	raw, err := requestBody(c, "edge.create_event")
+	if err != nil {
+		return err
+	}
+	e, err := decodeEvent(raw)
 	if err != nil {
 		return err
 	}

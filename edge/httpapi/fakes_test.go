@@ -1,0 +1,309 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ticketing/ticketing/conf"
+	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/services/catalog"
+	"github.com/ticketing/ticketing/services/inventory"
+)
+
+// fakeInventory is an in-memory stand-in for the partition owners reached
+// over NATS. Each partition is a real inventory.Partition (the domain state
+// machine the owners run), driven the way core/owner drives it: hold tokens
+// are HMACs checked before anything else (Forbidden), placed holds carry
+// their token, decisions are "durable" at once unless a test asks for the
+// next one to stay in flight. Unknown partitions answer Unavailable, as the
+// NATS client does when no owner answers.
+type fakeInventory struct {
+	mu      sync.Mutex
+	secret  []byte
+	parts   map[string]*inventory.Partition
+	now     func() time.Time
+	calls   []string // "hold <partition>", "get <hold>", …
+	holdReq []inventory.HoldRequest
+	// fail, when set, answers the next calls of the named operation ("hold",
+	// "get", "release", "availability") with the error instead.
+	fail map[string]error
+	// pending keeps the decisions of Holds in flight (not yet durable)
+	// until settle is called.
+	pending bool
+	gen     uint64
+	durable uint64
+}
+
+func newFakeInventory(cache *catalog.Cache) *fakeInventory {
+	f := &fakeInventory{secret: []byte("test-secret"), parts: map[string]*inventory.Partition{},
+		now: time.Now, fail: map[string]error{}}
+	for _, e := range cache.Events() {
+		_, v, _ := cache.Event(e.ID)
+		for _, pl := range e.Layouts(&v) {
+			key := catalog.PartitionKey(e.ID, pl.Index)
+			p, err := inventory.NewPartition(key, layoutOf(pl), inventory.DefaultLimits())
+			if err != nil {
+				panic(err)
+			}
+			p.SetBatch(0, func() uint64 { return f.durable }) // called with f.mu held
+			f.parts[key] = p
+		}
+	}
+	return f
+}
+
+// layoutOf is core/partitions.Layout.
+func layoutOf(pl catalog.PartitionLayout) inventory.Layout {
+	var l inventory.Layout
+	zones := map[string]bool{}
+	for _, s := range pl.Seats {
+		l.Seats = append(l.Seats, inventory.SeatDef{ID: s.ID, Zone: s.Zone})
+		if !zones[s.Zone] {
+			zones[s.Zone] = true
+			l.Zones = append(l.Zones, inventory.ZoneDef{ID: s.Zone})
+		}
+	}
+	for _, z := range pl.GAZones {
+		l.Zones = append(l.Zones, inventory.ZoneDef{ID: z.ID, GA: true, Capacity: z.Capacity})
+	}
+	return l
+}
+
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+func newHoldNonce() string {
+	var b [10]byte
+	_, _ = rand.Read(b[:])
+	return idEncoding.EncodeToString(b[:])
+}
+
+func (f *fakeInventory) enter(op, arg string) (*inventory.Partition, error) {
+	f.calls = append(f.calls, op+" "+arg)
+	if err, ok := f.fail[op]; ok {
+		delete(f.fail, op)
+		return nil, err
+	}
+	key := arg
+	if op == "get" || op == "release" {
+		var ok bool
+		if key, ok = inventory.PartitionOfHold(arg); !ok {
+			return nil, errs.Errorf("inventory."+op, errs.NotFound, "no hold %q", arg)
+		}
+	}
+	p, ok := f.parts[key]
+	if !ok {
+		return nil, errs.E("inventory."+op, errs.Unavailable, "the inventory for this event is not answering; try again")
+	}
+	return p, nil
+}
+
+func (f *fakeInventory) Hold(ctx context.Context, partition string, r inventory.HoldRequest) (inventory.Hold, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p, err := f.enter("hold", partition)
+	if err != nil {
+		return inventory.Hold{}, err
+	}
+	f.holdReq = append(f.holdReq, r)
+	f.gen++
+	if !f.pending {
+		f.durable = f.gen
+	}
+	p.SetBatch(f.gen, func() uint64 { return f.durable })
+	h, err := p.Hold(f.now(), r, newHoldNonce)
+	p.TakeDecisions()
+	if err == nil {
+		h.HoldToken = inventory.HoldToken(f.secret, h.HoldID)
+	}
+	return h, err
+}
+
+// settle makes every decision durable.
+func (f *fakeInventory) settle() {
+	f.mu.Lock()
+	f.pending = false
+	f.durable = f.gen
+	f.mu.Unlock()
+}
+
+// byRef finds the owner of a hold's partition (no owner: Unavailable), which
+// checks the token before anything else.
+func (f *fakeInventory) byRef(op string, ref inventory.HoldRef) (*inventory.Partition, error) {
+	p, err := f.enter(op, ref.HoldID)
+	if err != nil {
+		return nil, err
+	}
+	if !inventory.CheckHoldToken(f.secret, ref.HoldID, ref.Token) {
+		return nil, errs.E("inventory."+op, errs.Forbidden, "the hold token does not match this hold")
+	}
+	return p, nil
+}
+
+func (f *fakeInventory) Get(ctx context.Context, ref inventory.HoldRef) (inventory.Hold, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p, err := f.byRef("get", ref)
+	if err != nil {
+		return inventory.Hold{}, err
+	}
+	return p.Get(ref.HoldID)
+}
+
+func (f *fakeInventory) Release(ctx context.Context, ref inventory.HoldRef) (inventory.Hold, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p, err := f.byRef("release", ref)
+	if err != nil {
+		return inventory.Hold{}, err
+	}
+	h, err := p.Release(f.now(), ref.HoldID)
+	p.TakeDecisions()
+	return h, err
+}
+
+// confirm sells a hold, as the order saga would.
+func (f *fakeInventory) confirm(holdID string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	key, _ := inventory.PartitionOfHold(holdID)
+	p, ok := f.parts[key]
+	if !ok {
+		return fmt.Errorf("no partition %q", key)
+	}
+	_, err := p.Confirm(f.now(), inventory.ConfirmRequest{HoldID: holdID, OrderID: "o-1"})
+	p.TakeDecisions()
+	return err
+}
+
+func (f *fakeInventory) Availability(ctx context.Context, partition string) (inventory.Availability, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p, err := f.enter("availability", partition)
+	if err != nil {
+		return inventory.Availability{}, err
+	}
+	return p.Availability(), nil
+}
+
+func (f *fakeInventory) failNext(op string, err error) {
+	f.mu.Lock()
+	f.fail[op] = err
+	f.mu.Unlock()
+}
+
+func (f *fakeInventory) callCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.calls)
+}
+
+func (f *fakeInventory) lastHoldRequest() inventory.HoldRequest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.holdReq[len(f.holdReq)-1]
+}
+
+// fakeAdmin is the catalog service behind the admin endpoints: it checks
+// the token (Unauthorized), validates like catalog.Service (Invalid) and
+// refuses existing ids (Conflict).
+type fakeAdmin struct {
+	mu    sync.Mutex
+	token string
+	store map[string]catalog.Venue
+	evs   map[string]catalog.Event
+	calls int
+	fail  error
+}
+
+func newFakeAdmin(cache *catalog.Cache) *fakeAdmin {
+	a := &fakeAdmin{token: "admin-secret", store: map[string]catalog.Venue{}, evs: map[string]catalog.Event{}}
+	for _, e := range cache.Events() {
+		_, v, _ := cache.Event(e.ID)
+		a.store[v.ID] = v
+		a.evs[e.ID] = e
+	}
+	return a
+}
+
+func (a *fakeAdmin) check(token string) error {
+	a.calls++
+	if a.fail != nil {
+		err := a.fail
+		a.fail = nil
+		return err
+	}
+	if token != a.token {
+		return errs.E("catalog.admin", errs.Unauthorized, "a valid admin token is required")
+	}
+	return nil
+}
+
+func (a *fakeAdmin) CreateVenue(ctx context.Context, token string, v catalog.Venue) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err := a.check(token); err != nil {
+		return err
+	}
+	if err := v.Validate(); err != nil {
+		return err
+	}
+	if _, ok := a.store[v.ID]; ok {
+		return errs.Errorf("catalog.create_venue", errs.Conflict, "venue %q exists", v.ID)
+	}
+	a.store[v.ID] = v
+	return nil
+}
+
+func (a *fakeAdmin) CreateEvent(ctx context.Context, token string, e catalog.Event) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err := a.check(token); err != nil {
+		return err
+	}
+	if !catalog.ValidID(e.VenueID) {
+		return errs.Errorf("catalog.event", errs.Invalid, "venue_id %q is not a valid id", e.VenueID)
+	}
+	v, ok := a.store[e.VenueID]
+	if !ok {
+		return errs.Errorf("catalog.event", errs.Invalid, "venue %q does not exist", e.VenueID)
+	}
+	if err := e.Validate(&v); err != nil {
+		return err
+	}
+	if _, ok := a.evs[e.ID]; ok {
+		return errs.Errorf("catalog.create_event", errs.Conflict, "event %q exists", e.ID)
+	}
+	a.evs[e.ID] = e
+	return nil
+}
+
+func (a *fakeAdmin) callCount() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.calls
+}
+
+// demoCache is the catalog of conf/demo/demo.json.
+func demoCache() *catalog.Cache {
+	b, err := conf.Files.ReadFile("demo/demo.json")
+	if err != nil {
+		panic(err)
+	}
+	d, err := catalog.ParseDataset(b)
+	if err != nil {
+		panic(err)
+	}
+	c := catalog.NewCache()
+	for _, v := range d.Venues {
+		c.PutVenue(v)
+	}
+	for _, e := range d.Events {
+		c.PutEvent(e)
+	}
+	c.MarkReady()
+	return c
+}

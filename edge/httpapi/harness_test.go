@@ -1,0 +1,263 @@
+package httpapi
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/pb33f/libopenapi"
+	validator "github.com/pb33f/libopenapi-validator"
+	"github.com/pb33f/libopenapi-validator/config"
+	"github.com/pb33f/libopenapi-validator/helpers"
+	"github.com/pb33f/libopenapi-validator/schema_validation"
+	"github.com/pb33f/libopenapi/datamodel/high/base"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ticketing/ticketing/services/catalog"
+)
+
+// env is an API over fakes of its collaborators and the demo catalog.
+type env struct {
+	app   *fiber.App
+	inv   *fakeInventory
+	admin *fakeAdmin
+	cache *catalog.Cache
+
+	mu       sync.Mutex
+	notReady error
+}
+
+func newEnv(tb testing.TB) *env {
+	tb.Helper()
+	e := &env{cache: demoCache()}
+	e.inv = newFakeInventory(e.cache)
+	e.admin = newFakeAdmin(e.cache)
+	e.app = New(Config{AvailabilityTTL: time.Nanosecond}, Deps{
+		Catalog: e.cache, Inventory: e.inv, Admin: e.admin,
+		Ready: func() error { e.mu.Lock(); defer e.mu.Unlock(); return e.notReady },
+		Log:   slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: prometheus.NewRegistry(),
+	})
+	return e
+}
+
+func (e *env) setNotReady(err error) { e.mu.Lock(); e.notReady = err; e.mu.Unlock() }
+
+// contract is the OpenAPI document, loaded once.
+type contract struct {
+	v         validator.Validator
+	errSchema *base.Schema
+	sv        schema_validation.SchemaValidator
+	docErrs   []string
+}
+
+var (
+	contractOnce sync.Once
+	theContract  *contract
+	contractErr  error
+	validateMu   sync.Mutex // the validator's caches are not documented as safe for concurrent use
+)
+
+func loadContract(tb testing.TB) *contract {
+	tb.Helper()
+	contractOnce.Do(func() {
+		doc, err := libopenapi.NewDocument(OpenAPI())
+		if err != nil {
+			contractErr = fmt.Errorf("parse openapi.json: %w", err)
+			return
+		}
+		model, err := doc.BuildV3Model()
+		if err != nil {
+			contractErr = fmt.Errorf("build model: %w", err)
+			return
+		}
+		v, errs := validator.NewValidator(doc, config.WithFormatAssertions())
+		if len(errs) > 0 {
+			contractErr = fmt.Errorf("validator: %v", errs)
+			return
+		}
+		c := &contract{v: v, sv: schema_validation.NewSchemaValidator(config.WithFormatAssertions())}
+		sp := model.Model.Components.Schemas.GetOrZero("Error")
+		if sp == nil {
+			contractErr = fmt.Errorf("no components.schemas.Error")
+			return
+		}
+		c.errSchema = sp.Schema()
+		if ok, verrs := v.ValidateDocument(); !ok {
+			for _, ve := range verrs {
+				c.docErrs = append(c.docErrs, describe(ve.Message, ve.Reason, ve.SchemaValidationErrors))
+			}
+		}
+		theContract = c
+	})
+	if contractErr != nil {
+		tb.Fatal(contractErr)
+	}
+	return theContract
+}
+
+func describe(msg, reason string, sverrs any) string {
+	b, _ := json.Marshal(sverrs)
+	return fmt.Sprintf("%s: %s %s", msg, reason, b)
+}
+
+// result is an answer of the app.
+type result struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r result) String() string { return fmt.Sprintf("%d %s", r.status, r.body) }
+
+// errorBody decodes an error answer strictly.
+func (r result) errorBody() (ErrorDetail, error) {
+	var b ErrorBody
+	d := json.NewDecoder(bytes.NewReader(r.body))
+	d.DisallowUnknownFields()
+	if err := d.Decode(&b); err != nil {
+		return ErrorDetail{}, err
+	}
+	return b.Error, nil
+}
+
+// send runs a request through app.Test and returns its answer unchecked.
+func (e *env) send(tb testing.TB, req *http.Request) result {
+	tb.Helper()
+	resp, err := e.app.Test(req, -1)
+	if err != nil {
+		tb.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return result{resp.StatusCode, resp.Header, body}
+}
+
+// rawConn is a net.Conn over two buffers, for answers app.Test reports as
+// errors (a body over the server's limit).
+type rawConn struct{ r, w bytes.Buffer }
+
+func (c *rawConn) Read(b []byte) (int, error)         { return c.r.Read(b) }
+func (c *rawConn) Write(b []byte) (int, error)        { return c.w.Write(b) }
+func (c *rawConn) Close() error                       { return nil }
+func (c *rawConn) LocalAddr() net.Addr                { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 80} }
+func (c *rawConn) RemoteAddr() net.Addr               { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 4242} }
+func (c *rawConn) SetDeadline(t time.Time) error      { return nil }
+func (c *rawConn) SetReadDeadline(t time.Time) error  { return nil }
+func (c *rawConn) SetWriteDeadline(t time.Time) error { return nil }
+
+// serveRaw serves one request on the app's fasthttp server and returns the
+// answer whatever the server's error.
+func (e *env) serveRaw(tb testing.TB, req *http.Request) result {
+	tb.Helper()
+	if req.ContentLength >= 0 && req.Header.Get("Content-Length") == "" {
+		req.Header.Set("Content-Length", fmt.Sprint(req.ContentLength))
+	}
+	dump, err := httputil.DumpRequest(req, true)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c := &rawConn{}
+	c.r.Write(dump)
+	e.app.Handler() // starts the app up
+	_ = e.app.Server().ServeConn(c)
+	resp, err := http.ReadResponse(bufio.NewReader(&c.w), req)
+	if err != nil {
+		tb.Fatalf("%s %s: no answer: %v", req.Method, req.URL, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return result{resp.StatusCode, resp.Header, body}
+}
+
+// check validates an answer against the OpenAPI document: documented
+// operations with the response validator (status, headers, body schema);
+// unknown routes and methods must be 404/405 with the Error schema. Every
+// answer but /metrics and HEAD is JSON; 503s carry Retry-After.
+func (c *contract) check(tb testing.TB, req *http.Request, r result) {
+	tb.Helper()
+	where := fmt.Sprintf("%s %s → %s", req.Method, req.URL.RequestURI(), r)
+	if req.Method == http.MethodHead {
+		if len(r.body) != 0 {
+			tb.Errorf("%s: HEAD answer with a body", where)
+		}
+		return
+	}
+	if req.URL.Path != "/metrics" || r.status != http.StatusOK {
+		if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+			tb.Errorf("%s: Content-Type %q", where, ct)
+		}
+		if !json.Valid(r.body) {
+			tb.Errorf("%s: body is not JSON", where)
+		}
+	}
+	if r.status == http.StatusServiceUnavailable && r.header.Get("Retry-After") == "" {
+		tb.Errorf("%s: 503 without Retry-After", where)
+	}
+	if r.status >= 500 && r.status != http.StatusServiceUnavailable {
+		tb.Errorf("%s: server error", where)
+	}
+	vreq := httptest.NewRequest(req.Method, req.URL.RequestURI(), nil)
+	vresp := &http.Response{StatusCode: r.status, Header: r.header.Clone(), Body: io.NopCloser(bytes.NewReader(r.body)),
+		Request: vreq}
+	validateMu.Lock()
+	ok, verrs := c.v.ValidateHttpResponse(vreq, vresp)
+	validateMu.Unlock()
+	if ok {
+		return
+	}
+	undocumented := true
+	for _, ve := range verrs {
+		if ve.ValidationType != helpers.PathValidation ||
+			(ve.ValidationSubType != helpers.ValidationMissing && ve.ValidationSubType != helpers.ValidationMissingOperation) {
+			undocumented = false
+		}
+	}
+	if !undocumented {
+		for _, ve := range verrs {
+			tb.Errorf("%s: does not match openapi.json: %s", where, describe(ve.Message, ve.Reason, ve.SchemaValidationErrors))
+		}
+		return
+	}
+	if r.status != http.StatusNotFound && r.status != http.StatusMethodNotAllowed {
+		tb.Errorf("%s: undocumented route answered %d, want 404 or 405", where, r.status)
+	}
+	validateMu.Lock()
+	ok, verrs = c.sv.ValidateSchemaBytes(c.errSchema, r.body)
+	validateMu.Unlock()
+	if !ok {
+		for _, ve := range verrs {
+			tb.Errorf("%s: not an Error body: %s", where, describe(ve.Message, ve.Reason, ve.SchemaValidationErrors))
+		}
+	}
+}
+
+// request builds a request; headers are name, value pairs.
+func request(method, target, body string, headers ...string) *http.Request {
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req := httptest.NewRequest(method, target, rd)
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	if body != "" && req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	return req
+}
