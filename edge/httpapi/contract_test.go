@@ -581,7 +581,7 @@ func TestAdmin(t *testing.T) {
 // A body over the server's limit is refused before any handler runs, with
 // the same JSON error. app.Test reports the server's error instead of the
 // answer, so these go through the server directly.
-func TestGlobalBodyLimit(t *testing.T) {
+func TestServerLimits(t *testing.T) {
 	e := newEnv(t)
 	c := loadContract(t)
 	body := `{"id":"x","name":"` + strings.Repeat("x", 4<<20) + `"}`
@@ -590,6 +590,18 @@ func TestGlobalBodyLimit(t *testing.T) {
 		r := e.serveRaw(t, req)
 		wantError(t, r, 413, "too_large", "")
 		c.check(t, request("POST", target, ""), r)
+	}
+	// A request head over the server's read buffer (4 KiB) is 431, a client
+	// error with the usual body (it was code "internal").
+	for _, req := range []*http.Request{
+		request("GET", "/v1/events/"+strings.Repeat("a", 5000), ""),
+		request("POST", holdsPath, `{"seats":["101-A-1"]}`, "Idempotency-Key", strings.Repeat("k", 5000)),
+	} {
+		r := e.serveRaw(t, req)
+		wantError(t, r, 431, "too_large", "")
+		if ok, _ := c.sv.ValidateSchemaBytes(c.errSchema, r.body); !ok {
+			t.Errorf("431 body %s", r.body)
+		}
 	}
 	if n := e.inv.callCount() + e.admin.callCount(); n != 0 {
 		t.Fatalf("%d calls to the core", n)

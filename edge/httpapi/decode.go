@@ -86,6 +86,8 @@ func jsonType(kind string) string {
 		return "an object"
 	case "bool":
 		return "true or false"
+	case "int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64":
+		return "an integer"
 	default:
 		return "a number"
 	}

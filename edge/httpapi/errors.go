@@ -44,7 +44,7 @@ func kindOfStatus(status int) errs.Kind {
 		return errs.Invalid
 	case fiber.StatusNotFound, fiber.StatusMethodNotAllowed:
 		return errs.NotFound
-	case fiber.StatusRequestEntityTooLarge:
+	case fiber.StatusRequestEntityTooLarge, fiber.StatusRequestHeaderFieldsTooLarge:
 		return errs.TooLarge
 	case fiber.StatusUnauthorized:
 		return errs.Unauthorized
@@ -52,6 +52,9 @@ func kindOfStatus(status int) errs.Kind {
 		return errs.TooMany
 	case fiber.StatusServiceUnavailable:
 		return errs.Unavailable
+	}
+	if status >= 400 && status < 500 {
+		return errs.Invalid // a client error is never "internal"
 	}
 	return errs.Other
 }
