@@ -1,11 +1,14 @@
 GO ?= go
 
-.PHONY: run test bench lint build devstack-up devstack-down
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+.PHONY: run test bench bench-http lint build devstack-up devstack-down
 build:
 	$(GO) build -o bin/ticketing ./cmd/ticketing
 
+# The whole system in one process on embedded defaults, with demo data.
 run: build
-	./bin/ticketing dev
+	./bin/ticketing dev --data data/dev
 
 # Extra flags for go test, e.g. make test TESTFLAGS='-run TestX -v'
 TESTFLAGS ?=
@@ -27,8 +30,16 @@ devstack-up:
 devstack-down:
 	$(DEVSTACK) down
 
+# Holds at one partition over NATS through the edge's leaf node, next to
+# same-run ceilings (echo request/reply, synchronous JetStream publish).
 bench: build
 	./bin/ticketing bench holds
 
+# The same through the edge's HTTP API.
+bench-http: build
+	./bin/ticketing bench holds --via-http
+
 lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...

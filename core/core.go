@@ -108,7 +108,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Reg
 	if c.JS, err = jetstream.New(c.NC); err != nil {
 		return fail(err)
 	}
-	if c.Streams, err = ensureStreams(sctx, c.JS, cfg.Streams); err != nil {
+	if c.Streams, err = ensureStreams(sctx, c.JS, cfg.Streams, c.log); err != nil {
 		return fail(err)
 	}
 	secret, err := holdTokenSecret(sctx, c.Streams.Secrets)
@@ -151,11 +151,18 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Reg
 
 // ensureStreams creates the streams, retrying while a cluster is still
 // gathering enough peers for R3.
-func ensureStreams(ctx context.Context, js jetstream.JetStream, cfg streams.Config) (*streams.Set, error) {
-	for {
-		set, err := streams.Ensure(ctx, js, cfg)
+func ensureStreams(ctx context.Context, js jetstream.JetStream, cfg streams.Config, log *slog.Logger) (*streams.Set, error) {
+	for attempt := 1; ; attempt++ {
+		// A request sent while a cluster elects its meta leader may go
+		// unanswered: bound each attempt.
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		set, err := streams.Ensure(actx, js, cfg)
+		cancel()
 		if err == nil {
 			return set, nil
+		}
+		if attempt%4 == 0 {
+			log.Warn("streams not ready yet; retrying", "attempt", attempt, "err", err)
 		}
 		t := time.NewTimer(250 * time.Millisecond)
 		select {

@@ -258,4 +258,3 @@ func serveOps(addr string, reg *prometheus.Registry, ready func() error) (*http.
 	go func() { _ = srv.Serve(ln) }()
 	return srv, nil
 }
-

@@ -63,13 +63,13 @@ func freeAddr(t *testing.T) string {
 
 // coreProc is one `ticketing core` process.
 type coreProc struct {
-	t                                  *testing.T
-	name, dir                          string
-	natsAddr, leafAddr, cluster, ops   string
-	routes                             []string
-	extra                              []string
-	cmd                                *exec.Cmd
-	out                                *lockedBuffer
+	t                                *testing.T
+	name, dir                        string
+	natsAddr, leafAddr, cluster, ops string
+	routes                           []string
+	extra                            []string
+	cmd                              *exec.Cmd
+	out                              *lockedBuffer
 }
 
 type lockedBuffer struct {
@@ -111,8 +111,7 @@ func newCores(t *testing.T, n int, extra ...string) []*coreProc {
 func (c *coreProc) start() {
 	c.t.Helper()
 	args := []string{"core", "--name", c.name, "--data", c.dir, "--nats", c.natsAddr, "--leaf", c.leafAddr,
-		"--ops", c.ops, "--admin-token", testAdminToken, "--log-format", "text", "--lease-ttl", "2s",
-		"--hold-min-ttl", "1s"}
+		"--ops", c.ops, "--admin-token", testAdminToken, "--log-format", "text", "--hold-min-ttl", "1s"}
 	if len(c.routes) > 0 {
 		args = append(args, "--cluster", c.cluster, "--routes", strings.Join(c.routes, ","))
 	}
@@ -278,8 +277,8 @@ type holdAnswer struct {
 type availability struct {
 	Seats map[string]string `json:"seats"`
 	Zones []struct {
-		ID                        string
-		Capacity, Held, Sold      int
+		ID                   string
+		Capacity, Held, Sold int
 	} `json:"zones"`
 }
 

@@ -150,8 +150,8 @@ type call struct {
 type batch struct {
 	gen    uint64 // batch generation (idempotency keys of a generation not yet durable are in flight)
 	logGen uint64 // the log record's generation, once sent
-	ds    []*inventory.Decision
-	calls []*call
+	ds     []*inventory.Decision
+	calls  []*call
 }
 
 type committed struct {
@@ -352,7 +352,9 @@ func (o *Owner) keepLease(stop <-chan struct{}) {
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), every)
+		// A slow renewal is not a lost lease: allow it up to half the TTL;
+		// the owner stops only once the lease may really have run out.
+		ctx, cancel := context.WithTimeout(context.Background(), o.cfg.LeaseTTL/2)
 		err := o.lease.Renew(ctx)
 		cancel()
 		switch {

@@ -109,7 +109,14 @@ func Ensure(ctx context.Context, js jetstream.JetStream, c Config) (*Set, error)
 		return nil, fmt.Errorf("streams: %s: %w", Inventory, err)
 	}
 	// Domain events are derived from the durable logs and can be derived
-	// again, so they are flushed asynchronously: the log is the record.
+	// again, so a single node flushes them asynchronously: the log is the
+	// record. Replicated streams get their durability from the quorum (the
+	// server then syncs on flush rather than per message, and refuses the
+	// async mode).
+	persist := jetstream.AsyncPersistMode
+	if c.Replicas > 1 {
+		persist = jetstream.DefaultPersistMode
+	}
 	s.Events, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        Events,
 		Description: "domain events (CloudEvents), mirrored to Kafka by the bridge",
@@ -121,7 +128,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, c Config) (*Set, error)
 		MaxBytes:    c.EventsMaxSize,
 		AllowDirect: true,
 		Duplicates:  2 * time.Minute,
-		PersistMode: jetstream.AsyncPersistMode,
+		PersistMode: persist,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("streams: %s: %w", Events, err)
