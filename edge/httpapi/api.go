@@ -9,6 +9,7 @@ import (
 	_ "embed"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -144,7 +145,9 @@ func (a *API) observe(c *fiber.Ctx) error {
 	if route == "" || route == "/" {
 		route = "unmatched"
 	}
-	a.requests.WithLabelValues(route, c.Method(), strconv.Itoa(c.Response().StatusCode())).Inc()
+	// c.Method() points into fasthttp's reused request buffer: the registry
+	// keeps label values, so they must be copies.
+	a.requests.WithLabelValues(route, strings.Clone(c.Method()), strconv.Itoa(c.Response().StatusCode())).Inc()
 	a.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
 	return nil
 }
@@ -175,6 +178,15 @@ type availEntry struct {
 	ready chan struct{}
 	a     inventory.Availability
 	err   error
+}
+
+// forget drops a partition's cached availability, so that this edge's next
+// read after its own hold or release sees it. Readers already waiting on a
+// fetch keep its result; later readers start a new one.
+func (c *availabilityCache) forget(partition string) {
+	c.mu.Lock()
+	delete(c.m, partition)
+	c.mu.Unlock()
 }
 
 func (c *availabilityCache) get(ctx context.Context, partition string, fetch func(context.Context) (inventory.Availability, error)) (inventory.Availability, error) {

@@ -689,3 +689,27 @@ func TestContractCatchesMismatches(t *testing.T) {
 		}
 	}
 }
+
+// Metric labels must not alias request memory: Fiber's c.Method() points
+// into fasthttp's reused request buffer, so a label taken from it changed
+// under the registry and /metrics failed with "collected before with the
+// same name and label values" (found by FuzzApp).
+func TestMetricsLabelsAreStable(t *testing.T) {
+	e := newEnv(t)
+	for i := range 3 {
+		for _, m := range []string{"GET", "DELETE", "PATCH", "OPTIONS", "PUT", "POST"} {
+			e.send(t, request(m, "/v1/events", ""))
+			e.send(t, request(m, holdsPath, fmt.Sprint(i)))
+		}
+	}
+	r := e.call(t, "GET", "/metrics", "")
+	if r.status != 200 {
+		t.Fatalf("metrics: %s", r)
+	}
+	for _, want := range []string{`method="GET",route="/v1/events",status="200"} 3`,
+		`method="DELETE",route="unmatched",status="405"} 6`, `method="POST",route="/v1/events/:id/holds",status="400"} 3`} {
+		if !bytes.Contains(r.body, []byte(want)) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
