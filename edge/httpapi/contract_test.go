@@ -443,6 +443,7 @@ func TestHoldBadInput(t *testing.T) {
 		{"quantity without zone", holdsPath, `{"quantity":2}`, key, 400, "invalid_request", ""},
 		{"invalid zone id", holdsPath, `{"zone":"Floor!","quantity":1}`, key, 400, "invalid_request", ""},
 		{"negative ttl", holdsPath, `{"seats":["101-A-1"],"ttl_seconds":-1}`, key, 400, "invalid_request", ""},
+		{"ttl overflowing a Duration", holdsPath, `{"seats":["101-A-1"],"ttl_seconds":18446744104}`, key, 400, "invalid_request", ""},
 		{"unknown seat", holdsPath, `{"seats":["101-A-1","999-Z-1"]}`, key, 400, "invalid_request", "unknown_seat"},
 		{"unknown zone", holdsPath, `{"zone":"vip","quantity":1}`, key, 400, "invalid_request", "unknown_zone"},
 		{"reserved zone by quantity", holdsPath, `{"zone":"premium","quantity":1}`, key, 400, "invalid_request", "unknown_zone"},
@@ -711,5 +712,60 @@ func TestMetricsLabelsAreStable(t *testing.T) {
 		if !bytes.Contains(r.body, []byte(want)) {
 			t.Errorf("metrics lack %s", want)
 		}
+	}
+}
+
+// Many buyers at once: each seat is held once, the availability cache
+// serves concurrent readers, and every answer keeps to the contract.
+func TestConcurrentHolds(t *testing.T) {
+	e := newEnv(t)
+	const buyers = 16
+	results := make(chan result, buyers)
+	for i := range buyers {
+		go func() {
+			body := `{"seats":["104-C-1","104-C-2"]}`
+			if i%2 == 1 {
+				body = `{"seats":["104-C-2","104-C-3"]}`
+			}
+			resp, err := e.app.Test(request("POST", "/v1/events/arena-finals/holds", body, "Idempotency-Key", fmt.Sprint("buyer-", i)), -1)
+			if err != nil {
+				results <- result{status: -1, body: []byte(err.Error())}
+				return
+			}
+			var b bytes.Buffer
+			b.ReadFrom(resp.Body)
+			resp.Body.Close()
+			if resp, err := e.app.Test(request("GET", finals+"/availability", ""), -1); err == nil {
+				resp.Body.Close()
+			}
+			results <- result{resp.StatusCode, resp.Header, b.Bytes()}
+		}()
+	}
+	won := 0
+	for range buyers {
+		r := <-results
+		switch r.status {
+		case 201:
+			won++
+		case 409:
+			if d, err := r.errorBody(); err != nil || d.Reason != "seats_unavailable" {
+				t.Errorf("refusal %s", r)
+			}
+		default:
+			t.Errorf("answer %s", r)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d buyers hold 104-C-2", won)
+	}
+	av := decode[AvailabilityView](t, e.call(t, "GET", finals+"/availability", ""))
+	held := 0
+	for _, s := range []string{"104-C-1", "104-C-2", "104-C-3"} {
+		if av.Seats[s] == inventory.Held {
+			held++
+		}
+	}
+	if held != 2 {
+		t.Fatalf("%d seats held", held)
 	}
 }

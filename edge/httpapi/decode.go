@@ -25,6 +25,10 @@ const (
 	maxSeatIDLen    = 64
 	maxIdemKeyLen   = 255
 	maxTokenLen     = 512
+	// maxTTLSeconds bounds ttl_seconds before it reaches an owner, whose own
+	// range (default 30-1800) is checked on a Duration that a larger value
+	// overflows: 18446744104 s wrapped to 30 s and was accepted.
+	maxTTLSeconds = 24 * 60 * 60
 )
 
 // requestBody is the request's body as sent. Compressed bodies are refused:
@@ -139,8 +143,8 @@ func decodeHold(body []byte) (holdBody, error) {
 	default:
 		return h, errs.E(op, errs.Invalid, `ask for "seats", or for a "zone" and a "quantity"`)
 	}
-	if h.TTLSeconds < 0 {
-		return h, errs.E(op, errs.Invalid, "ttl_seconds must be positive")
+	if h.TTLSeconds < 0 || h.TTLSeconds > maxTTLSeconds {
+		return h, errs.Errorf(op, errs.Invalid, "ttl_seconds must be between 0 (the default) and %d", maxTTLSeconds)
 	}
 	return h, nil
 }

@@ -79,6 +79,9 @@ func TestDecodeHold(t *testing.T) {
 		{"quantity alone", `{"quantity":1}`, holdBody{}, errs.Invalid},
 		{"ttl alone", `{"ttl_seconds":60}`, holdBody{}, errs.Invalid},
 		{"negative ttl", `{"zone":"floor","quantity":1,"ttl_seconds":-5}`, holdBody{}, errs.Invalid},
+		{"ttl over a day", `{"zone":"floor","quantity":1,"ttl_seconds":86401}`, holdBody{}, errs.Invalid},
+		{"ttl that overflows a Duration", `{"seats":["a"],"ttl_seconds":18446744104}`, holdBody{}, errs.Invalid},
+		{"ttl of a day", `{"zone":"floor","quantity":1,"ttl_seconds":86400}`, holdBody{Zone: "floor", Quantity: 1, TTLSeconds: 86400}, errs.Other},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -73,7 +73,7 @@ func FuzzDecodeHold(f *testing.F) {
 		if len(body) > maxHoldBody {
 			t.Fatalf("accepted %d bytes", len(body))
 		}
-		if h.TTLSeconds < 0 {
+		if h.TTLSeconds < 0 || h.TTLSeconds > maxTTLSeconds {
 			t.Fatalf("accepted ttl_seconds %d", h.TTLSeconds)
 		}
 		if len(h.Seats) > 0 {
