@@ -54,15 +54,19 @@ func (c Credentials) Apply(opts *server.Options) error {
 	return nil
 }
 
-// SplitHostPort parses "host:port" for server options.
+// SplitHostPort parses a listen address "host:port" for server options.
+// Port 0 means "any free port", which nats-server spells -1.
 func SplitHostPort(addr string) (string, int, error) {
 	h, p, err := net.SplitHostPort(addr)
 	if err != nil {
 		return "", 0, err
 	}
 	port, err := strconv.Atoi(p)
-	if err != nil {
-		return "", 0, fmt.Errorf("port %q: %w", p, err)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("port %q is not a port number", p)
+	}
+	if port == 0 {
+		port = server.RANDOM_PORT
 	}
 	return h, port, nil
 }
