@@ -223,7 +223,7 @@ func (a *API) createHold(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	key, err := idempotencyKey(c.Get("Idempotency-Key"))
+	idemKey, err := idempotencyKey(c.Get("Idempotency-Key"))
 	if err != nil {
 		return err
 	}
@@ -250,11 +250,13 @@ func (a *API) createHold(c *fiber.Ctx) error {
 	}
 	ctx, cancel := a.ctx(c)
 	defer cancel()
-	h, err := a.deps.Inventory.Hold(ctx, catalog.PartitionKey(e.ID, part), inventory.HoldRequest{
+	key := catalog.PartitionKey(e.ID, part)
+	defer a.avail.forget(key)
+	h, err := a.deps.Inventory.Hold(ctx, key, inventory.HoldRequest{
 		Seats: body.Seats, Zone: body.Zone, Quantity: body.Quantity, TTLSeconds: body.TTLSeconds,
 		// Keys are scoped to the caller; until accounts exist every caller
 		// is anonymous, and keys are expected to be random (UUIDs).
-		IdempotencyKey: "anon:" + key,
+		IdempotencyKey: "anon:" + idemKey,
 		Fingerprint:    body.fingerprint(e.ID),
 	})
 	if err != nil {
@@ -332,6 +334,9 @@ func (a *API) releaseHold(c *fiber.Ctx) error {
 	ctx, cancel := a.ctx(c)
 	defer cancel()
 	h, err := a.deps.Inventory.Release(ctx, ref)
+	if p, ok := inventory.PartitionOfHold(ref.HoldID); ok {
+		a.avail.forget(p)
+	}
 	if err != nil {
 		return err
 	}
