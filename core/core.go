@@ -21,6 +21,7 @@ import (
 	"github.com/ticketing/ticketing/core/owner"
 	"github.com/ticketing/ticketing/core/partitions"
 	"github.com/ticketing/ticketing/core/streams"
+	"github.com/ticketing/ticketing/internal/natsembed"
 	"github.com/ticketing/ticketing/services/catalog"
 	catalogapi "github.com/ticketing/ticketing/services/catalog/natsapi"
 	"github.com/ticketing/ticketing/services/catalog/natskv"
@@ -211,9 +212,7 @@ func (c *Core) Shutdown(ctx context.Context) {
 		_ = c.catSvc.Stop()
 	}
 	for _, nc := range []*nats.Conn{c.NC, c.relayNC} {
-		if nc != nil {
-			_ = nc.Drain()
-		}
+		natsembed.Drain(ctx, nc)
 	}
 	if c.Node != nil {
 		c.Node.Shutdown(ctx)

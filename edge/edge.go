@@ -183,8 +183,6 @@ func (e *Edge) Shutdown(ctx context.Context) {
 	if e.cancel != nil {
 		e.cancel()
 	}
-	if e.NC != nil {
-		_ = e.NC.Drain()
-	}
+	natsembed.Drain(ctx, e.NC)
 	natsembed.Shutdown(ctx, e.Leaf)
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 )
 
 // LoadOptions parses a NATS conf file. When path is empty the file name is
@@ -121,4 +122,24 @@ func (l *logger) Errorf(format string, v ...any) { l.log.Error(fmt.Sprintf(forma
 func (l *logger) Debugf(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
 func (l *logger) Tracef(format string, v ...any) {
 	l.log.Debug(fmt.Sprintf(format, v...), "trace", true)
+}
+
+// Drain drains nc (subscriptions finish what they hold, publishes are
+// flushed) and waits until it is closed or ctx is done, so that a server
+// shut down afterwards does not cut it mid-drain.
+func Drain(ctx context.Context, nc *nats.Conn) {
+	if nc == nil || nc.IsClosed() {
+		return
+	}
+	closed := make(chan struct{})
+	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+	if err := nc.Drain(); err != nil {
+		nc.Close()
+		return
+	}
+	select {
+	case <-closed:
+	case <-ctx.Done():
+		nc.Close()
+	}
 }

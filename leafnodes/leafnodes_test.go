@@ -1,0 +1,116 @@
+package leafnodes_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ticketing/ticketing/core/node"
+	"github.com/ticketing/ticketing/leafnodes"
+	"github.com/ticketing/ticketing/services/inventory/natsapi"
+)
+
+// TestEdgePermissions: through its leaf node an edge reaches the public
+// inventory operations and can read the catalog, and nothing else: not the
+// internal confirm and cancel, not the JetStream API beyond the catalog.
+func TestEdgePermissions(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx := context.Background()
+	core, err := node.Start(ctx, node.Config{Name: "core-t", DataDir: t.TempDir(), ClientAddr: "-", LeafAddr: "127.0.0.1:0"}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer core.Shutdown(ctx)
+	coreNC, err := core.Connect("core")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer coreNC.Close()
+	// A responder for every operation of one partition, and a stream the
+	// edge must not delete.
+	for _, op := range natsapi.Ops {
+		if _, err := coreNC.Subscribe(natsapi.Subject("ev.0", op), func(m *nats.Msg) { _ = m.Respond([]byte(op)) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	js, _ := jetstream.New(coreNC)
+	if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "catalog"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "INVENTORY", Subjects: []string{"inv.log.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	_ = coreNC.Flush()
+
+	leaf, err := leafnodes.StartEdge(leafnodes.EdgeConfig{Name: "edge-t", ClientAddr: "-", Hubs: []string{core.LeafURL()}}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leaf.Shutdown()
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := leafnodes.WaitConnected(wctx, leaf); err != nil {
+		t.Fatal(err)
+	}
+	edgeNC, err := nats.Connect("", nats.InProcessServer(leaf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer edgeNC.Close()
+
+	allowed := map[string]bool{natsapi.OpHold: true, natsapi.OpGet: true, natsapi.OpRelease: true, natsapi.OpAvailability: true}
+	for _, op := range natsapi.Ops {
+		subj := natsapi.Subject("ev.0", op)
+		var m *nats.Msg
+		var err error
+		if allowed[op] {
+			// Interest crosses the leaf connection asynchronously: retry.
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				m, err = edgeNC.Request(subj, nil, time.Second)
+				if err == nil || time.Now().After(deadline) {
+					break
+				}
+			}
+			if err != nil || string(m.Data) != op {
+				t.Fatalf("%s from the edge: %v", op, err)
+			}
+			continue
+		}
+		m, err = edgeNC.Request(subj, nil, 500*time.Millisecond)
+		if err == nil {
+			t.Fatalf("%s from the edge was answered (%q); edges must not reach it", op, m.Data)
+		}
+		if !errors.Is(err, nats.ErrNoResponders) && !errors.Is(err, nats.ErrTimeout) {
+			t.Fatalf("%s from the edge: unexpected error %v", op, err)
+		}
+	}
+
+	ejs, err := jetstream.NewWithDomain(edgeNC, node.Domain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, rcancel := context.WithTimeout(ctx, 3*time.Second)
+	defer rcancel()
+	kv, err := ejs.KeyValue(rctx, "catalog")
+	if err != nil {
+		t.Fatalf("the edge cannot open the catalog: %v", err)
+	}
+	if _, err := kv.Put(rctx, "venue.x", []byte("{}")); err == nil {
+		t.Fatal("the edge wrote to the catalog")
+	}
+	dctx, dcancel := context.WithTimeout(ctx, time.Second)
+	defer dcancel()
+	if err := ejs.DeleteStream(dctx, "INVENTORY"); err == nil {
+		t.Fatal("the edge deleted the INVENTORY stream")
+	}
+	if _, err := js.Stream(ctx, "INVENTORY"); err != nil {
+		t.Fatalf("INVENTORY is gone: %v", err)
+	}
+}
