@@ -1,10 +1,12 @@
 package httpapi
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"runtime"
 	"strings"
@@ -603,6 +605,22 @@ func TestServerLimits(t *testing.T) {
 		if ok, _ := c.sv.ValidateSchemaBytes(c.errSchema, r.body); !ok {
 			t.Errorf("431 body %s", r.body)
 		}
+	}
+	// A request the HTTP server cannot parse is 400; the message does not
+	// quote the request (fasthttp's does, Authorization included).
+	c2 := &rawConn{}
+	c2.r.WriteString("GET /v1/events HTTP/1.1\r\nHost: edge\r\nAuthorization: Bearer s3cr3t-t0ken\r\n : x\r\n\r\n")
+	e.app.Handler()
+	_ = e.app.Server().ServeConn(c2)
+	resp, err := http.ReadResponse(bufio.NewReader(&c2.w), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	r := result{resp.StatusCode, resp.Header, b}
+	wantError(t, r, 400, "invalid_request", "")
+	if bytes.Contains(b, []byte("s3cr3t")) {
+		t.Fatalf("the answer quotes the request: %s", b)
 	}
 	if n := e.inv.callCount() + e.admin.callCount(); n != 0 {
 		t.Fatalf("%d calls to the core", n)

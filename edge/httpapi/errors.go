@@ -83,6 +83,11 @@ func (a *API) errorHandler(c *fiber.Ctx, err error) error {
 		if status == fiber.StatusMethodNotAllowed {
 			detail.Code = "method_not_allowed"
 		}
+		if status == fiber.StatusBadRequest {
+			// fasthttp's parse errors quote the raw request, headers and
+			// all (Authorization, whatever a proxy in front added).
+			detail.Message = "malformed HTTP request"
+		}
 	default:
 		k := errs.KindOf(err)
 		status = statusOf(k)
