@@ -23,6 +23,7 @@ import (
 	"github.com/pb33f/libopenapi-validator/helpers"
 	"github.com/pb33f/libopenapi-validator/schema_validation"
 	"github.com/pb33f/libopenapi/datamodel/high/base"
+	v3 "github.com/pb33f/libopenapi/datamodel/high/v3"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ticketing/ticketing/services/catalog"
@@ -56,6 +57,7 @@ func (e *env) setNotReady(err error) { e.mu.Lock(); e.notReady = err; e.mu.Unloc
 
 // contract is the OpenAPI document, loaded once.
 type contract struct {
+	model     *v3.Document
 	v         validator.Validator
 	errSchema *base.Schema
 	sv        schema_validation.SchemaValidator
@@ -87,7 +89,7 @@ func loadContract(tb testing.TB) *contract {
 			contractErr = fmt.Errorf("validator: %v", errs)
 			return
 		}
-		c := &contract{v: v, sv: schema_validation.NewSchemaValidator(config.WithFormatAssertions())}
+		c := &contract{model: &model.Model, v: v, sv: schema_validation.NewSchemaValidator(config.WithFormatAssertions())}
 		sp := model.Model.Components.Schemas.GetOrZero("Error")
 		if sp == nil {
 			contractErr = fmt.Errorf("no components.schemas.Error")
@@ -105,6 +107,28 @@ func loadContract(tb testing.TB) *contract {
 		tb.Fatal(contractErr)
 	}
 	return theContract
+}
+
+// schema returns a schema of components.schemas.
+func (c *contract) schema(tb testing.TB, name string) *base.Schema {
+	tb.Helper()
+	sp := c.model.Components.Schemas.GetOrZero(name)
+	if sp == nil {
+		tb.Fatalf("no schema %s", name)
+	}
+	return sp.Schema()
+}
+
+// valid reports whether a JSON document matches a schema.
+func (c *contract) valid(s *base.Schema, doc []byte) (bool, string) {
+	validateMu.Lock()
+	defer validateMu.Unlock()
+	ok, verrs := c.sv.ValidateSchemaBytes(s, doc)
+	var msgs []string
+	for _, ve := range verrs {
+		msgs = append(msgs, describe(ve.Message, ve.Reason, ve.SchemaValidationErrors))
+	}
+	return ok, strings.Join(msgs, "; ")
 }
 
 func describe(msg, reason string, sverrs any) string {
