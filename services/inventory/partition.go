@@ -260,9 +260,11 @@ func (p *Partition) validateHold(r *HoldRequest) error {
 		return bad("holder is longer than %d characters", p.limits.MaxHolderLen)
 	}
 	if r.TTLSeconds != 0 {
-		ttl := time.Duration(r.TTLSeconds) * time.Second
-		if r.TTLSeconds < 0 || ttl < p.limits.MinTTL || ttl > p.limits.MaxTTL {
-			return bad("ttl_seconds must be between %d and %d", int(p.limits.MinTTL.Seconds()), int(p.limits.MaxTTL.Seconds()))
+		// Compare in seconds: multiplying first could overflow and wrap into
+		// range.
+		minS, maxS := int64(p.limits.MinTTL/time.Second), int64(p.limits.MaxTTL/time.Second)
+		if s := int64(r.TTLSeconds); s < minS || s > maxS {
+			return bad("ttl_seconds must be between %d and %d", minS, maxS)
 		}
 	}
 	switch {

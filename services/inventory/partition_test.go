@@ -77,6 +77,8 @@ func TestHoldValidation(t *testing.T) {
 		{"ttl too short", HoldRequest{Zone: "floor", Quantity: 1, TTLSeconds: 1, IdempotencyKey: "k"}},
 		{"ttl too long", HoldRequest{Zone: "floor", Quantity: 1, TTLSeconds: 86400, IdempotencyKey: "k"}},
 		{"negative ttl", HoldRequest{Zone: "floor", Quantity: 1, TTLSeconds: -5, IdempotencyKey: "k"}},
+		// 18446744104 s overflows time.Duration and would wrap to 30 s.
+		{"ttl that overflows", HoldRequest{Zone: "floor", Quantity: 1, TTLSeconds: 18446744104, IdempotencyKey: "k"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
