@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"os/exec"
 	"runtime/pprof"
 	"strconv"
 	"sync/atomic"
@@ -36,11 +37,24 @@ import (
 )
 
 func runBench(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] != "holds" {
-		return errors.New("usage: ticketing bench holds [flags]; see ticketing bench holds -h")
+	if len(args) > 0 {
+		switch args[0] {
+		case "holds":
+			return benchHolds(ctx, args[1:])
+		case "holds-client":
+			return benchHoldsClient(ctx, args[1:])
+		}
 	}
-	return benchHolds(ctx, args[1:])
+	return errors.New("usage: ticketing bench holds [flags]; see ticketing bench holds -h")
 }
+
+// Subjects and events of the holds benchmark.
+const (
+	benchEchoPartition = "bench-echo.0"
+	benchPublishSubj   = "bench.publish"
+	benchPeak          = "bench-peak"
+	benchHalf          = "bench-half"
+)
 
 // holdsReport is what `ticketing bench holds --json` prints.
 type holdsReport struct {
@@ -51,14 +65,23 @@ type holdsReport struct {
 	Echo        loadgen.Result `json:"ceiling_echo_request_reply"`
 	Publish     loadgen.Result `json:"ceiling_jetstream_sync_publish"`
 	Oversold    int            `json:"oversold"`
-	Unaccounted int            `json:"unaccounted"` // acknowledged holds not in the final state, or the reverse
-	Checked     bool           `json:"checked"`
+	Unaccounted int64          `json:"unaccounted"` // acknowledged holds not in the final state, or the reverse
 	// From the owner's metrics over the whole run.
 	LogWrites       int     `json:"log_writes"`
 	DecisionsPerLog float64 `json:"decisions_per_log_write"`
 	LogWriteMs      float64 `json:"log_write_ms_mean"`
 }
 
+// clientReport is what the load-generating child process hands back.
+type clientReport struct {
+	Holds, HalfPeak, Echo, Publish loadgen.Result
+	OKPeak, OKHalf                 int64
+}
+
+// benchHolds runs a core and an edge in this process and drives them from a
+// child process, as remote clients would: holds at one partition over NATS
+// through the edge's leaf node (or its HTTP API), next to same-run ceilings
+// measured by the same child over the same paths.
 func benchHolds(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench holds", flag.ContinueOnError)
 	dur := fs.Duration("duration", 5*time.Second, "length of each measured phase")
@@ -66,7 +89,7 @@ func benchHolds(ctx context.Context, args []string) error {
 	viaHTTP := fs.Bool("via-http", false, "drive holds through the edge HTTP API instead of NATS")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
 	data := fs.String("data", "", "data directory (default: a temporary one, removed afterwards)")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the holds phases to this file")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the system (this process) to this file")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -86,10 +109,11 @@ func benchHolds(ctx context.Context, args []string) error {
 	}
 	status("starting a core and an edge (data in %s, every log write synced) …", dir)
 	const token = "bench-admin-token-0123456789"
+	reg := prometheus.NewRegistry()
 	c, err := core.Start(ctx, core.Config{
-		Node:       node.Config{Name: "core-1", DataDir: dir, ClientAddr: "-", LeafAddr: "127.0.0.1:0"},
+		Node:       node.Config{Name: "core-1", DataDir: dir, ClientAddr: "127.0.0.1:0", LeafAddr: "127.0.0.1:0"},
 		AdminToken: token,
-	}, log, prometheus.NewRegistry())
+	}, log, reg)
 	if err != nil {
 		return err
 	}
@@ -103,62 +127,22 @@ func benchHolds(ctx context.Context, args []string) error {
 	}
 	defer shutdown(log, e, c)
 
-	// The client reaches the core the way an edge's users do: through the
-	// edge's leaf server, over a real TCP connection.
-	client, err := nats.Connect(e.LeafClientURL(), nats.Name("bench"))
-	if err != nil {
-		return err
-	}
-	defer client.Close()
-	inv := &natsapi.Client{NC: client, Timeout: 10 * time.Second, AttemptTimeout: 5 * time.Second}
+	inv := &natsapi.Client{NC: c.NC, Timeout: 10 * time.Second}
 	if err := createBenchEvents(ctx, c.NC, token, inv); err != nil {
 		return err
 	}
-	rep := holdsReport{Path: "nats", Concurrency: *conc}
-	if *viaHTTP {
-		rep.Path = "http"
-	}
-	bar := func(name string) func(float64) {
-		if *asJSON || !isTerminal(os.Stderr) {
-			return nil
-		}
-		b := progressbar.NewOptions(1000, progressbar.OptionSetDescription(fmt.Sprintf("%-26s", name)),
-			progressbar.OptionSetWriter(os.Stderr), progressbar.OptionClearOnFinish(), progressbar.OptionSetWidth(30))
-		return func(f float64) { _ = b.Set(int(f * 1000)) }
-	}
-
-	// Ceiling 1: request/reply with an echo responder in the core, over the
-	// same leaf-node path and with the same payload size.
-	payload, _ := json.Marshal(inventory.HoldRequest{Zone: "ga", Quantity: 1, IdempotencyKey: "anon:00000000-0000-0000-0000-000000000000", Fingerprint: "0123456789abcdef0123456789abcdef"})
-	echo, err := c.NC.Subscribe(natsapi.Subject("bench-echo.0", natsapi.OpHold), func(m *nats.Msg) { _ = m.Respond(m.Data) })
+	// The echo ceiling's responder runs in the core, where the owners run.
+	echo, err := c.NC.Subscribe(natsapi.Subject(benchEchoPartition, natsapi.OpHold), func(m *nats.Msg) { _ = m.Respond(m.Data) })
 	if err != nil {
 		return err
 	}
-	_ = c.NC.Flush()
-	waitInterest(client, natsapi.Subject("bench-echo.0", natsapi.OpHold))
-	rep.Echo = loadgen.Closed(ctx, "echo request/reply", *conc, *dur, func(ctx context.Context, _ int, _ int64) (loadgen.Outcome, error) {
-		_, err := client.Request(natsapi.Subject("bench-echo.0", natsapi.OpHold), payload, 5*time.Second)
-		return loadgen.OK, err
-	}, bar("ceiling: echo req/reply"))
-	_ = echo.Unsubscribe()
-
-	// Ceiling 2: one synchronous JetStream publish per message, on the same
-	// server and storage settings (every write synced), from the core side
-	// like the owners' log writes.
+	defer func() { _ = echo.Unsubscribe() }()
 	js, _ := jetstream.New(c.NC)
-	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: "BENCH", Subjects: []string{"bench.publish"}, Storage: jetstream.FileStorage}); err != nil {
+	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: "BENCH", Subjects: []string{benchPublishSubj}, Storage: jetstream.FileStorage}); err != nil {
 		return err
 	}
-	rep.Publish = loadgen.Closed(ctx, "jetstream sync publish", *conc, *dur, func(ctx context.Context, _ int, _ int64) (loadgen.Outcome, error) {
-		_, err := js.Publish(ctx, "bench.publish", payload)
-		return loadgen.OK, err
-	}, bar("ceiling: JetStream publish"))
-	_ = js.DeleteStream(ctx, "BENCH")
+	_ = c.NC.Flush()
 
-	// Holds: GA holds of one ticket each, every one with its own
-	// idempotency key, at one partition.
-	hold := holdOp(inv, e.URL(), *viaHTTP, *conc)
-	var okPeak, okHalf atomic.Int64
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -168,31 +152,53 @@ func benchHolds(ctx context.Context, args []string) error {
 		if err := pprof.StartCPUProfile(f); err != nil {
 			return err
 		}
+		defer pprof.StopCPUProfile()
 	}
-	rep.Holds = loadgen.Closed(ctx, "holds", *conc, *dur, hold("bench-peak", &okPeak), bar("holds (peak)"))
-	if *cpuProfile != "" {
-		pprof.StopCPUProfile()
+	self, err := os.Executable()
+	if err != nil {
+		return err
 	}
-	rate := max(rep.Holds.PerSec/2, 1)
-	rep.HalfPeak = loadgen.Open(ctx, "holds at half peak", rate, *dur, 4**conc, hold("bench-half", &okHalf), bar("holds (half of peak)"))
+	user, pass := c.Node.CoreCredentials()
+	cargs := []string{"bench", "holds-client", "--edge-nats", e.LeafClientURL(), "--edge-http", e.URL(),
+		"--core-nats", c.Node.ClientURL(), "--core-user", user, "--core-password", pass,
+		"--duration", dur.String(), "--concurrency", strconv.Itoa(*conc)}
+	if *viaHTTP {
+		cargs = append(cargs, "--via-http")
+	}
+	if !*asJSON {
+		cargs = append(cargs, "--progress")
+	}
+	child := exec.CommandContext(ctx, self, cargs...)
+	var out bytes.Buffer
+	child.Stdout, child.Stderr = &out, os.Stderr
+	if err := child.Run(); err != nil {
+		return fmt.Errorf("load generator: %w", err)
+	}
+	var cr clientReport
+	if err := json.Unmarshal(out.Bytes(), &cr); err != nil {
+		return fmt.Errorf("load generator report: %w", err)
+	}
+	rep := holdsReport{Path: "nats", Concurrency: *conc, Holds: cr.Holds, HalfPeak: cr.HalfPeak, Echo: cr.Echo, Publish: cr.Publish}
+	if *viaHTTP {
+		rep.Path = "http"
+	}
 
 	// No oversell, nothing lost: what was acknowledged is exactly what the
 	// partitions hold.
 	for _, ev := range []struct {
 		id string
 		ok int64
-	}{{"bench-peak", okPeak.Load()}, {"bench-half", okHalf.Load()}} {
+	}{{benchPeak, cr.OKPeak}, {benchHalf, cr.OKHalf}} {
 		a, err := inv.Availability(ctx, catalog.PartitionKey(ev.id, 0))
 		if err != nil {
 			return fmt.Errorf("final availability of %s: %w", ev.id, err)
 		}
 		z := a.Zones[0]
 		rep.Oversold += max(z.Held+z.Sold-z.Capacity, 0)
-		if int64(z.Held+z.Sold) != ev.ok {
-			rep.Unaccounted += int(max(int64(z.Held+z.Sold)-ev.ok, ev.ok-int64(z.Held+z.Sold)))
+		if d := int64(z.Held+z.Sold) - ev.ok; d != 0 {
+			rep.Unaccounted += max(d, -d)
 		}
 	}
-	rep.Checked = true
 	var m dto.Metric
 	_ = c.Metrics.BatchSize.Write(&m)
 	if h := m.GetHistogram(); h.GetSampleCount() > 0 {
@@ -207,7 +213,76 @@ func benchHolds(ctx context.Context, args []string) error {
 		return json.NewEncoder(os.Stdout).Encode(rep)
 	}
 	printHolds(rep)
+	if rep.Oversold > 0 || rep.Unaccounted > 0 {
+		return fmt.Errorf("inventory check failed: oversold %d, unaccounted %d", rep.Oversold, rep.Unaccounted)
+	}
 	return nil
+}
+
+// benchHoldsClient is the load generator: a separate process, like the
+// clients of a real edge.
+func benchHoldsClient(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("bench holds-client", flag.ContinueOnError)
+	edgeNATS := fs.String("edge-nats", "", "the edge leaf server's client URL")
+	edgeHTTP := fs.String("edge-http", "", "the edge's HTTP API base URL")
+	coreNATS := fs.String("core-nats", "", "a core node's client URL (for the publish ceiling)")
+	coreUser := fs.String("core-user", "core", "core user")
+	corePass := fs.String("core-password", "", "core password")
+	dur := fs.Duration("duration", 5*time.Second, "length of each measured phase")
+	conc := fs.Int("concurrency", 512, "requests in flight at once")
+	viaHTTP := fs.Bool("via-http", false, "drive holds through the HTTP API")
+	progress := fs.Bool("progress", false, "show progress bars on a terminal")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	client, err := nats.Connect(*edgeNATS, nats.Name("bench"))
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	coreNC, err := nats.Connect(*coreNATS, nats.Name("bench-publish"), nats.UserInfo(*coreUser, *corePass))
+	if err != nil {
+		return err
+	}
+	defer coreNC.Close()
+	bar := func(name string) func(float64) {
+		if !*progress || !isTerminal(os.Stderr) {
+			return nil
+		}
+		b := progressbar.NewOptions(1000, progressbar.OptionSetDescription(fmt.Sprintf("%-26s", name)),
+			progressbar.OptionSetWriter(os.Stderr), progressbar.OptionClearOnFinish(), progressbar.OptionSetWidth(30))
+		return func(f float64) { _ = b.Set(int(f * 1000)) }
+	}
+	var rep clientReport
+
+	// Ceiling 1: request/reply with an echo responder in the core, over the
+	// same leaf-node path and with the same payload size as a hold.
+	payload, _ := json.Marshal(inventory.HoldRequest{Zone: "ga", Quantity: 1, IdempotencyKey: "anon:00000000-0000-0000-0000-000000000000", Fingerprint: "0123456789abcdef0123456789abcdef"})
+	echoSubj := natsapi.Subject(benchEchoPartition, natsapi.OpHold)
+	waitInterest(client, echoSubj)
+	rep.Echo = loadgen.Closed(ctx, "echo request/reply", *conc, *dur, func(ctx context.Context, _ int, _ int64) (loadgen.Outcome, error) {
+		_, err := client.Request(echoSubj, payload, 5*time.Second)
+		return loadgen.OK, err
+	}, bar("ceiling: echo req/reply"))
+
+	// Ceiling 2: one synchronous JetStream publish per message, on the same
+	// server and storage settings (every write synced).
+	js, _ := jetstream.New(coreNC)
+	rep.Publish = loadgen.Closed(ctx, "jetstream sync publish", *conc, *dur, func(ctx context.Context, _ int, _ int64) (loadgen.Outcome, error) {
+		_, err := js.Publish(ctx, benchPublishSubj, payload)
+		return loadgen.OK, err
+	}, bar("ceiling: JetStream publish"))
+
+	// Holds: GA holds of one ticket each, every one with its own
+	// idempotency key, at one partition.
+	inv := &natsapi.Client{NC: client, Timeout: 10 * time.Second, AttemptTimeout: 5 * time.Second}
+	hold := holdOp(inv, *edgeHTTP, *viaHTTP, *conc)
+	var okPeak, okHalf atomic.Int64
+	rep.Holds = loadgen.Closed(ctx, "holds", *conc, *dur, hold(benchPeak, &okPeak), bar("holds (peak)"))
+	rate := max(rep.Holds.PerSec/2, 1)
+	rep.HalfPeak = loadgen.Open(ctx, "holds at half peak", rate, *dur, 4**conc, hold(benchHalf, &okHalf), bar("holds (half of peak)"))
+	rep.OKPeak, rep.OKHalf = okPeak.Load(), okHalf.Load()
+	return json.NewEncoder(os.Stdout).Encode(rep)
 }
 
 // waitInterest waits until a subject's subscription is visible through the
@@ -270,7 +345,7 @@ func createBenchEvents(ctx context.Context, nc *nats.Conn, token string, inv *na
 		return err
 	}
 	now := time.Now().UTC()
-	for _, id := range []string{"bench-peak", "bench-half"} {
+	for _, id := range []string{benchPeak, benchHalf} {
 		ev := catalog.Event{ID: id, Name: "Benchmark " + id, VenueID: v.ID, OnSaleAt: now.Add(-time.Hour), StartsAt: now.Add(30 * 24 * time.Hour)}
 		if err := admin.CreateEvent(ctx, token, ev); err != nil && !errs.Is(errs.Conflict, err) {
 			return err
@@ -283,8 +358,8 @@ func createBenchEvents(ctx context.Context, nc *nats.Conn, token string, inv *na
 }
 
 func printHolds(r holdsReport) {
+	fmt.Printf("path: %s, %d in flight, one partition, durable writes (fsync on every log write)\n\n", r.Path, r.Concurrency)
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(w, "path: %s, %d in flight, one partition, durable writes (fsync on every log write)\t\t\t\t\t\t\n", r.Path, r.Concurrency)
 	fmt.Fprintln(w, "run\tops/s\tp50 ms\tp99 ms\tp99.9 ms\terrors\t")
 	for _, x := range []loadgen.Result{r.Holds, r.HalfPeak, r.Echo, r.Publish} {
 		fmt.Fprintf(w, "%s\t%.0f\t%.2f\t%.2f\t%.2f\t%d\t\n", x.Name, x.PerSec, x.P50ms, x.P99ms, x.P999ms, x.Errors)

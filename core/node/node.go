@@ -147,17 +147,22 @@ func (n *Node) Clustered() bool { return len(n.cfg.Routes) > 0 }
 
 // Connect opens an in-process client connection as the core user.
 func (n *Node) Connect(name string, extra ...nats.Option) (*nats.Conn, error) {
-	pass := ""
-	for _, u := range n.opts.Users {
-		if u.Username == leafnodes.CoreUser {
-			pass = u.Password
-		}
-	}
+	user, pass := n.CoreCredentials()
 	opts := append([]nats.Option{
 		nats.InProcessServer(n.Server), nats.Name(name),
-		nats.UserInfo(leafnodes.CoreUser, pass), nats.MaxReconnects(-1),
+		nats.UserInfo(user, pass), nats.MaxReconnects(-1),
 	}, extra...)
 	return nats.Connect("", opts...)
+}
+
+// CoreCredentials are the user and password core processes connect with.
+func (n *Node) CoreCredentials() (string, string) {
+	for _, u := range n.opts.Users {
+		if u.Username == leafnodes.CoreUser {
+			return u.Username, u.Password
+		}
+	}
+	return leafnodes.CoreUser, ""
 }
 
 // ClientURL is the client listener's URL, or "" when it does not listen.

@@ -122,7 +122,8 @@ func Closed(ctx context.Context, name string, workers int, d time.Duration, op O
 
 // Open starts op rate times a second for d, with at most maxInFlight
 // operations at once (beyond that an operation waits, and its wait counts in
-// its latency).
+// its latency). Every millisecond it starts the operations that have fallen
+// due, each timed from its own due time.
 func Open(ctx context.Context, name string, rate float64, d time.Duration, maxInFlight int, op Op, progress func(float64)) Result {
 	var r recorder
 	sem := make(chan struct{}, maxInFlight)
@@ -133,23 +134,26 @@ func Open(ctx context.Context, name string, rate float64, d time.Duration, maxIn
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	lat := make([]time.Duration, 0, total)
-	for i := int64(0); i < total && ctx.Err() == nil; i++ {
-		due := start.Add(time.Duration(i) * interval)
-		if w := time.Until(due); w > 0 {
-			time.Sleep(w) // pacing the schedule, not waiting for a condition
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for i := int64(0); i < total && ctx.Err() == nil; {
+		due := min(int64(time.Since(start)/interval)+1, total)
+		for ; i < due; i++ {
+			at := start.Add(time.Duration(i) * interval)
+			sem <- struct{}{}
+			wg.Add(1)
+			go func(i int64) {
+				defer wg.Done()
+				o, err := op(ctx, int(i), i)
+				l := time.Since(at)
+				<-sem
+				r.count(o, err)
+				mu.Lock()
+				lat = append(lat, l)
+				mu.Unlock()
+			}(i)
 		}
-		sem <- struct{}{}
-		wg.Add(1)
-		go func(i int64, due time.Time) {
-			defer wg.Done()
-			o, err := op(ctx, int(i), i)
-			l := time.Since(due)
-			<-sem
-			r.count(o, err)
-			mu.Lock()
-			lat = append(lat, l)
-			mu.Unlock()
-		}(i, due)
+		<-tick.C
 	}
 	wg.Wait()
 	stopProgress()
