@@ -50,6 +50,12 @@ func (c *Config) Defaults() {
 	if len(c.Node.Routes) > 0 && c.Streams.Replicas == 0 {
 		c.Streams.Replicas = 3
 	}
+	if c.Streams.Replicas > 1 && c.Owner.MaxInflight == 0 {
+		// A clustered stream refuses a second in-flight message whose
+		// expected-sequence check names the same subject (the partition's
+		// fence): owners write one batch at a time, and batches grow.
+		c.Owner.MaxInflight = 1
+	}
 	c.Streams.Defaults()
 	c.Owner.LeaseTTL = c.Streams.LeaseTTL
 	c.Owner.Defaults()

@@ -167,7 +167,7 @@ func (o *Owner) handle(c *call) {
 		var h inventory.Hold
 		h, err = o.part.Hold(now, c.hold, o.newID)
 		if err == nil {
-			h.HoldToken = inventory.HoldToken(o.deps.Secret, h.HoldID)
+			h.HoldToken = o.tokens.Sign(h.HoldID)
 		}
 		v = h
 	case opGet:

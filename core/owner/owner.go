@@ -191,7 +191,8 @@ type Owner struct {
 	kick     chan struct{}
 	relayCh  chan committed
 	shadowCh chan committed
-	rng      *rand.ChaCha8 // loop only
+	rng      *rand.ChaCha8          // loop only
+	tokens   *inventory.TokenSigner // loop only
 
 	finish   chan struct{} // closed when the loop has stopped: the writer commits what is left
 	failOnce sync.Once
@@ -217,6 +218,7 @@ func Run(ctx context.Context, cfg Config, deps Deps, key string, layout inventor
 		cmds: make(chan *call, cfg.QueueLen), kick: make(chan struct{}, 1),
 		relayCh: make(chan committed, 4096), shadowCh: make(chan committed, 4096),
 		rng: rand.NewChaCha8(seed), failed: make(chan struct{}), finish: make(chan struct{}),
+		tokens: inventory.NewTokenSigner(deps.Secret),
 	}
 	o.full = sync.NewCond(&o.mu)
 	var err error

@@ -2,9 +2,7 @@ package owner
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"strconv"
 	"time"
 
@@ -201,33 +199,27 @@ func (r *relayer) replayFromLog(ctx context.Context) error {
 
 // eventMsg builds the NATS message of one domain event.
 func (o *Owner) eventMsg(pos position, typ string, d *inventory.Decision, data inventory.EventData) (*nats.Msg, error) {
-	raw, err := json.Marshal(data)
-	if err != nil {
-		return nil, err
-	}
 	ev := cloudevents.Event{
 		SpecVersion:     cloudevents.SpecVersion,
-		ID:              fmt.Sprintf("%s:%d:%d", o.key, pos.seq, pos.idx),
+		ID:              o.key + ":" + strconv.FormatUint(pos.seq, 10) + ":" + strconv.Itoa(pos.idx),
 		Source:          "/inventory/" + o.key,
 		Type:            typ,
 		Subject:         d.Hold,
 		Time:            d.Time(),
 		DataContentType: "application/json",
 		PartitionKey:    data.EventID,
-		Data:            raw,
 	}
-	body, err := ev.Marshal()
+	body, err := cloudevents.Encode(&ev, &data)
 	if err != nil {
 		return nil, err
 	}
-	m := nats.NewMsg(o.evSubj)
-	m.Data = body
-	for _, h := range ev.Headers() {
-		m.Header.Set(h[0], h[1])
+	h := make(nats.Header, 12)
+	for _, kv := range ev.Headers() {
+		h[kv[0]] = []string{kv[1]}
 	}
-	m.Header.Set(nats.MsgIdHdr, ev.ID)
-	m.Header.Set(jetstream.ExpectedStreamHeader, streams.Events)
-	m.Header.Set(headerLogSeq, strconv.FormatUint(pos.seq, 10))
-	m.Header.Set(headerLogIndex, strconv.Itoa(pos.idx))
-	return m, nil
+	h[nats.MsgIdHdr] = []string{ev.ID}
+	h[jetstream.ExpectedStreamHeader] = []string{streams.Events}
+	h[headerLogSeq] = []string{strconv.FormatUint(pos.seq, 10)}
+	h[headerLogIndex] = []string{strconv.Itoa(pos.idx)}
+	return &nats.Msg{Subject: o.evSubj, Header: h, Data: body}, nil
 }

@@ -15,6 +15,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"hash"
 	"strconv"
 	"strings"
 	"time"
@@ -187,9 +188,26 @@ func (k *IdemKey) UnmarshalText(b []byte) error {
 // HoldToken is the bearer token for a hold: an HMAC of its id under the
 // core's secret. It is never stored; it is derived again when checked.
 func HoldToken(secret []byte, holdID string) string {
-	m := hmac.New(sha256.New, secret)
-	m.Write([]byte(holdID))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+	return NewTokenSigner(secret).Sign(holdID)
+}
+
+// TokenSigner makes hold tokens with one reusable HMAC; it is not safe for
+// concurrent use (an owner's loop keeps one).
+type TokenSigner struct {
+	mac hash.Hash
+	buf [sha256.Size]byte
+}
+
+// NewTokenSigner makes a signer for secret.
+func NewTokenSigner(secret []byte) *TokenSigner {
+	return &TokenSigner{mac: hmac.New(sha256.New, secret)}
+}
+
+// Sign returns holdID's token.
+func (s *TokenSigner) Sign(holdID string) string {
+	s.mac.Reset()
+	s.mac.Write([]byte(holdID))
+	return base64.RawURLEncoding.EncodeToString(s.mac.Sum(s.buf[:0]))
 }
 
 // CheckHoldToken reports, in constant time, whether token is holdID's.
