@@ -18,10 +18,14 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/ticketing/ticketing/core/node"
 	"github.com/ticketing/ticketing/core/streams"
 	"github.com/ticketing/ticketing/edge/httpapi"
+	"github.com/ticketing/ticketing/edge/ratelimit"
+	memorylimit "github.com/ticketing/ticketing/edge/ratelimit/memory"
+	redislimit "github.com/ticketing/ticketing/edge/ratelimit/redis"
 	"github.com/ticketing/ticketing/internal/natsembed"
 	"github.com/ticketing/ticketing/leafnodes"
 	"github.com/ticketing/ticketing/services/catalog"
@@ -36,9 +40,19 @@ type Config struct {
 	HTTPAddr string
 	Leaf     leafnodes.EdgeConfig
 	API      httpapi.Config
+	// RateLimit chooses where per-client limits are kept.
+	RateLimit RateLimitConfig
 	// StartTimeout bounds waiting for the core (leaf connection and
 	// catalog). Default 60s.
 	StartTimeout time.Duration
+}
+
+// RateLimitConfig chooses the rate limiter: Redis when RedisAddr is set (so
+// that every edge of a region shares the counts), else in-process.
+type RateLimitConfig struct {
+	Disabled      bool   // no limits at all (benchmarks)
+	RedisAddr     string // "host:port"
+	RedisPassword string
 }
 
 // Defaults fills zero fields.
@@ -72,6 +86,7 @@ type Edge struct {
 	App       *fiber.App
 	Registry  *prometheus.Registry
 	ln        net.Listener
+	redis     *goredis.Client
 	cancel    context.CancelFunc
 	served    chan error
 	log       *slog.Logger
@@ -122,9 +137,13 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Re
 		return fail(fmt.Errorf("edge: catalog not loaded: %w", sctx.Err()))
 	}
 	e.Inventory = &natsapi.Client{NC: e.NC, Timeout: cfg.API.RequestTimeout}
+	limiter, err := e.limiter(cfg.RateLimit)
+	if err != nil {
+		return fail(err)
+	}
 	e.Registry = reg
 	e.App = httpapi.New(cfg.API, httpapi.Deps{
-		Catalog: e.Catalog, Inventory: e.Inventory, Admin: &catalogapi.Client{NC: e.NC},
+		Catalog: e.Catalog, Inventory: e.Inventory, Admin: &catalogapi.Client{NC: e.NC}, Limiter: limiter,
 		Ready: e.ready, Log: e.log, Registry: e.Registry,
 	})
 	if e.ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
@@ -133,6 +152,21 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Re
 	go func() { e.served <- e.App.Listener(e.ln) }()
 	e.log.Info("edge started", "http", e.URL())
 	return e, nil
+}
+
+// limiter builds the rate limiter the config asks for.
+func (e *Edge) limiter(c RateLimitConfig) (ratelimit.Limiter, error) {
+	switch {
+	case c.Disabled:
+		return nil, nil
+	case c.RedisAddr != "":
+		e.redis = goredis.NewClient(&goredis.Options{Addr: c.RedisAddr, Password: c.RedisPassword,
+			DialTimeout: 2 * time.Second, ReadTimeout: 500 * time.Millisecond, WriteTimeout: 500 * time.Millisecond})
+		e.log.Info("rate limits kept in Redis", "addr", c.RedisAddr)
+		return redislimit.New(e.redis, redislimit.Config{})
+	default:
+		return memorylimit.New(memorylimit.Config{})
+	}
 }
 
 // waitBucket opens a key-value bucket in the core, waiting for the core to
@@ -184,5 +218,8 @@ func (e *Edge) Shutdown(ctx context.Context) {
 		e.cancel()
 	}
 	natsembed.Drain(ctx, e.NC)
+	if e.redis != nil {
+		_ = e.redis.Close()
+	}
 	natsembed.Shutdown(ctx, e.Leaf)
 }

@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ticketing/ticketing/edge"
 	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/internal/testservers"
 	"github.com/ticketing/ticketing/services/inventory"
 	"github.com/ticketing/ticketing/services/inventory/natsapi"
 )
@@ -171,4 +173,33 @@ func TestIdempotencyOverHTTP(t *testing.T) {
 		}
 	}
 	t.Logf("burst: %v, %d answered in flight", ids, inFlight)
+}
+
+// TestHoldRateLimitInRedis: an edge pointed at Redis keeps its per-client
+// hold limits there: beyond the burst, a 429 with Retry-After.
+func TestHoldRateLimitInRedis(t *testing.T) {
+	addr := testservers.RedisAddr(t)
+	cores := newCores(t, 1)
+	cores[0].start()
+	cores[0].waitReady(60 * time.Second)
+	a := newAPI(t, startEdgeWith(t, cores, edge.RateLimitConfig{RedisAddr: addr}))
+	a.createEvent("rl", 20, 1000, nil)
+	statuses := map[int]int{}
+	for i := range 30 {
+		var h holdAnswer
+		code, err := a.do("POST", "/v1/events/rl/holds", map[string]string{"Idempotency-Key": fmt.Sprintf("rl-%d-%d", time.Now().UnixNano(), i)},
+			map[string]any{"zone": "ga", "quantity": 1}, &h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		statuses[code]++
+		if code == 429 && (h.Error == nil || h.Error.Code != "rate_limited") {
+			t.Fatalf("429 body: %+v", h.Error)
+		}
+	}
+	// The default limit is 10 a second with bursts of 20: thirty quick
+	// requests cannot all pass, and at least the burst does.
+	if statuses[429] == 0 || statuses[201] < 20 {
+		t.Fatalf("statuses %v", statuses)
+	}
 }

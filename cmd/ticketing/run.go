@@ -25,6 +25,8 @@ import (
 	"github.com/ticketing/ticketing/core/owner"
 	"github.com/ticketing/ticketing/core/streams"
 	"github.com/ticketing/ticketing/edge"
+	"github.com/ticketing/ticketing/edge/httpapi"
+	"github.com/ticketing/ticketing/edge/ratelimit"
 	"github.com/ticketing/ticketing/leafnodes"
 	"github.com/ticketing/ticketing/services/catalog"
 	"github.com/ticketing/ticketing/services/inventory"
@@ -211,6 +213,10 @@ func runEdge(ctx context.Context, args []string) error {
 	fs.Var(&hubs, "hubs", "comma-separated leaf-node URLs of the core (nats-leaf://host:7422); default: the conf file's")
 	leafClient := fs.String("nats", "-", "leaf server client address; - for none")
 	edgePass := fs.String("nats-edge-password", "", "password of NATS user edge (default: the conf file's)")
+	redisAddr := fs.String("redis-addr", "", "Redis for rate limits shared by a region's edges (host:port); empty: in-process limits")
+	redisPass := fs.String("redis-password", "", "Redis password")
+	holdRate := fs.Int("hold-rate", 10, "hold requests a second per client address")
+	holdBurst := fs.Int("hold-burst", 20, "hold requests in a burst per client address")
 	lf := addLogFlags(fs, "json")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -220,8 +226,10 @@ func runEdge(ctx context.Context, args []string) error {
 		return err
 	}
 	e, err := edge.Start(ctx, edge.Config{
-		HTTPAddr: *httpAddr,
-		Leaf:     leafnodes.EdgeConfig{Name: *name, ConfigFile: *confFile, ClientAddr: *leafClient, Hubs: hubs, Password: *edgePass},
+		HTTPAddr:  *httpAddr,
+		Leaf:      leafnodes.EdgeConfig{Name: *name, ConfigFile: *confFile, ClientAddr: *leafClient, Hubs: hubs, Password: *edgePass},
+		API:       httpapi.Config{HoldLimit: ratelimit.PerSecond(*holdRate, *holdBurst)},
+		RateLimit: edge.RateLimitConfig{RedisAddr: *redisAddr, RedisPassword: *redisPass},
 	}, log, newRegistry())
 	if err != nil {
 		return err

@@ -200,8 +200,13 @@ func eventually(t *testing.T, timeout time.Duration, f func() error) {
 }
 
 // startEdge runs an edge in the test process, attached to the cores' leaf
-// ports.
+// ports. Its tests send many requests from one address: no per-client
+// limits.
 func startEdge(t *testing.T, cores []*coreProc) *edge.Edge {
+	return startEdgeWith(t, cores, edge.RateLimitConfig{Disabled: true})
+}
+
+func startEdgeWith(t *testing.T, cores []*coreProc, rl edge.RateLimitConfig) *edge.Edge {
 	t.Helper()
 	var hubs []string
 	for _, c := range cores {
@@ -210,7 +215,8 @@ func startEdge(t *testing.T, cores []*coreProc) *edge.Edge {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	e, err := edge.Start(context.Background(), edge.Config{
 		HTTPAddr: "127.0.0.1:0",
-		Leaf:     leafnodes.EdgeConfig{Name: "edge-test", ClientAddr: "-", Hubs: hubs},
+		Leaf:      leafnodes.EdgeConfig{Name: "edge-test", ClientAddr: "-", Hubs: hubs},
+		RateLimit: rl,
 	}, log, newRegistry())
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 
+	"github.com/ticketing/ticketing/edge/ratelimit"
 	"github.com/ticketing/ticketing/internal/errs"
 	"github.com/ticketing/ticketing/services/catalog"
 	"github.com/ticketing/ticketing/services/inventory"
@@ -52,6 +53,9 @@ type Config struct {
 	RequestTimeout time.Duration
 	// BodyLimit bounds request bodies. Default 4 MiB (admin venues).
 	BodyLimit int
+	// HoldLimit bounds hold requests per client address (when Deps.Limiter
+	// is set). Default 10 a second, bursts of 20.
+	HoldLimit ratelimit.Limit
 }
 
 // Defaults fills zero fields.
@@ -65,6 +69,9 @@ func (c *Config) Defaults() {
 	if c.BodyLimit == 0 {
 		c.BodyLimit = 4 << 20
 	}
+	if c.HoldLimit == (ratelimit.Limit{}) {
+		c.HoldLimit = ratelimit.PerSecond(10, 20)
+	}
 }
 
 // Deps are the API's collaborators.
@@ -72,6 +79,8 @@ type Deps struct {
 	Catalog   *catalog.Cache
 	Inventory Inventory
 	Admin     CatalogAdmin
+	// Limiter limits hold requests per client address; nil: no limit.
+	Limiter ratelimit.Limiter
 	// Ready reports whether the edge can serve (nil: always).
 	Ready    func() error
 	Log      *slog.Logger
@@ -87,6 +96,7 @@ type API struct {
 
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	limited  *prometheus.CounterVec
 }
 
 // New builds the Fiber app.
@@ -110,7 +120,10 @@ func New(cfg Config, deps Deps) *fiber.App {
 		a.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "ticketing_http_request_seconds", Help: "HTTP request latency by route.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}, []string{"route"})
-		deps.Registry.MustRegister(a.requests, a.latency)
+		a.limited = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ticketing_http_rate_limited_total", Help: "Requests refused by a rate limit, and limiter failures (let through)."},
+			[]string{"limit", "outcome"})
+		deps.Registry.MustRegister(a.requests, a.latency, a.limited)
 		app.Use(a.observe)
 		metrics := fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(deps.Registry, promhttp.HandlerOpts{}))
 		app.Get("/metrics", func(c *fiber.Ctx) error { metrics(c.Context()); return nil })
@@ -150,6 +163,33 @@ func (a *API) observe(c *fiber.Ctx) error {
 	a.requests.WithLabelValues(route, strings.Clone(c.Method()), strconv.Itoa(c.Response().StatusCode())).Inc()
 	a.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
 	return nil
+}
+
+// limit applies a rate limit to the client's address. A limiter that
+// cannot answer lets the request through: the inventory is protected by its
+// owners, and an on-sale must not stop because a cache did.
+func (a *API) limit(c *fiber.Ctx, name string, l ratelimit.Limit) error {
+	if a.deps.Limiter == nil {
+		return nil
+	}
+	d, err := a.deps.Limiter.Allow(c.UserContext(), name+":"+c.IP(), l)
+	if err != nil {
+		a.log.Warn("rate limiter unavailable; letting the request through", "limit", name, "err", err)
+		a.count(name, "limiter_error")
+		return nil
+	}
+	ratelimit.SetHeaders(c, d)
+	if !d.Allowed {
+		a.count(name, "refused")
+		return d.Err("edge." + name)
+	}
+	return nil
+}
+
+func (a *API) count(limit, outcome string) {
+	if a.limited != nil {
+		a.limited.WithLabelValues(limit, outcome).Inc()
+	}
 }
 
 func (a *API) ctx(c *fiber.Ctx) (context.Context, context.CancelFunc) {

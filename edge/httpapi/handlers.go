@@ -223,6 +223,9 @@ func (a *API) createHold(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if err := a.limit(c, "hold", a.cfg.HoldLimit); err != nil {
+		return err
+	}
 	idemKey, err := idempotencyKey(c.Get("Idempotency-Key"))
 	if err != nil {
 		return err

@@ -40,16 +40,24 @@ type env struct {
 	notReady error
 }
 
-func newEnv(tb testing.TB) *env {
+func newEnv(tb testing.TB) *env { return newEnvWith(tb, nil) }
+
+// newEnvWith is newEnv with changes to the API's config and collaborators.
+func newEnvWith(tb testing.TB, change func(*Config, *Deps)) *env {
 	tb.Helper()
 	e := &env{cache: demoCache()}
 	e.inv = newFakeInventory(e.cache)
 	e.admin = newFakeAdmin(e.cache)
-	e.app = New(Config{AvailabilityTTL: time.Nanosecond}, Deps{
+	cfg := Config{AvailabilityTTL: time.Nanosecond}
+	deps := Deps{
 		Catalog: e.cache, Inventory: e.inv, Admin: e.admin,
 		Ready: func() error { e.mu.Lock(); defer e.mu.Unlock(); return e.notReady },
 		Log:   slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: prometheus.NewRegistry(),
-	})
+	}
+	if change != nil {
+		change(&cfg, &deps)
+	}
+	e.app = New(cfg, deps)
 	return e
 }
 
