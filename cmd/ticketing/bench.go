@@ -15,6 +15,7 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -70,12 +71,18 @@ type holdsReport struct {
 	LogWrites       int     `json:"log_writes"`
 	DecisionsPerLog float64 `json:"decisions_per_log_write"`
 	LogWriteMs      float64 `json:"log_write_ms_mean"`
+	// CPU seconds used during the two holds phases by the system (core and
+	// edge, this process) and by the load generator.
+	SystemCPU float64 `json:"system_cpu_seconds"`
+	ClientCPU float64 `json:"client_cpu_seconds"`
 }
 
 // clientReport is what the load-generating child process hands back.
 type clientReport struct {
 	Holds, HalfPeak, Echo, Publish loadgen.Result
 	OKPeak, OKHalf                 int64
+	// CPU seconds the load generator used in the holds phases.
+	HoldsCPU float64
 }
 
 // benchHolds runs a core and an edge in this process and drives them from a
@@ -172,7 +179,8 @@ func benchHolds(ctx context.Context, args []string) error {
 	}
 	child := exec.CommandContext(ctx, self, cargs...)
 	var out bytes.Buffer
-	child.Stdout, child.Stderr = &out, os.Stderr
+	marks := &cpuMarks{w: os.Stderr}
+	child.Stdout, child.Stderr = &out, marks
 	if err := child.Run(); err != nil {
 		return fmt.Errorf("load generator: %w", err)
 	}
@@ -180,7 +188,8 @@ func benchHolds(ctx context.Context, args []string) error {
 	if err := json.Unmarshal(out.Bytes(), &cr); err != nil {
 		return fmt.Errorf("load generator report: %w", err)
 	}
-	rep := holdsReport{Path: "nats", Concurrency: *conc, Holds: cr.Holds, HalfPeak: cr.HalfPeak, Echo: cr.Echo, Publish: cr.Publish}
+	rep := holdsReport{Path: "nats", Concurrency: *conc, Holds: cr.Holds, HalfPeak: cr.HalfPeak, Echo: cr.Echo, Publish: cr.Publish,
+		SystemCPU: marks.end - marks.start, ClientCPU: cr.HoldsCPU}
 	if *viaHTTP {
 		rep.Path = "http"
 	}
@@ -280,9 +289,15 @@ func benchHoldsClient(ctx context.Context, args []string) error {
 	inv := &natsapi.Client{NC: client, Timeout: 10 * time.Second, AttemptTimeout: 5 * time.Second}
 	hold := holdOp(inv, *edgeHTTP, *viaHTTP, *conc)
 	var okPeak, okHalf atomic.Int64
+	// Tell the parent when the holds phases start and end (a line on stderr
+	// it watches), so that it can measure its own CPU over them.
+	fmt.Fprintln(os.Stderr, benchMarkStart)
+	cpu0 := cpuSeconds()
 	rep.Holds = loadgen.Closed(ctx, "holds", *conc, *dur, hold(benchPeak, &okPeak), bar("holds (peak)"))
 	rate := max(rep.Holds.PerSec/2, 1)
 	rep.HalfPeak = loadgen.Open(ctx, "holds at half peak", rate, *dur, 4**conc, hold(benchHalf, &okHalf), bar("holds (half of peak)"))
+	rep.HoldsCPU = cpuSeconds() - cpu0
+	fmt.Fprintln(os.Stderr, benchMarkEnd)
 	rep.OKPeak, rep.OKHalf = okPeak.Load(), okHalf.Load()
 	return json.NewEncoder(os.Stdout).Encode(rep)
 }
@@ -368,6 +383,10 @@ func printHolds(r holdsReport) {
 	}
 	w.Flush()
 	fmt.Printf("\nlog writes: %d, %.1f decisions each on average, %.2f ms each on average\n", r.LogWrites, r.DecisionsPerLog, r.LogWriteMs)
+	if n := r.Holds.Ops + r.HalfPeak.Ops; n > 0 {
+		fmt.Printf("CPU in the holds phases: system %.1f s (%.0f µs a hold), load generator %.1f s (%.0f µs a hold)\n",
+			r.SystemCPU, 1e6*r.SystemCPU/float64(n), r.ClientCPU, 1e6*r.ClientCPU/float64(n))
+	}
 	fmt.Printf("holds / echo ceiling:    %.2fx\nholds / publish ceiling: %.1fx\noversold: %d   unaccounted: %d\n",
 		r.Holds.PerSec/r.Echo.PerSec, r.Holds.PerSec/r.Publish.PerSec, r.Oversold, r.Unaccounted)
 	for _, x := range []loadgen.Result{r.Holds, r.HalfPeak, r.Echo, r.Publish} {
@@ -380,4 +399,45 @@ func printHolds(r holdsReport) {
 func isTerminal(f *os.File) bool {
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+const (
+	benchMarkStart = "bench: holds phases start"
+	benchMarkEnd   = "bench: holds phases end"
+)
+
+// cpuSeconds is the CPU time (user and system) this process has used.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
+}
+
+// cpuMarks passes the child's stderr through, and notes this process's CPU
+// time when the child marks the start and end of its holds phases.
+type cpuMarks struct {
+	w          io.Writer
+	start, end float64
+	line       []byte
+}
+
+func (m *cpuMarks) Write(p []byte) (int, error) {
+	for _, b := range p {
+		m.line = append(m.line, b)
+		if b != '\n' {
+			continue
+		}
+		switch string(bytes.TrimSpace(m.line)) {
+		case benchMarkStart:
+			m.start = cpuSeconds()
+		case benchMarkEnd:
+			m.end = cpuSeconds()
+		default:
+			_, _ = m.w.Write(m.line)
+		}
+		m.line = m.line[:0]
+	}
+	return len(p), nil
 }

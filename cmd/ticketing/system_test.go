@@ -214,7 +214,7 @@ func startEdgeWith(t *testing.T, cores []*coreProc, rl edge.RateLimitConfig) *ed
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	e, err := edge.Start(context.Background(), edge.Config{
-		HTTPAddr: "127.0.0.1:0",
+		HTTPAddr:  "127.0.0.1:0",
 		Leaf:      leafnodes.EdgeConfig{Name: "edge-test", ClientAddr: "-", Hubs: hubs},
 		RateLimit: rl,
 	}, log, newRegistry())

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/ticketing/ticketing/core/streams"
+	"io"
 	"strconv"
 	"time"
 
@@ -182,7 +183,7 @@ func (g *gapFilter) accept(r *record) bool {
 }
 
 func (o *Owner) loadSnapshot(ctx context.Context) (*inventory.Partition, snapshotFile, error) {
-	b, err := o.deps.Streams.Snapshots.GetBytes(ctx, o.key)
+	obj, err := o.deps.Streams.Snapshots.Get(ctx, o.key)
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
 		p, err := inventory.NewPartition(o.key, o.layout, o.cfg.Limits)
 		return p, snapshotFile{}, err
@@ -190,15 +191,48 @@ func (o *Owner) loadSnapshot(ctx context.Context) (*inventory.Partition, snapsho
 	if err != nil {
 		return nil, snapshotFile{}, fmt.Errorf("snapshot: %w", err)
 	}
-	var f snapshotFile
-	if err := json.Unmarshal(b, &f); err != nil || f.Snapshot == nil {
-		return nil, snapshotFile{}, fmt.Errorf("snapshot of %s is unreadable: %v", o.key, err)
+	defer obj.Close()
+	info, err := obj.Info()
+	if err != nil {
+		return nil, snapshotFile{}, fmt.Errorf("snapshot: %w", err)
+	}
+	b, err := io.ReadAll(obj)
+	if err != nil {
+		return nil, snapshotFile{}, fmt.Errorf("snapshot: %w", err)
+	}
+	f, err := decodeSnapshot(info.Metadata, b)
+	if err != nil {
+		return nil, snapshotFile{}, fmt.Errorf("snapshot of %s is unreadable: %w", o.key, err)
 	}
 	p, err := inventory.Restore(o.layout, o.cfg.Limits, f.Snapshot)
 	if err != nil {
 		return nil, snapshotFile{}, err
 	}
 	return p, f, nil
+}
+
+// decodeSnapshot reads a stored snapshot: the binary body with its log
+// position in the metadata, or the JSON file of earlier versions.
+func decodeSnapshot(meta map[string]string, b []byte) (snapshotFile, error) {
+	var f snapshotFile
+	if meta[metaFormat] != formatBinary {
+		if err := json.Unmarshal(b, &f); err != nil || f.Snapshot == nil {
+			return f, fmt.Errorf("neither binary nor JSON: %v", err)
+		}
+		return f, nil
+	}
+	for _, m := range []struct {
+		key string
+		dst *uint64
+	}{{metaSeq, &f.Seq}, {metaEpoch, &f.Epoch}, {metaGen, &f.Gen}, {metaRelayed, &f.Relayed}} {
+		v, err := strconv.ParseUint(meta[m.key], 10, 64)
+		if err != nil {
+			return f, fmt.Errorf("metadata %s: %w", m.key, err)
+		}
+		*m.dst = v
+	}
+	f.Snapshot = new(inventory.Snapshot)
+	return f, f.Snapshot.UnmarshalBinary(b)
 }
 
 // Headers the relay writes on every event, to find its place again.

@@ -3,7 +3,6 @@ package owner
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -120,18 +119,23 @@ func (r *relayedSamples) safe(lag time.Duration) uint64 {
 	return s
 }
 
-// writeSnapshot stores the shadow's state as of the log position in f. It
+// writeSnapshot stores the shadow's state as of the log position in f: the
+// body is the binary snapshot, the position is in the object's metadata. It
 // returns the snapshot's size in entries.
 func (o *Owner) writeSnapshot(ctx context.Context, shadow *inventory.Partition, f snapshotFile) (int, error) {
 	s := shadow.Snapshot()
-	f.Snapshot = s
-	body, err := json.Marshal(f)
+	body, err := s.MarshalBinary()
 	if err != nil {
 		return 0, err
 	}
 	_, err = o.deps.Streams.Snapshots.Put(ctx, jetstream.ObjectMeta{
-		Name:     o.key,
-		Metadata: map[string]string{"log_seq": fmt.Sprint(f.Seq), "relayed": fmt.Sprint(f.Relayed)},
+		Name: o.key,
+		Metadata: map[string]string{
+			metaFormat: formatBinary, metaSeq: fmt.Sprint(f.Seq), metaEpoch: fmt.Sprint(f.Epoch),
+			metaGen: fmt.Sprint(f.Gen), metaRelayed: fmt.Sprint(f.Relayed),
+		},
+		// Large chunks: each is a synced write on the disk the log uses.
+		Opts: &jetstream.ObjectMetaOptions{ChunkSize: 1 << 20},
 	}, bytes.NewReader(body))
 	if err != nil {
 		return 0, fmt.Errorf("snapshot put: %w", err)
@@ -139,3 +143,13 @@ func (o *Owner) writeSnapshot(ctx context.Context, shadow *inventory.Partition, 
 	o.deps.Metrics.Snapshots.Inc()
 	return len(s.Holds) + len(s.Keys) + len(s.Ended), nil
 }
+
+// Snapshot object metadata.
+const (
+	metaFormat   = "format"
+	formatBinary = "inventory-binary-1"
+	metaSeq      = "log_seq"
+	metaEpoch    = "epoch"
+	metaGen      = "gen"
+	metaRelayed  = "relayed"
+)

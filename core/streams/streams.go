@@ -43,6 +43,11 @@ type Config struct {
 	LeaseTTL      time.Duration // how long an owner's lease lives without renewal
 	EventsMaxAge  time.Duration // how long domain events are kept for the bridge
 	EventsMaxSize int64         // bytes; -1 unlimited
+	// EventsDedupe is how long EVENTS remembers event ids to drop a repeat.
+	// Relays find their place on EVENTS by themselves and publish nothing
+	// twice; the window only covers two owners relaying at once during a
+	// hand-over, which lasts seconds. Default 30s.
+	EventsDedupe time.Duration
 }
 
 // Defaults fills zero fields.
@@ -58,6 +63,9 @@ func (c *Config) Defaults() {
 	}
 	if c.EventsMaxSize == 0 {
 		c.EventsMaxSize = -1
+	}
+	if c.EventsDedupe == 0 {
+		c.EventsDedupe = 30 * time.Second
 	}
 }
 
@@ -127,7 +135,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, c Config) (*Set, error)
 		MaxAge:      c.EventsMaxAge,
 		MaxBytes:    c.EventsMaxSize,
 		AllowDirect: true,
-		Duplicates:  2 * time.Minute,
+		Duplicates:  c.EventsDedupe,
 		PersistMode: persist,
 	})
 	if err != nil {

@@ -403,20 +403,31 @@ func TestRandomReplay(t *testing.T) {
 			}
 			assertSameState(t, p, replayed)
 
-			var s Snapshot
-			if err := json.Unmarshal(snap, &s); err != nil {
+			// The snapshot, through JSON and through the binary codec.
+			var js Snapshot
+			if err := json.Unmarshal(snap, &js); err != nil {
 				t.Fatal(err)
 			}
-			restored, err := Restore(l, DefaultLimits(), &s)
+			bin, err := js.MarshalBinary()
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, d := range roundTrip(t, log[snapAt:]) {
-				if err := restored.Apply(d); err != nil {
+			var bs Snapshot
+			if err := bs.UnmarshalBinary(bin); err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range []*Snapshot{&js, &bs} {
+				restored, err := Restore(l, DefaultLimits(), s)
+				if err != nil {
 					t.Fatal(err)
 				}
+				for _, d := range roundTrip(t, log[snapAt:]) {
+					if err := restored.Apply(d); err != nil {
+						t.Fatal(err)
+					}
+				}
+				assertSameState(t, p, restored)
 			}
-			assertSameState(t, p, restored)
 		})
 	}
 }
