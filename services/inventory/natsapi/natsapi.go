@@ -79,14 +79,23 @@ func (c *Client) call(ctx context.Context, partition, op string, req, resp any) 
 	if attempt <= 0 {
 		attempt = 2 * time.Second
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+	deadline := time.Now().Add(timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
 	subj := Subject(partition, op)
 	backoff := 10 * time.Millisecond
 	for {
-		actx, acancel := context.WithTimeout(ctx, attempt)
-		m, err := c.NC.RequestWithContext(actx, subj, body)
-		acancel()
+		// One request per attempt, bounded by the attempt timeout and the
+		// call's deadline (a plain timed request: no context to allocate on
+		// the hot path; cancellation is checked between attempts).
+		wait := min(attempt, time.Until(deadline))
+		var m *nats.Msg
+		if wait > 0 {
+			m, err = c.NC.Request(subj, body, wait)
+		} else {
+			err = context.DeadlineExceeded
+		}
 		if err == nil {
 			err = decodeAnswer(op, m, resp)
 			if !errs.Is(errs.Unavailable, err) {
@@ -95,7 +104,8 @@ func (c *Client) call(ctx context.Context, partition, op string, req, resp any) 
 		}
 		retryable := errors.Is(err, nats.ErrNoResponders) || errors.Is(err, context.DeadlineExceeded) ||
 			errors.Is(err, nats.ErrTimeout) || errs.Is(errs.Unavailable, err)
-		if !retryable || ctx.Err() != nil {
+		done := ctx.Err() != nil || !time.Now().Add(backoff).Before(deadline)
+		if !retryable || done {
 			if retryable {
 				return errs.E("inventory."+op, errs.Unavailable, "the inventory for this event is not answering; try again", err)
 			}
