@@ -9,7 +9,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/ticketing/ticketing/core/streams"
 	"github.com/ticketing/ticketing/internal/cloudevents"
 	"github.com/ticketing/ticketing/services/inventory"
 )
@@ -213,13 +212,19 @@ func (o *Owner) eventMsg(pos position, typ string, d *inventory.Decision, data i
 	if err != nil {
 		return nil, err
 	}
-	h := make(nats.Header, 12)
-	for _, kv := range ev.Headers() {
-		h[kv[0]] = []string{kv[1]}
+	// One backing array for every header value: one allocation, not twelve.
+	attrs := ev.Headers()
+	vals := make([]string, 0, len(attrs)+3)
+	h := make(nats.Header, len(attrs)+3)
+	set := func(k, v string) {
+		vals = append(vals, v)
+		h[k] = vals[len(vals)-1 : len(vals) : len(vals)]
 	}
-	h[nats.MsgIdHdr] = []string{ev.ID}
-	h[jetstream.ExpectedStreamHeader] = []string{streams.Events}
-	h[headerLogSeq] = []string{strconv.FormatUint(pos.seq, 10)}
-	h[headerLogIndex] = []string{strconv.Itoa(pos.idx)}
+	for _, kv := range attrs {
+		set(kv[0], kv[1])
+	}
+	set(nats.MsgIdHdr, ev.ID)
+	set(headerLogSeq, strconv.FormatUint(pos.seq, 10))
+	set(headerLogIndex, strconv.Itoa(pos.idx))
 	return &nats.Msg{Subject: o.evSubj, Header: h, Data: body}, nil
 }
