@@ -38,13 +38,20 @@ func newRegistry() *prometheus.Registry {
 	return reg
 }
 
-func demoData() (*catalog.Dataset, error) {
-	b, err := conf.Files.ReadFile("demo/demo.json")
-	if err != nil {
-		return nil, err
+// startCore starts a core process, with the demo data when demo is set.
+func startCore(ctx context.Context, cfg core.Config, demo bool, log *slog.Logger, reg prometheus.Registerer) (*core.Core, error) {
+	if demo {
+		b, err := conf.Files.ReadFile("demo/demo.json")
+		if err != nil {
+			return nil, err
+		}
+		d, err := catalog.ParseDataset(b)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Demo = &d
 	}
-	d, err := catalog.ParseDataset(b)
-	return &d, err
+	return core.Start(ctx, cfg, log, reg)
 }
 
 // adminToken returns the configured admin token or, when none is, the one
@@ -98,17 +105,11 @@ func runDev(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg := core.Config{
+	reg := newRegistry()
+	c, err := startCore(ctx, core.Config{
 		Node:       node.Config{Name: "core-1", DataDir: filepath.Join(*data, "core"), ClientAddr: *natsAddr, LeafAddr: *leafAddr},
 		AdminToken: tok,
-	}
-	if *demo {
-		if cfg.Demo, err = demoData(); err != nil {
-			return err
-		}
-	}
-	reg := newRegistry()
-	c, err := core.Start(ctx, cfg, log, reg)
+	}, *demo, log, reg)
 	if err != nil {
 		return err
 	}
@@ -175,13 +176,8 @@ func runCore(ctx context.Context, args []string) error {
 			ClusterAddr: *clusterAddr, Routes: routes, Credentials: leafnodes.Credentials{Core: *corePass, Edge: *edgePass}},
 		AdminToken: *token,
 	}
-	if *demo {
-		if cfg.Demo, err = demoData(); err != nil {
-			return err
-		}
-	}
 	reg := newRegistry()
-	c, err := core.Start(ctx, cfg, log, reg)
+	c, err := startCore(ctx, cfg, *demo, log, reg)
 	if err != nil {
 		return err
 	}

@@ -44,7 +44,7 @@ func (m *Manager) Start(ctx context.Context, cache *catalog.Cache) {
 	m.ctx = ctx
 	cache.OnEvent(func(e catalog.Event, v catalog.Venue) {
 		for _, pl := range e.Layouts(&v) {
-			m.claim(catalog.PartitionKey(e.ID, pl.Index), Layout(pl))
+			m.claim(catalog.PartitionKey(e.ID, pl.Index), pl.Inventory())
 		}
 	})
 }
@@ -100,21 +100,4 @@ func (m *Manager) serve(key string, l inventory.Layout) {
 		case <-t.C:
 		}
 	}
-}
-
-// Layout converts a catalog partition layout into an inventory layout.
-func Layout(pl catalog.PartitionLayout) inventory.Layout {
-	var l inventory.Layout
-	zones := map[string]bool{}
-	for _, s := range pl.Seats {
-		l.Seats = append(l.Seats, inventory.SeatDef{ID: s.ID, Zone: s.Zone})
-		if !zones[s.Zone] {
-			zones[s.Zone] = true
-			l.Zones = append(l.Zones, inventory.ZoneDef{ID: s.Zone})
-		}
-	}
-	for _, z := range pl.GAZones {
-		l.Zones = append(l.Zones, inventory.ZoneDef{ID: z.ID, GA: true, Capacity: z.Capacity})
-	}
-	return l
 }

@@ -45,7 +45,7 @@ func newFakeInventory(cache *catalog.Cache) *fakeInventory {
 		_, v, _ := cache.Event(e.ID)
 		for _, pl := range e.Layouts(&v) {
 			key := catalog.PartitionKey(e.ID, pl.Index)
-			p, err := inventory.NewPartition(key, layoutOf(pl), inventory.DefaultLimits())
+			p, err := inventory.NewPartition(key, pl.Inventory(), inventory.DefaultLimits())
 			if err != nil {
 				panic(err)
 			}
@@ -54,23 +54,6 @@ func newFakeInventory(cache *catalog.Cache) *fakeInventory {
 		}
 	}
 	return f
-}
-
-// layoutOf is core/partitions.Layout.
-func layoutOf(pl catalog.PartitionLayout) inventory.Layout {
-	var l inventory.Layout
-	zones := map[string]bool{}
-	for _, s := range pl.Seats {
-		l.Seats = append(l.Seats, inventory.SeatDef{ID: s.ID, Zone: s.Zone})
-		if !zones[s.Zone] {
-			zones[s.Zone] = true
-			l.Zones = append(l.Zones, inventory.ZoneDef{ID: s.Zone})
-		}
-	}
-	for _, z := range pl.GAZones {
-		l.Zones = append(l.Zones, inventory.ZoneDef{ID: z.ID, GA: true, Capacity: z.Capacity})
-	}
-	return l
 }
 
 var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/services/inventory"
 )
 
 // Limits on what a venue or an event may contain. They bound memory and the
@@ -358,6 +359,25 @@ func (e *Event) Layouts(v *Venue) []PartitionLayout {
 		}
 	}
 	return out
+}
+
+// Inventory is the partition's layout as the inventory sees it: seats with
+// their zones, the reserved zones they make up, and the GA zones with their
+// capacities.
+func (pl PartitionLayout) Inventory() inventory.Layout {
+	var l inventory.Layout
+	zones := map[string]bool{}
+	for _, s := range pl.Seats {
+		l.Seats = append(l.Seats, inventory.SeatDef{ID: s.ID, Zone: s.Zone})
+		if !zones[s.Zone] {
+			zones[s.Zone] = true
+			l.Zones = append(l.Zones, inventory.ZoneDef{ID: s.Zone})
+		}
+	}
+	for _, z := range pl.GAZones {
+		l.Zones = append(l.Zones, inventory.ZoneDef{ID: z.ID, GA: true, Capacity: z.Capacity})
+	}
+	return l
 }
 
 // Router maps a seat or GA zone of an event to its partition index.

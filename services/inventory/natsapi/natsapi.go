@@ -144,32 +144,27 @@ func (c *Client) Release(ctx context.Context, ref inventory.HoldRef) (inventory.
 }
 
 func (c *Client) byRef(ctx context.Context, op string, ref inventory.HoldRef) (inventory.Hold, error) {
-	p, ok := inventory.PartitionOfHold(ref.HoldID)
-	if !ok {
-		return inventory.Hold{}, errs.Errorf("inventory."+op, errs.NotFound, "no hold %q", ref.HoldID)
-	}
-	var h inventory.Hold
-	err := c.call(ctx, p, op, ref, &h)
-	return h, err
+	return c.onHold(ctx, op, ref.HoldID, ref)
 }
 
 // Confirm sells a live hold (internal callers only).
 func (c *Client) Confirm(ctx context.Context, r inventory.ConfirmRequest) (inventory.Hold, error) {
-	return c.internal(ctx, OpConfirm, r)
+	return c.onHold(ctx, OpConfirm, r.HoldID, r)
 }
 
 // CancelSale frees a sold hold (internal callers only).
 func (c *Client) CancelSale(ctx context.Context, r inventory.ConfirmRequest) (inventory.Hold, error) {
-	return c.internal(ctx, OpCancel, r)
+	return c.onHold(ctx, OpCancel, r.HoldID, r)
 }
 
-func (c *Client) internal(ctx context.Context, op string, r inventory.ConfirmRequest) (inventory.Hold, error) {
-	p, ok := inventory.PartitionOfHold(r.HoldID)
+// onHold sends req to the partition a hold id names.
+func (c *Client) onHold(ctx context.Context, op, holdID string, req any) (inventory.Hold, error) {
+	p, ok := inventory.PartitionOfHold(holdID)
 	if !ok {
-		return inventory.Hold{}, errs.Errorf("inventory."+op, errs.NotFound, "no hold %q", r.HoldID)
+		return inventory.Hold{}, errs.Errorf("inventory."+op, errs.NotFound, "no hold %q", holdID)
 	}
 	var h inventory.Hold
-	err := c.call(ctx, p, op, r, &h)
+	err := c.call(ctx, p, op, req, &h)
 	return h, err
 }
 
