@@ -249,9 +249,9 @@ func Run(ctx context.Context, cfg Config, deps Deps, key string, layout inventor
 	writerDone := make(chan struct{})
 	relayDone := make(chan struct{})
 	shadowDone := make(chan struct{})
+	startSeq := o.lastSeq // read before the writer may change it
 	go func() { defer close(writerDone); o.writer() }()
 	go func() { defer close(relayDone); o.relay(rec.backlog, rec.relayFrom) }()
-	startSeq := o.lastSeq
 	go func() {
 		defer close(shadowDone)
 		o.snapshotter(rec.shadow, startSeq, rec.shadowGen)

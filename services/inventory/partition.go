@@ -590,10 +590,6 @@ func (p *Partition) forget(now int64) {
 	}
 }
 
-// Counts reports totals used by invariant checks: per zone held and sold,
-// and how many seats are held or sold.
-func (p *Partition) Counts() []ZoneCount { return p.Availability().Zones }
-
 type expiryHeap []*hold
 
 func (h expiryHeap) Len() int { return len(h) }
