@@ -195,7 +195,7 @@ func (o *Owner) collect() {
 	ds := o.part.TakeDecisions()
 	o.open.ds = append(o.open.ds, ds...)
 	for _, d := range ds {
-		o.deps.Metrics.Decisions.WithLabelValues(string(d.Type)).Inc()
+		o.deps.Metrics.decision(d.Type).Inc()
 	}
 }
 

@@ -1,6 +1,12 @@
 package owner
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ticketing/ticketing/services/inventory"
+)
 
 // Metrics are the owners' Prometheus metrics; one set serves every owner of a
 // process.
@@ -13,6 +19,18 @@ type Metrics struct {
 	Queue        prometheus.Gauge       // commands waiting, summed over owners
 	RelayLag     *prometheus.GaugeVec   // log records committed but not yet relayed, by partition
 	Snapshots    prometheus.Counter
+
+	byType sync.Map // inventory.DecisionType → prometheus.Counter, off the label lookup
+}
+
+// decision is the Decisions counter of one type.
+func (m *Metrics) decision(t inventory.DecisionType) prometheus.Counter {
+	if c, ok := m.byType.Load(t); ok {
+		return c.(prometheus.Counter)
+	}
+	c := m.Decisions.WithLabelValues(string(t))
+	m.byType.Store(t, c)
+	return c
 }
 
 // NewMetrics creates the metrics and registers them with reg (nil: not
