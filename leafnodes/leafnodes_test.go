@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ticketing/ticketing/core/node"
+	"github.com/ticketing/ticketing/core/node/nodetest"
 	"github.com/ticketing/ticketing/leafnodes"
 	"github.com/ticketing/ticketing/services/inventory/natsapi"
 )
@@ -22,16 +23,7 @@ import (
 func TestEdgePermissions(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx := context.Background()
-	core, err := node.Start(ctx, node.Config{Name: "core-t", DataDir: t.TempDir(), ClientAddr: "-", LeafAddr: "127.0.0.1:0"}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer core.Shutdown(ctx)
-	coreNC, err := core.Connect("core")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer coreNC.Close()
+	core, coreNC, js := nodetest.Start(t)
 	// A responder for every operation of one partition, and a stream the
 	// edge must not delete.
 	for _, op := range natsapi.Ops {
@@ -39,7 +31,6 @@ func TestEdgePermissions(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	js, _ := jetstream.New(coreNC)
 	if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "catalog"}); err != nil {
 		t.Fatal(err)
 	}

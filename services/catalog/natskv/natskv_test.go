@@ -11,7 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ticketing/ticketing/conf"
-	"github.com/ticketing/ticketing/core/node"
+	"github.com/ticketing/ticketing/core/node/nodetest"
 	"github.com/ticketing/ticketing/internal/errs"
 	"github.com/ticketing/ticketing/services/catalog"
 	"github.com/ticketing/ticketing/services/catalog/natskv"
@@ -23,17 +23,7 @@ import (
 func TestStoreAndFollow(t *testing.T) {
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	n, err := node.Start(ctx, node.Config{Name: "t", DataDir: t.TempDir(), ClientAddr: "-", LeafAddr: "127.0.0.1:0"}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Shutdown(ctx)
-	nc, err := n.Connect("t")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	_, _, js := nodetest.Start(t)
 	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "catalog"})
 	if err != nil {
 		t.Fatal(err)

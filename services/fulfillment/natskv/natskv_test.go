@@ -3,50 +3,22 @@ package natskv_test
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/ticketing/ticketing/core/node"
+	"github.com/ticketing/ticketing/core/node/nodetest"
 	"github.com/ticketing/ticketing/internal/errs"
 	"github.com/ticketing/ticketing/services/fulfillment"
 	"github.com/ticketing/ticketing/services/fulfillment/fulfillmenttest"
 	"github.com/ticketing/ticketing/services/fulfillment/natskv"
 )
 
-func startJS(t *testing.T) jetstream.JetStream {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	n, err := node.Start(ctx, node.Config{Name: "t", DataDir: t.TempDir(), ClientAddr: "-", LeafAddr: "127.0.0.1:0"}, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nc, err := n.Connect("test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		nc.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		n.Shutdown(ctx)
-	})
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return js
-}
-
 // TestContract runs the suite on one bucket, shared by the subtests as it
 // allows.
 func TestContract(t *testing.T) {
-	js := startJS(t)
+	_, _, js := nodetest.Start(t)
 	s, err := natskv.Open(context.Background(), js, natskv.Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +43,7 @@ func TestConfig(t *testing.T) {
 // the ticket is not yet found by id or order; the retry completes it, and
 // a competing issue's conflict repairs it too.
 func TestDiedAfterSlot(t *testing.T) {
-	js := startJS(t)
+	_, _, js := nodetest.Start(t)
 	ctx := context.Background()
 	s, err := natskv.Open(ctx, js, natskv.Config{Bucket: "tickets-died"})
 	if err != nil {
@@ -115,7 +87,7 @@ func TestDiedAfterSlot(t *testing.T) {
 
 // A pointer whose slot holds another ticket is not a ticket.
 func TestStalePointerIgnored(t *testing.T) {
-	js := startJS(t)
+	_, _, js := nodetest.Start(t)
 	ctx := context.Background()
 	s, err := natskv.Open(ctx, js, natskv.Config{Bucket: "tickets-stale"})
 	if err != nil {

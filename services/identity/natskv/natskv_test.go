@@ -4,47 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/ticketing/ticketing/core/node"
+	"github.com/ticketing/ticketing/core/node/nodetest"
 	"github.com/ticketing/ticketing/internal/errs"
 	"github.com/ticketing/ticketing/services/identity"
 	"github.com/ticketing/ticketing/services/identity/identitytest"
 	"github.com/ticketing/ticketing/services/identity/natskv"
 )
-
-// startJS runs an embedded core node for the test.
-func startJS(t *testing.T) jetstream.JetStream {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	n, err := node.Start(ctx, node.Config{Name: "t", DataDir: t.TempDir(), ClientAddr: "-", LeafAddr: "127.0.0.1:0"}, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nc, err := n.Connect("test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		nc.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		n.Shutdown(ctx)
-	})
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return js
-}
 
 var buckets atomic.Int64
 
@@ -61,7 +32,7 @@ func open(t *testing.T, js jetstream.JetStream, c natskv.Config) *natskv.Store {
 }
 
 func TestContract(t *testing.T) {
-	js := startJS(t)
+	_, _, js := nodetest.Start(t)
 	identitytest.Run(t, func(t *testing.T) identity.Store {
 		return open(t, js, natskv.Config{})
 	})
@@ -95,7 +66,7 @@ type fixture struct {
 }
 
 func newFixture(t *testing.T) *fixture {
-	js := startJS(t)
+	_, _, js := nodetest.Start(t)
 	f := &fixture{}
 	cfg := natskv.Config{Bucket: "identity-recovery", ClaimTimeout: time.Minute,
 		Now: func() time.Time { return time.Now().Add(time.Duration(f.clock.Load())) }}
