@@ -48,6 +48,9 @@ func Run(t *testing.T, f Features, brokers func(t *testing.T) []string) {
 		{"HandlerErrorRedelivers", testHandlerErrorRedelivers},
 		{"Rebalance", testRebalance},
 	}
+	for _, c := range ownedCases() {
+		cases = append(cases, testCase{c.name, c.fn})
+	}
 	// Cases for features a broker lacks are not registered, rather than
 	// run and skipped.
 	if f.Transactions {
