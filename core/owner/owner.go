@@ -166,6 +166,7 @@ type Owner struct {
 	deps   Deps
 	key    string
 	layout inventory.Layout
+	events *inventory.Events // domain events of decisions, for the relay
 	lease  *lease.Lease
 	log    *slog.Logger
 
@@ -212,6 +213,7 @@ func Run(ctx context.Context, cfg Config, deps Deps, key string, layout inventor
 	_, _ = crand.Read(seed[:])
 	o := &Owner{
 		cfg: cfg, deps: deps, key: key, layout: layout, lease: l,
+		events:  inventory.NewEvents(key, layout),
 		log:     deps.Log.With("partition", key, "epoch", l.Epoch()),
 		logSubj: streams.InventoryLogSubject(key), evSubj: streams.InventoryEventSubject(key),
 		fenceSubj: streams.InventoryFenceSubject(key), skipped: map[uint64]bool{},

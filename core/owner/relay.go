@@ -73,7 +73,7 @@ func (r *relayer) publish(c committed) {
 		if !pos.after(r.sent) {
 			continue
 		}
-		typ, data, ok := inventory.EventOf(o.key, d)
+		typ, data, ok := o.events.Of(d)
 		if !ok {
 			continue
 		}

@@ -235,12 +235,15 @@ type PartitionSpec struct {
 // Event is a show at a venue. Its inventory is one partition unless
 // Partitions splits it by section.
 type Event struct {
-	ID         string          `json:"id"`
-	Name       string          `json:"name"`
-	VenueID    string          `json:"venue_id"`
-	StartsAt   time.Time       `json:"starts_at"`
-	OnSaleAt   time.Time       `json:"on_sale_at"`
-	Partitions []PartitionSpec `json:"partitions,omitempty"`
+	ID       string    `json:"id"`
+	Name     string    `json:"name"`
+	VenueID  string    `json:"venue_id"`
+	StartsAt time.Time `json:"starts_at"`
+	OnSaleAt time.Time `json:"on_sale_at"`
+	// OrganizerID names who sells the event (reports and finance exports
+	// are per organizer). Optional.
+	OrganizerID string          `json:"organizer_id,omitempty"`
+	Partitions  []PartitionSpec `json:"partitions,omitempty"`
 }
 
 // Validate checks the event against its venue.
@@ -255,6 +258,9 @@ func (e *Event) Validate(v *Venue) error {
 	}
 	if v == nil || e.VenueID != v.ID {
 		return bad("venue %q does not exist", e.VenueID)
+	}
+	if e.OrganizerID != "" && !ValidID(e.OrganizerID) {
+		return bad("organizer id %q: use 1-63 lower-case letters, digits and dashes", e.OrganizerID)
 	}
 	if e.StartsAt.IsZero() || e.OnSaleAt.IsZero() {
 		return bad("starts_at and on_sale_at are required (RFC 3339)")
@@ -329,6 +335,10 @@ type PartitionLayout struct {
 	Index   int
 	Seats   []Seat
 	GAZones []Zone
+	// Zones are the venue's zones (for prices); Facts the event's, stamped
+	// on domain events.
+	Zones []Zone
+	Facts inventory.EventFacts
 }
 
 // Layouts splits the venue's inventory into the event's partitions.
@@ -345,10 +355,18 @@ func (e *Event) Layouts(v *Venue) []PartitionLayout {
 			gaPart[z] = i
 		}
 	}
+	facts := inventory.EventFacts{OrganizerID: e.OrganizerID, OnSaleAt: e.OnSaleAt}
+	seats := v.Seats()
+	facts.Capacity = len(seats)
+	for _, z := range v.Zones {
+		facts.Capacity += z.Capacity // zero for reserved zones
+	}
 	for i := range out {
 		out[i].Index = i
+		out[i].Zones = v.Zones
+		out[i].Facts = facts
 	}
-	for _, s := range v.Seats() {
+	for _, s := range seats {
 		i := sectionPart[s.Section]
 		out[i].Seats = append(out[i].Seats, s)
 	}
@@ -365,17 +383,22 @@ func (e *Event) Layouts(v *Venue) []PartitionLayout {
 // their zones, the reserved zones they make up, and the GA zones with their
 // capacities.
 func (pl PartitionLayout) Inventory() inventory.Layout {
-	var l inventory.Layout
+	l := inventory.Layout{Event: pl.Facts}
+	price := map[string]Zone{}
+	for _, z := range pl.Zones {
+		price[z.ID] = z
+	}
 	zones := map[string]bool{}
 	for _, s := range pl.Seats {
 		l.Seats = append(l.Seats, inventory.SeatDef{ID: s.ID, Zone: s.Zone})
 		if !zones[s.Zone] {
 			zones[s.Zone] = true
-			l.Zones = append(l.Zones, inventory.ZoneDef{ID: s.Zone})
+			z := price[s.Zone]
+			l.Zones = append(l.Zones, inventory.ZoneDef{ID: s.Zone, PriceCents: z.PriceCents, Currency: z.Currency})
 		}
 	}
 	for _, z := range pl.GAZones {
-		l.Zones = append(l.Zones, inventory.ZoneDef{ID: z.ID, GA: true, Capacity: z.Capacity})
+		l.Zones = append(l.Zones, inventory.ZoneDef{ID: z.ID, GA: true, Capacity: z.Capacity, PriceCents: z.PriceCents, Currency: z.Currency})
 	}
 	return l
 }

@@ -8,7 +8,11 @@ import (
 // EventTypePrefix prefixes the CloudEvents type of inventory domain events.
 const EventTypePrefix = "ticketing.inventory."
 
-// EventData is the data of an inventory domain event.
+// EventData is the data of an inventory domain event. Events are
+// self-describing for the consumers behind Kafka (reporting, analytics,
+// finance): besides the decision they carry the tickets per price zone, the
+// face value and the facts of the event the partition belongs to, so that
+// no consumer needs to call back into the catalog.
 type EventData struct {
 	EventID   string     `json:"event_id"`
 	Partition string     `json:"partition"`
@@ -20,24 +24,80 @@ type EventData struct {
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 	OrderID   string     `json:"order_id,omitempty"`
 	At        time.Time  `json:"at"`
+	// Zones counts the tickets of the decision per price zone.
+	Zones map[string]int `json:"zones,omitempty"`
+	// AmountCents is the face value of those tickets at the catalog's zone
+	// prices, in Currency.
+	AmountCents int64  `json:"amount_cents"`
+	Currency    string `json:"currency,omitempty"`
+	// OrganizerID, EventCapacity (tickets of the whole event, every
+	// partition) and OnSaleAt are the event's facts.
+	OrganizerID   string     `json:"organizer_id,omitempty"`
+	EventCapacity int        `json:"event_capacity,omitempty"`
+	OnSaleAt      *time.Time `json:"on_sale_at,omitempty"`
 }
 
-// EventOf returns the domain event of a decision of partition key: its
-// CloudEvents type and data. ok is false for decisions that are not domain
-// events. Every decision carries the seats or zone and quantity it concerns.
-func EventOf(key string, d *Decision) (typ string, data EventData, ok bool) {
+// Events turns a partition's decisions into domain events. It reads only the
+// partition's layout, which never changes, so it is safe for concurrent use
+// beside the goroutine that drives the Partition.
+type Events struct {
+	key, event string
+	seatZone   map[string]string
+	zones      map[string]ZoneDef
+	facts      EventFacts
+}
+
+// NewEvents returns the domain-event builder of partition key ("<event>.<i>")
+// with layout l.
+func NewEvents(key string, l Layout) *Events {
+	e := &Events{key: key, event: key, seatZone: make(map[string]string, len(l.Seats)),
+		zones: make(map[string]ZoneDef, len(l.Zones)), facts: l.Event}
+	if i := strings.LastIndexByte(key, '.'); i > 0 {
+		e.event = key[:i]
+	}
+	for _, s := range l.Seats {
+		e.seatZone[s.ID] = s.Zone
+	}
+	for _, z := range l.Zones {
+		e.zones[z.ID] = z
+	}
+	return e
+}
+
+// Of returns the domain event of decision d: its CloudEvents type and data.
+// ok is false for decisions that are not domain events. Every decision
+// carries the seats or zone and quantity it concerns.
+func (e *Events) Of(d *Decision) (typ string, data EventData, ok bool) {
 	if !d.Type.IsDomainEvent() {
 		return "", EventData{}, false
 	}
-	event := key
-	if i := strings.LastIndexByte(key, '.'); i > 0 {
-		event = key[:i]
+	data = EventData{EventID: e.event, Partition: e.key, HoldID: d.Hold, Seats: d.Seats, Zone: d.Zone,
+		Quantity: d.Qty, Holder: d.Holder, OrderID: d.Order, At: d.Time(),
+		OrganizerID: e.facts.OrganizerID, EventCapacity: e.facts.Capacity}
+	if !e.facts.OnSaleAt.IsZero() {
+		t := e.facts.OnSaleAt.UTC()
+		data.OnSaleAt = &t
 	}
-	data = EventData{EventID: event, Partition: key, HoldID: d.Hold, Seats: d.Seats, Zone: d.Zone,
-		Quantity: d.Qty, Holder: d.Holder, OrderID: d.Order, At: d.Time()}
 	if d.Type == HoldPlaced {
 		t := time.Unix(0, d.Expires).UTC()
 		data.ExpiresAt = &t
+	}
+	count := func(zone string, n int) {
+		if data.Zones == nil {
+			data.Zones = make(map[string]int, 2)
+		}
+		data.Zones[zone] += n
+		z := e.zones[zone]
+		data.AmountCents += z.PriceCents * int64(n)
+		if data.Currency == "" {
+			data.Currency = z.Currency
+		}
+	}
+	for _, s := range d.Seats {
+		count(e.seatZone[s], 1)
+	}
+	if d.Zone != "" && d.Qty > 0 {
+		count(d.Zone, d.Qty)
 	}
 	return EventTypePrefix + string(d.Type), data, true
 }

@@ -69,12 +69,27 @@ type ZoneDef struct {
 	ID       string `json:"id"`
 	GA       bool   `json:"ga"`
 	Capacity int    `json:"capacity,omitempty"`
+	// PriceCents and Currency are the zone's face value, stamped on domain
+	// events; they play no part in decisions.
+	PriceCents int64  `json:"price_cents,omitempty"`
+	Currency   string `json:"currency,omitempty"`
 }
 
 // Layout is the shape of a partition's inventory. It never changes.
 type Layout struct {
 	Seats []SeatDef `json:"seats"`
 	Zones []ZoneDef `json:"zones"`
+	// Event is what the partition knows of its event, for domain events.
+	Event EventFacts `json:"event"`
+}
+
+// EventFacts are the facts of an event that its partitions stamp on their
+// domain events.
+type EventFacts struct {
+	OrganizerID string    `json:"organizer_id,omitempty"`
+	OnSaleAt    time.Time `json:"on_sale_at"`
+	// Capacity is the tickets of the whole event, over every partition.
+	Capacity int `json:"capacity"`
 }
 
 // Limits bound what one request may ask for.
