@@ -1,0 +1,175 @@
+// Package reporting folds the inventory domain events that the bridge
+// mirrors into Kafka into the figures organizers and finance ask for:
+// tickets held, released, expired, sold and cancelled, gross and refunded
+// face value, per event, price zone and hour, and the tickets held and sold
+// right now per event and zone.
+//
+// It is the domain only: decoding an event (Decode), the fold (Fold and
+// Aggregates), the queries (Service: EventReport, the daily finance export)
+// and the Store interface. Adapters live beside it: services/reporting/postgres
+// in production, services/reporting/natskv for `ticketing dev`, both passing
+// the contract suite services/reporting/reportingtest;
+// services/reporting/kafkarun feeds a store from Kafka and
+// services/reporting/natsapi serves reports as a NATS micro service.
+//
+// # Exactly once
+//
+// A Kafka record may be handed to the consumer more than once (a retry after
+// an error whose outcome is unknown, a partition moving to another member).
+// The store therefore keeps, per Kafka partition, a Cursor (the offset of
+// the next record to apply and the ids of the last events applied) and
+// changes it in the same atomic write as the aggregates: a record below the
+// cursor's offset is skipped, and so is an event whose CloudEvents id is
+// among the recent ones (a duplicate the bridge wrote twice). Fold
+// implements that rule once for every adapter.
+package reporting
+
+import (
+	"context"
+	"time"
+)
+
+// Limits of decoded events; a record beyond them is skipped as invalid.
+const (
+	MaxIDLen         = 128       // event, zone, organizer, hold ids
+	MaxZones         = 1000      // zones in one event's data
+	MaxTickets       = 1_000_000 // tickets of one zone in one event
+	MaxAmountCents   = 1e13      // face value of one event's tickets
+	RecentIDs        = 256       // event ids a Cursor remembers per partition
+	UnzonedZone      = "-"       // zone of tickets whose event names none
+	UnknownOrganizer = "unknown"
+)
+
+// Partition names one Kafka partition.
+type Partition struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+}
+
+// Record is one Kafka record as the store sees it.
+type Record struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	// Value is the CloudEvents structured JSON body.
+	Value []byte
+}
+
+// Cursor is what a store keeps per Kafka partition, changed atomically
+// with the aggregates.
+type Cursor struct {
+	// Next is the offset of the first record not applied yet.
+	Next int64 `json:"next"`
+	// Recent are the CloudEvents ids of the last RecentIDs events applied
+	// on the partition, oldest first.
+	Recent []string `json:"recent,omitempty"`
+}
+
+// Counters are the changes of one event, zone and hour.
+type Counters struct {
+	Held          int64 `json:"held"`      // tickets of holds placed
+	Released      int64 `json:"released"`  // tickets of holds released by the holder
+	Expired       int64 `json:"expired"`   // tickets of holds that expired
+	Sold          int64 `json:"sold"`      // tickets sold (a hold became a sale)
+	Cancelled     int64 `json:"cancelled"` // tickets of cancelled sales (refunds)
+	GrossCents    int64 `json:"gross_cents"`
+	RefundedCents int64 `json:"refunded_cents"`
+}
+
+// Add adds o to c.
+func (c *Counters) Add(o Counters) {
+	c.Held += o.Held
+	c.Released += o.Released
+	c.Expired += o.Expired
+	c.Sold += o.Sold
+	c.Cancelled += o.Cancelled
+	c.GrossCents += o.GrossCents
+	c.RefundedCents += o.RefundedCents
+}
+
+// NetCents is gross minus refunded.
+func (c Counters) NetCents() int64 { return c.GrossCents - c.RefundedCents }
+
+// Level is the tickets of an event and zone held and sold now.
+type Level struct {
+	Held int64 `json:"held"`
+	Sold int64 `json:"sold"`
+}
+
+// EventInfo are the facts of an event as its latest domain event told them.
+type EventInfo struct {
+	EventID     string    `json:"event_id"`
+	OrganizerID string    `json:"organizer_id,omitempty"`
+	Currency    string    `json:"currency,omitempty"`
+	Capacity    int       `json:"capacity,omitempty"`
+	OnSaleAt    time.Time `json:"on_sale_at,omitzero"`
+	// LastAt is the time of the latest event that set these facts.
+	LastAt time.Time `json:"last_at"`
+}
+
+// HourRow is one event, zone and hour of the aggregates.
+type HourRow struct {
+	EventID string    `json:"event_id"`
+	Zone    string    `json:"zone"`
+	Hour    time.Time `json:"hour"`
+	Counters
+}
+
+// LevelRow is one event and zone's current level.
+type LevelRow struct {
+	EventID string `json:"event_id"`
+	Zone    string `json:"zone"`
+	Level
+}
+
+// EventView is what a store keeps about one event.
+type EventView struct {
+	Info   EventInfo
+	Hours  []HourRow
+	Levels []LevelRow
+}
+
+// HoursView is the hourly rows of a time range with their events' facts.
+type HoursView struct {
+	Hours  []HourRow
+	Events map[string]EventInfo
+}
+
+// Applied reports what Store.Apply did with a batch.
+type Applied struct {
+	Applied    int // inventory events folded into the aggregates
+	Skipped    int // records below their partition's stored offset
+	Duplicates int // events whose id was applied already
+	Ignored    int // records of other event types
+	Invalid    []Problem
+}
+
+// Problem is a record that could not be decoded: it is skipped (its
+// offset is stored like any other's), so that it cannot stop the consumer.
+type Problem struct {
+	Partition Partition
+	Offset    int64
+	Err       error
+}
+
+// Store keeps the aggregates and the cursors. Implementations are safe for
+// concurrent use, also from several processes on one backing store.
+type Store interface {
+	// Offsets returns the stored Cursor.Next of each of parts that has one.
+	Offsets(ctx context.Context, parts []Partition) (map[Partition]int64, error)
+	// Apply folds recs (see Fold) into the aggregates and stores the new
+	// cursors in the same atomic write, per partition at least: after any
+	// error, each partition's stored offset and the effects of its records
+	// agree, so that applying again from the stored offset is exact. Of two
+	// concurrent Applies of the same records, each record takes effect
+	// once. A conflicting concurrent write may fail the call with
+	// errs.Conflict, an unreachable backend with errs.Unavailable: apply
+	// again after reloading the offsets.
+	Apply(ctx context.Context, recs []Record) (Applied, error)
+	// Event returns what is stored about an event, rows sorted by zone
+	// and hour; errs.NotFound if no record of it was applied.
+	Event(ctx context.Context, eventID string) (EventView, error)
+	// Hours returns the rows with from <= Hour < to, with the facts of
+	// their events.
+	Hours(ctx context.Context, from, to time.Time) (HoursView, error)
+}
