@@ -1,0 +1,352 @@
+package bridge_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ticketing/ticketing/bridge"
+	"github.com/ticketing/ticketing/bridge/kafka"
+	"github.com/ticketing/ticketing/core/node"
+	"github.com/ticketing/ticketing/core/streams"
+	"github.com/ticketing/ticketing/internal/cloudevents"
+)
+
+// core starts a core node with a client listener and the core's streams.
+func core(t *testing.T) (*node.Node, *nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	ctx := testCtx(t)
+	n, err := node.Start(ctx, node.Config{Name: "t", DataDir: t.TempDir(), ClientAddr: "127.0.0.1:0", LeafAddr: "127.0.0.1:0"}, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := n.Connect("bridge-test")
+	if err != nil {
+		n.Shutdown(ctx)
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		nc.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		n.Shutdown(ctx)
+	})
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := streams.Ensure(ctx, js, streams.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	return n, nc, js
+}
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// aggregates are the record keys the test events use: several per topic
+// partition, so that order per key is checked where keys share partitions.
+var aggregates = []string{"arena-concert", "club-night", "arena-finals", "jazz-brunch", "opera-gala", "derby-day", "comic-con"}
+
+// publisher publishes numbered domain events, alternating inventory events
+// with other domain events (other topic), spread over the aggregates.
+type publisher struct {
+	js   jetstream.JetStream
+	mu   sync.Mutex
+	next int
+}
+
+func (p *publisher) publish(ctx context.Context, t *testing.T, n int, body int) {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pad := make([]byte, body)
+	for i := range pad {
+		pad[i] = 'x'
+	}
+	futures := make([]jetstream.PubAckFuture, 0, n)
+	for range n {
+		i := p.next
+		p.next++
+		typ := "ticketing.inventory.hold.placed"
+		if i%5 == 4 {
+			typ = "ticketing.orders.order.placed"
+		}
+		ev := cloudevents.Event{SpecVersion: cloudevents.SpecVersion, ID: "e-" + strconv.Itoa(i), Source: "/test", Type: typ,
+			Time: time.Unix(1767225600, int64(i)).UTC(), PartitionKey: aggregates[i%len(aggregates)]}
+		b, err := cloudevents.Encode(&ev, map[string]any{"n": i, "pad": string(pad)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := &nats.Msg{Subject: streams.EventsSubjPx + "test." + ev.PartitionKey, Header: nats.Header{}, Data: b}
+		for _, kv := range ev.Headers() {
+			m.Header.Set(kv[0], kv[1])
+		}
+		m.Header.Set(nats.MsgIdHdr, ev.ID)
+		f, err := p.js.PublishMsgAsync(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		futures = append(futures, f)
+	}
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			t.Fatal(err)
+		case <-ctx.Done():
+			t.Fatal(ctx.Err())
+		}
+	}
+}
+
+func (p *publisher) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.next
+}
+
+// mirrored is what Kafka holds of the test events.
+type mirrored struct {
+	count  map[string]int    // by ce_id
+	bySeq  map[string]uint64 // stream seq of each id
+	errors []string
+}
+
+// readAll reads every committed record of the event topics until it has
+// want distinct events (or ctx ends), and checks per topic and key that
+// stream sequences only grow.
+func readAll(ctx context.Context, t *testing.T, brokers []string, want int) mirrored {
+	t.Helper()
+	var tc kafka.TopicMap
+	tc.Defaults()
+	var topics []string
+	for _, s := range tc.Specs() {
+		topics = append(topics, s.Name)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topics...),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	m := mirrored{count: map[string]int{}, bySeq: map[string]uint64{}}
+	lastByKey := map[string]uint64{}
+	for len(m.count) < want {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("Kafka holds %d distinct events, want %d: %v", len(m.count), want, ctx.Err())
+		}
+		fs.EachError(func(topic string, p int32, err error) { t.Logf("fetch %s/%d: %v", topic, p, err) })
+		fs.EachRecord(func(r *kgo.Record) {
+			var id string
+			var seq uint64
+			for _, h := range r.Headers {
+				switch h.Key {
+				case "ce_id":
+					id = string(h.Value)
+				case bridge.HeaderStreamSeq:
+					seq, _ = strconv.ParseUint(string(h.Value), 10, 64)
+				}
+			}
+			m.count[id]++
+			m.bySeq[id] = seq
+			key := r.Topic + "/" + string(r.Key)
+			if seq <= lastByKey[key] {
+				m.errors = append(m.errors, fmt.Sprintf("key %s: seq %d after %d", key, seq, lastByKey[key]))
+			}
+			lastByKey[key] = seq
+		})
+	}
+	return m
+}
+
+// exactlyOnce fails unless Kafka holds events e-0 … e-(n-1) once each, in
+// order per key, and nothing else.
+func exactlyOnce(t *testing.T, m mirrored, n int) {
+	t.Helper()
+	dups, missing := 0, 0
+	for i := range n {
+		switch c := m.count["e-"+strconv.Itoa(i)]; {
+		case c == 0:
+			missing++
+		case c > 1:
+			dups += c - 1
+		}
+	}
+	if missing > 0 || dups > 0 || len(m.count) != n || len(m.errors) > 0 {
+		t.Fatalf("Kafka: %d distinct ids (want %d), %d missing, %d duplicates, order errors %v", len(m.count), n, missing, dups, first(m.errors, 5))
+	}
+}
+
+func first(s []string, n int) []string { return s[:min(n, len(s))] }
+
+func embedded(t *testing.T, c kafka.EmbeddedConfig) *kafka.Embedded {
+	t.Helper()
+	e, err := kafka.StartEmbedded(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = e.Shutdown(ctx)
+	})
+	return e
+}
+
+func config(name string, brokers []string) bridge.Config {
+	return bridge.Config{
+		Name:     name,
+		Kafka:    kafka.ProducerConfig{Client: kafka.ClientConfig{Brokers: brokers}, Topics: kafka.TopicMap{Partitions: 4}},
+		MaxBatch: 500, LeaseTTL: 2 * time.Second, MaxBackoff: 500 * time.Millisecond,
+	}
+}
+
+// run runs a bridge in the background until the test ends or stop is
+// called.
+func run(t *testing.T, cfg bridge.Config, nc *nats.Conn) (b *bridge.Bridge, stop func()) {
+	t.Helper()
+	b, err := bridge.New(cfg, nc, quiet(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := b.Run(ctx); err != nil {
+			t.Errorf("bridge %s: %v", cfg.Name, err)
+		}
+	}()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return b, stop
+}
+
+// waitFor polls cond until it holds or ctx ends.
+func waitFor(ctx context.Context, t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("waiting for %s: %v", what, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+func TestMirrorsEveryEventOnceInOrder(t *testing.T) {
+	ctx := testCtx(t)
+	_, nc, js := core(t)
+	e := embedded(t, kafka.EmbeddedConfig{})
+	p := &publisher{js: js}
+	p.publish(ctx, t, 3000, 64)
+	b, _ := run(t, config("only", e.Brokers()), nc)
+	p.publish(ctx, t, 2000, 64)
+	exactlyOnce(t, readAll(ctx, t, e.Brokers(), 5000), 5000)
+	waitFor(ctx, t, "checkpoint", func() bool { return b.Stats().Checkpoint == 5000 })
+	// The durable consumer's ack floor trails Kafka: it reaches the end.
+	waitFor(ctx, t, "ack floor", func() bool {
+		c, err := js.Consumer(ctx, streams.Events, "bridge")
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(ctx)
+		return err == nil && info.AckFloor.Stream == 5000
+	})
+}
+
+// TestRestartResumesExactly stops a bridge and starts another: the second
+// recovers the checkpoint from Kafka and mirrors only what is new.
+func TestRestartResumesExactly(t *testing.T) {
+	ctx := testCtx(t)
+	_, nc, js := core(t)
+	e := embedded(t, kafka.EmbeddedConfig{})
+	p := &publisher{js: js}
+	p.publish(ctx, t, 1000, 64)
+	b1, stop := run(t, config("first", e.Brokers()), nc)
+	waitFor(ctx, t, "first checkpoint", func() bool { return b1.Stats().Checkpoint == 1000 })
+	stop()
+	p.publish(ctx, t, 1000, 64)
+	b2, _ := run(t, config("second", e.Brokers()), nc)
+	waitFor(ctx, t, "second checkpoint", func() bool { return b2.Stats().Checkpoint == 2000 })
+	if got := b2.Stats().Mirrored; got != 1000 {
+		t.Fatalf("the second bridge mirrored %d events, want the 1000 new ones", got)
+	}
+	exactlyOnce(t, readAll(ctx, t, e.Brokers(), 2000), 2000)
+}
+
+// TestStandbyTakesOver runs two bridges: one mirrors, the other waits; when
+// the first stops, the second takes over where it stopped.
+func TestStandbyTakesOver(t *testing.T) {
+	ctx := testCtx(t)
+	_, nc, js := core(t)
+	e := embedded(t, kafka.EmbeddedConfig{})
+	p := &publisher{js: js}
+	a, stopA := run(t, config("a", e.Brokers()), nc)
+	waitFor(ctx, t, "a active", func() bool { return a.Stats().Active })
+	b, _ := run(t, config("b", e.Brokers()), nc)
+	p.publish(ctx, t, 1500, 64)
+	waitFor(ctx, t, "a mirrors", func() bool { return a.Stats().Checkpoint == 1500 })
+	if b.Stats().Active || b.Stats().Mirrored != 0 {
+		t.Fatalf("standby: %+v", b.Stats())
+	}
+	stopA()
+	p.publish(ctx, t, 1500, 64)
+	waitFor(ctx, t, "b takes over", func() bool { return b.Stats().Checkpoint == 3000 })
+	exactlyOnce(t, readAll(ctx, t, e.Brokers(), 3000), 3000)
+}
+
+// TestEmbeddedBrokerRestart stops the embedded broker mid-stream and starts
+// it again on the same port and data directory.
+func TestEmbeddedBrokerRestart(t *testing.T) {
+	ctx := testCtx(t)
+	_, nc, js := core(t)
+	dir := t.TempDir()
+	e, err := kafka.StartEmbedded(kafka.EmbeddedConfig{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	brokers := e.Brokers()
+	_, port, _ := splitHostPort(brokers[0])
+	p := &publisher{js: js}
+	b, _ := run(t, config("restart", brokers), nc)
+	p.publish(ctx, t, 2000, 64)
+	waitFor(ctx, t, "some mirrored", func() bool { return b.Stats().Checkpoint > 0 })
+	if err := e.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p.publish(ctx, t, 2000, 64) // the bridge waits; JetStream keeps the events
+	e = embedded(t, kafka.EmbeddedConfig{DataDir: dir, Port: port})
+	p.publish(ctx, t, 1000, 64)
+	waitFor(ctx, t, "all mirrored", func() bool { return b.Stats().Checkpoint == 5000 })
+	exactlyOnce(t, readAll(ctx, t, e.Brokers(), 5000), 5000)
+}
+
+func splitHostPort(hp string) (string, int, error) {
+	for i := len(hp) - 1; i >= 0; i-- {
+		if hp[i] == ':' {
+			p, err := strconv.Atoi(hp[i+1:])
+			return hp[:i], p, err
+		}
+	}
+	return hp, 0, fmt.Errorf("no port in %q", hp)
+}

@@ -1,0 +1,388 @@
+package bridge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ticketing/ticketing/bridge/kafka"
+	"github.com/ticketing/ticketing/internal/cloudevents"
+)
+
+// Record keys on the checkpoint topic.
+const (
+	keyCheckpoint = "checkpoint"
+	keyProbe      = "probe"
+)
+
+// HeaderStreamSeq is the Kafka header with the event's sequence in the
+// JetStream stream: consumers may use it to check order and gaps.
+const HeaderStreamSeq = "ticketing_stream_seq"
+
+// Checkpoint is the value of a checkpoint record.
+type Checkpoint struct {
+	Stream string    `json:"stream"`
+	Seq    uint64    `json:"seq"`
+	Bridge string    `json:"bridge"`
+	At     time.Time `json:"at"`
+}
+
+// item is one event on its way from JetStream to Kafka.
+type item struct {
+	rec  *kafka.Record
+	seq  uint64
+	msg  jetstream.Msg
+	ts   time.Time
+	size int
+}
+
+// mirror is one active session: recover the checkpoint, then mirror until
+// ctx is done or something fails.
+func (b *Bridge) mirror(ctx context.Context) error {
+	b.recoveries.Add(1)
+	b.metrics.Recoveries.Inc()
+	p, err := kafka.NewTxProducer(b.cfg.Kafka)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.cfg.StopTimeout)
+		defer cancel()
+		_ = p.Close(cctx)
+	}()
+	if err := b.ensureTopics(ctx); err != nil {
+		return err
+	}
+	seq, err := b.recoverCheckpoint(ctx, p)
+	if err != nil {
+		return fmt.Errorf("recover checkpoint: %w", err)
+	}
+	b.checkpoint.Store(seq)
+	b.metrics.Checkpoint.Set(float64(seq))
+	cons, err := b.consumer(ctx, seq+1)
+	if err != nil {
+		return err
+	}
+	prefetch := min(b.cfg.MaxBatch, 8192)
+	it, err := cons.Messages(jetstream.PullMaxMessages(prefetch))
+	if err != nil {
+		return fmt.Errorf("bridge: consume %s: %w", b.cfg.Stream, err)
+	}
+	defer it.Stop()
+	b.active.Store(true)
+	b.metrics.Active.Set(1)
+	b.log.Info("mirroring", "from_seq", seq+1)
+
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	items := make(chan item, 2*prefetch)
+	readErr := make(chan error, 1)
+	go b.read(rctx, it, seq, items, readErr)
+
+	batch := make([]item, 0, b.cfg.MaxBatch)
+	recs := make([]*kafka.Record, 0, b.cfg.MaxBatch+1)
+	linger := time.NewTimer(time.Hour)
+	defer linger.Stop()
+	for {
+		batch = batch[:0]
+		size := 0
+		// The first event of a batch: wait as long as it takes.
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-readErr:
+			return err
+		case it := <-items:
+			batch = append(batch, it)
+			size += it.size
+		}
+		// Then take what is there, and wait up to Linger for more.
+		linger.Reset(b.cfg.Linger)
+	fill:
+		for len(batch) < b.cfg.MaxBatch && size < b.cfg.MaxBatchBytes {
+			select {
+			case it := <-items:
+				batch = append(batch, it)
+				size += it.size
+				continue
+			default:
+			}
+			select {
+			case it := <-items:
+				batch = append(batch, it)
+				size += it.size
+			case <-linger.C:
+				break fill
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		if !linger.Stop() {
+			select {
+			case <-linger.C:
+			default:
+			}
+		}
+		if err := b.commit(ctx, p, batch, recs[:0]); err != nil {
+			return err
+		}
+	}
+}
+
+// commit writes one batch and its checkpoint in a transaction, then
+// acknowledges the batch on JetStream.
+func (b *Bridge) commit(ctx context.Context, p kafka.TxProducer, batch []item, recs []*kafka.Record) error {
+	last := batch[len(batch)-1]
+	for _, it := range batch {
+		recs = append(recs, it.rec)
+	}
+	cp, _ := json.Marshal(Checkpoint{Stream: b.cfg.Stream, Seq: last.seq, Bridge: b.cfg.Name, At: time.Now().UTC()})
+	recs = append(recs, &kafka.Record{Topic: b.cfg.CheckpointTopic, Key: []byte(keyCheckpoint), Value: cp})
+	start := time.Now()
+	err := p.Transact(ctx, func(ctx context.Context, tx kafka.Tx) error {
+		return tx.Produce(ctx, recs...)
+	})
+	b.metrics.CommitSeconds.Observe(time.Since(start).Seconds())
+	if err != nil {
+		b.metrics.Transactions.WithLabelValues("failed").Inc()
+		return fmt.Errorf("bridge: transaction of %d events up to seq %d: %w", len(batch), last.seq, err)
+	}
+	b.metrics.Transactions.WithLabelValues("committed").Inc()
+	b.metrics.BatchEvents.Observe(float64(len(batch)))
+	b.metrics.Events.Add(float64(len(batch)))
+	b.mirrored.Add(uint64(len(batch)))
+	b.checkpoint.Store(last.seq)
+	b.lastTime.Store(last.ts.UnixNano())
+	b.metrics.Checkpoint.Set(float64(last.seq))
+	// AckAll: acknowledging the last message acknowledges the batch. A lost
+	// acknowledgement costs nothing: the checkpoint in Kafka is the truth.
+	if err := last.msg.Ack(); err != nil {
+		b.log.Debug("ack", "seq", last.seq, "err", err)
+	}
+	return nil
+}
+
+// read turns JetStream messages into Kafka records, in stream order, until
+// ctx is done or the subscription fails.
+func (b *Bridge) read(ctx context.Context, it jetstream.MessagesContext, after uint64, out chan<- item, errc chan<- error) {
+	next := after + 1
+	for {
+		m, err := it.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			if ctx.Err() == nil {
+				errc <- fmt.Errorf("bridge: read %s: %w", b.cfg.Stream, err)
+			}
+			return
+		}
+		md, err := m.Metadata()
+		if err != nil {
+			errc <- fmt.Errorf("bridge: message metadata: %w", err)
+			return
+		}
+		seq := md.Sequence.Stream
+		if seq < next {
+			continue // a redelivery of what is already on its way
+		}
+		if seq > next {
+			// Sequences are dense unless messages were removed from the
+			// stream before the bridge read them (retention, a purge).
+			b.metrics.StreamGaps.Add(float64(seq - next))
+			b.log.Warn("stream sequence gap: events removed from the stream before they were mirrored", "from", next, "to", seq-1)
+		}
+		next = seq + 1
+		rec := b.record(m, seq)
+		select {
+		case out <- item{rec: rec, seq: seq, msg: m, ts: md.Timestamp, size: len(rec.Value)}:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// ceHeaders are the NATS headers copied to Kafka, in this order, with the
+// Kafka protocol binding's names (ce_ prefix).
+var ceHeaders = [...][2]string{
+	{cloudevents.HeaderSpecVersion, "ce_specversion"},
+	{cloudevents.HeaderID, "ce_id"},
+	{cloudevents.HeaderSource, "ce_source"},
+	{cloudevents.HeaderType, "ce_type"},
+	{cloudevents.HeaderSubject, "ce_subject"},
+	{cloudevents.HeaderTime, "ce_time"},
+	{cloudevents.HeaderPartitionKey, "ce_partitionkey"},
+	{cloudevents.HeaderContentType, "content-type"},
+}
+
+// record maps a domain event to its Kafka record: the topic by type, the
+// aggregate as the key, the structured CloudEvents body as the value, the
+// attributes as headers.
+func (b *Bridge) record(m jetstream.Msg, seq uint64) *kafka.Record {
+	h := m.Headers()
+	typ := h.Get(cloudevents.HeaderType)
+	topic, err := b.cfg.Kafka.Topics.Topic(typ)
+	if err != nil {
+		topic = b.cfg.UnroutableTopic
+	}
+	key := h.Get(cloudevents.HeaderPartitionKey)
+	if key == "" {
+		key = h.Get(cloudevents.HeaderSubject)
+	}
+	rec := &kafka.Record{Topic: topic, Value: m.Data(), Headers: make([]kafka.Header, 0, len(ceHeaders)+1)}
+	if key != "" {
+		rec.Key = []byte(key)
+	}
+	known := 0
+	for _, kv := range ceHeaders {
+		if v := h.Get(kv[0]); v != "" {
+			rec.Headers = append(rec.Headers, kafka.Header{Key: kv[1], Value: []byte(v)})
+			known++
+		}
+	}
+	if len(h) > known {
+		for k, vs := range h {
+			if isCE(k) || strings.HasPrefix(k, "Nats-") || strings.HasPrefix(k, "ticketing-") || len(vs) == 0 {
+				continue
+			}
+			rec.Headers = append(rec.Headers, kafka.Header{Key: k, Value: []byte(vs[0])})
+		}
+	}
+	rec.Headers = append(rec.Headers, kafka.Header{Key: HeaderStreamSeq, Value: strconv.AppendUint(nil, seq, 10)})
+	return rec
+}
+
+func isCE(k string) bool {
+	for _, kv := range ceHeaders {
+		if kv[0] == k {
+			return true
+		}
+	}
+	return false
+}
+
+// ensureTopics creates the event topics, the unroutable topic and the
+// one-partition checkpoint topic.
+func (b *Bridge) ensureTopics(ctx context.Context) error {
+	a, err := kafka.NewAdmin(b.cfg.Kafka.Client)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	t := b.cfg.Kafka.Topics
+	specs := append(t.Specs(),
+		kafka.TopicSpec{Name: b.cfg.UnroutableTopic, Partitions: 1, ReplicationFactor: t.ReplicationFactor},
+		kafka.TopicSpec{Name: b.cfg.CheckpointTopic, Partitions: 1, ReplicationFactor: t.ReplicationFactor})
+	return a.EnsureTopics(ctx, specs...)
+}
+
+// probeWindow is how far before the probe the first read of the checkpoint
+// partition starts; it doubles until a checkpoint is found or the log start
+// is reached. Each transaction adds two offsets (its record and its marker).
+const probeWindow = 64
+
+// recoverCheckpoint fences earlier producers, commits a probe and returns
+// the stream sequence of the last committed checkpoint (0 if none).
+func (b *Bridge) recoverCheckpoint(ctx context.Context, p kafka.TxProducer) (uint64, error) {
+	probe := &kafka.Record{Topic: b.cfg.CheckpointTopic, Key: []byte(keyProbe), Value: []byte(b.cfg.Name)}
+	if err := p.Transact(ctx, func(ctx context.Context, tx kafka.Tx) error { return tx.Produce(ctx, probe) }); err != nil {
+		return 0, fmt.Errorf("probe: %w", err)
+	}
+	for window := int64(probeWindow); ; window *= 2 {
+		from := max(probe.Offset-window, 0)
+		var last *Checkpoint
+		err := kafka.ReadCommitted(ctx, b.cfg.Kafka.Client, b.cfg.CheckpointTopic, 0, from, probe.Offset, func(r *kafka.Record) {
+			if string(r.Key) != keyCheckpoint {
+				return
+			}
+			var cp Checkpoint
+			if err := json.Unmarshal(r.Value, &cp); err != nil || cp.Stream != b.cfg.Stream {
+				return
+			}
+			last = &cp
+		})
+		if err != nil {
+			return 0, err
+		}
+		if last != nil {
+			return last.Seq, nil
+		}
+		if from == 0 {
+			return 0, nil
+		}
+	}
+}
+
+// consumer recreates the durable consumer so that it delivers from seq
+// start on.
+func (b *Bridge) consumer(ctx context.Context, start uint64) (jetstream.Consumer, error) {
+	s, err := b.js.Stream(ctx, b.cfg.Stream)
+	if err != nil {
+		return nil, fmt.Errorf("bridge: stream %s: %w", b.cfg.Stream, err)
+	}
+	if err := s.DeleteConsumer(ctx, b.cfg.Consumer); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, fmt.Errorf("bridge: delete consumer: %w", err)
+	}
+	info := s.CachedInfo()
+	if first := info.State.FirstSeq; start < first && info.State.Msgs > 0 {
+		b.metrics.StreamGaps.Add(float64(first - start))
+		b.log.Error("events were removed from the stream before they were mirrored", "from", start, "to", first-1)
+	}
+	c, err := s.CreateConsumer(ctx, jetstream.ConsumerConfig{
+		Durable:       b.cfg.Consumer,
+		Description:   "the Kafka bridge; its ack floor trails the last transaction committed to Kafka",
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:   start,
+		AckPolicy:     jetstream.AckAllPolicy,
+		// Messages stay unacknowledged while Kafka is down; redeliveries
+		// are dropped by sequence, so the wait only bounds their number.
+		AckWait:       10 * time.Minute,
+		MaxDeliver:    -1,
+		MaxAckPending: max(65536, 8*b.cfg.MaxBatch),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bridge: create consumer: %w", err)
+	}
+	return c, nil
+}
+
+// watchLag updates the lag gauges once a second: events in the stream after
+// the checkpoint, and the age of the oldest of them.
+func (b *Bridge) watchLag(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !b.active.Load() {
+			continue
+		}
+		qctx, cancel := context.WithTimeout(ctx, time.Second)
+		s, err := b.js.Stream(qctx, b.cfg.Stream)
+		if err != nil {
+			cancel()
+			continue
+		}
+		cp := b.checkpoint.Load()
+		last := s.CachedInfo().State.LastSeq
+		lag := uint64(0)
+		if last > cp {
+			lag = last - cp
+		}
+		b.metrics.LagEvents.Set(float64(lag))
+		age := 0.0
+		if lag > 0 {
+			if m, err := s.GetMsg(qctx, cp+1); err == nil {
+				age = time.Since(m.Time).Seconds()
+			}
+		}
+		cancel()
+		b.metrics.LagSeconds.Set(age)
+	}
+}
