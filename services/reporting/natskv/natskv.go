@@ -41,7 +41,8 @@ type Config struct {
 	// Replicas of the bucket: 1 alone, 3 or 5 in a cluster. Default 1.
 	Replicas int
 	// MaxValueSize caps one partition's value. Default 8 MiB (the server's
-	// max_payload must allow it; the embedded core sets 8 MiB). At least 64 KiB.
+	// max_payload must allow it: conf/nats/core.conf sets 8 MB; the default 1 MB
+	// of a bare server caps it lower). At least 64 KiB.
 	MaxValueSize int32
 }
 
