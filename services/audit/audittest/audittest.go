@@ -256,7 +256,7 @@ func testConcurrentChains(t *testing.T, h Harness) {
 	s := h.Store
 	const writers, batches, per = 4, 5, 20
 	var wg sync.WaitGroup
-	errc := make(chan error, writers*batches)
+	errc := make(chan error, 2*writers*batches)
 	for w := range writers {
 		wg.Add(1)
 		go func() {
