@@ -291,6 +291,8 @@ func (b *Bridge) Run(ctx context.Context) error {
 // done, the lease is lost, or mirroring fails.
 func (b *Bridge) hold(ctx context.Context, l *lease.Lease) error {
 	actx, cancel := context.WithCancelCause(ctx)
+	var until atomic.Int64 // the lease's validity, for the mirror's checks
+	until.Store(l.ValidUntil().UnixNano())
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -306,6 +308,7 @@ func (b *Bridge) hold(ctx context.Context, l *lease.Lease) error {
 			rctx, rcancel := context.WithTimeout(actx, b.cfg.LeaseTTL/3)
 			err := l.Renew(rctx)
 			rcancel()
+			until.Store(l.ValidUntil().UnixNano())
 			switch {
 			case errors.Is(err, lease.ErrLost):
 				cancel(err)
@@ -317,7 +320,12 @@ func (b *Bridge) hold(ctx context.Context, l *lease.Lease) error {
 			}
 		}
 	}()
-	err := b.mirror(actx)
+	err := b.mirror(actx, func() error {
+		if time.Now().UnixNano() >= until.Load() {
+			return errors.New("bridge: the lease may have expired")
+		}
+		return nil
+	})
 	if cause := context.Cause(actx); err == nil || (cause != nil && !errors.Is(cause, context.Canceled)) {
 		err = cause
 	}

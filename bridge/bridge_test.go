@@ -72,6 +72,33 @@ type publisher struct {
 
 func (p *publisher) publish(ctx context.Context, t *testing.T, n int, body int) {
 	t.Helper()
+	if err := p.try(ctx, n, body); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// background publishes n events in chunks of 100 while the test goes on;
+// wait waits for the last one to be stored.
+func (p *publisher) background(ctx context.Context, t *testing.T, n, body int) (wait func()) {
+	done := make(chan error, 1)
+	go func() {
+		for sent := 0; sent < n; sent += 100 {
+			if err := p.try(ctx, min(100, n-sent), body); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	return func() {
+		t.Helper()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func (p *publisher) try(ctx context.Context, n int, body int) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	pad := make([]byte, body)
@@ -90,7 +117,7 @@ func (p *publisher) publish(ctx context.Context, t *testing.T, n int, body int) 
 			Time: time.Unix(1767225600, int64(i)).UTC(), PartitionKey: aggregates[i%len(aggregates)]}
 		b, err := cloudevents.Encode(&ev, map[string]any{"n": i, "pad": string(pad)})
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		m := &nats.Msg{Subject: streams.EventsSubjPx + "test." + ev.PartitionKey, Header: nats.Header{}, Data: b}
 		for _, kv := range ev.Headers() {
@@ -99,7 +126,7 @@ func (p *publisher) publish(ctx context.Context, t *testing.T, n int, body int) 
 		m.Header.Set(nats.MsgIdHdr, ev.ID)
 		f, err := p.js.PublishMsgAsync(m)
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		futures = append(futures, f)
 	}
@@ -107,11 +134,12 @@ func (p *publisher) publish(ctx context.Context, t *testing.T, n int, body int) 
 		select {
 		case <-f.Ok():
 		case err := <-f.Err():
-			t.Fatal(err)
+			return err
 		case <-ctx.Done():
-			t.Fatal(ctx.Err())
+			return ctx.Err()
 		}
 	}
+	return nil
 }
 
 func (p *publisher) count() int {
@@ -130,9 +158,12 @@ type mirrored struct {
 // readAll reads every committed record of the event topics until it has
 // want distinct events (or ctx ends), and checks per topic and key that
 // stream sequences only grow.
-func readAll(ctx context.Context, t *testing.T, brokers []string, want int) mirrored {
+func readAll(ctx context.Context, t *testing.T, brokers []string, want int, tm ...kafka.TopicMap) mirrored {
 	t.Helper()
 	var tc kafka.TopicMap
+	if len(tm) > 0 {
+		tc = tm[0]
+	}
 	tc.Defaults()
 	var topics []string
 	for _, s := range tc.Specs() {
@@ -329,14 +360,16 @@ func TestEmbeddedBrokerRestart(t *testing.T) {
 	_, port, _ := splitHostPort(brokers[0])
 	p := &publisher{js: js}
 	b, _ := run(t, config("restart", brokers), nc)
-	p.publish(ctx, t, 2000, 64)
+	// Events keep coming while the broker stops and starts again: the
+	// bridge waits, JetStream keeps them.
+	published := p.background(ctx, t, 5000, 64)
 	waitFor(ctx, t, "some mirrored", func() bool { return b.Stats().Checkpoint > 0 })
 	if err := e.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	p.publish(ctx, t, 2000, 64) // the bridge waits; JetStream keeps the events
+	t.Logf("broker stopped at checkpoint %d, %d events published", b.Stats().Checkpoint, p.count())
 	e = embedded(t, kafka.EmbeddedConfig{DataDir: dir, Port: port})
-	p.publish(ctx, t, 1000, 64)
+	published()
 	waitFor(ctx, t, "all mirrored", func() bool { return b.Stats().Checkpoint == 5000 })
 	exactlyOnce(t, readAll(ctx, t, e.Brokers(), 5000), 5000)
 }

@@ -43,8 +43,12 @@ type item struct {
 }
 
 // mirror is one active session: recover the checkpoint, then mirror until
-// ctx is done or something fails.
-func (b *Bridge) mirror(ctx context.Context) error {
+// ctx is done or something fails. holding says whether the lease is still
+// certainly held; it is checked before the consumer is replaced. (Kafka
+// fences a deposed bridge's writes; this check keeps it from disturbing the
+// JetStream consumer of its successor, and the reader's gap check catches
+// what a check made just before a pause cannot.)
+func (b *Bridge) mirror(ctx context.Context, holding func() error) error {
 	b.recoveries.Add(1)
 	b.metrics.Recoveries.Inc()
 	p, err := kafka.NewTxProducer(b.cfg.Kafka)
@@ -65,6 +69,9 @@ func (b *Bridge) mirror(ctx context.Context) error {
 	}
 	b.checkpoint.Store(seq)
 	b.metrics.Checkpoint.Set(float64(seq))
+	if err := holding(); err != nil {
+		return err
+	}
 	cons, err := b.consumer(ctx, seq+1)
 	if err != nil {
 		return err
@@ -191,7 +198,14 @@ func (b *Bridge) read(ctx context.Context, it jetstream.MessagesContext, after u
 		}
 		if seq > next {
 			// Sequences are dense unless messages were removed from the
-			// stream before the bridge read them (retention, a purge).
+			// stream before the bridge read them (retention, a purge). Any
+			// other jump means another reader took messages of this
+			// consumer (a deposed bridge that has not noticed yet): never
+			// skip those, start again from the checkpoint.
+			if err := b.checkGap(ctx, next, seq-1); err != nil {
+				errc <- err
+				return
+			}
 			b.metrics.StreamGaps.Add(float64(seq - next))
 			b.log.Warn("stream sequence gap: events removed from the stream before they were mirrored", "from", next, "to", seq-1)
 		}
@@ -203,6 +217,26 @@ func (b *Bridge) read(ctx context.Context, it jetstream.MessagesContext, after u
 			return
 		}
 	}
+}
+
+// checkGap returns nil if the stream no longer holds any message with a
+// sequence from first to last.
+func (b *Bridge) checkGap(ctx context.Context, first, last uint64) error {
+	s, err := b.js.Stream(ctx, b.cfg.Stream)
+	if err != nil {
+		return fmt.Errorf("bridge: check a sequence gap: %w", err)
+	}
+	first = max(first, s.CachedInfo().State.FirstSeq)
+	for seq := first; seq <= last; seq++ {
+		_, err := s.GetMsg(ctx, seq)
+		if err == nil {
+			return fmt.Errorf("bridge: stream message %d was not delivered to this bridge (another reader on its consumer?)", seq)
+		}
+		if !errors.Is(err, jetstream.ErrMsgNotFound) {
+			return fmt.Errorf("bridge: check a sequence gap at %d: %w", seq, err)
+		}
+	}
+	return nil
 }
 
 // ceHeaders are the NATS headers copied to Kafka, in this order, with the
