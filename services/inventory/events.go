@@ -30,6 +30,8 @@ type EventData struct {
 	// prices, in Currency.
 	AmountCents int64  `json:"amount_cents"`
 	Currency    string `json:"currency,omitempty"`
+	// ZoneAmounts is AmountCents per price zone.
+	ZoneAmounts map[string]int64 `json:"zone_amount_cents,omitempty"`
 	// OrganizerID, EventCapacity (tickets of the whole event, every
 	// partition) and OnSaleAt are the event's facts.
 	OrganizerID   string     `json:"organizer_id,omitempty"`
@@ -85,9 +87,11 @@ func (e *Events) Of(d *Decision) (typ string, data EventData, ok bool) {
 	count := func(zone string, n int) {
 		if data.Zones == nil {
 			data.Zones = make(map[string]int, 2)
+			data.ZoneAmounts = make(map[string]int64, 2)
 		}
 		data.Zones[zone] += n
 		z := e.zones[zone]
+		data.ZoneAmounts[zone] += z.PriceCents * int64(n)
 		data.AmountCents += z.PriceCents * int64(n)
 		if data.Currency == "" {
 			data.Currency = z.Currency

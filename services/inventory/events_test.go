@@ -47,10 +47,15 @@ func TestEventsOf(t *testing.T) {
 			if data.AmountCents != c.amount || len(data.Zones) != len(c.zones) {
 				t.Fatalf("amount %d zones %v; want %d %v", data.AmountCents, data.Zones, c.amount, c.zones)
 			}
+			var sum int64
 			for z, n := range c.zones {
 				if data.Zones[z] != n {
 					t.Fatalf("zones %v; want %v", data.Zones, c.zones)
 				}
+				sum += data.ZoneAmounts[z]
+			}
+			if sum != c.amount || len(data.ZoneAmounts) != len(c.zones) {
+				t.Fatalf("zone amounts %v do not add up to %d", data.ZoneAmounts, c.amount)
 			}
 			if (c.d.Type == HoldPlaced) != (data.ExpiresAt != nil) {
 				t.Fatalf("expires_at %v on %s", data.ExpiresAt, c.d.Type)

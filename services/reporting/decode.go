@@ -56,11 +56,14 @@ type EventData struct {
 	// Zones counts the tickets per price zone.
 	Zones map[string]int `json:"zones,omitempty"`
 	// AmountCents is the face value of those tickets.
-	AmountCents   int64      `json:"amount_cents"`
-	Currency      string     `json:"currency,omitempty"`
-	OrganizerID   string     `json:"organizer_id,omitempty"`
-	EventCapacity int        `json:"event_capacity,omitempty"`
-	OnSaleAt      *time.Time `json:"on_sale_at,omitempty"`
+	AmountCents int64 `json:"amount_cents"`
+	// ZoneAmounts is AmountCents per zone; events without it have their
+	// amount split among zones by tickets.
+	ZoneAmounts   map[string]int64 `json:"zone_amount_cents,omitempty"`
+	Currency      string           `json:"currency,omitempty"`
+	OrganizerID   string           `json:"organizer_id,omitempty"`
+	EventCapacity int              `json:"event_capacity,omitempty"`
+	OnSaleAt      *time.Time       `json:"on_sale_at,omitempty"`
 }
 
 // Event is a decoded, valid inventory domain event.
@@ -187,14 +190,41 @@ func (e *Event) validate() error {
 		e.Tickets = append(e.Tickets, ZoneTickets{Zone: z, Tickets: int64(n)})
 	}
 	sort.Slice(e.Tickets, func(i, j int) bool { return e.Tickets[i].Zone < e.Tickets[j].Zone })
+	if exactAmounts(e.Tickets, d.ZoneAmounts, d.AmountCents) {
+		return nil
+	}
 	splitAmount(e.Tickets, total, d.AmountCents)
 	return nil
 }
 
+// exactAmounts takes each zone's amount from amounts when they cover
+// exactly the zones and add up to amount; else it leaves zs alone and
+// reports false.
+func exactAmounts(zs []ZoneTickets, amounts map[string]int64, amount int64) bool {
+	if len(amounts) != len(zs) {
+		return false
+	}
+	var sum int64
+	for _, z := range zs {
+		a, ok := amounts[z.Zone]
+		if !ok || a < 0 || a > MaxAmountCents {
+			return false
+		}
+		sum += a
+	}
+	if sum != amount {
+		return false
+	}
+	for i := range zs {
+		zs[i].AmountCents = amounts[zs[i].Zone]
+	}
+	return true
+}
+
 // splitAmount shares amount among the zones in proportion to their tickets,
 // by largest remainder, so that the zones' amounts sum to amount exactly.
-// (The event carries one amount for all its zones; a sale spanning zones of
-// different prices is therefore split by tickets, not by price.)
+// (For events that carry one amount for all their zones: a sale spanning
+// zones of different prices is then split by tickets, not by price.)
 func splitAmount(zs []ZoneTickets, total, amount int64) {
 	if total == 0 {
 		return

@@ -126,6 +126,20 @@ func TestDecodeFallbacksAndLimits(t *testing.T) {
 			t.Errorf("%s: %v, want invalid", name, err)
 		}
 	}
+	// Per-zone amounts, when they add up, are taken as they are: a sale of
+	// one premium and two value seats is not split by tickets.
+	mixed := strings.Replace(ga, `"zone":"ga","quantity":3`,
+		`"zones":{"premium":1,"value":2},"amount_cents":28700,"zone_amount_cents":{"premium":18900,"value":9800}`, 1)
+	if e, err := reporting.Decode([]byte(mixed)); err != nil || len(e.Tickets) != 2 ||
+		e.Tickets[0] != (reporting.ZoneTickets{Zone: "premium", Tickets: 1, AmountCents: 18900}) ||
+		e.Tickets[1] != (reporting.ZoneTickets{Zone: "value", Tickets: 2, AmountCents: 9800}) {
+		t.Fatalf("zone amounts: %+v, %v", e, err)
+	}
+	// Amounts that do not add up fall back to the split by tickets.
+	wrong := strings.Replace(mixed, `"value":9800`, `"value":1`, 1)
+	if e, err := reporting.Decode([]byte(wrong)); err != nil || e.Tickets[0].AmountCents+e.Tickets[1].AmountCents != 28700 {
+		t.Fatalf("zone amounts that do not add up: %+v, %v", e, err)
+	}
 	other := strings.Replace(ga, "ticketing.inventory.hold.placed", "ticketing.inventory.hold.rejected", 1)
 	if _, err := reporting.Decode([]byte(other)); err != reporting.ErrNotInventory {
 		t.Fatalf("a rejected hold: %v, want ErrNotInventory", err)
