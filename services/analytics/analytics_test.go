@@ -34,8 +34,6 @@ func ev(t *testing.T, typ string, at time.Duration, data map[string]any) *analyt
 	return &e
 }
 
-
-
 func TestFold(t *testing.T) {
 	inv := map[string]any{"event_capacity": 4, "on_sale_at": onSale}
 	seats := func(n int) map[string]any {
