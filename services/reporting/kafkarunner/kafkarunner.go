@@ -1,9 +1,9 @@
-// Package kafkarun feeds a reporting.Store from the Kafka topic of
+// Package kafkarunner feeds a reporting.Store from the Kafka topic of
 // inventory events, exactly once: it consumes with bridge/kafka's owned-offset
 // consumer, whose offsets are the store's cursors (Store.Offsets), and
 // applies each batch with Store.Apply, which stores the aggregates and the
 // offsets in one atomic write.
-package kafkarun
+package kafkarunner
 
 import (
 	"context"
@@ -19,7 +19,7 @@ import (
 
 // Config configures a Runner.
 type Config struct {
-	// Consumer: Group defaults to "reporting", Topics to
+	// Consumer: Group defaults to "ticketing-reporting", Topics to
 	// ["ticketing.inventory"] (the bridge's default topic map); Brokers are
 	// required.
 	Consumer kafka.ConsumerConfig
@@ -35,7 +35,7 @@ type Config struct {
 // Defaults fills zero fields.
 func (c *Config) Defaults() {
 	if c.Consumer.Group == "" {
-		c.Consumer.Group = "reporting"
+		c.Consumer.Group = "ticketing-reporting"
 	}
 	if len(c.Consumer.Topics) == 0 {
 		c.Consumer.Topics = []string{"ticketing.inventory"}
@@ -58,7 +58,7 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if c.RetryBackoff <= 0 || c.MaxRetryBackoff < c.RetryBackoff {
-		return errs.Errorf("reporting.kafkarun", errs.Invalid, "retry backoff %v must be positive and at most the max %v", c.RetryBackoff, c.MaxRetryBackoff)
+		return errs.Errorf("reporting.kafkarunner", errs.Invalid, "retry backoff %v must be positive and at most the max %v", c.RetryBackoff, c.MaxRetryBackoff)
 	}
 	return nil
 }
@@ -73,12 +73,12 @@ type Runner struct {
 }
 
 // New joins the consumer group; Run starts consuming.
-func New(c Config, store reporting.Store) (*Runner, error) {
+func New(store reporting.Store, c Config) (*Runner, error) {
 	c.Defaults()
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	r := &Runner{cfg: c, store: store, log: c.Logger.With("component", "reporting.kafkarun")}
+	r := &Runner{cfg: c, store: store, log: c.Logger.With("component", "reporting.kafkarunner")}
 	cons, err := kafka.NewOwnedConsumer(c.Consumer, r.load)
 	if err != nil {
 		return nil, err

@@ -1,4 +1,4 @@
-package kafkarun_test
+package kafkarunner_test
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 	"github.com/ticketing/ticketing/internal/postgres/pgtest"
 	"github.com/ticketing/ticketing/internal/testservers"
 	"github.com/ticketing/ticketing/services/reporting"
-	"github.com/ticketing/ticketing/services/reporting/kafkarun"
+	"github.com/ticketing/ticketing/services/reporting/kafkarunner"
 	"github.com/ticketing/ticketing/services/reporting/natskv"
 	"github.com/ticketing/ticketing/services/reporting/postgres"
 	"github.com/ticketing/ticketing/services/reporting/reportingtest"
@@ -145,7 +145,7 @@ func exactlyOnce(t *testing.T, brokers []string, store reporting.Store) {
 	}
 	want := reportingtest.Expected(all)
 
-	cfg := kafkarun.Config{
+	cfg := kafkarunner.Config{
 		Consumer: kafka.ConsumerConfig{Client: client, Group: topic, Topics: []string{topic}, MaxPollRecords: 25,
 			SessionTimeout: 10 * time.Second, HeartbeatInterval: 500 * time.Millisecond, RebalanceTimeout: 10 * time.Second},
 		RetryBackoff: 10 * time.Millisecond, Logger: quiet,
@@ -172,7 +172,7 @@ func exactlyOnce(t *testing.T, brokers []string, store reporting.Store) {
 
 	// The first process fails batches now and then and is killed halfway.
 	k := &killing{Store: &faulty{Store: store}}
-	r1, err := kafkarun.New(cfg, k)
+	r1, err := kafkarunner.New(k, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +193,7 @@ func exactlyOnce(t *testing.T, brokers []string, store reporting.Store) {
 	}
 
 	// A second process resumes from the store.
-	r2, err := kafkarun.New(cfg, store)
+	r2, err := kafkarunner.New(store, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
