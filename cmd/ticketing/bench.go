@@ -44,9 +44,11 @@ func runBench(ctx context.Context, args []string) error {
 			return benchHolds(ctx, args[1:])
 		case "holds-client":
 			return benchHoldsClient(ctx, args[1:])
+		case "bridge":
+			return benchBridge(ctx, args[1:])
 		}
 	}
-	return errors.New("usage: ticketing bench holds [flags]; see ticketing bench holds -h")
+	return errors.New("usage: ticketing bench holds|bridge [flags]; see ticketing bench holds -h")
 }
 
 // Subjects and events of the holds benchmark.

@@ -3,6 +3,9 @@
 //	ticketing dev      everything in one process on embedded defaults, with demo data
 //	ticketing core     a core node (embedded nats-server, JetStream, partition owners)
 //	ticketing edge     an edge (HTTP API, leaf node to the core)
+//	ticketing bridge   the Kafka bridge (JetStream EVENTS → Kafka)
+//	ticketing consume  the Kafka consumers (reporting, analytics, audit)
+//	ticketing audit    audit verify: check the hash-chained audit log
 //	ticketing bench    benchmarks of the hot paths
 //	ticketing version  the version
 //
@@ -34,7 +37,10 @@ var commands = []command{
 	{"dev", "run core, edge and demo data in one process", runDev},
 	{"core", "run a core node", runCore},
 	{"edge", "run an edge", runEdge},
-	{"bench", "run a benchmark (holds)", runBench},
+	{"bridge", "mirror the domain events into Kafka", runBridge},
+	{"consume", "run the Kafka consumers: reporting, analytics, audit", runConsume},
+	{"audit", "verify the audit log (audit verify)", runAudit},
+	{"bench", "run a benchmark (holds, bridge)", runBench},
 	{"version", "print the version", func(context.Context, []string) error { fmt.Println("ticketing", version); return nil }},
 }
 

@@ -15,10 +15,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/ticketing/ticketing/bridge"
+	"github.com/ticketing/ticketing/bridge/kafka"
 	"github.com/ticketing/ticketing/conf"
 	"github.com/ticketing/ticketing/core"
 	"github.com/ticketing/ticketing/core/node"
@@ -93,6 +96,7 @@ func runDev(ctx context.Context, args []string) error {
 	edgeNATS := fs.String("edge-nats", "-", "edge leaf server client address; - for none")
 	token := fs.String("admin-token", "", "admin token (default: generated once and kept in the data directory)")
 	demo := fs.Bool("demo", true, "load the demo venues and events")
+	kafkaPort := fs.Int("kafka-port", 9092, "port of the embedded Kafka-protocol broker on 127.0.0.1 (0: any free port)")
 	lf := addLogFlags(fs, "text")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -121,20 +125,91 @@ func runDev(ctx context.Context, args []string) error {
 		shutdown(log, nil, c)
 		return err
 	}
-	fmt.Printf("\nticketing dev is running\n  API:         %s/v1/events\n  OpenAPI:     %s/v1/openapi.json\n  metrics:     %s/metrics\n  data:        %s\n  admin token: %s\n  NATS:        %s (user core)\nPress Ctrl-C to stop.\n\n",
-		e.URL(), e.URL(), e.URL(), *data, tok, c.Node.ClientURL())
+	bi, err := startDevBI(ctx, c, *data, *kafkaPort, log, reg)
+	if err != nil {
+		shutdown(log, e, c)
+		return err
+	}
+	fmt.Printf("\nticketing dev is running\n  API:         %s/v1/events\n  OpenAPI:     %s/v1/openapi.json\n  reports:     %s/v1/reports/events/<id> (admin token)\n  metrics:     %s/metrics\n  data:        %s\n  admin token: %s\n  NATS:        %s (user core)\n  Kafka:       %s (embedded)\n  exports:     %s\nPress Ctrl-C to stop.\n\n",
+		e.URL(), e.URL(), e.URL(), e.URL(), *data, tok, c.Node.ClientURL(), strings.Join(bi.kafka.Brokers(), ","), filepath.Join(*data, "exports"))
 	<-ctx.Done()
-	shutdown(log, e, c)
+	shutdown(log, e, c, bi)
 	return nil
 }
 
-// shutdown stops an edge then a core, within a deadline.
-func shutdown(log *slog.Logger, e *edge.Edge, c *core.Core) {
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+// devBI is the Kafka side of `ticketing dev`: an embedded broker, the
+// bridge, and the consumers on embedded stores.
+type devBI struct {
+	kafka     *kafka.Embedded
+	bridge    *runningBridge
+	consumers *consumers
+	conns     []*nats.Conn
+}
+
+func startDevBI(ctx context.Context, c *core.Core, data string, kafkaPort int, log *slog.Logger, reg prometheus.Registerer) (_ *devBI, err error) {
+	d := &devBI{}
+	defer func() {
+		if err != nil {
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			d.Shutdown(sctx)
+		}
+	}()
+	if d.kafka, err = kafka.StartEmbedded(kafka.EmbeddedConfig{DataDir: filepath.Join(data, "kafka"), Port: kafkaPort, Logger: log}); err != nil {
+		return nil, err
+	}
+	conn := func(name string) (*nats.Conn, error) {
+		nc, err := c.Node.Connect(name)
+		if err == nil {
+			d.conns = append(d.conns, nc)
+		}
+		return nc, err
+	}
+	bnc, err := conn("bridge")
+	if err != nil {
+		return nil, err
+	}
+	if d.bridge, err = startBridge(bnc, bridge.Config{Name: "dev",
+		Kafka: kafka.ProducerConfig{Client: kafka.ClientConfig{Brokers: d.kafka.Brokers()}}}, log, reg); err != nil {
+		return nil, err
+	}
+	cnc, err := conn("consumers")
+	if err != nil {
+		return nil, err
+	}
+	d.consumers, err = startConsumers(ctx, cnc, consumersConfig{Brokers: d.kafka.Brokers(), Services: consumerNames,
+		Dir: data, ExportDir: filepath.Join(data, "exports"), ExportToday: true}, log)
+	return d, err
+}
+
+// Shutdown stops the consumers, then the bridge, then the broker.
+func (d *devBI) Shutdown(ctx context.Context) {
+	if d.consumers != nil {
+		d.consumers.Shutdown(ctx)
+	}
+	if d.bridge != nil {
+		d.bridge.Shutdown(ctx)
+	}
+	for _, nc := range d.conns {
+		nc.Close()
+	}
+	if d.kafka != nil {
+		_ = d.kafka.Shutdown(ctx)
+	}
+}
+
+// shutdown stops, in order and within a deadline: the edge (HTTP first),
+// the Kafka side (consumers, bridge, broker), then the core (owners, then
+// nats-server).
+func shutdown(log *slog.Logger, e *edge.Edge, c *core.Core, bi ...*devBI) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	log.Info("shutting down")
 	if e != nil {
 		e.Shutdown(ctx)
+	}
+	for _, b := range bi {
+		b.Shutdown(ctx)
 	}
 	if c != nil {
 		c.Shutdown(ctx)

@@ -394,3 +394,8 @@ func (s *Store) Entries(ctx context.Context, c audit.Chain, fn func(audit.Entry)
 		}
 	}
 }
+
+// Reader is a read-only view of the chains in dir, for Verify: unlike Open
+// it neither creates, repairs nor loads anything, so verifying never
+// changes the evidence, and it may run beside a process that appends.
+func Reader(dir string) audit.Reader { return &Store{cfg: Config{Dir: dir}} }

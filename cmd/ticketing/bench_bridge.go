@@ -1,0 +1,459 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/schollz/progressbar/v3"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ticketing/ticketing/bridge"
+	"github.com/ticketing/ticketing/bridge/kafka"
+	"github.com/ticketing/ticketing/core/node"
+	"github.com/ticketing/ticketing/core/streams"
+	"github.com/ticketing/ticketing/internal/cloudevents"
+)
+
+// bridgeReport is what `ticketing bench bridge --json` prints.
+type bridgeReport struct {
+	Broker     string  `json:"broker"` // "embedded" or the seed brokers
+	Events     int     `json:"events"`
+	EventBytes int     `json:"event_bytes"`
+	Bridge     rate    `json:"bridge"`
+	Consume    rate    `json:"ceiling_jetstream_consume"`
+	Produce    rate    `json:"ceiling_kafka_produce"`
+	Ratio      float64 `json:"bridge_over_slower_ceiling"`
+	Gaps       int     `json:"gaps"`       // events missing from Kafka
+	Duplicates int     `json:"duplicates"` // events in Kafka more than once
+	Txns       float64 `json:"transactions"`
+}
+
+type rate struct {
+	Seconds float64 `json:"seconds"`
+	PerSec  float64 `json:"events_per_sec"`
+	MBPerS  float64 `json:"mb_per_sec"`
+}
+
+func newRate(n, size int, d time.Duration) rate {
+	s := d.Seconds()
+	return rate{Seconds: s, PerSec: float64(n) / s, MBPerS: float64(n*size) / s / 1e6}
+}
+
+// benchBridge mirrors N events through the whole path (JetStream stream →
+// bridge → Kafka) and measures, in the same run and on the same machine,
+// raw JetStream consumption of the same stream and a raw franz-go producer
+// writing the same records to the same broker.
+func benchBridge(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("bench bridge", flag.ContinueOnError)
+	n := fs.Int("events", 500_000, "events to mirror")
+	size := fs.Int("size", 1024, "bytes of each event (the CloudEvents JSON body)")
+	var brokers list
+	fs.Var(&brokers, "brokers", "Kafka seed brokers (host:port,…); default: an embedded broker with a data directory, as in ticketing dev")
+	asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
+	data := fs.String("data", "", "data directory (default: a temporary one, removed afterwards)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the bridge phase to this file")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *n < 1 || *size < 200 {
+		return errors.New("bench bridge: --events must be positive and --size at least 200")
+	}
+	dir := *data
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "ticketing-bench-bridge"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+	}
+	status := func(format string, a ...any) {
+		if !*asJSON {
+			fmt.Fprintf(os.Stderr, format+"\n", a...)
+		}
+	}
+	bar := func(name string, total int) func(int) {
+		if *asJSON || !isTerminal(os.Stderr) {
+			return func(int) {}
+		}
+		b := progressbar.NewOptions(total, progressbar.OptionSetDescription(fmt.Sprintf("%-24s", name)),
+			progressbar.OptionSetWriter(os.Stderr), progressbar.OptionClearOnFinish(), progressbar.OptionSetWidth(30),
+			progressbar.OptionShowCount(), progressbar.OptionThrottle(100*time.Millisecond))
+		return func(done int) { _ = b.Set(done) }
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+
+	status("starting a core node (data in %s) …", dir)
+	nd, err := node.Start(ctx, node.Config{Name: "core-1", DataDir: filepath.Join(dir, "core"), ClientAddr: "127.0.0.1:0", LeafAddr: "127.0.0.1:0"}, quiet)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		nd.Shutdown(sctx)
+	}()
+	// The bridge and the consumption ceiling read over TCP, as a bridge
+	// process does.
+	user, pass := nd.CoreCredentials()
+	nc, err := nats.Connect(nd.ClientURL(), nats.UserInfo(user, pass), nats.Name("bench-bridge"))
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	if _, err := streams.Ensure(ctx, js, streams.Config{}); err != nil {
+		return err
+	}
+	rep := bridgeReport{Broker: "embedded", Events: *n, EventBytes: *size}
+	if len(brokers) == 0 {
+		e, err := kafka.StartEmbedded(kafka.EmbeddedConfig{DataDir: filepath.Join(dir, "kafka")})
+		if err != nil {
+			return err
+		}
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			_ = e.Shutdown(sctx)
+		}()
+		brokers = e.Brokers()
+	} else {
+		rep.Broker = fmt.Sprint([]string(brokers))
+	}
+	run := strconv.FormatInt(time.Now().UnixNano(), 36)
+	topics := kafka.TopicMap{Routes: map[string]string{"ticketing.inventory.": "bench." + run + ".inventory"}, Default: "bench." + run + ".events"}
+
+	status("publishing %d events of %d bytes to %s …", *n, *size, streams.Events)
+	if err := fillEvents(ctx, js, *n, *size, bar("publishing", *n)); err != nil {
+		return err
+	}
+
+	status("ceiling: raw JetStream consumption (fetch + ack) …")
+	d, err := rawConsume(ctx, js, *n, bar("ceiling: consume", *n))
+	if err != nil {
+		return err
+	}
+	rep.Consume = newRate(*n, *size, d)
+
+	status("ceiling: raw franz-go producer to the same broker …")
+	d, err = rawProduce(ctx, js, kafka.ClientConfig{Brokers: brokers, ClientID: "bench-raw"}, topics, run, *n, bar("ceiling: produce", *n))
+	if err != nil {
+		return err
+	}
+	rep.Produce = newRate(*n, *size, d)
+
+	status("bridge: JetStream → bridge → Kafka …")
+	cfg := bridge.Config{Name: "bench", Consumer: "bench-bridge", LeaseBucket: "bench-bridge-leases",
+		CheckpointTopic: "bench." + run + ".checkpoint", UnroutableTopic: "bench." + run + ".unroutable",
+		Kafka: kafka.ProducerConfig{Client: kafka.ClientConfig{Brokers: brokers}, TransactionalID: "bench-" + run, Topics: topics}}
+	metrics := bridge.NewMetrics(nil)
+	b, err := bridge.New(cfg, nc, quiet, metrics)
+	if err != nil {
+		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
+	bctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- b.Run(bctx) }()
+	progress := bar("bridge", *n)
+	tick := time.NewTicker(5 * time.Millisecond)
+	for b.Stats().Checkpoint < uint64(*n) {
+		select {
+		case <-ctx.Done():
+			stop()
+			return ctx.Err()
+		case err := <-done:
+			stop()
+			return fmt.Errorf("bridge stopped: %v", err)
+		case <-tick.C:
+			progress(int(b.Stats().Checkpoint))
+		}
+	}
+	rep.Bridge = newRate(*n, *size, time.Since(start))
+	if *cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
+	tick.Stop()
+	stop()
+	<-done
+	rep.Txns = counterValue(metrics.Transactions.WithLabelValues("committed"))
+	rep.Ratio = rep.Bridge.PerSec / min(rep.Consume.PerSec, rep.Produce.PerSec)
+
+	status("checking Kafka: every event once …")
+	rep.Gaps, rep.Duplicates, err = countMirrored(ctx, kafka.ClientConfig{Brokers: brokers}, topics, *n, bar("reading back", *n))
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(os.Stdout).Encode(rep)
+	}
+	fmt.Printf("%d events of %d bytes, broker: %s\n\n", rep.Events, rep.EventBytes, rep.Broker)
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "run\tevents/s\tMB/s\tseconds\t")
+	for _, r := range []struct {
+		name string
+		r    rate
+	}{{"bridge (JetStream → Kafka, transactions)", rep.Bridge}, {"ceiling: raw JetStream consume + ack", rep.Consume}, {"ceiling: raw franz-go produce", rep.Produce}} {
+		fmt.Fprintf(w, "%s\t%.0f\t%.1f\t%.2f\t\n", r.name, r.r.PerSec, r.r.MBPerS, r.r.Seconds)
+	}
+	w.Flush()
+	fmt.Printf("\nbridge / slower ceiling: %.2fx   transactions: %.0f (%.0f events each)\ngaps: %d   duplicates: %d\n",
+		rep.Ratio, rep.Txns, float64(rep.Events)/max(rep.Txns, 1), rep.Gaps, rep.Duplicates)
+	if rep.Gaps > 0 || rep.Duplicates > 0 {
+		return fmt.Errorf("bridge check failed: %d gaps, %d duplicates", rep.Gaps, rep.Duplicates)
+	}
+	return nil
+}
+
+// benchAggregates are the record keys of the benchmark's events.
+const benchAggregates = 64
+
+// fillEvents publishes n inventory domain events of size bytes to EVENTS.
+func fillEvents(ctx context.Context, js jetstream.JetStream, n, size int, progress func(int)) error {
+	pad := make([]byte, size)
+	for i := range pad {
+		pad[i] = 'x'
+	}
+	var futures []jetstream.PubAckFuture
+	for i := range n {
+		ev := cloudevents.Event{SpecVersion: cloudevents.SpecVersion, ID: "bench-" + strconv.Itoa(i), Source: "/bench",
+			Type: "ticketing.inventory.hold.placed", Time: time.Now().UTC(), PartitionKey: "event-" + strconv.Itoa(i%benchAggregates)}
+		body, err := cloudevents.Encode(&ev, map[string]string{"pad": ""})
+		if err != nil {
+			return err
+		}
+		// Pad the data to the event size.
+		if extra := size - len(body); extra > 0 {
+			body, err = cloudevents.Encode(&ev, map[string]string{"pad": string(pad[:extra])})
+			if err != nil {
+				return err
+			}
+		}
+		m := &nats.Msg{Subject: streams.EventsSubjPx + "bench." + ev.PartitionKey, Header: nats.Header{}, Data: body}
+		for _, kv := range ev.Headers() {
+			m.Header[kv[0]] = []string{kv[1]}
+		}
+		m.Header[nats.MsgIdHdr] = []string{ev.ID}
+		f, err := js.PublishMsgAsync(m)
+		if err != nil {
+			return err
+		}
+		futures = append(futures, f)
+		if len(futures) == 4096 || i == n-1 {
+			for _, f := range futures {
+				select {
+				case <-f.Ok():
+				case err := <-f.Err():
+					return err
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+			futures = futures[:0]
+			progress(i + 1)
+		}
+	}
+	return nil
+}
+
+// rawConsume reads the whole stream with a durable pull consumer, the way
+// the bridge does (same prefetch, AckAll once per 16384 messages), and
+// nothing else.
+func rawConsume(ctx context.Context, js jetstream.JetStream, n int, progress func(int)) (time.Duration, error) {
+	c, err := js.CreateOrUpdateConsumer(ctx, streams.Events, jetstream.ConsumerConfig{Durable: "bench-raw", AckPolicy: jetstream.AckAllPolicy,
+		AckWait: 10 * time.Minute, MaxAckPending: 1 << 17})
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	it, err := c.Messages(jetstream.PullMaxMessages(8192))
+	if err != nil {
+		return 0, err
+	}
+	defer it.Stop()
+	for i := 1; i <= n; i++ {
+		m, err := it.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			return 0, err
+		}
+		if i%16384 == 0 || i == n {
+			if err := m.Ack(); err != nil {
+				return 0, err
+			}
+			progress(i)
+		}
+	}
+	return time.Since(start), nil
+}
+
+// rawProduce writes the same records the bridge writes (topics, keys,
+// values, headers) with a plain idempotent franz-go producer, acks from all
+// in-sync replicas, no transactions. The records are read from the stream
+// first, outside the measured time.
+func rawProduce(ctx context.Context, js jetstream.JetStream, cc kafka.ClientConfig, topics kafka.TopicMap, run string, n int, progress func(int)) (time.Duration, error) {
+	topics.Defaults()
+	raw := kafka.TopicMap{Routes: map[string]string{}, Partitions: topics.Partitions, ReplicationFactor: topics.ReplicationFactor}
+	for p, t := range topics.Routes {
+		raw.Routes[p] = t + ".raw"
+	}
+	raw.Default = topics.Default + ".raw"
+	a, err := kafka.NewAdmin(cc)
+	if err != nil {
+		return 0, err
+	}
+	err = a.EnsureTopics(ctx, raw.Specs()...)
+	a.Close()
+	if err != nil {
+		return 0, err
+	}
+	c, err := js.OrderedConsumer(ctx, streams.Events, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		return 0, err
+	}
+	recs := make([]*kgo.Record, 0, n)
+	it, err := c.Messages(jetstream.PullMaxMessages(8192))
+	if err != nil {
+		return 0, err
+	}
+	for len(recs) < n {
+		m, err := it.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			it.Stop()
+			return 0, err
+		}
+		h := m.Headers()
+		topic, _ := raw.Topic(h.Get(cloudevents.HeaderType))
+		r := &kgo.Record{Topic: topic, Key: []byte(h.Get(cloudevents.HeaderPartitionKey)), Value: m.Data()}
+		for k, vs := range h {
+			r.Headers = append(r.Headers, kgo.RecordHeader{Key: k, Value: []byte(vs[0])})
+		}
+		recs = append(recs, r)
+	}
+	it.Stop()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cc.Brokers...), kgo.ClientID(cc.ClientID), kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerLinger(5*time.Millisecond), kgo.ProducerBatchCompression(kgo.Lz4Compression()), kgo.MaxBufferedRecords(50_000))
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	errc := make(chan error, 1)
+	start := time.Now()
+	for i, r := range recs {
+		cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
+			if err != nil {
+				select {
+				case errc <- err:
+				default:
+				}
+			}
+		})
+		if i%16384 == 0 {
+			progress(i)
+		}
+	}
+	if err := cl.Flush(ctx); err != nil {
+		return 0, err
+	}
+	d := time.Since(start)
+	select {
+	case err := <-errc:
+		return 0, err
+	default:
+	}
+	return d, nil
+}
+
+// countMirrored reads the bridge's topics back (read_committed) and counts
+// the events missing and the events written more than once.
+func countMirrored(ctx context.Context, cc kafka.ClientConfig, topics kafka.TopicMap, n int, progress func(int)) (gaps, dups int, err error) {
+	topics.Defaults()
+	var names []string
+	for _, s := range topics.Specs() {
+		names = append(names, s.Name)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cc.Brokers...), kgo.ConsumeTopics(names...),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer cl.Close()
+	seen := make([]uint8, n)
+	total := 0
+	// Read until every event was seen, or until the topics have nothing
+	// more for a while (then the rest are gaps).
+	for distinct := 0; distinct < n; {
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		fs := cl.PollFetches(pctx)
+		cancel()
+		if ctx.Err() != nil {
+			return 0, 0, ctx.Err()
+		}
+		if err := fs.Err0(); errors.Is(err, context.DeadlineExceeded) || fs.IsClientClosed() {
+			break
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			total++
+			var id string
+			for _, h := range r.Headers {
+				if h.Key == "ce_id" {
+					id = string(h.Value)
+					break
+				}
+			}
+			i, err := strconv.Atoi(strings.TrimPrefix(id, "bench-"))
+			if err != nil || i < 0 || i >= n {
+				return
+			}
+			if seen[i] == 0 {
+				distinct++
+			}
+			seen[i]++
+		})
+		progress(total)
+	}
+	for _, c := range seen {
+		switch {
+		case c == 0:
+			gaps++
+		case c > 1:
+			dups += int(c) - 1
+		}
+	}
+	return gaps, dups, nil
+}
+
+func counterValue(c prometheus.Counter) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		return 0
+	}
+	return m.GetCounter().GetValue()
+}

@@ -1,0 +1,413 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go/micro"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ticketing/ticketing/bridge"
+	"github.com/ticketing/ticketing/bridge/kafka"
+	"github.com/ticketing/ticketing/internal/postgres"
+	"github.com/ticketing/ticketing/services/analytics"
+	"github.com/ticketing/ticketing/services/analytics/filestore"
+	analyticsrun "github.com/ticketing/ticketing/services/analytics/kafkarunner"
+	analyticsapi "github.com/ticketing/ticketing/services/analytics/natsapi"
+	analyticspg "github.com/ticketing/ticketing/services/analytics/postgres"
+	"github.com/ticketing/ticketing/services/audit"
+	"github.com/ticketing/ticketing/services/audit/filelog"
+	auditrun "github.com/ticketing/ticketing/services/audit/kafkarunner"
+	auditpg "github.com/ticketing/ticketing/services/audit/postgres"
+	"github.com/ticketing/ticketing/services/reporting"
+	reportingrun "github.com/ticketing/ticketing/services/reporting/kafkarunner"
+	reportingapi "github.com/ticketing/ticketing/services/reporting/natsapi"
+	reportingkv "github.com/ticketing/ticketing/services/reporting/natskv"
+	reportingpg "github.com/ticketing/ticketing/services/reporting/postgres"
+)
+
+// The Kafka side of the system: the bridge that mirrors EVENTS into Kafka,
+// and the consumers behind it (reporting, analytics, audit), each a Kafka
+// consumer group with its own store and, for reporting and analytics, a NATS
+// micro service the edge asks for reports.
+
+// consumerNames are the consumers `ticketing consume` can run.
+var consumerNames = []string{"reporting", "analytics", "audit"}
+
+// consumersConfig says which consumers run and where they keep their state.
+type consumersConfig struct {
+	Brokers  []string
+	Services []string
+	// PostgresURL: the stores of every consumer. Empty: the embedded stores,
+	// reporting in JetStream KV, analytics and audit in files under Dir.
+	PostgresURL string
+	Dir         string
+	// ExportDir receives the daily finance CSVs; empty: none.
+	ExportDir string
+	// ExportToday also exports the current day every few minutes
+	// (development).
+	ExportToday bool
+	Replicas    int
+}
+
+func (c *consumersConfig) Validate() error {
+	if len(c.Brokers) == 0 {
+		return errors.New("consumers: Kafka brokers are required")
+	}
+	for _, s := range c.Services {
+		if !slices.Contains(consumerNames, s) {
+			return fmt.Errorf("consumers: unknown service %q (have %s)", s, strings.Join(consumerNames, ", "))
+		}
+	}
+	if c.PostgresURL == "" && c.Dir == "" && (slices.Contains(c.Services, "analytics") || slices.Contains(c.Services, "audit")) {
+		return errors.New("consumers: without PostgreSQL the analytics and audit stores need a directory")
+	}
+	return nil
+}
+
+// runner is a Kafka consumer that runs until its context ends.
+type runner interface {
+	Run(ctx context.Context) error
+	Close(ctx context.Context) error
+}
+
+// consumers are running consumers, their micro services and their pool.
+type consumers struct {
+	log      *slog.Logger
+	runners  []runner
+	services []micro.Service
+	pool     *pgxpool.Pool
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+}
+
+// startConsumers starts the configured consumers; their micro services
+// register on nc.
+func startConsumers(ctx context.Context, nc *nats.Conn, c consumersConfig, log *slog.Logger) (_ *consumers, err error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	cs := &consumers{log: log}
+	defer func() {
+		if err != nil {
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			cs.Shutdown(sctx)
+		}
+	}()
+	if c.PostgresURL != "" {
+		if cs.pool, err = postgres.Open(ctx, postgres.Config{URL: c.PostgresURL}); err != nil {
+			return nil, err
+		}
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	client := kafka.ClientConfig{Brokers: c.Brokers}
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	cs.cancel = cancel
+	for _, name := range c.Services {
+		l := log.With("service", name)
+		var r runner
+		switch name {
+		case "reporting":
+			var store reporting.Store
+			if cs.pool != nil {
+				if _, err := reportingpg.Migrate(ctx, cs.pool, l); err != nil {
+					return nil, err
+				}
+				store = reportingpg.New(cs.pool)
+			} else if store, err = reportingkv.Open(ctx, js, reportingkv.Config{Replicas: c.Replicas}); err != nil {
+				return nil, err
+			}
+			if r, err = reportingrun.New(store, reportingrun.Config{Consumer: kafka.ConsumerConfig{Client: client}, Logger: l}); err != nil {
+				return nil, err
+			}
+			svc := &reporting.Service{Store: store}
+			ms, err := reportingapi.Serve(nc, svc)
+			if err != nil {
+				return nil, err
+			}
+			cs.services = append(cs.services, ms)
+			if c.ExportDir != "" {
+				sched := &reporting.ExportSchedule{Service: svc, Sink: reporting.DirSink{Dir: c.ExportDir}, Today: c.ExportToday, Log: l}
+				if c.ExportToday {
+					sched.Delay = time.Minute
+				}
+				cs.wg.Go(func() { sched.Run(rctx) })
+			}
+		case "analytics":
+			var store analytics.Store
+			if cs.pool != nil {
+				if _, err := analyticspg.Migrate(ctx, cs.pool, l); err != nil {
+					return nil, err
+				}
+				store = analyticspg.New(cs.pool)
+			} else if store, err = filestore.Open(filestore.Config{Path: filepath.Join(c.Dir, "analytics", "funnels.json")}); err != nil {
+				return nil, err
+			}
+			if r, err = analyticsrun.New(store, analyticsrun.Config{Consumer: kafka.ConsumerConfig{Client: client}, Logger: l}); err != nil {
+				return nil, err
+			}
+			ms, err := analyticsapi.Serve(nc, store)
+			if err != nil {
+				return nil, err
+			}
+			cs.services = append(cs.services, ms)
+		case "audit":
+			store, err := auditStore(ctx, cs.pool, c.Dir, l)
+			if err != nil {
+				return nil, err
+			}
+			if r, err = auditrun.New(store, auditrun.Config{Consumer: kafka.ConsumerConfig{Client: client}, Logger: l}); err != nil {
+				return nil, err
+			}
+		}
+		cs.runners = append(cs.runners, r)
+		cs.wg.Go(func() {
+			if err := r.Run(rctx); err != nil {
+				l.Error("consumer stopped", "err", err)
+			}
+		})
+	}
+	return cs, nil
+}
+
+// auditStore opens the audit log: in PostgreSQL with a pool, else in files
+// under dir/audit.
+func auditStore(ctx context.Context, pool *pgxpool.Pool, dir string, log *slog.Logger) (audit.Store, error) {
+	if pool != nil {
+		if _, err := auditpg.Migrate(ctx, pool, log); err != nil {
+			return nil, err
+		}
+		return auditpg.New(pool), nil
+	}
+	return filelog.Open(filelog.Config{Dir: filepath.Join(dir, "audit"), Logger: log})
+}
+
+// Shutdown stops the micro services, then the consumers (each finishes its
+// batch and leaves its group), then closes the pool, within ctx.
+func (cs *consumers) Shutdown(ctx context.Context) {
+	for _, s := range cs.services {
+		_ = s.Stop()
+	}
+	if cs.cancel != nil {
+		cs.cancel()
+	}
+	done := make(chan struct{})
+	go func() { cs.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		cs.log.Warn("consumers did not stop in time")
+	}
+	for _, r := range cs.runners {
+		if err := r.Close(ctx); err != nil {
+			cs.log.Warn("consumer close", "err", err)
+		}
+	}
+	if cs.pool != nil {
+		cs.pool.Close()
+	}
+}
+
+// runningBridge is a bridge run in the background.
+type runningBridge struct {
+	b      *bridge.Bridge
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func startBridge(nc *nats.Conn, cfg bridge.Config, log *slog.Logger, reg prometheus.Registerer) (*runningBridge, error) {
+	b, err := bridge.New(cfg, nc, log, bridge.NewMetrics(reg))
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	rb := &runningBridge{b: b, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(rb.done)
+		if err := b.Run(ctx); err != nil {
+			log.Error("bridge stopped", "err", err)
+		}
+	}()
+	return rb, nil
+}
+
+// Shutdown stops the bridge: a transaction under way is committed or
+// aborted, and the lease released, within ctx.
+func (rb *runningBridge) Shutdown(ctx context.Context) {
+	rb.cancel()
+	select {
+	case <-rb.done:
+	case <-ctx.Done():
+	}
+}
+
+// coreConnFlags are the flags of a process that connects to the core as a
+// NATS client.
+type coreConnFlags struct{ url, user, password *string }
+
+func addCoreConnFlags(fs *flag.FlagSet) coreConnFlags {
+	return coreConnFlags{
+		url:      fs.String("nats", "nats://127.0.0.1:4222", "core NATS URLs (comma-separated)"),
+		user:     fs.String("nats-user", "core", "core NATS user"),
+		password: fs.String("nats-password", "core-dev-password", "core NATS password"),
+	}
+}
+
+func (f coreConnFlags) connect(name string) (*nats.Conn, error) {
+	return nats.Connect(*f.url, nats.Name(name), nats.UserInfo(*f.user, *f.password), nats.MaxReconnects(-1))
+}
+
+// runBridge runs the bridge as a process of its own. Several may run: one
+// mirrors, the others stand by.
+func runBridge(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("bridge", flag.ContinueOnError)
+	conn := addCoreConnFlags(fs)
+	var brokers list
+	fs.Var(&brokers, "brokers", "Kafka seed brokers (host:port,…); required")
+	name := fs.String("name", "", "instance name (default: host name and pid)")
+	replicas := fs.Int("replicas", 1, "replicas of the bridge's lease bucket: 1, or 3 in a core cluster")
+	partitions := fs.Int("partitions", 12, "partitions of each topic the bridge creates")
+	opsAddr := fs.String("ops", "127.0.0.1:9190", "address of /metrics, /healthz and /readyz")
+	lf := addLogFlags(fs, "json")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log, err := lf.logger()
+	if err != nil {
+		return err
+	}
+	if len(brokers) == 0 {
+		return errors.New("--brokers is required")
+	}
+	nc, err := conn.connect("bridge")
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	reg := newRegistry()
+	rb, err := startBridge(nc, bridge.Config{Name: *name, Replicas: *replicas,
+		Kafka: kafka.ProducerConfig{Client: kafka.ClientConfig{Brokers: brokers, Logger: log}, Topics: kafka.TopicMap{Partitions: int32(*partitions)}}}, log, reg)
+	if err != nil {
+		return err
+	}
+	ops, err := serveOps(*opsAddr, reg, func() error {
+		if !nc.IsConnected() {
+			return errors.New("not connected to the core")
+		}
+		return nil
+	})
+	if err != nil {
+		rb.Shutdown(context.Background())
+		return err
+	}
+	log.Info("bridge running", "ops", ops.Addr)
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	_ = ops.Shutdown(sctx)
+	rb.Shutdown(sctx)
+	return nil
+}
+
+// runConsume runs Kafka consumers (reporting, analytics, audit) as a process
+// of their own; several processes share each consumer group's partitions.
+func runConsume(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("consume", flag.ContinueOnError)
+	conn := addCoreConnFlags(fs)
+	var brokers, services list
+	fs.Var(&brokers, "brokers", "Kafka seed brokers (host:port,…); required")
+	services = consumerNames
+	fs.Var(&services, "services", "consumers to run: "+strings.Join(consumerNames, ","))
+	pgURL := fs.String("pg-url", "", "PostgreSQL URL for the consumers' stores (default: embedded stores under --data)")
+	data := fs.String("data", "data/consume", "directory of the embedded stores")
+	exportDir := fs.String("export-dir", "", "directory for the daily finance CSV exports (empty: none)")
+	opsAddr := fs.String("ops", "127.0.0.1:9191", "address of /metrics, /healthz and /readyz")
+	lf := addLogFlags(fs, "json")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log, err := lf.logger()
+	if err != nil {
+		return err
+	}
+	nc, err := conn.connect("consume")
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	cs, err := startConsumers(ctx, nc, consumersConfig{Brokers: brokers, Services: services, PostgresURL: *pgURL, Dir: *data, ExportDir: *exportDir}, log)
+	if err != nil {
+		return err
+	}
+	ops, err := serveOps(*opsAddr, newRegistry(), func() error {
+		if !nc.IsConnected() {
+			return errors.New("not connected to the core")
+		}
+		return nil
+	})
+	if err != nil {
+		cs.Shutdown(context.Background())
+		return err
+	}
+	log.Info("consumers running", "services", strings.Join(services, ","), "ops", ops.Addr)
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	_ = ops.Shutdown(sctx)
+	cs.Shutdown(sctx)
+	return nil
+}
+
+// runAudit is `ticketing audit verify`: it walks every chain of the audit
+// log and reports the first changed, missing or reordered entry of each.
+func runAudit(ctx context.Context, args []string) error {
+	if len(args) == 0 || args[0] != "verify" {
+		return errors.New("usage: ticketing audit verify [--pg-url URL | --data DIR]")
+	}
+	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
+	pgURL := fs.String("pg-url", "", "PostgreSQL URL of the audit log")
+	data := fs.String("data", "data/dev", "directory of the embedded audit log (its audit/ folder), when no --pg-url")
+	if err := parse(fs, args[1:]); err != nil {
+		return err
+	}
+	var log audit.Reader
+	if *pgURL != "" {
+		pool, err := postgres.Open(ctx, postgres.Config{URL: *pgURL})
+		if err != nil {
+			return err
+		}
+		defer pool.Close()
+		log = auditpg.New(pool)
+	} else {
+		dir := filepath.Join(*data, "audit")
+		if _, err := os.Stat(dir); err != nil {
+			return fmt.Errorf("no audit log in %s: %w", *data, err)
+		}
+		log = filelog.Reader(dir)
+	}
+	rep, err := audit.Verify(ctx, log)
+	if err != nil {
+		return err
+	}
+	fmt.Print(rep.String())
+	if !rep.OK() {
+		return errors.New("the audit log does not verify")
+	}
+	return nil
+}
