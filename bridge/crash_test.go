@@ -23,6 +23,7 @@ const (
 	childNATS    = "BRIDGE_CHILD_NATS" // url user password, space-separated
 	childBrokers = "BRIDGE_CHILD_BROKERS"
 	childName    = "BRIDGE_CHILD_NAME"
+	childTopics  = "BRIDGE_CHILD_TOPICS" // named(): topics of their own on a shared broker
 )
 
 // TestBridgeChild is not a test: it is a bridge process that the crash tests
@@ -38,6 +39,9 @@ func TestBridgeChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := config(os.Getenv(childName), strings.Split(os.Getenv(childBrokers), ","))
+	if id := os.Getenv(childTopics); id != "" {
+		cfg = named(cfg, id)
+	}
 	b, err := bridge.New(cfg, nc, nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -52,10 +56,10 @@ type child struct {
 	cmd  *exec.Cmd
 }
 
-func startChild(t *testing.T, name, natsEnv string, brokers []string) *child {
+func startChild(t *testing.T, name, natsEnv string, brokers []string, topics string) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestBridgeChild$", "-test.count=1", "-test.timeout=10m")
-	cmd.Env = append(os.Environ(), childNATS+"="+natsEnv, childBrokers+"="+strings.Join(brokers, ","), childName+"="+name)
+	cmd.Env = append(os.Environ(), childNATS+"="+natsEnv, childBrokers+"="+strings.Join(brokers, ","), childName+"="+name, childTopics+"="+topics)
 	logf, err := os.Create(filepath.Join(t.TempDir(), name+".log"))
 	if err != nil {
 		t.Fatal(err)
@@ -93,14 +97,25 @@ func (c *child) kill(t *testing.T) {
 // transaction is fenced. Afterwards Kafka holds every event exactly once,
 // in order per key.
 func TestCrashesAndPausesLoseAndDuplicateNothing(t *testing.T) {
+	crashesAndPauses(t, embedded(t, kafka.EmbeddedConfig{}).Brokers(), false)
+}
+
+// crashesAndPauses runs the crash test against brokers; shared brokers get
+// topics of the test's own.
+func crashesAndPauses(t *testing.T, brokers []string, shared bool) {
 	ctx := testCtx(t)
 	n, _, js := core(t)
-	e := embedded(t, kafka.EmbeddedConfig{})
 	user, pass := n.CoreCredentials()
 	natsEnv := n.ClientURL() + " " + user + " " + pass
+	topics := ""
+	tm := kafka.TopicMap{}
+	if shared {
+		cfg := unique(config("", brokers))
+		topics, tm = cfg.Kafka.TransactionalID, cfg.Kafka.Topics
+	}
 	children := map[string]*child{}
 	for _, name := range []string{"c1", "c2"} {
-		children[name] = startChild(t, name, natsEnv, e.Brokers())
+		children[name] = startChild(t, name, natsEnv, brokers, topics)
 	}
 	var kv jetstream.KeyValue
 	waitFor(ctx, t, "the lease bucket", func() bool { // created by the first child to start
@@ -143,7 +158,7 @@ func TestCrashesAndPausesLoseAndDuplicateNothing(t *testing.T) {
 		active := holder()
 		children[active].kill(t)
 		t.Logf("round %d: killed %s at ack floor %d of %d", round, active, ackFloor(), p.count())
-		children[active] = startChild(t, active, natsEnv, e.Brokers())
+		children[active] = startChild(t, active, natsEnv, brokers, topics)
 	}
 
 	// A pause: the active process freezes with transactions in flight,
@@ -168,5 +183,5 @@ func TestCrashesAndPausesLoseAndDuplicateNothing(t *testing.T) {
 	p.publish(ctx, t, 2000, 200)
 	mirroredPast(p.count() - 1)
 
-	exactlyOnce(t, readAll(ctx, t, e.Brokers(), p.count()), p.count())
+	exactlyOnce(t, readAll(ctx, t, brokers, p.count(), tm), p.count())
 }

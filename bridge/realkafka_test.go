@@ -21,7 +21,11 @@ import (
 func unique(cfg bridge.Config) bridge.Config {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
-	id := "bt-" + hex.EncodeToString(b[:])
+	return named(cfg, "bt-"+hex.EncodeToString(b[:]))
+}
+
+// named gives a bridge config the topics and transactional id of id.
+func named(cfg bridge.Config, id string) bridge.Config {
 	cfg.Kafka.Topics.Routes = map[string]string{"ticketing.inventory.": id + ".inventory"}
 	cfg.Kafka.Topics.Default = id + ".events"
 	cfg.CheckpointTopic = id + ".checkpoint"
@@ -47,6 +51,12 @@ func TestRealKafka(t *testing.T) {
 	b2, _ := run(t, cfg, nc)
 	waitFor(ctx, t, "second bridge", func() bool { return b2.Stats().Checkpoint == 5000 })
 	exactlyOnce(t, readAll(ctx, t, brokers, 5000, cfg.Kafka.Topics), 5000)
+}
+
+// TestRealKafkaCrashesAndPauses is TestCrashesAndPausesLoseAndDuplicateNothing
+// against the devstack's Kafka broker.
+func TestRealKafkaCrashesAndPauses(t *testing.T) {
+	crashesAndPauses(t, testservers.KafkaBrokers(t), true)
 }
 
 // TestRealKafkaBrokerRestart starts a Kafka broker of its own (the
