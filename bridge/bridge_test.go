@@ -22,7 +22,7 @@ import (
 )
 
 // core starts a core node with a client listener and the core's streams.
-func core(t *testing.T) (*node.Node, *nats.Conn, jetstream.JetStream) {
+func core(t testing.TB) (*node.Node, *nats.Conn, jetstream.JetStream) {
 	t.Helper()
 	ctx := testCtx(t)
 	n, err := node.Start(ctx, node.Config{Name: "t", DataDir: t.TempDir(), ClientAddr: "127.0.0.1:0", LeafAddr: "127.0.0.1:0"}, quiet())
@@ -52,7 +52,7 @@ func core(t *testing.T) (*node.Node, *nats.Conn, jetstream.JetStream) {
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func testCtx(t *testing.T) context.Context {
+func testCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	t.Cleanup(cancel)
 	return ctx
@@ -70,7 +70,7 @@ type publisher struct {
 	next int
 }
 
-func (p *publisher) publish(ctx context.Context, t *testing.T, n int, body int) {
+func (p *publisher) publish(ctx context.Context, t testing.TB, n int, body int) {
 	t.Helper()
 	if err := p.try(ctx, n, body); err != nil {
 		t.Fatal(err)
@@ -226,7 +226,7 @@ func exactlyOnce(t *testing.T, m mirrored, n int) {
 
 func first(s []string, n int) []string { return s[:min(n, len(s))] }
 
-func embedded(t *testing.T, c kafka.EmbeddedConfig) *kafka.Embedded {
+func embedded(t testing.TB, c kafka.EmbeddedConfig) *kafka.Embedded {
 	t.Helper()
 	e, err := kafka.StartEmbedded(c)
 	if err != nil {
@@ -250,7 +250,7 @@ func config(name string, brokers []string) bridge.Config {
 
 // run runs a bridge in the background until the test ends or stop is
 // called.
-func run(t *testing.T, cfg bridge.Config, nc *nats.Conn) (b *bridge.Bridge, stop func()) {
+func run(t testing.TB, cfg bridge.Config, nc *nats.Conn) (b *bridge.Bridge, stop func()) {
 	t.Helper()
 	b, err := bridge.New(cfg, nc, quiet(), nil)
 	if err != nil {
@@ -271,7 +271,7 @@ func run(t *testing.T, cfg bridge.Config, nc *nats.Conn) (b *bridge.Bridge, stop
 }
 
 // waitFor polls cond until it holds or ctx ends.
-func waitFor(ctx context.Context, t *testing.T, what string, cond func() bool) {
+func waitFor(ctx context.Context, t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()

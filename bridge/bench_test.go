@@ -1,0 +1,27 @@
+package bridge_test
+
+import (
+	"testing"
+
+	"github.com/ticketing/ticketing/bridge/kafka"
+)
+
+// BenchmarkMirror mirrors b.N events of 1 KiB from EVENTS into the embedded
+// broker (in memory) and reports events a second: the whole hot path of the
+// bridge (read, map, transaction, checkpoint, acknowledgement). `ticketing
+// bench bridge` measures the same next to its same-run ceilings.
+func BenchmarkMirror(b *testing.B) {
+	ctx := testCtx(b)
+	_, nc, js := core(b)
+	e := embedded(b, kafka.EmbeddedConfig{})
+	p := &publisher{js: js}
+	p.publish(ctx, b, b.N, 1000)
+	cfg := config("bench", e.Brokers())
+	cfg.MaxBatch = 0 // the default
+	b.SetBytes(1024)
+	b.ResetTimer()
+	br, _ := run(b, cfg, nc)
+	waitFor(ctx, b, "mirrored", func() bool { return br.Stats().Checkpoint == uint64(b.N) })
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
