@@ -1,7 +1,8 @@
 // Package edge is the regional edge runtime: the public HTTP API, edge caches
 // and (later) the waiting room and rate limits. An edge decides nothing about
 // inventory; it runs an embedded leaf nats-server joined to the core and
-// sends holds over it to the partition owners. Start wires one edge;
+// sends holds over it to the partition owners, catalog administration to the
+// catalog service and organizers' report queries to the reporting service. Start wires one edge;
 // Shutdown stops it in order.
 package edge
 
@@ -32,6 +33,7 @@ import (
 	catalogapi "github.com/ticketing/ticketing/services/catalog/natsapi"
 	"github.com/ticketing/ticketing/services/catalog/natskv"
 	"github.com/ticketing/ticketing/services/inventory/natsapi"
+	reportingapi "github.com/ticketing/ticketing/services/reporting/natsapi"
 )
 
 // Config configures an edge process.
@@ -73,6 +75,9 @@ func (c *Config) Defaults() {
 func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		return fmt.Errorf("edge: http address %q: %w", c.HTTPAddr, err)
+	}
+	if t := c.API.AdminToken; t != "" && len(t) < 16 {
+		return errors.New("edge: the admin token must be at least 16 characters")
 	}
 	return c.Leaf.Validate()
 }
@@ -142,8 +147,12 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Re
 		return fail(err)
 	}
 	e.Registry = reg
+	if cfg.API.AdminToken == "" {
+		e.log.Warn("no admin token configured: the report endpoints refuse every request")
+	}
 	e.App = httpapi.New(cfg.API, httpapi.Deps{
-		Catalog: e.Catalog, Inventory: e.Inventory, Admin: &catalogapi.Client{NC: e.NC}, Limiter: limiter,
+		Catalog: e.Catalog, Inventory: e.Inventory, Admin: &catalogapi.Client{NC: e.NC},
+		Reports: &reportingapi.Client{NC: e.NC}, Limiter: limiter,
 		Ready: e.ready, Log: e.log, Registry: e.Registry,
 	})
 	if e.ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {

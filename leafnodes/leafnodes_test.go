@@ -13,13 +13,19 @@ import (
 
 	"github.com/ticketing/ticketing/core/node"
 	"github.com/ticketing/ticketing/core/node/nodetest"
+	"github.com/ticketing/ticketing/internal/errs"
 	"github.com/ticketing/ticketing/leafnodes"
 	"github.com/ticketing/ticketing/services/inventory/natsapi"
+	"github.com/ticketing/ticketing/services/reporting"
+	reportingapi "github.com/ticketing/ticketing/services/reporting/natsapi"
+	"github.com/ticketing/ticketing/services/reporting/natskv"
 )
 
 // TestEdgePermissions: through its leaf node an edge reaches the public
-// inventory operations and can read the catalog, and nothing else: not the
-// internal confirm and cancel, not the JetStream API beyond the catalog.
+// inventory operations, can read the catalog and ask for event reports, and
+// nothing else: not the internal confirm and cancel, not the JetStream API
+// beyond the catalog, not the micro services' $SRV discovery and stats, and
+// it cannot attract requests meant for the core's services.
 func TestEdgePermissions(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx := context.Background()
@@ -37,6 +43,16 @@ func TestEdgePermissions(t *testing.T) {
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "INVENTORY", Subjects: []string{"inv.log.>"}}); err != nil {
 		t.Fatal(err)
 	}
+	// The real reporting micro service, on an embedded store.
+	store, err := natskv.Open(ctx, js, natskv.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := reportingapi.Serve(coreNC, &reporting.Service{Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = svc.Stop() }()
 	_ = coreNC.Flush()
 
 	leaf, err := leafnodes.StartEdge(leafnodes.EdgeConfig{Name: "edge-t", ClientAddr: "-", Hubs: []string{core.LeafURL()}}, log)
@@ -81,6 +97,63 @@ func TestEdgePermissions(t *testing.T) {
 		if !errors.Is(err, nats.ErrNoResponders) && !errors.Is(err, nats.ErrTimeout) {
 			t.Fatalf("%s from the edge: unexpected error %v", op, err)
 		}
+	}
+
+	// Reports: the request subject is answered (an event without records is
+	// the service's not found, not the client's unavailable)…
+	reports := &reportingapi.Client{NC: edgeNC}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		rctx, rcancel := context.WithTimeout(ctx, time.Second)
+		_, err = reports.EventReport(rctx, "ev")
+		rcancel()
+		if !errs.Is(errs.Unavailable, err) || time.Now().After(deadline) {
+			break
+		}
+	}
+	if !errs.Is(errs.NotFound, err) {
+		t.Fatalf("event report from the edge: %v, want the service's not found", err)
+	}
+	// … the service's discovery, info and stats are not.
+	for _, subj := range []string{"$SRV.PING", "$SRV.PING.reporting", "$SRV.INFO.reporting", "$SRV.STATS.reporting"} {
+		m, err := edgeNC.Request(subj, nil, 500*time.Millisecond)
+		if err == nil {
+			t.Fatalf("%s from the edge was answered (%q)", subj, m.Data)
+		}
+		if !errors.Is(err, nats.ErrNoResponders) && !errors.Is(err, nats.ErrTimeout) {
+			t.Fatalf("%s from the edge: unexpected error %v", subj, err)
+		}
+	}
+	// An edge cannot subscribe to the service's requests: the core does not
+	// send them over the leaf connection. A probe on a subject the edge may
+	// receive, published after each request by the same connection, shows
+	// when the request would have arrived.
+	stolen, err := edgeNC.SubscribeSync(reportingapi.SubjEventReport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe, err := edgeNC.SubscribeSync("_INBOX.probe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = edgeNC.Flush()
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		if err := coreNC.Publish(reportingapi.SubjEventReport, []byte(`{"event_id":"ev"}`)); err != nil {
+			t.Fatal(err)
+		}
+		if err := coreNC.Publish("_INBOX.probe", nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := probe.NextMsg(100 * time.Millisecond); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the probe never reached the edge")
+		}
+	}
+	if n, _, _ := stolen.Pending(); n != 0 {
+		t.Fatalf("the edge received %d report requests meant for the core", n)
 	}
 
 	ejs, err := jetstream.NewWithDomain(edgeNC, node.Domain)

@@ -56,6 +56,11 @@ type Config struct {
 	// HoldLimit bounds hold requests per client address (when Deps.Limiter
 	// is set). Default 10 a second, bursts of 20.
 	HoldLimit ratelimit.Limit
+	// AdminToken authorizes the report endpoints (`Authorization: Bearer
+	// <token>`), the same token the core's catalog service checks for
+	// catalog administration. Empty: the report endpoints refuse every
+	// request (401).
+	AdminToken string
 }
 
 // Defaults fills zero fields.
@@ -79,6 +84,8 @@ type Deps struct {
 	Catalog   *catalog.Cache
 	Inventory Inventory
 	Admin     CatalogAdmin
+	// Reports answers event reports; nil: the report endpoints answer 503.
+	Reports Reports
 	// Limiter limits hold requests per client address; nil: no limit.
 	Limiter ratelimit.Limiter
 	// Ready reports whether the edge can serve (nil: always).
@@ -93,6 +100,8 @@ type API struct {
 	deps  Deps
 	log   *slog.Logger
 	avail availabilityCache
+	// adminDigest is the SHA-256 of Config.AdminToken; nil when none is set.
+	adminDigest *[32]byte
 
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
@@ -104,6 +113,10 @@ func New(cfg Config, deps Deps) *fiber.App {
 	cfg.Defaults()
 	a := &API{cfg: cfg, deps: deps, log: deps.Log}
 	a.avail.ttl = cfg.AvailabilityTTL
+	if cfg.AdminToken != "" {
+		d := tokenDigest(cfg.AdminToken)
+		a.adminDigest = &d
+	}
 	app := fiber.New(fiber.Config{
 		AppName:               "ticketing-edge",
 		ErrorHandler:          a.errorHandler,
@@ -143,6 +156,7 @@ func New(cfg Config, deps Deps) *fiber.App {
 	v1.Delete("/holds/:id", a.releaseHold)
 	v1.Post("/admin/venues", a.createVenue)
 	v1.Post("/admin/events", a.createEvent)
+	v1.Get("/reports/events/:id", a.eventReport)
 	return app
 }
 

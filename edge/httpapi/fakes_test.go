@@ -12,6 +12,8 @@ import (
 	"github.com/ticketing/ticketing/internal/errs"
 	"github.com/ticketing/ticketing/services/catalog"
 	"github.com/ticketing/ticketing/services/inventory"
+	"github.com/ticketing/ticketing/services/reporting"
+	"github.com/ticketing/ticketing/services/reporting/reportingtest"
 )
 
 // fakeInventory is an in-memory stand-in for the partition owners reached
@@ -289,4 +291,112 @@ func demoCache() *catalog.Cache {
 	}
 	c.MarkReady()
 	return c
+}
+
+// fakeReportStore is an in-memory reporting.Store: the reporting domain's
+// own fold (reporting.Fold) over records applied to it, behind the real
+// reporting.Service, as the reporting micro service runs it over its
+// stores. fail, when set, answers the next read with the error instead.
+type fakeReportStore struct {
+	mu      sync.Mutex
+	agg     *reporting.Aggregates
+	cursors map[reporting.Partition]reporting.Cursor
+	reads   int
+	fail    error
+}
+
+func newFakeReportStore(recs []reporting.Record) *fakeReportStore {
+	s := &fakeReportStore{agg: reporting.NewAggregates(), cursors: map[reporting.Partition]reporting.Cursor{}}
+	if _, err := s.Apply(context.Background(), recs); err != nil {
+		panic(err)
+	}
+	return s
+}
+
+func (s *fakeReportStore) Offsets(_ context.Context, parts []reporting.Partition) (map[reporting.Partition]int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[reporting.Partition]int64{}
+	for _, p := range parts {
+		if c, ok := s.cursors[p]; ok {
+			out[p] = c.Next
+		}
+	}
+	return out, nil
+}
+
+func (s *fakeReportStore) Apply(_ context.Context, recs []reporting.Record) (reporting.Applied, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := reporting.Fold(s.cursors, recs)
+	s.agg.Merge(f.Delta)
+	for p, c := range f.Cursors {
+		s.cursors[p] = c
+	}
+	return f.Applied, nil
+}
+
+func (s *fakeReportStore) read() error {
+	s.reads++
+	if err := s.fail; err != nil {
+		s.fail = nil
+		return err
+	}
+	return nil
+}
+
+func (s *fakeReportStore) Event(_ context.Context, eventID string) (reporting.EventView, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.read(); err != nil {
+		return reporting.EventView{}, err
+	}
+	v, ok := s.agg.View(eventID)
+	if !ok {
+		return v, errs.Errorf("reporting.event", errs.NotFound, "no record of event %q", eventID)
+	}
+	return v, nil
+}
+
+func (s *fakeReportStore) Hours(_ context.Context, from, to time.Time) (reporting.HoursView, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.read(); err != nil {
+		return reporting.HoursView{}, err
+	}
+	return s.agg.HoursIn(from, to), nil
+}
+
+func (s *fakeReportStore) failNext(err error) {
+	s.mu.Lock()
+	s.fail = err
+	s.mu.Unlock()
+}
+
+func (s *fakeReportStore) readCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reads
+}
+
+// reportRecords are the inventory domain events of an on-sale of
+// arena-finals as the bridge writes them to Kafka: two hours of holds,
+// sales, an expiry, a release and a refund over two zones and two Kafka
+// partitions.
+func reportRecords() []reporting.Record {
+	const ev, org = "arena-finals", "org-1"
+	t0 := reportingtest.T0
+	p0 := [][]byte{
+		reportingtest.Body(reportingtest.Ev{Type: "hold.placed", EventID: ev, Zones: map[string]int{"premium": 2, "floor": 1}, Amount: 45700, Organizer: org}),
+		reportingtest.Body(reportingtest.Ev{Type: "seats.sold", EventID: ev, Zones: map[string]int{"premium": 2, "floor": 1}, Amount: 45700, Organizer: org, At: t0.Add(5 * time.Minute)}),
+		reportingtest.Body(reportingtest.Ev{Type: "hold.placed", EventID: ev, Zones: map[string]int{"floor": 4}, Amount: 31600, Organizer: org, At: t0.Add(65 * time.Minute)}),
+		reportingtest.Body(reportingtest.Ev{Type: "hold.expired", EventID: ev, Zones: map[string]int{"floor": 4}, Amount: 31600, Organizer: org, At: t0.Add(80 * time.Minute)}),
+	}
+	p1 := [][]byte{
+		reportingtest.Body(reportingtest.Ev{Type: "hold.placed", EventID: ev, Zones: map[string]int{"premium": 1}, Amount: 18900, Organizer: org, At: t0.Add(70 * time.Minute)}),
+		reportingtest.Body(reportingtest.Ev{Type: "hold.placed", EventID: ev, Zones: map[string]int{"floor": 2}, Amount: 15800, Organizer: org, At: t0.Add(71 * time.Minute)}),
+		reportingtest.Body(reportingtest.Ev{Type: "hold.released", EventID: ev, Zones: map[string]int{"floor": 2}, Amount: 15800, Organizer: org, At: t0.Add(72 * time.Minute)}),
+		reportingtest.Body(reportingtest.Ev{Type: "sale.cancelled", EventID: ev, Zones: map[string]int{"floor": 1}, Amount: 7900, Organizer: org, At: t0.Add(75 * time.Minute)}),
+	}
+	return append(reportingtest.Records("ticketing.inventory", 0, 0, p0...), reportingtest.Records("ticketing.inventory", 1, 0, p1...)...)
 }

@@ -349,6 +349,12 @@ func FuzzApp(f *testing.F) {
 		{2, "/v1/admin/venues", "", "Bearer {admin}", "", "", clubVenue, 3},
 		{2, "/v1/admin/events", "", "Bearer {admin}", "", "", `{"id":"x","name":"X","venue_id":"arena","starts_at":"2027-02-01T20:00:00Z","on_sale_at":"2026-12-01T10:00:00Z"}`, 0},
 		{2, "/v1/admin/events", "", "", "", "", `{}`, 0},
+		{0, "/v1/reports/events/arena-finals", "", "Bearer {admin}", "", "", "", 0},
+		{0, "/v1/reports/events/arena-finals", "", "Bearer {admin}", "", "", "", 4},
+		{0, "/v1/reports/events/nope", "", "Bearer {admin}", "", "", "", 0},
+		{0, "/v1/reports/events/Arena", "", "Bearer {admin}", "", "", "", 0},
+		{0, "/v1/reports/events/arena-finals", "", "Bearer wrong", "", "", "", 0},
+		{0, "/v1/reports/events/arena-finals", "", "", "", "", "", 0},
 		{3, "/v1/events", "", "", "", "", "", 0},
 		{5, "/v1/holds/x", "", "", "", "", "", 0},
 		{6, "/v1/events", "", "", "Origin", "http://x", "", 0},
@@ -400,8 +406,9 @@ func FuzzApp(f *testing.F) {
 		raw.Write(body)
 
 		// Faults of the core: 1 the inventory is unavailable, 2 it fails
-		// with an internal error, 3 the catalog service is unavailable.
-		invCalls, adminCalls := e.inv.callCount(), e.admin.callCount()
+		// with an internal error, 3 the catalog service is unavailable, 4
+		// the reporting store is.
+		invCalls, adminCalls, reportReads := e.inv.callCount(), e.admin.callCount(), e.reports.readCount()
 		var injected error
 		switch fault % 8 {
 		case 1:
@@ -412,6 +419,8 @@ func FuzzApp(f *testing.F) {
 			e.admin.mu.Lock()
 			e.admin.fail = errs.E("catalog.admin", errs.Unavailable, "the catalog service is not reachable; try again")
 			e.admin.mu.Unlock()
+		case 4:
+			e.reports.failNext(errs.E("reporting.store", errs.Unavailable, "the store is not reachable; try again"))
 		}
 		e.inv.mu.Lock()
 		for _, op := range []string{"hold", "get", "release", "availability"} {
@@ -429,6 +438,7 @@ func FuzzApp(f *testing.F) {
 			e.admin.mu.Lock()
 			e.admin.fail = nil
 			e.admin.mu.Unlock()
+			e.reports.failNext(nil)
 		}()
 
 		c := &rawConn{}
@@ -467,7 +477,8 @@ func FuzzApp(f *testing.F) {
 		}
 
 		faulted := (fault%8 == 1 || fault%8 == 2) && e.inv.callCount() > invCalls ||
-			fault%8 == 3 && e.admin.callCount() > adminCalls
+			fault%8 == 3 && e.admin.callCount() > adminCalls ||
+			fault%8 == 4 && e.reports.readCount() > reportReads
 		if r.status >= 500 && !(faulted && (r.status == 503 || r.status == 500 && fault%8 == 2)) {
 			t.Fatalf("%s: server error", where)
 		}

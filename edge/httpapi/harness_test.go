@@ -27,6 +27,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ticketing/ticketing/services/catalog"
+	"github.com/ticketing/ticketing/services/reporting"
 )
 
 // env is an API over fakes of its collaborators and the demo catalog.
@@ -34,7 +35,10 @@ type env struct {
 	app   *fiber.App
 	inv   *fakeInventory
 	admin *fakeAdmin
-	cache *catalog.Cache
+	// reports is the store behind the real reporting.Service that answers
+	// the report endpoints.
+	reports *fakeReportStore
+	cache   *catalog.Cache
 
 	mu       sync.Mutex
 	notReady error
@@ -48,9 +52,11 @@ func newEnvWith(tb testing.TB, change func(*Config, *Deps)) *env {
 	e := &env{cache: demoCache()}
 	e.inv = newFakeInventory(e.cache)
 	e.admin = newFakeAdmin(e.cache)
-	cfg := Config{AvailabilityTTL: time.Nanosecond}
+	e.reports = newFakeReportStore(reportRecords())
+	// The edge's admin token is the one the catalog service checks.
+	cfg := Config{AvailabilityTTL: time.Nanosecond, AdminToken: e.admin.token}
 	deps := Deps{
-		Catalog: e.cache, Inventory: e.inv, Admin: e.admin,
+		Catalog: e.cache, Inventory: e.inv, Admin: e.admin, Reports: &reporting.Service{Store: e.reports},
 		Ready: func() error { e.mu.Lock(); defer e.mu.Unlock(); return e.notReady },
 		Log:   slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: prometheus.NewRegistry(),
 	}

@@ -1,0 +1,136 @@
+package edge_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ticketing/ticketing/core/node/nodetest"
+	"github.com/ticketing/ticketing/core/streams"
+	"github.com/ticketing/ticketing/edge"
+	"github.com/ticketing/ticketing/edge/httpapi"
+	"github.com/ticketing/ticketing/leafnodes"
+	"github.com/ticketing/ticketing/services/reporting"
+	reportingapi "github.com/ticketing/ticketing/services/reporting/natsapi"
+	"github.com/ticketing/ticketing/services/reporting/natskv"
+	"github.com/ticketing/ticketing/services/reporting/reportingtest"
+)
+
+const adminToken = "edge-test-admin-token-0123456789"
+
+// An edge started as `ticketing dev` and `ticketing edge` start it answers
+// event reports from the real reporting micro service in the core, over its
+// leaf node and the edge user's permissions.
+func TestReportsThroughTheLeafNode(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	core, coreNC, js := nodetest.Start(t)
+	if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: streams.CatalogBucket}); err != nil {
+		t.Fatal(err)
+	}
+	store, err := natskv.Open(ctx, js, natskv.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Apply(ctx, reportingtest.Sample()); err != nil {
+		t.Fatal(err)
+	}
+	svc := &reporting.Service{Store: store}
+	ms, err := reportingapi.Serve(coreNC, svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = ms.Stop() }()
+
+	e, err := edge.Start(ctx, edge.Config{
+		HTTPAddr:  "127.0.0.1:0",
+		Leaf:      leafnodes.EdgeConfig{Name: "edge-t", ClientAddr: "-", Hubs: []string{core.LeafURL()}},
+		API:       httpapi.Config{AdminToken: adminToken},
+		RateLimit: edge.RateLimitConfig{Disabled: true},
+	}, log, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Shutdown(context.Background())
+
+	get := func(path, auth string) (int, []byte) {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(ctx, "GET", e.URL()+path, nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	// The service's interest crosses the leaf connection asynchronously:
+	// until it has, the edge answers 503 (retry).
+	var status int
+	var body []byte
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		status, body = get("/v1/reports/events/arena", "Bearer "+adminToken)
+		if status != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			break
+		}
+	}
+	if status != http.StatusOK {
+		t.Fatalf("report: %d %s", status, body)
+	}
+	var got httpapi.EventReportView
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatal(err)
+	}
+	want, err := svc.EventReport(ctx, "arena")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.EventID != "arena" || got.Totals.Sold != want.Totals.Sold || got.Totals.NetCents != want.Totals.NetCents ||
+		len(got.Zones) != len(want.Zones) || len(got.Hours) != len(want.Hours) {
+		t.Fatalf("report %+v, the service's %+v", got, want)
+	}
+	for _, c := range []struct {
+		path, auth string
+		status     int
+		code       string
+	}{
+		{"/v1/reports/events/arena", "", 401, "unauthorized"},
+		{"/v1/reports/events/arena", "Bearer " + strings.ToUpper(adminToken), 401, "unauthorized"},
+		{"/v1/reports/events/Arena", "Bearer " + adminToken, 400, "invalid_request"},
+		{"/v1/reports/events/nothing", "Bearer " + adminToken, 404, "not_found"},
+	} {
+		status, body := get(c.path, c.auth)
+		var eb httpapi.ErrorBody
+		if err := json.Unmarshal(body, &eb); status != c.status || err != nil || eb.Error.Code != c.code {
+			t.Errorf("GET %s (%q): %d %s, want %d %s", c.path, c.auth, status, body, c.status, c.code)
+		}
+	}
+}
+
+func TestConfigAdminToken(t *testing.T) {
+	c := edge.Config{Leaf: leafnodes.EdgeConfig{Name: "e"}, API: httpapi.Config{AdminToken: "short"}}
+	c.Defaults()
+	if err := c.Validate(); err == nil {
+		t.Fatal("a 5-character admin token was accepted")
+	}
+	c.API.AdminToken = adminToken
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	c.API.AdminToken = ""
+	if err := c.Validate(); err != nil {
+		t.Fatalf("no admin token (reports refused): %v", err)
+	}
+}

@@ -1,0 +1,144 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/services/catalog"
+	"github.com/ticketing/ticketing/services/reporting"
+)
+
+// Reports is what the API needs of the reporting service (NATS micro
+// service "reporting"). Errors carry errs kinds: Invalid, NotFound (no
+// record of the event yet), Unavailable (no service answers).
+type Reports interface {
+	EventReport(ctx context.Context, eventID string) (reporting.Report, error)
+}
+
+// ReportCounters are the ticket and money movements of a period (or of
+// all periods).
+type ReportCounters struct {
+	Held          int64 `json:"held"`
+	Released      int64 `json:"released"`
+	Expired       int64 `json:"expired"`
+	Sold          int64 `json:"sold"`
+	Cancelled     int64 `json:"cancelled"`
+	GrossCents    int64 `json:"gross_cents"`
+	RefundedCents int64 `json:"refunded_cents"`
+	NetCents      int64 `json:"net_cents"`
+}
+
+// ReportTotals are counters with the tickets held and sold now.
+type ReportTotals struct {
+	ReportCounters
+	HeldNow int64 `json:"held_now"`
+	SoldNow int64 `json:"sold_now"`
+}
+
+// ZoneReportView is one price zone of an event report.
+type ZoneReportView struct {
+	Zone string `json:"zone"`
+	ReportTotals
+}
+
+// HourReportView is one hour (all zones) of an event report.
+type HourReportView struct {
+	Hour time.Time `json:"hour"`
+	ReportCounters
+}
+
+// EventReportView is the body of GET /v1/reports/events/{id}.
+type EventReportView struct {
+	EventID     string           `json:"event_id"`
+	OrganizerID string           `json:"organizer_id,omitempty"`
+	Currency    string           `json:"currency,omitempty"`
+	Capacity    int              `json:"capacity,omitempty"`
+	OnSaleAt    *time.Time       `json:"on_sale_at,omitempty"`
+	Totals      ReportTotals     `json:"totals"`
+	Zones       []ZoneReportView `json:"zones"`
+	Hours       []HourReportView `json:"hours"`
+}
+
+func reportCounters(c reporting.Counters, net int64) ReportCounters {
+	return ReportCounters{Held: c.Held, Released: c.Released, Expired: c.Expired, Sold: c.Sold, Cancelled: c.Cancelled,
+		GrossCents: c.GrossCents, RefundedCents: c.RefundedCents, NetCents: net}
+}
+
+func reportTotals(t reporting.Totals) ReportTotals {
+	return ReportTotals{ReportCounters: reportCounters(t.Counters, t.NetCents), HeldNow: t.HeldNow, SoldNow: t.SoldNow}
+}
+
+func eventReportView(r reporting.Report) EventReportView {
+	v := EventReportView{EventID: r.EventID, OrganizerID: r.OrganizerID, Currency: r.Currency, Capacity: r.Capacity,
+		Totals: reportTotals(r.Totals), Zones: make([]ZoneReportView, 0, len(r.Zones)), Hours: make([]HourReportView, 0, len(r.Hours))}
+	if r.OnSaleAt != nil {
+		t := r.OnSaleAt.UTC()
+		v.OnSaleAt = &t
+	}
+	for _, z := range r.Zones {
+		v.Zones = append(v.Zones, ZoneReportView{Zone: z.Zone, ReportTotals: reportTotals(z.Totals)})
+	}
+	for _, h := range r.Hours {
+		v.Hours = append(v.Hours, HourReportView{Hour: h.Hour.UTC(), ReportCounters: reportCounters(h.Counters, h.NetCents)})
+	}
+	return v
+}
+
+// tokenDigest is what admin tokens are compared by: digests of equal
+// length, so that the comparison takes the same time whatever the length
+// of the token offered.
+func tokenDigest(token string) [sha256.Size]byte { return sha256.Sum256([]byte(token)) }
+
+// requireAdmin checks the request's "Authorization: Bearer <admin token>"
+// against the edge's admin token, in constant time. An edge configured
+// without one refuses every request.
+func (a *API) requireAdmin(c *fiber.Ctx, op string) error {
+	tok, err := bearer(op, c.Get(fiber.HeaderAuthorization))
+	if err != nil {
+		return err
+	}
+	if a.adminDigest == nil {
+		return errs.E(op, errs.Unauthorized, "this edge has no admin token configured")
+	}
+	got := tokenDigest(tok)
+	if subtle.ConstantTimeCompare(got[:], a.adminDigest[:]) != 1 {
+		return errs.E(op, errs.Unauthorized, "a valid admin token is required")
+	}
+	return nil
+}
+
+// reportEventID is the path's event id, checked like every event id
+// before anything is asked of the core.
+func reportEventID(c *fiber.Ctx, op string) (string, error) {
+	id := c.Params("id")
+	if !catalog.ValidID(id) {
+		return "", errs.E(op, errs.Invalid, "the event id must be 1-63 lower-case letters, digits and dashes")
+	}
+	return id, nil
+}
+
+func (a *API) eventReport(c *fiber.Ctx) error {
+	const op = "edge.event_report"
+	if err := a.requireAdmin(c, op); err != nil {
+		return err
+	}
+	id, err := reportEventID(c, op)
+	if err != nil {
+		return err
+	}
+	if a.deps.Reports == nil {
+		return errs.E(op, errs.Unavailable, "reports are not served by this edge")
+	}
+	ctx, cancel := a.ctx(c)
+	defer cancel()
+	r, err := a.deps.Reports.EventReport(ctx, id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(eventReportView(r))
+}
