@@ -180,7 +180,13 @@ func readAll(ctx context.Context, t *testing.T, brokers []string, want int, tm .
 	for len(m.count) < want {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
-			t.Fatalf("Kafka holds %d distinct events, want %d: %v", len(m.count), want, ctx.Err())
+			var missing []string
+			for i := 0; i < want && len(missing) < 10; i++ {
+				if m.count["e-"+strconv.Itoa(i)] == 0 {
+					missing = append(missing, "e-"+strconv.Itoa(i))
+				}
+			}
+			t.Fatalf("Kafka holds %d distinct events, want %d: %v; missing (stream seq = number + 1) %v", len(m.count), want, ctx.Err(), missing)
 		}
 		fs.EachError(func(topic string, p int32, err error) { t.Logf("fetch %s/%d: %v", topic, p, err) })
 		fs.EachRecord(func(r *kgo.Record) {

@@ -266,14 +266,27 @@ func (b *Bridge) record(m jetstream.Msg, seq uint64) *kafka.Record {
 	if key == "" {
 		key = h.Get(cloudevents.HeaderSubject)
 	}
+	// One backing array for the key and every header value: one
+	// allocation, not ten.
+	var vals [len(ceHeaders)]string
+	size := len(key) + 20
+	for i, kv := range ceHeaders {
+		vals[i] = h.Get(kv[0])
+		size += len(vals[i])
+	}
+	buf := make([]byte, 0, size)
+	take := func(s string) []byte {
+		buf = append(buf, s...)
+		return buf[len(buf)-len(s) : len(buf) : len(buf)]
+	}
 	rec := &kafka.Record{Topic: topic, Value: m.Data(), Headers: make([]kafka.Header, 0, len(ceHeaders)+1)}
 	if key != "" {
-		rec.Key = []byte(key)
+		rec.Key = take(key)
 	}
 	known := 0
-	for _, kv := range ceHeaders {
-		if v := h.Get(kv[0]); v != "" {
-			rec.Headers = append(rec.Headers, kafka.Header{Key: kv[1], Value: []byte(v)})
+	for i, kv := range ceHeaders {
+		if vals[i] != "" {
+			rec.Headers = append(rec.Headers, kafka.Header{Key: kv[1], Value: take(vals[i])})
 			known++
 		}
 	}
@@ -285,7 +298,9 @@ func (b *Bridge) record(m jetstream.Msg, seq uint64) *kafka.Record {
 			rec.Headers = append(rec.Headers, kafka.Header{Key: k, Value: []byte(vs[0])})
 		}
 	}
-	rec.Headers = append(rec.Headers, kafka.Header{Key: HeaderStreamSeq, Value: strconv.AppendUint(nil, seq, 10)})
+	n := len(buf)
+	buf = strconv.AppendUint(buf, seq, 10)
+	rec.Headers = append(rec.Headers, kafka.Header{Key: HeaderStreamSeq, Value: buf[n:len(buf):len(buf)]})
 	return rec
 }
 

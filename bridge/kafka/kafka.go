@@ -64,12 +64,10 @@ var (
 	ErrFenced = errors.New("kafka: producer fenced by a newer instance with the same transactional id")
 )
 
-// Header is a record header. The bridge writes the CloudEvents attributes
-// (ce-id, ce-type, …) as headers.
-type Header struct {
-	Key   string
-	Value []byte
-}
+// Header is a record header (franz-go's, so that records pass to the client
+// without copying their headers). The bridge writes the CloudEvents
+// attributes (ce_id, ce_type, …) as headers.
+type Header = kgo.RecordHeader
 
 // Record is one Kafka record.
 type Record struct {
@@ -101,12 +99,7 @@ func (r *Record) Header(key string) ([]byte, bool) {
 
 func (r *Record) toKgo() *kgo.Record {
 	kr := &kgo.Record{Topic: r.Topic, Key: r.Key, Value: r.Value, Timestamp: r.Timestamp}
-	if len(r.Headers) > 0 {
-		kr.Headers = make([]kgo.RecordHeader, len(r.Headers))
-		for i, h := range r.Headers {
-			kr.Headers[i] = kgo.RecordHeader{Key: h.Key, Value: h.Value}
-		}
-	}
+	kr.Headers = r.Headers
 	return kr
 }
 
@@ -115,12 +108,7 @@ func fromKgo(kr *kgo.Record) *Record {
 		Topic: kr.Topic, Key: kr.Key, Value: kr.Value,
 		Partition: kr.Partition, Offset: kr.Offset, Timestamp: kr.Timestamp,
 	}
-	if len(kr.Headers) > 0 {
-		r.Headers = make([]Header, len(kr.Headers))
-		for i, h := range kr.Headers {
-			r.Headers[i] = Header{Key: h.Key, Value: h.Value}
-		}
-	}
+	r.Headers = kr.Headers
 	return r
 }
 
