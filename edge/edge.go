@@ -2,8 +2,8 @@
 // and (later) the waiting room and rate limits. An edge decides nothing about
 // inventory; it runs an embedded leaf nats-server joined to the core and
 // sends holds over it to the partition owners, catalog administration to the
-// catalog service and organizers' report queries to the reporting service. Start wires one edge;
-// Shutdown stops it in order.
+// catalog service and organizers' report queries to the reporting and
+// analytics services. Start wires one edge; Shutdown stops it in order.
 package edge
 
 import (
@@ -29,6 +29,7 @@ import (
 	redislimit "github.com/ticketing/ticketing/edge/ratelimit/redis"
 	"github.com/ticketing/ticketing/internal/natsembed"
 	"github.com/ticketing/ticketing/leafnodes"
+	analyticsapi "github.com/ticketing/ticketing/services/analytics/natsapi"
 	"github.com/ticketing/ticketing/services/catalog"
 	catalogapi "github.com/ticketing/ticketing/services/catalog/natsapi"
 	"github.com/ticketing/ticketing/services/catalog/natskv"
@@ -152,8 +153,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Re
 	}
 	e.App = httpapi.New(cfg.API, httpapi.Deps{
 		Catalog: e.Catalog, Inventory: e.Inventory, Admin: &catalogapi.Client{NC: e.NC},
-		Reports: &reportingapi.Client{NC: e.NC}, Limiter: limiter,
-		Ready: e.ready, Log: e.log, Registry: e.Registry,
+		Reports: &reportingapi.Client{NC: e.NC}, Funnels: &analyticsapi.Client{NC: e.NC, Timeout: cfg.API.RequestTimeout},
+		Limiter: limiter, Ready: e.ready, Log: e.log, Registry: e.Registry,
 	})
 	if e.ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return fail(err)

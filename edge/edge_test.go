@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,9 @@ import (
 	"github.com/ticketing/ticketing/edge"
 	"github.com/ticketing/ticketing/edge/httpapi"
 	"github.com/ticketing/ticketing/leafnodes"
+	"github.com/ticketing/ticketing/services/analytics"
+	"github.com/ticketing/ticketing/services/analytics/filestore"
+	analyticsapi "github.com/ticketing/ticketing/services/analytics/natsapi"
 	"github.com/ticketing/ticketing/services/reporting"
 	reportingapi "github.com/ticketing/ticketing/services/reporting/natsapi"
 	"github.com/ticketing/ticketing/services/reporting/natskv"
@@ -27,8 +31,8 @@ import (
 const adminToken = "edge-test-admin-token-0123456789"
 
 // An edge started as `ticketing dev` and `ticketing edge` start it answers
-// event reports from the real reporting micro service in the core, over its
-// leaf node and the edge user's permissions.
+// event reports and funnels from the real reporting and analytics micro
+// services in the core, over its leaf node and the edge user's permissions.
 func TestReportsThroughTheLeafNode(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -50,6 +54,21 @@ func TestReportsThroughTheLeafNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = ms.Stop() }()
+	funnels, err := filestore.Open(filestore.Config{Path: filepath.Join(t.TempDir(), "analytics.json")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	on := time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC)
+	sold := &analytics.Event{ID: "s1", Type: analytics.TypeSeatsSold, Data: analytics.EventData{EventID: "arena", Quantity: 2,
+		EventCapacity: 2, OnSaleAt: &on, At: on.Add(90 * time.Second)}}
+	if _, err := funnels.Apply(ctx, []analytics.Input{{Pos: analytics.Position{Topic: "ticketing.events"}, Event: sold}}); err != nil {
+		t.Fatal(err)
+	}
+	as, err := analyticsapi.Serve(coreNC, funnels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = as.Stop() }()
 
 	e, err := edge.Start(ctx, edge.Config{
 		HTTPAddr:  "127.0.0.1:0",
@@ -76,19 +95,24 @@ func TestReportsThroughTheLeafNode(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, b
 	}
-	// The service's interest crosses the leaf connection asynchronously:
+	// The services' interest crosses the leaf connection asynchronously:
 	// until it has, the edge answers 503 (retry).
-	var status int
-	var body []byte
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		status, body = get("/v1/reports/events/arena", "Bearer "+adminToken)
-		if status != http.StatusServiceUnavailable || time.Now().After(deadline) {
-			break
+	getOK := func(path string) []byte {
+		t.Helper()
+		var status int
+		var body []byte
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			status, body = get(path, "Bearer "+adminToken)
+			if status != http.StatusServiceUnavailable || time.Now().After(deadline) {
+				break
+			}
 		}
+		if status != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", path, status, body)
+		}
+		return body
 	}
-	if status != http.StatusOK {
-		t.Fatalf("report: %d %s", status, body)
-	}
+	body := getOK("/v1/reports/events/arena")
 	var got httpapi.EventReportView
 	if err := json.Unmarshal(body, &got); err != nil {
 		t.Fatal(err)
@@ -101,6 +125,13 @@ func TestReportsThroughTheLeafNode(t *testing.T) {
 		len(got.Zones) != len(want.Zones) || len(got.Hours) != len(want.Hours) {
 		t.Fatalf("report %+v, the service's %+v", got, want)
 	}
+	var funnel httpapi.EventFunnelView
+	if err := json.Unmarshal(getOK("/v1/reports/events/arena/funnel"), &funnel); err != nil {
+		t.Fatal(err)
+	}
+	if funnel.EventID != "arena" || funnel.SoldTickets != 2 || funnel.TimeToSellOutSeconds == nil || *funnel.TimeToSellOutSeconds != 90 {
+		t.Fatalf("funnel %+v", funnel)
+	}
 	for _, c := range []struct {
 		path, auth string
 		status     int
@@ -110,6 +141,9 @@ func TestReportsThroughTheLeafNode(t *testing.T) {
 		{"/v1/reports/events/arena", "Bearer " + strings.ToUpper(adminToken), 401, "unauthorized"},
 		{"/v1/reports/events/Arena", "Bearer " + adminToken, 400, "invalid_request"},
 		{"/v1/reports/events/nothing", "Bearer " + adminToken, 404, "not_found"},
+		{"/v1/reports/events/arena/funnel", "", 401, "unauthorized"},
+		{"/v1/reports/events/Arena/funnel", "Bearer " + adminToken, 400, "invalid_request"},
+		{"/v1/reports/events/nothing/funnel", "Bearer " + adminToken, 404, "not_found"},
 	} {
 		status, body := get(c.path, c.auth)
 		var eb httpapi.ErrorBody

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -15,6 +16,8 @@ import (
 	"github.com/ticketing/ticketing/core/node/nodetest"
 	"github.com/ticketing/ticketing/internal/errs"
 	"github.com/ticketing/ticketing/leafnodes"
+	"github.com/ticketing/ticketing/services/analytics/filestore"
+	analyticsapi "github.com/ticketing/ticketing/services/analytics/natsapi"
 	"github.com/ticketing/ticketing/services/inventory/natsapi"
 	"github.com/ticketing/ticketing/services/reporting"
 	reportingapi "github.com/ticketing/ticketing/services/reporting/natsapi"
@@ -53,6 +56,16 @@ func TestEdgePermissions(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = svc.Stop() }()
+	// The real analytics micro service, on its embedded (file) store.
+	funnels, err := filestore.Open(filestore.Config{Path: filepath.Join(t.TempDir(), "analytics.json")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	asvc, err := analyticsapi.Serve(coreNC, funnels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = asvc.Stop() }()
 	_ = coreNC.Flush()
 
 	leaf, err := leafnodes.StartEdge(leafnodes.EdgeConfig{Name: "edge-t", ClientAddr: "-", Hubs: []string{core.LeafURL()}}, log)
@@ -99,23 +112,31 @@ func TestEdgePermissions(t *testing.T) {
 		}
 	}
 
-	// Reports: the request subject is answered (an event without records is
-	// the service's not found, not the client's unavailable)…
+	// Reports and funnels: the request subjects are answered (an event
+	// without records is the service's not found, not the client's
+	// unavailable)…
 	reports := &reportingapi.Client{NC: edgeNC}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		rctx, rcancel := context.WithTimeout(ctx, time.Second)
-		_, err = reports.EventReport(rctx, "ev")
-		rcancel()
-		if !errs.Is(errs.Unavailable, err) || time.Now().After(deadline) {
-			break
+	funnelClient := &analyticsapi.Client{NC: edgeNC, Timeout: time.Second}
+	for name, call := range map[string]func(context.Context) error{
+		"event report": func(ctx context.Context) error { _, err := reports.EventReport(ctx, "ev"); return err },
+		"funnel":       func(ctx context.Context) error { _, err := funnelClient.Funnel(ctx, "ev"); return err },
+	} {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			rctx, rcancel := context.WithTimeout(ctx, time.Second)
+			err = call(rctx)
+			rcancel()
+			if !errs.Is(errs.Unavailable, err) || time.Now().After(deadline) {
+				break
+			}
+		}
+		if !errs.Is(errs.NotFound, err) {
+			t.Fatalf("%s from the edge: %v, want the service's not found", name, err)
 		}
 	}
-	if !errs.Is(errs.NotFound, err) {
-		t.Fatalf("event report from the edge: %v, want the service's not found", err)
-	}
-	// … the service's discovery, info and stats are not.
-	for _, subj := range []string{"$SRV.PING", "$SRV.PING.reporting", "$SRV.INFO.reporting", "$SRV.STATS.reporting"} {
+	// … the services' discovery, info and stats are not.
+	for _, subj := range []string{"$SRV.PING", "$SRV.PING.reporting", "$SRV.INFO.reporting", "$SRV.STATS.reporting",
+		"$SRV.INFO.analytics", "$SRV.STATS.analytics"} {
 		m, err := edgeNC.Request(subj, nil, 500*time.Millisecond)
 		if err == nil {
 			t.Fatalf("%s from the edge was answered (%q)", subj, m.Data)
@@ -132,15 +153,21 @@ func TestEdgePermissions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	stolenFunnels, err := edgeNC.SubscribeSync(analyticsapi.SubjFunnel)
+	if err != nil {
+		t.Fatal(err)
+	}
 	probe, err := edgeNC.SubscribeSync("_INBOX.probe")
 	if err != nil {
 		t.Fatal(err)
 	}
 	_ = edgeNC.Flush()
-	deadline = time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(5 * time.Second)
 	for {
-		if err := coreNC.Publish(reportingapi.SubjEventReport, []byte(`{"event_id":"ev"}`)); err != nil {
-			t.Fatal(err)
+		for _, subj := range []string{reportingapi.SubjEventReport, analyticsapi.SubjFunnel} {
+			if err := coreNC.Publish(subj, []byte(`{"event_id":"ev"}`)); err != nil {
+				t.Fatal(err)
+			}
 		}
 		if err := coreNC.Publish("_INBOX.probe", nil); err != nil {
 			t.Fatal(err)
@@ -152,8 +179,10 @@ func TestEdgePermissions(t *testing.T) {
 			t.Fatal("the probe never reached the edge")
 		}
 	}
-	if n, _, _ := stolen.Pending(); n != 0 {
-		t.Fatalf("the edge received %d report requests meant for the core", n)
+	for _, sub := range []*nats.Subscription{stolen, stolenFunnels} {
+		if n, _, _ := sub.Pending(); n != 0 {
+			t.Fatalf("the edge received %d requests on %s meant for the core", n, sub.Subject)
+		}
 	}
 
 	ejs, err := jetstream.NewWithDomain(edgeNC, node.Domain)

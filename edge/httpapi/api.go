@@ -2,6 +2,9 @@
 // by the OpenAPI 3.1 document it serves at /v1/openapi.json). It validates
 // and routes; it decides nothing about inventory: holds go to the partition
 // owners through the Inventory interface (NATS over the edge's leaf node).
+// Organizers' reports (/v1/reports/...) come from the reporting and
+// analytics services through the Reports and Funnels interfaces, behind
+// the admin token the edge checks itself (Config.AdminToken).
 package httpapi
 
 import (
@@ -84,8 +87,10 @@ type Deps struct {
 	Catalog   *catalog.Cache
 	Inventory Inventory
 	Admin     CatalogAdmin
-	// Reports answers event reports; nil: the report endpoints answer 503.
+	// Reports answers event reports, Funnels on-sale funnels; nil: their
+	// endpoints answer 503.
 	Reports Reports
+	Funnels Funnels
 	// Limiter limits hold requests per client address; nil: no limit.
 	Limiter ratelimit.Limiter
 	// Ready reports whether the edge can serve (nil: always).
@@ -157,6 +162,7 @@ func New(cfg Config, deps Deps) *fiber.App {
 	v1.Post("/admin/venues", a.createVenue)
 	v1.Post("/admin/events", a.createEvent)
 	v1.Get("/reports/events/:id", a.eventReport)
+	v1.Get("/reports/events/:id/funnel", a.eventFunnel)
 	return app
 }
 

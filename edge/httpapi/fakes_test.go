@@ -10,6 +10,7 @@ import (
 
 	"github.com/ticketing/ticketing/conf"
 	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/services/analytics"
 	"github.com/ticketing/ticketing/services/catalog"
 	"github.com/ticketing/ticketing/services/inventory"
 	"github.com/ticketing/ticketing/services/reporting"
@@ -399,4 +400,94 @@ func reportRecords() []reporting.Record {
 		reportingtest.Body(reportingtest.Ev{Type: "sale.cancelled", EventID: ev, Zones: map[string]int{"floor": 1}, Amount: 7900, Organizer: org, At: t0.Add(75 * time.Minute)}),
 	}
 	return append(reportingtest.Records("ticketing.inventory", 0, 0, p0...), reportingtest.Records("ticketing.inventory", 1, 0, p1...)...)
+}
+
+// fakeFunnelStore keeps funnels in memory with the analytics domain's own
+// fold (analytics.Fold): what the analytics micro service answers from its
+// stores. fail, when set, answers the next read with the error instead.
+type fakeFunnelStore struct {
+	mu     sync.Mutex
+	next   map[analytics.Position]int64
+	states map[string]*analytics.State
+	reads  int
+	fail   error
+}
+
+func newFakeFunnelStore(inputs []analytics.Input) *fakeFunnelStore {
+	s := &fakeFunnelStore{next: map[analytics.Position]int64{}, states: map[string]*analytics.State{}}
+	s.apply(inputs)
+	return s
+}
+
+func (s *fakeFunnelStore) apply(inputs []analytics.Input) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	copies := map[string]*analytics.State{}
+	for id, st := range s.states {
+		copies[id] = st.Clone()
+	}
+	changed, moved, _ := analytics.Fold(s.next, copies, inputs)
+	for id, st := range changed {
+		s.states[id] = st
+	}
+	for p, n := range moved {
+		s.next[p] = n
+	}
+}
+
+func (s *fakeFunnelStore) Funnel(_ context.Context, eventID string) (analytics.Funnel, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reads++
+	if err := s.fail; err != nil {
+		s.fail = nil
+		return analytics.Funnel{}, err
+	}
+	st := s.states[eventID]
+	if st == nil {
+		return analytics.Funnel{}, errs.E("analytics.funnel", errs.NotFound, "no funnel for this event")
+	}
+	return st.Funnel(), nil
+}
+
+func (s *fakeFunnelStore) failNext(err error) {
+	s.mu.Lock()
+	s.fail = err
+	s.mu.Unlock()
+}
+
+func (s *fakeFunnelStore) readCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reads
+}
+
+// funnelInputs are the decoded domain events of a small on-sale of
+// arena-finals (capacity 4): five sessions join the waiting room, four are
+// admitted, four holds of six tickets, two sales that sell it out three
+// minutes after the on-sale, a hold that expires.
+func funnelInputs() []analytics.Input {
+	const ev = "arena-finals"
+	on := time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC)
+	pos := analytics.Position{Topic: "ticketing.events", Partition: 0}
+	var in []analytics.Input
+	add := func(typ string, at time.Duration, tickets int64) {
+		d := analytics.EventData{EventID: ev, Quantity: tickets, At: on.Add(at), EventCapacity: 4, OnSaleAt: &on}
+		in = append(in, analytics.Input{Pos: pos, Offset: int64(len(in)),
+			Event: &analytics.Event{ID: fmt.Sprint("e", len(in)), Type: typ, Data: d}})
+	}
+	for i := range 5 {
+		add(analytics.TypeQueueJoined, time.Duration(i)*time.Second, 0)
+	}
+	for i := range 4 {
+		add(analytics.TypeQueueAdmitted, 10*time.Second+time.Duration(i)*time.Second, 0)
+	}
+	add(analytics.TypeHoldPlaced, 60*time.Second, 2)
+	add(analytics.TypeHoldPlaced, 70*time.Second, 2)
+	add(analytics.TypeHoldPlaced, 80*time.Second, 1)
+	add(analytics.TypeHoldPlaced, 130*time.Second, 1)
+	add(analytics.TypeSeatsSold, 150*time.Second, 2)
+	add(analytics.TypeSeatsSold, 180*time.Second, 2)
+	add(analytics.TypeHoldExpired, 200*time.Second, 1)
+	return in
 }

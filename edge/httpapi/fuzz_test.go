@@ -355,6 +355,10 @@ func FuzzApp(f *testing.F) {
 		{0, "/v1/reports/events/Arena", "", "Bearer {admin}", "", "", "", 0},
 		{0, "/v1/reports/events/arena-finals", "", "Bearer wrong", "", "", "", 0},
 		{0, "/v1/reports/events/arena-finals", "", "", "", "", "", 0},
+		{0, "/v1/reports/events/arena-finals/funnel", "", "Bearer {admin}", "", "", "", 0},
+		{0, "/v1/reports/events/arena-finals/funnel", "", "Bearer {admin}", "", "", "", 5},
+		{0, "/v1/reports/events/club-night/funnel", "", "Bearer {admin}", "", "", "", 0},
+		{0, "/v1/reports/events/a.b/funnel", "", "Bearer {admin}", "", "", "", 0},
 		{3, "/v1/events", "", "", "", "", "", 0},
 		{5, "/v1/holds/x", "", "", "", "", "", 0},
 		{6, "/v1/events", "", "", "Origin", "http://x", "", 0},
@@ -407,8 +411,9 @@ func FuzzApp(f *testing.F) {
 
 		// Faults of the core: 1 the inventory is unavailable, 2 it fails
 		// with an internal error, 3 the catalog service is unavailable, 4
-		// the reporting store is.
-		invCalls, adminCalls, reportReads := e.inv.callCount(), e.admin.callCount(), e.reports.readCount()
+		// the reporting store is, 5 the analytics store is.
+		invCalls, adminCalls := e.inv.callCount(), e.admin.callCount()
+		reportReads, funnelReads := e.reports.readCount(), e.funnels.readCount()
 		var injected error
 		switch fault % 8 {
 		case 1:
@@ -421,6 +426,8 @@ func FuzzApp(f *testing.F) {
 			e.admin.mu.Unlock()
 		case 4:
 			e.reports.failNext(errs.E("reporting.store", errs.Unavailable, "the store is not reachable; try again"))
+		case 5:
+			e.funnels.failNext(errs.E("analytics.store", errs.Unavailable, "the store is not reachable; try again"))
 		}
 		e.inv.mu.Lock()
 		for _, op := range []string{"hold", "get", "release", "availability"} {
@@ -439,6 +446,7 @@ func FuzzApp(f *testing.F) {
 			e.admin.fail = nil
 			e.admin.mu.Unlock()
 			e.reports.failNext(nil)
+			e.funnels.failNext(nil)
 		}()
 
 		c := &rawConn{}
@@ -478,7 +486,8 @@ func FuzzApp(f *testing.F) {
 
 		faulted := (fault%8 == 1 || fault%8 == 2) && e.inv.callCount() > invCalls ||
 			fault%8 == 3 && e.admin.callCount() > adminCalls ||
-			fault%8 == 4 && e.reports.readCount() > reportReads
+			fault%8 == 4 && e.reports.readCount() > reportReads ||
+			fault%8 == 5 && e.funnels.readCount() > funnelReads
 		if r.status >= 500 && !(faulted && (r.status == 503 || r.status == 500 && fault%8 == 2)) {
 			t.Fatalf("%s: server error", where)
 		}

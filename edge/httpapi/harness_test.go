@@ -38,6 +38,8 @@ type env struct {
 	// reports is the store behind the real reporting.Service that answers
 	// the report endpoints.
 	reports *fakeReportStore
+	// funnels answers the funnel endpoint.
+	funnels *fakeFunnelStore
 	cache   *catalog.Cache
 
 	mu       sync.Mutex
@@ -53,10 +55,12 @@ func newEnvWith(tb testing.TB, change func(*Config, *Deps)) *env {
 	e.inv = newFakeInventory(e.cache)
 	e.admin = newFakeAdmin(e.cache)
 	e.reports = newFakeReportStore(reportRecords())
+	e.funnels = newFakeFunnelStore(funnelInputs())
 	// The edge's admin token is the one the catalog service checks.
 	cfg := Config{AvailabilityTTL: time.Nanosecond, AdminToken: e.admin.token}
 	deps := Deps{
-		Catalog: e.cache, Inventory: e.inv, Admin: e.admin, Reports: &reporting.Service{Store: e.reports},
+		Catalog: e.cache, Inventory: e.inv, Admin: e.admin,
+		Reports: &reporting.Service{Store: e.reports}, Funnels: e.funnels,
 		Ready: func() error { e.mu.Lock(); defer e.mu.Unlock(); return e.notReady },
 		Log:   slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: prometheus.NewRegistry(),
 	}

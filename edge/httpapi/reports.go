@@ -9,6 +9,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/services/analytics"
 	"github.com/ticketing/ticketing/services/catalog"
 	"github.com/ticketing/ticketing/services/reporting"
 )
@@ -141,4 +142,76 @@ func (a *API) eventReport(c *fiber.Ctx) error {
 		return err
 	}
 	return c.JSON(eventReportView(r))
+}
+
+// Funnels is what the API needs of the analytics service (NATS micro
+// service "analytics"). Errors carry errs kinds: Invalid, NotFound (nothing
+// counted for the event yet), Unavailable (no service answers).
+type Funnels interface {
+	Funnel(ctx context.Context, eventID string) (analytics.Funnel, error)
+}
+
+// FunnelConversion are the funnel's ratios; null when the denominator is 0.
+type FunnelConversion struct {
+	AdmittedPerJoined  *float64 `json:"admitted_per_joined"`
+	SoldPerHeldTickets *float64 `json:"sold_per_held_tickets"`
+	SoldPerJoined      *float64 `json:"sold_per_joined"`
+}
+
+// EventFunnelView is the body of GET /v1/reports/events/{id}/funnel.
+type EventFunnelView struct {
+	EventID              string           `json:"event_id"`
+	QueueJoined          int64            `json:"queue_joined"`
+	QueueAdmitted        int64            `json:"queue_admitted"`
+	HoldsPlaced          int64            `json:"holds_placed"`
+	HeldTickets          int64            `json:"held_tickets"`
+	SoldTickets          int64            `json:"sold_tickets"`
+	Orders               int64            `json:"orders"`
+	CancelledTickets     int64            `json:"cancelled_tickets"`
+	Capacity             int64            `json:"capacity"`
+	OnSaleAt             *time.Time       `json:"on_sale_at"`
+	SoldOutAt            *time.Time       `json:"sold_out_at"`
+	TimeToSellOutSeconds *float64         `json:"time_to_sell_out_seconds"`
+	PeakHoldsPerMinute   int64            `json:"peak_holds_per_minute"`
+	PeakMinute           *time.Time       `json:"peak_minute"`
+	Conversion           FunnelConversion `json:"conversion"`
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+func eventFunnelView(f analytics.Funnel) EventFunnelView {
+	return EventFunnelView{EventID: f.EventID, QueueJoined: f.Joined, QueueAdmitted: f.Admitted,
+		HoldsPlaced: f.HoldsPlaced, HeldTickets: f.HeldTickets, SoldTickets: f.SoldTickets, Orders: f.Orders,
+		CancelledTickets: f.CancelledTickets, Capacity: f.Capacity, OnSaleAt: utcPtr(f.OnSaleAt),
+		SoldOutAt: utcPtr(f.SoldOutAt), TimeToSellOutSeconds: f.TimeToSellOutSeconds,
+		PeakHoldsPerMinute: f.PeakHoldsPerMinute, PeakMinute: utcPtr(f.PeakMinute),
+		Conversion: FunnelConversion{AdmittedPerJoined: f.Conversion.AdmittedPerJoined,
+			SoldPerHeldTickets: f.Conversion.SoldPerHeldTickets, SoldPerJoined: f.Conversion.SoldPerJoined}}
+}
+
+func (a *API) eventFunnel(c *fiber.Ctx) error {
+	const op = "edge.event_funnel"
+	if err := a.requireAdmin(c, op); err != nil {
+		return err
+	}
+	id, err := reportEventID(c, op)
+	if err != nil {
+		return err
+	}
+	if a.deps.Funnels == nil {
+		return errs.E(op, errs.Unavailable, "funnels are not served by this edge")
+	}
+	ctx, cancel := a.ctx(c)
+	defer cancel()
+	f, err := a.deps.Funnels.Funnel(ctx, id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(eventFunnelView(f))
 }

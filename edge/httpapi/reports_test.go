@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -13,6 +14,9 @@ import (
 
 	"github.com/ticketing/ticketing/core/node/nodetest"
 	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/services/analytics"
+	"github.com/ticketing/ticketing/services/analytics/filestore"
+	analyticsapi "github.com/ticketing/ticketing/services/analytics/natsapi"
 	"github.com/ticketing/ticketing/services/reporting"
 	reportingapi "github.com/ticketing/ticketing/services/reporting/natsapi"
 	"github.com/ticketing/ticketing/services/reporting/natskv"
@@ -135,6 +139,7 @@ func TestReportSchemasMatchGoTypes(t *testing.T) {
 		"ReportTotals": ReportTotals{},
 		"ZoneReport":   ZoneReportView{},
 		"HourReport":   HourReportView{},
+		"EventFunnel":  EventFunnelView{},
 	} {
 		schemaMatchesType(t, name, c.schema(t, name), reflect.TypeOf(v))
 	}
@@ -276,4 +281,141 @@ func TestEventReportFromTheService(t *testing.T) {
 	wantError(t, e.call(t, "GET", "/v1/reports/events/arena_finals", "", "Authorization", adminAuth), 400, "invalid_request", "")
 	_ = ms.Stop()
 	wantError(t, e.call(t, "GET", reportPath, "", "Authorization", adminAuth), 503, "unavailable", "")
+}
+
+const funnelPath = reportPath + "/funnel"
+
+func TestEventFunnel(t *testing.T) {
+	e := newEnv(t)
+	got := decode[EventFunnelView](t, e.call(t, "GET", funnelPath, "", "Authorization", adminAuth))
+	on := time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC)
+	if got.EventID != "arena-finals" || got.QueueJoined != 5 || got.QueueAdmitted != 4 || got.HoldsPlaced != 4 ||
+		got.HeldTickets != 6 || got.SoldTickets != 4 || got.Orders != 2 || got.Capacity != 4 || got.PeakHoldsPerMinute != 3 {
+		t.Fatalf("funnel %+v", got)
+	}
+	if got.OnSaleAt == nil || !got.OnSaleAt.Equal(on) || got.SoldOutAt == nil || !got.SoldOutAt.Equal(on.Add(3*time.Minute)) ||
+		got.TimeToSellOutSeconds == nil || *got.TimeToSellOutSeconds != 180 || got.PeakMinute == nil || !got.PeakMinute.Equal(on.Add(time.Minute)) {
+		t.Fatalf("funnel times %+v", got)
+	}
+	c := got.Conversion
+	if c.AdmittedPerJoined == nil || *c.AdmittedPerJoined != 0.8 || c.SoldPerJoined == nil || *c.SoldPerJoined != 0.4 ||
+		c.SoldPerHeldTickets == nil || *c.SoldPerHeldTickets != 4.0/6 {
+		t.Fatalf("conversion %+v", c)
+	}
+	// Before any hold: nulls, sent as null.
+	e.funnels.apply([]analytics.Input{{Pos: analytics.Position{Topic: "ticketing.events", Partition: 1}, Offset: 0,
+		Event: &analytics.Event{ID: "q", Type: analytics.TypeQueueJoined, Data: analytics.EventData{EventID: "club-night", At: time.Now()}}}})
+	r := e.call(t, "GET", "/v1/reports/events/club-night/funnel", "", "Authorization", adminAuth)
+	early := decode[EventFunnelView](t, r)
+	if early.QueueJoined != 1 || early.OnSaleAt != nil || early.SoldOutAt != nil || early.PeakMinute != nil ||
+		early.TimeToSellOutSeconds != nil || early.Conversion.SoldPerHeldTickets != nil {
+		t.Fatalf("early funnel %+v", early)
+	}
+	for _, null := range []string{`"sold_out_at":null`, `"peak_minute":null`, `"sold_per_held_tickets":null`} {
+		if !strings.Contains(string(r.body), null) {
+			t.Errorf("%s missing from %s", null, r.body)
+		}
+	}
+}
+
+func TestEventFunnelErrors(t *testing.T) {
+	e := newEnv(t)
+	admin := []string{"Authorization", adminAuth}
+	cases := []struct {
+		name, target string
+		headers      []string
+		status       int
+		code         string
+		reaches      bool
+	}{
+		{"no token", funnelPath, nil, 401, "unauthorized", false},
+		{"wrong token", funnelPath, []string{"Authorization", "Bearer admin-secreT"}, 401, "unauthorized", false},
+		{"Basic", funnelPath, []string{"Authorization", "Basic YWRtaW4tc2VjcmV0"}, 401, "unauthorized", false},
+		{"bad id without a token", "/v1/reports/events/NOPE/funnel", nil, 401, "unauthorized", false},
+		{"upper case id", "/v1/reports/events/Arena-Finals/funnel", admin, 400, "invalid_request", false},
+		{"escaped id", "/v1/reports/events/arena%2Efinals/funnel", admin, 400, "invalid_request", false},
+		{"long id", "/v1/reports/events/" + strings.Repeat("a", 64) + "/funnel", admin, 400, "invalid_request", false},
+		{"unknown event", "/v1/reports/events/nope/funnel", admin, 404, "not_found", true},
+		{"nothing counted", "/v1/reports/events/club-night/funnel", admin, 404, "not_found", true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			before := e.funnels.readCount()
+			wantError(t, e.call(t, "GET", c.target, "", c.headers...), c.status, c.code, "")
+			if reached := e.funnels.readCount() > before; reached != c.reaches {
+				t.Fatalf("reached the analytics service: %v, want %v", reached, c.reaches)
+			}
+		})
+	}
+	e.funnels.failNext(errs.E("analytics.funnel", errs.Unavailable, "the store is not reachable; try again"))
+	wantError(t, e.call(t, "GET", funnelPath, "", admin...), 503, "unavailable", "")
+	wantError(t, e.call(t, "DELETE", funnelPath, "", admin...), 405, "method_not_allowed", "")
+
+	e = newEnvWith(t, func(c *Config, d *Deps) { c.AdminToken = "" })
+	wantError(t, e.call(t, "GET", funnelPath, "", admin...), 401, "unauthorized", "")
+	e = newEnvWith(t, func(c *Config, d *Deps) { d.Funnels = nil })
+	wantError(t, e.call(t, "GET", funnelPath, "", admin...), 503, "unavailable", "")
+}
+
+// The funnel from the real analytics micro service on an embedded node, its
+// funnels in its embedded (file) store.
+func TestEventFunnelFromTheService(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, nc, _ := nodetest.Start(t)
+	store, err := filestore.Open(filestore.Config{Path: filepath.Join(t.TempDir(), "analytics.json")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Apply(ctx, funnelInputs()); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := analyticsapi.Serve(nc, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = ms.Stop() }()
+	e := newEnvWith(t, func(_ *Config, d *Deps) { d.Funnels = &analyticsapi.Client{NC: nc} })
+
+	got := decode[EventFunnelView](t, e.call(t, "GET", funnelPath, "", "Authorization", adminAuth))
+	want := decode[EventFunnelView](t, newEnv(t).call(t, "GET", funnelPath, "", "Authorization", adminAuth))
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("from the service %+v\nfrom the in-memory store %+v", got, want)
+	}
+	wantError(t, e.call(t, "GET", "/v1/reports/events/club-night/funnel", "", "Authorization", adminAuth), 404, "not_found", "")
+	wantError(t, e.call(t, "GET", funnelPath, ""), 401, "unauthorized", "")
+	wantError(t, e.call(t, "GET", "/v1/reports/events/a.b/funnel", "", "Authorization", adminAuth), 400, "invalid_request", "")
+	_ = ms.Stop()
+	wantError(t, e.call(t, "GET", funnelPath, "", "Authorization", adminAuth), 503, "unavailable", "")
+}
+
+func TestContractCatchesFunnelMismatches(t *testing.T) {
+	e := newEnv(t)
+	c := loadContract(t)
+	good := e.call(t, "GET", funnelPath, "", "Authorization", adminAuth)
+	mutate := func(f func(map[string]any)) result {
+		var d map[string]any
+		_ = json.Unmarshal(good.body, &d)
+		f(d)
+		b, _ := json.Marshal(d)
+		return result{200, good.header, b}
+	}
+	for name, r := range map[string]result{
+		"extra field":          mutate(func(d map[string]any) { d["time_to_sell_out"] = 1 }),
+		"no sold_out_at":       mutate(func(d map[string]any) { delete(d, "sold_out_at") }),
+		"no conversion":        mutate(func(d map[string]any) { delete(d, "conversion") }),
+		"negative ratio":       mutate(func(d map[string]any) { d["conversion"].(map[string]any)["sold_per_joined"] = -1 }),
+		"ratio as string":      mutate(func(d map[string]any) { d["conversion"].(map[string]any)["sold_per_joined"] = "0.4" }),
+		"peak_minute not time": mutate(func(d map[string]any) { d["peak_minute"] = "10:01" }),
+		"fractional holds":     mutate(func(d map[string]any) { d["holds_placed"] = 1.5 }),
+		"bad event id":         mutate(func(d map[string]any) { d["event_id"] = "Arena Finals" }),
+		"extra conversion":     mutate(func(d map[string]any) { d["conversion"].(map[string]any)["x"] = 1 }),
+		"null queue_joined":    mutate(func(d map[string]any) { d["queue_joined"] = nil }),
+	} {
+		rec := &recorder{TB: t}
+		c.check(rec, request("GET", funnelPath, ""), r)
+		if len(rec.failures) == 0 {
+			t.Errorf("%s: not caught", name)
+		}
+	}
 }
