@@ -342,13 +342,14 @@ func TestEdges(t *testing.T) {
 
 func TestServicesExist(t *testing.T) {
 	f := load(t)
-	for _, want := range []string{"bridge", "kafka", "scylla", "postgres", "redis", "opensearch"} {
+	for _, want := range []string{"consume", "kafka", "scylla", "postgres", "redis", "opensearch"} {
 		if f.Services[want] == nil {
 			t.Errorf("no service %q", want)
 		}
 	}
-	if len(f.byCommand("bridge")) != 1 {
-		t.Errorf("bridge services %v: want one running `ticketing bridge`", f.byCommand("bridge"))
+	// Two bridges: one mirrors, the other takes over when it dies.
+	if len(f.byCommand("bridge")) != 2 {
+		t.Errorf("bridge services %v: want two running `ticketing bridge`", f.byCommand("bridge"))
 	}
 }
 

@@ -265,7 +265,7 @@ func addCoreConnFlags(fs *flag.FlagSet) coreConnFlags {
 	return coreConnFlags{
 		url:      fs.String("nats", "nats://127.0.0.1:4222", "core NATS URLs (comma-separated)"),
 		user:     fs.String("nats-user", "core", "core NATS user"),
-		password: fs.String("nats-password", "core-dev-password", "core NATS password"),
+		password: fs.String("nats-core-password", "core-dev-password", "core NATS password (the core's --nats-core-password)"),
 	}
 }
 

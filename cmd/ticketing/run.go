@@ -120,6 +120,7 @@ func runDev(ctx context.Context, args []string) error {
 	e, err := edge.Start(ctx, edge.Config{
 		HTTPAddr: *httpAddr,
 		Leaf:     leafnodes.EdgeConfig{Name: "edge-1", ClientAddr: *edgeNATS, Hubs: []string{c.Node.LeafURL()}},
+		API:      httpapi.Config{AdminToken: tok},
 	}, log, reg)
 	if err != nil {
 		shutdown(log, nil, c)
@@ -288,6 +289,7 @@ func runEdge(ctx context.Context, args []string) error {
 	redisPass := fs.String("redis-password", "", "Redis password")
 	holdRate := fs.Int("hold-rate", 10, "hold requests a second per client address")
 	holdBurst := fs.Int("hold-burst", 20, "hold requests in a burst per client address")
+	token := fs.String("admin-token", "", "admin token for /v1/reports/… (empty: they answer 401)")
 	lf := addLogFlags(fs, "json")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -299,7 +301,7 @@ func runEdge(ctx context.Context, args []string) error {
 	e, err := edge.Start(ctx, edge.Config{
 		HTTPAddr:  *httpAddr,
 		Leaf:      leafnodes.EdgeConfig{Name: *name, ConfigFile: *confFile, ClientAddr: *leafClient, Hubs: hubs, Password: *edgePass},
-		API:       httpapi.Config{HoldLimit: ratelimit.PerSecond(*holdRate, *holdBurst)},
+		API:       httpapi.Config{HoldLimit: ratelimit.PerSecond(*holdRate, *holdBurst), AdminToken: *token},
 		RateLimit: edge.RateLimitConfig{RedisAddr: *redisAddr, RedisPassword: *redisPass},
 	}, log, newRegistry())
 	if err != nil {
