@@ -389,3 +389,29 @@ func splitHostPort(hp string) (string, int, error) {
 	}
 	return hp, 0, fmt.Errorf("no port in %q", hp)
 }
+
+// TestRecreatedStreamStartsOver: a stream deleted and created again starts
+// its sequences at 1; the bridge mirrors it from its start instead of
+// skipping as many events as the old stream had.
+func TestRecreatedStreamStartsOver(t *testing.T) {
+	ctx := testCtx(t)
+	_, nc, js := core(t)
+	e := embedded(t, kafka.EmbeddedConfig{})
+	p := &publisher{js: js}
+	p.publish(ctx, t, 300, 64)
+	b1, stop := run(t, config("old", e.Brokers()), nc)
+	waitFor(ctx, t, "the old stream mirrored", func() bool { return b1.Stats().Checkpoint == 300 })
+	stop()
+	if err := js.DeleteStream(ctx, streams.Events); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := streams.Ensure(ctx, js, streams.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	p.publish(ctx, t, 100, 64) // e-300 … e-399, stream sequences 1 … 100
+	b2, _ := run(t, config("new", e.Brokers()), nc)
+	waitFor(ctx, t, "the new stream mirrored", func() bool { return b2.Stats().Checkpoint == 100 })
+	m := readAll(ctx, t, e.Brokers(), 400)
+	m.errors = nil // stream sequences start again with the new stream: no order across the two
+	exactlyOnce(t, m, 400)
+}

@@ -27,10 +27,14 @@ const HeaderStreamSeq = "ticketing_stream_seq"
 
 // Checkpoint is the value of a checkpoint record.
 type Checkpoint struct {
-	Stream string    `json:"stream"`
-	Seq    uint64    `json:"seq"`
-	Bridge string    `json:"bridge"`
-	At     time.Time `json:"at"`
+	Stream string `json:"stream"`
+	// Created identifies the stream: a stream deleted and created again
+	// under the same name starts its sequences again, and a checkpoint of
+	// the old one says nothing about it.
+	Created time.Time `json:"stream_created"`
+	Seq     uint64    `json:"seq"`
+	Bridge  string    `json:"bridge"`
+	At      time.Time `json:"at"`
 }
 
 // item is one event on its way from JetStream to Kafka.
@@ -63,6 +67,11 @@ func (b *Bridge) mirror(ctx context.Context, holding func() error) error {
 	if err := b.ensureTopics(ctx); err != nil {
 		return err
 	}
+	stream, err := b.js.Stream(ctx, b.cfg.Stream)
+	if err != nil {
+		return fmt.Errorf("bridge: stream %s: %w", b.cfg.Stream, err)
+	}
+	b.created = stream.CachedInfo().Created
 	seq, err := b.recoverCheckpoint(ctx, p)
 	if err != nil {
 		return fmt.Errorf("recover checkpoint: %w", err)
@@ -149,7 +158,7 @@ func (b *Bridge) commit(ctx context.Context, p kafka.TxProducer, batch []item, r
 	for _, it := range batch {
 		recs = append(recs, it.rec)
 	}
-	cp, _ := json.Marshal(Checkpoint{Stream: b.cfg.Stream, Seq: last.seq, Bridge: b.cfg.Name, At: time.Now().UTC()})
+	cp, _ := json.Marshal(Checkpoint{Stream: b.cfg.Stream, Created: b.created, Seq: last.seq, Bridge: b.cfg.Name, At: time.Now().UTC()})
 	recs = append(recs, &kafka.Record{Topic: b.cfg.CheckpointTopic, Key: []byte(keyCheckpoint), Value: cp})
 	start := time.Now()
 	err := p.Transact(ctx, func(ctx context.Context, tx kafka.Tx) error {
@@ -357,6 +366,11 @@ func (b *Bridge) recoverCheckpoint(ctx context.Context, p kafka.TxProducer) (uin
 			return 0, err
 		}
 		if last != nil {
+			if !last.Created.IsZero() && !last.Created.Equal(b.created) {
+				b.log.Error("the stream was created again since the last checkpoint: mirroring it from its start",
+					"checkpoint_stream_created", last.Created, "stream_created", b.created, "checkpoint_seq", last.Seq)
+				return 0, nil
+			}
 			return last.Seq, nil
 		}
 		if from == 0 {
