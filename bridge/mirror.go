@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -118,31 +117,38 @@ func (b *Bridge) mirror(ctx context.Context, holding func() error) error {
 			batch = append(batch, it)
 			size += it.size
 		}
-		// Then take what is there, and wait up to Linger for more.
-		linger.Reset(b.cfg.Linger)
-	fill:
+		// Then take what is there: when the bridge is behind, everything
+		// that arrived during the last transaction, at once. Only a small
+		// batch (a quiet stream) waits, up to Linger, for company.
+	drain:
 		for len(batch) < b.cfg.MaxBatch && size < b.cfg.MaxBatchBytes {
 			select {
 			case it := <-items:
 				batch = append(batch, it)
 				size += it.size
-				continue
 			default:
-			}
-			select {
-			case it := <-items:
-				batch = append(batch, it)
-				size += it.size
-			case <-linger.C:
-				break fill
-			case <-ctx.Done():
-				return ctx.Err()
+				break drain
 			}
 		}
-		if !linger.Stop() {
-			select {
-			case <-linger.C:
-			default:
+		if len(batch) < b.cfg.MaxBatch/8 {
+			linger.Reset(b.cfg.Linger)
+		fill:
+			for len(batch) < b.cfg.MaxBatch && size < b.cfg.MaxBatchBytes {
+				select {
+				case it := <-items:
+					batch = append(batch, it)
+					size += it.size
+				case <-linger.C:
+					break fill
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+			if !linger.Stop() {
+				select {
+				case <-linger.C:
+				default:
+				}
 			}
 		}
 		if err := b.commit(ctx, p, batch, recs[:0]); err != nil {
@@ -188,8 +194,10 @@ func (b *Bridge) commit(ctx context.Context, p kafka.TxProducer, batch []item, r
 // ctx is done or the subscription fails.
 func (b *Bridge) read(ctx context.Context, it jetstream.MessagesContext, after uint64, out chan<- item, errc chan<- error) {
 	next := after + 1
+	topics := map[string]string{}
+	wait := jetstream.NextContext(ctx)
 	for {
-		m, err := it.Next(jetstream.NextContext(ctx))
+		m, err := it.Next(wait)
 		if err != nil {
 			if ctx.Err() == nil {
 				errc <- fmt.Errorf("bridge: read %s: %w", b.cfg.Stream, err)
@@ -219,7 +227,7 @@ func (b *Bridge) read(ctx context.Context, it jetstream.MessagesContext, after u
 			b.log.Warn("stream sequence gap: events removed from the stream before they were mirrored", "from", next, "to", seq-1)
 		}
 		next = seq + 1
-		rec := b.record(m, seq)
+		rec := b.record(m, seq, topics)
 		select {
 		case out <- item{rec: rec, seq: seq, msg: m, ts: md.Timestamp, size: len(rec.Value)}:
 		case <-ctx.Done():
@@ -263,13 +271,21 @@ var ceHeaders = [...][2]string{
 
 // record maps a domain event to its Kafka record: the topic by type, the
 // aggregate as the key, the structured CloudEvents body as the value, the
-// attributes as headers.
-func (b *Bridge) record(m jetstream.Msg, seq uint64) *kafka.Record {
+// CloudEvents attributes as headers (the NATS headers that are not
+// CloudEvents attributes, such as Nats-Msg-Id, stay behind). topics caches
+// the topic of each event type; it belongs to the calling goroutine.
+func (b *Bridge) record(m jetstream.Msg, seq uint64, topics map[string]string) *kafka.Record {
 	h := m.Headers()
 	typ := h.Get(cloudevents.HeaderType)
-	topic, err := b.cfg.Kafka.Topics.Topic(typ)
-	if err != nil {
-		topic = b.cfg.UnroutableTopic
+	topic, ok := topics[typ]
+	if !ok {
+		var err error
+		if topic, err = b.cfg.Kafka.Topics.Topic(typ); err != nil {
+			topic = b.cfg.UnroutableTopic
+		}
+		if len(topics) < 1024 {
+			topics[typ] = topic
+		}
 	}
 	key := h.Get(cloudevents.HeaderPartitionKey)
 	if key == "" {
@@ -292,19 +308,9 @@ func (b *Bridge) record(m jetstream.Msg, seq uint64) *kafka.Record {
 	if key != "" {
 		rec.Key = take(key)
 	}
-	known := 0
 	for i, kv := range ceHeaders {
 		if vals[i] != "" {
 			rec.Headers = append(rec.Headers, kafka.Header{Key: kv[1], Value: take(vals[i])})
-			known++
-		}
-	}
-	if len(h) > known {
-		for k, vs := range h {
-			if isCE(k) || strings.HasPrefix(k, "Nats-") || strings.HasPrefix(k, "ticketing-") || len(vs) == 0 {
-				continue
-			}
-			rec.Headers = append(rec.Headers, kafka.Header{Key: k, Value: []byte(vs[0])})
 		}
 	}
 	n := len(buf)
@@ -313,14 +319,6 @@ func (b *Bridge) record(m jetstream.Msg, seq uint64) *kafka.Record {
 	return rec
 }
 
-func isCE(k string) bool {
-	for _, kv := range ceHeaders {
-		if kv[0] == k {
-			return true
-		}
-	}
-	return false
-}
 
 // ensureTopics creates the event topics, the unroutable topic and the
 // one-partition checkpoint topic.

@@ -42,6 +42,7 @@ type bridgeReport struct {
 	Gaps       int     `json:"gaps"`       // events missing from Kafka
 	Duplicates int     `json:"duplicates"` // events in Kafka more than once
 	Txns       float64 `json:"transactions"`
+	TxnMs      float64 `json:"transaction_ms_mean"` // produce and commit of one transaction
 }
 
 type rate struct {
@@ -205,6 +206,10 @@ func benchBridge(ctx context.Context, args []string) error {
 	stop()
 	<-done
 	rep.Txns = counterValue(metrics.Transactions.WithLabelValues("committed"))
+	var hm dto.Metric
+	if err := metrics.CommitSeconds.Write(&hm); err == nil && hm.GetHistogram().GetSampleCount() > 0 {
+		rep.TxnMs = 1000 * hm.GetHistogram().GetSampleSum() / float64(hm.GetHistogram().GetSampleCount())
+	}
 	rep.Ratio = rep.Bridge.PerSec / min(rep.Consume.PerSec, rep.Produce.PerSec)
 
 	status("checking Kafka: every event once …")
@@ -225,8 +230,8 @@ func benchBridge(ctx context.Context, args []string) error {
 		fmt.Fprintf(w, "%s\t%.0f\t%.1f\t%.2f\t\n", r.name, r.r.PerSec, r.r.MBPerS, r.r.Seconds)
 	}
 	w.Flush()
-	fmt.Printf("\nbridge / slower ceiling: %.2fx   transactions: %.0f (%.0f events each)\ngaps: %d   duplicates: %d\n",
-		rep.Ratio, rep.Txns, float64(rep.Events)/max(rep.Txns, 1), rep.Gaps, rep.Duplicates)
+	fmt.Printf("\nbridge / slower ceiling: %.2fx   transactions: %.0f (%.0f events each, %.1f ms each)\ngaps: %d   duplicates: %d\n",
+		rep.Ratio, rep.Txns, float64(rep.Events)/max(rep.Txns, 1), rep.TxnMs, rep.Gaps, rep.Duplicates)
 	if rep.Gaps > 0 || rep.Duplicates > 0 {
 		return fmt.Errorf("bridge check failed: %d gaps, %d duplicates", rep.Gaps, rep.Duplicates)
 	}
