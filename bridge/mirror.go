@@ -319,7 +319,6 @@ func (b *Bridge) record(m jetstream.Msg, seq uint64, topics map[string]string) *
 	return rec
 }
 
-
 // ensureTopics creates the event topics, the unroutable topic and the
 // one-partition checkpoint topic.
 func (b *Bridge) ensureTopics(ctx context.Context) error {
