@@ -203,6 +203,11 @@ type ConsumerConfig struct {
 	// SessionTimeout: a member not heard from for this long is removed from
 	// the group and its partitions go to the others. Default 45s.
 	SessionTimeout time.Duration
+	// InstanceID makes the member static (KIP-345): a process restarted
+	// with the same instance id takes its partitions back at once, instead
+	// of waiting for the dead member's session to time out. Each running
+	// member needs its own; empty: a dynamic member.
+	InstanceID string
 	// HeartbeatInterval: default 3s.
 	HeartbeatInterval time.Duration
 	// RebalanceTimeout is how long members may take to finish their batch
@@ -277,7 +282,7 @@ func (c *ConsumerConfig) opts() []kgo.Opt {
 	if c.ReadUncommitted {
 		iso = kgo.ReadUncommitted()
 	}
-	return append(c.Client.opts(),
+	opts := append(c.Client.opts(),
 		kgo.ConsumerGroup(c.Group),
 		kgo.ConsumeTopics(c.Topics...),
 		kgo.ConsumeResetOffset(start),
@@ -290,6 +295,10 @@ func (c *ConsumerConfig) opts() []kgo.Opt {
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
 	)
+	if c.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(c.InstanceID))
+	}
+	return opts
 }
 
 // TopicSpec is a topic to create.

@@ -60,6 +60,10 @@ type consumersConfig struct {
 	// (development).
 	ExportToday bool
 	Replicas    int
+	// Instance, when set, makes the consumers static group members
+	// ("<instance>-<service>"): a restarted process takes its partitions
+	// back at once instead of after the session timeout. Unique per process.
+	Instance string
 }
 
 func (c *consumersConfig) Validate() error {
@@ -116,11 +120,14 @@ func startConsumers(ctx context.Context, nc *nats.Conn, c consumersConfig, log *
 	if err != nil {
 		return nil, err
 	}
-	client := kafka.ClientConfig{Brokers: c.Brokers}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	cs.cancel = cancel
 	for _, name := range c.Services {
 		l := log.With("service", name)
+		consumer := kafka.ConsumerConfig{Client: kafka.ClientConfig{Brokers: c.Brokers, ClientID: "ticketing-" + name}}
+		if c.Instance != "" {
+			consumer.InstanceID = c.Instance + "-" + name
+		}
 		var r runner
 		switch name {
 		case "reporting":
@@ -133,7 +140,7 @@ func startConsumers(ctx context.Context, nc *nats.Conn, c consumersConfig, log *
 			} else if store, err = reportingkv.Open(ctx, js, reportingkv.Config{Replicas: c.Replicas}); err != nil {
 				return nil, err
 			}
-			if r, err = reportingrun.New(store, reportingrun.Config{Consumer: kafka.ConsumerConfig{Client: client}, Logger: l}); err != nil {
+			if r, err = reportingrun.New(store, reportingrun.Config{Consumer: consumer, Logger: l}); err != nil {
 				return nil, err
 			}
 			svc := &reporting.Service{Store: store}
@@ -159,7 +166,7 @@ func startConsumers(ctx context.Context, nc *nats.Conn, c consumersConfig, log *
 			} else if store, err = filestore.Open(filestore.Config{Path: filepath.Join(c.Dir, "analytics", "funnels.json")}); err != nil {
 				return nil, err
 			}
-			if r, err = analyticsrun.New(store, analyticsrun.Config{Consumer: kafka.ConsumerConfig{Client: client}, Logger: l}); err != nil {
+			if r, err = analyticsrun.New(store, analyticsrun.Config{Consumer: consumer, Logger: l}); err != nil {
 				return nil, err
 			}
 			ms, err := analyticsapi.Serve(nc, store)
@@ -172,7 +179,7 @@ func startConsumers(ctx context.Context, nc *nats.Conn, c consumersConfig, log *
 			if err != nil {
 				return nil, err
 			}
-			if r, err = auditrun.New(store, auditrun.Config{Consumer: kafka.ConsumerConfig{Client: client}, Logger: l}); err != nil {
+			if r, err = auditrun.New(store, auditrun.Config{Consumer: consumer, Logger: l}); err != nil {
 				return nil, err
 			}
 		}
@@ -337,6 +344,7 @@ func runConsume(ctx context.Context, args []string) error {
 	pgURL := fs.String("pg-url", "", "PostgreSQL URL for the consumers' stores (default: embedded stores under --data)")
 	data := fs.String("data", "data/consume", "directory of the embedded stores")
 	exportDir := fs.String("export-dir", "", "directory for the daily finance CSV exports (empty: none)")
+	instance := fs.String("instance", "", "a name unique to this process and kept across its restarts (a pod name): makes its consumers static group members, which take their partitions back at once after a restart")
 	opsAddr := fs.String("ops", "127.0.0.1:9191", "address of /metrics, /healthz and /readyz")
 	lf := addLogFlags(fs, "json")
 	if err := parse(fs, args); err != nil {
@@ -351,7 +359,7 @@ func runConsume(ctx context.Context, args []string) error {
 		return err
 	}
 	defer nc.Close()
-	cs, err := startConsumers(ctx, nc, consumersConfig{Brokers: brokers, Services: services, PostgresURL: *pgURL, Dir: *data, ExportDir: *exportDir}, log)
+	cs, err := startConsumers(ctx, nc, consumersConfig{Brokers: brokers, Services: services, PostgresURL: *pgURL, Dir: *data, ExportDir: *exportDir, Instance: *instance}, log)
 	if err != nil {
 		return err
 	}

@@ -179,7 +179,7 @@ func startDevBI(ctx context.Context, c *core.Core, data string, kafkaPort int, l
 		return nil, err
 	}
 	d.consumers, err = startConsumers(ctx, cnc, consumersConfig{Brokers: d.kafka.Brokers(), Services: consumerNames,
-		Dir: data, ExportDir: filepath.Join(data, "exports"), ExportToday: true}, log)
+		Dir: data, ExportDir: filepath.Join(data, "exports"), ExportToday: true, Instance: "dev"}, log)
 	return d, err
 }
 
