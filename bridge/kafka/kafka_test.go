@@ -343,3 +343,22 @@ func TestTopicMap(t *testing.T) {
 		}
 	}
 }
+
+func TestRunnerConfig(t *testing.T) {
+	c := kafka.RunnerConfig{Consumer: kafka.ConsumerConfig{Client: kafka.ClientConfig{Brokers: []string{"127.0.0.1:9092"}}, Group: "g", Topics: []string{"t"}}}
+	c.Defaults()
+	if err := c.Validate(); err != nil || c.RetryBackoff <= 0 || c.MaxRetryBackoff < c.RetryBackoff || c.Logger == nil {
+		t.Fatalf("defaults: %+v, %v", c, err)
+	}
+	for name, mut := range map[string]func(*kafka.RunnerConfig){
+		"negative backoff":        func(c *kafka.RunnerConfig) { c.RetryBackoff = -1 },
+		"max below the first":     func(c *kafka.RunnerConfig) { c.MaxRetryBackoff = c.RetryBackoff / 2 },
+		"consumer without topics": func(c *kafka.RunnerConfig) { c.Consumer.Topics = nil },
+	} {
+		bad := c
+		mut(&bad)
+		if err := bad.Validate(); !errs.Is(errs.Invalid, err) {
+			t.Errorf("%s: %v, want invalid", name, err)
+		}
+	}
+}

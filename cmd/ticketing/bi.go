@@ -313,23 +313,17 @@ func runBridge(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	ops, err := serveOps(*opsAddr, reg, func() error {
+	return serveUntilDone(ctx, log, "bridge running", *opsAddr, reg, connected(nc), rb.Shutdown)
+}
+
+// connected is the readiness of a process that needs its core connection.
+func connected(nc *nats.Conn) func() error {
+	return func() error {
 		if !nc.IsConnected() {
 			return errors.New("not connected to the core")
 		}
 		return nil
-	})
-	if err != nil {
-		rb.Shutdown(context.Background())
-		return err
 	}
-	log.Info("bridge running", "ops", ops.Addr)
-	<-ctx.Done()
-	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	_ = ops.Shutdown(sctx)
-	rb.Shutdown(sctx)
-	return nil
 }
 
 // runConsume runs Kafka consumers (reporting, analytics, audit) as a process
@@ -363,23 +357,7 @@ func runConsume(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	ops, err := serveOps(*opsAddr, newRegistry(), func() error {
-		if !nc.IsConnected() {
-			return errors.New("not connected to the core")
-		}
-		return nil
-	})
-	if err != nil {
-		cs.Shutdown(context.Background())
-		return err
-	}
-	log.Info("consumers running", "services", strings.Join(services, ","), "ops", ops.Addr)
-	<-ctx.Done()
-	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	_ = ops.Shutdown(sctx)
-	cs.Shutdown(sctx)
-	return nil
+	return serveUntilDone(ctx, log.With("services", strings.Join(services, ",")), "consumers running", *opsAddr, newRegistry(), connected(nc), cs.Shutdown)
 }
 
 // runAudit is `ticketing audit verify`: it walks every chain of the audit

@@ -257,22 +257,30 @@ func runCore(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	ops, err := serveOps(*opsAddr, reg, func() error {
+	ready := func() error {
 		if !c.Node.Server.JetStreamEnabled() || (c.Node.Clustered() && !c.Node.Server.JetStreamIsCurrent()) {
 			return errors.New("jetstream not ready")
 		}
 		return nil
-	})
+	}
+	return serveUntilDone(ctx, log, "core ready", *opsAddr, reg, ready, func(context.Context) { shutdown(log, nil, c) })
+}
+
+// serveUntilDone serves /metrics, /healthz and /readyz on addr until ctx is
+// done, then stops serving them and calls stop within a deadline. When the
+// address cannot be served it calls stop at once.
+func serveUntilDone(ctx context.Context, log *slog.Logger, msg, addr string, reg *prometheus.Registry, ready func() error, stop func(context.Context)) error {
+	ops, err := serveOps(addr, reg, ready)
 	if err != nil {
-		shutdown(log, nil, c)
+		stop(context.Background())
 		return err
 	}
-	log.Info("core ready", "ops", ops.Addr)
+	log.Info(msg, "ops", ops.Addr)
 	<-ctx.Done()
-	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
 	_ = ops.Shutdown(sctx)
-	cancel()
-	shutdown(log, nil, c)
+	stop(sctx)
 	return nil
 }
 

@@ -7,70 +7,30 @@ package kafkarunner
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/ticketing/ticketing/bridge/kafka"
 	"github.com/ticketing/ticketing/internal/errs"
 	"github.com/ticketing/ticketing/services/analytics"
 )
 
-// Config configures a Runner.
-type Config struct {
-	// Consumer: Group defaults to "ticketing-analytics", Topics to
-	// "ticketing.events" and "ticketing.inventory".
-	Consumer kafka.ConsumerConfig
-	// RetryDelay is the pause after a failed batch. Default 1s.
-	RetryDelay time.Duration
-	// Logger: default slog.Default().
-	Logger *slog.Logger
-}
+// Config configures the runner: Consumer.Group defaults to
+// "ticketing-analytics", Consumer.Topics to "ticketing.events" and
+// "ticketing.inventory" (bridge/kafka's default TopicMap).
+type Config = kafka.RunnerConfig
 
-// Defaults fills zero fields.
-func (c *Config) Defaults() {
+// New joins the consumer group; Run consumes.
+func New(store analytics.Store, c Config) (*kafka.Runner, error) {
 	if c.Consumer.Group == "" {
 		c.Consumer.Group = "ticketing-analytics"
 	}
 	if len(c.Consumer.Topics) == 0 {
 		c.Consumer.Topics = []string{"ticketing.events", "ticketing.inventory"}
 	}
-	if c.RetryDelay == 0 {
-		c.RetryDelay = time.Second
-	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	c.Consumer.Defaults()
-}
-
-// Validate checks the config after Defaults.
-func (c *Config) Validate() error {
-	if c.RetryDelay < 0 {
-		return errs.Errorf("analytics.runner.config", errs.Invalid, "retry delay %v is negative", c.RetryDelay)
-	}
-	return c.Consumer.Validate()
-}
-
-// Runner consumes the event topics into the funnels.
-type Runner struct {
-	store analytics.Store
-	cfg   Config
-	cons  kafka.Consumer
-}
-
-// New joins the consumer group; Run consumes.
-func New(store analytics.Store, c Config) (*Runner, error) {
-	c.Defaults()
-	if err := c.Validate(); err != nil {
-		return nil, err
-	}
-	cons, err := kafka.NewOwnedConsumer(c.Consumer, Loader(store))
-	if err != nil {
-		return nil, err
-	}
-	return &Runner{store: store, cfg: c, cons: cons}, nil
+	return kafka.NewRunner(c, Loader(store), Handler(store, c.Logger))
 }
 
 // Loader returns the offset loader of an owned consumer of store.
@@ -121,30 +81,3 @@ func Handler(store analytics.Store, log *slog.Logger) kafka.Handler {
 		return nil
 	}
 }
-
-// Run consumes until ctx is done (then it returns nil) or the consumer is
-// closed. A failed batch is logged and read again after RetryDelay.
-func (r *Runner) Run(ctx context.Context) error {
-	h := Handler(r.store, r.cfg.Logger)
-	for {
-		err := r.cons.Consume(ctx, h)
-		switch {
-		case ctx.Err() != nil:
-			return nil
-		case errors.Is(err, kafka.ErrClosed):
-			return fmt.Errorf("analytics: runner: %w", err)
-		}
-		r.cfg.Logger.Warn("analytics: batch failed; reading it again", "err", err, "retry_in", r.cfg.RetryDelay)
-		t := time.NewTimer(r.cfg.RetryDelay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-t.C:
-		}
-	}
-}
-
-// Close leaves the group (waiting at most until ctx is done). Stop Run
-// first.
-func (r *Runner) Close(ctx context.Context) error { return r.cons.Close(ctx) }

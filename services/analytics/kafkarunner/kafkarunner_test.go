@@ -137,7 +137,7 @@ func exactlyOnce(t *testing.T, brokers []string, open func(t *testing.T) analyti
 		t.Fatal(err)
 	}
 
-	cfg := kafkarunner.Config{Logger: quiet, RetryDelay: 10 * time.Millisecond,
+	cfg := kafkarunner.Config{Logger: quiet, RetryBackoff: 10 * time.Millisecond,
 		Consumer: kafka.ConsumerConfig{Client: client, Group: topic, Topics: []string{topic}, MaxPollRecords: 50}}
 	rctx, stop := context.WithCancel(ctx)
 	first := &dying{Store: open(t), crashAt: 3, dead: make(chan struct{}), stop: stop}
