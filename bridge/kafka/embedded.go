@@ -5,7 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"strconv"
+	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/ticketing/ticketing/internal/errs"
@@ -59,6 +63,7 @@ func (c *EmbeddedConfig) Validate() error {
 type Embedded struct {
 	c       *kfake.Cluster
 	brokers []string
+	running string // the marker file, with a data directory
 }
 
 // StartEmbedded starts the embedded broker, reloading DataDir's state if
@@ -86,11 +91,101 @@ func StartEmbedded(c EmbeddedConfig) (*Embedded, error) {
 	if c.Logger != nil {
 		opts = append(opts, kfake.WithLogger(kfakeLogger{c.Logger.With("component", "kafka-embedded")}))
 	}
+	// A marker file says the broker is running; one left from an earlier
+	// start means that process died without Shutdown.
+	var crashed bool
+	var running string
+	if c.DataDir != "" {
+		running = filepath.Join(c.DataDir, runningMarker)
+		if _, err := os.Stat(running); err == nil {
+			crashed = true
+		}
+	}
 	cl, err := kfake.NewCluster(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka: embedded: %w", err)
 	}
-	return &Embedded{c: cl, brokers: cl.ListenAddrs()}, nil
+	e := &Embedded{c: cl, brokers: cl.ListenAddrs(), running: running}
+	if crashed {
+		if err := e.abortHangingTransactions(c.Logger); err != nil {
+			cl.Close()
+			return nil, fmt.Errorf("kafka: embedded: after a crash: %w", err)
+		}
+	}
+	if running != "" {
+		if err := os.WriteFile(running, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
+			cl.Close()
+			return nil, fmt.Errorf("kafka: embedded: %w", err)
+		}
+	}
+	return e, nil
+}
+
+// runningMarker is the file in the data directory that exists while a
+// broker runs on it.
+const runningMarker = ".ticketing-running"
+
+// abortHangingTransactions writes an abort marker, on every partition, for
+// every transactional producer. kfake aborts the transactions a crash left
+// open when it reloads its data, but writes no marker for them; without one,
+// read_committed clients skip every later batch of the same producer id
+// (they skip an aborted transaction's batches until its marker), so a
+// producer that comes back with its transactional id would never be read.
+// This is what `kafka-transactions.sh abort` does for a hanging transaction
+// on a real broker. A marker for a producer with nothing open is a control
+// record that readers pass over.
+func (e *Embedded) abortHangingTransactions(log *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a, err := NewAdmin(ClientConfig{Brokers: e.brokers, ClientID: "kafka-embedded-recovery"})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	txns, err := a.adm.ListTransactions(ctx, nil, nil)
+	if err != nil {
+		return err
+	}
+	if len(txns) == 0 {
+		return nil
+	}
+	topics, err := a.adm.ListTopics(ctx)
+	if err != nil {
+		return err
+	}
+	all := kadm.TopicsSet{}
+	for _, t := range topics {
+		for _, p := range t.Partitions {
+			all.Add(t.Topic, p.Partition)
+		}
+	}
+	described, err := a.adm.DescribeTransactions(ctx, txns.TransactionalIDs()...)
+	if err != nil {
+		return err
+	}
+	for _, d := range described {
+		if d.Err != nil {
+			return d.Err
+		}
+		resp, err := a.adm.WriteTxnMarkers(ctx, kadm.TxnMarkers{ProducerID: d.ProducerID, ProducerEpoch: d.ProducerEpoch, Topics: all})
+		if err != nil {
+			return err
+		}
+		for _, r := range resp {
+			for _, t := range r.Topics {
+				for _, p := range t.Partitions {
+					if p.Err != nil {
+						return fmt.Errorf("abort marker for %s on %s/%d: %w", d.TxnID, t.Topic, p.Partition, p.Err)
+					}
+				}
+			}
+		}
+		if log != nil {
+			log.Warn("embedded Kafka: the last run ended without a shutdown; aborted what its transactions left open",
+				"transactional_id", d.TxnID, "producer_id", d.ProducerID, "partitions", len(all.IntoList()))
+		}
+	}
+	return nil
 }
 
 // Brokers returns the broker address, host:port.
@@ -107,6 +202,11 @@ func (e *Embedded) Shutdown(ctx context.Context) error {
 	}()
 	select {
 	case <-done:
+		if e.running != "" {
+			if err := os.Remove(e.running); err != nil && !os.IsNotExist(err) {
+				return fmt.Errorf("kafka: embedded shutdown: %w", err)
+			}
+		}
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("kafka: embedded shutdown: %w", ctx.Err())
