@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -43,6 +44,12 @@ import (
 // consumer group with its own store and, for reporting and analytics, a NATS
 // micro service the edge asks for reports.
 
+// The bridge's default topics (bridge/kafka.TopicMap's defaults).
+const (
+	defaultInventoryTopic = "ticketing.inventory"
+	defaultEventsTopic    = "ticketing.events"
+)
+
 // consumerNames are the consumers `ticketing consume` can run.
 var consumerNames = []string{"reporting", "analytics", "audit"}
 
@@ -60,6 +67,9 @@ type consumersConfig struct {
 	// (development).
 	ExportToday bool
 	Replicas    int
+	// InventoryTopic and EventsTopic are where the bridge writes inventory
+	// and other domain events. Defaults: the bridge's defaults.
+	InventoryTopic, EventsTopic string
 	// Instance, when set, makes the consumers static group members
 	// ("<instance>-<service>"): a restarted process takes its partitions
 	// back at once instead of after the session timeout. Unique per process.
@@ -124,7 +134,12 @@ func startConsumers(ctx context.Context, nc *nats.Conn, c consumersConfig, log *
 	cs.cancel = cancel
 	for _, name := range c.Services {
 		l := log.With("service", name)
-		consumer := kafka.ConsumerConfig{Client: kafka.ClientConfig{Brokers: c.Brokers, ClientID: "ticketing-" + name}}
+		inv, evs := cmp.Or(c.InventoryTopic, defaultInventoryTopic), cmp.Or(c.EventsTopic, defaultEventsTopic)
+		consumer := kafka.ConsumerConfig{Client: kafka.ClientConfig{Brokers: c.Brokers, ClientID: "ticketing-" + name},
+			Topics: []string{evs, inv}}
+		if name == "reporting" {
+			consumer.Topics = []string{inv}
+		}
 		if c.Instance != "" {
 			consumer.InstanceID = c.Instance + "-" + name
 		}
@@ -290,6 +305,10 @@ func runBridge(ctx context.Context, args []string) error {
 	name := fs.String("name", "", "instance name (default: host name and pid)")
 	replicas := fs.Int("replicas", 1, "replicas of the bridge's lease bucket: 1, or 3 in a core cluster")
 	partitions := fs.Int("partitions", 12, "partitions of each topic the bridge creates")
+	var routes list
+	routes = list{"ticketing.inventory.=" + defaultInventoryTopic}
+	fs.Var(&routes, "routes", "event type prefix=topic, comma-separated: the longest matching prefix routes an event")
+	defaultTopic := fs.String("default-topic", defaultEventsTopic, "topic of the events no route matches")
 	opsAddr := fs.String("ops", "127.0.0.1:9190", "address of /metrics, /healthz and /readyz")
 	lf := addLogFlags(fs, "json")
 	if err := parse(fs, args); err != nil {
@@ -302,6 +321,14 @@ func runBridge(ctx context.Context, args []string) error {
 	if len(brokers) == 0 {
 		return errors.New("--brokers is required")
 	}
+	topics := kafka.TopicMap{Routes: map[string]string{}, Default: *defaultTopic, Partitions: int32(*partitions)}
+	for _, r := range routes {
+		prefix, topic, ok := strings.Cut(r, "=")
+		if !ok {
+			return fmt.Errorf("--routes: %q is not prefix=topic", r)
+		}
+		topics.Routes[prefix] = topic
+	}
 	nc, err := conn.connect("bridge")
 	if err != nil {
 		return err
@@ -309,7 +336,7 @@ func runBridge(ctx context.Context, args []string) error {
 	defer nc.Close()
 	reg := newRegistry()
 	rb, err := startBridge(nc, bridge.Config{Name: *name, Replicas: *replicas,
-		Kafka: kafka.ProducerConfig{Client: kafka.ClientConfig{Brokers: brokers, Logger: log}, Topics: kafka.TopicMap{Partitions: int32(*partitions)}}}, log, reg)
+		Kafka: kafka.ProducerConfig{Client: kafka.ClientConfig{Brokers: brokers, Logger: log}, Topics: topics}}, log, reg)
 	if err != nil {
 		return err
 	}
@@ -338,6 +365,8 @@ func runConsume(ctx context.Context, args []string) error {
 	pgURL := fs.String("pg-url", "", "PostgreSQL URL for the consumers' stores (default: embedded stores under --data)")
 	data := fs.String("data", "data/consume", "directory of the embedded stores")
 	exportDir := fs.String("export-dir", "", "directory for the daily finance CSV exports (empty: none)")
+	invTopic := fs.String("inventory-topic", defaultInventoryTopic, "topic of the inventory events (the bridge's --routes)")
+	evTopic := fs.String("events-topic", defaultEventsTopic, "topic of the other domain events (the bridge's --default-topic)")
 	instance := fs.String("instance", "", "a name unique to this process and kept across its restarts (a pod name): makes its consumers static group members, which take their partitions back at once after a restart")
 	opsAddr := fs.String("ops", "127.0.0.1:9191", "address of /metrics, /healthz and /readyz")
 	lf := addLogFlags(fs, "json")
@@ -353,7 +382,8 @@ func runConsume(ctx context.Context, args []string) error {
 		return err
 	}
 	defer nc.Close()
-	cs, err := startConsumers(ctx, nc, consumersConfig{Brokers: brokers, Services: services, PostgresURL: *pgURL, Dir: *data, ExportDir: *exportDir, Instance: *instance}, log)
+	cs, err := startConsumers(ctx, nc, consumersConfig{Brokers: brokers, Services: services, PostgresURL: *pgURL, Dir: *data, ExportDir: *exportDir, Instance: *instance,
+		InventoryTopic: *invTopic, EventsTopic: *evTopic}, log)
 	if err != nil {
 		return err
 	}

@@ -95,11 +95,13 @@ func TestBridgeAndConsumersAsProcesses(t *testing.T) {
 	natsFlags := []string{"--nats", "nats://" + c.natsAddr, "--log-format", "text"}
 	bridgeProc := func(name string) *proc {
 		return startProc(t, name, nil, append([]string{"bridge", "--name", name, "--brokers", brokers, "--ops", freeAddr(t),
-			"--partitions", "4"}, natsFlags...)...)
+			"--partitions", "4", "--routes", "ticketing.inventory.=kside.inventory", "--default-topic", "kside.events"}, natsFlags...)...)
 	}
 	bridges := map[string]*proc{"bridge-1": bridgeProc("bridge-1"), "bridge-2": bridgeProc("bridge-2")}
+	// Topics of its own: the mapping is the operator's (--routes,
+	// --default-topic), and the consumers follow it.
 	consumeArgs := append([]string{"consume", "--brokers", brokers, "--pg-url", pgURL, "--instance", "test",
-		"--ops", freeAddr(t)}, natsFlags...)
+		"--inventory-topic", "kside.inventory", "--events-topic", "kside.events", "--ops", freeAddr(t)}, natsFlags...)
 	consume := startProc(t, "consume", nil, consumeArgs...)
 
 	nc := c.conn()
