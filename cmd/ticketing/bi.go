@@ -37,6 +37,7 @@ import (
 	reportingapi "github.com/ticketing/ticketing/services/reporting/natsapi"
 	reportingkv "github.com/ticketing/ticketing/services/reporting/natskv"
 	reportingpg "github.com/ticketing/ticketing/services/reporting/postgres"
+	"github.com/ticketing/ticketing/services/reporting/s3sink"
 )
 
 // The Kafka side of the system: the bridge that mirrors EVENTS into Kafka,
@@ -61,8 +62,9 @@ type consumersConfig struct {
 	// reporting in JetStream KV, analytics and audit in files under Dir.
 	PostgresURL string
 	Dir         string
-	// ExportDir receives the daily finance CSVs; empty: none.
-	ExportDir string
+	// Export receives the daily finance CSVs: a directory or a bucket;
+	// nil: none.
+	Export reporting.Sink
 	// ExportToday also exports the current day every few minutes
 	// (development).
 	ExportToday bool
@@ -164,8 +166,8 @@ func startConsumers(ctx context.Context, nc *nats.Conn, c consumersConfig, log *
 				return nil, err
 			}
 			cs.services = append(cs.services, ms)
-			if c.ExportDir != "" {
-				sched := &reporting.ExportSchedule{Service: svc, Sink: reporting.DirSink{Dir: c.ExportDir}, Today: c.ExportToday, Log: l}
+			if c.Export != nil {
+				sched := &reporting.ExportSchedule{Service: svc, Sink: c.Export, Today: c.ExportToday, Log: l}
 				if c.ExportToday {
 					sched.Delay = time.Minute
 				}
@@ -364,7 +366,10 @@ func runConsume(ctx context.Context, args []string) error {
 	fs.Var(&services, "services", "consumers to run: "+strings.Join(consumerNames, ","))
 	pgURL := fs.String("pg-url", "", "PostgreSQL URL for the consumers' stores (default: embedded stores under --data)")
 	data := fs.String("data", "data/consume", "directory of the embedded stores")
-	exportDir := fs.String("export-dir", "", "directory for the daily finance CSV exports (empty: none)")
+	exportDir := fs.String("export-dir", "", "directory for the daily finance CSV exports")
+	exportS3 := fs.String("export-s3", "", "S3-compatible bucket for the daily finance CSV exports, s3://bucket/prefix (credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)")
+	s3Endpoint := fs.String("s3-endpoint", "s3.amazonaws.com", "host:port of the S3-compatible service")
+	s3Insecure := fs.Bool("s3-insecure", false, "plain HTTP to the S3 service")
 	invTopic := fs.String("inventory-topic", defaultInventoryTopic, "topic of the inventory events (the bridge's --routes)")
 	evTopic := fs.String("events-topic", defaultEventsTopic, "topic of the other domain events (the bridge's --default-topic)")
 	instance := fs.String("instance", "", "a name unique to this process and kept across its restarts (a pod name): makes its consumers static group members, which take their partitions back at once after a restart")
@@ -377,12 +382,27 @@ func runConsume(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	var export reporting.Sink
+	switch {
+	case *exportDir != "" && *exportS3 != "":
+		return errors.New("give --export-dir or --export-s3, not both")
+	case *exportDir != "":
+		export = reporting.DirSink{Dir: *exportDir}
+	case *exportS3 != "":
+		c := s3sink.Config{Endpoint: *s3Endpoint, Insecure: *s3Insecure}
+		if err := c.ParseURL(*exportS3); err != nil {
+			return err
+		}
+		if export, err = s3sink.New(c); err != nil {
+			return err
+		}
+	}
 	nc, err := conn.connect("consume")
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	cs, err := startConsumers(ctx, nc, consumersConfig{Brokers: brokers, Services: services, PostgresURL: *pgURL, Dir: *data, ExportDir: *exportDir, Instance: *instance,
+	cs, err := startConsumers(ctx, nc, consumersConfig{Brokers: brokers, Services: services, PostgresURL: *pgURL, Dir: *data, Export: export, Instance: *instance,
 		InventoryTopic: *invTopic, EventsTopic: *evTopic}, log)
 	if err != nil {
 		return err

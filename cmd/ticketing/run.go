@@ -33,6 +33,7 @@ import (
 	"github.com/ticketing/ticketing/leafnodes"
 	"github.com/ticketing/ticketing/services/catalog"
 	"github.com/ticketing/ticketing/services/inventory"
+	"github.com/ticketing/ticketing/services/reporting"
 )
 
 func newRegistry() *prometheus.Registry {
@@ -179,7 +180,7 @@ func startDevBI(ctx context.Context, c *core.Core, data string, kafkaPort int, l
 		return nil, err
 	}
 	d.consumers, err = startConsumers(ctx, cnc, consumersConfig{Brokers: d.kafka.Brokers(), Services: consumerNames,
-		Dir: data, ExportDir: filepath.Join(data, "exports"), ExportToday: true, Instance: "dev"}, log)
+		Dir: data, Export: reporting.DirSink{Dir: filepath.Join(data, "exports")}, ExportToday: true, Instance: "dev"}, log)
 	return d, err
 }
 
