@@ -1,0 +1,61 @@
+// Package admission issues and checks the signed admission tokens of the
+// waiting room: a user the core admits gets a token bound to one event and
+// one session, and the hold endpoint refuses requests without a valid one.
+//
+// # Token
+//
+// A token is a compact JWS (a JWT) signed with Ed25519:
+//
+//	base64url(header) "." base64url(claims) "." base64url(signature)
+//	header: {"alg":"EdDSA","typ":"JWT","kid":"<RFC 7638 thumbprint of the key>"}
+//	claims: {"iss","aud","sub" (session id),"evt" (event id),"iat","nbf","exp","jti"}
+//
+// It is written and read here with the standard library only, on purpose: a
+// general JWT library accepts more than this system ever produces, and
+// every extra choice (alg "none", HMAC with a public key as the secret,
+// embedded keys, "crit" extensions) has been an attack. The verifier accepts
+// exactly one algorithm (EdDSA), keys it knows by kid, this issuer and
+// audience, a bounded lifetime, and the event and session the request is
+// for. The length is capped before anything is decoded, the signature is
+// checked before the claims are parsed, and every refusal is an
+// *errs.Error of kind Unauthorized (bad or unknown token), Forbidden (a
+// good token, but not for this event or session, or already used) or Gone
+// (expired), with a Reason* code for metrics and clients.
+//
+// # Keys
+//
+// A KeyRing holds one active signing key and the retired keys that still
+// verify: a retired key is kept for VerifyFor after it stopped signing,
+// longer than any token lives, then dropped. Key ids are RFC 7638
+// thumbprints, so a kid names exactly one public key. PublicJWKS is the
+// RFC 8037 key set for the well-known endpoint; ParseJWKS turns it back into
+// PublicKeys, so an edge or a partner verifies without private keys.
+//
+// Core nodes share the keys through a KeyStore (compare-and-set on a
+// revision): Sync creates the first set, loads what another node wrote, and
+// rotates when the active key is older than RotateEvery; concurrent nodes
+// agree because only one compare-and-set wins. The store holds private keys
+// and must be readable by core nodes only.
+//
+// # Replay
+//
+// A token admits one hold: Redeem verifies it and then spends its jti in a
+// SpentStore (set-if-absent with an expiry past the token's own), so a
+// second use is refused with ReasonReplayed even from another edge. The
+// expiry keeps the store bounded: an entry is needed only while its token
+// could still verify.
+//
+// # Speed
+//
+// Verification runs on every hold request at on-sale peaks, so its cost
+// should be the Ed25519 verification and little else: decoded public keys
+// are cached by kid in an immutable snapshot read with one atomic load, the
+// header of a token from a known key is matched as bytes without parsing
+// JSON, the token is decoded into stack buffers, and refusals are
+// preallocated errors. BenchmarkVerify and BenchmarkRawEd25519Verify show
+// the ratio.
+//
+// Adapters: natskv (KeyStore on a JetStream key-value bucket) and redis
+// (SpentStore shared by the edges of a region); admissiontest is the
+// contract suite both they and the in-memory stores pass.
+package admission

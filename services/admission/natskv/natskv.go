@@ -1,0 +1,150 @@
+// Package natskv keeps the admission KeySet in a JetStream key-value
+// bucket, shared by the core nodes: the embedded default of `ticketing dev`
+// and the store of production cores alike (admission keys live with the
+// rest of the core's state in JetStream).
+//
+// The set is one value under one key, so that a rotation (retire the old
+// key, add the new one, drop expired ones) is one atomic write; the
+// entry's revision is the KeyStore revision, and Save is KV Create (rev 0)
+// or KV Update on that revision, the compare-and-set Sync relies on.
+//
+// The values hold private key seeds: the bucket must be readable by core
+// users only, never exported to edge leaf nodes (edges verify with the
+// public JWKS).
+package natskv
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/services/admission"
+)
+
+// Config configures the store.
+type Config struct {
+	// Bucket is the key-value bucket. Default "admission-keys".
+	Bucket string
+	// Key is the key of the set within the bucket. Default "keyset".
+	Key string
+	// Replicas of the bucket: 1 alone, 3 or 5 in a cluster. Default 1.
+	Replicas int
+}
+
+// Defaults fills zero fields.
+func (c *Config) Defaults() {
+	if c.Bucket == "" {
+		c.Bucket = "admission-keys"
+	}
+	if c.Key == "" {
+		c.Key = "keyset"
+	}
+	if c.Replicas == 0 {
+		c.Replicas = 1
+	}
+}
+
+// Validate checks the config after Defaults.
+func (c *Config) Validate() error {
+	if c.Replicas != 1 && c.Replicas != 3 && c.Replicas != 5 {
+		return errs.Errorf("admission.natskv", errs.Invalid, "replicas must be 1, 3 or 5, not %d", c.Replicas)
+	}
+	return nil
+}
+
+// KeyValueConfig is the bucket's configuration, for code that creates
+// every bucket in one place.
+func (c Config) KeyValueConfig() jetstream.KeyValueConfig {
+	c.Defaults()
+	return jetstream.KeyValueConfig{
+		Bucket:       c.Bucket,
+		Description:  "admission token signing keys (private: core only)",
+		History:      1,
+		Storage:      jetstream.FileStorage,
+		Replicas:     c.Replicas,
+		MaxValueSize: 64 << 10,
+	}
+}
+
+// Store is an admission.KeyStore on a key-value bucket. Safe for
+// concurrent use, also by several processes on one bucket.
+type Store struct {
+	kv  jetstream.KeyValue
+	key string
+}
+
+var _ admission.KeyStore = (*Store)(nil)
+
+// Open creates or updates the bucket and returns a store on it.
+func Open(ctx context.Context, js jetstream.JetStream, c Config) (*Store, error) {
+	c.Defaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, c.KeyValueConfig())
+	if err != nil {
+		return nil, errs.E("admission.natskv", errs.Unavailable, fmt.Errorf("bucket %s: %w", c.Bucket, err))
+	}
+	return &Store{kv: kv, key: c.Key}, nil
+}
+
+// New returns a store on an existing bucket.
+func New(kv jetstream.KeyValue, c Config) (*Store, error) {
+	c.Defaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &Store{kv: kv, key: c.Key}, nil
+}
+
+// Load implements admission.KeyStore.
+func (s *Store) Load(ctx context.Context) (admission.KeySet, uint64, error) {
+	const op = "admission.natskv.load"
+	e, err := s.kv.Get(ctx, s.key)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return admission.KeySet{}, 0, errs.E(op, errs.NotFound, "no key set stored")
+	case err != nil:
+		return admission.KeySet{}, 0, errs.E(op, errs.Unavailable, "key store unavailable", err)
+	}
+	var set admission.KeySet
+	if err := json.Unmarshal(e.Value(), &set); err != nil {
+		return admission.KeySet{}, 0, errs.E(op, errs.Other, fmt.Errorf("stored key set: %w", err))
+	}
+	return set, e.Revision(), nil
+}
+
+// Save implements admission.KeyStore.
+func (s *Store) Save(ctx context.Context, set admission.KeySet, rev uint64) (uint64, error) {
+	const op = "admission.natskv.save"
+	b, err := json.Marshal(set)
+	if err != nil {
+		return 0, errs.E(op, errs.Invalid, err)
+	}
+	var nrev uint64
+	if rev == 0 {
+		nrev, err = s.kv.Create(ctx, s.key, b)
+	} else {
+		nrev, err = s.kv.Update(ctx, s.key, b, rev)
+	}
+	switch {
+	case errors.Is(err, jetstream.ErrKeyExists), errors.Is(err, jetstream.ErrKeyRevisionMismatch):
+		return 0, errs.E(op, errs.Conflict, "key set changed meanwhile", err)
+	case isWrongLastSequence(err):
+		return 0, errs.E(op, errs.Conflict, "key set changed meanwhile", err)
+	case err != nil:
+		return 0, errs.E(op, errs.Unavailable, "key store unavailable", err)
+	}
+	return nrev, nil
+}
+
+// isWrongLastSequence recognizes the API error of an Update on a key that
+// does not exist (or a Create racing a delete).
+func isWrongLastSequence(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
+}

@@ -1,0 +1,146 @@
+package admission
+
+import (
+	"container/heap"
+	"context"
+	"hash/maphash"
+	"sync"
+	"time"
+
+	"github.com/ticketing/ticketing/internal/errs"
+)
+
+// SpentStore remembers the ids of redeemed tokens. Safe for concurrent use
+// by many goroutines, and, for a shared implementation, by many processes.
+type SpentStore interface {
+	// Spend records jti as spent until the time until, which must be in
+	// the future (else errs.Invalid). first reports whether this call
+	// spent it: of concurrent and repeated calls with one jti before
+	// until, exactly one gets true. After until the entry may be gone. A
+	// cancelled ctx or an unreachable store returns an error (kind
+	// Unavailable) and then the caller must treat the token as not
+	// admitted.
+	Spend(ctx context.Context, jti string, until time.Time) (first bool, err error)
+}
+
+// MemorySpentConfig configures a MemorySpentStore.
+type MemorySpentConfig struct {
+	// MaxEntries bounds the unexpired entries kept. When full, Spend
+	// refuses (Unavailable) rather than forget an unexpired id, which
+	// would allow a replay. Default 1,000,000 (about 100 MB).
+	MaxEntries int
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// Defaults fills zero fields.
+func (c *MemorySpentConfig) Defaults() {
+	if c.MaxEntries == 0 {
+		c.MaxEntries = 1_000_000
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Validate checks the config after Defaults.
+func (c *MemorySpentConfig) Validate() error {
+	if c.MaxEntries < spentShards {
+		return errs.Errorf("admission.spent.config", errs.Invalid, "max entries %d is below %d", c.MaxEntries, spentShards)
+	}
+	return nil
+}
+
+const spentShards = 16
+
+// MemorySpentStore is a SpentStore in one process, for `ticketing dev` and
+// single-edge setups: sharded maps whose entries expire, each shard with a
+// heap by expiry so that a Spend drops the expired entries it passes.
+type MemorySpentStore struct {
+	now    func() time.Time
+	seed   maphash.Seed
+	max    int // per shard
+	shards [spentShards]spentShard
+}
+
+type spentShard struct {
+	mu  sync.Mutex
+	m   map[string]int64 // jti → until, unix ns
+	exp expiryHeap
+}
+
+type expiry struct {
+	until int64
+	jti   string
+}
+
+type expiryHeap []expiry
+
+func (h expiryHeap) Len() int           { return len(h) }
+func (h expiryHeap) Less(i, j int) bool { return h[i].until < h[j].until }
+func (h expiryHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *expiryHeap) Push(x any)        { *h = append(*h, x.(expiry)) }
+func (h *expiryHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return e
+}
+
+var _ SpentStore = (*MemorySpentStore)(nil)
+
+// NewMemorySpentStore returns an empty store.
+func NewMemorySpentStore(cfg MemorySpentConfig) (*MemorySpentStore, error) {
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &MemorySpentStore{now: cfg.Now, seed: maphash.MakeSeed(), max: cfg.MaxEntries / spentShards}
+	for i := range s.shards {
+		s.shards[i].m = map[string]int64{}
+	}
+	return s, nil
+}
+
+// Spend implements SpentStore.
+func (s *MemorySpentStore) Spend(ctx context.Context, jti string, until time.Time) (bool, error) {
+	const op = "admission.spend"
+	if err := ctx.Err(); err != nil {
+		return false, errs.E(op, errs.Unavailable, err)
+	}
+	now := s.now().UnixNano()
+	u := until.UnixNano()
+	if jti == "" || u <= now {
+		return false, errs.E(op, errs.Invalid, "empty id or expiry not in the future")
+	}
+	sh := &s.shards[maphash.String(s.seed, jti)%spentShards]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	for len(sh.exp) > 0 && sh.exp[0].until <= now {
+		e := heap.Pop(&sh.exp).(expiry)
+		if sh.m[e.jti] == e.until {
+			delete(sh.m, e.jti)
+		}
+	}
+	if old, ok := sh.m[jti]; ok && old > now {
+		return false, nil
+	}
+	if len(sh.m) >= s.max {
+		return false, errs.E(op, errs.Unavailable, "spent token store full")
+	}
+	sh.m[jti] = u
+	heap.Push(&sh.exp, expiry{until: u, jti: jti})
+	return true, nil
+}
+
+// Len is the number of entries kept, expired ones not yet dropped included.
+func (s *MemorySpentStore) Len() int {
+	n := 0
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		n += len(sh.m)
+		sh.mu.Unlock()
+	}
+	return n
+}
