@@ -307,8 +307,7 @@ func runBridge(ctx context.Context, args []string) error {
 	name := fs.String("name", "", "instance name (default: host name and pid)")
 	replicas := fs.Int("replicas", 1, "replicas of the bridge's lease bucket: 1, or 3 in a core cluster")
 	partitions := fs.Int("partitions", 12, "partitions of each topic the bridge creates")
-	var routes list
-	routes = list{"ticketing.inventory.=" + defaultInventoryTopic}
+	routes := list{"ticketing.inventory.=" + defaultInventoryTopic}
 	fs.Var(&routes, "routes", "event type prefix=topic, comma-separated: the longest matching prefix routes an event")
 	defaultTopic := fs.String("default-topic", defaultEventsTopic, "topic of the events no route matches")
 	opsAddr := fs.String("ops", "127.0.0.1:9190", "address of /metrics, /healthz and /readyz")
