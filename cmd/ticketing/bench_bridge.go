@@ -13,6 +13,7 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/schollz/progressbar/v3"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ticketing/ticketing/bridge"
@@ -28,6 +30,7 @@ import (
 	"github.com/ticketing/ticketing/core/node"
 	"github.com/ticketing/ticketing/core/streams"
 	"github.com/ticketing/ticketing/internal/cloudevents"
+	"github.com/ticketing/ticketing/internal/loadgen"
 )
 
 // bridgeReport is what `ticketing bench bridge --json` prints.
@@ -43,6 +46,10 @@ type bridgeReport struct {
 	Duplicates int     `json:"duplicates"` // events in Kafka more than once
 	Txns       float64 `json:"transactions"`
 	TxnMs      float64 `json:"transaction_ms_mean"` // produce and commit of one transaction
+	// Latency of single events in an open loop (--latency-rate): from the
+	// scheduled JetStream publish to the record's arrival at a
+	// read_committed consumer of the topic.
+	Latency loadgen.Result `json:"latency"`
 }
 
 type rate struct {
@@ -69,6 +76,8 @@ func benchBridge(ctx context.Context, args []string) error {
 	asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
 	data := fs.String("data", "", "data directory (default: a temporary one, removed afterwards)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the bridge phase to this file")
+	latDur := fs.Duration("latency-duration", 5*time.Second, "length of the latency phase")
+	latRate := fs.Float64("latency-rate", 10000, "events a second in the latency phase (an open loop; at most half the bridge's peak)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -185,6 +194,7 @@ func benchBridge(ctx context.Context, args []string) error {
 	start := time.Now()
 	go func() { done <- b.Run(bctx) }()
 	progress := bar("bridge", *n)
+	latBar := bar("bridge latency", 1000)
 	tick := time.NewTicker(5 * time.Millisecond)
 	for b.Stats().Checkpoint < uint64(*n) {
 		select {
@@ -203,14 +213,20 @@ func benchBridge(ctx context.Context, args []string) error {
 		pprof.StopCPUProfile()
 	}
 	tick.Stop()
-	stop()
-	<-done
 	rep.Txns = counterValue(metrics.Transactions.WithLabelValues("committed"))
 	var hm dto.Metric
 	if err := metrics.CommitSeconds.Write(&hm); err == nil && hm.GetHistogram().GetSampleCount() > 0 {
 		rep.TxnMs = 1000 * hm.GetHistogram().GetSampleSum() / float64(hm.GetHistogram().GetSampleCount())
 	}
 	rep.Ratio = rep.Bridge.PerSec / min(rep.Consume.PerSec, rep.Produce.PerSec)
+
+	status("bridge latency: JetStream publish → visible to a read_committed Kafka consumer …")
+	rep.Latency, err = bridgeLatency(ctx, js, kafka.ClientConfig{Brokers: brokers}, topics, run, min(*latRate, rep.Bridge.PerSec/2), *latDur, *size, func(f float64) { latBar(int(f * 1000)) })
+	stop()
+	<-done
+	if err != nil {
+		return err
+	}
 
 	status("checking Kafka: every event once …")
 	rep.Gaps, rep.Duplicates, err = countMirrored(ctx, kafka.ClientConfig{Brokers: brokers}, topics, *n, bar("reading back", *n))
@@ -230,6 +246,8 @@ func benchBridge(ctx context.Context, args []string) error {
 		fmt.Fprintf(w, "%s\t%.0f\t%.1f\t%.2f\t\n", r.name, r.r.PerSec, r.r.MBPerS, r.r.Seconds)
 	}
 	w.Flush()
+	fmt.Printf("\nlatency at %.0f events/s, publish → read_committed consumer: p50 %.1f ms, p99 %.1f ms, p99.9 %.1f ms, %d lost\n",
+		rep.Latency.PerSec, rep.Latency.P50ms, rep.Latency.P99ms, rep.Latency.P999ms, rep.Latency.Errors)
 	fmt.Printf("\nbridge / slower ceiling: %.2fx   transactions: %.0f (%.0f events each, %.1f ms each)\ngaps: %d   duplicates: %d\n",
 		rep.Ratio, rep.Txns, float64(rep.Events)/max(rep.Txns, 1), rep.TxnMs, rep.Gaps, rep.Duplicates)
 	if rep.Gaps > 0 || rep.Duplicates > 0 {
@@ -461,4 +479,87 @@ func counterValue(c prometheus.Counter) float64 {
 		return 0
 	}
 	return m.GetCounter().GetValue()
+}
+
+// bridgeLatency publishes events in an open loop at rate for d while the
+// bridge runs, and measures each from its scheduled publish to its arrival
+// at a read_committed consumer of the bridge's topics (started at their
+// current ends).
+func bridgeLatency(ctx context.Context, js jetstream.JetStream, cc kafka.ClientConfig, topics kafka.TopicMap, run string, rate float64, d time.Duration, size int, progress func(float64)) (loadgen.Result, error) {
+	topics.Defaults()
+	a, err := kafka.NewAdmin(cc)
+	if err != nil {
+		return loadgen.Result{}, err
+	}
+	var names []string
+	for _, s := range topics.Specs() {
+		names = append(names, s.Name)
+	}
+	ends, err := a.Kadm().ListEndOffsets(ctx, names...)
+	a.Close()
+	if err != nil {
+		return loadgen.Result{}, err
+	}
+	from := map[string]map[int32]kgo.Offset{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if from[o.Topic] == nil {
+			from[o.Topic] = map[int32]kgo.Offset{}
+		}
+		from[o.Topic][o.Partition] = kgo.NewOffset().At(o.Offset)
+	})
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cc.Brokers...), kgo.ConsumePartitions(from), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.FetchMaxWait(10*time.Millisecond))
+	if err != nil {
+		return loadgen.Result{}, err
+	}
+	defer cl.Close()
+	var waiters sync.Map // event id → chan struct{}
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		for cctx.Err() == nil {
+			cl.PollFetches(cctx).EachRecord(func(r *kgo.Record) {
+				for _, h := range r.Headers {
+					if h.Key == "ce_id" {
+						if ch, ok := waiters.LoadAndDelete(string(h.Value)); ok {
+							close(ch.(chan struct{}))
+						}
+						return
+					}
+				}
+			})
+		}
+	}()
+	pad := strings.Repeat("x", max(size-400, 0))
+	op := func(ctx context.Context, _ int, i int64) (loadgen.Outcome, error) {
+		ev := cloudevents.Event{SpecVersion: cloudevents.SpecVersion, ID: "lat-" + run + "-" + strconv.FormatInt(i, 10), Source: "/bench",
+			Type: "ticketing.inventory.hold.placed", Time: time.Now().UTC(), PartitionKey: "event-" + strconv.FormatInt(i%benchAggregates, 10)}
+		body, err := cloudevents.Encode(&ev, map[string]string{"pad": pad})
+		if err != nil {
+			return loadgen.OK, err
+		}
+		m := &nats.Msg{Subject: streams.EventsSubjPx + "bench." + ev.PartitionKey, Header: nats.Header{}, Data: body}
+		for _, kv := range ev.Headers() {
+			m.Header[kv[0]] = []string{kv[1]}
+		}
+		m.Header[nats.MsgIdHdr] = []string{ev.ID}
+		ch := make(chan struct{})
+		waiters.Store(ev.ID, ch)
+		if _, err := js.PublishMsgAsync(m); err != nil {
+			waiters.Delete(ev.ID)
+			return loadgen.OK, err
+		}
+		t := time.NewTimer(10 * time.Second)
+		defer t.Stop()
+		select {
+		case <-ch:
+			return loadgen.OK, nil
+		case <-t.C:
+			waiters.Delete(ev.ID)
+			return loadgen.OK, errors.New("not in Kafka after 10s")
+		case <-ctx.Done():
+			return loadgen.OK, ctx.Err()
+		}
+	}
+	return loadgen.Open(ctx, "bridge at half of peak", rate, d, int(rate)*2+64, op, progress), nil
 }
