@@ -164,7 +164,9 @@ type Store interface {
 	// concurrent Applies of the same records, each record takes effect
 	// once. A conflicting concurrent write may fail the call with
 	// errs.Conflict, an unreachable backend with errs.Unavailable: apply
-	// again after reloading the offsets.
+	// again after reloading the offsets. On an error, Applied counts what
+	// took effect before it (partitions already written, in a store that
+	// writes partition by partition).
 	Apply(ctx context.Context, recs []Record) (Applied, error)
 	// Event returns what is stored about an event, rows sorted by zone
 	// and hour; errs.NotFound if no record of it was applied.
