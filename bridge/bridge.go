@@ -225,8 +225,7 @@ type Bridge struct {
 	checkpoint atomic.Uint64
 	mirrored   atomic.Uint64
 	recoveries atomic.Uint64
-	lastTime   atomic.Int64 // JetStream time of the last mirrored event, unix nanos
-	created    time.Time    // the stream's creation time; mirror's goroutine only
+	created    time.Time // the stream's creation time; mirror's goroutine only
 }
 
 // New returns a bridge that reads the stream over nc. metrics may be nil.

@@ -17,6 +17,7 @@ import (
 	"github.com/ticketing/ticketing/bridge"
 	"github.com/ticketing/ticketing/bridge/kafka"
 	"github.com/ticketing/ticketing/core/node"
+	"github.com/ticketing/ticketing/core/node/nodetest"
 	"github.com/ticketing/ticketing/core/streams"
 	"github.com/ticketing/ticketing/internal/cloudevents"
 )
@@ -24,27 +25,8 @@ import (
 // core starts a core node with a client listener and the core's streams.
 func core(t testing.TB) (*node.Node, *nats.Conn, jetstream.JetStream) {
 	t.Helper()
-	ctx := testCtx(t)
-	n, err := node.Start(ctx, node.Config{Name: "t", DataDir: t.TempDir(), ClientAddr: "127.0.0.1:0", LeafAddr: "127.0.0.1:0"}, quiet())
-	if err != nil {
-		t.Fatal(err)
-	}
-	nc, err := n.Connect("bridge-test")
-	if err != nil {
-		n.Shutdown(ctx)
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		nc.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		n.Shutdown(ctx)
-	})
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := streams.Ensure(ctx, js, streams.Config{}); err != nil {
+	n, nc, js := nodetest.StartListening(t)
+	if _, err := streams.Ensure(testCtx(t), js, streams.Config{}); err != nil {
 		t.Fatal(err)
 	}
 	return n, nc, js

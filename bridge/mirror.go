@@ -41,7 +41,6 @@ type item struct {
 	rec  *kafka.Record
 	seq  uint64
 	msg  jetstream.Msg
-	ts   time.Time
 	size int
 }
 
@@ -180,7 +179,6 @@ func (b *Bridge) commit(ctx context.Context, p kafka.TxProducer, batch []item, r
 	b.metrics.Events.Add(float64(len(batch)))
 	b.mirrored.Add(uint64(len(batch)))
 	b.checkpoint.Store(last.seq)
-	b.lastTime.Store(last.ts.UnixNano())
 	b.metrics.Checkpoint.Set(float64(last.seq))
 	// AckAll: acknowledging the last message acknowledges the batch. A lost
 	// acknowledgement costs nothing: the checkpoint in Kafka is the truth.
@@ -229,7 +227,7 @@ func (b *Bridge) read(ctx context.Context, it jetstream.MessagesContext, after u
 		next = seq + 1
 		rec := b.record(m, seq, topics)
 		select {
-		case out <- item{rec: rec, seq: seq, msg: m, ts: md.Timestamp, size: len(rec.Value)}:
+		case out <- item{rec: rec, seq: seq, msg: m, size: len(rec.Value)}:
 		case <-ctx.Done():
 			return
 		}

@@ -421,22 +421,22 @@ func runAudit(ctx context.Context, args []string) error {
 	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}
-	var log audit.Reader
+	var reader audit.Reader
 	if *pgURL != "" {
 		pool, err := postgres.Open(ctx, postgres.Config{URL: *pgURL})
 		if err != nil {
 			return err
 		}
 		defer pool.Close()
-		log = auditpg.New(pool)
+		reader = auditpg.New(pool)
 	} else {
 		dir := filepath.Join(*data, "audit")
 		if _, err := os.Stat(dir); err != nil {
 			return fmt.Errorf("no audit log in %s: %w", *data, err)
 		}
-		log = filelog.Reader(dir)
+		reader = filelog.Reader(dir)
 	}
-	rep, err := audit.Verify(ctx, log)
+	rep, err := audit.Verify(ctx, reader)
 	if err != nil {
 		return err
 	}

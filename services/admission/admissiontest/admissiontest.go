@@ -241,8 +241,8 @@ type SpentSetup struct {
 	// uses clock; others use real time (then set RealClock).
 	New func(t *testing.T, clock *Clock) admission.SpentStore
 	// RealClock: the store ignores clock (its server keeps time), so the
-	// suite skips what needs a manual clock; the adapter's own tests
-	// check its expiry.
+	// suite does not register what needs a manual clock; the adapter's own
+	// tests check its expiry.
 	RealClock bool
 }
 
@@ -268,10 +268,12 @@ func RunSpentStore(t *testing.T, setup SpentSetup) {
 		{"CancelledContext", testSpendCancelled, false},
 		{"ExpiresAfterUntil", testSpendExpires, true},
 	} {
+		// Cases a store cannot run (it keeps its own time) are not
+		// registered, rather than run and skipped.
+		if tc.needClock && setup.RealClock {
+			continue
+		}
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.needClock && setup.RealClock {
-				t.Skip("needs a manual clock; the adapter tests its expiry itself")
-			}
 			clock := NewClock(time.Now())
 			tc.f(t, setup.New(t, clock), clock)
 		})
