@@ -93,6 +93,11 @@ type Deps struct {
 	Funnels Funnels
 	// Limiter limits hold requests per client address; nil: no limit.
 	Limiter ratelimit.Limiter
+	// Queue is the edge's waiting rooms; nil: no event has one (the queue
+	// endpoints answer 404, the key set 503).
+	Queue WaitingRoom
+	// JoinGuard applies the join limits and proof of work; nil: none.
+	JoinGuard JoinGuard
 	// Ready reports whether the edge can serve (nil: always).
 	Ready    func() error
 	Log      *slog.Logger
@@ -131,6 +136,10 @@ func New(cfg Config, deps Deps) *fiber.App {
 		WriteTimeout:          30 * time.Second,
 		IdleTimeout:           120 * time.Second,
 	})
+	// Waiting-room WebSockets outlive their upgrade handler: the room
+	// takes the raw socket and fasthttp must not close it (waitroom's
+	// package doc says why).
+	app.Server().KeepHijackedConns = true
 	if deps.Registry != nil {
 		a.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ticketing_http_requests_total", Help: "HTTP requests by route, method and status."},
@@ -163,6 +172,12 @@ func New(cfg Config, deps Deps) *fiber.App {
 	v1.Post("/admin/events", a.createEvent)
 	v1.Get("/reports/events/:id", a.eventReport)
 	v1.Get("/reports/events/:id/funnel", a.eventFunnel)
+	v1.Get("/events/:id/queue", a.queueSocket)
+	v1.Post("/events/:id/queue/join", a.queueJoin)
+	v1.Get("/events/:id/queue/status", a.queueStatus)
+	v1.Get("/events/:id/queue/challenge", a.queueChallenge)
+	v1.Get("/events/:id/queue/draw", a.queueDraw)
+	app.Get("/.well-known/jwks.json", a.jwks)
 	return app
 }
 

@@ -1,0 +1,130 @@
+//go:build linux
+
+package waitroom
+
+import (
+	"errors"
+	"sync"
+	"syscall"
+)
+
+// epollReader watches every connection's socket with epoll, so an idle
+// connection costs no goroutine and no buffer: a few goroutines wait in
+// epoll_wait for all of them and read into one scratch buffer each.
+type epollReader struct {
+	m     *Manager
+	polls []*epoller
+}
+
+type epoller struct {
+	efd   int
+	mu    sync.RWMutex
+	conns []*conn // by fd
+	done  chan struct{}
+}
+
+func newReader(m *Manager, n int) (reader, error) {
+	if m.cfg.Reader == "goroutine" {
+		return newGoroutineReader(m), nil
+	}
+	r := &epollReader{m: m}
+	for range n {
+		efd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+		if err != nil {
+			r.close()
+			return nil, err
+		}
+		p := &epoller{efd: efd, done: make(chan struct{})}
+		r.polls = append(r.polls, p)
+		go p.loop()
+	}
+	return r, nil
+}
+
+func (r *epollReader) add(c *conn) error {
+	sc, ok := c.nc.(syscall.Conn)
+	if !ok {
+		return errors.New("waitroom: connection has no file descriptor")
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	c.rc = rc
+	var fd int
+	if err := rc.Control(func(f uintptr) { fd = int(f) }); err != nil {
+		return err
+	}
+	c.fd = int32(fd)
+	p := r.polls[fd%len(r.polls)]
+	p.mu.Lock()
+	if fd >= len(p.conns) {
+		grown := make([]*conn, max(fd+1, 2*len(p.conns)))
+		copy(grown, p.conns)
+		p.conns = grown
+	}
+	p.conns[fd] = c
+	p.mu.Unlock()
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP, Fd: int32(fd)}
+	if err := syscall.EpollCtl(p.efd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		p.mu.Lock()
+		p.conns[fd] = nil
+		p.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// remove stops watching c; it must be called before c's socket is closed,
+// so that its descriptor cannot be reused under the table.
+func (r *epollReader) remove(c *conn) {
+	fd := int(c.fd)
+	p := r.polls[fd%len(r.polls)]
+	p.mu.Lock()
+	if fd < len(p.conns) && p.conns[fd] == c {
+		p.conns[fd] = nil
+		_ = syscall.EpollCtl(p.efd, syscall.EPOLL_CTL_DEL, fd, nil)
+	}
+	p.mu.Unlock()
+}
+
+func (r *epollReader) close() {
+	for _, p := range r.polls {
+		_ = syscall.Close(p.efd) // epoll_wait fails with EBADF and the loop ends
+		<-p.done
+	}
+}
+
+func (p *epoller) loop() {
+	defer close(p.done)
+	events := make([]syscall.EpollEvent, 256)
+	buf := make([]byte, 4096)
+	for {
+		n, err := syscall.EpollWait(p.efd, events, -1)
+		if err != nil {
+			if err == syscall.EINTR {
+				continue
+			}
+			return
+		}
+		for _, ev := range events[:n] {
+			fd := int(ev.Fd)
+			p.mu.RLock()
+			var c *conn
+			if fd < len(p.conns) {
+				c = p.conns[fd]
+			}
+			p.mu.RUnlock()
+			if c == nil {
+				continue
+			}
+			if ev.Events&syscall.EPOLLIN != 0 && !c.readable(buf) {
+				c.room.m.closeConn(c, 0)
+				continue
+			}
+			if ev.Events&(syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0 {
+				c.room.m.closeConn(c, 0)
+			}
+		}
+	}
+}
