@@ -139,6 +139,9 @@ type Manager struct {
 	sockets atomic.Int64
 	closing atomic.Bool
 
+	shutOnce sync.Once
+	shutErr  error
+
 	jwksMu sync.Mutex
 	jwks   []byte
 	jwksAt time.Time
@@ -387,8 +390,13 @@ func (m *Manager) Sockets() int { return int(m.sockets.Load()) }
 
 // Shutdown closes every socket (close code 1001, going away), in parallel,
 // then stops the rooms and the readers. New upgrades are refused from the
-// start.
+// start. Calling it again does nothing.
 func (m *Manager) Shutdown(ctx context.Context) error {
+	m.shutOnce.Do(func() { m.shutErr = m.shutdown(ctx) })
+	return m.shutErr
+}
+
+func (m *Manager) shutdown(ctx context.Context) error {
 	m.closing.Store(true)
 	m.mu.Lock()
 	var rooms []*Room

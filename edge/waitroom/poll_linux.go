@@ -18,6 +18,7 @@ type epollReader struct {
 
 type epoller struct {
 	efd   int
+	wake  [2]int // a pipe in the epoll set: writing to it ends the loop
 	mu    sync.RWMutex
 	conns []*conn // by fd
 	done  chan struct{}
@@ -35,6 +36,17 @@ func newReader(m *Manager, n int) (reader, error) {
 			return nil, err
 		}
 		p := &epoller{efd: efd, done: make(chan struct{})}
+		if err := syscall.Pipe2(p.wake[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
+			_ = syscall.Close(efd)
+			r.close()
+			return nil, err
+		}
+		ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(p.wake[0])}
+		if err := syscall.EpollCtl(efd, syscall.EPOLL_CTL_ADD, p.wake[0], &ev); err != nil {
+			_ = syscall.Close(efd)
+			r.close()
+			return nil, err
+		}
 		r.polls = append(r.polls, p)
 		go p.loop()
 	}
@@ -90,8 +102,11 @@ func (r *epollReader) remove(c *conn) {
 
 func (r *epollReader) close() {
 	for _, p := range r.polls {
-		_ = syscall.Close(p.efd) // epoll_wait fails with EBADF and the loop ends
+		_, _ = syscall.Write(p.wake[1], []byte{1})
 		<-p.done
+		_ = syscall.Close(p.efd)
+		_ = syscall.Close(p.wake[0])
+		_ = syscall.Close(p.wake[1])
 	}
 }
 
@@ -109,6 +124,9 @@ func (p *epoller) loop() {
 		}
 		for _, ev := range events[:n] {
 			fd := int(ev.Fd)
+			if fd == p.wake[0] {
+				return
+			}
 			p.mu.RLock()
 			var c *conn
 			if fd < len(p.conns) {
