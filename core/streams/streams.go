@@ -16,20 +16,20 @@ import (
 
 // Names of streams, buckets and stores.
 const (
-	Inventory       = "INVENTORY" // partition logs: one subject per partition
-	Events          = "EVENTS"    // domain events, for the bridge
-	LeaseBucket     = "inventory-leases"
-	CatalogBucket   = "catalog"
-	SecretsBucket   = "ticketing-secrets"
+	Inventory     = "INVENTORY" // partition logs: one subject per partition
+	Events        = "EVENTS"    // domain events, for the bridge
+	LeaseBucket   = "inventory-leases"
+	CatalogBucket = "catalog"
+	SecretsBucket = "ticketing-secrets"
 	// QueueBucket and AdmissionKeysBucket hold the waiting room's secrets
 	// (ticket keys, draw seeds, signing keys): core users only, never
 	// readable by edge leaf users (conf/nats/core.conf).
 	QueueBucket         = queuekv.Bucket
 	AdmissionKeysBucket = "admission-keys"
-	SnapshotStore   = "inventory-snapshots"
-	InventorySubjPx = "inv.log."
-	FenceSubjPx     = "inv.fence."
-	EventsSubjPx    = "events."
+	SnapshotStore       = "inventory-snapshots"
+	InventorySubjPx     = "inv.log."
+	FenceSubjPx         = "inv.fence."
+	EventsSubjPx        = "events."
 )
 
 // InventoryLogSubject is the log subject of a partition ("<event>.<i>").
