@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"context"
 	"hash/maphash"
+	"strings"
 	"sync"
 	"time"
 
@@ -143,7 +144,10 @@ func (s *MemorySpentStore) Spend(ctx context.Context, jti, use string, until tim
 	if len(sh.m) >= s.max {
 		return false, errs.E(op, errs.Unavailable, "spent token store full")
 	}
-	sh.m[jti] = spent{until: u, use: use}
+	// The store keeps the strings: copies, since callers' may point into
+	// reused buffers (fasthttp's request headers).
+	jti = strings.Clone(jti)
+	sh.m[jti] = spent{until: u, use: strings.Clone(use)}
 	heap.Push(&sh.exp, expiry{until: u, jti: jti})
 	return true, nil
 }
