@@ -104,6 +104,17 @@ func TestJoinGuardHeaders(t *testing.T) {
 	}
 }
 
+// pageAnswer reports whether r is a page or page asset served at path: the
+// only answers that are not JSON (besides /metrics).
+func pageAnswer(path string, r result) bool {
+	ct := r.header.Get("Content-Type")
+	path = strings.TrimSuffix(strings.ToLower(path), "/") // Fiber routes without regard to either
+	return r.status == http.StatusOK && (strings.HasPrefix(path, "/queue/") && strings.HasPrefix(ct, "text/html") ||
+		strings.HasPrefix(path, "/events/") && strings.HasPrefix(ct, "text/html") ||
+		path == "/web/queue.js" && strings.HasPrefix(ct, "text/javascript") ||
+		path == "/web/page.css" && strings.HasPrefix(ct, "text/css"))
+}
+
 func newMemoryLimiter(t *testing.T) ratelimit.Limiter {
 	l, err := memory.New(memory.Config{})
 	if err != nil {
