@@ -138,8 +138,8 @@ type fakeRoom struct {
 	queue   *fiber.App // the fake queue endpoints
 	token   string
 	conns   atomic.Int32
-	second  chan struct{} // closed when the page reconnected
-	admit   chan struct{} // closed by the test: admit the page
+	second  chan struct{}       // closed when the page reconnected
+	steps   chan map[string]any // statuses the test pushes to the page
 	mu      sync.Mutex
 	joined  map[string]bool
 	tokens  []string // Admission-Token of each hold request
@@ -152,7 +152,7 @@ func newFakeRoom(t *testing.T, e *env) *fakeRoom {
 		t.Fatal(err)
 	}
 	r := &fakeRoom{t: t, guard: g, api: e.app, token: "eyJhbGciOiJFZERTQSJ9.fake.token",
-		second: make(chan struct{}), admit: make(chan struct{}), joined: map[string]bool{}}
+		second: make(chan struct{}), steps: make(chan map[string]any), joined: map[string]bool{}}
 	a := &API{log: slog.New(slog.DiscardHandler)}
 	r.queue = fiber.New(fiber.Config{ErrorHandler: a.errorHandler})
 	r.queue.Get("/v1/events/:id/queue/challenge", func(c *fiber.Ctx) error {
@@ -232,9 +232,13 @@ func (r *fakeRoom) ws(conn *websocket.Conn) {
 	if !send(r.status("queued", 3, 2)) {
 		return
 	}
-	<-r.admit
-	if !send(r.status("queued", 1, 0)) || !send(r.status("admitted", 1, 0)) {
-		return
+	for st := range r.steps {
+		if !send(st) {
+			return
+		}
+		if st["state"] == "admitted" {
+			break
+		}
 	}
 	var msg string
 	for websocket.Message.Receive(conn, &msg) == nil { // until the page leaves
@@ -290,7 +294,16 @@ func TestPageInBrowser(t *testing.T) {
 	room := newFakeRoom(t, e)
 	srv := httptest.NewServer(room)
 	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(room.steps) }) // first: lets a socket handler still waiting end
 	ctx := chromiumtest.New(t, 90*time.Second)
+	push := func(st map[string]any) {
+		t.Helper()
+		select {
+		case room.steps <- st:
+		case <-ctx.Done():
+			t.Fatalf("the page's socket is gone: %v", ctx.Err())
+		}
+	}
 
 	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/queue/arena-finals")); err != nil {
 		t.Fatal(err)
@@ -330,7 +343,23 @@ func TestPageInBrowser(t *testing.T) {
 		t.Fatalf("title %q %v", title, err)
 	}
 
-	close(room.admit)
+	// Fewer seats than people ahead, then sold out, then seats come back.
+	likely := room.status("queued", 3, 2)
+	likely["likely_sold_out"] = true
+	push(likely)
+	visible(t, ctx, "#likely-sold-out", true)
+	push(room.status("sold_out", 3, 2))
+	visible(t, ctx, "#sold-out", true)
+	visible(t, ctx, "#likely-sold-out", false)
+	push(room.status("queued", 1, 0))
+	visible(t, ctx, "#sold-out", false)
+	waitText(t, ctx, "#ahead", "0")
+	waitText(t, ctx, "#ahead-label", "people ahead of you")
+	if done, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { const p = document.getElementById("progress"); return p.max === 2 && p.value === 2; })()`)); err != nil || !done {
+		t.Fatalf("progress bar not full with no one ahead: %v %v", done, err)
+	}
+
+	push(room.status("admitted", 1, 0))
 	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`body[data-page="select"] #token-state[data-token="present"]`))); err != nil {
 		t.Fatal(err)
 	}
@@ -372,6 +401,19 @@ func TestPageInBrowser(t *testing.T) {
 		t.Fatalf("holds made %d, page says %q", holds, res)
 	}
 	t.Logf("page: %q after %d connections", res, room.conns.Load())
+}
+
+// visible waits until the element is shown (or hidden).
+func visible(t *testing.T, ctx context.Context, sel string, shown bool) {
+	t.Helper()
+	js, _ := json.Marshal(sel)
+	want := "!"
+	if shown {
+		want = ""
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](want+`(() => { const el = document.querySelector(`+string(js)+`); return !!el && !el.hidden && el.offsetParent !== null; })()`)); err != nil {
+		t.Fatalf("%s never became %v: %v", sel, map[bool]string{true: "visible", false: "hidden"}[shown], err)
+	}
 }
 
 // waitText waits until the element's text is want.
