@@ -172,6 +172,7 @@ func New(cfg Config, deps Deps) *fiber.App {
 	v1.Post("/admin/events", a.createEvent)
 	v1.Get("/reports/events/:id", a.eventReport)
 	v1.Get("/reports/events/:id/funnel", a.eventFunnel)
+	a.pages(app)
 	return app
 }
 
