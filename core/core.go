@@ -21,10 +21,12 @@ import (
 	"github.com/ticketing/ticketing/core/owner"
 	"github.com/ticketing/ticketing/core/partitions"
 	"github.com/ticketing/ticketing/core/streams"
+	"github.com/ticketing/ticketing/core/waitroom"
 	"github.com/ticketing/ticketing/internal/natsembed"
 	"github.com/ticketing/ticketing/services/catalog"
 	catalogapi "github.com/ticketing/ticketing/services/catalog/natsapi"
 	"github.com/ticketing/ticketing/services/catalog/natskv"
+	invapi "github.com/ticketing/ticketing/services/inventory/natsapi"
 )
 
 // Config configures a core process.
@@ -32,6 +34,8 @@ type Config struct {
 	Node    node.Config
 	Streams streams.Config
 	Owner   owner.Config
+	// Queue is the waiting room's core side: controller, tokens, keys.
+	Queue waitroom.Config
 	// AdminToken authorizes catalog administration. Required.
 	AdminToken string
 	// Demo, when set, is loaded into the catalog at start (what exists is
@@ -59,6 +63,7 @@ func (c *Config) Defaults() {
 	c.Streams.Defaults()
 	c.Owner.LeaseTTL = c.Streams.LeaseTTL
 	c.Owner.Defaults()
+	c.Queue.Defaults()
 	if c.StartTimeout == 0 {
 		c.StartTimeout = 60 * time.Second
 	}
@@ -69,7 +74,7 @@ func (c *Config) Validate() error {
 	if len(c.AdminToken) < 16 {
 		return errors.New("core: the admin token must be at least 16 characters")
 	}
-	return errors.Join(c.Node.Validate(), c.Streams.Validate(), c.Owner.Validate())
+	return errors.Join(c.Node.Validate(), c.Streams.Validate(), c.Owner.Validate(), c.Queue.Validate())
 }
 
 // Core is a running core process.
@@ -87,6 +92,7 @@ type Core struct {
 	cancel  context.CancelFunc
 	manager *partitions.Manager
 	catSvc  micro.Service
+	room    *waitroom.Room
 }
 
 // Start starts a core process: server, streams, catalog service, owners.
@@ -152,6 +158,14 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Reg
 	case <-sctx.Done():
 		return fail(fmt.Errorf("core: catalog not loaded: %w", sctx.Err()))
 	}
+	c.room, err = waitroom.Start(sctx, cfg.Queue, waitroom.Deps{
+		NC: c.NC, Streams: c.Streams, Catalog: c.Catalog,
+		Inventory: &invapi.Client{NC: c.NC, Timeout: 2 * time.Second, AttemptTimeout: time.Second},
+		Node:      cfg.Node.Name, LeaseTTL: cfg.Streams.LeaseTTL, Log: log,
+	})
+	if err != nil {
+		return fail(fmt.Errorf("core: waiting room: %w", err))
+	}
 	c.log.Info("core started", "client", c.Node.ClientURL(), "leaf", c.Node.LeafURL(), "replicas", cfg.Streams.Replicas)
 	return c, nil
 }
@@ -201,9 +215,16 @@ func holdTokenSecret(ctx context.Context, kv jetstream.KeyValue) ([]byte, error)
 	return e.Value(), nil
 }
 
-// Shutdown stops in order: owners (they commit what they decided and release
+// Room is the waiting room's core side.
+func (c *Core) Room() *waitroom.Room { return c.room }
+
+// Shutdown stops in order: the waiting room (its controller reads the
+// owners and releases its lease; its services stop answering), owners (they commit what they decided and release
 // their leases), the catalog service, the connection, the server.
 func (c *Core) Shutdown(ctx context.Context) {
+	if c.room != nil {
+		c.room.Stop(ctx)
+	}
 	if c.cancel != nil {
 		c.cancel()
 		done := make(chan struct{})

@@ -42,8 +42,9 @@ func newRegistry() *prometheus.Registry {
 	return reg
 }
 
-// startCore starts a core process, with the demo data when demo is set.
-func startCore(ctx context.Context, cfg core.Config, demo bool, log *slog.Logger, reg prometheus.Registerer) (*core.Core, error) {
+// startCore starts a core process, with the demo data when demo is set;
+// onSaleIn > 0 opens the demo's waiting-room events that long after now.
+func startCore(ctx context.Context, cfg core.Config, demo bool, onSaleIn time.Duration, log *slog.Logger, reg prometheus.Registerer) (*core.Core, error) {
 	if demo {
 		b, err := conf.Files.ReadFile("demo/demo.json")
 		if err != nil {
@@ -53,6 +54,7 @@ func startCore(ctx context.Context, cfg core.Config, demo bool, log *slog.Logger
 		if err != nil {
 			return nil, err
 		}
+		openDemoSale(&d, onSaleIn, time.Now())
 		cfg.Demo = &d
 	}
 	return core.Start(ctx, cfg, log, reg)
@@ -98,6 +100,8 @@ func runDev(ctx context.Context, args []string) error {
 	token := fs.String("admin-token", "", "admin token (default: generated once and kept in the data directory)")
 	demo := fs.Bool("demo", true, "load the demo venues and events")
 	kafkaPort := fs.Int("kafka-port", 9092, "port of the embedded Kafka-protocol broker on 127.0.0.1 (0: any free port)")
+	onSaleIn := fs.Duration("onsale-in", 2*time.Minute, "on a fresh data directory, open the demo events with a waiting room this long after the start (0: keep the demo's time)")
+	qf := addQueueFlags(fs)
 	lf := addLogFlags(fs, "text")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -114,7 +118,8 @@ func runDev(ctx context.Context, args []string) error {
 	c, err := startCore(ctx, core.Config{
 		Node:       node.Config{Name: "core-1", DataDir: filepath.Join(*data, "core"), ClientAddr: *natsAddr, LeafAddr: *leafAddr},
 		AdminToken: tok,
-	}, *demo, log, reg)
+		Queue:      qf.config(),
+	}, *demo, *onSaleIn, log, reg)
 	if err != nil {
 		return err
 	}
@@ -238,6 +243,7 @@ func runCore(ctx context.Context, args []string) error {
 	fs.DurationVar(&lim.MinTTL, "hold-min-ttl", lim.MinTTL, "shortest hold time-to-live a request may ask for")
 	fs.DurationVar(&lim.MaxTTL, "hold-max-ttl", lim.MaxTTL, "longest hold time-to-live a request may ask for")
 	leaseTTL := fs.Duration("lease-ttl", 3*time.Second, "partition ownership lease; another node takes over about this long after an owner dies")
+	qf := addQueueFlags(fs)
 	lf := addLogFlags(fs, "json")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -252,9 +258,10 @@ func runCore(ctx context.Context, args []string) error {
 		Node: node.Config{Name: *name, ConfigFile: *confFile, DataDir: *data, ClientAddr: *natsAddr, LeafAddr: *leafAddr,
 			ClusterAddr: *clusterAddr, Routes: routes, Credentials: leafnodes.Credentials{Core: *corePass, Edge: *edgePass}},
 		AdminToken: *token,
+		Queue:      qf.config(),
 	}
 	reg := newRegistry()
-	c, err := startCore(ctx, cfg, *demo, log, reg)
+	c, err := startCore(ctx, cfg, *demo, 0, log, reg)
 	if err != nil {
 		return err
 	}

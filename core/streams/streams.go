@@ -9,19 +9,27 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	admissionkv "github.com/ticketing/ticketing/services/admission/natskv"
+	queuekv "github.com/ticketing/ticketing/services/queue/natskv"
 )
 
 // Names of streams, buckets and stores.
 const (
-	Inventory       = "INVENTORY" // partition logs: one subject per partition
-	Events          = "EVENTS"    // domain events, for the bridge
-	LeaseBucket     = "inventory-leases"
-	CatalogBucket   = "catalog"
-	SecretsBucket   = "ticketing-secrets"
-	SnapshotStore   = "inventory-snapshots"
-	InventorySubjPx = "inv.log."
-	FenceSubjPx     = "inv.fence."
-	EventsSubjPx    = "events."
+	Inventory     = "INVENTORY" // partition logs: one subject per partition
+	Events        = "EVENTS"    // domain events, for the bridge
+	LeaseBucket   = "inventory-leases"
+	CatalogBucket = "catalog"
+	SecretsBucket = "ticketing-secrets"
+	// QueueBucket and AdmissionKeysBucket hold the waiting room's secrets
+	// (ticket keys, draw seeds, signing keys): core users only, never
+	// readable by edge leaf users (conf/nats/core.conf).
+	QueueBucket         = queuekv.Bucket
+	AdmissionKeysBucket = "admission-keys"
+	SnapshotStore       = "inventory-snapshots"
+	InventorySubjPx     = "inv.log."
+	FenceSubjPx         = "inv.fence."
+	EventsSubjPx        = "events."
 )
 
 // InventoryLogSubject is the log subject of a partition ("<event>.<i>").
@@ -88,6 +96,10 @@ type Set struct {
 	Catalog   jetstream.KeyValue
 	Secrets   jetstream.KeyValue
 	Snapshots jetstream.ObjectStore
+	// Queue is the waiting room's state (services/queue/natskv);
+	// AdmissionKeys the token signing keys (services/admission/natskv).
+	Queue         jetstream.KeyValue
+	AdmissionKeys jetstream.KeyValue
 }
 
 // Ensure creates or updates every resource.
@@ -151,6 +163,8 @@ func Ensure(ctx context.Context, js jetstream.JetStream, c Config) (*Set, error)
 			History: 1, Storage: jetstream.FileStorage, Replicas: c.Replicas, MaxValueSize: 4 << 20}},
 		{&s.Secrets, jetstream.KeyValueConfig{Bucket: SecretsBucket, Description: "keys shared by core nodes",
 			History: 1, Storage: jetstream.FileStorage, Replicas: c.Replicas}},
+		{&s.Queue, queuekv.KeyValueConfig(c.Replicas)},
+		{&s.AdmissionKeys, admissionkv.Config{Bucket: AdmissionKeysBucket, Replicas: c.Replicas}.KeyValueConfig()},
 	}
 	for _, k := range kvs {
 		kv, err := js.CreateOrUpdateKeyValue(ctx, k.cfg)

@@ -91,6 +91,9 @@ type Deps struct {
 	// endpoints answer 503.
 	Reports Reports
 	Funnels Funnels
+	// Gate checks admission tokens on holds for events whose waiting room
+	// is on; nil: such holds are refused (503).
+	Gate Gate
 	// Limiter limits hold requests per client address; nil: no limit.
 	Limiter ratelimit.Limiter
 	// Queue is the edge's waiting rooms; nil: no event has one (the queue
@@ -116,6 +119,9 @@ type API struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	limited  *prometheus.CounterVec
+	// admissions counts admission-token checks on holds by outcome ("ok"
+	// or the refusal's reason).
+	admissions *prometheus.CounterVec
 }
 
 // New builds the Fiber app.
@@ -150,7 +156,10 @@ func New(cfg Config, deps Deps) *fiber.App {
 		a.limited = prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ticketing_http_rate_limited_total", Help: "Requests refused by a rate limit, and limiter failures (let through)."},
 			[]string{"limit", "outcome"})
-		deps.Registry.MustRegister(a.requests, a.latency, a.limited)
+		a.admissions = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ticketing_admission_checks_total", Help: "Admission-token checks on holds, by outcome (ok or the refusal's reason)."},
+			[]string{"outcome"})
+		deps.Registry.MustRegister(a.requests, a.latency, a.limited, a.admissions)
 		app.Use(a.observe)
 		metrics := fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(deps.Registry, promhttp.HandlerOpts{}))
 		app.Get("/metrics", func(c *fiber.Ctx) error { metrics(c.Context()); return nil })
@@ -178,6 +187,7 @@ func New(cfg Config, deps Deps) *fiber.App {
 	v1.Get("/events/:id/queue/challenge", a.queueChallenge)
 	v1.Get("/events/:id/queue/draw", a.queueDraw)
 	app.Get("/.well-known/jwks.json", a.jwks)
+	a.pages(app)
 	return app
 }
 

@@ -177,7 +177,7 @@ func TestUnknownRoutesAndMethods(t *testing.T) {
 func TestEvents(t *testing.T) {
 	e := newEnv(t)
 	list := decode[EventList](t, e.call(t, "GET", "/v1/events", ""))
-	if len(list.Events) != 3 {
+	if len(list.Events) != 4 {
 		t.Fatalf("events: %+v", list)
 	}
 	ev := decode[EventView](t, e.call(t, "GET", finals, ""))

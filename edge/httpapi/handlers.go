@@ -22,6 +22,8 @@ type EventSummary struct {
 	City      string    `json:"city"`
 	StartsAt  time.Time `json:"starts_at"`
 	OnSaleAt  time.Time `json:"on_sale_at"`
+	// Queue: the event's waiting room is on; holds need an admission token.
+	Queue bool `json:"queue"`
 }
 
 // EventList is the body of GET /v1/events.
@@ -34,7 +36,7 @@ func (a *API) listEvents(c *fiber.Ctx) error {
 	for _, e := range a.deps.Catalog.Events() {
 		v, _ := a.deps.Catalog.Venue(e.VenueID)
 		out.Events = append(out.Events, EventSummary{ID: e.ID, Name: e.Name, VenueID: v.ID, VenueName: v.Name,
-			City: v.City, StartsAt: e.StartsAt, OnSaleAt: e.OnSaleAt})
+			City: v.City, StartsAt: e.StartsAt, OnSaleAt: e.OnSaleAt, Queue: e.Queue})
 	}
 	return c.JSON(out)
 }
@@ -79,6 +81,7 @@ type EventView struct {
 	Venue      VenueView     `json:"venue"`
 	StartsAt   time.Time     `json:"starts_at"`
 	OnSaleAt   time.Time     `json:"on_sale_at"`
+	Queue      bool          `json:"queue"`
 	Partitions int           `json:"partitions"`
 	Zones      []ZoneView    `json:"zones"`
 	Sections   []SectionView `json:"sections"`
@@ -99,7 +102,7 @@ func (a *API) getEvent(c *fiber.Ctx) error {
 		return err
 	}
 	view := EventView{ID: e.ID, Name: e.Name, Venue: VenueView{v.ID, v.Name, v.City}, StartsAt: e.StartsAt,
-		OnSaleAt: e.OnSaleAt, Partitions: e.PartitionCount(), Zones: []ZoneView{}, Sections: []SectionView{}}
+		OnSaleAt: e.OnSaleAt, Queue: e.Queue, Partitions: e.PartitionCount(), Zones: []ZoneView{}, Sections: []SectionView{}}
 	sectionPart := map[string]int{}
 	gaPart := map[string]int{}
 	for _, l := range e.Layouts(&v) {
@@ -251,6 +254,10 @@ func (a *API) createHold(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	claims, err := a.admit(c, e, idemKey)
+	if err != nil {
+		return err
+	}
 	ctx, cancel := a.ctx(c)
 	defer cancel()
 	key := catalog.PartitionKey(e.ID, part)
@@ -263,6 +270,7 @@ func (a *API) createHold(c *fiber.Ctx) error {
 		Fingerprint:    body.fingerprint(e.ID),
 	})
 	if err != nil {
+		a.giveBack(c, claims, idemKey, err)
 		return err
 	}
 	c.Location("/v1/holds/" + h.HoldID)

@@ -54,7 +54,6 @@ type ChallengeRequired interface {
 
 // The waiting room's cookie and header fields.
 const (
-	SessionCookie         = "tq_session"
 	HeaderPoW             = "Queue-PoW"
 	HeaderPoWChallenge    = "Queue-PoW-Challenge"
 	HeaderPoWDifficulty   = "Queue-PoW-Difficulty"
@@ -63,19 +62,8 @@ const (
 	sessionCookieLifetime = 24 * time.Hour
 )
 
-// parseSession checks a tq_session cookie value: 22 characters of
-// unpadded base64url encoding 16 bytes.
-func parseSession(v string) (string, bool) {
-	if len(v) != base64.RawURLEncoding.EncodedLen(sessionIDBytes) {
-		return "", false
-	}
-	var b [sessionIDBytes + 2]byte
-	n, err := base64.RawURLEncoding.Strict().Decode(b[:], []byte(v))
-	if err != nil || n != sessionIDBytes {
-		return "", false
-	}
-	return v, true
-}
+// parseSession checks a tq_session cookie value (validSession).
+func parseSession(v string) (string, bool) { return v, validSession(v) }
 
 // newSession is a fresh random session id.
 func newSession() string {

@@ -8,6 +8,7 @@ import (
 	"crypto/sha512"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -277,13 +278,20 @@ func TestRedeemOnce(t *testing.T) {
 	ctx := context.Background()
 	tok := f.issue(t, "e1", "s1", t0)
 	// Another session cannot use it, and trying does not spend it.
-	if _, err := f.ver.Redeem(ctx, tok, "e1", "s2", t0); errs.ReasonOf(err) != admission.ReasonWrongSession {
+	if _, err := f.ver.Redeem(ctx, tok, "e1", "s2", "hold-1", t0); errs.ReasonOf(err) != admission.ReasonWrongSession {
 		t.Fatalf("redeem by another session: %v", err)
 	}
-	if _, err := f.ver.Redeem(ctx, tok, "e1", "s1", t0); err != nil {
+	if _, err := f.ver.Redeem(ctx, tok, "e1", "s1", "", t0); !errs.Is(errs.Invalid, err) {
+		t.Fatalf("redeem without a use: %v, want invalid", err)
+	}
+	if _, err := f.ver.Redeem(ctx, tok, "e1", "s1", "hold-1", t0); err != nil {
 		t.Fatalf("first redeem: %v", err)
 	}
-	_, err := f.ver.Redeem(ctx, tok, "e1", "s1", t0)
+	// The same use retried is not a replay; another use is.
+	if _, err := f.ver.Redeem(ctx, tok, "e1", "s1", "hold-1", t0); err != nil {
+		t.Fatalf("the same use retried: %v", err)
+	}
+	_, err := f.ver.Redeem(ctx, tok, "e1", "s1", "hold-2", t0)
 	if !errs.Is(errs.Forbidden, err) || errs.ReasonOf(err) != admission.ReasonReplayed {
 		t.Fatalf("second redeem: %v, want replayed", err)
 	}
@@ -294,8 +302,31 @@ func TestRedeemOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := f.ver.Redeem(ctx, tok2, "e1", "s1", t0); err != nil {
+	if _, err := f.ver.Redeem(ctx, tok2, "e1", "s1", "hold-3", t0); err != nil {
 		t.Fatalf("redeem after verifies: %v", err)
+	}
+}
+
+// A use that did not happen gives the token back to the shopper.
+func TestUnredeem(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	tok := f.issue(t, "e1", "s1", t0)
+	c, err := f.ver.Redeem(ctx, tok, "e1", "s1", "hold-1", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.ver.Unredeem(ctx, c, "hold-2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.ver.Redeem(ctx, tok, "e1", "s1", "hold-2", t0); errs.ReasonOf(err) != admission.ReasonReplayed {
+		t.Fatalf("redeem after another use's unredeem: %v, want replayed", err)
+	}
+	if err := f.ver.Unredeem(ctx, c, "hold-1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.ver.Redeem(ctx, tok, "e1", "s1", "hold-2", t0); err != nil {
+		t.Fatalf("redeem after the unredeem: %v", err)
 	}
 }
 
@@ -308,7 +339,7 @@ func TestRedeemConcurrent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := f.ver.Redeem(context.Background(), tok, "e1", "s1", t0)
+			_, err := f.ver.Redeem(context.Background(), tok, "e1", "s1", fmt.Sprint("hold-", i), t0)
 			switch {
 			case err == nil:
 				ok.Add(1)
@@ -331,7 +362,7 @@ func TestRedeemFailsClosed(t *testing.T) {
 	tok := f.issue(t, "e1", "s1", t0)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := f.ver.Redeem(ctx, tok, "e1", "s1", t0); !errs.Is(errs.Unavailable, err) {
+	if _, err := f.ver.Redeem(ctx, tok, "e1", "s1", "hold-1", t0); !errs.Is(errs.Unavailable, err) {
 		t.Fatalf("redeem with a failing store: %v, want unavailable", err)
 	}
 }
@@ -549,7 +580,7 @@ func TestMemorySpentBounded(t *testing.T) {
 	ctx := context.Background()
 	var full bool
 	for i := 0; i < 200 && !full; i++ {
-		_, err := s.Spend(ctx, admissiontest.JTI(), t0.Add(time.Minute))
+		_, err := s.Spend(ctx, admissiontest.JTI(), "use", t0.Add(time.Minute))
 		switch {
 		case errs.Is(errs.Unavailable, err):
 			full = true
@@ -562,7 +593,7 @@ func TestMemorySpentBounded(t *testing.T) {
 	}
 	clock.Advance(time.Minute)
 	for i := 0; i < 50; i++ {
-		if _, err := s.Spend(ctx, admissiontest.JTI(), clock.Now().Add(time.Second)); errs.Is(errs.Unavailable, err) {
+		if _, err := s.Spend(ctx, admissiontest.JTI(), "use", clock.Now().Add(time.Second)); errs.Is(errs.Unavailable, err) {
 			clock.Advance(2 * time.Second) // only this shard may be full of live ones
 			continue
 		} else if err != nil {

@@ -40,10 +40,14 @@
 // # Replay
 //
 // A token admits one hold: Redeem verifies it and then spends its jti in a
-// SpentStore (set-if-absent with an expiry past the token's own), so a
-// second use is refused with ReasonReplayed even from another edge. The
-// expiry keeps the store bounded: an entry is needed only while its token
-// could still verify.
+// SpentStore for one use, the hold request's idempotency key (set-if-absent
+// with an expiry past the token's own), so a use by another request is
+// refused with ReasonReplayed even from another edge, while the same
+// request retried (a client that lost the answer) goes through to the
+// core's idempotent answer. When the core refuses the hold (the seats were
+// taken), Unredeem gives the token back so the shopper can try other seats.
+// The expiry keeps the store bounded: an entry is needed only while its
+// token could still verify.
 //
 // # Speed
 //

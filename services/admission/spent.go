@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"context"
 	"hash/maphash"
+	"strings"
 	"sync"
 	"time"
 
@@ -12,15 +13,25 @@ import (
 
 // SpentStore remembers the ids of redeemed tokens. Safe for concurrent use
 // by many goroutines, and, for a shared implementation, by many processes.
+//
+// A token is spent by one use, named by the caller (the hold request's
+// idempotency key): a retry of that same use is not a replay, so a client
+// that lost the answer to its hold can ask again and get the stored answer;
+// and a use that did not happen (the core refused the hold) can give the
+// token back with Unspend, so the shopper may try other seats.
 type SpentStore interface {
-	// Spend records jti as spent until the time until, which must be in
-	// the future (else errs.Invalid). first reports whether this call
-	// spent it: of concurrent and repeated calls with one jti before
+	// Spend records jti as spent by use until the time until, which must
+	// be in the future (else errs.Invalid). ok reports whether the use may
+	// proceed: jti was not spent, or was spent by this same use. Of
+	// concurrent and repeated calls with one jti and different uses before
 	// until, exactly one gets true. After until the entry may be gone. A
 	// cancelled ctx or an unreachable store returns an error (kind
 	// Unavailable) and then the caller must treat the token as not
 	// admitted.
-	Spend(ctx context.Context, jti string, until time.Time) (first bool, err error)
+	Spend(ctx context.Context, jti, use string, until time.Time) (ok bool, err error)
+	// Unspend forgets jti if, and only if, it is spent by use; otherwise
+	// it does nothing. Errors as for Spend.
+	Unspend(ctx context.Context, jti, use string) error
 }
 
 // MemorySpentConfig configures a MemorySpentStore.
@@ -65,8 +76,13 @@ type MemorySpentStore struct {
 
 type spentShard struct {
 	mu  sync.Mutex
-	m   map[string]int64 // jti → until, unix ns
+	m   map[string]spent // by jti
 	exp expiryHeap
+}
+
+type spent struct {
+	until int64 // unix ns
+	use   string
 }
 
 type expiry struct {
@@ -97,40 +113,62 @@ func NewMemorySpentStore(cfg MemorySpentConfig) (*MemorySpentStore, error) {
 	}
 	s := &MemorySpentStore{now: cfg.Now, seed: maphash.MakeSeed(), max: cfg.MaxEntries / spentShards}
 	for i := range s.shards {
-		s.shards[i].m = map[string]int64{}
+		s.shards[i].m = map[string]spent{}
 	}
 	return s, nil
 }
 
 // Spend implements SpentStore.
-func (s *MemorySpentStore) Spend(ctx context.Context, jti string, until time.Time) (bool, error) {
+func (s *MemorySpentStore) Spend(ctx context.Context, jti, use string, until time.Time) (bool, error) {
 	const op = "admission.spend"
 	if err := ctx.Err(); err != nil {
 		return false, errs.E(op, errs.Unavailable, err)
 	}
 	now := s.now().UnixNano()
 	u := until.UnixNano()
-	if jti == "" || u <= now {
-		return false, errs.E(op, errs.Invalid, "empty id or expiry not in the future")
+	if jti == "" || use == "" || u <= now {
+		return false, errs.E(op, errs.Invalid, "empty id or use, or expiry not in the future")
 	}
-	sh := &s.shards[maphash.String(s.seed, jti)%spentShards]
+	sh := s.shard(jti)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	for len(sh.exp) > 0 && sh.exp[0].until <= now {
 		e := heap.Pop(&sh.exp).(expiry)
-		if sh.m[e.jti] == e.until {
+		if sh.m[e.jti].until == e.until {
 			delete(sh.m, e.jti)
 		}
 	}
-	if old, ok := sh.m[jti]; ok && old > now {
-		return false, nil
+	if old, ok := sh.m[jti]; ok && old.until > now {
+		return old.use == use, nil
 	}
 	if len(sh.m) >= s.max {
 		return false, errs.E(op, errs.Unavailable, "spent token store full")
 	}
-	sh.m[jti] = u
+	// The store keeps the strings: copies, since callers' may point into
+	// reused buffers (fasthttp's request headers).
+	jti = strings.Clone(jti)
+	sh.m[jti] = spent{until: u, use: strings.Clone(use)}
 	heap.Push(&sh.exp, expiry{until: u, jti: jti})
 	return true, nil
+}
+
+// Unspend implements SpentStore. The heap entry stays and is dropped when
+// it expires (it no longer matches an entry).
+func (s *MemorySpentStore) Unspend(ctx context.Context, jti, use string) error {
+	if err := ctx.Err(); err != nil {
+		return errs.E("admission.unspend", errs.Unavailable, err)
+	}
+	sh := s.shard(jti)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if old, ok := sh.m[jti]; ok && old.use == use {
+		delete(sh.m, jti)
+	}
+	return nil
+}
+
+func (s *MemorySpentStore) shard(jti string) *spentShard {
+	return &s.shards[maphash.String(s.seed, jti)%spentShards]
 }
 
 // Len is the number of entries kept, expired ones not yet dropped included.

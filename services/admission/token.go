@@ -178,11 +178,14 @@ func (v *Verifier) Verify(token, eventID, sessionID string, now time.Time) (Clai
 	return v.verify(token, eventID, sessionID, now)
 }
 
-// Redeem verifies token like Verify and then spends it: of any number of
-// redemptions of one token, across every verifier sharing the SpentStore,
-// exactly one succeeds; the others get ReasonReplayed. A SpentStore that
-// fails refuses the token (errs.Unavailable): admission fails closed.
-func (v *Verifier) Redeem(ctx context.Context, token, eventID, sessionID string, now time.Time) (Claims, error) {
+// Redeem verifies token like Verify and then spends it for one use (the
+// hold request's idempotency key): of any number of redemptions of one
+// token by different uses, across every verifier sharing the SpentStore,
+// exactly one succeeds; the others get ReasonReplayed. The same use
+// redeeming again succeeds (a retried request is not a replay). A
+// SpentStore that fails refuses the token (errs.Unavailable): admission
+// fails closed.
+func (v *Verifier) Redeem(ctx context.Context, token, eventID, sessionID, use string, now time.Time) (Claims, error) {
 	const op = "admission.redeem"
 	if v.spent == nil {
 		return Claims{}, errs.E(op, errs.Other, "verifier has no spent store")
@@ -191,15 +194,28 @@ func (v *Verifier) Redeem(ctx context.Context, token, eventID, sessionID string,
 	if err != nil {
 		return Claims{}, err
 	}
+	if use == "" {
+		return Claims{}, errs.E(op, errs.Invalid, "a redemption needs a use (the request's idempotency key)")
+	}
 	// Keep the entry as long as any verifier could still accept the token.
-	first, err := v.spent.Spend(ctx, c.ID, c.Expiry.Add(v.cfg.ClockSkew+time.Second))
+	ok, err := v.spent.Spend(ctx, c.ID, use, c.Expiry.Add(v.cfg.ClockSkew+time.Second))
 	if err != nil {
 		return Claims{}, errs.E(op, errs.Unavailable, "admission check unavailable", err)
 	}
-	if !first {
+	if !ok {
 		return Claims{}, errReplayed
 	}
 	return c, nil
+}
+
+// Unredeem gives back a token Redeem spent for use, when that use did not
+// happen (the core refused the hold): the shopper may use it again. It
+// does nothing if another use spent the token.
+func (v *Verifier) Unredeem(ctx context.Context, c Claims, use string) error {
+	if v.spent == nil {
+		return errs.E("admission.unredeem", errs.Other, "verifier has no spent store")
+	}
+	return v.spent.Unspend(ctx, c.ID, use)
 }
 
 // verify does the work; it decodes into stack buffers.

@@ -244,6 +244,9 @@ type Event struct {
 	// are per organizer). Optional.
 	OrganizerID string          `json:"organizer_id,omitempty"`
 	Partitions  []PartitionSpec `json:"partitions,omitempty"`
+	// Queue turns the event's waiting room on: users wait at the edge and
+	// are admitted by the core, and holds need an admission token.
+	Queue bool `json:"queue,omitempty"`
 }
 
 // Validate checks the event against its venue.

@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -266,6 +267,9 @@ func RunSpentStore(t *testing.T, setup SpentSetup) {
 		{"Concurrent", testSpendConcurrent, false},
 		{"PastExpiryInvalid", testSpendPast, false},
 		{"CancelledContext", testSpendCancelled, false},
+		{"SameUseRetries", testSpendSameUse, false},
+		{"Unspend", testUnspend, false},
+		{"UnspendOtherUseIgnored", testUnspendOther, false},
 		{"ExpiresAfterUntil", testSpendExpires, true},
 	} {
 		// Cases a store cannot run (it keeps its own time) are not
@@ -283,7 +287,7 @@ func RunSpentStore(t *testing.T, setup SpentSetup) {
 func testSpendOnce(t *testing.T, s admission.SpentStore, c *Clock) {
 	id, until := JTI(), c.Now().Add(time.Hour)
 	for i, want := range []bool{true, false, false} {
-		first, err := s.Spend(ctx(t), id, until)
+		first, err := s.Spend(ctx(t), id, fmt.Sprint("use-", i), until)
 		if err != nil || first != want {
 			t.Fatalf("spend %d = %v, %v; want %v", i, first, err, want)
 		}
@@ -293,7 +297,7 @@ func testSpendOnce(t *testing.T, s admission.SpentStore, c *Clock) {
 func testSpendIndependent(t *testing.T, s admission.SpentStore, c *Clock) {
 	until := c.Now().Add(time.Hour)
 	for i := 0; i < 50; i++ {
-		if first, err := s.Spend(ctx(t), JTI(), until); err != nil || !first {
+		if first, err := s.Spend(ctx(t), JTI(), "use", until); err != nil || !first {
 			t.Fatalf("spend of a fresh id = %v, %v", first, err)
 		}
 	}
@@ -310,7 +314,7 @@ func testSpendConcurrent(t *testing.T, s admission.SpentStore, c *Clock) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				first, err := s.Spend(ctx(t), id, until)
+				first, err := s.Spend(ctx(t), id, fmt.Sprint("racer-", j), until)
 				if err != nil {
 					t.Errorf("spend: %v", err)
 				}
@@ -327,36 +331,87 @@ func testSpendConcurrent(t *testing.T, s admission.SpentStore, c *Clock) {
 }
 
 func testSpendPast(t *testing.T, s admission.SpentStore, c *Clock) {
-	if _, err := s.Spend(ctx(t), JTI(), c.Now().Add(-time.Second)); !errs.Is(errs.Invalid, err) {
+	if _, err := s.Spend(ctx(t), JTI(), "use", c.Now().Add(-time.Second)); !errs.Is(errs.Invalid, err) {
 		t.Fatalf("spend until the past: %v, want invalid", err)
 	}
-	if _, err := s.Spend(ctx(t), "", c.Now().Add(time.Hour)); !errs.Is(errs.Invalid, err) {
+	if _, err := s.Spend(ctx(t), "", "use", c.Now().Add(time.Hour)); !errs.Is(errs.Invalid, err) {
 		t.Fatalf("spend of an empty id: %v, want invalid", err)
+	}
+	if _, err := s.Spend(ctx(t), JTI(), "", c.Now().Add(time.Hour)); !errs.Is(errs.Invalid, err) {
+		t.Fatalf("spend by an empty use: %v, want invalid", err)
 	}
 }
 
 func testSpendCancelled(t *testing.T, s admission.SpentStore, c *Clock) {
 	id, until := JTI(), c.Now().Add(time.Hour)
-	if _, err := s.Spend(cancelled(), id, until); err == nil {
+	if _, err := s.Spend(cancelled(), id, "use-1", until); err == nil {
 		t.Fatal("spend with a cancelled context succeeded")
 	}
 	// The failed call spent nothing.
-	if first, err := s.Spend(ctx(t), id, until); err != nil || !first {
+	if first, err := s.Spend(ctx(t), id, "use-2", until); err != nil || !first {
 		t.Fatalf("spend after a cancelled one = %v, %v; want first", first, err)
 	}
 }
 
 func testSpendExpires(t *testing.T, s admission.SpentStore, c *Clock) {
 	id := JTI()
-	if first, err := s.Spend(ctx(t), id, c.Now().Add(time.Minute)); err != nil || !first {
+	if first, err := s.Spend(ctx(t), id, "use-1", c.Now().Add(time.Minute)); err != nil || !first {
 		t.Fatalf("spend = %v, %v", first, err)
 	}
 	c.Advance(59 * time.Second)
-	if first, err := s.Spend(ctx(t), id, c.Now().Add(time.Minute)); err != nil || first {
+	if first, err := s.Spend(ctx(t), id, "use-2", c.Now().Add(time.Minute)); err != nil || first {
 		t.Fatalf("spend before until = %v, %v; want replay", first, err)
 	}
 	c.Advance(2 * time.Second)
-	if first, err := s.Spend(ctx(t), id, c.Now().Add(time.Minute)); err != nil || !first {
+	if first, err := s.Spend(ctx(t), id, "use-2", c.Now().Add(time.Minute)); err != nil || !first {
 		t.Fatalf("spend after until = %v, %v; want first", first, err)
+	}
+}
+
+// A use retried (the same idempotency key) may go on; another use may not.
+func testSpendSameUse(t *testing.T, s admission.SpentStore, c *Clock) {
+	id, until := JTI(), c.Now().Add(time.Hour)
+	for i, tc := range []struct {
+		use  string
+		want bool
+	}{{"a", true}, {"a", true}, {"b", false}, {"a", true}} {
+		if ok, err := s.Spend(ctx(t), id, tc.use, until); err != nil || ok != tc.want {
+			t.Fatalf("spend %d by %q = %v, %v; want %v", i, tc.use, ok, err, tc.want)
+		}
+	}
+}
+
+// A use that did not happen gives the token back: another use may then
+// spend it, and only once.
+func testUnspend(t *testing.T, s admission.SpentStore, c *Clock) {
+	id, until := JTI(), c.Now().Add(time.Hour)
+	if ok, err := s.Spend(ctx(t), id, "a", until); err != nil || !ok {
+		t.Fatalf("spend = %v, %v", ok, err)
+	}
+	if err := s.Unspend(ctx(t), id, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.Spend(ctx(t), id, "b", until); err != nil || !ok {
+		t.Fatalf("spend after unspend = %v, %v; want ok", ok, err)
+	}
+	if ok, err := s.Spend(ctx(t), id, "c", until); err != nil || ok {
+		t.Fatalf("third use = %v, %v; want refused", ok, err)
+	}
+}
+
+// Unspend by a use that did not spend the token changes nothing.
+func testUnspendOther(t *testing.T, s admission.SpentStore, c *Clock) {
+	id, until := JTI(), c.Now().Add(time.Hour)
+	if ok, err := s.Spend(ctx(t), id, "a", until); err != nil || !ok {
+		t.Fatalf("spend = %v, %v", ok, err)
+	}
+	if err := s.Unspend(ctx(t), id, "b"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Unspend(ctx(t), JTI(), "b"); err != nil {
+		t.Fatalf("unspend of an unknown id: %v", err)
+	}
+	if ok, err := s.Spend(ctx(t), id, "b", until); err != nil || ok {
+		t.Fatalf("spend by b after b's unspend = %v, %v; want refused", ok, err)
 	}
 }

@@ -61,7 +61,7 @@ func TestKeyExpiresAtUntil(t *testing.T) {
 	ctx := context.Background()
 	id := admissiontest.JTI()
 	until := time.Now().Add(10 * time.Minute).Truncate(time.Millisecond)
-	if first, err := s.Spend(ctx, id, until); err != nil || !first {
+	if first, err := s.Spend(ctx, id, "use-1", until); err != nil || !first {
 		t.Fatalf("Spend = %v, %v", first, err)
 	}
 	at, err := c.Do(ctx, "PEXPIRETIME", prefix+id).Int64()
@@ -75,7 +75,7 @@ func TestKeyExpiresAtUntil(t *testing.T) {
 	if err := c.Del(ctx, prefix+id).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if first, err := s.Spend(ctx, id, until); err != nil || !first {
+	if first, err := s.Spend(ctx, id, "use-1", until); err != nil || !first {
 		t.Fatalf("Spend after the key went = %v, %v", first, err)
 	}
 }
@@ -90,10 +90,10 @@ func TestSharedAcrossClients(t *testing.T) {
 		t.Fatal(err)
 	}
 	id, until := admissiontest.JTI(), time.Now().Add(time.Minute)
-	if first, err := a.Spend(context.Background(), id, until); err != nil || !first {
+	if first, err := a.Spend(context.Background(), id, "use-a", until); err != nil || !first {
 		t.Fatalf("edge a: %v, %v", first, err)
 	}
-	if first, err := b.Spend(context.Background(), id, until); err != nil || first {
+	if first, err := b.Spend(context.Background(), id, "use-b", until); err != nil || first {
 		t.Fatalf("edge b: %v, %v; want replay", first, err)
 	}
 }
@@ -105,7 +105,7 @@ func TestUnreachable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Spend(context.Background(), "x", time.Now().Add(time.Minute)); !errs.Is(errs.Unavailable, err) {
+	if _, err := s.Spend(context.Background(), "x", "use", time.Now().Add(time.Minute)); !errs.Is(errs.Unavailable, err) {
 		t.Fatalf("Spend against no server: %v, want unavailable", err)
 	}
 }

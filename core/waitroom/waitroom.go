@@ -1,0 +1,370 @@
+// Package waitroom is the core's side of the waiting room: the "queue"
+// micro service (queue.config, queue.prequeue, queue.draw) and the
+// "admission" micro service (admission.issue, admission.keys), answered by
+// every core node from shared key-value state, and the admission
+// controller, which runs on one core node at a time (a lease) and every
+// tick turns each queue-on event's inventory and the edges' reports into a
+// decision published on queue.edge.<event>.
+//
+// Secrets (ticket keys, draw seeds, signing keys) live in core-only
+// buckets (core/streams); the seed of an event is handed out from its
+// on-sale time on, never before.
+package waitroom
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/ticketing/ticketing/core/streams"
+	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/services/admission"
+	admissionapi "github.com/ticketing/ticketing/services/admission/natsapi"
+	admissionkv "github.com/ticketing/ticketing/services/admission/natskv"
+	"github.com/ticketing/ticketing/services/catalog"
+	"github.com/ticketing/ticketing/services/inventory"
+	"github.com/ticketing/ticketing/services/queue"
+	"github.com/ticketing/ticketing/services/queue/coord"
+	"github.com/ticketing/ticketing/services/queue/natsapi"
+	queuekv "github.com/ticketing/ticketing/services/queue/natskv"
+)
+
+// LeaseKey names the controller's lease in the core's lease bucket
+// (partition leases are "<event>.<index>", which never look like this).
+const LeaseKey = "queue.controller"
+
+// Config configures the waiting room's core side.
+type Config struct {
+	// Controller: tick, shopper window, target shoppers, rate window,
+	// report age, queue.Decide's tuning.
+	Controller coord.Config
+	// DrawCollect is how long after the on-sale time the core waits for
+	// the edges' pre-queues before the draw record is final without them.
+	// Default 2m.
+	DrawCollect time.Duration
+	// Tokens: issuer, audience, lifetime of admission tokens.
+	Tokens admission.Config
+	// Keys: signing key rotation.
+	Keys admission.KeyRingConfig
+	// KeySyncEvery is how often a node syncs the signing keys with the
+	// shared store (rotating when due). Default 1m.
+	KeySyncEvery time.Duration
+}
+
+// Defaults fills zero fields.
+func (c *Config) Defaults() {
+	c.Controller.Defaults()
+	if c.DrawCollect == 0 {
+		c.DrawCollect = 2 * time.Minute
+	}
+	c.Tokens.Defaults()
+	c.Keys.Defaults()
+	if c.KeySyncEvery == 0 {
+		c.KeySyncEvery = time.Minute
+	}
+}
+
+// Validate checks the config after Defaults.
+func (c *Config) Validate() error {
+	var bad []error
+	if c.DrawCollect < time.Second {
+		bad = append(bad, errs.Errorf("waitroom.config", errs.Invalid, "draw collect %v is below 1s", c.DrawCollect))
+	}
+	if c.KeySyncEvery < time.Second || c.KeySyncEvery > c.Keys.RotateEvery {
+		bad = append(bad, errs.Errorf("waitroom.config", errs.Invalid, "key sync every %v is not within [1s, rotate every %v]", c.KeySyncEvery, c.Keys.RotateEvery))
+	}
+	if c.Keys.VerifyFor < c.Tokens.MaxTTL+c.Tokens.ClockSkew {
+		bad = append(bad, errs.Errorf("waitroom.config", errs.Invalid, "keys verify for %v, less than token max TTL + clock skew", c.Keys.VerifyFor))
+	}
+	return errors.Join(append(bad, c.Controller.Validate(), c.Tokens.Validate(), c.Keys.Validate())...)
+}
+
+// Inventory reads a partition's availability (the inventory natsapi
+// Client).
+type Inventory interface {
+	Availability(ctx context.Context, partition string) (inventory.Availability, error)
+}
+
+// Deps are what the waiting room runs on.
+type Deps struct {
+	NC        *nats.Conn
+	Streams   *streams.Set
+	Catalog   *catalog.Cache
+	Inventory Inventory
+	// Node names this core node (lease holder).
+	Node string
+	// LeaseTTL is the lease bucket's TTL.
+	LeaseTTL time.Duration
+	Log      *slog.Logger
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// Room is the running core side of the waiting room.
+type Room struct {
+	cfg    Config
+	deps   Deps
+	log    *slog.Logger
+	now    func() time.Time
+	store  coord.Store
+	keys   admission.KeyStore
+	ring   *admission.KeyRing
+	signer *admission.Signer
+
+	mu      sync.Mutex
+	reports map[string]*coord.Reports // by event
+	draws   map[string]*natsapi.DrawRecord
+
+	sub    *nats.Subscription
+	svcs   []micro.Service
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// Start syncs the signing keys, registers the services and starts the
+// controller and key-sync loops.
+func Start(ctx context.Context, cfg Config, deps Deps) (*Room, error) {
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	r := &Room{
+		cfg: cfg, deps: deps, log: deps.Log.With("component", "waitroom"), now: deps.Now,
+		store:   &queuekv.Store{KV: deps.Streams.Queue},
+		reports: map[string]*coord.Reports{}, draws: map[string]*natsapi.DrawRecord{},
+	}
+	var err error
+	if r.keys, err = admissionkv.New(deps.Streams.AdmissionKeys, admissionkv.Config{Bucket: streams.AdmissionKeysBucket}); err != nil {
+		return nil, err
+	}
+	if r.ring, err = admission.NewKeyRing(cfg.Keys, r.now()); err != nil {
+		return nil, err
+	}
+	if _, err := admission.Sync(ctx, r.keys, r.ring, r.now()); err != nil {
+		return nil, err
+	}
+	if r.signer, err = admission.NewSigner(r.ring, cfg.Tokens); err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*Room, error) {
+		r.Stop(context.Background())
+		return nil, err
+	}
+	if r.sub, err = deps.NC.Subscribe(natsapi.ReportPrefix+"*", r.onReport); err != nil {
+		return fail(err)
+	}
+	qs, err := natsapi.Serve(deps.NC, r)
+	if err != nil {
+		return fail(err)
+	}
+	r.svcs = append(r.svcs, qs)
+	as, err := admissionapi.Serve(deps.NC, admissionapi.Server{Signer: r.signer, Keys: r.ring, Allow: r.allowIssue, Now: r.now})
+	if err != nil {
+		return fail(err)
+	}
+	r.svcs = append(r.svcs, as)
+	runCtx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	r.wg.Add(2)
+	go func() { defer r.wg.Done(); r.syncKeys(runCtx) }()
+	go func() { defer r.wg.Done(); r.lead(runCtx) }()
+	return r, nil
+}
+
+// Stop stops the controller (releasing its lease), the services and the
+// report subscription, waiting for the loops until ctx is done.
+func (r *Room) Stop(ctx context.Context) {
+	if r.cancel != nil {
+		r.cancel()
+		done := make(chan struct{})
+		go func() { r.wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			r.log.Warn("shutdown deadline passed with the waiting-room controller still stopping")
+		}
+	}
+	for _, s := range r.svcs {
+		_ = s.Stop()
+	}
+	if r.sub != nil {
+		_ = r.sub.Unsubscribe()
+	}
+}
+
+// Ring is the node's signing key ring (for tests and metrics).
+func (r *Room) Ring() *admission.KeyRing { return r.ring }
+
+func (r *Room) syncKeys(ctx context.Context) {
+	t := time.NewTicker(r.cfg.KeySyncEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		rotated, err := admission.Sync(sctx, r.keys, r.ring, r.now())
+		cancel()
+		switch {
+		case err != nil && ctx.Err() == nil:
+			r.log.Warn("admission key sync failed; signing with the keys held", "err", err)
+		case rotated:
+			r.log.Info("admission signing key rotated", "kid", r.ring.ActiveKID())
+		}
+	}
+}
+
+// onReport records an edge's report (on every node: any node may lead).
+func (r *Room) onReport(m *nats.Msg) {
+	event := strings.TrimPrefix(m.Subject, natsapi.ReportPrefix)
+	var rep natsapi.Report
+	if json.Unmarshal(m.Data, &rep) != nil || rep.EventID != event || !coord.ValidEdge(rep.Edge) || rep.Waiting < 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t := r.reports[event]
+	if t == nil {
+		if _, ok := r.queueEvent(event); !ok {
+			return
+		}
+		t = &coord.Reports{}
+		r.reports[event] = t
+	}
+	t.Put(coord.Report{Edge: rep.Edge, Waiting: rep.Waiting, At: r.now()})
+}
+
+// freshReports lists an event's fresh edge reports.
+func (r *Room) freshReports(event string, now time.Time) []queue.EdgeQueue {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t := r.reports[event]
+	if t == nil {
+		return nil
+	}
+	return t.Fresh(now, r.cfg.Controller.ReportMaxAge())
+}
+
+// queueEvent returns the event if it exists and its queue is on.
+func (r *Room) queueEvent(id string) (catalog.Event, bool) {
+	e, _, ok := r.deps.Catalog.Event(id)
+	return e, ok && e.Queue
+}
+
+func (r *Room) event(op, id string) (catalog.Event, error) {
+	e, ok := r.queueEvent(id)
+	if !ok {
+		return catalog.Event{}, errs.Errorf(op, errs.NotFound, "no event %q with a waiting room", id)
+	}
+	return e, nil
+}
+
+// allowIssue admits only tickets (32 lowercase hex digits) of queue-on
+// events.
+func (r *Room) allowIssue(_ context.Context, eventID, subject string) error {
+	const op = "admission.issue"
+	if _, err := r.event(op, eventID); err != nil {
+		return err
+	}
+	t, err := queue.ParseTicketID(subject)
+	if err != nil || t.String() != subject {
+		return errs.E(op, errs.Invalid, "the subject must be a ticket id: 32 lowercase hex digits")
+	}
+	return nil
+}
+
+// Config implements natsapi.Service.
+func (r *Room) Config(ctx context.Context, eventID string) (natsapi.Config, error) {
+	e, err := r.event("queue.config", eventID)
+	if err != nil {
+		return natsapi.Config{}, err
+	}
+	sec, err := r.store.Secrets(ctx, eventID)
+	if err != nil {
+		return natsapi.Config{}, err
+	}
+	st, _, err := r.store.LoadState(ctx, eventID)
+	if err != nil {
+		return natsapi.Config{}, err
+	}
+	c := natsapi.Config{
+		EventID: eventID, TicketKey: sec.TicketKey, Commitment: queue.Commitment(sec.Seed),
+		OnSaleAt: e.OnSaleAt, SoldOut: st.SoldOut,
+	}
+	if !r.now().Before(e.OnSaleAt) {
+		c.Seed = sec.Seed
+	}
+	return c, nil
+}
+
+// PreQueue implements natsapi.Service. Every edge with a room for the
+// event sends its pre-queue, an empty one as one empty last chunk.
+func (r *Room) PreQueue(ctx context.Context, c natsapi.PreQueueChunk) error {
+	const op = "queue.prequeue"
+	if _, err := r.event(op, c.EventID); err != nil {
+		return err
+	}
+	if !coord.ValidEdge(c.Edge) {
+		return errs.Errorf(op, errs.Invalid, "edge name %q: use 1-64 letters, digits, dashes and underscores", c.Edge)
+	}
+	r.mu.Lock()
+	closed := r.draws[c.EventID] != nil
+	r.mu.Unlock()
+	if closed {
+		return errs.E(op, errs.Conflict, "the draw record of this event is closed")
+	}
+	return r.store.AddPreQueue(ctx, c.EventID, c.Edge, c.Tickets, c.Last)
+}
+
+// Draw implements natsapi.Service.
+func (r *Room) Draw(ctx context.Context, eventID string) (natsapi.DrawRecord, error) {
+	e, err := r.event("queue.draw", eventID)
+	if err != nil {
+		return natsapi.DrawRecord{}, err
+	}
+	r.mu.Lock()
+	done := r.draws[eventID]
+	r.mu.Unlock()
+	if done != nil {
+		return *done, nil
+	}
+	sec, err := r.store.Secrets(ctx, eventID)
+	if err != nil {
+		return natsapi.DrawRecord{}, err
+	}
+	now := r.now()
+	rec := natsapi.DrawRecord{EventID: eventID, Commitment: queue.Commitment(sec.Seed), OnSaleAt: e.OnSaleAt}
+	if now.Before(e.OnSaleAt) {
+		return rec, nil
+	}
+	rec.Seed = sec.Seed
+	pq, err := r.store.PreQueue(ctx, eventID)
+	if err != nil {
+		return natsapi.DrawRecord{}, err
+	}
+	expected := append([]string(nil), pq.Sent...)
+	for _, eq := range r.freshReports(eventID, now) {
+		expected = append(expected, eq.Edge)
+	}
+	if !coord.DrawComplete(now, e.OnSaleAt, r.cfg.DrawCollect, expected, pq.Done) {
+		return rec, nil
+	}
+	rec.Tickets = coord.DrawTickets(sec.Seed, pq.Chunks...)
+	rec.Complete = true
+	r.mu.Lock()
+	r.draws[eventID] = &rec
+	r.mu.Unlock()
+	return rec, nil
+}

@@ -1,0 +1,147 @@
+package httpapi
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/ticketing/ticketing/services/admission"
+)
+
+// testGate is the waiting room as the hold endpoint sees it: a session's
+// subject, and a real admission verifier over an in-memory spent store.
+type testGate struct {
+	*admission.Verifier
+}
+
+func (testGate) Subject(eventID, session string) (string, bool) {
+	sum := sha256.Sum256([]byte(eventID + "/" + session))
+	return hex.EncodeToString(sum[:16]), true
+}
+
+func newTestSigner(t *testing.T) (*admission.KeyRing, *admission.Signer) {
+	t.Helper()
+	ring, err := admission.NewKeyRing(admission.KeyRingConfig{}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := admission.NewSigner(ring, admission.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ring, s
+}
+
+// Holds on an event whose waiting room is on need an admission token for
+// the session's ticket and that event; each refusal holds nothing.
+func TestAdmissionTokenOnHolds(t *testing.T) {
+	ring, signer := newTestSigner(t)
+	_, forger := newTestSigner(t) // a key the edge does not know
+	spent, err := admission.NewMemorySpentStore(admission.MemorySpentConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ver, err := admission.NewVerifier(ring, spent, admission.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := testGate{ver}
+	e := newEnvWith(t, func(_ *Config, d *Deps) { d.Gate = gate })
+	const event, session, other = "arena-onsale", "AAAAAAAAAAAAAAAAAAAAAA", "BBBBBBBBBBBBBBBBBBBBBB"
+	subject, _ := gate.Subject(event, session)
+	otherSubject, _ := gate.Subject(event, other)
+	issue := func(s *admission.Signer, event, subject string, at time.Time) string {
+		t.Helper()
+		tok, _, err := s.Issue(event, subject, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	hold := func(key, seat, token, sess string) result {
+		t.Helper()
+		h := []string{"Idempotency-Key", key}
+		if token != "" {
+			h = append(h, AdmissionTokenHeader, token)
+		}
+		if sess != "" {
+			h = append(h, "Cookie", SessionCookie+"="+sess)
+		}
+		return e.call(t, "POST", "/v1/events/"+event+"/holds", `{"seats":["`+seat+`"]}`, h...)
+	}
+	now := time.Now()
+	good := issue(signer, event, subject, now)
+	calls := e.inv.callCount()
+
+	for i, tc := range []struct {
+		name, token, session string
+		status               int
+		code, reason         string
+	}{
+		{"no session cookie", good, "", http.StatusUnauthorized, "unauthorized", "session_missing"},
+		{"malformed session cookie", good, "short", http.StatusUnauthorized, "unauthorized", "session_missing"},
+		{"no token", "", session, http.StatusUnauthorized, "unauthorized", admission.ReasonMissing},
+		{"garbage", "not.a.token", session, http.StatusUnauthorized, "unauthorized", admission.ReasonMalformed},
+		{"forged (unknown key)", issue(forger, event, subject, now), session, http.StatusUnauthorized, "unauthorized", admission.ReasonUnknownKey},
+		{"tampered signature", good[:len(good)-4] + "AAAA", session, http.StatusUnauthorized, "unauthorized", admission.ReasonBadSignature},
+		{"expired", issue(signer, event, subject, now.Add(-time.Hour)), session, http.StatusGone, "gone", admission.ReasonExpired},
+		{"other session", issue(signer, event, otherSubject, now), session, http.StatusForbidden, "forbidden", admission.ReasonWrongSession},
+		{"the token's session, another's cookie", good, other, http.StatusForbidden, "forbidden", admission.ReasonWrongSession},
+		{"other event", issue(signer, "arena-finals", subject, now), session, http.StatusForbidden, "forbidden", admission.ReasonWrongEvent},
+	} {
+		i := i
+		t.Run(tc.name, func(t *testing.T) {
+			wantError(t, hold(fmt.Sprint("k-case-", i), "101-A-1", tc.token, tc.session), tc.status, tc.code, tc.reason)
+		})
+	}
+	if n := e.inv.callCount(); n != calls {
+		t.Fatalf("refused requests reached the inventory %d times", n-calls)
+	}
+
+	// A valid token admits one hold; retrying that request is not a replay.
+	first := hold("k-1", "101-A-1", good, session)
+	if first.status != http.StatusCreated {
+		t.Fatalf("hold with a valid token: %s", first)
+	}
+	again := hold("k-1", "101-A-1", good, session)
+	if again.status != http.StatusCreated || decode[HoldCreated](t, again).HoldID != decode[HoldCreated](t, first).HoldID {
+		t.Fatalf("retry of the same request: %s, want the same hold", again)
+	}
+	// Another request with the same token is a replay.
+	wantError(t, hold("k-2", "101-A-2", good, session), http.StatusForbidden, "forbidden", admission.ReasonReplayed)
+
+	// A hold refused for want of seats gives the token back.
+	second := issue(signer, event, subject, now)
+	wantError(t, hold("k-3", "101-A-1", second, session), http.StatusConflict, "conflict", "seats_unavailable")
+	if r := hold("k-4", "101-A-3", second, session); r.status != http.StatusCreated {
+		t.Fatalf("hold after a refused one, same token: %s", r)
+	}
+	wantError(t, hold("k-5", "101-A-4", second, session), http.StatusForbidden, "forbidden", admission.ReasonReplayed)
+
+	// Events without a waiting room need no token.
+	r := e.call(t, "POST", "/v1/events/arena-finals/holds", `{"seats":["101-A-1"]}`, "Idempotency-Key", "k-6")
+	if r.status != http.StatusCreated {
+		t.Fatalf("hold on a queue-off event: %s", r)
+	}
+	metrics := e.call(t, "GET", "/metrics", "")
+	for _, want := range []string{
+		`ticketing_admission_checks_total{outcome="ok"} 4`,
+		`ticketing_admission_checks_total{outcome="token_replayed"} 2`,
+		`ticketing_admission_checks_total{outcome="session_missing"} 2`,
+	} {
+		if !bytes.Contains(metrics.body, []byte(want)) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+// Without a gate, holds on a queue-on event are refused (fail closed).
+func TestAdmissionWithoutGate(t *testing.T) {
+	e := newEnv(t)
+	r := e.call(t, "POST", "/v1/events/arena-onsale/holds", `{"seats":["101-A-1"]}`, "Idempotency-Key", "k")
+	wantError(t, r, http.StatusServiceUnavailable, "unavailable", "admission_unavailable")
+}
