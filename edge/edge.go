@@ -24,16 +24,22 @@ import (
 	"github.com/ticketing/ticketing/core/node"
 	"github.com/ticketing/ticketing/core/streams"
 	"github.com/ticketing/ticketing/edge/httpapi"
+	"github.com/ticketing/ticketing/edge/joinguard"
 	"github.com/ticketing/ticketing/edge/ratelimit"
 	memorylimit "github.com/ticketing/ticketing/edge/ratelimit/memory"
 	redislimit "github.com/ticketing/ticketing/edge/ratelimit/redis"
+	"github.com/ticketing/ticketing/edge/waitroom"
 	"github.com/ticketing/ticketing/internal/natsembed"
 	"github.com/ticketing/ticketing/leafnodes"
+	"github.com/ticketing/ticketing/services/admission"
+	admissionapi "github.com/ticketing/ticketing/services/admission/natsapi"
+	redisspent "github.com/ticketing/ticketing/services/admission/redis"
 	analyticsapi "github.com/ticketing/ticketing/services/analytics/natsapi"
 	"github.com/ticketing/ticketing/services/catalog"
 	catalogapi "github.com/ticketing/ticketing/services/catalog/natsapi"
 	"github.com/ticketing/ticketing/services/catalog/natskv"
 	"github.com/ticketing/ticketing/services/inventory/natsapi"
+	queueapi "github.com/ticketing/ticketing/services/queue/natsapi"
 	reportingapi "github.com/ticketing/ticketing/services/reporting/natsapi"
 )
 
@@ -45,6 +51,15 @@ type Config struct {
 	API      httpapi.Config
 	// RateLimit chooses where per-client limits are kept.
 	RateLimit RateLimitConfig
+	// Queue configures the waiting rooms (Queue.Edge defaults to the leaf
+	// server's name; QueueOn is the catalog's).
+	Queue waitroom.Config
+	// JoinGuard tunes the join limits and proof of work (off with
+	// RateLimit.Disabled).
+	JoinGuard joinguard.Config
+	// KeysRefresh is how often the admission public keys are fetched from
+	// the core. Default 15s.
+	KeysRefresh time.Duration
 	// StartTimeout bounds waiting for the core (leaf connection and
 	// catalog). Default 60s.
 	StartTimeout time.Duration
@@ -69,7 +84,14 @@ func (c *Config) Defaults() {
 	if c.StartTimeout == 0 {
 		c.StartTimeout = 60 * time.Second
 	}
+	if c.Queue.Edge == "" {
+		c.Queue.Edge = c.Leaf.Name
+	}
+	if c.KeysRefresh == 0 {
+		c.KeysRefresh = 15 * time.Second
+	}
 	c.API.Defaults()
+	c.Queue.Defaults()
 }
 
 // Validate checks the config.
@@ -80,7 +102,10 @@ func (c *Config) Validate() error {
 	if t := c.API.AdminToken; t != "" && len(t) < 16 {
 		return errors.New("edge: the admin token must be at least 16 characters")
 	}
-	return c.Leaf.Validate()
+	if c.KeysRefresh < time.Second {
+		return errors.New("edge: keys refresh must be at least 1s")
+	}
+	return errors.Join(c.Leaf.Validate(), c.Queue.Validate())
 }
 
 // Edge is a running edge.
@@ -91,11 +116,13 @@ type Edge struct {
 	Inventory *natsapi.Client
 	App       *fiber.App
 	Registry  *prometheus.Registry
-	ln        net.Listener
-	redis     *goredis.Client
-	cancel    context.CancelFunc
-	served    chan error
-	log       *slog.Logger
+	// Rooms are the waiting rooms of the queue-on events.
+	Rooms  *waitroom.Manager
+	ln     net.Listener
+	redis  *goredis.Client
+	cancel context.CancelFunc
+	served chan error
+	log    *slog.Logger
 }
 
 // Start starts the leaf server, waits for the core and the catalog, and
@@ -151,17 +178,70 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Re
 	if cfg.API.AdminToken == "" {
 		e.log.Warn("no admin token configured: the report endpoints refuse every request")
 	}
-	e.App = httpapi.New(cfg.API, httpapi.Deps{
+	gate, guard, err := e.waitingRooms(runCtx, &cfg, limiter, reg)
+	if err != nil {
+		return fail(err)
+	}
+	deps := httpapi.Deps{
 		Catalog: e.Catalog, Inventory: e.Inventory, Admin: &catalogapi.Client{NC: e.NC},
 		Reports: &reportingapi.Client{NC: e.NC}, Funnels: &analyticsapi.Client{NC: e.NC, Timeout: cfg.API.RequestTimeout},
 		Limiter: limiter, Ready: e.ready, Log: e.log, Registry: e.Registry,
-	})
+		Queue: e.Rooms, Gate: gate,
+	}
+	if guard != nil {
+		deps.JoinGuard = guard
+	}
+	e.App = httpapi.New(cfg.API, deps)
 	if e.ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return fail(err)
 	}
 	go func() { e.served <- e.App.Listener(e.ln) }()
 	e.log.Info("edge started", "http", e.URL())
 	return e, nil
+}
+
+// waitingRooms starts the waiting rooms, the admission keys' refresh, the
+// verifier of the hold gate and the join guard.
+func (e *Edge) waitingRooms(ctx context.Context, cfg *Config, limiter ratelimit.Limiter, reg prometheus.Registerer) (*waitroom.Gate, *joinguard.Guard, error) {
+	adm := &admissionapi.Client{NC: e.NC, Timeout: cfg.API.RequestTimeout}
+	qc := cfg.Queue
+	qc.RequestTimeout = cfg.API.RequestTimeout
+	qc.QueueOn = func(id string) bool {
+		ev, _, ok := e.Catalog.Event(id)
+		return ok && ev.Queue
+	}
+	var err error
+	e.Rooms, err = waitroom.New(qc, waitroom.NATSCore{Client: &queueapi.Client{NC: e.NC, Timeout: cfg.API.RequestTimeout}}, adm, e.log, reg)
+	if err != nil {
+		return nil, nil, err
+	}
+	keys := waitroom.NewKeys(adm, e.log)
+	go keys.Follow(ctx, cfg.KeysRefresh)
+	var spent admission.SpentStore
+	if e.redis != nil {
+		spent, err = redisspent.New(e.redis, redisspent.Config{})
+	} else {
+		spent, err = admission.NewMemorySpentStore(admission.MemorySpentConfig{})
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	verifier, err := admission.NewVerifier(keys, spent, admission.Config{})
+	if err != nil {
+		return nil, nil, err
+	}
+	if cfg.RateLimit.Disabled {
+		return &waitroom.Gate{Rooms: e.Rooms, Verifier: verifier}, nil, nil
+	}
+	gc := cfg.JoinGuard
+	if gc.Log == nil {
+		gc.Log = e.log
+	}
+	guard, err := joinguard.New(gc, limiter)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &waitroom.Gate{Rooms: e.Rooms, Verifier: verifier}, guard, nil
 }
 
 // limiter builds the rate limiter the config asks for.
@@ -216,12 +296,19 @@ func (e *Edge) LeafClientURL() string {
 	return e.Leaf.ClientURL()
 }
 
-// Shutdown stops in order: HTTP (in-flight requests finish), catalog
-// following, the connection, the leaf server.
+// Shutdown stops in order: HTTP (in-flight requests finish, no new
+// WebSockets), the waiting rooms (every socket closed with 1001 "going
+// away", reports stopped), catalog following, the connection, the leaf
+// server.
 func (e *Edge) Shutdown(ctx context.Context) {
 	if e.App != nil {
 		if err := e.App.ShutdownWithContext(ctx); err != nil {
 			e.log.Warn("http shutdown", "err", err)
+		}
+	}
+	if e.Rooms != nil {
+		if err := e.Rooms.Shutdown(ctx); err != nil {
+			e.log.Warn("waiting rooms shutdown", "err", err)
 		}
 	}
 	if e.cancel != nil {

@@ -4,13 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"errors"
 	"strconv"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
 
+	"github.com/ticketing/ticketing/edge/joinguard"
 	"github.com/ticketing/ticketing/edge/ratelimit"
 	"github.com/ticketing/ticketing/edge/waitroom"
 	"github.com/ticketing/ticketing/internal/errs"
@@ -28,28 +28,15 @@ type WaitingRoom interface {
 }
 
 // JoinGuard applies the join limits (per client address and per session)
-// and the proof-of-work challenge (edge/joinguard). Check refuses a join
-// with an errs error: errs.TooMany (429) when a limit is reached, and
-// errs.TooMany or errs.Forbidden (403) when a proof of work is needed. The
-// error may carry, for errors.As, a RateLimited (the RateLimit header
-// fields are set from it) or a ChallengeRequired (the challenge is sent in
-// the Queue-PoW-Challenge and Queue-PoW-Difficulty header fields).
+// and the proof-of-work challenge (*joinguard.Guard). Check refuses a join
+// with an errs error: errs.TooMany (429) when a limit is reached, carrying
+// the limiter's decision (joinguard.LimitOf: the RateLimit header fields
+// are set from it), and errs.Forbidden (403) when a proof of work is
+// needed, carrying a fresh challenge (joinguard.ChallengeOf: sent in the
+// Queue-PoW-Challenge and Queue-PoW-Difficulty header fields).
 type JoinGuard interface {
 	Check(ctx context.Context, ip, session, eventID, powSolution string, now time.Time) error
 	Challenge(ctx context.Context, ip, session, eventID string, now time.Time) (challenge string, difficulty int, err error)
-}
-
-// RateLimited is implemented by a JoinGuard error from a rate limit.
-type RateLimited interface {
-	error
-	RateLimit() (ratelimit.Decision, ratelimit.Limit)
-}
-
-// ChallengeRequired is implemented by a JoinGuard error that asks for a
-// proof of work.
-type ChallengeRequired interface {
-	error
-	PoWChallenge() (challenge string, difficulty int)
 }
 
 // The waiting room's cookie and header fields.
@@ -121,16 +108,12 @@ func (a *API) guardJoin(c *fiber.Ctx, eventID, session, pow string) error {
 	if err == nil {
 		return nil
 	}
-	var rl RateLimited
-	if errors.As(err, &rl) {
-		d, l := rl.RateLimit()
+	if d, l, ok := joinguard.LimitOf(err); ok {
 		ratelimit.SetHeaders(c, d)
 		c.Set(ratelimit.HeaderPolicy, ratelimit.PolicyHeader(l))
 		a.count("queue_join", "refused")
 	}
-	var ch ChallengeRequired
-	if errors.As(err, &ch) {
-		chal, diff := ch.PoWChallenge()
+	if chal, diff, ok := joinguard.ChallengeOf(err); ok {
 		c.Set(HeaderPoWChallenge, chal)
 		c.Set(HeaderPoWDifficulty, strconv.Itoa(diff))
 		a.count("queue_join", "challenged")
@@ -146,7 +129,7 @@ func (a *API) queueSocket(c *fiber.Ctx) error {
 	}
 	if len(c.Get(fiber.HeaderUpgrade)) == 0 {
 		c.Set(fiber.HeaderUpgrade, "websocket")
-		return c.Status(fiber.StatusUpgradeRequired).JSON(ErrorBody{Error: ErrorDetail{Code: "upgrade_required",
+		return c.Status(fiber.StatusUpgradeRequired).JSON(ErrorBody{Error: ErrorDetail{Code: errs.Invalid.Code(), Reason: "upgrade_required",
 			Message: "this is a WebSocket endpoint: send a WebSocket handshake, or use POST /v1/events/{id}/queue/join and GET .../queue/status"}})
 	}
 	pow, err := powSolution(c.Query("pow"))

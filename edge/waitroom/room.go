@@ -121,10 +121,10 @@ func (r *Room) apply(d Decision) {
 		r.q.Resume()
 		urgent = true
 	}
-	share, listed := d.For(r.m.cfg.Edge)
+	mine, listed := share(&d, r.m.cfg.Edge)
 	admitted := 0
-	if share.Admit > 0 && !d.SoldOut {
-		ts, err := r.q.Admit(share.Admit, now)
+	if mine.Admit > 0 && !d.SoldOut {
+		ts, err := r.q.Admit(mine.Admit, now)
 		if err != nil {
 			r.m.log.Debug("admit", "event", r.id, "err", err)
 		}
@@ -134,7 +134,7 @@ func (r *Room) apply(d Decision) {
 	if !now.Before(r.onSale) && r.drawDone {
 		r.est.Observe(admitted, now)
 	}
-	r.view.Store(&view{rate: r.est.Rate(), reachable: share.Reachable, known: listed})
+	r.view.Store(&view{rate: r.est.Rate(), reachable: mine.Reachable, known: listed})
 	r.m.metrics.rate.WithLabelValues(r.id).Set(r.est.Rate())
 	r.notify(urgent)
 }

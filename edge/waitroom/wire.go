@@ -4,50 +4,29 @@ import (
 	"context"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/ticketing/ticketing/services/admission"
+	admissionapi "github.com/ticketing/ticketing/services/admission/natsapi"
 	"github.com/ticketing/ticketing/services/queue"
+	queueapi "github.com/ticketing/ticketing/services/queue/natsapi"
 )
 
-// The wire types of the waiting-room protocol (shared spec, "Wire
-// protocol"). They mirror services/queue/natsapi until that package lands;
-// then they become aliases of it.
+// The wire types of the waiting-room protocol (services/queue/natsapi).
+type (
+	CoreConfig    = queueapi.Config
+	Report        = queueapi.Report
+	Decision      = queueapi.Decision
+	PreQueueChunk = queueapi.PreQueueChunk
+	DrawRecord    = queueapi.DrawRecord
+)
 
-// CoreConfig is an event's waiting-room setup (queue.config).
-type CoreConfig struct {
-	EventID    string    `json:"event_id"`
-	TicketKey  []byte    `json:"ticket_key"`
-	Commitment string    `json:"commitment"`
-	OnSaleAt   time.Time `json:"on_sale_at"`
-	Seed       []byte    `json:"seed,omitempty"`
-	SoldOut    bool      `json:"sold_out"`
-}
+// MaxPreQueueChunk is the most tickets one queue.prequeue request carries.
+const MaxPreQueueChunk = queueapi.MaxPreQueueChunk
 
-// Report is an edge's queue lengths for an event (queue.report.<event>).
-type Report struct {
-	Edge     string    `json:"edge"`
-	EventID  string    `json:"event_id"`
-	Waiting  int       `json:"waiting"`
-	PreQueue int       `json:"pre_queue"`
-	Admitted int       `json:"admitted"`
-	Joined   int       `json:"joined"`
-	At       time.Time `json:"at"`
-}
-
-// Decision is the core's decision for an event (queue.edge.<event>).
-type Decision struct {
-	EventID   string            `json:"event_id"`
-	Seq       uint64            `json:"seq"`
-	At        time.Time         `json:"at"`
-	Seed      []byte            `json:"seed,omitempty"`
-	SoldOut   bool              `json:"sold_out"`
-	Reachable int               `json:"reachable"`
-	Waiting   int               `json:"waiting"`
-	Rate      float64           `json:"rate"`
-	Edges     []queue.EdgeAdmit `json:"edges"`
-}
-
-// For returns the share of the named edge (zero if it is not listed).
-func (d *Decision) For(edge string) (queue.EdgeAdmit, bool) {
+// share is the edge's share of a decision, and whether the decision listed
+// the edge at all (an edge the core has no report from yet is not).
+func share(d *Decision, edge string) (queue.EdgeAdmit, bool) {
 	for _, e := range d.Edges {
 		if e.Edge == edge {
 			return e, true
@@ -56,29 +35,9 @@ func (d *Decision) For(edge string) (queue.EdgeAdmit, bool) {
 	return queue.EdgeAdmit{Edge: edge}, false
 }
 
-// PreQueueChunk is part of an edge's pre-queue (queue.prequeue).
-type PreQueueChunk struct {
-	EventID string           `json:"event_id"`
-	Edge    string           `json:"edge"`
-	Tickets []queue.TicketID `json:"tickets"`
-	Last    bool             `json:"last"`
-}
-
-// MaxPreQueueChunk is the most tickets one queue.prequeue request carries.
-const MaxPreQueueChunk = 10_000
-
-// DrawRecord is the public record of an event's draw (queue.draw).
-type DrawRecord struct {
-	EventID    string           `json:"event_id"`
-	Commitment string           `json:"commitment"`
-	OnSaleAt   time.Time        `json:"on_sale_at"`
-	Seed       []byte           `json:"seed,omitempty"`
-	Tickets    []queue.TicketID `json:"tickets,omitempty"`
-	Complete   bool             `json:"complete"`
-}
-
 // Core is what the waiting room needs of the core's queue service, over
-// the edge's leaf node. Implementations are safe for concurrent use.
+// the edge's leaf node (NATSCore). Implementations are safe for concurrent
+// use.
 type Core interface {
 	// Config is the event's setup; errs.NotFound for an unknown or
 	// queue-off event.
@@ -95,11 +54,30 @@ type Core interface {
 }
 
 // Admission is what the waiting room needs of the core's admission
-// service.
+// service (*admissionapi.Client).
 type Admission interface {
 	// Issue signs a token admitting subject (a ticket id in hex) to the
 	// event.
 	Issue(ctx context.Context, eventID, subject string) (token, jti string, expires time.Time, err error)
 	// JWKS is the public key set as served, and parsed.
 	JWKS(ctx context.Context) ([]byte, *admission.PublicKeys, error)
+}
+
+var _ Admission = (*admissionapi.Client)(nil)
+
+// NATSCore is Core over NATS: the queue service's client.
+type NATSCore struct{ *queueapi.Client }
+
+// SubscribeDecisions subscribes to the event's decisions.
+func (c NATSCore) SubscribeDecisions(eventID string, f func(Decision)) (func() error, error) {
+	sub, err := c.Client.SubscribeDecisions(eventID, f)
+	if err != nil {
+		return nil, err
+	}
+	return func() error {
+		if err := sub.Unsubscribe(); err != nil && err != nats.ErrConnectionClosed && err != nats.ErrBadSubscription {
+			return err
+		}
+		return nil
+	}, nil
 }

@@ -1,0 +1,94 @@
+package waitroom
+
+import (
+	"context"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/ticketing/ticketing/services/admission"
+)
+
+// Keys is the admission public keys the edge verifies with: an
+// admission.KeySource refreshed from the core. Before the first fetch it
+// holds no key (every token is refused as from an unknown key).
+type Keys struct {
+	adm  Admission
+	keys atomic.Pointer[admission.PublicKeys]
+	log  *slog.Logger
+}
+
+// NewKeys returns an empty key set fetched from adm by Refresh or Follow.
+func NewKeys(adm Admission, log *slog.Logger) *Keys {
+	k := &Keys{adm: adm, log: log}
+	k.keys.Store(&admission.PublicKeys{})
+	return k
+}
+
+// PublicKeys implements admission.KeySource.
+func (k *Keys) PublicKeys() *admission.PublicKeys { return k.keys.Load() }
+
+// Refresh fetches the keys once.
+func (k *Keys) Refresh(ctx context.Context) error {
+	_, keys, err := k.adm.JWKS(ctx)
+	if err != nil {
+		return err
+	}
+	k.keys.Store(keys)
+	return nil
+}
+
+// Follow refreshes the keys every period until ctx ends (every second
+// until the first fetch succeeds). A new key signs as soon as the core
+// rotates, so the period bounds how long this edge refuses tokens of a
+// key it has not seen: keep it short.
+func (k *Keys) Follow(ctx context.Context, period time.Duration) {
+	loaded := false
+	for {
+		fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := k.Refresh(fctx)
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			k.log.Warn("admission keys not refreshed", "err", err)
+		}
+		loaded = loaded || err == nil
+		wait := period
+		if !loaded {
+			wait = time.Second
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Gate is what the hold endpoint needs when an event's waiting room is on
+// (httpapi.Gate): the session's ticket, the tokens' subject, and the
+// verifier that redeems tokens.
+type Gate struct {
+	Rooms    *Manager
+	Verifier *admission.Verifier
+}
+
+// Subject is the session's ticket in hex, the subject of its tokens.
+func (g *Gate) Subject(eventID, session string) (string, bool) {
+	t, ok := g.Rooms.TicketFor(eventID, session)
+	if !ok {
+		return "", false
+	}
+	return t.String(), true
+}
+
+// Redeem is admission.Verifier.Redeem.
+func (g *Gate) Redeem(ctx context.Context, token, eventID, subject, use string, now time.Time) (admission.Claims, error) {
+	return g.Verifier.Redeem(ctx, token, eventID, subject, use, now)
+}
+
+// Unredeem is admission.Verifier.Unredeem.
+func (g *Gate) Unredeem(ctx context.Context, c admission.Claims, use string) error {
+	return g.Verifier.Unredeem(ctx, c, use)
+}
