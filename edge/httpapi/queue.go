@@ -20,6 +20,7 @@ import (
 // (*waitroom.Manager).
 type WaitingRoom interface {
 	QueueOn(eventID string) bool
+	Joined(eventID, session string) bool
 	Join(ctx context.Context, eventID, session string) (waitroom.Status, bool, error)
 	Status(ctx context.Context, eventID, session string) (waitroom.Status, error)
 	Draw(ctx context.Context, eventID string) (waitroom.DrawRecord, error)
@@ -137,8 +138,12 @@ func (a *API) queueSocket(c *fiber.Ctx) error {
 		return err
 	}
 	session := a.session(c)
-	if err := a.guardJoin(c, id, session, pow); err != nil {
-		return err
+	// A socket of a session already in line is a reconnect, not a join:
+	// only new tickets pass the join limits.
+	if !a.deps.Queue.Joined(id, session) {
+		if err := a.guardJoin(c, id, session, pow); err != nil {
+			return err
+		}
 	}
 	return a.deps.Queue.Upgrade(c.Context(), id, session)
 }

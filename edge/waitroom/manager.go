@@ -246,6 +246,27 @@ func (m *Manager) Join(ctx context.Context, eventID, session string) (s Status, 
 	return r.statusOf(ctx, st), created, nil
 }
 
+// Joined reports whether the session has a ticket in the event's open
+// room (without opening one).
+func (m *Manager) Joined(eventID, session string) bool {
+	m.mu.Lock()
+	e := m.rooms[eventID]
+	m.mu.Unlock()
+	if e == nil {
+		return false
+	}
+	select {
+	case <-e.ready:
+	default:
+		return false
+	}
+	if e.room == nil {
+		return false
+	}
+	_, err := e.room.q.SessionStatus(session)
+	return err == nil
+}
+
 // Status is the session's status; errs.NotFound if it has not joined.
 func (m *Manager) Status(ctx context.Context, eventID, session string) (Status, error) {
 	r, err := m.Room(ctx, eventID)
