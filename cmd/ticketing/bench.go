@@ -46,9 +46,13 @@ func runBench(ctx context.Context, args []string) error {
 			return benchHoldsClient(ctx, args[1:])
 		case "bridge":
 			return benchBridge(ctx, args[1:])
+		case "queue":
+			return benchQueue(ctx, args[1:])
+		case "queue-client":
+			return benchQueueClient(ctx, args[1:])
 		}
 	}
-	return errors.New("usage: ticketing bench holds|bridge [flags]; see ticketing bench holds -h")
+	return errors.New("usage: ticketing bench holds|bridge|queue [flags]; see ticketing bench holds -h")
 }
 
 // Subjects and events of the holds benchmark.

@@ -40,7 +40,7 @@ var commands = []command{
 	{"bridge", "mirror the domain events into Kafka", runBridge},
 	{"consume", "run the Kafka consumers: reporting, analytics, audit", runConsume},
 	{"audit", "verify the audit log (audit verify)", runAudit},
-	{"bench", "run a benchmark (holds, bridge)", runBench},
+	{"bench", "run a benchmark (holds, bridge, queue)", runBench},
 	{"version", "print the version", func(context.Context, []string) error { fmt.Println("ticketing", version); return nil }},
 }
 

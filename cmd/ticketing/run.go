@@ -28,6 +28,7 @@ import (
 	"github.com/ticketing/ticketing/core/owner"
 	"github.com/ticketing/ticketing/core/streams"
 	"github.com/ticketing/ticketing/edge"
+	"github.com/ticketing/ticketing/edge/waitroom"
 	"github.com/ticketing/ticketing/edge/httpapi"
 	"github.com/ticketing/ticketing/edge/ratelimit"
 	"github.com/ticketing/ticketing/leafnodes"
@@ -306,6 +307,9 @@ func runEdge(ctx context.Context, args []string) error {
 	holdRate := fs.Int("hold-rate", 10, "hold requests a second per client address")
 	holdBurst := fs.Int("hold-burst", 20, "hold requests in a burst per client address")
 	token := fs.String("admin-token", "", "admin token for /v1/reports/… (empty: they answer 401)")
+	noLimits := fs.Bool("no-limits", false, "no per-client limits on holds and joins (benchmarks)")
+	queueReader := fs.String("queue-reader", "epoll", "how waiting-room sockets are read: epoll (no goroutine per socket) or goroutine")
+	queueEvery := fs.Duration("queue-update-every", 5*time.Second, "longest time between two status pushes to a waiting-room socket")
 	lf := addLogFlags(fs, "json")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -318,7 +322,8 @@ func runEdge(ctx context.Context, args []string) error {
 		HTTPAddr:  *httpAddr,
 		Leaf:      leafnodes.EdgeConfig{Name: *name, ConfigFile: *confFile, ClientAddr: *leafClient, Hubs: hubs, Password: *edgePass},
 		API:       httpapi.Config{HoldLimit: ratelimit.PerSecond(*holdRate, *holdBurst), AdminToken: *token},
-		RateLimit: edge.RateLimitConfig{RedisAddr: *redisAddr, RedisPassword: *redisPass},
+		RateLimit: edge.RateLimitConfig{RedisAddr: *redisAddr, RedisPassword: *redisPass, Disabled: *noLimits},
+		Queue:     waitroom.Config{Reader: *queueReader, UpdateEvery: *queueEvery},
 	}, log, newRegistry())
 	if err != nil {
 		return err
