@@ -142,8 +142,8 @@ func (a *fakeAdmission) verifier(t testing.TB) *admission.Verifier {
 type clock struct{ t atomic.Int64 }
 
 func newClock(t time.Time) *clock { c := &clock{}; c.set(t); return c }
-func (c *clock) now() time.Time  { return time.Unix(0, c.t.Load()).UTC() }
-func (c *clock) set(t time.Time) { c.t.Store(t.UnixNano()) }
+func (c *clock) now() time.Time   { return time.Unix(0, c.t.Load()).UTC() }
+func (c *clock) set(t time.Time)  { c.t.Store(t.UnixNano()) }
 func (c *clock) add(d time.Duration) {
 	c.t.Add(int64(d))
 }

@@ -274,5 +274,3 @@ func TestParseFrame(t *testing.T) {
 		}
 	}
 }
-
-
