@@ -374,12 +374,25 @@ func FuzzApp(f *testing.F) {
 		{0, "/events/club-night/select", "", "", "", "", "", 0},
 		{0, "/queue/nope", "", "", "", "", "", 0},
 		{0, "/web/queue.js", "", "", "", "", "", 0},
+		{2, "/v1/events/arena-finals/queue/join", "", "", "Cookie", "tq_session=AAAAAAAAAAAAAAAAAAAAAA", "", 0},
+		{2, "/v1/events/arena-finals/queue/join", "", "", "Queue-PoW", "x.y", "", 0},
+		{0, "/v1/events/arena-finals/queue/status", "", "", "Cookie", "tq_session=AAAAAAAAAAAAAAAAAAAAAA", "", 0},
+		{0, "/v1/events/arena-finals/queue/status", "", "", "Cookie", "tq_session=%00", "", 0},
+		{0, "/v1/events/arena-finals/queue", "", "", "Upgrade", "websocket", "", 0},
+		{0, "/v1/events/arena-finals/queue?pow=" + strings.Repeat("a", 600), "", "", "Upgrade", "websocket", "", 0},
+		{0, "/v1/events/club-night/queue/draw", "", "", "", "", "", 0},
+		{0, "/v1/events/arena-finals/queue/draw", "", "", "", "", "", 0},
+		{0, "/v1/events/arena-finals/queue/challenge", "", "", "", "", "", 0},
+		{0, "/.well-known/jwks.json", "", "", "", "", "", 0},
 	}
 	for _, s := range seeds {
 		f.Add(s.method, s.path, s.key, s.auth, s.hdr, s.value, []byte(s.body), s.fault)
 	}
 	f.Fuzz(func(t *testing.T, method uint8, path, key, auth, hdr, value string, body []byte, fault uint8) {
-		fuzzEnvOnce.Do(func() { fuzzEnv = newEnv(t) })
+		fuzzEnvOnce.Do(func() {
+			q := newFakeQueue(t)
+			fuzzEnv = newEnvWith(t, func(_ *Config, d *Deps) { d.Queue = q })
+		})
 		e := fuzzEnv
 		m := fuzzMethods[int(method)%len(fuzzMethods)]
 		fuzzHoldMu.Lock()

@@ -4,14 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"strconv"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
 
 	"github.com/ticketing/ticketing/edge/joinguard"
-	"github.com/ticketing/ticketing/edge/ratelimit"
 	"github.com/ticketing/ticketing/edge/waitroom"
 	"github.com/ticketing/ticketing/internal/errs"
 )
@@ -40,11 +38,8 @@ type JoinGuard interface {
 	Challenge(ctx context.Context, ip, session, eventID string, now time.Time) (challenge string, difficulty int, err error)
 }
 
-// The waiting room's cookie and header fields.
+// Limits of the waiting room's inputs.
 const (
-	HeaderPoW             = "Queue-PoW"
-	HeaderPoWChallenge    = "Queue-PoW-Challenge"
-	HeaderPoWDifficulty   = "Queue-PoW-Difficulty"
 	sessionIDBytes        = 16
 	maxPoWSolutionLen     = 512
 	sessionCookieLifetime = 24 * time.Hour
@@ -109,14 +104,11 @@ func (a *API) guardJoin(c *fiber.Ctx, eventID, session, pow string) error {
 	if err == nil {
 		return nil
 	}
-	if d, l, ok := joinguard.LimitOf(err); ok {
-		ratelimit.SetHeaders(c, d)
-		c.Set(ratelimit.HeaderPolicy, ratelimit.PolicyHeader(l))
+	setJoinGuardHeaders(c, err)
+	if _, _, ok := joinguard.LimitOf(err); ok {
 		a.count("queue_join", "refused")
 	}
-	if chal, diff, ok := joinguard.ChallengeOf(err); ok {
-		c.Set(HeaderPoWChallenge, chal)
-		c.Set(HeaderPoWDifficulty, strconv.Itoa(diff))
+	if _, _, ok := joinguard.ChallengeOf(err); ok {
 		a.count("queue_join", "challenged")
 	}
 	return err
@@ -153,7 +145,7 @@ func (a *API) queueJoin(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	pow, err := powSolution(c.Get(HeaderPoW))
+	pow, err := powSolution(c.Get(HeaderQueuePoW))
 	if err != nil {
 		return err
 	}

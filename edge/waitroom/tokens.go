@@ -85,8 +85,3 @@ func (c *tokenCache) sweep(now time.Time) {
 	}
 }
 
-func (c *tokenCache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.m)
-}

@@ -47,10 +47,6 @@ const (
 // say but pings, pongs and close; a larger frame closes the connection.
 const maxClientPayload = 1024
 
-// maxFrameHeader is the longest frame header: 2 bytes, 8 of length, 4 of
-// mask.
-const maxFrameHeader = 14
-
 // Handshake checks a WebSocket opening handshake and returns the
 // Sec-WebSocket-Accept value. When the Origin header is present, its host
 // must be the request's Host unless allowOrigin says otherwise (a page on
@@ -70,8 +66,11 @@ func Handshake(h *fasthttp.RequestHeader, allowOrigin func(origin string) bool) 
 		return "", errs.E(op, errs.Invalid, "Sec-WebSocket-Version must be 13").WithReason("websocket_version")
 	}
 	key := h.Peek("Sec-WebSocket-Key")
-	var raw [18]byte
-	if n, err := base64.StdEncoding.Decode(raw[:], key); err != nil || n != 16 || len(key) != 24 {
+	var raw [18]byte // DecodedLen(24)
+	if len(key) != 24 {
+		return "", errs.E(op, errs.Invalid, "Sec-WebSocket-Key must be 16 bytes in base64")
+	}
+	if n, err := base64.StdEncoding.Decode(raw[:], key); err != nil || n != 16 {
 		return "", errs.E(op, errs.Invalid, "Sec-WebSocket-Key must be 16 bytes in base64")
 	}
 	if o := h.Peek("Origin"); len(o) > 0 {
