@@ -84,4 +84,3 @@ func (c *tokenCache) sweep(now time.Time) {
 		}
 	}
 }
-
