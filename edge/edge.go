@@ -60,6 +60,11 @@ type Config struct {
 	// KeysRefresh is how often the admission public keys are fetched from
 	// the core. Default 15s.
 	KeysRefresh time.Duration
+	// QueueEvents writes the waiting room's domain events
+	// (ticketing.queue.joined and .admitted) into the core's EVENTS stream
+	// on events.queue.<event>. It needs the edge user to be allowed to
+	// publish "events.queue.>" (conf/nats/core.conf). Default off.
+	QueueEvents bool
 	// StartTimeout bounds waiting for the core (leaf connection and
 	// catalog). Default 60s.
 	StartTimeout time.Duration
@@ -120,6 +125,7 @@ type Edge struct {
 	Rooms  *waitroom.Manager
 	ln     net.Listener
 	redis  *goredis.Client
+	events *waitroom.JetStreamEvents
 	cancel context.CancelFunc
 	served chan error
 	log    *slog.Logger
@@ -209,6 +215,14 @@ func (e *Edge) waitingRooms(ctx context.Context, cfg *Config, limiter ratelimit.
 	qc.QueueOn = func(id string) bool {
 		ev, _, ok := e.Catalog.Event(id)
 		return ok && ev.Queue
+	}
+	if cfg.QueueEvents {
+		js, err := jetstream.NewWithDomain(e.NC, node.Domain)
+		if err != nil {
+			return nil, nil, err
+		}
+		e.events = waitroom.NewJetStreamEvents(js, cfg.Leaf.Name, 65536, e.log)
+		qc.Events = e.events
 	}
 	var err error
 	e.Rooms, err = waitroom.New(qc, waitroom.NATSCore{Client: &queueapi.Client{NC: e.NC, Timeout: cfg.API.RequestTimeout}}, adm, e.log, reg)
@@ -310,6 +324,9 @@ func (e *Edge) Shutdown(ctx context.Context) {
 		if err := e.Rooms.Shutdown(ctx); err != nil {
 			e.log.Warn("waiting rooms shutdown", "err", err)
 		}
+	}
+	if e.events != nil {
+		e.events.Close(ctx)
 	}
 	if e.cancel != nil {
 		e.cancel()

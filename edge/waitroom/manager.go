@@ -68,6 +68,9 @@ type Config struct {
 	// AllowOrigin decides whether a WebSocket upgrade's Origin may open
 	// the room. Nil: only the request's own host.
 	AllowOrigin func(origin string) bool
+	// Events receives the domain events ticketing.queue.joined (a new
+	// ticket) and ticketing.queue.admitted. Nil: none are written.
+	Events EventSink
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }

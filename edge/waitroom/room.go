@@ -206,6 +206,11 @@ func (r *Room) admitted(ts []queue.TicketID, now time.Time) {
 		}
 	}
 	r.jmu.Unlock()
+	if ev := r.m.cfg.Events; ev != nil {
+		for _, t := range ts {
+			ev.QueueEvent(TypeQueueAdmitted, r.id, t, now)
+		}
+	}
 }
 
 // join puts the session in the queue and reports whether it is new here.
@@ -222,6 +227,9 @@ func (r *Room) join(session string, now time.Time) (queue.Status, bool, error) {
 		r.jmu.Lock()
 		r.joins[t] = joinRecord{at: now.UnixNano()}
 		r.jmu.Unlock()
+		if ev := r.m.cfg.Events; ev != nil {
+			ev.QueueEvent(TypeQueueJoined, r.id, t, now)
+		}
 		if st.Position > 0 {
 			if w, ok := r.estimate(st.Position); ok {
 				r.m.metrics.estimate.WithLabelValues(r.id).Observe(w.Seconds())
