@@ -1,0 +1,98 @@
+// Package waitroom is the edge's side of the waiting room: one Room per
+// event whose queue is on, holding the event's services/queue.Queue at this
+// edge, the core's decisions applied to it, the admission tokens of its
+// admitted users and the WebSockets of its waiting users.
+//
+// # A room
+//
+// A room opens on first use (Manager.Room): it asks the core for the
+// event's setup (queue.config: ticket key, seed commitment, on-sale time,
+// the seed once revealed, sold out) and follows the core's decisions
+// (queue.edge.<event>, in order, stale sequence numbers ignored):
+//
+//   - when a decision (or the setup) carries the seed, the pre-queue is
+//     drawn with Queue.ApplyDraw, which checks the seed against the
+//     commitment, and this edge's pre-queue tickets go to the core
+//     (queue.prequeue, chunks of at most 10,000, retried until taken) for
+//     the public draw record;
+//   - sold_out marks the queue sold out (every waiting ticket reads
+//     sold_out at once) and its end resumes it, places kept;
+//   - this edge's share (Admit) lets the next users in line through with
+//     Queue.Admit, and its Reachable says from which place on seats are
+//     unlikely to last (likely_sold_out).
+//
+// Every ReportEvery (1 s) the room publishes its line on
+// queue.report.<event>, which the core's controller splits admissions by.
+// Wait estimates are the position over this edge's admission rate, a
+// queue.RateEstimator fed by every decision after the start. An admitted
+// user's token comes from the core (admission.issue, subject = the ticket
+// in hex, never the session) on the first status that needs it and is kept
+// per ticket until TokenRefreshBefore its expiry; one request at a time per
+// ticket, and a failure is remembered for a second.
+//
+// # WebSockets with little memory per connection
+//
+// The WebSocket speaks the server's part of RFC 6455 itself (ws.go): the
+// opening handshake, unmasked text frames out, and control frames in both
+// directions; clients have nothing to say but ping, pong and close, and a
+// frame above 1 KiB closes the socket. Fiber's websocket middleware
+// (gofiber/contrib/websocket on fasthttp/websocket) keeps, for the whole
+// life of a socket, the goroutine that runs its handler, fasthttp's request
+// context and its 4 KiB read buffer (fasthttp's hijackConnHandler
+// releases them only when the handler returns, which closes the socket),
+// plus the websocket connection's own state: about 16 KiB per idle socket. Here the upgrade
+// handler returns at once: fasthttp (with Server.KeepHijackedConns) frees
+// its context and buffer, and the raw socket belongs to the room. An idle
+// socket then costs no goroutine and no buffer:
+//
+//   - reading: on Linux, a few goroutines (Config.Readers) wait in
+//     epoll_wait for every socket and read into one scratch buffer each; a
+//     partial client frame (rare) is copied aside. Config.Reader
+//     "goroutine" (the only choice elsewhere) gives every socket a blocked
+//     reader goroutine instead, at a few KiB more each;
+//   - writing: no writer goroutine either; the room's broadcaster walks the
+//     connection set (64 shards, copied shard by shard) with Pushers
+//     workers, encodes each status into a worker's buffer without
+//     reflection and writes it with a deadline (WriteTimeout); a socket that
+//     cannot take it is closed. A round runs when the queue's Version moved
+//     (admissions at most every MinPushInterval, the draw, sold out and
+//     resume at once) and at least every UpdateEvery (5 s).
+//
+// Per-connection budget (amd64, estimated from the types; the queue's own
+// cost per user is in services/queue's doc):
+//
+//	conn (socket, ticket, room, place in the set, write lock)     112 B
+//	net.TCPConn + netFD + two *TCPAddr + RawConn                  ~330 B
+//	runtime poll descriptor (not GC heap)                          ~250 B
+//	slot in the room's shard and in the epoll table (with slack)    ~32 B
+//	queue ticket + join record for the wait histogram               ~110 B
+//	                                                              ≈ 0.85 KiB live
+//
+// and the garbage collector's headroom on top (GOGC=100 lets the heap grow
+// to about twice the live heap between collections). Measured with
+// `ticketing bench queue` on this machine (2 cores; 18,000 sockets held
+// from another process, a push every 5 s): 1.56 KiB of the edge's resident
+// memory per socket with the epoll reader, 4.19 KiB with the goroutine
+// reader, against the target of 10 KiB and about 16 KiB for the Fiber
+// middleware with its defaults. At a million sockets on a 16 GiB host:
+// about 1.6 GB in the process (0.85 GB live), plus what the kernel keeps
+// per idle TCP socket outside the process's resident memory (socket,
+// file, epoll item: roughly 1-2 KiB, and buffers only while data is queued),
+// well within the host; the open-files limit has to be raised to match.
+// The broadcaster then writes a million small frames every UpdateEvery
+// (200,000 writes a second), which is why it is parallel and skips
+// nothing but closed sockets.
+//
+// Reconnecting with the same session joins again, which is idempotent: the
+// place is the ticket's, TicketFor(ticket key, session), not the socket's.
+//
+// # Other edge duties
+//
+// Manager.TicketFor and Manager.QueueOn serve the hold endpoint's
+// admission check (Gate, with the admission.Verifier over the Keys the edge
+// follows from the core). JetStreamEvents writes the domain events
+// ticketing.queue.joined and ticketing.queue.admitted for the analytics
+// funnel. Metrics: ticketing_queue_* (waiting, admitted, joins, admission
+// rate, wait estimated at join and actual wait at admission, tokens
+// fetched, sockets open, pushes sent and failed).
+package waitroom
