@@ -161,16 +161,31 @@ func (s *Store) AddPreQueue(ctx context.Context, eventID, edge string, tickets [
 	if !coord.ValidEdge(edge) {
 		return errs.Errorf(op, errs.Invalid, "edge name %q: use 1-64 letters, digits, dashes and underscores", edge)
 	}
+	var key string
+	var b []byte
+	if len(tickets) > 0 {
+		b = encode(tickets)
+		sum := sha256.Sum256(b)
+		key = "pq." + eventID + "." + edge + "." + hex.EncodeToString(sum[:12])
+	}
 	if cut, err := s.DrawCut(ctx, eventID); err != nil {
 		return err
 	} else if cut > 0 {
+		// Closed: only a repeat of a chunk in the record is accepted (an
+		// edge retrying a chunk whose answer it lost).
+		if key != "" {
+			e, err := s.KV.Get(ctx, key)
+			if err == nil && e.Revision() < cut {
+				return nil
+			}
+			if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+				return unavailable(op, err)
+			}
+		}
 		return closed(op)
 	}
 	var rev uint64 // the chunk's revision; 0 for markers only
-	if len(tickets) > 0 {
-		b := encode(tickets)
-		sum := sha256.Sum256(b)
-		key := "pq." + eventID + "." + edge + "." + hex.EncodeToString(sum[:12])
+	if key != "" {
 		r, err := s.KV.Create(ctx, key, b)
 		if errors.Is(err, jetstream.ErrKeyExists) {
 			var e jetstream.KeyValueEntry
@@ -200,7 +215,7 @@ func (s *Store) AddPreQueue(ctx context.Context, eventID, edge string, tickets [
 		return err
 	}
 	if cut > 0 && (rev == 0 || rev > cut) {
-		return closed(op)
+		return closed(op) // (a chunk stored after the cut is never read)
 	}
 	return nil
 }
@@ -344,7 +359,10 @@ func (s *Store) DrawPage(ctx context.Context, eventID string, offset, limit int)
 	}
 	offset = max(offset, 0)
 	end := min(offset+max(limit, 0), h.Total)
-	out := make([]queue.TicketID, 0, max(end-offset, 0))
+	if offset >= end {
+		return []queue.TicketID{}, h.Total, true, nil
+	}
+	out := make([]queue.TicketID, 0, end-offset)
 	for n := offset / h.PageTickets; n*h.PageTickets < end; n++ {
 		pe, err := s.KV.Get(ctx, pageKey(eventID, n))
 		if err != nil {
