@@ -86,10 +86,10 @@ func (c *Config) Validate() error {
 	return errors.Join(append(bad, c.Controller.Validate(), c.Tokens.Validate(), c.Keys.Validate())...)
 }
 
-// Inventory reads a partition's availability (the inventory natsapi
-// Client).
+// Inventory reads a partition's availability with the seats whose hold
+// expires within a horizon (the inventory natsapi Client).
 type Inventory interface {
-	Availability(ctx context.Context, partition string) (inventory.Availability, error)
+	AvailabilityExpiring(ctx context.Context, partition string, within time.Duration) (inventory.Availability, error)
 }
 
 // Deps are what the waiting room runs on.

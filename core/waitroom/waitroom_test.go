@@ -45,6 +45,11 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 
 func start(t *testing.T) *env {
 	t.Helper()
+	return startWith(t, waitroom.Config{Controller: coord.Config{Tick: 100 * time.Millisecond}})
+}
+
+func startWith(t *testing.T, qcfg waitroom.Config) *env {
+	t.Helper()
 	now := time.Now().UTC()
 	onSale := now.Add(4 * time.Second).Truncate(time.Millisecond)
 	ga := func(id string, capacity int) catalog.Venue {
@@ -67,7 +72,7 @@ func start(t *testing.T) *env {
 		Node:       node.Config{Name: "core-1", DataDir: t.TempDir(), ClientAddr: "-", LeafAddr: "127.0.0.1:0"},
 		AdminToken: "test-admin-token-0123456789",
 		Demo:       &data,
-		Queue:      waitroom.Config{Controller: coord.Config{Tick: 100 * time.Millisecond}},
+		Queue:      qcfg,
 	}, quiet(), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
@@ -261,6 +266,50 @@ func TestSaleOpening(t *testing.T) {
 	}
 	if err := qc.PreQueue(ctx, natsapi.PreQueueChunk{EventID: "soon", Edge: "bad.edge", Last: true}); !errs.Is(errs.Invalid, err) {
 		t.Fatalf("a bad edge name: %v", err)
+	}
+}
+
+// TestExpiringHolds: holds that expire within the controller's window
+// count as seats coming back: the last places held by a hold about to
+// expire do not sell the event out; held by a longer hold they do.
+func TestExpiringHolds(t *testing.T) {
+	e := startWith(t, waitroom.Config{Controller: coord.Config{Tick: 100 * time.Millisecond, ExpiringWithin: time.Minute}})
+	ctx := context.Background()
+	nc := e.core.NC
+	ds := watch(t, nc, "tiny")
+	stop := make(chan struct{})
+	defer close(stop)
+	go report(nc, "edge-a", "tiny", 50, stop)
+	ds.await(t, "admitting", 5*time.Second, func(d natsapi.Decision) bool { return !d.SoldOut && d.Reachable == 1 && len(d.Seed) > 0 })
+
+	inv := &invapi.Client{NC: nc}
+	// after returns a decision of a tick that began after now (the one
+	// after the latest seen may have read the inventory before).
+	after := func(what string, ok func(natsapi.Decision) bool) natsapi.Decision {
+		t.Helper()
+		var last uint64
+		for _, d := range ds.snapshot() {
+			last = max(last, d.Seq)
+		}
+		return ds.await(t, what, 5*time.Second, func(d natsapi.Decision) bool { return d.Seq > last+1 && ok(d) })
+	}
+	short, err := inv.Hold(ctx, "tiny.0", inventory.HoldRequest{Zone: "ga", Quantity: 2, TTLSeconds: 30, IdempotencyKey: "t:1", Fingerprint: "f1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := after("with the short hold", func(natsapi.Decision) bool { return true })
+	if d.SoldOut || d.Reachable != 1 {
+		t.Fatalf("the last places held for 30s (within the 1m window): %+v", d)
+	}
+	if _, err := inv.Release(ctx, inventory.HoldRef{HoldID: short.HoldID, Token: short.HoldToken}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := inv.Hold(ctx, "tiny.0", inventory.HoldRequest{Zone: "ga", Quantity: 2, TTLSeconds: 600, IdempotencyKey: "t:2", Fingerprint: "f2"}); err != nil {
+		t.Fatal(err)
+	}
+	d = after("with the long hold", func(natsapi.Decision) bool { return true })
+	if !d.SoldOut || sum(d) != 0 {
+		t.Fatalf("the last places held for 10m (beyond the window): %+v", d)
 	}
 }
 
