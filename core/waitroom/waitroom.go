@@ -120,6 +120,7 @@ type Room struct {
 
 	mu      sync.Mutex
 	reports map[string]*coord.Reports // by event
+	soldOut map[string]soldOutAt      // by event: the stored state's flag, cached for a tick
 
 	// building serializes this node's building of draw lists (one build
 	// at a time instead of one per concurrent request at the close).
@@ -144,7 +145,7 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*Room, error) {
 	r := &Room{
 		cfg: cfg, deps: deps, log: deps.Log.With("component", "waitroom"), now: deps.Now,
 		store:   &queuekv.Store{KV: deps.Streams.Queue},
-		reports: map[string]*coord.Reports{},
+		reports: map[string]*coord.Reports{}, soldOut: map[string]soldOutAt{},
 	}
 	var err error
 	if r.keys, err = admissionkv.New(deps.Streams.AdmissionKeys, admissionkv.Config{Bucket: streams.AdmissionKeysBucket}); err != nil {
@@ -274,18 +275,62 @@ func (r *Room) event(op, id string) (catalog.Event, error) {
 	return e, nil
 }
 
+// soldOutAt is an event's sold-out flag as read from the stored
+// controller state, and when it was read.
+type soldOutAt struct {
+	soldOut bool
+	read    time.Time
+}
+
 // allowIssue admits only tickets (32 lowercase hex digits) of queue-on
-// events.
-func (r *Room) allowIssue(_ context.Context, eventID, subject string) error {
+// events whose sale is open: from the on-sale time on, and not sold out.
+// The edge asks only for users the controller admitted; this is the
+// core's own check that it is not signing for a closed sale. The sold-out
+// flag is the controller's stored state, read at most once a tick per
+// event per node (tokens are asked for at the admission rate).
+func (r *Room) allowIssue(ctx context.Context, eventID, subject string) error {
 	const op = "admission.issue"
-	if _, err := r.event(op, eventID); err != nil {
+	e, err := r.event(op, eventID)
+	if err != nil {
 		return err
 	}
 	t, err := queue.ParseTicketID(subject)
 	if err != nil || t.String() != subject {
 		return errs.E(op, errs.Invalid, "the subject must be a ticket id: 32 lowercase hex digits")
 	}
+	now := r.now()
+	if now.Before(e.OnSaleAt) {
+		return errs.Errorf(op, errs.Conflict, "the sale of %q opens at %s", eventID, e.OnSaleAt.UTC().Format(time.RFC3339)).
+			WithReason(admissionapi.ReasonNotOnSale)
+	}
+	soldOut, err := r.isSoldOut(ctx, eventID)
+	if err != nil {
+		return err
+	}
+	if soldOut {
+		return errs.Errorf(op, errs.Conflict, "%q is sold out", eventID).WithReason(admissionapi.ReasonSoldOut)
+	}
 	return nil
+}
+
+// isSoldOut reads the event's sold-out flag from the stored controller
+// state, cached for one controller tick.
+func (r *Room) isSoldOut(ctx context.Context, eventID string) (bool, error) {
+	at := time.Now()
+	r.mu.Lock()
+	c, ok := r.soldOut[eventID]
+	r.mu.Unlock()
+	if ok && at.Sub(c.read) < r.cfg.Controller.Tick {
+		return c.soldOut, nil
+	}
+	st, _, err := r.store.LoadState(ctx, eventID)
+	if err != nil {
+		return false, err
+	}
+	r.mu.Lock()
+	r.soldOut[eventID] = soldOutAt{soldOut: st.SoldOut, read: at}
+	r.mu.Unlock()
+	return st.SoldOut, nil
 }
 
 // Config implements natsapi.Service.

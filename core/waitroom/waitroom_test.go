@@ -313,6 +313,65 @@ func TestExpiringHolds(t *testing.T) {
 	}
 }
 
+// TestIssueRefusals: the core signs no admission token for an event whose
+// sale has not opened or that is sold out, whatever the edge asks; when
+// seats come back it signs again.
+func TestIssueRefusals(t *testing.T) {
+	e := start(t)
+	ctx := context.Background()
+	nc := e.core.NC
+	ac := &admissionapi.Client{NC: nc}
+	qc := &natsapi.Client{NC: nc}
+	ticket := func(event string) string {
+		cfg, err := qc.Config(ctx, event)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return queue.TicketFor(cfg.TicketKey, "session-1").String()
+	}
+	if _, _, _, err := ac.Issue(ctx, "soon", ticket("soon")); !errs.Is(errs.Conflict, err) || errs.ReasonOf(err) != admissionapi.ReasonNotOnSale {
+		t.Fatalf("issue before the sale: %v (reason %q)", err, errs.ReasonOf(err))
+	}
+
+	sub := ticket("tiny")
+	if _, _, _, err := ac.Issue(ctx, "tiny", sub); err != nil {
+		t.Fatalf("issue while on sale: %v", err)
+	}
+	ds := watch(t, nc, "tiny")
+	stop := make(chan struct{})
+	defer close(stop)
+	go report(nc, "edge-a", "tiny", 50, stop)
+	inv := &invapi.Client{NC: nc}
+	h, err := inv.Hold(ctx, "tiny.0", inventory.HoldRequest{Zone: "ga", Quantity: 2, IdempotencyKey: "t:1", Fingerprint: "f"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds.await(t, "sold out", 5*time.Second, func(d natsapi.Decision) bool { return d.SoldOut })
+	// The node reads the stored flag at most once a tick: poll.
+	issueUntil := func(what string, ok func(error) bool) {
+		t.Helper()
+		deadline := time.Now().Add(3 * time.Second)
+		for {
+			_, _, _, err := ac.Issue(ctx, "tiny", sub)
+			if ok(err) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("issue %s: %v", what, err)
+			}
+			time.Sleep(10 * time.Millisecond) // polling interval
+		}
+	}
+	issueUntil("refused as sold out", func(err error) bool {
+		return errs.Is(errs.Conflict, err) && errs.ReasonOf(err) == admissionapi.ReasonSoldOut
+	})
+	if _, err := inv.Release(ctx, inventory.HoldRef{HoldID: h.HoldID, Token: h.HoldToken}); err != nil {
+		t.Fatal(err)
+	}
+	ds.await(t, "resumed", 5*time.Second, func(d natsapi.Decision) bool { return !d.SoldOut && d.Reachable > 0 })
+	issueUntil("signed after resume", func(err error) bool { return err == nil })
+}
+
 func sum(d natsapi.Decision) int {
 	n := 0
 	for _, e := range d.Edges {
