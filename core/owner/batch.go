@@ -71,6 +71,17 @@ func (o *Owner) handler(which op) micro.HandlerFunc {
 			}
 		case opConfirm, opCancel:
 			err = json.Unmarshal(req.Data(), &c.confirm)
+		case opAvailability:
+			var ar inventory.AvailabilityRequest
+			if len(req.Data()) > 0 {
+				err = json.Unmarshal(req.Data(), &ar)
+			}
+			if err == nil {
+				if c.within, err = ar.Within(); err != nil {
+					o.respond(c, err)
+					return
+				}
+			}
 		}
 		if err != nil {
 			o.respond(c, errs.E(name, errs.Invalid, "malformed request: "+err.Error()))
@@ -179,7 +190,7 @@ func (o *Owner) handle(c *call) {
 	case opCancel:
 		v, err = o.part.CancelSale(now, c.confirm)
 	case opAvailability:
-		v = o.part.Availability()
+		v = o.part.AvailabilityWithin(now, c.within)
 	}
 	if err != nil {
 		c.err = err

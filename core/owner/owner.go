@@ -142,6 +142,7 @@ type call struct {
 	hold    inventory.HoldRequest
 	ref     inventory.HoldRef
 	confirm inventory.ConfirmRequest
+	within  time.Duration // availability: the expiring horizon
 	// the answer, set by the loop
 	data []byte
 	err  error

@@ -407,3 +407,41 @@ func TestRecoverySkipsRecordsAfterGap(t *testing.T) {
 		t.Fatalf("s-1 %v (want held), s-5 %v (want free: its record followed a gap)", a.Seats["s-1"], a.Seats["s-5"])
 	}
 }
+
+// TestAvailabilityExpiring: the owner answers, per zone, the held seats
+// and GA quantity whose hold expires within the asked horizon; a plain
+// request (the edge's) gets none, a bad horizon is refused.
+func TestAvailabilityExpiring(t *testing.T) {
+	e := newEnv(t, t.TempDir())
+	stop := e.start("a", Config{})
+	defer func() { _ = stop() }()
+	ctx := context.Background()
+	for _, r := range []inventory.HoldRequest{
+		{Seats: []string{"s-1", "s-2"}, TTLSeconds: 60, IdempotencyKey: "a", Fingerprint: "a"},
+		{Seats: []string{"s-3"}, TTLSeconds: 600, IdempotencyKey: "b", Fingerprint: "b"},
+		{Zone: "ga", Quantity: 4, TTLSeconds: 90, IdempotencyKey: "c", Fingerprint: "c"},
+		{Zone: "ga", Quantity: 3, TTLSeconds: 1200, IdempotencyKey: "d", Fingerprint: "d"},
+	} {
+		if _, err := e.client.Hold(ctx, "ev.0", r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		within       time.Duration
+		seats, gaQty int
+	}{{0, 0, 0}, {30 * time.Second, 0, 0}, {2 * time.Minute, 2, 4}, {15 * time.Minute, 3, 4}, {time.Hour, 3, 7}} {
+		a, err := e.client.AvailabilityExpiring(ctx, "ev.0", c.within)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Zones[0].Expiring != c.seats || a.Zones[1].Expiring != c.gaQty || a.Zones[0].Held != 3 || a.Zones[1].Held != 7 {
+			t.Fatalf("within %v: %+v, want %d seats and %d GA", c.within, a.Zones, c.seats, c.gaQty)
+		}
+	}
+	if a, err := e.client.Availability(ctx, "ev.0"); err != nil || a.Zones[0].Expiring != 0 || a.Zones[1].Expiring != 0 {
+		t.Fatalf("plain availability: %+v %v", a.Zones, err)
+	}
+	if _, err := e.client.AvailabilityExpiring(ctx, "ev.0", -time.Second); !errs.Is(errs.Invalid, err) {
+		t.Fatalf("negative horizon: %v", err)
+	}
+}

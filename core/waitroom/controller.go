@@ -161,19 +161,15 @@ func (r *Room) takeOver(ctx context.Context, event string) (*controlled, error) 
 // stored (compare-and-set: the fence against a deposed controller) before
 // the decision is published.
 func (r *Room) tick(ctx context.Context, e catalog.Event, c *controlled, now time.Time) error {
-	seats, err := r.seatsLeft(ctx, e)
+	seats, expiring, err := r.seatsLeft(ctx, e)
 	if err != nil {
 		return err
 	}
 	next := c.state
 	next.Admits = append([]coord.Admission(nil), c.state.Admits...)
 	res, err := next.Tick(r.cfg.Controller, coord.Inputs{
-		Now: now, OnSaleAt: e.OnSaleAt, SeatsLeft: seats,
-		// ExpiringHolds: 0. The owners' availability answer has no expiry
-		// times and asking every owner for its hold heap each tick is not
-		// cheap; the controller counts returned seats when they return.
-		ExpiringHolds: 0,
-		Edges:         r.freshReports(e.ID, now),
+		Now: now, OnSaleAt: e.OnSaleAt, SeatsLeft: seats, ExpiringHolds: expiring,
+		Edges: r.freshReports(e.ID, now),
 	})
 	if err != nil {
 		return err
@@ -200,17 +196,19 @@ func (r *Room) tick(ctx context.Context, e catalog.Event, c *controlled, now tim
 	return r.deps.NC.Publish(natsapi.DecisionSubject(e.ID), b)
 }
 
-// seatsLeft sums capacity - held - sold over the event's partitions.
-func (r *Room) seatsLeft(ctx context.Context, e catalog.Event) (int, error) {
-	n := 0
+// seatsLeft sums capacity - held - sold over the event's partitions, and
+// the held seats whose hold expires within the controller's decision
+// window (Controller.ExpiringWithin).
+func (r *Room) seatsLeft(ctx context.Context, e catalog.Event) (left, expiring int, err error) {
 	for i := range e.PartitionCount() {
-		a, err := r.deps.Inventory.Availability(ctx, e.ID+"."+strconv.Itoa(i))
+		a, err := r.deps.Inventory.AvailabilityExpiring(ctx, e.ID+"."+strconv.Itoa(i), r.cfg.Controller.ExpiringWithin)
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		for _, z := range a.Zones {
-			n += max(0, z.Capacity-z.Held-z.Sold)
+			left += max(0, z.Capacity-z.Held-z.Sold)
+			expiring += min(max(0, z.Expiring), z.Held)
 		}
 	}
-	return n, nil
+	return left, expiring, nil
 }

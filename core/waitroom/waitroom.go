@@ -86,10 +86,10 @@ func (c *Config) Validate() error {
 	return errors.Join(append(bad, c.Controller.Validate(), c.Tokens.Validate(), c.Keys.Validate())...)
 }
 
-// Inventory reads a partition's availability (the inventory natsapi
-// Client).
+// Inventory reads a partition's availability with the seats whose hold
+// expires within a horizon (the inventory natsapi Client).
 type Inventory interface {
-	Availability(ctx context.Context, partition string) (inventory.Availability, error)
+	AvailabilityExpiring(ctx context.Context, partition string, within time.Duration) (inventory.Availability, error)
 }
 
 // Deps are what the waiting room runs on.
@@ -120,7 +120,11 @@ type Room struct {
 
 	mu      sync.Mutex
 	reports map[string]*coord.Reports // by event
-	draws   map[string]*natsapi.DrawRecord
+	soldOut map[string]soldOutAt      // by event: the stored state's flag, cached for a tick
+
+	// building serializes this node's building of draw lists (one build
+	// at a time instead of one per concurrent request at the close).
+	building sync.Mutex
 
 	sub    *nats.Subscription
 	svcs   []micro.Service
@@ -141,7 +145,7 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*Room, error) {
 	r := &Room{
 		cfg: cfg, deps: deps, log: deps.Log.With("component", "waitroom"), now: deps.Now,
 		store:   &queuekv.Store{KV: deps.Streams.Queue},
-		reports: map[string]*coord.Reports{}, draws: map[string]*natsapi.DrawRecord{},
+		reports: map[string]*coord.Reports{}, soldOut: map[string]soldOutAt{},
 	}
 	var err error
 	if r.keys, err = admissionkv.New(deps.Streams.AdmissionKeys, admissionkv.Config{Bucket: streams.AdmissionKeysBucket}); err != nil {
@@ -271,18 +275,62 @@ func (r *Room) event(op, id string) (catalog.Event, error) {
 	return e, nil
 }
 
+// soldOutAt is an event's sold-out flag as read from the stored
+// controller state, and when it was read.
+type soldOutAt struct {
+	soldOut bool
+	read    time.Time
+}
+
 // allowIssue admits only tickets (32 lowercase hex digits) of queue-on
-// events.
-func (r *Room) allowIssue(_ context.Context, eventID, subject string) error {
+// events whose sale is open: from the on-sale time on, and not sold out.
+// The edge asks only for users the controller admitted; this is the
+// core's own check that it is not signing for a closed sale. The sold-out
+// flag is the controller's stored state, read at most once a tick per
+// event per node (tokens are asked for at the admission rate).
+func (r *Room) allowIssue(ctx context.Context, eventID, subject string) error {
 	const op = "admission.issue"
-	if _, err := r.event(op, eventID); err != nil {
+	e, err := r.event(op, eventID)
+	if err != nil {
 		return err
 	}
 	t, err := queue.ParseTicketID(subject)
 	if err != nil || t.String() != subject {
 		return errs.E(op, errs.Invalid, "the subject must be a ticket id: 32 lowercase hex digits")
 	}
+	now := r.now()
+	if now.Before(e.OnSaleAt) {
+		return errs.Errorf(op, errs.Conflict, "the sale of %q opens at %s", eventID, e.OnSaleAt.UTC().Format(time.RFC3339)).
+			WithReason(admissionapi.ReasonNotOnSale)
+	}
+	soldOut, err := r.isSoldOut(ctx, eventID)
+	if err != nil {
+		return err
+	}
+	if soldOut {
+		return errs.Errorf(op, errs.Conflict, "%q is sold out", eventID).WithReason(admissionapi.ReasonSoldOut)
+	}
 	return nil
+}
+
+// isSoldOut reads the event's sold-out flag from the stored controller
+// state, cached for one controller tick.
+func (r *Room) isSoldOut(ctx context.Context, eventID string) (bool, error) {
+	at := time.Now()
+	r.mu.Lock()
+	c, ok := r.soldOut[eventID]
+	r.mu.Unlock()
+	if ok && at.Sub(c.read) < r.cfg.Controller.Tick {
+		return c.soldOut, nil
+	}
+	st, _, err := r.store.LoadState(ctx, eventID)
+	if err != nil {
+		return false, err
+	}
+	r.mu.Lock()
+	r.soldOut[eventID] = soldOutAt{soldOut: st.SoldOut, read: at}
+	r.mu.Unlock()
+	return st.SoldOut, nil
 }
 
 // Config implements natsapi.Service.
@@ -319,52 +367,84 @@ func (r *Room) PreQueue(ctx context.Context, c natsapi.PreQueueChunk) error {
 	if !coord.ValidEdge(c.Edge) {
 		return errs.Errorf(op, errs.Invalid, "edge name %q: use 1-64 letters, digits, dashes and underscores", c.Edge)
 	}
-	r.mu.Lock()
-	closed := r.draws[c.EventID] != nil
-	r.mu.Unlock()
-	if closed {
-		return errs.E(op, errs.Conflict, "the draw record of this event is closed")
-	}
+	// The store refuses chunks once the draw is closed (on any node).
 	return r.store.AddPreQueue(ctx, c.EventID, c.Edge, c.Tickets, c.Last)
 }
 
-// Draw implements natsapi.Service.
-func (r *Room) Draw(ctx context.Context, eventID string) (natsapi.DrawRecord, error) {
-	e, err := r.event("queue.draw", eventID)
+// Draw implements natsapi.Service. The draw list is final (and closed to
+// further pre-queue chunks) when DrawComplete says so on the first node
+// that is asked; that node closes it in the store (create-once: the
+// first close on any node wins), builds the list from the chunks before
+// the cut and stores it. Every node answers pages of the stored list from
+// then on, so all of them give the same record.
+func (r *Room) Draw(ctx context.Context, req natsapi.DrawRequest) (natsapi.DrawRecord, error) {
+	e, err := r.event("queue.draw", req.EventID)
 	if err != nil {
 		return natsapi.DrawRecord{}, err
 	}
-	r.mu.Lock()
-	done := r.draws[eventID]
-	r.mu.Unlock()
-	if done != nil {
-		return *done, nil
+	if err := req.Normalize(); err != nil {
+		return natsapi.DrawRecord{}, err
 	}
-	sec, err := r.store.Secrets(ctx, eventID)
+	sec, err := r.store.Secrets(ctx, e.ID)
 	if err != nil {
 		return natsapi.DrawRecord{}, err
 	}
 	now := r.now()
-	rec := natsapi.DrawRecord{EventID: eventID, Commitment: queue.Commitment(sec.Seed), OnSaleAt: e.OnSaleAt}
+	rec := natsapi.DrawRecord{EventID: e.ID, Commitment: queue.Commitment(sec.Seed), OnSaleAt: e.OnSaleAt, Offset: req.Offset}
 	if now.Before(e.OnSaleAt) {
 		return rec, nil
 	}
 	rec.Seed = sec.Seed
-	pq, err := r.store.PreQueue(ctx, eventID)
+	page := func() (natsapi.DrawRecord, bool, error) {
+		ts, total, ok, err := r.store.DrawPage(ctx, e.ID, req.Offset, req.Limit)
+		if err != nil || !ok {
+			return natsapi.DrawRecord{}, false, err
+		}
+		out := rec
+		out.Tickets, out.Total, out.Complete = ts, total, true
+		if len(out.Tickets) == 0 {
+			out.Tickets = nil
+		}
+		return out, true, nil
+	}
+	if out, ok, err := page(); ok || err != nil {
+		return out, err
+	}
+	cut, err := r.store.DrawCut(ctx, e.ID)
 	if err != nil {
 		return natsapi.DrawRecord{}, err
 	}
-	expected := append([]string(nil), pq.Sent...)
-	for _, eq := range r.freshReports(eventID, now) {
-		expected = append(expected, eq.Edge)
+	if cut == 0 {
+		pq, err := r.store.PreQueue(ctx, e.ID, 0)
+		if err != nil {
+			return natsapi.DrawRecord{}, err
+		}
+		expected := append([]string(nil), pq.Sent...)
+		for _, eq := range r.freshReports(e.ID, now) {
+			expected = append(expected, eq.Edge)
+		}
+		if !coord.DrawComplete(now, e.OnSaleAt, r.cfg.DrawCollect, expected, pq.Done) {
+			return rec, nil
+		}
 	}
-	if !coord.DrawComplete(now, e.OnSaleAt, r.cfg.DrawCollect, expected, pq.Done) {
-		return rec, nil
+	r.building.Lock()
+	defer r.building.Unlock()
+	if out, ok, err := page(); ok || err != nil {
+		return out, err // built meanwhile (here or on another node)
 	}
-	rec.Tickets = coord.DrawTickets(sec.Seed, pq.Chunks...)
-	rec.Complete = true
-	r.mu.Lock()
-	r.draws[eventID] = &rec
-	r.mu.Unlock()
-	return rec, nil
+	if cut, err = r.store.CloseDraw(ctx, e.ID); err != nil {
+		return natsapi.DrawRecord{}, err
+	}
+	pq, err := r.store.PreQueue(ctx, e.ID, cut)
+	if err != nil {
+		return natsapi.DrawRecord{}, err
+	}
+	if err := r.store.SaveDraw(ctx, e.ID, coord.DrawTickets(sec.Seed, pq.Chunks...)); err != nil {
+		return natsapi.DrawRecord{}, err
+	}
+	out, ok, err := page()
+	if err == nil && !ok {
+		err = errs.E("queue.draw", errs.Unavailable, "the draw record is not readable yet; try again")
+	}
+	return out, err
 }

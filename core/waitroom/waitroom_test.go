@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -44,6 +45,11 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 
 func start(t *testing.T) *env {
 	t.Helper()
+	return startWith(t, waitroom.Config{Controller: coord.Config{Tick: 100 * time.Millisecond}})
+}
+
+func startWith(t *testing.T, qcfg waitroom.Config) *env {
+	t.Helper()
 	now := time.Now().UTC()
 	onSale := now.Add(4 * time.Second).Truncate(time.Millisecond)
 	ga := func(id string, capacity int) catalog.Venue {
@@ -66,7 +72,7 @@ func start(t *testing.T) *env {
 		Node:       node.Config{Name: "core-1", DataDir: t.TempDir(), ClientAddr: "-", LeafAddr: "127.0.0.1:0"},
 		AdminToken: "test-admin-token-0123456789",
 		Demo:       &data,
-		Queue:      waitroom.Config{Controller: coord.Config{Tick: 100 * time.Millisecond}},
+		Queue:      qcfg,
 	}, quiet(), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
@@ -263,6 +269,109 @@ func TestSaleOpening(t *testing.T) {
 	}
 }
 
+// TestExpiringHolds: holds that expire within the controller's window
+// count as seats coming back: the last places held by a hold about to
+// expire do not sell the event out; held by a longer hold they do.
+func TestExpiringHolds(t *testing.T) {
+	e := startWith(t, waitroom.Config{Controller: coord.Config{Tick: 100 * time.Millisecond, ExpiringWithin: time.Minute}})
+	ctx := context.Background()
+	nc := e.core.NC
+	ds := watch(t, nc, "tiny")
+	stop := make(chan struct{})
+	defer close(stop)
+	go report(nc, "edge-a", "tiny", 50, stop)
+	ds.await(t, "admitting", 5*time.Second, func(d natsapi.Decision) bool { return !d.SoldOut && d.Reachable == 1 && len(d.Seed) > 0 })
+
+	inv := &invapi.Client{NC: nc}
+	// after returns a decision of a tick that began after now (the one
+	// after the latest seen may have read the inventory before).
+	after := func(what string, ok func(natsapi.Decision) bool) natsapi.Decision {
+		t.Helper()
+		var last uint64
+		for _, d := range ds.snapshot() {
+			last = max(last, d.Seq)
+		}
+		return ds.await(t, what, 5*time.Second, func(d natsapi.Decision) bool { return d.Seq > last+1 && ok(d) })
+	}
+	short, err := inv.Hold(ctx, "tiny.0", inventory.HoldRequest{Zone: "ga", Quantity: 2, TTLSeconds: 30, IdempotencyKey: "t:1", Fingerprint: "f1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := after("with the short hold", func(natsapi.Decision) bool { return true })
+	if d.SoldOut || d.Reachable != 1 {
+		t.Fatalf("the last places held for 30s (within the 1m window): %+v", d)
+	}
+	if _, err := inv.Release(ctx, inventory.HoldRef{HoldID: short.HoldID, Token: short.HoldToken}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := inv.Hold(ctx, "tiny.0", inventory.HoldRequest{Zone: "ga", Quantity: 2, TTLSeconds: 600, IdempotencyKey: "t:2", Fingerprint: "f2"}); err != nil {
+		t.Fatal(err)
+	}
+	d = after("with the long hold", func(natsapi.Decision) bool { return true })
+	if !d.SoldOut || sum(d) != 0 {
+		t.Fatalf("the last places held for 10m (beyond the window): %+v", d)
+	}
+}
+
+// TestIssueRefusals: the core signs no admission token for an event whose
+// sale has not opened or that is sold out, whatever the edge asks; when
+// seats come back it signs again.
+func TestIssueRefusals(t *testing.T) {
+	e := start(t)
+	ctx := context.Background()
+	nc := e.core.NC
+	ac := &admissionapi.Client{NC: nc}
+	qc := &natsapi.Client{NC: nc}
+	ticket := func(event string) string {
+		cfg, err := qc.Config(ctx, event)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return queue.TicketFor(cfg.TicketKey, "session-1").String()
+	}
+	if _, _, _, err := ac.Issue(ctx, "soon", ticket("soon")); !errs.Is(errs.Conflict, err) || errs.ReasonOf(err) != admissionapi.ReasonNotOnSale {
+		t.Fatalf("issue before the sale: %v (reason %q)", err, errs.ReasonOf(err))
+	}
+
+	sub := ticket("tiny")
+	if _, _, _, err := ac.Issue(ctx, "tiny", sub); err != nil {
+		t.Fatalf("issue while on sale: %v", err)
+	}
+	ds := watch(t, nc, "tiny")
+	stop := make(chan struct{})
+	defer close(stop)
+	go report(nc, "edge-a", "tiny", 50, stop)
+	inv := &invapi.Client{NC: nc}
+	h, err := inv.Hold(ctx, "tiny.0", inventory.HoldRequest{Zone: "ga", Quantity: 2, IdempotencyKey: "t:1", Fingerprint: "f"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds.await(t, "sold out", 5*time.Second, func(d natsapi.Decision) bool { return d.SoldOut })
+	// The node reads the stored flag at most once a tick: poll.
+	issueUntil := func(what string, ok func(error) bool) {
+		t.Helper()
+		deadline := time.Now().Add(3 * time.Second)
+		for {
+			_, _, _, err := ac.Issue(ctx, "tiny", sub)
+			if ok(err) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("issue %s: %v", what, err)
+			}
+			time.Sleep(10 * time.Millisecond) // polling interval
+		}
+	}
+	issueUntil("refused as sold out", func(err error) bool {
+		return errs.Is(errs.Conflict, err) && errs.ReasonOf(err) == admissionapi.ReasonSoldOut
+	})
+	if _, err := inv.Release(ctx, inventory.HoldRef{HoldID: h.HoldID, Token: h.HoldToken}); err != nil {
+		t.Fatal(err)
+	}
+	ds.await(t, "resumed", 5*time.Second, func(d natsapi.Decision) bool { return !d.SoldOut && d.Reachable > 0 })
+	issueUntil("signed after resume", func(err error) bool { return err == nil })
+}
+
 func sum(d natsapi.Decision) int {
 	n := 0
 	for _, e := range d.Edges {
@@ -413,5 +522,136 @@ func TestTokensAndEdgePermissions(t *testing.T) {
 	// The core does read them.
 	if _, err := e.core.JS.KeyValue(ctx, streams.QueueBucket); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// secondNode starts another core node's waiting room on the same NATS and
+// buckets as e's core (its services join the same queue groups).
+func secondNode(t *testing.T, e *env) *waitroom.Room {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, err := waitroom.Start(ctx, waitroom.Config{Controller: coord.Config{Tick: 100 * time.Millisecond}}, waitroom.Deps{
+		NC: e.core.NC, Streams: e.core.Streams, Catalog: e.core.Catalog,
+		Inventory: &invapi.Client{NC: e.core.NC, Timeout: 2 * time.Second},
+		Node:      "core-2", LeaseTTL: 5 * time.Second, Log: quiet(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		r.Stop(ctx)
+	})
+	return r
+}
+
+// TestDrawRecordAcrossNodes: the draw record is closed once for every
+// node: after one node closed it, the other refuses late chunks and
+// answers the same list, a page at a time (offset, limit, total), and the
+// client's Draw reassembles the whole record from the pages, whichever
+// node answers each.
+func TestDrawRecordAcrossNodes(t *testing.T) {
+	e := start(t)
+	ctx := context.Background()
+	one, two := e.core.Room(), secondNode(t, e)
+	qc := &natsapi.Client{NC: e.core.NC}
+	cfg, err := qc.Config(ctx, "open")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 25,000 pre-queue tickets from edge-a, in chunks of at most 10,000,
+	// half through each node; edge-b sends one chunk that it also repeats
+	// after the close (a retry: accepted, it is in the record).
+	var all []queue.TicketID
+	for i := range 25_000 {
+		all = append(all, queue.TicketFor(cfg.TicketKey, "s-"+strconv.Itoa(i)))
+	}
+	b := []queue.TicketID{queue.TicketFor(cfg.TicketKey, "b-1"), all[0]}
+	for i, node := range []*waitroom.Room{one, two, one} {
+		end := min((i+1)*natsapi.MaxPreQueueChunk, len(all))
+		c := natsapi.PreQueueChunk{EventID: "open", Edge: "edge-a", Tickets: all[i*natsapi.MaxPreQueueChunk : end], Last: end == len(all)}
+		if err := node.PreQueue(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bChunk := natsapi.PreQueueChunk{EventID: "open", Edge: "edge-b", Tickets: b, Last: true}
+	if err := two.PreQueue(ctx, bChunk); err != nil {
+		t.Fatal(err)
+	}
+
+	// The collection window of "open" is long over: node two closes it.
+	first, err := two.Draw(ctx, natsapi.DrawRequest{EventID: "open"})
+	if err != nil || !first.Complete || first.Total != 25_001 || first.Offset != 0 || len(first.Tickets) != natsapi.MaxDrawLimit {
+		t.Fatalf("first page: complete %v total %d offset %d, %d tickets, %v", first.Complete, first.Total, first.Offset, len(first.Tickets), err)
+	}
+	late := natsapi.PreQueueChunk{EventID: "open", Edge: "edge-c", Tickets: []queue.TicketID{queue.TicketFor(cfg.TicketKey, "late")}, Last: true}
+	for i, node := range []*waitroom.Room{one, two} {
+		if err := node.PreQueue(ctx, late); !errs.Is(errs.Conflict, err) {
+			t.Fatalf("node %d took a late chunk: %v", i+1, err)
+		}
+		if err := node.PreQueue(ctx, bChunk); err != nil {
+			t.Fatalf("node %d refused a repeat of a chunk in the record: %v", i+1, err)
+		}
+	}
+	if err := qc.PreQueue(ctx, late); !errs.Is(errs.Conflict, err) {
+		t.Fatalf("late chunk over NATS: %v", err)
+	}
+
+	// Both nodes answer the same pages.
+	for _, req := range []natsapi.DrawRequest{
+		{EventID: "open", Offset: 9_990, Limit: 20}, {EventID: "open", Offset: 25_000, Limit: 5},
+		{EventID: "open", Offset: 30_000}, {EventID: "open", Limit: 50_000},
+	} {
+		p1, err1 := one.Draw(ctx, req)
+		p2, err2 := two.Draw(ctx, req)
+		if err1 != nil || err2 != nil {
+			t.Fatal(err1, err2)
+		}
+		wantLen := max(0, min(req.Offset+max(req.Limit, 1), 25_001, req.Offset+natsapi.MaxDrawLimit)-req.Offset)
+		if req.Limit == 0 {
+			wantLen = max(0, min(25_001-req.Offset, natsapi.MaxDrawLimit))
+		}
+		if p1.Total != 25_001 || p1.Offset != req.Offset || len(p1.Tickets) != wantLen || len(p2.Tickets) != wantLen ||
+			string(p1.Seed) != string(cfg.Seed) || p1.Commitment != cfg.Commitment || !p1.Complete || !p2.Complete {
+			t.Fatalf("%+v: node one %d tickets of %d at %d, node two %d; want %d", req, len(p1.Tickets), p1.Total, p1.Offset, len(p2.Tickets), wantLen)
+		}
+		for i := range p1.Tickets {
+			if p1.Tickets[i] != p2.Tickets[i] {
+				t.Fatalf("%+v: the nodes differ at %d", req, i)
+			}
+		}
+	}
+	if _, err := one.Draw(ctx, natsapi.DrawRequest{EventID: "open", Offset: -1}); !errs.Is(errs.Invalid, err) {
+		t.Fatalf("negative offset: %v", err)
+	}
+
+	// The client: page by page and whole.
+	var pages []natsapi.DrawRecord
+	for p, err := range qc.DrawPages(ctx, "open", 7_000) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages = append(pages, p)
+	}
+	if len(pages) != 4 || pages[3].Offset != 21_000 || len(pages[3].Tickets) != 4_001 {
+		t.Fatalf("%d pages", len(pages))
+	}
+	rec, err := qc.Draw(ctx, "open")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rec.Verify(); err != nil {
+		t.Fatal(err)
+	}
+	want := queue.Draw(cfg.Seed, append(append([]queue.TicketID(nil), all...), b[0]))
+	if len(rec.Tickets) != len(want) || rec.Total != len(want) {
+		t.Fatalf("whole record: %d tickets, total %d, want %d", len(rec.Tickets), rec.Total, len(want))
+	}
+	for i := range want {
+		if rec.Tickets[i] != want[i] || pages[i/7_000].Tickets[i%7_000] != want[i] {
+			t.Fatalf("ticket %d out of draw order", i)
+		}
 	}
 }

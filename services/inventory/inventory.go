@@ -19,6 +19,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ticketing/ticketing/internal/errs"
 )
 
 // Status of a seat or a hold.
@@ -167,6 +169,30 @@ type ZoneCount struct {
 	Capacity int    `json:"capacity"`
 	Held     int    `json:"held"`
 	Sold     int    `json:"sold"`
+	// Expiring: of Held, the seats (GA: the quantity) whose hold expires
+	// within the horizon the request asked about
+	// (AvailabilityRequest.ExpiringWithinMS); 0 when it asked none.
+	Expiring int `json:"expiring,omitempty"`
+}
+
+// AvailabilityRequest is the body of an availability request. Every field
+// is optional: an empty body ({}) asks for the plain availability.
+type AvailabilityRequest struct {
+	// ExpiringWithinMS asks ZoneCount.Expiring for holds that expire
+	// within this many milliseconds (0..MaxExpiringWithin).
+	ExpiringWithinMS int64 `json:"expiring_within_ms,omitempty"`
+}
+
+// MaxExpiringWithin bounds AvailabilityRequest.ExpiringWithinMS.
+const MaxExpiringWithin = 24 * time.Hour
+
+// Within is the horizon asked, checked: an errs.Invalid error when it is
+// negative or above MaxExpiringWithin.
+func (r AvailabilityRequest) Within() (time.Duration, error) {
+	if r.ExpiringWithinMS < 0 || r.ExpiringWithinMS > MaxExpiringWithin.Milliseconds() {
+		return 0, errs.Errorf("inventory.availability", errs.Invalid, "expiring_within_ms %d is not within 0..%d", r.ExpiringWithinMS, MaxExpiringWithin.Milliseconds())
+	}
+	return time.Duration(r.ExpiringWithinMS) * time.Millisecond, nil
 }
 
 // Availability is a partition's state: each seat's status and each zone's

@@ -463,6 +463,37 @@ func (p *Partition) Availability() Availability {
 	return a
 }
 
+// AvailabilityWithin is Availability with each zone's Expiring: the held
+// seats (GA: quantity) whose hold expires at or before now+within (holds
+// already due and not yet expired included: they are about to return).
+// It walks only the top of the expiry heap, the holds due by then and
+// their children: O(holds due), not O(holds).
+func (p *Partition) AvailabilityWithin(now time.Time, within time.Duration) Availability {
+	a := p.Availability()
+	if within <= 0 {
+		return a
+	}
+	until := now.Add(within).UnixNano()
+	stack := []int{0}
+	for len(stack) > 0 {
+		i := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if i >= len(p.exp) || p.exp[i].placed.Expires > until {
+			continue // and so is every hold below it in the heap
+		}
+		h := p.exp[i]
+		if h.zone >= 0 {
+			a.Zones[h.zone].Expiring += h.placed.Qty
+		} else {
+			for _, si := range h.seats {
+				a.Zones[p.seats[si].zone].Expiring++
+			}
+		}
+		stack = append(stack, 2*i+1, 2*i+2)
+	}
+	return a
+}
+
 // Apply changes the state by one logged decision. It fails, changing
 // nothing, if the decision does not fit the state: a log that does not
 // replay is corrupt.

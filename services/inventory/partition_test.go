@@ -494,3 +494,91 @@ func assertSameState(t *testing.T, want, got *Partition) {
 		t.Fatalf("next expiry %v/%v", wn, gn)
 	}
 }
+
+// TestAvailabilityWithin: the expiring counts walked off the expiry heap
+// match a count over every live hold, for seats and GA quantities, after
+// releases, sales and expiries, at several horizons.
+func TestAvailabilityWithin(t *testing.T) {
+	l := Layout{Zones: []ZoneDef{{ID: "r"}, {ID: "ga", GA: true, Capacity: 2000}}}
+	for n := range 300 {
+		l.Seats = append(l.Seats, SeatDef{ID: fmt.Sprintf("s-%d", n), Zone: "r"})
+	}
+	p, err := NewPartition("ev.0", l, DefaultLimits())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &ids{}
+	rng := rand.New(rand.NewPCG(1, 2))
+	now := t0
+	var live []string
+	for i := range 400 {
+		now = now.Add(time.Duration(rng.IntN(5000)) * time.Millisecond)
+		ttl := 30 + rng.IntN(1770)
+		var r HoldRequest
+		if rng.IntN(2) == 0 {
+			r = HoldRequest{Zone: "ga", Quantity: 1 + rng.IntN(10)}
+		} else {
+			for range 1 + rng.IntN(4) {
+				r.Seats = append(r.Seats, fmt.Sprintf("s-%d", rng.IntN(300)))
+			}
+		}
+		r.TTLSeconds, r.IdempotencyKey, r.Fingerprint = ttl, fmt.Sprint("k", i), fmt.Sprint(i)
+		h, err := p.Hold(now, r, g.next)
+		if err != nil {
+			continue // seats taken or repeated: fine
+		}
+		live = append(live, h.HoldID)
+		switch rng.IntN(6) {
+		case 0:
+			_, _ = p.Release(now, h.HoldID)
+		case 1:
+			_, _ = p.Confirm(now, ConfirmRequest{HoldID: h.HoldID, OrderID: "o"})
+		}
+	}
+	if len(live) < 100 {
+		t.Fatalf("only %d holds placed", len(live))
+	}
+	for step := range 4 {
+		now = now.Add(time.Duration(step) * 5 * time.Minute)
+		p.Expire(now)
+		for _, w := range []time.Duration{0, time.Millisecond, 30 * time.Second, 3 * time.Minute, 12 * time.Minute, time.Hour} {
+			a := p.AvailabilityWithin(now, w)
+			want := map[string]int{}
+			if w > 0 {
+				until := now.Add(w).UnixNano()
+				for _, h := range p.holds {
+					if h.status != Held || h.placed.Expires > until {
+						continue
+					}
+					if h.zone >= 0 {
+						want["ga"] += h.placed.Qty
+					} else {
+						want["r"] += len(h.seats)
+					}
+				}
+			}
+			for _, z := range a.Zones {
+				if z.Expiring != want[z.ID] || z.Expiring > z.Held {
+					t.Fatalf("step %d within %v: zone %s expiring %d (held %d), want %d", step, w, z.ID, z.Expiring, z.Held, want[z.ID])
+				}
+			}
+			if w == time.Hour && step == 0 && want["ga"]+want["r"] == 0 {
+				t.Fatal("nothing held within an hour: the test tests nothing")
+			}
+		}
+	}
+	// The plain answer's JSON is as before.
+	b, _ := json.Marshal(ZoneCount{ID: "r", Capacity: 3, Held: 1})
+	if string(b) != `{"id":"r","ga":false,"capacity":3,"held":1,"sold":0}` {
+		t.Fatalf("plain zone count JSON: %s", b)
+	}
+	for _, c := range []struct {
+		ms int64
+		ok bool
+	}{{0, true}, {1500, true}, {-1, false}, {MaxExpiringWithin.Milliseconds() + 1, false}} {
+		d, err := AvailabilityRequest{ExpiringWithinMS: c.ms}.Within()
+		if (err == nil) != c.ok || (c.ok && d != time.Duration(c.ms)*time.Millisecond) {
+			t.Errorf("within %d ms: %v %v", c.ms, d, err)
+		}
+	}
+}

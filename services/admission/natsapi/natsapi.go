@@ -26,6 +26,14 @@ const (
 	SubjKeys    = "admission.keys"
 )
 
+// Reasons refining the errs.Conflict refusals of admission.issue.
+const (
+	// ReasonNotOnSale: the event's sale has not started (before on_sale_at).
+	ReasonNotOnSale = "not_on_sale"
+	// ReasonSoldOut: the waiting room says the event is sold out.
+	ReasonSoldOut = "sold_out"
+)
+
 // IssueRequest asks for a token admitting Subject (the user's queue ticket
 // id in hex, never the raw session) to an event.
 type IssueRequest struct {

@@ -19,7 +19,8 @@ type Server struct {
 	Keys   *admission.KeyRing
 	// Allow checks that subject may be admitted to eventID: it returns an
 	// errs error (NotFound for an unknown or queue-off event, Invalid for
-	// a bad subject) or nil.
+	// a bad subject, Conflict with ReasonNotOnSale or ReasonSoldOut for an
+	// event not on sale) or nil.
 	Allow func(ctx context.Context, eventID, subject string) error
 	// Now is the clock; default time.Now.
 	Now func() time.Time

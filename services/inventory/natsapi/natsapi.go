@@ -174,3 +174,13 @@ func (c *Client) Availability(ctx context.Context, partition string) (inventory.
 	err := c.call(ctx, partition, OpAvailability, struct{}{}, &a)
 	return a, err
 }
+
+// AvailabilityExpiring is Availability with each zone's Expiring: the held
+// seats (GA quantity) whose hold expires within the horizon (at most
+// inventory.MaxExpiringWithin; millisecond precision). The owner counts
+// them off its expiry heap, in time proportional to those holds.
+func (c *Client) AvailabilityExpiring(ctx context.Context, partition string, within time.Duration) (inventory.Availability, error) {
+	var a inventory.Availability
+	err := c.call(ctx, partition, OpAvailability, inventory.AvailabilityRequest{ExpiringWithinMS: within.Milliseconds()}, &a)
+	return a, err
+}

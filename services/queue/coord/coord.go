@@ -31,6 +31,11 @@ type Config struct {
 	// ReportTicks: an edge's report older than this many ticks is dropped
 	// (the edge is gone or cut off). Default 3.
 	ReportTicks int
+	// ExpiringWithin is the decision window over which holds about to
+	// expire count as seats coming back (queue.Inputs.ExpiringHolds): the
+	// holds whose expiry is at most this far ahead. Default 3 ticks; at
+	// least a tick, at most an hour.
+	ExpiringWithin time.Duration
 	// Decide tunes queue.Decide.
 	Decide queue.ControllerConfig
 }
@@ -52,6 +57,9 @@ func (c *Config) Defaults() {
 	if c.ReportTicks == 0 {
 		c.ReportTicks = 3
 	}
+	if c.ExpiringWithin == 0 {
+		c.ExpiringWithin = 3 * c.Tick
+	}
 	c.Decide.Defaults()
 }
 
@@ -69,6 +77,8 @@ func (c *Config) Validate() error {
 		return errs.Errorf(op, errs.Invalid, "rate window %v is not within [tick, shopper window]", c.RateWindow)
 	case c.ReportTicks < 1:
 		return errs.Errorf(op, errs.Invalid, "report ticks %d is below 1", c.ReportTicks)
+	case c.ExpiringWithin < c.Tick || c.ExpiringWithin > time.Hour:
+		return errs.Errorf(op, errs.Invalid, "expiring within %v is not within [tick, 1h]", c.ExpiringWithin)
 	}
 	return c.Decide.Validate()
 }

@@ -40,10 +40,26 @@ type Store interface {
 	// error: another controller wrote meanwhile.
 	SaveState(ctx context.Context, eventID string, s State, rev uint64) (uint64, error)
 	// AddPreQueue stores a chunk of an edge's pre-queue; storing the same
-	// chunk twice is harmless.
+	// chunk twice is harmless. Once the draw is closed (CloseDraw) it
+	// refuses with an errs.Conflict error, on every node: a chunk it
+	// accepted is in the record, a chunk it refused is not.
 	AddPreQueue(ctx context.Context, eventID, edge string, tickets []queue.TicketID, last bool) error
-	// PreQueue returns what the edges sent.
-	PreQueue(ctx context.Context, eventID string) (PreQueue, error)
+	// PreQueue returns what the edges sent; with cut > 0 (a DrawCut) only
+	// the chunks stored before the cut, so every node reads the same.
+	PreQueue(ctx context.Context, eventID string, cut uint64) (PreQueue, error)
+	// CloseDraw closes the collection of the event's pre-queues (once:
+	// the first call on any node wins) and returns the cut. Closing a
+	// closed draw returns its cut.
+	CloseDraw(ctx context.Context, eventID string) (cut uint64, err error)
+	// DrawCut returns the cut of a closed draw, 0 while it is open.
+	DrawCut(ctx context.Context, eventID string) (uint64, error)
+	// SaveDraw stores the final draw list built from the chunks before the
+	// cut. Every node builds the same list from the same cut, so a second
+	// save (another node, racing) is harmless; the first stored is kept.
+	SaveDraw(ctx context.Context, eventID string, tickets []queue.TicketID) error
+	// DrawPage returns tickets [offset, offset+limit) of the stored draw
+	// list and its total; ok is false while none is stored.
+	DrawPage(ctx context.Context, eventID string, offset, limit int) (page []queue.TicketID, total int, ok bool, err error)
 }
 
 var edgePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)

@@ -8,7 +8,7 @@
 //	queue.report.<event>  edge → core publish: an edge's queue lengths, every second
 //	queue.edge.<event>    core → edges publish: the controller's decision, every tick
 //	queue.prequeue        edge → core request: an edge's pre-queue tickets, in chunks
-//	queue.draw            edge → core request: the public draw record
+//	queue.draw            edge → core request: the public draw record, a page at a time
 //
 // Event ids are catalog ids ([a-z0-9-]), safe as subject tokens.
 package natsapi
@@ -36,6 +36,11 @@ const (
 // MaxPreQueueChunk is the most tickets one queue.prequeue request carries.
 const MaxPreQueueChunk = 10_000
 
+// MaxDrawLimit is the most tickets one queue.draw answer carries (about
+// 350 kB of JSON, within NATS's default 1 MB payload); it is also the
+// default page size.
+const MaxDrawLimit = 10_000
+
 // ReportSubject is where edges publish their reports for an event.
 func ReportSubject(eventID string) string { return ReportPrefix + eventID }
 
@@ -62,9 +67,31 @@ func (h *Hex) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// EventRequest names an event (queue.config, queue.draw).
+// EventRequest names an event (queue.config).
 type EventRequest struct {
 	EventID string `json:"event_id"`
+}
+
+// DrawRequest asks for a page of an event's draw record (queue.draw):
+// the tickets [Offset, Offset+Limit) of the draw list. Both are optional
+// (the spec's plain {"event_id"} asks for the first page). Limit 0 means
+// MaxDrawLimit, and a larger one is cut to it; negative values are
+// refused (errs.Invalid).
+type DrawRequest struct {
+	EventID string `json:"event_id"`
+	Offset  int    `json:"offset,omitempty"`
+	Limit   int    `json:"limit,omitempty"`
+}
+
+// Normalize checks the paging and applies the default and the maximum.
+func (r *DrawRequest) Normalize() error {
+	if r.Offset < 0 || r.Limit < 0 {
+		return errs.Errorf("queue.draw", errs.Invalid, "offset %d and limit %d must not be negative", r.Offset, r.Limit)
+	}
+	if r.Limit == 0 || r.Limit > MaxDrawLimit {
+		r.Limit = MaxDrawLimit
+	}
+	return nil
 }
 
 // Config is an event's waiting-room setup, the answer to queue.config.
@@ -140,26 +167,42 @@ type PreQueueChunk struct {
 	Last    bool             `json:"last"`
 }
 
-// DrawRecord is the public record of an event's draw (queue.draw).
+// DrawRecord is the public record of an event's draw, or one page of it
+// (queue.draw). The draw list is the union of every edge's pre-queue in
+// draw order, final once every edge sent its pre-queue or the collection
+// window closed (Complete); it is then stored durably and every core node
+// answers the same list. Every page carries the commitment, the seed and
+// Complete; Tickets is the list's part [Offset, Offset+len(Tickets)) and
+// Total its length. Client.Draw fetches every page into one record.
+//
+// Wire: {"event_id","commitment","on_sale_at","seed"?,"tickets"?,
+// "complete","offset","total"}.
 type DrawRecord struct {
 	EventID    string    `json:"event_id"`
 	Commitment string    `json:"commitment"`
 	OnSaleAt   time.Time `json:"on_sale_at"`
 	// Seed, once revealed.
 	Seed Hex `json:"seed,omitempty"`
-	// Tickets: the union of every edge's pre-queue in draw order, once
-	// every edge sent its pre-queue (or the collection window closed).
+	// Tickets: this page of the draw list, once Complete.
 	Tickets []queue.TicketID `json:"tickets,omitempty"`
-	// Complete says Tickets is final.
+	// Complete says the draw list is final.
 	Complete bool `json:"complete"`
+	// Offset is the place in the list (0-based) of Tickets[0].
+	Offset int `json:"offset"`
+	// Total is the draw list's length (0 while not Complete).
+	Total int `json:"total"`
 }
 
-// Verify checks a complete record: the seed matches the commitment and
-// the tickets are in draw order. It returns an errs.Invalid error when not.
+// Verify checks a whole record (every page, Client.Draw): the seed
+// matches the commitment and the tickets are in draw order. It returns an
+// errs.Invalid error when not.
 func (r *DrawRecord) Verify() error {
 	const op = "queue.draw_record"
 	if len(r.Seed) == 0 {
 		return errs.E(op, errs.Invalid, "the seed is not revealed yet")
+	}
+	if r.Offset != 0 || len(r.Tickets) != r.Total {
+		return errs.Errorf(op, errs.Invalid, "tickets %d..%d of %d: a page, not the whole list", r.Offset, r.Offset+len(r.Tickets), r.Total)
 	}
 	if err := queue.VerifyCommitment(r.Commitment, r.Seed); err != nil {
 		return err

@@ -30,7 +30,11 @@ func TestWire(t *testing.T) {
 		{PreQueueChunk{EventID: "e", Edge: "x", Tickets: []queue.TicketID{tk}, Last: true},
 			`{"event_id":"e","edge":"x","tickets":["01000000000000000000000000000000"],"last":true}`},
 		{DrawRecord{EventID: "e", Commitment: "c", OnSaleAt: at},
-			`{"event_id":"e","commitment":"c","on_sale_at":"2026-03-01T10:00:00Z","complete":false}`},
+			`{"event_id":"e","commitment":"c","on_sale_at":"2026-03-01T10:00:00Z","complete":false,"offset":0,"total":0}`},
+		{DrawRecord{EventID: "e", Commitment: "c", OnSaleAt: at, Seed: seed[:1], Tickets: []queue.TicketID{tk}, Complete: true, Offset: 3, Total: 4},
+			`{"event_id":"e","commitment":"c","on_sale_at":"2026-03-01T10:00:00Z","seed":"ab","tickets":["01000000000000000000000000000000"],"complete":true,"offset":3,"total":4}`},
+		{DrawRequest{EventID: "e"}, `{"event_id":"e"}`},
+		{DrawRequest{EventID: "e", Offset: 10, Limit: 5}, `{"event_id":"e","offset":10,"limit":5}`},
 	} {
 		b, err := json.Marshal(c.v)
 		if err != nil {
@@ -55,9 +59,14 @@ func TestDrawRecordVerify(t *testing.T) {
 	for i := range 20 {
 		ts = append(ts, queue.TicketFor([]byte("k"), strings.Repeat("s", i+1)))
 	}
-	r := DrawRecord{Commitment: queue.Commitment(seed), Seed: seed, Tickets: queue.Draw(seed, ts)}
+	r := DrawRecord{Commitment: queue.Commitment(seed), Seed: seed, Tickets: queue.Draw(seed, ts), Total: len(ts)}
 	if err := r.Verify(); err != nil {
 		t.Fatal(err)
+	}
+	page := r
+	page.Tickets, page.Offset = r.Tickets[5:10], 5
+	if page.Verify() == nil {
+		t.Fatal("a page verified as the whole record")
 	}
 	r.Tickets[0], r.Tickets[1] = r.Tickets[1], r.Tickets[0]
 	if r.Verify() == nil {
@@ -67,5 +76,24 @@ func TestDrawRecordVerify(t *testing.T) {
 	r.Seed = queue.NewSeed()
 	if r.Verify() == nil {
 		t.Fatal("another seed accepted")
+	}
+}
+
+func TestDrawRequestNormalize(t *testing.T) {
+	for _, c := range []struct {
+		in, want DrawRequest
+		bad      bool
+	}{
+		{in: DrawRequest{}, want: DrawRequest{Limit: MaxDrawLimit}},
+		{in: DrawRequest{Offset: 7, Limit: 3}, want: DrawRequest{Offset: 7, Limit: 3}},
+		{in: DrawRequest{Limit: MaxDrawLimit + 1}, want: DrawRequest{Limit: MaxDrawLimit}},
+		{in: DrawRequest{Offset: -1}, bad: true},
+		{in: DrawRequest{Limit: -1}, bad: true},
+	} {
+		r := c.in
+		err := r.Normalize()
+		if (err != nil) != c.bad || (!c.bad && r != c.want) {
+			t.Errorf("%+v: %+v %v", c.in, r, err)
+		}
 	}
 }

@@ -17,7 +17,9 @@ import (
 type Service interface {
 	Config(ctx context.Context, eventID string) (Config, error)
 	PreQueue(ctx context.Context, chunk PreQueueChunk) error
-	Draw(ctx context.Context, eventID string) (DrawRecord, error)
+	// Draw answers a page of the draw record; the request is normalized
+	// (DrawRequest.Normalize) before.
+	Draw(ctx context.Context, r DrawRequest) (DrawRecord, error)
 }
 
 // maxRequest bounds a request body: a full pre-queue chunk is about
@@ -78,11 +80,14 @@ func Serve(nc *nats.Conn, svc Service) (micro.Service, error) {
 	}
 	if err == nil {
 		err = s.AddEndpoint("draw", handle("queue.draw", func(ctx context.Context, b []byte) (any, error) {
-			var r EventRequest
+			var r DrawRequest
 			if err := decode("queue.draw", b, &r); err != nil {
 				return nil, err
 			}
-			return svc.Draw(ctx, r.EventID)
+			if err := r.Normalize(); err != nil {
+				return nil, err
+			}
+			return svc.Draw(ctx, r)
 		}), micro.WithEndpointSubject(SubjDraw))
 	}
 	if err != nil {

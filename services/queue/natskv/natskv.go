@@ -2,7 +2,22 @@
 // JetStream key-value bucket: per event the secrets (ticket key and draw
 // seed, created once with KV Create so every core node agrees), the
 // controller state (updated by compare-and-set on its revision, which
-// fences a deposed controller out) and the edges' pre-queue chunks.
+// fences a deposed controller out), the edges' pre-queue chunks and the
+// closed draw record.
+//
+// # The draw record
+//
+// Chunks are created once (KV Create: a repeated chunk keeps its first
+// revision). Closing the draw creates drawcut.<event> once; its revision
+// is the cut: the record is the chunks whose revision is below it, so
+// every node that reads them builds the same list. A chunk is refused when
+// the cut exists before its write, and also when the cut exists after its
+// write with a lower revision (the close came first): so a chunk an edge
+// was told is stored is in the record, on whichever node it landed. The
+// built list is stored in pages (drawpage.<event>.<n>, 16 bytes per
+// ticket, PageTickets per page, within the bucket's value size) and then
+// its header drawrec.<event> (created once), which says it is complete;
+// every node answers from these from then on.
 //
 // The bucket holds secrets: it must be readable by core users only, never
 // by edge leaf users (conf/nats/core.conf gives them no access to it).
@@ -13,6 +28,9 @@
 //	state.<event>                    coord.State (JSON)
 //	pq.<event>.<edge>.<digest>       a chunk: 16 bytes per ticket
 //	pqdone.<event>.<edge>            the edge sent its last chunk
+//	drawcut.<event>                  the draw is closed; its revision is the cut
+//	drawpage.<event>.<n>             page n of the draw list: 16 bytes per ticket
+//	drawrec.<event>                  the draw list is stored: drawHeader (JSON)
 package natskv
 
 import (
@@ -23,7 +41,9 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -134,21 +154,49 @@ func (s *Store) SaveState(ctx context.Context, eventID string, st coord.State, r
 }
 
 // AddPreQueue implements coord.Store. A chunk's key is the digest of its
-// tickets, so a repeated chunk overwrites itself.
+// tickets and it is created once, so a repeated chunk keeps its first
+// revision (and so its place before or after the cut).
 func (s *Store) AddPreQueue(ctx context.Context, eventID, edge string, tickets []queue.TicketID, last bool) error {
 	const op = "queue.natskv.add_prequeue"
 	if !coord.ValidEdge(edge) {
 		return errs.Errorf(op, errs.Invalid, "edge name %q: use 1-64 letters, digits, dashes and underscores", edge)
 	}
-	b := make([]byte, 0, len(tickets)*queue.TicketIDSize)
-	for _, t := range tickets {
-		b = append(b, t[:]...)
-	}
+	var key string
+	var b []byte
 	if len(tickets) > 0 {
+		b = encode(tickets)
 		sum := sha256.Sum256(b)
-		if _, err := s.KV.Put(ctx, "pq."+eventID+"."+edge+"."+hex.EncodeToString(sum[:12]), b); err != nil {
+		key = "pq." + eventID + "." + edge + "." + hex.EncodeToString(sum[:12])
+	}
+	if cut, err := s.DrawCut(ctx, eventID); err != nil {
+		return err
+	} else if cut > 0 {
+		// Closed: only a repeat of a chunk in the record is accepted (an
+		// edge retrying a chunk whose answer it lost).
+		if key != "" {
+			e, err := s.KV.Get(ctx, key)
+			if err == nil && e.Revision() < cut {
+				return nil
+			}
+			if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+				return unavailable(op, err)
+			}
+		}
+		return closed(op)
+	}
+	var rev uint64 // the chunk's revision; 0 for markers only
+	if key != "" {
+		r, err := s.KV.Create(ctx, key, b)
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			var e jetstream.KeyValueEntry
+			if e, err = s.KV.Get(ctx, key); err == nil {
+				r = e.Revision()
+			}
+		}
+		if err != nil {
 			return unavailable(op, err)
 		}
+		rev = r
 	}
 	if last {
 		if _, err := s.KV.Put(ctx, "pqdone."+eventID+"."+edge, nil); err != nil {
@@ -160,11 +208,40 @@ func (s *Store) AddPreQueue(ctx context.Context, eventID, edge string, tickets [
 			return unavailable(op, err)
 		}
 	}
+	// The draw may have closed meanwhile: the chunk counts only if it was
+	// stored before the cut.
+	cut, err := s.DrawCut(ctx, eventID)
+	if err != nil {
+		return err
+	}
+	if cut > 0 && (rev == 0 || rev > cut) {
+		return closed(op) // (a chunk stored after the cut is never read)
+	}
 	return nil
 }
 
+func closed(op string) error {
+	return errs.E(op, errs.Conflict, "the draw record of this event is closed")
+}
+
+func encode(tickets []queue.TicketID) []byte {
+	b := make([]byte, 0, len(tickets)*queue.TicketIDSize)
+	for _, t := range tickets {
+		b = append(b, t[:]...)
+	}
+	return b
+}
+
+func decode(v []byte) []queue.TicketID {
+	out := make([]queue.TicketID, len(v)/queue.TicketIDSize)
+	for i := range out {
+		copy(out[i][:], v[i*queue.TicketIDSize:])
+	}
+	return out
+}
+
 // PreQueue implements coord.Store.
-func (s *Store) PreQueue(ctx context.Context, eventID string) (coord.PreQueue, error) {
+func (s *Store) PreQueue(ctx context.Context, eventID string, cut uint64) (coord.PreQueue, error) {
 	const op = "queue.natskv.prequeue"
 	out := coord.PreQueue{Done: map[string]bool{}}
 	sent := map[string]bool{}
@@ -187,12 +264,10 @@ func (s *Store) PreQueue(ctx context.Context, eventID string) (coord.PreQueue, e
 			if err != nil {
 				return out, unavailable(op, err)
 			}
-			v := e.Value()
-			chunk := make([]queue.TicketID, len(v)/queue.TicketIDSize)
-			for i := range chunk {
-				copy(chunk[i][:], v[i*queue.TicketIDSize:])
+			if cut > 0 && e.Revision() >= cut {
+				continue // after the close: not in the record (and refused)
 			}
-			out.Chunks = append(out.Chunks, chunk)
+			out.Chunks = append(out.Chunks, decode(e.Value()))
 		}
 	}
 	for e := range sent {
@@ -200,6 +275,108 @@ func (s *Store) PreQueue(ctx context.Context, eventID string) (coord.PreQueue, e
 	}
 	sort.Strings(out.Sent)
 	return out, nil
+}
+
+// CloseDraw implements coord.Store.
+func (s *Store) CloseDraw(ctx context.Context, eventID string) (uint64, error) {
+	const op = "queue.natskv.close_draw"
+	b, _ := json.Marshal(struct {
+		At time.Time `json:"at"`
+	}{time.Now().UTC()})
+	rev, err := s.KV.Create(ctx, "drawcut."+eventID, b)
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return s.DrawCut(ctx, eventID)
+	}
+	if err != nil {
+		return 0, unavailable(op, err)
+	}
+	return rev, nil
+}
+
+// DrawCut implements coord.Store.
+func (s *Store) DrawCut(ctx context.Context, eventID string) (uint64, error) {
+	e, err := s.KV.Get(ctx, "drawcut."+eventID)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return 0, nil
+	case err != nil:
+		return 0, unavailable("queue.natskv.draw_cut", err)
+	}
+	return e.Revision(), nil
+}
+
+// PageTickets is how many tickets one stored page of a draw list holds
+// (512 KiB, within the bucket's 1 MiB value size).
+const PageTickets = 32_768
+
+// drawHeader says a draw list is stored, and how.
+type drawHeader struct {
+	Total       int    `json:"total"`
+	PageTickets int    `json:"page_tickets"`
+	SHA256      string `json:"sha256"` // of the whole list's bytes, for audits
+}
+
+// SaveDraw implements coord.Store.
+func (s *Store) SaveDraw(ctx context.Context, eventID string, tickets []queue.TicketID) error {
+	const op = "queue.natskv.save_draw"
+	if _, err := s.KV.Get(ctx, "drawrec."+eventID); err == nil {
+		return nil // stored already
+	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return unavailable(op, err)
+	}
+	all := encode(tickets)
+	for n, off := 0, 0; off < len(tickets); n, off = n+1, off+PageTickets {
+		end := min(off+PageTickets, len(tickets))
+		page := all[off*queue.TicketIDSize : end*queue.TicketIDSize]
+		if _, err := s.KV.Put(ctx, pageKey(eventID, n), page); err != nil {
+			return unavailable(op, err)
+		}
+	}
+	sum := sha256.Sum256(all)
+	b, _ := json.Marshal(drawHeader{Total: len(tickets), PageTickets: PageTickets, SHA256: hex.EncodeToString(sum[:])})
+	if _, err := s.KV.Create(ctx, "drawrec."+eventID, b); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+		return unavailable(op, err)
+	}
+	return nil
+}
+
+func pageKey(eventID string, n int) string { return "drawpage." + eventID + "." + strconv.Itoa(n) }
+
+// DrawPage implements coord.Store. It reads at most the pages the range
+// covers.
+func (s *Store) DrawPage(ctx context.Context, eventID string, offset, limit int) ([]queue.TicketID, int, bool, error) {
+	const op = "queue.natskv.draw_page"
+	e, err := s.KV.Get(ctx, "drawrec."+eventID)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return nil, 0, false, nil
+	case err != nil:
+		return nil, 0, false, unavailable(op, err)
+	}
+	var h drawHeader
+	if err := json.Unmarshal(e.Value(), &h); err != nil || h.PageTickets < 1 || h.Total < 0 {
+		return nil, 0, false, errs.E(op, errs.Other, fmt.Errorf("stored draw header %q: %v", e.Value(), err))
+	}
+	offset = max(offset, 0)
+	end := min(offset+max(limit, 0), h.Total)
+	if offset >= end {
+		return []queue.TicketID{}, h.Total, true, nil
+	}
+	out := make([]queue.TicketID, 0, end-offset)
+	for n := offset / h.PageTickets; n*h.PageTickets < end; n++ {
+		pe, err := s.KV.Get(ctx, pageKey(eventID, n))
+		if err != nil {
+			return nil, 0, false, unavailable(op, err)
+		}
+		page := decode(pe.Value())
+		base := n * h.PageTickets
+		lo, hi := max(offset-base, 0), min(end-base, h.PageTickets)
+		if hi > len(page) {
+			return nil, 0, false, errs.Errorf(op, errs.Other, "stored draw page %d is short", n)
+		}
+		out = append(out, page[lo:hi]...)
+	}
+	return out, h.Total, true, nil
 }
 
 func (s *Store) listKeys(ctx context.Context, filters ...string) ([]string, error) {
