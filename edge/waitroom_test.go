@@ -55,8 +55,11 @@ func (q *queueCore) PreQueue(_ context.Context, c queueapi.PreQueueChunk) error 
 	return nil
 }
 
-func (q *queueCore) Draw(_ context.Context, id string) (queueapi.DrawRecord, error) {
-	return queueapi.DrawRecord{EventID: id, Commitment: q.cfg.Commitment, OnSaleAt: q.cfg.OnSaleAt, Seed: q.cfg.Seed, Complete: true}, nil
+func (q *queueCore) Draw(_ context.Context, r queueapi.DrawRequest) (queueapi.DrawRecord, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return queueapi.DrawRecord{EventID: r.EventID, Commitment: q.cfg.Commitment, OnSaleAt: q.cfg.OnSaleAt, Seed: q.cfg.Seed,
+		Complete: true, Tickets: queue.Draw(q.cfg.Seed, q.pre), Total: len(q.pre)}, nil
 }
 
 // The waiting room through a real edge: its leaf node, the edge user's

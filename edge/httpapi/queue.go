@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"strconv"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -21,7 +22,7 @@ type WaitingRoom interface {
 	Joined(eventID, session string) bool
 	Join(ctx context.Context, eventID, session string) (waitroom.Status, bool, error)
 	Status(ctx context.Context, eventID, session string) (waitroom.Status, error)
-	Draw(ctx context.Context, eventID string) (waitroom.DrawRecord, error)
+	Draw(ctx context.Context, eventID string, offset, limit int) (waitroom.DrawRecord, error)
 	JWKS(ctx context.Context) ([]byte, error)
 	Upgrade(ctx *fasthttp.RequestCtx, eventID, session string) error
 }
@@ -216,14 +217,39 @@ func (a *API) queueDraw(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	offset, err := queryInt(c, "offset", "edge.queue_draw")
+	if err != nil {
+		return err
+	}
+	limit, err := queryInt(c, "limit", "edge.queue_draw")
+	if err != nil {
+		return err
+	}
 	ctx, cancel := a.ctx(c)
 	defer cancel()
-	r, err := a.deps.Queue.Draw(ctx, id)
+	r, err := a.deps.Queue.Draw(ctx, id, offset, limit)
 	if err != nil {
 		return err
 	}
 	c.Set(fiber.HeaderCacheControl, "no-cache")
 	return c.JSON(r)
+}
+
+// maxDrawQuery bounds the offset and limit of a draw record page: far above
+// any pre-queue (queue.Config.MaxTickets is 2,000,000 per edge).
+const maxDrawQuery = 1 << 30
+
+// queryInt reads an optional non-negative integer query parameter.
+func queryInt(c *fiber.Ctx, name, op string) (int, error) {
+	v := c.Query(name)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > maxDrawQuery || len(v) > 10 {
+		return 0, errs.Errorf(op, errs.Invalid, "%s must be an integer between 0 and %d", name, maxDrawQuery)
+	}
+	return n, nil
 }
 
 func (a *API) jwks(c *fiber.Ctx) error {

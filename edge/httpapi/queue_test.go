@@ -72,8 +72,8 @@ func (q *fakeQueue) Status(_ context.Context, id, session string) (waitroom.Stat
 	return s, nil
 }
 
-func (q *fakeQueue) Draw(_ context.Context, id string) (waitroom.DrawRecord, error) {
-	return waitroom.DrawRecord{EventID: id, Commitment: strings.Repeat("ab", 32), OnSaleAt: fakeOnSale}, nil
+func (q *fakeQueue) Draw(_ context.Context, id string, offset, limit int) (waitroom.DrawRecord, error) {
+	return waitroom.DrawRecord{EventID: id, Commitment: strings.Repeat("ab", 32), OnSaleAt: fakeOnSale, Offset: offset}, nil
 }
 
 func (q *fakeQueue) JWKS(context.Context) ([]byte, error) { return q.jwks, nil }
@@ -160,6 +160,12 @@ func TestQueueJoinAndStatus(t *testing.T) {
 	// Draw record, challenge without a guard, key set.
 	if d := decode[waitroom.DrawRecord](t, e.call(t, "GET", base+"/draw", "")); d.EventID != queueEventID || len(d.Commitment) != 64 {
 		t.Fatalf("draw: %+v", d)
+	}
+	if d := decode[waitroom.DrawRecord](t, e.call(t, "GET", base+"/draw?offset=20&limit=10", "")); d.Offset != 20 {
+		t.Fatalf("draw page: %+v", d)
+	}
+	for _, q := range []string{"offset=-1", "limit=x", "offset=99999999999"} {
+		wantError(t, e.call(t, "GET", base+"/draw?"+q, ""), 400, "invalid_request", "")
 	}
 	if c := decode[PoWChallenge](t, e.call(t, "GET", base+"/challenge", "")); c.Difficulty != 0 {
 		t.Fatalf("challenge: %+v", c)

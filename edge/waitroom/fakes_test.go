@@ -58,10 +58,10 @@ func (f *fakeCore) PreQueue(_ context.Context, c PreQueueChunk) error {
 	return nil
 }
 
-func (f *fakeCore) Draw(_ context.Context, eventID string) (DrawRecord, error) {
+func (f *fakeCore) DrawPage(_ context.Context, r DrawRequest) (DrawRecord, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return DrawRecord{EventID: eventID, Commitment: f.cfg.Commitment, OnSaleAt: f.cfg.OnSaleAt}, nil
+	return DrawRecord{EventID: r.EventID, Commitment: f.cfg.Commitment, OnSaleAt: f.cfg.OnSaleAt, Offset: r.Offset}, nil
 }
 
 func (f *fakeCore) Report(r Report) error {

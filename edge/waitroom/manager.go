@@ -283,14 +283,19 @@ func (m *Manager) Status(ctx context.Context, eventID, session string) (Status, 
 	return r.statusOf(ctx, st), nil
 }
 
-// Draw is the event's public draw record, from the core.
-func (m *Manager) Draw(ctx context.Context, eventID string) (DrawRecord, error) {
+// Draw is a page of the event's public draw record (limit tickets from
+// offset; 0 for the core's default and maximum), from the core.
+func (m *Manager) Draw(ctx context.Context, eventID string, offset, limit int) (DrawRecord, error) {
 	if m.cfg.QueueOn != nil && !m.cfg.QueueOn(eventID) {
 		return DrawRecord{}, errs.Errorf("waitroom.draw", errs.NotFound, "event %q has no waiting room", eventID)
 	}
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.RequestTimeout)
 	defer cancel()
-	return m.core.Draw(ctx, eventID)
+	r := DrawRequest{EventID: eventID, Offset: offset, Limit: limit}
+	if err := r.Normalize(); err != nil {
+		return DrawRecord{}, err
+	}
+	return m.core.DrawPage(ctx, r)
 }
 
 // jwksTTL is how long the edge serves the admission keys it fetched.

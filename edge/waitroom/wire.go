@@ -19,6 +19,7 @@ type (
 	Decision      = queueapi.Decision
 	PreQueueChunk = queueapi.PreQueueChunk
 	DrawRecord    = queueapi.DrawRecord
+	DrawRequest   = queueapi.DrawRequest
 )
 
 // MaxPreQueueChunk is the most tickets one queue.prequeue request carries.
@@ -44,8 +45,8 @@ type Core interface {
 	Config(ctx context.Context, eventID string) (CoreConfig, error)
 	// PreQueue sends one chunk of this edge's pre-queue.
 	PreQueue(ctx context.Context, chunk PreQueueChunk) error
-	// Draw is the public draw record.
-	Draw(ctx context.Context, eventID string) (DrawRecord, error)
+	// DrawPage is a page of the public draw record.
+	DrawPage(ctx context.Context, r DrawRequest) (DrawRecord, error)
 	// Report publishes this edge's report (fire and forget).
 	Report(r Report) error
 	// SubscribeDecisions calls f, in order and never concurrently, with
