@@ -60,11 +60,12 @@ type Config struct {
 	// KeysRefresh is how often the admission public keys are fetched from
 	// the core. Default 15s.
 	KeysRefresh time.Duration
-	// QueueEvents writes the waiting room's domain events
-	// (ticketing.queue.joined and .admitted) into the core's EVENTS stream
-	// on events.queue.<event>. It needs the edge user to be allowed to
-	// publish "events.queue.>" (conf/nats/core.conf). Default off.
-	QueueEvents bool
+	// NoQueueEvents turns off the waiting room's domain events
+	// (ticketing.queue.joined and .admitted), which the edge otherwise
+	// writes into the core's EVENTS stream on events.queue.<event> (the
+	// edge user may publish "events.queue.>" and nothing else there,
+	// conf/nats/core.conf).
+	NoQueueEvents bool
 	// StartTimeout bounds waiting for the core (leaf connection and
 	// catalog). Default 60s.
 	StartTimeout time.Duration
@@ -216,12 +217,11 @@ func (e *Edge) waitingRooms(ctx context.Context, cfg *Config, limiter ratelimit.
 		ev, _, ok := e.Catalog.Event(id)
 		return ok && ev.Queue
 	}
-	if cfg.QueueEvents {
-		js, err := jetstream.NewWithDomain(e.NC, node.Domain)
-		if err != nil {
+	if !cfg.NoQueueEvents {
+		var err error
+		if e.events, err = waitroom.NewJetStreamEvents(e.NC, node.Domain, cfg.Leaf.Name, 65536, e.log); err != nil {
 			return nil, nil, err
 		}
-		e.events = waitroom.NewJetStreamEvents(js, cfg.Leaf.Name, 65536, e.log)
 		qc.Events = e.events
 	}
 	var err error
@@ -245,7 +245,7 @@ func (e *Edge) waitingRooms(ctx context.Context, cfg *Config, limiter ratelimit.
 		return nil, nil, err
 	}
 	if cfg.RateLimit.Disabled {
-		return &waitroom.Gate{Rooms: e.Rooms, Verifier: verifier}, nil, nil
+		return &waitroom.Gate{Rooms: e.Rooms, Verifier: verifier, Keys: keys}, nil, nil
 	}
 	gc := cfg.JoinGuard
 	if gc.Log == nil {
@@ -255,7 +255,7 @@ func (e *Edge) waitingRooms(ctx context.Context, cfg *Config, limiter ratelimit.
 	if err != nil {
 		return nil, nil, err
 	}
-	return &waitroom.Gate{Rooms: e.Rooms, Verifier: verifier}, guard, nil
+	return &waitroom.Gate{Rooms: e.Rooms, Verifier: verifier, Keys: keys}, guard, nil
 }
 
 // limiter builds the rate limiter the config asks for.

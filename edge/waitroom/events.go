@@ -2,6 +2,7 @@ package waitroom
 
 import (
 	"context"
+	"errors"
 	"crypto/sha256"
 	"encoding/hex"
 	"log/slog"
@@ -56,12 +57,40 @@ type JetStreamEvents struct {
 	once    sync.Once
 }
 
+// eventsWindow bounds the publishes awaiting the core's acknowledgement.
+// Every write to the stream is synced, so one publish at a time would cap
+// the events at a few thousand a second, below an on-sale's join rate.
+const eventsWindow = 1024
+
 // NewJetStreamEvents starts a publisher of queue events for the edge
-// named edge, buffering up to buffer events.
-func NewJetStreamEvents(js jetstream.JetStream, edge string, buffer int, log *slog.Logger) *JetStreamEvents {
-	p := &JetStreamEvents{js: js, source: "/edge/" + edge + "/waitroom", log: log, ch: make(chan *nats.Msg, buffer), done: make(chan struct{})}
+// named edge into the JetStream domain domain, buffering up to buffer
+// events.
+func NewJetStreamEvents(nc *nats.Conn, domain, edge string, buffer int, log *slog.Logger) (*JetStreamEvents, error) {
+	p := &JetStreamEvents{source: "/edge/" + edge + "/waitroom", log: log, ch: make(chan *nats.Msg, buffer), done: make(chan struct{})}
+	opts := []jetstream.JetStreamOpt{
+		jetstream.WithPublishAsyncMaxPending(eventsWindow),
+		jetstream.WithPublishAsyncTimeout(10 * time.Second),
+		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) { p.fail(m, err) }),
+	}
+	var js jetstream.JetStream
+	var err error
+	if domain == "" {
+		js, err = jetstream.New(nc, opts...)
+	} else {
+		js, err = jetstream.NewWithDomain(nc, domain, opts...)
+	}
+	if err != nil {
+		return nil, err
+	}
+	p.js = js
 	go p.run()
-	return p
+	return p, nil
+}
+
+func (p *JetStreamEvents) fail(m *nats.Msg, err error) {
+	if n := p.failed.Add(1); n == 1 || n%1000 == 0 {
+		p.log.Warn("queue domain event not published", "subject", m.Subject, "err", err, "failed", n)
+	}
 }
 
 // QueueEvent implements EventSink.
@@ -88,13 +117,28 @@ func (p *JetStreamEvents) QueueEvent(typ, eventID string, ticket queue.TicketID,
 func (p *JetStreamEvents) run() {
 	defer close(p.done)
 	for m := range p.ch {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		if _, err := p.js.PublishMsg(ctx, m); err != nil {
-			if p.failed.Add(1) == 1 || p.failed.Load()%1000 == 0 {
-				p.log.Warn("queue domain event not published", "subject", m.Subject, "err", err, "failed", p.failed.Load())
-			}
+		// With the window full, the call waits for room (its stall wait)
+		// and then refuses: wait for what is in flight and try again.
+		_, err := p.js.PublishMsgAsync(m)
+		for errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
+			p.settle(10 * time.Second)
+			_, err = p.js.PublishMsgAsync(m)
 		}
-		cancel()
+		if err != nil {
+			p.fail(m, err)
+		}
+	}
+	p.settle(10 * time.Second)
+}
+
+// settle waits, at most d, for the publishes in flight to be acknowledged
+// or to fail.
+func (p *JetStreamEvents) settle(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-p.js.PublishAsyncComplete():
+	case <-t.C:
 	}
 }
 

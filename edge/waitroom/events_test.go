@@ -20,11 +20,14 @@ import (
 func TestJetStreamEvents(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, _, js := nodetest.Start(t)
+	_, nc, js := nodetest.Start(t)
 	if _, err := streams.Ensure(ctx, js, streams.Config{}); err != nil {
 		t.Fatal(err)
 	}
-	p := NewJetStreamEvents(js, "edge-t", 16, discardLog())
+	p, err := NewJetStreamEvents(nc, "", "edge-t", 16, discardLog())
+	if err != nil {
+		t.Fatal(err)
+	}
 	a, b := queue.TicketFor(queue.NewTicketKey(), "a"), queue.TicketFor(queue.NewTicketKey(), "b")
 	at := time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC)
 	p.QueueEvent(TypeQueueJoined, "finals", a, at)

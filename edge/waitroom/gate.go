@@ -3,9 +3,11 @@ package waitroom
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/ticketing/ticketing/internal/errs"
 	"github.com/ticketing/ticketing/services/admission"
 )
 
@@ -16,6 +18,31 @@ type Keys struct {
 	adm  Admission
 	keys atomic.Pointer[admission.PublicKeys]
 	log  *slog.Logger
+
+	mu   sync.Mutex // serialises RefreshForUnknown
+	last time.Time  // of the last refresh RefreshForUnknown made
+}
+
+// unknownRefreshEvery bounds the refreshes that tokens of unknown keys
+// cause: forged tokens naming random key ids cost one fetch a second.
+const unknownRefreshEvery = time.Second
+
+// RefreshForUnknown fetches the keys again because a token named a key id
+// this edge does not know (the core may have just rotated), at most once
+// per unknownRefreshEvery; it reports whether the keys were fetched, so
+// the caller checks the token once more.
+func (k *Keys) RefreshForUnknown(ctx context.Context, now time.Time) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if now.Sub(k.last) < unknownRefreshEvery {
+		return false
+	}
+	k.last = now
+	if err := k.Refresh(ctx); err != nil {
+		k.log.Warn("admission keys not refreshed for a token of an unknown key", "err", err)
+		return false
+	}
+	return true
 }
 
 // NewKeys returns an empty key set fetched from adm by Refresh or Follow.
@@ -72,6 +99,10 @@ func (k *Keys) Follow(ctx context.Context, period time.Duration) {
 type Gate struct {
 	Rooms    *Manager
 	Verifier *admission.Verifier
+	// Keys, when set, are refreshed once (at most every second) when a
+	// token names an unknown key, so a rotation at the core does not
+	// refuse the new key's tokens until the next periodic refresh.
+	Keys *Keys
 }
 
 // Subject is the session's ticket in hex, the subject of its tokens.
@@ -83,9 +114,14 @@ func (g *Gate) Subject(eventID, session string) (string, bool) {
 	return t.String(), true
 }
 
-// Redeem is admission.Verifier.Redeem.
+// Redeem is admission.Verifier.Redeem, checking a token of an unknown key
+// again after fetching the keys (see Keys).
 func (g *Gate) Redeem(ctx context.Context, token, eventID, subject, use string, now time.Time) (admission.Claims, error) {
-	return g.Verifier.Redeem(ctx, token, eventID, subject, use, now)
+	c, err := g.Verifier.Redeem(ctx, token, eventID, subject, use, now)
+	if errs.ReasonOf(err) == admission.ReasonUnknownKey && g.Keys != nil && g.Keys.RefreshForUnknown(ctx, now) {
+		return g.Verifier.Redeem(ctx, token, eventID, subject, use, now)
+	}
+	return c, err
 }
 
 // Unredeem is admission.Verifier.Unredeem.

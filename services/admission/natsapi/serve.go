@@ -27,8 +27,12 @@ type Server struct {
 }
 
 // Serve registers the "admission" micro service on nc (queue group
-// "admission": every core node signs with the shared keys).
+// "admission": every core node signs with the shared keys). Signer, Keys
+// and Allow are required.
 func Serve(nc *nats.Conn, srv Server) (micro.Service, error) {
+	if srv.Signer == nil || srv.Keys == nil || srv.Allow == nil {
+		return nil, errs.E("admission.serve", errs.Invalid, "the admission service needs a signer, keys and an Allow check")
+	}
 	now := srv.Now
 	if now == nil {
 		now = time.Now
