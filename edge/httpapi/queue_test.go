@@ -17,6 +17,7 @@ import (
 	"github.com/ticketing/ticketing/edge/waitroom"
 	"github.com/ticketing/ticketing/internal/errs"
 	"github.com/ticketing/ticketing/services/admission"
+	"github.com/ticketing/ticketing/services/queue"
 )
 
 // queueEvent is the demo event whose waiting room the fake has on.
@@ -50,6 +51,9 @@ func (q *fakeQueue) Joined(id, session string) bool {
 	return ok
 }
 
+// fakeTicketKey makes the fake's tickets.
+var fakeTicketKey = queue.NewTicketKey()
+
 func (q *fakeQueue) Join(_ context.Context, id, session string) (waitroom.Status, bool, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -57,7 +61,8 @@ func (q *fakeQueue) Join(_ context.Context, id, session string) (waitroom.Status
 		return s, false, nil
 	}
 	n := len(q.joined)
-	s := waitroom.Status{Type: "status", EventID: id, State: "queued", Position: n + 1, Ahead: n, OnSaleAt: fakeOnSale}
+	s := waitroom.Status{Type: "status", EventID: id, Ticket: queue.TicketFor(fakeTicketKey, session).String(),
+		State: "queued", Position: n + 1, Ahead: n, OnSaleAt: fakeOnSale}
 	q.joined[session] = s
 	return s, true, nil
 }

@@ -12,6 +12,10 @@ import (
 type Status struct {
 	Type    string `json:"type"` // always "status"
 	EventID string `json:"event_id"`
+	// Ticket is the user's queue ticket (32 hex digits): the place-holder
+	// the published draw lists, so a user can check their own place, and
+	// the subject of their admission token.
+	Ticket string `json:"ticket"`
 	// State: pre_queue, queued, admitted or sold_out.
 	State string `json:"state"`
 	// Position in this edge's line, 1 for the next one admitted; 0 when
@@ -42,7 +46,7 @@ type view struct {
 // status builds a Status from the queue's status of a ticket. tok is the
 // ticket's token when admitted ("" when it could not be had).
 func (r *Room) status(st queue.Status, v *view, est func(int) (time.Duration, bool), tok token) Status {
-	s := Status{Type: "status", EventID: r.id, State: st.State.String(), Position: st.Position, OnSaleAt: r.onSale}
+	s := Status{Type: "status", EventID: r.id, Ticket: st.Ticket.String(), State: st.State.String(), Position: st.Position, OnSaleAt: r.onSale}
 	if st.Position > 0 {
 		s.Ahead = st.Ahead
 		if w, ok := est(st.Position); ok {
@@ -70,6 +74,8 @@ func (s *Status) appendJSON(b []byte) []byte {
 	b = appendString(b, s.Type)
 	b = append(b, `,"event_id":`...)
 	b = appendString(b, s.EventID)
+	b = append(b, `,"ticket":`...)
+	b = appendString(b, s.Ticket)
 	b = append(b, `,"state":`...)
 	b = appendString(b, s.State)
 	b = append(b, `,"position":`...)
