@@ -103,11 +103,21 @@ func TestWaitingRoomPageInBrowser(t *testing.T) {
 // 100, and an event at it with its waiting room on, on sale at onSale.
 func (a *api) createQueueEvent(id string, onSale time.Time) {
 	a.t.Helper()
+	a.createQueueEventSized(id, onSale, 2, 100)
+}
+
+// createQueueEventSized creates a venue with rows of 20 reserved seats
+// (zone "std", section "s0", rows "r0", "r1", …) and a GA zone "ga" of
+// gaCap, and an event at it with its waiting room on, on sale at onSale.
+func (a *api) createQueueEventSized(id string, onSale time.Time, rows, gaCap int) {
+	a.t.Helper()
 	v := catalog.Venue{ID: id + "-venue", Name: "Venue " + id, City: "Testville",
 		Zones: []catalog.Zone{{ID: "std", Name: "Standard", Kind: catalog.Reserved, PriceCents: 5000, Currency: "USD"},
-			{ID: "ga", Name: "Floor", Kind: catalog.GA, Capacity: 100, PriceCents: 3000, Currency: "USD"}},
-		Sections: []catalog.Section{{ID: "s0", Name: "Section 0", Rows: []catalog.Row{
-			{ID: "r0", Seats: 20, Zone: "std"}, {ID: "r1", Seats: 20, Zone: "std"}}}}}
+			{ID: "ga", Name: "Floor", Kind: catalog.GA, Capacity: gaCap, PriceCents: 3000, Currency: "USD"}},
+		Sections: []catalog.Section{{ID: "s0", Name: "Section 0"}}}
+	for r := 0; r < rows; r++ {
+		v.Sections[0].Rows = append(v.Sections[0].Rows, catalog.Row{ID: fmt.Sprintf("r%d", r), Seats: 20, Zone: "std"})
+	}
 	auth := map[string]string{"Authorization": "Bearer " + testAdminToken}
 	if code, err := a.do("POST", "/v1/admin/venues", auth, v, nil); err != nil || code != 201 {
 		a.t.Fatalf("create venue: %d %v", code, err)

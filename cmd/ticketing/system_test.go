@@ -207,6 +207,12 @@ func startEdge(t *testing.T, cores []*coreProc) *edge.Edge {
 }
 
 func startEdgeWith(t *testing.T, cores []*coreProc, rl edge.RateLimitConfig) *edge.Edge {
+	return startNamedEdge(t, cores, "edge-test", rl)
+}
+
+// startNamedEdge starts an edge named name (edges of one core need
+// distinct names) attached to cores.
+func startNamedEdge(t *testing.T, cores []*coreProc, name string, rl edge.RateLimitConfig) *edge.Edge {
 	t.Helper()
 	var hubs []string
 	for _, c := range cores {
@@ -215,7 +221,7 @@ func startEdgeWith(t *testing.T, cores []*coreProc, rl edge.RateLimitConfig) *ed
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	e, err := edge.Start(context.Background(), edge.Config{
 		HTTPAddr:  "127.0.0.1:0",
-		Leaf:      leafnodes.EdgeConfig{Name: "edge-test", ClientAddr: "-", Hubs: hubs},
+		Leaf:      leafnodes.EdgeConfig{Name: name, ClientAddr: "-", Hubs: hubs},
 		RateLimit: rl,
 	}, log, newRegistry())
 	if err != nil {

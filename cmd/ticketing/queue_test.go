@@ -1,0 +1,343 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ticketing/ticketing/core/streams"
+	"github.com/ticketing/ticketing/edge"
+	"github.com/ticketing/ticketing/internal/cloudevents"
+	"github.com/ticketing/ticketing/services/queue"
+	queueapi "github.com/ticketing/ticketing/services/queue/natsapi"
+)
+
+// queueStatus is the waiting room's status object.
+type queueStatus struct {
+	Ticket        string `json:"ticket"`
+	State         string `json:"state"`
+	Position      int    `json:"position"`
+	LikelySoldOut bool   `json:"likely_sold_out"`
+	Token         string `json:"token"`
+}
+
+// shopper is one user of the waiting room: a session at one edge.
+type shopper struct {
+	a       *api
+	session string
+	ticket  queue.TicketID
+}
+
+func newSession() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func (s *shopper) cookie() map[string]string {
+	return map[string]string{"Cookie": "tq_session=" + s.session}
+}
+
+func (s *shopper) status(event string) (queueStatus, error) {
+	var st queueStatus
+	code, err := s.a.do("GET", "/v1/events/"+event+"/queue/status", s.cookie(), nil, &st)
+	if err == nil && code != 200 {
+		err = fmt.Errorf("status: HTTP %d", code)
+	}
+	return st, err
+}
+
+// TestQueueAcrossTwoEdges runs the waiting room of one event across two
+// edges (leaf nodes of one core process):
+//
+//   - before the sale both edges' users are in the pre-queue and the draw's
+//     commitment is published;
+//   - at the sale the core reveals the seed; the first admissions follow
+//     the edges' line lengths (60 and 20 waiting: 24 and 8 of the 32 that
+//     50 seats allow), and each edge lets through the front of its own
+//     line in the published draw order, which verifies against the
+//     commitment and lists both edges' pre-queues;
+//   - admitted users hold every seat with their tokens: the sell-out
+//     reaches every waiting user at both edges; a released hold brings
+//     seats back and the lines resume with their places kept;
+//   - joins and admissions reach the EVENTS stream for the funnel.
+func TestQueueAcrossTwoEdges(t *testing.T) {
+	cores := newCores(t, 1, "--queue-tick", "250ms")
+	cores[0].start()
+	cores[0].waitReady(60 * time.Second)
+	edges := []*edge.Edge{
+		startNamedEdge(t, cores, "edge-east", edge.RateLimitConfig{Disabled: true}),
+		startNamedEdge(t, cores, "edge-west", edge.RateLimitConfig{Disabled: true}),
+	}
+	apis := []*api{newAPI(t, edges[0]), newAPI(t, edges[1])}
+	const event = "two-edges"
+	onSale := time.Now().Add(10 * time.Second)
+	apis[0].createQueueEventSized(event, onSale, 1, 30) // 20 seats + 30 GA: 50
+	eventually(t, 30*time.Second, func() error { // the second edge's catalog mirror
+		_, err := apis[1].availability(event)
+		return err
+	})
+
+	var before queueapi.DrawRecord
+	if code, err := apis[1].do("GET", "/v1/events/"+event+"/queue/draw", nil, nil, &before); err != nil || code != 200 {
+		t.Fatalf("draw record before the sale: %d %v", code, err)
+	}
+	if len(before.Seed) != 0 || len(before.Commitment) != 64 {
+		t.Fatalf("before the sale: seed %x, commitment %q", before.Seed, before.Commitment)
+	}
+
+	lines := [][]*shopper{make([]*shopper, 60), make([]*shopper, 20)}
+	for e, line := range lines {
+		for i := range line {
+			s := &shopper{a: apis[e], session: newSession()}
+			var st queueStatus
+			code, err := s.a.do("POST", "/v1/events/"+event+"/queue/join", s.cookie(), nil, &st)
+			if err != nil || code != 201 || st.State != "pre_queue" {
+				t.Fatalf("join at edge %d: %d %v %+v", e, code, err, st)
+			}
+			if s.ticket, err = queue.ParseTicketID(st.Ticket); err != nil {
+				t.Fatal(err)
+			}
+			line[i] = s
+		}
+	}
+	if time.Now().After(onSale) {
+		t.Fatal("the joins took past the on-sale time; the test cannot check the pre-queue")
+	}
+
+	// The first admissions: 32 (seats for 50 at 2 a shopper, overbooked
+	// 1.25), split 24/8 by the line lengths; none after, while they shop.
+	admitted := func(line []*shopper) (in map[queue.TicketID]bool, waiting int, err error) {
+		in = map[queue.TicketID]bool{}
+		for _, s := range line {
+			st, err := s.status(event)
+			if err != nil {
+				return nil, 0, err
+			}
+			switch st.State {
+			case "admitted":
+				in[s.ticket] = true
+			case "queued":
+				waiting++
+			default:
+				return nil, 0, fmt.Errorf("state %q", st.State)
+			}
+		}
+		return in, waiting, nil
+	}
+	var got [2]map[queue.TicketID]bool
+	eventually(t, 60*time.Second, func() error {
+		for e := range lines {
+			in, _, err := admitted(lines[e])
+			if err != nil {
+				return err
+			}
+			got[e] = in
+		}
+		if n := len(got[0]) + len(got[1]); n != 32 {
+			return fmt.Errorf("%d admitted, want 32", n)
+		}
+		return nil
+	})
+	if len(got[0]) != 24 || len(got[1]) != 8 {
+		t.Fatalf("admitted %d at the edge with 60 waiting and %d at the one with 20; want 24 and 8", len(got[0]), len(got[1]))
+	}
+
+	// The draw record: complete, verifies against the commitment published
+	// before the sale, lists both pre-queues; each edge admitted the front
+	// of its own line in that order.
+	var rec queueapi.DrawRecord
+	eventually(t, 60*time.Second, func() error {
+		rec = queueapi.DrawRecord{}
+		if code, err := apis[0].do("GET", "/v1/events/"+event+"/queue/draw", nil, nil, &rec); err != nil || code != 200 {
+			return fmt.Errorf("draw: %d %v", code, err)
+		}
+		if !rec.Complete {
+			return fmt.Errorf("draw record not complete yet")
+		}
+		return nil
+	})
+	if rec.Commitment != before.Commitment {
+		t.Fatalf("commitment changed: %s, before the sale %s", rec.Commitment, before.Commitment)
+	}
+	if err := rec.Verify(); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Total != 80 {
+		t.Fatalf("draw lists %d tickets, want the 80 of both pre-queues", rec.Total)
+	}
+	place := map[queue.TicketID]int{}
+	for i, tk := range rec.Tickets {
+		place[tk] = i
+	}
+	for e, line := range lines {
+		order := make([]queue.TicketID, len(line))
+		for i, s := range line {
+			if _, ok := place[s.ticket]; !ok {
+				t.Fatalf("ticket %s of edge %d is not in the draw", s.ticket, e)
+			}
+			order[i] = s.ticket
+		}
+		sort.Slice(order, func(i, j int) bool { return place[order[i]] < place[order[j]] })
+		for i, tk := range order {
+			if front := i < len(got[e]); got[e][tk] != front {
+				t.Fatalf("edge %d: ticket at draw place %d of its line admitted=%v; the edge must admit the front of its line", e, i+1, got[e][tk])
+			}
+		}
+	}
+
+	// Admitted shoppers hold all 50 seats with their tokens.
+	var shoppers []*shopper
+	for e, line := range lines {
+		for _, s := range line {
+			if got[e][s.ticket] {
+				shoppers = append(shoppers, s)
+			}
+		}
+	}
+	bodies := []map[string]any{{"zone": "ga", "quantity": 10}, {"zone": "ga", "quantity": 10}, {"zone": "ga", "quantity": 10}}
+	for _, from := range []int{1, 11} {
+		var seats []string
+		for n := from; n < from+10; n++ {
+			seats = append(seats, fmt.Sprintf("s0-r0-%d", n))
+		}
+		bodies = append(bodies, map[string]any{"seats": seats})
+	}
+	var holds []holdAnswer
+	for i, body := range bodies {
+		s := shoppers[i]
+		st, err := s.status(event)
+		if err != nil || st.Token == "" {
+			t.Fatalf("admitted shopper's status has no token: %+v %v", st, err)
+		}
+		h := s.cookie()
+		h["Idempotency-Key"] = fmt.Sprintf("sellout-%d", i)
+		h["Admission-Token"] = st.Token
+		var ans holdAnswer
+		if code, err := s.a.do("POST", "/v1/events/"+event+"/holds", h, body, &ans); err != nil || code != 201 {
+			t.Fatalf("hold %d with a token: %d %v %+v", i, code, err, ans.Error)
+		}
+		holds = append(holds, ans)
+	}
+
+	// Sold out: every waiting user, at both edges, is told.
+	positions := map[*shopper]int{}
+	eventually(t, 30*time.Second, func() error {
+		for e, line := range lines {
+			for _, s := range line {
+				if got[e][s.ticket] {
+					continue
+				}
+				st, err := s.status(event)
+				if err != nil {
+					return err
+				}
+				if st.State != "sold_out" {
+					return fmt.Errorf("edge %d: a waiting user reads %q, want sold_out", e, st.State)
+				}
+			}
+		}
+		return nil
+	})
+	// A released hold brings seats back: the lines resume, places kept.
+	for e, line := range lines {
+		for i, s := range line {
+			if !got[e][s.ticket] {
+				positions[s] = i
+			}
+		}
+	}
+	if code, err := shoppers[0].a.do("DELETE", "/v1/holds/"+holds[0].HoldID,
+		map[string]string{"Authorization": "Bearer " + holds[0].HoldToken}, nil, nil); err != nil || code != 200 {
+		t.Fatalf("release: %d %v", code, err)
+	}
+	eventually(t, 30*time.Second, func() error {
+		for e, line := range lines {
+			seen := map[int]bool{}
+			for _, s := range line {
+				if got[e][s.ticket] {
+					continue
+				}
+				st, err := s.status(event)
+				if err != nil {
+					return err
+				}
+				if st.State != "queued" {
+					return fmt.Errorf("edge %d: a waiting user reads %q after the release, want queued", e, st.State)
+				}
+				seen[st.Position] = true
+			}
+			for p := 1; p <= len(line)-len(got[e]); p++ {
+				if !seen[p] {
+					return fmt.Errorf("edge %d: no waiting user at place %d after the resume", e, p)
+				}
+			}
+		}
+		return nil
+	})
+
+	// The funnel's events: 80 joins and 32 admissions in EVENTS.
+	nc := cores[0].conn()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	eventually(t, 30*time.Second, func() error {
+		types, err := queueEvents(ctx, js, event)
+		if err != nil {
+			return err
+		}
+		if types["ticketing.queue.joined"] != 80 || types["ticketing.queue.admitted"] != 32 {
+			return fmt.Errorf("queue events %v, want 80 joined and 32 admitted", types)
+		}
+		return nil
+	})
+}
+
+// queueEvents counts the waiting room's domain events of event in EVENTS
+// by type.
+func queueEvents(ctx context.Context, js jetstream.JetStream, event string) (map[string]int, error) {
+	s, err := js.Stream(ctx, streams.Events)
+	if err != nil {
+		return nil, err
+	}
+	subj := streams.EventsSubjPx + "queue." + event
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(subj))
+	if err != nil {
+		return nil, err
+	}
+	n := int(info.State.Subjects[subj])
+	c, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subj}})
+	if err != nil {
+		return nil, err
+	}
+	types := map[string]int{}
+	for range n {
+		m, err := c.Next(jetstream.FetchMaxWait(5 * time.Second))
+		if err != nil {
+			return nil, err
+		}
+		ev, err := cloudevents.Unmarshal(m.Data())
+		if err != nil {
+			return nil, err
+		}
+		var d struct {
+			EventID string `json:"event_id"`
+		}
+		if err := json.Unmarshal(ev.Data, &d); err != nil || d.EventID != event || !strings.HasPrefix(ev.Type, "ticketing.queue.") {
+			return nil, fmt.Errorf("queue event %s %s: %v", ev.Type, ev.Data, err)
+		}
+		types[ev.Type]++
+	}
+	return types, nil
+}
