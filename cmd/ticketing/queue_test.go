@@ -81,7 +81,8 @@ func TestQueueAcrossTwoEdges(t *testing.T) {
 	const event = "two-edges"
 	onSale := time.Now().Add(10 * time.Second)
 	apis[0].createQueueEventSized(event, onSale, 1, 30) // 20 seats + 30 GA: 50
-	eventually(t, 30*time.Second, func() error {        // the second edge's catalog mirror
+	// The second edge learns of the event from its catalog mirror.
+	eventually(t, 30*time.Second, func() error {
 		_, err := apis[1].availability(event)
 		return err
 	})
