@@ -2,9 +2,12 @@ package main
 
 import (
 	"flag"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ticketing/ticketing/core/waitroom"
+	"github.com/ticketing/ticketing/edge"
 	"github.com/ticketing/ticketing/services/catalog"
 )
 
@@ -45,4 +48,16 @@ func openDemoSale(d *catalog.Dataset, in time.Duration, now time.Time) {
 			d.Events[i].OnSaleAt = now.Add(in).Truncate(time.Second)
 		}
 	}
+}
+
+// waitingRooms lists the waiting-room pages of e's events with a queue, one
+// line each, for the dev banner.
+func waitingRooms(e *edge.Edge) string {
+	var b strings.Builder
+	for _, ev := range e.Catalog.Events() {
+		if ev.Queue {
+			fmt.Fprintf(&b, "  waiting room: %s/queue/%s (on sale %s)\n", e.URL(), ev.ID, ev.OnSaleAt.Local().Format(time.TimeOnly))
+		}
+	}
+	return b.String()
 }

@@ -138,8 +138,8 @@ func runDev(ctx context.Context, args []string) error {
 		shutdown(log, e, c)
 		return err
 	}
-	fmt.Printf("\nticketing dev is running\n  API:         %s/v1/events\n  OpenAPI:     %s/v1/openapi.json\n  reports:     %s/v1/reports/events/<id> (admin token)\n  metrics:     %s/metrics\n  data:        %s\n  admin token: %s\n  NATS:        %s (user core)\n  Kafka:       %s (embedded)\n  exports:     %s\nPress Ctrl-C to stop.\n\n",
-		e.URL(), e.URL(), e.URL(), e.URL(), *data, tok, c.Node.ClientURL(), strings.Join(bi.kafka.Brokers(), ","), filepath.Join(*data, "exports"))
+	fmt.Printf("\nticketing dev is running\n  API:          %s/v1/events\n  OpenAPI:      %s/v1/openapi.json\n%s  reports:      %s/v1/reports/events/<id> (admin token)\n  metrics:      %s/metrics\n  data:         %s\n  admin token:  %s\n  NATS:         %s (user core)\n  Kafka:        %s (embedded)\n  exports:      %s\nPress Ctrl-C to stop.\n\n",
+		e.URL(), e.URL(), waitingRooms(e), e.URL(), e.URL(), *data, tok, c.Node.ClientURL(), strings.Join(bi.kafka.Brokers(), ","), filepath.Join(*data, "exports"))
 	<-ctx.Done()
 	shutdown(log, e, c, bi)
 	return nil
