@@ -195,6 +195,35 @@ func TestQueueAcrossTwoEdges(t *testing.T) {
 		}
 	}
 
+	// eachWaiting calls f with the status of every user not admitted.
+	eachWaiting := func(f func(e int, s *shopper, st queueStatus) error) error {
+		for e, line := range lines {
+			for _, s := range line {
+				if got[e][s.ticket] {
+					continue
+				}
+				st, err := s.status(event)
+				if err != nil {
+					return err
+				}
+				if err := f(e, s, st); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	places := map[*shopper]int{}
+	if err := eachWaiting(func(e int, s *shopper, st queueStatus) error {
+		if st.State != "queued" || st.Position < 1 {
+			return fmt.Errorf("edge %d: a waiting user reads %q at place %d", e, st.State, st.Position)
+		}
+		places[s] = st.Position
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+
 	// Admitted shoppers hold all 50 seats with their tokens.
 	var shoppers []*shopper
 	for e, line := range lines {
@@ -230,59 +259,26 @@ func TestQueueAcrossTwoEdges(t *testing.T) {
 	}
 
 	// Sold out: every waiting user, at both edges, is told.
-	positions := map[*shopper]int{}
 	eventually(t, 30*time.Second, func() error {
-		for e, line := range lines {
-			for _, s := range line {
-				if got[e][s.ticket] {
-					continue
-				}
-				st, err := s.status(event)
-				if err != nil {
-					return err
-				}
-				if st.State != "sold_out" {
-					return fmt.Errorf("edge %d: a waiting user reads %q, want sold_out", e, st.State)
-				}
+		return eachWaiting(func(e int, s *shopper, st queueStatus) error {
+			if st.State != "sold_out" {
+				return fmt.Errorf("edge %d: a waiting user reads %q, want sold_out", e, st.State)
 			}
-		}
-		return nil
+			return nil
+		})
 	})
 	// A released hold brings seats back: the lines resume, places kept.
-	for e, line := range lines {
-		for i, s := range line {
-			if !got[e][s.ticket] {
-				positions[s] = i
-			}
-		}
-	}
 	if code, err := shoppers[0].a.do("DELETE", "/v1/holds/"+holds[0].HoldID,
 		map[string]string{"Authorization": "Bearer " + holds[0].HoldToken}, nil, nil); err != nil || code != 200 {
 		t.Fatalf("release: %d %v", code, err)
 	}
 	eventually(t, 30*time.Second, func() error {
-		for e, line := range lines {
-			seen := map[int]bool{}
-			for _, s := range line {
-				if got[e][s.ticket] {
-					continue
-				}
-				st, err := s.status(event)
-				if err != nil {
-					return err
-				}
-				if st.State != "queued" {
-					return fmt.Errorf("edge %d: a waiting user reads %q after the release, want queued", e, st.State)
-				}
-				seen[st.Position] = true
+		return eachWaiting(func(e int, s *shopper, st queueStatus) error {
+			if st.State != "queued" || st.Position != places[s] {
+				return fmt.Errorf("edge %d: a waiting user reads %q at place %d after the release, want queued at %d", e, st.State, st.Position, places[s])
 			}
-			for p := 1; p <= len(line)-len(got[e]); p++ {
-				if !seen[p] {
-					return fmt.Errorf("edge %d: no waiting user at place %d after the resume", e, p)
-				}
-			}
-		}
-		return nil
+			return nil
+		})
 	})
 
 	// The funnel's events: 80 joins and 32 admissions in EVENTS.

@@ -6,7 +6,11 @@
 package microerr
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
@@ -48,4 +52,34 @@ func Decode(op string, m *nats.Msg) error {
 		e = e.WithReason(b.Reason)
 	}
 	return e
+}
+
+// Call sends req as JSON to subj on nc and decodes the answer into resp,
+// within timeout (5s when not positive). An answer carrying an error
+// returns it (Decode); no answer, or no responder, is errs.Unavailable
+// naming service; an undecodable answer is errs.Other.
+func Call(ctx context.Context, nc *nats.Conn, timeout time.Duration, service, op, subj string, req, resp any) error {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return errs.E(op, errs.Invalid, err)
+	}
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	m, err := nc.RequestWithContext(ctx, subj, body)
+	if err != nil {
+		if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) {
+			return errs.E(op, errs.Unavailable, "the "+service+" service is not answering; try again", err)
+		}
+		return errs.E(op, errs.Unavailable, "the "+service+" service is not reachable; try again", err)
+	}
+	if err := Decode(op, m); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(m.Data, resp); err != nil {
+		return errs.E(op, errs.Other, fmt.Errorf("decode answer: %w", err))
+	}
+	return nil
 }

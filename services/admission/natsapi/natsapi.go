@@ -8,13 +8,10 @@ package natsapi
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/ticketing/ticketing/internal/errs"
 	"github.com/ticketing/ticketing/internal/microerr"
 	"github.com/ticketing/ticketing/services/admission"
 )
@@ -88,28 +85,5 @@ func (c *Client) JWKS(ctx context.Context) ([]byte, *admission.PublicKeys, error
 }
 
 func (c *Client) call(ctx context.Context, op, subj string, req, resp any) error {
-	body, err := json.Marshal(req)
-	if err != nil {
-		return errs.E(op, errs.Invalid, err)
-	}
-	timeout := c.Timeout
-	if timeout <= 0 {
-		timeout = 5 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	m, err := c.NC.RequestWithContext(ctx, subj, body)
-	if err != nil {
-		if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) {
-			return errs.E(op, errs.Unavailable, "the admission service is not answering; try again", err)
-		}
-		return errs.E(op, errs.Unavailable, "the admission service is not reachable; try again", err)
-	}
-	if err := microerr.Decode(op, m); err != nil {
-		return err
-	}
-	if err := json.Unmarshal(m.Data, resp); err != nil {
-		return errs.E(op, errs.Other, fmt.Errorf("decode answer: %w", err))
-	}
-	return nil
+	return microerr.Call(ctx, c.NC, c.Timeout, "admission", op, subj, req, resp)
 }

@@ -3,8 +3,6 @@ package natsapi
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"iter"
 	"time"
 
@@ -142,28 +140,5 @@ func (c *Client) SubscribeDecisions(eventID string, f func(Decision)) (*nats.Sub
 }
 
 func (c *Client) call(ctx context.Context, op, subj string, req, resp any) error {
-	body, err := json.Marshal(req)
-	if err != nil {
-		return errs.E(op, errs.Invalid, err)
-	}
-	timeout := c.Timeout
-	if timeout <= 0 {
-		timeout = 5 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	m, err := c.NC.RequestWithContext(ctx, subj, body)
-	if err != nil {
-		if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) {
-			return errs.E(op, errs.Unavailable, "the waiting-room service is not answering; try again", err)
-		}
-		return errs.E(op, errs.Unavailable, "the waiting-room service is not reachable; try again", err)
-	}
-	if err := microerr.Decode(op, m); err != nil {
-		return err
-	}
-	if err := json.Unmarshal(m.Data, resp); err != nil {
-		return errs.E(op, errs.Other, fmt.Errorf("decode answer: %w", err))
-	}
-	return nil
+	return microerr.Call(ctx, c.NC, c.Timeout, "waiting-room", op, subj, req, resp)
 }
