@@ -338,3 +338,123 @@ func queueEvents(ctx context.Context, js jetstream.JetStream, event string) (map
 	}
 	return types, nil
 }
+
+// TestQueueControllerFailover runs the waiting room on three core nodes (a
+// JetStream cluster) and kills the node that runs the admission controller
+// (SIGKILL) mid-sale: another node takes the controller's lease and goes on
+// admitting from the state in the cluster; the users admitted before stay
+// admitted; a token issued after the kill (keys shared in the cluster)
+// admits a hold; the draw record is complete and verifies.
+func TestQueueControllerFailover(t *testing.T) {
+	cores := newCores(t, 3, "--queue-tick", "250ms", "--queue-target-shoppers", "4", "--queue-shopper-window", "3s")
+	for _, c := range cores {
+		c.start()
+	}
+	for _, c := range cores {
+		c.waitReady(90 * time.Second)
+	}
+	e := startNamedEdge(t, cores, "edge-f", edge.RateLimitConfig{Disabled: true})
+	a := newAPI(t, e)
+	const event = "failover-sale"
+	onSale := time.Now().Add(8 * time.Second)
+	a.createQueueEventSized(event, onSale, 2, 100)
+	line := make([]*shopper, 30)
+	for i := range line {
+		s := &shopper{a: a, session: newSession()}
+		var st queueStatus
+		if code, err := a.do("POST", "/v1/events/"+event+"/queue/join", s.cookie(), nil, &st); err != nil || code != 201 {
+			t.Fatalf("join: %d %v", code, err)
+		}
+		line[i] = s
+	}
+	admitted := func() (map[*shopper]bool, error) {
+		in := map[*shopper]bool{}
+		for _, s := range line {
+			st, err := s.status(event)
+			if err != nil {
+				return nil, err
+			}
+			if st.State == "admitted" {
+				in[s] = true
+			}
+		}
+		return in, nil
+	}
+	var before map[*shopper]bool
+	eventually(t, 60*time.Second, func() error {
+		var err error
+		if before, err = admitted(); err == nil && len(before) == 0 {
+			err = fmt.Errorf("nobody admitted yet")
+		}
+		return err
+	})
+
+	holder := leaseHolder(t, cores[0], "queue.controller")
+	var survivor *coreProc
+	for _, c := range cores {
+		if c.name == holder {
+			c.kill9()
+		} else {
+			survivor = c
+		}
+	}
+	t.Logf("killed %s, the controller's node, with %d admitted", holder, len(before))
+
+	// Admissions go on under the new controller (4 shoppers every 3 s).
+	var after map[*shopper]bool
+	eventually(t, 90*time.Second, func() error {
+		var err error
+		if after, err = admitted(); err != nil {
+			return err
+		}
+		if len(after) < len(before)+8 {
+			return fmt.Errorf("%d admitted, %d before the kill", len(after), len(before))
+		}
+		return nil
+	})
+	for s := range before {
+		if !after[s] {
+			t.Fatal("a user admitted before the kill is no longer admitted")
+		}
+	}
+	if h := leaseHolder(t, survivor, "queue.controller"); h == holder {
+		t.Fatalf("the controller's lease is still held by the killed %s", h)
+	}
+	// A token issued after the kill admits a hold.
+	var s *shopper
+	for x := range after {
+		if !before[x] {
+			s = x
+			break
+		}
+	}
+	var st queueStatus
+	eventually(t, 30*time.Second, func() error {
+		var err error
+		if st, err = s.status(event); err == nil && st.Token == "" {
+			err = fmt.Errorf("no token yet: %+v", st)
+		}
+		return err
+	})
+	h := s.cookie()
+	h["Idempotency-Key"] = "after-failover"
+	h["Admission-Token"] = st.Token
+	var ans holdAnswer
+	if code, err := a.do("POST", "/v1/events/"+event+"/holds", h, map[string]any{"zone": "ga", "quantity": 2}, &ans); err != nil || code != 201 {
+		t.Fatalf("hold with a token issued after the failover: %d %v %+v", code, err, ans.Error)
+	}
+	var rec queueapi.DrawRecord
+	eventually(t, 60*time.Second, func() error {
+		rec = queueapi.DrawRecord{}
+		if code, err := a.do("GET", "/v1/events/"+event+"/queue/draw", nil, nil, &rec); err != nil || code != 200 {
+			return fmt.Errorf("draw: %d %v", code, err)
+		}
+		if !rec.Complete {
+			return fmt.Errorf("draw record not complete yet")
+		}
+		return nil
+	})
+	if err := rec.Verify(); err != nil || rec.Total != len(line) {
+		t.Fatalf("draw record of %d tickets (want %d): %v", rec.Total, len(line), err)
+	}
+}

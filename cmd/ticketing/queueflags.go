@@ -30,6 +30,9 @@ func (q queueFlags) config() waitroom.Config {
 	var c waitroom.Config
 	c.Controller.Tick = *q.tick
 	c.Controller.ShopperWindow = *q.shopperWindow
+	// The published admission rate averages over 30 s, or the whole
+	// shopper window when that is shorter.
+	c.Controller.RateWindow = min(30*time.Second, *q.shopperWindow)
 	c.Controller.TargetShoppers = *q.targetShoppers
 	c.Tokens.TTL = *q.tokenTTL
 	return c

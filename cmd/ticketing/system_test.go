@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -51,15 +52,36 @@ func TestMain(m *testing.M) {
 
 const testAdminToken = "system-test-admin-token"
 
+// freeAddr returns a loopback address with a port nobody listens on,
+// below Linux's ephemeral range (32768 and up): a port from that range can
+// be taken, between the test choosing it and a server binding it, as the
+// source port of any outgoing connection (core nodes dial each other's
+// routes while they start). Ports are handed out once per test binary.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for range 1000 {
+		p := 20000 + mrand.IntN(12000)
+		if portsGiven[p] {
+			continue
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		portsGiven[p] = true
+		return l.Addr().String()
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Fatal("no free port below the ephemeral range")
+	return ""
 }
+
+var (
+	portsMu    sync.Mutex
+	portsGiven = map[int]bool{}
+)
 
 // coreProc is one `ticketing core` process.
 type coreProc struct {
