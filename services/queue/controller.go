@@ -96,9 +96,12 @@ type EdgeAdmit struct {
 	Admit int `json:"admit"`
 	// Reachable is the last local position (1-based) on this edge that can
 	// still expect a seat: a waiting user whose position is above it is
-	// "likely sold out for you". It is this edge's proportional share of
-	// Decision.Reachable, since the split advances every edge at the same
-	// fraction of its line.
+	// "likely sold out for you". When fewer wait than Decision.Reachable,
+	// it is this edge's line plus the seats to spare (Decision.Reachable −
+	// Decision.Waiting), so that users who join after the decision are not
+	// told the event is sold out; otherwise it is this edge's proportional
+	// share of Decision.Reachable, since the split advances every edge at
+	// the same fraction of its line.
 	Reachable int `json:"reachable"`
 }
 
@@ -183,9 +186,13 @@ func Decide(cfg ControllerConfig, in Inputs) (Decision, error) {
 
 	admit := Split(d.Admit, waiting)
 	reach := Split(min(d.Reachable, total), waiting)
+	// Seats for more than are waiting: whoever joins next, at any edge,
+	// can expect one too, so every edge's reach runs past its line by the
+	// slack (optimistic: newcomers at several edges share it).
+	slack := max(0, d.Reachable-total)
 	for i := range d.Edges {
 		d.Edges[i].Admit = admit[i]
-		d.Edges[i].Reachable = reach[i]
+		d.Edges[i].Reachable = reach[i] + slack
 	}
 	return d, nil
 }
