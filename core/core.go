@@ -128,7 +128,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Reg
 	if err != nil {
 		return fail(err)
 	}
-	store := &natskv.Store{KV: c.Streams.Catalog}
+	store := &natskv.Store{KV: c.Streams.Catalog, NC: c.NC}
 	svc := &catalog.Service{Store: store}
 	if c.catSvc, err = catalogapi.Serve(c.NC, svc, cfg.AdminToken); err != nil {
 		return fail(err)

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"strings"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ticketing/ticketing/internal/errs"
@@ -21,6 +22,12 @@ import (
 // Store is a catalog.Store on a key-value bucket.
 type Store struct {
 	KV jetstream.KeyValue
+	// NC, when set, is the connection a key the bucket's Get did not find
+	// is asked again on, from the stream's leader: a clustered bucket
+	// answers Get from any replica, which may not have the key written a
+	// moment ago through another node (a venue created just before its
+	// event).
+	NC *nats.Conn
 }
 
 var _ catalog.Store = (*Store)(nil)
@@ -41,17 +48,60 @@ func (s *Store) create(ctx context.Context, op, key string, v any) error {
 }
 
 func (s *Store) get(ctx context.Context, op, key string, v any) error {
+	var val []byte
 	e, err := s.KV.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) && s.NC != nil {
+		val, err = s.leaderGet(ctx, key)
+	} else if err == nil {
+		val = e.Value()
+	}
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return errs.Errorf(op, errs.NotFound, "no %s", strings.Replace(key, ".", " ", 1))
 	}
 	if err != nil {
 		return errs.E(op, errs.Unavailable, "catalog store unavailable", err)
 	}
-	if err := json.Unmarshal(e.Value(), v); err != nil {
+	if err := json.Unmarshal(val, v); err != nil {
 		return errs.E(op, errs.Other, fmt.Errorf("%s: %w", key, err))
 	}
 	return nil
+}
+
+// leaderGet reads key's last value from the bucket stream's leader (the
+// JetStream API's message get, not the direct get any replica answers).
+func (s *Store) leaderGet(ctx context.Context, key string) ([]byte, error) {
+	stream := "KV_" + s.KV.Bucket()
+	req, _ := json.Marshal(map[string]string{"last_by_subj": "$KV." + s.KV.Bucket() + "." + key})
+	m, err := s.NC.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+stream, req)
+	if err != nil {
+		return nil, err
+	}
+	var resp struct {
+		Message *struct {
+			Data []byte `json:"data"`
+			Hdrs []byte `json:"hdrs"`
+		} `json:"message"`
+		Error *struct {
+			Code        int    `json:"code"`
+			Description string `json:"description"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(m.Data, &resp); err != nil {
+		return nil, err
+	}
+	switch {
+	case resp.Error != nil && resp.Error.Code == 404:
+		return nil, jetstream.ErrKeyNotFound
+	case resp.Error != nil:
+		return nil, fmt.Errorf("message get: %d %s", resp.Error.Code, resp.Error.Description)
+	case resp.Message == nil:
+		return nil, errors.New("message get: empty answer")
+	}
+	// A deleted or purged key is a marker message.
+	if h := string(resp.Message.Hdrs); strings.Contains(h, "KV-Operation: DEL") || strings.Contains(h, "KV-Operation: PURGE") {
+		return nil, jetstream.ErrKeyNotFound
+	}
+	return resp.Message.Data, nil
 }
 
 func list[T any](ctx context.Context, s *Store, op, prefix string) ([]T, error) {

@@ -90,3 +90,45 @@ func TestStoreAndFollow(t *testing.T) {
 		}
 	}
 }
+
+// notFoundKV answers every Get as a replica that has not caught up would:
+// not found. The store then asks the stream's leader.
+type notFoundKV struct{ jetstream.KeyValue }
+
+func (notFoundKV) Get(context.Context, string) (jetstream.KeyValueEntry, error) {
+	return nil, jetstream.ErrKeyNotFound
+}
+
+// A key a stale replica does not have is read from the stream's leader;
+// an absent or deleted key is still not found.
+func TestLeaderReadAfterStaleGet(t *testing.T) {
+	ctx := context.Background()
+	_, nc, js := nodetest.Start(t)
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "catalog"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	writer := &natskv.Store{KV: kv}
+	v := catalog.Venue{ID: "hall", Name: "Hall", City: "Town",
+		Zones: []catalog.Zone{{ID: "ga", Name: "Floor", Kind: catalog.GA, Capacity: 10, Currency: "USD"}}}
+	if err := writer.CreateVenue(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	stale := &natskv.Store{KV: notFoundKV{kv}, NC: nc}
+	got, err := stale.Venue(ctx, "hall")
+	if err != nil || got.Name != "Hall" {
+		t.Fatalf("venue through the leader: %+v %v", got, err)
+	}
+	if _, err := stale.Venue(ctx, "nowhere"); !errs.Is(errs.NotFound, err) {
+		t.Fatalf("absent venue: %v, want not found", err)
+	}
+	if err := kv.Delete(ctx, "venue.hall"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stale.Venue(ctx, "hall"); !errs.Is(errs.NotFound, err) {
+		t.Fatalf("deleted venue: %v, want not found", err)
+	}
+	if _, err := (&natskv.Store{KV: notFoundKV{kv}}).Venue(ctx, "hall"); !errs.Is(errs.NotFound, err) {
+		t.Fatalf("without a connection the store trusts Get: %v", err)
+	}
+}
