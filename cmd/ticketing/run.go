@@ -128,6 +128,7 @@ func runDev(ctx context.Context, args []string) error {
 		HTTPAddr: *httpAddr,
 		Leaf:     leafnodes.EdgeConfig{Name: "edge-1", ClientAddr: *edgeNATS, Hubs: []string{c.Node.LeafURL()}},
 		API:      httpapi.Config{AdminToken: tok},
+		Queue:    waitroom.Config{JournalDir: filepath.Join(*data, "edge-queue")},
 	}, log, reg)
 	if err != nil {
 		shutdown(log, nil, c)
@@ -310,6 +311,7 @@ func runEdge(ctx context.Context, args []string) error {
 	noLimits := fs.Bool("no-limits", false, "no per-client limits on holds and joins (benchmarks)")
 	queueReader := fs.String("queue-reader", "epoll", "how waiting-room sockets are read: epoll (no goroutine per socket) or goroutine")
 	queueEvery := fs.Duration("queue-update-every", 5*time.Second, "longest time between two status pushes to a waiting-room socket")
+	queueJournal := fs.String("queue-journal", "", "directory of the waiting rooms' journals, so a restarted edge keeps every place in line (empty: lines are in memory only)")
 	lf := addLogFlags(fs, "json")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -323,7 +325,7 @@ func runEdge(ctx context.Context, args []string) error {
 		Leaf:      leafnodes.EdgeConfig{Name: *name, ConfigFile: *confFile, ClientAddr: *leafClient, Hubs: hubs, Password: *edgePass},
 		API:       httpapi.Config{HoldLimit: ratelimit.PerSecond(*holdRate, *holdBurst), AdminToken: *token},
 		RateLimit: edge.RateLimitConfig{RedisAddr: *redisAddr, RedisPassword: *redisPass, Disabled: *noLimits},
-		Queue:     waitroom.Config{Reader: *queueReader, UpdateEvery: *queueEvery},
+		Queue:     waitroom.Config{Reader: *queueReader, UpdateEvery: *queueEvery, JournalDir: *queueJournal},
 	}, log, newRegistry())
 	if err != nil {
 		return err

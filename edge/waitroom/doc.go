@@ -86,6 +86,42 @@
 // Reconnecting with the same session joins again, which is idempotent: the
 // place is the ticket's, TicketFor(ticket key, session), not the socket's.
 //
+// # The journal
+//
+// A room's queue is in memory, so without more an edge that crashes or
+// restarts at an on-sale loses its line. With Config.JournalDir (ticketing
+// edge --queue-journal; ticketing dev uses <data>/edge-queue) each room
+// appends its queue's changes to <dir>/<event>.journal: a header binding
+// the file to the sale (a digest of the ticket key, on-sale time and
+// commitment), then a record per new ticket (ticket, join time, whether it
+// went to the pre-queue: 30 bytes), the draw's seed and every admission
+// (the count actually admitted and its time), each with a CRC-32C
+// (journal.go). A lock orders every change with its record. When the room
+// opens again it replays the journal into the fresh queue
+// (Queue.JoinTicket with the recorded times, ApplyDraw, Admit) before
+// anything else, so every ticket has exactly its old state and place, then
+// goes on appending; sold out and resume come from the core's config and
+// decisions and are not journaled. A replay also resends the pre-queue,
+// which the core takes as a repeat.
+//
+// Records are buffered and written to the file every 50 ms and fsync'd
+// every second (and on Shutdown): a process crash (kill -9, panic) loses
+// at most the last 50 ms of changes, a machine crash or power loss at most
+// about the last second. What is lost: joins (those users join again, at
+// the back) and admissions (those users wait again and are admitted
+// anew; tokens already issued stay valid). A torn or corrupt tail is
+// detected by its length or CRC and cut off, keeping every whole record
+// before it. If the journal cannot be written the room logs an error and
+// goes on in memory; if it cannot be replayed the room starts a fresh line
+// without a journal.
+//
+// The journal grows with the queue (about 30 bytes a join; 60 MB for two
+// million) and is only read when the room opens, which happens only for a
+// queue-on event. Journals of past sales are ignored and left for the
+// operator to remove; a later sale of the same event (another ticket key,
+// on-sale time or commitment) sets the old file aside as
+// <event>.journal.stale and starts a new one.
+//
 // # Other edge duties
 //
 // Manager.TicketFor and Manager.QueueOn serve the hold endpoint's

@@ -53,7 +53,11 @@ func (f *fakeCore) PreQueue(_ context.Context, c PreQueueChunk) error {
 	defer f.mu.Unlock()
 	f.chunks = append(f.chunks, c)
 	if c.Last {
-		close(f.lastChunk)
+		select {
+		case <-f.lastChunk: // sent again (a restarted room)
+		default:
+			close(f.lastChunk)
+		}
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -71,6 +72,11 @@ type Config struct {
 	// Events receives the domain events ticketing.queue.joined (a new
 	// ticket) and ticketing.queue.admitted. Nil: none are written.
 	Events EventSink
+	// JournalDir, when set, keeps a journal of every room's queue in
+	// <JournalDir>/<event>.journal, so that an edge restarted with the
+	// same directory rebuilds each line exactly (see journal.go and the
+	// package doc). Empty: the queue is in memory only.
+	JournalDir string
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }
@@ -161,6 +167,11 @@ func New(cfg Config, core Core, adm Admission, log *slog.Logger, reg prometheus.
 	cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if cfg.JournalDir != "" {
+		if err := os.MkdirAll(cfg.JournalDir, 0o700); err != nil {
+			return nil, fmt.Errorf("waitroom: queue journal directory: %w", err)
+		}
 	}
 	m := &Manager{cfg: cfg, core: core, adm: adm, log: log.With("component", "waitroom"), rooms: map[string]*roomEntry{}}
 	m.metrics = newMetrics(reg)

@@ -2,6 +2,7 @@ package waitroom
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -33,6 +34,13 @@ type Room struct {
 	drawDone  bool // the seed was applied
 	preSent   bool // the pre-queue went to the core (or is on its way)
 	stopDecis func() error
+
+	// The journal (nil without Config.JournalDir). qmu orders the queue's
+	// changes (new joins, the draw, admissions) with their records, so a
+	// replay applies them in the order they happened.
+	jl            *journal
+	qmu           sync.Mutex
+	drawJournaled bool
 
 	jmu   sync.Mutex
 	joins map[queue.TicketID]joinRecord // waiting tickets that joined here, for the wait histograms
@@ -74,6 +82,27 @@ func (m *Manager) openRoom(ctx context.Context, eventID string) (*Room, error) {
 	r.tokens.refreshBefore = m.cfg.TokenRefreshBefore
 	r.tokens.retryAfter = time.Second
 	r.view.Store(&view{})
+	var replayedSeed []byte
+	if m.cfg.JournalDir != "" {
+		r.jl, err = openJournal(journalPath(m.cfg.JournalDir, eventID), journalDigest(cc.TicketKey, cc.OnSaleAt, cc.Commitment),
+			m.log.With("event", eventID), func(jr journalRecord) error { return r.replay(jr, &replayedSeed) })
+		if err != nil {
+			// Unreadable or inconsistent: a fresh queue without a journal
+			// rather than no room.
+			m.log.Error("queue journal: the room goes on without it", "event", eventID, "err", err)
+			if r.q, err = queue.New(queue.Config{EventID: eventID, OnSale: cc.OnSaleAt, TicketKey: cc.TicketKey,
+				Commitment: cc.Commitment, Capacity: m.cfg.Capacity}); err != nil {
+				return nil, errs.E("waitroom.open", errs.Unavailable, err)
+			}
+			q = r.q
+			r.joins = map[queue.TicketID]joinRecord{}
+			r.jl, replayedSeed = nil, nil
+		}
+	}
+	if replayedSeed != nil {
+		r.drawJournaled = true
+		r.applySeed(replayedSeed) // a no-op on the queue; resends the pre-queue (the core takes repeats)
+	}
 	if cc.SoldOut {
 		q.MarkSoldOut()
 	}
@@ -82,6 +111,8 @@ func (m *Manager) openRoom(ctx context.Context, eventID string) (*Room, error) {
 	}
 	r.stopDecis, err = m.core.SubscribeDecisions(eventID, r.apply)
 	if err != nil {
+		r.stopDecis = nil
+		r.close() // the next open replays the journal again
 		return nil, errs.E("waitroom.open", errs.Unavailable, "cannot follow the core's decisions", err)
 	}
 	r.wg.Add(2)
@@ -124,7 +155,12 @@ func (r *Room) apply(d Decision) {
 	mine, listed := share(&d, r.m.cfg.Edge)
 	admitted := 0
 	if mine.Admit > 0 && !d.SoldOut {
+		r.qmu.Lock()
 		ts, err := r.q.Admit(mine.Admit, now)
+		if r.jl != nil && len(ts) > 0 {
+			r.jl.admitted(len(ts), now)
+		}
+		r.qmu.Unlock()
 		if err != nil {
 			r.m.log.Debug("admit", "event", r.id, "err", err)
 		}
@@ -148,7 +184,14 @@ func (r *Room) applySeed(seed []byte) {
 }
 
 func (r *Room) applySeedLocked(seed []byte) bool {
-	if err := r.q.ApplyDraw(seed); err != nil {
+	r.qmu.Lock()
+	err := r.q.ApplyDraw(seed)
+	if err == nil && r.jl != nil && !r.drawJournaled {
+		r.jl.draw(seed)
+		r.drawJournaled = true
+	}
+	r.qmu.Unlock()
+	if err != nil {
 		r.m.log.Error("the core's draw seed does not apply", "event", r.id, "err", err)
 		return false
 	}
@@ -216,9 +259,18 @@ func (r *Room) admitted(ts []queue.TicketID, now time.Time) {
 // join puts the session in the queue and reports whether it is new here.
 func (r *Room) join(session string, now time.Time) (queue.Status, bool, error) {
 	t := r.q.TicketFor(session)
+	if r.jl != nil {
+		r.qmu.Lock()
+	}
 	_, err := r.q.Status(t)
 	created := errs.KindOf(err) == errs.NotFound
 	st, err := r.q.Join(session, now)
+	if r.jl != nil {
+		if err == nil && created {
+			r.jl.join(t, now, st.Position == 0) // a new ticket has no place only in the pre-queue
+		}
+		r.qmu.Unlock()
+	}
 	if err != nil {
 		return st, false, err
 	}
@@ -481,6 +533,45 @@ func (r *Room) close() {
 	}
 	close(r.done)
 	r.wg.Wait()
+	if r.jl != nil {
+		if err := r.jl.close(); err != nil {
+			r.m.log.Error("queue journal", "event", r.id, "err", err)
+		}
+	}
+}
+
+// replay applies one journal record to the fresh queue, before the room is
+// shared: joins with their times (closing the pre-queue first where the
+// join went behind it), the draw (its seed in *seed) and admissions, which
+// must admit as many as they did.
+func (r *Room) replay(jr journalRecord, seed *[]byte) error {
+	switch jr.typ {
+	case recJoin:
+		if !jr.pre && !r.q.Stats().PreClosed {
+			r.q.ClosePreQueue()
+		}
+		if _, _, err := r.q.JoinTicket(jr.ticket, jr.at); err != nil {
+			return err
+		}
+		r.joins[jr.ticket] = joinRecord{at: jr.at.UnixNano()}
+	case recDraw:
+		if err := r.q.ApplyDraw(jr.seed); err != nil {
+			return err
+		}
+		*seed = jr.seed
+	case recAdmit:
+		ts, err := r.q.Admit(jr.n, jr.at)
+		if err != nil {
+			return err
+		}
+		if len(ts) != jr.n {
+			return fmt.Errorf("an admission of %d admits %d on replay", jr.n, len(ts))
+		}
+		for _, t := range ts {
+			delete(r.joins, t)
+		}
+	}
+	return nil
 }
 
 // defaultPushers is the broadcaster's parallelism: writes are short

@@ -56,7 +56,8 @@
 // # The queue
 //
 // Queue holds one event's line at one edge: states pre_queue, queued,
-// admitted and sold_out; Join (idempotent per session), Status, Admit (the
+// admitted and sold_out; Join (idempotent per session; JoinTicket is the
+// same by ticket, for the edge's journal to replay), Status, Admit (the
 // next n in order), MarkSoldOut (every waiting ticket reads sold_out at
 // once, and Version changes so broadcasters push it), Resume (seats came
 // back: everyone is in their old place). Time is a parameter, never read

@@ -168,15 +168,22 @@ func (q *Queue) Join(session string, now time.Time) (Status, error) {
 	if err := checkSession(op, session); err != nil {
 		return Status{}, err
 	}
-	t := q.TicketFor(session)
+	st, _, err := q.JoinTicket(q.TicketFor(session), now)
+	return st, err
+}
 
+// JoinTicket is Join for a ticket already derived from its session
+// (TicketFor): the edge's journal replays joins with it. created is true
+// when the ticket is new in the queue. Errors: errs.Unavailable (reason
+// "queue_full") beyond MaxTickets.
+func (q *Queue) JoinTicket(t TicketID, now time.Time) (st Status, created bool, err error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if i, ok := q.index[t]; ok {
-		return q.statusLocked(int(i)), nil
+		return q.statusLocked(int(i)), false, nil
 	}
 	if len(q.ids) >= q.cfg.MaxTickets {
-		return Status{}, errs.E(op, errs.Unavailable, "the queue is full").WithReason("queue_full")
+		return Status{}, false, errs.E("queue.join", errs.Unavailable, "the queue is full").WithReason("queue_full")
 	}
 	if !q.preClosed && !now.Before(q.cfg.OnSale) {
 		q.closeLocked()
@@ -186,7 +193,7 @@ func (q *Queue) Join(session string, now time.Time) (Status, error) {
 	if !q.preClosed {
 		q.preLen++ // nothing has joined behind the pre-queue yet
 	}
-	return q.statusLocked(len(q.ids) - 1), nil
+	return q.statusLocked(len(q.ids) - 1), true, nil
 }
 
 // Status is the status of a ticket; errs.NotFound if it never joined.

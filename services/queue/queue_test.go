@@ -392,3 +392,68 @@ func TestMemoryPerUser(t *testing.T) {
 		t.Fatalf("%.1f bytes/user growing, %.1f preallocated: want ≤ 128 and ≤ 80", grown, prealloc)
 	}
 }
+
+// JoinTicket is Join by ticket: replaying the tickets of Joins, with their
+// times, the draw and the admissions into a fresh queue gives every ticket
+// the same status.
+func TestJoinTicketReplaysJoin(t *testing.T) {
+	q := newTestQueue(t, nil)
+	r := newTestQueue(t, nil)
+	seed := fixedSeed("seed", 1)
+	type op struct {
+		ticket TicketID
+		at     time.Time
+		draw   bool
+		admit  int
+	}
+	var ops []op
+	join := func(s string, at time.Time) {
+		st := mustJoin(t, q, s, at)
+		ops = append(ops, op{ticket: st.Ticket, at: at})
+	}
+	for i := range 30 {
+		join(fmt.Sprint("pre-", i), onSale.Add(-time.Duration(30-i)*time.Second))
+	}
+	if err := q.ApplyDraw(seed); err != nil {
+		t.Fatal(err)
+	}
+	ops = append(ops, op{draw: true})
+	for i := range 10 {
+		join(fmt.Sprint("post-", i), onSale.Add(time.Duration(i)*time.Second))
+	}
+	ts, err := q.Admit(7, onSale.Add(time.Minute))
+	if err != nil || len(ts) != 7 {
+		t.Fatalf("admit: %d, %v", len(ts), err)
+	}
+	ops = append(ops, op{admit: 7, at: onSale.Add(time.Minute)})
+	join("late", onSale.Add(2*time.Minute))
+
+	for _, o := range ops {
+		switch {
+		case o.draw:
+			if err := r.ApplyDraw(seed); err != nil {
+				t.Fatal(err)
+			}
+		case o.admit > 0:
+			if ts, err := r.Admit(o.admit, o.at); err != nil || len(ts) != o.admit {
+				t.Fatalf("replayed admit: %d, %v", len(ts), err)
+			}
+		default:
+			if _, created, err := r.JoinTicket(o.ticket, o.at); err != nil || !created {
+				t.Fatalf("JoinTicket: created %v, %v", created, err)
+			}
+		}
+	}
+	if _, created, err := r.JoinTicket(ops[0].ticket, onSale.Add(time.Hour)); err != nil || created {
+		t.Fatalf("JoinTicket again: created %v, %v", created, err)
+	}
+	for _, s := range []string{"pre-0", "pre-17", "pre-29", "post-0", "post-9", "late"} {
+		a, b := mustStatus(t, q, s), mustStatus(t, r, s)
+		if a.State != b.State || a.Position != b.Position || a.Waiting != b.Waiting {
+			t.Fatalf("%s: replayed %+v, original %+v", s, b, a)
+		}
+	}
+	if a, b := q.Stats(), r.Stats(); a.Tickets != b.Tickets || a.Admitted != b.Admitted || a.PreQueue != b.PreQueue {
+		t.Fatalf("stats: replayed %+v, original %+v", b, a)
+	}
+}
