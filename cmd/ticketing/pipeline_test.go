@@ -27,14 +27,15 @@ import (
 type devProc struct {
 	t                               *testing.T
 	dir, http, nats, leaf, adminTok string
+	extra                           []string // more flags
 	cmd                             *exec.Cmd
 	out                             *lockedBuffer
 }
 
 func (d *devProc) start() {
 	d.t.Helper()
-	d.cmd = exec.Command(binPath, "dev", "--data", d.dir, "--http", d.http, "--nats", d.nats, "--leaf", d.leaf,
-		"--kafka-port", "0", "--admin-token", d.adminTok)
+	d.cmd = exec.Command(binPath, append([]string{"dev", "--data", d.dir, "--http", d.http, "--nats", d.nats, "--leaf", d.leaf,
+		"--kafka-port", "0", "--admin-token", d.adminTok}, d.extra...)...)
 	d.out = &lockedBuffer{}
 	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
 	if err := d.cmd.Start(); err != nil {
@@ -64,6 +65,13 @@ func (d *devProc) start() {
 		}
 		return nil
 	})
+}
+
+// kill9 ends the process with SIGKILL.
+func (d *devProc) kill9() {
+	d.t.Helper()
+	_ = d.cmd.Process.Signal(syscall.SIGKILL)
+	_ = d.cmd.Wait()
 }
 
 // stop ends the process with SIGTERM, as an operator would.
