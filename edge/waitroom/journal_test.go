@@ -293,18 +293,7 @@ func TestManagerRestartEarlyClose(t *testing.T) {
 	for i := range 5 {
 		before[session(i)], _ = r.q.SessionStatus(session(i))
 	}
-	if err := f.m.Shutdown(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	m, err := New(Config{Edge: "edge-t", Now: f.clk.now, UpdateEvery: time.Hour, ReportEvery: time.Hour, JournalDir: dir}, f.core, f.adm, discardLog(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = m.Shutdown(context.Background()) })
-	r2, err := m.Room(context.Background(), testEvent)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r2 := restart(t, f, dir)
 	for s, a := range before {
 		if b, _ := r2.q.SessionStatus(s); a.State != b.State || a.Position != b.Position {
 			t.Fatalf("%s after the restart: %+v, before %+v", s, b, a)
@@ -344,18 +333,7 @@ func TestManagerRestartConcurrent(t *testing.T) {
 	for i := range workers * per {
 		before[session(i)], _ = r.q.SessionStatus(session(i))
 	}
-	if err := f.m.Shutdown(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	m, err := New(Config{Edge: "edge-t", Now: f.clk.now, UpdateEvery: time.Hour, ReportEvery: time.Hour, JournalDir: dir}, f.core, f.adm, discardLog(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = m.Shutdown(context.Background()) })
-	r2, err := m.Room(context.Background(), testEvent)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r2 := restart(t, f, dir)
 	for s, a := range before {
 		if b, _ := r2.q.SessionStatus(s); a.State != b.State || a.Position != b.Position || a.Waiting != b.Waiting {
 			t.Fatalf("%s after the restart: %+v, before %+v", s, b, a)
@@ -364,4 +342,23 @@ func TestManagerRestartConcurrent(t *testing.T) {
 	if a, b := r.q.Stats(), r2.q.Stats(); a.Admitted != b.Admitted || a.PreQueue != b.PreQueue || a.Tickets != b.Tickets {
 		t.Fatalf("stats after the restart %+v, before %+v", b, a)
 	}
+}
+
+// restart shuts f's manager down and opens a new one on the same journal
+// directory and core; it returns the new manager's room of testEvent.
+func restart(t *testing.T, f *fixture, dir string) *Room {
+	t.Helper()
+	if err := f.m.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	m, err := New(Config{Edge: "edge-t", Now: f.clk.now, UpdateEvery: time.Hour, ReportEvery: time.Hour, JournalDir: dir}, f.core, f.adm, discardLog(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Shutdown(context.Background()) })
+	r, err := m.Room(context.Background(), testEvent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
