@@ -181,7 +181,7 @@ func (r *Room) tick(ctx context.Context, e catalog.Event, c *controlled, now tim
 	c.state, c.rev = next, rev
 	d := natsapi.Decision{
 		EventID: e.ID, Seq: res.Seq, At: now.UTC(), SoldOut: res.Decision.SoldOut,
-		Reachable: res.Decision.Reachable, Waiting: res.Decision.Waiting, Rate: res.Rate, Edges: res.Decision.Edges,
+		Reachable: res.Decision.Reachable, Waiting: res.Decision.Waiting, Rate: res.Rate, Spare: res.Decision.Spare, Edges: res.Decision.Edges,
 	}
 	if res.Revealed {
 		d.Seed = c.seed

@@ -30,6 +30,7 @@ type Room struct {
 
 	mu        sync.Mutex // decision state
 	lastSeq   uint64
+	lastAt    time.Time // of the last decision applied (the core's clock)
 	est       *queue.RateEstimator
 	drawDone  bool // the seed was applied
 	preSent   bool // the pre-queue went to the core (or is on its way)
@@ -138,6 +139,7 @@ func (r *Room) apply(d Decision) {
 		return
 	}
 	r.lastSeq = d.Seq
+	next := r.nextDecision(d)
 	r.m.metrics.decisions.WithLabelValues(r.id).Inc()
 	urgent := false
 	if len(d.Seed) > 0 && !r.drawDone {
@@ -170,7 +172,7 @@ func (r *Room) apply(d Decision) {
 	if !now.Before(r.onSale) && r.drawDone {
 		r.est.Observe(admitted, now)
 	}
-	r.view.Store(&view{rate: r.est.Rate(), reachable: mine.Reachable, known: listed})
+	r.view.Store(&view{rate: r.est.Rate(), reachable: mine.Reachable, known: listed, spare: d.Spare, next: next})
 	r.m.metrics.rate.WithLabelValues(r.id).Set(r.est.Rate())
 	r.notify(urgent)
 }
@@ -291,9 +293,29 @@ func (r *Room) join(session string, now time.Time) (queue.Status, bool, error) {
 	return st, created, nil
 }
 
-// estimate is the estimated wait of a position from the view's rate.
+// nextDecision is how soon a user who joins now is counted in a decision:
+// this edge's next report, then the core's next decision (its interval
+// measured between the last two decisions, on the core's clock). Called
+// with r.mu held, before lastAt moves to d.
+func (r *Room) nextDecision(d Decision) time.Duration {
+	tick := time.Second
+	if !r.lastAt.IsZero() && d.At.After(r.lastAt) {
+		tick = min(d.At.Sub(r.lastAt), time.Minute)
+	}
+	if d.At.After(r.lastAt) {
+		r.lastAt = d.At
+	}
+	return r.m.cfg.ReportEvery + tick
+}
+
+// estimate is the estimated wait of a position: when the last decision
+// had room to spare for this many, the time until the line is in the next
+// decision; otherwise the position over the view's rate.
 func (r *Room) estimate(position int) (time.Duration, bool) {
 	v := r.view.Load()
+	if position >= 1 && position <= v.spare {
+		return v.next, true
+	}
 	if position < 1 || v.rate <= 0 {
 		return 0, false
 	}

@@ -132,6 +132,25 @@ func TestFIFOAndEstimate(t *testing.T) {
 	}
 }
 
+// A line shorter than the controller's room: a newcomer is told the wait
+// until the next decision (a report, then the core's interval between
+// decisions), not position over a rate that only measured the short line.
+func TestEstimateWithRoomToSpare(t *testing.T) {
+	f := newFixture(t, -time.Minute, func(c *Config) { c.ReportEvery = time.Second })
+	at := time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC)
+	f.core.decide(t, Decision{Seed: f.core.seed, At: at, Edges: []queue.EdgeAdmit{{Edge: "edge-t"}}})
+	join(t, f, session(0))
+	f.clk.add(time.Minute)
+	// Slow admissions so far (one a minute), but room for 50 more: the
+	// line was the bound. The core decides every 3 s.
+	f.core.decide(t, Decision{At: at.Add(3 * time.Second), Spare: 50, Edges: []queue.EdgeAdmit{{Edge: "edge-t", Admit: 1, Reachable: 100}}})
+	st := join(t, f, session(1))
+	const want = 4 // a report every second, then a decision 3 s later
+	if st.Position != 1 || st.EstimatedWaitSeconds == nil || *st.EstimatedWaitSeconds != want {
+		t.Fatalf("newcomer with room to spare: %+v, want an estimate of %d s", st, want)
+	}
+}
+
 // Sold out: every waiting user reads sold_out at once; admitted users stay
 // admitted; seats coming back resume everyone in their place.
 func TestSoldOutAndResume(t *testing.T) {

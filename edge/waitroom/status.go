@@ -38,9 +38,11 @@ type Status struct {
 // view is what the room knows from the core's last decision, read by
 // every status without a lock.
 type view struct {
-	rate      float64 // this edge's admissions per second (RateEstimator)
-	reachable int     // last local position likely to get a seat
-	known     bool    // reachable is from a decision that listed this edge
+	rate      float64       // this edge's admissions per second (RateEstimator)
+	reachable int           // last local position likely to get a seat
+	known     bool          // reachable is from a decision that listed this edge
+	spare     int           // the last decision could have admitted this many more
+	next      time.Duration // how soon a newcomer is in a decision: a report and a tick
 }
 
 // status builds a Status from the queue's status of a ticket. tok is the

@@ -120,6 +120,12 @@ type Decision struct {
 	Reachable int `json:"reachable"`
 	// Waiting is the total waiting over all edges.
 	Waiting int `json:"waiting"`
+	// Spare is how many more this decision could have admitted had they
+	// been waiting: the line, not the seats or the shopper target, was
+	// the bound. Users who join now can expect to be let through at the
+	// next decision (edges tell them so instead of an estimate from a
+	// rate that only measured a short line).
+	Spare int `json:"spare"`
 }
 
 // Decide is the admission controller: a pure function of the inputs.
@@ -183,6 +189,7 @@ func Decide(cfg ControllerConfig, in Inputs) (Decision, error) {
 	seatRoom := int(math.Ceil(cfg.Overbook*float64(available)/tps)) - in.ActiveShoppers
 	shopRoom := in.TargetShoppers - in.ActiveShoppers
 	d.Admit = max(0, min(seatRoom, shopRoom, total, cfg.MaxAdmitPerDecision))
+	d.Spare = max(0, min(seatRoom, shopRoom, cfg.MaxAdmitPerDecision)-d.Admit)
 
 	admit := Split(d.Admit, waiting)
 	reach := Split(min(d.Reachable, total), waiting)

@@ -18,6 +18,26 @@ func edges(waiting ...int) []EdgeQueue {
 	return out
 }
 
+// Spare is the room a decision had beyond the line.
+func TestDecideSpare(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		in    Inputs
+		spare int
+	}{
+		{"short line: room for 993 more", Inputs{SeatsLeft: 10_000, TicketsPerShopper: 1, TargetShoppers: 1000, Edges: edges(3, 0, 4)}, 993},
+		{"bounded by the target: none", Inputs{SeatsLeft: 10_000, TicketsPerShopper: 2, TargetShoppers: 400, Edges: edges(1000, 3000)}, 0},
+		{"bounded by seats: none", Inputs{SeatsLeft: 100, TicketsPerShopper: 2, ActiveShoppers: 20, TargetShoppers: 1000, Edges: edges(500)}, 0},
+		{"empty line, room for 6", Inputs{SeatsLeft: 9, TargetShoppers: 1000}, 6},
+		{"sold out: none", Inputs{TargetShoppers: 1000, Edges: edges(5)}, 0},
+	} {
+		d, err := Decide(ControllerConfig{}, tc.in)
+		if err != nil || d.Spare != tc.spare {
+			t.Fatalf("%s: spare %d (%v), want %d", tc.name, d.Spare, err, tc.spare)
+		}
+	}
+}
+
 func TestDecide(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -134,6 +154,9 @@ func checkDecision(t testing.TB, in Inputs, d Decision) {
 	}
 	if sum != d.Admit {
 		t.Fatalf("split sums to %d, admit is %d", sum, d.Admit)
+	}
+	if d.Spare < 0 || d.Spare > 0 && d.Admit != d.Waiting {
+		t.Fatalf("spare %d with %d admitted of %d waiting: only a decision bounded by the line has room to spare", d.Spare, d.Admit, d.Waiting)
 	}
 	if reach != min(d.Reachable, d.Waiting) {
 		t.Fatalf("reachable split sums to %d, want min(%d, %d)", reach, d.Reachable, d.Waiting)

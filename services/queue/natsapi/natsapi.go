@@ -142,6 +142,9 @@ type Decision struct {
 	Waiting int `json:"waiting"`
 	// Rate: admissions per second over the recent window.
 	Rate float64 `json:"rate"`
+	// Spare: how many more this decision could have admitted
+	// (queue.Decision.Spare).
+	Spare int `json:"spare,omitempty"`
 	// Edges: every reporting edge's share of this decision.
 	Edges []queue.EdgeAdmit `json:"edges"`
 }
