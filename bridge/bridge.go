@@ -77,6 +77,7 @@ import (
 	"github.com/ticketing/ticketing/core/lease"
 	"github.com/ticketing/ticketing/core/streams"
 	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/internal/pause"
 )
 
 const opConfig = "bridge.config"
@@ -272,7 +273,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 				b.log.Warn("lease: cannot acquire", "err", err)
 			}
 			// Standing by: poll for the lease at a third of its life.
-			wait(ctx, b.cfg.LeaseTTL/3)
+			pause.For(ctx, b.cfg.LeaseTTL/3)
 			continue
 		}
 		b.log.Info("lease acquired: mirroring", "epoch", l.Epoch())
@@ -281,7 +282,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 			return nil
 		}
 		b.log.Warn("mirroring stopped; recovering", "err", err, "pause", backoff)
-		wait(ctx, backoff)
+		pause.For(ctx, backoff)
 		backoff = min(2*backoff, b.cfg.MaxBackoff)
 	}
 	return nil
@@ -339,15 +340,4 @@ func (b *Bridge) hold(ctx context.Context, l *lease.Lease) error {
 		b.log.Debug("lease release", "err", rerr)
 	}
 	return err
-}
-
-// wait pauses for d or until ctx is done. It paces retries of a background
-// loop; it never waits for a condition.
-func wait(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/ticketing/ticketing/core/streams"
 	"github.com/ticketing/ticketing/core/waitroom"
 	"github.com/ticketing/ticketing/internal/natsembed"
+	"github.com/ticketing/ticketing/internal/pause"
 	"github.com/ticketing/ticketing/services/catalog"
 	catalogapi "github.com/ticketing/ticketing/services/catalog/natsapi"
 	"github.com/ticketing/ticketing/services/catalog/natskv"
@@ -185,12 +186,8 @@ func ensureStreams(ctx context.Context, js jetstream.JetStream, cfg streams.Conf
 		if attempt%4 == 0 {
 			log.Warn("streams not ready yet; retrying", "attempt", attempt, "err", err)
 		}
-		t := time.NewTimer(250 * time.Millisecond)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !pause.For(ctx, 250*time.Millisecond) {
 			return nil, fmt.Errorf("core: streams: %w (last error: %v)", ctx.Err(), err)
-		case <-t.C:
 		}
 	}
 }

@@ -30,6 +30,7 @@ import (
 	redislimit "github.com/ticketing/ticketing/edge/ratelimit/redis"
 	"github.com/ticketing/ticketing/edge/waitroom"
 	"github.com/ticketing/ticketing/internal/natsembed"
+	"github.com/ticketing/ticketing/internal/pause"
 	"github.com/ticketing/ticketing/leafnodes"
 	"github.com/ticketing/ticketing/services/admission"
 	admissionapi "github.com/ticketing/ticketing/services/admission/natsapi"
@@ -281,12 +282,8 @@ func waitBucket(ctx context.Context, js jetstream.JetStream, name string) (jetst
 		if err == nil {
 			return kv, nil
 		}
-		t := time.NewTimer(200 * time.Millisecond)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !pause.For(ctx, 200*time.Millisecond) {
 			return nil, fmt.Errorf("edge: bucket %s: %w (last error: %v)", name, ctx.Err(), err)
-		case <-t.C:
 		}
 	}
 }

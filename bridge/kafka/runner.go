@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/internal/pause"
 )
 
 // RunnerConfig configures a Runner.
@@ -97,12 +98,8 @@ func (r *Runner) Run(ctx context.Context) error {
 			backoff = r.cfg.RetryBackoff
 		}
 		r.cfg.Logger.Warn("a batch failed; reading it again from the stored offsets", "group", r.cfg.Consumer.Group, "err", err, "retry_in", backoff)
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !pause.For(ctx, backoff) {
 			return nil
-		case <-t.C:
 		}
 		backoff = min(2*backoff, r.cfg.MaxRetryBackoff)
 	}

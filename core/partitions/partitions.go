@@ -16,6 +16,7 @@ import (
 
 	"github.com/ticketing/ticketing/core/lease"
 	"github.com/ticketing/ticketing/core/owner"
+	"github.com/ticketing/ticketing/internal/pause"
 	"github.com/ticketing/ticketing/services/catalog"
 	"github.com/ticketing/ticketing/services/inventory"
 )
@@ -92,12 +93,8 @@ func (m *Manager) serve(key string, l inventory.Layout) {
 			}
 			wait = time.Second
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !pause.For(ctx, wait) {
 			return
-		case <-t.C:
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ticketing/ticketing/core/lease"
 	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/internal/pause"
 	"github.com/ticketing/ticketing/services/catalog"
 	"github.com/ticketing/ticketing/services/queue/coord"
 	"github.com/ticketing/ticketing/services/queue/natsapi"
@@ -42,12 +43,8 @@ func (r *Room) lead(ctx context.Context) {
 			}
 			wait = time.Second
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !pause.For(ctx, wait) {
 			return
-		case <-t.C:
 		}
 	}
 }

@@ -46,9 +46,6 @@ const (
 	sessionCookieLifetime = 24 * time.Hour
 )
 
-// parseSession checks a tq_session cookie value (validSession).
-func parseSession(v string) (string, bool) { return v, validSession(v) }
-
 // newSession is a fresh random session id.
 func newSession() string {
 	var b [sessionIDBytes]byte
@@ -59,7 +56,7 @@ func newSession() string {
 // session returns the request's waiting-room session, setting a new
 // cookie when it has none (or a malformed one).
 func (a *API) session(c *fiber.Ctx) string {
-	if s, ok := parseSession(c.Cookies(SessionCookie)); ok {
+	if s, ok := existingSession(c); ok {
 		return s
 	}
 	s := newSession()
@@ -70,7 +67,8 @@ func (a *API) session(c *fiber.Ctx) string {
 
 // existingSession is the request's session without making one.
 func existingSession(c *fiber.Ctx) (string, bool) {
-	return parseSession(c.Cookies(SessionCookie))
+	s := c.Cookies(SessionCookie)
+	return s, validSession(s)
 }
 
 // queueEvent checks that the event exists and has a waiting room.

@@ -236,7 +236,7 @@ func TestPoWSolutionBound(t *testing.T) {
 	if _, err := powSolution(strings.Repeat("a", maxPoWSolutionLen+1)); err == nil {
 		t.Fatal("an overlong solution is accepted")
 	}
-	if _, ok := parseSession(newSession()); !ok {
+	if !validSession(newSession()) {
 		t.Fatal("a new session is not valid")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/internal/pause"
 	"github.com/ticketing/ticketing/services/admission"
 )
 
@@ -83,12 +84,8 @@ func (k *Keys) Follow(ctx context.Context, period time.Duration) {
 		if !loaded {
 			wait = time.Second
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !pause.For(ctx, wait) {
 			return
-		case <-t.C:
 		}
 	}
 }

@@ -2,6 +2,7 @@ package reporting
 
 import (
 	"context"
+	"github.com/ticketing/ticketing/internal/pause"
 	"log/slog"
 	"time"
 )
@@ -45,12 +46,8 @@ func (s *ExportSchedule) Run(ctx context.Context) {
 			}
 			s.Log.Info("finance export written", "day", day.Format(time.DateOnly), "files", len(names))
 		}
-		t := time.NewTimer(s.Next(now).Sub(now))
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !pause.For(ctx, s.Next(now).Sub(now)) {
 			return
-		case <-t.C:
 		}
 	}
 }

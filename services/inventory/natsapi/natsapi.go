@@ -17,6 +17,7 @@ import (
 
 	"github.com/ticketing/ticketing/internal/errs"
 	"github.com/ticketing/ticketing/internal/microerr"
+	"github.com/ticketing/ticketing/internal/pause"
 	"github.com/ticketing/ticketing/services/inventory"
 )
 
@@ -114,12 +115,7 @@ func (c *Client) call(ctx context.Context, partition, op string, req, resp any) 
 			}
 			return err
 		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-		case <-t.C:
-		}
+		pause.For(ctx, backoff)
 		if backoff < 250*time.Millisecond {
 			backoff *= 2
 		}
