@@ -45,11 +45,16 @@ func testCtx(t testing.TB) context.Context {
 var aggregates = []string{"arena-concert", "club-night", "arena-finals", "jazz-brunch", "opera-gala", "derby-day", "comic-con"}
 
 // publisher publishes numbered domain events, alternating inventory events
-// with other domain events (other topic), spread over the aggregates.
+// with other domain events (other topic), spread over the aggregates. With
+// batch > 1, messages carry 1, 2, … batch events in turn (CloudEvents
+// batches, as inventory owners write them; one event alone is a plain
+// event).
 type publisher struct {
-	js   jetstream.JetStream
-	mu   sync.Mutex
-	next int
+	js    jetstream.JetStream
+	batch int
+	mu    sync.Mutex
+	next  int // events
+	msgs  int // messages: the stream's last sequence when it started empty
 }
 
 func (p *publisher) publish(ctx context.Context, t testing.TB, n int, body int) {
@@ -88,24 +93,46 @@ func (p *publisher) try(ctx context.Context, n int, body int) error {
 		pad[i] = 'x'
 	}
 	futures := make([]jetstream.PubAckFuture, 0, n)
-	for range n {
-		i := p.next
-		p.next++
-		typ := "ticketing.inventory.hold.placed"
-		if i%5 == 4 {
-			typ = "ticketing.orders.order.placed"
+	for n > 0 {
+		size := 1
+		if p.batch > 1 {
+			size = min(1+p.msgs%p.batch, n)
 		}
-		ev := cloudevents.Event{SpecVersion: cloudevents.SpecVersion, ID: "e-" + strconv.Itoa(i), Source: "/test", Type: typ,
-			Time: time.Unix(1767225600, int64(i)).UTC(), PartitionKey: aggregates[i%len(aggregates)]}
-		b, err := cloudevents.Encode(&ev, map[string]any{"n": i, "pad": string(pad)})
-		if err != nil {
-			return err
+		body := []byte{'['}
+		var m *nats.Msg
+		for k := range size {
+			i := p.next
+			p.next++
+			typ := "ticketing.inventory.hold.placed"
+			if i%5 == 4 {
+				typ = "ticketing.orders.order.placed"
+			}
+			ev := cloudevents.Event{SpecVersion: cloudevents.SpecVersion, ID: "e-" + strconv.Itoa(i), Source: "/test", Type: typ,
+				Time: time.Unix(1767225600, int64(i)).UTC(), PartitionKey: aggregates[i%len(aggregates)]}
+			b, err := cloudevents.Encode(&ev, map[string]any{"n": i, "pad": string(pad)})
+			if err != nil {
+				return err
+			}
+			if size == 1 {
+				m = &nats.Msg{Subject: streams.EventsSubjPx + "test." + ev.PartitionKey, Header: nats.Header{}, Data: b}
+				for _, kv := range ev.Headers() {
+					m.Header.Set(kv[0], kv[1])
+				}
+				m.Header.Set(nats.MsgIdHdr, ev.ID)
+				break
+			}
+			if k > 0 {
+				body = append(body, ',')
+			}
+			body = append(body, b...)
 		}
-		m := &nats.Msg{Subject: streams.EventsSubjPx + "test." + ev.PartitionKey, Header: nats.Header{}, Data: b}
-		for _, kv := range ev.Headers() {
-			m.Header.Set(kv[0], kv[1])
+		if size > 1 {
+			m = &nats.Msg{Subject: streams.EventsSubjPx + "test.batch", Header: nats.Header{}, Data: append(body, ']')}
+			m.Header.Set(cloudevents.HeaderContentType, cloudevents.BatchContentType)
+			m.Header.Set(nats.MsgIdHdr, "b-"+strconv.Itoa(p.next-size))
 		}
-		m.Header.Set(nats.MsgIdHdr, ev.ID)
+		p.msgs++
+		n -= size
 		f, err := p.js.PublishMsgAsync(m)
 		if err != nil {
 			return err
@@ -130,6 +157,13 @@ func (p *publisher) count() int {
 	return p.next
 }
 
+// seq is the stream sequence of the last message (the stream started empty).
+func (p *publisher) seq() uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return uint64(p.msgs)
+}
+
 // mirrored is what Kafka holds of the test events.
 type mirrored struct {
 	count  map[string]int    // by ce_id
@@ -137,9 +171,18 @@ type mirrored struct {
 	errors []string
 }
 
+// at is an event's place in the stream: its message, and its index within
+// a batch (-1 alone).
+type at struct {
+	seq uint64
+	idx int
+}
+
+func (a at) after(b at) bool { return a.seq > b.seq || a.seq == b.seq && a.idx > b.idx }
+
 // readAll reads every committed record of the event topics until it has
 // want distinct events (or ctx ends), and checks per topic and key that
-// stream sequences only grow.
+// stream places only grow.
 func readAll(ctx context.Context, t *testing.T, brokers []string, want int, tm ...kafka.TopicMap) mirrored {
 	t.Helper()
 	var tc kafka.TopicMap
@@ -158,7 +201,7 @@ func readAll(ctx context.Context, t *testing.T, brokers []string, want int, tm .
 	}
 	defer cl.Close()
 	m := mirrored{count: map[string]int{}, bySeq: map[string]uint64{}}
-	lastByKey := map[string]uint64{}
+	lastByKey := map[string]at{}
 	for len(m.count) < want {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
@@ -173,22 +216,24 @@ func readAll(ctx context.Context, t *testing.T, brokers []string, want int, tm .
 		fs.EachError(func(topic string, p int32, err error) { t.Logf("fetch %s/%d: %v", topic, p, err) })
 		fs.EachRecord(func(r *kgo.Record) {
 			var id string
-			var seq uint64
+			pos := at{idx: -1}
 			for _, h := range r.Headers {
 				switch h.Key {
 				case "ce_id":
 					id = string(h.Value)
 				case bridge.HeaderStreamSeq:
-					seq, _ = strconv.ParseUint(string(h.Value), 10, 64)
+					pos.seq, _ = strconv.ParseUint(string(h.Value), 10, 64)
+				case bridge.HeaderBatchIndex:
+					pos.idx, _ = strconv.Atoi(string(h.Value))
 				}
 			}
 			m.count[id]++
-			m.bySeq[id] = seq
+			m.bySeq[id] = pos.seq
 			key := r.Topic + "/" + string(r.Key)
-			if seq <= lastByKey[key] {
-				m.errors = append(m.errors, fmt.Sprintf("key %s: seq %d after %d", key, seq, lastByKey[key]))
+			if last, ok := lastByKey[key]; ok && !pos.after(last) {
+				m.errors = append(m.errors, fmt.Sprintf("key %s: %+v after %+v", key, pos, last))
 			}
-			lastByKey[key] = seq
+			lastByKey[key] = pos
 		})
 	}
 	return m
@@ -396,4 +441,51 @@ func TestRecreatedStreamStartsOver(t *testing.T) {
 	m := readAll(ctx, t, e.Brokers(), 400)
 	m.errors = nil // stream sequences start again with the new stream: no order across the two
 	exactlyOnce(t, m, 400)
+}
+
+// TestBatchesSplitIntoEvents: a message carrying a CloudEvents batch
+// becomes one Kafka record per event, each routed by its own type, in
+// order; a restart resumes after the last whole message (a checkpoint never
+// falls inside a batch); a batch that does not parse goes whole to the
+// unroutable topic and the bridge goes on.
+func TestBatchesSplitIntoEvents(t *testing.T) {
+	ctx := testCtx(t)
+	_, nc, js := core(t)
+	e := embedded(t, kafka.EmbeddedConfig{})
+	p := &publisher{js: js, batch: 7}
+	p.publish(ctx, t, 1500, 64)
+	cfg := config("first", e.Brokers())
+	b1, stop := run(t, cfg, nc)
+	waitFor(ctx, t, "first checkpoint", func() bool { return b1.Stats().Checkpoint == p.seq() })
+	if got := b1.Stats().Mirrored; got != 1500 {
+		t.Fatalf("mirrored %d events, want 1500", got)
+	}
+	stop()
+
+	bad := &nats.Msg{Subject: streams.EventsSubjPx + "test.batch", Header: nats.Header{}, Data: []byte(`[{"id":"x"},`)}
+	bad.Header.Set(cloudevents.HeaderContentType, cloudevents.BatchContentType)
+	if _, err := js.PublishMsg(ctx, bad); err != nil {
+		t.Fatal(err)
+	}
+	badSeq := uint64(p.msgs + 1)
+	p.msgs++ // the stream's sequence moved on
+	p.publish(ctx, t, 1500, 64)
+	b2, _ := run(t, config("second", e.Brokers()), nc)
+	waitFor(ctx, t, "second checkpoint", func() bool { return b2.Stats().Checkpoint == p.seq() })
+	if got := b2.Stats().Mirrored; got != 1501 {
+		t.Fatalf("the second bridge mirrored %d records, want the 1500 new events and the bad batch", got)
+	}
+	exactlyOnce(t, readAll(ctx, t, e.Brokers(), 3000), 3000)
+
+	cfg.Defaults()
+	var unroutable [][]byte
+	err := kafka.ReadCommitted(ctx, kafka.ClientConfig{Brokers: e.Brokers()}, cfg.UnroutableTopic, 0, 0, 0, func(r *kafka.Record) {
+		unroutable = append(unroutable, r.Value)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(unroutable) != 1 || string(unroutable[0]) != string(bad.Data) {
+		t.Fatalf("unroutable topic: %q, want the bad batch (stream seq %d) whole", unroutable, badSeq)
+	}
 }

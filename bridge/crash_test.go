@@ -143,29 +143,30 @@ func crashesAndPauses(t *testing.T, brokers []string, shared bool) {
 		}
 		return info.AckFloor.Stream
 	}
-	p := &publisher{js: js}
-	// mirroredPast waits until the bridge has committed more than n events.
-	mirroredPast := func(n int) {
-		waitFor(ctx, t, "mirroring", func() bool { return ackFloor() > uint64(n) })
+	// Plain events and batches: a kill must not split a batch.
+	p := &publisher{js: js, batch: 6}
+	// mirroredPast waits until the bridge has committed past stream seq n.
+	mirroredPast := func(n uint64) {
+		waitFor(ctx, t, "mirroring", func() bool { return ackFloor() > n })
 	}
 
 	// Two kills mid-stream: the active process dies while events arrive
 	// and while its transactions are open.
 	for round := range 2 {
-		before := p.count()
+		before := p.seq()
 		p.publish(ctx, t, 4000, 200)
-		mirroredPast(before + 200)
+		mirroredPast(before + 100)
 		active := holder()
 		children[active].kill(t)
-		t.Logf("round %d: killed %s at ack floor %d of %d", round, active, ackFloor(), p.count())
+		t.Logf("round %d: killed %s at ack floor %d of %d", round, active, ackFloor(), p.seq())
 		children[active] = startChild(t, active, natsEnv, brokers, topics)
 	}
 
 	// A pause: the active process freezes with transactions in flight,
 	// loses its lease, the other takes over; then the frozen one resumes.
-	before := p.count()
+	before := p.seq()
 	p.publish(ctx, t, 4000, 200)
-	mirroredPast(before + 200)
+	mirroredPast(before + 100)
 	frozen := holder()
 	if err := children[frozen].cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
@@ -175,13 +176,13 @@ func crashesAndPauses(t *testing.T, brokers []string, shared bool) {
 		r, ok, err := lease.Holder(ctx, kv, streams.Events)
 		return err == nil && ok && r.Holder != frozen
 	})
-	mirroredPast(p.count() - 1)
+	mirroredPast(p.seq() - 1)
 	if err := children[frozen].cmd.Process.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("%s was frozen; the other took over and mirrored up to %d", frozen, ackFloor())
 	p.publish(ctx, t, 2000, 200)
-	mirroredPast(p.count() - 1)
+	mirroredPast(p.seq() - 1)
 
 	exactlyOnce(t, readAll(ctx, t, brokers, p.count(), tm), p.count())
 }

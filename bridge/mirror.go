@@ -20,9 +20,14 @@ const (
 	keyProbe      = "probe"
 )
 
-// HeaderStreamSeq is the Kafka header with the event's sequence in the
-// JetStream stream: consumers may use it to check order and gaps.
-const HeaderStreamSeq = "ticketing_stream_seq"
+// HeaderStreamSeq is the Kafka header with the sequence in the JetStream
+// stream of the message that carried the event: consumers may use it to
+// check order and gaps. An event of a batch also has HeaderBatchIndex, its
+// place in the batch (from 0).
+const (
+	HeaderStreamSeq  = "ticketing_stream_seq"
+	HeaderBatchIndex = "ticketing_batch_index"
+)
 
 // Checkpoint is the value of a checkpoint record.
 type Checkpoint struct {
@@ -36,9 +41,11 @@ type Checkpoint struct {
 	At      time.Time `json:"at"`
 }
 
-// item is one event on its way from JetStream to Kafka.
+// item is one stream message on its way from JetStream to Kafka: one event,
+// or a batch of them. A transaction takes whole items, so that the
+// checkpoint (a stream sequence) never falls inside a batch.
 type item struct {
-	rec  *kafka.Record
+	recs []*kafka.Record
 	seq  uint64
 	msg  jetstream.Msg
 	size int
@@ -101,11 +108,17 @@ func (b *Bridge) mirror(ctx context.Context, holding func() error) error {
 
 	batch := make([]item, 0, b.cfg.MaxBatch)
 	recs := make([]*kafka.Record, 0, b.cfg.MaxBatch+1)
+	var size, events int // of the batch: bytes, records
+	add := func(it item) {
+		batch = append(batch, it)
+		size += it.size
+		events += len(it.recs)
+	}
 	linger := time.NewTimer(time.Hour)
 	defer linger.Stop()
 	for {
 		batch = batch[:0]
-		size := 0
+		size, events = 0, 0
 		// The first event of a batch: wait as long as it takes.
 		select {
 		case <-ctx.Done():
@@ -113,30 +126,27 @@ func (b *Bridge) mirror(ctx context.Context, holding func() error) error {
 		case err := <-readErr:
 			return err
 		case it := <-items:
-			batch = append(batch, it)
-			size += it.size
+			add(it)
 		}
 		// Then take what is there: when the bridge is behind, everything
 		// that arrived during the last transaction, at once. Only a small
 		// batch (a quiet stream) waits, up to Linger, for company.
 	drain:
-		for len(batch) < b.cfg.MaxBatch && size < b.cfg.MaxBatchBytes {
+		for events < b.cfg.MaxBatch && size < b.cfg.MaxBatchBytes {
 			select {
 			case it := <-items:
-				batch = append(batch, it)
-				size += it.size
+				add(it)
 			default:
 				break drain
 			}
 		}
-		if len(batch) < b.cfg.MaxBatch/8 {
+		if events < b.cfg.MaxBatch/8 {
 			linger.Reset(b.cfg.Linger)
 		fill:
-			for len(batch) < b.cfg.MaxBatch && size < b.cfg.MaxBatchBytes {
+			for events < b.cfg.MaxBatch && size < b.cfg.MaxBatchBytes {
 				select {
 				case it := <-items:
-					batch = append(batch, it)
-					size += it.size
+					add(it)
 				case <-linger.C:
 					break fill
 				case <-ctx.Done():
@@ -161,8 +171,9 @@ func (b *Bridge) mirror(ctx context.Context, holding func() error) error {
 func (b *Bridge) commit(ctx context.Context, p kafka.TxProducer, batch []item, recs []*kafka.Record) error {
 	last := batch[len(batch)-1]
 	for _, it := range batch {
-		recs = append(recs, it.rec)
+		recs = append(recs, it.recs...)
 	}
+	events := len(recs)
 	cp, _ := json.Marshal(Checkpoint{Stream: b.cfg.Stream, Created: b.created, Seq: last.seq, Bridge: b.cfg.Name, At: time.Now().UTC()})
 	recs = append(recs, &kafka.Record{Topic: b.cfg.CheckpointTopic, Key: []byte(keyCheckpoint), Value: cp})
 	start := time.Now()
@@ -172,12 +183,12 @@ func (b *Bridge) commit(ctx context.Context, p kafka.TxProducer, batch []item, r
 	b.metrics.CommitSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
 		b.metrics.Transactions.WithLabelValues("failed").Inc()
-		return fmt.Errorf("bridge: transaction of %d events up to seq %d: %w", len(batch), last.seq, err)
+		return fmt.Errorf("bridge: transaction of %d events up to seq %d: %w", events, last.seq, err)
 	}
 	b.metrics.Transactions.WithLabelValues("committed").Inc()
-	b.metrics.BatchEvents.Observe(float64(len(batch)))
-	b.metrics.Events.Add(float64(len(batch)))
-	b.mirrored.Add(uint64(len(batch)))
+	b.metrics.BatchEvents.Observe(float64(events))
+	b.metrics.Events.Add(float64(events))
+	b.mirrored.Add(uint64(events))
 	b.checkpoint.Store(last.seq)
 	b.metrics.Checkpoint.Set(float64(last.seq))
 	// AckAll: acknowledging the last message acknowledges the batch. A lost
@@ -225,9 +236,9 @@ func (b *Bridge) read(ctx context.Context, it jetstream.MessagesContext, after u
 			b.log.Warn("stream sequence gap: events removed from the stream before they were mirrored", "from", next, "to", seq-1)
 		}
 		next = seq + 1
-		rec := b.record(m, seq, topics)
+		recs := b.records(m, seq, topics)
 		select {
-		case out <- item{rec: rec, seq: seq, msg: m, size: len(rec.Value)}:
+		case out <- item{recs: recs, seq: seq, msg: m, size: len(m.Data())}:
 		case <-ctx.Done():
 			return
 		}
@@ -255,7 +266,9 @@ func (b *Bridge) checkGap(ctx context.Context, first, last uint64) error {
 }
 
 // ceHeaders are the NATS headers copied to Kafka, in this order, with the
-// Kafka protocol binding's names (ce_ prefix).
+// Kafka protocol binding's names (ce_ prefix). iType is the type's index.
+const iType = 3
+
 var ceHeaders = [...][2]string{
 	{cloudevents.HeaderSpecVersion, "ce_specversion"},
 	{cloudevents.HeaderID, "ce_id"},
@@ -267,14 +280,31 @@ var ceHeaders = [...][2]string{
 	{cloudevents.HeaderContentType, "content-type"},
 }
 
-// record maps a domain event to its Kafka record: the topic by type, the
-// aggregate as the key, the structured CloudEvents body as the value, the
-// CloudEvents attributes as headers (the NATS headers that are not
-// CloudEvents attributes, such as Nats-Msg-Id, stay behind). topics caches
-// the topic of each event type; it belongs to the calling goroutine.
-func (b *Bridge) record(m jetstream.Msg, seq uint64, topics map[string]string) *kafka.Record {
+// records maps a stream message to Kafka records: a batch to one record per
+// event, anything else to one record. A batch that does not parse goes
+// whole, as it is, to the unroutable topic.
+func (b *Bridge) records(m jetstream.Msg, seq uint64, topics map[string]string) []*kafka.Record {
 	h := m.Headers()
-	typ := h.Get(cloudevents.HeaderType)
+	if h.Get(cloudevents.HeaderContentType) != cloudevents.BatchContentType {
+		return []*kafka.Record{b.record(m, seq, topics)}
+	}
+	els, err := cloudevents.SplitBatch(m.Data())
+	if err != nil {
+		b.log.Error("unreadable batch of events: passed on whole to the unroutable topic", "seq", seq, "err", err)
+		rec := b.record(m, seq, topics)
+		rec.Topic = b.cfg.UnroutableTopic
+		return []*kafka.Record{rec}
+	}
+	recs := make([]*kafka.Record, len(els))
+	for i := range els {
+		recs[i] = b.batchRecord(&els[i], seq, i, topics)
+	}
+	return recs
+}
+
+// topic is the topic of an event type; topics caches it per type and
+// belongs to the calling goroutine.
+func (b *Bridge) topic(typ string, topics map[string]string) string {
 	topic, ok := topics[typ]
 	if !ok {
 		var err error
@@ -285,6 +315,15 @@ func (b *Bridge) record(m jetstream.Msg, seq uint64, topics map[string]string) *
 			topics[typ] = topic
 		}
 	}
+	return topic
+}
+
+// record maps a domain event to its Kafka record: the topic by type, the
+// aggregate as the key, the structured CloudEvents body as the value, the
+// CloudEvents attributes as headers (the NATS headers that are not
+// CloudEvents attributes, such as Nats-Msg-Id, stay behind).
+func (b *Bridge) record(m jetstream.Msg, seq uint64, topics map[string]string) *kafka.Record {
+	h := m.Headers()
 	key := h.Get(cloudevents.HeaderPartitionKey)
 	if key == "" {
 		key = h.Get(cloudevents.HeaderSubject)
@@ -302,7 +341,7 @@ func (b *Bridge) record(m jetstream.Msg, seq uint64, topics map[string]string) *
 		buf = append(buf, s...)
 		return buf[len(buf)-len(s) : len(buf) : len(buf)]
 	}
-	rec := &kafka.Record{Topic: topic, Value: m.Data(), Headers: make([]kafka.Header, 0, len(ceHeaders)+1)}
+	rec := &kafka.Record{Topic: b.topic(vals[iType], topics), Value: m.Data(), Headers: make([]kafka.Header, 0, len(ceHeaders)+1)}
 	if key != "" {
 		rec.Key = take(key)
 	}
@@ -316,6 +355,36 @@ func (b *Bridge) record(m jetstream.Msg, seq uint64, topics map[string]string) *
 	rec.Headers = append(rec.Headers, kafka.Header{Key: HeaderStreamSeq, Value: buf[n:len(buf):len(buf)]})
 	return rec
 }
+
+// batchRecord is record for event i of a batch: the same topic, key,
+// value and headers as if the event had come alone, plus its index. Key
+// and attribute values are slices of the message (no copies).
+func (b *Bridge) batchRecord(el *cloudevents.Element, seq uint64, i int, topics map[string]string) *kafka.Record {
+	a := &el.Attrs
+	vals := [len(ceHeaders)][]byte{a.SpecVersion, a.ID, a.Source, a.Type, a.Subject, a.Time, a.PartitionKey, contentType}
+	rec := &kafka.Record{Topic: b.topic(string(a.Type), topics), Key: a.PartitionKey, Value: el.Raw,
+		Headers: make([]kafka.Header, 0, len(ceHeaders)+2)}
+	if len(rec.Key) == 0 {
+		rec.Key = a.Subject
+	}
+	if len(rec.Key) == 0 {
+		rec.Key = nil
+	}
+	for k, kv := range ceHeaders {
+		if len(vals[k]) > 0 {
+			rec.Headers = append(rec.Headers, kafka.Header{Key: kv[1], Value: vals[k]})
+		}
+	}
+	buf := strconv.AppendUint(make([]byte, 0, 24), seq, 10)
+	n := len(buf)
+	buf = strconv.AppendInt(buf, int64(i), 10)
+	rec.Headers = append(rec.Headers,
+		kafka.Header{Key: HeaderStreamSeq, Value: buf[:n:n]},
+		kafka.Header{Key: HeaderBatchIndex, Value: buf[n:len(buf):len(buf)]})
+	return rec
+}
+
+var contentType = []byte(cloudevents.ContentType)
 
 // ensureTopics creates the event topics, the unroutable topic and the
 // one-partition checkpoint topic.

@@ -159,16 +159,16 @@ func benchHolds(ctx context.Context, args []string) error {
 	}
 	_ = c.NC.Flush()
 
+	marks := &cpuMarks{w: os.Stderr}
 	if *cpuProfile != "" {
+		// The profile covers the holds phases only, not the ceilings.
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
 			return err
 		}
 		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+		marks.onStart = func() { _ = pprof.StartCPUProfile(f) }
+		marks.onEnd = pprof.StopCPUProfile
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -186,7 +186,6 @@ func benchHolds(ctx context.Context, args []string) error {
 	}
 	child := exec.CommandContext(ctx, self, cargs...)
 	var out bytes.Buffer
-	marks := &cpuMarks{w: os.Stderr}
 	child.Stdout, child.Stderr = &out, marks
 	if err := child.Run(); err != nil {
 		return fmt.Errorf("load generator: %w", err)
@@ -436,9 +435,10 @@ func cpuSeconds() float64 {
 // cpuMarks passes the child's stderr through, and notes this process's CPU
 // time when the child marks the start and end of its holds phases.
 type cpuMarks struct {
-	w          io.Writer
-	start, end float64
-	line       []byte
+	w              io.Writer
+	start, end     float64
+	onStart, onEnd func() // optional
+	line           []byte
 }
 
 func (m *cpuMarks) Write(p []byte) (int, error) {
@@ -450,8 +450,14 @@ func (m *cpuMarks) Write(p []byte) (int, error) {
 		switch string(bytes.TrimSpace(m.line)) {
 		case benchMarkStart:
 			m.start = cpuSeconds()
+			if m.onStart != nil {
+				m.onStart()
+			}
 		case benchMarkEnd:
 			m.end = cpuSeconds()
+			if m.onEnd != nil {
+				m.onEnd()
+			}
 		default:
 			_, _ = m.w.Write(m.line)
 		}

@@ -172,6 +172,7 @@ type Owner struct {
 	log    *slog.Logger
 
 	logSubj, evSubj, fenceSubj string
+	evSource                   string // CloudEvents source of its events
 	fenceSeq                   uint64 // sequence of this owner's fence record
 	logJS                      jetstream.JetStream
 	skipped                    map[uint64]bool // log records after a gap: never acknowledged, never applied
@@ -216,7 +217,7 @@ func Run(ctx context.Context, cfg Config, deps Deps, key string, layout inventor
 		cfg: cfg, deps: deps, key: key, layout: layout, lease: l,
 		events:  inventory.NewEvents(key, layout),
 		log:     deps.Log.With("partition", key, "epoch", l.Epoch()),
-		logSubj: streams.InventoryLogSubject(key), evSubj: streams.InventoryEventSubject(key),
+		logSubj: streams.InventoryLogSubject(key), evSubj: streams.InventoryEventSubject(key), evSource: "/inventory/" + key,
 		fenceSubj: streams.InventoryFenceSubject(key), skipped: map[uint64]bool{},
 		cmds: make(chan *call, cfg.QueueLen), kick: make(chan struct{}, 1),
 		relayCh: make(chan committed, 4096), shadowCh: make(chan committed, 4096),

@@ -17,6 +17,7 @@ import (
 	"github.com/ticketing/ticketing/core/lease"
 	"github.com/ticketing/ticketing/core/node"
 	"github.com/ticketing/ticketing/core/streams"
+	"github.com/ticketing/ticketing/internal/cloudevents"
 	"github.com/ticketing/ticketing/internal/errs"
 	"github.com/ticketing/ticketing/services/inventory"
 	"github.com/ticketing/ticketing/services/inventory/natsapi"
@@ -183,6 +184,8 @@ func TestServeRecoverAndEvents(t *testing.T) {
 	}
 }
 
+// readEvents returns the types of the events on EVENTS, in order, and fails
+// unless there are n, each once. The relay writes batches.
 func readEvents(t *testing.T, e *env, n int) []string {
 	t.Helper()
 	ctx := context.Background()
@@ -190,22 +193,30 @@ func readEvents(t *testing.T, e *env, n int) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if int(info.State.Msgs) != n {
-		t.Fatalf("EVENTS holds %d messages, want %d", info.State.Msgs, n)
-	}
 	var types []string
 	ids := map[string]bool{}
-	for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
 		m, err := e.set.Events.GetMsg(ctx, seq)
 		if err != nil {
 			t.Fatal(err)
 		}
-		id := m.Header.Get("ce-id")
-		if ids[id] {
-			t.Fatalf("event %s twice", id)
+		if ct := m.Header.Get(cloudevents.HeaderContentType); ct != cloudevents.BatchContentType {
+			t.Fatalf("message %d: content type %q", seq, ct)
 		}
-		ids[id] = true
-		types = append(types, m.Header.Get("ce-type"))
+		els, err := cloudevents.SplitBatch(m.Data)
+		if err != nil {
+			t.Fatalf("message %d: %v", seq, err)
+		}
+		for _, el := range els {
+			if ids[string(el.Attrs.ID)] {
+				t.Fatalf("event %s twice", el.Attrs.ID)
+			}
+			ids[string(el.Attrs.ID)] = true
+			types = append(types, string(el.Attrs.Type))
+		}
+	}
+	if len(types) != n {
+		t.Fatalf("EVENTS holds %d events, want %d: %v", len(types), n, types)
 	}
 	return types
 }

@@ -13,14 +13,19 @@ import (
 	"github.com/ticketing/ticketing/services/inventory"
 )
 
-// The relay publishes every committed decision that is a domain event to the
-// EVENTS stream, in log order, as a CloudEvents message whose id is
-// "<partition>:<log seq>:<index>" (also its Nats-Msg-Id). Ids are derived
-// from the log, so publishing again after a crash or an error yields the
-// same ids: JetStream drops the duplicates inside its window, and the relay
-// restarts after the last event the stream holds, so there are none outside
-// it. A failed publish is not skipped: the relay finds its place on EVENTS
-// again and republishes from the log.
+// The relay publishes the domain events of every committed record to the
+// EVENTS stream, in log order: one message per record (a record holds a
+// group commit, tens of decisions at load), a CloudEvents JSON batch
+// (cloudevents.BatchContentType) of at most relayBatchEvents events or about
+// relayBatchBytes, which the Kafka bridge splits into one record per event.
+// Each event's id is "<partition>:<log seq>:<index>"; a message's
+// Nats-Msg-Id is "<partition>:<log seq>:<first index>-<last index>" and its
+// headers carry the log position of its last event. Ids are derived from the
+// log, so publishing again after a crash or an error yields the same ids:
+// JetStream drops the duplicates inside its window, and the relay restarts
+// after the last event the stream holds, so there are none outside it. A
+// failed publish is not skipped: the relay finds its place on EVENTS again
+// and republishes from the log.
 
 type inflight struct {
 	pos position
@@ -36,7 +41,11 @@ type relayer struct {
 	stopped bool
 }
 
-const relayWindow = 8192
+const (
+	relayWindow      = 1024 // messages in flight
+	relayBatchEvents = 256
+	relayBatchBytes  = 256 << 10
+)
 
 func (o *Owner) relay(backlog []committed, from position) {
 	nc := o.deps.RelayNC
@@ -68,6 +77,8 @@ func (o *Owner) relay(backlog []committed, from position) {
 
 func (r *relayer) publish(c committed) {
 	o := r.o
+	var body []byte
+	first, last, n := 0, 0, 0
 	for i, d := range c.ds {
 		pos := position{seq: c.seq, idx: i}
 		if !pos.after(r.sent) {
@@ -77,27 +88,58 @@ func (r *relayer) publish(c committed) {
 		if !ok {
 			continue
 		}
-		m, err := o.eventMsg(pos, typ, d, data)
-		if err != nil {
+		start := len(body)
+		if n == 0 {
+			// A new buffer for each message: an async publish keeps it.
+			body, start = append(make([]byte, 0, 1024*min(len(c.ds)-i, 64)), '['), 0
+		} else {
+			body = append(body, ',')
+		}
+		var err error
+		if body, err = o.appendEvent(body, pos, typ, d, &data); err != nil {
 			o.log.Error("relay: cannot encode event; skipping it", "seq", c.seq, "index", i, "err", err)
+			body = body[:start]
 			continue
 		}
-		f, err := r.js.PublishMsgAsync(m)
-		for errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
-			r.reapOne()
-			f, err = r.js.PublishMsgAsync(m)
+		if n == 0 {
+			first = i
 		}
-		if err != nil {
-			r.resync(err)
-			return
+		last = i
+		n++
+		if n >= relayBatchEvents || len(body) >= relayBatchBytes {
+			if !r.send(c.seq, first, last, body) {
+				return
+			}
+			n = 0
 		}
-		r.q = append(r.q, inflight{pos: pos, f: f})
-		r.sent = pos
+	}
+	if n > 0 && !r.send(c.seq, first, last, body) {
+		return
 	}
 	r.handed = max(r.handed, c.seq)
 	if len(r.q) == 0 {
 		o.relayedSeq.Store(r.handed)
 	}
+}
+
+// send publishes one batch: the events of record seq from index first to
+// last (the body without its closing bracket). False if the publish failed
+// and the relay resynchronised.
+func (r *relayer) send(seq uint64, first, last int, body []byte) bool {
+	m := r.o.batchMsg(seq, first, last, append(body, ']'))
+	f, err := r.js.PublishMsgAsync(m)
+	for errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
+		r.reapOne()
+		f, err = r.js.PublishMsgAsync(m)
+	}
+	if err != nil {
+		r.resync(err)
+		return false
+	}
+	pos := position{seq: seq, idx: last}
+	r.q = append(r.q, inflight{pos: pos, f: f})
+	r.sent = pos
+	return true
 }
 
 // reap takes acknowledged publishes off the front of the queue; with wait it
@@ -196,35 +238,31 @@ func (r *relayer) replayFromLog(ctx context.Context) error {
 	return nil
 }
 
-// eventMsg builds the NATS message of one domain event.
-func (o *Owner) eventMsg(pos position, typ string, d *inventory.Decision, data inventory.EventData) (*nats.Msg, error) {
+// appendEvent appends the structured CloudEvents JSON of one domain event.
+func (o *Owner) appendEvent(b []byte, pos position, typ string, d *inventory.Decision, data *inventory.EventData) ([]byte, error) {
 	ev := cloudevents.Event{
 		SpecVersion:     cloudevents.SpecVersion,
 		ID:              o.key + ":" + strconv.FormatUint(pos.seq, 10) + ":" + strconv.Itoa(pos.idx),
-		Source:          "/inventory/" + o.key,
+		Source:          o.evSource,
 		Type:            typ,
 		Subject:         d.Hold,
 		Time:            d.Time(),
 		DataContentType: "application/json",
 		PartitionKey:    data.EventID,
 	}
-	body, err := cloudevents.Encode(&ev, &data)
-	if err != nil {
-		return nil, err
-	}
-	// One backing array for every header value: one allocation, not twelve.
-	attrs := ev.Headers()
-	vals := make([]string, 0, len(attrs)+3)
-	h := make(nats.Header, len(attrs)+3)
-	set := func(k, v string) {
-		vals = append(vals, v)
-		h[k] = vals[len(vals)-1 : len(vals) : len(vals)]
-	}
-	for _, kv := range attrs {
-		set(kv[0], kv[1])
-	}
-	set(nats.MsgIdHdr, ev.ID)
-	set(headerLogSeq, strconv.FormatUint(pos.seq, 10))
-	set(headerLogIndex, strconv.Itoa(pos.idx))
-	return &nats.Msg{Subject: o.evSubj, Header: h, Data: body}, nil
+	return cloudevents.AppendEncode(b, &ev, data)
+}
+
+// batchMsg builds the NATS message of a batch of events of record seq, the
+// first to the last index.
+func (o *Owner) batchMsg(seq uint64, first, last int, body []byte) *nats.Msg {
+	s, l := strconv.FormatUint(seq, 10), strconv.Itoa(last)
+	// One backing array for the header values: one allocation, not four.
+	vals := [...]string{o.key + ":" + s + ":" + strconv.Itoa(first) + "-" + l, cloudevents.BatchContentType, s, l}
+	return &nats.Msg{Subject: o.evSubj, Data: body, Header: nats.Header{
+		nats.MsgIdHdr:                 vals[0:1:1],
+		cloudevents.HeaderContentType: vals[1:2:2],
+		headerLogSeq:                  vals[2:3:3],
+		headerLogIndex:                vals[3:4:4],
+	}}
 }
