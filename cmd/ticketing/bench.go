@@ -104,6 +104,7 @@ func benchHolds(ctx context.Context, args []string) error {
 	asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
 	data := fs.String("data", "", "data directory (default: a temporary one, removed afterwards)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the system (this process) to this file")
+	gf := addGCFlags(fs) // the system runs as ticketing core would
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -116,6 +117,9 @@ func benchHolds(ctx context.Context, args []string) error {
 		defer os.RemoveAll(dir)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if err := gf.apply(log); err != nil {
+		return err
+	}
 	status := func(format string, a ...any) {
 		if !*asJSON {
 			fmt.Fprintf(os.Stderr, format+"\n", a...)

@@ -104,11 +104,15 @@ func runDev(ctx context.Context, args []string) error {
 	onSaleIn := fs.Duration("onsale-in", 2*time.Minute, "on a fresh data directory, open the demo events with a waiting room this long after the start (0: keep the demo's time)")
 	qf := addQueueFlags(fs)
 	lf := addLogFlags(fs, "text")
+	gf := addGCFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	log, err := lf.logger()
 	if err != nil {
+		return err
+	}
+	if err := gf.apply(log); err != nil {
 		return err
 	}
 	tok, err := adminToken(*token, *data)
@@ -247,11 +251,15 @@ func runCore(ctx context.Context, args []string) error {
 	leaseTTL := fs.Duration("lease-ttl", 3*time.Second, "partition ownership lease; another node takes over about this long after an owner dies")
 	qf := addQueueFlags(fs)
 	lf := addLogFlags(fs, "json")
+	gf := addGCFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	log, err := lf.logger()
 	if err != nil {
+		return err
+	}
+	if err := gf.apply(log); err != nil {
 		return err
 	}
 	cfg := core.Config{
@@ -313,11 +321,15 @@ func runEdge(ctx context.Context, args []string) error {
 	queueEvery := fs.Duration("queue-update-every", 5*time.Second, "longest time between two status pushes to a waiting-room socket")
 	queueJournal := fs.String("queue-journal", "", "directory of the waiting rooms' journals, so a restarted edge keeps every place in line (empty: lines are in memory only)")
 	lf := addLogFlags(fs, "json")
+	gf := addGCFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	log, err := lf.logger()
 	if err != nil {
+		return err
+	}
+	if err := gf.apply(log); err != nil {
 		return err
 	}
 	e, err := edge.Start(ctx, edge.Config{
