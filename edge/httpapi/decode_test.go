@@ -1,10 +1,12 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"errors"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ticketing/ticketing/internal/errs"
 )
@@ -239,5 +241,47 @@ func TestFingerprint(t *testing.T) {
 	// Field boundaries cannot be shifted: a seat id that looks like two.
 	if fp("e", `{"seats":["a\",\"b"]}`) == fp("e", `{"seats":["a","b"]}`) {
 		t.Error("seat ids are not delimited")
+	}
+}
+
+// The plain path agrees with the strict decoder on every body it takes.
+func FuzzHoldBodyPlain(f *testing.F) {
+	for _, s := range []string{
+		`{"zone":"floor","quantity":2}`, `{"seats":["a-1-1","a-1-2"],"ttl_seconds":120}`, `{"seats":null,"zone":"x"}`,
+		`{"Zone":"floor"}`, `{"zone":"floor","zone":"pit"}`, `{"quantity":1.5}`, `{"quantity":-0}`, `{"extra":1}`,
+		`{"seats":["\u0041"]}`, `{} {}`, ` {"seats" : [ ] } `,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var plain holdBody
+		if !plain.decodePlain(body) {
+			return
+		}
+		var strict holdBody
+		if err := decodeStrict("test", body, &strict); err != nil {
+			t.Fatalf("%q: plain path took it as %+v; the strict decoder refuses: %v", body, plain, err)
+		}
+		if !reflect.DeepEqual(plain, strict) {
+			t.Fatalf("%q: plain %+v, strict %+v", body, plain, strict)
+		}
+	})
+}
+
+// A created hold's hand-written JSON is what encoding/json writes.
+func TestHoldCreatedJSON(t *testing.T) {
+	for _, h := range []HoldCreated{
+		{HoldID: "ev.0.abc", Zone: "ga", Quantity: 2, ExpiresAt: time.Date(2026, 12, 1, 10, 0, 0, 5, time.UTC), HoldToken: "t"},
+		{HoldID: `q"<&>`, Seats: []string{"a-1-1", "é"}, ExpiresAt: time.Date(2026, 12, 1, 10, 0, 0, 0, time.FixedZone("", 3600))},
+		{Seats: []string{}},
+	} {
+		want, err := json.Marshal(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := h.appendJSON(nil)
+		if err != nil || string(got) != string(want) {
+			t.Fatalf("appendJSON\n%s\nencoding/json\n%s\n(%v)", got, want, err)
+		}
 	}
 }

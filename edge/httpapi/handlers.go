@@ -9,6 +9,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/internal/jsonw"
 	"github.com/ticketing/ticketing/services/catalog"
 	"github.com/ticketing/ticketing/services/inventory"
 )
@@ -274,8 +275,49 @@ func (a *API) createHold(c *fiber.Ctx) error {
 		return err
 	}
 	c.Location("/v1/holds/" + h.HoldID)
-	return c.Status(fiber.StatusCreated).JSON(HoldCreated{HoldID: h.HoldID, Seats: h.Seats, Zone: h.Zone,
-		Quantity: h.Quantity, ExpiresAt: h.ExpiresAt, HoldToken: h.HoldToken})
+	created := HoldCreated{HoldID: h.HoldID, Seats: h.Seats, Zone: h.Zone,
+		Quantity: h.Quantity, ExpiresAt: h.ExpiresAt, HoldToken: h.HoldToken}
+	out, err := created.appendJSON(make([]byte, 0, 256))
+	if err != nil {
+		return errs.E("edge.hold", errs.Other, err)
+	}
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Status(fiber.StatusCreated).Send(out)
+}
+
+// appendJSON appends h as encoding/json encodes it (every created hold's
+// answer, without reflection; TestHoldCreatedJSON).
+func (h *HoldCreated) appendJSON(b []byte) ([]byte, error) {
+	b = append(b, '{')
+	b = jsonw.Key(b, "hold_id", true)
+	b = jsonw.String(b, h.HoldID)
+	b = jsonw.Key(b, "seats", false)
+	if h.Seats == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i, s := range h.Seats {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = jsonw.String(b, s)
+		}
+		b = append(b, ']')
+	}
+	if h.Zone != "" {
+		b = jsonw.Key(b, "zone", false)
+		b = jsonw.String(b, h.Zone)
+	}
+	b = jsonw.Key(b, "quantity", false)
+	b = jsonw.Int(b, int64(h.Quantity))
+	b = jsonw.Key(b, "expires_at", false)
+	b, err := jsonw.Time(b, h.ExpiresAt)
+	if err != nil {
+		return b, err
+	}
+	b = jsonw.Key(b, "hold_token", false)
+	b = jsonw.String(b, h.HoldToken)
+	return append(b, '}'), nil
 }
 
 func (a *API) holdRef(c *fiber.Ctx, op string) (inventory.HoldRef, error) {

@@ -49,7 +49,13 @@ func decodeAnswer(op string, m *nats.Msg, v any) error {
 	if err := microerr.Decode("inventory."+op, m); err != nil {
 		return err
 	}
-	if err := json.Unmarshal(m.Data, v); err != nil {
+	var err error
+	if h, ok := v.(*inventory.Hold); ok {
+		err = h.DecodeJSON(m.Data) // most answers, without reflection
+	} else {
+		err = json.Unmarshal(m.Data, v)
+	}
+	if err != nil {
 		return errs.E("inventory."+op, errs.Other, fmt.Errorf("decode answer: %w", err))
 	}
 	return nil
@@ -69,8 +75,11 @@ type Client struct {
 }
 
 func (c *Client) call(ctx context.Context, partition, op string, req, resp any) error {
-	body, err := json.Marshal(req)
-	if err != nil {
+	var body []byte
+	var err error
+	if r, ok := req.(inventory.HoldRequest); ok {
+		body = r.AppendJSON(make([]byte, 0, 192)) // every hold, without reflection
+	} else if body, err = json.Marshal(req); err != nil {
 		return errs.E("inventory."+op, errs.Invalid, err)
 	}
 	timeout, attempt := c.Timeout, c.AttemptTimeout
