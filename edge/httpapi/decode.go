@@ -115,19 +115,19 @@ func (h *holdBody) decodePlain(body []byte) bool {
 		return false
 	}
 	for {
-		k, ok := s.Next()
-		if !ok {
+		k, more := s.Next()
+		if !more {
 			break
 		}
 		switch string(k) {
 		case "seats":
-			h.Seats, ok = s.Strings()
+			h.Seats, _ = s.Strings()
 		case "zone":
-			h.Zone, ok = s.String()
+			h.Zone, _ = s.String()
 		case "quantity":
-			h.Quantity, ok = s.Int()
+			h.Quantity, _ = s.Int()
 		case "ttl_seconds":
-			h.TTLSeconds, ok = s.Int()
+			h.TTLSeconds, _ = s.Int()
 		default:
 			s.Fail()
 		}

@@ -107,6 +107,9 @@ func (s *Scanner) Quoted() ([]byte, bool) {
 	return s.b[start:s.i], true
 }
 
+// The value readers also report failure in their result; a caller may
+// rely on Done instead, which sees every failure.
+
 // Strings reads an array of plain strings, or null ([] is an empty,
 // non-nil slice and null a nil one, as encoding/json decodes them).
 func (s *Scanner) Strings() ([]string, bool) {

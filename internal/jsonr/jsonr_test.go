@@ -38,8 +38,8 @@ func scan(b string) (map[string]any, bool) {
 
 func TestScanner(t *testing.T) {
 	good := map[string]map[string]any{
-		`{}`:                               {},
-		` { "s" : "x" , "i" : -12 } `:      {"s": "x", "i": -12},
+		`{}`:                                {},
+		` { "s" : "x" , "i" : -12 } `:       {"s": "x", "i": -12},
 		`{"a":[],"a2":null,"a3":["p","q"]}`: {"a": []string{}, "a2": []string(nil), "a3": []string{"p", "q"}},
 		`{"i":0,"i2":9223372036854775807}`:  {"i": 0, "i2": 9223372036854775807},
 	}

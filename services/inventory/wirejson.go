@@ -30,25 +30,25 @@ func (r *HoldRequest) decodePlain(b []byte) bool {
 		return false
 	}
 	for {
-		k, ok := s.Next()
-		if !ok {
+		k, more := s.Next()
+		if !more {
 			break
 		}
 		switch string(k) {
 		case "seats":
-			r.Seats, ok = s.Strings()
+			r.Seats, _ = s.Strings()
 		case "zone":
-			r.Zone, ok = s.String()
+			r.Zone, _ = s.String()
 		case "quantity":
-			r.Quantity, ok = s.Int()
+			r.Quantity, _ = s.Int()
 		case "ttl_seconds":
-			r.TTLSeconds, ok = s.Int()
+			r.TTLSeconds, _ = s.Int()
 		case "holder":
-			r.Holder, ok = s.String()
+			r.Holder, _ = s.String()
 		case "idempotency_key":
-			r.IdempotencyKey, ok = s.String()
+			r.IdempotencyKey, _ = s.String()
 		case "fingerprint":
-			r.Fingerprint, ok = s.String()
+			r.Fingerprint, _ = s.String()
 		default:
 			s.Fail()
 		}
@@ -72,35 +72,33 @@ func (h *Hold) decodePlain(b []byte) bool {
 		return false
 	}
 	for {
-		k, ok := s.Next()
-		if !ok {
+		k, more := s.Next()
+		if !more {
 			break
 		}
 		switch string(k) {
 		case "hold_id":
-			h.HoldID, ok = s.String()
+			h.HoldID, _ = s.String()
 		case "seats":
-			h.Seats, ok = s.Strings()
+			h.Seats, _ = s.Strings()
 		case "zone":
-			h.Zone, ok = s.String()
+			h.Zone, _ = s.String()
 		case "quantity":
-			h.Quantity, ok = s.Int()
+			h.Quantity, _ = s.Int()
 		case "holder":
-			h.Holder, ok = s.String()
+			h.Holder, _ = s.String()
 		case "status":
-			var q []byte
-			if q, ok = s.Quoted(); ok {
+			if q, ok := s.Quoted(); ok {
 				_ = h.Status.UnmarshalText(q[1 : len(q)-1]) // never fails
 			}
 		case "expires_at":
-			var q []byte
-			if q, ok = s.Quoted(); ok && h.ExpiresAt.UnmarshalJSON(q) != nil {
+			if q, ok := s.Quoted(); ok && h.ExpiresAt.UnmarshalJSON(q) != nil {
 				s.Fail()
 			}
 		case "order_id":
-			h.OrderID, ok = s.String()
+			h.OrderID, _ = s.String()
 		case "hold_token":
-			h.HoldToken, ok = s.String()
+			h.HoldToken, _ = s.String()
 		default:
 			s.Fail()
 		}
