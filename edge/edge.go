@@ -150,7 +150,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Re
 	if e.Leaf, err = leafnodes.StartEdge(cfg.Leaf, log); err != nil {
 		return nil, err
 	}
-	if e.NC, err = nats.Connect("", nats.InProcessServer(e.Leaf), nats.Name(cfg.Leaf.Name), nats.MaxReconnects(-1)); err != nil {
+	if e.NC, err = natsembed.Connect(e.Leaf, nats.Name(cfg.Leaf.Name), nats.MaxReconnects(-1)); err != nil {
 		return fail(err)
 	}
 	sctx, scancel := context.WithTimeout(ctx, cfg.StartTimeout)

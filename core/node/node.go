@@ -145,14 +145,13 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (*Node, error) {
 // Clustered reports whether the node runs in a cluster (streams use R3).
 func (n *Node) Clustered() bool { return len(n.cfg.Routes) > 0 }
 
-// Connect opens an in-process client connection as the core user.
+// Connect opens a client connection of this process as the core user:
+// over the client listener when the node has one, in-process otherwise
+// (natsembed.Connect).
 func (n *Node) Connect(name string, extra ...nats.Option) (*nats.Conn, error) {
 	user, pass := n.CoreCredentials()
-	opts := append([]nats.Option{
-		nats.InProcessServer(n.Server), nats.Name(name),
-		nats.UserInfo(user, pass), nats.MaxReconnects(-1),
-	}, extra...)
-	return nats.Connect("", opts...)
+	opts := append([]nats.Option{nats.Name(name), nats.UserInfo(user, pass), nats.MaxReconnects(-1)}, extra...)
+	return natsembed.Connect(n.Server, opts...)
 }
 
 // CoreCredentials are the user and password core processes connect with.

@@ -143,3 +143,17 @@ func Drain(ctx context.Context, nc *nats.Conn) {
 		nc.Close()
 	}
 }
+
+// Connect opens a client connection of this process to s: over its client
+// listener when it has one, in-process otherwise. The in-process connection
+// is a synchronous pipe (every flush waits until the other side has read
+// it), which couples the server's delivery to the client's reading; a
+// socket has the kernel's buffers between them. On the hold path the socket
+// gave 10–15% more holds a second and a millisecond less median latency
+// (ticketing bench holds).
+func Connect(s *server.Server, opts ...nats.Option) (*nats.Conn, error) {
+	if s.Addr() != nil {
+		return nats.Connect(s.ClientURL(), opts...)
+	}
+	return nats.Connect("", append([]nats.Option{nats.InProcessServer(s)}, opts...)...)
+}
