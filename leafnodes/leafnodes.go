@@ -78,15 +78,21 @@ type EdgeConfig struct {
 	// ConfigFile is a NATS conf for the leaf server; empty means the
 	// embedded conf/nats/edge.conf.
 	ConfigFile string
-	// ClientAddr is where local clients (the edge's own connection uses the
-	// in-process path) may connect, e.g. for `ticketing bench`. Empty keeps
-	// the conf file's; "-" listens nowhere.
+	// ClientAddr is where local clients may connect, e.g. for `ticketing
+	// bench`; the edge's own connection uses it too when there is one
+	// (natsembed.Connect). Empty keeps the conf file's; "-" listens nowhere.
 	ClientAddr string
 	// Hubs are the core's leaf-node URLs ("nats-leaf://host:7422"). Empty keeps
 	// the conf file's.
 	Hubs []string
 	// Password of user "edge"; empty keeps the conf file's.
 	Password string
+	// Compression of the leaf-node link: empty keeps the conf file's
+	// (nats-server's default, s2_auto: by round-trip time, from framed but
+	// uncompressed below 10 ms to s2_best above 100 ms); "off" for a link
+	// on the same machine (ticketing dev, the benchmarks), where even the
+	// framing costs CPU for nothing.
+	Compression string
 }
 
 // Validate checks the config.
@@ -159,6 +165,9 @@ func EdgeOptions(c EdgeConfig) (*server.Options, error) {
 			pass = c.Password
 		}
 		u.User = url.UserPassword(user, pass)
+	}
+	if c.Compression != "" {
+		r.Compression = server.CompressionOpts{Mode: c.Compression}
 	}
 	opts.LeafNode.ReconnectInterval = time.Second
 	opts.LeafNode.Remotes = []*server.RemoteLeafOpts{r}

@@ -137,7 +137,8 @@ func benchHolds(ctx context.Context, args []string) error {
 	}
 	e, err := edge.Start(ctx, edge.Config{
 		HTTPAddr: "127.0.0.1:0",
-		Leaf:     leafnodes.EdgeConfig{Name: "edge-1", ClientAddr: "127.0.0.1:0", Hubs: []string{c.Node.LeafURL()}},
+		Leaf: leafnodes.EdgeConfig{Name: "edge-1", ClientAddr: "127.0.0.1:0", Hubs: []string{c.Node.LeafURL()},
+			Compression: "off"},
 		// One client address drives the whole load: no per-client limits.
 		RateLimit: edge.RateLimitConfig{Disabled: true},
 	}, log, newRegistry())

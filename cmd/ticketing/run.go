@@ -130,9 +130,10 @@ func runDev(ctx context.Context, args []string) error {
 	}
 	e, err := edge.Start(ctx, edge.Config{
 		HTTPAddr: *httpAddr,
-		Leaf:     leafnodes.EdgeConfig{Name: "edge-1", ClientAddr: *edgeNATS, Hubs: []string{c.Node.LeafURL()}},
-		API:      httpapi.Config{AdminToken: tok},
-		Queue:    waitroom.Config{JournalDir: filepath.Join(*data, "edge-queue")},
+		Leaf: leafnodes.EdgeConfig{Name: "edge-1", ClientAddr: *edgeNATS, Hubs: []string{c.Node.LeafURL()},
+			Compression: "off"},
+		API:   httpapi.Config{AdminToken: tok},
+		Queue: waitroom.Config{JournalDir: filepath.Join(*data, "edge-queue")},
 	}, log, reg)
 	if err != nil {
 		shutdown(log, nil, c)
@@ -311,6 +312,7 @@ func runEdge(ctx context.Context, args []string) error {
 	fs.Var(&hubs, "hubs", "comma-separated leaf-node URLs of the core (nats-leaf://host:7422); default: the conf file's")
 	leafClient := fs.String("nats", "-", "leaf server client address; - for none")
 	edgePass := fs.String("nats-edge-password", "", "password of NATS user edge (default: the conf file's)")
+	leafCompression := fs.String("leaf-compression", "", "compression of the leaf-node link to the core: off, s2_auto, s2_fast, … (default: the conf file's, nats-server's s2_auto)")
 	redisAddr := fs.String("redis-addr", "", "Redis for rate limits shared by a region's edges (host:port); empty: in-process limits")
 	redisPass := fs.String("redis-password", "", "Redis password")
 	holdRate := fs.Int("hold-rate", 10, "hold requests a second per client address")
@@ -333,8 +335,9 @@ func runEdge(ctx context.Context, args []string) error {
 		return err
 	}
 	e, err := edge.Start(ctx, edge.Config{
-		HTTPAddr:  *httpAddr,
-		Leaf:      leafnodes.EdgeConfig{Name: *name, ConfigFile: *confFile, ClientAddr: *leafClient, Hubs: hubs, Password: *edgePass},
+		HTTPAddr: *httpAddr,
+		Leaf: leafnodes.EdgeConfig{Name: *name, ConfigFile: *confFile, ClientAddr: *leafClient, Hubs: hubs, Password: *edgePass,
+			Compression: *leafCompression},
 		API:       httpapi.Config{HoldLimit: ratelimit.PerSecond(*holdRate, *holdBurst), AdminToken: *token},
 		RateLimit: edge.RateLimitConfig{RedisAddr: *redisAddr, RedisPassword: *redisPass, Disabled: *noLimits},
 		Queue:     waitroom.Config{Reader: *queueReader, UpdateEvery: *queueEvery, JournalDir: *queueJournal},
