@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/ticketing/ticketing/internal/pause"
 	"github.com/ticketing/ticketing/services/inventory"
 )
 
@@ -122,9 +124,15 @@ func (r *relayedSamples) safe(lag time.Duration) uint64 {
 // writeSnapshot stores the shadow's state as of the log position in f: the
 // body is the binary snapshot, the position is in the object's metadata. It
 // returns the snapshot's size in entries.
+//
+// It works at a duty cycle (snapshotWork, then snapshotRest): encoding a
+// partition of a few hundred thousand holds takes a few hundred
+// milliseconds of CPU, and in one burst it took a core from the hold path
+// for all of them (a 30 ms p99 at half of peak load on two cores).
 func (o *Owner) writeSnapshot(ctx context.Context, shadow *inventory.Partition, f snapshotFile) (int, error) {
-	s := shadow.Snapshot()
-	body, err := s.MarshalBinary()
+	duty := pause.NewDuty(ctx, snapshotWork, snapshotRest)
+	s := shadow.SnapshotPaced(duty.Step)
+	body, err := s.MarshalBinaryPaced(duty.Step)
 	if err != nil {
 		return 0, err
 	}
@@ -136,12 +144,30 @@ func (o *Owner) writeSnapshot(ctx context.Context, shadow *inventory.Partition, 
 		},
 		// Large chunks: each is a synced write on the disk the log uses.
 		Opts: &jetstream.ObjectMetaOptions{ChunkSize: 1 << 20},
-	}, bytes.NewReader(body))
+	}, &pacedReader{r: bytes.NewReader(body), duty: duty})
 	if err != nil {
 		return 0, fmt.Errorf("snapshot put: %w", err)
 	}
 	o.deps.Metrics.Snapshots.Inc()
 	return len(s.Holds) + len(s.Keys) + len(s.Ended), nil
+}
+
+// The snapshotter's duty cycle: about 60% of one core at most.
+const (
+	snapshotWork = 3 * time.Millisecond
+	snapshotRest = 2 * time.Millisecond
+)
+
+// pacedReader steps a duty cycle on every read: the object store reads a
+// chunk at a time, and each chunk is a synced write on the log's disk.
+type pacedReader struct {
+	r    io.Reader
+	duty *pause.Duty
+}
+
+func (p *pacedReader) Read(b []byte) (int, error) {
+	p.duty.Step()
+	return p.r.Read(b)
 }
 
 // Snapshot object metadata.

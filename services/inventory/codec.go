@@ -22,7 +22,17 @@ const codecVersion = 1
 var decisionTypes = []DecisionType{HoldPlaced, HoldReleased, HoldExpired, SeatsSold, SaleCancelled, HoldRejected, OwnerEpoch}
 
 // MarshalBinary encodes the snapshot.
-func (s *Snapshot) MarshalBinary() ([]byte, error) {
+func (s *Snapshot) MarshalBinary() ([]byte, error) { return s.MarshalBinaryPaced(nil) }
+
+// MarshalBinaryPaced is MarshalBinary calling pace (when not nil) every
+// paceEvery entries.
+func (s *Snapshot) MarshalBinaryPaced(pace func()) ([]byte, error) {
+	n := 0
+	step := func() {
+		if n++; pace != nil && n%paceEvery == 0 {
+			pace()
+		}
+	}
 	e := encoder{b: make([]byte, 0, 64+len(s.Holds)*128+len(s.Keys)*40)}
 	e.b = append(e.b, snapMagic...)
 	e.uint(codecVersion)
@@ -31,6 +41,7 @@ func (s *Snapshot) MarshalBinary() ([]byte, error) {
 	e.uint(s.Lease)
 	e.uint(uint64(len(s.Holds)))
 	for _, h := range s.Holds {
+		step()
 		if err := e.decision(h.Placed); err != nil {
 			return nil, err
 		}
@@ -45,6 +56,7 @@ func (s *Snapshot) MarshalBinary() ([]byte, error) {
 	}
 	e.uint(uint64(len(s.Keys)))
 	for _, k := range s.Keys {
+		step()
 		e.b = append(e.b, k.Key[:]...)
 		e.int(k.At)
 		e.str(k.Hold)

@@ -47,14 +47,33 @@ type SnapKey struct {
 
 // Snapshot captures the partition's state. The result shares immutable
 // decisions with the partition but nothing mutable.
-func (p *Partition) Snapshot() *Snapshot {
+func (p *Partition) Snapshot() *Snapshot { return p.SnapshotPaced(nil) }
+
+// paceEvery is how many entries a paced snapshot or encoding handles
+// between two calls of its pace function.
+const paceEvery = 1024
+
+// SnapshotPaced is Snapshot calling pace (when not nil) every paceEvery
+// entries, so that a background snapshotter can give way to the hot path.
+func (p *Partition) SnapshotPaced(pace func()) *Snapshot {
+	if pace == nil {
+		pace = func() {}
+	}
+	n := 0
+	step := func() {
+		if n++; n%paceEvery == 0 {
+			pace()
+		}
+	}
 	s := &Snapshot{Version: SnapshotVersion, Key: p.key, Owner: p.owner, Lease: p.lease,
 		Holds: make([]SnapHold, 0, len(p.holds))}
 	for _, h := range p.holds {
 		s.Holds = append(s.Holds, SnapHold{Placed: h.placed, Status: h.status, Order: h.order, EndedAt: h.endedAt})
+		step()
 	}
 	p.ended.each(func(id string, at int64) { s.Ended = append(s.Ended, SnapEnded{id, at}) })
 	p.keys.each(func(k IdemKey, at int64) {
+		step()
 		e, ok := p.idem[k]
 		if !ok || e.d.At != at {
 			return // forgotten, or superseded
