@@ -110,15 +110,7 @@ type holdBody struct {
 // (internal/jsonr); false leaves the body to decodeStrict, which agrees with
 // it on whatever it takes (FuzzHoldBodyPlain).
 func (h *holdBody) decodePlain(body []byte) bool {
-	s := jsonr.New(body)
-	if !s.Begin() {
-		return false
-	}
-	for {
-		k, more := s.Next()
-		if !more {
-			break
-		}
+	return jsonr.Object(body, func(s *jsonr.Scanner, k []byte) {
 		switch string(k) {
 		case "seats":
 			h.Seats, _ = s.Strings()
@@ -131,8 +123,7 @@ func (h *holdBody) decodePlain(body []byte) bool {
 		default:
 			s.Fail()
 		}
-	}
-	return s.Done()
+	})
 }
 
 // decodeHold decodes and checks a hold request body. It checks shape and

@@ -292,18 +292,7 @@ func (h *HoldCreated) appendJSON(b []byte) ([]byte, error) {
 	b = jsonw.Key(b, "hold_id", true)
 	b = jsonw.String(b, h.HoldID)
 	b = jsonw.Key(b, "seats", false)
-	if h.Seats == nil {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, '[')
-		for i, s := range h.Seats {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = jsonw.String(b, s)
-		}
-		b = append(b, ']')
-	}
+	b = jsonw.Strings(b, h.Seats)
 	if h.Zone != "" {
 		b = jsonw.Key(b, "zone", false)
 		b = jsonw.String(b, h.Zone)

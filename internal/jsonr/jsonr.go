@@ -73,6 +73,25 @@ func (s *Scanner) Next() (key []byte, ok bool) {
 	return k, true
 }
 
+// Object scans b as one object, calling member with each member's key (a
+// slice of b); member reads the value with the scanner's readers, or calls
+// Fail for a member it does not know. It reports whether the whole object
+// was read without a failure.
+func Object(b []byte, member func(s *Scanner, key []byte)) bool {
+	s := New(b)
+	if !s.Begin() {
+		return false
+	}
+	for {
+		k, more := s.Next()
+		if !more {
+			break
+		}
+		member(&s, k)
+	}
+	return s.Done()
+}
+
 // Done reports whether the whole object was read (the closing brace and
 // nothing but spaces after it) without a failure.
 func (s *Scanner) Done() bool {

@@ -44,6 +44,21 @@ func Time(b []byte, t time.Time) ([]byte, error) {
 	return append(b, '"'), nil
 }
 
+// Strings appends a string slice (nil as null, as encoding/json writes it).
+func Strings(b []byte, ss []string) []byte {
+	if ss == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '[')
+	for i, s := range ss {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = String(b, s)
+	}
+	return append(b, ']')
+}
+
 // Int appends an integer.
 func Int(b []byte, n int64) []byte { return strconv.AppendInt(b, n, 10) }
 

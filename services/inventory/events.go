@@ -127,14 +127,7 @@ func (d *EventData) AppendJSON(b []byte) ([]byte, error) {
 	b = jsonw.String(b, d.HoldID)
 	if len(d.Seats) > 0 {
 		b = jsonw.Key(b, "seats", false)
-		b = append(b, '[')
-		for i, s := range d.Seats {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = jsonw.String(b, s)
-		}
-		b = append(b, ']')
+		b = jsonw.Strings(b, d.Seats)
 	}
 	if d.Zone != "" {
 		b = jsonw.Key(b, "zone", false)

@@ -25,15 +25,7 @@ func (r *HoldRequest) DecodeJSON(b []byte) error {
 
 func (r *HoldRequest) decodePlain(b []byte) bool {
 	*r = HoldRequest{}
-	s := jsonr.New(b)
-	if !s.Begin() {
-		return false
-	}
-	for {
-		k, more := s.Next()
-		if !more {
-			break
-		}
+	return jsonr.Object(b, func(s *jsonr.Scanner, k []byte) {
 		switch string(k) {
 		case "seats":
 			r.Seats, _ = s.Strings()
@@ -52,8 +44,7 @@ func (r *HoldRequest) decodePlain(b []byte) bool {
 		default:
 			s.Fail()
 		}
-	}
-	return s.Done()
+	})
 }
 
 // DecodeJSON decodes a hold.
@@ -67,15 +58,7 @@ func (h *Hold) DecodeJSON(b []byte) error {
 
 func (h *Hold) decodePlain(b []byte) bool {
 	*h = Hold{}
-	s := jsonr.New(b)
-	if !s.Begin() {
-		return false
-	}
-	for {
-		k, more := s.Next()
-		if !more {
-			break
-		}
+	return jsonr.Object(b, func(s *jsonr.Scanner, k []byte) {
 		switch string(k) {
 		case "hold_id":
 			h.HoldID, _ = s.String()
@@ -102,8 +85,7 @@ func (h *Hold) decodePlain(b []byte) bool {
 		default:
 			s.Fail()
 		}
-	}
-	return s.Done()
+	})
 }
 
 // AppendJSON appends r as encoding/json encodes it.
@@ -112,7 +94,7 @@ func (r *HoldRequest) AppendJSON(b []byte) []byte {
 	first := true
 	if len(r.Seats) > 0 {
 		b = jsonw.Key(b, "seats", true)
-		b = appendStrings(b, r.Seats)
+		b = jsonw.Strings(b, r.Seats)
 		first = false
 	}
 	if r.Zone != "" {
@@ -148,7 +130,7 @@ func (h *Hold) AppendJSON(b []byte) ([]byte, error) {
 	b = jsonw.Key(b, "hold_id", true)
 	b = jsonw.String(b, h.HoldID)
 	b = jsonw.Key(b, "seats", false)
-	b = appendStrings(b, h.Seats)
+	b = jsonw.Strings(b, h.Seats)
 	if h.Zone != "" {
 		b = jsonw.Key(b, "zone", false)
 		b = jsonw.String(b, h.Zone)
@@ -191,7 +173,7 @@ func (d *Decision) AppendJSON(b []byte) []byte {
 	b = strField(b, "hold", d.Hold)
 	if len(d.Seats) > 0 {
 		b = jsonw.Key(b, "seats", false)
-		b = appendStrings(b, d.Seats)
+		b = jsonw.Strings(b, d.Seats)
 	}
 	b = strField(b, "zone", d.Zone)
 	if d.Qty != 0 {
@@ -226,19 +208,4 @@ func strField(b []byte, name, v string) []byte {
 	}
 	b = jsonw.Key(b, name, false)
 	return jsonw.String(b, v)
-}
-
-// appendStrings appends a string slice (nil as null).
-func appendStrings(b []byte, ss []string) []byte {
-	if ss == nil {
-		return append(b, "null"...)
-	}
-	b = append(b, '[')
-	for i, s := range ss {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = jsonw.String(b, s)
-	}
-	return append(b, ']')
 }
