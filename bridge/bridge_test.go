@@ -2,11 +2,13 @@ package bridge_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -487,5 +489,41 @@ func TestBatchesSplitIntoEvents(t *testing.T) {
 	}
 	if len(unroutable) != 1 || string(unroutable[0]) != string(bad.Data) {
 		t.Fatalf("unroutable topic: %q, want the bad batch (stream seq %d) whole", unroutable, badSeq)
+	}
+}
+
+// TestLargeBatchesDoNotStall: a backlog of large batches (84 MB, more than
+// a client subscription holds by default) is mirrored exactly once, with no
+// redelivery and no slow-consumer error: the bridge's prefetch is bounded in
+// bytes, not messages.
+func TestLargeBatchesDoNotStall(t *testing.T) {
+	ctx := testCtx(t)
+	_, nc, js := core(t)
+	e := embedded(t, kafka.EmbeddedConfig{})
+	var slow atomic.Int64
+	nc.SetErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		if errors.Is(err, nats.ErrSlowConsumer) {
+			slow.Add(1)
+		}
+	})
+	p := &publisher{js: js, batch: 40}
+	p.publish(ctx, t, 40000, 2000) // about 1,950 messages of 1-40 events of 2.1 KB: 84 MB
+	cfg := config("big", e.Brokers())
+	cfg.MaxBatch = 0 // the default
+	b, _ := run(t, cfg, nc)
+	wctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	waitFor(wctx, t, "every batch mirrored", func() bool { return b.Stats().Checkpoint == p.seq() })
+	exactlyOnce(t, readAll(ctx, t, e.Brokers(), 40000), 40000)
+	c, err := js.Consumer(ctx, streams.Events, "bridge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.NumRedelivered > 0 || slow.Load() > 0 {
+		t.Fatalf("%d messages delivered again, %d slow-consumer errors: the prefetch overran the client's buffer", info.NumRedelivered, slow.Load())
 	}
 }

@@ -20,6 +20,14 @@ const (
 	keyProbe      = "probe"
 )
 
+// PrefetchBytes bounds what the bridge's JetStream consumer asks for ahead.
+// A bound in messages is no bound once messages are batches of events (up
+// to a few hundred KiB): with 8,192 messages ahead, a backlog of 25-event
+// batches crawled (`ticketing bench bridge --batch 25`: 25,000 events/s, raw
+// consumption 333/s), where a 32 MiB bound mirrors it at 366,000 events/s
+// and leaves plain events as fast as before.
+const PrefetchBytes = 32 << 20
+
 // HeaderStreamSeq is the Kafka header with the sequence in the JetStream
 // stream of the message that carried the event: consumers may use it to
 // check order and gaps. An event of a batch also has HeaderBatchIndex, its
@@ -91,7 +99,7 @@ func (b *Bridge) mirror(ctx context.Context, holding func() error) error {
 		return err
 	}
 	prefetch := min(b.cfg.MaxBatch, 8192)
-	it, err := cons.Messages(jetstream.PullMaxMessages(prefetch))
+	it, err := cons.Messages(jetstream.PullMaxBytes(PrefetchBytes))
 	if err != nil {
 		return fmt.Errorf("bridge: consume %s: %w", b.cfg.Stream, err)
 	}

@@ -38,6 +38,7 @@ type bridgeReport struct {
 	Broker     string  `json:"broker"` // "embedded" or the seed brokers
 	Events     int     `json:"events"`
 	EventBytes int     `json:"event_bytes"`
+	Batch      int     `json:"events_per_message"` // 1: plain events; more: CloudEvents batches, as owners relay
 	Bridge     rate    `json:"bridge"`
 	Consume    rate    `json:"ceiling_jetstream_consume"`
 	Produce    rate    `json:"ceiling_kafka_produce"`
@@ -71,6 +72,7 @@ func benchBridge(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench bridge", flag.ContinueOnError)
 	n := fs.Int("events", 500_000, "events to mirror")
 	size := fs.Int("size", 1024, "bytes of each event (the CloudEvents JSON body)")
+	batch := fs.Int("batch", 1, "events per stream message: 1 for plain events, more for CloudEvents batches as inventory owners relay them (one per group commit: 20-50 at load)")
 	var brokers list
 	fs.Var(&brokers, "brokers", "Kafka seed brokers (host:port,…); default: an embedded broker with a data directory, as in ticketing dev")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
@@ -81,8 +83,8 @@ func benchBridge(ctx context.Context, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *n < 1 || *size < 200 {
-		return errors.New("bench bridge: --events must be positive and --size at least 200")
+	if *n < 1 || *size < 200 || *batch < 1 || *batch > 256 {
+		return errors.New("bench bridge: --events must be positive, --size at least 200 and --batch 1-256")
 	}
 	dir := *data
 	if dir == "" {
@@ -133,7 +135,7 @@ func benchBridge(ctx context.Context, args []string) error {
 	if _, err := streams.Ensure(ctx, js, streams.Config{}); err != nil {
 		return err
 	}
-	rep := bridgeReport{Broker: "embedded", Events: *n, EventBytes: *size}
+	rep := bridgeReport{Broker: "embedded", Events: *n, EventBytes: *size, Batch: *batch}
 	if len(brokers) == 0 {
 		e, err := kafka.StartEmbedded(kafka.EmbeddedConfig{DataDir: filepath.Join(dir, "kafka")})
 		if err != nil {
@@ -151,13 +153,14 @@ func benchBridge(ctx context.Context, args []string) error {
 	run := strconv.FormatInt(time.Now().UnixNano(), 36)
 	topics := kafka.TopicMap{Routes: map[string]string{"ticketing.inventory.": "bench." + run + ".inventory"}, Default: "bench." + run + ".events"}
 
-	status("publishing %d events of %d bytes to %s …", *n, *size, streams.Events)
-	if err := fillEvents(ctx, js, *n, *size, bar("publishing", *n)); err != nil {
+	status("publishing %d events of %d bytes to %s, %d a message …", *n, *size, streams.Events, *batch)
+	msgs, err := fillEvents(ctx, js, *n, *size, *batch, bar("publishing", *n))
+	if err != nil {
 		return err
 	}
 
 	status("ceiling: raw JetStream consumption (fetch + ack) …")
-	d, err := rawConsume(ctx, js, *n, bar("ceiling: consume", *n))
+	d, err := rawConsume(ctx, js, msgs, bar("ceiling: consume", msgs))
 	if err != nil {
 		return err
 	}
@@ -193,10 +196,10 @@ func benchBridge(ctx context.Context, args []string) error {
 	done := make(chan error, 1)
 	start := time.Now()
 	go func() { done <- b.Run(bctx) }()
-	progress := bar("bridge", *n)
+	progress := bar("bridge", msgs)
 	latBar := bar("bridge latency", 1000)
 	tick := time.NewTicker(5 * time.Millisecond)
-	for b.Stats().Checkpoint < uint64(*n) {
+	for b.Stats().Checkpoint < uint64(msgs) {
 		select {
 		case <-ctx.Done():
 			stop()
@@ -236,7 +239,7 @@ func benchBridge(ctx context.Context, args []string) error {
 	if *asJSON {
 		return json.NewEncoder(os.Stdout).Encode(rep)
 	}
-	fmt.Printf("%d events of %d bytes, broker: %s\n\n", rep.Events, rep.EventBytes, rep.Broker)
+	fmt.Printf("%d events of %d bytes, %d a stream message, broker: %s\n\n", rep.Events, rep.EventBytes, rep.Batch, rep.Broker)
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "run\tevents/s\tMB/s\tseconds\t")
 	for _, r := range []struct {
@@ -259,52 +262,81 @@ func benchBridge(ctx context.Context, args []string) error {
 // benchAggregates are the record keys of the benchmark's events.
 const benchAggregates = 64
 
-// fillEvents publishes n inventory domain events of size bytes to EVENTS.
-func fillEvents(ctx context.Context, js jetstream.JetStream, n, size int, progress func(int)) error {
+// fillEvents publishes n inventory domain events of size bytes to EVENTS,
+// batch to a message (a CloudEvents batch when more than one, as owners
+// relay them), and returns the number of messages.
+func fillEvents(ctx context.Context, js jetstream.JetStream, n, size, batch int, progress func(int)) (int, error) {
 	pad := make([]byte, size)
 	for i := range pad {
 		pad[i] = 'x'
 	}
-	var futures []jetstream.PubAckFuture
-	for i := range n {
+	event := func(i, agg int) (cloudevents.Event, []byte, error) {
 		ev := cloudevents.Event{SpecVersion: cloudevents.SpecVersion, ID: "bench-" + strconv.Itoa(i), Source: "/bench",
-			Type: "ticketing.inventory.hold.placed", Time: time.Now().UTC(), PartitionKey: "event-" + strconv.Itoa(i%benchAggregates)}
+			Type: "ticketing.inventory.hold.placed", Time: time.Now().UTC(), PartitionKey: "event-" + strconv.Itoa(agg%benchAggregates)}
 		body, err := cloudevents.Encode(&ev, map[string]string{"pad": ""})
 		if err != nil {
-			return err
+			return ev, nil, err
 		}
 		// Pad the data to the event size.
 		if extra := size - len(body); extra > 0 {
 			body, err = cloudevents.Encode(&ev, map[string]string{"pad": string(pad[:extra])})
+		}
+		return ev, body, err
+	}
+	var futures []jetstream.PubAckFuture
+	msgs := 0
+	for i := 0; i < n; msgs++ {
+		var m *nats.Msg
+		if batch == 1 {
+			ev, body, err := event(i, i)
 			if err != nil {
-				return err
+				return 0, err
 			}
+			m = &nats.Msg{Subject: streams.EventsSubjPx + "bench." + ev.PartitionKey, Header: nats.Header{}, Data: body}
+			for _, kv := range ev.Headers() {
+				m.Header[kv[0]] = []string{kv[1]}
+			}
+			m.Header[nats.MsgIdHdr] = []string{ev.ID}
+			i++
+		} else {
+			// One aggregate a message, as an owner's batch is one event's.
+			body := []byte{'['}
+			first := i
+			for ; i < n && i-first < batch; i++ {
+				_, b, err := event(i, msgs)
+				if err != nil {
+					return 0, err
+				}
+				if i > first {
+					body = append(body, ',')
+				}
+				body = append(body, b...)
+			}
+			m = &nats.Msg{Subject: streams.EventsSubjPx + "bench.event-" + strconv.Itoa(msgs%benchAggregates), Header: nats.Header{},
+				Data: append(body, ']')}
+			m.Header[cloudevents.HeaderContentType] = []string{cloudevents.BatchContentType}
+			m.Header[nats.MsgIdHdr] = []string{"bench-batch-" + strconv.Itoa(first)}
 		}
-		m := &nats.Msg{Subject: streams.EventsSubjPx + "bench." + ev.PartitionKey, Header: nats.Header{}, Data: body}
-		for _, kv := range ev.Headers() {
-			m.Header[kv[0]] = []string{kv[1]}
-		}
-		m.Header[nats.MsgIdHdr] = []string{ev.ID}
 		f, err := js.PublishMsgAsync(m)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		futures = append(futures, f)
-		if len(futures) == 4096 || i == n-1 {
+		if len(futures) == 4096 || i == n {
 			for _, f := range futures {
 				select {
 				case <-f.Ok():
 				case err := <-f.Err():
-					return err
+					return 0, err
 				case <-ctx.Done():
-					return ctx.Err()
+					return 0, ctx.Err()
 				}
 			}
 			futures = futures[:0]
-			progress(i + 1)
+			progress(i)
 		}
 	}
-	return nil
+	return msgs, nil
 }
 
 // rawConsume reads the whole stream with a durable pull consumer, the way
@@ -317,7 +349,7 @@ func rawConsume(ctx context.Context, js jetstream.JetStream, n int, progress fun
 		return 0, err
 	}
 	start := time.Now()
-	it, err := c.Messages(jetstream.PullMaxMessages(8192))
+	it, err := c.Messages(jetstream.PullMaxBytes(bridge.PrefetchBytes))
 	if err != nil {
 		return 0, err
 	}
@@ -362,7 +394,7 @@ func rawProduce(ctx context.Context, js jetstream.JetStream, cc kafka.ClientConf
 		return 0, err
 	}
 	recs := make([]*kgo.Record, 0, n)
-	it, err := c.Messages(jetstream.PullMaxMessages(8192))
+	it, err := c.Messages(jetstream.PullMaxBytes(bridge.PrefetchBytes))
 	if err != nil {
 		return 0, err
 	}
@@ -373,6 +405,21 @@ func rawProduce(ctx context.Context, js jetstream.JetStream, cc kafka.ClientConf
 			return 0, err
 		}
 		h := m.Headers()
+		if h.Get(cloudevents.HeaderContentType) == cloudevents.BatchContentType {
+			els, err := cloudevents.SplitBatch(m.Data())
+			if err != nil {
+				it.Stop()
+				return 0, err
+			}
+			for _, el := range els {
+				topic, _ := raw.Topic(string(el.Attrs.Type))
+				recs = append(recs, &kgo.Record{Topic: topic, Key: el.Attrs.PartitionKey, Value: el.Raw, Headers: []kgo.RecordHeader{
+					{Key: "ce_id", Value: el.Attrs.ID}, {Key: "ce_type", Value: el.Attrs.Type}, {Key: "ce_source", Value: el.Attrs.Source},
+					{Key: "ce_specversion", Value: el.Attrs.SpecVersion}, {Key: "ce_time", Value: el.Attrs.Time},
+					{Key: "ce_partitionkey", Value: el.Attrs.PartitionKey}, {Key: "content-type", Value: []byte(cloudevents.ContentType)}}})
+			}
+			continue
+		}
 		topic, _ := raw.Topic(h.Get(cloudevents.HeaderType))
 		r := &kgo.Record{Topic: topic, Key: []byte(h.Get(cloudevents.HeaderPartitionKey)), Value: m.Data()}
 		for k, vs := range h {

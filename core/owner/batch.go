@@ -351,6 +351,14 @@ func (o *Owner) completeReads(q []inflightWrite) []inflightWrite {
 	return q
 }
 
+// committedBacklog is how many committed batches the relay and the
+// snapshotter may each be behind before commits wait for them. The
+// snapshotter applies none while it writes a snapshot, which for a partition
+// of a million holds, paced, takes seconds. An owner commits at most a few
+// thousand batches a second (each is a synced log write), so this is tens
+// of seconds of headroom, for about 3 MB of queue at most.
+const committedBacklog = 1 << 16
+
 // commit completes the oldest write: its decisions are durable at seq.
 func (o *Owner) commit(w inflightWrite, seq uint64) {
 	o.lastSeq = seq

@@ -1,6 +1,7 @@
 package owner
 
 import (
+	"strconv"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,6 +19,7 @@ type Metrics struct {
 	Owned        prometheus.Gauge       // partitions owned
 	Queue        prometheus.Gauge       // commands waiting, summed over owners
 	RelayLag     *prometheus.GaugeVec   // log records committed but not yet relayed, by partition
+	ShadowLag    *prometheus.GaugeVec   // committed batches the snapshotter has not applied yet, by partition
 	Snapshots    prometheus.Counter
 
 	byType sync.Map // inventory.DecisionType → prometheus.Counter, off the label lookup
@@ -53,11 +55,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "ticketing_inventory_queue_length", Help: "Commands waiting for partition owners."}),
 		RelayLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "ticketing_inventory_relay_lag_records", Help: "Committed log records whose domain events are not yet confirmed on the EVENTS stream."}, []string{"partition"}),
+		ShadowLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ticketing_inventory_shadow_lag_batches", Help: "Committed batches the snapshotter has not yet applied to its shadow (it does not while it writes a snapshot); commits wait when " + strconv.Itoa(committedBacklog) + " do."}, []string{"partition"}),
 		Snapshots: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ticketing_inventory_snapshots_total", Help: "Partition snapshots written."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Decisions, m.Requests, m.BatchSize, m.WriteSeconds, m.Owned, m.Queue, m.RelayLag, m.Snapshots)
+		reg.MustRegister(m.Decisions, m.Requests, m.BatchSize, m.WriteSeconds, m.Owned, m.Queue, m.RelayLag, m.ShadowLag, m.Snapshots)
 	}
 	return m
 }

@@ -220,7 +220,7 @@ func Run(ctx context.Context, cfg Config, deps Deps, key string, layout inventor
 		logSubj: streams.InventoryLogSubject(key), evSubj: streams.InventoryEventSubject(key), evSource: "/inventory/" + key,
 		fenceSubj: streams.InventoryFenceSubject(key), skipped: map[uint64]bool{},
 		cmds: make(chan *call, cfg.QueueLen), kick: make(chan struct{}, 1),
-		relayCh: make(chan committed, 4096), shadowCh: make(chan committed, 4096),
+		relayCh: make(chan committed, committedBacklog), shadowCh: make(chan committed, committedBacklog),
 		rng: rand.NewChaCha8(seed), failed: make(chan struct{}), finish: make(chan struct{}),
 		tokens: inventory.NewTokenSigner(deps.Secret),
 	}

@@ -32,6 +32,8 @@ func (o *Owner) snapshotter(shadow *inventory.Partition, seq, gen uint64) {
 	)
 	t := time.NewTicker(max(min(o.cfg.SnapshotIdle/4, o.cfg.EventsFlushLag/4), 50*time.Millisecond))
 	defer t.Stop()
+	shadowLag := o.deps.Metrics.ShadowLag.WithLabelValues(o.key)
+	defer o.deps.Metrics.ShadowLag.DeleteLabelValues(o.key)
 	write := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -82,6 +84,7 @@ func (o *Owner) snapshotter(shadow *inventory.Partition, seq, gen uint64) {
 			lastDecision = time.Now()
 		case <-t.C:
 			relayed.add(time.Now(), o.relayedSeq.Load())
+			shadowLag.Set(float64(len(o.shadowCh)))
 			purge()
 		}
 		if broken || since == 0 {
