@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
 
 	"github.com/ticketing/ticketing/internal/errs"
 	"github.com/ticketing/ticketing/internal/microerr"
@@ -46,8 +47,8 @@ func Subject(partition, op string) string { return Group(partition) + "." + op }
 
 // decodeAnswer turns an answer message into v or an error.
 func decodeAnswer(op string, m *nats.Msg, v any) error {
-	if err := microerr.Decode("inventory."+op, m); err != nil {
-		return err
+	if m.Header.Get(micro.ErrorCodeHeader) != "" { // the op's name is built for errors only
+		return microerr.Decode("inventory."+op, m)
 	}
 	var err error
 	if h, ok := v.(*inventory.Hold); ok {
