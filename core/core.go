@@ -22,6 +22,7 @@ import (
 	"github.com/ticketing/ticketing/core/partitions"
 	"github.com/ticketing/ticketing/core/streams"
 	"github.com/ticketing/ticketing/core/waitroom"
+	"github.com/ticketing/ticketing/internal/kvget"
 	"github.com/ticketing/ticketing/internal/natsembed"
 	"github.com/ticketing/ticketing/internal/pause"
 	"github.com/ticketing/ticketing/services/catalog"
@@ -125,7 +126,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Reg
 	if c.Streams, err = ensureStreams(sctx, c.JS, cfg.Streams, c.log); err != nil {
 		return fail(err)
 	}
-	secret, err := holdTokenSecret(sctx, c.Streams.Secrets)
+	secret, err := holdTokenSecret(sctx, c.NC, c.Streams.Secrets)
 	if err != nil {
 		return fail(err)
 	}
@@ -194,7 +195,7 @@ func ensureStreams(ctx context.Context, js jetstream.JetStream, cfg streams.Conf
 
 // holdTokenSecret returns the key hold tokens are signed with, creating it
 // the first time any core node starts; every node shares it.
-func holdTokenSecret(ctx context.Context, kv jetstream.KeyValue) ([]byte, error) {
+func holdTokenSecret(ctx context.Context, nc *nats.Conn, kv jetstream.KeyValue) ([]byte, error) {
 	const key = "hold-token-key"
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret)
@@ -205,11 +206,13 @@ func holdTokenSecret(ctx context.Context, kv jetstream.KeyValue) ([]byte, error)
 	if !errors.Is(err, jetstream.ErrKeyExists) {
 		return nil, fmt.Errorf("core: hold-token key: %w", err)
 	}
-	e, err := kv.Get(ctx, key)
+	// Another node created it: read it from the leader, since the replica
+	// a plain Get reaches may not have it yet.
+	v, err := kvget.Get(ctx, nc, kv, key)
 	if err != nil {
 		return nil, fmt.Errorf("core: hold-token key: %w", err)
 	}
-	return e.Value(), nil
+	return v, nil
 }
 
 // Room is the waiting room's core side.

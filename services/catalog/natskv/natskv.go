@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/internal/kvget"
 	"github.com/ticketing/ticketing/services/catalog"
 )
 
@@ -48,13 +49,7 @@ func (s *Store) create(ctx context.Context, op, key string, v any) error {
 }
 
 func (s *Store) get(ctx context.Context, op, key string, v any) error {
-	var val []byte
-	e, err := s.KV.Get(ctx, key)
-	if errors.Is(err, jetstream.ErrKeyNotFound) && s.NC != nil {
-		val, err = s.leaderGet(ctx, key)
-	} else if err == nil {
-		val = e.Value()
-	}
+	val, err := kvget.Get(ctx, s.NC, s.KV, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return errs.Errorf(op, errs.NotFound, "no %s", strings.Replace(key, ".", " ", 1))
 	}
@@ -65,43 +60,6 @@ func (s *Store) get(ctx context.Context, op, key string, v any) error {
 		return errs.E(op, errs.Other, fmt.Errorf("%s: %w", key, err))
 	}
 	return nil
-}
-
-// leaderGet reads key's last value from the bucket stream's leader (the
-// JetStream API's message get, not the direct get any replica answers).
-func (s *Store) leaderGet(ctx context.Context, key string) ([]byte, error) {
-	stream := "KV_" + s.KV.Bucket()
-	req, _ := json.Marshal(map[string]string{"last_by_subj": "$KV." + s.KV.Bucket() + "." + key})
-	m, err := s.NC.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+stream, req)
-	if err != nil {
-		return nil, err
-	}
-	var resp struct {
-		Message *struct {
-			Data []byte `json:"data"`
-			Hdrs []byte `json:"hdrs"`
-		} `json:"message"`
-		Error *struct {
-			Code        int    `json:"code"`
-			Description string `json:"description"`
-		} `json:"error"`
-	}
-	if err := json.Unmarshal(m.Data, &resp); err != nil {
-		return nil, err
-	}
-	switch {
-	case resp.Error != nil && resp.Error.Code == 404:
-		return nil, jetstream.ErrKeyNotFound
-	case resp.Error != nil:
-		return nil, fmt.Errorf("message get: %d %s", resp.Error.Code, resp.Error.Description)
-	case resp.Message == nil:
-		return nil, errors.New("message get: empty answer")
-	}
-	// A deleted or purged key is a marker message.
-	if h := string(resp.Message.Hdrs); strings.Contains(h, "KV-Operation: DEL") || strings.Contains(h, "KV-Operation: PURGE") {
-		return nil, jetstream.ErrKeyNotFound
-	}
-	return resp.Message.Data, nil
 }
 
 func list[T any](ctx context.Context, s *Store, op, prefix string) ([]T, error) {
