@@ -241,6 +241,15 @@ func (p *Partition) Hold(now time.Time, r HoldRequest, newID func() string) (Hol
 	if ttl == 0 {
 		ttl = p.limits.DefaultTTL
 	}
+	// The decision lives as long as its hold (and its idempotency record):
+	// it keeps the partition's own zone and seat id strings, not the
+	// request's freshly decoded copies (fewer objects for the collector).
+	if zi, ok := p.zoneIdx[r.Zone]; ok {
+		r.Zone = p.zones[zi].def.ID
+	}
+	for i, id := range r.Seats {
+		r.Seats[i] = p.seatIDs[p.seatIdx[id]]
+	}
 	d := &Decision{
 		Type: HoldPlaced, At: at, Hold: p.key + "." + newID(),
 		Seats: r.Seats, Zone: r.Zone, Qty: r.Quantity, Holder: r.Holder,
