@@ -144,7 +144,7 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*Room, error) {
 	}
 	r := &Room{
 		cfg: cfg, deps: deps, log: deps.Log.With("component", "waitroom"), now: deps.Now,
-		store:   &queuekv.Store{KV: deps.Streams.Queue},
+		store:   &queuekv.Store{KV: deps.Streams.Queue, NC: deps.NC},
 		reports: map[string]*coord.Reports{}, soldOut: map[string]soldOutAt{},
 	}
 	var err error

@@ -45,9 +45,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/internal/kvget"
 	"github.com/ticketing/ticketing/services/queue"
 	"github.com/ticketing/ticketing/services/queue/coord"
 )
@@ -71,9 +73,11 @@ func KeyValueConfig(replicas int) jetstream.KeyValueConfig {
 	}
 }
 
-// Store is a coord.Store on a key-value bucket.
+// Store is a coord.Store on a key-value bucket. NC, when set, reads secrets
+// another node has just created from the bucket's leader (kvget).
 type Store struct {
 	KV jetstream.KeyValue
+	NC *nats.Conn
 }
 
 var _ coord.Store = (*Store)(nil)
@@ -87,10 +91,10 @@ func (s *Store) Secrets(ctx context.Context, eventID string) (coord.Secrets, err
 	const op = "queue.natskv.secrets"
 	key := "secrets." + eventID
 	for attempt := 0; attempt < 3; attempt++ {
-		e, err := s.KV.Get(ctx, key)
+		v, err := kvget.Get(ctx, s.NC, s.KV, key)
 		if err == nil {
 			var sec coord.Secrets
-			if err := json.Unmarshal(e.Value(), &sec); err != nil {
+			if err := json.Unmarshal(v, &sec); err != nil {
 				return coord.Secrets{}, errs.E(op, errs.Other, fmt.Errorf("stored secrets: %w", err))
 			}
 			return sec, nil
