@@ -403,7 +403,7 @@ func TestRecoverySkipsRecordsAfterGap(t *testing.T) {
 	}
 	orphan := record{Owner: last.Owner, Epoch: last.Epoch, Gen: last.Gen + 2, D: []*inventory.Decision{{
 		Type: inventory.HoldPlaced, At: time.Now().UnixNano(), Hold: "ev.0.orphan", Seats: []string{"s-5"}, Qty: 1,
-		Expires: time.Now().Add(time.Hour).UnixNano(), Key: &inventory.IdemKey{1}, FP: "x"}}}
+		Expires: time.Now().Add(time.Hour).UnixNano(), Key: inventory.IdemKey{1}, FP: "x"}}}
 	b, _ := json.Marshal(orphan)
 	if _, err := e.js.Publish(ctx, streams.InventoryLogSubject("ev.0"), b); err != nil {
 		t.Fatal(err)

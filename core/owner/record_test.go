@@ -11,9 +11,9 @@ import (
 func TestRecordJSON(t *testing.T) {
 	k := inventory.HashIdempotencyKey("anon:k")
 	ds := []*inventory.Decision{
-		{Type: inventory.HoldPlaced, At: 1764583200000000000, Hold: "ev.0.abc", Zone: "ga", Qty: 2, Expires: 1764583800000000000, Key: &k, FP: "fp"},
+		{Type: inventory.HoldPlaced, At: 1764583200000000000, Hold: "ev.0.abc", Zone: "ga", Qty: 2, Expires: 1764583800000000000, Key: k, FP: "fp"},
 		{Type: inventory.HoldPlaced, At: 1, Hold: "ev.0.abd", Seats: []string{"a-1-1", `q"uote`}, Holder: "u<1>"},
-		{Type: inventory.HoldRejected, At: 2, Key: &k, FP: "fp", Reason: "seats_unavailable", Msg: "taken é"},
+		{Type: inventory.HoldRejected, At: 2, Key: k, FP: "fp", Reason: "seats_unavailable", Msg: "taken é"},
 		{Type: inventory.OwnerEpoch, At: 3, Owner: "core-2", Lease: 1 << 40},
 	}
 	for _, r := range []record{

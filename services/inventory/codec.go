@@ -151,7 +151,7 @@ func (e *encoder) decision(d *Decision) error {
 	e.int(int64(d.Qty))
 	e.str(d.Holder)
 	e.int(d.Expires)
-	if d.Key == nil {
+	if d.Key == (IdemKey{}) {
 		e.uint(0)
 	} else {
 		e.uint(1)
@@ -247,9 +247,7 @@ func (d *decoder) decision() *Decision {
 	x.Holder = d.str()
 	x.Expires = d.int()
 	if d.uint() == 1 {
-		var k IdemKey
-		copy(k[:], d.bytes(16))
-		x.Key = &k
+		copy(x.Key[:], d.bytes(16))
 	}
 	x.FP = d.str()
 	x.Reason = d.str()

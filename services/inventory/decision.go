@@ -46,7 +46,7 @@ type Decision struct {
 	Expires int64    `json:"exp,omitempty"` // unix nanoseconds
 
 	// hold.placed and hold.rejected: the idempotency record
-	Key *IdemKey `json:"key,omitempty"`
+	Key IdemKey `json:"key,omitzero"` // zero: none
 	FP  string   `json:"fp,omitempty"`
 
 	// hold.rejected

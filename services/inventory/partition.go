@@ -233,7 +233,7 @@ func (p *Partition) Hold(now time.Time, r HoldRequest, newID func() string) (Hol
 	}
 	at := now.UnixNano()
 	if reject != nil {
-		reject.At, reject.Key, reject.FP = at, &key, r.Fingerprint
+		reject.At, reject.Key, reject.FP = at, key, r.Fingerprint
 		p.record(reject)
 		return p.replay(reject)
 	}
@@ -253,7 +253,7 @@ func (p *Partition) Hold(now time.Time, r HoldRequest, newID func() string) (Hol
 	d := &Decision{
 		Type: HoldPlaced, At: at, Hold: p.key + "." + newID(),
 		Seats: r.Seats, Zone: r.Zone, Qty: r.Quantity, Holder: r.Holder,
-		Expires: now.Add(ttl).UnixNano(), Key: &key, FP: r.Fingerprint,
+		Expires: now.Add(ttl).UnixNano(), Key: key, FP: r.Fingerprint,
 	}
 	if len(r.Seats) > 0 {
 		d.Qty = len(r.Seats)
@@ -605,8 +605,8 @@ func (p *Partition) end(h *hold, at int64) {
 }
 
 func (p *Partition) remember(d *Decision) {
-	p.idem[*d.Key] = idemEntry{d: d, gen: p.gen}
-	p.keys.push(*d.Key, d.At)
+	p.idem[d.Key] = idemEntry{d: d, gen: p.gen}
+	p.keys.push(d.Key, d.At)
 }
 
 // forget drops idempotency keys and ended holds older than the retention.

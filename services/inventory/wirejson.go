@@ -185,7 +185,7 @@ func (d *Decision) AppendJSON(b []byte) []byte {
 		b = jsonw.Key(b, "exp", false)
 		b = jsonw.Int(b, d.Expires)
 	}
-	if d.Key != nil {
+	if d.Key != (IdemKey{}) {
 		b = strField(b, "key", d.Key.String()) // never empty: 32 hex digits
 	}
 	b = strField(b, "fp", d.FP)

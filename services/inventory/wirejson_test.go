@@ -65,7 +65,7 @@ func TestWireJSONEncoders(t *testing.T) {
 			Reason: randomString(r), Msg: randomString(r), Order: randomString(r), Owner: randomString(r), Lease: uint64(r.IntN(2)) << 63}
 		if r.IntN(2) == 0 {
 			k := HashIdempotencyKey(randomString(r))
-			d.Key = &k
+			d.Key = k
 		}
 		want, err = json.Marshal(d)
 		if err != nil {
