@@ -76,21 +76,29 @@ func (f *faulty) Apply(ctx context.Context, recs []reporting.Record) (reporting.
 
 // killing is a store whose writes stop when kill is called: a process
 // killed mid-batch, whose last transaction never commits.
+// killing dies, failing every Apply, once it has applied after records: a
+// process killed halfway, at a point that does not depend on how fast the
+// test notices.
 type killing struct {
 	reporting.Store
-	mu     sync.Mutex
-	killed bool
+	after   int
+	mu      sync.Mutex
+	applied int
 }
 
-func (k *killing) kill() { k.mu.Lock(); k.killed = true; k.mu.Unlock() }
+func (k *killing) dead() bool { k.mu.Lock(); defer k.mu.Unlock(); return k.applied >= k.after }
 
 func (k *killing) Apply(ctx context.Context, recs []reporting.Record) (reporting.Applied, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.killed {
+	if k.applied >= k.after {
 		return reporting.Applied{}, errors.New("killed")
 	}
-	return k.Store.Apply(ctx, recs)
+	a, err := k.Store.Apply(ctx, recs)
+	if err == nil {
+		k.applied += len(recs)
+	}
+	return a, err
 }
 
 func exactlyOnce(t *testing.T, brokers []string, store reporting.Store) {
@@ -171,7 +179,7 @@ func exactlyOnce(t *testing.T, brokers []string, store reporting.Store) {
 	}
 
 	// The first process fails batches now and then and is killed halfway.
-	k := &killing{Store: &faulty{Store: store}}
+	k := &killing{Store: &faulty{Store: store}, after: int(total / 2)}
 	r1, err := kafkarunner.New(k, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -179,8 +187,7 @@ func exactlyOnce(t *testing.T, brokers []string, store reporting.Store) {
 	ctx1, stop1 := context.WithCancel(ctx)
 	done1 := make(chan error, 1)
 	go func() { done1 <- r1.Run(ctx1) }()
-	waitFor(ctx, t, "half the records to be applied", func() bool { return applied() >= total/2 })
-	k.kill()
+	waitFor(ctx, t, "the first process to die halfway", k.dead)
 	stop1()
 	if err := <-done1; err != nil {
 		t.Fatalf("run: %v", err)
