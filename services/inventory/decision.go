@@ -47,7 +47,7 @@ type Decision struct {
 
 	// hold.placed and hold.rejected: the idempotency record
 	Key IdemKey `json:"key,omitzero"` // zero: none
-	FP  string   `json:"fp,omitempty"`
+	FP  string  `json:"fp,omitempty"`
 
 	// hold.rejected
 	Reason string `json:"reason,omitempty"`
