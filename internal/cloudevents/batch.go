@@ -27,11 +27,6 @@ type Element struct {
 	Attrs Attributes
 }
 
-// AppendEncode appends to b what Encode writes for e with data.
-func AppendEncode(b []byte, e *Event, data JSONAppender) ([]byte, error) {
-	return appendEncode(b, e, data)
-}
-
 // SplitBatch splits a batch into its events. It accepts exactly the JSON
 // arrays (whitespace around and between values allowed) whose elements are
 // all objects, and refuses anything else, whole: a batch is never half

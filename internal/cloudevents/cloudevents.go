@@ -90,7 +90,7 @@ type JSONAppender interface {
 // a JSONAppender is encoded without reflection, and so is the envelope.
 func Encode(e *Event, data any) ([]byte, error) {
 	if a, ok := data.(JSONAppender); ok && a != nil {
-		return appendEncode(make([]byte, 0, 1024), e, a)
+		return AppendEncode(make([]byte, 0, 1024), e, a)
 	}
 	return json.Marshal(struct {
 		SpecVersion     string    `json:"specversion"`
@@ -105,9 +105,9 @@ func Encode(e *Event, data any) ([]byte, error) {
 	}{e.SpecVersion, e.ID, e.Source, e.Type, e.Subject, e.Time, e.DataContentType, e.PartitionKey, data})
 }
 
-// appendEncode appends what Encode's json.Marshal would write, field by
-// field.
-func appendEncode(b []byte, e *Event, data JSONAppender) ([]byte, error) {
+// AppendEncode appends to b what Encode writes for e with data, field by
+// field, without reflection.
+func AppendEncode(b []byte, e *Event, data JSONAppender) ([]byte, error) {
 	b = append(b, '{')
 	b = jsonw.Key(b, "specversion", true)
 	b = jsonw.String(b, e.SpecVersion)

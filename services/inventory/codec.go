@@ -27,12 +27,7 @@ func (s *Snapshot) MarshalBinary() ([]byte, error) { return s.MarshalBinaryPaced
 // MarshalBinaryPaced is MarshalBinary calling pace (when not nil) every
 // paceEvery entries.
 func (s *Snapshot) MarshalBinaryPaced(pace func()) ([]byte, error) {
-	n := 0
-	step := func() {
-		if n++; pace != nil && n%paceEvery == 0 {
-			pace()
-		}
-	}
+	step := (&pacer{pace: pace}).step
 	e := encoder{b: make([]byte, 0, 64+len(s.Holds)*128+len(s.Keys)*40)}
 	e.b = append(e.b, snapMagic...)
 	e.uint(codecVersion)

@@ -53,18 +53,22 @@ func (p *Partition) Snapshot() *Snapshot { return p.SnapshotPaced(nil) }
 // between two calls of its pace function.
 const paceEvery = 1024
 
+// pacer calls pace (when not nil) every paceEvery steps.
+type pacer struct {
+	pace func()
+	n    int
+}
+
+func (p *pacer) step() {
+	if p.n++; p.pace != nil && p.n%paceEvery == 0 {
+		p.pace()
+	}
+}
+
 // SnapshotPaced is Snapshot calling pace (when not nil) every paceEvery
 // entries, so that a background snapshotter can give way to the hot path.
 func (p *Partition) SnapshotPaced(pace func()) *Snapshot {
-	if pace == nil {
-		pace = func() {}
-	}
-	n := 0
-	step := func() {
-		if n++; n%paceEvery == 0 {
-			pace()
-		}
-	}
+	step := (&pacer{pace: pace}).step
 	s := &Snapshot{Version: SnapshotVersion, Key: p.key, Owner: p.owner, Lease: p.lease,
 		Holds: make([]SnapHold, 0, len(p.holds))}
 	for _, h := range p.holds {
