@@ -104,6 +104,7 @@ func benchHolds(ctx context.Context, args []string) error {
 	asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
 	data := fs.String("data", "", "data directory (default: a temporary one, removed afterwards)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the system (this process) to this file")
+	memProfile := fs.String("memprofile", "", "write a heap profile of the system (this process) at the end of the holds phases to this file")
 	gf := addGCFlags(fs) // the system runs as ticketing core would
 	if err := parse(fs, args); err != nil {
 		return err
@@ -174,6 +175,20 @@ func benchHolds(ctx context.Context, args []string) error {
 		defer f.Close()
 		marks.onStart = func() { _ = pprof.StartCPUProfile(f) }
 		marks.onEnd = pprof.StopCPUProfile
+	}
+	if *memProfile != "" {
+		f, err := os.Create(*memProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		end := marks.onEnd
+		marks.onEnd = func() {
+			if end != nil {
+				end()
+			}
+			_ = pprof.Lookup("heap").WriteTo(f, 0)
+		}
 	}
 	self, err := os.Executable()
 	if err != nil {

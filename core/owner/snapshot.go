@@ -134,8 +134,7 @@ func (r *relayedSamples) safe(lag time.Duration) uint64 {
 // for all of them (a 30 ms p99 at half of peak load on two cores).
 func (o *Owner) writeSnapshot(ctx context.Context, shadow *inventory.Partition, f snapshotFile) (int, error) {
 	duty := pause.NewDuty(ctx, snapshotWork, snapshotRest)
-	s := shadow.SnapshotPaced(duty.Step)
-	body, err := s.MarshalBinaryPaced(duty.Step)
+	body, n, err := shadow.MarshalSnapshotPaced(duty.Step)
 	if err != nil {
 		return 0, err
 	}
@@ -152,7 +151,7 @@ func (o *Owner) writeSnapshot(ctx context.Context, shadow *inventory.Partition, 
 		return 0, fmt.Errorf("snapshot put: %w", err)
 	}
 	o.deps.Metrics.Snapshots.Inc()
-	return len(s.Holds) + len(s.Keys) + len(s.Ended), nil
+	return n, nil
 }
 
 // The snapshotter's duty cycle: about 60% of one core at most.

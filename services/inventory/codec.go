@@ -22,49 +22,112 @@ const codecVersion = 1
 var decisionTypes = []DecisionType{HoldPlaced, HoldReleased, HoldExpired, SeatsSold, SaleCancelled, HoldRejected, OwnerEpoch}
 
 // MarshalBinary encodes the snapshot.
-func (s *Snapshot) MarshalBinary() ([]byte, error) { return s.MarshalBinaryPaced(nil) }
-
-// MarshalBinaryPaced is MarshalBinary calling pace (when not nil) every
-// paceEvery entries.
-func (s *Snapshot) MarshalBinaryPaced(pace func()) ([]byte, error) {
-	step := (&pacer{pace: pace}).step
+func (s *Snapshot) MarshalBinary() ([]byte, error) {
 	e := encoder{b: make([]byte, 0, 64+len(s.Holds)*128+len(s.Keys)*40)}
-	e.b = append(e.b, snapMagic...)
-	e.uint(codecVersion)
-	e.str(s.Key)
-	e.str(s.Owner)
-	e.uint(s.Lease)
+	e.header(s.Key, s.Owner, s.Lease)
 	e.uint(uint64(len(s.Holds)))
 	for _, h := range s.Holds {
-		step()
-		if err := e.decision(h.Placed); err != nil {
+		if err := e.hold(h.Placed, h.Status, h.Order, h.EndedAt); err != nil {
 			return nil, err
 		}
-		e.uint(uint64(h.Status))
-		e.str(h.Order)
-		e.int(h.EndedAt)
 	}
 	e.uint(uint64(len(s.Ended)))
 	for _, x := range s.Ended {
-		e.str(x.Hold)
-		e.int(x.At)
+		e.ended(x.Hold, x.At)
 	}
 	e.uint(uint64(len(s.Keys)))
 	for _, k := range s.Keys {
-		step()
-		e.b = append(e.b, k.Key[:]...)
-		e.int(k.At)
-		e.str(k.Hold)
-		if k.D == nil {
-			e.uint(0)
-			continue
-		}
-		e.uint(1)
-		if err := e.decision(k.D); err != nil {
+		if err := e.key(k); err != nil {
 			return nil, err
 		}
 	}
 	return e.b, nil
+}
+
+// paceEvery is how many entries a paced encoding handles
+// between two calls of its pace function.
+const paceEvery = 1024
+
+// pacer calls pace (when not nil) every paceEvery steps.
+type pacer struct {
+	pace func()
+	n    int
+}
+
+func (p *pacer) step() {
+	if p.n++; p.pace != nil && p.n%paceEvery == 0 {
+		p.pace()
+	}
+}
+
+// MarshalSnapshotPaced encodes the partition's snapshot straight from its
+// records: the bytes of p.Snapshot().MarshalBinary() without building the
+// snapshot (a decision and a seat list per hold for the collector). It
+// calls pace (when not nil) every paceEvery entries, and returns the
+// snapshot's size in entries.
+func (p *Partition) MarshalSnapshotPaced(pace func()) ([]byte, int, error) {
+	step := (&pacer{pace: pace}).step
+	holds, keys := 0, 0
+	p.recs.each(func(_ int32, r *rec) {
+		if r.kind == recHold && r.byID {
+			holds++
+		}
+	})
+	e := encoder{b: make([]byte, 0, 64+holds*128)}
+	ek := encoder{b: make([]byte, 0, p.keys.len()*40)} // the keys, counted as they are written
+	e.header(p.key, p.owner, p.lease)
+	e.uint(uint64(holds))
+	var (
+		d     Decision
+		seats []string
+		err   error
+	)
+	// fill makes d the decision a record answers for, reusing d and seats.
+	fill := func(r *rec) *Decision {
+		if r.kind == recRefusal {
+			d = Decision{Type: HoldRejected, At: r.at, Key: r.key, FP: r.field(fFP), Reason: r.field(fReason), Msg: r.field(fMsg)}
+			return &d
+		}
+		seats = seats[:0]
+		for j := range r.seatCount() {
+			seats = append(seats, p.seatIDs[r.seat(j)])
+		}
+		d = Decision{Type: HoldPlaced, At: r.at, Hold: r.field(fID), Zone: p.zoneOf(r), Qty: int(r.qty),
+			Holder: r.field(fHolder), Expires: r.expires, Key: r.key, FP: r.field(fFP)}
+		if len(seats) > 0 {
+			d.Seats = seats
+		}
+		return &d
+	}
+	p.recs.each(func(_ int32, r *rec) {
+		if err == nil && r.kind == recHold && r.byID {
+			step()
+			err = e.hold(fill(r), r.status, r.field(fOrder), r.endedAt)
+		}
+	})
+	e.uint(uint64(p.ended.len()))
+	p.ended.each(func(i int32, at int64) { e.ended(p.recs.at(i).field(fID), at) })
+	p.keys.each(func(k IdemKey, at int64) {
+		i, ok := p.idem[k]
+		if !ok || err != nil || p.recs.at(i).at != at {
+			return // forgotten, or superseded
+		}
+		step()
+		sk := SnapKey{Key: k, At: at}
+		if r := p.recs.at(i); r.kind == recHold && r.byID {
+			sk.Hold = r.field(fID)
+		} else {
+			sk.D = fill(r)
+		}
+		err = ek.key(sk)
+		keys++
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	e.uint(uint64(keys))
+	e.b = append(e.b, ek.b...)
+	return e.b, holds + p.ended.len() + keys, nil
 }
 
 // UnmarshalBinary decodes a snapshot encoded by MarshalBinary. It refuses,
@@ -114,6 +177,41 @@ func (s *Snapshot) UnmarshalBinary(b []byte) error {
 }
 
 type encoder struct{ b []byte }
+
+func (e *encoder) header(key, owner string, lease uint64) {
+	e.b = append(e.b, snapMagic...)
+	e.uint(codecVersion)
+	e.str(key)
+	e.str(owner)
+	e.uint(lease)
+}
+
+func (e *encoder) hold(placed *Decision, st Status, order string, endedAt int64) error {
+	if err := e.decision(placed); err != nil {
+		return err
+	}
+	e.uint(uint64(st))
+	e.str(order)
+	e.int(endedAt)
+	return nil
+}
+
+func (e *encoder) ended(hold string, at int64) {
+	e.str(hold)
+	e.int(at)
+}
+
+func (e *encoder) key(k SnapKey) error {
+	e.b = append(e.b, k.Key[:]...)
+	e.int(k.At)
+	e.str(k.Hold)
+	if k.D == nil {
+		e.uint(0)
+		return nil
+	}
+	e.uint(1)
+	return e.decision(k.D)
+}
 
 func (e *encoder) uint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
 func (e *encoder) int(v int64)   { e.b = binary.AppendVarint(e.b, v) }

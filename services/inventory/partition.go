@@ -1,8 +1,8 @@
 package inventory
 
 import (
-	"container/heap"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,30 +22,15 @@ const (
 	ReasonOtherOrder       = "confirmed_for_other_order"
 )
 
-type hold struct {
-	placed  *Decision // the hold.placed decision; immutable
-	status  Status
-	order   string
-	endedAt int64
-	seats   []int32 // seat indexes; nil for GA
-	zone    int     // GA zone index; -1 for seats
-	heapIdx int     // index in the expiry heap; -1 when not in it
-}
-
 type seat struct {
 	zone int32
-	hold *hold // nil when free; else the hold's status says held or sold
+	hold int32 // the record (index+1) of the hold that has it; 0: free
 }
 
 type zoneState struct {
 	def        ZoneDef
 	capacity   int
 	held, sold int
-}
-
-type idemEntry struct {
-	d   *Decision // hold.placed or hold.rejected
-	gen uint64    // the batch generation that recorded it
 }
 
 type timed[T any] struct {
@@ -85,7 +70,8 @@ func (q *queue[T]) each(f func(T, int64)) {
 // state, record their decisions (applying them at once) and return the
 // answer; TakeDecisions hands the recorded decisions to the caller, who must
 // make them durable before it passes the answers on. Apply replays a logged
-// decision on recovery.
+// decision on recovery. The partition keeps no decision: it keeps what it
+// needs of each in records (records.go).
 type Partition struct {
 	key     string
 	limits  Limits
@@ -95,10 +81,10 @@ type Partition struct {
 	zoneIdx map[string]int
 	zones   []zoneState
 
-	holds map[string]*hold // live holds, and ended ones until forgotten
-	ended queue[string]    // ended hold ids, oldest first
-	idem  map[IdemKey]idemEntry
-	keys  queue[IdemKey] // idempotency keys, oldest first
+	recs  records           // holds (live, and ended ones until forgotten) and refusals
+	ended queue[int32]      // ended holds, oldest first
+	idem  map[IdemKey]int32 // idempotency key → its hold or refusal
+	keys  queue[IdemKey]    // idempotency keys, oldest first
 	exp   expiryHeap
 
 	gen     uint64 // generation of the batch being recorded
@@ -119,9 +105,10 @@ func NewPartition(key string, l Layout, lim Limits) (*Partition, error) {
 		seatIDs: make([]string, len(l.Seats)),
 		seats:   make([]seat, len(l.Seats)),
 		zoneIdx: map[string]int{},
-		holds:   map[string]*hold{},
-		idem:    map[IdemKey]idemEntry{},
+		recs:    newRecords(),
+		idem:    map[IdemKey]int32{},
 	}
+	p.exp.rs = &p.recs
 	for _, z := range l.Zones {
 		if _, dup := p.zoneIdx[z.ID]; dup {
 			return nil, fmt.Errorf("inventory: zone %q twice in layout", z.ID)
@@ -181,10 +168,6 @@ func (p *Partition) record(d *Decision) {
 	p.pending = append(p.pending, d)
 }
 
-func (p *Partition) inFlight(e idemEntry) bool {
-	return p.durable != nil && e.gen > p.durable()
-}
-
 // Hold places a hold on seats (all or nothing) or a quantity of a GA zone.
 // newID makes the hold's id suffix. A refusal for lack of inventory is
 // recorded (it is what the key replays); a malformed request is not.
@@ -194,14 +177,15 @@ func (p *Partition) Hold(now time.Time, r HoldRequest, newID func() string) (Hol
 		return Hold{}, errs.E(op, errs.Invalid, "an idempotency key is required")
 	}
 	key := HashIdempotencyKey(r.IdempotencyKey)
-	if e, ok := p.idem[key]; ok {
-		if e.d.FP != r.Fingerprint {
+	if i, ok := p.idem[key]; ok {
+		e := p.recs.at(i)
+		if e.field(fFP) != r.Fingerprint {
 			return Hold{}, errs.E(op, errs.Mismatch, "this idempotency key was used with a different request")
 		}
-		if p.inFlight(e) {
+		if p.durable != nil && e.gen > p.durable() {
 			return Hold{}, errs.E(op, errs.InFlight, "a request with this idempotency key is still being processed")
 		}
-		return p.replay(e.d)
+		return p.replay(e)
 	}
 	if err := p.validateHold(&r); err != nil {
 		return Hold{}, err
@@ -212,7 +196,7 @@ func (p *Partition) Hold(now time.Time, r HoldRequest, newID func() string) (Hol
 	if len(r.Seats) > 0 {
 		var taken []string
 		for _, id := range r.Seats {
-			if p.seats[p.seatIdx[id]].hold != nil {
+			if p.seats[p.seatIdx[id]].hold != 0 {
 				taken = append(taken, id)
 			}
 		}
@@ -235,15 +219,15 @@ func (p *Partition) Hold(now time.Time, r HoldRequest, newID func() string) (Hol
 	if reject != nil {
 		reject.At, reject.Key, reject.FP = at, key, r.Fingerprint
 		p.record(reject)
-		return p.replay(reject)
+		return Hold{}, refusal(reject.Msg, reject.Reason)
 	}
 	ttl := time.Duration(r.TTLSeconds) * time.Second
 	if ttl == 0 {
 		ttl = p.limits.DefaultTTL
 	}
-	// The decision lives as long as its hold (and its idempotency record):
-	// it keeps the partition's own zone and seat id strings, not the
-	// request's freshly decoded copies (fewer objects for the collector).
+	// The decision goes to the log and the relay: it carries the
+	// partition's own zone and seat id strings, not the request's decoded
+	// copies.
 	if zi, ok := p.zoneIdx[r.Zone]; ok {
 		r.Zone = p.zones[zi].def.ID
 	}
@@ -259,7 +243,10 @@ func (p *Partition) Hold(now time.Time, r HoldRequest, newID func() string) (Hol
 		d.Qty = len(r.Seats)
 	}
 	p.record(d)
-	return p.view(p.holds[d.Hold]), nil
+	return Hold{
+		HoldID: d.Hold, Seats: nonNil(d.Seats), Zone: d.Zone, Quantity: d.Qty, Holder: d.Holder,
+		Status: Held, ExpiresAt: time.Unix(0, d.Expires).UTC(),
+	}, nil
 }
 
 func (p *Partition) validateHold(r *HoldRequest) error {
@@ -307,15 +294,18 @@ func (p *Partition) validateHold(r *HoldRequest) error {
 	return nil
 }
 
+func refusal(msg, reason string) error {
+	return errs.E("inventory.hold", errs.Conflict, msg).WithReason(reason)
+}
+
 // replay answers an idempotency key with its first answer.
-func (p *Partition) replay(d *Decision) (Hold, error) {
-	if d.Type == HoldRejected {
-		return Hold{}, errs.E("inventory.hold", errs.Conflict, d.Msg).WithReason(d.Reason)
+func (p *Partition) replay(r *rec) (Hold, error) {
+	if r.kind == recRefusal {
+		return Hold{}, refusal(r.field(fMsg), r.field(fReason))
 	}
-	return Hold{
-		HoldID: d.Hold, Seats: nonNil(d.Seats), Zone: d.Zone, Quantity: d.Qty, Holder: d.Holder,
-		Status: Held, ExpiresAt: time.Unix(0, d.Expires).UTC(),
-	}, nil
+	h := p.view(r)
+	h.Status, h.OrderID = Held, ""
+	return h, nil
 }
 
 func nonNil(s []string) []string {
@@ -325,20 +315,49 @@ func nonNil(s []string) []string {
 	return s
 }
 
-func (p *Partition) view(h *hold) Hold {
-	d := h.placed
+// seatIDsOf names a hold's seats (nil for GA).
+func (p *Partition) seatIDsOf(r *rec) []string {
+	n := r.seatCount()
+	if n == 0 {
+		return nil
+	}
+	s := make([]string, n)
+	for i := range s {
+		s[i] = p.seatIDs[r.seat(i)]
+	}
+	return s
+}
+
+func (p *Partition) zoneOf(r *rec) string {
+	if r.zone < 0 {
+		return ""
+	}
+	return p.zones[r.zone].def.ID
+}
+
+func (p *Partition) view(r *rec) Hold {
 	return Hold{
-		HoldID: d.Hold, Seats: nonNil(d.Seats), Zone: d.Zone, Quantity: d.Qty, Holder: d.Holder,
-		Status: h.status, ExpiresAt: time.Unix(0, d.Expires).UTC(), OrderID: h.order,
+		HoldID: r.field(fID), Seats: nonNil(p.seatIDsOf(r)), Zone: p.zoneOf(r), Quantity: int(r.qty),
+		Holder: r.field(fHolder), Status: r.status, ExpiresAt: time.Unix(0, r.expires).UTC(), OrderID: r.field(fOrder),
 	}
 }
 
-func (p *Partition) find(op, id string) (*hold, error) {
-	h, ok := p.holds[id]
+// placement is the hold.placed decision of a hold record.
+func (p *Partition) placement(r *rec) *Decision {
+	return p.about(r, &Decision{Type: HoldPlaced, At: r.at, Expires: r.expires, Key: r.key, FP: r.field(fFP)})
+}
+
+// refusalOf is the hold.rejected decision of a refusal record.
+func refusalOf(r *rec) *Decision {
+	return &Decision{Type: HoldRejected, At: r.at, Key: r.key, FP: r.field(fFP), Reason: r.field(fReason), Msg: r.field(fMsg)}
+}
+
+func (p *Partition) find(op, id string) (*rec, error) {
+	i, ok := p.recs.byID(id)
 	if !ok {
 		return nil, errs.Errorf(op, errs.NotFound, "no hold %q", id)
 	}
-	return h, nil
+	return p.recs.at(i), nil
 }
 
 // Release frees a live hold's inventory. Releasing a hold that already ended
@@ -377,7 +396,7 @@ func (p *Partition) Confirm(now time.Time, r ConfirmRequest) (Hold, error) {
 	case Held:
 		p.record(p.about(h, &Decision{Type: SeatsSold, At: now.UnixNano(), Order: r.OrderID}))
 	case Sold:
-		if r.OrderID != "" && h.order != "" && r.OrderID != h.order {
+		if order := h.field(fOrder); r.OrderID != "" && order != "" && r.OrderID != order {
 			return Hold{}, errs.E(op, errs.Conflict, "the hold was confirmed for another order").WithReason(ReasonOtherOrder)
 		}
 	case Expired:
@@ -401,10 +420,11 @@ func (p *Partition) CancelSale(now time.Time, r ConfirmRequest) (Hold, error) {
 	}
 	switch h.status {
 	case Sold:
-		if r.OrderID != "" && h.order != "" && r.OrderID != h.order {
+		order := h.field(fOrder)
+		if r.OrderID != "" && order != "" && r.OrderID != order {
 			return Hold{}, errs.E(op, errs.Conflict, "the hold was confirmed for another order").WithReason(ReasonOtherOrder)
 		}
-		p.record(p.about(h, &Decision{Type: SaleCancelled, At: now.UnixNano(), Order: h.order}))
+		p.record(p.about(h, &Decision{Type: SaleCancelled, At: now.UnixNano(), Order: order}))
 	case Cancelled:
 	default:
 		return Hold{}, errs.Errorf(op, errs.Conflict, "the hold is %s, not sold", h.status).WithReason(ReasonNotSold)
@@ -428,8 +448,8 @@ func (p *Partition) Expire(now time.Time) int { return p.expireDue(now) }
 func (p *Partition) expireDue(now time.Time) int {
 	n := 0
 	t := now.UnixNano()
-	for len(p.exp) > 0 && p.exp[0].placed.Expires <= t {
-		p.record(p.about(p.exp[0], &Decision{Type: HoldExpired, At: t}))
+	for p.exp.len() > 0 && p.recs.at(p.exp.top()).expires <= t {
+		p.record(p.about(p.recs.at(p.exp.top()), &Decision{Type: HoldExpired, At: t}))
 		n++
 	}
 	return n
@@ -437,18 +457,17 @@ func (p *Partition) expireDue(now time.Time) int {
 
 // about fills in what a decision on an existing hold concerns, so that every
 // decision (and its domain event) is complete on its own.
-func (p *Partition) about(h *hold, d *Decision) *Decision {
-	pl := h.placed
-	d.Hold, d.Seats, d.Zone, d.Qty, d.Holder = pl.Hold, pl.Seats, pl.Zone, pl.Qty, pl.Holder
+func (p *Partition) about(h *rec, d *Decision) *Decision {
+	d.Hold, d.Seats, d.Zone, d.Qty, d.Holder = h.field(fID), p.seatIDsOf(h), p.zoneOf(h), int(h.qty), h.field(fHolder)
 	return d
 }
 
 // NextExpiry is when the earliest live hold expires.
 func (p *Partition) NextExpiry() (time.Time, bool) {
-	if len(p.exp) == 0 {
+	if p.exp.len() == 0 {
 		return time.Time{}, false
 	}
-	return time.Unix(0, p.exp[0].placed.Expires), true
+	return time.Unix(0, p.recs.at(p.exp.top()).expires), true
 }
 
 // RecordEpoch records that owner took the partition under the given lease.
@@ -461,8 +480,8 @@ func (p *Partition) Availability() Availability {
 	a := Availability{Partition: p.key, Seats: make(map[string]Status, len(p.seats))}
 	for i, s := range p.seats {
 		st := Free
-		if s.hold != nil {
-			st = s.hold.status
+		if s.hold != 0 {
+			st = p.recs.at(s.hold - 1).status
 		}
 		a.Seats[p.seatIDs[i]] = st
 	}
@@ -487,20 +506,63 @@ func (p *Partition) AvailabilityWithin(now time.Time, within time.Duration) Avai
 	for len(stack) > 0 {
 		i := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		if i >= len(p.exp) || p.exp[i].placed.Expires > until {
+		if i >= p.exp.len() {
+			continue
+		}
+		h := p.recs.at(p.exp.h[i])
+		if h.expires > until {
 			continue // and so is every hold below it in the heap
 		}
-		h := p.exp[i]
 		if h.zone >= 0 {
-			a.Zones[h.zone].Expiring += h.placed.Qty
+			a.Zones[h.zone].Expiring += int(h.qty)
 		} else {
-			for _, si := range h.seats {
-				a.Zones[p.seats[si].zone].Expiring++
+			for j := range h.seatCount() {
+				a.Zones[p.seats[h.seat(j)].zone].Expiring++
 			}
 		}
 		stack = append(stack, 2*i+1, 2*i+2)
 	}
 	return a
+}
+
+// newHold makes the record of a placed hold, checking that its seats or
+// zone exist (not that they are free). The record is in no index yet.
+func (p *Partition) newHold(d *Decision) (int32, error) {
+	if d.Qty < 1 || (len(d.Seats) > 0 && d.Qty != len(d.Seats)) {
+		return -1, fmt.Errorf("inventory: %s %s: quantity %d for %d seats", d.Type, d.Hold, d.Qty, len(d.Seats))
+	}
+	zone := int32(-1)
+	var seats []int32
+	if len(d.Seats) > 0 {
+		seats = make([]int32, len(d.Seats))
+		for i, id := range d.Seats {
+			si, ok := p.seatIdx[id]
+			if !ok || slices.Contains(seats[:i], si) {
+				return -1, fmt.Errorf("inventory: %s %s: seat %q unknown or listed twice", d.Type, d.Hold, id)
+			}
+			seats[i] = si
+		}
+	} else {
+		zi, ok := p.zoneIdx[d.Zone]
+		if !ok || !p.zones[zi].def.GA {
+			return -1, fmt.Errorf("inventory: %s %s: unknown zone %q", d.Type, d.Hold, d.Zone)
+		}
+		zone = int32(zi)
+	}
+	i := p.recs.alloc()
+	r := p.recs.at(i)
+	*r = rec{kind: recHold, status: Held, at: d.At, expires: d.Expires, key: d.Key,
+		qty: int32(d.Qty), zone: zone, heapIdx: -1}
+	r.setText([nFields]string{fID: d.Hold, fHolder: d.Holder, fFP: d.FP}, seats)
+	return i, nil
+}
+
+func (p *Partition) newRefusal(d *Decision) int32 {
+	i := p.recs.alloc()
+	r := p.recs.at(i)
+	*r = rec{kind: recRefusal, at: d.At, key: d.Key, zone: -1, heapIdx: -1}
+	r.setText([nFields]string{fReason: d.Reason, fMsg: d.Msg, fFP: d.FP}, nil)
+	return i
 }
 
 // Apply changes the state by one logged decision. It fails, changing
@@ -509,66 +571,69 @@ func (p *Partition) AvailabilityWithin(now time.Time, within time.Duration) Avai
 func (p *Partition) Apply(d *Decision) error {
 	switch d.Type {
 	case HoldPlaced:
-		if _, dup := p.holds[d.Hold]; dup {
+		if _, dup := p.recs.byID(d.Hold); dup {
 			return fmt.Errorf("inventory: apply %s: hold %s exists", d.Type, d.Hold)
 		}
-		h := &hold{placed: d, status: Held, zone: -1, heapIdx: -1}
 		if len(d.Seats) > 0 {
-			h.seats = make([]int32, len(d.Seats))
-			for i, id := range d.Seats {
-				si, ok := p.seatIdx[id]
-				if !ok || p.seats[si].hold != nil {
-					return fmt.Errorf("inventory: apply %s %s: seat %q unknown or taken", d.Type, d.Hold, id)
+			for _, id := range d.Seats {
+				if si, ok := p.seatIdx[id]; ok && p.seats[si].hold != 0 {
+					return fmt.Errorf("inventory: apply %s %s: seat %q taken", d.Type, d.Hold, id)
 				}
-				h.seats[i] = si
 			}
-			for _, si := range h.seats {
-				p.seats[si].hold = h
-				p.zones[p.seats[si].zone].held++
-			}
-		} else {
-			zi, ok := p.zoneIdx[d.Zone]
-			if !ok || p.zones[zi].capacity-p.zones[zi].held-p.zones[zi].sold < d.Qty {
-				return fmt.Errorf("inventory: apply %s %s: zone %q unknown or short", d.Type, d.Hold, d.Zone)
-			}
-			h.zone = zi
-			p.zones[zi].held += d.Qty
+		} else if zi, ok := p.zoneIdx[d.Zone]; ok && p.zones[zi].capacity-p.zones[zi].held-p.zones[zi].sold < d.Qty {
+			return fmt.Errorf("inventory: apply %s %s: zone %q short", d.Type, d.Hold, d.Zone)
 		}
-		p.holds[d.Hold] = h
-		heap.Push(&p.exp, h)
-		p.remember(d)
+		i, err := p.newHold(d)
+		if err != nil {
+			return fmt.Errorf("apply: %w", err)
+		}
+		h := p.recs.at(i)
+		h.gen = p.gen
+		p.take(i, h)
+		p.adjust(h, +1, 0)
+		p.recs.index(i)
+		p.exp.push(i)
+		p.remember(d.Key, i, d.At)
 	case HoldRejected:
-		p.remember(d)
+		i := p.newRefusal(d)
+		p.recs.at(i).gen = p.gen
+		p.remember(d.Key, i, d.At)
 	case HoldReleased, HoldExpired:
-		h, ok := p.holds[d.Hold]
-		if !ok || h.status != Held {
+		i, ok := p.recs.byID(d.Hold)
+		if !ok || p.recs.at(i).status != Held {
 			return fmt.Errorf("inventory: apply %s: hold %s is not held", d.Type, d.Hold)
 		}
+		h := p.recs.at(i)
 		p.adjust(h, -1, 0)
 		p.freeSeats(h)
-		heap.Remove(&p.exp, h.heapIdx)
+		p.exp.remove(int(h.heapIdx))
 		h.status = Released
 		if d.Type == HoldExpired {
 			h.status = Expired
 		}
-		p.end(h, d.At)
+		p.end(i, h, d.At)
 	case SeatsSold:
-		h, ok := p.holds[d.Hold]
-		if !ok || h.status != Held {
+		i, ok := p.recs.byID(d.Hold)
+		if !ok || p.recs.at(i).status != Held {
 			return fmt.Errorf("inventory: apply %s: hold %s is not held", d.Type, d.Hold)
 		}
+		h := p.recs.at(i)
 		p.adjust(h, -1, +1)
-		heap.Remove(&p.exp, h.heapIdx)
-		h.status, h.order = Sold, d.Order
+		p.exp.remove(int(h.heapIdx))
+		h.status = Sold
+		f := h.fields()
+		f[fOrder] = d.Order
+		h.setText(f, h.seatIdxs())
 	case SaleCancelled:
-		h, ok := p.holds[d.Hold]
-		if !ok || h.status != Sold {
+		i, ok := p.recs.byID(d.Hold)
+		if !ok || p.recs.at(i).status != Sold {
 			return fmt.Errorf("inventory: apply %s: hold %s is not sold", d.Type, d.Hold)
 		}
+		h := p.recs.at(i)
 		p.adjust(h, 0, -1)
 		p.freeSeats(h)
 		h.status = Cancelled
-		p.end(h, d.At)
+		p.end(i, h, d.At)
 	case OwnerEpoch:
 		p.owner, p.lease = d.Owner, d.Lease
 	default:
@@ -578,35 +643,57 @@ func (p *Partition) Apply(d *Decision) error {
 	return nil
 }
 
+// take gives a hold's seats to it.
+func (p *Partition) take(i int32, h *rec) {
+	for j := range h.seatCount() {
+		p.seats[h.seat(j)].hold = i + 1
+	}
+}
+
 // adjust moves a hold's quantity between held and sold.
-func (p *Partition) adjust(h *hold, held, sold int) {
+func (p *Partition) adjust(h *rec, held, sold int) {
 	if h.zone >= 0 {
 		z := &p.zones[h.zone]
-		z.held += held * h.placed.Qty
-		z.sold += sold * h.placed.Qty
+		z.held += held * int(h.qty)
+		z.sold += sold * int(h.qty)
 		return
 	}
-	for _, si := range h.seats {
-		z := &p.zones[p.seats[si].zone]
+	for j := range h.seatCount() {
+		z := &p.zones[p.seats[h.seat(j)].zone]
 		z.held += held
 		z.sold += sold
 	}
 }
 
-func (p *Partition) freeSeats(h *hold) {
-	for _, si := range h.seats {
-		p.seats[si].hold = nil
+func (p *Partition) freeSeats(h *rec) {
+	for j := range h.seatCount() {
+		p.seats[h.seat(j)].hold = 0
 	}
 }
 
-func (p *Partition) end(h *hold, at int64) {
+func (p *Partition) end(i int32, h *rec, at int64) {
 	h.endedAt = at
-	p.ended.push(h.placed.Hold, at)
+	p.ended.push(i, at)
 }
 
-func (p *Partition) remember(d *Decision) {
-	p.idem[d.Key] = idemEntry{d: d, gen: p.gen}
-	p.keys.push(d.Key, d.At)
+// remember makes a record the answer of an idempotency key.
+func (p *Partition) remember(k IdemKey, i int32, at int64) {
+	if old, ok := p.idem[k]; ok {
+		p.unkey(old)
+	}
+	p.idem[k] = i
+	p.recs.at(i).byKey = true
+	p.keys.push(k, at)
+}
+
+// unkey notes that a record's idempotency key no longer reaches it, and
+// frees the record when nothing does.
+func (p *Partition) unkey(i int32) {
+	r := p.recs.at(i)
+	r.byKey = false
+	if !r.byID {
+		p.recs.release(i)
+	}
 }
 
 // forget drops idempotency keys and ended holds older than the retention.
@@ -616,41 +703,22 @@ func (p *Partition) forget(now int64) {
 	cut := now - int64(p.limits.IdempotencyTTL)
 	for p.keys.len() > 0 && p.keys.front().at < cut {
 		k := p.keys.front().v
-		if e, ok := p.idem[k]; ok && e.d.At < cut {
+		if i, ok := p.idem[k]; ok && p.recs.at(i).at < cut {
 			delete(p.idem, k)
+			p.unkey(i)
 		}
 		p.keys.pop()
 	}
 	for p.ended.len() > 0 && p.ended.front().at < cut {
-		id := p.ended.front().v
-		if h, ok := p.holds[id]; ok && h.status != Held && h.status != Sold && h.endedAt < cut {
-			delete(p.holds, id)
+		i := p.ended.front().v
+		// Each hold ends once, and its record stays in the id index until
+		// this entry drops it.
+		if h := p.recs.at(i); h.byID && h.status != Held && h.status != Sold && h.endedAt < cut {
+			p.recs.unindex(i)
+			if !h.byKey {
+				p.recs.release(i)
+			}
 		}
 		p.ended.pop()
 	}
-}
-
-type expiryHeap []*hold
-
-func (h expiryHeap) Len() int { return len(h) }
-func (h expiryHeap) Less(i, j int) bool {
-	return h[i].placed.Expires < h[j].placed.Expires
-}
-func (h expiryHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].heapIdx, h[j].heapIdx = i, j
-}
-func (h *expiryHeap) Push(x any) {
-	it := x.(*hold)
-	it.heapIdx = len(*h)
-	*h = append(*h, it)
-}
-func (h *expiryHeap) Pop() any {
-	old := *h
-	n := len(old)
-	it := old[n-1]
-	old[n-1] = nil
-	it.heapIdx = -1
-	*h = old[:n-1]
-	return it
 }

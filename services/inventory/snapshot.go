@@ -1,9 +1,6 @@
 package inventory
 
-import (
-	"container/heap"
-	"fmt"
-)
+import "fmt"
 
 // SnapshotVersion is the version of the snapshot format written by Snapshot.
 const SnapshotVersion = 1
@@ -45,52 +42,31 @@ type SnapKey struct {
 	D    *Decision `json:"d,omitempty"`
 }
 
-// Snapshot captures the partition's state. The result shares immutable
-// decisions with the partition but nothing mutable.
-func (p *Partition) Snapshot() *Snapshot { return p.SnapshotPaced(nil) }
-
-// paceEvery is how many entries a paced snapshot or encoding handles
-// between two calls of its pace function.
-const paceEvery = 1024
-
-// pacer calls pace (when not nil) every paceEvery steps.
-type pacer struct {
-	pace func()
-	n    int
-}
-
-func (p *pacer) step() {
-	if p.n++; p.pace != nil && p.n%paceEvery == 0 {
-		p.pace()
-	}
-}
-
-// SnapshotPaced is Snapshot calling pace (when not nil) every paceEvery
-// entries, so that a background snapshotter can give way to the hot path.
-func (p *Partition) SnapshotPaced(pace func()) *Snapshot {
-	step := (&pacer{pace: pace}).step
+// Snapshot captures the partition's state. The owner's snapshotter encodes
+// the partition directly (MarshalSnapshotPaced); this form is for recovery
+// and tests.
+func (p *Partition) Snapshot() *Snapshot {
 	s := &Snapshot{Version: SnapshotVersion, Key: p.key, Owner: p.owner, Lease: p.lease,
-		Holds: make([]SnapHold, 0, len(p.holds))}
-	for _, h := range p.holds {
-		s.Holds = append(s.Holds, SnapHold{Placed: h.placed, Status: h.status, Order: h.order, EndedAt: h.endedAt})
-		step()
-	}
-	p.ended.each(func(id string, at int64) { s.Ended = append(s.Ended, SnapEnded{id, at}) })
+		Holds: make([]SnapHold, 0, len(p.recs.ids))}
+	p.recs.each(func(_ int32, r *rec) {
+		if r.kind == recHold && r.byID {
+			s.Holds = append(s.Holds, SnapHold{Placed: p.placement(r), Status: r.status, Order: r.field(fOrder), EndedAt: r.endedAt})
+		}
+	})
+	p.ended.each(func(i int32, at int64) { s.Ended = append(s.Ended, SnapEnded{p.recs.at(i).field(fID), at}) })
 	p.keys.each(func(k IdemKey, at int64) {
-		step()
-		e, ok := p.idem[k]
-		if !ok || e.d.At != at {
+		i, ok := p.idem[k]
+		if !ok || p.recs.at(i).at != at {
 			return // forgotten, or superseded
 		}
 		sk := SnapKey{Key: k, At: at}
-		if e.d.Type == HoldPlaced {
-			if h, ok := p.holds[e.d.Hold]; ok && h.placed == e.d {
-				sk.Hold = e.d.Hold
-			} else {
-				sk.D = e.d
-			}
-		} else {
-			sk.D = e.d
+		switch r := p.recs.at(i); {
+		case r.kind == recHold && r.byID:
+			sk.Hold = r.field(fID)
+		case r.kind == recHold:
+			sk.D = p.placement(r)
+		default:
+			sk.D = refusalOf(r)
 		}
 		s.Keys = append(s.Keys, sk)
 	})
@@ -112,35 +88,36 @@ func Restore(l Layout, lim Limits, s *Snapshot) (*Partition, error) {
 		if d == nil || d.Type != HoldPlaced {
 			return nil, fmt.Errorf("inventory: snapshot hold without placement")
 		}
-		h := &hold{placed: d, status: sh.Status, order: sh.Order, endedAt: sh.EndedAt, zone: -1, heapIdx: -1}
-		live := h.status == Held || h.status == Sold
-		if len(d.Seats) > 0 {
-			h.seats = make([]int32, len(d.Seats))
-			for i, id := range d.Seats {
-				si, ok := p.seatIdx[id]
-				if !ok || (live && p.seats[si].hold != nil) {
-					return nil, fmt.Errorf("inventory: snapshot hold %s: seat %q unknown or taken twice", d.Hold, id)
-				}
-				h.seats[i] = si
-				if live {
-					p.seats[si].hold = h
+		if _, dup := p.recs.byID(d.Hold); dup {
+			return nil, fmt.Errorf("inventory: snapshot hold %s twice", d.Hold)
+		}
+		i, err := p.newHold(d)
+		if err != nil {
+			return nil, fmt.Errorf("snapshot: %w", err)
+		}
+		h := p.recs.at(i)
+		h.status, h.endedAt = sh.Status, sh.EndedAt
+		if sh.Order != "" {
+			f := h.fields()
+			f[fOrder] = sh.Order
+			h.setText(f, h.seatIdxs())
+		}
+		if h.status == Held || h.status == Sold {
+			for j := range h.seatCount() {
+				if p.seats[h.seat(j)].hold != 0 {
+					return nil, fmt.Errorf("inventory: snapshot hold %s: seat %q taken twice", d.Hold, p.seatIDs[h.seat(j)])
 				}
 			}
-		} else {
-			zi, ok := p.zoneIdx[d.Zone]
-			if !ok {
-				return nil, fmt.Errorf("inventory: snapshot hold %s: unknown zone %q", d.Hold, d.Zone)
-			}
-			h.zone = zi
+			p.take(i, h)
 		}
 		switch h.status {
 		case Held:
 			p.adjust(h, +1, 0)
-			heap.Push(&p.exp, h)
+			p.exp.push(i)
 		case Sold:
 			p.adjust(h, 0, +1)
 		}
-		p.holds[d.Hold] = h
+		p.recs.index(i)
 	}
 	for _, z := range p.zones {
 		if z.held+z.sold > z.capacity || z.held < 0 || z.sold < 0 {
@@ -148,19 +125,28 @@ func Restore(l Layout, lim Limits, s *Snapshot) (*Partition, error) {
 		}
 	}
 	for _, e := range s.Ended {
-		p.ended.push(e.Hold, e.At)
+		if i, ok := p.recs.byID(e.Hold); ok {
+			p.ended.push(i, e.At)
+		} // else: it would forget a hold that is gone already
 	}
 	for _, k := range s.Keys {
-		d := k.D
-		if d == nil {
-			h, ok := p.holds[k.Hold]
-			if !ok {
+		var i int32
+		switch {
+		case k.D == nil:
+			var ok bool
+			if i, ok = p.recs.byID(k.Hold); !ok {
 				return nil, fmt.Errorf("inventory: snapshot key for missing hold %s", k.Hold)
 			}
-			d = h.placed
+		case k.D.Type == HoldPlaced:
+			if i, err = p.newHold(k.D); err != nil {
+				return nil, fmt.Errorf("snapshot: %w", err)
+			}
+		case k.D.Type == HoldRejected:
+			i = p.newRefusal(k.D)
+		default:
+			return nil, fmt.Errorf("inventory: snapshot key with a %s decision", k.D.Type)
 		}
-		p.idem[k.Key] = idemEntry{d: d}
-		p.keys.push(k.Key, k.At)
+		p.remember(k.Key, i, k.At)
 	}
 	return p, nil
 }

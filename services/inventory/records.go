@@ -1,0 +1,281 @@
+package inventory
+
+import (
+	"hash/maphash"
+	"strings"
+)
+
+// A partition of a big on-sale keeps millions of holds and idempotency
+// records for a day. It keeps them in a form the garbage collector hardly
+// has to look at: one record per hold or refusal in fixed-size chunks, each
+// record with a single string (its text fields and seat indexes one after
+// another), indexed by maps and queues of integers, which the collector
+// does not scan at all. Holding them as linked objects (a decision, a hold,
+// their strings and slices, map entries pointing at them, twice with the
+// snapshot shadow) made the mark phase of a collection take hundreds of
+// milliseconds of a core, the main cause of the hold path's tail latency.
+
+// recKind tells what a record is.
+type recKind uint8
+
+const (
+	recFree    recKind = iota
+	recHold            // a hold (live, ended, or kept only for its idempotency key)
+	recRefusal         // a refused hold, kept for its idempotency key
+)
+
+// The text fields of a record, in the order they are stored.
+const (
+	fID     = iota // hold: the hold id; refusal: the reason
+	fHolder        // hold: the holder; refusal: the message
+	fFP            // the request's fingerprint
+	fOrder         // hold: the order it was confirmed for
+	nFields
+
+	fReason = fID
+	fMsg    = fHolder
+)
+
+// rec is one hold or refusal. It holds no pointer but text.
+type rec struct {
+	text    string          // the text fields, then (holds) seat indexes, 4 bytes each, little-endian
+	n       [nFields]uint32 // lengths of the text fields
+	at      int64           // when the hold was placed (the refusal made)
+	expires int64
+	endedAt int64
+	gen     uint64 // the batch generation that recorded its idempotency key
+	key     IdemKey
+	qty     int32 // tickets: seats, or the GA quantity
+	zone    int32 // GA zone index; -1 for seats
+	heapIdx int32 // index in the expiry heap; -1 when not in it
+	nextID  int32 // the next record (index+1) whose id has the same hash; 0: none
+	kind    recKind
+	status  Status
+	byID    bool // reachable through the hold id index
+	byKey   bool // reachable through its idempotency key
+}
+
+// setText stores the text fields and seat indexes.
+func (r *rec) setText(f [nFields]string, seats []int32) {
+	var b strings.Builder
+	n := 4 * len(seats)
+	for i, s := range f {
+		r.n[i] = uint32(len(s))
+		n += len(s)
+	}
+	b.Grow(n)
+	for _, s := range f {
+		b.WriteString(s)
+	}
+	for _, si := range seats {
+		b.WriteByte(byte(si))
+		b.WriteByte(byte(si >> 8))
+		b.WriteByte(byte(si >> 16))
+		b.WriteByte(byte(si >> 24))
+	}
+	r.text = b.String()
+}
+
+func (r *rec) textLen() int {
+	n := 0
+	for _, l := range r.n {
+		n += int(l)
+	}
+	return n
+}
+
+// field is one text field (a substring: no copy).
+func (r *rec) field(f int) string {
+	off := 0
+	for _, l := range r.n[:f] {
+		off += int(l)
+	}
+	return r.text[off : off+int(r.n[f])]
+}
+
+func (r *rec) fields() (f [nFields]string) {
+	off := 0
+	for i, l := range r.n {
+		f[i] = r.text[off : off+int(l)]
+		off += int(l)
+	}
+	return f
+}
+
+func (r *rec) seatCount() int { return (len(r.text) - r.textLen()) / 4 }
+
+func (r *rec) seat(i int) int32 {
+	s := r.text[r.textLen()+4*i:]
+	return int32(uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24)
+}
+
+func (r *rec) seatIdxs() []int32 {
+	s := make([]int32, r.seatCount())
+	for i := range s {
+		s[i] = r.seat(i)
+	}
+	return s
+}
+
+const (
+	recShift = 10
+	recChunk = 1 << recShift
+)
+
+// records is the partition's store of records: chunks that never move (no
+// copy of millions of records when it grows), a free list, and an index by
+// hold id (a hash of the id; records with the same hash are chained).
+type records struct {
+	chunks [][]rec
+	n      int32 // records handed out, free ones included
+	free   []int32
+	ids    map[uint64]int32 // hash of a hold id → record index+1
+	hashOf func(string) uint64
+}
+
+func newRecords() records {
+	seed := maphash.MakeSeed()
+	return records{ids: map[uint64]int32{}, hashOf: func(s string) uint64 { return maphash.String(seed, s) }}
+}
+
+func (rs *records) at(i int32) *rec { return &rs.chunks[i>>recShift][i&(recChunk-1)] }
+
+func (rs *records) alloc() int32 {
+	if n := len(rs.free); n > 0 {
+		i := rs.free[n-1]
+		rs.free = rs.free[:n-1]
+		return i
+	}
+	if int(rs.n) == len(rs.chunks)*recChunk {
+		rs.chunks = append(rs.chunks, make([]rec, recChunk))
+	}
+	rs.n++
+	return rs.n - 1
+}
+
+// release frees a record that neither index reaches any more.
+func (rs *records) release(i int32) {
+	*rs.at(i) = rec{}
+	rs.free = append(rs.free, i)
+}
+
+// each calls f for every record in use, in index order.
+func (rs *records) each(f func(int32, *rec)) {
+	for i := int32(0); i < rs.n; i++ {
+		if r := rs.at(i); r.kind != recFree {
+			f(i, r)
+		}
+	}
+}
+
+func (rs *records) hash(id string) uint64 { return rs.hashOf(id) }
+
+// byID finds the hold with an id.
+func (rs *records) byID(id string) (int32, bool) {
+	v := rs.ids[rs.hash(id)]
+	for v != 0 {
+		if r := rs.at(v - 1); r.field(fID) == id {
+			return v - 1, true
+		}
+		v = rs.at(v - 1).nextID
+	}
+	return -1, false
+}
+
+// index makes a hold findable by its id.
+func (rs *records) index(i int32) {
+	r := rs.at(i)
+	h := rs.hash(r.field(fID))
+	r.nextID = rs.ids[h]
+	rs.ids[h] = i + 1
+	r.byID = true
+}
+
+// unindex removes a hold from the id index.
+func (rs *records) unindex(i int32) {
+	r := rs.at(i)
+	h := rs.hash(r.field(fID))
+	if v := rs.ids[h]; v == i+1 {
+		if r.nextID == 0 {
+			delete(rs.ids, h)
+		} else {
+			rs.ids[h] = r.nextID
+		}
+	} else {
+		prev := rs.at(v - 1)
+		for prev.nextID != i+1 {
+			prev = rs.at(prev.nextID - 1)
+		}
+		prev.nextID = r.nextID
+	}
+	r.nextID, r.byID = 0, false
+}
+
+// expiryHeap is a min-heap of live holds (record indexes) by expiry time;
+// each record knows its place in it.
+type expiryHeap struct {
+	rs *records
+	h  []int32
+}
+
+func (e *expiryHeap) len() int   { return len(e.h) }
+func (e *expiryHeap) top() int32 { return e.h[0] }
+func (e *expiryHeap) less(a, b int) bool {
+	return e.rs.at(e.h[a]).expires < e.rs.at(e.h[b]).expires
+}
+
+func (e *expiryHeap) swap(a, b int) {
+	e.h[a], e.h[b] = e.h[b], e.h[a]
+	e.rs.at(e.h[a]).heapIdx = int32(a)
+	e.rs.at(e.h[b]).heapIdx = int32(b)
+}
+
+func (e *expiryHeap) push(i int32) {
+	e.rs.at(i).heapIdx = int32(len(e.h))
+	e.h = append(e.h, i)
+	e.up(len(e.h) - 1)
+}
+
+// remove takes the record at heap position j out of the heap.
+func (e *expiryHeap) remove(j int) {
+	n := len(e.h) - 1
+	if n != j {
+		e.swap(j, n)
+		if !e.down(j, n) {
+			e.up(j)
+		}
+	}
+	e.rs.at(e.h[n]).heapIdx = -1
+	e.h = e.h[:n]
+}
+
+func (e *expiryHeap) up(j int) {
+	for {
+		i := (j - 1) / 2 // parent
+		if i == j || !e.less(j, i) {
+			break
+		}
+		e.swap(i, j)
+		j = i
+	}
+}
+
+func (e *expiryHeap) down(i0, n int) bool {
+	i := i0
+	for {
+		j1 := 2*i + 1
+		if j1 >= n || j1 < 0 {
+			break
+		}
+		j := j1
+		if j2 := j1 + 1; j2 < n && e.less(j2, j1) {
+			j = j2
+		}
+		if !e.less(j, i) {
+			break
+		}
+		e.swap(i, j)
+		i = j
+	}
+	return i > i0
+}
