@@ -275,7 +275,14 @@ func benchHoldsClient(ctx context.Context, args []string) error {
 	conc := fs.Int("concurrency", 512, "requests in flight at once")
 	viaHTTP := fs.Bool("via-http", false, "drive holds through the HTTP API")
 	progress := fs.Bool("progress", false, "show progress bars on a terminal")
+	// The load generator's own collections (every ~100 ms with Go's
+	// defaults on its small heap, each with a stop of up to a few ms) would
+	// show in the latencies it measures.
+	gf := addGCFlags(fs)
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := gf.apply(slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
 		return err
 	}
 	client, err := nats.Connect(*edgeNATS, nats.Name("bench"))

@@ -144,8 +144,11 @@ func (o *Owner) writeSnapshot(ctx context.Context, shadow *inventory.Partition, 
 			metaFormat: formatBinary, metaSeq: fmt.Sprint(f.Seq), metaEpoch: fmt.Sprint(f.Epoch),
 			metaGen: fmt.Sprint(f.Gen), metaRelayed: fmt.Sprint(f.Relayed),
 		},
-		// Large chunks: each is a synced write on the disk the log uses.
-		Opts: &jetstream.ObjectMetaOptions{ChunkSize: 1 << 20},
+		// Each chunk is a synced write on the disk the log uses: in 1 MiB
+		// chunks the log writes queued behind them (12-20 ms instead of
+		// 2 during a snapshot at half of peak load); in 128 KiB chunks,
+		// with the duty cycle's rests between them, they hardly notice.
+		Opts: &jetstream.ObjectMetaOptions{ChunkSize: 128 << 10},
 	}, &pacedReader{r: bytes.NewReader(body), duty: duty})
 	if err != nil {
 		return 0, fmt.Errorf("snapshot put: %w", err)
