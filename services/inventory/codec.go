@@ -85,15 +85,15 @@ func (p *Partition) MarshalSnapshotPaced(pace func()) ([]byte, int, error) {
 	// fill makes d the decision a record answers for, reusing d and seats.
 	fill := func(r *rec) *Decision {
 		if r.kind == recRefusal {
-			d = Decision{Type: HoldRejected, At: r.at, Key: r.key, FP: r.field(fFP), Reason: r.field(fReason), Msg: r.field(fMsg)}
+			d = Decision{Type: HoldRejected, At: r.at, Key: r.key, FP: p.recs.field(r, fFP), Reason: p.recs.field(r, fReason), Msg: p.recs.field(r, fMsg)}
 			return &d
 		}
 		seats = seats[:0]
 		for j := range r.seatCount() {
-			seats = append(seats, p.seatIDs[r.seat(j)])
+			seats = append(seats, p.seatIDs[p.recs.seat(r, j)])
 		}
-		d = Decision{Type: HoldPlaced, At: r.at, Hold: r.field(fID), Zone: p.zoneOf(r), Qty: int(r.qty),
-			Holder: r.field(fHolder), Expires: r.expires, Key: r.key, FP: r.field(fFP)}
+		d = Decision{Type: HoldPlaced, At: r.at, Hold: p.recs.field(r, fID), Zone: p.zoneOf(r), Qty: int(r.qty),
+			Holder: p.recs.field(r, fHolder), Expires: r.expires, Key: r.key, FP: p.recs.field(r, fFP)}
 		if len(seats) > 0 {
 			d.Seats = seats
 		}
@@ -102,11 +102,11 @@ func (p *Partition) MarshalSnapshotPaced(pace func()) ([]byte, int, error) {
 	p.recs.each(func(_ int32, r *rec) {
 		if err == nil && r.kind == recHold && r.byID {
 			step()
-			err = e.hold(fill(r), r.status, r.field(fOrder), r.endedAt)
+			err = e.hold(fill(r), r.status, p.recs.field(r, fOrder), r.endedAt)
 		}
 	})
 	e.uint(uint64(p.ended.len()))
-	p.ended.each(func(i int32, at int64) { e.ended(p.recs.at(i).field(fID), at) })
+	p.ended.each(func(i int32, at int64) { e.ended(p.recs.field(p.recs.at(i), fID), at) })
 	p.keys.each(func(k IdemKey, at int64) {
 		i, ok := p.idem[k]
 		if !ok || err != nil || p.recs.at(i).at != at {
@@ -115,7 +115,7 @@ func (p *Partition) MarshalSnapshotPaced(pace func()) ([]byte, int, error) {
 		step()
 		sk := SnapKey{Key: k, At: at}
 		if r := p.recs.at(i); r.kind == recHold && r.byID {
-			sk.Hold = r.field(fID)
+			sk.Hold = p.recs.field(r, fID)
 		} else {
 			sk.D = fill(r)
 		}

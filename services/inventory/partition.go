@@ -179,7 +179,7 @@ func (p *Partition) Hold(now time.Time, r HoldRequest, newID func() string) (Hol
 	key := HashIdempotencyKey(r.IdempotencyKey)
 	if i, ok := p.idem[key]; ok {
 		e := p.recs.at(i)
-		if e.field(fFP) != r.Fingerprint {
+		if p.recs.field(e, fFP) != r.Fingerprint {
 			return Hold{}, errs.E(op, errs.Mismatch, "this idempotency key was used with a different request")
 		}
 		if p.durable != nil && e.gen > p.durable() {
@@ -301,7 +301,7 @@ func refusal(msg, reason string) error {
 // replay answers an idempotency key with its first answer.
 func (p *Partition) replay(r *rec) (Hold, error) {
 	if r.kind == recRefusal {
-		return Hold{}, refusal(r.field(fMsg), r.field(fReason))
+		return Hold{}, refusal(p.recs.field(r, fMsg), p.recs.field(r, fReason))
 	}
 	h := p.view(r)
 	h.Status, h.OrderID = Held, ""
@@ -323,7 +323,7 @@ func (p *Partition) seatIDsOf(r *rec) []string {
 	}
 	s := make([]string, n)
 	for i := range s {
-		s[i] = p.seatIDs[r.seat(i)]
+		s[i] = p.seatIDs[p.recs.seat(r, i)]
 	}
 	return s
 }
@@ -337,19 +337,19 @@ func (p *Partition) zoneOf(r *rec) string {
 
 func (p *Partition) view(r *rec) Hold {
 	return Hold{
-		HoldID: r.field(fID), Seats: nonNil(p.seatIDsOf(r)), Zone: p.zoneOf(r), Quantity: int(r.qty),
-		Holder: r.field(fHolder), Status: r.status, ExpiresAt: time.Unix(0, r.expires).UTC(), OrderID: r.field(fOrder),
+		HoldID: p.recs.field(r, fID), Seats: nonNil(p.seatIDsOf(r)), Zone: p.zoneOf(r), Quantity: int(r.qty),
+		Holder: p.recs.field(r, fHolder), Status: r.status, ExpiresAt: time.Unix(0, r.expires).UTC(), OrderID: p.recs.field(r, fOrder),
 	}
 }
 
 // placement is the hold.placed decision of a hold record.
 func (p *Partition) placement(r *rec) *Decision {
-	return p.about(r, &Decision{Type: HoldPlaced, At: r.at, Expires: r.expires, Key: r.key, FP: r.field(fFP)})
+	return p.about(r, &Decision{Type: HoldPlaced, At: r.at, Expires: r.expires, Key: r.key, FP: p.recs.field(r, fFP)})
 }
 
 // refusalOf is the hold.rejected decision of a refusal record.
-func refusalOf(r *rec) *Decision {
-	return &Decision{Type: HoldRejected, At: r.at, Key: r.key, FP: r.field(fFP), Reason: r.field(fReason), Msg: r.field(fMsg)}
+func (p *Partition) refusalOf(r *rec) *Decision {
+	return &Decision{Type: HoldRejected, At: r.at, Key: r.key, FP: p.recs.field(r, fFP), Reason: p.recs.field(r, fReason), Msg: p.recs.field(r, fMsg)}
 }
 
 func (p *Partition) find(op, id string) (*rec, error) {
@@ -396,7 +396,7 @@ func (p *Partition) Confirm(now time.Time, r ConfirmRequest) (Hold, error) {
 	case Held:
 		p.record(p.about(h, &Decision{Type: SeatsSold, At: now.UnixNano(), Order: r.OrderID}))
 	case Sold:
-		if order := h.field(fOrder); r.OrderID != "" && order != "" && r.OrderID != order {
+		if order := p.recs.field(h, fOrder); r.OrderID != "" && order != "" && r.OrderID != order {
 			return Hold{}, errs.E(op, errs.Conflict, "the hold was confirmed for another order").WithReason(ReasonOtherOrder)
 		}
 	case Expired:
@@ -420,7 +420,7 @@ func (p *Partition) CancelSale(now time.Time, r ConfirmRequest) (Hold, error) {
 	}
 	switch h.status {
 	case Sold:
-		order := h.field(fOrder)
+		order := p.recs.field(h, fOrder)
 		if r.OrderID != "" && order != "" && r.OrderID != order {
 			return Hold{}, errs.E(op, errs.Conflict, "the hold was confirmed for another order").WithReason(ReasonOtherOrder)
 		}
@@ -458,7 +458,7 @@ func (p *Partition) expireDue(now time.Time) int {
 // about fills in what a decision on an existing hold concerns, so that every
 // decision (and its domain event) is complete on its own.
 func (p *Partition) about(h *rec, d *Decision) *Decision {
-	d.Hold, d.Seats, d.Zone, d.Qty, d.Holder = h.field(fID), p.seatIDsOf(h), p.zoneOf(h), int(h.qty), h.field(fHolder)
+	d.Hold, d.Seats, d.Zone, d.Qty, d.Holder = p.recs.field(h, fID), p.seatIDsOf(h), p.zoneOf(h), int(h.qty), p.recs.field(h, fHolder)
 	return d
 }
 
@@ -517,7 +517,7 @@ func (p *Partition) AvailabilityWithin(now time.Time, within time.Duration) Avai
 			a.Zones[h.zone].Expiring += int(h.qty)
 		} else {
 			for j := range h.seatCount() {
-				a.Zones[p.seats[h.seat(j)].zone].Expiring++
+				a.Zones[p.seats[p.recs.seat(h, j)].zone].Expiring++
 			}
 		}
 		stack = append(stack, 2*i+1, 2*i+2)
@@ -553,7 +553,7 @@ func (p *Partition) newHold(d *Decision) (int32, error) {
 	r := p.recs.at(i)
 	*r = rec{kind: recHold, status: Held, at: d.At, expires: d.Expires, key: d.Key,
 		qty: int32(d.Qty), zone: zone, heapIdx: -1}
-	r.setText([nFields]string{fID: d.Hold, fHolder: d.Holder, fFP: d.FP}, seats)
+	p.recs.setText(r, [nFields]string{fID: d.Hold, fHolder: d.Holder, fFP: d.FP}, seats)
 	return i, nil
 }
 
@@ -561,7 +561,7 @@ func (p *Partition) newRefusal(d *Decision) int32 {
 	i := p.recs.alloc()
 	r := p.recs.at(i)
 	*r = rec{kind: recRefusal, at: d.At, key: d.Key, zone: -1, heapIdx: -1}
-	r.setText([nFields]string{fReason: d.Reason, fMsg: d.Msg, fFP: d.FP}, nil)
+	p.recs.setText(r, [nFields]string{fReason: d.Reason, fMsg: d.Msg, fFP: d.FP}, nil)
 	return i
 }
 
@@ -621,9 +621,9 @@ func (p *Partition) Apply(d *Decision) error {
 		p.adjust(h, -1, +1)
 		p.exp.remove(int(h.heapIdx))
 		h.status = Sold
-		f := h.fields()
+		f := p.recs.fields(h)
 		f[fOrder] = d.Order
-		h.setText(f, h.seatIdxs())
+		p.recs.setText(h, f, p.recs.seatIdxs(h))
 	case SaleCancelled:
 		i, ok := p.recs.byID(d.Hold)
 		if !ok || p.recs.at(i).status != Sold {
@@ -646,7 +646,7 @@ func (p *Partition) Apply(d *Decision) error {
 // take gives a hold's seats to it.
 func (p *Partition) take(i int32, h *rec) {
 	for j := range h.seatCount() {
-		p.seats[h.seat(j)].hold = i + 1
+		p.seats[p.recs.seat(h, j)].hold = i + 1
 	}
 }
 
@@ -659,7 +659,7 @@ func (p *Partition) adjust(h *rec, held, sold int) {
 		return
 	}
 	for j := range h.seatCount() {
-		z := &p.zones[p.seats[h.seat(j)].zone]
+		z := &p.zones[p.seats[p.recs.seat(h, j)].zone]
 		z.held += held
 		z.sold += sold
 	}
@@ -667,7 +667,7 @@ func (p *Partition) adjust(h *rec, held, sold int) {
 
 func (p *Partition) freeSeats(h *rec) {
 	for j := range h.seatCount() {
-		p.seats[h.seat(j)].hold = 0
+		p.seats[p.recs.seat(h, j)].hold = 0
 	}
 }
 

@@ -464,7 +464,7 @@ func checkInvariants(t *testing.T, p *Partition) {
 	p.recs.each(func(i int32, h *rec) {
 		inUse++
 		if !h.byID && !h.byKey {
-			t.Fatalf("record %d (%s) is reachable from nowhere", i, h.field(fID))
+			t.Fatalf("record %d (%s) is reachable from nowhere", i, p.recs.field(h, fID))
 		}
 		if h.byKey && p.idem[h.key] != i {
 			t.Fatalf("record %d is not its key's", i)
@@ -478,8 +478,8 @@ func checkInvariants(t *testing.T, p *Partition) {
 		if h.kind != recHold || !h.byID || (h.status != Held && h.status != Sold) {
 			return
 		}
-		id := h.field(fID)
-		for _, si := range h.seatIdxs() {
+		id := p.recs.field(h, fID)
+		for _, si := range p.recs.seatIdxs(h) {
 			if prev, ok := owner[si]; ok {
 				t.Fatalf("seat %s in holds %s and %s", p.seatIDs[si], prev, id)
 			}
@@ -504,7 +504,7 @@ func assertSameState(t *testing.T, want, got *Partition) {
 	holdIDs := func(p *Partition) (ids []string) {
 		p.recs.each(func(_ int32, h *rec) {
 			if h.kind == recHold && h.byID {
-				ids = append(ids, h.field(fID))
+				ids = append(ids, p.recs.field(h, fID))
 			}
 		})
 		return ids
@@ -524,7 +524,7 @@ func assertSameState(t *testing.T, want, got *Partition) {
 		if r := p.recs.at(i); r.kind == recHold {
 			return p.placement(r)
 		}
-		return refusalOf(p.recs.at(i))
+		return p.refusalOf(p.recs.at(i))
 	}
 	for k, i := range want.idem {
 		j, ok := got.idem[k]

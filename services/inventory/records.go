@@ -2,7 +2,7 @@ package inventory
 
 import (
 	"hash/maphash"
-	"strings"
+	"unsafe"
 )
 
 // A partition of a big on-sale keeps millions of holds and idempotency
@@ -36,9 +36,10 @@ const (
 	fMsg    = fHolder
 )
 
-// rec is one hold or refusal. It holds no pointer but text.
+// rec is one hold or refusal. It holds no pointer: its text is in the
+// records' arena.
 type rec struct {
-	text    string          // the text fields, then (holds) seat indexes, 4 bytes each, little-endian
+	txt     textRef         // the text fields, then (holds) seat indexes, 4 bytes each, little-endian
 	n       [nFields]uint32 // lengths of the text fields
 	at      int64           // when the hold was placed (the refusal made)
 	expires int64
@@ -55,27 +56,6 @@ type rec struct {
 	byKey   bool // reachable through its idempotency key
 }
 
-// setText stores the text fields and seat indexes.
-func (r *rec) setText(f [nFields]string, seats []int32) {
-	var b strings.Builder
-	n := 4 * len(seats)
-	for i, s := range f {
-		r.n[i] = uint32(len(s))
-		n += len(s)
-	}
-	b.Grow(n)
-	for _, s := range f {
-		b.WriteString(s)
-	}
-	for _, si := range seats {
-		b.WriteByte(byte(si))
-		b.WriteByte(byte(si >> 8))
-		b.WriteByte(byte(si >> 16))
-		b.WriteByte(byte(si >> 24))
-	}
-	r.text = b.String()
-}
-
 func (r *rec) textLen() int {
 	n := 0
 	for _, l := range r.n {
@@ -84,35 +64,56 @@ func (r *rec) textLen() int {
 	return n
 }
 
-// field is one text field (a substring: no copy).
-func (r *rec) field(f int) string {
+func (r *rec) seatCount() int { return (int(r.txt.n) - r.textLen()) / 4 }
+
+// setText stores a record's text fields and seat indexes, giving back its
+// earlier text.
+func (rs *records) setText(r *rec, f [nFields]string, seats []int32) {
+	n := 4 * len(seats)
+	for _, s := range f {
+		n += len(s)
+	}
+	ref, b := rs.text.put(n)
+	b = b[:0]
+	for i, s := range f {
+		r.n[i] = uint32(len(s))
+		b = append(b, s...)
+	}
+	for _, si := range seats {
+		b = append(b, byte(si), byte(si>>8), byte(si>>16), byte(si>>24))
+	}
+	old := r.txt
+	r.txt = ref
+	rs.freeText(old)
+}
+
+// field is one text field of a record: a view of the arena, no copy.
+func (rs *records) field(r *rec, f int) string {
 	off := 0
 	for _, l := range r.n[:f] {
 		off += int(l)
 	}
-	return r.text[off : off+int(r.n[f])]
+	return rs.text.get(r.txt)[off : off+int(r.n[f])]
 }
 
-func (r *rec) fields() (f [nFields]string) {
-	off := 0
+func (rs *records) fields(r *rec) (f [nFields]string) {
+	t, off := rs.text.get(r.txt), 0
 	for i, l := range r.n {
-		f[i] = r.text[off : off+int(l)]
+		f[i] = t[off : off+int(l)]
 		off += int(l)
 	}
 	return f
 }
 
-func (r *rec) seatCount() int { return (len(r.text) - r.textLen()) / 4 }
-
-func (r *rec) seat(i int) int32 {
-	s := r.text[r.textLen()+4*i:]
+func (rs *records) seat(r *rec, i int) int32 {
+	s := rs.text.get(r.txt)[r.textLen()+4*i:]
 	return int32(uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24)
 }
 
-func (r *rec) seatIdxs() []int32 {
+func (rs *records) seatIdxs(r *rec) []int32 {
 	s := make([]int32, r.seatCount())
 	for i := range s {
-		s[i] = r.seat(i)
+		s[i] = rs.seat(r, i)
 	}
 	return s
 }
@@ -131,11 +132,12 @@ type records struct {
 	free   []int32
 	ids    map[uint64]int32 // hash of a hold id → record index+1
 	hashOf func(string) uint64
+	text   arena
 }
 
 func newRecords() records {
 	seed := maphash.MakeSeed()
-	return records{ids: map[uint64]int32{}, hashOf: func(s string) uint64 { return maphash.String(seed, s) }}
+	return records{ids: map[uint64]int32{}, hashOf: func(s string) uint64 { return maphash.String(seed, s) }, text: newArena()}
 }
 
 func (rs *records) at(i int32) *rec { return &rs.chunks[i>>recShift][i&(recChunk-1)] }
@@ -155,8 +157,29 @@ func (rs *records) alloc() int32 {
 
 // release frees a record that neither index reaches any more.
 func (rs *records) release(i int32) {
-	*rs.at(i) = rec{}
+	r := rs.at(i)
+	t := r.txt
+	*r = rec{}
 	rs.free = append(rs.free, i)
+	rs.freeText(t)
+}
+
+// freeText gives text back to the arena, and compacts the arena when most
+// of what it holds is given back (records that stay for good, sold holds,
+// keep chunks that are otherwise empty): a copy of the live text, at most
+// once per as many bytes given back as there are live.
+func (rs *records) freeText(t textRef) {
+	rs.text.free(t)
+	if rs.text.held < 2*rs.text.livesz+compactSlack {
+		return
+	}
+	fresh := newArena()
+	rs.each(func(_ int32, r *rec) {
+		ref, b := fresh.put(int(r.txt.n))
+		copy(b, rs.text.get(r.txt))
+		r.txt = ref
+	})
+	rs.text = fresh
 }
 
 // each calls f for every record in use, in index order.
@@ -174,7 +197,7 @@ func (rs *records) hash(id string) uint64 { return rs.hashOf(id) }
 func (rs *records) byID(id string) (int32, bool) {
 	v := rs.ids[rs.hash(id)]
 	for v != 0 {
-		if r := rs.at(v - 1); r.field(fID) == id {
+		if r := rs.at(v - 1); rs.field(r, fID) == id {
 			return v - 1, true
 		}
 		v = rs.at(v - 1).nextID
@@ -185,7 +208,7 @@ func (rs *records) byID(id string) (int32, bool) {
 // index makes a hold findable by its id.
 func (rs *records) index(i int32) {
 	r := rs.at(i)
-	h := rs.hash(r.field(fID))
+	h := rs.hash(rs.field(r, fID))
 	r.nextID = rs.ids[h]
 	rs.ids[h] = i + 1
 	r.byID = true
@@ -194,7 +217,7 @@ func (rs *records) index(i int32) {
 // unindex removes a hold from the id index.
 func (rs *records) unindex(i int32) {
 	r := rs.at(i)
-	h := rs.hash(r.field(fID))
+	h := rs.hash(rs.field(r, fID))
 	if v := rs.ids[h]; v == i+1 {
 		if r.nextID == 0 {
 			delete(rs.ids, h)
@@ -278,4 +301,84 @@ func (e *expiryHeap) down(i0, n int) bool {
 		i = j
 	}
 	return i > i0
+}
+
+// textRef is where a record's text is in the arena.
+type textRef struct {
+	chunk, off, n uint32
+}
+
+const arenaChunk = 64 << 10
+
+// compactSlack is how many bytes beyond twice the live text the arena may
+// hold before it is compacted (a variable for tests).
+var compactSlack = 8 << 20
+
+// arena keeps the text of records in chunks of bytes, which the collector
+// does not scan. Text is appended and never overwritten, so a view of it
+// (get) stays valid for as long as someone holds it, whatever happens to
+// the arena; a chunk all of whose text is given back is dropped.
+type arena struct {
+	chunks [][]byte
+	live   []int    // bytes in use per chunk
+	slots  []uint32 // dropped chunks' slots, for reuse
+	cur    uint32   // the chunk being filled
+	held   int      // bytes of the chunks not dropped
+	livesz int
+}
+
+func newArena() arena { return arena{cur: ^uint32(0)} }
+
+// put reserves n bytes and returns where they are and the bytes to fill.
+func (a *arena) put(n int) (textRef, []byte) {
+	if n == 0 {
+		return textRef{}, nil
+	}
+	if a.cur == ^uint32(0) || len(a.chunks[a.cur])+n > cap(a.chunks[a.cur]) {
+		if a.cur != ^uint32(0) && a.live[a.cur] == 0 {
+			a.drop(a.cur)
+		}
+		c := make([]byte, 0, max(arenaChunk, n))
+		if k := len(a.slots); k > 0 {
+			a.cur = a.slots[k-1]
+			a.slots = a.slots[:k-1]
+			a.chunks[a.cur] = c
+		} else {
+			a.cur = uint32(len(a.chunks))
+			a.chunks = append(a.chunks, c)
+			a.live = append(a.live, 0)
+		}
+		a.held += cap(c)
+	}
+	c := a.chunks[a.cur]
+	off := len(c)
+	a.chunks[a.cur] = c[:off+n]
+	a.live[a.cur] += n
+	a.livesz += n
+	return textRef{a.cur, uint32(off), uint32(n)}, a.chunks[a.cur][off : off+n]
+}
+
+// get is a view of text: no copy.
+func (a *arena) get(t textRef) string {
+	if t.n == 0 {
+		return ""
+	}
+	return unsafe.String(&a.chunks[t.chunk][t.off], int(t.n))
+}
+
+func (a *arena) free(t textRef) {
+	if t.n == 0 {
+		return
+	}
+	a.live[t.chunk] -= int(t.n)
+	a.livesz -= int(t.n)
+	if a.live[t.chunk] == 0 && t.chunk != a.cur {
+		a.drop(t.chunk)
+	}
+}
+
+func (a *arena) drop(c uint32) {
+	a.held -= cap(a.chunks[c])
+	a.chunks[c] = nil
+	a.slots = append(a.slots, c)
 }

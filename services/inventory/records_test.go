@@ -24,7 +24,7 @@ func TestRecordsIDCollisions(t *testing.T) {
 				i := rs.alloc()
 				r := rs.at(i)
 				*r = rec{kind: recHold}
-				r.setText([nFields]string{fID: id, fFP: "fp"}, []int32{int32(step), -1})
+				rs.setText(r, [nFields]string{fID: id, fFP: "fp"}, []int32{int32(step), -1})
 				rs.index(i)
 				want[id] = i
 			}
@@ -39,9 +39,81 @@ func TestRecordsIDCollisions(t *testing.T) {
 		}
 		for id, i := range want {
 			r := rs.at(i)
-			if r.field(fID) != id || r.field(fFP) != "fp" || r.seatCount() != 2 || r.seat(1) != -1 {
-				t.Fatalf("record %d: %q %q %v", i, r.field(fID), r.field(fFP), r.seatIdxs())
+			if rs.field(r, fID) != id || rs.field(r, fFP) != "fp" || r.seatCount() != 2 || rs.seat(r, 1) != -1 {
+				t.Fatalf("record %d: %q %q %v", i, rs.field(r, fID), rs.field(r, fFP), rs.seatIdxs(r))
 			}
 		}
 	}
+}
+
+// TestRecordsText stores, replaces and frees record text at random, with
+// texts that stay for good among many that go: the arena drops emptied
+// chunks and compacts when most of what it holds is free, and every record
+// keeps its text; views taken before a compaction stay valid.
+func TestRecordsText(t *testing.T) {
+	defer func(s int) { compactSlack = s }(compactSlack)
+	compactSlack = 4 * arenaChunk
+	rs := newRecords()
+	rng := rand.New(rand.NewPCG(7, 7))
+	want := map[int32]string{}
+	var goers []int32            // records to release at random; the others stay
+	views := map[string]string{} // a view taken earlier → what it said
+	maxHeld, compactions := 0, 0
+	for step := range 200_000 {
+		if len(goers) > 0 && rng.IntN(2) == 0 {
+			k := rng.IntN(len(goers))
+			i := goers[k]
+			goers[k] = goers[len(goers)-1]
+			goers = goers[:len(goers)-1]
+			rs.release(i)
+			delete(want, i)
+			continue
+		}
+		i := rs.alloc()
+		r := rs.at(i)
+		*r = rec{kind: recHold}
+		big := ""
+		if rng.IntN(1000) == 0 {
+			big = string(make([]byte, arenaChunk+rng.IntN(1000)))
+		}
+		id := fmt.Sprint("hold-", step, big)
+		before := rs.text.held
+		rs.setText(r, [nFields]string{fID: id, fHolder: fmt.Sprint("holder", rng.IntN(100))}, []int32{int32(step)})
+		if rng.IntN(2) == 0 { // a confirmation replaces the text
+			f := rs.fields(r)
+			f[fOrder] = "order-" + id
+			rs.setText(r, f, rs.seatIdxs(r))
+		}
+		if rs.text.held < before-arenaChunk {
+			compactions++
+		}
+		want[i] = id
+		if rng.IntN(20) > 0 {
+			goers = append(goers, i)
+		}
+		if len(views) < 1000 && rng.IntN(100) == 0 {
+			views[rs.field(r, fID)] = id
+		}
+		maxHeld = max(maxHeld, rs.text.held)
+	}
+	for i, id := range want {
+		r := rs.at(i)
+		if rs.field(r, fID) != id || rs.field(r, fHolder)[:6] != "holder" || r.seatCount() != 1 {
+			t.Fatalf("record %d: %q", i, rs.field(r, fID))
+		}
+	}
+	for v, id := range views {
+		if v != id {
+			t.Fatalf("a view changed: %q, was %q", v, id)
+		}
+	}
+	live := 0
+	rs.each(func(_ int32, r *rec) { live += int(r.txt.n) })
+	if live != rs.text.livesz {
+		t.Fatalf("arena counts %d live bytes, records have %d", rs.text.livesz, live)
+	}
+	if rs.text.held > 2*rs.text.livesz+compactSlack+2*arenaChunk || compactions == 0 {
+		t.Fatalf("arena holds %d bytes for %d live after %d compactions", rs.text.held, rs.text.livesz, compactions)
+	}
+	t.Logf("%d records, %d live bytes, %d held (at most %d), %d compactions", len(want), rs.text.livesz, rs.text.held, maxHeld, compactions)
 }

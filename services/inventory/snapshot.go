@@ -50,10 +50,10 @@ func (p *Partition) Snapshot() *Snapshot {
 		Holds: make([]SnapHold, 0, len(p.recs.ids))}
 	p.recs.each(func(_ int32, r *rec) {
 		if r.kind == recHold && r.byID {
-			s.Holds = append(s.Holds, SnapHold{Placed: p.placement(r), Status: r.status, Order: r.field(fOrder), EndedAt: r.endedAt})
+			s.Holds = append(s.Holds, SnapHold{Placed: p.placement(r), Status: r.status, Order: p.recs.field(r, fOrder), EndedAt: r.endedAt})
 		}
 	})
-	p.ended.each(func(i int32, at int64) { s.Ended = append(s.Ended, SnapEnded{p.recs.at(i).field(fID), at}) })
+	p.ended.each(func(i int32, at int64) { s.Ended = append(s.Ended, SnapEnded{p.recs.field(p.recs.at(i), fID), at}) })
 	p.keys.each(func(k IdemKey, at int64) {
 		i, ok := p.idem[k]
 		if !ok || p.recs.at(i).at != at {
@@ -62,11 +62,11 @@ func (p *Partition) Snapshot() *Snapshot {
 		sk := SnapKey{Key: k, At: at}
 		switch r := p.recs.at(i); {
 		case r.kind == recHold && r.byID:
-			sk.Hold = r.field(fID)
+			sk.Hold = p.recs.field(r, fID)
 		case r.kind == recHold:
 			sk.D = p.placement(r)
 		default:
-			sk.D = refusalOf(r)
+			sk.D = p.refusalOf(r)
 		}
 		s.Keys = append(s.Keys, sk)
 	})
@@ -98,14 +98,14 @@ func Restore(l Layout, lim Limits, s *Snapshot) (*Partition, error) {
 		h := p.recs.at(i)
 		h.status, h.endedAt = sh.Status, sh.EndedAt
 		if sh.Order != "" {
-			f := h.fields()
+			f := p.recs.fields(h)
 			f[fOrder] = sh.Order
-			h.setText(f, h.seatIdxs())
+			p.recs.setText(h, f, p.recs.seatIdxs(h))
 		}
 		if h.status == Held || h.status == Sold {
 			for j := range h.seatCount() {
-				if p.seats[h.seat(j)].hold != 0 {
-					return nil, fmt.Errorf("inventory: snapshot hold %s: seat %q taken twice", d.Hold, p.seatIDs[h.seat(j)])
+				if p.seats[p.recs.seat(h, j)].hold != 0 {
+					return nil, fmt.Errorf("inventory: snapshot hold %s: seat %q taken twice", d.Hold, p.seatIDs[p.recs.seat(h, j)])
 				}
 			}
 			p.take(i, h)
