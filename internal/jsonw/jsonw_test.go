@@ -36,3 +36,12 @@ func TestTime(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkString(b *testing.B) {
+	s := "ticketing.inventory.hold.placed-bench-peak.0.ABCDEFGHIJKLMNOP-0123456789abcdef0123456789abcdef"
+	buf := make([]byte, 0, 256)
+	b.SetBytes(int64(len(s)))
+	for b.Loop() {
+		buf = String(buf[:0], s)
+	}
+}
