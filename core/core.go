@@ -56,12 +56,6 @@ func (c *Config) Defaults() {
 	if len(c.Node.Routes) > 0 && c.Streams.Replicas == 0 {
 		c.Streams.Replicas = 3
 	}
-	if c.Streams.Replicas > 1 && c.Owner.MaxInflight == 0 {
-		// A clustered stream refuses a second in-flight message whose
-		// expected-sequence check names the same subject (the partition's
-		// fence): owners write one batch at a time, and batches grow.
-		c.Owner.MaxInflight = 1
-	}
 	c.Streams.Defaults()
 	c.Owner.LeaseTTL = c.Streams.LeaseTTL
 	c.Owner.Defaults()
@@ -75,6 +69,12 @@ func (c *Config) Defaults() {
 func (c *Config) Validate() error {
 	if len(c.AdminToken) < 16 {
 		return errors.New("core: the admin token must be at least 16 characters")
+	}
+	if c.Streams.Replicas > 1 && c.Owner.MaxInflight > 1 {
+		// A clustered stream refuses a second in-flight message whose
+		// expected-sequence check names the same subject (the partition's
+		// fence).
+		return errors.New("core: owners of a clustered log write one batch at a time (owner max inflight 1)")
 	}
 	return errors.Join(c.Node.Validate(), c.Streams.Validate(), c.Owner.Validate(), c.Queue.Validate())
 }

@@ -105,6 +105,7 @@ func benchHolds(ctx context.Context, args []string) error {
 	data := fs.String("data", "", "data directory (default: a temporary one, removed afterwards)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the system (this process) to this file")
 	memProfile := fs.String("memprofile", "", "write a heap profile of the system (this process) at the end of the holds phases to this file")
+	clientProfile := fs.String("client-cpuprofile", "", "write a CPU profile of the load generator's holds phases to this file")
 	gf := addGCFlags(fs) // the system runs as ticketing core would
 	if err := parse(fs, args); err != nil {
 		return err
@@ -201,6 +202,9 @@ func benchHolds(ctx context.Context, args []string) error {
 	if *viaHTTP {
 		cargs = append(cargs, "--via-http")
 	}
+	if *clientProfile != "" {
+		cargs = append(cargs, "--cpuprofile", *clientProfile)
+	}
 	if !*asJSON {
 		cargs = append(cargs, "--progress")
 	}
@@ -275,6 +279,7 @@ func benchHoldsClient(ctx context.Context, args []string) error {
 	conc := fs.Int("concurrency", 512, "requests in flight at once")
 	viaHTTP := fs.Bool("via-http", false, "drive holds through the HTTP API")
 	progress := fs.Bool("progress", false, "show progress bars on a terminal")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the holds phases to this file")
 	// The load generator's own collections (every ~100 ms with Go's
 	// defaults on its small heap, each with a stop of up to a few ms) would
 	// show in the latencies it measures.
@@ -330,6 +335,16 @@ func benchHoldsClient(ctx context.Context, args []string) error {
 	var okPeak, okHalf atomic.Int64
 	// Tell the parent when the holds phases start and end (a line on stderr
 	// it watches), so that it can measure its own CPU over them.
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintln(os.Stderr, benchMarkStart)
 	cpu0 := cpuSeconds()
 	rep.Holds = loadgen.Closed(ctx, "holds", *conc, *dur, hold(benchPeak, &okPeak), bar("holds (peak)"))
@@ -337,6 +352,9 @@ func benchHoldsClient(ctx context.Context, args []string) error {
 	rep.HalfPeak = loadgen.Open(ctx, "holds at half peak", rate, *dur, 4**conc, hold(benchHalf, &okHalf), bar("holds (half of peak)"))
 	rep.HoldsCPU = cpuSeconds() - cpu0
 	fmt.Fprintln(os.Stderr, benchMarkEnd)
+	if *cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
 	rep.OKPeak, rep.OKHalf = okPeak.Load(), okHalf.Load()
 	return json.NewEncoder(os.Stdout).Encode(rep)
 }

@@ -39,9 +39,14 @@ import (
 
 // Config tunes an owner.
 type Config struct {
-	Node          string        // this node's name, written into the log
-	MaxBatch      int           // decisions per log write; default 4096
-	MaxInflight   int           // log writes in flight at once; default 4
+	Node     string // this node's name, written into the log
+	MaxBatch int    // decisions per log write; default 4096
+	// MaxInflight is how many log writes may be in flight at once; default
+	// 1: while one write is synced the next batch grows, and fewer, larger
+	// writes cost less CPU per decision. Measured on two cores, one write
+	// in flight did as well at peak as four and had a lower p99 at half of
+	// peak. A clustered log allows only one (see core.Config).
+	MaxInflight   int
 	QueueLen      int           // commands waiting before "overloaded"; default 32768
 	SnapshotEvery int           // minimum decisions between snapshots; default 50000
 	SnapshotIdle  time.Duration // snapshot this long after the last decision; default 30s
@@ -62,7 +67,7 @@ func (c *Config) Defaults() {
 		c.MaxBatch = 4096
 	}
 	if c.MaxInflight == 0 {
-		c.MaxInflight = 4
+		c.MaxInflight = 1
 	}
 	if c.QueueLen == 0 {
 		c.QueueLen = 32768

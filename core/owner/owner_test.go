@@ -321,8 +321,14 @@ func TestSnapshotBoundsRecovery(t *testing.T) {
 }
 
 func TestConcurrentHoldsNoOversell(t *testing.T) {
+	for _, inflight := range []int{1, 4} { // one log write at a time, or pipelined
+		t.Run(fmt.Sprint("inflight", inflight), func(t *testing.T) { concurrentHolds(t, inflight) })
+	}
+}
+
+func concurrentHolds(t *testing.T, inflight int) {
 	e := newEnv(t, t.TempDir())
-	stop := e.start("a", Config{})
+	stop := e.start("a", Config{MaxInflight: inflight})
 	defer stop()
 	ctx := context.Background()
 	var wg sync.WaitGroup
