@@ -333,18 +333,13 @@ func benchHoldsClient(ctx context.Context, args []string) error {
 	inv := &natsapi.Client{NC: client, Timeout: 10 * time.Second, AttemptTimeout: 5 * time.Second}
 	hold := holdOp(inv, *edgeHTTP, *viaHTTP, *conc)
 	var okPeak, okHalf atomic.Int64
+	stopProfile, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer stopProfile() // on early returns; stopping twice is harmless
 	// Tell the parent when the holds phases start and end (a line on stderr
 	// it watches), so that it can measure its own CPU over them.
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-	}
 	fmt.Fprintln(os.Stderr, benchMarkStart)
 	cpu0 := cpuSeconds()
 	rep.Holds = loadgen.Closed(ctx, "holds", *conc, *dur, hold(benchPeak, &okPeak), bar("holds (peak)"))
@@ -352,11 +347,26 @@ func benchHoldsClient(ctx context.Context, args []string) error {
 	rep.HalfPeak = loadgen.Open(ctx, "holds at half peak", rate, *dur, 4**conc, hold(benchHalf, &okHalf), bar("holds (half of peak)"))
 	rep.HoldsCPU = cpuSeconds() - cpu0
 	fmt.Fprintln(os.Stderr, benchMarkEnd)
-	if *cpuProfile != "" {
-		pprof.StopCPUProfile()
-	}
+	stopProfile()
 	rep.OKPeak, rep.OKHalf = okPeak.Load(), okHalf.Load()
 	return json.NewEncoder(os.Stdout).Encode(rep)
+}
+
+// startCPUProfile starts a CPU profile written to path (none when path is
+// empty) and returns what stops it.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // waitInterest waits until a subject's subscription is visible through the

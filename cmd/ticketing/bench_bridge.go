@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -182,16 +181,11 @@ func benchBridge(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
+	stopProfile, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile() // on early returns; stopping twice is harmless
 	bctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	start := time.Now()
@@ -212,9 +206,7 @@ func benchBridge(ctx context.Context, args []string) error {
 		}
 	}
 	rep.Bridge = newRate(*n, *size, time.Since(start))
-	if *cpuProfile != "" {
-		pprof.StopCPUProfile()
-	}
+	stopProfile()
 	tick.Stop()
 	rep.Txns = counterValue(metrics.Transactions.WithLabelValues("committed"))
 	var hm dto.Metric
