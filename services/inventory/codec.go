@@ -102,7 +102,7 @@ func (p *Partition) MarshalSnapshotPaced(pace func()) ([]byte, int, error) {
 	p.recs.each(func(_ int32, r *rec) {
 		if err == nil && r.kind == recHold && r.byID {
 			step()
-			err = e.hold(fill(r), r.status, p.recs.field(r, fOrder), r.endedAt)
+			err = e.hold(fill(r), r.status, p.recs.order(r), r.endedAt)
 		}
 	})
 	e.uint(uint64(p.ended.len()))

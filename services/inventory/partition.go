@@ -338,7 +338,7 @@ func (p *Partition) zoneOf(r *rec) string {
 func (p *Partition) view(r *rec) Hold {
 	return Hold{
 		HoldID: p.recs.field(r, fID), Seats: nonNil(p.seatIDsOf(r)), Zone: p.zoneOf(r), Quantity: int(r.qty),
-		Holder: p.recs.field(r, fHolder), Status: r.status, ExpiresAt: time.Unix(0, r.expires).UTC(), OrderID: p.recs.field(r, fOrder),
+		Holder: p.recs.field(r, fHolder), Status: r.status, ExpiresAt: time.Unix(0, r.expires).UTC(), OrderID: p.recs.order(r),
 	}
 }
 
@@ -396,7 +396,7 @@ func (p *Partition) Confirm(now time.Time, r ConfirmRequest) (Hold, error) {
 	case Held:
 		p.record(p.about(h, &Decision{Type: SeatsSold, At: now.UnixNano(), Order: r.OrderID}))
 	case Sold:
-		if order := p.recs.field(h, fOrder); r.OrderID != "" && order != "" && r.OrderID != order {
+		if order := p.recs.order(h); r.OrderID != "" && order != "" && r.OrderID != order {
 			return Hold{}, errs.E(op, errs.Conflict, "the hold was confirmed for another order").WithReason(ReasonOtherOrder)
 		}
 	case Expired:
@@ -420,7 +420,7 @@ func (p *Partition) CancelSale(now time.Time, r ConfirmRequest) (Hold, error) {
 	}
 	switch h.status {
 	case Sold:
-		order := p.recs.field(h, fOrder)
+		order := p.recs.order(h)
 		if r.OrderID != "" && order != "" && r.OrderID != order {
 			return Hold{}, errs.E(op, errs.Conflict, "the hold was confirmed for another order").WithReason(ReasonOtherOrder)
 		}
@@ -621,9 +621,7 @@ func (p *Partition) Apply(d *Decision) error {
 		p.adjust(h, -1, +1)
 		p.exp.remove(int(h.heapIdx))
 		h.status = Sold
-		f := p.recs.fields(h)
-		f[fOrder] = d.Order
-		p.recs.setText(h, f, p.recs.seatIdxs(h))
+		p.recs.setOrder(h, d.Order)
 	case SaleCancelled:
 		i, ok := p.recs.byID(d.Hold)
 		if !ok || p.recs.at(i).status != Sold {

@@ -479,7 +479,8 @@ func checkInvariants(t *testing.T, p *Partition) {
 			return
 		}
 		id := p.recs.field(h, fID)
-		for _, si := range p.recs.seatIdxs(h) {
+		for j := range h.seatCount() {
+			si := p.recs.seat(h, j)
 			if prev, ok := owner[si]; ok {
 				t.Fatalf("seat %s in holds %s and %s", p.seatIDs[si], prev, id)
 			}

@@ -24,12 +24,14 @@ const (
 	recRefusal         // a refused hold, kept for its idempotency key
 )
 
-// The text fields of a record, in the order they are stored.
+// The text fields of a record, in the order they are stored. A sold
+// hold's order id is stored apart (rec.ord): confirming a hold adds text
+// and rewrites none, so the arena's garbage comes only from records
+// forgotten after the retention.
 const (
 	fID     = iota // hold: the hold id; refusal: the reason
 	fHolder        // hold: the holder; refusal: the message
 	fFP            // the request's fingerprint
-	fOrder         // hold: the order it was confirmed for
 	nFields
 
 	fReason = fID
@@ -41,6 +43,7 @@ const (
 type rec struct {
 	txt     textRef         // the text fields, then (holds) seat indexes, 4 bytes each, little-endian
 	n       [nFields]uint32 // lengths of the text fields
+	ord     textRef         // a sold hold's order id
 	at      int64           // when the hold was placed (the refusal made)
 	expires int64
 	endedAt int64
@@ -66,8 +69,7 @@ func (r *rec) textLen() int {
 
 func (r *rec) seatCount() int { return (int(r.txt.n) - r.textLen()) / 4 }
 
-// setText stores a record's text fields and seat indexes, giving back its
-// earlier text.
+// setText stores a new record's text fields and seat indexes.
 func (rs *records) setText(r *rec, f [nFields]string, seats []int32) {
 	n := 4 * len(seats)
 	for _, s := range f {
@@ -82,10 +84,19 @@ func (rs *records) setText(r *rec, f [nFields]string, seats []int32) {
 	for _, si := range seats {
 		b = append(b, byte(si), byte(si>>8), byte(si>>16), byte(si>>24))
 	}
-	old := r.txt
 	r.txt = ref
+}
+
+// setOrder stores the order a hold was sold for.
+func (rs *records) setOrder(r *rec, order string) {
+	ref, b := rs.text.put(len(order))
+	copy(b, order)
+	old := r.ord
+	r.ord = ref
 	rs.freeText(old)
 }
+
+func (rs *records) order(r *rec) string { return rs.text.get(r.ord) }
 
 // field is one text field of a record: a view of the arena, no copy.
 func (rs *records) field(r *rec, f int) string {
@@ -96,26 +107,9 @@ func (rs *records) field(r *rec, f int) string {
 	return rs.text.get(r.txt)[off : off+int(r.n[f])]
 }
 
-func (rs *records) fields(r *rec) (f [nFields]string) {
-	t, off := rs.text.get(r.txt), 0
-	for i, l := range r.n {
-		f[i] = t[off : off+int(l)]
-		off += int(l)
-	}
-	return f
-}
-
 func (rs *records) seat(r *rec, i int) int32 {
 	s := rs.text.get(r.txt)[r.textLen()+4*i:]
 	return int32(uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24)
-}
-
-func (rs *records) seatIdxs(r *rec) []int32 {
-	s := make([]int32, r.seatCount())
-	for i := range s {
-		s[i] = rs.seat(r, i)
-	}
-	return s
 }
 
 const (
@@ -133,6 +127,8 @@ type records struct {
 	ids    map[uint64]int32 // hash of a hold id → record index+1
 	hashOf func(string) uint64
 	text   arena
+	// compactions counts the arena's compactions.
+	compactions int
 }
 
 func newRecords() records {
@@ -158,9 +154,10 @@ func (rs *records) alloc() int32 {
 // release frees a record that neither index reaches any more.
 func (rs *records) release(i int32) {
 	r := rs.at(i)
-	t := r.txt
+	t, ord := r.txt, r.ord
 	*r = rec{}
 	rs.free = append(rs.free, i)
+	rs.text.free(ord)
 	rs.freeText(t)
 }
 
@@ -174,12 +171,17 @@ func (rs *records) freeText(t textRef) {
 		return
 	}
 	fresh := newArena()
+	move := func(t *textRef) {
+		ref, b := fresh.put(int(t.n))
+		copy(b, rs.text.get(*t))
+		*t = ref
+	}
 	rs.each(func(_ int32, r *rec) {
-		ref, b := fresh.put(int(r.txt.n))
-		copy(b, rs.text.get(r.txt))
-		r.txt = ref
+		move(&r.txt)
+		move(&r.ord)
 	})
 	rs.text = fresh
+	rs.compactions++
 }
 
 // each calls f for every record in use, in index order.

@@ -50,7 +50,7 @@ func (p *Partition) Snapshot() *Snapshot {
 		Holds: make([]SnapHold, 0, len(p.recs.ids))}
 	p.recs.each(func(_ int32, r *rec) {
 		if r.kind == recHold && r.byID {
-			s.Holds = append(s.Holds, SnapHold{Placed: p.placement(r), Status: r.status, Order: p.recs.field(r, fOrder), EndedAt: r.endedAt})
+			s.Holds = append(s.Holds, SnapHold{Placed: p.placement(r), Status: r.status, Order: p.recs.order(r), EndedAt: r.endedAt})
 		}
 	})
 	p.ended.each(func(i int32, at int64) { s.Ended = append(s.Ended, SnapEnded{p.recs.field(p.recs.at(i), fID), at}) })
@@ -97,11 +97,7 @@ func Restore(l Layout, lim Limits, s *Snapshot) (*Partition, error) {
 		}
 		h := p.recs.at(i)
 		h.status, h.endedAt = sh.Status, sh.EndedAt
-		if sh.Order != "" {
-			f := p.recs.fields(h)
-			f[fOrder] = sh.Order
-			p.recs.setText(h, f, p.recs.seatIdxs(h))
-		}
+		p.recs.setOrder(h, sh.Order)
 		if h.status == Held || h.status == Sold {
 			for j := range h.seatCount() {
 				if p.seats[p.recs.seat(h, j)].hold != 0 {
