@@ -112,8 +112,10 @@ func (rs *records) seat(r *rec, i int) int32 {
 	return int32(uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24)
 }
 
+// Records come in chunks of recChunk (16 KiB): a core owns many
+// partitions, most of them small, and each has a shadow.
 const (
-	recShift = 10
+	recShift = 7
 	recChunk = 1 << recShift
 )
 
@@ -310,7 +312,11 @@ type textRef struct {
 	chunk, off, n uint32
 }
 
-const arenaChunk = 64 << 10
+// Arena chunks grow from minChunk to arenaChunk as the live text does.
+const (
+	minChunk   = 4 << 10
+	arenaChunk = 64 << 10
+)
 
 // compactSlack is how many bytes beyond twice the live text the arena may
 // hold before it is compacted (a variable for tests).
@@ -340,7 +346,7 @@ func (a *arena) put(n int) (textRef, []byte) {
 		if a.cur != ^uint32(0) && a.live[a.cur] == 0 {
 			a.drop(a.cur)
 		}
-		c := make([]byte, 0, max(arenaChunk, n))
+		c := make([]byte, 0, max(min(max(a.livesz/8, minChunk), arenaChunk), n))
 		if k := len(a.slots); k > 0 {
 			a.cur = a.slots[k-1]
 			a.slots = a.slots[:k-1]
