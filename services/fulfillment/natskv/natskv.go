@@ -24,9 +24,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/internal/kvget"
 	"github.com/ticketing/ticketing/services/fulfillment"
 )
 
@@ -79,6 +81,7 @@ func (c Config) KeyValueConfig() jetstream.KeyValueConfig {
 // use, also by several processes on one bucket.
 type Store struct {
 	kv  jetstream.KeyValue
+	nc  *nats.Conn // for reads from the bucket's leader (kvget); nil: none
 	cfg Config
 }
 
@@ -94,7 +97,7 @@ func Open(ctx context.Context, js jetstream.JetStream, c Config) (*Store, error)
 	if err != nil {
 		return nil, errs.E("fulfillment.natskv", errs.Unavailable, fmt.Errorf("bucket %s: %w", c.Bucket, err))
 	}
-	return &Store{kv: kv, cfg: c}, nil
+	return &Store{kv: kv, nc: js.Conn(), cfg: c}, nil
 }
 
 // New returns a store on an existing bucket.
@@ -204,15 +207,20 @@ func (s *Store) pointers(ctx context.Context, t fulfillment.Ticket) error {
 }
 
 // getJSON reads a key into v; a missing key is errs.NotFound.
+//
+// A key that a replica does not have yet is read from the bucket's leader:
+// Issue reads a ticket id right after a Create said it exists, and in a
+// cluster the replica that answers may lag (three lagging reads in a row
+// made Issue refuse a free id as taken).
 func (s *Store) getJSON(ctx context.Context, key string, v any) error {
-	e, err := s.kv.Get(ctx, key)
+	b, err := kvget.Get(ctx, s.nc, s.kv, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return errs.E(errs.NotFound, "no such ticket")
 	}
 	if err != nil {
 		return err
 	}
-	if err := json.Unmarshal(e.Value(), v); err != nil {
+	if err := json.Unmarshal(b, v); err != nil {
 		return fmt.Errorf("%s: %w", key, err)
 	}
 	return nil
