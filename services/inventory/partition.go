@@ -571,9 +571,6 @@ func (p *Partition) newRefusal(d *Decision) int32 {
 func (p *Partition) Apply(d *Decision) error {
 	switch d.Type {
 	case HoldPlaced:
-		if _, dup := p.recs.byID(d.Hold); dup {
-			return fmt.Errorf("inventory: apply %s: hold %s exists", d.Type, d.Hold)
-		}
 		if len(d.Seats) > 0 {
 			for _, id := range d.Seats {
 				if si, ok := p.seatIdx[id]; ok && p.seats[si].hold != 0 {
@@ -587,11 +584,14 @@ func (p *Partition) Apply(d *Decision) error {
 		if err != nil {
 			return fmt.Errorf("apply: %w", err)
 		}
+		if !p.recs.index(i) {
+			p.recs.release(i)
+			return fmt.Errorf("inventory: apply %s: hold %s exists", d.Type, d.Hold)
+		}
 		h := p.recs.at(i)
 		h.gen = p.gen
 		p.take(i, h)
 		p.adjust(h, +1, 0)
-		p.recs.index(i)
 		p.exp.push(i)
 		p.remember(d.Key, i, d.At)
 	case HoldRejected:

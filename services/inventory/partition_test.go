@@ -627,3 +627,41 @@ func TestAvailabilityWithin(t *testing.T) {
 		}
 	}
 }
+
+// TestApplyRefusesCorruptLog: a logged decision that does not fit the state
+// is refused and changes nothing (no record, no text, no counts).
+func TestApplyRefusesCorruptLog(t *testing.T) {
+	p, g := newTestPartition(t)
+	h, err := p.Hold(t0, seatsReq("k1", "a-1-1"), g.next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.TakeDecisions()
+	placed := func(id string, seats []string, zone string, qty int) *Decision {
+		return &Decision{Type: HoldPlaced, At: t0.UnixNano(), Hold: id, Seats: seats, Zone: zone, Qty: qty,
+			Expires: t0.Add(time.Minute).UnixNano(), Key: HashIdempotencyKey(id), FP: "x"}
+	}
+	for name, d := range map[string]*Decision{
+		"same hold id":       placed(h.HoldID, []string{"a-1-2"}, "", 1),
+		"taken seat":         placed("ev.0.x1", []string{"a-1-1"}, "", 1),
+		"seat listed twice":  placed("ev.0.x2", []string{"a-1-3", "a-1-3"}, "", 2),
+		"quantity not seats": placed("ev.0.x3", []string{"a-1-3"}, "", 2),
+		"unknown seat":       placed("ev.0.x4", []string{"nope"}, "", 1),
+		"zero quantity":      placed("ev.0.x5", nil, "floor", 0),
+		"negative quantity":  placed("ev.0.x6", nil, "floor", -3),
+		"zone short":         placed("ev.0.x7", nil, "floor", 6),
+		"unknown zone":       placed("ev.0.x8", nil, "nope", 1),
+		"reserved zone":      placed("ev.0.x9", nil, "p1", 1),
+		"release unknown":    {Type: HoldReleased, At: t0.UnixNano(), Hold: "ev.0.none"},
+		"cancel a held hold": {Type: SaleCancelled, At: t0.UnixNano(), Hold: h.HoldID},
+	} {
+		before, recs, live := p.Availability(), int(p.recs.n)-len(p.recs.free), p.recs.text.livesz
+		if err := p.Apply(d); err == nil {
+			t.Fatalf("%s: applied", name)
+		}
+		if !reflect.DeepEqual(before, p.Availability()) || int(p.recs.n)-len(p.recs.free) != recs || p.recs.text.livesz != live {
+			t.Fatalf("%s: a refused decision changed the state", name)
+		}
+	}
+	checkInvariants(t, p)
+}

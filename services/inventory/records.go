@@ -209,13 +209,22 @@ func (rs *records) byID(id string) (int32, bool) {
 	return -1, false
 }
 
-// index makes a hold findable by its id.
-func (rs *records) index(i int32) {
+// index makes a hold findable by its id, unless another hold has that id
+// (then it reports false and changes nothing).
+func (rs *records) index(i int32) bool {
 	r := rs.at(i)
-	h := rs.hash(rs.field(r, fID))
-	r.nextID = rs.ids[h]
+	id := rs.field(r, fID)
+	h := rs.hash(id)
+	head := rs.ids[h]
+	for v := head; v != 0; v = rs.at(v - 1).nextID {
+		if rs.field(rs.at(v-1), fID) == id {
+			return false
+		}
+	}
+	r.nextID = head
 	rs.ids[h] = i + 1
 	r.byID = true
+	return true
 }
 
 // unindex removes a hold from the id index.

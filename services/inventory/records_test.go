@@ -25,8 +25,18 @@ func TestRecordsIDCollisions(t *testing.T) {
 				r := rs.at(i)
 				*r = rec{kind: recHold}
 				rs.setText(r, [nFields]string{fID: id, fFP: "fp"}, []int32{int32(step), -1})
-				rs.index(i)
+				if !rs.index(i) {
+					t.Fatalf("%s indexed twice", id)
+				}
 				want[id] = i
+				// A second record with the same id is refused.
+				j := rs.alloc()
+				*rs.at(j) = rec{kind: recHold}
+				rs.setText(rs.at(j), [nFields]string{fID: id}, nil)
+				if rs.index(j) {
+					t.Fatalf("a second %s was indexed", id)
+				}
+				rs.release(j)
 			}
 			for id, i := range want {
 				if got, ok := rs.byID(id); !ok || got != i {

@@ -88,12 +88,12 @@ func Restore(l Layout, lim Limits, s *Snapshot) (*Partition, error) {
 		if d == nil || d.Type != HoldPlaced {
 			return nil, fmt.Errorf("inventory: snapshot hold without placement")
 		}
-		if _, dup := p.recs.byID(d.Hold); dup {
-			return nil, fmt.Errorf("inventory: snapshot hold %s twice", d.Hold)
-		}
 		i, err := p.newHold(d)
 		if err != nil {
 			return nil, fmt.Errorf("snapshot: %w", err)
+		}
+		if !p.recs.index(i) {
+			return nil, fmt.Errorf("inventory: snapshot hold %s twice", d.Hold)
 		}
 		h := p.recs.at(i)
 		h.status, h.endedAt = sh.Status, sh.EndedAt
@@ -113,7 +113,6 @@ func Restore(l Layout, lim Limits, s *Snapshot) (*Partition, error) {
 		case Sold:
 			p.adjust(h, 0, +1)
 		}
-		p.recs.index(i)
 	}
 	for _, z := range p.zones {
 		if z.held+z.sold > z.capacity || z.held < 0 || z.sold < 0 {
