@@ -225,15 +225,6 @@ func (p *Partition) Hold(now time.Time, r HoldRequest, newID func() string) (Hol
 	if ttl == 0 {
 		ttl = p.limits.DefaultTTL
 	}
-	// The decision goes to the log and the relay: it carries the
-	// partition's own zone and seat id strings, not the request's decoded
-	// copies.
-	if zi, ok := p.zoneIdx[r.Zone]; ok {
-		r.Zone = p.zones[zi].def.ID
-	}
-	for i, id := range r.Seats {
-		r.Seats[i] = p.seatIDs[p.seatIdx[id]]
-	}
 	d := &Decision{
 		Type: HoldPlaced, At: at, Hold: p.key + "." + newID(),
 		Seats: r.Seats, Zone: r.Zone, Qty: r.Quantity, Holder: r.Holder,
