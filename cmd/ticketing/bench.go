@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"syscall"
@@ -461,11 +462,44 @@ func printHolds(r holdsReport) {
 	}
 	fmt.Printf("holds / echo ceiling:    %.2fx\nholds / publish ceiling: %.1fx\noversold: %d   unaccounted: %d\n",
 		r.Holds.PerSec/r.Echo.PerSec, r.Holds.PerSec/r.Publish.PerSec, r.Oversold, r.Unaccounted)
+	if w := r.HalfPeak.Windows; len(w) > 0 {
+		p99 := make([]float64, len(w))
+		for i, x := range w {
+			p99[i] = x.P99ms
+		}
+		sorted := slices.Sorted(slices.Values(p99))
+		within := 0
+		for _, v := range p99 {
+			if v <= halfPeakTargetMs {
+				within++
+			}
+		}
+		fmt.Printf("half of peak, p99 of each %v: %s\n  median %.1f ms, worst %.1f ms; %d of %d at or under %.0f ms\n",
+			loadgen.WindowLen, sparkline(p99), sorted[len(sorted)/2], sorted[len(sorted)-1], within, len(p99), float64(halfPeakTargetMs))
+	}
 	for _, x := range []loadgen.Result{r.Holds, r.HalfPeak, r.Echo, r.Publish} {
 		if x.FirstErr != "" {
 			fmt.Printf("first error in %s: %s\n", x.Name, x.FirstErr)
 		}
 	}
+}
+
+// halfPeakTargetMs is issue 2's target for the p99 at half of peak.
+const halfPeakTargetMs = 10
+
+// sparkline draws values as a line of bars, the highest full.
+func sparkline(v []float64) string {
+	bars := []rune("▁▂▃▄▅▆▇█")
+	top := slices.Max(v)
+	out := make([]rune, len(v))
+	for i, x := range v {
+		k := 0
+		if top > 0 {
+			k = min(int(x/top*float64(len(bars))), len(bars)-1)
+		}
+		out[i] = bars[max(k, 0)]
+	}
+	return string(out)
 }
 
 func isTerminal(f *os.File) bool {

@@ -43,6 +43,60 @@ type Result struct {
 	MaxMs    float64       `json:"max_ms"`
 	// FirstErr is the first error seen, for the report.
 	FirstErr string `json:"first_error,omitempty"`
+	// Windows are the latencies of consecutive stretches of the run
+	// (WindowLen each, by scheduled start; open loops only): where a
+	// run's tail comes from, and how much of the time a target holds.
+	Windows []Window `json:"windows,omitempty"`
+}
+
+// WindowLen is the length of a Result's windows.
+const WindowLen = 250 * time.Millisecond
+
+// Window is the latency of the operations scheduled in one stretch.
+type Window struct {
+	StartMs float64 `json:"start_ms"`
+	Ops     int     `json:"ops"`
+	P50ms   float64 `json:"p50_ms"`
+	P99ms   float64 `json:"p99_ms"`
+	MaxMs   float64 `json:"max_ms"`
+}
+
+// quantile is the p-quantile of sorted latencies, in milliseconds.
+func quantile(sorted []time.Duration, p float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(p*float64(len(sorted)))) - 1
+	return float64(sorted[max(i, 0)]) / float64(time.Millisecond)
+}
+
+// windows groups latencies by the window of their scheduled start
+// (operation i starts at i×interval); a negative latency marks an
+// operation that never ran.
+func windows(lat []time.Duration, interval, w time.Duration) []Window {
+	var out []Window
+	var cur []time.Duration
+	flush := func(k int) {
+		if len(cur) == 0 {
+			return
+		}
+		slices.Sort(cur)
+		out = append(out, Window{StartMs: float64(time.Duration(k)*w) / float64(time.Millisecond), Ops: len(cur),
+			P50ms: quantile(cur, 0.5), P99ms: quantile(cur, 0.99), MaxMs: quantile(cur, 1)})
+		cur = cur[:0]
+	}
+	k := 0
+	for i, l := range lat {
+		if wk := int(time.Duration(i) * interval / w); wk != k {
+			flush(k)
+			k = wk
+		}
+		if l >= 0 {
+			cur = append(cur, l)
+		}
+	}
+	flush(k)
+	return out
 }
 
 type recorder struct {
@@ -73,13 +127,7 @@ func (r *recorder) count(o Outcome, err error) {
 
 func (r *recorder) result(name string, elapsed time.Duration) Result {
 	slices.Sort(r.lat)
-	q := func(p float64) float64 {
-		if len(r.lat) == 0 {
-			return 0
-		}
-		i := int(math.Ceil(p*float64(len(r.lat)))) - 1
-		return float64(r.lat[max(i, 0)]) / float64(time.Millisecond)
-	}
+	q := func(p float64) float64 { return quantile(r.lat, p) }
 	res := Result{Name: name, Ops: int64(len(r.lat)), OK: r.ok.Load(), Rejected: r.rej.Load(), Errors: r.errs.Load(),
 		Elapsed: elapsed, Seconds: elapsed.Seconds(), P50ms: q(0.50), P99ms: q(0.99), P999ms: q(0.999), MaxMs: q(1)}
 	res.PerSec = float64(res.Ops) / elapsed.Seconds()
@@ -132,8 +180,10 @@ func Open(ctx context.Context, name string, rate float64, d time.Duration, maxIn
 	stopProgress := startProgress(ctx, d, progress)
 	start := time.Now()
 	var wg sync.WaitGroup
-	var mu sync.Mutex
-	lat := make([]time.Duration, 0, total)
+	lat := make([]time.Duration, total) // by operation; each goroutine writes its own
+	for i := range lat {
+		lat[i] = -1
+	}
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
 	for i := int64(0); i < total && ctx.Err() == nil; {
@@ -148,17 +198,20 @@ func Open(ctx context.Context, name string, rate float64, d time.Duration, maxIn
 				l := time.Since(at)
 				<-sem
 				r.count(o, err)
-				mu.Lock()
-				lat = append(lat, l)
-				mu.Unlock()
+				lat[i] = l
 			}(i)
 		}
 		<-tick.C
 	}
 	wg.Wait()
 	stopProgress()
-	r.add(lat)
-	return r.result(name, time.Since(start))
+	elapsed := time.Since(start)
+	win := windows(lat, interval, WindowLen)
+	ran := slices.DeleteFunc(lat, func(l time.Duration) bool { return l < 0 })
+	r.add(ran)
+	res := r.result(name, elapsed)
+	res.Windows = win
+	return res
 }
 
 func startProgress(ctx context.Context, d time.Duration, progress func(float64)) func() {
