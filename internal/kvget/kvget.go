@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -21,6 +22,16 @@ import (
 // message get (answered by the stream's leader); jetstream.ErrKeyNotFound
 // when there is none or it was deleted.
 func Leader(ctx context.Context, nc *nats.Conn, kv jetstream.KeyValue, key string) ([]byte, error) {
+	e, err := LeaderEntry(ctx, nc, kv, key)
+	if err != nil {
+		return nil, err
+	}
+	return e.Value(), nil
+}
+
+// LeaderEntry is Leader returning the whole entry (revision and creation
+// time included), for callers that update it next.
+func LeaderEntry(ctx context.Context, nc *nats.Conn, kv jetstream.KeyValue, key string) (jetstream.KeyValueEntry, error) {
 	stream := "KV_" + kv.Bucket()
 	req, _ := json.Marshal(map[string]string{"last_by_subj": "$KV." + kv.Bucket() + "." + key})
 	m, err := nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+stream, req)
@@ -29,8 +40,10 @@ func Leader(ctx context.Context, nc *nats.Conn, kv jetstream.KeyValue, key strin
 	}
 	var resp struct {
 		Message *struct {
-			Data []byte `json:"data"`
-			Hdrs []byte `json:"hdrs"`
+			Data []byte    `json:"data"`
+			Hdrs []byte    `json:"hdrs"`
+			Seq  uint64    `json:"seq"`
+			Time time.Time `json:"time"`
 		} `json:"message"`
 		Error *struct {
 			Code        int    `json:"code"`
@@ -52,18 +65,42 @@ func Leader(ctx context.Context, nc *nats.Conn, kv jetstream.KeyValue, key strin
 	if h := string(resp.Message.Hdrs); strings.Contains(h, "KV-Operation: DEL") || strings.Contains(h, "KV-Operation: PURGE") {
 		return nil, jetstream.ErrKeyNotFound
 	}
-	return resp.Message.Data, nil
+	return entry{bucket: kv.Bucket(), key: key, value: resp.Message.Data, rev: resp.Message.Seq, created: resp.Message.Time}, nil
 }
+
+// entry is a jetstream.KeyValueEntry read from the leader (always a put:
+// deletes read as not found).
+type entry struct {
+	bucket, key string
+	value       []byte
+	rev         uint64
+	created     time.Time
+}
+
+func (e entry) Bucket() string                  { return e.bucket }
+func (e entry) Key() string                     { return e.key }
+func (e entry) Value() []byte                   { return e.value }
+func (e entry) Revision() uint64                { return e.rev }
+func (e entry) Created() time.Time              { return e.created }
+func (e entry) Delta() uint64                   { return 0 }
+func (e entry) Operation() jetstream.KeyValueOp { return jetstream.KeyValuePut }
 
 // Get is kv.Get, asking the leader when the replica that answered does not
 // have the key.
 func Get(ctx context.Context, nc *nats.Conn, kv jetstream.KeyValue, key string) ([]byte, error) {
-	e, err := kv.Get(ctx, key)
-	if errors.Is(err, jetstream.ErrKeyNotFound) && nc != nil {
-		return Leader(ctx, nc, kv, key)
-	}
+	e, err := GetEntry(ctx, nc, kv, key)
 	if err != nil {
 		return nil, err
 	}
 	return e.Value(), nil
+}
+
+// GetEntry is kv.Get, asking the leader when the replica that answered
+// does not have the key.
+func GetEntry(ctx context.Context, nc *nats.Conn, kv jetstream.KeyValue, key string) (jetstream.KeyValueEntry, error) {
+	e, err := kv.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) && nc != nil {
+		return LeaderEntry(ctx, nc, kv, key)
+	}
+	return e, err
 }

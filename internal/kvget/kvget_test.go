@@ -36,6 +36,21 @@ func TestLeaderGet(t *testing.T) {
 			t.Fatalf("%s: %q, %v; want the last value", name, v, err)
 		}
 	}
+	// The whole entry, as a replica's Get gives it.
+	want, err := kv.Get(ctx, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, get := range map[string]func() (jetstream.KeyValueEntry, error){
+		"LeaderEntry": func() (jetstream.KeyValueEntry, error) { return kvget.LeaderEntry(ctx, nc, kv, "k") },
+		"GetEntry":    func() (jetstream.KeyValueEntry, error) { return kvget.GetEntry(ctx, nc, kv, "k") },
+	} {
+		e, err := get()
+		if err != nil || e.Key() != "k" || e.Bucket() != kv.Bucket() || string(e.Value()) != "two" ||
+			e.Revision() != want.Revision() || !e.Created().Equal(want.Created()) || e.Operation() != jetstream.KeyValuePut {
+			t.Fatalf("%s: %+v, %v; want %+v", name, e, err, want)
+		}
+	}
 	if err := kv.Delete(ctx, "k"); err != nil {
 		t.Fatal(err)
 	}
@@ -44,5 +59,8 @@ func TestLeaderGet(t *testing.T) {
 	}
 	if _, err := kvget.Get(ctx, nc, kv, "k"); !errors.Is(err, jetstream.ErrKeyNotFound) {
 		t.Fatalf("deleted key through Get: %v", err)
+	}
+	if _, err := kvget.GetEntry(ctx, nc, kv, "k"); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Fatalf("deleted key through GetEntry: %v", err)
 	}
 }

@@ -26,9 +26,11 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/internal/kvget"
 	"github.com/ticketing/ticketing/services/identity"
 )
 
@@ -92,6 +94,7 @@ func (c Config) KeyValueConfig() jetstream.KeyValueConfig {
 // use, also by several processes on one bucket.
 type Store struct {
 	kv  jetstream.KeyValue
+	nc  *nats.Conn // for reads from the bucket's leader (kvget); nil: none
 	cfg Config
 }
 
@@ -107,7 +110,7 @@ func Open(ctx context.Context, js jetstream.JetStream, c Config) (*Store, error)
 	if err != nil {
 		return nil, errs.E("identity.natskv", errs.Unavailable, fmt.Errorf("bucket %s: %w", c.Bucket, err))
 	}
-	return &Store{kv: kv, cfg: c}, nil
+	return &Store{kv: kv, nc: js.Conn(), cfg: c}, nil
 }
 
 // New returns a store on an existing bucket.
@@ -219,7 +222,9 @@ func (s *Store) claimEmail(ctx context.Context, op, key string, mine claim) (uin
 		if !errors.Is(err, jetstream.ErrKeyExists) {
 			return 0, unavailable(op, err)
 		}
-		e, err := s.kv.Get(ctx, key)
+		// Read from the leader if a replica lags behind the Create that
+		// just said the key exists.
+		e, err := kvget.GetEntry(ctx, s.nc, s.kv, key)
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			continue // given back meanwhile: try again
 		}
