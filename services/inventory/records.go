@@ -372,7 +372,7 @@ func (a *arena) put(n int) (textRef, []byte) {
 	a.chunks[a.cur] = c[:off+n]
 	a.live[a.cur] += n
 	a.livesz += n
-	return textRef{a.cur, uint32(off), uint32(n)}, a.chunks[a.cur][off : off+n]
+	return textRef{a.cur, uint32(off), uint32(n)}, a.chunks[a.cur][off : off+n : off+n]
 }
 
 // get is a view of text: no copy.
