@@ -544,7 +544,7 @@ func (p *Partition) newHold(d *Decision) (int32, error) {
 	r := p.recs.at(i)
 	*r = rec{kind: recHold, status: Held, at: d.At, expires: d.Expires, key: d.Key,
 		qty: int32(d.Qty), zone: zone, heapIdx: -1}
-	p.recs.setText(r, [nFields]string{fID: d.Hold, fHolder: d.Holder, fFP: d.FP}, seats)
+	p.recs.setText(i, [nFields]string{fID: d.Hold, fHolder: d.Holder, fFP: d.FP}, seats)
 	return i, nil
 }
 
@@ -552,7 +552,7 @@ func (p *Partition) newRefusal(d *Decision) int32 {
 	i := p.recs.alloc()
 	r := p.recs.at(i)
 	*r = rec{kind: recRefusal, at: d.At, key: d.Key, zone: -1, heapIdx: -1}
-	p.recs.setText(r, [nFields]string{fReason: d.Reason, fMsg: d.Msg, fFP: d.FP}, nil)
+	p.recs.setText(i, [nFields]string{fReason: d.Reason, fMsg: d.Msg, fFP: d.FP}, nil)
 	return i
 }
 
@@ -612,7 +612,7 @@ func (p *Partition) Apply(d *Decision) error {
 		p.adjust(h, -1, +1)
 		p.exp.remove(int(h.heapIdx))
 		h.status = Sold
-		p.recs.setOrder(h, d.Order)
+		p.recs.setOrder(i, d.Order)
 	case SaleCancelled:
 		i, ok := p.recs.byID(d.Hold)
 		if !ok || p.recs.at(i).status != Sold {

@@ -70,12 +70,13 @@ func (r *rec) textLen() int {
 func (r *rec) seatCount() int { return (int(r.txt.n) - r.textLen()) / 4 }
 
 // setText stores a new record's text fields and seat indexes.
-func (rs *records) setText(r *rec, f [nFields]string, seats []int32) {
+func (rs *records) setText(i int32, f [nFields]string, seats []int32) {
+	r := rs.at(i)
 	n := 4 * len(seats)
 	for _, s := range f {
 		n += len(s)
 	}
-	ref, b := rs.text.put(n)
+	ref, b := rs.text.put(n, i)
 	b = b[:0]
 	for i, s := range f {
 		r.n[i] = uint32(len(s))
@@ -85,11 +86,13 @@ func (rs *records) setText(r *rec, f [nFields]string, seats []int32) {
 		b = append(b, byte(si), byte(si>>8), byte(si>>16), byte(si>>24))
 	}
 	r.txt = ref
+	rs.settle()
 }
 
 // setOrder stores the order a hold was sold for.
-func (rs *records) setOrder(r *rec, order string) {
-	ref, b := rs.text.put(len(order))
+func (rs *records) setOrder(i int32, order string) {
+	r := rs.at(i)
+	ref, b := rs.text.put(len(order), i)
 	copy(b, order)
 	old := r.ord
 	r.ord = ref
@@ -129,8 +132,8 @@ type records struct {
 	ids    map[uint64]int32 // hash of a hold id → record index+1
 	hashOf func(string) uint64
 	text   arena
-	// compactions counts the arena's compactions.
-	compactions int
+	// evacuated counts the sparse chunks whose text was moved.
+	evacuated int
 }
 
 func newRecords() records {
@@ -163,27 +166,54 @@ func (rs *records) release(i int32) {
 	rs.freeText(t)
 }
 
-// freeText gives text back to the arena, and compacts the arena when most
-// of what it holds is given back (records that stay for good, sold holds,
-// keep chunks that are otherwise empty): a copy of the live text, at most
-// once per as many bytes given back as there are live.
+// freeText gives text back to the arena. A chunk left less than a quarter
+// full (records that stay for good, sold holds, pin chunks that are
+// otherwise given back) has its live text moved to the current chunk and
+// is dropped: a copy of at most a quarter of a chunk for every three
+// quarters given back, and the arena holds at most about four times its
+// live text. Views of the old text stay valid.
 func (rs *records) freeText(t textRef) {
 	rs.text.free(t)
-	if rs.text.held < 2*rs.text.livesz+compactSlack {
+	if t.n > 0 {
+		rs.evacuateIfSparse(t.chunk)
+	}
+	rs.settle()
+}
+
+// settle evacuates the chunks that stopped being filled while sparse.
+func (rs *records) settle() {
+	for len(rs.text.retired) > 0 {
+		c := rs.text.retired[0]
+		rs.text.retired = rs.text.retired[1:]
+		rs.evacuateIfSparse(c)
+	}
+}
+
+func (rs *records) evacuateIfSparse(c uint32) {
+	a := &rs.text
+	if c == a.cur || a.chunks[c] == nil || 4*a.live[c] >= cap(a.chunks[c]) {
 		return
 	}
-	fresh := newArena()
-	move := func(t *textRef) {
-		ref, b := fresh.put(int(t.n))
-		copy(b, rs.text.get(*t))
+	owners := a.owners[c]
+	a.owners[c] = nil
+	move := func(i int32, t *textRef) {
+		if t.n == 0 || t.chunk != c {
+			return
+		}
+		ref, b := a.put(int(t.n), i)
+		copy(b, a.get(*t))
+		old := *t
 		*t = ref
+		a.free(old)
 	}
-	rs.each(func(_ int32, r *rec) {
-		move(&r.txt)
-		move(&r.ord)
-	})
-	rs.text = fresh
-	rs.compactions++
+	for _, i := range owners {
+		// An owner may have been released, or reused with text elsewhere.
+		if r := rs.at(i); r.kind != recFree {
+			move(i, &r.txt)
+			move(i, &r.ord)
+		}
+	}
+	rs.evacuated++
 }
 
 // each calls f for every record in use, in index order.
@@ -327,33 +357,36 @@ const (
 	arenaChunk = 64 << 10
 )
 
-// compactSlack is how many bytes beyond twice the live text the arena may
-// hold before it is compacted (a variable for tests).
-var compactSlack = 8 << 20
-
 // arena keeps the text of records in chunks of bytes, which the collector
 // does not scan. Text is appended and never overwritten, so a view of it
 // (get) stays valid for as long as someone holds it, whatever happens to
 // the arena; a chunk all of whose text is given back is dropped.
 type arena struct {
-	chunks [][]byte
-	live   []int    // bytes in use per chunk
-	slots  []uint32 // dropped chunks' slots, for reuse
-	cur    uint32   // the chunk being filled
-	held   int      // bytes of the chunks not dropped
-	livesz int
+	chunks  [][]byte
+	live    []int     // bytes in use per chunk
+	owners  [][]int32 // per chunk, the records that put text in it (some may have moved on)
+	slots   []uint32  // dropped chunks' slots, for reuse
+	cur     uint32    // the chunk being filled
+	retired []uint32  // chunks that stopped being filled, to check for sparseness
+	held    int       // bytes of the chunks not dropped
+	livesz  int
 }
 
 func newArena() arena { return arena{cur: ^uint32(0)} }
 
-// put reserves n bytes and returns where they are and the bytes to fill.
-func (a *arena) put(n int) (textRef, []byte) {
+// put reserves n bytes for record owner and returns where they are and
+// the bytes to fill.
+func (a *arena) put(n int, owner int32) (textRef, []byte) {
 	if n == 0 {
 		return textRef{}, nil
 	}
 	if a.cur == ^uint32(0) || len(a.chunks[a.cur])+n > cap(a.chunks[a.cur]) {
-		if a.cur != ^uint32(0) && a.live[a.cur] == 0 {
-			a.drop(a.cur)
+		if prev := a.cur; prev != ^uint32(0) {
+			if a.live[prev] == 0 {
+				a.drop(prev)
+			} else {
+				a.retired = append(a.retired, prev)
+			}
 		}
 		c := make([]byte, 0, max(min(max(a.livesz/8, minChunk), arenaChunk), n))
 		if k := len(a.slots); k > 0 {
@@ -364,12 +397,14 @@ func (a *arena) put(n int) (textRef, []byte) {
 			a.cur = uint32(len(a.chunks))
 			a.chunks = append(a.chunks, c)
 			a.live = append(a.live, 0)
+			a.owners = append(a.owners, nil)
 		}
 		a.held += cap(c)
 	}
 	c := a.chunks[a.cur]
 	off := len(c)
 	a.chunks[a.cur] = c[:off+n]
+	a.owners[a.cur] = append(a.owners[a.cur], owner)
 	a.live[a.cur] += n
 	a.livesz += n
 	return textRef{a.cur, uint32(off), uint32(n)}, a.chunks[a.cur][off : off+n : off+n]
@@ -397,5 +432,6 @@ func (a *arena) free(t textRef) {
 func (a *arena) drop(c uint32) {
 	a.held -= cap(a.chunks[c])
 	a.chunks[c] = nil
+	a.owners[c] = nil
 	a.slots = append(a.slots, c)
 }

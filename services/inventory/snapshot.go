@@ -97,7 +97,7 @@ func Restore(l Layout, lim Limits, s *Snapshot) (*Partition, error) {
 		}
 		h := p.recs.at(i)
 		h.status, h.endedAt = sh.Status, sh.EndedAt
-		p.recs.setOrder(h, sh.Order)
+		p.recs.setOrder(i, sh.Order)
 		if h.status == Held || h.status == Sold {
 			for j := range h.seatCount() {
 				if p.seats[p.recs.seat(h, j)].hold != 0 {
