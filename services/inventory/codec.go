@@ -82,21 +82,9 @@ func (p *Partition) MarshalSnapshotPaced(pace func()) ([]byte, int, error) {
 		seats []string
 		err   error
 	)
-	// fill makes d the decision a record answers for, reusing d and seats.
+	// fill makes d the decision a record stands for, reusing d and seats.
 	fill := func(r *rec) *Decision {
-		if r.kind == recRefusal {
-			d = Decision{Type: HoldRejected, At: r.at, Key: r.key, FP: p.recs.field(r, fFP), Reason: p.recs.field(r, fReason), Msg: p.recs.field(r, fMsg)}
-			return &d
-		}
-		seats = seats[:0]
-		for j := range r.seatCount() {
-			seats = append(seats, p.seatIDs[p.recs.seat(r, j)])
-		}
-		d = Decision{Type: HoldPlaced, At: r.at, Hold: p.recs.field(r, fID), Zone: p.zoneOf(r), Qty: int(r.qty),
-			Holder: p.recs.field(r, fHolder), Expires: r.expires, Key: r.key, FP: p.recs.field(r, fFP)}
-		if len(seats) > 0 {
-			d.Seats = seats
-		}
+		seats = p.recorded(r, &d, seats)
 		return &d
 	}
 	p.recs.each(func(_ int32, r *rec) {

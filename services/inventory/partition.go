@@ -333,14 +333,32 @@ func (p *Partition) view(r *rec) Hold {
 	}
 }
 
-// placement is the hold.placed decision of a hold record.
-func (p *Partition) placement(r *rec) *Decision {
-	return p.about(r, &Decision{Type: HoldPlaced, At: r.at, Expires: r.expires, Key: r.key, FP: p.recs.field(r, fFP)})
+// recorded makes d the decision a record stands for: the hold.placed of a
+// hold, the hold.rejected of a refusal. A hold's seat ids are appended to
+// seats[:0], which it returns for reuse.
+func (p *Partition) recorded(r *rec, d *Decision, seats []string) []string {
+	if r.kind == recRefusal {
+		*d = Decision{Type: HoldRejected, At: r.at, Key: r.key, FP: p.recs.field(r, fFP),
+			Reason: p.recs.field(r, fReason), Msg: p.recs.field(r, fMsg)}
+		return seats
+	}
+	seats = seats[:0]
+	for j := range r.seatCount() {
+		seats = append(seats, p.seatIDs[p.recs.seat(r, j)])
+	}
+	*d = Decision{Type: HoldPlaced, At: r.at, Hold: p.recs.field(r, fID), Zone: p.zoneOf(r), Qty: int(r.qty),
+		Holder: p.recs.field(r, fHolder), Expires: r.expires, Key: r.key, FP: p.recs.field(r, fFP)}
+	if len(seats) > 0 {
+		d.Seats = seats
+	}
+	return seats
 }
 
-// refusalOf is the hold.rejected decision of a refusal record.
-func (p *Partition) refusalOf(r *rec) *Decision {
-	return &Decision{Type: HoldRejected, At: r.at, Key: r.key, FP: p.recs.field(r, fFP), Reason: p.recs.field(r, fReason), Msg: p.recs.field(r, fMsg)}
+// decisionOf is the decision a record stands for, in its own memory.
+func (p *Partition) decisionOf(r *rec) *Decision {
+	d := new(Decision)
+	p.recorded(r, d, nil)
+	return d
 }
 
 func (p *Partition) find(op, id string) (*rec, error) {

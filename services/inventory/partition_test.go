@@ -521,15 +521,9 @@ func assertSameState(t *testing.T, want, got *Partition) {
 	if len(wantIDs) != len(gotIDs) || len(want.idem) != len(got.idem) {
 		t.Fatalf("holds %d/%d, keys %d/%d", len(wantIDs), len(gotIDs), len(want.idem), len(got.idem))
 	}
-	answer := func(p *Partition, i int32) *Decision {
-		if r := p.recs.at(i); r.kind == recHold {
-			return p.placement(r)
-		}
-		return p.refusalOf(p.recs.at(i))
-	}
 	for k, i := range want.idem {
 		j, ok := got.idem[k]
-		if !ok || !reflect.DeepEqual(answer(want, i), answer(got, j)) {
+		if !ok || !reflect.DeepEqual(want.decisionOf(want.recs.at(i)), got.decisionOf(got.recs.at(j))) {
 			t.Fatalf("key %v differs", k)
 		}
 	}

@@ -229,12 +229,15 @@ func (rs *records) hash(id string) uint64 { return rs.hashOf(id) }
 
 // byID finds the hold with an id.
 func (rs *records) byID(id string) (int32, bool) {
-	v := rs.ids[rs.hash(id)]
-	for v != 0 {
-		if r := rs.at(v - 1); rs.field(r, fID) == id {
+	return rs.chain(rs.ids[rs.hash(id)], id)
+}
+
+// chain finds the hold with an id among the records chained from head.
+func (rs *records) chain(head int32, id string) (int32, bool) {
+	for v := head; v != 0; v = rs.at(v - 1).nextID {
+		if rs.field(rs.at(v-1), fID) == id {
 			return v - 1, true
 		}
-		v = rs.at(v - 1).nextID
 	}
 	return -1, false
 }
@@ -246,10 +249,8 @@ func (rs *records) index(i int32) bool {
 	id := rs.field(r, fID)
 	h := rs.hash(id)
 	head := rs.ids[h]
-	for v := head; v != 0; v = rs.at(v - 1).nextID {
-		if rs.field(rs.at(v-1), fID) == id {
-			return false
-		}
+	if _, dup := rs.chain(head, id); dup {
+		return false
 	}
 	r.nextID = head
 	rs.ids[h] = i + 1

@@ -50,7 +50,7 @@ func (p *Partition) Snapshot() *Snapshot {
 		Holds: make([]SnapHold, 0, len(p.recs.ids))}
 	p.recs.each(func(_ int32, r *rec) {
 		if r.kind == recHold && r.byID {
-			s.Holds = append(s.Holds, SnapHold{Placed: p.placement(r), Status: r.status, Order: p.recs.order(r), EndedAt: r.endedAt})
+			s.Holds = append(s.Holds, SnapHold{Placed: p.decisionOf(r), Status: r.status, Order: p.recs.order(r), EndedAt: r.endedAt})
 		}
 	})
 	p.ended.each(func(i int32, at int64) { s.Ended = append(s.Ended, SnapEnded{p.recs.field(p.recs.at(i), fID), at}) })
@@ -60,13 +60,10 @@ func (p *Partition) Snapshot() *Snapshot {
 			return // forgotten, or superseded
 		}
 		sk := SnapKey{Key: k, At: at}
-		switch r := p.recs.at(i); {
-		case r.kind == recHold && r.byID:
+		if r := p.recs.at(i); r.kind == recHold && r.byID {
 			sk.Hold = p.recs.field(r, fID)
-		case r.kind == recHold:
-			sk.D = p.placement(r)
-		default:
-			sk.D = p.refusalOf(r)
+		} else {
+			sk.D = p.decisionOf(r)
 		}
 		s.Keys = append(s.Keys, sk)
 	})
