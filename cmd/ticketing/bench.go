@@ -71,6 +71,9 @@ type holdsReport struct {
 	Holds       loadgen.Result `json:"holds"`
 	HalfPeak    loadgen.Result `json:"holds_at_half_peak"`
 	Echo        loadgen.Result `json:"ceiling_echo_request_reply"`
+	// EchoHalf is the echo at the half-peak phase's rate, an open loop like
+	// it: the latency the transport alone gives at that load.
+	EchoHalf    loadgen.Result `json:"ceiling_echo_at_half_peak"`
 	Publish     loadgen.Result `json:"ceiling_jetstream_sync_publish"`
 	Oversold    int            `json:"oversold"`
 	Unaccounted int64          `json:"unaccounted"` // acknowledged holds not in the final state, or the reverse
@@ -87,8 +90,8 @@ type holdsReport struct {
 
 // clientReport is what the load-generating child process hands back.
 type clientReport struct {
-	Holds, HalfPeak, Echo, Publish loadgen.Result
-	OKPeak, OKHalf                 int64
+	Holds, HalfPeak, Echo, EchoHalf, Publish loadgen.Result
+	OKPeak, OKHalf                           int64
 	// CPU seconds the load generator used in the holds phases.
 	HoldsCPU float64
 }
@@ -219,7 +222,7 @@ func benchHolds(ctx context.Context, args []string) error {
 	if err := json.Unmarshal(out.Bytes(), &cr); err != nil {
 		return fmt.Errorf("load generator report: %w", err)
 	}
-	rep := holdsReport{Path: "nats", Concurrency: *conc, Holds: cr.Holds, HalfPeak: cr.HalfPeak, Echo: cr.Echo, Publish: cr.Publish,
+	rep := holdsReport{Path: "nats", Concurrency: *conc, Holds: cr.Holds, HalfPeak: cr.HalfPeak, Echo: cr.Echo, EchoHalf: cr.EchoHalf, Publish: cr.Publish,
 		SystemCPU: marks.end - marks.start, ClientCPU: cr.HoldsCPU}
 	if *viaHTTP {
 		rep.Path = "http"
@@ -316,10 +319,11 @@ func benchHoldsClient(ctx context.Context, args []string) error {
 	payload, _ := json.Marshal(inventory.HoldRequest{Zone: "ga", Quantity: 1, IdempotencyKey: "anon:00000000-0000-0000-0000-000000000000", Fingerprint: "0123456789abcdef0123456789abcdef"})
 	echoSubj := natsapi.Subject(benchEchoPartition, natsapi.OpHold)
 	waitInterest(client, echoSubj)
-	rep.Echo = loadgen.Closed(ctx, "echo request/reply", *conc, *dur, func(ctx context.Context, _ int, _ int64) (loadgen.Outcome, error) {
+	echo := func(ctx context.Context, _ int, _ int64) (loadgen.Outcome, error) {
 		_, err := client.Request(echoSubj, payload, 5*time.Second)
 		return loadgen.OK, err
-	}, bar("ceiling: echo req/reply"))
+	}
+	rep.Echo = loadgen.Closed(ctx, "echo request/reply", *conc, *dur, echo, bar("ceiling: echo req/reply"))
 
 	// Ceiling 2: one synchronous JetStream publish per message, on the same
 	// server and storage settings (every write synced).
@@ -350,6 +354,9 @@ func benchHoldsClient(ctx context.Context, args []string) error {
 	fmt.Fprintln(os.Stderr, benchMarkEnd)
 	stopProfile()
 	rep.OKPeak, rep.OKHalf = okPeak.Load(), okHalf.Load()
+	// The latency ceiling for the half-peak phase: the same path, rate and
+	// open loop with nothing decided or written.
+	rep.EchoHalf = loadgen.Open(ctx, "echo at half peak", rate, *dur, 4**conc, echo, bar("ceiling: echo at half peak"))
 	return json.NewEncoder(os.Stdout).Encode(rep)
 }
 
@@ -451,7 +458,7 @@ func printHolds(r holdsReport) {
 	fmt.Printf("path: %s, %d in flight, one partition, durable writes (fsync on every log write)\n\n", r.Path, r.Concurrency)
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "run\tops/s\tp50 ms\tp99 ms\tp99.9 ms\terrors\t")
-	for _, x := range []loadgen.Result{r.Holds, r.HalfPeak, r.Echo, r.Publish} {
+	for _, x := range []loadgen.Result{r.Holds, r.HalfPeak, r.Echo, r.EchoHalf, r.Publish} {
 		fmt.Fprintf(w, "%s\t%.0f\t%.2f\t%.2f\t%.2f\t%d\t\n", x.Name, x.PerSec, x.P50ms, x.P99ms, x.P999ms, x.Errors)
 	}
 	w.Flush()
@@ -462,26 +469,32 @@ func printHolds(r holdsReport) {
 	}
 	fmt.Printf("holds / echo ceiling:    %.2fx\nholds / publish ceiling: %.1fx\noversold: %d   unaccounted: %d\n",
 		r.Holds.PerSec/r.Echo.PerSec, r.Holds.PerSec/r.Publish.PerSec, r.Oversold, r.Unaccounted)
-	if w := r.HalfPeak.Windows; len(w) > 0 {
-		p99 := make([]float64, len(w))
-		for i, x := range w {
-			p99[i] = x.P99ms
-		}
-		sorted := slices.Sorted(slices.Values(p99))
-		within := 0
-		for _, v := range p99 {
-			if v <= halfPeakTargetMs {
-				within++
-			}
-		}
-		fmt.Printf("half of peak, p99 of each %v: %s\n  median %.1f ms, worst %.1f ms; %d of %d at or under %.0f ms\n",
-			loadgen.WindowLen, sparkline(p99), sorted[len(sorted)/2], sorted[len(sorted)-1], within, len(p99), float64(halfPeakTargetMs))
-	}
-	for _, x := range []loadgen.Result{r.Holds, r.HalfPeak, r.Echo, r.Publish} {
+	printWindows("half of peak", r.HalfPeak.Windows)
+	printWindows("echo at the same rate", r.EchoHalf.Windows)
+	for _, x := range []loadgen.Result{r.Holds, r.HalfPeak, r.Echo, r.EchoHalf, r.Publish} {
 		if x.FirstErr != "" {
 			fmt.Printf("first error in %s: %s\n", x.Name, x.FirstErr)
 		}
 	}
+}
+
+// printWindows draws a phase's per-window p99 as a sparkline, with their
+// median, worst and how many meet the half-peak target.
+func printWindows(name string, w []loadgen.Window) {
+	if len(w) == 0 {
+		return
+	}
+	p99 := make([]float64, len(w))
+	within := 0
+	for i, x := range w {
+		p99[i] = x.P99ms
+		if x.P99ms <= halfPeakTargetMs {
+			within++
+		}
+	}
+	sorted := slices.Sorted(slices.Values(p99))
+	fmt.Printf("%s, p99 of each %v: %s\n  median %.1f ms, worst %.1f ms; %d of %d at or under %.0f ms\n",
+		name, loadgen.WindowLen, sparkline(p99), sorted[len(sorted)/2], sorted[len(sorted)-1], within, len(p99), float64(halfPeakTargetMs))
 }
 
 // halfPeakTargetMs is issue 2's target for the p99 at half of peak.

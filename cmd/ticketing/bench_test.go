@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os/exec"
+	"testing"
+	"time"
+)
+
+// TestBenchHolds runs `ticketing bench holds --json` briefly, over NATS and
+// through HTTP, and checks what it reports: every phase ran without errors,
+// and the final state accounts for every acknowledged hold and no more.
+// Its figures are not asserted: this machine is shared.
+func TestBenchHolds(t *testing.T) {
+	for _, path := range []string{"nats", "http"} {
+		t.Run(path, func(t *testing.T) {
+			args := []string{"bench", "holds", "--json", "--duration", "500ms", "--concurrency", "16"}
+			if path == "http" {
+				args = append(args, "--via-http")
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			out, err := exec.CommandContext(ctx, binPath, args...).Output()
+			if err != nil {
+				if ee, ok := err.(*exec.ExitError); ok {
+					t.Fatalf("bench holds: %v\n%s", err, ee.Stderr)
+				}
+				t.Fatal(err)
+			}
+			var r holdsReport
+			if err := json.Unmarshal(out, &r); err != nil {
+				t.Fatalf("bench holds --json printed %q: %v", out, err)
+			}
+			if r.Path != path {
+				t.Errorf("path %q, want %q", r.Path, path)
+			}
+			for _, ph := range []struct {
+				name string
+				ops  int64
+				errs int64
+				wins int
+			}{
+				{"holds", r.Holds.Ops, r.Holds.Errors, -1},
+				{"holds at half peak", r.HalfPeak.Ops, r.HalfPeak.Errors, len(r.HalfPeak.Windows)},
+				{"echo", r.Echo.Ops, r.Echo.Errors, -1},
+				{"echo at half peak", r.EchoHalf.Ops, r.EchoHalf.Errors, len(r.EchoHalf.Windows)},
+				{"publish", r.Publish.Ops, r.Publish.Errors, -1},
+			} {
+				if ph.ops == 0 || ph.errs != 0 {
+					t.Errorf("%s: %d operations, %d errors", ph.name, ph.ops, ph.errs)
+				}
+				if ph.wins == 0 {
+					t.Errorf("%s: no latency windows", ph.name)
+				}
+			}
+			if r.Oversold != 0 || r.Unaccounted != 0 {
+				t.Errorf("oversold %d, unaccounted %d", r.Oversold, r.Unaccounted)
+			}
+			if r.LogWrites == 0 || r.SystemCPU <= 0 || r.ClientCPU <= 0 {
+				t.Errorf("log writes %d, system CPU %v s, client CPU %v s", r.LogWrites, r.SystemCPU, r.ClientCPU)
+			}
+		})
+	}
+}
