@@ -84,6 +84,8 @@ type Core struct {
 	Node    *node.Node
 	NC      *nats.Conn
 	relayNC *nats.Conn
+	logNC   *nats.Conn
+	snapNC  *nats.Conn
 	JS      jetstream.JetStream
 	Streams *streams.Set
 	Catalog *catalog.Cache
@@ -120,6 +122,12 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Reg
 	if c.relayNC, err = c.Node.Connect("core-" + cfg.Node.Name + "-relay"); err != nil {
 		return fail(err)
 	}
+	if c.logNC, err = c.Node.Connect("core-" + cfg.Node.Name + "-log"); err != nil {
+		return fail(err)
+	}
+	if c.snapNC, err = c.Node.Connect("core-" + cfg.Node.Name + "-snapshots"); err != nil {
+		return fail(err)
+	}
 	if c.JS, err = jetstream.New(c.NC); err != nil {
 		return fail(err)
 	}
@@ -149,7 +157,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Reg
 	c.cancel = runCancel
 	c.Catalog = catalog.NewCache()
 	c.manager = partitions.New(cfg.Owner, owner.Deps{
-		NC: c.NC, RelayNC: c.relayNC, JS: c.JS, Streams: c.Streams, Secret: secret, Log: log, Metrics: c.Metrics,
+		NC: c.NC, RelayNC: c.relayNC, LogNC: c.logNC, SnapshotNC: c.snapNC, JS: c.JS, Streams: c.Streams, Secret: secret, Log: log, Metrics: c.Metrics,
 	})
 	c.manager.Start(runCtx, c.Catalog)
 	if err := natskv.Follow(runCtx, c.Streams.Catalog, c.Catalog, log); err != nil {
@@ -238,7 +246,7 @@ func (c *Core) Shutdown(ctx context.Context) {
 	if c.catSvc != nil {
 		_ = c.catSvc.Stop()
 	}
-	for _, nc := range []*nats.Conn{c.NC, c.relayNC} {
+	for _, nc := range []*nats.Conn{c.NC, c.relayNC, c.logNC, c.snapNC} {
 		natsembed.Drain(ctx, nc)
 	}
 	if c.Node != nil {

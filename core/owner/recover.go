@@ -183,7 +183,7 @@ func (g *gapFilter) accept(r *record) bool {
 }
 
 func (o *Owner) loadSnapshot(ctx context.Context) (*inventory.Partition, snapshotFile, error) {
-	obj, err := o.deps.Streams.Snapshots.Get(ctx, o.key)
+	obj, err := o.snaps.Get(ctx, o.key)
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
 		p, err := inventory.NewPartition(o.key, o.layout, o.cfg.Limits)
 		return p, snapshotFile{}, err

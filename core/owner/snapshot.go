@@ -29,6 +29,7 @@ func (o *Owner) snapshotter(shadow *inventory.Partition, seq, gen uint64) {
 		lastDecision = time.Now()
 		broken       bool
 		relayed      relayedSamples
+		lastPurge    time.Time
 	)
 	t := time.NewTicker(max(min(o.cfg.SnapshotIdle/4, o.cfg.EventsFlushLag/4), 50*time.Millisecond))
 	defer t.Stop()
@@ -85,7 +86,10 @@ func (o *Owner) snapshotter(shadow *inventory.Partition, seq, gen uint64) {
 		case <-t.C:
 			relayed.add(time.Now(), o.relayedSeq.Load())
 			shadowLag.Set(float64(len(o.shadowCh)))
-			purge()
+			if time.Since(lastPurge) >= o.cfg.PurgeEvery {
+				purge()
+				lastPurge = time.Now()
+			}
 		}
 		if broken || since == 0 {
 			continue
@@ -138,7 +142,7 @@ func (o *Owner) writeSnapshot(ctx context.Context, shadow *inventory.Partition, 
 	if err != nil {
 		return 0, err
 	}
-	_, err = o.deps.Streams.Snapshots.Put(ctx, jetstream.ObjectMeta{
+	_, err = o.snaps.Put(ctx, jetstream.ObjectMeta{
 		Name: o.key,
 		Metadata: map[string]string{
 			metaFormat: formatBinary, metaSeq: fmt.Sprint(f.Seq), metaEpoch: fmt.Sprint(f.Epoch),
