@@ -263,15 +263,15 @@ func Run(ctx context.Context, cfg Config, deps Deps, key string, layout inventor
 	if err != nil {
 		return err
 	}
-	if o.snaps, err = o.snapshotStore(ctx); err != nil {
-		return err
-	}
 	o.validUntil.Store(l.ValidUntil().UnixNano())
 	defer func() {
 		rctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		_ = l.Release(rctx)
 	}()
+	if o.snaps, err = o.snapshotStore(ctx); err != nil {
+		return fmt.Errorf("owner %s: snapshot store: %w", key, err)
+	}
 
 	start := time.Now()
 	rec, err := o.recover(ctx)

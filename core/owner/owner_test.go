@@ -29,6 +29,7 @@ type env struct {
 	t       *testing.T
 	node    *node.Node
 	nc      *nats.Conn
+	apart   [3]*nats.Conn // the owner's relay, log and snapshot connections, as core wires them
 	js      jetstream.JetStream
 	set     *streams.Set
 	metrics *Metrics
@@ -54,11 +55,21 @@ func newEnv(t *testing.T, dir string) *env {
 	e := &env{t: t, node: n, nc: nc, js: js, set: set, metrics: NewMetrics(nil),
 		client: &natsapi.Client{NC: nc, Timeout: 5 * time.Second}}
 	t.Cleanup(e.close)
+	for i := range e.apart {
+		if e.apart[i], err = n.Connect(fmt.Sprint("test-", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return e
 }
 
 func (e *env) close() {
 	e.nc.Close()
+	for _, nc := range e.apart {
+		if nc != nil {
+			nc.Close()
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	e.node.Shutdown(ctx)
@@ -91,7 +102,8 @@ func (e *env) start(name string, cfg Config) (stop func() error) {
 	}
 	cfg.Node = name
 	cfg.LeaseTTL = leaseTTL
-	deps := Deps{NC: e.nc, JS: e.js, Streams: e.set, Secret: secret, Log: quiet, Metrics: e.metrics}
+	deps := Deps{NC: e.nc, RelayNC: e.apart[0], LogNC: e.apart[1], SnapshotNC: e.apart[2],
+		JS: e.js, Streams: e.set, Secret: secret, Log: quiet, Metrics: e.metrics}
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, cfg, deps, "ev.0", layout(), l) }()
 	e.waitServing()
