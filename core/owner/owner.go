@@ -235,6 +235,11 @@ type Owner struct {
 // fails (lease lost, log write failed or fenced), and stops in order. The
 // lease must be held; Run releases it when it stops.
 func Run(ctx context.Context, cfg Config, deps Deps, key string, layout inventory.Layout, l *lease.Lease) error {
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = l.Release(rctx)
+	}()
 	cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -264,11 +269,6 @@ func Run(ctx context.Context, cfg Config, deps Deps, key string, layout inventor
 		return err
 	}
 	o.validUntil.Store(l.ValidUntil().UnixNano())
-	defer func() {
-		rctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		_ = l.Release(rctx)
-	}()
 	if o.snaps, err = o.snapshotStore(ctx); err != nil {
 		return fmt.Errorf("owner %s: snapshot store: %w", key, err)
 	}
