@@ -147,6 +147,14 @@ type Deps struct {
 	Metrics    *Metrics
 }
 
+// conn is c, or NC when c is nil.
+func (d Deps) conn(c *nats.Conn) *nats.Conn {
+	if c == nil {
+		return d.NC
+	}
+	return c
+}
+
 // ErrFenced means another owner wrote to the partition's log.
 var ErrFenced = errors.New("owner: fenced by a newer owner")
 
@@ -259,11 +267,7 @@ func Run(ctx context.Context, cfg Config, deps Deps, key string, layout inventor
 	}
 	o.full = sync.NewCond(&o.mu)
 	var err error
-	logNC := deps.LogNC
-	if logNC == nil {
-		logNC = deps.NC
-	}
-	o.logJS, err = jetstream.New(logNC, jetstream.WithPublishAsyncTimeout(cfg.WriteTimeout),
+	o.logJS, err = jetstream.New(deps.conn(deps.LogNC), jetstream.WithPublishAsyncTimeout(cfg.WriteTimeout),
 		jetstream.WithPublishAsyncMaxPending(4*cfg.MaxInflight))
 	if err != nil {
 		return err
@@ -349,7 +353,7 @@ func Run(ctx context.Context, cfg Config, deps Deps, key string, layout inventor
 // snapshotStore is the snapshot store on the snapshots' own connection.
 func (o *Owner) snapshotStore(ctx context.Context) (jetstream.ObjectStore, error) {
 	if o.deps.SnapshotNC == nil {
-		return o.deps.Streams.Snapshots, nil
+		return o.deps.Streams.Snapshots, nil // already bound to NC
 	}
 	js, err := jetstream.New(o.deps.SnapshotNC)
 	if err != nil {

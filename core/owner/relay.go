@@ -48,11 +48,7 @@ const (
 )
 
 func (o *Owner) relay(backlog []committed, from position) {
-	nc := o.deps.RelayNC
-	if nc == nil {
-		nc = o.deps.NC
-	}
-	js, err := jetstream.New(nc,
+	js, err := jetstream.New(o.deps.conn(o.deps.RelayNC),
 		jetstream.WithPublishAsyncMaxPending(2*relayWindow),
 		jetstream.WithPublishAsyncTimeout(10*time.Second))
 	if err != nil {
