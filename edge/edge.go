@@ -31,6 +31,7 @@ import (
 	"github.com/ticketing/ticketing/edge/waitroom"
 	"github.com/ticketing/ticketing/internal/natsembed"
 	"github.com/ticketing/ticketing/internal/pause"
+	"github.com/ticketing/ticketing/internal/tlsconf"
 	"github.com/ticketing/ticketing/leafnodes"
 	"github.com/ticketing/ticketing/services/admission"
 	admissionapi "github.com/ticketing/ticketing/services/admission/natsapi"
@@ -70,6 +71,9 @@ type Config struct {
 	// StartTimeout bounds waiting for the core (leaf connection and
 	// catalog). Default 60s.
 	StartTimeout time.Duration
+	// HTTPTLS, when set, serves the API over HTTPS with this certificate
+	// and key (no client certificates). Zero: plain HTTP.
+	HTTPTLS tlsconf.Files
 }
 
 // RateLimitConfig chooses the rate limiter: Redis when RedisAddr is set (so
@@ -200,7 +204,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Re
 		deps.JoinGuard = guard
 	}
 	e.App = httpapi.New(cfg.API, deps)
-	if e.ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+	if e.ln, err = listen(cfg.HTTPAddr, cfg.HTTPTLS); err != nil {
 		return fail(err)
 	}
 	go func() { e.served <- e.App.Listener(e.ln) }()
@@ -296,7 +300,7 @@ func (e *Edge) ready() error {
 }
 
 // URL is the HTTP API's base URL.
-func (e *Edge) URL() string { return "http://" + e.ln.Addr().String() }
+func (e *Edge) URL() string { return scheme(e.ln) + "://" + e.ln.Addr().String() }
 
 // LeafClientURL is where NATS clients can reach the edge's leaf server, or
 // "" when it does not listen for clients.

@@ -16,10 +16,18 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
 
 	"github.com/ticketing/ticketing/conf"
 	"github.com/ticketing/ticketing/internal/natsembed"
+	"github.com/ticketing/ticketing/internal/tlsconf"
 )
+
+// TLSTimeout bounds a TLS handshake on the NATS links (nats-server's
+// default is 2 s; handshakes of many leaf nodes reconnecting at once, on a
+// busy host, take longer).
+const TLSTimeout = 5 * time.Second
 
 // Account and user names fixed by conf/nats/core.conf.
 const (
@@ -30,28 +38,86 @@ const (
 	SysUser    = "sys"
 )
 
-// Credentials are the passwords of the accounts' users. Empty fields keep
-// the values of the conf file.
+// Credentials say how the accounts' users authenticate: by nkey, each
+// process signing the server's nonce with its user's seed, or, as an
+// insecure fallback (tests, --insecure), by the passwords of the conf file.
 type Credentials struct {
+	// Passwords of the users; empty fields keep the conf file's. Ignored
+	// for a user that has an nkey.
+	Core, Edge, Sys string
+	// NKeys are the users' public nkeys. A user with one is given to the
+	// server as an nkey user (same account and permissions as in the conf
+	// file) and its password is dropped.
+	NKeys UserKeys
+}
+
+// UserKeys are public nkeys ("U…") of the users; empty: none.
+type UserKeys struct {
 	Core, Edge, Sys string
 }
 
-// Apply sets the users' passwords in opts (parsed from core.conf).
+// IsZero reports whether no user has an nkey.
+func (k UserKeys) IsZero() bool { return k == UserKeys{} }
+
+// Apply sets the users' credentials in opts (parsed from core.conf): nkey
+// users for those with a key, passwords for the others. It refuses a conf
+// without users core and edge, an invalid key, and a user left with
+// neither key nor password.
 func (c Credentials) Apply(opts *server.Options) error {
 	set := map[string]string{CoreUser: c.Core, EdgeUser: c.Edge, SysUser: c.Sys}
+	keys := map[string]string{CoreUser: c.NKeys.Core, EdgeUser: c.NKeys.Edge, SysUser: c.NKeys.Sys}
+	for name, k := range keys {
+		if k != "" && !nkeys.IsValidPublicUserKey(k) {
+			return fmt.Errorf("leafnodes: the nkey of user %q is not a public user key", name)
+		}
+	}
 	found := map[string]bool{}
+	var users []*server.User
 	for _, u := range opts.Users {
 		found[u.Username] = true
+		if k := keys[u.Username]; k != "" {
+			opts.Nkeys = append(opts.Nkeys, &server.NkeyUser{Nkey: k, Permissions: u.Permissions, Account: u.Account,
+				AllowedConnectionTypes: u.AllowedConnectionTypes})
+			continue
+		}
 		if p := set[u.Username]; p != "" {
 			u.Password = p
 		}
+		if u.Password == "" {
+			return fmt.Errorf("leafnodes: user %q has neither an nkey nor a password", u.Username)
+		}
+		users = append(users, u)
 	}
+	opts.Users = users
 	for _, name := range []string{CoreUser, EdgeUser} {
 		if !found[name] {
 			return fmt.Errorf("leafnodes: the core conf has no user %q", name)
 		}
 	}
 	return nil
+}
+
+// NKeyAuth is the nats.go option that authenticates a connection by the
+// nkey seed ("SU…") of a user.
+func NKeyAuth(seed string) (nats.Option, error) {
+	kp, err := nkeys.FromSeed([]byte(seed))
+	if err != nil {
+		return nil, fmt.Errorf("leafnodes: nkey seed: %w", err)
+	}
+	pub, err := kp.PublicKey()
+	if err != nil {
+		return nil, fmt.Errorf("leafnodes: nkey seed: %w", err)
+	}
+	return nats.Nkey(pub, kp.Sign), nil
+}
+
+// PublicKey is the public key of an nkey seed.
+func PublicKey(seed string) (string, error) {
+	kp, err := nkeys.FromSeed([]byte(seed))
+	if err != nil {
+		return "", fmt.Errorf("leafnodes: nkey seed: %w", err)
+	}
+	return kp.PublicKey()
 }
 
 // SplitHostPort parses a listen address "host:port" for server options.
@@ -85,8 +151,17 @@ type EdgeConfig struct {
 	// Hubs are the core's leaf-node URLs ("nats-leaf://host:7422"). Empty keeps
 	// the conf file's.
 	Hubs []string
-	// Password of user "edge"; empty keeps the conf file's.
+	// Password of user "edge"; empty keeps the conf file's. Ignored when
+	// Seed is set.
 	Password string
+	// Seed is user edge's nkey seed ("SU…"): when set the edge
+	// authenticates by it, and the hub URLs carry no password.
+	Seed string
+	// TLS, when set, dials the hubs over TLS, presenting this certificate
+	// (the core's leaf port requires one its CA signed) and trusting only
+	// servers that CA signed; the leaf server's own client listener, if
+	// any, requires the same of its clients (mutual TLS). Zero: plaintext.
+	TLS tlsconf.Files
 	// Compression of the leaf-node link: empty keeps the conf file's
 	// (nats-server's default, s2_auto: by round-trip time, from framed but
 	// uncompressed below 10 ms to s2_best above 100 ms); "off" for a link
@@ -111,7 +186,15 @@ func (c *EdgeConfig) Validate() error {
 			return fmt.Errorf("leafnodes: client address %q: %w", c.ClientAddr, err)
 		}
 	}
-	return nil
+	if c.Seed != "" {
+		if _, err := nkeys.FromSeed([]byte(c.Seed)); err != nil {
+			return fmt.Errorf("leafnodes: the edge's nkey seed: %w", err)
+		}
+	}
+	if !c.TLS.IsZero() && (c.TLS.Cert == "" || c.TLS.CA == "") {
+		return errors.New("leafnodes: the edge's TLS needs a certificate, its key and the CA")
+	}
+	return c.TLS.Validate()
 }
 
 // EdgeOptions builds the leaf server's options from the conf file and the
@@ -154,6 +237,12 @@ func EdgeOptions(c EdgeConfig) (*server.Options, error) {
 		}
 	}
 	for _, u := range r.URLs {
+		if c.Seed != "" {
+			// nats-server sends a URL's user and password along with
+			// the nkey's signature: none.
+			u.User = nil
+			continue
+		}
 		user, pass := confUser, confPass
 		if u.User != nil {
 			user = u.User.Username()
@@ -165,6 +254,21 @@ func EdgeOptions(c EdgeConfig) (*server.Options, error) {
 			pass = c.Password
 		}
 		u.User = url.UserPassword(user, pass)
+	}
+	if c.Seed != "" {
+		r.Nkey = c.Seed
+	}
+	if !c.TLS.IsZero() {
+		if r.TLSConfig, err = tlsconf.Client(c.TLS); err != nil {
+			return nil, err
+		}
+		r.TLS = true
+		if opts.TLSConfig, err = tlsconf.Server(c.TLS, true); err != nil {
+			return nil, err
+		}
+		opts.TLSVerify = true
+		opts.TLSTimeout = TLSTimeout.Seconds()
+		r.TLSTimeout = TLSTimeout.Seconds()
 	}
 	if c.Compression != "" {
 		r.Compression = server.CompressionOpts{Mode: c.Compression}

@@ -2,6 +2,12 @@
 // "core" domain with every write synced, the accounts of conf/nats/core.conf,
 // the leaf-node listener edges attach to, and, when peers are given, a
 // cluster with them (R3 streams).
+//
+// Secured (what `ticketing core` and `ticketing dev` run), every listener
+// speaks TLS and requires a certificate of the deployment's CA (Config.TLS),
+// users authenticate by nkey (Config.Credentials.NKeys) and the JetStream
+// store is encrypted (Config.Store). Left zero, the node runs in plaintext
+// with the conf file's passwords, which package tests rely on.
 package node
 
 import (
@@ -19,6 +25,7 @@ import (
 
 	"github.com/ticketing/ticketing/conf"
 	"github.com/ticketing/ticketing/internal/natsembed"
+	"github.com/ticketing/ticketing/internal/tlsconf"
 	"github.com/ticketing/ticketing/leafnodes"
 )
 
@@ -40,12 +47,46 @@ type Config struct {
 	Routes      []string
 	MonitorAddr string // HTTP monitoring ("host:port"); empty: none
 	Credentials leafnodes.Credentials
+	// CoreSeed is user core's nkey seed, which the node's own connections
+	// (Connect) authenticate with. When set and Credentials.NKeys.Core is
+	// empty, the public key is taken from it.
+	CoreSeed string
+	// TLS, when set, puts every listener behind TLS and requires of every
+	// peer a certificate TLS.CA signed: NATS clients, leaf nodes (edges),
+	// cluster routes and gateways (mutual TLS); monitoring (MonitorAddr)
+	// serves HTTPS without client certificates. Routes and gateways dial
+	// with the same certificate, so it must allow client and server
+	// authentication and name the addresses peers dial. Zero: plaintext.
+	TLS tlsconf.Files
+	// Store encrypts the JetStream store. Zero: not encrypted.
+	Store StoreEncryption
 }
+
+// StoreEncryption is nats-server's encryption at rest: every file of the
+// JetStream store (streams, key-value buckets, object stores, the
+// cluster's Raft logs) is encrypted with a key derived from Key.
+type StoreEncryption struct {
+	// Key is the secret; empty means no encryption. It comes from a file
+	// or the environment, never from a conf file in the repository.
+	Key string
+	// Cipher is "aes" (AES-256-GCM, the default; fast with AES-NI) or
+	// "chachapoly" (ChaCha20-Poly1305).
+	Cipher string
+}
+
+// Ciphers are the values StoreEncryption.Cipher accepts.
+var Ciphers = map[string]server.StoreCipher{"aes": server.AES, "chachapoly": server.ChaCha}
 
 // Defaults fills empty fields for a single node in dataDir.
 func (c *Config) Defaults() {
 	if c.Name == "" {
 		c.Name = "core-1"
+	}
+	if c.Store.Key != "" && c.Store.Cipher == "" {
+		c.Store.Cipher = "aes"
+	}
+	if c.CoreSeed != "" && c.Credentials.NKeys.Core == "" {
+		c.Credentials.NKeys.Core, _ = leafnodes.PublicKey(c.CoreSeed)
 	}
 }
 
@@ -69,7 +110,24 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("node: route %q is not a URL with a host", r)
 		}
 	}
-	return nil
+	if c.CoreSeed != "" {
+		pub, err := leafnodes.PublicKey(c.CoreSeed)
+		if err != nil {
+			return fmt.Errorf("node: user core's seed: %w", err)
+		}
+		if pub != c.Credentials.NKeys.Core {
+			return errors.New("node: user core's seed does not belong to its public nkey")
+		}
+	} else if c.Credentials.NKeys.Core != "" {
+		return errors.New("node: user core has an nkey: its seed is required for the node's own connections")
+	}
+	if _, ok := Ciphers[c.Store.Cipher]; c.Store.Key != "" && !ok {
+		return fmt.Errorf("node: store cipher %q: want aes or chachapoly", c.Store.Cipher)
+	}
+	if !c.TLS.IsZero() && (c.TLS.Cert == "" || c.TLS.CA == "") {
+		return errors.New("node: TLS needs a certificate, its key and the CA")
+	}
+	return c.TLS.Validate()
 }
 
 // Options builds the server options: the conf file, overridden by c.
@@ -114,7 +172,35 @@ func (c Config) Options() (*server.Options, error) {
 			opts.Routes = append(opts.Routes, u)
 		}
 	}
+	if c.Store.Key != "" {
+		opts.JetStreamKey = c.Store.Key
+		opts.JetStreamCipher = Ciphers[c.Store.Cipher]
+	}
+	if !c.TLS.IsZero() {
+		if err := secureListeners(opts, c.TLS); err != nil {
+			return nil, err
+		}
+	}
 	return opts, nil
+}
+
+// secureListeners puts every listener of opts behind TLS with f: mutual
+// TLS for clients, leaf nodes, routes and gateways, HTTPS for monitoring.
+func secureListeners(opts *server.Options, f tlsconf.Files) error {
+	peer, err := tlsconf.Peer(f)
+	if err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	timeout := leafnodes.TLSTimeout.Seconds()
+	opts.TLSConfig, opts.TLSVerify, opts.TLSTimeout = peer.Clone(), true, timeout
+	opts.LeafNode.TLSConfig, opts.LeafNode.TLSTimeout = peer.Clone(), timeout
+	// One config accepts routes and dials them (and gateways alike).
+	opts.Cluster.TLSConfig, opts.Cluster.TLSTimeout = peer.Clone(), timeout
+	opts.Gateway.TLSConfig, opts.Gateway.TLSTimeout = peer.Clone(), timeout
+	if opts.HTTPPort != 0 {
+		opts.HTTPSPort, opts.HTTPPort = opts.HTTPPort, 0
+	}
+	return nil
 }
 
 // Node is a running core server.
@@ -126,9 +212,19 @@ type Node struct {
 
 // Start starts the server and waits until JetStream is ready (in a cluster:
 // until a meta leader is elected), or ctx is done.
+//
+// With Store.Key it refuses a store encrypted with another key, and
+// without one a store that was encrypted: nats-server would skip the
+// streams it cannot decrypt, and the core would create them anew, empty,
+// over the old files. A check value of the key (an HMAC, not the key) is
+// kept beside the store for that.
 func Start(ctx context.Context, c Config, log *slog.Logger) (*Node, error) {
 	opts, err := c.Options()
 	if err != nil {
+		return nil, err
+	}
+	c.Defaults()
+	if err := checkStoreKey(c.DataDir, c.Store.Key); err != nil {
 		return nil, err
 	}
 	s, err := natsembed.Start(opts, log, 10*time.Second)
@@ -136,6 +232,10 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (*Node, error) {
 		return nil, err
 	}
 	if err := natsembed.WaitJetStream(ctx, s); err != nil {
+		s.Shutdown()
+		return nil, err
+	}
+	if err := writeStoreKeyCheck(c.DataDir, c.Store.Key); err != nil {
 		s.Shutdown()
 		return nil, err
 	}
@@ -147,14 +247,22 @@ func (n *Node) Clustered() bool { return len(n.cfg.Routes) > 0 }
 
 // Connect opens a client connection of this process as the core user:
 // over the client listener when the node has one, in-process otherwise
-// (natsembed.Connect).
+// (natsembed.Connect, over TLS when the listener requires it), with user
+// core's nkey seed when the node has one, its password otherwise.
 func (n *Node) Connect(name string, extra ...nats.Option) (*nats.Conn, error) {
-	user, pass := n.CoreCredentials()
-	opts := append([]nats.Option{nats.Name(name), nats.UserInfo(user, pass), nats.MaxReconnects(-1)}, extra...)
+	auth := nats.UserInfo(n.CoreCredentials())
+	if n.cfg.CoreSeed != "" {
+		var err error
+		if auth, err = leafnodes.NKeyAuth(n.cfg.CoreSeed); err != nil {
+			return nil, err
+		}
+	}
+	opts := append([]nats.Option{nats.Name(name), auth, nats.MaxReconnects(-1)}, extra...)
 	return natsembed.Connect(n.Server, opts...)
 }
 
-// CoreCredentials are the user and password core processes connect with.
+// CoreCredentials are the user and password core processes connect with
+// when user core has no nkey (the password is empty when it has one).
 func (n *Node) CoreCredentials() (string, string) {
 	for _, u := range n.opts.Users {
 		if u.Username == leafnodes.CoreUser {

@@ -49,7 +49,11 @@
 //     epoll_wait for every socket and read into one scratch buffer each; a
 //     partial client frame (rare) is copied aside. Config.Reader
 //     "goroutine" (the only choice elsewhere) gives every socket a blocked
-//     reader goroutine instead, at a few KiB more each;
+//     reader goroutine instead, at a few KiB more each. A socket the edge
+//     serves over TLS (wss://, the edge's HTTPTLS) is read that way too,
+//     whatever the reader: its bytes are records to decrypt, and crypto/tls
+//     keeps a record buffer per connection besides. Where a million sockets
+//     are wanted, TLS ends at the load balancer in front of the edges;
 //   - writing: no writer goroutine either; the room's broadcaster walks the
 //     connection set (64 shards, copied shard by shard) with Pushers
 //     workers, encodes each status into a worker's buffer without

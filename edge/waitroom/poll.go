@@ -1,10 +1,5 @@
 package waitroom
 
-import (
-	"errors"
-	"syscall"
-)
-
 // reader calls conn.readable when a client sent something. Implementations:
 // epoll (Linux, the default: no goroutine per connection) and one blocked
 // goroutine per connection (elsewhere, or Config.Reader "goroutine").
@@ -21,26 +16,25 @@ type goroutineReader struct{ m *Manager }
 func newGoroutineReader(m *Manager) *goroutineReader { return &goroutineReader{m: m} }
 
 func (r *goroutineReader) add(c *conn) error {
-	sc, ok := c.nc.(syscall.Conn)
-	if !ok {
-		return errors.New("waitroom: connection has no file descriptor")
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return err
-	}
-	c.rc = rc
+	readLoop(r.m, c)
+	return nil
+}
+
+// readLoop reads c in a goroutine of its own until the client is done or
+// the connection fails. The goroutine reader uses it for every socket, and
+// the epoll reader for connections it cannot watch: TLS ones, whose socket
+// carries records to decrypt, not frames.
+func readLoop(m *Manager, c *conn) {
 	go func() {
 		var buf [256]byte
 		for {
 			n, err := c.nc.Read(buf[:])
 			if err != nil || !c.handle(buf[:n]) {
-				r.m.closeConn(c, 0)
+				m.closeConn(c, 0)
 				return
 			}
 		}
 	}()
-	return nil
 }
 
 func (r *goroutineReader) remove(*conn) {}

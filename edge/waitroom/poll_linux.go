@@ -3,7 +3,6 @@
 package waitroom
 
 import (
-	"errors"
 	"sync"
 	"syscall"
 )
@@ -56,7 +55,9 @@ func newReader(m *Manager, n int) (reader, error) {
 func (r *epollReader) add(c *conn) error {
 	sc, ok := c.nc.(syscall.Conn)
 	if !ok {
-		return errors.New("waitroom: connection has no file descriptor")
+		// A TLS connection: read by a goroutine of its own.
+		readLoop(r.m, c)
+		return nil
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
