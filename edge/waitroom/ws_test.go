@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -16,6 +17,8 @@ import (
 	"github.com/valyala/fasthttp"
 	"golang.org/x/net/websocket"
 
+	"github.com/ticketing/ticketing/internal/devpki"
+	"github.com/ticketing/ticketing/internal/tlsconf"
 	"github.com/ticketing/ticketing/services/queue"
 )
 
@@ -23,9 +26,18 @@ import (
 // upgrade for the session in the query ("?s=").
 func serve(t *testing.T, m *Manager) string {
 	t.Helper()
+	return serveTLS(t, m, nil)
+}
+
+// serveTLS is serve over TLS with conf (plain TCP when nil).
+func serveTLS(t *testing.T, m *Manager, conf *tls.Config) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if conf != nil {
+		ln = tls.NewListener(ln, conf)
 	}
 	srv := &fasthttp.Server{KeepHijackedConns: true, Handler: func(ctx *fasthttp.RequestCtx) {
 		if err := m.Upgrade(ctx, testEvent, string(ctx.QueryArgs().Peek("s"))); err != nil {
@@ -39,10 +51,21 @@ func serve(t *testing.T, m *Manager) string {
 
 func dial(t *testing.T, addr, session string) *websocket.Conn {
 	t.Helper()
-	cfg, err := websocket.NewConfig("ws://"+addr+"/?s="+session, "http://"+addr)
+	return dialTLS(t, addr, session, nil)
+}
+
+// dialTLS is dial over TLS with conf (wss://; plain ws:// when nil).
+func dialTLS(t *testing.T, addr, session string, conf *tls.Config) *websocket.Conn {
+	t.Helper()
+	scheme := "ws"
+	if conf != nil {
+		scheme = "wss"
+	}
+	cfg, err := websocket.NewConfig(scheme+"://"+addr+"/?s="+session, "http://"+addr)
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.TlsConfig = conf
 	ws, err := websocket.DialConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -72,13 +95,29 @@ func recvUntil(t *testing.T, ws *websocket.Conn, what string, ok func(Status) bo
 
 func TestWebSocketRoom(t *testing.T) {
 	for _, reader := range []string{"epoll", "goroutine"} {
-		t.Run(reader, func(t *testing.T) { testWebSocketRoom(t, reader) })
+		t.Run(reader, func(t *testing.T) { testWebSocketRoom(t, reader, false) })
 	}
+	// Over TLS (wss://) the epoll reader hands the sockets to goroutines.
+	t.Run("epoll-tls", func(t *testing.T) { testWebSocketRoom(t, "epoll", true) })
 }
 
-func testWebSocketRoom(t *testing.T, reader string) {
+func testWebSocketRoom(t *testing.T, reader string, secure bool) {
 	f := newFixture(t, time.Minute, func(c *Config) { c.Reader = reader })
-	addr := serve(t, f.m)
+	var srvTLS, cliTLS *tls.Config
+	if secure {
+		res, err := devpki.Ensure(devpki.Config{Dir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if srvTLS, err = tlsconf.Server(res.Layout.TLS(devpki.Edge), false); err != nil {
+			t.Fatal(err)
+		}
+		if cliTLS, err = tlsconf.Client(tlsconf.Files{CA: res.Layout.CA()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	addr := serveTLS(t, f.m, srvTLS)
+	dial := func(t *testing.T, addr, session string) *websocket.Conn { return dialTLS(t, addr, session, cliTLS) }
 	const n = 6
 	ws := make([]*websocket.Conn, n)
 	for i := range n {
