@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -11,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -29,8 +31,10 @@ import (
 	"github.com/ticketing/ticketing/core"
 	"github.com/ticketing/ticketing/core/node"
 	"github.com/ticketing/ticketing/edge"
+	"github.com/ticketing/ticketing/internal/devpki"
 	"github.com/ticketing/ticketing/internal/errs"
 	"github.com/ticketing/ticketing/internal/loadgen"
+	"github.com/ticketing/ticketing/internal/tlsconf"
 	"github.com/ticketing/ticketing/leafnodes"
 	"github.com/ticketing/ticketing/services/catalog"
 	catalogapi "github.com/ticketing/ticketing/services/catalog/natsapi"
@@ -66,7 +70,10 @@ const (
 
 // holdsReport is what `ticketing bench holds --json` prints.
 type holdsReport struct {
-	Path        string         `json:"path"` // "nats" or "http"
+	Path string `json:"path"` // "nats" or "http"
+	// TLS: the run was secured as ticketing dev is (mutual TLS on every
+	// link, nkeys, the store encrypted unless --jetstream-cipher none).
+	TLS         bool           `json:"tls"`
 	Concurrency int            `json:"concurrency"`
 	Holds       loadgen.Result `json:"holds"`
 	HalfPeak    loadgen.Result `json:"holds_at_half_peak"`
@@ -99,92 +106,168 @@ type clientReport struct {
 // benchHolds runs a core and an edge in this process and drives them from a
 // child process, as remote clients would: holds at one partition over NATS
 // through the edge's leaf node (or its HTTP API), next to same-run ceilings
-// measured by the same child over the same paths.
+// measured by the same child over the same paths. With --tls both it does
+// so secured and in plaintext, alternately, and compares the two.
 func benchHolds(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench holds", flag.ContinueOnError)
-	dur := fs.Duration("duration", 5*time.Second, "length of each measured phase")
-	conc := fs.Int("concurrency", 512, "requests in flight at once (closed-loop workers)")
-	viaHTTP := fs.Bool("via-http", false, "drive holds through the edge HTTP API instead of NATS")
+	var o holdsOpts
+	fs.DurationVar(&o.dur, "duration", 5*time.Second, "length of each measured phase")
+	fs.IntVar(&o.conc, "concurrency", 512, "requests in flight at once (closed-loop workers)")
+	fs.BoolVar(&o.viaHTTP, "via-http", false, "drive holds through the edge HTTP API instead of NATS")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
-	data := fs.String("data", "", "data directory (default: a temporary one, removed afterwards)")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the system (this process) to this file")
-	memProfile := fs.String("memprofile", "", "write a heap profile of the system (this process) at the end of the holds phases to this file")
-	clientProfile := fs.String("client-cpuprofile", "", "write a CPU profile of the load generator's holds phases to this file")
+	fs.StringVar(&o.data, "data", "", "data directory (default: a temporary one, removed afterwards)")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the system (this process) to this file")
+	fs.StringVar(&o.memProfile, "memprofile", "", "write a heap profile of the system (this process) at the end of the holds phases to this file")
+	fs.StringVar(&o.clientProfile, "client-cpuprofile", "", "write a CPU profile of the load generator's holds phases to this file")
+	tf := addBenchTLSFlags(fs)
 	gf := addGCFlags(fs) // the system runs as ticketing core would
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	dir := *data
-	if dir == "" {
-		var err error
-		if dir, err = os.MkdirTemp("", "ticketing-bench"); err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if err := gf.apply(log); err != nil {
+	runs, err := tf.runs()
+	if err != nil {
 		return err
 	}
-	status := func(format string, a ...any) {
+	if len(runs) > 1 && (o.data != "" || o.cpuProfile != "" || o.memProfile != "" || o.clientProfile != "") {
+		return errors.New("--tls both runs several times: no --data or profiles with it")
+	}
+	o.cipher = *tf.cipher
+	if err := gf.apply(slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+		return err
+	}
+	o.progress = !*asJSON
+	o.status = func(format string, a ...any) {
 		if !*asJSON {
 			fmt.Fprintf(os.Stderr, format+"\n", a...)
 		}
 	}
-	status("starting a core and an edge (data in %s, every log write synced) …", dir)
+	var reps []holdsReport
+	for i, secure := range runs {
+		if len(runs) > 1 {
+			o.status("run %d of %d: TLS %s", i+1, len(runs), onOff(secure))
+		}
+		rep, err := holdsOnce(ctx, o, secure)
+		if err != nil {
+			return err
+		}
+		if rep.Oversold > 0 || rep.Unaccounted > 0 {
+			printHolds(rep)
+			return fmt.Errorf("inventory check failed: oversold %d, unaccounted %d", rep.Oversold, rep.Unaccounted)
+		}
+		reps = append(reps, rep)
+	}
+	if len(reps) == 1 {
+		if *asJSON {
+			return json.NewEncoder(os.Stdout).Encode(reps[0])
+		}
+		printHolds(reps[0])
+		return nil
+	}
+	cmp := compareTLS(reps, func(r holdsReport) bool { return r.TLS }, func(r holdsReport) float64 { return r.Holds.PerSec })
+	if *asJSON {
+		return json.NewEncoder(os.Stdout).Encode(holdsTLSReport{Runs: reps, Holds: cmp})
+	}
+	for _, r := range reps {
+		fmt.Printf("--- TLS %s ---\n", onOff(r.TLS))
+		printHolds(r)
+		fmt.Println()
+	}
+	cmp.print("holds/s")
+	return nil
+}
+
+// holdsTLSReport is what `ticketing bench holds --tls both --json` prints.
+type holdsTLSReport struct {
+	Runs  []holdsReport `json:"runs"`
+	Holds tlsComparison `json:"holds_per_sec"`
+}
+
+// holdsOpts are the settings of one holds benchmark run.
+type holdsOpts struct {
+	dur                                   time.Duration
+	conc                                  int
+	viaHTTP                               bool
+	data                                  string
+	cpuProfile, memProfile, clientProfile string
+	cipher                                string // the store's, when secure
+	progress                              bool   // progress bars on a terminal
+	status                                func(format string, a ...any)
+}
+
+// holdsOnce is one run of the holds benchmark: secure, as ticketing dev
+// runs (mutual TLS on every link, nkeys, the store encrypted with
+// o.cipher), or in plaintext as with --insecure.
+func holdsOnce(ctx context.Context, o holdsOpts, secure bool) (holdsReport, error) {
+	dir := o.data
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "ticketing-bench"); err != nil {
+			return holdsReport{}, err
+		}
+		defer os.RemoveAll(dir)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	coreSec, edgeSec := &security{insecure: true}, &security{insecure: true}
+	if secure {
+		var err error
+		if coreSec, edgeSec, err = devSecurity(log, filepath.Join(dir, "secrets"), nil, o.cipher); err != nil {
+			return holdsReport{}, err
+		}
+	}
+	o.status("starting a core and an edge (data in %s, every log write synced, TLS %s) …", dir, onOff(secure))
 	const token = "bench-admin-token-0123456789"
 	reg := prometheus.NewRegistry()
 	c, err := core.Start(ctx, core.Config{
-		Node:       node.Config{Name: "core-1", DataDir: dir, ClientAddr: "127.0.0.1:0", LeafAddr: "127.0.0.1:0"},
+		Node:       coreSec.secureNode(node.Config{Name: "core-1", DataDir: dir, ClientAddr: "127.0.0.1:0", LeafAddr: "127.0.0.1:0"}),
 		AdminToken: token,
 	}, log, reg)
 	if err != nil {
-		return err
+		return holdsReport{}, err
 	}
-	e, err := edge.Start(ctx, edge.Config{
+	e, err := edge.Start(ctx, edgeSec.secureEdge(edge.Config{
 		HTTPAddr: "127.0.0.1:0",
 		Leaf: leafnodes.EdgeConfig{Name: "edge-1", ClientAddr: "127.0.0.1:0", Hubs: []string{c.Node.LeafURL()},
 			Compression: "off"},
 		// One client address drives the whole load: no per-client limits.
 		RateLimit: edge.RateLimitConfig{Disabled: true},
-	}, log, newRegistry())
+	}), log, newRegistry())
 	if err != nil {
 		shutdown(log, nil, c)
-		return err
+		return holdsReport{}, err
 	}
 	defer shutdown(log, e, c)
 
 	inv := &natsapi.Client{NC: c.NC, Timeout: 10 * time.Second}
 	if err := createBenchEvents(ctx, c.NC, token, inv); err != nil {
-		return err
+		return holdsReport{}, err
 	}
 	// The echo ceiling's responder runs in the core, where the owners run.
 	echo, err := c.NC.Subscribe(natsapi.Subject(benchEchoPartition, natsapi.OpHold), func(m *nats.Msg) { _ = m.Respond(m.Data) })
 	if err != nil {
-		return err
+		return holdsReport{}, err
 	}
 	defer func() { _ = echo.Unsubscribe() }()
 	js, _ := jetstream.New(c.NC)
 	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: "BENCH", Subjects: []string{benchPublishSubj}, Storage: jetstream.FileStorage}); err != nil {
-		return err
+		return holdsReport{}, err
 	}
 	_ = c.NC.Flush()
 
 	marks := &cpuMarks{w: os.Stderr}
-	if *cpuProfile != "" {
+	if o.cpuProfile != "" {
 		// The profile covers the holds phases only, not the ceilings.
-		f, err := os.Create(*cpuProfile)
+		f, err := os.Create(o.cpuProfile)
 		if err != nil {
-			return err
+			return holdsReport{}, err
 		}
 		defer f.Close()
 		marks.onStart = func() { _ = pprof.StartCPUProfile(f) }
 		marks.onEnd = pprof.StopCPUProfile
 	}
-	if *memProfile != "" {
-		f, err := os.Create(*memProfile)
+	if o.memProfile != "" {
+		f, err := os.Create(o.memProfile)
 		if err != nil {
-			return err
+			return holdsReport{}, err
 		}
 		defer f.Close()
 		end := marks.onEnd
@@ -197,34 +280,40 @@ func benchHolds(ctx context.Context, args []string) error {
 	}
 	self, err := os.Executable()
 	if err != nil {
-		return err
+		return holdsReport{}, err
 	}
-	user, pass := c.Node.CoreCredentials()
 	cargs := []string{"bench", "holds-client", "--edge-nats", e.LeafClientURL(), "--edge-http", e.URL(),
-		"--core-nats", c.Node.ClientURL(), "--core-user", user, "--core-password", pass,
-		"--duration", dur.String(), "--concurrency", strconv.Itoa(*conc)}
-	if *viaHTTP {
+		"--core-nats", c.Node.ClientURL(), "--duration", o.dur.String(), "--concurrency", strconv.Itoa(o.conc)}
+	if secure {
+		// The load generator is a tool: the client certificate, user
+		// core's seed for the publish ceiling.
+		cargs = append(cargs, "--secrets", coreSec.layout.Dir)
+	} else {
+		user, pass := c.Node.CoreCredentials()
+		cargs = append(cargs, "--insecure", "--core-user", user, "--core-password", pass)
+	}
+	if o.viaHTTP {
 		cargs = append(cargs, "--via-http")
 	}
-	if *clientProfile != "" {
-		cargs = append(cargs, "--cpuprofile", *clientProfile)
+	if o.clientProfile != "" {
+		cargs = append(cargs, "--cpuprofile", o.clientProfile)
 	}
-	if !*asJSON {
+	if o.progress {
 		cargs = append(cargs, "--progress")
 	}
 	child := exec.CommandContext(ctx, self, cargs...)
 	var out bytes.Buffer
 	child.Stdout, child.Stderr = &out, marks
 	if err := child.Run(); err != nil {
-		return fmt.Errorf("load generator: %w", err)
+		return holdsReport{}, fmt.Errorf("load generator: %w", err)
 	}
 	var cr clientReport
 	if err := json.Unmarshal(out.Bytes(), &cr); err != nil {
-		return fmt.Errorf("load generator report: %w", err)
+		return holdsReport{}, fmt.Errorf("load generator report: %w", err)
 	}
-	rep := holdsReport{Path: "nats", Concurrency: *conc, Holds: cr.Holds, HalfPeak: cr.HalfPeak, Echo: cr.Echo, EchoHalf: cr.EchoHalf, Publish: cr.Publish,
+	rep := holdsReport{Path: "nats", TLS: secure, Concurrency: o.conc, Holds: cr.Holds, HalfPeak: cr.HalfPeak, Echo: cr.Echo, EchoHalf: cr.EchoHalf, Publish: cr.Publish,
 		SystemCPU: marks.end - marks.start, ClientCPU: cr.HoldsCPU}
-	if *viaHTTP {
+	if o.viaHTTP {
 		rep.Path = "http"
 	}
 
@@ -236,7 +325,7 @@ func benchHolds(ctx context.Context, args []string) error {
 	}{{benchPeak, cr.OKPeak}, {benchHalf, cr.OKHalf}} {
 		a, err := inv.Availability(ctx, catalog.PartitionKey(ev.id, 0))
 		if err != nil {
-			return fmt.Errorf("final availability of %s: %w", ev.id, err)
+			return rep, fmt.Errorf("final availability of %s: %w", ev.id, err)
 		}
 		z := a.Zones[0]
 		rep.Oversold += max(z.Held+z.Sold-z.Capacity, 0)
@@ -260,14 +349,7 @@ func benchHolds(ctx context.Context, args []string) error {
 			}
 		}
 	}
-	if *asJSON {
-		return json.NewEncoder(os.Stdout).Encode(rep)
-	}
-	printHolds(rep)
-	if rep.Oversold > 0 || rep.Unaccounted > 0 {
-		return fmt.Errorf("inventory check failed: oversold %d, unaccounted %d", rep.Oversold, rep.Unaccounted)
-	}
-	return nil
+	return rep, nil
 }
 
 // benchHoldsClient is the load generator: a separate process, like the
@@ -277,8 +359,9 @@ func benchHoldsClient(ctx context.Context, args []string) error {
 	edgeNATS := fs.String("edge-nats", "", "the edge leaf server's client URL")
 	edgeHTTP := fs.String("edge-http", "", "the edge's HTTP API base URL")
 	coreNATS := fs.String("core-nats", "", "a core node's client URL (for the publish ceiling)")
-	coreUser := fs.String("core-user", "core", "core user")
-	corePass := fs.String("core-password", "", "core password")
+	coreUser := fs.String("core-user", "core", "core user (--insecure)")
+	corePass := fs.String("core-password", "", "core password (--insecure)")
+	sf := addSecurityFlags(fs, devpki.Client, "core", "data/secrets", false)
 	dur := fs.Duration("duration", 5*time.Second, "length of each measured phase")
 	conc := fs.Int("concurrency", 512, "requests in flight at once")
 	viaHTTP := fs.Bool("via-http", false, "drive holds through the HTTP API")
@@ -294,12 +377,32 @@ func benchHoldsClient(ctx context.Context, args []string) error {
 	if err := gf.apply(slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
 		return err
 	}
-	client, err := nats.Connect(*edgeNATS, nats.Name("bench"))
+	// Secured, the load generator is a tool of the deployment: the client
+	// certificate everywhere, user core's nkey at the core.
+	sec, err := sf.load(slog.New(slog.NewTextHandler(io.Discard, nil)), "")
+	if err != nil {
+		return err
+	}
+	coreOpts, err := sec.natsOptions()
+	if err != nil {
+		return err
+	}
+	var tc *tls.Config
+	edgeOpts := []nats.Option{nats.Name("bench")}
+	if sec.insecure {
+		coreOpts = append(coreOpts, nats.UserInfo(*coreUser, *corePass))
+	} else {
+		if tc, err = tlsconf.Client(sec.tls); err != nil {
+			return err
+		}
+		edgeOpts = append(edgeOpts, nats.Secure(tc))
+	}
+	client, err := nats.Connect(*edgeNATS, edgeOpts...)
 	if err != nil {
 		return err
 	}
 	defer client.Close()
-	coreNC, err := nats.Connect(*coreNATS, nats.Name("bench-publish"), nats.UserInfo(*coreUser, *corePass))
+	coreNC, err := nats.Connect(*coreNATS, append(coreOpts, nats.Name("bench-publish"))...)
 	if err != nil {
 		return err
 	}
@@ -336,7 +439,7 @@ func benchHoldsClient(ctx context.Context, args []string) error {
 	// Holds: GA holds of one ticket each, every one with its own
 	// idempotency key, at one partition.
 	inv := &natsapi.Client{NC: client, Timeout: 10 * time.Second, AttemptTimeout: 5 * time.Second}
-	hold := holdOp(inv, *edgeHTTP, *viaHTTP, *conc)
+	hold := holdOp(inv, *edgeHTTP, *viaHTTP, *conc, tc)
 	var okPeak, okHalf atomic.Int64
 	stopProfile, err := startCPUProfile(*cpuProfile)
 	if err != nil {
@@ -389,10 +492,11 @@ func waitInterest(nc *nats.Conn, subj string) {
 	}
 }
 
-func holdOp(inv *natsapi.Client, base string, viaHTTP bool, conc int) func(event string, ok *atomic.Int64) loadgen.Op {
+func holdOp(inv *natsapi.Client, base string, viaHTTP bool, conc int, tc *tls.Config) func(event string, ok *atomic.Int64) loadgen.Op {
 	// fasthttp's client: a load generator should cost the shared CPU as
 	// little as it can (Go's net/http client costs about three times more).
-	hc := &fasthttp.Client{MaxConnsPerHost: conc, MaxConnWaitTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
+	hc := &fasthttp.Client{MaxConnsPerHost: conc, MaxConnWaitTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second,
+		TLSConfig: tc}
 	body := []byte(`{"zone":"ga","quantity":1}`)
 	return func(event string, ok *atomic.Int64) loadgen.Op {
 		part := catalog.PartitionKey(event, 0)

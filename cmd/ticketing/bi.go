@@ -281,22 +281,6 @@ func (rb *runningBridge) Shutdown(ctx context.Context) {
 	}
 }
 
-// coreConnFlags are the flags of a process that connects to the core as a
-// NATS client.
-type coreConnFlags struct{ url, user, password *string }
-
-func addCoreConnFlags(fs *flag.FlagSet) coreConnFlags {
-	return coreConnFlags{
-		url:      fs.String("nats", "nats://127.0.0.1:4222", "core NATS URLs (comma-separated)"),
-		user:     fs.String("nats-user", "core", "core NATS user"),
-		password: fs.String("nats-core-password", "core-dev-password", "core NATS password (the core's --nats-core-password)"),
-	}
-}
-
-func (f coreConnFlags) connect(name string) (*nats.Conn, error) {
-	return nats.Connect(*f.url, nats.Name(name), nats.UserInfo(*f.user, *f.password), nats.MaxReconnects(-1))
-}
-
 // runBridge runs the bridge as a process of its own. Several may run: one
 // mirrors, the others stand by.
 func runBridge(ctx context.Context, args []string) error {
@@ -330,7 +314,7 @@ func runBridge(ctx context.Context, args []string) error {
 		}
 		topics.Routes[prefix] = topic
 	}
-	nc, err := conn.connect("bridge")
+	nc, err := conn.connect(log, "bridge")
 	if err != nil {
 		return err
 	}
@@ -341,7 +325,12 @@ func runBridge(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return serveUntilDone(ctx, log, "bridge running", *opsAddr, reg, connected(nc), rb.Shutdown)
+	opsTLS, err := conn.opsTLS(log)
+	if err != nil {
+		rb.Shutdown(context.Background())
+		return err
+	}
+	return serveUntilDone(ctx, log, "bridge running", *opsAddr, opsTLS, reg, connected(nc), rb.Shutdown)
 }
 
 // connected is the readiness of a process that needs its core connection.
@@ -396,7 +385,7 @@ func runConsume(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	nc, err := conn.connect("consume")
+	nc, err := conn.connect(log, "consume")
 	if err != nil {
 		return err
 	}
@@ -406,7 +395,12 @@ func runConsume(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return serveUntilDone(ctx, log.With("services", strings.Join(services, ",")), "consumers running", *opsAddr, newRegistry(), connected(nc), cs.Shutdown)
+	opsTLS, err := conn.opsTLS(log)
+	if err != nil {
+		cs.Shutdown(context.Background())
+		return err
+	}
+	return serveUntilDone(ctx, log.With("services", strings.Join(services, ",")), "consumers running", *opsAddr, opsTLS, newRegistry(), connected(nc), cs.Shutdown)
 }
 
 // runAudit is `ticketing audit verify`: it walks every chain of the audit

@@ -92,7 +92,7 @@ func TestBridgeAndConsumersAsProcesses(t *testing.T) {
 	a.createEvent("kside", 0, 5000, nil)
 
 	brokers := strings.Join(broker.Brokers(), ",")
-	natsFlags := []string{"--nats", "nats://" + c.natsAddr, "--log-format", "text"}
+	natsFlags := []string{"--nats", "tls://" + c.natsAddr, "--log-format", "text", "--secrets", testSecrets.Dir}
 	bridgeProc := func(name string) *proc {
 		return startProc(t, name, nil, append([]string{"bridge", "--name", name, "--brokers", brokers, "--ops", freeAddr(t),
 			"--partitions", "4", "--routes", "ticketing.inventory.=kside.inventory", "--default-topic", "kside.events"}, natsFlags...)...)

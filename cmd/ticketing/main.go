@@ -6,6 +6,8 @@
 //	ticketing bridge   the Kafka bridge (JetStream EVENTS → Kafka)
 //	ticketing consume  the Kafka consumers (reporting, analytics, audit)
 //	ticketing audit    audit verify: check the hash-chained audit log
+//	ticketing certs    the development secrets: CA, certificates, nkeys, JetStream key
+//	ticketing probe    GET a URL over HTTPS with a given CA (health checks)
 //	ticketing bench    benchmarks of the hot paths
 //	ticketing version  the version
 //
@@ -40,6 +42,8 @@ var commands = []command{
 	{"bridge", "mirror the domain events into Kafka", runBridge},
 	{"consume", "run the Kafka consumers: reporting, analytics, audit", runConsume},
 	{"audit", "verify the audit log (audit verify)", runAudit},
+	{"certs", "make the development secrets: CA, certificates, nkeys, JetStream key", runCerts},
+	{"probe", "GET a URL over HTTPS trusting a CA (health checks)", runProbe},
 	{"bench", "run a benchmark (holds, bridge, queue)", runBench},
 	{"version", "print the version", func(context.Context, []string) error { fmt.Println("ticketing", version); return nil }},
 }

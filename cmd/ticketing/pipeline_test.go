@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,8 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
+	"github.com/ticketing/ticketing/internal/devpki"
 	"github.com/ticketing/ticketing/services/inventory"
 	"github.com/ticketing/ticketing/services/inventory/natsapi"
 )
@@ -55,7 +53,11 @@ func (d *devProc) start() {
 		if d.cmd.ProcessState != nil {
 			return fmt.Errorf("ticketing dev exited: %v", d.cmd.ProcessState)
 		}
-		resp, err := http.Get("http://" + d.http + "/readyz")
+		// ticketing dev makes its secrets in its data directory first.
+		if _, err := os.Stat(d.secrets().CA()); err != nil {
+			return err
+		}
+		resp, err := httpsClient(d.secrets()).Get("https://" + d.http + "/readyz")
 		if err != nil {
 			return err
 		}
@@ -65,6 +67,16 @@ func (d *devProc) start() {
 		}
 		return nil
 	})
+}
+
+// secrets are the ones ticketing dev made in its data directory.
+func (d *devProc) secrets() devpki.Layout { return devpki.Layout{Dir: d.dir} }
+
+// api is an HTTPS client of the dev system's edge.
+func (d *devProc) api(timeout time.Duration) *api {
+	hc := httpsClient(d.secrets())
+	hc.Timeout = timeout
+	return &api{t: d.t, base: "https://" + d.http, hc: hc}
 }
 
 // kill9 ends the process with SIGKILL.
@@ -110,8 +122,8 @@ type funnel struct {
 func TestDevKafkaPipeline(t *testing.T) {
 	d := &devProc{t: t, dir: t.TempDir(), http: freeAddr(t), nats: freeAddr(t), leaf: freeAddr(t), adminTok: testAdminToken}
 	d.start()
-	a := &api{t: t, base: "http://" + d.http, hc: &http.Client{Timeout: 30 * time.Second}}
-	nc, err := nats.Connect("nats://"+d.nats, nats.UserInfo("core", "core-dev-password"))
+	a := d.api(30 * time.Second)
+	nc, err := coreConn(d.secrets(), d.nats)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -472,7 +471,7 @@ func TestDevQueueSurvivesKill9(t *testing.T) {
 	d := &devProc{t: t, dir: t.TempDir(), http: freeAddr(t), nats: freeAddr(t), leaf: freeAddr(t), adminTok: testAdminToken,
 		extra: []string{"--onsale-in", "0", "--queue-target-shoppers", "3", "--queue-tick", "200ms"}}
 	d.start()
-	a := &api{t: t, base: "http://" + d.http, hc: &http.Client{Timeout: 10 * time.Second}}
+	a := d.api(10 * time.Second)
 	const event = "arena-onsale" // on sale since the demo's date: first come, first served
 	line := make([]*shopper, 15) // under the join guard's per-address threshold for suspects
 	for i := range line {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -31,6 +32,7 @@ import (
 	"github.com/ticketing/ticketing/edge/httpapi"
 	"github.com/ticketing/ticketing/edge/ratelimit"
 	"github.com/ticketing/ticketing/edge/waitroom"
+	"github.com/ticketing/ticketing/internal/devpki"
 	"github.com/ticketing/ticketing/leafnodes"
 	"github.com/ticketing/ticketing/services/catalog"
 	"github.com/ticketing/ticketing/services/inventory"
@@ -105,6 +107,7 @@ func runDev(ctx context.Context, args []string) error {
 	qf := addQueueFlags(fs)
 	lf := addLogFlags(fs, "text")
 	gf := addGCFlags(fs)
+	sf := addDevSecurityFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -119,22 +122,26 @@ func runDev(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	coreSec, edgeSec, err := sf.resolve(log, *data, devHosts(*httpAddr, *natsAddr, *leafAddr))
+	if err != nil {
+		return err
+	}
 	reg := newRegistry()
 	c, err := startCore(ctx, core.Config{
-		Node:       node.Config{Name: "core-1", DataDir: filepath.Join(*data, "core"), ClientAddr: *natsAddr, LeafAddr: *leafAddr},
+		Node:       coreSec.secureNode(node.Config{Name: "core-1", DataDir: filepath.Join(*data, "core"), ClientAddr: *natsAddr, LeafAddr: *leafAddr}),
 		AdminToken: tok,
 		Queue:      qf.config(),
 	}, *demo, *onSaleIn, log, reg)
 	if err != nil {
 		return err
 	}
-	e, err := edge.Start(ctx, edge.Config{
+	e, err := edge.Start(ctx, edgeSec.secureEdge(edge.Config{
 		HTTPAddr: *httpAddr,
 		Leaf: leafnodes.EdgeConfig{Name: "edge-1", ClientAddr: *edgeNATS, Hubs: []string{c.Node.LeafURL()},
 			Compression: "off"},
 		API:   httpapi.Config{AdminToken: tok},
 		Queue: waitroom.Config{JournalDir: filepath.Join(*data, "edge-queue")},
-	}, log, reg)
+	}), log, reg)
 	if err != nil {
 		shutdown(log, nil, c)
 		return err
@@ -144,8 +151,8 @@ func runDev(ctx context.Context, args []string) error {
 		shutdown(log, e, c)
 		return err
 	}
-	fmt.Printf("\nticketing dev is running\n  API:          %s/v1/events\n  OpenAPI:      %s/v1/openapi.json\n%s  reports:      %s/v1/reports/events/<id> (admin token)\n  metrics:      %s/metrics\n  data:         %s\n  admin token:  %s\n  NATS:         %s (user core)\n  Kafka:        %s (embedded)\n  exports:      %s\nPress Ctrl-C to stop.\n\n",
-		e.URL(), e.URL(), waitingRooms(e), e.URL(), e.URL(), *data, tok, c.Node.ClientURL(), strings.Join(bi.kafka.Brokers(), ","), filepath.Join(*data, "exports"))
+	fmt.Printf("\nticketing dev is running\n  API:          %s/v1/events\n  OpenAPI:      %s/v1/openapi.json\n%s  reports:      %s/v1/reports/events/<id> (admin token)\n  metrics:      %s/metrics\n  data:         %s\n  admin token:  %s\n%s  NATS:         %s (user core)\n  Kafka:        %s (embedded)\n  exports:      %s\nPress Ctrl-C to stop.\n\n",
+		e.URL(), e.URL(), waitingRooms(e), e.URL(), e.URL(), *data, tok, coreSec.caBanner(e.URL()), c.Node.ClientURL(), strings.Join(bi.kafka.Brokers(), ","), filepath.Join(*data, "exports"))
 	<-ctx.Done()
 	shutdown(log, e, c, bi)
 	return nil
@@ -253,6 +260,7 @@ func runCore(ctx context.Context, args []string) error {
 	qf := addQueueFlags(fs)
 	lf := addLogFlags(fs, "json")
 	gf := addGCFlags(fs)
+	sf := addSecurityFlags(fs, devpki.Core, "core", "data/secrets", true)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -263,11 +271,15 @@ func runCore(ctx context.Context, args []string) error {
 	if err := gf.apply(log); err != nil {
 		return err
 	}
+	sec, err := sf.load(log, *data)
+	if err != nil {
+		return err
+	}
 	cfg := core.Config{
 		Owner:   owner.Config{Limits: lim},
 		Streams: streams.Config{LeaseTTL: *leaseTTL},
-		Node: node.Config{Name: *name, ConfigFile: *confFile, DataDir: *data, ClientAddr: *natsAddr, LeafAddr: *leafAddr,
-			ClusterAddr: *clusterAddr, Routes: routes, Credentials: leafnodes.Credentials{Core: *corePass, Edge: *edgePass}},
+		Node: sec.secureNode(node.Config{Name: *name, ConfigFile: *confFile, DataDir: *data, ClientAddr: *natsAddr, LeafAddr: *leafAddr,
+			ClusterAddr: *clusterAddr, Routes: routes, Credentials: leafnodes.Credentials{Core: *corePass, Edge: *edgePass}}),
 		AdminToken: *token,
 		Queue:      qf.config(),
 	}
@@ -282,14 +294,20 @@ func runCore(ctx context.Context, args []string) error {
 		}
 		return nil
 	}
-	return serveUntilDone(ctx, log, "core ready", *opsAddr, reg, ready, func(context.Context) { shutdown(log, nil, c) })
+	opsTLS, err := sec.opsTLS()
+	if err != nil {
+		shutdown(log, nil, c)
+		return err
+	}
+	return serveUntilDone(ctx, log, "core ready", *opsAddr, opsTLS, reg, ready, func(context.Context) { shutdown(log, nil, c) })
 }
 
-// serveUntilDone serves /metrics, /healthz and /readyz on addr until ctx is
+// serveUntilDone serves /metrics, /healthz and /readyz on addr (over TLS
+// with tlsConf, when not nil) until ctx is
 // done, then stops serving them and calls stop within a deadline. When the
 // address cannot be served it calls stop at once.
-func serveUntilDone(ctx context.Context, log *slog.Logger, msg, addr string, reg *prometheus.Registry, ready func() error, stop func(context.Context)) error {
-	ops, err := serveOps(addr, reg, ready)
+func serveUntilDone(ctx context.Context, log *slog.Logger, msg, addr string, tlsConf *tls.Config, reg *prometheus.Registry, ready func() error, stop func(context.Context)) error {
+	ops, err := serveOps(addr, tlsConf, reg, ready)
 	if err != nil {
 		stop(context.Background())
 		return err
@@ -324,6 +342,7 @@ func runEdge(ctx context.Context, args []string) error {
 	queueJournal := fs.String("queue-journal", "", "directory of the waiting rooms' journals, so a restarted edge keeps every place in line (empty: lines are in memory only)")
 	lf := addLogFlags(fs, "json")
 	gf := addGCFlags(fs)
+	sf := addSecurityFlags(fs, devpki.Edge, "edge", "data/secrets", false)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -334,14 +353,18 @@ func runEdge(ctx context.Context, args []string) error {
 	if err := gf.apply(log); err != nil {
 		return err
 	}
-	e, err := edge.Start(ctx, edge.Config{
+	sec, err := sf.load(log, "")
+	if err != nil {
+		return err
+	}
+	e, err := edge.Start(ctx, sec.secureEdge(edge.Config{
 		HTTPAddr: *httpAddr,
 		Leaf: leafnodes.EdgeConfig{Name: *name, ConfigFile: *confFile, ClientAddr: *leafClient, Hubs: hubs, Password: *edgePass,
 			Compression: *leafCompression},
 		API:       httpapi.Config{HoldLimit: ratelimit.PerSecond(*holdRate, *holdBurst), AdminToken: *token},
 		RateLimit: edge.RateLimitConfig{RedisAddr: *redisAddr, RedisPassword: *redisPass, Disabled: *noLimits},
 		Queue:     waitroom.Config{Reader: *queueReader, UpdateEvery: *queueEvery, JournalDir: *queueJournal},
-	}, log, newRegistry())
+	}), log, newRegistry())
 	if err != nil {
 		return err
 	}
@@ -352,8 +375,8 @@ func runEdge(ctx context.Context, args []string) error {
 }
 
 // serveOps serves /metrics, /healthz and /readyz for processes without a
-// public API.
-func serveOps(addr string, reg *prometheus.Registry, ready func() error) (*http.Server, error) {
+// public API (over TLS with tlsConf, when not nil).
+func serveOps(addr string, tlsConf *tls.Config, reg *prometheus.Registry, ready func() error) (*http.Server, error) {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -372,6 +395,9 @@ func serveOps(addr string, reg *prometheus.Registry, ready func() error) (*http.
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
+	}
+	if tlsConf != nil {
+		ln = tls.NewListener(ln, tlsConf)
 	}
 	srv := &http.Server{Addr: ln.Addr().String(), Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()

@@ -27,17 +27,28 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/ticketing/ticketing/edge"
+	"github.com/ticketing/ticketing/internal/devpki"
+	"github.com/ticketing/ticketing/internal/tlsconf"
 	"github.com/ticketing/ticketing/leafnodes"
 	"github.com/ticketing/ticketing/services/catalog"
 )
 
 var binPath string
 
+// testSecrets are the secrets every process of the tests runs with (as
+// production does: mutual TLS, nkeys, encrypted stores), made once.
+var testSecrets devpki.Layout
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "ticketing-bin")
 	if err != nil {
 		panic(err)
 	}
+	res, err := devpki.Ensure(devpki.Config{Dir: filepath.Join(dir, "secrets")})
+	if err != nil {
+		panic(err)
+	}
+	testSecrets = res.Layout
 	binPath = filepath.Join(dir, "ticketing")
 	build := exec.Command("go", "build", "-race", "-o", binPath, ".")
 	build.Stderr = os.Stderr
@@ -133,7 +144,7 @@ func newCores(t *testing.T, n int, extra ...string) []*coreProc {
 func (c *coreProc) start() {
 	c.t.Helper()
 	args := []string{"core", "--name", c.name, "--data", c.dir, "--nats", c.natsAddr, "--leaf", c.leafAddr,
-		"--ops", c.ops, "--admin-token", testAdminToken, "--log-format", "text", "--hold-min-ttl", "1s"}
+		"--ops", c.ops, "--admin-token", testAdminToken, "--log-format", "text", "--hold-min-ttl", "1s", "--secrets", testSecrets.Dir}
 	if len(c.routes) > 0 {
 		args = append(args, "--cluster", c.cluster, "--routes", strings.Join(c.routes, ","))
 	}
@@ -170,7 +181,7 @@ func (c *coreProc) waitReady(timeout time.Duration) {
 		if c.cmd.ProcessState != nil {
 			return fmt.Errorf("%s exited: %v", c.name, c.cmd.ProcessState)
 		}
-		resp, err := http.Get("http://" + c.ops + "/readyz")
+		resp, err := httpsClient(testSecrets).Get("https://" + c.ops + "/readyz")
 		if err != nil {
 			return err
 		}
@@ -199,12 +210,39 @@ func (c *coreProc) kill9() {
 // edge may not do (confirm a hold: the orders saga will).
 func (c *coreProc) conn() *nats.Conn {
 	c.t.Helper()
-	nc, err := nats.Connect("nats://"+c.natsAddr, nats.UserInfo("core", "core-dev-password"), nats.MaxReconnects(-1))
+	nc, err := coreConn(testSecrets, c.natsAddr, nats.MaxReconnects(-1))
 	if err != nil {
 		c.t.Fatal(err)
 	}
 	c.t.Cleanup(nc.Close)
 	return nc
+}
+
+// coreConn connects to a core's client port (host:port) as the tools do:
+// mutual TLS with the client certificate of l, user core's nkey.
+func coreConn(l devpki.Layout, addr string, opts ...nats.Option) (*nats.Conn, error) {
+	tc, err := tlsconf.Client(l.TLS(devpki.Client))
+	if err != nil {
+		return nil, err
+	}
+	seed, err := devpki.ReadSecret(l.Seed("core"))
+	if err != nil {
+		return nil, err
+	}
+	auth, err := leafnodes.NKeyAuth(seed)
+	if err != nil {
+		return nil, err
+	}
+	return nats.Connect("tls://"+addr, append([]nats.Option{nats.Secure(tc), auth}, opts...)...)
+}
+
+// httpsClient trusts l's CA.
+func httpsClient(l devpki.Layout) *http.Client {
+	tc, err := tlsconf.Client(tlsconf.Files{CA: l.CA()})
+	if err != nil {
+		panic(err)
+	}
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: tc}}
 }
 
 // eventually polls f until it succeeds or the deadline passes.
@@ -222,8 +260,9 @@ func eventually(t *testing.T, timeout time.Duration, f func() error) {
 }
 
 // startEdge runs an edge in the test process, attached to the cores' leaf
-// ports. Its tests send many requests from one address: no per-client
-// limits.
+// ports over mutual TLS with user edge's nkey (its HTTP API is plain: the
+// browser tests drive it). Its tests send many requests from one address:
+// no per-client limits.
 func startEdge(t *testing.T, cores []*coreProc) *edge.Edge {
 	return startEdgeWith(t, cores, edge.RateLimitConfig{Disabled: true})
 }
@@ -241,9 +280,14 @@ func startNamedEdge(t *testing.T, cores []*coreProc, name string, rl edge.RateLi
 		hubs = append(hubs, "nats-leaf://"+c.leafAddr)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	seed, err := devpki.ReadSecret(testSecrets.Seed("edge"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	e, err := edge.Start(context.Background(), edge.Config{
-		HTTPAddr:  "127.0.0.1:0",
-		Leaf:      leafnodes.EdgeConfig{Name: name, ClientAddr: "-", Hubs: hubs},
+		HTTPAddr: "127.0.0.1:0",
+		Leaf: leafnodes.EdgeConfig{Name: name, ClientAddr: "-", Hubs: hubs,
+			TLS: testSecrets.TLS(devpki.Edge), Seed: seed},
 		RateLimit: rl,
 	}, log, newRegistry())
 	if err != nil {

@@ -96,29 +96,6 @@ func Peer(f Files) (*tls.Config, error) {
 	return c, nil
 }
 
-// SelfClient derives, from the configuration of a mutual-TLS listener of
-// this process, a client configuration for this process's own connections
-// to it: it presents the listener's certificate and trusts the CA the
-// listener checks clients against. The server name expected is the first
-// name (DNS, else IP) of that certificate, so the address dialled need not
-// appear in it. It returns nil when server has no certificate or no CA.
-func SelfClient(server *tls.Config) *tls.Config {
-	if server == nil || len(server.Certificates) == 0 || server.ClientCAs == nil {
-		return nil
-	}
-	cert := server.Certificates[0]
-	c := &tls.Config{MinVersion: MinVersion, Certificates: []tls.Certificate{cert}, RootCAs: server.ClientCAs}
-	if leaf := cert.Leaf; leaf != nil {
-		switch {
-		case len(leaf.DNSNames) > 0:
-			c.ServerName = leaf.DNSNames[0]
-		case len(leaf.IPAddresses) > 0:
-			c.ServerName = leaf.IPAddresses[0].String()
-		}
-	}
-	return c
-}
-
 func loadCert(f Files) (tls.Certificate, error) {
 	cert, err := tls.LoadX509KeyPair(f.Cert, f.Key)
 	if err != nil {

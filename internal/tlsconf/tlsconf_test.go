@@ -91,17 +91,6 @@ func TestMutualTLS(t *testing.T) {
 			t.Errorf("%s: error %v, want success %v", c.name, err, c.ok)
 		}
 	}
-	// A process's own connection to its listener.
-	self := tlsconf.SelfClient(mutual)
-	if self == nil || self.ServerName != "localhost" {
-		t.Fatalf("SelfClient: %+v", self)
-	}
-	if err := exchange(t, mutual, self); err != nil {
-		t.Errorf("self: %v", err)
-	}
-	if tlsconf.SelfClient(open) != nil {
-		t.Error("SelfClient of a listener without a CA")
-	}
 }
 
 func TestFilesErrors(t *testing.T) {
