@@ -18,6 +18,7 @@ import (
 	"github.com/ticketing/ticketing/core/streams"
 	"github.com/ticketing/ticketing/edge"
 	"github.com/ticketing/ticketing/edge/httpapi"
+	"github.com/ticketing/ticketing/internal/supervisor/supervisortest"
 	"github.com/ticketing/ticketing/leafnodes"
 	"github.com/ticketing/ticketing/services/analytics"
 	"github.com/ticketing/ticketing/services/analytics/filestore"
@@ -70,16 +71,17 @@ func TestReportsThroughTheLeafNode(t *testing.T) {
 	}
 	defer func() { _ = as.Stop() }()
 
+	sup := supervisortest.New(t)
+	defer func() { _ = sup.Shutdown() }()
 	e, err := edge.Start(ctx, edge.Config{
 		HTTPAddr:  "127.0.0.1:0",
 		Leaf:      leafnodes.EdgeConfig{Name: "edge-t", ClientAddr: "-", Hubs: []string{core.LeafURL()}},
 		API:       httpapi.Config{AdminToken: adminToken},
 		RateLimit: edge.RateLimitConfig{Disabled: true},
-	}, log, prometheus.NewRegistry())
+	}, sup, log, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer e.Shutdown(context.Background())
 
 	get := func(path, auth string) (int, []byte) {
 		t.Helper()

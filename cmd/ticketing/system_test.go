@@ -27,6 +27,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/ticketing/ticketing/edge"
+	"github.com/ticketing/ticketing/internal/supervisor/supervisortest"
 	"github.com/ticketing/ticketing/leafnodes"
 	"github.com/ticketing/ticketing/services/catalog"
 )
@@ -245,15 +246,10 @@ func startNamedEdge(t *testing.T, cores []*coreProc, name string, rl edge.RateLi
 		HTTPAddr:  "127.0.0.1:0",
 		Leaf:      leafnodes.EdgeConfig{Name: name, ClientAddr: "-", Hubs: hubs},
 		RateLimit: rl,
-	}, log, newRegistry())
+	}, supervisortest.New(t), log, newRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		e.Shutdown(ctx)
-	})
 	return e
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/ticketing/ticketing/core/streams"
 	"github.com/ticketing/ticketing/core/waitroom"
 	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/internal/supervisor/supervisortest"
 	"github.com/ticketing/ticketing/leafnodes"
 	"github.com/ticketing/ticketing/services/admission"
 	admissionapi "github.com/ticketing/ticketing/services/admission/natsapi"
@@ -73,15 +74,10 @@ func startWith(t *testing.T, qcfg waitroom.Config) *env {
 		AdminToken: "test-admin-token-0123456789",
 		Demo:       &data,
 		Queue:      qcfg,
-	}, quiet(), prometheus.NewRegistry())
+	}, supervisortest.New(t), quiet(), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		c.Shutdown(ctx)
-	})
 	return &env{core: c, onSale: onSale}
 }
 
