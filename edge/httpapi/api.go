@@ -224,12 +224,18 @@ func (a *API) limit(c *fiber.Ctx, name string, l ratelimit.Limit) error {
 		a.count(name, "limiter_error")
 		return nil
 	}
-	ratelimit.SetHeaders(c, d)
+	setRateLimitHeaders(c, d)
 	if !d.Allowed {
 		a.count(name, "refused")
 		return d.Err("edge." + name)
 	}
 	return nil
+}
+
+// setRateLimitHeaders sets the RateLimit header fields of a decision (and
+// Retry-After when it was denied) on the response.
+func setRateLimitHeaders(c *fiber.Ctx, d ratelimit.Decision) {
+	d.EachHeader(func(k, v string) { c.Set(k, v) })
 }
 
 func (a *API) count(limit, outcome string) {
