@@ -3,6 +3,7 @@ package edge_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"github.com/ticketing/ticketing/core/streams"
 	"github.com/ticketing/ticketing/edge"
 	"github.com/ticketing/ticketing/edge/httpapi"
+	"github.com/ticketing/ticketing/internal/eventually"
 	"github.com/ticketing/ticketing/internal/supervisor/supervisortest"
 	"github.com/ticketing/ticketing/leafnodes"
 	"github.com/ticketing/ticketing/services/analytics"
@@ -103,12 +105,12 @@ func TestReportsThroughTheLeafNode(t *testing.T) {
 		t.Helper()
 		var status int
 		var body []byte
-		for deadline := time.Now().Add(10 * time.Second); ; {
-			status, body = get(path, "Bearer "+adminToken)
-			if status != http.StatusServiceUnavailable || time.Now().After(deadline) {
-				break
+		eventually.Nil(t, 10*time.Second, func() error {
+			if status, body = get(path, "Bearer "+adminToken); status == http.StatusServiceUnavailable {
+				return fmt.Errorf("GET %s: %d %s", path, status, body)
 			}
-		}
+			return nil
+		})
 		if status != http.StatusOK {
 			t.Fatalf("GET %s: %d %s", path, status, body)
 		}

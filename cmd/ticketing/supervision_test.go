@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ticketing/ticketing/internal/eventually"
 	"github.com/ticketing/ticketing/internal/supervisor"
 )
 
@@ -82,7 +83,7 @@ func TestProcessesStopInOrder(t *testing.T) {
 func waitReadyz(t *testing.T, cmd *exec.Cmd, url string) []string {
 	t.Helper()
 	var r supervisor.Report
-	eventually(t, 90*time.Second, func() error {
+	eventually.Nil(t, 90*time.Second, func() error {
 		if cmd.ProcessState != nil {
 			return fmt.Errorf("exited: %v", cmd.ProcessState)
 		}

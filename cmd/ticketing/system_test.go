@@ -27,6 +27,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/ticketing/ticketing/edge"
+	"github.com/ticketing/ticketing/internal/eventually"
 	"github.com/ticketing/ticketing/internal/supervisor/supervisortest"
 	"github.com/ticketing/ticketing/leafnodes"
 	"github.com/ticketing/ticketing/services/catalog"
@@ -167,7 +168,7 @@ func tail(s string, lines int) string {
 // waitReady waits until the core answers /readyz.
 func (c *coreProc) waitReady(timeout time.Duration) {
 	c.t.Helper()
-	eventually(c.t, timeout, func() error {
+	eventually.Nil(c.t, timeout, func() error {
 		if c.cmd.ProcessState != nil {
 			return fmt.Errorf("%s exited: %v", c.name, c.cmd.ProcessState)
 		}
@@ -206,20 +207,6 @@ func (c *coreProc) conn() *nats.Conn {
 	}
 	c.t.Cleanup(nc.Close)
 	return nc
-}
-
-// eventually polls f until it succeeds or the deadline passes.
-func eventually(t *testing.T, timeout time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = f(); err == nil {
-			return
-		}
-		time.Sleep(25 * time.Millisecond) // polling with a deadline
-	}
-	t.Fatalf("not done after %v: %v", timeout, err)
 }
 
 // startEdge runs an edge in the test process, attached to the cores' leaf
@@ -348,7 +335,7 @@ func (a *api) createEvent(id string, seats, gaCap int, partitions []catalog.Part
 	}
 	// The edge learns of the event from its catalog mirror, and the owners
 	// take its partitions.
-	eventually(a.t, 30*time.Second, func() error {
+	eventually.Nil(a.t, 30*time.Second, func() error {
 		_, err := a.availability(id)
 		return err
 	})
