@@ -15,9 +15,10 @@ TESTFLAGS ?=
 DEVSTACK ?= compose/devstack
 
 # Installs the tools the tests drive (compose/devstack tools: Chromium for
-# the page tests, promtool for the rule tests of conf/prometheus), starts every server the tests need (compose/devstack),
-# runs the tests with their addresses exported, and always stops the servers
-# again; exits with go test's code and prints the wall time.
+# the page tests, promtool for the rule tests of conf/prometheus), starts
+# every server the tests need (compose/devstack), runs the tests with their
+# addresses exported, and always stops the servers again; exits with go
+# test's code and prints the wall time.
 test:
 	@start=$$(date +%s.%N); \
 	$(DEVSTACK) tools chromium promtool && \
