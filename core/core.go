@@ -112,6 +112,9 @@ func Start(ctx context.Context, cfg Config, sup *supervisor.Supervisor, log *slo
 	if c.Node, err = node.Start(sctx, cfg.Node, log); err != nil {
 		return nil, err
 	}
+	if reg != nil {
+		reg.MustRegister(c.Node.Collector()) // JetStream storage and the data directory's disk
+	}
 	if err := natsembed.Supervise(sup, "nats-server", c.Node.Server, c.jetStreamReady); err != nil {
 		return nil, err
 	}
