@@ -5,7 +5,10 @@
 // sequence to be the one it last wrote, so a deposed owner's late write
 // fails. It recovers from the latest snapshot plus the log after it, relays
 // decisions as domain events to the EVENTS stream, and writes snapshots from
-// a shadow copy of the state so the hot path never pauses for them.
+// a shadow copy of the state so the hot path never pauses for them. The
+// shadow, being the state the log replays to, is also what the live state is
+// checked against (zone counts at a batch boundary, twice a second) and what
+// the zone metrics report (Metrics.Capacity, Held, Sold).
 //
 // Goroutines of a running owner:
 //
