@@ -18,6 +18,7 @@ import (
 	"github.com/ticketing/ticketing/core/streams"
 	"github.com/ticketing/ticketing/edge"
 	"github.com/ticketing/ticketing/internal/devpki"
+	"github.com/ticketing/ticketing/internal/supervisor/supervisortest"
 	"github.com/ticketing/ticketing/internal/tlsconf"
 	"github.com/ticketing/ticketing/leafnodes"
 )
@@ -54,11 +55,10 @@ func TestSecuredEdge(t *testing.T) {
 		HTTPTLS:   l.TLS(devpki.Edge),
 		Leaf:      leafnodes.EdgeConfig{Name: "edge-t", ClientAddr: "-", Hubs: []string{core.LeafURL()}, TLS: l.TLS(devpki.Edge), Seed: seed},
 		RateLimit: edge.RateLimitConfig{Disabled: true},
-	}, log, prometheus.NewRegistry())
+	}, supervisortest.New(t), log, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer e.Shutdown(context.Background())
 	if !strings.HasPrefix(e.URL(), "https://") {
 		t.Fatalf("URL %s", e.URL())
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -23,6 +24,7 @@ import (
 	"github.com/ticketing/ticketing/bridge"
 	"github.com/ticketing/ticketing/bridge/kafka"
 	"github.com/ticketing/ticketing/internal/postgres"
+	"github.com/ticketing/ticketing/internal/supervisor"
 	"github.com/ticketing/ticketing/services/analytics"
 	"github.com/ticketing/ticketing/services/analytics/filestore"
 	analyticsrun "github.com/ticketing/ticketing/services/analytics/kafkarunner"
@@ -325,22 +327,25 @@ func runBridge(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	opsTLS, err := conn.opsTLS(log)
-	if err != nil {
-		rb.Shutdown(context.Background())
-		return err
-	}
-	return serveUntilDone(ctx, log, "bridge running", *opsAddr, opsTLS, reg, connected(nc), rb.Shutdown)
+	return superviseUntilDone(ctx, log, "bridge", *opsAddr, conn.opsTLS(), reg, func(ctx context.Context) error { rb.Shutdown(ctx); return nil })
 }
 
-// connected is the readiness of a process that needs its core connection.
-func connected(nc *nats.Conn) func() error {
-	return func() error {
-		if !nc.IsConnected() {
-			return errors.New("not connected to the core")
-		}
-		return nil
+// superviseUntilDone runs the component name, its ops listener on addr
+// (HTTPS with tlsConf when not nil), under a supervisor until ctx ends.
+func superviseUntilDone(ctx context.Context, log *slog.Logger, name, addr string, tlsConf *tls.Config, reg *prometheus.Registry, stop func(context.Context) error) error {
+	sup, err := supervisor.New(supervisor.Config{Log: log})
+	if err != nil {
+		return err
 	}
+	if _, err := sup.Add(name, stop); err != nil {
+		return err
+	}
+	ops, err := serveOps(sup, addr, tlsConf, reg)
+	if err != nil {
+		return errors.Join(err, sup.Shutdown())
+	}
+	log.Info(name+" running", "ops", ops)
+	return sup.Wait(ctx)
 }
 
 // runConsume runs Kafka consumers (reporting, analytics, audit) as a process
@@ -395,12 +400,7 @@ func runConsume(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	opsTLS, err := conn.opsTLS(log)
-	if err != nil {
-		cs.Shutdown(context.Background())
-		return err
-	}
-	return serveUntilDone(ctx, log.With("services", strings.Join(services, ",")), "consumers running", *opsAddr, opsTLS, newRegistry(), connected(nc), cs.Shutdown)
+	return superviseUntilDone(ctx, log.With("services", strings.Join(services, ",")), "consumers", *opsAddr, conn.opsTLS(), newRegistry(), func(ctx context.Context) error { cs.Shutdown(ctx); return nil })
 }
 
 // runAudit is `ticketing audit verify`: it walks every chain of the audit

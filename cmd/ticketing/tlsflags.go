@@ -46,6 +46,7 @@ type security struct {
 	seed     string             // the process's user's nkey seed
 	nkeys    leafnodes.UserKeys // a core's
 	store    node.StoreEncryption
+	ops      *tls.Config // the ops listener's: no client certificates
 }
 
 // addSecurityFlags adds the flags of a process with certificate role
@@ -111,6 +112,9 @@ func (s *securityFlags) load(log *slog.Logger, dataDir string) (*security, error
 		}
 	}
 	var err error
+	if sec.ops, err = tlsconf.Server(sec.tls, false); err != nil {
+		return nil, err
+	}
 	if sec.seed, err = devpki.ReadSecret(pick(*s.seed, l.Seed(s.user))); err != nil {
 		return nil, missing(err)
 	}
@@ -198,12 +202,7 @@ func (sec *security) natsOptions() ([]nats.Option, error) {
 // opsTLS is the TLS config of the ops listener (/metrics, /healthz,
 // /readyz): the process's certificate, no client certificates (Prometheus
 // and health checks); nil when insecure.
-func (sec *security) opsTLS() (*tls.Config, error) {
-	if sec.insecure {
-		return nil, nil
-	}
-	return tlsconf.Server(sec.tls, false)
-}
+func (sec *security) opsTLS() *tls.Config { return sec.ops }
 
 // scheme is the URL scheme of the process's HTTP listeners.
 func (sec *security) scheme() string {
@@ -332,11 +331,6 @@ func (f coreConnFlags) connect(log *slog.Logger, name string) (*nats.Conn, error
 	return nats.Connect(*f.url, append(opts, nats.Name(name), nats.MaxReconnects(-1))...)
 }
 
-// opsTLS is the TLS config of the process's ops listener (after connect).
-func (f coreConnFlags) opsTLS(log *slog.Logger) (*tls.Config, error) {
-	sec, err := f.sec.load(log, "")
-	if err != nil {
-		return nil, err
-	}
-	return sec.opsTLS()
-}
+// opsTLS is the TLS config of the process's ops listener (nil when
+// insecure); connect must have succeeded first.
+func (f coreConnFlags) opsTLS() *tls.Config { return f.sec.loaded.opsTLS() }
