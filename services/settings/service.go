@@ -448,8 +448,11 @@ func (s *Service) write(ctx context.Context, op string, kind Kind, key, name, sc
 // Reconcile publishes the audit event of every stored value whose last
 // change has none (its publication failed, or the process stopped between
 // the write and the event): each key's last audited revision is compared
-// with its entry's. Deletions are not reconciled.
-func (s *Service) Reconcile(ctx context.Context) (published int, err error) {
+// with its entry's. Only entries written since since are looked at: the
+// events stream keeps events for a limited time, and an older change whose
+// event has expired must not be published again. Deletions are not
+// reconciled.
+func (s *Service) Reconcile(ctx context.Context, since time.Time) (published int, err error) {
 	var bad []error
 	for _, prefix := range []string{SettingPrefix, FlagPrefix} {
 		stored, err := s.Store.List(ctx, prefix)
@@ -457,6 +460,9 @@ func (s *Service) Reconcile(ctx context.Context) (published int, err error) {
 			return published, err
 		}
 		for _, st := range stored {
+			if st.Entry.At.Before(since) {
+				continue
+			}
 			last, err := s.Auditor.LastAudited(ctx, st.Key)
 			if err != nil {
 				bad = append(bad, err)
