@@ -164,13 +164,12 @@ func (d *Def) Decode(raw json.RawMessage) (Value, error) {
 		}
 		v = BoolValue(b)
 	case Int:
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.UseNumber()
-		var n json.Number
-		if dec.Decode(&n) != nil {
+		// A JSON integer: digits with an optional minus (json.Valid
+		// checked the rest), no fraction or exponent, not a string.
+		if raw[0] != '-' && (raw[0] < '0' || raw[0] > '9') {
 			return Value{}, bad()
 		}
-		i, err := strconv.ParseInt(n.String(), 10, 64)
+		i, err := strconv.ParseInt(string(raw), 10, 64)
 		if err != nil {
 			return Value{}, bad()
 		}
