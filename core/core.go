@@ -97,6 +97,9 @@ type Core struct {
 	manager *partitions.Manager
 	catSvc  micro.Service
 	room    *waitroom.Room
+	// settings: the config and flags services, the settings watcher
+	// (settings.go).
+	settings *coreSettings
 }
 
 // Start starts a core process: server, streams, catalog service, owners.
@@ -168,10 +171,14 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Reg
 	case <-sctx.Done():
 		return fail(fmt.Errorf("core: catalog not loaded: %w", sctx.Err()))
 	}
+	if err := c.startSettings(sctx, runCtx, reg); err != nil {
+		return fail(err)
+	}
 	c.room, err = waitroom.Start(sctx, cfg.Queue, waitroom.Deps{
 		NC: c.NC, Streams: c.Streams, Catalog: c.Catalog,
 		Inventory: &invapi.Client{NC: c.NC, Timeout: 2 * time.Second, AttemptTimeout: time.Second},
 		Node:      cfg.Node.Name, LeaseTTL: cfg.Streams.LeaseTTL, Log: log,
+		TargetShoppers: c.settings.targetShoppers,
 	})
 	if err != nil {
 		return fail(fmt.Errorf("core: waiting room: %w", err))
@@ -246,6 +253,7 @@ func (c *Core) Shutdown(ctx context.Context) {
 	if c.catSvc != nil {
 		_ = c.catSvc.Stop()
 	}
+	c.settings.stop()
 	for _, nc := range []*nats.Conn{c.NC, c.relayNC, c.logNC, c.snapNC} {
 		natsembed.Drain(ctx, nc)
 	}

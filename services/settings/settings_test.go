@@ -98,13 +98,13 @@ func TestLive(t *testing.T) {
 		raw  []byte
 		kind errs.Kind
 	}{
-		{"setting.edge.holds.rate", entry(`0`), errs.Invalid},                         // out of bounds
-		{"setting.edge.holds.rate", entry(`"x"`), errs.Invalid},                       // wrong type
-		{"setting.edge.holds.rate", []byte(`{"value":50}`), errs.Invalid},             // who is missing
-		{"setting.edge.holds.rate", []byte(`garbage`), errs.Invalid},                  // not JSON
-		{"setting.no.such", entry(`1`), errs.NotFound},                                // unknown (a newer writer's)
-		{"setting.edge.holds.rate/bad scope", entry(`1`), errs.Invalid},               // not a key
-		{"setting.queue.target_shoppers/arena/x", entry(`1`), errs.Invalid},           // not a key
+		{"setting.edge.holds.rate", entry(`0`), errs.Invalid},                           // out of bounds
+		{"setting.edge.holds.rate", entry(`"x"`), errs.Invalid},                         // wrong type
+		{"setting.edge.holds.rate", []byte(`{"value":50}`), errs.Invalid},               // who is missing
+		{"setting.edge.holds.rate", []byte(`garbage`), errs.Invalid},                    // not JSON
+		{"setting.no.such", entry(`1`), errs.NotFound},                                  // unknown (a newer writer's)
+		{"setting.edge.holds.rate/bad scope", entry(`1`), errs.Invalid},                 // not a key
+		{"setting.queue.target_shoppers/arena/x", entry(`1`), errs.Invalid},             // not a key
 		{"setting.edge.holds.rate", []byte(strings.Repeat(" ", 300<<10)), errs.Invalid}, // too large
 	} {
 		if err := l.Apply(c.key, c.raw); !errs.Is(c.kind, err) {

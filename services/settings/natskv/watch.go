@@ -27,7 +27,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Help: "Settings and flag changes seen by this process's watcher, by kind (setting, flag) and outcome (applied, removed, refused: invalid and kept the last good value, unknown: a setting this process does not know).",
 	}, []string{"kind", "outcome"})}
 	if reg != nil {
-		reg.MustRegister(m.changes)
+		if err := reg.Register(m.changes); err != nil {
+			// Another process part in this one (a test's second core)
+			// registered it first: count into that.
+			if are, ok := err.(prometheus.AlreadyRegisteredError); ok {
+				m.changes = are.ExistingCollector.(*prometheus.CounterVec)
+			}
+		}
 	}
 	return m
 }
