@@ -70,6 +70,8 @@ type Config struct {
 	// StartTimeout bounds waiting for the core (leaf connection and
 	// catalog). Default 60s.
 	StartTimeout time.Duration
+	// Settings: the live settings and feature flags (settings.go).
+	Settings SettingsConfig
 }
 
 // RateLimitConfig chooses the rate limiter: Redis when RedisAddr is set (so
@@ -131,6 +133,9 @@ type Edge struct {
 	cancel context.CancelFunc
 	served chan error
 	log    *slog.Logger
+
+	// Settings are the live settings and feature flags (settings.go).
+	Settings *Settings
 }
 
 // Start starts the leaf server, waits for the core and the catalog, and
@@ -183,6 +188,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Re
 		return fail(err)
 	}
 	e.Registry = reg
+	if e.Settings, err = e.followSettings(runCtx, js, &cfg, cfg.API.HoldLimit, reg); err != nil {
+		return fail(err)
+	}
 	if cfg.API.AdminToken == "" {
 		e.log.Warn("no admin token configured: the report endpoints refuse every request")
 	}
@@ -195,6 +203,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Re
 		Reports: &reportingapi.Client{NC: e.NC}, Funnels: &analyticsapi.Client{NC: e.NC, Timeout: cfg.API.RequestTimeout},
 		Limiter: limiter, Ready: e.ready, Log: e.log, Registry: e.Registry,
 		Queue: e.Rooms, Gate: gate,
+		HoldLimit: e.Settings.HoldLimit, HoldGate: e.Settings.SalesOpen, Middleware: e.Settings.Drain,
 	}
 	if guard != nil {
 		deps.JoinGuard = guard
