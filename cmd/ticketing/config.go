@@ -166,7 +166,10 @@ func runConfigFlags(ctx context.Context, c *settingsapi.Client, pos []string, by
 		}
 		var b bytes.Buffer
 		_ = json.Indent(&b, list[0].Definition, "", "  ")
-		fmt.Fprintf(out, "%s\n# revision %d, by %s at %s %s\n", b.String(), list[0].Revision, list[0].By, formatAt(list[0].At), list[0].Note)
+		// The definition alone on standard output, ready to edit and set
+		// again; when and by whom on standard error.
+		fmt.Fprintln(out, b.String())
+		fmt.Fprintf(os.Stderr, "# revision %d, by %s at %s %s\n", list[0].Revision, list[0].By, formatAt(list[0].At), list[0].Note)
 		return nil
 	case pos[0] == "set" && len(pos) == 2:
 		def, err := readDefinition(pos[1])
@@ -222,9 +225,7 @@ func readDefinition(arg string) (json.RawMessage, error) {
 // and for a refusal that nothing was changed.
 func explain(err error) error {
 	switch errs.KindOf(err) {
-	case errs.Invalid, errs.NotFound, errs.TooLarge:
-		return fmt.Errorf("refused, nothing changed: %s", errs.Message(err))
-	case errs.Conflict:
+	case errs.Invalid, errs.NotFound, errs.TooLarge, errs.Conflict:
 		return fmt.Errorf("refused, nothing changed: %s", errs.Message(err))
 	case errs.Unavailable:
 		return fmt.Errorf("%s", errs.Message(err))
