@@ -157,7 +157,7 @@ type DeleteFlagRequest struct {
 
 // casAttempts bounds the retries of a write that lost a race it did not
 // ask to lose (no Revision given).
-const casAttempts = 5
+const casAttempts = 16
 
 func (s *Service) registry() *Registry {
 	if s.Registry == nil {
