@@ -2,12 +2,14 @@ package core
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ticketing/ticketing/core/streams"
+	"github.com/ticketing/ticketing/internal/supervisor"
 	"github.com/ticketing/ticketing/services/flags"
 	"github.com/ticketing/ticketing/services/settings"
 	settingsapi "github.com/ticketing/ticketing/services/settings/natsapi"
@@ -20,16 +22,16 @@ import (
 // settings bucket, which the waiting-room controller reads its target
 // from.
 type coreSettings struct {
-	svcs  *settingsapi.Services
 	live  *settings.Live
 	flags *flags.Set
 }
 
 // startSettings serves the config and flags services and follows the
-// settings bucket until runCtx ends; it returns once the bucket's values
-// are applied (or ctx ends). Changes whose audit event was missed (a
-// crash between the write and the event) are published in the background.
-func (c *Core) startSettings(ctx, runCtx context.Context, reg prometheus.Registerer) error {
+// settings bucket, as components of sup ("settings-services",
+// "settings-follower"), and returns once the bucket's values are applied.
+// Changes whose audit event was missed (a crash between the write and the
+// event) are published in the background.
+func (c *Core) startSettings(ctx context.Context, sup *supervisor.Supervisor, reg prometheus.Registerer) error {
 	cs := &coreSettings{live: settings.NewLive(nil), flags: flags.NewSet()}
 	c.settings = cs
 	svc := &settings.Service{
@@ -37,27 +39,36 @@ func (c *Core) startSettings(ctx, runCtx context.Context, reg prometheus.Registe
 		Auditor: &settingskv.Auditor{JS: c.JS, Events: c.Streams.Events, Prefix: streams.EventsSubjPx,
 			Source: "/core/" + c.cfg.Node.Name + "/config"},
 	}
-	var err error
-	if cs.svcs, err = settingsapi.Serve(c.NC, svc, reg); err != nil {
+	svcs, err := settingsapi.Serve(c.NC, svc, reg)
+	if err != nil {
 		return fmt.Errorf("core: config service: %w", err)
 	}
-	go func() {
-		// Events older than the stream keeps are gone; look only at
-		// changes well within it, so none is published twice.
-		window := min(24*time.Hour, c.cfg.Streams.EventsMaxAge/2)
-		n, err := svc.Reconcile(runCtx, time.Now().Add(-window))
-		if err != nil && runCtx.Err() == nil {
-			c.log.Warn("settings: audit reconcile incomplete", "published", n, "err", err)
-		} else if n > 0 {
-			c.log.Info("settings: published missed audit events", "published", n)
-		}
-	}()
-	if err := settingskv.Watch(runCtx, c.Streams.Settings, cs.live, cs.flags, c.log.With("component", "settings"), settingskv.NewMetrics(reg)); err != nil {
+	if _, err := sup.Add("settings-services", func(context.Context) error { svcs.Stop(); return nil }); err != nil {
+		return err
+	}
+	log := c.log.With("component", "settings")
+	metrics := settingskv.NewMetrics(reg)
+	if _, err := sup.Start(supervisor.Component{Name: "settings-follower", Run: func(ctx context.Context) error {
+		go func() {
+			// Events older than the stream keeps are gone; look only at
+			// changes well within it, so none is published twice.
+			window := min(24*time.Hour, c.cfg.Streams.EventsMaxAge/2)
+			n, err := svc.Reconcile(ctx, time.Now().Add(-window))
+			if err != nil && ctx.Err() == nil {
+				log.Warn("audit reconcile incomplete", "published", n, "err", err)
+			} else if n > 0 {
+				log.Info("published missed audit events", "published", n)
+			}
+		}()
+		return settingskv.Watch(ctx, c.Streams.Settings, cs.live, cs.flags, log, metrics)
+	}}); err != nil {
 		return err
 	}
 	select {
 	case <-cs.live.Ready():
 		return nil
+	case <-sup.Failed():
+		return errors.New("core: a component failed while the settings loaded")
 	case <-ctx.Done():
 		return fmt.Errorf("core: settings not loaded: %w", ctx.Err())
 	}
@@ -73,10 +84,4 @@ func (c *Core) Flags() *flags.Set { return c.settings.flags }
 // queue.target_shoppers for the event, or for everyone, or configured.
 func (cs *coreSettings) targetShoppers(event string, configured int) int {
 	return int(cs.live.Snapshot().Int(settings.QueueTargetShoppers, event, int64(configured)))
-}
-
-func (cs *coreSettings) stop() {
-	if cs != nil && cs.svcs != nil {
-		cs.svcs.Stop()
-	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/ticketing/ticketing/edge/ratelimit"
 	"github.com/ticketing/ticketing/internal/errs"
 	"github.com/ticketing/ticketing/internal/pause"
+	"github.com/ticketing/ticketing/internal/supervisor"
 	"github.com/ticketing/ticketing/services/catalog"
 	"github.com/ticketing/ticketing/services/flags"
 	flagsof "github.com/ticketing/ticketing/services/flags/openfeature"
@@ -60,9 +61,10 @@ type Settings struct {
 	log          *slog.Logger
 }
 
-// followSettings starts following the settings bucket until ctx ends.
+// followSettings follows the settings bucket as sup's component
+// "settings-follower" (waiting for the bucket while the core has none).
 // base is the configured hold limit.
-func (e *Edge) followSettings(ctx context.Context, js jetstream.JetStream, cfg *Config, base ratelimit.Limit, reg prometheus.Registerer) (*Settings, error) {
+func (e *Edge) followSettings(js jetstream.JetStream, cfg *Config, sup *supervisor.Supervisor, base ratelimit.Limit, reg prometheus.Registerer) (*Settings, error) {
 	sc := cfg.Settings
 	if sc.Region == "" {
 		sc.Region = cfg.Leaf.Name
@@ -73,30 +75,29 @@ func (e *Edge) followSettings(ctx context.Context, js jetstream.JetStream, cfg *
 	s := &Settings{name: cfg.Leaf.Name, region: sc.Region, cfg: sc, base: base,
 		live: settings.NewLive(nil), flags: flags.NewSet(), log: e.log.With("component", "settings")}
 	api := isolated.NewAPI()
-	if err := api.SetProviderAndWait(ctx, flagsof.New(s.flags)); err != nil {
+	if err := api.SetProviderAndWait(context.Background(), flagsof.New(s.flags)); err != nil {
 		return nil, err
 	}
 	s.of = api.NewClient()
 	metrics := settingskv.NewMetrics(reg)
-	go func() {
+	_, err := sup.Start(supervisor.Component{Name: "settings-follower", Run: func(ctx context.Context) error {
 		defer func() { _ = api.Shutdown(context.Background()) }()
 		for attempt := 1; ; attempt++ {
 			kv, err := js.KeyValue(ctx, streams.SettingsBucket)
 			if err == nil {
-				err = settingskv.Watch(ctx, kv, s.live, s.flags, s.log, metrics)
-			}
-			if err == nil {
-				break
+				return settingskv.Watch(ctx, kv, s.live, s.flags, s.log, metrics)
 			}
 			if attempt == 5 {
 				s.log.Warn("settings bucket not reachable yet; running on start-up values", "err", err)
 			}
 			if !pause.For(ctx, time.Second) {
-				return
+				return nil
 			}
 		}
-		<-ctx.Done()
-	}()
+	}})
+	if err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 

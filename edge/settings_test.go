@@ -18,6 +18,7 @@ import (
 	"github.com/ticketing/ticketing/edge"
 	"github.com/ticketing/ticketing/edge/httpapi"
 	"github.com/ticketing/ticketing/internal/eventually"
+	"github.com/ticketing/ticketing/internal/supervisor/supervisortest"
 	"github.com/ticketing/ticketing/leafnodes"
 	"github.com/ticketing/ticketing/services/catalog"
 	catalogkv "github.com/ticketing/ticketing/services/catalog/natskv"
@@ -67,11 +68,10 @@ func TestSettingsReachARunningEdge(t *testing.T) {
 		HTTPAddr: "127.0.0.1:0",
 		Leaf:     leafnodes.EdgeConfig{Name: "edge-t", ClientAddr: "-", Hubs: []string{core.LeafURL()}},
 		API:      httpapi.Config{AdminToken: adminToken, RequestTimeout: 300 * time.Millisecond},
-	}, log, prometheus.NewRegistry())
+	}, supervisortest.New(t), log, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer e.Shutdown(context.Background())
 	select {
 	case <-e.Settings.Ready():
 	case <-ctx.Done():

@@ -23,6 +23,7 @@ import (
 	"github.com/ticketing/ticketing/bridge"
 	"github.com/ticketing/ticketing/bridge/kafka"
 	"github.com/ticketing/ticketing/internal/postgres"
+	"github.com/ticketing/ticketing/internal/supervisor"
 	"github.com/ticketing/ticketing/services/analytics"
 	"github.com/ticketing/ticketing/services/analytics/filestore"
 	analyticsrun "github.com/ticketing/ticketing/services/analytics/kafkarunner"
@@ -341,17 +342,25 @@ func runBridge(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return serveUntilDone(ctx, log, "bridge running", *opsAddr, reg, connected(nc), rb.Shutdown)
+	return superviseUntilDone(ctx, log, "bridge", *opsAddr, reg, func(ctx context.Context) error { rb.Shutdown(ctx); return nil })
 }
 
-// connected is the readiness of a process that needs its core connection.
-func connected(nc *nats.Conn) func() error {
-	return func() error {
-		if !nc.IsConnected() {
-			return errors.New("not connected to the core")
-		}
-		return nil
+// superviseUntilDone runs the component name, its ops listener on addr,
+// under a supervisor until ctx ends.
+func superviseUntilDone(ctx context.Context, log *slog.Logger, name, addr string, reg *prometheus.Registry, stop func(context.Context) error) error {
+	sup, err := supervisor.New(supervisor.Config{Log: log})
+	if err != nil {
+		return err
 	}
+	if _, err := sup.Add(name, stop); err != nil {
+		return err
+	}
+	ops, err := serveOps(sup, addr, reg)
+	if err != nil {
+		return errors.Join(err, sup.Shutdown())
+	}
+	log.Info(name+" running", "ops", ops)
+	return sup.Wait(ctx)
 }
 
 // runConsume runs Kafka consumers (reporting, analytics, audit) as a process
@@ -406,7 +415,7 @@ func runConsume(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return serveUntilDone(ctx, log.With("services", strings.Join(services, ",")), "consumers running", *opsAddr, newRegistry(), connected(nc), cs.Shutdown)
+	return superviseUntilDone(ctx, log.With("services", strings.Join(services, ",")), "consumers", *opsAddr, newRegistry(), func(ctx context.Context) error { cs.Shutdown(ctx); return nil })
 }
 
 // runAudit is `ticketing audit verify`: it walks every chain of the audit

@@ -16,7 +16,8 @@ import (
 
 	"github.com/ticketing/ticketing/core"
 	"github.com/ticketing/ticketing/core/node"
-	poll "github.com/ticketing/ticketing/internal/eventually"
+	"github.com/ticketing/ticketing/internal/eventually"
+	"github.com/ticketing/ticketing/internal/supervisor/supervisortest"
 	"github.com/ticketing/ticketing/services/settings"
 )
 
@@ -30,11 +31,10 @@ func TestConfigCommand(t *testing.T) {
 	c, err := core.Start(ctx, core.Config{
 		Node:       node.Config{Name: "core-1", DataDir: filepath.Join(t.TempDir(), "core"), ClientAddr: "127.0.0.1:0", LeafAddr: "127.0.0.1:0"},
 		AdminToken: testAdminToken,
-	}, log, prometheus.NewRegistry())
+	}, supervisortest.New(t), log, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Shutdown(context.Background())
 	_, pass := c.Node.CoreCredentials()
 	config := func(args ...string) (string, error) {
 		t.Helper()
@@ -55,7 +55,7 @@ func TestConfigCommand(t *testing.T) {
 	if !strings.Contains(out, "queue.target_shoppers --scope arena-onsale = 5000") {
 		t.Fatalf("set said %q", out)
 	}
-	poll.True(t, time.Second, "the core's target for arena-onsale at 5000", func() bool {
+	eventually.True(t, time.Second, "the core's target for arena-onsale at 5000", func() bool {
 		return c.Settings().Snapshot().Int(settings.QueueTargetShoppers, "arena-onsale", 0) == 5000
 	})
 	mustConfig("set", "edge.drain", "true")
@@ -105,7 +105,7 @@ func TestConfigCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustConfig("flags", "set", flag)
-	poll.True(t, time.Second, "the flag at the core", func() bool { _, ok := c.Flags().Get("sales.enabled"); return ok })
+	eventually.True(t, time.Second, "the flag at the core", func() bool { _, ok := c.Flags().Get("sales.enabled"); return ok })
 	if out := mustConfig("flags", "list"); !strings.Contains(out, "sales.enabled") {
 		t.Fatalf("flags list:\n%s", out)
 	}
@@ -114,7 +114,7 @@ func TestConfigCommand(t *testing.T) {
 	}
 	mustConfig("flags", "delete", "sales.enabled")
 	mustConfig("unset", "edge.drain")
-	poll.True(t, time.Second, "drain unset at the core", func() bool {
+	eventually.True(t, time.Second, "drain unset at the core", func() bool {
 		_, ok := c.Settings().Snapshot().Lookup(settings.EdgeDrain, "")
 		return !ok
 	})

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ticketing/ticketing/bridge/kafka"
 	"github.com/ticketing/ticketing/core/lease"
+	"github.com/ticketing/ticketing/internal/eventually"
 	"github.com/ticketing/ticketing/internal/postgres/pgtest"
 	"github.com/ticketing/ticketing/services/inventory"
 	"github.com/ticketing/ticketing/services/inventory/natsapi"
@@ -133,7 +134,7 @@ func TestBridgeAndConsumersAsProcesses(t *testing.T) {
 	}
 	waitSold := func(want int) {
 		t.Helper()
-		eventually(t, 90*time.Second, func() error {
+		eventually.Nil(t, 90*time.Second, func() error {
 			got, err := soldInReport()
 			if err == nil && got != int64(want) {
 				err = fmt.Errorf("report: %d tickets sold, want %d", got, want)
@@ -150,7 +151,7 @@ func TestBridgeAndConsumersAsProcesses(t *testing.T) {
 	consume = startProc(t, "consume", nil, consumeArgs...)
 	sell(100)
 	active := ""
-	eventually(t, 30*time.Second, func() error {
+	eventually.Nil(t, 30*time.Second, func() error {
 		b, err := kvHolder(nc, "bridge-leases", "EVENTS")
 		active = b
 		return err

@@ -8,8 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,7 +16,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ticketing/ticketing/bridge"
 	"github.com/ticketing/ticketing/bridge/kafka"
@@ -31,6 +28,7 @@ import (
 	"github.com/ticketing/ticketing/edge/httpapi"
 	"github.com/ticketing/ticketing/edge/ratelimit"
 	"github.com/ticketing/ticketing/edge/waitroom"
+	"github.com/ticketing/ticketing/internal/supervisor"
 	"github.com/ticketing/ticketing/leafnodes"
 	"github.com/ticketing/ticketing/services/catalog"
 	"github.com/ticketing/ticketing/services/inventory"
@@ -45,7 +43,7 @@ func newRegistry() *prometheus.Registry {
 
 // startCore starts a core process, with the demo data when demo is set;
 // onSaleIn > 0 opens the demo's waiting-room events that long after now.
-func startCore(ctx context.Context, cfg core.Config, demo bool, onSaleIn time.Duration, log *slog.Logger, reg prometheus.Registerer) (*core.Core, error) {
+func startCore(ctx context.Context, cfg core.Config, sup *supervisor.Supervisor, demo bool, onSaleIn time.Duration, log *slog.Logger, reg prometheus.Registerer) (*core.Core, error) {
 	if demo {
 		b, err := conf.Files.ReadFile("demo/demo.json")
 		if err != nil {
@@ -58,7 +56,7 @@ func startCore(ctx context.Context, cfg core.Config, demo bool, onSaleIn time.Du
 		openDemoSale(&d, onSaleIn, time.Now())
 		cfg.Demo = &d
 	}
-	return core.Start(ctx, cfg, log, reg)
+	return core.Start(ctx, cfg, sup, log, reg)
 }
 
 // adminToken returns the configured admin token or, when none is, the one
@@ -105,6 +103,7 @@ func runDev(ctx context.Context, args []string) error {
 	qf := addQueueFlags(fs)
 	lf := addLogFlags(fs, "text")
 	gf := addGCFlags(fs)
+	sf := addSupervisorFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -119,36 +118,40 @@ func runDev(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	sup, err := sf.supervisor(log)
+	if err != nil {
+		return err
+	}
 	reg := newRegistry()
 	c, err := startCore(ctx, core.Config{
 		Node:       node.Config{Name: "core-1", DataDir: filepath.Join(*data, "core"), ClientAddr: *natsAddr, LeafAddr: *leafAddr},
 		AdminToken: tok,
 		Queue:      qf.config(),
-	}, *demo, *onSaleIn, log, reg)
+	}, sup, *demo, *onSaleIn, log, reg)
 	if err != nil {
-		return err
+		return errors.Join(err, sup.Shutdown())
 	}
+	bi, err := startDevBI(ctx, c, *data, *kafkaPort, log, reg)
+	if err != nil {
+		return errors.Join(err, sup.Shutdown())
+	}
+	if _, err := sup.Add("kafka-side", func(ctx context.Context) error { bi.Shutdown(ctx); return nil }); err != nil {
+		return errors.Join(err, sup.Shutdown())
+	}
+	// The edge starts last, so that its HTTP listener stops first.
 	e, err := edge.Start(ctx, edge.Config{
 		HTTPAddr: *httpAddr,
 		Leaf: leafnodes.EdgeConfig{Name: "edge-1", ClientAddr: *edgeNATS, Hubs: []string{c.Node.LeafURL()},
 			Compression: "off"},
 		API:   httpapi.Config{AdminToken: tok},
 		Queue: waitroom.Config{JournalDir: filepath.Join(*data, "edge-queue")},
-	}, log, reg)
+	}, sup, log, reg)
 	if err != nil {
-		shutdown(log, nil, c)
-		return err
-	}
-	bi, err := startDevBI(ctx, c, *data, *kafkaPort, log, reg)
-	if err != nil {
-		shutdown(log, e, c)
-		return err
+		return errors.Join(err, sup.Shutdown())
 	}
 	fmt.Printf("\nticketing dev is running\n  API:          %s/v1/events\n  OpenAPI:      %s/v1/openapi.json\n%s  reports:      %s/v1/reports/events/<id> (admin token)\n  metrics:      %s/metrics\n  data:         %s\n  admin token:  %s\n  NATS:         %s (user core)\n  Kafka:        %s (embedded)\n  exports:      %s\nPress Ctrl-C to stop.\n\n",
 		e.URL(), e.URL(), waitingRooms(e), e.URL(), e.URL(), *data, tok, c.Node.ClientURL(), strings.Join(bi.kafka.Brokers(), ","), filepath.Join(*data, "exports"))
-	<-ctx.Done()
-	shutdown(log, e, c, bi)
-	return nil
+	return sup.Wait(ctx)
 }
 
 // devBI is the Kafka side of `ticketing dev`: an embedded broker, the
@@ -212,24 +215,6 @@ func (d *devBI) Shutdown(ctx context.Context) {
 	}
 }
 
-// shutdown stops, in order and within a deadline: the edge (HTTP first),
-// the Kafka side (consumers, bridge, broker), then the core (owners, then
-// nats-server).
-func shutdown(log *slog.Logger, e *edge.Edge, c *core.Core, bi ...*devBI) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	log.Info("shutting down")
-	if e != nil {
-		e.Shutdown(ctx)
-	}
-	for _, b := range bi {
-		b.Shutdown(ctx)
-	}
-	if c != nil {
-		c.Shutdown(ctx)
-	}
-}
-
 func runCore(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("core", flag.ContinueOnError)
 	name := fs.String("name", "core-1", "server name, unique in the cluster")
@@ -253,6 +238,7 @@ func runCore(ctx context.Context, args []string) error {
 	qf := addQueueFlags(fs)
 	lf := addLogFlags(fs, "json")
 	gf := addGCFlags(fs)
+	sf := addSupervisorFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -271,36 +257,21 @@ func runCore(ctx context.Context, args []string) error {
 		AdminToken: *token,
 		Queue:      qf.config(),
 	}
+	sup, err := sf.supervisor(log)
+	if err != nil {
+		return err
+	}
 	reg := newRegistry()
-	c, err := startCore(ctx, cfg, *demo, 0, log, reg)
+	c, err := startCore(ctx, cfg, sup, *demo, 0, log, reg)
 	if err != nil {
-		return err
+		return errors.Join(err, sup.Shutdown())
 	}
-	ready := func() error {
-		if !c.Node.Server.JetStreamEnabled() || (c.Node.Clustered() && !c.Node.Server.JetStreamIsCurrent()) {
-			return errors.New("jetstream not ready")
-		}
-		return nil
-	}
-	return serveUntilDone(ctx, log, "core ready", *opsAddr, reg, ready, func(context.Context) { shutdown(log, nil, c) })
-}
-
-// serveUntilDone serves /metrics, /healthz and /readyz on addr until ctx is
-// done, then stops serving them and calls stop within a deadline. When the
-// address cannot be served it calls stop at once.
-func serveUntilDone(ctx context.Context, log *slog.Logger, msg, addr string, reg *prometheus.Registry, ready func() error, stop func(context.Context)) error {
-	ops, err := serveOps(addr, reg, ready)
+	ops, err := serveOps(sup, *opsAddr, reg)
 	if err != nil {
-		stop(context.Background())
-		return err
+		return errors.Join(err, sup.Shutdown())
 	}
-	log.Info(msg, "ops", ops.Addr)
-	<-ctx.Done()
-	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	_ = ops.Shutdown(sctx)
-	stop(sctx)
-	return nil
+	log.Info("core ready", "ops", ops, "client", c.Node.ClientURL())
+	return sup.Wait(ctx)
 }
 
 func runEdge(ctx context.Context, args []string) error {
@@ -324,6 +295,7 @@ func runEdge(ctx context.Context, args []string) error {
 	queueJournal := fs.String("queue-journal", "", "directory of the waiting rooms' journals, so a restarted edge keeps every place in line (empty: lines are in memory only)")
 	lf := addLogFlags(fs, "json")
 	gf := addGCFlags(fs)
+	sf := addSupervisorFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -334,6 +306,10 @@ func runEdge(ctx context.Context, args []string) error {
 	if err := gf.apply(log); err != nil {
 		return err
 	}
+	sup, err := sf.supervisor(log)
+	if err != nil {
+		return err
+	}
 	e, err := edge.Start(ctx, edge.Config{
 		HTTPAddr: *httpAddr,
 		Leaf: leafnodes.EdgeConfig{Name: *name, ConfigFile: *confFile, ClientAddr: *leafClient, Hubs: hubs, Password: *edgePass,
@@ -341,39 +317,10 @@ func runEdge(ctx context.Context, args []string) error {
 		API:       httpapi.Config{HoldLimit: ratelimit.PerSecond(*holdRate, *holdBurst), AdminToken: *token},
 		RateLimit: edge.RateLimitConfig{RedisAddr: *redisAddr, RedisPassword: *redisPass, Disabled: *noLimits},
 		Queue:     waitroom.Config{Reader: *queueReader, UpdateEvery: *queueEvery, JournalDir: *queueJournal},
-	}, log, newRegistry())
+	}, sup, log, newRegistry())
 	if err != nil {
-		return err
+		return errors.Join(err, sup.Shutdown())
 	}
 	log.Info("edge ready", "http", e.URL())
-	<-ctx.Done()
-	shutdown(log, e, nil)
-	return nil
-}
-
-// serveOps serves /metrics, /healthz and /readyz for processes without a
-// public API.
-func serveOps(addr string, reg *prometheus.Registry, ready func() error) (*http.Server, error) {
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintln(w, `{"status":"ok"}`)
-	})
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		if err := ready(); err != nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintf(w, `{"error":{"code":"unavailable","message":%q}}`+"\n", err.Error())
-			return
-		}
-		fmt.Fprintln(w, `{"status":"ready"}`)
-	})
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	srv := &http.Server{Addr: ln.Addr().String(), Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	return srv, nil
+	return sup.Wait(ctx)
 }

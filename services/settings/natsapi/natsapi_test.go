@@ -79,9 +79,11 @@ func start(t *testing.T) *system {
 	eventually.Nil(t, 0, func() (err error) { kv, err = ejs.KeyValue(ctx, streams.SettingsBucket); return err })
 	s := &system{coreNC: coreNC, edgeNC: edgeNC, set: set, client: &natsapi.Client{NC: coreNC, Timeout: 5 * time.Second},
 		live: settings.NewLive(nil), flags: flags.NewSet()}
-	if err := natskv.Watch(ctx, kv, s.live, s.flags, log, natskv.NewMetrics(nil)); err != nil {
-		t.Fatal(err)
-	}
+	go func() {
+		if err := natskv.Watch(ctx, kv, s.live, s.flags, log, natskv.NewMetrics(nil)); err != nil {
+			t.Error(err)
+		}
+	}()
 	eventually.True(t, 0, "the edge's settings loaded", func() bool {
 		select {
 		case <-s.live.Ready():

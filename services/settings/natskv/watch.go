@@ -2,6 +2,7 @@ package natskv
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -45,37 +46,38 @@ func (m *Metrics) count(kind, outcome string) {
 }
 
 // Watch applies the bucket's current entries and then every change to
-// live and set (either may be nil) until ctx is done, and marks live ready
-// once the current entries are in. A change is applied as soon as the
-// server delivers it, which is well within a second of its write. An
-// entry the domain refuses is logged and counted, and the value before it
-// stays.
+// live and set (either may be nil) until ctx is done (it then returns
+// nil), or until the watch ends on its own (an error: the settings would
+// go stale). live is marked ready once the current entries are in. A
+// change is applied as soon as the server delivers it, well within a
+// second of its write. An entry the domain refuses is logged and counted,
+// and the value before it stays.
 func Watch(ctx context.Context, kv jetstream.KeyValue, live *settings.Live, set *flags.Set, log *slog.Logger, m *Metrics) error {
 	w, err := kv.WatchAll(ctx)
 	if err != nil {
 		return fmt.Errorf("settings watch: %w", err)
 	}
-	go func() {
-		defer func() { _ = w.Stop() }()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case e, ok := <-w.Updates():
-				if !ok {
-					return
+	defer func() { _ = w.Stop() }()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case e, ok := <-w.Updates():
+			if !ok {
+				if ctx.Err() != nil {
+					return nil
 				}
-				if e == nil {
-					if live != nil {
-						live.MarkReady()
-					}
-					continue
-				}
-				apply(e, live, set, log, m)
+				return errors.New("settings watch: the watch ended")
 			}
+			if e == nil {
+				if live != nil {
+					live.MarkReady()
+				}
+				continue
+			}
+			apply(e, live, set, log, m)
 		}
-	}()
-	return nil
+	}
 }
 
 func apply(e jetstream.KeyValueEntry, live *settings.Live, set *flags.Set, log *slog.Logger, m *Metrics) {
