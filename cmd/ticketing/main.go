@@ -6,6 +6,7 @@
 //	ticketing bridge   the Kafka bridge (JetStream EVENTS → Kafka)
 //	ticketing consume  the Kafka consumers (reporting, analytics, audit)
 //	ticketing audit    audit verify: check the hash-chained audit log
+//	ticketing config   get and set dynamic settings and feature flags
 //	ticketing certs    the development secrets: CA, certificates, nkeys, JetStream key
 //	ticketing probe    GET a URL over HTTPS with a given CA (health checks)
 //	ticketing bench    benchmarks of the hot paths
@@ -42,6 +43,7 @@ var commands = []command{
 	{"bridge", "mirror the domain events into Kafka", runBridge},
 	{"consume", "run the Kafka consumers: reporting, analytics, audit", runConsume},
 	{"audit", "verify the audit log (audit verify)", runAudit},
+	{"config", "get and set dynamic settings and feature flags (config get|set|unset|flags)", runConfig},
 	{"certs", "make the development secrets: CA, certificates, nkeys, JetStream key", runCerts},
 	{"probe", "GET a URL over HTTPS trusting a CA (health checks)", runProbe},
 	{"bench", "run a benchmark (holds, bridge, queue)", runBench},
