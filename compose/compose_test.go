@@ -44,6 +44,7 @@ type service struct {
 	Healthcheck *healthcheck `yaml:"healthcheck"`
 	Volumes     []string     `yaml:"volumes"`
 	Profiles    []string     `yaml:"profiles"`
+	Restart     string       `yaml:"restart"`
 }
 
 type build struct {
@@ -165,6 +166,11 @@ func loadNATS(t *testing.T) natsPorts {
 // ticketing reports whether a service runs the ticketing binary.
 func (s *service) ticketing() bool { return s.Build != nil || strings.HasPrefix(s.Image, "ticketing") }
 
+// oneShot reports whether a service is a job that runs once and exits
+// (restart "no", such as `ticketing certs`): it serves nothing, so it has
+// no health check and nothing to scrape.
+func (s *service) oneShot() bool { return s.Restart == "no" }
+
 // subcommand is the first argument of a ticketing service's command.
 func (s *service) subcommand() string {
 	if !s.ticketing() || len(s.Command) == 0 {
@@ -231,9 +237,10 @@ func listen(t *testing.T, name string, s *service, flag, value string) int {
 	return port
 }
 
-// probePort is the port of the http://127.0.0.1:PORT/… URL in a health check.
+// probePort is the port of the http(s)://127.0.0.1:PORT/… URL in a health
+// check.
 func probePort(s *service) int {
-	m := regexp.MustCompile(`http://(?:127\.0\.0\.1|localhost):(\d+)/`).FindStringSubmatch(strings.Join(s.Healthcheck.Test, " "))
+	m := regexp.MustCompile(`https?://(?:127\.0\.0\.1|localhost):(\d+)/`).FindStringSubmatch(strings.Join(s.Healthcheck.Test, " "))
 	if m == nil {
 		return 0
 	}
@@ -327,7 +334,7 @@ func TestEdges(t *testing.T) {
 				t.Errorf("%s: hub %s: the cores' leaf-node port is %d", name, h, ports.leaf)
 			}
 			if u.User != nil {
-				t.Errorf("%s: hub %s carries credentials; pass TICKETING_NATS_EDGE_PASSWORD", name, h)
+				t.Errorf("%s: hub %s carries credentials; edges sign in with user edge's nkey (--secrets)", name, h)
 			}
 			hubs = append(hubs, u.Hostname())
 		}
@@ -410,6 +417,9 @@ func TestDependsOn(t *testing.T) {
 func TestHealthChecks(t *testing.T) {
 	f := load(t)
 	for name, s := range f.Services {
+		if s.oneShot() {
+			continue
+		}
 		h := s.Healthcheck
 		if h == nil || h.Disable || len(h.Test) < 2 || (h.Test[0] != "CMD" && h.Test[0] != "CMD-SHELL") {
 			t.Errorf("%s: no health check (CMD or CMD-SHELL)", name)

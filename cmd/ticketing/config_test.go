@@ -28,17 +28,20 @@ func TestConfigCommand(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	sec, _, err := devSecurity(log, testSecrets.Dir, nil, "aes")
+	if err != nil {
+		t.Fatal(err)
+	}
 	c, err := core.Start(ctx, core.Config{
-		Node:       node.Config{Name: "core-1", DataDir: filepath.Join(t.TempDir(), "core"), ClientAddr: "127.0.0.1:0", LeafAddr: "127.0.0.1:0"},
+		Node:       sec.secureNode(node.Config{Name: "core-1", DataDir: filepath.Join(t.TempDir(), "core"), ClientAddr: "127.0.0.1:0", LeafAddr: "127.0.0.1:0"}),
 		AdminToken: testAdminToken,
 	}, supervisortest.New(t), log, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, pass := c.Node.CoreCredentials()
 	config := func(args ...string) (string, error) {
 		t.Helper()
-		cmd := exec.Command(binPath, append(append([]string{"config"}, args...), "--nats", c.Node.ClientURL(), "--nats-core-password", pass, "--by", "tester")...)
+		cmd := exec.Command(binPath, append(append([]string{"config"}, args...), "--nats", c.Node.ClientURL(), "--secrets", testSecrets.Dir, "--by", "tester")...)
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}

@@ -5,7 +5,8 @@
 // key JetStream encrypts its files with. `ticketing certs` and the first
 // start of `ticketing dev` call Ensure; later calls reuse what is there and
 // renew only what is missing, expiring or no longer covers the hosts asked
-// for. Private keys and seeds are written 0600 in 0700 folders.
+// for. Private keys and seeds are written 0600; the folders of seeds and
+// keys are 0700, tls/ 0755 (its certificates are public).
 //
 // The layout (Layout) is what every process finds by default under its
 // --secrets directory:
@@ -169,8 +170,10 @@ func Ensure(c Config) (Result, error) {
 	}
 	l := Layout{Dir: c.Dir}
 	res := Result{Layout: l}
-	for _, sub := range []string{"tls", "nkeys", "keys"} {
-		if err := os.MkdirAll(filepath.Join(c.Dir, sub), 0o700); err != nil {
+	// tls/ can be searched by anyone, so that a process of another user
+	// (Prometheus checking /metrics) reads the CA; the keys in it are 0600.
+	for sub, perm := range map[string]os.FileMode{"tls": 0o755, "nkeys": 0o700, "keys": 0o700} {
+		if err := os.MkdirAll(filepath.Join(c.Dir, sub), perm); err != nil {
 			return res, fmt.Errorf("devpki: %w", err)
 		}
 	}

@@ -48,7 +48,7 @@ func verifyAt(t *testing.T, l devpki.Layout, r devpki.Role, host string, usage x
 
 // TestEnsureMakesEverything: the CA, a certificate per role that the CA
 // verifies for its uses and hosts, seeds and public keys of every user,
-// the store key; private files 0600 in 0700 folders.
+// the store key; private files 0600, seeds and keys in 0700 folders.
 func TestEnsureMakesEverything(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "secrets")
 	res, err := devpki.Ensure(devpki.Config{Dir: dir, Hosts: []string{"core-1", "10.0.0.7"}})
@@ -115,13 +115,13 @@ func TestEnsureMakesEverything(t *testing.T) {
 			t.Errorf("%s is not reported written", p)
 		}
 	}
-	for _, sub := range []string{"tls", "nkeys", "keys"} {
+	for sub, want := range map[string]os.FileMode{"tls": 0o755, "nkeys": 0o700, "keys": 0o700} {
 		st, err := os.Stat(filepath.Join(dir, sub))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.Mode().Perm() != 0o700 {
-			t.Errorf("%s/: mode %v, want 0700", sub, st.Mode().Perm())
+		if st.Mode().Perm() != want {
+			t.Errorf("%s/: mode %v, want %v", sub, st.Mode().Perm(), want)
 		}
 	}
 }
