@@ -34,7 +34,10 @@ import (
 
 // bridgeReport is what `ticketing bench bridge --json` prints.
 type bridgeReport struct {
-	Broker     string  `json:"broker"` // "embedded" or the seed brokers
+	Broker string `json:"broker"` // "embedded" or the seed brokers
+	// TLS: the core was secured (mutual TLS, nkeys, the store encrypted
+	// unless --jetstream-cipher none).
+	TLS        bool    `json:"tls"`
 	Events     int     `json:"events"`
 	EventBytes int     `json:"event_bytes"`
 	Batch      int     `json:"events_per_message"` // 1: plain events; more: CloudEvents batches, as owners relay
@@ -66,40 +69,109 @@ func newRate(n, size int, d time.Duration) rate {
 // benchBridge mirrors N events through the whole path (JetStream stream →
 // bridge → Kafka) and measures, in the same run and on the same machine,
 // raw JetStream consumption of the same stream and a raw franz-go producer
-// writing the same records to the same broker.
+// writing the same records to the same broker. With --tls both it does so
+// with the core secured and in plaintext, alternately, and compares them.
 func benchBridge(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench bridge", flag.ContinueOnError)
-	n := fs.Int("events", 500_000, "events to mirror")
-	size := fs.Int("size", 1024, "bytes of each event (the CloudEvents JSON body)")
-	batch := fs.Int("batch", 1, "events per stream message: 1 for plain events, more for CloudEvents batches as inventory owners relay them (one per group commit: 20-50 at load)")
-	var brokers list
-	fs.Var(&brokers, "brokers", "Kafka seed brokers (host:port,…); default: an embedded broker with a data directory, as in ticketing dev")
+	var o bridgeOpts
+	fs.IntVar(&o.n, "events", 500_000, "events to mirror")
+	fs.IntVar(&o.size, "size", 1024, "bytes of each event (the CloudEvents JSON body)")
+	fs.IntVar(&o.batch, "batch", 1, "events per stream message: 1 for plain events, more for CloudEvents batches as inventory owners relay them (one per group commit: 20-50 at load)")
+	fs.Var(&o.brokers, "brokers", "Kafka seed brokers (host:port,…); default: an embedded broker with a data directory, as in ticketing dev")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
-	data := fs.String("data", "", "data directory (default: a temporary one, removed afterwards)")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the bridge phase to this file")
-	latDur := fs.Duration("latency-duration", 5*time.Second, "length of the latency phase")
-	latRate := fs.Float64("latency-rate", 10000, "events a second in the latency phase (an open loop; at most half the bridge's peak)")
+	fs.StringVar(&o.data, "data", "", "data directory (default: a temporary one, removed afterwards)")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the bridge phase to this file")
+	fs.DurationVar(&o.latDur, "latency-duration", 5*time.Second, "length of the latency phase")
+	fs.Float64Var(&o.latRate, "latency-rate", 10000, "events a second in the latency phase (an open loop; at most half the bridge's peak)")
+	tf := addBenchTLSFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *n < 1 || *size < 200 || *batch < 1 || *batch > 256 {
+	if o.n < 1 || o.size < 200 || o.batch < 1 || o.batch > 256 {
 		return errors.New("bench bridge: --events must be positive, --size at least 200 and --batch 1-256")
 	}
-	dir := *data
+	runs, err := tf.runs()
+	if err != nil {
+		return err
+	}
+	if len(runs) > 1 && (o.data != "" || o.cpuProfile != "") {
+		return errors.New("--tls both runs several times: no --data or --cpuprofile with it")
+	}
+	o.cipher = *tf.cipher
+	o.quiet = *asJSON
+	var reps []bridgeReport
+	for i, secure := range runs {
+		if len(runs) > 1 && !*asJSON {
+			fmt.Fprintf(os.Stderr, "run %d of %d: TLS %s\n", i+1, len(runs), onOff(secure))
+		}
+		rep, err := bridgeOnce(ctx, o, secure)
+		if err != nil {
+			return err
+		}
+		if rep.Gaps > 0 || rep.Duplicates > 0 {
+			printBridge(rep)
+			return fmt.Errorf("bridge check failed: %d gaps, %d duplicates", rep.Gaps, rep.Duplicates)
+		}
+		reps = append(reps, rep)
+	}
+	if len(reps) == 1 {
+		if *asJSON {
+			return json.NewEncoder(os.Stdout).Encode(reps[0])
+		}
+		printBridge(reps[0])
+		return nil
+	}
+	cmp := compareTLS(reps, func(r bridgeReport) bool { return r.TLS }, func(r bridgeReport) float64 { return r.Bridge.PerSec })
+	if *asJSON {
+		return json.NewEncoder(os.Stdout).Encode(bridgeTLSReport{Runs: reps, Bridge: cmp})
+	}
+	for _, r := range reps {
+		fmt.Printf("--- TLS %s ---\n", onOff(r.TLS))
+		printBridge(r)
+		fmt.Println()
+	}
+	cmp.print("bridge events/s")
+	return nil
+}
+
+// bridgeTLSReport is what `ticketing bench bridge --tls both --json` prints.
+type bridgeTLSReport struct {
+	Runs   []bridgeReport `json:"runs"`
+	Bridge tlsComparison  `json:"bridge_events_per_sec"`
+}
+
+// bridgeOpts are the settings of one bridge benchmark run.
+type bridgeOpts struct {
+	n, size, batch   int
+	brokers          list
+	data, cpuProfile string
+	latDur           time.Duration
+	latRate          float64
+	cipher           string // the store's, when secure
+	quiet            bool   // no status lines or progress bars
+}
+
+// bridgeOnce is one run of the bridge benchmark: the core secured as
+// ticketing core runs (mutual TLS, the bridge signing in by nkey, the
+// store encrypted with o.cipher), or in plaintext as with --insecure. The
+// Kafka side is the same either way.
+func bridgeOnce(ctx context.Context, o bridgeOpts, secure bool) (bridgeReport, error) {
+	brokers := o.brokers
+	dir := o.data
 	if dir == "" {
 		var err error
 		if dir, err = os.MkdirTemp("", "ticketing-bench-bridge"); err != nil {
-			return err
+			return bridgeReport{}, err
 		}
 		defer os.RemoveAll(dir)
 	}
 	status := func(format string, a ...any) {
-		if !*asJSON {
+		if !o.quiet {
 			fmt.Fprintf(os.Stderr, format+"\n", a...)
 		}
 	}
 	bar := func(name string, total int) func(int) {
-		if *asJSON || !isTerminal(os.Stderr) {
+		if o.quiet || !isTerminal(os.Stderr) {
 			return func(int) {}
 		}
 		b := progressbar.NewOptions(total, progressbar.OptionSetDescription(fmt.Sprintf("%-24s", name)),
@@ -108,11 +180,18 @@ func benchBridge(ctx context.Context, args []string) error {
 		return func(done int) { _ = b.Set(done) }
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	sec := &security{insecure: true}
+	if secure {
+		var err error
+		if sec, _, err = devSecurity(quiet, filepath.Join(dir, "secrets"), nil, o.cipher); err != nil {
+			return bridgeReport{}, err
+		}
+	}
 
-	status("starting a core node (data in %s) …", dir)
-	nd, err := node.Start(ctx, node.Config{Name: "core-1", DataDir: filepath.Join(dir, "core"), ClientAddr: "127.0.0.1:0", LeafAddr: "127.0.0.1:0"}, quiet)
+	status("starting a core node (data in %s, TLS %s) …", dir, onOff(secure))
+	nd, err := node.Start(ctx, sec.secureNode(node.Config{Name: "core-1", DataDir: filepath.Join(dir, "core"), ClientAddr: "127.0.0.1:0", LeafAddr: "127.0.0.1:0"}), quiet)
 	if err != nil {
-		return err
+		return bridgeReport{}, err
 	}
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -120,25 +199,31 @@ func benchBridge(ctx context.Context, args []string) error {
 		nd.Shutdown(sctx)
 	}()
 	// The bridge and the consumption ceiling read over TCP, as a bridge
-	// process does.
-	user, pass := nd.CoreCredentials()
-	nc, err := nats.Connect(nd.ClientURL(), nats.UserInfo(user, pass), nats.Name("bench-bridge"))
+	// process does: secured, over mutual TLS as user core by nkey.
+	copts, err := sec.natsOptions()
 	if err != nil {
-		return err
+		return bridgeReport{}, err
+	}
+	if sec.insecure {
+		copts = append(copts, nats.UserInfo(nd.CoreCredentials()))
+	}
+	nc, err := nats.Connect(nd.ClientURL(), append(copts, nats.Name("bench-bridge"))...)
+	if err != nil {
+		return bridgeReport{}, err
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
 	if err != nil {
-		return err
+		return bridgeReport{}, err
 	}
 	if _, err := streams.Ensure(ctx, js, streams.Config{}); err != nil {
-		return err
+		return bridgeReport{}, err
 	}
-	rep := bridgeReport{Broker: "embedded", Events: *n, EventBytes: *size, Batch: *batch}
+	rep := bridgeReport{Broker: "embedded", TLS: secure, Events: o.n, EventBytes: o.size, Batch: o.batch}
 	if len(brokers) == 0 {
 		e, err := kafka.StartEmbedded(kafka.EmbeddedConfig{DataDir: filepath.Join(dir, "kafka")})
 		if err != nil {
-			return err
+			return bridgeReport{}, err
 		}
 		defer func() {
 			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -152,25 +237,25 @@ func benchBridge(ctx context.Context, args []string) error {
 	run := strconv.FormatInt(time.Now().UnixNano(), 36)
 	topics := kafka.TopicMap{Routes: map[string]string{"ticketing.inventory.": "bench." + run + ".inventory"}, Default: "bench." + run + ".events"}
 
-	status("publishing %d events of %d bytes to %s, %d a message …", *n, *size, streams.Events, *batch)
-	msgs, err := fillEvents(ctx, js, *n, *size, *batch, bar("publishing", *n))
+	status("publishing %d events of %d bytes to %s, %d a message …", o.n, o.size, streams.Events, o.batch)
+	msgs, err := fillEvents(ctx, js, o.n, o.size, o.batch, bar("publishing", o.n))
 	if err != nil {
-		return err
+		return bridgeReport{}, err
 	}
 
 	status("ceiling: raw JetStream consumption (fetch + ack) …")
 	d, err := rawConsume(ctx, js, msgs, bar("ceiling: consume", msgs))
 	if err != nil {
-		return err
+		return bridgeReport{}, err
 	}
-	rep.Consume = newRate(*n, *size, d)
+	rep.Consume = newRate(o.n, o.size, d)
 
 	status("ceiling: raw franz-go producer to the same broker …")
-	d, err = rawProduce(ctx, js, kafka.ClientConfig{Brokers: brokers, ClientID: "bench-raw"}, topics, run, *n, bar("ceiling: produce", *n))
+	d, err = rawProduce(ctx, js, kafka.ClientConfig{Brokers: brokers, ClientID: "bench-raw"}, topics, run, o.n, bar("ceiling: produce", o.n))
 	if err != nil {
-		return err
+		return bridgeReport{}, err
 	}
-	rep.Produce = newRate(*n, *size, d)
+	rep.Produce = newRate(o.n, o.size, d)
 
 	status("bridge: JetStream → bridge → Kafka …")
 	cfg := bridge.Config{Name: "bench", Consumer: "bench-bridge", LeaseBucket: "bench-bridge-leases",
@@ -179,11 +264,11 @@ func benchBridge(ctx context.Context, args []string) error {
 	metrics := bridge.NewMetrics(nil)
 	b, err := bridge.New(cfg, nc, quiet, metrics)
 	if err != nil {
-		return err
+		return bridgeReport{}, err
 	}
-	stopProfile, err := startCPUProfile(*cpuProfile)
+	stopProfile, err := startCPUProfile(o.cpuProfile)
 	if err != nil {
-		return err
+		return bridgeReport{}, err
 	}
 	defer stopProfile() // on early returns; stopping twice is harmless
 	bctx, stop := context.WithCancel(ctx)
@@ -197,15 +282,15 @@ func benchBridge(ctx context.Context, args []string) error {
 		select {
 		case <-ctx.Done():
 			stop()
-			return ctx.Err()
+			return bridgeReport{}, ctx.Err()
 		case err := <-done:
 			stop()
-			return fmt.Errorf("bridge stopped: %v", err)
+			return bridgeReport{}, fmt.Errorf("bridge stopped: %v", err)
 		case <-tick.C:
 			progress(int(b.Stats().Checkpoint))
 		}
 	}
-	rep.Bridge = newRate(*n, *size, time.Since(start))
+	rep.Bridge = newRate(o.n, o.size, time.Since(start))
 	stopProfile()
 	tick.Stop()
 	rep.Txns = counterValue(metrics.Transactions.WithLabelValues("committed"))
@@ -216,21 +301,23 @@ func benchBridge(ctx context.Context, args []string) error {
 	rep.Ratio = rep.Bridge.PerSec / min(rep.Consume.PerSec, rep.Produce.PerSec)
 
 	status("bridge latency: JetStream publish → visible to a read_committed Kafka consumer …")
-	rep.Latency, err = bridgeLatency(ctx, js, kafka.ClientConfig{Brokers: brokers}, topics, run, min(*latRate, rep.Bridge.PerSec/2), *latDur, *size, func(f float64) { latBar(int(f * 1000)) })
+	rep.Latency, err = bridgeLatency(ctx, js, kafka.ClientConfig{Brokers: brokers}, topics, run, min(o.latRate, rep.Bridge.PerSec/2), o.latDur, o.size, func(f float64) { latBar(int(f * 1000)) })
 	stop()
 	<-done
 	if err != nil {
-		return err
+		return bridgeReport{}, err
 	}
 
 	status("checking Kafka: every event once …")
-	rep.Gaps, rep.Duplicates, err = countMirrored(ctx, kafka.ClientConfig{Brokers: brokers}, topics, *n, bar("reading back", *n))
+	rep.Gaps, rep.Duplicates, err = countMirrored(ctx, kafka.ClientConfig{Brokers: brokers}, topics, o.n, bar("reading back", o.n))
 	if err != nil {
-		return err
+		return bridgeReport{}, err
 	}
-	if *asJSON {
-		return json.NewEncoder(os.Stdout).Encode(rep)
-	}
+	return rep, nil
+}
+
+// printBridge prints a bridge report as tables.
+func printBridge(rep bridgeReport) {
 	fmt.Printf("%d events of %d bytes, %d a stream message, broker: %s\n\n", rep.Events, rep.EventBytes, rep.Batch, rep.Broker)
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "run\tevents/s\tMB/s\tseconds\t")
@@ -245,10 +332,6 @@ func benchBridge(ctx context.Context, args []string) error {
 		rep.Latency.PerSec, rep.Latency.P50ms, rep.Latency.P99ms, rep.Latency.P999ms, rep.Latency.Errors)
 	fmt.Printf("\nbridge / slower ceiling: %.2fx   transactions: %.0f (%.0f events each, %.1f ms each)\ngaps: %d   duplicates: %d\n",
 		rep.Ratio, rep.Txns, float64(rep.Events)/max(rep.Txns, 1), rep.TxnMs, rep.Gaps, rep.Duplicates)
-	if rep.Gaps > 0 || rep.Duplicates > 0 {
-		return fmt.Errorf("bridge check failed: %d gaps, %d duplicates", rep.Gaps, rep.Duplicates)
-	}
-	return nil
 }
 
 // benchAggregates are the record keys of the benchmark's events.
