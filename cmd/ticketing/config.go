@@ -38,7 +38,7 @@ flags (anywhere on the line):`
 // micro services.
 func runConfig(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("config", flag.ContinueOnError)
-	conn := addCoreConnFlags(fs)
+	conn := addToolConnFlags(fs)
 	by := fs.String("by", defaultBy(), "who makes the change (recorded with it and in its audit event)")
 	note := fs.String("note", "", "why (recorded with the change and in its audit event)")
 	scope := fs.String("scope", "", "set or unset the value for one edge (its name) or one event (its id) only")

@@ -308,11 +308,22 @@ type coreConnFlags struct {
 }
 
 func addCoreConnFlags(fs *flag.FlagSet) coreConnFlags {
+	return connFlags(fs, addSecurityFlags(fs, devpki.Core, "core", "data/secrets", false))
+}
+
+// addToolConnFlags are the flags of a tool that connects to the core
+// (ticketing config): the client certificate, and by default the secrets
+// of `make run` (data/dev), whose core listens on the default --nats.
+func addToolConnFlags(fs *flag.FlagSet) coreConnFlags {
+	return connFlags(fs, addSecurityFlags(fs, devpki.Client, "core", "data/dev", false))
+}
+
+func connFlags(fs *flag.FlagSet, sec *securityFlags) coreConnFlags {
 	return coreConnFlags{
 		url:      fs.String("nats", "nats://127.0.0.1:4222", "core NATS URLs (comma-separated)"),
 		user:     fs.String("nats-user", "core", "core NATS user (--insecure)"),
 		password: fs.String("nats-core-password", "core-dev-password", "core NATS password (--insecure; the core's --nats-core-password)"),
-		sec:      addSecurityFlags(fs, devpki.Core, "core", "data/secrets", false),
+		sec:      sec,
 	}
 }
 
