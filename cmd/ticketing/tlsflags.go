@@ -204,14 +204,6 @@ func (sec *security) natsOptions() ([]nats.Option, error) {
 // and health checks); nil when insecure.
 func (sec *security) opsTLS() *tls.Config { return sec.ops }
 
-// scheme is the URL scheme of the process's HTTP listeners.
-func (sec *security) scheme() string {
-	if sec.insecure {
-		return "http"
-	}
-	return "https"
-}
-
 // devHosts are the names `ticketing dev` makes its certificates for,
 // besides localhost: the machine's name and the hosts of its listen
 // addresses that are neither loopback nor unspecified.

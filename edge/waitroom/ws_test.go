@@ -50,13 +50,9 @@ func serveTLS(t *testing.T, m *Manager, conf *tls.Config) string {
 	return ln.Addr().String()
 }
 
-func dial(t *testing.T, addr, session string) *websocket.Conn {
-	t.Helper()
-	return dialTLS(t, addr, session, nil)
-}
-
-// dialTLS is dial over TLS with conf (wss://; plain ws:// when nil).
-func dialTLS(t *testing.T, addr, session string, conf *tls.Config) *websocket.Conn {
+// dial opens a WebSocket for session, over TLS with conf (wss://; plain
+// ws:// when nil).
+func dial(t *testing.T, addr, session string, conf *tls.Config) *websocket.Conn {
 	t.Helper()
 	scheme := "ws"
 	if conf != nil {
@@ -118,11 +114,10 @@ func testWebSocketRoom(t *testing.T, reader string, secure bool) {
 		}
 	}
 	addr := serveTLS(t, f.m, srvTLS)
-	dial := func(t *testing.T, addr, session string) *websocket.Conn { return dialTLS(t, addr, session, cliTLS) }
 	const n = 6
 	ws := make([]*websocket.Conn, n)
 	for i := range n {
-		ws[i] = dial(t, addr, session(i))
+		ws[i] = dial(t, addr, session(i), cliTLS)
 		recvUntil(t, ws[i], "the first push", func(s Status) bool { return s.State == "pre_queue" && s.EventID == testEvent })
 	}
 	if got := f.m.Sockets(); got != n {
@@ -137,7 +132,7 @@ func testWebSocketRoom(t *testing.T, reader string, secure bool) {
 	}
 	// Reconnecting with the same session keeps the place.
 	_ = ws[2].Close()
-	ws[2] = dial(t, addr, session(2))
+	ws[2] = dial(t, addr, session(2), cliTLS)
 	if s := recvUntil(t, ws[2], "the push after reconnecting", func(Status) bool { return true }); s.Position != pos[2] {
 		t.Fatalf("reconnected at position %d, was %d", s.Position, pos[2])
 	}
