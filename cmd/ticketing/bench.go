@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -121,6 +122,7 @@ func benchHolds(ctx context.Context, args []string) error {
 	fs.StringVar(&o.memProfile, "memprofile", "", "write a heap profile of the system (this process) at the end of the holds phases to this file")
 	fs.StringVar(&o.clientProfile, "client-cpuprofile", "", "write a CPU profile of the load generator's holds phases to this file")
 	tf := addBenchTLSFlags(fs)
+	fs.StringVar(&o.leafCompression, "leaf-compression", "", "compression of the edge's leaf-node link: off, s2_auto, s2_fast, … (default: as ticketing dev, off in plaintext, s2_auto over TLS)")
 	gf := addGCFlags(fs) // the system runs as ticketing core would
 	if err := parse(fs, args); err != nil {
 		return err
@@ -164,16 +166,16 @@ func benchHolds(ctx context.Context, args []string) error {
 		printHolds(reps[0])
 		return nil
 	}
-	cmp := compareTLS(reps, func(r holdsReport) bool { return r.TLS }, func(r holdsReport) float64 { return r.Holds.PerSec })
+	comparison := compareTLS(reps, func(r holdsReport) bool { return r.TLS }, func(r holdsReport) float64 { return r.Holds.PerSec })
 	if *asJSON {
-		return json.NewEncoder(os.Stdout).Encode(holdsTLSReport{Runs: reps, Holds: cmp})
+		return json.NewEncoder(os.Stdout).Encode(holdsTLSReport{Runs: reps, Holds: comparison})
 	}
 	for _, r := range reps {
 		fmt.Printf("--- TLS %s ---\n", onOff(r.TLS))
 		printHolds(r)
 		fmt.Println()
 	}
-	cmp.print("holds/s")
+	comparison.print("holds/s")
 	return nil
 }
 
@@ -191,7 +193,8 @@ type holdsOpts struct {
 	data                                  string
 	cpuProfile, memProfile, clientProfile string
 	cipher                                string // the store's, when secure
-	progress                              bool   // progress bars on a terminal
+	leafCompression                       string
+	progress                              bool // progress bars on a terminal
 	status                                func(format string, a ...any)
 }
 
@@ -233,7 +236,7 @@ func holdsOnce(ctx context.Context, o holdsOpts, secure bool) (holdsReport, erro
 	e, err := edge.Start(ctx, edgeSec.secureEdge(edge.Config{
 		HTTPAddr: "127.0.0.1:0",
 		Leaf: leafnodes.EdgeConfig{Name: "edge-1", ClientAddr: "127.0.0.1:0", Hubs: []string{c.Node.LeafURL()},
-			Compression: "off"},
+			Compression: cmp.Or(o.leafCompression, edgeSec.loopbackLeafCompression())},
 		// One client address drives the whole load: no per-client limits.
 		RateLimit: edge.RateLimitConfig{Disabled: true},
 	}), sup, log, newRegistry())

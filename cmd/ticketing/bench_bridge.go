@@ -121,16 +121,16 @@ func benchBridge(ctx context.Context, args []string) error {
 		printBridge(reps[0])
 		return nil
 	}
-	cmp := compareTLS(reps, func(r bridgeReport) bool { return r.TLS }, func(r bridgeReport) float64 { return r.Bridge.PerSec })
+	comparison := compareTLS(reps, func(r bridgeReport) bool { return r.TLS }, func(r bridgeReport) float64 { return r.Bridge.PerSec })
 	if *asJSON {
-		return json.NewEncoder(os.Stdout).Encode(bridgeTLSReport{Runs: reps, Bridge: cmp})
+		return json.NewEncoder(os.Stdout).Encode(bridgeTLSReport{Runs: reps, Bridge: comparison})
 	}
 	for _, r := range reps {
 		fmt.Printf("--- TLS %s ---\n", onOff(r.TLS))
 		printBridge(r)
 		fmt.Println()
 	}
-	cmp.print("bridge events/s")
+	comparison.print("bridge events/s")
 	return nil
 }
 

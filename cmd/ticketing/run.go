@@ -148,7 +148,7 @@ func runDev(ctx context.Context, args []string) error {
 	e, err := edge.Start(ctx, edgeSec.secureEdge(edge.Config{
 		HTTPAddr: *httpAddr,
 		Leaf: leafnodes.EdgeConfig{Name: "edge-1", ClientAddr: *edgeNATS, Hubs: []string{c.Node.LeafURL()},
-			Compression: "off"},
+			Compression: edgeSec.loopbackLeafCompression()},
 		API:   httpapi.Config{AdminToken: tok},
 		Queue: waitroom.Config{JournalDir: filepath.Join(*data, "edge-queue")},
 	}), sup, log, reg)

@@ -196,6 +196,14 @@ func secureListeners(opts *server.Options, f tlsconf.Files) error {
 	opts.LeafNode.TLSConfig, opts.LeafNode.TLSTimeout = peer.Clone(), timeout
 	// One config accepts routes and dials them (and gateways alike).
 	opts.Cluster.TLSConfig, opts.Cluster.TLSTimeout = peer.Clone(), timeout
+	// Over TLS nats-server writes each of a connection's output buffers
+	// (512 bytes to 64 KiB, a few small messages each) as a record and a
+	// write of its own, unless the link is compressed, which collapses
+	// them into one: routes negotiate s2_auto (framed only, below 10 ms
+	// of round trip) unless the conf file chose.
+	if opts.Cluster.Compression.Mode == "" {
+		opts.Cluster.Compression.Mode = server.CompressionS2Auto
+	}
 	opts.Gateway.TLSConfig, opts.Gateway.TLSTimeout = peer.Clone(), timeout
 	if opts.HTTPPort != 0 {
 		opts.HTTPSPort, opts.HTTPPort = opts.HTTPPort, 0

@@ -180,6 +180,16 @@ func TestRoutesNeedCertificate(t *testing.T) {
 	if !nodes[0].Clustered() || nodes[0].Server.NumRoutes() == 0 {
 		t.Fatal("the two nodes have no route")
 	}
+	// Routes over TLS are framed (s2_auto), so that a flush is one record.
+	rz, err := nodes[0].Server.Routez(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rz.Routes {
+		if r.Compression == "" || r.Compression == "off" {
+			t.Errorf("route to %s: compression %q", r.RemoteName, r.Compression)
+		}
+	}
 
 	// The intruder: a server with every route and a certificate of
 	// another CA (no JetStream: it would wait for a quorum).
@@ -202,8 +212,7 @@ func TestRoutesNeedCertificate(t *testing.T) {
 	if s.NumRoutes() != 0 {
 		t.Errorf("the intruder has %d routes", s.NumRoutes())
 	}
-	rz, err := nodes[0].Server.Routez(nil)
-	if err != nil {
+	if rz, err = nodes[0].Server.Routez(nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range rz.Routes {
