@@ -46,7 +46,7 @@
 // # Availability
 //
 // Any number of bridge processes may run: they compete for a lease (a
-// JetStream key-value key with a TTL, package core/lease); the holder
+// JetStream key-value key with a TTL, package internal/lease); the holder
 // mirrors, the others wait. A holder that stops renewing (dead, paused,
 // partitioned) loses the lease after the TTL, and the next holder's producer
 // fences it out of Kafka before it writes anything.
@@ -74,9 +74,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ticketing/ticketing/bridge/kafka"
-	"github.com/ticketing/ticketing/core/lease"
-	"github.com/ticketing/ticketing/core/streams"
 	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/internal/jsnames"
+	"github.com/ticketing/ticketing/internal/lease"
 	"github.com/ticketing/ticketing/internal/pause"
 )
 
@@ -130,7 +130,7 @@ func (c *Config) Defaults() {
 		c.Name = host + "-" + strconv.Itoa(os.Getpid())
 	}
 	if c.Stream == "" {
-		c.Stream = streams.Events
+		c.Stream = jsnames.Events
 	}
 	if c.Consumer == "" {
 		c.Consumer = "bridge"

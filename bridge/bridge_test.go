@@ -22,6 +22,7 @@ import (
 	"github.com/ticketing/ticketing/core/node/nodetest"
 	"github.com/ticketing/ticketing/core/streams"
 	"github.com/ticketing/ticketing/internal/cloudevents"
+	"github.com/ticketing/ticketing/internal/jsnames"
 )
 
 // core starts a core node with a client listener and the core's streams.
@@ -116,7 +117,7 @@ func (p *publisher) try(ctx context.Context, n int, body int) error {
 				return err
 			}
 			if size == 1 {
-				m = &nats.Msg{Subject: streams.EventsSubjPx + "test." + ev.PartitionKey, Header: nats.Header{}, Data: b}
+				m = &nats.Msg{Subject: jsnames.EventsSubjPx + "test." + ev.PartitionKey, Header: nats.Header{}, Data: b}
 				for _, kv := range ev.Headers() {
 					m.Header.Set(kv[0], kv[1])
 				}
@@ -129,7 +130,7 @@ func (p *publisher) try(ctx context.Context, n int, body int) error {
 			body = append(body, b...)
 		}
 		if size > 1 {
-			m = &nats.Msg{Subject: streams.EventsSubjPx + "test.batch", Header: nats.Header{}, Data: append(body, ']')}
+			m = &nats.Msg{Subject: jsnames.EventsSubjPx + "test.batch", Header: nats.Header{}, Data: append(body, ']')}
 			m.Header.Set(cloudevents.HeaderContentType, cloudevents.BatchContentType)
 			m.Header.Set(nats.MsgIdHdr, "b-"+strconv.Itoa(p.next-size))
 		}
@@ -331,7 +332,7 @@ func TestMirrorsEveryEventOnceInOrder(t *testing.T) {
 	waitFor(ctx, t, "checkpoint", func() bool { return b.Stats().Checkpoint == 5000 })
 	// The durable consumer's ack floor trails Kafka: it reaches the end.
 	waitFor(ctx, t, "ack floor", func() bool {
-		c, err := js.Consumer(ctx, streams.Events, "bridge")
+		c, err := js.Consumer(ctx, jsnames.Events, "bridge")
 		if err != nil {
 			return false
 		}
@@ -431,7 +432,7 @@ func TestRecreatedStreamStartsOver(t *testing.T) {
 	b1, stop := run(t, config("old", e.Brokers()), nc)
 	waitFor(ctx, t, "the old stream mirrored", func() bool { return b1.Stats().Checkpoint == 300 })
 	stop()
-	if err := js.DeleteStream(ctx, streams.Events); err != nil {
+	if err := js.DeleteStream(ctx, jsnames.Events); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := streams.Ensure(ctx, js, streams.Config{}); err != nil {
@@ -464,7 +465,7 @@ func TestBatchesSplitIntoEvents(t *testing.T) {
 	}
 	stop()
 
-	bad := &nats.Msg{Subject: streams.EventsSubjPx + "test.batch", Header: nats.Header{}, Data: []byte(`[{"id":"x"},`)}
+	bad := &nats.Msg{Subject: jsnames.EventsSubjPx + "test.batch", Header: nats.Header{}, Data: []byte(`[{"id":"x"},`)}
 	bad.Header.Set(cloudevents.HeaderContentType, cloudevents.BatchContentType)
 	if _, err := js.PublishMsg(ctx, bad); err != nil {
 		t.Fatal(err)
@@ -515,7 +516,7 @@ func TestLargeBatchesDoNotStall(t *testing.T) {
 	defer cancel()
 	waitFor(wctx, t, "every batch mirrored", func() bool { return b.Stats().Checkpoint == p.seq() })
 	exactlyOnce(t, readAll(ctx, t, e.Brokers(), 40000), 40000)
-	c, err := js.Consumer(ctx, streams.Events, "bridge")
+	c, err := js.Consumer(ctx, jsnames.Events, "bridge")
 	if err != nil {
 		t.Fatal(err)
 	}

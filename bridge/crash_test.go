@@ -14,8 +14,8 @@ import (
 
 	"github.com/ticketing/ticketing/bridge"
 	"github.com/ticketing/ticketing/bridge/kafka"
-	"github.com/ticketing/ticketing/core/lease"
-	"github.com/ticketing/ticketing/core/streams"
+	"github.com/ticketing/ticketing/internal/jsnames"
+	"github.com/ticketing/ticketing/internal/lease"
 )
 
 // Environment of a bridge child process (TestBridgeChild).
@@ -126,14 +126,14 @@ func crashesAndPauses(t *testing.T, brokers []string, shared bool) {
 	holder := func() string {
 		var name string
 		waitFor(ctx, t, "a lease holder", func() bool {
-			r, ok, err := lease.Holder(ctx, kv, streams.Events)
+			r, ok, err := lease.Holder(ctx, kv, jsnames.Events)
 			name = r.Holder
 			return err == nil && ok
 		})
 		return name
 	}
 	ackFloor := func() uint64 {
-		c, err := js.Consumer(ctx, streams.Events, "bridge")
+		c, err := js.Consumer(ctx, jsnames.Events, "bridge")
 		if err != nil {
 			return 0
 		}
@@ -173,7 +173,7 @@ func crashesAndPauses(t *testing.T, brokers []string, shared bool) {
 	}
 	p.publish(ctx, t, 2000, 200)
 	waitFor(ctx, t, "takeover", func() bool {
-		r, ok, err := lease.Holder(ctx, kv, streams.Events)
+		r, ok, err := lease.Holder(ctx, kv, jsnames.Events)
 		return err == nil && ok && r.Holder != frozen
 	})
 	mirroredPast(p.seq() - 1)

@@ -21,14 +21,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/ticketing/ticketing/core/node"
-	"github.com/ticketing/ticketing/core/streams"
 	"github.com/ticketing/ticketing/edge/httpapi"
 	"github.com/ticketing/ticketing/edge/joinguard"
 	"github.com/ticketing/ticketing/edge/ratelimit"
 	memorylimit "github.com/ticketing/ticketing/edge/ratelimit/memory"
 	redislimit "github.com/ticketing/ticketing/edge/ratelimit/redis"
 	"github.com/ticketing/ticketing/edge/waitroom"
+	"github.com/ticketing/ticketing/internal/jsnames"
 	"github.com/ticketing/ticketing/internal/natsembed"
 	"github.com/ticketing/ticketing/internal/pause"
 	"github.com/ticketing/ticketing/leafnodes"
@@ -158,11 +157,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Re
 	if err := leafnodes.WaitConnected(sctx, e.Leaf); err != nil {
 		return fail(err)
 	}
-	js, err := jetstream.NewWithDomain(e.NC, node.Domain)
+	js, err := jetstream.NewWithDomain(e.NC, jsnames.Domain)
 	if err != nil {
 		return fail(err)
 	}
-	kv, err := waitBucket(sctx, js, streams.CatalogBucket)
+	kv, err := waitBucket(sctx, js, jsnames.CatalogBucket)
 	if err != nil {
 		return fail(err)
 	}
@@ -220,7 +219,7 @@ func (e *Edge) waitingRooms(ctx context.Context, cfg *Config, limiter ratelimit.
 	}
 	if !cfg.NoQueueEvents {
 		var err error
-		if e.events, err = waitroom.NewJetStreamEvents(e.NC, node.Domain, cfg.Leaf.Name, 65536, e.log); err != nil {
+		if e.events, err = waitroom.NewJetStreamEvents(e.NC, jsnames.Domain, cfg.Leaf.Name, 65536, e.log); err != nil {
 			return nil, nil, err
 		}
 		qc.Events = e.events

@@ -29,6 +29,7 @@ import (
 	"github.com/ticketing/ticketing/core/node"
 	"github.com/ticketing/ticketing/core/streams"
 	"github.com/ticketing/ticketing/internal/cloudevents"
+	"github.com/ticketing/ticketing/internal/jsnames"
 	"github.com/ticketing/ticketing/internal/loadgen"
 )
 
@@ -152,7 +153,7 @@ func benchBridge(ctx context.Context, args []string) error {
 	run := strconv.FormatInt(time.Now().UnixNano(), 36)
 	topics := kafka.TopicMap{Routes: map[string]string{"ticketing.inventory.": "bench." + run + ".inventory"}, Default: "bench." + run + ".events"}
 
-	status("publishing %d events of %d bytes to %s, %d a message …", *n, *size, streams.Events, *batch)
+	status("publishing %d events of %d bytes to %s, %d a message …", *n, *size, jsnames.Events, *batch)
 	msgs, err := fillEvents(ctx, js, *n, *size, *batch, bar("publishing", *n))
 	if err != nil {
 		return err
@@ -284,7 +285,7 @@ func fillEvents(ctx context.Context, js jetstream.JetStream, n, size, batch int,
 			if err != nil {
 				return 0, err
 			}
-			m = &nats.Msg{Subject: streams.EventsSubjPx + "bench." + ev.PartitionKey, Header: nats.Header{}, Data: body}
+			m = &nats.Msg{Subject: jsnames.EventsSubjPx + "bench." + ev.PartitionKey, Header: nats.Header{}, Data: body}
 			for _, kv := range ev.Headers() {
 				m.Header[kv[0]] = []string{kv[1]}
 			}
@@ -304,7 +305,7 @@ func fillEvents(ctx context.Context, js jetstream.JetStream, n, size, batch int,
 				}
 				body = append(body, b...)
 			}
-			m = &nats.Msg{Subject: streams.EventsSubjPx + "bench.event-" + strconv.Itoa(msgs%benchAggregates), Header: nats.Header{},
+			m = &nats.Msg{Subject: jsnames.EventsSubjPx + "bench.event-" + strconv.Itoa(msgs%benchAggregates), Header: nats.Header{},
 				Data: append(body, ']')}
 			m.Header[cloudevents.HeaderContentType] = []string{cloudevents.BatchContentType}
 			m.Header[nats.MsgIdHdr] = []string{"bench-batch-" + strconv.Itoa(first)}
@@ -335,7 +336,7 @@ func fillEvents(ctx context.Context, js jetstream.JetStream, n, size, batch int,
 // the bridge does (same prefetch, AckAll once per 16384 messages), and
 // nothing else.
 func rawConsume(ctx context.Context, js jetstream.JetStream, n int, progress func(int)) (time.Duration, error) {
-	c, err := js.CreateOrUpdateConsumer(ctx, streams.Events, jetstream.ConsumerConfig{Durable: "bench-raw", AckPolicy: jetstream.AckAllPolicy,
+	c, err := js.CreateOrUpdateConsumer(ctx, jsnames.Events, jetstream.ConsumerConfig{Durable: "bench-raw", AckPolicy: jetstream.AckAllPolicy,
 		AckWait: 10 * time.Minute, MaxAckPending: 1 << 17})
 	if err != nil {
 		return 0, err
@@ -381,7 +382,7 @@ func rawProduce(ctx context.Context, js jetstream.JetStream, cc kafka.ClientConf
 	if err != nil {
 		return 0, err
 	}
-	c, err := js.OrderedConsumer(ctx, streams.Events, jetstream.OrderedConsumerConfig{})
+	c, err := js.OrderedConsumer(ctx, jsnames.Events, jetstream.OrderedConsumerConfig{})
 	if err != nil {
 		return 0, err
 	}
@@ -577,7 +578,7 @@ func bridgeLatency(ctx context.Context, js jetstream.JetStream, cc kafka.ClientC
 		if err != nil {
 			return loadgen.OK, err
 		}
-		m := &nats.Msg{Subject: streams.EventsSubjPx + "bench." + ev.PartitionKey, Header: nats.Header{}, Data: body}
+		m := &nats.Msg{Subject: jsnames.EventsSubjPx + "bench." + ev.PartitionKey, Header: nats.Header{}, Data: body}
 		for _, kv := range ev.Headers() {
 			m.Header[kv[0]] = []string{kv[1]}
 		}

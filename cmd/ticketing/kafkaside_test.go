@@ -14,7 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ticketing/ticketing/bridge/kafka"
-	"github.com/ticketing/ticketing/core/lease"
+	"github.com/ticketing/ticketing/internal/lease"
 	"github.com/ticketing/ticketing/internal/postgres/pgtest"
 	"github.com/ticketing/ticketing/services/inventory"
 	"github.com/ticketing/ticketing/services/inventory/natsapi"
