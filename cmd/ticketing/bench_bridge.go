@@ -24,8 +24,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/ticketing/ticketing/bridge"
 	"github.com/ticketing/ticketing/bridge/kafka"
+	"github.com/ticketing/ticketing/bridge/mirror"
 	"github.com/ticketing/ticketing/core/node"
 	"github.com/ticketing/ticketing/core/streams"
 	"github.com/ticketing/ticketing/internal/cloudevents"
@@ -174,11 +174,11 @@ func benchBridge(ctx context.Context, args []string) error {
 	rep.Produce = newRate(*n, *size, d)
 
 	status("bridge: JetStream → bridge → Kafka …")
-	cfg := bridge.Config{Name: "bench", Consumer: "bench-bridge", LeaseBucket: "bench-bridge-leases",
+	cfg := mirror.Config{Name: "bench", Consumer: "bench-bridge", LeaseBucket: "bench-bridge-leases",
 		CheckpointTopic: "bench." + run + ".checkpoint", UnroutableTopic: "bench." + run + ".unroutable",
 		Kafka: kafka.ProducerConfig{Client: kafka.ClientConfig{Brokers: brokers}, TransactionalID: "bench-" + run, Topics: topics}}
-	metrics := bridge.NewMetrics(nil)
-	b, err := bridge.New(cfg, nc, quiet, metrics)
+	metrics := mirror.NewMetrics(nil)
+	b, err := mirror.New(cfg, nc, quiet, metrics)
 	if err != nil {
 		return err
 	}
@@ -342,7 +342,7 @@ func rawConsume(ctx context.Context, js jetstream.JetStream, n int, progress fun
 		return 0, err
 	}
 	start := time.Now()
-	it, err := c.Messages(jetstream.PullMaxBytes(bridge.PrefetchBytes))
+	it, err := c.Messages(jetstream.PullMaxBytes(mirror.PrefetchBytes))
 	if err != nil {
 		return 0, err
 	}
@@ -387,7 +387,7 @@ func rawProduce(ctx context.Context, js jetstream.JetStream, cc kafka.ClientConf
 		return 0, err
 	}
 	recs := make([]*kgo.Record, 0, n)
-	it, err := c.Messages(jetstream.PullMaxBytes(bridge.PrefetchBytes))
+	it, err := c.Messages(jetstream.PullMaxBytes(mirror.PrefetchBytes))
 	if err != nil {
 		return 0, err
 	}

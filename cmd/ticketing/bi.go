@@ -20,8 +20,8 @@ import (
 	"github.com/nats-io/nats.go/micro"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/ticketing/ticketing/bridge"
 	"github.com/ticketing/ticketing/bridge/kafka"
+	"github.com/ticketing/ticketing/bridge/mirror"
 	"github.com/ticketing/ticketing/internal/postgres"
 	"github.com/ticketing/ticketing/services/analytics"
 	"github.com/ticketing/ticketing/services/analytics/filestore"
@@ -250,13 +250,13 @@ func (cs *consumers) Shutdown(ctx context.Context) {
 
 // runningBridge is a bridge run in the background.
 type runningBridge struct {
-	b      *bridge.Bridge
+	b      *mirror.Mirror
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
-func startBridge(nc *nats.Conn, cfg bridge.Config, log *slog.Logger, reg prometheus.Registerer) (*runningBridge, error) {
-	b, err := bridge.New(cfg, nc, log, bridge.NewMetrics(reg))
+func startBridge(nc *nats.Conn, cfg mirror.Config, log *slog.Logger, reg prometheus.Registerer) (*runningBridge, error) {
+	b, err := mirror.New(cfg, nc, log, mirror.NewMetrics(reg))
 	if err != nil {
 		return nil, err
 	}
@@ -336,7 +336,7 @@ func runBridge(ctx context.Context, args []string) error {
 	}
 	defer nc.Close()
 	reg := newRegistry()
-	rb, err := startBridge(nc, bridge.Config{Name: *name, Replicas: *replicas,
+	rb, err := startBridge(nc, mirror.Config{Name: *name, Replicas: *replicas,
 		Kafka: kafka.ProducerConfig{Client: kafka.ClientConfig{Brokers: brokers, Logger: log}, Topics: topics}}, log, reg)
 	if err != nil {
 		return err

@@ -20,8 +20,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/ticketing/ticketing/bridge"
 	"github.com/ticketing/ticketing/bridge/kafka"
+	"github.com/ticketing/ticketing/bridge/mirror"
 	"github.com/ticketing/ticketing/conf"
 	"github.com/ticketing/ticketing/core"
 	"github.com/ticketing/ticketing/core/node"
@@ -183,7 +183,7 @@ func startDevBI(ctx context.Context, c *core.Core, data string, kafkaPort int, l
 	if err != nil {
 		return nil, err
 	}
-	if d.bridge, err = startBridge(bnc, bridge.Config{Name: "dev",
+	if d.bridge, err = startBridge(bnc, mirror.Config{Name: "dev",
 		Kafka: kafka.ProducerConfig{Client: kafka.ClientConfig{Brokers: d.kafka.Brokers()}}}, log, reg); err != nil {
 		return nil, err
 	}

@@ -1,6 +1,8 @@
-// Package bridge mirrors the durable domain-event stream of the core (the
-// JetStream stream EVENTS) into Kafka, for the analytics, reporting, audit
-// and finance consumers, with no gap and no duplicate by event id.
+// Package mirror is the bridge proper: it mirrors the durable domain-event
+// stream of the core (the JetStream stream EVENTS) into Kafka, for the
+// analytics, reporting, audit and finance consumers, with no gap and no
+// duplicate by event id. Package bridge runs it in a process, beside the
+// consumers; "the bridge" below is one running Mirror.
 //
 // # How a record gets to Kafka exactly once
 //
@@ -41,7 +43,7 @@
 // keep the stream's order: the record key is the aggregate (the event id for
 // inventory), partitions are chosen by key, and transactions are sequential.
 // Tests kill the bridge with SIGKILL mid-stream and restart the Kafka broker
-// mid-stream, then count every event id in Kafka (bridge_test.go).
+// mid-stream, then count every event id in Kafka (crash_test.go, mirror_test.go).
 //
 // # Availability
 //
@@ -57,7 +59,7 @@
 // reading (its read buffer is bounded), and EVENTS keeps the events (limits
 // retention, 7 days by default). Lag in events and in seconds is exported
 // at /metrics.
-package bridge
+package mirror
 
 import (
 	"context"
@@ -82,7 +84,7 @@ import (
 
 const opConfig = "bridge.config"
 
-// Config configures a bridge. Zero fields take the defaults documented on
+// Config configures a mirror. Zero fields take the defaults documented on
 // each.
 type Config struct {
 	// Name of this instance, the lease holder. Default host name and pid.
@@ -205,7 +207,7 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// Stats is a snapshot of a bridge's progress.
+// Stats is a snapshot of a mirror's progress.
 type Stats struct {
 	Active     bool   // holds the lease and mirrors
 	Checkpoint uint64 // stream sequence of the last event committed to Kafka
@@ -213,9 +215,9 @@ type Stats struct {
 	Recoveries uint64 // times this instance (re)started mirroring
 }
 
-// Bridge mirrors a JetStream stream into Kafka. Create it with New and run
+// Mirror mirrors a JetStream stream into Kafka. Create it with New and run
 // it with Run.
-type Bridge struct {
+type Mirror struct {
 	cfg     Config
 	nc      *nats.Conn
 	js      jetstream.JetStream
@@ -229,8 +231,8 @@ type Bridge struct {
 	created    time.Time // the stream's creation time; mirror's goroutine only
 }
 
-// New returns a bridge that reads the stream over nc. metrics may be nil.
-func New(cfg Config, nc *nats.Conn, log *slog.Logger, metrics *Metrics) (*Bridge, error) {
+// New returns a mirror that reads the stream over nc. metrics may be nil.
+func New(cfg Config, nc *nats.Conn, log *slog.Logger, metrics *Metrics) (*Mirror, error) {
 	cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -245,52 +247,52 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger, metrics *Metrics) (*Bridge
 	if metrics == nil {
 		metrics = NewMetrics(nil)
 	}
-	return &Bridge{cfg: cfg, nc: nc, js: js, log: log.With("component", "bridge", "bridge", cfg.Name), metrics: metrics}, nil
+	return &Mirror{cfg: cfg, nc: nc, js: js, log: log.With("component", "bridge", "bridge", cfg.Name), metrics: metrics}, nil
 }
 
-// Stats returns the bridge's progress.
-func (b *Bridge) Stats() Stats {
-	return Stats{Active: b.active.Load(), Checkpoint: b.checkpoint.Load(), Mirrored: b.mirrored.Load(), Recoveries: b.recoveries.Load()}
+// Stats returns the mirror's progress.
+func (mr *Mirror) Stats() Stats {
+	return Stats{Active: mr.active.Load(), Checkpoint: mr.checkpoint.Load(), Mirrored: mr.mirrored.Load(), Recoveries: mr.recoveries.Load()}
 }
 
 // Run mirrors until ctx is done: it waits for the lease, mirrors while it
 // holds it, and after an error recovers with a growing pause. It returns
 // nil when ctx is done, or an error if the bridge cannot start at all.
-func (b *Bridge) Run(ctx context.Context) error {
-	kv, err := b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: b.cfg.LeaseBucket, Description: "bridge leases: one active bridge per stream",
-		History: 1, TTL: b.cfg.LeaseTTL, Storage: jetstream.FileStorage, Replicas: b.cfg.Replicas,
+func (mr *Mirror) Run(ctx context.Context) error {
+	kv, err := mr.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: mr.cfg.LeaseBucket, Description: "bridge leases: one active bridge per stream",
+		History: 1, TTL: mr.cfg.LeaseTTL, Storage: jetstream.FileStorage, Replicas: mr.cfg.Replicas,
 	})
 	if err != nil {
 		return fmt.Errorf("bridge: lease bucket: %w", err)
 	}
-	go b.watchLag(ctx)
+	go mr.watchLag(ctx)
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		l, err := lease.Acquire(ctx, kv, b.cfg.Stream, b.cfg.Name, b.cfg.LeaseTTL)
+		l, err := lease.Acquire(ctx, kv, mr.cfg.Stream, mr.cfg.Name, mr.cfg.LeaseTTL)
 		if err != nil {
 			if !errors.Is(err, lease.ErrHeld) && ctx.Err() == nil {
-				b.log.Warn("lease: cannot acquire", "err", err)
+				mr.log.Warn("lease: cannot acquire", "err", err)
 			}
 			// Standing by: poll for the lease at a third of its life.
-			pause.For(ctx, b.cfg.LeaseTTL/3)
+			pause.For(ctx, mr.cfg.LeaseTTL/3)
 			continue
 		}
-		b.log.Info("lease acquired: mirroring", "epoch", l.Epoch())
-		err = b.hold(ctx, l)
+		mr.log.Info("lease acquired: mirroring", "epoch", l.Epoch())
+		err = mr.hold(ctx, l)
 		if ctx.Err() != nil {
 			return nil
 		}
-		b.log.Warn("mirroring stopped; recovering", "err", err, "pause", backoff)
+		mr.log.Warn("mirroring stopped; recovering", "err", err, "pause", backoff)
 		pause.For(ctx, backoff)
-		backoff = min(2*backoff, b.cfg.MaxBackoff)
+		backoff = min(2*backoff, mr.cfg.MaxBackoff)
 	}
 	return nil
 }
 
 // hold mirrors while the lease is held, renewing it; it returns when ctx is
 // done, the lease is lost, or mirroring fails.
-func (b *Bridge) hold(ctx context.Context, l *lease.Lease) error {
+func (mr *Mirror) hold(ctx context.Context, l *lease.Lease) error {
 	actx, cancel := context.WithCancelCause(ctx)
 	var until atomic.Int64 // the lease's validity, for the mirror's checks
 	until.Store(l.ValidUntil().UnixNano())
@@ -298,7 +300,7 @@ func (b *Bridge) hold(ctx context.Context, l *lease.Lease) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		t := time.NewTicker(b.cfg.LeaseTTL / 3)
+		t := time.NewTicker(mr.cfg.LeaseTTL / 3)
 		defer t.Stop()
 		for {
 			select {
@@ -306,7 +308,7 @@ func (b *Bridge) hold(ctx context.Context, l *lease.Lease) error {
 				return
 			case <-t.C:
 			}
-			rctx, rcancel := context.WithTimeout(actx, b.cfg.LeaseTTL/3)
+			rctx, rcancel := context.WithTimeout(actx, mr.cfg.LeaseTTL/3)
 			err := l.Renew(rctx)
 			rcancel()
 			until.Store(l.ValidUntil().UnixNano())
@@ -314,14 +316,14 @@ func (b *Bridge) hold(ctx context.Context, l *lease.Lease) error {
 			case errors.Is(err, lease.ErrLost):
 				cancel(err)
 				return
-			case err != nil && time.Until(l.ValidUntil()) < b.cfg.LeaseTTL/3:
+			case err != nil && time.Until(l.ValidUntil()) < mr.cfg.LeaseTTL/3:
 				// Step down before the lease can expire under us.
 				cancel(fmt.Errorf("lease not renewed: %w", err))
 				return
 			}
 		}
 	}()
-	err := b.mirror(actx, func() error {
+	err := mr.mirror(actx, func() error {
 		if time.Now().UnixNano() >= until.Load() {
 			return errors.New("bridge: the lease may have expired")
 		}
@@ -332,12 +334,12 @@ func (b *Bridge) hold(ctx context.Context, l *lease.Lease) error {
 	}
 	cancel(nil)
 	wg.Wait()
-	b.active.Store(false)
-	b.metrics.Active.Set(0)
+	mr.active.Store(false)
+	mr.metrics.Active.Set(0)
 	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 	defer rcancel()
 	if rerr := l.Release(rctx); rerr != nil && !errors.Is(err, lease.ErrLost) {
-		b.log.Debug("lease release", "err", rerr)
+		mr.log.Debug("lease release", "err", rerr)
 	}
 	return err
 }

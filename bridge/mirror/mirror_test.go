@@ -1,4 +1,4 @@
-package bridge_test
+package mirror_test
 
 import (
 	"context"
@@ -16,12 +16,13 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/ticketing/ticketing/bridge"
 	"github.com/ticketing/ticketing/bridge/kafka"
+	"github.com/ticketing/ticketing/bridge/mirror"
 	"github.com/ticketing/ticketing/core/node"
 	"github.com/ticketing/ticketing/core/node/nodetest"
 	"github.com/ticketing/ticketing/core/streams"
 	"github.com/ticketing/ticketing/internal/cloudevents"
+	"github.com/ticketing/ticketing/internal/eventually"
 	"github.com/ticketing/ticketing/internal/jsnames"
 )
 
@@ -224,9 +225,9 @@ func readAll(ctx context.Context, t *testing.T, brokers []string, want int, tm .
 				switch h.Key {
 				case "ce_id":
 					id = string(h.Value)
-				case bridge.HeaderStreamSeq:
+				case mirror.HeaderStreamSeq:
 					pos.seq, _ = strconv.ParseUint(string(h.Value), 10, 64)
-				case bridge.HeaderBatchIndex:
+				case mirror.HeaderBatchIndex:
 					pos.idx, _ = strconv.Atoi(string(h.Value))
 				}
 			}
@@ -276,8 +277,8 @@ func embedded(t testing.TB, c kafka.EmbeddedConfig) *kafka.Embedded {
 	return e
 }
 
-func config(name string, brokers []string) bridge.Config {
-	return bridge.Config{
+func config(name string, brokers []string) mirror.Config {
+	return mirror.Config{
 		Name:     name,
 		Kafka:    kafka.ProducerConfig{Client: kafka.ClientConfig{Brokers: brokers}, Topics: kafka.TopicMap{Partitions: 4}},
 		MaxBatch: 500, LeaseTTL: 2 * time.Second, MaxBackoff: 500 * time.Millisecond,
@@ -286,9 +287,9 @@ func config(name string, brokers []string) bridge.Config {
 
 // run runs a bridge in the background until the test ends or stop is
 // called.
-func run(t testing.TB, cfg bridge.Config, nc *nats.Conn) (b *bridge.Bridge, stop func()) {
+func run(t testing.TB, cfg mirror.Config, nc *nats.Conn) (b *mirror.Mirror, stop func()) {
 	t.Helper()
-	b, err := bridge.New(cfg, nc, quiet(), nil)
+	b, err := mirror.New(cfg, nc, quiet(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,19 +307,8 @@ func run(t testing.TB, cfg bridge.Config, nc *nats.Conn) (b *bridge.Bridge, stop
 	return b, stop
 }
 
-// waitFor polls cond until it holds or ctx ends.
-func waitFor(ctx context.Context, t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("waiting for %s: %v", what, ctx.Err())
-		case <-tick.C:
-		}
-	}
-}
+// wait bounds the tests' waits for the mirror: well within testCtx.
+const wait = 2 * time.Minute
 
 func TestMirrorsEveryEventOnceInOrder(t *testing.T) {
 	ctx := testCtx(t)
@@ -329,9 +319,9 @@ func TestMirrorsEveryEventOnceInOrder(t *testing.T) {
 	b, _ := run(t, config("only", e.Brokers()), nc)
 	p.publish(ctx, t, 2000, 64)
 	exactlyOnce(t, readAll(ctx, t, e.Brokers(), 5000), 5000)
-	waitFor(ctx, t, "checkpoint", func() bool { return b.Stats().Checkpoint == 5000 })
+	eventually.True(t, wait, "checkpoint", func() bool { return b.Stats().Checkpoint == 5000 })
 	// The durable consumer's ack floor trails Kafka: it reaches the end.
-	waitFor(ctx, t, "ack floor", func() bool {
+	eventually.True(t, wait, "ack floor", func() bool {
 		c, err := js.Consumer(ctx, jsnames.Events, "bridge")
 		if err != nil {
 			return false
@@ -350,11 +340,11 @@ func TestRestartResumesExactly(t *testing.T) {
 	p := &publisher{js: js}
 	p.publish(ctx, t, 1000, 64)
 	b1, stop := run(t, config("first", e.Brokers()), nc)
-	waitFor(ctx, t, "first checkpoint", func() bool { return b1.Stats().Checkpoint == 1000 })
+	eventually.True(t, wait, "first checkpoint", func() bool { return b1.Stats().Checkpoint == 1000 })
 	stop()
 	p.publish(ctx, t, 1000, 64)
 	b2, _ := run(t, config("second", e.Brokers()), nc)
-	waitFor(ctx, t, "second checkpoint", func() bool { return b2.Stats().Checkpoint == 2000 })
+	eventually.True(t, wait, "second checkpoint", func() bool { return b2.Stats().Checkpoint == 2000 })
 	if got := b2.Stats().Mirrored; got != 1000 {
 		t.Fatalf("the second bridge mirrored %d events, want the 1000 new ones", got)
 	}
@@ -369,16 +359,16 @@ func TestStandbyTakesOver(t *testing.T) {
 	e := embedded(t, kafka.EmbeddedConfig{})
 	p := &publisher{js: js}
 	a, stopA := run(t, config("a", e.Brokers()), nc)
-	waitFor(ctx, t, "a active", func() bool { return a.Stats().Active })
+	eventually.True(t, wait, "a active", func() bool { return a.Stats().Active })
 	b, _ := run(t, config("b", e.Brokers()), nc)
 	p.publish(ctx, t, 1500, 64)
-	waitFor(ctx, t, "a mirrors", func() bool { return a.Stats().Checkpoint == 1500 })
+	eventually.True(t, wait, "a mirrors", func() bool { return a.Stats().Checkpoint == 1500 })
 	if b.Stats().Active || b.Stats().Mirrored != 0 {
 		t.Fatalf("standby: %+v", b.Stats())
 	}
 	stopA()
 	p.publish(ctx, t, 1500, 64)
-	waitFor(ctx, t, "b takes over", func() bool { return b.Stats().Checkpoint == 3000 })
+	eventually.True(t, wait, "b takes over", func() bool { return b.Stats().Checkpoint == 3000 })
 	exactlyOnce(t, readAll(ctx, t, e.Brokers(), 3000), 3000)
 }
 
@@ -399,14 +389,14 @@ func TestEmbeddedBrokerRestart(t *testing.T) {
 	// Events keep coming while the broker stops and starts again: the
 	// bridge waits, JetStream keeps them.
 	published := p.background(ctx, t, 5000, 64)
-	waitFor(ctx, t, "some mirrored", func() bool { return b.Stats().Checkpoint > 0 })
+	eventually.True(t, wait, "some mirrored", func() bool { return b.Stats().Checkpoint > 0 })
 	if err := e.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("broker stopped at checkpoint %d, %d events published", b.Stats().Checkpoint, p.count())
 	e = embedded(t, kafka.EmbeddedConfig{DataDir: dir, Port: port})
 	published()
-	waitFor(ctx, t, "all mirrored", func() bool { return b.Stats().Checkpoint == 5000 })
+	eventually.True(t, wait, "all mirrored", func() bool { return b.Stats().Checkpoint == 5000 })
 	exactlyOnce(t, readAll(ctx, t, e.Brokers(), 5000), 5000)
 }
 
@@ -430,7 +420,7 @@ func TestRecreatedStreamStartsOver(t *testing.T) {
 	p := &publisher{js: js}
 	p.publish(ctx, t, 300, 64)
 	b1, stop := run(t, config("old", e.Brokers()), nc)
-	waitFor(ctx, t, "the old stream mirrored", func() bool { return b1.Stats().Checkpoint == 300 })
+	eventually.True(t, wait, "the old stream mirrored", func() bool { return b1.Stats().Checkpoint == 300 })
 	stop()
 	if err := js.DeleteStream(ctx, jsnames.Events); err != nil {
 		t.Fatal(err)
@@ -440,7 +430,7 @@ func TestRecreatedStreamStartsOver(t *testing.T) {
 	}
 	p.publish(ctx, t, 100, 64) // e-300 … e-399, stream sequences 1 … 100
 	b2, _ := run(t, config("new", e.Brokers()), nc)
-	waitFor(ctx, t, "the new stream mirrored", func() bool { return b2.Stats().Checkpoint == 100 })
+	eventually.True(t, wait, "the new stream mirrored", func() bool { return b2.Stats().Checkpoint == 100 })
 	m := readAll(ctx, t, e.Brokers(), 400)
 	m.errors = nil // stream sequences start again with the new stream: no order across the two
 	exactlyOnce(t, m, 400)
@@ -459,7 +449,7 @@ func TestBatchesSplitIntoEvents(t *testing.T) {
 	p.publish(ctx, t, 1500, 64)
 	cfg := config("first", e.Brokers())
 	b1, stop := run(t, cfg, nc)
-	waitFor(ctx, t, "first checkpoint", func() bool { return b1.Stats().Checkpoint == p.seq() })
+	eventually.True(t, wait, "first checkpoint", func() bool { return b1.Stats().Checkpoint == p.seq() })
 	if got := b1.Stats().Mirrored; got != 1500 {
 		t.Fatalf("mirrored %d events, want 1500", got)
 	}
@@ -474,7 +464,7 @@ func TestBatchesSplitIntoEvents(t *testing.T) {
 	p.msgs++ // the stream's sequence moved on
 	p.publish(ctx, t, 1500, 64)
 	b2, _ := run(t, config("second", e.Brokers()), nc)
-	waitFor(ctx, t, "second checkpoint", func() bool { return b2.Stats().Checkpoint == p.seq() })
+	eventually.True(t, wait, "second checkpoint", func() bool { return b2.Stats().Checkpoint == p.seq() })
 	if got := b2.Stats().Mirrored; got != 1501 {
 		t.Fatalf("the second bridge mirrored %d records, want the 1500 new events and the bad batch", got)
 	}
@@ -512,9 +502,7 @@ func TestLargeBatchesDoNotStall(t *testing.T) {
 	cfg := config("big", e.Brokers())
 	cfg.MaxBatch = 0 // the default
 	b, _ := run(t, cfg, nc)
-	wctx, cancel := context.WithTimeout(ctx, 90*time.Second)
-	defer cancel()
-	waitFor(wctx, t, "every batch mirrored", func() bool { return b.Stats().Checkpoint == p.seq() })
+	eventually.True(t, 90*time.Second, "every batch mirrored", func() bool { return b.Stats().Checkpoint == p.seq() })
 	exactlyOnce(t, readAll(ctx, t, e.Brokers(), 40000), 40000)
 	c, err := js.Consumer(ctx, jsnames.Events, "bridge")
 	if err != nil {
