@@ -25,15 +25,12 @@ import (
 	"github.com/ticketing/ticketing/internal/postgres"
 	"github.com/ticketing/ticketing/services/analytics"
 	"github.com/ticketing/ticketing/services/analytics/filestore"
-	analyticsrun "github.com/ticketing/ticketing/services/analytics/kafkarunner"
 	analyticsapi "github.com/ticketing/ticketing/services/analytics/natsapi"
 	analyticspg "github.com/ticketing/ticketing/services/analytics/postgres"
 	"github.com/ticketing/ticketing/services/audit"
 	"github.com/ticketing/ticketing/services/audit/filelog"
-	auditrun "github.com/ticketing/ticketing/services/audit/kafkarunner"
 	auditpg "github.com/ticketing/ticketing/services/audit/postgres"
 	"github.com/ticketing/ticketing/services/reporting"
-	reportingrun "github.com/ticketing/ticketing/services/reporting/kafkarunner"
 	reportingapi "github.com/ticketing/ticketing/services/reporting/natsapi"
 	reportingkv "github.com/ticketing/ticketing/services/reporting/natskv"
 	reportingpg "github.com/ticketing/ticketing/services/reporting/postgres"
@@ -138,13 +135,15 @@ func startConsumers(ctx context.Context, nc *nats.Conn, c consumersConfig, log *
 		l := log.With("service", name)
 		inv, evs := cmp.Or(c.InventoryTopic, defaultInventoryTopic), cmp.Or(c.EventsTopic, defaultEventsTopic)
 		consumer := kafka.ConsumerConfig{Client: kafka.ClientConfig{Brokers: c.Brokers, ClientID: "ticketing-" + name},
-			Topics: []string{evs, inv}}
+			Group: "ticketing-" + name, Topics: []string{evs, inv}}
+		rc := kafka.RunnerConfig{Consumer: consumer, Logger: l}
 		if name == "reporting" {
 			consumer.Topics = []string{inv}
 		}
 		if c.Instance != "" {
 			consumer.InstanceID = c.Instance + "-" + name
 		}
+		rc.Consumer = consumer
 		var r runner
 		switch name {
 		case "reporting":
@@ -157,7 +156,7 @@ func startConsumers(ctx context.Context, nc *nats.Conn, c consumersConfig, log *
 			} else if store, err = reportingkv.Open(ctx, js, reportingkv.Config{Replicas: c.Replicas}); err != nil {
 				return nil, err
 			}
-			if r, err = reportingrun.New(store, reportingrun.Config{Consumer: consumer, Logger: l}); err != nil {
+			if r, err = kafka.NewRunner(rc, reporting.Feed{Store: store, Log: l}); err != nil {
 				return nil, err
 			}
 			svc := &reporting.Service{Store: store}
@@ -183,7 +182,7 @@ func startConsumers(ctx context.Context, nc *nats.Conn, c consumersConfig, log *
 			} else if store, err = filestore.Open(filestore.Config{Path: filepath.Join(c.Dir, "analytics", "funnels.json")}); err != nil {
 				return nil, err
 			}
-			if r, err = analyticsrun.New(store, analyticsrun.Config{Consumer: consumer, Logger: l}); err != nil {
+			if r, err = kafka.NewRunner(rc, analytics.Feed{Store: store, Log: l}); err != nil {
 				return nil, err
 			}
 			ms, err := analyticsapi.Serve(nc, store)
@@ -196,7 +195,7 @@ func startConsumers(ctx context.Context, nc *nats.Conn, c consumersConfig, log *
 			if err != nil {
 				return nil, err
 			}
-			if r, err = auditrun.New(store, auditrun.Config{Consumer: consumer, Logger: l}); err != nil {
+			if r, err = kafka.NewRunner(rc, audit.Feed{Store: store, Log: l}); err != nil {
 				return nil, err
 			}
 		}

@@ -6,9 +6,9 @@
 // exactly-once offsets that every store uses (Fold), and the Store
 // interface. Adapters: services/analytics/postgres (production) and
 // services/analytics/filestore (`ticketing dev`), both passing
-// services/analytics/analyticstest; services/analytics/kafkarunner feeds a
-// store; services/analytics/natsapi answers "funnel of event X" as the
-// NATS micro service "analytics".
+// services/analytics/analyticstest; Feed is how a Kafka consumer
+// (bridge/kafka.NewRunner) feeds a store; services/analytics/natsapi
+// answers "funnel of event X" as the NATS micro service "analytics".
 //
 // Exactly once: a store keeps, with the funnels and in the same atomic
 // write, the next Kafka offset of every partition it consumed; a batch's

@@ -4,8 +4,8 @@
 // canonical encoding that is hashed, the Store interface and Verify.
 // Adapters: services/audit/postgres (production, an append-only table) and
 // services/audit/filelog (append-only files for `ticketing dev`); both pass
-// the contract suite services/audit/audittest. services/audit/kafkarunner
-// feeds a store from the Kafka topics the bridge writes.
+// the contract suite services/audit/audittest. Feed is how a Kafka consumer
+// (bridge/kafka.NewRunner) feeds a store from the topics the bridge writes.
 //
 // # Chains
 //

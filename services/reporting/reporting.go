@@ -9,7 +9,7 @@
 // and the Store interface. Adapters live beside it: services/reporting/postgres
 // in production, services/reporting/natskv for `ticketing dev`, both passing
 // the contract suite services/reporting/reportingtest;
-// services/reporting/kafkarunner feeds a store from Kafka and
+// Feed is how a Kafka consumer (bridge/kafka.NewRunner) feeds a store, and
 // services/reporting/natsapi serves reports as a NATS micro service.
 //
 // # Exactly once
