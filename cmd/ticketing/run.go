@@ -8,20 +8,14 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/ticketing/ticketing/bridge/kafka"
-	"github.com/ticketing/ticketing/bridge/mirror"
 	"github.com/ticketing/ticketing/conf"
 	"github.com/ticketing/ticketing/core"
 	"github.com/ticketing/ticketing/core/node"
@@ -31,10 +25,10 @@ import (
 	"github.com/ticketing/ticketing/edge/httpapi"
 	"github.com/ticketing/ticketing/edge/ratelimit"
 	"github.com/ticketing/ticketing/edge/waitroom"
+	"github.com/ticketing/ticketing/internal/supervisor"
 	"github.com/ticketing/ticketing/leafnodes"
 	"github.com/ticketing/ticketing/services/catalog"
 	"github.com/ticketing/ticketing/services/inventory"
-	"github.com/ticketing/ticketing/services/reporting"
 )
 
 func newRegistry() *prometheus.Registry {
@@ -139,83 +133,31 @@ func runDev(ctx context.Context, args []string) error {
 		shutdown(log, nil, c)
 		return err
 	}
-	bi, err := startDevBI(ctx, c, *data, *kafkaPort, log, reg)
+	// The Kafka side's components, until one supervisor runs them all.
+	bi, err := supervisor.New(supervisor.Config{Log: log})
 	if err != nil {
 		shutdown(log, e, c)
 		return err
 	}
+	kside, err := startDevBI(ctx, bi, c, *data, *kafkaPort, log, reg)
+	if err != nil {
+		shutdown(log, e, c, bi)
+		return errors.Join(err, bi.Shutdown())
+	}
 	fmt.Printf("\nticketing dev is running\n  API:          %s/v1/events\n  OpenAPI:      %s/v1/openapi.json\n%s  reports:      %s/v1/reports/events/<id> (admin token)\n  metrics:      %s/metrics\n  data:         %s\n  admin token:  %s\n  NATS:         %s (user core)\n  Kafka:        %s (embedded)\n  exports:      %s\nPress Ctrl-C to stop.\n\n",
-		e.URL(), e.URL(), waitingRooms(e), e.URL(), e.URL(), *data, tok, c.Node.ClientURL(), strings.Join(bi.kafka.Brokers(), ","), filepath.Join(*data, "exports"))
-	<-ctx.Done()
+		e.URL(), e.URL(), waitingRooms(e), e.URL(), e.URL(), *data, tok, c.Node.ClientURL(), strings.Join(kside.Brokers(), ","), filepath.Join(*data, "exports"))
+	select {
+	case <-ctx.Done():
+	case <-bi.Failed():
+	}
 	shutdown(log, e, c, bi)
-	return nil
-}
-
-// devBI is the Kafka side of `ticketing dev`: an embedded broker, the
-// bridge, and the consumers on embedded stores.
-type devBI struct {
-	kafka     *kafka.Embedded
-	bridge    *runningBridge
-	consumers *consumers
-	conns     []*nats.Conn
-}
-
-func startDevBI(ctx context.Context, c *core.Core, data string, kafkaPort int, log *slog.Logger, reg prometheus.Registerer) (_ *devBI, err error) {
-	d := &devBI{}
-	defer func() {
-		if err != nil {
-			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			d.Shutdown(sctx)
-		}
-	}()
-	if d.kafka, err = kafka.StartEmbedded(kafka.EmbeddedConfig{DataDir: filepath.Join(data, "kafka"), Port: kafkaPort, Logger: log}); err != nil {
-		return nil, err
-	}
-	conn := func(name string) (*nats.Conn, error) {
-		nc, err := c.Node.Connect(name)
-		if err == nil {
-			d.conns = append(d.conns, nc)
-		}
-		return nc, err
-	}
-	bnc, err := conn("bridge")
-	if err != nil {
-		return nil, err
-	}
-	if d.bridge, err = startBridge(bnc, mirror.Config{Name: "dev",
-		Kafka: kafka.ProducerConfig{Client: kafka.ClientConfig{Brokers: d.kafka.Brokers()}}}, log, reg); err != nil {
-		return nil, err
-	}
-	cnc, err := conn("consumers")
-	if err != nil {
-		return nil, err
-	}
-	d.consumers, err = startConsumers(ctx, cnc, consumersConfig{Brokers: d.kafka.Brokers(), Services: consumerNames,
-		Dir: data, Export: reporting.DirSink{Dir: filepath.Join(data, "exports")}, ExportToday: true, Instance: "dev"}, log)
-	return d, err
-}
-
-// Shutdown stops the consumers, then the bridge, then the broker.
-func (d *devBI) Shutdown(ctx context.Context) {
-	if d.consumers != nil {
-		d.consumers.Shutdown(ctx)
-	}
-	if d.bridge != nil {
-		d.bridge.Shutdown(ctx)
-	}
-	for _, nc := range d.conns {
-		nc.Close()
-	}
-	if d.kafka != nil {
-		_ = d.kafka.Shutdown(ctx)
-	}
+	return bi.Shutdown()
 }
 
 // shutdown stops, in order and within a deadline: the edge (HTTP first),
-// the Kafka side (consumers, bridge, broker), then the core (owners, then
-// nats-server).
-func shutdown(log *slog.Logger, e *edge.Edge, c *core.Core, bi ...*devBI) {
+// the Kafka side (consumers, bridge, broker: its supervisor), then the core
+// (owners, then nats-server).
+func shutdown(log *slog.Logger, e *edge.Edge, c *core.Core, bi ...*supervisor.Supervisor) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	log.Info("shutting down")
@@ -223,7 +165,7 @@ func shutdown(log *slog.Logger, e *edge.Edge, c *core.Core, bi ...*devBI) {
 		e.Shutdown(ctx)
 	}
 	for _, b := range bi {
-		b.Shutdown(ctx)
+		_ = b.Shutdown()
 	}
 	if c != nil {
 		c.Shutdown(ctx)
@@ -272,35 +214,20 @@ func runCore(ctx context.Context, args []string) error {
 		Queue:      qf.config(),
 	}
 	reg := newRegistry()
-	c, err := startCore(ctx, cfg, *demo, 0, log, reg)
-	if err != nil {
-		return err
-	}
-	ready := func() error {
-		if !c.Node.Server.JetStreamEnabled() || (c.Node.Clustered() && !c.Node.Server.JetStreamIsCurrent()) {
-			return errors.New("jetstream not ready")
+	return supervised(ctx, log, "core ready", supervisor.DefaultShutdownTimeout, *opsAddr, reg, func(sup *supervisor.Supervisor) error {
+		c, err := startCore(ctx, cfg, *demo, 0, log, reg)
+		if err != nil {
+			return err
 		}
-		return nil
-	}
-	return serveUntilDone(ctx, log, "core ready", *opsAddr, reg, ready, func(context.Context) { shutdown(log, nil, c) })
-}
-
-// serveUntilDone serves /metrics, /healthz and /readyz on addr until ctx is
-// done, then stops serving them and calls stop within a deadline. When the
-// address cannot be served it calls stop at once.
-func serveUntilDone(ctx context.Context, log *slog.Logger, msg, addr string, reg *prometheus.Registry, ready func() error, stop func(context.Context)) error {
-	ops, err := serveOps(addr, reg, ready)
-	if err != nil {
-		stop(context.Background())
+		_, err = sup.Start(supervisor.Component{Name: "core", Stop: func(context.Context) error { shutdown(log, nil, c); return nil },
+			Ready: func() error {
+				if !c.Node.Server.JetStreamEnabled() || (c.Node.Clustered() && !c.Node.Server.JetStreamIsCurrent()) {
+					return errors.New("jetstream not ready")
+				}
+				return nil
+			}})
 		return err
-	}
-	log.Info(msg, "ops", ops.Addr)
-	<-ctx.Done()
-	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	_ = ops.Shutdown(sctx)
-	stop(sctx)
-	return nil
+	})
 }
 
 func runEdge(ctx context.Context, args []string) error {
@@ -349,31 +276,4 @@ func runEdge(ctx context.Context, args []string) error {
 	<-ctx.Done()
 	shutdown(log, e, nil)
 	return nil
-}
-
-// serveOps serves /metrics, /healthz and /readyz for processes without a
-// public API.
-func serveOps(addr string, reg *prometheus.Registry, ready func() error) (*http.Server, error) {
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintln(w, `{"status":"ok"}`)
-	})
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		if err := ready(); err != nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintf(w, `{"error":{"code":"unavailable","message":%q}}`+"\n", err.Error())
-			return
-		}
-		fmt.Fprintln(w, `{"status":"ready"}`)
-	})
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	srv := &http.Server{Addr: ln.Addr().String(), Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	return srv, nil
 }
