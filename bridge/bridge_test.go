@@ -29,8 +29,8 @@ type stops struct {
 }
 
 func (s *stops) Enabled(context.Context, slog.Level) bool { return true }
-func (s *stops) WithAttrs([]slog.Attr) slog.Handler     { return s }
-func (s *stops) WithGroup(string) slog.Handler          { return s }
+func (s *stops) WithAttrs([]slog.Attr) slog.Handler       { return s }
+func (s *stops) WithGroup(string) slog.Handler            { return s }
 func (s *stops) Handle(_ context.Context, r slog.Record) error {
 	if r.Message != "stopping" {
 		return nil
