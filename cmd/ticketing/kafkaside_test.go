@@ -2,9 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -14,8 +19,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ticketing/ticketing/bridge/kafka"
+	// poll: package main has a function named eventually (system_test.go).
+	poll "github.com/ticketing/ticketing/internal/eventually"
 	"github.com/ticketing/ticketing/internal/lease"
 	"github.com/ticketing/ticketing/internal/postgres/pgtest"
+	"github.com/ticketing/ticketing/internal/supervisor"
 	"github.com/ticketing/ticketing/services/inventory"
 	"github.com/ticketing/ticketing/services/inventory/natsapi"
 	reportingapi "github.com/ticketing/ticketing/services/reporting/natsapi"
@@ -133,7 +141,7 @@ func TestBridgeAndConsumersAsProcesses(t *testing.T) {
 	}
 	waitSold := func(want int) {
 		t.Helper()
-		eventually(t, 90*time.Second, func() error {
+		poll.Nil(t, 90*time.Second, func() error {
 			got, err := soldInReport()
 			if err == nil && got != int64(want) {
 				err = fmt.Errorf("report: %d tickets sold, want %d", got, want)
@@ -150,7 +158,7 @@ func TestBridgeAndConsumersAsProcesses(t *testing.T) {
 	consume = startProc(t, "consume", nil, consumeArgs...)
 	sell(100)
 	active := ""
-	eventually(t, 30*time.Second, func() error {
+	poll.Nil(t, 30*time.Second, func() error {
 		b, err := kvHolder(nc, "bridge-leases", "EVENTS")
 		active = b
 		return err
@@ -195,4 +203,112 @@ func kvHolder(nc *nats.Conn, bucket, key string) (string, error) {
 		err = fmt.Errorf("nobody holds %s/%s", bucket, key)
 	}
 	return r.Holder, err
+}
+
+// exited waits up to timeout for p to exit and returns its exit code.
+func (p *proc) exited(timeout time.Duration) int {
+	p.t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			return exit.ExitCode()
+		}
+		if err != nil {
+			p.t.Fatalf("%s: %v", p.name, err)
+		}
+		return 0
+	case <-time.After(timeout):
+		p.t.Fatalf("%s did not exit within %v", p.name, timeout)
+		return -1
+	}
+}
+
+// readyz is a process's /readyz answer: its supervisor's report.
+func readyz(addr string) (supervisor.Report, error) {
+	var r supervisor.Report
+	resp, err := http.Get("http://" + addr + "/readyz")
+	if err != nil {
+		return r, err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		return r, err
+	}
+	if resp.StatusCode != http.StatusOK || !r.Ready() {
+		return r, fmt.Errorf("readyz %d: %+v", resp.StatusCode, r)
+	}
+	return r, nil
+}
+
+// TestKafkaSideBridgeExits runs `ticketing bridge` as a process under
+// supervision: /readyz names its components; it exits 0 on SIGTERM; it
+// exits non-zero when its ops address is taken at start, and when a
+// component fails after the start: the core it connects to goes away for
+// good and its connection gives up reconnecting.
+func TestKafkaSideBridgeExits(t *testing.T) {
+	broker, err := kafka.StartEmbedded(kafka.EmbeddedConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = broker.Shutdown(context.Background()) })
+	cores := newCores(t, 1)
+	c := cores[0]
+	c.start()
+	c.waitReady(60 * time.Second)
+	bridgeProc := func(name, ops string) *proc {
+		return startProc(t, name, nil, "bridge", "--name", name, "--brokers", strings.Join(broker.Brokers(), ","), "--ops", ops,
+			"--nats", "nats://"+c.natsAddr, "--nats-max-reconnects", "2", "--shutdown-timeout", "15s", "--log-format", "text")
+	}
+
+	ops := freeAddr(t)
+	b := bridgeProc("bridge-1", ops)
+	poll.Nil(t, 60*time.Second, func() error {
+		r, err := readyz(ops)
+		if err != nil {
+			return err
+		}
+		var names []string
+		for _, c := range r.Components {
+			names = append(names, c.Name)
+		}
+		if !slices.Equal(names, []string{"nats-bridge", "mirror", "ops"}) {
+			return fmt.Errorf("components %v", names)
+		}
+		return nil
+	})
+
+	// A second one stops cleanly on SIGTERM.
+	ops2 := freeAddr(t)
+	b2 := bridgeProc("bridge-2", ops2)
+	poll.Nil(t, 60*time.Second, func() error { _, err := readyz(ops2); return err })
+	if err := b2.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := b2.exited(60 * time.Second); code != 0 {
+		t.Fatalf("bridge-2 exited %d after SIGTERM, want 0\n%s", code, tail(b2.out.String(), 20))
+	}
+
+	// A third cannot serve its ops address: it exits non-zero at once.
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	b3 := bridgeProc("bridge-3", taken.Addr().String())
+	if code := b3.exited(60 * time.Second); code == 0 || !strings.Contains(b3.out.String(), "ops listener") {
+		t.Fatalf("bridge-3 with its ops address taken exited %d, want non-zero\n%s", code, tail(b3.out.String(), 20))
+	}
+
+	// The core goes away for good: after its reconnects the bridge fails
+	// and exits non-zero, its components stopped.
+	c.kill9()
+	if code := b.exited(90 * time.Second); code == 0 {
+		t.Fatalf("bridge-1 exited 0 after its core went away, want non-zero\n%s", tail(b.out.String(), 20))
+	}
+	if out := b.out.String(); !strings.Contains(out, "nats-bridge failed") || !strings.Contains(out, "closed for good") {
+		t.Fatalf("bridge-1 does not say which component failed:\n%s", tail(out, 20))
+	}
 }
