@@ -3,14 +3,17 @@ package bridge
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"slices"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ticketing/ticketing/bridge/kafka"
+	"github.com/ticketing/ticketing/internal/migrations"
 	"github.com/ticketing/ticketing/internal/supervisor"
 	"github.com/ticketing/ticketing/services/analytics"
 	"github.com/ticketing/ticketing/services/analytics/filestore"
@@ -60,7 +63,7 @@ func (b *Bridge) startConsumers(ctx context.Context) error {
 // and makes it two components: "<name>-consumer" consumes, and
 // "<name>-group", stopped after it, leaves the group. Reporting reads the
 // inventory topic, the others both topics.
-func runner[P comparable, R any](b *Bridge, name string, f kafka.Feed[P, R]) error {
+func runner[P kafka.Partition, R any](b *Bridge, name string, f kafka.Feed[P, R]) error {
 	cs := b.cfg.Consumers
 	topics := []string{cs.EventsTopic, cs.InventoryTopic}
 	if name == "reporting" {
@@ -93,22 +96,32 @@ func (b *Bridge) service(name string, serve func() (stopper, error)) error {
 
 type stopper interface{ Stop() error }
 
+// openStore opens a consumer's store: on PostgreSQL, migrated, when the
+// process has a pool, else the embedded one.
+func openStore[S any](ctx context.Context, b *Bridge, log *slog.Logger, migrate func(context.Context, *pgxpool.Pool, *slog.Logger) (migrations.Result, error),
+	onPool func(*pgxpool.Pool) S, embedded func() (S, error)) (S, error) {
+	if b.pool == nil {
+		return embedded()
+	}
+	if _, err := migrate(ctx, b.pool, log); err != nil {
+		var none S
+		return none, err
+	}
+	return onPool(b.pool), nil
+}
+
 func (b *Bridge) startReporting(ctx context.Context, nc *nats.Conn) error {
 	log := b.log.With("consumer", "reporting")
-	var store reporting.Store
-	if b.pool != nil {
-		if _, err := reportingpg.Migrate(ctx, b.pool, log); err != nil {
-			return err
-		}
-		store = reportingpg.New(b.pool)
-	} else {
-		js, err := jetstream.New(nc)
-		if err != nil {
-			return err
-		}
-		if store, err = reportingkv.Open(ctx, js, reportingkv.Config{Replicas: b.cfg.Consumers.Replicas}); err != nil {
-			return err
-		}
+	store, err := openStore(ctx, b, log, reportingpg.Migrate, func(p *pgxpool.Pool) reporting.Store { return reportingpg.New(p) },
+		func() (reporting.Store, error) {
+			js, err := jetstream.New(nc)
+			if err != nil {
+				return nil, err
+			}
+			return reportingkv.Open(ctx, js, reportingkv.Config{Replicas: b.cfg.Consumers.Replicas})
+		})
+	if err != nil {
+		return err
 	}
 	if err := runner[reporting.Partition, reporting.Record](b, "reporting", reporting.Feed{Store: store, Log: log}); err != nil {
 		return err
@@ -133,17 +146,12 @@ func (b *Bridge) startReporting(ctx context.Context, nc *nats.Conn) error {
 
 func (b *Bridge) startAnalytics(ctx context.Context, nc *nats.Conn) error {
 	log := b.log.With("consumer", "analytics")
-	var store analytics.Store
-	if b.pool != nil {
-		if _, err := analyticspg.Migrate(ctx, b.pool, log); err != nil {
-			return err
-		}
-		store = analyticspg.New(b.pool)
-	} else {
-		var err error
-		if store, err = filestore.Open(filestore.Config{Path: filepath.Join(b.consumerDir("analytics"), "funnels.json")}); err != nil {
-			return err
-		}
+	store, err := openStore(ctx, b, log, analyticspg.Migrate, func(p *pgxpool.Pool) analytics.Store { return analyticspg.New(p) },
+		func() (analytics.Store, error) {
+			return filestore.Open(filestore.Config{Path: filepath.Join(b.consumerDir("analytics"), "funnels.json")})
+		})
+	if err != nil {
+		return err
 	}
 	if err := runner[analytics.Position, analytics.Input](b, "analytics", analytics.Feed{Store: store, Log: log}); err != nil {
 		return err
@@ -153,21 +161,17 @@ func (b *Bridge) startAnalytics(ctx context.Context, nc *nats.Conn) error {
 
 func (b *Bridge) startAudit(ctx context.Context) error {
 	log := b.log.With("consumer", "audit")
-	var store audit.Store
-	if b.pool != nil {
-		if _, err := auditpg.Migrate(ctx, b.pool, log); err != nil {
-			return err
-		}
-		store = auditpg.New(b.pool)
-	} else {
-		fl, err := filelog.Open(filelog.Config{Dir: b.consumerDir("audit"), Logger: log})
-		if err != nil {
-			return err
-		}
-		if _, err := b.sup.Add("audit-log", func(context.Context) error { return fl.Close() }); err != nil {
-			return err
-		}
-		store = fl
+	store, err := openStore(ctx, b, log, auditpg.Migrate, func(p *pgxpool.Pool) audit.Store { return auditpg.New(p) },
+		func() (audit.Store, error) {
+			fl, err := filelog.Open(filelog.Config{Dir: b.consumerDir("audit"), Logger: log})
+			if err != nil {
+				return nil, err
+			}
+			_, err = b.sup.Add("audit-log", func(context.Context) error { return fl.Close() })
+			return fl, err
+		})
+	if err != nil {
+		return err
 	}
 	return runner[audit.Chain, audit.Record](b, "audit", audit.Feed{Store: store, Log: log})
 }

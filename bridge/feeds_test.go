@@ -52,13 +52,38 @@ func embeddedBroker(t *testing.T) []string {
 
 func realBroker(t *testing.T) []string { return testservers.KafkaBrokers(t) }
 
-// migrated is a pool on a schema of the test's own, migrated.
-func migrated(t *testing.T, migrate func(context.Context, *pgxpool.Pool, *slog.Logger) (migrations.Result, error)) *pgxpool.Pool {
-	pool := pgtest.Pool(t)
-	if _, err := migrate(context.Background(), pool, quiet); err != nil {
-		t.Fatal(err)
-	}
-	return pool
+// onStores runs the suite for c twice: on the consumer's embedded store
+// (embedded makes an empty one) with the embedded broker, and on
+// PostgreSQL (a schema of the test's own, migrated) with the real broker.
+func onStores[F kafka.Feed[P, R], P kafka.Partition, R any](t *testing.T, c kafkatest.FeedCase[F, P, R], embedded func(t *testing.T) func() (F, error),
+	migrate func(context.Context, *pgxpool.Pool, *slog.Logger) (migrations.Result, error), onPool func(*pgxpool.Pool) F) {
+	t.Run("Embedded", func(t *testing.T) {
+		c := c
+		c.Brokers = embeddedBroker
+		c.NewStore = func(t *testing.T) func() F {
+			open := embedded(t)
+			return func() F {
+				f, err := open()
+				if err != nil {
+					t.Fatal(err)
+				}
+				return f
+			}
+		}
+		kafkatest.RunFeed(t, c)
+	})
+	t.Run("PostgresKafka", func(t *testing.T) {
+		c := c
+		c.Brokers, c.Features.Shared = realBroker, true
+		c.NewStore = func(t *testing.T) func() F {
+			pool := pgtest.Pool(t)
+			if _, err := migrate(context.Background(), pool, quiet); err != nil {
+				t.Fatal(err)
+			}
+			return func() F { return onPool(pool) }
+		}
+		kafkatest.RunFeed(t, c)
+	})
 }
 
 func TestReportingExactlyOnce(t *testing.T) {
@@ -67,7 +92,7 @@ func TestReportingExactlyOnce(t *testing.T) {
 		Check: func(ctx context.Context, f reporting.Feed, sent []*kafka.Record) error {
 			recs := make([]reporting.Record, len(sent))
 			for i, r := range sent {
-				recs[i] = f.Record(f.Partition(r.Topic, r.Partition), r.Offset, r.Value)
+				recs[i] = f.Record(reporting.Partition{Topic: r.Topic, Partition: r.Partition}, r.Offset, r.Value)
 			}
 			want := reportingtest.Expected(recs)
 			events := make([]string, 0, len(want.Events))
@@ -78,29 +103,14 @@ func TestReportingExactlyOnce(t *testing.T) {
 			return reportingtest.Diff(ctx, f.Store, want, events...)
 		},
 	}
-	t.Run("EmbeddedKV", func(t *testing.T) {
-		c := c
-		c.Brokers = embeddedBroker
-		c.NewStore = func(t *testing.T) func() reporting.Feed {
-			_, _, js := nodetest.Start(t)
-			return func() reporting.Feed {
-				s, err := natskv.Open(context.Background(), js, natskv.Config{Bucket: "reporting-test"})
-				if err != nil {
-					t.Fatal(err)
-				}
-				return reporting.Feed{Store: s, Log: quiet}
-			}
+	onStores(t, c, func(t *testing.T) func() (reporting.Feed, error) {
+		_, _, js := nodetest.Start(t)
+		return func() (reporting.Feed, error) {
+			s, err := natskv.Open(context.Background(), js, natskv.Config{Bucket: "reporting-test"})
+			return reporting.Feed{Store: s, Log: quiet}, err
 		}
-		kafkatest.RunFeed(t, c)
-	})
-	t.Run("PostgresKafka", func(t *testing.T) {
-		c := c
-		c.Brokers, c.Features.Shared = realBroker, true
-		c.NewStore = func(t *testing.T) func() reporting.Feed {
-			pool := migrated(t, reportingpg.Migrate)
-			return func() reporting.Feed { return reporting.Feed{Store: reportingpg.New(pool), Log: quiet} }
-		}
-		kafkatest.RunFeed(t, c)
+	}, reportingpg.Migrate, func(pool *pgxpool.Pool) reporting.Feed {
+		return reporting.Feed{Store: reportingpg.New(pool), Log: quiet}
 	})
 }
 
@@ -130,29 +140,14 @@ func TestAnalyticsExactlyOnce(t *testing.T) {
 		Stream: analyticsStream,
 		Check:  checkFunnels,
 	}
-	t.Run("EmbeddedFile", func(t *testing.T) {
-		c := c
-		c.Brokers = embeddedBroker
-		c.NewStore = func(t *testing.T) func() analytics.Feed {
-			path := filepath.Join(t.TempDir(), "analytics.json")
-			return func() analytics.Feed {
-				s, err := filestore.Open(filestore.Config{Path: path})
-				if err != nil {
-					t.Fatal(err)
-				}
-				return analytics.Feed{Store: s, Log: quiet}
-			}
+	onStores(t, c, func(t *testing.T) func() (analytics.Feed, error) {
+		path := filepath.Join(t.TempDir(), "analytics.json")
+		return func() (analytics.Feed, error) {
+			s, err := filestore.Open(filestore.Config{Path: path})
+			return analytics.Feed{Store: s, Log: quiet}, err
 		}
-		kafkatest.RunFeed(t, c)
-	})
-	t.Run("PostgresKafka", func(t *testing.T) {
-		c := c
-		c.Brokers, c.Features.Shared = realBroker, true
-		c.NewStore = func(t *testing.T) func() analytics.Feed {
-			pool := migrated(t, analyticspg.Migrate)
-			return func() analytics.Feed { return analytics.Feed{Store: analyticspg.New(pool), Log: quiet} }
-		}
-		kafkatest.RunFeed(t, c)
+	}, analyticspg.Migrate, func(pool *pgxpool.Pool) analytics.Feed {
+		return analytics.Feed{Store: analyticspg.New(pool), Log: quiet}
 	})
 }
 
@@ -188,7 +183,7 @@ func analyticsStream(topic string) []*kafka.Record {
 func checkFunnels(ctx context.Context, f analytics.Feed, sent []*kafka.Record) error {
 	in := make([]analytics.Input, len(sent))
 	for i, r := range sent {
-		in[i] = analytics.Feed{Log: quiet}.Record(f.Partition(r.Topic, r.Partition), r.Offset, r.Value)
+		in[i] = analytics.Feed{Log: quiet}.Record(analytics.Position{Topic: r.Topic, Partition: r.Partition}, r.Offset, r.Value)
 	}
 	states := map[string]*analytics.State{}
 	analytics.Fold(nil, states, in)
@@ -214,30 +209,17 @@ func TestAuditExactlyOnce(t *testing.T) {
 		Stream: auditStream,
 		Check:  checkChains,
 	}
-	t.Run("EmbeddedFile", func(t *testing.T) {
-		c := c
-		c.Brokers = embeddedBroker
-		c.NewStore = func(t *testing.T) func() audit.Feed {
-			dir := t.TempDir()
-			return func() audit.Feed {
-				s, err := filelog.Open(filelog.Config{Dir: dir, Logger: quiet})
-				if err != nil {
-					t.Fatal(err)
-				}
+	onStores(t, c, func(t *testing.T) func() (audit.Feed, error) {
+		dir := t.TempDir()
+		return func() (audit.Feed, error) {
+			s, err := filelog.Open(filelog.Config{Dir: dir, Logger: quiet})
+			if err == nil {
 				t.Cleanup(func() { _ = s.Close() })
-				return audit.Feed{Store: s, Log: quiet}
 			}
+			return audit.Feed{Store: s, Log: quiet}, err
 		}
-		kafkatest.RunFeed(t, c)
-	})
-	t.Run("PostgresKafka", func(t *testing.T) {
-		c := c
-		c.Brokers, c.Features.Shared = realBroker, true
-		c.NewStore = func(t *testing.T) func() audit.Feed {
-			pool := migrated(t, auditpg.Migrate)
-			return func() audit.Feed { return audit.Feed{Store: auditpg.New(pool), Log: quiet} }
-		}
-		kafkatest.RunFeed(t, c)
+	}, auditpg.Migrate, func(pool *pgxpool.Pool) audit.Feed {
+		return audit.Feed{Store: auditpg.New(pool), Log: quiet}
 	})
 }
 
@@ -259,7 +241,7 @@ func auditStream(topic string) []*kafka.Record {
 func checkChains(ctx context.Context, f audit.Feed, sent []*kafka.Record) error {
 	byChain := map[audit.Chain][]*kafka.Record{}
 	for _, r := range sent {
-		c := f.Partition(r.Topic, r.Partition)
+		c := audit.Chain{Topic: r.Topic, Partition: r.Partition}
 		byChain[c] = append(byChain[c], r)
 	}
 	seen := map[string]bool{}

@@ -25,9 +25,7 @@ import (
 // The runner calls one method at a time. A method that fails with an
 // error wrapping fs.ErrClosed says that the store is closed for good: the
 // runner stops (see RunnerConfig.Fatal).
-type Feed[P comparable, R any] interface {
-	// Partition names partition partition of topic.
-	Partition(topic string, partition int32) P
+type Feed[P Partition, R any] interface {
 	// Record is the record at offset of partition p, with its value, as
 	// Apply takes it. A record the store cannot use (undecodable, of a
 	// type it ignores) must still be returned: applying it moves its
@@ -42,6 +40,16 @@ type Feed[P comparable, R any] interface {
 	// each partition's offset after its last record, so that after any
 	// error the stored offsets and the effects agree.
 	Apply(ctx context.Context, recs []R) error
+}
+
+// Partition is what a feed's partition type is: a topic and a partition
+// number, as TopicPartition, under the store's own name
+// (reporting.Partition, analytics.Position, audit.Chain).
+type Partition interface {
+	~struct {
+		Topic     string
+		Partition int32
+	}
 }
 
 // RunnerConfig configures a Runner.
@@ -99,7 +107,7 @@ type Runner struct {
 
 // NewRunner joins the consumer group with an owned consumer of f's store;
 // Run consumes.
-func NewRunner[P comparable, R any](c RunnerConfig, f Feed[P, R]) (*Runner, error) {
+func NewRunner[P Partition, R any](c RunnerConfig, f Feed[P, R]) (*Runner, error) {
 	c.Defaults()
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -108,7 +116,7 @@ func NewRunner[P comparable, R any](c RunnerConfig, f Feed[P, R]) (*Runner, erro
 	r.h = func(ctx context.Context, recs []*Record) error {
 		batch := make([]R, len(recs))
 		for i, kr := range recs {
-			batch[i] = f.Record(f.Partition(kr.Topic, kr.Partition), kr.Offset, kr.Value)
+			batch[i] = f.Record(P(TopicPartition{kr.Topic, kr.Partition}), kr.Offset, kr.Value)
 		}
 		if err := f.Apply(ctx, batch); err != nil {
 			return err
@@ -125,11 +133,11 @@ func NewRunner[P comparable, R any](c RunnerConfig, f Feed[P, R]) (*Runner, erro
 }
 
 // loader is the offset loader of an owned consumer of f's store.
-func loader[P comparable, R any](f Feed[P, R]) OffsetLoader {
+func loader[P Partition, R any](f Feed[P, R]) OffsetLoader {
 	return func(ctx context.Context, tps []TopicPartition) (map[TopicPartition]int64, error) {
 		ps := make([]P, len(tps))
 		for i, tp := range tps {
-			ps[i] = f.Partition(tp.Topic, tp.Partition)
+			ps[i] = P(tp)
 		}
 		stored, err := f.Offsets(ctx, ps)
 		if err != nil {

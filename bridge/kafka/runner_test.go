@@ -15,10 +15,6 @@ import (
 // closingFeed is a store that closes for good after its first batch.
 type closingFeed struct{ batches atomic.Int64 }
 
-func (*closingFeed) Partition(topic string, partition int32) kafka.TopicPartition {
-	return kafka.TopicPartition{Topic: topic, Partition: partition}
-}
-
 func (*closingFeed) Record(_ kafka.TopicPartition, _ int64, value []byte) []byte { return value }
 
 func (*closingFeed) Offsets(context.Context, []kafka.TopicPartition) (map[kafka.TopicPartition]int64, error) {

@@ -55,36 +55,61 @@ func (f coreConnFlags) dialer() bridge.Dialer {
 	}
 }
 
-// addShutdownFlag is the one deadline of a process's ordered shutdown.
-func addShutdownFlag(fs *flag.FlagSet) *time.Duration {
-	return fs.Duration("shutdown-timeout", supervisor.DefaultShutdownTimeout, "deadline of the ordered shutdown of every component")
+// kafkaSideFlags are the flags `ticketing bridge` and `ticketing consume`
+// share.
+type kafkaSideFlags struct {
+	conn            coreConnFlags
+	brokers         list
+	ops             *string
+	shutdownTimeout *time.Duration
+	log             logFlags
+}
+
+func addKafkaSideFlags(fs *flag.FlagSet, ops string) *kafkaSideFlags {
+	f := &kafkaSideFlags{conn: addCoreConnFlags(fs)}
+	fs.Var(&f.brokers, "brokers", "Kafka seed brokers (host:port,…); required")
+	f.ops = fs.String("ops", ops, "address of /metrics, /healthz and /readyz")
+	f.shutdownTimeout = fs.Duration("shutdown-timeout", supervisor.DefaultShutdownTimeout, "deadline of the ordered shutdown of every component")
+	f.log = addLogFlags(fs, "json")
+	return f
+}
+
+// parse parses args and makes the process logger.
+func (f *kafkaSideFlags) parse(fs *flag.FlagSet, args []string) (*slog.Logger, error) {
+	if err := parse(fs, args); err != nil {
+		return nil, err
+	}
+	if len(f.brokers) == 0 {
+		return nil, errors.New("--brokers is required")
+	}
+	return f.log.logger()
+}
+
+// run runs cfg's parts under one supervisor, with the ops listener, until
+// ctx ends or a component fails.
+func (f *kafkaSideFlags) run(ctx context.Context, log *slog.Logger, msg string, cfg bridge.Config) error {
+	cfg.Kafka.Brokers = f.brokers
+	reg := newRegistry()
+	return supervised(ctx, log, msg, *f.shutdownTimeout, *f.ops, reg, func(sup *supervisor.Supervisor) error {
+		_, err := bridge.Start(ctx, cfg, sup, f.conn.dialer(), log, reg)
+		return err
+	})
 }
 
 // runBridge runs the mirror as a process of its own. Several may run: one
 // mirrors, the others stand by.
 func runBridge(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bridge", flag.ContinueOnError)
-	conn := addCoreConnFlags(fs)
-	var brokers list
-	fs.Var(&brokers, "brokers", "Kafka seed brokers (host:port,…); required")
+	kf := addKafkaSideFlags(fs, "127.0.0.1:9190")
 	name := fs.String("name", "", "instance name (default: host name and pid)")
 	replicas := fs.Int("replicas", 1, "replicas of the bridge's lease bucket: 1, or 3 in a core cluster")
 	partitions := fs.Int("partitions", 12, "partitions of each topic the bridge creates")
 	routes := list{kafka.InventoryTypePrefix + "=" + kafka.DefaultInventoryTopic}
 	fs.Var(&routes, "routes", "event type prefix=topic, comma-separated: the longest matching prefix routes an event")
 	defaultTopic := fs.String("default-topic", kafka.DefaultEventsTopic, "topic of the events no route matches")
-	opsAddr := fs.String("ops", "127.0.0.1:9190", "address of /metrics, /healthz and /readyz")
-	shutdownTimeout := addShutdownFlag(fs)
-	lf := addLogFlags(fs, "json")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	log, err := lf.logger()
+	log, err := kf.parse(fs, args)
 	if err != nil {
 		return err
-	}
-	if len(brokers) == 0 {
-		return errors.New("--brokers is required")
 	}
 	topics := kafka.TopicMap{Routes: map[string]string{}, Default: *defaultTopic, Partitions: int32(*partitions)}
 	for _, r := range routes {
@@ -94,14 +119,9 @@ func runBridge(ctx context.Context, args []string) error {
 		}
 		topics.Routes[prefix] = topic
 	}
-	cfg := bridge.Config{
-		Kafka:  kafka.ClientConfig{Brokers: brokers, Logger: log},
+	return kf.run(ctx, log, "bridge running", bridge.Config{
+		Kafka:  kafka.ClientConfig{Logger: log},
 		Mirror: &mirror.Config{Name: *name, Replicas: *replicas, Kafka: kafka.ProducerConfig{Topics: topics}},
-	}
-	reg := newRegistry()
-	return supervised(ctx, log, "bridge running", *shutdownTimeout, *opsAddr, reg, func(sup *supervisor.Supervisor) error {
-		_, err := bridge.Start(ctx, cfg, sup, conn.dialer(), log, reg)
-		return err
 	})
 }
 
@@ -109,10 +129,8 @@ func runBridge(ctx context.Context, args []string) error {
 // of their own; several processes share each consumer group's partitions.
 func runConsume(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("consume", flag.ContinueOnError)
-	conn := addCoreConnFlags(fs)
-	var brokers, services list
-	fs.Var(&brokers, "brokers", "Kafka seed brokers (host:port,…); required")
-	services = bridge.ConsumerNames
+	kf := addKafkaSideFlags(fs, "127.0.0.1:9191")
+	services := list(bridge.ConsumerNames)
 	fs.Var(&services, "services", "consumers to run: "+strings.Join(bridge.ConsumerNames, ","))
 	pgURL := fs.String("pg-url", "", "PostgreSQL URL for the consumers' stores (default: embedded stores under --data)")
 	data := fs.String("data", "data/consume", "directory of the embedded stores")
@@ -123,18 +141,9 @@ func runConsume(ctx context.Context, args []string) error {
 	invTopic := fs.String("inventory-topic", kafka.DefaultInventoryTopic, "topic of the inventory events (the bridge's --routes)")
 	evTopic := fs.String("events-topic", kafka.DefaultEventsTopic, "topic of the other domain events (the bridge's --default-topic)")
 	instance := fs.String("instance", "", "a name unique to this process and kept across its restarts (a pod name): makes its consumers static group members, which take their partitions back at once after a restart")
-	opsAddr := fs.String("ops", "127.0.0.1:9191", "address of /metrics, /healthz and /readyz")
-	shutdownTimeout := addShutdownFlag(fs)
-	lf := addLogFlags(fs, "json")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	log, err := lf.logger()
+	log, err := kf.parse(fs, args)
 	if err != nil {
 		return err
-	}
-	if len(brokers) == 0 {
-		return errors.New("--brokers is required")
 	}
 	var export reporting.Sink
 	switch {
@@ -151,16 +160,9 @@ func runConsume(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	cfg := bridge.Config{
-		Kafka: kafka.ClientConfig{Brokers: brokers},
+	return kf.run(ctx, log.With("services", strings.Join(services, ",")), "consumers running", bridge.Config{
 		Consumers: bridge.ConsumersConfig{Run: services, PostgresURL: *pgURL, Dir: *data, Export: export, Instance: *instance,
 			InventoryTopic: *invTopic, EventsTopic: *evTopic},
-	}
-	log = log.With("services", strings.Join(services, ","))
-	reg := newRegistry()
-	return supervised(ctx, log, "consumers running", *shutdownTimeout, *opsAddr, reg, func(sup *supervisor.Supervisor) error {
-		_, err := bridge.Start(ctx, cfg, sup, conn.dialer(), log, reg)
-		return err
 	})
 }
 

@@ -34,7 +34,7 @@ type FeedFeatures struct {
 
 // FeedCase is one consumer on one store and one broker. F is the
 // consumer's feed (reporting.Feed, …).
-type FeedCase[F kafka.Feed[P, R], P comparable, R any] struct {
+type FeedCase[F kafka.Feed[P, R], P kafka.Partition, R any] struct {
 	Features FeedFeatures
 	// Brokers returns the seed brokers; it is called once per scenario.
 	Brokers func(t *testing.T) []string
@@ -55,7 +55,7 @@ type FeedCase[F kafka.Feed[P, R], P comparable, R any] struct {
 }
 
 // RunFeed runs the suite for c.
-func RunFeed[F kafka.Feed[P, R], P comparable, R any](t *testing.T, c FeedCase[F, P, R]) {
+func RunFeed[F kafka.Feed[P, R], P kafka.Partition, R any](t *testing.T, c FeedCase[F, P, R]) {
 	for _, sc := range []struct {
 		name string
 		fn   func(t *testing.T, s *suite, c FeedCase[F, P, R], open func() F)
@@ -82,7 +82,7 @@ var (
 // must skip the half it holds; the 6th writes its batch and fails; and the
 // first call after the 6th that brings the records written to killAt
 // writes its batch and dies: every later call fails.
-type faultyFeed[P comparable, R any] struct {
+type faultyFeed[P kafka.Partition, R any] struct {
 	kafka.Feed[P, R]
 	killAt int
 
@@ -138,7 +138,7 @@ func (f *faultyFeed[P, R]) isDead() bool {
 
 // countingFeed counts what a member of a group was given: assignments
 // (Offsets calls) and applied batches.
-type countingFeed[P comparable, R any] struct {
+type countingFeed[P kafka.Partition, R any] struct {
 	kafka.Feed[P, R]
 	mu                sync.Mutex
 	assigned, batches int
@@ -193,7 +193,7 @@ func (p *process) stop(t *testing.T) {
 }
 
 // runFeed starts a process: a runner feeding f.
-func runFeed[P comparable, R any](ctx context.Context, s *suite, cfg kafka.RunnerConfig, f kafka.Feed[P, R]) *process {
+func runFeed[P kafka.Partition, R any](ctx context.Context, s *suite, cfg kafka.RunnerConfig, f kafka.Feed[P, R]) *process {
 	s.t.Helper()
 	r, err := kafka.NewRunner(cfg, f)
 	if err != nil {
@@ -227,7 +227,7 @@ func (s *suite) produceAll(ctx context.Context, p kafka.Producer, recs []*kafka.
 }
 
 // checked polls c.Check until the store holds exactly the effects of sent.
-func checked[F kafka.Feed[P, R], P comparable, R any](ctx context.Context, t *testing.T, c FeedCase[F, P, R], f F, sent []*kafka.Record) {
+func checked[F kafka.Feed[P, R], P kafka.Partition, R any](ctx context.Context, t *testing.T, c FeedCase[F, P, R], f F, sent []*kafka.Record) {
 	t.Helper()
 	eventually.Nil(t, wait, func() error { return c.Check(ctx, f, sent) })
 }
@@ -236,7 +236,7 @@ func checked[F kafka.Feed[P, R], P comparable, R any](ctx context.Context, t *te
 // batch, and at last dies after a commit it never heard of; a second
 // process on the store it left carries on: every record's effects are
 // there once.
-func feedCrashesAndRestart[F kafka.Feed[P, R], P comparable, R any](t *testing.T, s *suite, c FeedCase[F, P, R], open func() F) {
+func feedCrashesAndRestart[F kafka.Feed[P, R], P kafka.Partition, R any](t *testing.T, s *suite, c FeedCase[F, P, R], open func() F) {
 	ctx := s.ctx()
 	topic := s.topic(3)
 	sent := s.produceAll(ctx, s.producer(nil), c.Stream(topic))
@@ -265,7 +265,7 @@ func feedCrashesAndRestart[F kafka.Feed[P, R], P comparable, R any](t *testing.T
 // Two members share the partitions and hand them over twice (the second
 // joins, the first leaves) while records keep coming: every record's
 // effects are there once.
-func feedHandOver[F kafka.Feed[P, R], P comparable, R any](t *testing.T, s *suite, c FeedCase[F, P, R], open func() F) {
+func feedHandOver[F kafka.Feed[P, R], P kafka.Partition, R any](t *testing.T, s *suite, c FeedCase[F, P, R], open func() F) {
 	ctx := s.ctx()
 	topic := s.topic(4)
 	prod := s.producer(nil)
