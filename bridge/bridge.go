@@ -21,7 +21,6 @@ package bridge
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -35,6 +34,7 @@ import (
 	"github.com/ticketing/ticketing/bridge/kafka"
 	"github.com/ticketing/ticketing/bridge/mirror"
 	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/internal/natsembed"
 	"github.com/ticketing/ticketing/internal/postgres"
 	"github.com/ticketing/ticketing/internal/supervisor"
 	"github.com/ticketing/ticketing/services/reporting"
@@ -152,8 +152,8 @@ func (c *Config) Validate() error {
 }
 
 // Dialer opens a NATS connection to the core as a client named name
-// ("bridge", "consumers").
-type Dialer func(name string) (*nats.Conn, error)
+// ("bridge", "consumers"), with opts added to its own.
+type Dialer func(name string, opts ...nats.Option) (*nats.Conn, error)
 
 // Bridge is the running Kafka side of a process.
 type Bridge struct {
@@ -168,10 +168,12 @@ type Bridge struct {
 }
 
 // Start starts the parts cfg asks for, each a component of sup, in this
-// order: the embedded broker, the PostgreSQL pool, the mirror (its NATS
-// connection, then the mirror), the consumers (their NATS connection, then
-// per consumer its store, its group, its consumer, its micro service and
-// export). sup stops them in the reverse order. When Start fails, what it
+// order: the embedded broker ("kafka-broker"), the PostgreSQL pool
+// ("postgres"), the mirror (its NATS connection "nats-bridge", then
+// "mirror"), the consumers (their NATS connection "nats-consumers", then
+// per consumer its store when it has one to close, "<name>-consumer", its
+// micro service "<name>-api" and reporting's "reporting-export"). sup
+// stops them in the reverse order. When Start fails, what it
 // started is registered with sup already: shut sup down. reg, when not
 // nil, receives the mirror's metrics.
 func Start(ctx context.Context, cfg Config, sup *supervisor.Supervisor, dial Dialer, log *slog.Logger, reg prometheus.Registerer) (*Bridge, error) {
@@ -263,37 +265,13 @@ func (b *Bridge) startMirror() error {
 	return nil
 }
 
-// connect opens a NATS connection named name and makes it a component: it
-// is ready while connected, and closed for good (reconnects exhausted, the
-// server refusing the client) it fails the process.
+// connect opens a NATS connection named name as the component
+// "nats-<name>": ready while connected; closed for good (reconnects
+// exhausted, the server refusing the client) it fails the process.
 func (b *Bridge) connect(name string) (*nats.Conn, error) {
-	nc, err := b.dial(name)
+	nc, err := natsembed.SuperviseConn(b.sup, "nats-"+name, func(opts ...nats.Option) (*nats.Conn, error) { return b.dial(name, opts...) })
 	if err != nil {
 		return nil, fmt.Errorf("bridge: connect %s to the core: %w", name, err)
-	}
-	h, err := b.sup.Start(supervisor.Component{
-		Name: "nats-" + name,
-		Stop: func(context.Context) error { nc.Close(); return nil },
-		Ready: func() error {
-			if !nc.IsConnected() {
-				return errors.New("not connected to the core")
-			}
-			return nil
-		},
-	})
-	if err != nil {
-		return nil, err
-	}
-	closed := func(nc *nats.Conn) {
-		err := errors.New("the connection to the core closed for good")
-		if last := nc.LastError(); last != nil {
-			err = fmt.Errorf("%w: %w", err, last)
-		}
-		h.Fail(err)
-	}
-	nc.SetClosedHandler(closed)
-	if nc.IsClosed() {
-		closed(nc)
 	}
 	return nc, nil
 }

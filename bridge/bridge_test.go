@@ -2,7 +2,6 @@ package bridge_test
 
 import (
 	"context"
-	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -19,45 +18,15 @@ import (
 	"github.com/ticketing/ticketing/core/streams"
 	"github.com/ticketing/ticketing/internal/eventually"
 	"github.com/ticketing/ticketing/internal/supervisor"
+	"github.com/ticketing/ticketing/internal/supervisor/supervisortest"
 )
-
-// stops records the order in which a supervisor stops its components (its
-// "stopping" log lines).
-type stops struct {
-	mu    sync.Mutex
-	names []string
-}
-
-func (s *stops) Enabled(context.Context, slog.Level) bool { return true }
-func (s *stops) WithAttrs([]slog.Attr) slog.Handler       { return s }
-func (s *stops) WithGroup(string) slog.Handler            { return s }
-func (s *stops) Handle(_ context.Context, r slog.Record) error {
-	if r.Message != "stopping" {
-		return nil
-	}
-	r.Attrs(func(a slog.Attr) bool {
-		if a.Key == "name" {
-			s.mu.Lock()
-			s.names = append(s.names, a.Value.String())
-			s.mu.Unlock()
-		}
-		return true
-	})
-	return nil
-}
-
-func (s *stops) order() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.names)
-}
 
 // process is the Kafka side of one process, in the test's.
 type process struct {
 	t     *testing.T
 	sup   *supervisor.Supervisor
 	b     *bridge.Bridge
-	stops *stops
+	stops *supervisortest.Stops
 	mu    sync.Mutex
 	conns map[string]*nats.Conn // by name, as the runtime dialed them
 }
@@ -78,14 +47,10 @@ func core(t *testing.T) *node.Node {
 // n, and waits until they are ready.
 func start(t *testing.T, n *node.Node, cfg bridge.Config) *process {
 	t.Helper()
-	p := &process{t: t, stops: &stops{}, conns: map[string]*nats.Conn{}}
-	var err error
-	if p.sup, err = supervisor.New(supervisor.Config{Log: slog.New(p.stops), ShutdownTimeout: time.Minute}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.sup.Shutdown() })
-	dial := func(name string) (*nats.Conn, error) {
-		nc, err := n.Connect(name)
+	p := &process{t: t, conns: map[string]*nats.Conn{}}
+	p.sup, p.stops = supervisortest.Recording(t)
+	dial := func(name string, opts ...nats.Option) (*nats.Conn, error) {
+		nc, err := n.Connect(name, opts...)
 		if err == nil {
 			p.mu.Lock()
 			p.conns[name] = nc
@@ -93,6 +58,7 @@ func start(t *testing.T, n *node.Node, cfg bridge.Config) *process {
 		}
 		return nc, err
 	}
+	var err error
 	if p.b, err = bridge.Start(t.Context(), cfg, p.sup, dial, quiet, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +102,7 @@ func (p *process) failed(started []string, component, because string) {
 	}
 	want := slices.Clone(started)
 	slices.Reverse(want)
-	if got := p.stops.order(); !slices.Equal(got, want) {
+	if got := p.stops.Names(); !slices.Equal(got, want) {
 		p.t.Fatalf("stopped in the order %v, want %v", got, want)
 	}
 	for _, c := range p.sup.Report().Components {
@@ -157,14 +123,10 @@ func mirrorConfig(replicas int) *mirror.Config {
 // supervisor stops the rest in order and Wait says why.
 func TestBridgeFailsWhenTheMirrorStops(t *testing.T) {
 	n := core(t)
-	p := &process{t: t, stops: &stops{}}
-	sup, err := supervisor.New(supervisor.Config{Log: slog.New(p.stops)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.sup = sup
-	_, err = bridge.Start(t.Context(), bridge.Config{Kafka: kafka.ClientConfig{Brokers: embeddedBroker(t)}, Mirror: mirrorConfig(3)},
-		sup, func(name string) (*nats.Conn, error) { return n.Connect(name) }, quiet, nil)
+	p := &process{t: t}
+	p.sup, p.stops = supervisortest.Recording(t)
+	_, err := bridge.Start(t.Context(), bridge.Config{Kafka: kafka.ClientConfig{Brokers: embeddedBroker(t)}, Mirror: mirrorConfig(3)},
+		p.sup, n.Connect, quiet, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +144,7 @@ func TestBridgeFailsWhenItsConnectionCloses(t *testing.T) {
 	eventually.True(t, time.Minute, "the mirror active", func() bool { return p.b.Mirror().Stats().Active })
 	started := p.components()
 	p.conn("bridge").Close()
-	p.failed(started, "nats-bridge", "closed for good")
+	p.failed(started, "nats-bridge", "connection closed")
 
 	clean := start(t, n, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -201,13 +163,13 @@ func TestConsumeFailsWhenItsConnectionCloses(t *testing.T) {
 	p := start(t, n, bridge.Config{Kafka: kafka.ClientConfig{Brokers: embeddedBroker(t)},
 		Consumers: bridge.ConsumersConfig{Run: bridge.ConsumerNames, Dir: t.TempDir(), Export: discard{}}})
 	started := p.components()
-	want := []string{"nats-consumers", "reporting-group", "reporting-consumer", "reporting-api", "reporting-export",
-		"analytics-group", "analytics-consumer", "analytics-api", "audit-log", "audit-group", "audit-consumer"}
+	want := []string{"nats-consumers", "reporting-consumer", "reporting-api", "reporting-export",
+		"analytics-consumer", "analytics-api", "audit-log", "audit-consumer"}
 	if !slices.Equal(started, want) {
 		t.Fatalf("components %v, want %v", started, want)
 	}
 	p.conn("consumers").Close()
-	p.failed(started, "nats-consumers", "closed for good")
+	p.failed(started, "nats-consumers", "connection closed")
 }
 
 // TestDevKafkaSideFails: the Kafka side of `ticketing dev` (the embedded
@@ -222,7 +184,7 @@ func TestDevKafkaSideFails(t *testing.T) {
 		t.Fatalf("components %v: want the broker, then the mirror, then the consumers", started)
 	}
 	p.conn("bridge").Close()
-	p.failed(started, "nats-bridge", "closed for good")
+	p.failed(started, "nats-bridge", "connection closed")
 }
 
 // discard is an export sink that keeps nothing.

@@ -60,9 +60,9 @@ func (b *Bridge) startConsumers(ctx context.Context) error {
 }
 
 // runner joins consumer name's group with an owned consumer of f's store
-// and makes it two components: "<name>-consumer" consumes, and
-// "<name>-group", stopped after it, leaves the group. Reporting reads the
-// inventory topic, the others both topics.
+// as the component "<name>-consumer": it consumes until the shutdown,
+// which then leaves the group. Reporting reads the inventory topic, the
+// others both topics.
 func runner[P kafka.Partition, R any](b *Bridge, name string, f kafka.Feed[P, R]) error {
 	cs := b.cfg.Consumers
 	topics := []string{cs.EventsTopic, cs.InventoryTopic}
@@ -77,10 +77,7 @@ func runner[P kafka.Partition, R any](b *Bridge, name string, f kafka.Feed[P, R]
 	if err != nil {
 		return err
 	}
-	if _, err := b.sup.Add(name+"-group", r.Close); err != nil {
-		return err
-	}
-	_, err = b.sup.Start(supervisor.Component{Name: name + "-consumer", Run: r.Run})
+	_, err = b.sup.Start(supervisor.Component{Name: name + "-consumer", Run: r.Run, Stop: r.Close})
 	return err
 }
 

@@ -1,7 +1,8 @@
 // Package core is the core-region runtime: the embedded clustered
 // nats-server, the JetStream resources, partition ownership by lease, the
 // inventory partition owners and the domain services that run beside them.
-// Start wires one core process; Shutdown stops it in order.
+// Start wires one core process under the process's supervisor, which
+// stops it in order.
 package core
 
 import (
@@ -14,7 +15,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/nats-io/nats.go/micro"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ticketing/ticketing/core/node"
@@ -25,6 +25,7 @@ import (
 	"github.com/ticketing/ticketing/internal/kvget"
 	"github.com/ticketing/ticketing/internal/natsembed"
 	"github.com/ticketing/ticketing/internal/pause"
+	"github.com/ticketing/ticketing/internal/supervisor"
 	"github.com/ticketing/ticketing/services/catalog"
 	catalogapi "github.com/ticketing/ticketing/services/catalog/natsapi"
 	"github.com/ticketing/ticketing/services/catalog/natskv"
@@ -83,24 +84,23 @@ func (c *Config) Validate() error {
 type Core struct {
 	Node    *node.Node
 	NC      *nats.Conn
-	relayNC *nats.Conn
-	logNC   *nats.Conn
-	snapNC  *nats.Conn
 	JS      jetstream.JetStream
 	Streams *streams.Set
 	Catalog *catalog.Cache
 	Metrics *owner.Metrics
 
-	cfg     Config
-	log     *slog.Logger
-	cancel  context.CancelFunc
-	manager *partitions.Manager
-	catSvc  micro.Service
-	room    *waitroom.Room
+	cfg  Config
+	log  *slog.Logger
+	room *waitroom.Room
 }
 
-// Start starts a core process: server, streams, catalog service, owners.
-func Start(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Core, error) {
+// Start starts a core process and adds its components to sup in start
+// order: the server, its connections (requests and answers, the relay's
+// events, log writes, snapshots), the catalog service, the catalog's
+// follower, the owners, the waiting room. The supervisor stops them in the
+// reverse order; when Start fails, what it started is left to sup, so the
+// caller's sup.Shutdown stops it.
+func Start(ctx context.Context, cfg Config, sup *supervisor.Supervisor, log *slog.Logger, reg prometheus.Registerer) (*Core, error) {
 	cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -112,61 +112,82 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Reg
 	if c.Node, err = node.Start(sctx, cfg.Node, log); err != nil {
 		return nil, err
 	}
-	fail := func(err error) (*Core, error) {
-		c.Shutdown(context.Background())
+	if err := natsembed.Supervise(sup, "nats-server", c.Node.Server, c.jetStreamReady); err != nil {
 		return nil, err
 	}
-	if c.NC, err = c.Node.Connect("core-" + cfg.Node.Name); err != nil {
-		return fail(err)
+	conn := func(suffix string) (*nats.Conn, error) {
+		name := "core-" + cfg.Node.Name + suffix
+		return natsembed.SuperviseConn(sup, "nats-conn "+name, func(o ...nats.Option) (*nats.Conn, error) {
+			return c.Node.Connect(name, o...)
+		})
 	}
-	if c.relayNC, err = c.Node.Connect("core-" + cfg.Node.Name + "-relay"); err != nil {
-		return fail(err)
+	var relayNC, logNC, snapNC *nats.Conn
+	if c.NC, err = conn(""); err != nil {
+		return nil, err
 	}
-	if c.logNC, err = c.Node.Connect("core-" + cfg.Node.Name + "-log"); err != nil {
-		return fail(err)
+	if relayNC, err = conn("-relay"); err != nil {
+		return nil, err
 	}
-	if c.snapNC, err = c.Node.Connect("core-" + cfg.Node.Name + "-snapshots"); err != nil {
-		return fail(err)
+	if logNC, err = conn("-log"); err != nil {
+		return nil, err
+	}
+	if snapNC, err = conn("-snapshots"); err != nil {
+		return nil, err
 	}
 	if c.JS, err = jetstream.New(c.NC); err != nil {
-		return fail(err)
+		return nil, err
 	}
 	if c.Streams, err = ensureStreams(sctx, c.JS, cfg.Streams, c.log); err != nil {
-		return fail(err)
+		return nil, err
 	}
 	secret, err := holdTokenSecret(sctx, c.NC, c.Streams.Secrets)
 	if err != nil {
-		return fail(err)
+		return nil, err
 	}
 	store := &natskv.Store{KV: c.Streams.Catalog, NC: c.NC}
 	svc := &catalog.Service{Store: store}
-	if c.catSvc, err = catalogapi.Serve(c.NC, svc, cfg.AdminToken); err != nil {
-		return fail(err)
+	catSvc, err := catalogapi.Serve(c.NC, svc, cfg.AdminToken)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := sup.Add("catalog-service", func(context.Context) error { return catSvc.Stop() }); err != nil {
+		return nil, err
 	}
 	if cfg.Demo != nil {
 		n, err := svc.Load(sctx, *cfg.Demo)
 		if err != nil {
-			return fail(fmt.Errorf("core: demo data: %w", err))
+			return nil, fmt.Errorf("core: demo data: %w", err)
 		}
 		if n > 0 {
 			c.log.Info("demo data loaded", "created", n)
 		}
 	}
 	c.Metrics = owner.NewMetrics(reg)
-	runCtx, runCancel := context.WithCancel(context.Background())
-	c.cancel = runCancel
 	c.Catalog = catalog.NewCache()
-	c.manager = partitions.New(cfg.Owner, owner.Deps{
-		NC: c.NC, RelayNC: c.relayNC, LogNC: c.logNC, SnapshotNC: c.snapNC, JS: c.JS, Streams: c.Streams, Secret: secret, Log: log, Metrics: c.Metrics,
+	manager := partitions.New(cfg.Owner, owner.Deps{
+		NC: c.NC, RelayNC: relayNC, LogNC: logNC, SnapshotNC: snapNC, JS: c.JS, Streams: c.Streams, Secret: secret, Log: log, Metrics: c.Metrics,
 	})
-	c.manager.Start(runCtx, c.Catalog)
-	if err := natskv.Follow(runCtx, c.Streams.Catalog, c.Catalog, log); err != nil {
-		return fail(err)
+	// The owners claim the partitions of every event the catalog's
+	// follower puts into the cache, so they start first and stop after it.
+	if _, err := sup.Start(supervisor.Component{Name: "owners", Run: func(ctx context.Context) error {
+		manager.Start(ctx, c.Catalog)
+		<-ctx.Done()
+		manager.Wait()
+		return nil
+	}}); err != nil {
+		return nil, err
+	}
+	if _, err := sup.Start(supervisor.Component{Name: "catalog-follower", Run: func(ctx context.Context) error {
+		return natskv.Follow(ctx, c.Streams.Catalog, c.Catalog, log)
+	}}); err != nil {
+		return nil, err
 	}
 	select {
 	case <-c.Catalog.Ready():
+	case <-sup.Failed():
+		return nil, errors.New("core: a component failed while the catalog loaded")
 	case <-sctx.Done():
-		return fail(fmt.Errorf("core: catalog not loaded: %w", sctx.Err()))
+		return nil, fmt.Errorf("core: catalog not loaded: %w", sctx.Err())
 	}
 	c.room, err = waitroom.Start(sctx, cfg.Queue, waitroom.Deps{
 		NC: c.NC, Streams: c.Streams, Catalog: c.Catalog,
@@ -174,10 +195,23 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Reg
 		Node:      cfg.Node.Name, LeaseTTL: cfg.Streams.LeaseTTL, Log: log,
 	})
 	if err != nil {
-		return fail(fmt.Errorf("core: waiting room: %w", err))
+		return nil, fmt.Errorf("core: waiting room: %w", err)
+	}
+	if _, err := sup.Add("waiting-room", func(ctx context.Context) error { c.room.Stop(ctx); return nil }); err != nil {
+		return nil, err
 	}
 	c.log.Info("core started", "client", c.Node.ClientURL(), "leaf", c.Node.LeafURL(), "replicas", cfg.Streams.Replicas)
 	return c, nil
+}
+
+// jetStreamReady is the server's readiness: JetStream on and, in a
+// cluster, current with its meta leader.
+func (c *Core) jetStreamReady() error {
+	s := c.Node.Server
+	if !s.JetStreamEnabled() || (c.Node.Clustered() && !s.JetStreamIsCurrent()) {
+		return errors.New("jetstream not ready")
+	}
+	return nil
 }
 
 // ensureStreams creates the streams, retrying while a cluster is still
@@ -225,31 +259,3 @@ func holdTokenSecret(ctx context.Context, nc *nats.Conn, kv jetstream.KeyValue) 
 
 // Room is the waiting room's core side.
 func (c *Core) Room() *waitroom.Room { return c.room }
-
-// Shutdown stops in order: the waiting room (its controller reads the
-// owners and releases its lease; its services stop answering), owners (they commit what they decided and release
-// their leases), the catalog service, the connection, the server.
-func (c *Core) Shutdown(ctx context.Context) {
-	if c.room != nil {
-		c.room.Stop(ctx)
-	}
-	if c.cancel != nil {
-		c.cancel()
-		done := make(chan struct{})
-		go func() { c.manager.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-ctx.Done():
-			c.log.Warn("shutdown deadline passed with owners still stopping")
-		}
-	}
-	if c.catSvc != nil {
-		_ = c.catSvc.Stop()
-	}
-	for _, nc := range []*nats.Conn{c.NC, c.relayNC, c.logNC, c.snapNC} {
-		natsembed.Drain(ctx, nc)
-	}
-	if c.Node != nil {
-		c.Node.Shutdown(ctx)
-	}
-}

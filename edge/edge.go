@@ -1,9 +1,11 @@
-// Package edge is the regional edge runtime: the public HTTP API, edge caches
-// and (later) the waiting room and rate limits. An edge decides nothing about
-// inventory; it runs an embedded leaf nats-server joined to the core and
-// sends holds over it to the partition owners, catalog administration to the
-// catalog service and organizers' report queries to the reporting and
-// analytics services. Start wires one edge; Shutdown stops it in order.
+// Package edge is the regional edge runtime: the public HTTP API, the
+// catalog cache browsing is served from, the waiting rooms and admission,
+// and per-client rate limits. An edge decides nothing about inventory; it
+// runs an embedded leaf nats-server joined to the core and sends holds over
+// it to the partition owners, catalog administration to the catalog service
+// and organizers' report queries to the reporting and analytics services.
+// Start wires one edge under the process's supervisor, which stops it in
+// order.
 package edge
 
 import (
@@ -30,6 +32,7 @@ import (
 	"github.com/ticketing/ticketing/internal/jsnames"
 	"github.com/ticketing/ticketing/internal/natsembed"
 	"github.com/ticketing/ticketing/internal/pause"
+	"github.com/ticketing/ticketing/internal/supervisor"
 	"github.com/ticketing/ticketing/leafnodes"
 	"github.com/ticketing/ticketing/services/admission"
 	admissionapi "github.com/ticketing/ticketing/services/admission/natsapi"
@@ -127,72 +130,78 @@ type Edge struct {
 	ln     net.Listener
 	redis  *goredis.Client
 	events *waitroom.JetStreamEvents
-	cancel context.CancelFunc
-	served chan error
 	log    *slog.Logger
 }
 
-// Start starts the leaf server, waits for the core and the catalog, and
-// serves HTTP. The API's metrics are registered with reg and served with
-// everything else in it at /metrics.
-func Start(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Registry) (*Edge, error) {
+// Start starts the edge and adds its components to sup in start order: the
+// leaf server, the Redis client, the connection, the catalog's follower,
+// the admission keys' refresh, the waiting rooms' events and the waiting
+// rooms, and last the HTTP listener, which the supervisor's reverse order
+// stops first. When Start fails, what it started is left to sup. The API's
+// metrics are registered with reg and served with everything else in it at
+// /metrics; /readyz serves sup's report.
+func Start(ctx context.Context, cfg Config, sup *supervisor.Supervisor, log *slog.Logger, reg *prometheus.Registry) (*Edge, error) {
 	cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	e := &Edge{log: log.With("component", "edge", "edge", cfg.Leaf.Name), served: make(chan error, 1)}
-	fail := func(err error) (*Edge, error) {
-		e.Shutdown(context.Background())
-		return nil, err
-	}
+	e := &Edge{log: log.With("component", "edge", "edge", cfg.Leaf.Name)}
 	var err error
 	if e.Leaf, err = leafnodes.StartEdge(cfg.Leaf, log); err != nil {
 		return nil, err
 	}
-	if e.NC, err = natsembed.Connect(e.Leaf, nats.Name(cfg.Leaf.Name), nats.MaxReconnects(-1)); err != nil {
-		return fail(err)
+	if err := natsembed.Supervise(sup, "nats-leaf", e.Leaf, e.connected); err != nil {
+		return nil, err
+	}
+	limiter, err := e.limiter(sup, cfg.RateLimit)
+	if err != nil {
+		return nil, err
+	}
+	e.NC, err = natsembed.SuperviseConn(sup, "nats-conn", func(o ...nats.Option) (*nats.Conn, error) {
+		return natsembed.Connect(e.Leaf, append([]nats.Option{nats.Name(cfg.Leaf.Name), nats.MaxReconnects(-1)}, o...)...)
+	})
+	if err != nil {
+		return nil, err
 	}
 	sctx, scancel := context.WithTimeout(ctx, cfg.StartTimeout)
 	defer scancel()
 	if err := leafnodes.WaitConnected(sctx, e.Leaf); err != nil {
-		return fail(err)
+		return nil, err
 	}
 	js, err := jetstream.NewWithDomain(e.NC, jsnames.Domain)
 	if err != nil {
-		return fail(err)
+		return nil, err
 	}
 	kv, err := waitBucket(sctx, js, jsnames.CatalogBucket)
 	if err != nil {
-		return fail(err)
+		return nil, err
 	}
-	runCtx, cancel := context.WithCancel(context.Background())
-	e.cancel = cancel
 	e.Catalog = catalog.NewCache()
-	if err := natskv.Follow(runCtx, kv, e.Catalog, log); err != nil {
-		return fail(err)
+	if _, err := sup.Start(supervisor.Component{Name: "catalog-follower", Run: func(ctx context.Context) error {
+		return natskv.Follow(ctx, kv, e.Catalog, log)
+	}}); err != nil {
+		return nil, err
 	}
 	select {
 	case <-e.Catalog.Ready():
+	case <-sup.Failed():
+		return nil, errors.New("edge: a component failed while the catalog loaded")
 	case <-sctx.Done():
-		return fail(fmt.Errorf("edge: catalog not loaded: %w", sctx.Err()))
+		return nil, fmt.Errorf("edge: catalog not loaded: %w", sctx.Err())
 	}
 	e.Inventory = &natsapi.Client{NC: e.NC, Timeout: cfg.API.RequestTimeout}
-	limiter, err := e.limiter(cfg.RateLimit)
-	if err != nil {
-		return fail(err)
-	}
 	e.Registry = reg
 	if cfg.API.AdminToken == "" {
 		e.log.Warn("no admin token configured: the report endpoints refuse every request")
 	}
-	gate, guard, err := e.waitingRooms(runCtx, &cfg, limiter, reg)
+	gate, guard, err := e.waitingRooms(&cfg, sup, limiter, reg)
 	if err != nil {
-		return fail(err)
+		return nil, err
 	}
 	deps := httpapi.Deps{
 		Catalog: e.Catalog, Inventory: e.Inventory, Admin: &catalogapi.Client{NC: e.NC},
 		Reports: &reportingapi.Client{NC: e.NC}, Funnels: &analyticsapi.Client{NC: e.NC, Timeout: cfg.API.RequestTimeout},
-		Limiter: limiter, Ready: e.ready, Log: e.log, Registry: e.Registry,
+		Limiter: limiter, Ready: sup.Report, Log: e.log, Registry: e.Registry,
 		Queue: e.Rooms, Gate: gate,
 	}
 	if guard != nil {
@@ -200,16 +209,23 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Re
 	}
 	e.App = httpapi.New(cfg.API, deps)
 	if e.ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
-		return fail(err)
+		return nil, err
 	}
-	go func() { e.served <- e.App.Listener(e.ln) }()
+	if _, err := sup.Start(supervisor.Component{
+		Name: "http",
+		// In-flight requests finish, no new WebSockets are accepted.
+		Stop: e.App.ShutdownWithContext,
+		Run:  func(context.Context) error { return e.App.Listener(e.ln) },
+	}); err != nil {
+		return nil, err
+	}
 	e.log.Info("edge started", "http", e.URL())
 	return e, nil
 }
 
 // waitingRooms starts the waiting rooms, the admission keys' refresh, the
 // verifier of the hold gate and the join guard.
-func (e *Edge) waitingRooms(ctx context.Context, cfg *Config, limiter ratelimit.Limiter, reg prometheus.Registerer) (*waitroom.Gate, *joinguard.Guard, error) {
+func (e *Edge) waitingRooms(cfg *Config, sup *supervisor.Supervisor, limiter ratelimit.Limiter, reg prometheus.Registerer) (*waitroom.Gate, *joinguard.Guard, error) {
 	adm := &admissionapi.Client{NC: e.NC, Timeout: cfg.API.RequestTimeout}
 	qc := cfg.Queue
 	qc.RequestTimeout = cfg.API.RequestTimeout
@@ -222,6 +238,9 @@ func (e *Edge) waitingRooms(ctx context.Context, cfg *Config, limiter ratelimit.
 		if e.events, err = waitroom.NewJetStreamEvents(e.NC, jsnames.Domain, cfg.Leaf.Name, 65536, e.log); err != nil {
 			return nil, nil, err
 		}
+		if _, err := sup.Add("waiting-room-events", func(ctx context.Context) error { e.events.Close(ctx); return nil }); err != nil {
+			return nil, nil, err
+		}
 		qc.Events = e.events
 	}
 	var err error
@@ -229,8 +248,17 @@ func (e *Edge) waitingRooms(ctx context.Context, cfg *Config, limiter ratelimit.
 	if err != nil {
 		return nil, nil, err
 	}
+	// Every socket is closed with 1001 "going away", reports stop.
+	if _, err := sup.Add("waiting-rooms", e.Rooms.Shutdown); err != nil {
+		return nil, nil, err
+	}
 	keys := waitroom.NewKeys(adm, e.log)
-	go keys.Follow(ctx, cfg.KeysRefresh)
+	if _, err := sup.Start(supervisor.Component{Name: "admission-keys", Run: func(ctx context.Context) error {
+		keys.Follow(ctx, cfg.KeysRefresh)
+		return nil
+	}}); err != nil {
+		return nil, nil, err
+	}
 	var spent admission.SpentStore
 	if e.redis != nil {
 		spent, err = redisspent.New(e.redis, redisspent.Config{})
@@ -259,13 +287,16 @@ func (e *Edge) waitingRooms(ctx context.Context, cfg *Config, limiter ratelimit.
 }
 
 // limiter builds the rate limiter the config asks for.
-func (e *Edge) limiter(c RateLimitConfig) (ratelimit.Limiter, error) {
+func (e *Edge) limiter(sup *supervisor.Supervisor, c RateLimitConfig) (ratelimit.Limiter, error) {
 	switch {
 	case c.Disabled:
 		return nil, nil
 	case c.RedisAddr != "":
 		e.redis = goredis.NewClient(&goredis.Options{Addr: c.RedisAddr, Password: c.RedisPassword,
 			DialTimeout: 2 * time.Second, ReadTimeout: 500 * time.Millisecond, WriteTimeout: 500 * time.Millisecond})
+		if _, err := sup.Add("redis", func(context.Context) error { return e.redis.Close() }); err != nil {
+			return nil, err
+		}
 		e.log.Info("rate limits kept in Redis", "addr", c.RedisAddr)
 		return redislimit.New(e.redis, redislimit.Config{})
 	default:
@@ -287,7 +318,8 @@ func waitBucket(ctx context.Context, js jetstream.JetStream, name string) (jetst
 	}
 }
 
-func (e *Edge) ready() error {
+// connected is the leaf server's readiness: joined to the core.
+func (e *Edge) connected() error {
 	if e.Leaf.NumLeafNodes() == 0 {
 		return errors.New("no connection to the core")
 	}
@@ -304,32 +336,4 @@ func (e *Edge) LeafClientURL() string {
 		return ""
 	}
 	return e.Leaf.ClientURL()
-}
-
-// Shutdown stops in order: HTTP (in-flight requests finish, no new
-// WebSockets), the waiting rooms (every socket closed with 1001 "going
-// away", reports stopped), catalog following, the connection, the leaf
-// server.
-func (e *Edge) Shutdown(ctx context.Context) {
-	if e.App != nil {
-		if err := e.App.ShutdownWithContext(ctx); err != nil {
-			e.log.Warn("http shutdown", "err", err)
-		}
-	}
-	if e.Rooms != nil {
-		if err := e.Rooms.Shutdown(ctx); err != nil {
-			e.log.Warn("waiting rooms shutdown", "err", err)
-		}
-	}
-	if e.events != nil {
-		e.events.Close(ctx)
-	}
-	if e.cancel != nil {
-		e.cancel()
-	}
-	natsembed.Drain(ctx, e.NC)
-	if e.redis != nil {
-		_ = e.redis.Close()
-	}
-	natsembed.Shutdown(ctx, e.Leaf)
 }

@@ -3,6 +3,7 @@ package edge_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -17,7 +18,9 @@ import (
 	"github.com/ticketing/ticketing/core/node/nodetest"
 	"github.com/ticketing/ticketing/edge"
 	"github.com/ticketing/ticketing/edge/httpapi"
+	"github.com/ticketing/ticketing/internal/eventually"
 	"github.com/ticketing/ticketing/internal/jsnames"
+	"github.com/ticketing/ticketing/internal/supervisor/supervisortest"
 	"github.com/ticketing/ticketing/leafnodes"
 	"github.com/ticketing/ticketing/services/analytics"
 	"github.com/ticketing/ticketing/services/analytics/filestore"
@@ -70,16 +73,17 @@ func TestReportsThroughTheLeafNode(t *testing.T) {
 	}
 	defer func() { _ = as.Stop() }()
 
+	sup := supervisortest.New(t)
+	defer func() { _ = sup.Shutdown() }()
 	e, err := edge.Start(ctx, edge.Config{
 		HTTPAddr:  "127.0.0.1:0",
 		Leaf:      leafnodes.EdgeConfig{Name: "edge-t", ClientAddr: "-", Hubs: []string{core.LeafURL()}},
 		API:       httpapi.Config{AdminToken: adminToken},
 		RateLimit: edge.RateLimitConfig{Disabled: true},
-	}, log, prometheus.NewRegistry())
+	}, sup, log, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer e.Shutdown(context.Background())
 
 	get := func(path, auth string) (int, []byte) {
 		t.Helper()
@@ -101,12 +105,12 @@ func TestReportsThroughTheLeafNode(t *testing.T) {
 		t.Helper()
 		var status int
 		var body []byte
-		for deadline := time.Now().Add(10 * time.Second); ; {
-			status, body = get(path, "Bearer "+adminToken)
-			if status != http.StatusServiceUnavailable || time.Now().After(deadline) {
-				break
+		eventually.Nil(t, 10*time.Second, func() error {
+			if status, body = get(path, "Bearer "+adminToken); status == http.StatusServiceUnavailable {
+				return fmt.Errorf("GET %s: %d %s", path, status, body)
 			}
-		}
+			return nil
+		})
 		if status != http.StatusOK {
 			t.Fatalf("GET %s: %d %s", path, status, body)
 		}

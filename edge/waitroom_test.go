@@ -24,6 +24,7 @@ import (
 	"github.com/ticketing/ticketing/edge/waitroom"
 	"github.com/ticketing/ticketing/internal/errs"
 	"github.com/ticketing/ticketing/internal/jsnames"
+	"github.com/ticketing/ticketing/internal/supervisor/supervisortest"
 	"github.com/ticketing/ticketing/leafnodes"
 	"github.com/ticketing/ticketing/services/admission"
 	admissionapi "github.com/ticketing/ticketing/services/admission/natsapi"
@@ -138,16 +139,17 @@ func TestWaitingRoomThroughTheEdge(t *testing.T) {
 	}
 	defer func() { _ = rsub.Unsubscribe() }()
 
+	sup := supervisortest.New(t)
+	defer func() { _ = sup.Shutdown() }()
 	e, err := edge.Start(ctx, edge.Config{
 		HTTPAddr:  "127.0.0.1:0",
 		Leaf:      leafnodes.EdgeConfig{Name: "edge-t", ClientAddr: "-", Hubs: []string{core.LeafURL()}},
 		RateLimit: edge.RateLimitConfig{Disabled: true},
 		Queue:     waitroom.Config{MinPushInterval: 1}, // push admissions at once
-	}, discard(), prometheus.NewRegistry())
+	}, sup, discard(), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer e.Shutdown(context.Background())
 
 	host := strings.TrimPrefix(e.URL(), "http://")
 	dial := func(session string) *websocket.Conn {

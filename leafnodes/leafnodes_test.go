@@ -14,6 +14,7 @@ import (
 
 	"github.com/ticketing/ticketing/core/node/nodetest"
 	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/internal/eventually"
 	"github.com/ticketing/ticketing/internal/jsnames"
 	"github.com/ticketing/ticketing/leafnodes"
 	"github.com/ticketing/ticketing/services/analytics/filestore"
@@ -91,15 +92,12 @@ func TestEdgePermissions(t *testing.T) {
 		var err error
 		if allowed[op] {
 			// Interest crosses the leaf connection asynchronously: retry.
-			deadline := time.Now().Add(5 * time.Second)
-			for {
+			eventually.Nil(t, 5*time.Second, func() error {
 				m, err = edgeNC.Request(subj, nil, time.Second)
-				if err == nil || time.Now().After(deadline) {
-					break
-				}
-			}
-			if err != nil || string(m.Data) != op {
-				t.Fatalf("%s from the edge: %v", op, err)
+				return err
+			})
+			if string(m.Data) != op {
+				t.Fatalf("%s from the edge: %q", op, m.Data)
 			}
 			continue
 		}
@@ -121,15 +119,14 @@ func TestEdgePermissions(t *testing.T) {
 		"event report": func(ctx context.Context) error { _, err := reports.EventReport(ctx, "ev"); return err },
 		"funnel":       func(ctx context.Context) error { _, err := funnelClient.Funnel(ctx, "ev"); return err },
 	} {
-		deadline := time.Now().Add(5 * time.Second)
-		for {
+		eventually.Nil(t, 5*time.Second, func() error {
 			rctx, rcancel := context.WithTimeout(ctx, time.Second)
-			err = call(rctx)
-			rcancel()
-			if !errs.Is(errs.Unavailable, err) || time.Now().After(deadline) {
-				break
+			defer rcancel()
+			if err = call(rctx); errs.Is(errs.Unavailable, err) {
+				return err
 			}
-		}
+			return nil
+		})
 		if !errs.Is(errs.NotFound, err) {
 			t.Fatalf("%s from the edge: %v, want the service's not found", name, err)
 		}
@@ -162,23 +159,18 @@ func TestEdgePermissions(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = edgeNC.Flush()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	eventually.Nil(t, 5*time.Second, func() error {
 		for _, subj := range []string{reportingapi.SubjEventReport, analyticsapi.SubjFunnel} {
 			if err := coreNC.Publish(subj, []byte(`{"event_id":"ev"}`)); err != nil {
-				t.Fatal(err)
+				return err
 			}
 		}
 		if err := coreNC.Publish("_INBOX.probe", nil); err != nil {
-			t.Fatal(err)
+			return err
 		}
-		if _, err := probe.NextMsg(100 * time.Millisecond); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the probe never reached the edge")
-		}
-	}
+		_, err := probe.NextMsg(100 * time.Millisecond)
+		return err
+	})
 	for _, sub := range []*nats.Subscription{stolen, stolenFunnels} {
 		if n, _, _ := sub.Pending(); n != 0 {
 			t.Fatalf("the edge received %d requests on %s meant for the core", n, sub.Subject)

@@ -31,6 +31,7 @@ import (
 	"github.com/ticketing/ticketing/edge"
 	"github.com/ticketing/ticketing/internal/errs"
 	"github.com/ticketing/ticketing/internal/loadgen"
+	"github.com/ticketing/ticketing/internal/supervisor"
 	"github.com/ticketing/ticketing/leafnodes"
 	"github.com/ticketing/ticketing/services/catalog"
 	catalogapi "github.com/ticketing/ticketing/services/catalog/natsapi"
@@ -134,10 +135,15 @@ func benchHolds(ctx context.Context, args []string) error {
 	status("starting a core and an edge (data in %s, every log write synced) …", dir)
 	const token = "bench-admin-token-0123456789"
 	reg := prometheus.NewRegistry()
+	sup, err := supervisor.New(supervisor.Config{Log: log})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = sup.Shutdown() }()
 	c, err := core.Start(ctx, core.Config{
 		Node:       node.Config{Name: "core-1", DataDir: dir, ClientAddr: "127.0.0.1:0", LeafAddr: "127.0.0.1:0"},
 		AdminToken: token,
-	}, log, reg)
+	}, sup, log, reg)
 	if err != nil {
 		return err
 	}
@@ -147,12 +153,10 @@ func benchHolds(ctx context.Context, args []string) error {
 			Compression: "off"},
 		// One client address drives the whole load: no per-client limits.
 		RateLimit: edge.RateLimitConfig{Disabled: true},
-	}, log, newRegistry())
+	}, sup, log, newRegistry())
 	if err != nil {
-		shutdown(log, nil, c)
 		return err
 	}
-	defer shutdown(log, e, c)
 
 	inv := &natsapi.Client{NC: c.NC, Timeout: 10 * time.Second}
 	if err := createBenchEvents(ctx, c.NC, token, inv); err != nil {

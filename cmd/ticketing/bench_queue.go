@@ -33,6 +33,7 @@ import (
 	"github.com/ticketing/ticketing/core"
 	"github.com/ticketing/ticketing/core/node"
 	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/internal/supervisor"
 	"github.com/ticketing/ticketing/services/admission"
 	"github.com/ticketing/ticketing/services/catalog"
 	catalogapi "github.com/ticketing/ticketing/services/catalog/natsapi"
@@ -142,14 +143,18 @@ func benchQueue(ctx context.Context, args []string) error {
 		log := slog.New(slog.NewTextHandler(io.Discard, nil))
 		status("starting a core (in this process) and one edge (a child process) …")
 		const token = "bench-admin-token-0123456789"
-		c, err := core.Start(ctx, core.Config{
-			Node:       node.Config{Name: "core-1", DataDir: dir, ClientAddr: "127.0.0.1:0", LeafAddr: "127.0.0.1:0"},
-			AdminToken: token,
-		}, log, prometheus.NewRegistry())
+		sup, err := supervisor.New(supervisor.Config{Log: log})
 		if err != nil {
 			return err
 		}
-		defer shutdown(log, nil, c)
+		defer func() { _ = sup.Shutdown() }()
+		c, err := core.Start(ctx, core.Config{
+			Node:       node.Config{Name: "core-1", DataDir: dir, ClientAddr: "127.0.0.1:0", LeafAddr: "127.0.0.1:0"},
+			AdminToken: token,
+		}, sup, log, prometheus.NewRegistry())
+		if err != nil {
+			return err
+		}
 		ring = c.Room().Ring()
 		if err := createQueueBenchEvent(ctx, c, token); err != nil {
 			return err

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ticketing/ticketing/core/streams"
+	"github.com/ticketing/ticketing/internal/eventually"
 	"github.com/ticketing/ticketing/internal/lease"
 )
 
@@ -25,7 +26,7 @@ func leaseHolder(t *testing.T, c *coreProc, partition string) string {
 		t.Fatal(err)
 	}
 	var holder string
-	eventually(t, 30*time.Second, func() error {
+	eventually.Nil(t, 30*time.Second, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		kv, err := js.KeyValue(ctx, streams.LeaseBucket)
@@ -118,7 +119,7 @@ func TestFailoverKillsOwner(t *testing.T) {
 		}()
 	}
 	// Let the load run, then kill the owner.
-	eventually(t, 30*time.Second, func() error {
+	eventually.Nil(t, 30*time.Second, func() error {
 		if seq.Load() < 300 {
 			return fmt.Errorf("%d requests so far", seq.Load())
 		}
@@ -128,7 +129,7 @@ func TestFailoverKillsOwner(t *testing.T) {
 	killedAt.Store(time.Now().UnixNano())
 	// Wait until holds succeed again, through a new owner.
 	var recovered time.Duration
-	eventually(t, 60*time.Second, func() error {
+	eventually.Nil(t, 60*time.Second, func() error {
 		mu.Lock()
 		defer mu.Unlock()
 		k := time.Unix(0, killedAt.Load())
@@ -142,7 +143,7 @@ func TestFailoverKillsOwner(t *testing.T) {
 	})
 	// Keep the load on a little longer, then stop it.
 	target := seq.Load() + 300
-	eventually(t, 60*time.Second, func() error {
+	eventually.Nil(t, 60*time.Second, func() error {
 		if seq.Load() < target {
 			return fmt.Errorf("%d requests so far", seq.Load())
 		}
@@ -248,14 +249,14 @@ func TestPausedOwnerStepsDown(t *testing.T) {
 		t.Fatalf("hold before the pause: %d %v", code, err)
 	}
 	old.signal(syscall.SIGSTOP)
-	eventually(t, 30*time.Second, func() error {
+	eventually.Nil(t, 30*time.Second, func() error {
 		if h := leaseHolder(t, other, "pz.0"); h == ownerName {
 			return fmt.Errorf("still held by the paused %s", h)
 		}
 		return nil
 	})
 	var second holdAnswer
-	eventually(t, 30*time.Second, func() error {
+	eventually.Nil(t, 30*time.Second, func() error {
 		code, err := a.do("POST", "/v1/events/pz/holds", map[string]string{"Idempotency-Key": "during"}, map[string]any{"seats": []string{"s0-r0-2"}}, &second)
 		if err != nil || code != 201 {
 			return fmt.Errorf("hold during the pause: %d %v", code, err)
@@ -263,7 +264,7 @@ func TestPausedOwnerStepsDown(t *testing.T) {
 		return nil
 	})
 	old.signal(syscall.SIGCONT)
-	eventually(t, 30*time.Second, func() error {
+	eventually.Nil(t, 30*time.Second, func() error {
 		out := old.out.String()
 		if strings.Contains(out, "partition owner stopped") || strings.Contains(out, "lease: lost") {
 			return nil
@@ -274,7 +275,7 @@ func TestPausedOwnerStepsDown(t *testing.T) {
 	// node rejoins its routes and raft groups), and both acknowledged holds
 	// stand.
 	var third holdAnswer
-	eventually(t, 30*time.Second, func() error {
+	eventually.Nil(t, 30*time.Second, func() error {
 		code, err := a.do("POST", "/v1/events/pz/holds", map[string]string{"Idempotency-Key": "after"}, map[string]any{"seats": []string{"s0-r0-3"}}, &third)
 		if err != nil || code != 201 {
 			return fmt.Errorf("hold after the resume: %d %v", code, err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ticketing/ticketing/edge"
 	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/internal/eventually"
 	"github.com/ticketing/ticketing/internal/testservers"
 	"github.com/ticketing/ticketing/services/inventory"
 	"github.com/ticketing/ticketing/services/inventory/natsapi"
@@ -46,7 +47,7 @@ func TestHoldExpiry(t *testing.T) {
 	}
 
 	// Nobody touches the partition: the owner's timer expires the hold.
-	eventually(t, 15*time.Second, func() error {
+	eventually.Nil(t, 15*time.Second, func() error {
 		var h holdAnswer
 		code, err := a.do("GET", "/v1/holds/"+short.HoldID, map[string]string{"Authorization": "Bearer " + short.HoldToken}, nil, &h)
 		if err != nil || code != 200 || h.Status != "expired" {
@@ -77,7 +78,7 @@ func TestHoldExpiry(t *testing.T) {
 		}
 		return nil
 	}
-	eventually(t, 30*time.Second, check)
+	eventually.Nil(t, 30*time.Second, check)
 	av, err := a.availability("exp")
 	if err != nil {
 		t.Fatal(err)

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
@@ -50,27 +49,26 @@ func addCoreConnFlags(fs *flag.FlagSet) coreConnFlags {
 
 // dialer connects to the core with the flags' settings.
 func (f coreConnFlags) dialer() bridge.Dialer {
-	return func(name string) (*nats.Conn, error) {
-		return nats.Connect(*f.url, nats.Name(name), nats.UserInfo(*f.user, *f.password), nats.MaxReconnects(*f.maxReconnects))
+	return func(name string, opts ...nats.Option) (*nats.Conn, error) {
+		return nats.Connect(*f.url, append([]nats.Option{nats.Name(name), nats.UserInfo(*f.user, *f.password),
+			nats.MaxReconnects(*f.maxReconnects)}, opts...)...)
 	}
 }
 
 // kafkaSideFlags are the flags `ticketing bridge` and `ticketing consume`
 // share.
 type kafkaSideFlags struct {
-	conn            coreConnFlags
-	brokers         list
-	ops             *string
-	shutdownTimeout *time.Duration
-	log             logFlags
+	conn    coreConnFlags
+	brokers list
+	ops     *string
+	sup     supervisorFlags
+	log     logFlags
 }
 
 func addKafkaSideFlags(fs *flag.FlagSet, ops string) *kafkaSideFlags {
-	f := &kafkaSideFlags{conn: addCoreConnFlags(fs)}
+	f := &kafkaSideFlags{conn: addCoreConnFlags(fs), sup: addSupervisorFlags(fs), log: addLogFlags(fs, "json")}
 	fs.Var(&f.brokers, "brokers", "Kafka seed brokers (host:port,…); required")
 	f.ops = fs.String("ops", ops, "address of /metrics, /healthz and /readyz")
-	f.shutdownTimeout = fs.Duration("shutdown-timeout", supervisor.DefaultShutdownTimeout, "deadline of the ordered shutdown of every component")
-	f.log = addLogFlags(fs, "json")
 	return f
 }
 
@@ -85,15 +83,24 @@ func (f *kafkaSideFlags) parse(fs *flag.FlagSet, args []string) (*slog.Logger, e
 	return f.log.logger()
 }
 
-// run runs cfg's parts under one supervisor, with the ops listener, until
-// ctx ends or a component fails.
+// run runs cfg's parts under one supervisor, with the ops listener last,
+// until ctx ends or a component fails.
 func (f *kafkaSideFlags) run(ctx context.Context, log *slog.Logger, msg string, cfg bridge.Config) error {
 	cfg.Kafka.Brokers = f.brokers
-	reg := newRegistry()
-	return supervised(ctx, log, msg, *f.shutdownTimeout, *f.ops, reg, func(sup *supervisor.Supervisor) error {
-		_, err := bridge.Start(ctx, cfg, sup, f.conn.dialer(), log, reg)
+	sup, err := f.sup.supervisor(log)
+	if err != nil {
 		return err
-	})
+	}
+	reg := newRegistry()
+	if _, err := bridge.Start(ctx, cfg, sup, f.conn.dialer(), log, reg); err != nil {
+		return errors.Join(err, sup.Shutdown())
+	}
+	ops, err := serveOps(sup, *f.ops, reg)
+	if err != nil {
+		return errors.Join(fmt.Errorf("ops listener: %w", err), sup.Shutdown())
+	}
+	log.Info(msg, "ops", ops)
+	return sup.Wait(ctx)
 }
 
 // runBridge runs the mirror as a process of its own. Several may run: one
@@ -176,7 +183,7 @@ func startDevBI(ctx context.Context, sup *supervisor.Supervisor, c *core.Core, d
 		Mirror:   &mirror.Config{Name: "dev"},
 		Consumers: bridge.ConsumersConfig{Run: bridge.ConsumerNames, Dir: data, Export: reporting.DirSink{Dir: filepath.Join(data, "exports")},
 			ExportToday: true, Instance: "dev"},
-	}, sup, func(name string) (*nats.Conn, error) { return c.Node.Connect(name) }, log, reg)
+	}, sup, c.Node.Connect, log, reg)
 }
 
 // runAudit is `ticketing audit verify`: it walks every chain of the audit

@@ -11,6 +11,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/ticketing/ticketing/internal/chromiumtest"
+	"github.com/ticketing/ticketing/internal/eventually"
 	"github.com/ticketing/ticketing/services/catalog"
 )
 
@@ -127,7 +128,7 @@ func (a *api) createQueueEventSized(id string, onSale time.Time, rows, gaCap int
 	if code, err := a.do("POST", "/v1/admin/events", auth, ev, nil); err != nil || code != 201 {
 		a.t.Fatalf("create event: %d %v", code, err)
 	}
-	eventually(a.t, 30*time.Second, func() error {
+	eventually.Nil(a.t, 30*time.Second, func() error {
 		if _, err := a.availability(id); err != nil {
 			return err
 		}

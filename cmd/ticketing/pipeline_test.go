@@ -19,6 +19,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/ticketing/ticketing/internal/eventually"
 	"github.com/ticketing/ticketing/services/inventory"
 	"github.com/ticketing/ticketing/services/inventory/natsapi"
 )
@@ -51,7 +52,7 @@ func (d *devProc) start() {
 			d.t.Logf("--- log of ticketing dev ---\n%s", tail(out.String(), 60))
 		}
 	})
-	eventually(d.t, 90*time.Second, func() error {
+	eventually.Nil(d.t, 90*time.Second, func() error {
 		if d.cmd.ProcessState != nil {
 			return fmt.Errorf("ticketing dev exited: %v", d.cmd.ProcessState)
 		}
@@ -144,7 +145,7 @@ func TestDevKafkaPipeline(t *testing.T) {
 	// 5 holds of 2 tickets, 2 of them sold at 35.00 each ticket, 1 released.
 	wantReport := func(held, heldNow, placed int) {
 		t.Helper()
-		eventually(t, 60*time.Second, func() error {
+		eventually.Nil(t, 60*time.Second, func() error {
 			var r eventReport
 			code, err := a.do("GET", "/v1/reports/events/club-night", auth, nil, &r)
 			if err != nil || code != 200 {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/ticketing/ticketing/edge"
 	"github.com/ticketing/ticketing/internal/cloudevents"
+	"github.com/ticketing/ticketing/internal/eventually"
 	"github.com/ticketing/ticketing/internal/jsnames"
 	"github.com/ticketing/ticketing/services/queue"
 	queueapi "github.com/ticketing/ticketing/services/queue/natsapi"
@@ -86,7 +87,7 @@ func TestQueueAcrossTwoEdges(t *testing.T) {
 	onSale := time.Now().Add(10 * time.Second)
 	apis[0].createQueueEventSized(event, onSale, 1, 30) // 20 seats + 30 GA: 50
 	// The second edge learns of the event from its catalog mirror.
-	eventually(t, 30*time.Second, func() error {
+	eventually.Nil(t, 30*time.Second, func() error {
 		_, err := apis[1].availability(event)
 		return err
 	})
@@ -139,7 +140,7 @@ func TestQueueAcrossTwoEdges(t *testing.T) {
 		return in, waiting, nil
 	}
 	var got [2]map[queue.TicketID]bool
-	eventually(t, 60*time.Second, func() error {
+	eventually.Nil(t, 60*time.Second, func() error {
 		for e := range lines {
 			in, _, err := admitted(lines[e])
 			if err != nil {
@@ -160,7 +161,7 @@ func TestQueueAcrossTwoEdges(t *testing.T) {
 	// before the sale, lists both pre-queues; each edge admitted the front
 	// of its own line in that order.
 	var rec queueapi.DrawRecord
-	eventually(t, 60*time.Second, func() error {
+	eventually.Nil(t, 60*time.Second, func() error {
 		rec = queueapi.DrawRecord{}
 		if code, err := apis[0].do("GET", "/v1/events/"+event+"/queue/draw", nil, nil, &rec); err != nil || code != 200 {
 			return fmt.Errorf("draw: %d %v", code, err)
@@ -263,7 +264,7 @@ func TestQueueAcrossTwoEdges(t *testing.T) {
 	}
 
 	// Sold out: every waiting user, at both edges, is told.
-	eventually(t, 30*time.Second, func() error {
+	eventually.Nil(t, 30*time.Second, func() error {
 		return eachWaiting(func(e int, s *shopper, st queueStatus) error {
 			if st.State != "sold_out" {
 				return fmt.Errorf("edge %d: a waiting user reads %q, want sold_out", e, st.State)
@@ -276,7 +277,7 @@ func TestQueueAcrossTwoEdges(t *testing.T) {
 		map[string]string{"Authorization": "Bearer " + holds[0].HoldToken}, nil, nil); err != nil || code != 200 {
 		t.Fatalf("release: %d %v", code, err)
 	}
-	eventually(t, 30*time.Second, func() error {
+	eventually.Nil(t, 30*time.Second, func() error {
 		return eachWaiting(func(e int, s *shopper, st queueStatus) error {
 			if st.State != "queued" || st.Position != places[s] {
 				return fmt.Errorf("edge %d: a waiting user reads %q at place %d after the release, want queued at %d", e, st.State, st.Position, places[s])
@@ -293,7 +294,7 @@ func TestQueueAcrossTwoEdges(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	eventually(t, 30*time.Second, func() error {
+	eventually.Nil(t, 30*time.Second, func() error {
 		types, err := queueEvents(ctx, js, event)
 		if err != nil {
 			return err
@@ -385,7 +386,7 @@ func TestQueueControllerFailover(t *testing.T) {
 		return in, nil
 	}
 	var before map[*shopper]bool
-	eventually(t, 60*time.Second, func() error {
+	eventually.Nil(t, 60*time.Second, func() error {
 		var err error
 		if before, err = admitted(); err == nil && len(before) == 0 {
 			err = fmt.Errorf("nobody admitted yet")
@@ -406,7 +407,7 @@ func TestQueueControllerFailover(t *testing.T) {
 
 	// Admissions go on under the new controller (4 shoppers every 3 s).
 	var after map[*shopper]bool
-	eventually(t, 90*time.Second, func() error {
+	eventually.Nil(t, 90*time.Second, func() error {
 		var err error
 		if after, err = admitted(); err != nil {
 			return err
@@ -433,7 +434,7 @@ func TestQueueControllerFailover(t *testing.T) {
 		}
 	}
 	var st queueStatus
-	eventually(t, 30*time.Second, func() error {
+	eventually.Nil(t, 30*time.Second, func() error {
 		var err error
 		if st, err = s.status(event); err == nil && st.Token == "" {
 			err = fmt.Errorf("no token yet: %+v", st)
@@ -448,7 +449,7 @@ func TestQueueControllerFailover(t *testing.T) {
 		t.Fatalf("hold with a token issued after the failover: %d %v %+v", code, err, ans.Error)
 	}
 	var rec queueapi.DrawRecord
-	eventually(t, 60*time.Second, func() error {
+	eventually.Nil(t, 60*time.Second, func() error {
 		rec = queueapi.DrawRecord{}
 		if code, err := a.do("GET", "/v1/events/"+event+"/queue/draw", nil, nil, &rec); err != nil || code != 200 {
 			return fmt.Errorf("draw: %d %v", code, err)
@@ -499,7 +500,7 @@ func TestDevQueueSurvivesKill9(t *testing.T) {
 		return out, admitted, nil
 	}
 	var before map[*shopper]queueStatus
-	eventually(t, 60*time.Second, func() error {
+	eventually.Nil(t, 60*time.Second, func() error {
 		var n int
 		var err error
 		if before, n, err = statuses(); err == nil && n != 3 {
@@ -511,7 +512,7 @@ func TestDevQueueSurvivesKill9(t *testing.T) {
 	// much, as the package documents): wait until it holds the 15 joins
 	// and the 3 admissions before the kill.
 	journal := filepath.Join(d.dir, "edge-queue", event+".journal")
-	eventually(t, 10*time.Second, func() error {
+	eventually.Nil(t, 10*time.Second, func() error {
 		joins, admitted, err := journalCounts(journal)
 		if err == nil && (joins != len(line) || admitted != 3) {
 			err = fmt.Errorf("journal holds %d joins and %d admissions", joins, admitted)
@@ -521,7 +522,7 @@ func TestDevQueueSurvivesKill9(t *testing.T) {
 	d.kill9()
 	d.start()
 	var after map[*shopper]queueStatus
-	eventually(t, 60*time.Second, func() error {
+	eventually.Nil(t, 60*time.Second, func() error {
 		var err error
 		after, _, err = statuses()
 		return err

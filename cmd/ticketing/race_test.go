@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ticketing/ticketing/internal/eventually"
 	"github.com/ticketing/ticketing/services/inventory"
 	"github.com/ticketing/ticketing/services/inventory/natsapi"
 )
@@ -153,7 +154,7 @@ func TestRaceForSeatsSurvivesKill9(t *testing.T) {
 	c.kill9()
 	c.start()
 	c.waitReady(60 * time.Second)
-	eventually(t, 30*time.Second, func() error {
+	eventually.Nil(t, 30*time.Second, func() error {
 		_, err := a.availability("race")
 		return err
 	})

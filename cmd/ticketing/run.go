@@ -39,7 +39,7 @@ func newRegistry() *prometheus.Registry {
 
 // startCore starts a core process, with the demo data when demo is set;
 // onSaleIn > 0 opens the demo's waiting-room events that long after now.
-func startCore(ctx context.Context, cfg core.Config, demo bool, onSaleIn time.Duration, log *slog.Logger, reg prometheus.Registerer) (*core.Core, error) {
+func startCore(ctx context.Context, cfg core.Config, sup *supervisor.Supervisor, demo bool, onSaleIn time.Duration, log *slog.Logger, reg prometheus.Registerer) (*core.Core, error) {
 	if demo {
 		b, err := conf.Files.ReadFile("demo/demo.json")
 		if err != nil {
@@ -52,7 +52,7 @@ func startCore(ctx context.Context, cfg core.Config, demo bool, onSaleIn time.Du
 		openDemoSale(&d, onSaleIn, time.Now())
 		cfg.Demo = &d
 	}
-	return core.Start(ctx, cfg, log, reg)
+	return core.Start(ctx, cfg, sup, log, reg)
 }
 
 // adminToken returns the configured admin token or, when none is, the one
@@ -99,6 +99,7 @@ func runDev(ctx context.Context, args []string) error {
 	qf := addQueueFlags(fs)
 	lf := addLogFlags(fs, "text")
 	gf := addGCFlags(fs)
+	sf := addSupervisorFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -113,63 +114,37 @@ func runDev(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	sup, err := sf.supervisor(log)
+	if err != nil {
+		return err
+	}
 	reg := newRegistry()
 	c, err := startCore(ctx, core.Config{
 		Node:       node.Config{Name: "core-1", DataDir: filepath.Join(*data, "core"), ClientAddr: *natsAddr, LeafAddr: *leafAddr},
 		AdminToken: tok,
 		Queue:      qf.config(),
-	}, *demo, *onSaleIn, log, reg)
+	}, sup, *demo, *onSaleIn, log, reg)
 	if err != nil {
-		return err
+		return errors.Join(err, sup.Shutdown())
 	}
+	bi, err := startDevBI(ctx, sup, c, *data, *kafkaPort, log, reg)
+	if err != nil {
+		return errors.Join(err, sup.Shutdown())
+	}
+	// The edge starts last, so that its HTTP listener stops first.
 	e, err := edge.Start(ctx, edge.Config{
 		HTTPAddr: *httpAddr,
 		Leaf: leafnodes.EdgeConfig{Name: "edge-1", ClientAddr: *edgeNATS, Hubs: []string{c.Node.LeafURL()},
 			Compression: "off"},
 		API:   httpapi.Config{AdminToken: tok},
 		Queue: waitroom.Config{JournalDir: filepath.Join(*data, "edge-queue")},
-	}, log, reg)
+	}, sup, log, reg)
 	if err != nil {
-		shutdown(log, nil, c)
-		return err
-	}
-	// The Kafka side's components, until one supervisor runs them all.
-	bi, err := supervisor.New(supervisor.Config{Log: log})
-	if err != nil {
-		shutdown(log, e, c)
-		return err
-	}
-	kside, err := startDevBI(ctx, bi, c, *data, *kafkaPort, log, reg)
-	if err != nil {
-		shutdown(log, e, c, bi)
-		return errors.Join(err, bi.Shutdown())
+		return errors.Join(err, sup.Shutdown())
 	}
 	fmt.Printf("\nticketing dev is running\n  API:          %s/v1/events\n  OpenAPI:      %s/v1/openapi.json\n%s  reports:      %s/v1/reports/events/<id> (admin token)\n  metrics:      %s/metrics\n  data:         %s\n  admin token:  %s\n  NATS:         %s (user core)\n  Kafka:        %s (embedded)\n  exports:      %s\nPress Ctrl-C to stop.\n\n",
-		e.URL(), e.URL(), waitingRooms(e), e.URL(), e.URL(), *data, tok, c.Node.ClientURL(), strings.Join(kside.Brokers(), ","), filepath.Join(*data, "exports"))
-	select {
-	case <-ctx.Done():
-	case <-bi.Failed():
-	}
-	shutdown(log, e, c, bi)
-	return bi.Shutdown()
-}
-
-// shutdown stops, in order and within a deadline: the edge (HTTP first),
-// the Kafka side (consumers, bridge, broker: its supervisor), then the core
-// (owners, then nats-server).
-func shutdown(log *slog.Logger, e *edge.Edge, c *core.Core, bi ...*supervisor.Supervisor) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	log.Info("shutting down")
-	if e != nil {
-		e.Shutdown(ctx)
-	}
-	for _, b := range bi {
-		_ = b.Shutdown()
-	}
-	if c != nil {
-		c.Shutdown(ctx)
-	}
+		e.URL(), e.URL(), waitingRooms(e), e.URL(), e.URL(), *data, tok, c.Node.ClientURL(), strings.Join(bi.Brokers(), ","), filepath.Join(*data, "exports"))
+	return sup.Wait(ctx)
 }
 
 func runCore(ctx context.Context, args []string) error {
@@ -195,6 +170,7 @@ func runCore(ctx context.Context, args []string) error {
 	qf := addQueueFlags(fs)
 	lf := addLogFlags(fs, "json")
 	gf := addGCFlags(fs)
+	sf := addSupervisorFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -213,21 +189,21 @@ func runCore(ctx context.Context, args []string) error {
 		AdminToken: *token,
 		Queue:      qf.config(),
 	}
-	reg := newRegistry()
-	return supervised(ctx, log, "core ready", supervisor.DefaultShutdownTimeout, *opsAddr, reg, func(sup *supervisor.Supervisor) error {
-		c, err := startCore(ctx, cfg, *demo, 0, log, reg)
-		if err != nil {
-			return err
-		}
-		_, err = sup.Start(supervisor.Component{Name: "core", Stop: func(context.Context) error { shutdown(log, nil, c); return nil },
-			Ready: func() error {
-				if !c.Node.Server.JetStreamEnabled() || (c.Node.Clustered() && !c.Node.Server.JetStreamIsCurrent()) {
-					return errors.New("jetstream not ready")
-				}
-				return nil
-			}})
+	sup, err := sf.supervisor(log)
+	if err != nil {
 		return err
-	})
+	}
+	reg := newRegistry()
+	c, err := startCore(ctx, cfg, sup, *demo, 0, log, reg)
+	if err != nil {
+		return errors.Join(err, sup.Shutdown())
+	}
+	ops, err := serveOps(sup, *opsAddr, reg)
+	if err != nil {
+		return errors.Join(err, sup.Shutdown())
+	}
+	log.Info("core ready", "ops", ops, "client", c.Node.ClientURL())
+	return sup.Wait(ctx)
 }
 
 func runEdge(ctx context.Context, args []string) error {
@@ -251,6 +227,7 @@ func runEdge(ctx context.Context, args []string) error {
 	queueJournal := fs.String("queue-journal", "", "directory of the waiting rooms' journals, so a restarted edge keeps every place in line (empty: lines are in memory only)")
 	lf := addLogFlags(fs, "json")
 	gf := addGCFlags(fs)
+	sf := addSupervisorFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -261,6 +238,10 @@ func runEdge(ctx context.Context, args []string) error {
 	if err := gf.apply(log); err != nil {
 		return err
 	}
+	sup, err := sf.supervisor(log)
+	if err != nil {
+		return err
+	}
 	e, err := edge.Start(ctx, edge.Config{
 		HTTPAddr: *httpAddr,
 		Leaf: leafnodes.EdgeConfig{Name: *name, ConfigFile: *confFile, ClientAddr: *leafClient, Hubs: hubs, Password: *edgePass,
@@ -268,12 +249,10 @@ func runEdge(ctx context.Context, args []string) error {
 		API:       httpapi.Config{HoldLimit: ratelimit.PerSecond(*holdRate, *holdBurst), AdminToken: *token},
 		RateLimit: edge.RateLimitConfig{RedisAddr: *redisAddr, RedisPassword: *redisPass, Disabled: *noLimits},
 		Queue:     waitroom.Config{Reader: *queueReader, UpdateEvery: *queueEvery, JournalDir: *queueJournal},
-	}, log, newRegistry())
+	}, sup, log, newRegistry())
 	if err != nil {
-		return err
+		return errors.Join(err, sup.Shutdown())
 	}
 	log.Info("edge ready", "http", e.URL())
-	<-ctx.Done()
-	shutdown(log, e, nil)
-	return nil
+	return sup.Wait(ctx)
 }

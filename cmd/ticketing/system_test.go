@@ -27,6 +27,8 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/ticketing/ticketing/edge"
+	"github.com/ticketing/ticketing/internal/eventually"
+	"github.com/ticketing/ticketing/internal/supervisor/supervisortest"
 	"github.com/ticketing/ticketing/leafnodes"
 	"github.com/ticketing/ticketing/services/catalog"
 )
@@ -166,7 +168,7 @@ func tail(s string, lines int) string {
 // waitReady waits until the core answers /readyz.
 func (c *coreProc) waitReady(timeout time.Duration) {
 	c.t.Helper()
-	eventually(c.t, timeout, func() error {
+	eventually.Nil(c.t, timeout, func() error {
 		if c.cmd.ProcessState != nil {
 			return fmt.Errorf("%s exited: %v", c.name, c.cmd.ProcessState)
 		}
@@ -207,20 +209,6 @@ func (c *coreProc) conn() *nats.Conn {
 	return nc
 }
 
-// eventually polls f until it succeeds or the deadline passes.
-func eventually(t *testing.T, timeout time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = f(); err == nil {
-			return
-		}
-		time.Sleep(25 * time.Millisecond) // polling with a deadline
-	}
-	t.Fatalf("not done after %v: %v", timeout, err)
-}
-
 // startEdge runs an edge in the test process, attached to the cores' leaf
 // ports. Its tests send many requests from one address: no per-client
 // limits.
@@ -245,15 +233,10 @@ func startNamedEdge(t *testing.T, cores []*coreProc, name string, rl edge.RateLi
 		HTTPAddr:  "127.0.0.1:0",
 		Leaf:      leafnodes.EdgeConfig{Name: name, ClientAddr: "-", Hubs: hubs},
 		RateLimit: rl,
-	}, log, newRegistry())
+	}, supervisortest.New(t), log, newRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		e.Shutdown(ctx)
-	})
 	return e
 }
 
@@ -352,7 +335,7 @@ func (a *api) createEvent(id string, seats, gaCap int, partitions []catalog.Part
 	}
 	// The edge learns of the event from its catalog mirror, and the owners
 	// take its partitions.
-	eventually(a.t, 30*time.Second, func() error {
+	eventually.Nil(a.t, 30*time.Second, func() error {
 		_, err := a.availability(id)
 		return err
 	})

@@ -18,6 +18,7 @@ import (
 	"github.com/ticketing/ticketing/core/streams"
 	"github.com/ticketing/ticketing/internal/cloudevents"
 	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/internal/eventually"
 	"github.com/ticketing/ticketing/internal/lease"
 	"github.com/ticketing/ticketing/services/inventory"
 	"github.com/ticketing/ticketing/services/inventory/natsapi"
@@ -301,20 +302,13 @@ func TestSnapshotBoundsRecovery(t *testing.T) {
 		}
 	}
 	// Wait until a snapshot covers the log and the log before it is gone.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	eventually.Nil(t, 10*time.Second, func() error {
 		info, err := e.set.Inventory.Info(ctx)
-		if err != nil {
-			t.Fatal(err)
+		if err == nil && info.State.Msgs >= 50 {
+			err = fmt.Errorf("log still holds %d records", info.State.Msgs)
 		}
-		if info.State.Msgs < 50 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("log still holds %d records", info.State.Msgs)
-		}
-		time.Sleep(20 * time.Millisecond) // polling with a deadline
-	}
+		return err
+	})
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}

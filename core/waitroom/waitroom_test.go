@@ -3,6 +3,7 @@ package waitroom_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strconv"
@@ -19,7 +20,9 @@ import (
 	"github.com/ticketing/ticketing/core/streams"
 	"github.com/ticketing/ticketing/core/waitroom"
 	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/internal/eventually"
 	"github.com/ticketing/ticketing/internal/jsnames"
+	"github.com/ticketing/ticketing/internal/supervisor/supervisortest"
 	"github.com/ticketing/ticketing/leafnodes"
 	"github.com/ticketing/ticketing/services/admission"
 	admissionapi "github.com/ticketing/ticketing/services/admission/natsapi"
@@ -74,15 +77,10 @@ func startWith(t *testing.T, qcfg waitroom.Config) *env {
 		AdminToken: "test-admin-token-0123456789",
 		Demo:       &data,
 		Queue:      qcfg,
-	}, quiet(), prometheus.NewRegistry())
+	}, supervisortest.New(t), quiet(), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		c.Shutdown(ctx)
-	})
 	return &env{core: c, onSale: onSale}
 }
 
@@ -110,21 +108,21 @@ func watch(t *testing.T, nc *nats.Conn, event string) *decisions {
 // await polls until a decision satisfies ok, or fails the test.
 func (d *decisions) await(t *testing.T, what string, within time.Duration, ok func(natsapi.Decision) bool) natsapi.Decision {
 	t.Helper()
-	deadline := time.Now().Add(within)
 	seen := 0
-	for time.Now().Before(deadline) {
+	var found natsapi.Decision
+	eventually.True(t, within, "a decision "+what, func() bool {
 		d.mu.Lock()
 		all := d.all
 		d.mu.Unlock()
 		for ; seen < len(all); seen++ {
 			if ok(all[seen]) {
-				return all[seen]
+				found = all[seen]
+				return true
 			}
 		}
-		time.Sleep(10 * time.Millisecond) // polling interval, not a wait for the condition
-	}
-	t.Fatalf("no decision %s within %v", what, within)
-	return natsapi.Decision{}
+		return false
+	})
+	return found
 }
 
 func (d *decisions) snapshot() []natsapi.Decision {
@@ -351,17 +349,13 @@ func TestIssueRefusals(t *testing.T) {
 	// The node reads the stored flag at most once a tick: poll.
 	issueUntil := func(what string, ok func(error) bool) {
 		t.Helper()
-		deadline := time.Now().Add(3 * time.Second)
-		for {
+		eventually.Nil(t, 3*time.Second, func() error {
 			_, _, _, err := ac.Issue(ctx, "tiny", sub)
 			if ok(err) {
-				return
+				return nil
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("issue %s: %v", what, err)
-			}
-			time.Sleep(10 * time.Millisecond) // polling interval
-		}
+			return fmt.Errorf("issue not yet %s: %v", what, err)
+		})
 	}
 	issueUntil("refused as sold out", func(err error) bool {
 		return errs.Is(errs.Conflict, err) && errs.ReasonOf(err) == admissionapi.ReasonSoldOut
@@ -441,13 +435,12 @@ func TestTokensAndEdgePermissions(t *testing.T) {
 	// the core's services are not visible yet.
 	qc := &natsapi.Client{NC: edgeNC, Timeout: time.Second}
 	var cfg natsapi.Config
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		cfg, err = qc.Config(ctx, "open")
-		if !errs.Is(errs.Unavailable, err) || time.Now().After(deadline) {
-			break
+	eventually.Nil(t, 5*time.Second, func() error {
+		if cfg, err = qc.Config(ctx, "open"); errs.Is(errs.Unavailable, err) {
+			return err
 		}
-	}
+		return nil
+	})
 	if err != nil || len(cfg.Seed) == 0 {
 		t.Fatalf("config through the leaf: %+v %v", cfg, err)
 	}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/ticketing/ticketing/edge/ratelimit"
 	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/internal/supervisor"
 	"github.com/ticketing/ticketing/services/catalog"
 	"github.com/ticketing/ticketing/services/inventory"
 )
@@ -101,8 +102,8 @@ type Deps struct {
 	Queue WaitingRoom
 	// JoinGuard applies the join limits and proof of work; nil: none.
 	JoinGuard JoinGuard
-	// Ready reports whether the edge can serve (nil: always).
-	Ready    func() error
+	// Ready reports how the edge's components are doing (nil: ready).
+	Ready    func() supervisor.Report
 	Log      *slog.Logger
 	Registry *prometheus.Registry // /metrics serves it; nil: no metrics
 }
@@ -223,12 +224,18 @@ func (a *API) limit(c *fiber.Ctx, name string, l ratelimit.Limit) error {
 		a.count(name, "limiter_error")
 		return nil
 	}
-	ratelimit.SetHeaders(c, d)
+	setRateLimitHeaders(c, d)
 	if !d.Allowed {
 		a.count(name, "refused")
 		return d.Err("edge." + name)
 	}
 	return nil
+}
+
+// setRateLimitHeaders sets the RateLimit header fields of a decision (and
+// Retry-After when it was denied) on the response.
+func setRateLimitHeaders(c *fiber.Ctx, d ratelimit.Decision) {
+	d.EachHeader(func(k, v string) { c.Set(k, v) })
 }
 
 func (a *API) count(limit, outcome string) {
@@ -241,13 +248,18 @@ func (a *API) ctx(c *fiber.Ctx) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(c.UserContext(), a.cfg.RequestTimeout)
 }
 
+// readyz serves the supervisor's report: each component's state, 200 when
+// every one is ready, else 503.
 func (a *API) readyz(c *fiber.Ctx) error {
+	r := supervisor.Report{Status: "ready", Components: []supervisor.ComponentReport{}}
 	if a.deps.Ready != nil {
-		if err := a.deps.Ready(); err != nil {
-			return errs.E("edge.ready", errs.Unavailable, err.Error())
-		}
+		r = a.deps.Ready()
 	}
-	return c.JSON(fiber.Map{"status": "ready"})
+	if !r.Ready() {
+		c.Status(fiber.StatusServiceUnavailable)
+		c.Set(fiber.HeaderRetryAfter, "1")
+	}
+	return c.JSON(r)
 }
 
 // availabilityCache serves a partition's availability for a short time, and

@@ -130,8 +130,18 @@ func TestOperations(t *testing.T) {
 	if r.status != 200 {
 		t.Fatalf("readyz: %s", r)
 	}
+	if !bytes.Contains(r.body, []byte(`{"name":"nats-leaf","state":"running","ready":true}`)) {
+		t.Fatalf("readyz does not name the component: %s", r)
+	}
 	e.setNotReady(errs.E("edge.ready", errs.Unavailable, "the leaf node is not connected"))
-	wantError(t, e.call(t, "GET", "/readyz", ""), 503, "unavailable", "")
+	r = e.call(t, "GET", "/readyz", "")
+	if r.status != 503 || !bytes.Contains(r.body, []byte(`"error":{"code":"unavailable","message":"nats-leaf: edge.ready: the leaf node is not connected"}`)) {
+		t.Fatalf("readyz while not ready: %s", r)
+	}
+	if !bytes.Contains(r.body, []byte(`"name":"nats-leaf","state":"running","ready":false`)) ||
+		!bytes.Contains(r.body, []byte("the leaf node is not connected")) {
+		t.Fatalf("readyz does not say which component is not ready and why: %s", r)
+	}
 	e.setNotReady(nil)
 
 	r = e.call(t, "GET", "/metrics", "")

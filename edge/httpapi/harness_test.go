@@ -26,6 +26,7 @@ import (
 	v3 "github.com/pb33f/libopenapi/datamodel/high/v3"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ticketing/ticketing/internal/supervisor"
 	"github.com/ticketing/ticketing/services/catalog"
 	"github.com/ticketing/ticketing/services/reporting"
 )
@@ -58,10 +59,18 @@ func newEnvWith(tb testing.TB, change func(*Config, *Deps)) *env {
 	e.funnels = newFakeFunnelStore(funnelInputs())
 	// The edge's admin token is the one the catalog service checks.
 	cfg := Config{AvailabilityTTL: time.Nanosecond, AdminToken: e.admin.token}
+	sup, err := supervisor.New(supervisor.Config{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := sup.Start(supervisor.Component{Name: "nats-leaf",
+		Ready: func() error { e.mu.Lock(); defer e.mu.Unlock(); return e.notReady }}); err != nil {
+		tb.Fatal(err)
+	}
 	deps := Deps{
 		Catalog: e.cache, Inventory: e.inv, Admin: e.admin,
 		Reports: &reporting.Service{Store: e.reports}, Funnels: e.funnels,
-		Ready: func() error { e.mu.Lock(); defer e.mu.Unlock(); return e.notReady },
+		Ready: sup.Report,
 		Log:   slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: prometheus.NewRegistry(),
 	}
 	if change != nil {

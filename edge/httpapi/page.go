@@ -88,7 +88,7 @@ func asset(contentType string, body []byte) fiber.Handler {
 // proof of work. The error itself goes to the error handler as usual.
 func setJoinGuardHeaders(c *fiber.Ctx, err error) {
 	if d, l, ok := joinguard.LimitOf(err); ok {
-		ratelimit.SetHeaders(c, d)
+		setRateLimitHeaders(c, d)
 		c.Set(ratelimit.HeaderPolicy, ratelimit.PolicyHeader(l))
 	}
 	if ch, d, ok := joinguard.ChallengeOf(err); ok {

@@ -349,7 +349,7 @@ func checkIDs(op, ip, session, eventID string) error {
 
 // LimitError is the cause of Check's errs.TooMany errors: the decision of
 // the limit that refused, for the RateLimit header fields
-// (ratelimit.SetHeaders) and the limit itself (ratelimit.PolicyHeader).
+// (ratelimit.Decision.Header) and the limit itself (ratelimit.PolicyHeader).
 type LimitError struct {
 	Decision ratelimit.Decision
 	Limit    ratelimit.Limit

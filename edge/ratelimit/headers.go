@@ -5,8 +5,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/gofiber/fiber/v2"
-
 	"github.com/ticketing/ticketing/internal/errs"
 )
 
@@ -26,13 +24,8 @@ const (
 // client that waits as told is never early.
 func (d Decision) Header() http.Header {
 	h := make(http.Header, 4)
-	d.each(func(k, v string) { h.Set(k, v) })
+	d.EachHeader(h.Set)
 	return h
-}
-
-// SetHeaders sets the header fields of Header on a Fiber response.
-func SetHeaders(c *fiber.Ctx, d Decision) {
-	d.each(func(k, v string) { c.Set(k, v) })
 }
 
 // Err is nil for an allowed request and an errs.TooMany error (HTTP 429 at
@@ -44,7 +37,9 @@ func (d Decision) Err(op string) error {
 	return errs.Errorf(op, errs.TooMany, "too many requests: retry in %ds", seconds(d.RetryAfter)).WithReason("rate_limited")
 }
 
-func (d Decision) each(set func(k, v string)) {
+// EachHeader calls set with each header field of Header, for HTTP layers
+// that set fields on their own response type.
+func (d Decision) EachHeader(set func(k, v string)) {
 	set(HeaderLimit, strconv.Itoa(d.Limit))
 	set(HeaderRemaining, strconv.Itoa(d.Remaining))
 	set(HeaderReset, strconv.FormatInt(seconds(d.ResetAfter), 10))

@@ -3,11 +3,13 @@ package waitroom
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/ticketing/ticketing/internal/eventually"
 	"github.com/ticketing/ticketing/services/queue"
 )
 
@@ -163,27 +165,21 @@ func TestJournalFlushesWithoutClose(t *testing.T) {
 	t.Cleanup(func() { _ = j.close() })
 	want := testRecords()
 	writeRecords(j, want)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	var got []journalRecord
+	eventually.Nil(t, 5*time.Second, func() error {
 		f, err := os.Open(path)
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
-		var got []journalRecord
+		got = got[:0]
 		_, err = readJournal(f, digest, func(r journalRecord) error { got = append(got, r); return nil })
 		_ = f.Close()
-		if err != nil {
-			t.Fatal(err)
+		if err == nil && len(got) != len(want) {
+			err = fmt.Errorf("%d of %d records in the file", len(got), len(want))
 		}
-		if len(got) == len(want) {
-			checkRecords(t, got, want)
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d records in the file after 5s", len(got), len(want))
-		}
-		time.Sleep(10 * time.Millisecond) // polling
-	}
+		return err
+	})
+	checkRecords(t, got, want)
 }
 
 func TestJournalPath(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"golang.org/x/net/websocket"
 
+	"github.com/ticketing/ticketing/internal/eventually"
 	"github.com/ticketing/ticketing/services/queue"
 )
 
@@ -192,18 +193,7 @@ func TestWebSocketFraming(t *testing.T) {
 	if _, err := br.ReadByte(); err == nil {
 		t.Fatal("the socket is still open after the close handshake")
 	}
-	waitFor(t, func() bool { return f.m.Sockets() == 0 })
-}
-
-func waitFor(t *testing.T, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in 10s")
-		}
-		time.Sleep(5 * time.Millisecond) // polling a condition, not waiting a fixed time
-	}
+	eventually.True(t, 0, "every socket closed", func() bool { return f.m.Sockets() == 0 })
 }
 
 func maskedFrame(op byte, payload []byte) []byte {

@@ -5,15 +5,19 @@ package natsembed
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+
+	"github.com/ticketing/ticketing/internal/supervisor"
 )
 
 // LoadOptions parses a NATS conf file. When path is empty the file name is
@@ -156,4 +160,72 @@ func Connect(s *server.Server, opts ...nats.Option) (*nats.Conn, error) {
 		return nats.Connect(s.ClientURL(), opts...)
 	}
 	return nats.Connect("", append([]nats.Option{nats.InProcessServer(s)}, opts...)...)
+}
+
+// Supervise adds the running server s to sup as the component name: it
+// fails when the server shuts down on its own or turns JetStream off (out
+// of resources, a store it cannot write), and the process's shutdown stops
+// it. ready, when set, is the component's readiness.
+func Supervise(sup *supervisor.Supervisor, name string, s *server.Server, ready func() error) error {
+	js := s.JetStreamEnabled()
+	_, err := sup.Start(supervisor.Component{
+		Name:  name,
+		Ready: ready,
+		Run: func(ctx context.Context) error {
+			down := make(chan struct{})
+			go func() { s.WaitForShutdown(); close(down) }()
+			t := time.NewTicker(time.Second)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-down:
+					if ctx.Err() != nil {
+						return nil // the process's shutdown stopped it
+					}
+					return errors.New("the server shut down")
+				case <-t.C:
+					if js && !s.JetStreamEnabled() {
+						return errors.New("JetStream turned off")
+					}
+				}
+			}
+		},
+		Stop: func(ctx context.Context) error {
+			Shutdown(ctx, s)
+			return ctx.Err()
+		},
+	})
+	return err
+}
+
+// SuperviseConn connects with connect and adds the connection to sup as
+// the component name: a connection closed for good (reconnects exhausted,
+// refused, closed by anyone but the shutdown) fails the process; the
+// shutdown drains it. It is ready while connected.
+func SuperviseConn(sup *supervisor.Supervisor, name string, connect func(...nats.Option) (*nats.Conn, error)) (*nats.Conn, error) {
+	var conn atomic.Pointer[nats.Conn]
+	h, err := sup.Start(supervisor.Component{
+		Name: name,
+		Ready: func() error {
+			if nc := conn.Load(); nc == nil || !nc.IsConnected() {
+				return errors.New("not connected")
+			}
+			return nil
+		},
+		Stop: func(ctx context.Context) error {
+			Drain(ctx, conn.Load())
+			return nil
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	nc, err := connect(nats.ClosedHandler(func(*nats.Conn) { h.Fail(errors.New("connection closed")) }))
+	if err != nil {
+		return nil, err
+	}
+	conn.Store(nc)
+	return nc, nil
 }

@@ -73,11 +73,13 @@ type Component struct {
 	Name string
 	// Run, when set, runs in a goroutine of its own until its context ends,
 	// which happens at the component's turn in the shutdown. A return
-	// before that, with an error or without, is the component's failure.
+	// before that, with an error or without, is the component's failure;
+	// an error other than the context's after it makes the shutdown
+	// unclean.
 	Run func(ctx context.Context) error
-	// Stop, when set, stops the component at its turn, before Run's
-	// context ends; ctx carries the shutdown's deadline. An error makes the
-	// shutdown unclean.
+	// Stop, when set, stops the component at its turn, just after Run's
+	// context ended; ctx carries the shutdown's deadline. An error makes the
+	// shutdown unclean. The shutdown then waits for Run to return.
 	Stop func(ctx context.Context) error
 	// Ready, when set, says whether the component can do its work now
 	// (nil) or why not; a component without it is ready while it runs.
@@ -249,8 +251,8 @@ func (s *Supervisor) Shutdown() error {
 	return err
 }
 
-// stop stops one component within ctx: Stop, then the end of Run's
-// context, then the wait for Run to return.
+// stop stops one component within ctx: the end of Run's context, Stop,
+// then the wait for Run to return.
 func (h *Handle) stop(ctx context.Context) error {
 	s := h.s
 	s.mu.Lock()
@@ -258,13 +260,15 @@ func (h *Handle) stop(ctx context.Context) error {
 		h.state = Stopping
 	}
 	s.mu.Unlock()
-	s.log.Debug("stopping", "name", h.c.Name)
+	began := time.Now()
+	if h.cancel != nil {
+		h.cancel()
+	}
 	var err error
 	if h.c.Stop != nil {
 		err = h.c.Stop(ctx)
 	}
 	if h.cancel != nil {
-		h.cancel()
 		select {
 		case <-h.done:
 		case <-ctx.Done():
@@ -281,12 +285,19 @@ func (h *Handle) stop(ctx context.Context) error {
 		h.state = Stopped
 	}
 	s.mu.Unlock()
+	took := time.Since(began).Round(time.Microsecond)
 	if err != nil {
-		s.log.Warn("did not stop cleanly", "name", h.c.Name, "err", err)
+		s.log.Warn(MsgStopped, "name", h.c.Name, "took", took, "err", err)
 		return fmt.Errorf("%s: %w", h.c.Name, err)
 	}
+	s.log.Info(MsgStopped, "name", h.c.Name, "took", took)
 	return nil
 }
+
+// MsgStopped is the message of the log record of each component's stop
+// (attribute "name"; "err" when it did not stop cleanly), in the order of
+// the shutdown.
+const MsgStopped = "component stopped"
 
 // ComponentReport is one component's line in a Report.
 type ComponentReport struct {
@@ -297,10 +308,19 @@ type ComponentReport struct {
 	Reason string `json:"reason,omitempty"`
 }
 
-// Report is the state of every component, in start order.
+// Report is the state of every component, in start order. Served as JSON
+// at /readyz (200 when ready, else 503); when not ready, Error carries the
+// platform's error shape naming the components that are not.
 type Report struct {
 	Status     string            `json:"status"` // "ready" or "unavailable"
 	Components []ComponentReport `json:"components"`
+	Error      *ReportError      `json:"error,omitempty"`
+}
+
+// ReportError is the {"code","message"} error of an unready report.
+type ReportError struct {
+	Code    string `json:"code"` // "unavailable"
+	Message string `json:"message"`
 }
 
 // Ready reports whether every component runs and is ready.
@@ -329,6 +349,15 @@ func (s *Supervisor) Report() Report {
 		}
 		if !cr.Ready {
 			r.Status = "unavailable"
+			why := cr.Name + " " + string(cr.State)
+			if cr.Reason != "" {
+				why = cr.Name + ": " + cr.Reason
+			}
+			if r.Error == nil {
+				r.Error = &ReportError{Code: "unavailable", Message: why}
+			} else {
+				r.Error.Message += "; " + why
+			}
 		}
 		r.Components[i] = cr
 	}

@@ -116,48 +116,50 @@ func (s *Store) Events(ctx context.Context) ([]catalog.Event, error) {
 }
 
 // Follow loads the bucket into cache and keeps it current until ctx is
-// done. The cache is marked ready after the initial values.
+// done (it then returns nil), or until the watch ends on its own (an
+// error: the cache would go stale). The cache is marked ready after the
+// initial values.
 func Follow(ctx context.Context, kv jetstream.KeyValue, cache *catalog.Cache, log *slog.Logger) error {
 	w, err := kv.WatchAll(ctx)
 	if err != nil {
 		return fmt.Errorf("catalog follow: %w", err)
 	}
-	go func() {
-		defer w.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case e, ok := <-w.Updates():
-				if !ok {
-					return
+	defer func() { _ = w.Stop() }()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case e, ok := <-w.Updates():
+			if !ok {
+				if ctx.Err() != nil {
+					return nil
 				}
-				if e == nil {
-					cache.MarkReady()
+				return errors.New("catalog follow: the watch ended")
+			}
+			if e == nil {
+				cache.MarkReady()
+				continue
+			}
+			if e.Operation() != jetstream.KeyValuePut {
+				continue
+			}
+			key := e.Key()
+			switch {
+			case strings.HasPrefix(key, "venue."):
+				var v catalog.Venue
+				if err := json.Unmarshal(e.Value(), &v); err != nil {
+					log.Warn("catalog: unreadable venue", "key", key, "err", err)
 					continue
 				}
-				if e.Operation() != jetstream.KeyValuePut {
+				cache.PutVenue(v)
+			case strings.HasPrefix(key, "event."):
+				var ev catalog.Event
+				if err := json.Unmarshal(e.Value(), &ev); err != nil {
+					log.Warn("catalog: unreadable event", "key", key, "err", err)
 					continue
 				}
-				key := e.Key()
-				switch {
-				case strings.HasPrefix(key, "venue."):
-					var v catalog.Venue
-					if err := json.Unmarshal(e.Value(), &v); err != nil {
-						log.Warn("catalog: unreadable venue", "key", key, "err", err)
-						continue
-					}
-					cache.PutVenue(v)
-				case strings.HasPrefix(key, "event."):
-					var ev catalog.Event
-					if err := json.Unmarshal(e.Value(), &ev); err != nil {
-						log.Warn("catalog: unreadable event", "key", key, "err", err)
-						continue
-					}
-					cache.PutEvent(ev)
-				}
+				cache.PutEvent(ev)
 			}
 		}
-	}()
-	return nil
+	}
 }

@@ -57,9 +57,14 @@ func TestStoreAndFollow(t *testing.T) {
 	cache.OnEvent(func(e catalog.Event, _ catalog.Venue) { seen <- e.ID })
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if err := natskv.Follow(fctx, kv, cache, log); err != nil {
-		t.Fatal(err)
-	}
+	followed := make(chan error, 1)
+	go func() { followed <- natskv.Follow(fctx, kv, cache, log) }()
+	defer func() {
+		cancel()
+		if err := <-followed; err != nil {
+			t.Errorf("Follow ended with %v when its context ended, want nil", err)
+		}
+	}()
 	select {
 	case <-cache.Ready():
 	case <-time.After(10 * time.Second):

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os/exec"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ticketing/ticketing/internal/eventually"
+	"github.com/ticketing/ticketing/internal/supervisor"
+)
+
+// TestProcessesStopInOrder sends SIGTERM to a core, an edge and a dev
+// process: each stops every component of its /readyz in the reverse order
+// and exits 0; with a shutdown deadline too short for that, each exits
+// non-zero and says the shutdown was unclean.
+func TestProcessesStopInOrder(t *testing.T) {
+	core := newCores(t, 1, "--log-format", "json")[0]
+	core.start()
+	core.waitReady(60 * time.Second)
+	procs := map[string]func(t *testing.T, extra ...string) (cmd *exec.Cmd, out *lockedBuffer, readyz string){
+		"core": func(t *testing.T, extra ...string) (*exec.Cmd, *lockedBuffer, string) {
+			c := newCores(t, 1, append([]string{"--log-format", "json"}, extra...)...)[0]
+			c.start()
+			return c.cmd, c.out, "http://" + c.ops + "/readyz"
+		},
+		"edge": func(t *testing.T, extra ...string) (*exec.Cmd, *lockedBuffer, string) {
+			addr := freeAddr(t)
+			p := startProc(t, "edge", nil, append([]string{"edge", "--name", "edge-sup", "--http", addr,
+				"--hubs", "nats-leaf://" + core.leafAddr, "--log-format", "json"}, extra...)...)
+			return p.cmd, p.out, "http://" + addr + "/readyz"
+		},
+		"dev": func(t *testing.T, extra ...string) (*exec.Cmd, *lockedBuffer, string) {
+			addr := freeAddr(t)
+			p := startProc(t, "dev", nil, append([]string{"dev", "--data", t.TempDir(), "--http", addr, "--nats", "-",
+				"--leaf", freeAddr(t), "--kafka-port", "0", "--admin-token", testAdminToken, "--log-format", "json"}, extra...)...)
+			return p.cmd, p.out, "http://" + addr + "/readyz"
+		},
+	}
+	for _, name := range []string{"core", "edge", "dev"} {
+		t.Run(name, func(t *testing.T) {
+			t.Run("clean", func(t *testing.T) {
+				cmd, out, readyz := procs[name](t)
+				started := waitReadyz(t, cmd, readyz)
+				if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+					t.Fatal(err)
+				}
+				if err := cmd.Wait(); err != nil {
+					t.Fatalf("exit after SIGTERM: %v, want 0\n%s", err, tail(out.String(), 30))
+				}
+				slices.Reverse(started)
+				if got := stopped(t, out.String()); !slices.Equal(got, started) {
+					t.Fatalf("stopped %v, want the reverse of /readyz's %v", got, started)
+				}
+			})
+			t.Run("unclean", func(t *testing.T) {
+				cmd, out, readyz := procs[name](t, "--shutdown-timeout", "1ns")
+				waitReadyz(t, cmd, readyz)
+				if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+					t.Fatal(err)
+				}
+				var exit *exec.ExitError
+				if err := cmd.Wait(); !errors.As(err, &exit) || exit.ExitCode() != 1 {
+					t.Fatalf("exit after SIGTERM with no time to stop: %v, want exit status 1\n%s", err, tail(out.String(), 30))
+				}
+				if !strings.Contains(out.String(), "unclean shutdown") {
+					t.Fatalf("the process did not say its shutdown was unclean:\n%s", tail(out.String(), 30))
+				}
+			})
+		})
+	}
+}
+
+// waitReadyz waits until the process answers /readyz with 200 and returns
+// its components, in start order.
+func waitReadyz(t *testing.T, cmd *exec.Cmd, url string) []string {
+	t.Helper()
+	var r supervisor.Report
+	eventually.Nil(t, 90*time.Second, func() error {
+		if cmd.ProcessState != nil {
+			return fmt.Errorf("exited: %v", cmd.ProcessState)
+		}
+		resp, err := http.Get(url)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		r = supervisor.Report{}
+		if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+			return err
+		}
+		if resp.StatusCode != 200 || !r.Ready() {
+			return fmt.Errorf("readyz %d: %+v", resp.StatusCode, r)
+		}
+		return nil
+	})
+	var names []string
+	for _, c := range r.Components {
+		names = append(names, c.Name)
+	}
+	if len(names) < 3 {
+		t.Fatalf("/readyz names %v: want every component", names)
+	}
+	return names
+}
+
+// stopped reads the components' stops from a JSON log, in order.
+func stopped(t *testing.T, log string) []string {
+	t.Helper()
+	var names []string
+	sc := bufio.NewScanner(strings.NewReader(log))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var rec struct{ Msg, Name string }
+		if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Msg == supervisor.MsgStopped {
+			names = append(names, rec.Name)
+		}
+	}
+	return names
+}
