@@ -183,6 +183,8 @@ func TestDevKafkaSideFails(t *testing.T) {
 	if started[0] != "kafka-broker" || started[1] != "nats-bridge" || started[2] != "mirror" {
 		t.Fatalf("components %v: want the broker, then the mirror, then the consumers", started)
 	}
+	// Active, the mirror rides out errors: only its connection fails.
+	eventually.True(t, time.Minute, "the mirror active", func() bool { return p.b.Mirror().Stats().Active })
 	p.conn("bridge").Close()
 	p.failed(started, "nats-bridge", "connection closed")
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -277,6 +278,20 @@ func TestKafkaSideBridgeFails(t *testing.T) {
 	ops := freeAddr(t)
 	b = bridgeProc("bridge-1", ops)
 	eventually.Nil(t, 60*time.Second, func() error { _, err := readyz(ops); return err })
+	// Once the mirror holds the lease it rides out any error; only the
+	// connection can fail then.
+	eventually.Nil(t, 60*time.Second, func() error {
+		resp, err := http.Get("http://" + ops + "/metrics")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err == nil && !strings.Contains(string(b), "\nticketing_bridge_active 1\n") {
+			err = errors.New("the mirror is not active yet")
+		}
+		return err
+	})
 	c.kill9()
 	if code := b.exited(90 * time.Second); code == 0 {
 		t.Fatalf("the bridge exited 0 after its core went away, want non-zero\n%s", tail(b.out.String(), 20))
