@@ -86,32 +86,50 @@ func onStores[F kafka.Feed[P, R], P kafka.Partition, R any](t *testing.T, c kafk
 	})
 }
 
-func TestReportingExactlyOnce(t *testing.T) {
-	c := kafkatest.FeedCase[reporting.Feed, reporting.Partition, reporting.Record]{
-		Stream: reportingStream,
-		Check: func(ctx context.Context, f reporting.Feed, sent []*kafka.Record) error {
-			recs := make([]reporting.Record, len(sent))
-			for i, r := range sent {
-				recs[i] = f.Record(reporting.Partition{Topic: r.Topic, Partition: r.Partition}, r.Offset, r.Value)
-			}
-			want := reportingtest.Expected(recs)
-			events := make([]string, 0, len(want.Events))
-			for id := range want.Events {
-				events = append(events, id)
-			}
-			slices.Sort(events)
-			return reportingtest.Diff(ctx, f.Store, want, events...)
-		},
-	}
-	onStores(t, c, func(t *testing.T) func() (reporting.Feed, error) {
-		_, _, js := nodetest.Start(t)
-		return func() (reporting.Feed, error) {
-			s, err := natskv.Open(context.Background(), js, natskv.Config{Bucket: "reporting-test"})
-			return reporting.Feed{Store: s, Log: quiet}, err
-		}
-	}, reportingpg.Migrate, func(pool *pgxpool.Pool) reporting.Feed {
-		return reporting.Feed{Store: reportingpg.New(pool), Log: quiet}
+// TestConsumersExactlyOnce runs the suite for every consumer, on its
+// embedded store and on PostgreSQL.
+func TestConsumersExactlyOnce(t *testing.T) {
+	t.Run("Reporting", func(t *testing.T) {
+		onStores(t, kafkatest.FeedCase[reporting.Feed, reporting.Partition, reporting.Record]{Stream: reportingStream, Check: checkReports},
+			embeddedReporting, reportingpg.Migrate, func(pool *pgxpool.Pool) reporting.Feed {
+				return reporting.Feed{Store: reportingpg.New(pool), Log: quiet}
+			})
 	})
+	t.Run("Analytics", func(t *testing.T) {
+		onStores(t, kafkatest.FeedCase[analytics.Feed, analytics.Position, analytics.Input]{Stream: analyticsStream, Check: checkFunnels},
+			embeddedAnalytics, analyticspg.Migrate, func(pool *pgxpool.Pool) analytics.Feed {
+				return analytics.Feed{Store: analyticspg.New(pool), Log: quiet}
+			})
+	})
+	t.Run("Audit", func(t *testing.T) {
+		onStores(t, kafkatest.FeedCase[audit.Feed, audit.Chain, audit.Record]{Stream: auditStream, Check: checkChains},
+			embeddedAudit, auditpg.Migrate, func(pool *pgxpool.Pool) audit.Feed { return audit.Feed{Store: auditpg.New(pool), Log: quiet} })
+	})
+}
+
+// embeddedReporting makes an empty store of `ticketing dev` (JetStream KV).
+func embeddedReporting(t *testing.T) func() (reporting.Feed, error) {
+	_, _, js := nodetest.Start(t)
+	return func() (reporting.Feed, error) {
+		s, err := natskv.Open(context.Background(), js, natskv.Config{Bucket: "reporting-test"})
+		return reporting.Feed{Store: s, Log: quiet}, err
+	}
+}
+
+// checkReports compares the stored reports with what folding sent once
+// gives.
+func checkReports(ctx context.Context, f reporting.Feed, sent []*kafka.Record) error {
+	recs := make([]reporting.Record, len(sent))
+	for i, r := range sent {
+		recs[i] = f.Record(reporting.Partition{Topic: r.Topic, Partition: r.Partition}, r.Offset, r.Value)
+	}
+	want := reportingtest.Expected(recs)
+	events := make([]string, 0, len(want.Events))
+	for id := range want.Events {
+		events = append(events, id)
+	}
+	slices.Sort(events)
+	return reportingtest.Diff(ctx, f.Store, want, events...)
 }
 
 // reportingStream is 400 inventory events of five events at random, with
@@ -135,20 +153,13 @@ func reportingStream(topic string) []*kafka.Record {
 	return recs
 }
 
-func TestAnalyticsExactlyOnce(t *testing.T) {
-	c := kafkatest.FeedCase[analytics.Feed, analytics.Position, analytics.Input]{
-		Stream: analyticsStream,
-		Check:  checkFunnels,
+// embeddedAnalytics makes an empty store of `ticketing dev` (a file).
+func embeddedAnalytics(t *testing.T) func() (analytics.Feed, error) {
+	path := filepath.Join(t.TempDir(), "analytics.json")
+	return func() (analytics.Feed, error) {
+		s, err := filestore.Open(filestore.Config{Path: path})
+		return analytics.Feed{Store: s, Log: quiet}, err
 	}
-	onStores(t, c, func(t *testing.T) func() (analytics.Feed, error) {
-		path := filepath.Join(t.TempDir(), "analytics.json")
-		return func() (analytics.Feed, error) {
-			s, err := filestore.Open(filestore.Config{Path: path})
-			return analytics.Feed{Store: s, Log: quiet}, err
-		}
-	}, analyticspg.Migrate, func(pool *pgxpool.Pool) analytics.Feed {
-		return analytics.Feed{Store: analyticspg.New(pool), Log: quiet}
-	})
 }
 
 // analyticsStream is, for each of three events, 100 queue joins, 100
@@ -204,23 +215,17 @@ func checkFunnels(ctx context.Context, f analytics.Feed, sent []*kafka.Record) e
 	return nil
 }
 
-func TestAuditExactlyOnce(t *testing.T) {
-	c := kafkatest.FeedCase[audit.Feed, audit.Chain, audit.Record]{
-		Stream: auditStream,
-		Check:  checkChains,
-	}
-	onStores(t, c, func(t *testing.T) func() (audit.Feed, error) {
-		dir := t.TempDir()
-		return func() (audit.Feed, error) {
-			s, err := filelog.Open(filelog.Config{Dir: dir, Logger: quiet})
-			if err == nil {
-				t.Cleanup(func() { _ = s.Close() })
-			}
-			return audit.Feed{Store: s, Log: quiet}, err
+// embeddedAudit makes an empty log of `ticketing dev` (files); each store
+// opened on it is closed when the test ends.
+func embeddedAudit(t *testing.T) func() (audit.Feed, error) {
+	dir := t.TempDir()
+	return func() (audit.Feed, error) {
+		s, err := filelog.Open(filelog.Config{Dir: dir, Logger: quiet})
+		if err == nil {
+			t.Cleanup(func() { _ = s.Close() })
 		}
-	}, auditpg.Migrate, func(pool *pgxpool.Pool) audit.Feed {
-		return audit.Feed{Store: auditpg.New(pool), Log: quiet}
-	})
+		return audit.Feed{Store: s, Log: quiet}, err
+	}
 }
 
 // auditStream is 300 events over seven keys, and then one of them again
