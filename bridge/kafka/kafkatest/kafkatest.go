@@ -3,7 +3,9 @@
 // against a real Kafka broker (internal/testservers) and against the embedded
 // kfake broker of `ticketing dev`, the way watermill runs one pub/sub suite
 // against every backend. Features says what a broker lacks, so that the suite
-// skips only those cases.
+// skips only those cases. RunFeed is the exactly-once suite of the
+// consumers that feed a store (kafka.NewRunner over a kafka.Feed), run
+// against every consumer and store (feed.go).
 package kafkatest
 
 import (
