@@ -173,10 +173,18 @@ type Bridge struct {
 // "mirror"), the consumers (their NATS connection "nats-consumers", then
 // per consumer its store when it has one to close, "<name>-consumer", its
 // micro service "<name>-api" and reporting's "reporting-export"). sup
-// stops them in the reverse order. When Start fails, what it
-// started is registered with sup already: shut sup down. reg, when not
-// nil, receives the mirror's metrics.
+// stops them in the reverse order. When Start fails, what it started is
+// registered with sup already: shut sup down. reg, when not nil, receives
+// the mirror's metrics.
 func Start(ctx context.Context, cfg Config, sup *supervisor.Supervisor, dial Dialer, log *slog.Logger, reg prometheus.Registerer) (*Bridge, error) {
+	if cfg.Embedded != nil { // Defaults fills in copies, not the caller's
+		e := *cfg.Embedded
+		cfg.Embedded = &e
+	}
+	if cfg.Mirror != nil {
+		m := *cfg.Mirror
+		cfg.Mirror = &m
+	}
 	cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
