@@ -91,7 +91,7 @@ type kafkaBroker struct {
 }
 
 func privateKafka(t *testing.T) *kafkaBroker {
-	script, err := filepath.Abs("../compose/devstack")
+	script, err := filepath.Abs("../../compose/devstack")
 	if err != nil {
 		t.Fatal(err)
 	}
