@@ -15,12 +15,13 @@ TESTFLAGS ?=
 DEVSTACK ?= compose/devstack
 
 # Installs the tools the tests drive (compose/devstack tools: Chromium for
-# the page tests), starts every server the tests need (compose/devstack),
-# runs the tests with their addresses exported, and always stops the servers
-# again; exits with go test's code and prints the wall time.
+# the page tests, promtool for the rule tests of conf/prometheus), starts
+# every server the tests need (compose/devstack), runs the tests with their
+# addresses exported, and always stops the servers again; exits with go
+# test's code and prints the wall time.
 test:
 	@start=$$(date +%s.%N); \
-	$(DEVSTACK) tools chromium && \
+	$(DEVSTACK) tools chromium promtool && \
 	TICKETING_REQUIRE_SERVERS=1 GO='$(GO)' $(DEVSTACK) run -- $(GO) test -race -count=1 $(TESTFLAGS) ./...; \
 	rc=$$?; \
 	echo "make test: exit $$rc, wall time $$(awk -v s=$$start -v e=$$(date +%s.%N) 'BEGIN { printf "%.1f", e - s }')s"; \

@@ -1,7 +1,10 @@
 // Package compose holds the Docker Compose stack (docker-compose.yml,
-// Dockerfile) and compose/devstack. Its tests check the Compose file against
-// the NATS configs in conf/, the flags of cmd/ticketing and itself, without
-// Docker: they parse, they do not start containers.
+// Dockerfile, the Prometheus and Grafana configuration and dashboards) and
+// compose/devstack. Its tests check the Compose file against the NATS
+// configs in conf/, the flags of cmd/ticketing and itself, and Prometheus's
+// scrape targets and Grafana's dashboards against the services and the
+// metrics the code exports, without Docker: they parse, they do not start
+// containers.
 package compose
 
 import (
@@ -342,7 +345,7 @@ func TestEdges(t *testing.T) {
 
 func TestServicesExist(t *testing.T) {
 	f := load(t)
-	for _, want := range []string{"consume", "kafka", "scylla", "postgres", "redis", "opensearch"} {
+	for _, want := range []string{"consume", "kafka", "scylla", "postgres", "redis", "opensearch", "prometheus", "grafana"} {
 		if f.Services[want] == nil {
 			t.Errorf("no service %q", want)
 		}
@@ -418,14 +421,25 @@ func TestHealthChecks(t *testing.T) {
 	}
 }
 
+// TestVolumes: state lives in named volumes; a bind mount is only for
+// configuration from the repository (a relative path that exists), read-only.
 func TestVolumes(t *testing.T) {
 	f := load(t)
 	used := map[string]bool{}
 	for name, s := range f.Services {
 		for _, v := range s.Volumes {
 			src, _, _ := strings.Cut(v, ":")
-			if strings.HasPrefix(src, ".") || strings.HasPrefix(src, "/") {
-				t.Errorf("%s: bind mount %s: use a named volume", name, v)
+			if strings.HasPrefix(src, "/") {
+				t.Errorf("%s: bind mount %s: use a named volume, or a read-only file of the repository", name, v)
+				continue
+			}
+			if strings.HasPrefix(src, ".") {
+				if !strings.HasSuffix(v, ":ro") {
+					t.Errorf("%s: bind mount %s: configuration from the repository is mounted read-only (:ro)", name, v)
+				}
+				if _, err := os.Stat(src); err != nil {
+					t.Errorf("%s: bind mount %s: %v", name, v, err)
+				}
 				continue
 			}
 			if _, ok := f.Volumes[src]; !ok {
@@ -439,10 +453,18 @@ func TestVolumes(t *testing.T) {
 			t.Errorf("volume %s is declared but not used", v)
 		}
 	}
-	stateful := append(f.byCommand("core"), "kafka", "scylla", "postgres", "redis", "opensearch")
+	stateful := append(f.byCommand("core"), "kafka", "scylla", "postgres", "redis", "opensearch", "prometheus", "grafana")
 	for _, name := range stateful {
-		if s := f.Services[name]; s != nil && len(s.Volumes) == 0 {
-			t.Errorf("%s keeps state but has no volume", name)
+		s := f.Services[name]
+		if s == nil {
+			continue
+		}
+		named := false
+		for _, v := range s.Volumes {
+			named = named || !strings.HasPrefix(v, ".")
+		}
+		if !named {
+			t.Errorf("%s keeps state but has no named volume", name)
 		}
 	}
 }

@@ -92,6 +92,9 @@ type Core struct {
 	cfg  Config
 	log  *slog.Logger
 	room *waitroom.Room
+	// settings: the config and flags services, the settings follower
+	// (settings.go).
+	settings *coreSettings
 }
 
 // Start starts a core process and adds its components to sup in start
@@ -111,6 +114,9 @@ func Start(ctx context.Context, cfg Config, sup *supervisor.Supervisor, log *slo
 	var err error
 	if c.Node, err = node.Start(sctx, cfg.Node, log); err != nil {
 		return nil, err
+	}
+	if reg != nil {
+		reg.MustRegister(c.Node.Collector()) // JetStream storage and the data directory's disk
 	}
 	if err := natsembed.Supervise(sup, "nats-server", c.Node.Server, c.jetStreamReady); err != nil {
 		return nil, err
@@ -189,10 +195,14 @@ func Start(ctx context.Context, cfg Config, sup *supervisor.Supervisor, log *slo
 	case <-sctx.Done():
 		return nil, fmt.Errorf("core: catalog not loaded: %w", sctx.Err())
 	}
+	if err := c.startSettings(sctx, sup, reg); err != nil {
+		return nil, err
+	}
 	c.room, err = waitroom.Start(sctx, cfg.Queue, waitroom.Deps{
 		NC: c.NC, Streams: c.Streams, Catalog: c.Catalog,
 		Inventory: &invapi.Client{NC: c.NC, Timeout: 2 * time.Second, AttemptTimeout: time.Second},
 		Node:      cfg.Node.Name, LeaseTTL: cfg.Streams.LeaseTTL, Log: log,
+		TargetShoppers: c.settings.targetShoppers,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("core: waiting room: %w", err)

@@ -30,11 +30,12 @@ func TestAFailedComponentShutsTheCoreDown(t *testing.T) {
 		failed []string
 	}{
 		{"connection closed for good", func(c *core.Core) { c.NC.Close() }, []string{"nats-conn core-t failed: connection closed",
-			// The catalog's watch on it may notice first.
-			"catalog-follower failed: catalog follow: the watch ended"}},
+			// The catalog's or the settings' watch on it may notice first.
+			"catalog-follower failed: catalog follow: the watch ended", "settings-follower failed: settings watch: the watch ended"}},
 		{"server shut down", func(c *core.Core) { go c.Node.Server.Shutdown() }, []string{"nats-server failed: the server shut down",
-			// Connections and the catalog's watch may notice first.
-			"nats-conn core-t", "catalog-follower failed"}},
+			// Connections and the catalog's or the settings' watch may
+			// notice first.
+			"nats-conn core-t", "catalog-follower failed", "settings-follower failed"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -58,7 +59,7 @@ func TestAFailedComponentShutsTheCoreDown(t *testing.T) {
 			}
 			started := names(sup.Report())
 			want := []string{"nats-server", "nats-conn core-t", "nats-conn core-t-relay", "nats-conn core-t-log", "nats-conn core-t-snapshots",
-				"catalog-service", "owners", "catalog-follower", "waiting-room"}
+				"catalog-service", "owners", "catalog-follower", "settings-services", "settings-follower", "waiting-room"}
 			if !slices.Equal(started, want) {
 				t.Fatalf("components %v, want %v", started, want)
 			}

@@ -72,6 +72,8 @@ type Config struct {
 	// StartTimeout bounds waiting for the core (leaf connection and
 	// catalog). Default 60s.
 	StartTimeout time.Duration
+	// Settings: the live settings and feature flags (settings.go).
+	Settings SettingsConfig
 }
 
 // RateLimitConfig chooses the rate limiter: Redis when RedisAddr is set (so
@@ -131,6 +133,9 @@ type Edge struct {
 	redis  *goredis.Client
 	events *waitroom.JetStreamEvents
 	log    *slog.Logger
+
+	// Settings are the live settings and feature flags (settings.go).
+	Settings *Settings
 }
 
 // Start starts the edge and adds its components to sup in start order: the
@@ -191,6 +196,9 @@ func Start(ctx context.Context, cfg Config, sup *supervisor.Supervisor, log *slo
 	}
 	e.Inventory = &natsapi.Client{NC: e.NC, Timeout: cfg.API.RequestTimeout}
 	e.Registry = reg
+	if e.Settings, err = e.followSettings(js, &cfg, sup, cfg.API.HoldLimit, reg); err != nil {
+		return nil, err
+	}
 	if cfg.API.AdminToken == "" {
 		e.log.Warn("no admin token configured: the report endpoints refuse every request")
 	}
@@ -203,6 +211,7 @@ func Start(ctx context.Context, cfg Config, sup *supervisor.Supervisor, log *slo
 		Reports: &reportingapi.Client{NC: e.NC}, Funnels: &analyticsapi.Client{NC: e.NC, Timeout: cfg.API.RequestTimeout},
 		Limiter: limiter, Ready: sup.Report, Log: e.log, Registry: e.Registry,
 		Queue: e.Rooms, Gate: gate,
+		HoldLimit: e.Settings.HoldLimit, HoldGate: e.Settings.SalesOpen, Middleware: e.Settings.Drain,
 	}
 	if guard != nil {
 		deps.JoinGuard = guard

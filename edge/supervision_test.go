@@ -53,7 +53,7 @@ func TestAFailedComponentShutsTheEdgeDown(t *testing.T) {
 				t.Fatal(err)
 			}
 			started := names(sup.Report())
-			if want := []string{"nats-leaf", "nats-conn", "catalog-follower", "waiting-room-events", "waiting-rooms", "admission-keys", "http"}; !slices.Equal(started, want) {
+			if want := []string{"nats-leaf", "nats-conn", "catalog-follower", "settings-follower", "waiting-room-events", "waiting-rooms", "admission-keys", "http"}; !slices.Equal(started, want) {
 				t.Fatalf("components %v, want %v", started, want)
 			}
 			tc.kill(e)

@@ -33,43 +33,44 @@ import (
 
 // coreConnFlags are the flags of a process that connects to the core as a
 // NATS client.
-type coreConnFlags struct {
-	url, user, password *string
-	maxReconnects       *int
-}
+type coreConnFlags struct{ url, user, password *string }
 
 func addCoreConnFlags(fs *flag.FlagSet) coreConnFlags {
 	return coreConnFlags{
-		url:           fs.String("nats", "nats://127.0.0.1:4222", "core NATS URLs (comma-separated)"),
-		user:          fs.String("nats-user", "core", "core NATS user"),
-		password:      fs.String("nats-core-password", "core-dev-password", "core NATS password (the core's --nats-core-password)"),
-		maxReconnects: fs.Int("nats-max-reconnects", -1, "reconnect attempts (2s apart) after the core connection is lost, before the process gives up and exits non-zero; -1: forever"),
+		url:      fs.String("nats", "nats://127.0.0.1:4222", "core NATS URLs (comma-separated)"),
+		user:     fs.String("nats-user", "core", "core NATS user"),
+		password: fs.String("nats-core-password", "core-dev-password", "core NATS password (the core's --nats-core-password)"),
 	}
 }
 
-// dialer connects to the core with the flags' settings.
-func (f coreConnFlags) dialer() bridge.Dialer {
-	return func(name string, opts ...nats.Option) (*nats.Conn, error) {
-		return nats.Connect(*f.url, append([]nats.Option{nats.Name(name), nats.UserInfo(*f.user, *f.password),
-			nats.MaxReconnects(*f.maxReconnects)}, opts...)...)
-	}
+// connect connects as a client named name, reconnecting forever, with opts
+// added.
+func (f coreConnFlags) connect(name string, opts ...nats.Option) (*nats.Conn, error) {
+	return nats.Connect(*f.url, append([]nats.Option{nats.Name(name), nats.UserInfo(*f.user, *f.password), nats.MaxReconnects(-1)}, opts...)...)
 }
 
 // kafkaSideFlags are the flags `ticketing bridge` and `ticketing consume`
 // share.
 type kafkaSideFlags struct {
-	conn    coreConnFlags
-	brokers list
-	ops     *string
-	sup     supervisorFlags
-	log     logFlags
+	conn          coreConnFlags
+	maxReconnects *int
+	brokers       list
+	ops           *string
+	sup           supervisorFlags
+	log           logFlags
 }
 
 func addKafkaSideFlags(fs *flag.FlagSet, ops string) *kafkaSideFlags {
 	f := &kafkaSideFlags{conn: addCoreConnFlags(fs), sup: addSupervisorFlags(fs), log: addLogFlags(fs, "json")}
+	f.maxReconnects = fs.Int("nats-max-reconnects", -1, "reconnect attempts (2s apart) after the core connection is lost, before the process gives up and exits non-zero; -1: forever")
 	fs.Var(&f.brokers, "brokers", "Kafka seed brokers (host:port,…); required")
 	f.ops = fs.String("ops", ops, "address of /metrics, /healthz and /readyz")
 	return f
+}
+
+// dial connects to the core as the flags say.
+func (f *kafkaSideFlags) dial(name string, opts ...nats.Option) (*nats.Conn, error) {
+	return f.conn.connect(name, append([]nats.Option{nats.MaxReconnects(*f.maxReconnects)}, opts...)...)
 }
 
 // parse parses args and makes the process logger.
@@ -92,7 +93,7 @@ func (f *kafkaSideFlags) run(ctx context.Context, log *slog.Logger, msg string, 
 		return err
 	}
 	reg := newRegistry()
-	if _, err := bridge.Start(ctx, cfg, sup, f.conn.dialer(), log, reg); err != nil {
+	if _, err := bridge.Start(ctx, cfg, sup, f.dial, log, reg); err != nil {
 		return errors.Join(err, sup.Shutdown())
 	}
 	ops, err := serveOps(sup, *f.ops, reg)

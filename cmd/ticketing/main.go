@@ -6,6 +6,7 @@
 //	ticketing bridge   the Kafka bridge (JetStream EVENTS → Kafka)
 //	ticketing consume  the Kafka consumers (reporting, analytics, audit)
 //	ticketing audit    audit verify: check the hash-chained audit log
+//	ticketing config   get and set dynamic settings and feature flags
 //	ticketing bench    benchmarks of the hot paths
 //	ticketing version  the version
 //
@@ -40,6 +41,7 @@ var commands = []command{
 	{"bridge", "mirror the domain events into Kafka", runBridge},
 	{"consume", "run the Kafka consumers: reporting, analytics, audit", runConsume},
 	{"audit", "verify the audit log (audit verify)", runAudit},
+	{"config", "get and set dynamic settings and feature flags (config get|set|unset|flags)", runConfig},
 	{"bench", "run a benchmark (holds, bridge, queue)", runBench},
 	{"version", "print the version", func(context.Context, []string) error { fmt.Println("ticketing", version); return nil }},
 }

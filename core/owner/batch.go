@@ -325,6 +325,12 @@ func (o *Owner) swap() *batch {
 		return nil
 	}
 	b := o.open
+	if len(b.ds) > 0 && o.wantCheck.Load() {
+		// Every decision made so far is in b or an earlier batch: the
+		// counts are the state once b is applied.
+		o.wantCheck.Store(false)
+		b.counts = o.part.ZoneCounts(nil)
+	}
 	o.gen++
 	o.open = &batch{gen: o.gen}
 	o.part.SetBatch(o.gen, o.durable.Load)
@@ -365,8 +371,8 @@ func (o *Owner) commit(w inflightWrite, seq uint64) {
 	o.deps.Metrics.BatchSize.Observe(float64(len(w.b.ds)))
 	o.deps.Metrics.WriteSeconds.Observe(time.Since(w.sent).Seconds())
 	o.durable.Store(w.b.gen)
-	o.relayCh <- committed{seq, w.b.logGen, w.b.ds}
-	o.shadowCh <- committed{seq, w.b.logGen, w.b.ds}
+	o.relayCh <- committed{seq: seq, gen: w.b.logGen, ds: w.b.ds}
+	o.shadowCh <- committed{seq: seq, gen: w.b.logGen, ds: w.b.ds, counts: w.b.counts}
 	o.answerCalls(w.b.calls)
 }
 

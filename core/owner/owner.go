@@ -5,7 +5,10 @@
 // sequence to be the one it last wrote, so a deposed owner's late write
 // fails. It recovers from the latest snapshot plus the log after it, relays
 // decisions as domain events to the EVENTS stream, and writes snapshots from
-// a shadow copy of the state so the hot path never pauses for them.
+// a shadow copy of the state so the hot path never pauses for them. The
+// shadow, being the state the log replays to, is also what the live state is
+// checked against (zone counts at a batch boundary, twice a second) and what
+// the zone metrics report (Metrics.Capacity, Held, Sold).
 //
 // Goroutines of a running owner:
 //
@@ -189,12 +192,17 @@ type batch struct {
 	logGen uint64 // the log record's generation, once sent
 	ds     []*inventory.Decision
 	calls  []*call
+	// counts, when not nil, are the live state's zone counts once the
+	// batch's decisions were made, for the snapshotter to check its shadow
+	// against (Owner.wantCheck).
+	counts []inventory.ZoneCount
 }
 
 type committed struct {
-	seq uint64 // log sequence
-	gen uint64 // record generation within the epoch
-	ds  []*inventory.Decision
+	seq    uint64 // log sequence
+	gen    uint64 // record generation within the epoch
+	ds     []*inventory.Decision
+	counts []inventory.ZoneCount // the batch's counts, for the snapshotter
 }
 
 // Owner serves one partition. Create it with Run.
@@ -226,6 +234,11 @@ type Owner struct {
 	relayedSeq atomic.Uint64 // every event of records up to here is on EVENTS
 	lastSeq    uint64        // writer only: the log subject's last sequence
 	logGen     uint64        // writer only: generation of the last record sent in this epoch
+
+	// wantCheck asks for the live zone counts with the next batch that has
+	// decisions: the snapshotter sets it on its tick, swap takes the counts
+	// (O(zones), at most once a tick) and clears it.
+	wantCheck atomic.Bool
 
 	cmds     chan *call
 	kick     chan struct{}
@@ -284,7 +297,9 @@ func Run(ctx context.Context, cfg Config, deps Deps, key string, layout inventor
 		return fmt.Errorf("owner %s: recover: %w", key, err)
 	}
 	o.log.Info("partition owned", "recovered_in", time.Since(start).Round(time.Millisecond),
-		"snapshot_seq", rec.snapSeq, "replayed_records", rec.replayed, "log_seq", o.lastSeq)
+		"snapshot_seq", rec.snapSeq, "replayed_records", rec.replayed, "log_seq", o.lastSeq,
+		"previous_owner", rec.previous)
+	o.deps.Metrics.Acquired.WithLabelValues(previousLabel(rec.previous, cfg.Node)).Inc()
 
 	var wg sync.WaitGroup
 	stopLease := make(chan struct{})
@@ -349,6 +364,19 @@ func Run(ctx context.Context, cfg Config, deps Deps, key string, layout inventor
 	}
 	o.log.Warn("partition owner stopped", "err", o.failErr)
 	return o.failErr
+}
+
+// previousLabel is the Acquired label of a partition whose log was last
+// written by owner previous ("" when none), taken by node.
+func previousLabel(previous, node string) string {
+	switch previous {
+	case "":
+		return previousNone
+	case node:
+		return previousThisNode
+	default:
+		return previousOtherNode
+	}
 }
 
 // snapshotStore is the snapshot store on the snapshots' own connection.

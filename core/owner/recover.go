@@ -40,6 +40,7 @@ func (p position) after(q position) bool {
 }
 
 type recovered struct {
+	previous    string // the node that wrote the last owner epoch before this one ("" when none)
 	snapSeq     uint64
 	shadowEpoch uint64
 	shadowGen   uint64
@@ -94,6 +95,7 @@ func (o *Owner) recover(ctx context.Context) (*recovered, error) {
 		}
 		for _, d := range r.D {
 			if err := part.Apply(d); err != nil {
+				o.deps.Metrics.StateMismatches.WithLabelValues(checkRecoveryReplay).Inc()
 				return fmt.Errorf("log record %d: %w", seq, err)
 			}
 		}
@@ -107,6 +109,7 @@ func (o *Owner) recover(ctx context.Context) (*recovered, error) {
 		return nil, err
 	}
 	o.lastSeq = last
+	rec.previous, _ = part.Owner()
 
 	// The epoch's first record: it proves the fence holds before anyone is
 	// served.

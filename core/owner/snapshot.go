@@ -5,9 +5,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ticketing/ticketing/internal/pause"
 	"github.com/ticketing/ticketing/services/inventory"
@@ -20,6 +22,12 @@ import (
 // work and recovery replays at most about one snapshot's worth of log), or
 // when the partition has been idle for SnapshotIdle. It purges the log up to
 // what neither the latest snapshot nor the relay needs any more.
+//
+// The shadow is the partition as its log says it is, so the snapshotter
+// also checks the live state against it and reports it (zones): on every
+// tick it asks for the live zone counts with the next batch (wantCheck) and,
+// once it has applied that batch, compares them with its own; it sets the
+// zone gauges from the shadow on every tick. Both are O(zones).
 func (o *Owner) snapshotter(shadow *inventory.Partition, seq, gen uint64) {
 	var (
 		since        int
@@ -35,6 +43,9 @@ func (o *Owner) snapshotter(shadow *inventory.Partition, seq, gen uint64) {
 	defer t.Stop()
 	shadowLag := o.deps.Metrics.ShadowLag.WithLabelValues(o.key)
 	defer o.deps.Metrics.ShadowLag.DeleteLabelValues(o.key)
+	zones := newZoneGauges(o.deps.Metrics, o.key, shadow)
+	defer zones.delete()
+	var counts []inventory.ZoneCount // the shadow's, reused
 	write := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -75,10 +86,14 @@ func (o *Owner) snapshotter(shadow *inventory.Partition, seq, gen uint64) {
 			}
 			for _, d := range c.ds {
 				if err := shadow.Apply(d); err != nil {
+					o.deps.Metrics.StateMismatches.WithLabelValues(checkShadowReplay).Inc()
 					o.log.Error("snapshot shadow diverged; snapshots stop until the next owner", "err", err)
 					broken = true
 					break
 				}
+			}
+			if c.counts != nil && !broken {
+				counts = o.checkCounts(c, shadow, counts)
 			}
 			seq, gen = c.seq, c.gen
 			since += len(c.ds)
@@ -86,6 +101,11 @@ func (o *Owner) snapshotter(shadow *inventory.Partition, seq, gen uint64) {
 		case <-t.C:
 			relayed.add(time.Now(), o.relayedSeq.Load())
 			shadowLag.Set(float64(len(o.shadowCh)))
+			if !broken {
+				counts = shadow.ZoneCounts(counts[:0])
+				zones.set(counts)
+				o.wantCheck.Store(true)
+			}
 			if time.Since(lastPurge) >= o.cfg.PurgeEvery {
 				purge()
 				lastPurge = time.Now()
@@ -97,6 +117,86 @@ func (o *Owner) snapshotter(shadow *inventory.Partition, seq, gen uint64) {
 		if since >= max(o.cfg.SnapshotEvery, lastSize) || time.Since(lastDecision) >= o.cfg.SnapshotIdle {
 			write()
 		}
+	}
+}
+
+// checkCounts compares the live zone counts a committed batch carries with
+// the shadow's, which has applied the batch, counting the check and any
+// mismatch. buf is reused for the shadow's counts and returned.
+func (o *Owner) checkCounts(c committed, shadow *inventory.Partition, buf []inventory.ZoneCount) []inventory.ZoneCount {
+	buf = shadow.ZoneCounts(buf[:0])
+	o.deps.Metrics.StateChecks.Inc()
+	if live, logged, differ := diffCounts(c.counts, buf); differ {
+		o.deps.Metrics.StateMismatches.WithLabelValues(checkCounts).Inc()
+		o.log.Error("the live state differs from its log: zone counts of a batch against the shadow's",
+			"log_seq", c.seq, "zone", live.ID, "live_held", live.Held, "live_sold", live.Sold,
+			"logged_held", logged.Held, "logged_sold", logged.Sold,
+			"live_capacity", live.Capacity, "logged_capacity", logged.Capacity)
+	}
+	return buf
+}
+
+// diffCounts compares the live zone counts of a batch with the shadow's
+// after it: it returns the first zone that differs, as each has it.
+func diffCounts(live, logged []inventory.ZoneCount) (inventory.ZoneCount, inventory.ZoneCount, bool) {
+	if len(live) != len(logged) {
+		var l, g inventory.ZoneCount
+		if len(live) > 0 {
+			l = live[0]
+		}
+		if len(logged) > 0 {
+			g = logged[0]
+		}
+		return l, g, true
+	}
+	for i := range live {
+		if live[i] != logged[i] {
+			return live[i], logged[i], true
+		}
+	}
+	return inventory.ZoneCount{}, inventory.ZoneCount{}, false
+}
+
+// zoneGauges are a partition's capacity, held and sold gauges, one of each
+// per zone in layout order.
+type zoneGauges struct {
+	m                    *Metrics
+	event, key           string
+	zones                []string
+	capacity, held, sold []prometheus.Gauge
+}
+
+func newZoneGauges(m *Metrics, key string, p *inventory.Partition) *zoneGauges {
+	event := key
+	if i := strings.LastIndexByte(key, '.'); i > 0 {
+		event = key[:i] // keys are "<event>.<index>" and event ids hold no dot
+	}
+	z := &zoneGauges{m: m, event: event, key: key}
+	for _, c := range p.ZoneCounts(nil) {
+		z.zones = append(z.zones, c.ID)
+		z.capacity = append(z.capacity, m.Capacity.WithLabelValues(event, key, c.ID))
+		z.held = append(z.held, m.Held.WithLabelValues(event, key, c.ID))
+		z.sold = append(z.sold, m.Sold.WithLabelValues(event, key, c.ID))
+	}
+	z.set(p.ZoneCounts(nil))
+	return z
+}
+
+// set sets the gauges from counts, in the same zone order.
+func (z *zoneGauges) set(counts []inventory.ZoneCount) {
+	for i, c := range counts[:min(len(counts), len(z.zones))] {
+		z.capacity[i].Set(float64(c.Capacity))
+		z.held[i].Set(float64(c.Held))
+		z.sold[i].Set(float64(c.Sold))
+	}
+}
+
+// delete removes the partition's series: another owner reports it now.
+func (z *zoneGauges) delete() {
+	for _, zone := range z.zones {
+		z.m.Capacity.DeleteLabelValues(z.event, z.key, zone)
+		z.m.Held.DeleteLabelValues(z.event, z.key, zone)
+		z.m.Sold.DeleteLabelValues(z.event, z.key, zone)
 	}
 }
 

@@ -60,6 +60,7 @@ func (m *Manager) claim(key string, l inventory.Layout) {
 		return
 	}
 	m.claimed[key] = true
+	m.deps.Metrics.Known.Set(float64(len(m.claimed)))
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()

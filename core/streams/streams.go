@@ -14,6 +14,7 @@ import (
 	"github.com/ticketing/ticketing/internal/jsnames"
 	admissionkv "github.com/ticketing/ticketing/services/admission/natskv"
 	queuekv "github.com/ticketing/ticketing/services/queue/natskv"
+	settingskv "github.com/ticketing/ticketing/services/settings/natskv"
 )
 
 // Names of streams, buckets and stores.
@@ -30,6 +31,11 @@ const (
 	InventorySubjPx     = "inv.log."
 	FenceSubjPx         = "inv.fence."
 )
+
+// SettingsBucket holds the dynamic settings and feature flags: written by
+// the core's config service only, read by every core and edge (edges over
+// their leaf node, conf/nats/core.conf).
+const SettingsBucket = settingskv.Bucket
 
 // InventoryLogSubject is the log subject of a partition ("<event>.<i>").
 func InventoryLogSubject(partition string) string { return InventorySubjPx + partition }
@@ -94,6 +100,8 @@ type Set struct {
 	// AdmissionKeys the token signing keys (services/admission/natskv).
 	Queue         jetstream.KeyValue
 	AdmissionKeys jetstream.KeyValue
+	// Settings: dynamic settings and flags (services/settings/natskv).
+	Settings jetstream.KeyValue
 }
 
 // Ensure creates or updates every resource.
@@ -159,6 +167,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, c Config) (*Set, error)
 			History: 1, Storage: jetstream.FileStorage, Replicas: c.Replicas}},
 		{&s.Queue, queuekv.KeyValueConfig(c.Replicas)},
 		{&s.AdmissionKeys, admissionkv.Config{Bucket: AdmissionKeysBucket, Replicas: c.Replicas}.KeyValueConfig()},
+		{&s.Settings, settingskv.KeyValueConfig(c.Replicas)},
 	}
 	for _, k := range kvs {
 		kv, err := js.CreateOrUpdateKeyValue(ctx, k.cfg)

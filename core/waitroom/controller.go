@@ -164,7 +164,11 @@ func (r *Room) tick(ctx context.Context, e catalog.Event, c *controlled, now tim
 	}
 	next := c.state
 	next.Admits = append([]coord.Admission(nil), c.state.Admits...)
-	res, err := next.Tick(r.cfg.Controller, coord.Inputs{
+	cfg := r.cfg.Controller
+	if r.deps.TargetShoppers != nil {
+		cfg.TargetShoppers = r.deps.TargetShoppers(e.ID, cfg.TargetShoppers)
+	}
+	res, err := next.Tick(cfg, coord.Inputs{
 		Now: now, OnSaleAt: e.OnSaleAt, SeatsLeft: seats, ExpiringHolds: expiring,
 		Edges: r.freshReports(e.ID, now),
 	})

@@ -105,6 +105,9 @@ type Deps struct {
 	Log      *slog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// TargetShoppers, when set, gives an event's target at each tick (the
+	// live setting queue.target_shoppers) from the configured one.
+	TargetShoppers func(event string, configured int) int
 }
 
 // Room is the running core side of the waiting room.

@@ -102,6 +102,15 @@ type Deps struct {
 	Queue WaitingRoom
 	// JoinGuard applies the join limits and proof of work; nil: none.
 	JoinGuard JoinGuard
+	// HoldLimit, when set, is the hold limit now (live settings); nil:
+	// Config.HoldLimit.
+	HoldLimit func() ratelimit.Limit
+	// HoldGate, when set, may refuse a hold of an event before anything
+	// else is asked of it (a sales kill switch).
+	HoldGate func(c *fiber.Ctx, e catalog.Event) error
+	// Middleware, when set, runs before every route but /metrics (drain
+	// mode).
+	Middleware fiber.Handler
 	// Ready reports how the edge's components are doing (nil: ready).
 	Ready    func() supervisor.Report
 	Log      *slog.Logger
@@ -164,6 +173,9 @@ func New(cfg Config, deps Deps) *fiber.App {
 		app.Use(a.observe)
 		metrics := fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(deps.Registry, promhttp.HandlerOpts{}))
 		app.Get("/metrics", func(c *fiber.Ctx) error { metrics(c.Context()); return nil })
+	}
+	if deps.Middleware != nil {
+		app.Use(deps.Middleware)
 	}
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	app.Get("/readyz", a.readyz)

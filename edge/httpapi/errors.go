@@ -96,8 +96,8 @@ func (a *API) errorHandler(c *fiber.Ctx, err error) error {
 	if status >= 500 && status != fiber.StatusServiceUnavailable {
 		a.log.Error("request failed", "method", c.Method(), "path", c.Path(), "err", err)
 	}
-	if status == fiber.StatusServiceUnavailable {
-		c.Set(fiber.HeaderRetryAfter, "1")
+	if status == fiber.StatusServiceUnavailable && len(c.Response().Header.Peek(fiber.HeaderRetryAfter)) == 0 {
+		c.Set(fiber.HeaderRetryAfter, "1") // unless the refusal said how long (drain mode)
 	}
 	return c.Status(status).JSON(ErrorBody{Error: detail})
 }

@@ -227,8 +227,17 @@ func (a *API) createHold(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := a.limit(c, "hold", a.cfg.HoldLimit); err != nil {
+	holdLimit := a.cfg.HoldLimit
+	if a.deps.HoldLimit != nil {
+		holdLimit = a.deps.HoldLimit()
+	}
+	if err := a.limit(c, "hold", holdLimit); err != nil {
 		return err
+	}
+	if a.deps.HoldGate != nil {
+		if err := a.deps.HoldGate(c, e); err != nil {
+			return err
+		}
 	}
 	idemKey, err := idempotencyKey(c.Get("Idempotency-Key"))
 	if err != nil {

@@ -354,7 +354,10 @@ func (m *Manager) Upgrade(ctx *fasthttp.RequestCtx, eventID, session string) err
 	if m.sockets.Load() >= int64(m.cfg.MaxSockets) {
 		return errs.E(op, errs.Unavailable, "this edge holds as many waiting-room sockets as it may").WithReason("sockets_full")
 	}
-	r, err := m.Room(ctx, eventID)
+	// Not the request's context: fasthttp's RequestCtx as a context reads
+	// the server's done channel, which its Shutdown writes (a data race
+	// under -race); Room bounds the wait by RequestTimeout anyway.
+	r, err := m.Room(context.Background(), eventID)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import "github.com/prometheus/client_golang/prometheus"
 // metrics of the waiting room, registered with the edge's registry.
 type metrics struct {
 	waiting      *prometheus.GaugeVec     // event
+	admitting    *prometheus.GaugeVec     // event: 1 once the sale started, while not sold out
 	admitted     *prometheus.CounterVec   // event
 	joins        *prometheus.CounterVec   // event
 	rate         *prometheus.GaugeVec     // event
@@ -23,6 +24,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		waiting: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ticketing_queue_waiting",
 			Help: "Users waiting in this edge's queue (pre-queue included), by event."}, []string{"event"}),
+		admitting: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ticketing_queue_admitting",
+			Help: "1 while this edge's queue admits users (the sale has started, the pre-queue is drawn, and it is not sold out), 0 otherwise; by event."}, []string{"event"}),
 		admitted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ticketing_queue_admitted_total",
 			Help: "Users admitted at this edge, by event (rate() is the admission rate)."}, []string{"event"}),
 		joins: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ticketing_queue_joins_total",
@@ -47,7 +50,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Pre-queue tickets sent to the core after the draw, by event."}, []string{"event"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.waiting, m.admitted, m.joins, m.rate, m.estimate, m.actual, m.tokens, m.sockets, m.pushes,
+		reg.MustRegister(m.waiting, m.admitting, m.admitted, m.joins, m.rate, m.estimate, m.actual, m.tokens, m.sockets, m.pushes,
 			m.decisions, m.pushSeconds, m.prequeueSent)
 	}
 	return m

@@ -395,6 +395,11 @@ func (r *Room) report() {
 		r.m.log.Debug("queue report", "event", r.id, "err", err)
 	}
 	r.m.metrics.waiting.WithLabelValues(r.id).Set(float64(st.Waiting))
+	admitting := 0.0
+	if st.Drawn && !st.SoldOut {
+		admitting = 1
+	}
+	r.m.metrics.admitting.WithLabelValues(r.id).Set(admitting)
 	r.tokens.sweep(now)
 }
 

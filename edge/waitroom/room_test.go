@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/ticketing/ticketing/internal/errs"
 	"github.com/ticketing/ticketing/services/queue"
 )
@@ -228,4 +230,37 @@ func TestStatusJSON(t *testing.T) {
 			t.Errorf("got  %s\nwant %s", got, want)
 		}
 	}
+}
+
+// TestAdmittingGauge: ticketing_queue_admitting is 1 only between the draw
+// and a sell-out (and again after a resume), so that an alert can tell a
+// stalled line from one that waits for the sale or for seats.
+func TestAdmittingGauge(t *testing.T) {
+	f := newFixture(t, time.Minute, nil)
+	r, err := f.m.Room(context.Background(), testEvent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gauge := f.m.metrics.admitting.WithLabelValues(testEvent)
+	check := func(when string, want float64) {
+		t.Helper()
+		r.report()
+		var d dto.Metric
+		if err := gauge.Write(&d); err != nil {
+			t.Fatal(err)
+		}
+		if got := d.GetGauge().GetValue(); got != want {
+			t.Fatalf("%s: admitting %v, want %v", when, got, want)
+		}
+	}
+	join(t, f, session(0))
+	check("before the sale (pre-queue)", 0)
+	f.clk.add(time.Minute)
+	f.core.decide(t, Decision{Seed: f.core.seed})
+	<-f.core.lastChunk
+	check("after the draw", 1)
+	f.core.decide(t, Decision{SoldOut: true})
+	check("sold out", 0)
+	f.core.decide(t, Decision{Edges: []queue.EdgeAdmit{{Edge: "edge-t", Reachable: 4}}})
+	check("resumed", 1)
 }

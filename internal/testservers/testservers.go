@@ -1,5 +1,6 @@
 // Package testservers is the one place tests get connection settings for the
-// real servers (PostgreSQL, Redis, Kafka, a CQL server, OpenSearch).
+// real servers (PostgreSQL, Redis, Kafka, a CQL server, OpenSearch), and the
+// path of promtool, the one external tool whose absence may skip a test.
 //
 // Each accessor reads one environment variable. `make test` starts every
 // server natively on loopback (compose/devstack) and exports them; by hand:
@@ -77,7 +78,7 @@ func MissingMessage(name string) string {
 		"`eval \"$(compose/devstack env)\"`", name)
 }
 
-// lookup is the single place that skips: every accessor goes through it.
+// lookup reads a server variable; a missing one skips or fails (missing).
 func lookup(t testing.TB, name string) string {
 	t.Helper()
 	v := strings.TrimSpace(os.Getenv(name))
@@ -89,11 +90,18 @@ func lookup(t testing.TB, name string) string {
 	if v != "" {
 		return v
 	}
-	if Required() {
-		t.Fatalf("%s (required because CI or %s is set)", MissingMessage(name), EnvRequireServers)
-	}
-	t.Skip(MissingMessage(name))
+	missing(t, MissingMessage(name))
 	return ""
+}
+
+// missing is the single place that skips: every accessor, and Promtool,
+// goes through it. It fails the test instead when Required.
+func missing(t testing.TB, msg string) {
+	t.Helper()
+	if Required() {
+		t.Fatalf("%s (required because CI or %s is set)", msg, EnvRequireServers)
+	}
+	t.Skip(msg)
 }
 
 func splitList(s string) []string {

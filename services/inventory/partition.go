@@ -494,10 +494,18 @@ func (p *Partition) Availability() Availability {
 		}
 		a.Seats[p.seatIDs[i]] = st
 	}
-	for _, z := range p.zones {
-		a.Zones = append(a.Zones, ZoneCount{ID: z.def.ID, GA: z.def.GA, Capacity: z.capacity, Held: z.held, Sold: z.sold})
-	}
+	a.Zones = p.ZoneCounts(nil)
 	return a
+}
+
+// ZoneCounts appends every zone's capacity, held and sold counts to dst, in
+// layout order, and returns it: O(zones), without allocating when dst has
+// room. The owner reads it for its metrics and its state checks.
+func (p *Partition) ZoneCounts(dst []ZoneCount) []ZoneCount {
+	for _, z := range p.zones {
+		dst = append(dst, ZoneCount{ID: z.def.ID, GA: z.def.GA, Capacity: z.capacity, Held: z.held, Sold: z.sold})
+	}
+	return dst
 }
 
 // AvailabilityWithin is Availability with each zone's Expiring: the held
