@@ -1,343 +1,288 @@
-// Package bridge mirrors the durable domain-event stream of the core (the
-// JetStream stream EVENTS) into Kafka, for the analytics, reporting, audit
-// and finance consumers, with no gap and no duplicate by event id.
+// Package bridge is the runtime of the Kafka side, as package core is the
+// core's and package edge the edge's: Start wires the parts a process runs
+// (`ticketing bridge`, `ticketing consume`, the Kafka side of `ticketing
+// dev`) as components of its supervisor (internal/supervisor):
 //
-// # How a record gets to Kafka exactly once
+//   - the embedded Kafka-protocol broker of `ticketing dev`
+//     (bridge/kafka.StartEmbedded), when the process runs one;
+//   - the mirror of the domain-event stream EVENTS into Kafka
+//     (bridge/mirror), with the NATS connection it reads over;
+//   - the consumers behind it (reporting, analytics, audit): each an owned
+//     consumer group (bridge/kafka.NewRunner) feeding its store, on
+//     PostgreSQL or the embedded stores, with, for reporting and analytics,
+//     the NATS micro service the edge asks for reports, and reporting's
+//     daily finance export.
 //
-// The bridge reads EVENTS in stream order from a durable pull consumer and
-// writes the events to Kafka in transactions of a transactional producer
-// (acks from all in-sync replicas). Each transaction carries a batch of
-// events and, as its last record, a checkpoint: the stream sequence of the
-// batch's last event, written to the one-partition checkpoint topic. The
-// events and their checkpoint become visible to read_committed consumers
-// together, or not at all. Only after the commit does the bridge acknowledge
-// the batch on JetStream (AckAll on its last message), so the consumer's ack
-// floor trails Kafka and shows the bridge's lag in `nats consumer info`.
-//
-// The truth about where the bridge stands is the last committed checkpoint
-// in Kafka, not the JetStream ack floor: a crash between a commit and its
-// acknowledgement would otherwise mirror the batch twice. So each time a
-// bridge becomes active (at start, after taking over from another instance,
-// and after any Kafka or JetStream error it cannot ride out) it recovers:
-//
-//  1. It starts a new producer with the configured transactional id. The
-//     broker then bumps the id's epoch, which fences every earlier producer
-//     with that id (a crashed, paused or partitioned bridge can never commit
-//     again), and completes or aborts the transaction such a producer left
-//     open.
-//  2. It commits a transaction holding only a probe record on the
-//     checkpoint partition, and reads that partition, read_committed, from a
-//     little before the probe up to the probe. Every transaction before the
-//     probe is settled by then, and the probe is known to arrive, so the last
-//     checkpoint seen before it is exactly the last committed one. (Reading
-//     "to the end" without the probe cannot be exact: a partition of a
-//     transactional topic ends in commit markers that no consumer sees.)
-//  3. It recreates its durable consumer at the sequence after that
-//     checkpoint and carries on.
-//
-// Messages of a batch whose transaction failed are never acknowledged and
-// are read again after the recovery; JetStream redeliveries of messages
-// already handled are dropped by sequence. Within a topic partition, records
-// keep the stream's order: the record key is the aggregate (the event id for
-// inventory), partitions are chosen by key, and transactions are sequential.
-// Tests kill the bridge with SIGKILL mid-stream and restart the Kafka broker
-// mid-stream, then count every event id in Kafka (bridge_test.go).
-//
-// # Availability
-//
-// Any number of bridge processes may run: they compete for a lease (a
-// JetStream key-value key with a TTL, package core/lease); the holder
-// mirrors, the others wait. A holder that stops renewing (dead, paused,
-// partitioned) loses the lease after the TTL, and the next holder's producer
-// fences it out of Kafka before it writes anything.
-//
-// # Backpressure
-//
-// When Kafka is slow or down, transactions wait or fail, the bridge stops
-// reading (its read buffer is bounded), and EVENTS keeps the events (limits
-// retention, 7 days by default). Lag in events and in seconds is exported
-// at /metrics.
+// Every part is a component: a consumer or the mirror that stops on its own,
+// a store closed for good, a NATS connection closed for good fails the
+// process, which then shuts down in order (consumers, then the mirror,
+// then the connections, the pool and the broker) and exits non-zero.
 package bridge
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"strconv"
-	"sync"
-	"sync/atomic"
-	"time"
+	"path/filepath"
+	"slices"
+	"strings"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ticketing/ticketing/bridge/kafka"
-	"github.com/ticketing/ticketing/core/lease"
-	"github.com/ticketing/ticketing/core/streams"
+	"github.com/ticketing/ticketing/bridge/mirror"
 	"github.com/ticketing/ticketing/internal/errs"
-	"github.com/ticketing/ticketing/internal/pause"
+	"github.com/ticketing/ticketing/internal/natsembed"
+	"github.com/ticketing/ticketing/internal/postgres"
+	"github.com/ticketing/ticketing/internal/supervisor"
+	"github.com/ticketing/ticketing/services/reporting"
 )
 
 const opConfig = "bridge.config"
 
-// Config configures a bridge. Zero fields take the defaults documented on
-// each.
+// Config configures the Kafka side of a process. Zero fields take the
+// defaults documented on each.
 type Config struct {
-	// Name of this instance, the lease holder. Default host name and pid.
-	Name string
-	// Stream to mirror. Default EVENTS.
-	Stream string
-	// Consumer is the durable consumer's name. Default "bridge".
-	Consumer string
-	// Kafka is the producer; Kafka.TransactionalID defaults to
-	// "ticketing-bridge" and must be the same on every instance that
-	// mirrors the stream (that is what fences a deposed instance), and
-	// Kafka.Topics routes event types to topics.
-	Kafka kafka.ProducerConfig
-	// CheckpointTopic holds the checkpoints. Default
-	// "ticketing.bridge.checkpoint". One partition.
-	CheckpointTopic string
-	// UnroutableTopic receives events whose type no route and no default
-	// topic matches, so that none is dropped. Default
-	// "ticketing.events.unroutable".
-	UnroutableTopic string
-	// MaxBatch is the most events in one Kafka transaction. Default 16384.
-	MaxBatch int
-	// MaxBatchBytes is the most event bytes in one transaction. Default
-	// 16 MiB.
-	MaxBatchBytes int
-	// Linger is how long a batch waits for more events when the stream is
-	// quiet. Default 5ms.
-	Linger time.Duration
-	// LeaseBucket and LeaseTTL: the key-value bucket of bridge leases (its
-	// TTL is the lease's life). Defaults "bridge-leases" and 5s.
-	LeaseBucket string
-	LeaseTTL    time.Duration
-	// Replicas of the lease bucket: 1 alone, 3 in a cluster. Default 1.
+	// Kafka is the client every part uses: the seed brokers (required,
+	// unless Embedded is set) and franz-go's logger. Each part names its
+	// own client ("ticketing-bridge", "ticketing-reporting", …).
+	Kafka kafka.ClientConfig
+	// Embedded, when set, runs the embedded broker in the process and the
+	// parts use it; Kafka.Brokers must then be empty. Its Logger defaults
+	// to the process's.
+	Embedded *kafka.EmbeddedConfig
+	// Mirror, when set, runs the mirror of EVENTS into Kafka. Its
+	// Kafka.Client defaults to Kafka (with the client id
+	// "ticketing-bridge").
+	Mirror *mirror.Config
+	// Consumers are the consumers to run and their stores.
+	Consumers ConsumersConfig
+}
+
+// ConsumersConfig says which consumers run and where they keep their state.
+type ConsumersConfig struct {
+	// Run names the consumers: some of ConsumerNames. Default none.
+	Run []string
+	// PostgresURL holds the stores of every consumer. Empty: the embedded
+	// stores, reporting's in JetStream KV, analytics' and audit's in files
+	// under Dir.
+	PostgresURL string
+	Dir         string
+	// Replicas of the embedded reporting store's bucket: 1 alone, 3 in a
+	// core cluster. Default 1.
 	Replicas int
-	// MaxBackoff caps the pause between recovery attempts. Default 5s.
-	MaxBackoff time.Duration
-	// StopTimeout bounds a graceful stop. Default 10s.
-	StopTimeout time.Duration
+	// Export receives reporting's daily finance CSVs; nil: none.
+	Export reporting.Sink
+	// ExportToday also exports the current day, every minute
+	// (development).
+	ExportToday bool
+	// InventoryTopic and EventsTopic are where the mirror writes inventory
+	// and other domain events (its --routes and --default-topic).
+	// Defaults kafka.DefaultInventoryTopic and kafka.DefaultEventsTopic.
+	InventoryTopic, EventsTopic string
+	// Instance, when set, makes the consumers static group members
+	// ("<instance>-<consumer>"): a restarted process takes its partitions
+	// back at once instead of after the session timeout. Unique per
+	// process.
+	Instance string
 }
 
 // Defaults fills zero fields.
 func (c *Config) Defaults() {
-	if c.Name == "" {
-		host, _ := os.Hostname()
-		c.Name = host + "-" + strconv.Itoa(os.Getpid())
-	}
-	if c.Stream == "" {
-		c.Stream = streams.Events
-	}
-	if c.Consumer == "" {
-		c.Consumer = "bridge"
-	}
-	if c.Kafka.TransactionalID == "" {
-		c.Kafka.TransactionalID = "ticketing-bridge"
-	}
-	if c.Kafka.Client.ClientID == "" {
-		c.Kafka.Client.ClientID = "ticketing-bridge"
-	}
 	c.Kafka.Defaults()
-	if c.CheckpointTopic == "" {
-		c.CheckpointTopic = "ticketing.bridge.checkpoint"
+	if c.Embedded != nil {
+		c.Embedded.Defaults()
 	}
-	if c.UnroutableTopic == "" {
-		c.UnroutableTopic = "ticketing.events.unroutable"
+	if c.Mirror != nil {
+		if len(c.Mirror.Kafka.Client.Brokers) == 0 {
+			id := c.Mirror.Kafka.Client.ClientID
+			c.Mirror.Kafka.Client = c.Kafka
+			c.Mirror.Kafka.Client.ClientID = id
+		}
+		c.Mirror.Defaults()
 	}
-	if c.MaxBatch == 0 {
-		c.MaxBatch = 16384
+	cs := &c.Consumers
+	if cs.Replicas == 0 {
+		cs.Replicas = 1
 	}
-	if c.MaxBatchBytes == 0 {
-		c.MaxBatchBytes = 16 << 20
+	if cs.InventoryTopic == "" {
+		cs.InventoryTopic = kafka.DefaultInventoryTopic
 	}
-	if c.Linger == 0 {
-		c.Linger = 5 * time.Millisecond
-	}
-	if c.LeaseBucket == "" {
-		c.LeaseBucket = "bridge-leases"
-	}
-	if c.LeaseTTL == 0 {
-		c.LeaseTTL = 5 * time.Second
-	}
-	if c.Replicas == 0 {
-		c.Replicas = 1
-	}
-	if c.MaxBackoff == 0 {
-		c.MaxBackoff = 5 * time.Second
-	}
-	if c.StopTimeout == 0 {
-		c.StopTimeout = 10 * time.Second
+	if cs.EventsTopic == "" {
+		cs.EventsTopic = kafka.DefaultEventsTopic
 	}
 }
 
 // Validate checks the config after Defaults.
 func (c *Config) Validate() error {
-	if err := c.Kafka.Validate(); err != nil {
-		return err
+	switch {
+	case c.Embedded != nil && len(c.Kafka.Brokers) > 0:
+		return errs.E(opConfig, errs.Invalid, "give Kafka brokers or an embedded broker, not both")
+	case c.Embedded != nil:
+		if err := c.Embedded.Validate(); err != nil {
+			return err
+		}
+	default:
+		if err := c.Kafka.Validate(); err != nil {
+			return err
+		}
 	}
-	for _, t := range []string{c.CheckpointTopic, c.UnroutableTopic} {
+	if c.Mirror != nil && c.Embedded == nil {
+		if err := c.Mirror.Validate(); err != nil {
+			return err
+		}
+	}
+	cs := c.Consumers
+	for _, name := range cs.Run {
+		if !slices.Contains(ConsumerNames, name) {
+			return errs.Errorf(opConfig, errs.Invalid, "unknown consumer %q (have %s)", name, strings.Join(ConsumerNames, ", "))
+		}
+	}
+	if cs.PostgresURL == "" && cs.Dir == "" && (slices.Contains(cs.Run, "analytics") || slices.Contains(cs.Run, "audit")) {
+		return errs.E(opConfig, errs.Invalid, "without PostgreSQL the analytics and audit stores need a directory")
+	}
+	for _, t := range []string{cs.InventoryTopic, cs.EventsTopic} {
 		if err := kafka.ValidateTopicName(t); err != nil {
 			return err
 		}
 	}
-	switch {
-	case c.MaxBatch < 1 || c.MaxBatch > 1<<20:
-		return errs.Errorf(opConfig, errs.Invalid, "max batch %d is outside 1…1048576", c.MaxBatch)
-	case c.MaxBatchBytes < 1<<10:
-		return errs.Errorf(opConfig, errs.Invalid, "max batch bytes %d is below 1 KiB", c.MaxBatchBytes)
-	case c.Linger < 0 || c.Linger > time.Second:
-		return errs.Errorf(opConfig, errs.Invalid, "linger %v is outside 0…1s", c.Linger)
-	case c.LeaseTTL < time.Second:
-		return errs.Errorf(opConfig, errs.Invalid, "lease TTL %v is below 1s", c.LeaseTTL)
-	case c.Replicas != 1 && c.Replicas != 3 && c.Replicas != 5:
-		return errs.Errorf(opConfig, errs.Invalid, "replicas must be 1, 3 or 5, not %d", c.Replicas)
-	case c.MaxBackoff < 10*time.Millisecond:
-		return errs.Errorf(opConfig, errs.Invalid, "max backoff %v is below 10ms", c.MaxBackoff)
-	case c.StopTimeout <= 0:
-		return errs.Errorf(opConfig, errs.Invalid, "stop timeout %v must be positive", c.StopTimeout)
-	case c.Stream == "" || c.Consumer == "":
-		return errs.E(opConfig, errs.Invalid, "stream and consumer names are required")
-	}
 	return nil
 }
 
-// Stats is a snapshot of a bridge's progress.
-type Stats struct {
-	Active     bool   // holds the lease and mirrors
-	Checkpoint uint64 // stream sequence of the last event committed to Kafka
-	Mirrored   uint64 // events committed to Kafka by this instance
-	Recoveries uint64 // times this instance (re)started mirroring
-}
+// Dialer opens a NATS connection to the core as a client named name
+// ("bridge", "consumers"), with opts added to its own.
+type Dialer func(name string, opts ...nats.Option) (*nats.Conn, error)
 
-// Bridge mirrors a JetStream stream into Kafka. Create it with New and run
-// it with Run.
+// Bridge is the running Kafka side of a process.
 type Bridge struct {
 	cfg     Config
-	nc      *nats.Conn
-	js      jetstream.JetStream
+	sup     *supervisor.Supervisor
+	dial    Dialer
 	log     *slog.Logger
-	metrics *Metrics
-
-	active     atomic.Bool
-	checkpoint atomic.Uint64
-	mirrored   atomic.Uint64
-	recoveries atomic.Uint64
-	created    time.Time // the stream's creation time; mirror's goroutine only
+	reg     prometheus.Registerer
+	brokers []string
+	pool    *pgxpool.Pool
+	mirror  *mirror.Mirror
 }
 
-// New returns a bridge that reads the stream over nc. metrics may be nil.
-func New(cfg Config, nc *nats.Conn, log *slog.Logger, metrics *Metrics) (*Bridge, error) {
+// Start starts the parts cfg asks for, each a component of sup, in this
+// order: the embedded broker ("kafka-broker"), the PostgreSQL pool
+// ("postgres"), the mirror (its NATS connection "nats-bridge", then
+// "mirror"), the consumers (their NATS connection "nats-consumers", then
+// per consumer its store when it has one to close, "<name>-consumer", its
+// micro service "<name>-api" and reporting's "reporting-export"). sup
+// stops them in the reverse order. When Start fails, what it started is
+// registered with sup already: shut sup down. reg, when not nil, receives
+// the mirror's metrics.
+func Start(ctx context.Context, cfg Config, sup *supervisor.Supervisor, dial Dialer, log *slog.Logger, reg prometheus.Registerer) (*Bridge, error) {
+	if cfg.Embedded != nil { // Defaults fills in copies, not the caller's
+		e := *cfg.Embedded
+		cfg.Embedded = &e
+	}
+	if cfg.Mirror != nil {
+		m := *cfg.Mirror
+		cfg.Mirror = &m
+	}
 	cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
 		return nil, err
 	}
 	if log == nil {
 		log = slog.Default()
 	}
-	if metrics == nil {
-		metrics = NewMetrics(nil)
+	b := &Bridge{cfg: cfg, sup: sup, dial: dial, log: log, reg: reg, brokers: cfg.Kafka.Brokers}
+	if cfg.Embedded != nil {
+		if err := b.startBroker(); err != nil {
+			return nil, err
+		}
 	}
-	return &Bridge{cfg: cfg, nc: nc, js: js, log: log.With("component", "bridge", "bridge", cfg.Name), metrics: metrics}, nil
-}
-
-// Stats returns the bridge's progress.
-func (b *Bridge) Stats() Stats {
-	return Stats{Active: b.active.Load(), Checkpoint: b.checkpoint.Load(), Mirrored: b.mirrored.Load(), Recoveries: b.recoveries.Load()}
-}
-
-// Run mirrors until ctx is done: it waits for the lease, mirrors while it
-// holds it, and after an error recovers with a growing pause. It returns
-// nil when ctx is done, or an error if the bridge cannot start at all.
-func (b *Bridge) Run(ctx context.Context) error {
-	kv, err := b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: b.cfg.LeaseBucket, Description: "bridge leases: one active bridge per stream",
-		History: 1, TTL: b.cfg.LeaseTTL, Storage: jetstream.FileStorage, Replicas: b.cfg.Replicas,
-	})
-	if err != nil {
-		return fmt.Errorf("bridge: lease bucket: %w", err)
-	}
-	go b.watchLag(ctx)
-	backoff := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		l, err := lease.Acquire(ctx, kv, b.cfg.Stream, b.cfg.Name, b.cfg.LeaseTTL)
+	if cfg.Consumers.PostgresURL != "" && len(cfg.Consumers.Run) > 0 {
+		pool, err := postgres.Open(ctx, postgres.Config{URL: cfg.Consumers.PostgresURL})
 		if err != nil {
-			if !errors.Is(err, lease.ErrHeld) && ctx.Err() == nil {
-				b.log.Warn("lease: cannot acquire", "err", err)
-			}
-			// Standing by: poll for the lease at a third of its life.
-			pause.For(ctx, b.cfg.LeaseTTL/3)
-			continue
+			return nil, fmt.Errorf("bridge: consumers' stores: %w", err)
 		}
-		b.log.Info("lease acquired: mirroring", "epoch", l.Epoch())
-		err = b.hold(ctx, l)
-		if ctx.Err() != nil {
-			return nil
+		if _, err := sup.Add("postgres", func(context.Context) error { pool.Close(); return nil }); err != nil {
+			return nil, err
 		}
-		b.log.Warn("mirroring stopped; recovering", "err", err, "pause", backoff)
-		pause.For(ctx, backoff)
-		backoff = min(2*backoff, b.cfg.MaxBackoff)
+		b.pool = pool
 	}
+	if cfg.Mirror != nil {
+		if err := b.startMirror(); err != nil {
+			return nil, err
+		}
+	}
+	if len(cfg.Consumers.Run) > 0 {
+		if err := b.startConsumers(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// Brokers are the seed brokers the parts use: the configured ones, or the
+// embedded broker's.
+func (b *Bridge) Brokers() []string { return b.brokers }
+
+// Mirror is the running mirror; nil when the process runs none.
+func (b *Bridge) Mirror() *mirror.Mirror { return b.mirror }
+
+// startBroker starts the embedded broker.
+func (b *Bridge) startBroker() error {
+	c := *b.cfg.Embedded
+	if c.Logger == nil {
+		c.Logger = b.log
+	}
+	e, err := kafka.StartEmbedded(c)
+	if err != nil {
+		return fmt.Errorf("bridge: embedded kafka: %w", err)
+	}
+	if _, err := b.sup.Add("kafka-broker", e.Shutdown); err != nil {
+		return err
+	}
+	b.brokers = e.Brokers()
 	return nil
 }
 
-// hold mirrors while the lease is held, renewing it; it returns when ctx is
-// done, the lease is lost, or mirroring fails.
-func (b *Bridge) hold(ctx context.Context, l *lease.Lease) error {
-	actx, cancel := context.WithCancelCause(ctx)
-	var until atomic.Int64 // the lease's validity, for the mirror's checks
-	until.Store(l.ValidUntil().UnixNano())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(b.cfg.LeaseTTL / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-actx.Done():
-				return
-			case <-t.C:
-			}
-			rctx, rcancel := context.WithTimeout(actx, b.cfg.LeaseTTL/3)
-			err := l.Renew(rctx)
-			rcancel()
-			until.Store(l.ValidUntil().UnixNano())
-			switch {
-			case errors.Is(err, lease.ErrLost):
-				cancel(err)
-				return
-			case err != nil && time.Until(l.ValidUntil()) < b.cfg.LeaseTTL/3:
-				// Step down before the lease can expire under us.
-				cancel(fmt.Errorf("lease not renewed: %w", err))
-				return
-			}
-		}
-	}()
-	err := b.mirror(actx, func() error {
-		if time.Now().UnixNano() >= until.Load() {
-			return errors.New("bridge: the lease may have expired")
-		}
-		return nil
-	})
-	if cause := context.Cause(actx); err == nil || (cause != nil && !errors.Is(cause, context.Canceled)) {
-		err = cause
-	}
-	cancel(nil)
-	wg.Wait()
-	b.active.Store(false)
-	b.metrics.Active.Set(0)
-	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-	defer rcancel()
-	if rerr := l.Release(rctx); rerr != nil && !errors.Is(err, lease.ErrLost) {
-		b.log.Debug("lease release", "err", rerr)
-	}
-	return err
+// client is the Kafka client config of a part named id.
+func (b *Bridge) client(id string) kafka.ClientConfig {
+	c := b.cfg.Kafka
+	c.Brokers, c.ClientID = b.brokers, id
+	return c
 }
+
+// startMirror starts the mirror on a connection of its own.
+func (b *Bridge) startMirror() error {
+	cfg := *b.cfg.Mirror
+	if b.cfg.Embedded != nil {
+		cfg.Kafka.Client.Brokers = b.brokers
+	}
+	nc, err := b.connect("bridge")
+	if err != nil {
+		return err
+	}
+	m, err := mirror.New(cfg, nc, b.log, mirror.NewMetrics(b.reg))
+	if err != nil {
+		return err
+	}
+	if _, err := b.sup.Start(supervisor.Component{Name: "mirror", Run: m.Run}); err != nil {
+		return err
+	}
+	b.mirror = m
+	return nil
+}
+
+// connect opens a NATS connection named name as the component
+// "nats-<name>": ready while connected; closed for good (reconnects
+// exhausted, the server refusing the client) it fails the process.
+func (b *Bridge) connect(name string) (*nats.Conn, error) {
+	nc, err := natsembed.SuperviseConn(b.sup, "nats-"+name, func(opts ...nats.Option) (*nats.Conn, error) { return b.dial(name, opts...) })
+	if err != nil {
+		return nil, fmt.Errorf("bridge: connect %s to the core: %w", name, err)
+	}
+	return nc, nil
+}
+
+// consumerDir is where an embedded store of a consumer keeps its files.
+func (b *Bridge) consumerDir(name string) string { return filepath.Join(b.cfg.Consumers.Dir, name) }

@@ -8,7 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/ticketing/ticketing/core/streams"
+	"github.com/ticketing/ticketing/internal/jsnames"
 	"github.com/ticketing/ticketing/internal/supervisor"
 	"github.com/ticketing/ticketing/services/flags"
 	"github.com/ticketing/ticketing/services/settings"
@@ -36,7 +36,7 @@ func (c *Core) startSettings(ctx context.Context, sup *supervisor.Supervisor, re
 	c.settings = cs
 	svc := &settings.Service{
 		Store: &settingskv.Store{KV: c.Streams.Settings, JS: c.JS, NC: c.NC},
-		Auditor: &settingskv.Auditor{JS: c.JS, Events: c.Streams.Events, Prefix: streams.EventsSubjPx,
+		Auditor: &settingskv.Auditor{JS: c.JS, Events: c.Streams.Events, Prefix: jsnames.EventsSubjPx,
 			Source: "/core/" + c.cfg.Node.Name + "/config"},
 	}
 	svcs, err := settingsapi.Serve(c.NC, svc, reg)

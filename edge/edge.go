@@ -23,14 +23,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/ticketing/ticketing/core/node"
-	"github.com/ticketing/ticketing/core/streams"
 	"github.com/ticketing/ticketing/edge/httpapi"
 	"github.com/ticketing/ticketing/edge/joinguard"
 	"github.com/ticketing/ticketing/edge/ratelimit"
 	memorylimit "github.com/ticketing/ticketing/edge/ratelimit/memory"
 	redislimit "github.com/ticketing/ticketing/edge/ratelimit/redis"
 	"github.com/ticketing/ticketing/edge/waitroom"
+	"github.com/ticketing/ticketing/internal/jsnames"
 	"github.com/ticketing/ticketing/internal/natsembed"
 	"github.com/ticketing/ticketing/internal/pause"
 	"github.com/ticketing/ticketing/internal/supervisor"
@@ -178,11 +177,11 @@ func Start(ctx context.Context, cfg Config, sup *supervisor.Supervisor, log *slo
 	if err := leafnodes.WaitConnected(sctx, e.Leaf); err != nil {
 		return nil, err
 	}
-	js, err := jetstream.NewWithDomain(e.NC, node.Domain)
+	js, err := jetstream.NewWithDomain(e.NC, jsnames.Domain)
 	if err != nil {
 		return nil, err
 	}
-	kv, err := waitBucket(sctx, js, streams.CatalogBucket)
+	kv, err := waitBucket(sctx, js, jsnames.CatalogBucket)
 	if err != nil {
 		return nil, err
 	}
@@ -249,7 +248,7 @@ func (e *Edge) waitingRooms(cfg *Config, sup *supervisor.Supervisor, limiter rat
 	}
 	if !cfg.NoQueueEvents {
 		var err error
-		if e.events, err = waitroom.NewJetStreamEvents(e.NC, node.Domain, cfg.Leaf.Name, 65536, e.log); err != nil {
+		if e.events, err = waitroom.NewJetStreamEvents(e.NC, jsnames.Domain, cfg.Leaf.Name, 65536, e.log); err != nil {
 			return nil, nil, err
 		}
 		if _, err := sup.Add("waiting-room-events", func(ctx context.Context) error { e.events.Close(ctx); return nil }); err != nil {

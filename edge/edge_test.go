@@ -16,10 +16,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ticketing/ticketing/core/node/nodetest"
-	"github.com/ticketing/ticketing/core/streams"
 	"github.com/ticketing/ticketing/edge"
 	"github.com/ticketing/ticketing/edge/httpapi"
 	"github.com/ticketing/ticketing/internal/eventually"
+	"github.com/ticketing/ticketing/internal/jsnames"
 	"github.com/ticketing/ticketing/internal/supervisor/supervisortest"
 	"github.com/ticketing/ticketing/leafnodes"
 	"github.com/ticketing/ticketing/services/analytics"
@@ -41,7 +41,7 @@ func TestReportsThroughTheLeafNode(t *testing.T) {
 	defer cancel()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	core, coreNC, js := nodetest.Start(t)
-	if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: streams.CatalogBucket}); err != nil {
+	if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: jsnames.CatalogBucket}); err != nil {
 		t.Fatal(err)
 	}
 	store, err := natskv.Open(ctx, js, natskv.Config{})

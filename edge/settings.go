@@ -12,7 +12,6 @@ import (
 	"github.com/open-feature/go-sdk/openfeature/isolated"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/ticketing/ticketing/core/streams"
 	"github.com/ticketing/ticketing/edge/httpapi"
 	"github.com/ticketing/ticketing/edge/ratelimit"
 	"github.com/ticketing/ticketing/internal/errs"
@@ -83,7 +82,7 @@ func (e *Edge) followSettings(js jetstream.JetStream, cfg *Config, sup *supervis
 	_, err := sup.Start(supervisor.Component{Name: "settings-follower", Run: func(ctx context.Context) error {
 		defer func() { _ = api.Shutdown(context.Background()) }()
 		for attempt := 1; ; attempt++ {
-			kv, err := js.KeyValue(ctx, streams.SettingsBucket)
+			kv, err := js.KeyValue(ctx, settingskv.Bucket)
 			if err == nil {
 				return settingskv.Watch(ctx, kv, s.live, s.flags, s.log, metrics)
 			}

@@ -13,7 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ticketing/ticketing/core/node/nodetest"
-	"github.com/ticketing/ticketing/core/streams"
+	"github.com/ticketing/ticketing/internal/jsnames"
 	"github.com/ticketing/ticketing/internal/supervisor"
 	"github.com/ticketing/ticketing/internal/supervisor/supervisortest"
 	"github.com/ticketing/ticketing/leafnodes"
@@ -40,7 +40,7 @@ func TestAFailedComponentShutsTheEdgeDown(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			core, _, js := nodetest.Start(t)
-			if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: streams.CatalogBucket}); err != nil {
+			if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: jsnames.CatalogBucket}); err != nil {
 				t.Fatal(err)
 			}
 			sup, stops := supervisortest.Recording(t)

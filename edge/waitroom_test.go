@@ -20,10 +20,10 @@ import (
 
 	"github.com/ticketing/ticketing/conf"
 	"github.com/ticketing/ticketing/core/node/nodetest"
-	"github.com/ticketing/ticketing/core/streams"
 	"github.com/ticketing/ticketing/edge"
 	"github.com/ticketing/ticketing/edge/waitroom"
 	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/internal/jsnames"
 	"github.com/ticketing/ticketing/internal/supervisor/supervisortest"
 	"github.com/ticketing/ticketing/leafnodes"
 	"github.com/ticketing/ticketing/services/admission"
@@ -73,7 +73,7 @@ func TestWaitingRoomThroughTheEdge(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	core, coreNC, js := nodetest.Start(t)
-	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: streams.CatalogBucket})
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: jsnames.CatalogBucket})
 	if err != nil {
 		t.Fatal(err)
 	}

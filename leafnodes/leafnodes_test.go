@@ -12,10 +12,10 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/ticketing/ticketing/core/node"
 	"github.com/ticketing/ticketing/core/node/nodetest"
 	"github.com/ticketing/ticketing/internal/errs"
 	"github.com/ticketing/ticketing/internal/eventually"
+	"github.com/ticketing/ticketing/internal/jsnames"
 	"github.com/ticketing/ticketing/leafnodes"
 	"github.com/ticketing/ticketing/services/analytics/filestore"
 	analyticsapi "github.com/ticketing/ticketing/services/analytics/natsapi"
@@ -177,7 +177,7 @@ func TestEdgePermissions(t *testing.T) {
 		}
 	}
 
-	ejs, err := jetstream.NewWithDomain(edgeNC, node.Domain)
+	ejs, err := jetstream.NewWithDomain(edgeNC, jsnames.Domain)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -326,13 +326,22 @@ type TopicMap struct {
 	ReplicationFactor int16
 }
 
+// The default topics: inventory events (types starting with
+// InventoryTypePrefix) go to DefaultInventoryTopic, all others to
+// DefaultEventsTopic.
+const (
+	InventoryTypePrefix   = "ticketing.inventory."
+	DefaultInventoryTopic = "ticketing.inventory"
+	DefaultEventsTopic    = "ticketing.events"
+)
+
 // Defaults fills zero fields: with neither routes nor a default topic,
-// inventory events go to "ticketing.inventory" and all others to
-// "ticketing.events".
+// inventory events go to DefaultInventoryTopic and all others to
+// DefaultEventsTopic.
 func (m *TopicMap) Defaults() {
 	if len(m.Routes) == 0 && m.Default == "" {
-		m.Routes = map[string]string{"ticketing.inventory.": "ticketing.inventory"}
-		m.Default = "ticketing.events"
+		m.Routes = map[string]string{InventoryTypePrefix: DefaultInventoryTopic}
+		m.Default = DefaultEventsTopic
 	}
 	if m.Partitions == 0 {
 		m.Partitions = 12

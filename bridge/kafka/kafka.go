@@ -1,7 +1,8 @@
-// Package kafka is the bridge's Kafka side: a producer and a consumer-group
-// consumer on franz-go with the settings the bridge needs, an admin helper
-// that creates the topics, and an embedded Kafka-protocol broker for
-// `ticketing dev`.
+// Package kafka is the Kafka client side of the bridge and its consumers:
+// a producer and consumer-group consumers on franz-go with the settings
+// they need, the runner that feeds a consumer's store exactly once, an
+// admin helper that creates the topics, and an embedded Kafka-protocol
+// broker for `ticketing dev`.
 //
 // # Producer
 //
@@ -26,6 +27,13 @@
 // member continues after the last committed record, nothing skipped. Offsets
 // are committed before a rebalance is allowed to move partitions away, so a
 // clean hand-over redelivers nothing.
+//
+// [NewOwnedConsumer] returns a consumer whose offsets live in the
+// application's store, written in the same transaction as the records'
+// effects; [NewRunner] runs one for a [Feed] (the store in its own terms:
+// records, stored offsets, an atomic apply), retrying failed batches from
+// the stored offsets. The reporting, analytics and audit consumers are
+// Runners over their services' Feeds.
 //
 // # Embedded broker
 //

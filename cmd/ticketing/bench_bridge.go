@@ -24,11 +24,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/ticketing/ticketing/bridge"
 	"github.com/ticketing/ticketing/bridge/kafka"
+	"github.com/ticketing/ticketing/bridge/mirror"
 	"github.com/ticketing/ticketing/core/node"
 	"github.com/ticketing/ticketing/core/streams"
 	"github.com/ticketing/ticketing/internal/cloudevents"
+	"github.com/ticketing/ticketing/internal/jsnames"
 	"github.com/ticketing/ticketing/internal/loadgen"
 )
 
@@ -237,7 +238,7 @@ func bridgeOnce(ctx context.Context, o bridgeOpts, secure bool) (bridgeReport, e
 	run := strconv.FormatInt(time.Now().UnixNano(), 36)
 	topics := kafka.TopicMap{Routes: map[string]string{"ticketing.inventory.": "bench." + run + ".inventory"}, Default: "bench." + run + ".events"}
 
-	status("publishing %d events of %d bytes to %s, %d a message …", o.n, o.size, streams.Events, o.batch)
+	status("publishing %d events of %d bytes to %s, %d a message …", o.n, o.size, jsnames.Events, o.batch)
 	msgs, err := fillEvents(ctx, js, o.n, o.size, o.batch, bar("publishing", o.n))
 	if err != nil {
 		return bridgeReport{}, err
@@ -258,11 +259,11 @@ func bridgeOnce(ctx context.Context, o bridgeOpts, secure bool) (bridgeReport, e
 	rep.Produce = newRate(o.n, o.size, d)
 
 	status("bridge: JetStream → bridge → Kafka …")
-	cfg := bridge.Config{Name: "bench", Consumer: "bench-bridge", LeaseBucket: "bench-bridge-leases",
+	cfg := mirror.Config{Name: "bench", Consumer: "bench-bridge", LeaseBucket: "bench-bridge-leases",
 		CheckpointTopic: "bench." + run + ".checkpoint", UnroutableTopic: "bench." + run + ".unroutable",
 		Kafka: kafka.ProducerConfig{Client: kafka.ClientConfig{Brokers: brokers}, TransactionalID: "bench-" + run, Topics: topics}}
-	metrics := bridge.NewMetrics(nil)
-	b, err := bridge.New(cfg, nc, quiet, metrics)
+	metrics := mirror.NewMetrics(nil)
+	b, err := mirror.New(cfg, nc, quiet, metrics)
 	if err != nil {
 		return bridgeReport{}, err
 	}
@@ -367,7 +368,7 @@ func fillEvents(ctx context.Context, js jetstream.JetStream, n, size, batch int,
 			if err != nil {
 				return 0, err
 			}
-			m = &nats.Msg{Subject: streams.EventsSubjPx + "bench." + ev.PartitionKey, Header: nats.Header{}, Data: body}
+			m = &nats.Msg{Subject: jsnames.EventsSubjPx + "bench." + ev.PartitionKey, Header: nats.Header{}, Data: body}
 			for _, kv := range ev.Headers() {
 				m.Header[kv[0]] = []string{kv[1]}
 			}
@@ -387,7 +388,7 @@ func fillEvents(ctx context.Context, js jetstream.JetStream, n, size, batch int,
 				}
 				body = append(body, b...)
 			}
-			m = &nats.Msg{Subject: streams.EventsSubjPx + "bench.event-" + strconv.Itoa(msgs%benchAggregates), Header: nats.Header{},
+			m = &nats.Msg{Subject: jsnames.EventsSubjPx + "bench.event-" + strconv.Itoa(msgs%benchAggregates), Header: nats.Header{},
 				Data: append(body, ']')}
 			m.Header[cloudevents.HeaderContentType] = []string{cloudevents.BatchContentType}
 			m.Header[nats.MsgIdHdr] = []string{"bench-batch-" + strconv.Itoa(first)}
@@ -418,13 +419,13 @@ func fillEvents(ctx context.Context, js jetstream.JetStream, n, size, batch int,
 // the bridge does (same prefetch, AckAll once per 16384 messages), and
 // nothing else.
 func rawConsume(ctx context.Context, js jetstream.JetStream, n int, progress func(int)) (time.Duration, error) {
-	c, err := js.CreateOrUpdateConsumer(ctx, streams.Events, jetstream.ConsumerConfig{Durable: "bench-raw", AckPolicy: jetstream.AckAllPolicy,
+	c, err := js.CreateOrUpdateConsumer(ctx, jsnames.Events, jetstream.ConsumerConfig{Durable: "bench-raw", AckPolicy: jetstream.AckAllPolicy,
 		AckWait: 10 * time.Minute, MaxAckPending: 1 << 17})
 	if err != nil {
 		return 0, err
 	}
 	start := time.Now()
-	it, err := c.Messages(jetstream.PullMaxBytes(bridge.PrefetchBytes))
+	it, err := c.Messages(jetstream.PullMaxBytes(mirror.PrefetchBytes))
 	if err != nil {
 		return 0, err
 	}
@@ -464,12 +465,12 @@ func rawProduce(ctx context.Context, js jetstream.JetStream, cc kafka.ClientConf
 	if err != nil {
 		return 0, err
 	}
-	c, err := js.OrderedConsumer(ctx, streams.Events, jetstream.OrderedConsumerConfig{})
+	c, err := js.OrderedConsumer(ctx, jsnames.Events, jetstream.OrderedConsumerConfig{})
 	if err != nil {
 		return 0, err
 	}
 	recs := make([]*kgo.Record, 0, n)
-	it, err := c.Messages(jetstream.PullMaxBytes(bridge.PrefetchBytes))
+	it, err := c.Messages(jetstream.PullMaxBytes(mirror.PrefetchBytes))
 	if err != nil {
 		return 0, err
 	}
@@ -660,7 +661,7 @@ func bridgeLatency(ctx context.Context, js jetstream.JetStream, cc kafka.ClientC
 		if err != nil {
 			return loadgen.OK, err
 		}
-		m := &nats.Msg{Subject: streams.EventsSubjPx + "bench." + ev.PartitionKey, Header: nats.Header{}, Data: body}
+		m := &nats.Msg{Subject: jsnames.EventsSubjPx + "bench." + ev.PartitionKey, Header: nats.Header{}, Data: body}
 		for _, kv := range ev.Headers() {
 			m.Header[kv[0]] = []string{kv[1]}
 		}

@@ -57,7 +57,10 @@ func runConfig(ctx context.Context, args []string) error {
 		fs.Usage()
 		return flag.ErrHelp
 	}
-	nc, err := conn.connect(slog.New(slog.NewTextHandler(os.Stderr, nil)), "ticketing-config")
+	if _, err := conn.sec.load(slog.New(slog.NewTextHandler(os.Stderr, nil)), ""); err != nil {
+		return err
+	}
+	nc, err := conn.connect("ticketing-config")
 	if err != nil {
 		return fmt.Errorf("core NATS at %s: %w", *conn.url, err)
 	}

@@ -13,9 +13,9 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/ticketing/ticketing/core/lease"
 	"github.com/ticketing/ticketing/core/streams"
 	"github.com/ticketing/ticketing/internal/eventually"
+	"github.com/ticketing/ticketing/internal/lease"
 )
 
 // leaseHolder names the core node that owns a partition.

@@ -2,9 +2,15 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -14,9 +20,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ticketing/ticketing/bridge/kafka"
-	"github.com/ticketing/ticketing/core/lease"
 	"github.com/ticketing/ticketing/internal/eventually"
+	"github.com/ticketing/ticketing/internal/lease"
 	"github.com/ticketing/ticketing/internal/postgres/pgtest"
+	"github.com/ticketing/ticketing/internal/supervisor"
 	"github.com/ticketing/ticketing/services/inventory"
 	"github.com/ticketing/ticketing/services/inventory/natsapi"
 	reportingapi "github.com/ticketing/ticketing/services/reporting/natsapi"
@@ -196,4 +203,105 @@ func kvHolder(nc *nats.Conn, bucket, key string) (string, error) {
 		err = fmt.Errorf("nobody holds %s/%s", bucket, key)
 	}
 	return r.Holder, err
+}
+
+// exited waits up to timeout for p to exit and returns its exit code.
+func (p *proc) exited(timeout time.Duration) int {
+	p.t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			return exit.ExitCode()
+		}
+		if err != nil {
+			p.t.Fatalf("%s: %v", p.name, err)
+		}
+		return 0
+	case <-time.After(timeout):
+		p.t.Fatalf("%s did not exit within %v", p.name, timeout)
+		return -1
+	}
+}
+
+// readyz is a process's /readyz answer: its supervisor's report.
+func readyz(addr string) (supervisor.Report, error) {
+	var r supervisor.Report
+	resp, err := httpsClient(testSecrets).Get("https://" + addr + "/readyz")
+	if err != nil {
+		return r, err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		return r, err
+	}
+	if resp.StatusCode != http.StatusOK || !r.Ready() {
+		return r, fmt.Errorf("readyz %d: %+v", resp.StatusCode, r)
+	}
+	return r, nil
+}
+
+// TestKafkaSideBridgeFails: `ticketing bridge` exits non-zero when its
+// ops address is taken at start, and when a component fails after the
+// start: the core it connects to goes away for good and its connection
+// gives up reconnecting. (TestProcessesStopInOrder stops it with SIGTERM.)
+func TestKafkaSideBridgeFails(t *testing.T) {
+	broker, err := kafka.StartEmbedded(kafka.EmbeddedConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = broker.Shutdown(context.Background()) })
+	cores := newCores(t, 1)
+	c := cores[0]
+	c.start()
+	c.waitReady(60 * time.Second)
+	bridgeProc := func(name, ops string) *proc {
+		return startProc(t, name, nil, "bridge", "--name", name, "--brokers", strings.Join(broker.Brokers(), ","), "--ops", ops,
+			"--nats", "tls://"+c.natsAddr, "--nats-max-reconnects", "2", "--shutdown-timeout", "15s", "--log-format", "json",
+			"--secrets", testSecrets.Dir)
+	}
+
+	// Its ops address is taken: it exits non-zero at once.
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	b := bridgeProc("bridge-taken", taken.Addr().String())
+	if code := b.exited(60 * time.Second); code == 0 || !strings.Contains(b.out.String(), "ops listener") {
+		t.Fatalf("a bridge with its ops address taken exited %d, want non-zero\n%s", code, tail(b.out.String(), 20))
+	}
+
+	// The core goes away for good: after its reconnects the bridge fails
+	// and exits non-zero, naming the component, its components stopped.
+	ops := freeAddr(t)
+	b = bridgeProc("bridge-1", ops)
+	eventually.Nil(t, 60*time.Second, func() error { _, err := readyz(ops); return err })
+	// Once the mirror holds the lease it rides out any error; only the
+	// connection can fail then.
+	eventually.Nil(t, 60*time.Second, func() error {
+		resp, err := httpsClient(testSecrets).Get("https://" + ops + "/metrics")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err == nil && !strings.Contains(string(b), "\nticketing_bridge_active 1\n") {
+			err = errors.New("the mirror is not active yet")
+		}
+		return err
+	})
+	c.kill9()
+	if code := b.exited(90 * time.Second); code == 0 {
+		t.Fatalf("the bridge exited 0 after its core went away, want non-zero\n%s", tail(b.out.String(), 20))
+	}
+	out := b.out.String()
+	if !strings.Contains(out, "nats-bridge failed") || !strings.Contains(out, "connection closed") {
+		t.Fatalf("the bridge does not say which component failed:\n%s", tail(out, 20))
+	}
+	if got, want := stopped(t, out), []string{"ops", "mirror", "nats-bridge"}; !slices.Equal(got, want) {
+		t.Fatalf("the bridge stopped %v, want %v", got, want)
+	}
 }

@@ -16,10 +16,10 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/ticketing/ticketing/core/streams"
 	"github.com/ticketing/ticketing/edge"
 	"github.com/ticketing/ticketing/internal/cloudevents"
 	"github.com/ticketing/ticketing/internal/eventually"
+	"github.com/ticketing/ticketing/internal/jsnames"
 	"github.com/ticketing/ticketing/services/queue"
 	queueapi "github.com/ticketing/ticketing/services/queue/natsapi"
 )
@@ -308,11 +308,11 @@ func TestQueueAcrossTwoEdges(t *testing.T) {
 // queueEvents counts the waiting room's domain events of event in EVENTS
 // by type.
 func queueEvents(ctx context.Context, js jetstream.JetStream, event string) (map[string]int, error) {
-	s, err := js.Stream(ctx, streams.Events)
+	s, err := js.Stream(ctx, jsnames.Events)
 	if err != nil {
 		return nil, err
 	}
-	subj := streams.EventsSubjPx + "queue." + event
+	subj := jsnames.EventsSubjPx + "queue." + event
 	info, err := s.Info(ctx, jetstream.WithSubjectFilter(subj))
 	if err != nil {
 		return nil, err

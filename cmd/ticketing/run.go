@@ -13,12 +13,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/ticketing/ticketing/bridge"
-	"github.com/ticketing/ticketing/bridge/kafka"
 	"github.com/ticketing/ticketing/conf"
 	"github.com/ticketing/ticketing/core"
 	"github.com/ticketing/ticketing/core/node"
@@ -33,7 +30,6 @@ import (
 	"github.com/ticketing/ticketing/leafnodes"
 	"github.com/ticketing/ticketing/services/catalog"
 	"github.com/ticketing/ticketing/services/inventory"
-	"github.com/ticketing/ticketing/services/reporting"
 )
 
 func newRegistry() *prometheus.Registry {
@@ -137,11 +133,8 @@ func runDev(ctx context.Context, args []string) error {
 	if err != nil {
 		return errors.Join(err, sup.Shutdown())
 	}
-	bi, err := startDevBI(ctx, c, *data, *kafkaPort, log, reg)
+	bi, err := startDevBI(ctx, sup, c, *data, *kafkaPort, log, reg)
 	if err != nil {
-		return errors.Join(err, sup.Shutdown())
-	}
-	if _, err := sup.Add("kafka-side", func(ctx context.Context) error { bi.Shutdown(ctx); return nil }); err != nil {
 		return errors.Join(err, sup.Shutdown())
 	}
 	// The edge starts last, so that its HTTP listener stops first.
@@ -156,69 +149,8 @@ func runDev(ctx context.Context, args []string) error {
 		return errors.Join(err, sup.Shutdown())
 	}
 	fmt.Printf("\nticketing dev is running\n  API:          %s/v1/events\n  OpenAPI:      %s/v1/openapi.json\n%s  reports:      %s/v1/reports/events/<id> (admin token)\n  metrics:      %s/metrics\n  data:         %s\n  admin token:  %s\n%s  NATS:         %s (user core)\n  Kafka:        %s (embedded)\n  exports:      %s\nPress Ctrl-C to stop.\n\n",
-		e.URL(), e.URL(), waitingRooms(e), e.URL(), e.URL(), *data, tok, coreSec.caBanner(e.URL()), c.Node.ClientURL(), strings.Join(bi.kafka.Brokers(), ","), filepath.Join(*data, "exports"))
+		e.URL(), e.URL(), waitingRooms(e), e.URL(), e.URL(), *data, tok, coreSec.caBanner(e.URL()), c.Node.ClientURL(), strings.Join(bi.Brokers(), ","), filepath.Join(*data, "exports"))
 	return sup.Wait(ctx)
-}
-
-// devBI is the Kafka side of `ticketing dev`: an embedded broker, the
-// bridge, and the consumers on embedded stores.
-type devBI struct {
-	kafka     *kafka.Embedded
-	bridge    *runningBridge
-	consumers *consumers
-	conns     []*nats.Conn
-}
-
-func startDevBI(ctx context.Context, c *core.Core, data string, kafkaPort int, log *slog.Logger, reg prometheus.Registerer) (_ *devBI, err error) {
-	d := &devBI{}
-	defer func() {
-		if err != nil {
-			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			d.Shutdown(sctx)
-		}
-	}()
-	if d.kafka, err = kafka.StartEmbedded(kafka.EmbeddedConfig{DataDir: filepath.Join(data, "kafka"), Port: kafkaPort, Logger: log}); err != nil {
-		return nil, err
-	}
-	conn := func(name string) (*nats.Conn, error) {
-		nc, err := c.Node.Connect(name)
-		if err == nil {
-			d.conns = append(d.conns, nc)
-		}
-		return nc, err
-	}
-	bnc, err := conn("bridge")
-	if err != nil {
-		return nil, err
-	}
-	if d.bridge, err = startBridge(bnc, bridge.Config{Name: "dev",
-		Kafka: kafka.ProducerConfig{Client: kafka.ClientConfig{Brokers: d.kafka.Brokers()}}}, log, reg); err != nil {
-		return nil, err
-	}
-	cnc, err := conn("consumers")
-	if err != nil {
-		return nil, err
-	}
-	d.consumers, err = startConsumers(ctx, cnc, consumersConfig{Brokers: d.kafka.Brokers(), Services: consumerNames,
-		Dir: data, Export: reporting.DirSink{Dir: filepath.Join(data, "exports")}, ExportToday: true, Instance: "dev"}, log)
-	return d, err
-}
-
-// Shutdown stops the consumers, then the bridge, then the broker.
-func (d *devBI) Shutdown(ctx context.Context) {
-	if d.consumers != nil {
-		d.consumers.Shutdown(ctx)
-	}
-	if d.bridge != nil {
-		d.bridge.Shutdown(ctx)
-	}
-	for _, nc := range d.conns {
-		nc.Close()
-	}
-	if d.kafka != nil {
-		_ = d.kafka.Shutdown(ctx)
-	}
 }
 
 func runCore(ctx context.Context, args []string) error {

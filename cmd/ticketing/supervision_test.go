@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,24 +14,36 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ticketing/ticketing/bridge/kafka"
 	"github.com/ticketing/ticketing/internal/devpki"
 	"github.com/ticketing/ticketing/internal/eventually"
 	"github.com/ticketing/ticketing/internal/supervisor"
 )
 
-// TestProcessesStopInOrder sends SIGTERM to a core, an edge and a dev
-// process: each stops every component of its /readyz in the reverse order
-// and exits 0; with a shutdown deadline too short for that, each exits
-// non-zero and says the shutdown was unclean.
+// TestProcessesStopInOrder sends SIGTERM to a core, an edge, a dev, a
+// bridge and a consume process: each stops every component of its /readyz
+// in the reverse order and exits 0; with a shutdown deadline too short for
+// that, each exits non-zero and says the shutdown was unclean.
 func TestProcessesStopInOrder(t *testing.T) {
 	core := newCores(t, 1, "--log-format", "json")[0]
 	core.start()
 	core.waitReady(60 * time.Second)
+	broker, err := kafka.StartEmbedded(kafka.EmbeddedConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = broker.Shutdown(context.Background()) })
 	// readyz is the URL of a process's /readyz and the secrets whose CA
 	// signed its certificate.
 	type readyz struct {
 		url     string
 		secrets devpki.Layout
+	}
+	kafkaSide := func(t *testing.T, cmd string, extra ...string) (*exec.Cmd, *lockedBuffer, readyz) {
+		ops := freeAddr(t)
+		p := startProc(t, cmd, nil, append([]string{cmd, "--brokers", strings.Join(broker.Brokers(), ","), "--ops", ops,
+			"--nats", "tls://" + core.natsAddr, "--log-format", "json", "--secrets", testSecrets.Dir}, extra...)...)
+		return p.cmd, p.out, readyz{"https://" + ops + "/readyz", testSecrets}
 	}
 	procs := map[string]func(t *testing.T, extra ...string) (cmd *exec.Cmd, out *lockedBuffer, r readyz){
 		"core": func(t *testing.T, extra ...string) (*exec.Cmd, *lockedBuffer, readyz) {
@@ -50,8 +63,14 @@ func TestProcessesStopInOrder(t *testing.T) {
 				"--leaf", freeAddr(t), "--kafka-port", "0", "--admin-token", testAdminToken, "--log-format", "json"}, extra...)...)
 			return p.cmd, p.out, readyz{"https://" + addr + "/readyz", devpki.Layout{Dir: dir}}
 		},
+		"bridge": func(t *testing.T, extra ...string) (*exec.Cmd, *lockedBuffer, readyz) {
+			return kafkaSide(t, "bridge", extra...)
+		},
+		"consume": func(t *testing.T, extra ...string) (*exec.Cmd, *lockedBuffer, readyz) {
+			return kafkaSide(t, "consume", append([]string{"--data", t.TempDir()}, extra...)...)
+		},
 	}
-	for _, name := range []string{"core", "edge", "dev"} {
+	for _, name := range []string{"core", "edge", "dev", "bridge", "consume"} {
 		t.Run(name, func(t *testing.T) {
 			t.Run("clean", func(t *testing.T) {
 				cmd, out, r := procs[name](t)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/tls"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -303,50 +304,27 @@ func devSecurity(log *slog.Logger, dir string, hosts []string, cipher string) (c
 	return core, edge, err
 }
 
-// coreConnFlags are the flags of a process that connects to the core as a
-// NATS client: over mutual TLS as user core by nkey (securityFlags, the
-// core role's certificate, which also serves its ops listener), or with
-// --insecure in plaintext by password.
-type coreConnFlags struct {
-	url, user, password *string
-	sec                 *securityFlags
-}
-
-func addCoreConnFlags(fs *flag.FlagSet) coreConnFlags {
-	return connFlags(fs, addSecurityFlags(fs, devpki.Core, "core", "data/secrets", false))
+// clientOptions are the options of a client of the core, once load has
+// run: TLS with the process's certificate and its user's nkey, or with
+// --insecure the given user and password.
+func (s *securityFlags) clientOptions(user, password string) ([]nats.Option, error) {
+	if s.loaded == nil {
+		return nil, errors.New("the security flags were not loaded")
+	}
+	if s.loaded.insecure {
+		return []nats.Option{nats.UserInfo(user, password)}, nil
+	}
+	return s.loaded.natsOptions()
 }
 
 // addToolConnFlags are the flags of a tool that connects to the core
 // (ticketing config): the client certificate, and by default the secrets
 // of `make run` (data/dev), whose core listens on the default --nats.
 func addToolConnFlags(fs *flag.FlagSet) coreConnFlags {
-	return connFlags(fs, addSecurityFlags(fs, devpki.Client, "core", "data/dev", false))
-}
-
-func connFlags(fs *flag.FlagSet, sec *securityFlags) coreConnFlags {
 	return coreConnFlags{
-		url:      fs.String("nats", "nats://127.0.0.1:4222", "core NATS URLs (comma-separated)"),
+		url:      fs.String("nats", "nats://127.0.0.1:4222", "core NATS URL"),
 		user:     fs.String("nats-user", "core", "core NATS user (--insecure)"),
-		password: fs.String("nats-core-password", "core-dev-password", "core NATS password (--insecure; the core's --nats-core-password)"),
-		sec:      sec,
+		password: fs.String("nats-core-password", "core-dev-password", "core NATS password (--insecure)"),
+		sec:      addSecurityFlags(fs, devpki.Client, "core", "data/dev", false),
 	}
 }
-
-func (f coreConnFlags) connect(log *slog.Logger, name string) (*nats.Conn, error) {
-	sec, err := f.sec.load(log, "")
-	if err != nil {
-		return nil, err
-	}
-	opts, err := sec.natsOptions()
-	if err != nil {
-		return nil, err
-	}
-	if sec.insecure {
-		opts = append(opts, nats.UserInfo(*f.user, *f.password))
-	}
-	return nats.Connect(*f.url, append(opts, nats.Name(name), nats.MaxReconnects(-1))...)
-}
-
-// opsTLS is the TLS config of the process's ops listener (nil when
-// insecure); connect must have succeeded first.
-func (f coreConnFlags) opsTLS() *tls.Config { return f.sec.loaded.opsTLS() }

@@ -24,13 +24,11 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/ticketing/ticketing/conf"
+	"github.com/ticketing/ticketing/internal/jsnames"
 	"github.com/ticketing/ticketing/internal/natsembed"
 	"github.com/ticketing/ticketing/internal/tlsconf"
 	"github.com/ticketing/ticketing/leafnodes"
 )
-
-// Domain is the JetStream domain of the core regions.
-const Domain = "core"
 
 // Config configures a core node's server. Empty fields keep the conf file's
 // values; see Defaults.
@@ -142,7 +140,7 @@ func (c Config) Options() (*server.Options, error) {
 	}
 	opts.ServerName = c.Name
 	opts.JetStream = true
-	opts.JetStreamDomain = Domain
+	opts.JetStreamDomain = jsnames.Domain
 	opts.StoreDir = c.DataDir // nats-server adds "jetstream"
 	if err := c.Credentials.Apply(opts); err != nil {
 		return nil, err

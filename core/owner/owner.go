@@ -34,9 +34,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
 
-	"github.com/ticketing/ticketing/core/lease"
 	"github.com/ticketing/ticketing/core/streams"
 	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/internal/jsnames"
+	"github.com/ticketing/ticketing/internal/lease"
 	"github.com/ticketing/ticketing/services/inventory"
 )
 
@@ -271,7 +272,7 @@ func Run(ctx context.Context, cfg Config, deps Deps, key string, layout inventor
 		cfg: cfg, deps: deps, key: key, layout: layout, lease: l,
 		events:  inventory.NewEvents(key, layout),
 		log:     deps.Log.With("partition", key, "epoch", l.Epoch()),
-		logSubj: streams.InventoryLogSubject(key), evSubj: streams.InventoryEventSubject(key), evSource: "/inventory/" + key,
+		logSubj: streams.InventoryLogSubject(key), evSubj: jsnames.InventoryEventSubject(key), evSource: "/inventory/" + key,
 		fenceSubj: streams.InventoryFenceSubject(key), skipped: map[uint64]bool{},
 		cmds: make(chan *call, cfg.QueueLen), kick: make(chan struct{}, 1),
 		relayCh: make(chan committed, committedBacklog), shadowCh: make(chan committed, committedBacklog),

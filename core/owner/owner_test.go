@@ -14,12 +14,12 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/ticketing/ticketing/core/lease"
 	"github.com/ticketing/ticketing/core/node"
 	"github.com/ticketing/ticketing/core/streams"
 	"github.com/ticketing/ticketing/internal/cloudevents"
 	"github.com/ticketing/ticketing/internal/errs"
 	"github.com/ticketing/ticketing/internal/eventually"
+	"github.com/ticketing/ticketing/internal/lease"
 	"github.com/ticketing/ticketing/services/inventory"
 	"github.com/ticketing/ticketing/services/inventory/natsapi"
 )

@@ -14,8 +14,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ticketing/ticketing/core/lease"
 	"github.com/ticketing/ticketing/core/owner"
+	"github.com/ticketing/ticketing/internal/lease"
 	"github.com/ticketing/ticketing/internal/pause"
 	"github.com/ticketing/ticketing/services/catalog"
 	"github.com/ticketing/ticketing/services/inventory"

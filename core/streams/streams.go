@@ -1,6 +1,7 @@
 // Package streams declares the JetStream streams, key-value buckets and
-// object stores of the core, and creates or updates them at start. Every
-// name and subject the core writes to is defined here, in one place.
+// object stores of the core, and creates or updates them at start. The
+// names other runtimes use too (EVENTS, the catalog bucket, the JetStream
+// domain) are in internal/jsnames; the names only the core uses are here.
 package streams
 
 import (
@@ -10,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/ticketing/ticketing/internal/jsnames"
 	admissionkv "github.com/ticketing/ticketing/services/admission/natskv"
 	queuekv "github.com/ticketing/ticketing/services/queue/natskv"
 	settingskv "github.com/ticketing/ticketing/services/settings/natskv"
@@ -18,9 +20,7 @@ import (
 // Names of streams, buckets and stores.
 const (
 	Inventory     = "INVENTORY" // partition logs: one subject per partition
-	Events        = "EVENTS"    // domain events, for the bridge
 	LeaseBucket   = "inventory-leases"
-	CatalogBucket = "catalog"
 	SecretsBucket = "ticketing-secrets"
 	// QueueBucket and AdmissionKeysBucket hold the waiting room's secrets
 	// (ticket keys, draw seeds, signing keys): core users only, never
@@ -30,7 +30,6 @@ const (
 	SnapshotStore       = "inventory-snapshots"
 	InventorySubjPx     = "inv.log."
 	FenceSubjPx         = "inv.fence."
-	EventsSubjPx        = "events."
 )
 
 // SettingsBucket holds the dynamic settings and feature flags: written by
@@ -45,11 +44,6 @@ func InventoryLogSubject(partition string) string { return InventorySubjPx + par
 // epoch record; every log write expects this subject's last sequence to be
 // its own epoch's, so a deposed owner's writes fail.
 func InventoryFenceSubject(partition string) string { return FenceSubjPx + partition }
-
-// InventoryEventSubject is where a partition's domain events go.
-func InventoryEventSubject(partition string) string {
-	return EventsSubjPx + "inventory." + partition
-}
 
 // Config sizes the streams.
 type Config struct {
@@ -146,9 +140,9 @@ func Ensure(ctx context.Context, js jetstream.JetStream, c Config) (*Set, error)
 		persist = jetstream.DefaultPersistMode
 	}
 	s.Events, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        Events,
+		Name:        jsnames.Events,
 		Description: "domain events (CloudEvents), mirrored to Kafka by the bridge",
-		Subjects:    []string{EventsSubjPx + ">"},
+		Subjects:    []string{jsnames.EventsSubjPx + ">"},
 		Storage:     jetstream.FileStorage,
 		Replicas:    c.Replicas,
 		Retention:   jetstream.LimitsPolicy,
@@ -159,7 +153,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, c Config) (*Set, error)
 		PersistMode: persist,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("streams: %s: %w", Events, err)
+		return nil, fmt.Errorf("streams: %s: %w", jsnames.Events, err)
 	}
 	kvs := []struct {
 		dst *jetstream.KeyValue
@@ -167,7 +161,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, c Config) (*Set, error)
 	}{
 		{&s.Leases, jetstream.KeyValueConfig{Bucket: LeaseBucket, Description: "partition ownership leases",
 			History: 1, TTL: c.LeaseTTL, Storage: jetstream.FileStorage, Replicas: c.Replicas}},
-		{&s.Catalog, jetstream.KeyValueConfig{Bucket: CatalogBucket, Description: "venues and events",
+		{&s.Catalog, jetstream.KeyValueConfig{Bucket: jsnames.CatalogBucket, Description: "venues and events",
 			History: 1, Storage: jetstream.FileStorage, Replicas: c.Replicas, MaxValueSize: 4 << 20}},
 		{&s.Secrets, jetstream.KeyValueConfig{Bucket: SecretsBucket, Description: "keys shared by core nodes",
 			History: 1, Storage: jetstream.FileStorage, Replicas: c.Replicas}},

@@ -9,8 +9,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ticketing/ticketing/core/lease"
 	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/internal/lease"
 	"github.com/ticketing/ticketing/internal/pause"
 	"github.com/ticketing/ticketing/services/catalog"
 	"github.com/ticketing/ticketing/services/queue/coord"

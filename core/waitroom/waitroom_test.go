@@ -21,6 +21,7 @@ import (
 	"github.com/ticketing/ticketing/core/waitroom"
 	"github.com/ticketing/ticketing/internal/errs"
 	"github.com/ticketing/ticketing/internal/eventually"
+	"github.com/ticketing/ticketing/internal/jsnames"
 	"github.com/ticketing/ticketing/internal/supervisor/supervisortest"
 	"github.com/ticketing/ticketing/leafnodes"
 	"github.com/ticketing/ticketing/services/admission"
@@ -491,7 +492,7 @@ func TestTokensAndEdgePermissions(t *testing.T) {
 	}
 
 	// The core-only buckets: neither opened nor read directly.
-	ejs, err := jetstream.NewWithDomain(edgeNC, node.Domain)
+	ejs, err := jetstream.NewWithDomain(edgeNC, jsnames.Domain)
 	if err != nil {
 		t.Fatal(err)
 	}

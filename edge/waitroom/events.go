@@ -13,8 +13,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/ticketing/ticketing/core/streams"
 	"github.com/ticketing/ticketing/internal/cloudevents"
+	"github.com/ticketing/ticketing/internal/jsnames"
 	"github.com/ticketing/ticketing/services/queue"
 )
 
@@ -108,7 +108,7 @@ func (p *JetStreamEvents) QueueEvent(typ, eventID string, ticket queue.TicketID,
 	}
 	h.Set(nats.MsgIdHdr, ev.ID)
 	select {
-	case p.ch <- &nats.Msg{Subject: streams.EventsSubjPx + "queue." + eventID, Header: h, Data: body}:
+	case p.ch <- &nats.Msg{Subject: jsnames.EventsSubjPx + "queue." + eventID, Header: h, Data: body}:
 	default:
 		p.dropped.Add(1)
 	}

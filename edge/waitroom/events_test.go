@@ -11,6 +11,7 @@ import (
 	"github.com/ticketing/ticketing/core/node/nodetest"
 	"github.com/ticketing/ticketing/core/streams"
 	"github.com/ticketing/ticketing/internal/cloudevents"
+	"github.com/ticketing/ticketing/internal/jsnames"
 	"github.com/ticketing/ticketing/services/analytics"
 	"github.com/ticketing/ticketing/services/queue"
 )
@@ -38,7 +39,7 @@ func TestJetStreamEvents(t *testing.T) {
 	if p.Dropped() != 0 || p.Failed() != 0 {
 		t.Fatalf("dropped %d, failed %d", p.Dropped(), p.Failed())
 	}
-	s, err := js.Stream(ctx, streams.Events)
+	s, err := js.Stream(ctx, jsnames.Events)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,9 +6,9 @@
 // exactly-once offsets that every store uses (Fold), and the Store
 // interface. Adapters: services/analytics/postgres (production) and
 // services/analytics/filestore (`ticketing dev`), both passing
-// services/analytics/analyticstest; services/analytics/kafkarunner feeds a
-// store; services/analytics/natsapi answers "funnel of event X" as the
-// NATS micro service "analytics".
+// services/analytics/analyticstest; Feed is how a Kafka consumer
+// (bridge/kafka.NewRunner) feeds a store; services/analytics/natsapi
+// answers "funnel of event X" as the NATS micro service "analytics".
 //
 // Exactly once: a store keeps, with the funnels and in the same atomic
 // write, the next Kafka offset of every partition it consumed; a batch's
@@ -17,9 +17,11 @@
 package analytics
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/ticketing/ticketing/internal/cloudevents"
@@ -226,4 +228,43 @@ func Fold(next map[Position]int64, states map[string]*State, inputs []Input) (ch
 		changed[id] = s
 	}
 	return changed, moved, applied
+}
+
+// Feed is how a consumer of the topics the bridge writes
+// (bridge/kafka.NewRunner) feeds a Store: a record is an Input, with its
+// event decoded when it is one the funnel counts, and each batch is one
+// Apply. Undecodable records are logged to Log (default slog.Default()).
+type Feed struct {
+	Store Store
+	Log   *slog.Logger
+}
+
+// Record decodes the record at offset of p. A record that is not a funnel
+// event (another type; an undecodable body, which is logged) only moves
+// the offset.
+func (f Feed) Record(p Position, offset int64, value []byte) Input {
+	in := Input{Pos: p, Offset: offset}
+	e, err := Decode(value)
+	switch {
+	case err == nil:
+		in.Event = &e
+	case !errs.Is(errs.NotFound, err):
+		cmp.Or(f.Log, slog.Default()).Warn("analytics: record skipped: not a valid funnel event",
+			"topic", p.Topic, "partition", p.Partition, "offset", offset, "err", err)
+	}
+	return in
+}
+
+// Offsets are the store's next offsets.
+func (f Feed) Offsets(ctx context.Context, ps []Position) (map[Position]int64, error) {
+	return f.Store.Offsets(ctx, ps)
+}
+
+// Apply applies a batch.
+func (f Feed) Apply(ctx context.Context, in []Input) error {
+	n, err := f.Store.Apply(ctx, in)
+	if err == nil {
+		cmp.Or(f.Log, slog.Default()).Debug("analytics: batch applied", "records", len(in), "applied", n)
+	}
+	return err
 }

@@ -4,8 +4,8 @@
 // canonical encoding that is hashed, the Store interface and Verify.
 // Adapters: services/audit/postgres (production, an append-only table) and
 // services/audit/filelog (append-only files for `ticketing dev`); both pass
-// the contract suite services/audit/audittest. services/audit/kafkarunner
-// feeds a store from the Kafka topics the bridge writes.
+// the contract suite services/audit/audittest. Feed is how a Kafka consumer
+// (bridge/kafka.NewRunner) feeds a store from the topics the bridge writes.
 //
 // # Chains
 //
@@ -34,11 +34,13 @@
 package audit
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/ticketing/ticketing/internal/cloudevents"
@@ -368,4 +370,47 @@ func Plan(heads map[Chain]Head, known map[string]bool, recs []Record) ([]Entry, 
 		res.Appended++
 	}
 	return out, res, nil
+}
+
+// Feed is how a consumer of the topics the bridge writes
+// (bridge/kafka.NewRunner) feeds a Store: a partition is a Chain, which
+// resumes after its head, and each batch is one Append, whose outcome it
+// logs to Log (default slog.Default()).
+type Feed struct {
+	Store Store
+	Log   *slog.Logger
+}
+
+// Offsets are the chains' head offsets plus one; an empty chain has none.
+func (f Feed) Offsets(ctx context.Context, chains []Chain) (map[Chain]int64, error) {
+	heads, err := f.Store.Heads(ctx, chains)
+	if err != nil {
+		return nil, err
+	}
+	next := make(map[Chain]int64, len(heads))
+	for c, h := range heads {
+		if n, ok := h.NextOffset(); ok {
+			next[c] = n
+		}
+	}
+	return next, nil
+}
+
+// Apply appends a batch.
+func (f Feed) Apply(ctx context.Context, recs []Record) error {
+	res, err := f.Store.Append(ctx, recs)
+	if err != nil {
+		return err
+	}
+	log := cmp.Or(f.Log, slog.Default())
+	if res.Duplicates > 0 {
+		log.Warn("audit: records with an event id already in the log were not appended", "count", res.Duplicates)
+	}
+	log.Debug("audit: batch appended", "appended", res.Appended, "redelivered", res.Redelivered, "duplicates", res.Duplicates)
+	return nil
+}
+
+// Record is the record at offset of chain c.
+func (Feed) Record(c Chain, offset int64, value []byte) Record {
+	return Record{Topic: c.Topic, Partition: c.Partition, Offset: offset, Body: value}
 }

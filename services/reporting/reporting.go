@@ -9,7 +9,7 @@
 // and the Store interface. Adapters live beside it: services/reporting/postgres
 // in production, services/reporting/natskv for `ticketing dev`, both passing
 // the contract suite services/reporting/reportingtest;
-// services/reporting/kafkarunner feeds a store from Kafka and
+// Feed is how a Kafka consumer (bridge/kafka.NewRunner) feeds a store, and
 // services/reporting/natsapi serves reports as a NATS micro service.
 //
 // # Exactly once
@@ -25,7 +25,9 @@
 package reporting
 
 import (
+	"cmp"
 	"context"
+	"log/slog"
 	"time"
 )
 
@@ -42,8 +44,8 @@ const (
 
 // Partition names one Kafka partition.
 type Partition struct {
-	Topic     string `json:"topic"`
-	Partition int32  `json:"partition"`
+	Topic     string
+	Partition int32
 }
 
 // Record is one Kafka record as the store sees it.
@@ -174,4 +176,40 @@ type Store interface {
 	// Hours returns the rows with from <= Hour < to, with the facts of
 	// their events.
 	Hours(ctx context.Context, from, to time.Time) (HoursView, error)
+}
+
+// Feed is how a consumer of the inventory topic (bridge/kafka.NewRunner)
+// feeds a Store: a record is a Record, the offsets are the cursors, and
+// each batch is one Apply, whose outcome it logs to Log (default
+// slog.Default()).
+type Feed struct {
+	Store Store
+	Log   *slog.Logger
+}
+
+// Record is the record at offset of p.
+func (Feed) Record(p Partition, offset int64, value []byte) Record {
+	return Record{Topic: p.Topic, Partition: p.Partition, Offset: offset, Value: value}
+}
+
+// Offsets are the store's cursors.
+func (f Feed) Offsets(ctx context.Context, ps []Partition) (map[Partition]int64, error) {
+	return f.Store.Offsets(ctx, ps)
+}
+
+// Apply applies a batch; undecodable records are skipped (their offsets
+// stored) and logged.
+func (f Feed) Apply(ctx context.Context, recs []Record) error {
+	a, err := f.Store.Apply(ctx, recs)
+	if err != nil {
+		return err
+	}
+	log := cmp.Or(f.Log, slog.Default())
+	for _, p := range a.Invalid {
+		log.Warn("reporting: skipped an undecodable record", "topic", p.Partition.Topic, "partition", p.Partition.Partition, "offset", p.Offset, "err", p.Err)
+	}
+	if a.Duplicates > 0 || a.Skipped > 0 {
+		log.Info("reporting: records not applied again", "duplicate_event_ids", a.Duplicates, "below_stored_offset", a.Skipped)
+	}
+	return nil
 }

@@ -3,7 +3,9 @@
 // against a real Kafka broker (internal/testservers) and against the embedded
 // kfake broker of `ticketing dev`, the way watermill runs one pub/sub suite
 // against every backend. Features says what a broker lacks, so that the suite
-// skips only those cases.
+// skips only those cases. RunFeed is the exactly-once suite of the
+// consumers that feed a store (kafka.NewRunner over a kafka.Feed), run
+// against every consumer and store (feed.go).
 package kafkatest
 
 import (
@@ -23,6 +25,7 @@ import (
 
 	"github.com/ticketing/ticketing/bridge/kafka"
 	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/internal/eventually"
 )
 
 // Features says what a broker implements beyond the basics.
@@ -69,6 +72,10 @@ type suite struct {
 	f       Features
 	brokers []string
 }
+
+// wait bounds a case's waits for a condition: within its context's
+// deadline (ctx).
+const wait = 60 * time.Second
 
 // ctx is a context for one test case, with a deadline well below go test's.
 func (s *suite) ctx() context.Context {
@@ -231,7 +238,7 @@ func testTopicCreation(t *testing.T, s *suite) {
 		t.Fatalf("delete: %v", err)
 	}
 	// Deletion completes asynchronously on a real broker.
-	waitFor(ctx, t, "the topic to disappear", func() bool {
+	eventually.True(t, wait, "the topic to disappear", func() bool {
 		_, err := a.Partitions(ctx, name)
 		return errs.KindOf(err) == errs.NotFound
 	})
@@ -565,12 +572,12 @@ func testRebalance(t *testing.T, s *suite) {
 	}
 
 	a := s.startMember(ctx, s.consumerConfig(group, topic))
-	waitFor(ctx, t, "the first member to read the first round", func() bool { return len(a.records()) >= len(sent) })
+	eventually.True(t, wait, "the first member to read the first round", func() bool { return len(a.records()) >= len(sent) })
 
 	// A second member joins: partitions are shared between the two, and
 	// records keep flowing during and after the rebalance.
 	b := s.startMember(ctx, s.consumerConfig(group, topic))
-	waitFor(ctx, t, "the second member to be assigned partitions and read", func() bool {
+	eventually.True(t, wait, "the second member to be assigned partitions and read", func() bool {
 		produce()
 		return len(b.records()) > 0
 	})
@@ -578,7 +585,7 @@ func testRebalance(t *testing.T, s *suite) {
 	from := len(sent)
 	produce()
 	roundIDs := ids(sent[from:])
-	waitFor(ctx, t, "the round after the rebalance to be read", func() bool {
+	eventually.True(t, wait, "the round after the rebalance to be read", func() bool {
 		read := distinct(a.records(), b.records())
 		for _, i := range roundIDs {
 			if read[i] == 0 {
@@ -604,7 +611,7 @@ func testRebalance(t *testing.T, s *suite) {
 	afterLeave := len(sent)
 	produce()
 	produce()
-	waitFor(ctx, t, "every record to be read", func() bool {
+	eventually.True(t, wait, "every record to be read", func() bool {
 		return len(distinct(a.records(), b.records())) >= len(sent)
 	})
 
@@ -743,19 +750,5 @@ func testTransactionalFencing(t *testing.T, s *suite) {
 	want := []string{"old/0", "old/1", "new/0", "new/1", "end/0"}
 	if !slices.Equal(ids(got), want) {
 		t.Fatalf("read_committed read %v, want %v", ids(got), want)
-	}
-}
-
-// waitFor polls cond until it holds or ctx ends.
-func waitFor(ctx context.Context, t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("waiting for %s: %v", what, ctx.Err())
-		case <-tick.C:
-		}
 	}
 }

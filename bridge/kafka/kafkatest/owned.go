@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ticketing/ticketing/bridge/kafka"
+	"github.com/ticketing/ticketing/internal/eventually"
 )
 
 // The owned-offset consumer cases. The application's store is offsetStore:
@@ -275,16 +276,16 @@ func testOwnedRebalance(t *testing.T, s *suite) {
 	}
 	produce()
 	a := s.startOwned(ctx, s.consumerConfig(group, topic), st)
-	waitFor(ctx, t, "the first member to apply the first round", func() bool { return st.count() >= len(sent) })
+	eventually.True(t, wait, "the first member to apply the first round", func() bool { return st.count() >= len(sent) })
 	b := s.startOwned(ctx, s.consumerConfig(group, topic), st)
-	waitFor(ctx, t, "the second member to be assigned partitions and apply", func() bool {
+	eventually.True(t, wait, "the second member to be assigned partitions and apply", func() bool {
 		produce()
 		return b.records() > 0
 	})
 	a.stop(t)
 	produce()
 	produce()
-	waitFor(ctx, t, "every record to be applied", func() bool { return st.count() >= len(sent) })
+	eventually.True(t, wait, "every record to be applied", func() bool { return st.count() >= len(sent) })
 	exactlyOnce(t, st, sent)
 	if _, _, skipped := st.snapshot(); skipped != 0 {
 		t.Fatalf("%d records were handed to a member below the stored offset (a hand-over did not start at the store)", skipped)

@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -219,7 +220,7 @@ func (s *Store) Append(ctx context.Context, recs []audit.Record) (audit.AppendRe
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return audit.AppendResult{}, errs.E(op, errs.Unavailable, "the store is closed")
+		return audit.AppendResult{}, errs.E(op, errs.Unavailable, "the store is closed", fs.ErrClosed)
 	}
 	known := map[string]bool{}
 	for _, id := range audit.IDs(recs) {

@@ -125,22 +125,31 @@ func Sample() []reporting.Record {
 // events.
 func Check(t *testing.T, s reporting.Store, want *reporting.Aggregates, events ...string) {
 	t.Helper()
+	if err := Diff(ctx(t), s, want, events...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Diff returns nil when the store holds exactly what want holds about
+// events, and else an error saying what differs.
+func Diff(ctx context.Context, s reporting.Store, want *reporting.Aggregates, events ...string) error {
 	for _, id := range events {
 		w, ok := want.View(id)
-		got, err := s.Event(ctx(t), id)
+		got, err := s.Event(ctx, id)
 		if !ok {
 			if !errs.Is(errs.NotFound, err) {
-				t.Fatalf("event %s: %v, want not found", id, err)
+				return fmt.Errorf("event %s: %v, want not found", id, err)
 			}
 			continue
 		}
 		if err != nil {
-			t.Fatalf("event %s: %v", id, err)
+			return fmt.Errorf("event %s: %w", id, err)
 		}
 		if !equalView(got, w) {
-			t.Fatalf("event %s:\ngot  %s\nwant %s", id, js(got), js(w))
+			return fmt.Errorf("event %s:\ngot  %s\nwant %s", id, js(got), js(w))
 		}
 	}
+	return nil
 }
 
 func equalView(a, b reporting.EventView) bool {

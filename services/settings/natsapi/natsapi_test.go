@@ -14,12 +14,12 @@ import (
 	of "github.com/open-feature/go-sdk/openfeature"
 	"github.com/open-feature/go-sdk/openfeature/isolated"
 
-	"github.com/ticketing/ticketing/core/node"
 	"github.com/ticketing/ticketing/core/node/nodetest"
 	"github.com/ticketing/ticketing/core/streams"
 	"github.com/ticketing/ticketing/internal/cloudevents"
 	"github.com/ticketing/ticketing/internal/errs"
 	"github.com/ticketing/ticketing/internal/eventually"
+	"github.com/ticketing/ticketing/internal/jsnames"
 	"github.com/ticketing/ticketing/leafnodes"
 	"github.com/ticketing/ticketing/services/flags"
 	flagsof "github.com/ticketing/ticketing/services/flags/openfeature"
@@ -50,7 +50,7 @@ func start(t *testing.T) *system {
 	}
 	svc := &settings.Service{
 		Store:   &natskv.Store{KV: set.Settings, JS: js, NC: coreNC},
-		Auditor: &natskv.Auditor{JS: js, Events: set.Events, Prefix: streams.EventsSubjPx, Source: "/core/t/config"},
+		Auditor: &natskv.Auditor{JS: js, Events: set.Events, Prefix: jsnames.EventsSubjPx, Source: "/core/t/config"},
 	}
 	svcs, err := natsapi.Serve(coreNC, svc, nil)
 	if err != nil {
@@ -71,7 +71,7 @@ func start(t *testing.T) *system {
 		t.Fatal(err)
 	}
 	t.Cleanup(edgeNC.Close)
-	ejs, err := jetstream.NewWithDomain(edgeNC, node.Domain)
+	ejs, err := jetstream.NewWithDomain(edgeNC, jsnames.Domain)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +264,7 @@ func TestWatchersRefuseBadEntriesAndEdgesCannotWrite(t *testing.T) {
 	}
 	eventually.True(t, time.Second, "edge.holds.rate 40 at the edge", func() bool { return s.rate() == 40 })
 
-	ejs, err := jetstream.NewWithDomain(s.edgeNC, node.Domain)
+	ejs, err := jetstream.NewWithDomain(s.edgeNC, jsnames.Domain)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,7 +54,7 @@ type Auditor struct {
 	// Events is the EVENTS stream (LastAudited reads its last message of a
 	// subject).
 	Events jetstream.Stream
-	// Prefix is the EVENTS subjects' prefix (core/streams.EventsSubjPx).
+	// Prefix is the EVENTS subjects' prefix (internal/jsnames.EventsSubjPx).
 	// Default "events.".
 	Prefix string
 	// Source is the events' CloudEvents source, e.g. "/core/core-1/config".

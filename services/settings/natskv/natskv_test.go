@@ -9,6 +9,7 @@ import (
 	"github.com/ticketing/ticketing/core/node/nodetest"
 	"github.com/ticketing/ticketing/core/streams"
 	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/internal/jsnames"
 	"github.com/ticketing/ticketing/services/settings"
 	"github.com/ticketing/ticketing/services/settings/natskv"
 )
@@ -58,7 +59,7 @@ func TestStoreCompareAndSet(t *testing.T) {
 		t.Fatalf("create after delete: %v", err)
 	}
 
-	aud := &natskv.Auditor{JS: js, Events: set.Events, Prefix: streams.EventsSubjPx, Source: "/t"}
+	aud := &natskv.Auditor{JS: js, Events: set.Events, Prefix: jsnames.EventsSubjPx, Source: "/t"}
 	svc := &settings.Service{Store: st, Auditor: aud}
 	var wg sync.WaitGroup
 	for i := range 8 {

@@ -1,4 +1,4 @@
-package bridge_test
+package mirror_test
 
 import (
 	"context"
@@ -12,20 +12,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ticketing/ticketing/bridge"
+	"github.com/ticketing/ticketing/bridge/mirror"
+	"github.com/ticketing/ticketing/internal/eventually"
 	"github.com/ticketing/ticketing/internal/testservers"
 )
 
 // unique gives a bridge config its own topics and transactional id, so
 // that tests can share a real broker.
-func unique(cfg bridge.Config) bridge.Config {
+func unique(cfg mirror.Config) mirror.Config {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	return named(cfg, "bt-"+hex.EncodeToString(b[:]))
 }
 
 // named gives a bridge config the topics and transactional id of id.
-func named(cfg bridge.Config, id string) bridge.Config {
+func named(cfg mirror.Config, id string) mirror.Config {
 	cfg.Kafka.Topics.Routes = map[string]string{"ticketing.inventory.": id + ".inventory"}
 	cfg.Kafka.Topics.Default = id + ".events"
 	cfg.CheckpointTopic = id + ".checkpoint"
@@ -45,11 +46,11 @@ func TestRealKafka(t *testing.T) {
 	cfg := unique(config("real", brokers))
 	p.publish(ctx, t, 3000, 200)
 	b1, stop := run(t, cfg, nc)
-	waitFor(ctx, t, "first bridge", func() bool { return b1.Stats().Checkpoint == 3000 })
+	eventually.True(t, wait, "first bridge", func() bool { return b1.Stats().Checkpoint == 3000 })
 	stop()
 	p.publish(ctx, t, 2000, 200)
 	b2, _ := run(t, cfg, nc)
-	waitFor(ctx, t, "second bridge", func() bool { return b2.Stats().Checkpoint == 5000 })
+	eventually.True(t, wait, "second bridge", func() bool { return b2.Stats().Checkpoint == 5000 })
 	exactlyOnce(t, readAll(ctx, t, brokers, 5000, cfg.Kafka.Topics), 5000)
 }
 
@@ -74,12 +75,12 @@ func TestRealKafkaBrokerRestart(t *testing.T) {
 	// Events keep coming while the broker stops and starts again: the
 	// bridge waits, JetStream keeps them.
 	published := p.background(ctx, t, 7000, 200)
-	waitFor(ctx, t, "some mirrored", func() bool { return b.Stats().Checkpoint > 0 })
+	eventually.True(t, wait, "some mirrored", func() bool { return b.Stats().Checkpoint > 0 })
 	k.down(ctx, t)
 	t.Logf("broker stopped at checkpoint %d, %d events published", b.Stats().Checkpoint, p.count())
 	k.up(ctx, t)
 	published()
-	waitFor(ctx, t, "all mirrored", func() bool { return b.Stats().Checkpoint == 7000 })
+	eventually.True(t, wait, "all mirrored", func() bool { return b.Stats().Checkpoint == 7000 })
 	exactlyOnce(t, readAll(ctx, t, k.brokers(), 7000, cfg.Kafka.Topics), 7000)
 }
 
@@ -90,7 +91,7 @@ type kafkaBroker struct {
 }
 
 func privateKafka(t *testing.T) *kafkaBroker {
-	script, err := filepath.Abs("../compose/devstack")
+	script, err := filepath.Abs("../../compose/devstack")
 	if err != nil {
 		t.Fatal(err)
 	}

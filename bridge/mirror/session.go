@@ -1,4 +1,4 @@
-package bridge
+package mirror
 
 import (
 	"context"
@@ -65,57 +65,57 @@ type item struct {
 // fences a deposed bridge's writes; this check keeps it from disturbing the
 // JetStream consumer of its successor, and the reader's gap check catches
 // what a check made just before a pause cannot.)
-func (b *Bridge) mirror(ctx context.Context, holding func() error) error {
-	b.recoveries.Add(1)
-	b.metrics.Recoveries.Inc()
-	p, err := kafka.NewTxProducer(b.cfg.Kafka)
+func (mr *Mirror) mirror(ctx context.Context, holding func() error) error {
+	mr.recoveries.Add(1)
+	mr.metrics.Recoveries.Inc()
+	p, err := kafka.NewTxProducer(mr.cfg.Kafka)
 	if err != nil {
 		return err
 	}
 	defer func() {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.cfg.StopTimeout)
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), mr.cfg.StopTimeout)
 		defer cancel()
 		_ = p.Close(cctx)
 	}()
-	if err := b.ensureTopics(ctx); err != nil {
+	if err := mr.ensureTopics(ctx); err != nil {
 		return err
 	}
-	stream, err := b.js.Stream(ctx, b.cfg.Stream)
+	stream, err := mr.js.Stream(ctx, mr.cfg.Stream)
 	if err != nil {
-		return fmt.Errorf("bridge: stream %s: %w", b.cfg.Stream, err)
+		return fmt.Errorf("bridge: stream %s: %w", mr.cfg.Stream, err)
 	}
-	b.created = stream.CachedInfo().Created
-	seq, err := b.recoverCheckpoint(ctx, p)
+	mr.created = stream.CachedInfo().Created
+	seq, err := mr.recoverCheckpoint(ctx, p)
 	if err != nil {
 		return fmt.Errorf("recover checkpoint: %w", err)
 	}
-	b.checkpoint.Store(seq)
-	b.metrics.Checkpoint.Set(float64(seq))
+	mr.checkpoint.Store(seq)
+	mr.metrics.Checkpoint.Set(float64(seq))
 	if err := holding(); err != nil {
 		return err
 	}
-	cons, err := b.consumer(ctx, seq+1)
+	cons, err := mr.consumer(ctx, seq+1)
 	if err != nil {
 		return err
 	}
-	prefetch := min(b.cfg.MaxBatch, 8192)
+	prefetch := min(mr.cfg.MaxBatch, 8192)
 	it, err := cons.Messages(jetstream.PullMaxBytes(PrefetchBytes))
 	if err != nil {
-		return fmt.Errorf("bridge: consume %s: %w", b.cfg.Stream, err)
+		return fmt.Errorf("bridge: consume %s: %w", mr.cfg.Stream, err)
 	}
 	defer it.Stop()
-	b.active.Store(true)
-	b.metrics.Active.Set(1)
-	b.log.Info("mirroring", "from_seq", seq+1)
+	mr.active.Store(true)
+	mr.metrics.Active.Set(1)
+	mr.log.Info("mirroring", "from_seq", seq+1)
 
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	items := make(chan item, 2*prefetch)
 	readErr := make(chan error, 1)
-	go b.read(rctx, it, seq, items, readErr)
+	go mr.read(rctx, it, seq, items, readErr)
 
-	batch := make([]item, 0, b.cfg.MaxBatch)
-	recs := make([]*kafka.Record, 0, b.cfg.MaxBatch+1)
+	batch := make([]item, 0, mr.cfg.MaxBatch)
+	recs := make([]*kafka.Record, 0, mr.cfg.MaxBatch+1)
 	var size, events int // of the batch: bytes, records
 	add := func(it item) {
 		batch = append(batch, it)
@@ -140,7 +140,7 @@ func (b *Bridge) mirror(ctx context.Context, holding func() error) error {
 		// that arrived during the last transaction, at once. Only a small
 		// batch (a quiet stream) waits, up to Linger, for company.
 	drain:
-		for events < b.cfg.MaxBatch && size < b.cfg.MaxBatchBytes {
+		for events < mr.cfg.MaxBatch && size < mr.cfg.MaxBatchBytes {
 			select {
 			case it := <-items:
 				add(it)
@@ -148,10 +148,10 @@ func (b *Bridge) mirror(ctx context.Context, holding func() error) error {
 				break drain
 			}
 		}
-		if events < b.cfg.MaxBatch/8 {
-			linger.Reset(b.cfg.Linger)
+		if events < mr.cfg.MaxBatch/8 {
+			linger.Reset(mr.cfg.Linger)
 		fill:
-			for events < b.cfg.MaxBatch && size < b.cfg.MaxBatchBytes {
+			for events < mr.cfg.MaxBatch && size < mr.cfg.MaxBatchBytes {
 				select {
 				case it := <-items:
 					add(it)
@@ -168,7 +168,7 @@ func (b *Bridge) mirror(ctx context.Context, holding func() error) error {
 				}
 			}
 		}
-		if err := b.commit(ctx, p, batch, recs[:0]); err != nil {
+		if err := mr.commit(ctx, p, batch, recs[:0]); err != nil {
 			return err
 		}
 	}
@@ -176,40 +176,40 @@ func (b *Bridge) mirror(ctx context.Context, holding func() error) error {
 
 // commit writes one batch and its checkpoint in a transaction, then
 // acknowledges the batch on JetStream.
-func (b *Bridge) commit(ctx context.Context, p kafka.TxProducer, batch []item, recs []*kafka.Record) error {
+func (mr *Mirror) commit(ctx context.Context, p kafka.TxProducer, batch []item, recs []*kafka.Record) error {
 	last := batch[len(batch)-1]
 	for _, it := range batch {
 		recs = append(recs, it.recs...)
 	}
 	events := len(recs)
-	cp, _ := json.Marshal(Checkpoint{Stream: b.cfg.Stream, Created: b.created, Seq: last.seq, Bridge: b.cfg.Name, At: time.Now().UTC()})
-	recs = append(recs, &kafka.Record{Topic: b.cfg.CheckpointTopic, Key: []byte(keyCheckpoint), Value: cp})
+	cp, _ := json.Marshal(Checkpoint{Stream: mr.cfg.Stream, Created: mr.created, Seq: last.seq, Bridge: mr.cfg.Name, At: time.Now().UTC()})
+	recs = append(recs, &kafka.Record{Topic: mr.cfg.CheckpointTopic, Key: []byte(keyCheckpoint), Value: cp})
 	start := time.Now()
 	err := p.Transact(ctx, func(ctx context.Context, tx kafka.Tx) error {
 		return tx.Produce(ctx, recs...)
 	})
-	b.metrics.CommitSeconds.Observe(time.Since(start).Seconds())
+	mr.metrics.CommitSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
-		b.metrics.Transactions.WithLabelValues("failed").Inc()
+		mr.metrics.Transactions.WithLabelValues("failed").Inc()
 		return fmt.Errorf("bridge: transaction of %d events up to seq %d: %w", events, last.seq, err)
 	}
-	b.metrics.Transactions.WithLabelValues("committed").Inc()
-	b.metrics.BatchEvents.Observe(float64(events))
-	b.metrics.Events.Add(float64(events))
-	b.mirrored.Add(uint64(events))
-	b.checkpoint.Store(last.seq)
-	b.metrics.Checkpoint.Set(float64(last.seq))
+	mr.metrics.Transactions.WithLabelValues("committed").Inc()
+	mr.metrics.BatchEvents.Observe(float64(events))
+	mr.metrics.Events.Add(float64(events))
+	mr.mirrored.Add(uint64(events))
+	mr.checkpoint.Store(last.seq)
+	mr.metrics.Checkpoint.Set(float64(last.seq))
 	// AckAll: acknowledging the last message acknowledges the batch. A lost
 	// acknowledgement costs nothing: the checkpoint in Kafka is the truth.
 	if err := last.msg.Ack(); err != nil {
-		b.log.Debug("ack", "seq", last.seq, "err", err)
+		mr.log.Debug("ack", "seq", last.seq, "err", err)
 	}
 	return nil
 }
 
 // read turns JetStream messages into Kafka records, in stream order, until
 // ctx is done or the subscription fails.
-func (b *Bridge) read(ctx context.Context, it jetstream.MessagesContext, after uint64, out chan<- item, errc chan<- error) {
+func (mr *Mirror) read(ctx context.Context, it jetstream.MessagesContext, after uint64, out chan<- item, errc chan<- error) {
 	next := after + 1
 	topics := map[string]string{}
 	wait := jetstream.NextContext(ctx)
@@ -217,7 +217,7 @@ func (b *Bridge) read(ctx context.Context, it jetstream.MessagesContext, after u
 		m, err := it.Next(wait)
 		if err != nil {
 			if ctx.Err() == nil {
-				errc <- fmt.Errorf("bridge: read %s: %w", b.cfg.Stream, err)
+				errc <- fmt.Errorf("bridge: read %s: %w", mr.cfg.Stream, err)
 			}
 			return
 		}
@@ -236,15 +236,15 @@ func (b *Bridge) read(ctx context.Context, it jetstream.MessagesContext, after u
 			// other jump means another reader took messages of this
 			// consumer (a deposed bridge that has not noticed yet): never
 			// skip those, start again from the checkpoint.
-			if err := b.checkGap(ctx, next, seq-1); err != nil {
+			if err := mr.checkGap(ctx, next, seq-1); err != nil {
 				errc <- err
 				return
 			}
-			b.metrics.StreamGaps.Add(float64(seq - next))
-			b.log.Warn("stream sequence gap: events removed from the stream before they were mirrored", "from", next, "to", seq-1)
+			mr.metrics.StreamGaps.Add(float64(seq - next))
+			mr.log.Warn("stream sequence gap: events removed from the stream before they were mirrored", "from", next, "to", seq-1)
 		}
 		next = seq + 1
-		recs := b.records(m, seq, topics)
+		recs := mr.records(m, seq, topics)
 		select {
 		case out <- item{recs: recs, seq: seq, msg: m, size: len(m.Data())}:
 		case <-ctx.Done():
@@ -255,8 +255,8 @@ func (b *Bridge) read(ctx context.Context, it jetstream.MessagesContext, after u
 
 // checkGap returns nil if the stream no longer holds any message with a
 // sequence from first to last.
-func (b *Bridge) checkGap(ctx context.Context, first, last uint64) error {
-	s, err := b.js.Stream(ctx, b.cfg.Stream)
+func (mr *Mirror) checkGap(ctx context.Context, first, last uint64) error {
+	s, err := mr.js.Stream(ctx, mr.cfg.Stream)
 	if err != nil {
 		return fmt.Errorf("bridge: check a sequence gap: %w", err)
 	}
@@ -291,33 +291,33 @@ var ceHeaders = [...][2]string{
 // records maps a stream message to Kafka records: a batch to one record per
 // event, anything else to one record. A batch that does not parse goes
 // whole, as it is, to the unroutable topic.
-func (b *Bridge) records(m jetstream.Msg, seq uint64, topics map[string]string) []*kafka.Record {
+func (mr *Mirror) records(m jetstream.Msg, seq uint64, topics map[string]string) []*kafka.Record {
 	h := m.Headers()
 	if h.Get(cloudevents.HeaderContentType) != cloudevents.BatchContentType {
-		return []*kafka.Record{b.record(m, seq, topics)}
+		return []*kafka.Record{mr.record(m, seq, topics)}
 	}
 	els, err := cloudevents.SplitBatch(m.Data())
 	if err != nil {
-		b.log.Error("unreadable batch of events: passed on whole to the unroutable topic", "seq", seq, "err", err)
-		rec := b.record(m, seq, topics)
-		rec.Topic = b.cfg.UnroutableTopic
+		mr.log.Error("unreadable batch of events: passed on whole to the unroutable topic", "seq", seq, "err", err)
+		rec := mr.record(m, seq, topics)
+		rec.Topic = mr.cfg.UnroutableTopic
 		return []*kafka.Record{rec}
 	}
 	recs := make([]*kafka.Record, len(els))
 	for i := range els {
-		recs[i] = b.batchRecord(&els[i], seq, i, topics)
+		recs[i] = mr.batchRecord(&els[i], seq, i, topics)
 	}
 	return recs
 }
 
 // topic is the topic of an event type; topics caches it per type and
 // belongs to the calling goroutine.
-func (b *Bridge) topic(typ string, topics map[string]string) string {
+func (mr *Mirror) topic(typ string, topics map[string]string) string {
 	topic, ok := topics[typ]
 	if !ok {
 		var err error
-		if topic, err = b.cfg.Kafka.Topics.Topic(typ); err != nil {
-			topic = b.cfg.UnroutableTopic
+		if topic, err = mr.cfg.Kafka.Topics.Topic(typ); err != nil {
+			topic = mr.cfg.UnroutableTopic
 		}
 		if len(topics) < 1024 {
 			topics[typ] = topic
@@ -330,7 +330,7 @@ func (b *Bridge) topic(typ string, topics map[string]string) string {
 // aggregate as the key, the structured CloudEvents body as the value, the
 // CloudEvents attributes as headers (the NATS headers that are not
 // CloudEvents attributes, such as Nats-Msg-Id, stay behind).
-func (b *Bridge) record(m jetstream.Msg, seq uint64, topics map[string]string) *kafka.Record {
+func (mr *Mirror) record(m jetstream.Msg, seq uint64, topics map[string]string) *kafka.Record {
 	h := m.Headers()
 	key := h.Get(cloudevents.HeaderPartitionKey)
 	if key == "" {
@@ -349,7 +349,7 @@ func (b *Bridge) record(m jetstream.Msg, seq uint64, topics map[string]string) *
 		buf = append(buf, s...)
 		return buf[len(buf)-len(s) : len(buf) : len(buf)]
 	}
-	rec := &kafka.Record{Topic: b.topic(vals[iType], topics), Value: m.Data(), Headers: make([]kafka.Header, 0, len(ceHeaders)+1)}
+	rec := &kafka.Record{Topic: mr.topic(vals[iType], topics), Value: m.Data(), Headers: make([]kafka.Header, 0, len(ceHeaders)+1)}
 	if key != "" {
 		rec.Key = take(key)
 	}
@@ -367,10 +367,10 @@ func (b *Bridge) record(m jetstream.Msg, seq uint64, topics map[string]string) *
 // batchRecord is record for event i of a batch: the same topic, key,
 // value and headers as if the event had come alone, plus its index. Key
 // and attribute values are slices of the message (no copies).
-func (b *Bridge) batchRecord(el *cloudevents.Element, seq uint64, i int, topics map[string]string) *kafka.Record {
+func (mr *Mirror) batchRecord(el *cloudevents.Element, seq uint64, i int, topics map[string]string) *kafka.Record {
 	a := &el.Attrs
 	vals := [len(ceHeaders)][]byte{a.SpecVersion, a.ID, a.Source, a.Type, a.Subject, a.Time, a.PartitionKey, contentType}
-	rec := &kafka.Record{Topic: b.topic(string(a.Type), topics), Key: a.PartitionKey, Value: el.Raw,
+	rec := &kafka.Record{Topic: mr.topic(string(a.Type), topics), Key: a.PartitionKey, Value: el.Raw,
 		Headers: make([]kafka.Header, 0, len(ceHeaders)+2)}
 	if len(rec.Key) == 0 {
 		rec.Key = a.Subject
@@ -396,16 +396,16 @@ var contentType = []byte(cloudevents.ContentType)
 
 // ensureTopics creates the event topics, the unroutable topic and the
 // one-partition checkpoint topic.
-func (b *Bridge) ensureTopics(ctx context.Context) error {
-	a, err := kafka.NewAdmin(b.cfg.Kafka.Client)
+func (mr *Mirror) ensureTopics(ctx context.Context) error {
+	a, err := kafka.NewAdmin(mr.cfg.Kafka.Client)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	t := b.cfg.Kafka.Topics
+	t := mr.cfg.Kafka.Topics
 	specs := append(t.Specs(),
-		kafka.TopicSpec{Name: b.cfg.UnroutableTopic, Partitions: 1, ReplicationFactor: t.ReplicationFactor},
-		kafka.TopicSpec{Name: b.cfg.CheckpointTopic, Partitions: 1, ReplicationFactor: t.ReplicationFactor})
+		kafka.TopicSpec{Name: mr.cfg.UnroutableTopic, Partitions: 1, ReplicationFactor: t.ReplicationFactor},
+		kafka.TopicSpec{Name: mr.cfg.CheckpointTopic, Partitions: 1, ReplicationFactor: t.ReplicationFactor})
 	return a.EnsureTopics(ctx, specs...)
 }
 
@@ -416,20 +416,20 @@ const probeWindow = 64
 
 // recoverCheckpoint fences earlier producers, commits a probe and returns
 // the stream sequence of the last committed checkpoint (0 if none).
-func (b *Bridge) recoverCheckpoint(ctx context.Context, p kafka.TxProducer) (uint64, error) {
-	probe := &kafka.Record{Topic: b.cfg.CheckpointTopic, Key: []byte(keyProbe), Value: []byte(b.cfg.Name)}
+func (mr *Mirror) recoverCheckpoint(ctx context.Context, p kafka.TxProducer) (uint64, error) {
+	probe := &kafka.Record{Topic: mr.cfg.CheckpointTopic, Key: []byte(keyProbe), Value: []byte(mr.cfg.Name)}
 	if err := p.Transact(ctx, func(ctx context.Context, tx kafka.Tx) error { return tx.Produce(ctx, probe) }); err != nil {
 		return 0, fmt.Errorf("probe: %w", err)
 	}
 	for window := int64(probeWindow); ; window *= 2 {
 		from := max(probe.Offset-window, 0)
 		var last *Checkpoint
-		err := kafka.ReadCommitted(ctx, b.cfg.Kafka.Client, b.cfg.CheckpointTopic, 0, from, probe.Offset, func(r *kafka.Record) {
+		err := kafka.ReadCommitted(ctx, mr.cfg.Kafka.Client, mr.cfg.CheckpointTopic, 0, from, probe.Offset, func(r *kafka.Record) {
 			if string(r.Key) != keyCheckpoint {
 				return
 			}
 			var cp Checkpoint
-			if err := json.Unmarshal(r.Value, &cp); err != nil || cp.Stream != b.cfg.Stream {
+			if err := json.Unmarshal(r.Value, &cp); err != nil || cp.Stream != mr.cfg.Stream {
 				return
 			}
 			last = &cp
@@ -438,9 +438,9 @@ func (b *Bridge) recoverCheckpoint(ctx context.Context, p kafka.TxProducer) (uin
 			return 0, err
 		}
 		if last != nil {
-			if !last.Created.IsZero() && !last.Created.Equal(b.created) {
-				b.log.Error("the stream was created again since the last checkpoint: mirroring it from its start",
-					"checkpoint_stream_created", last.Created, "stream_created", b.created, "checkpoint_seq", last.Seq)
+			if !last.Created.IsZero() && !last.Created.Equal(mr.created) {
+				mr.log.Error("the stream was created again since the last checkpoint: mirroring it from its start",
+					"checkpoint_stream_created", last.Created, "stream_created", mr.created, "checkpoint_seq", last.Seq)
 				return 0, nil
 			}
 			return last.Seq, nil
@@ -453,21 +453,21 @@ func (b *Bridge) recoverCheckpoint(ctx context.Context, p kafka.TxProducer) (uin
 
 // consumer recreates the durable consumer so that it delivers from seq
 // start on.
-func (b *Bridge) consumer(ctx context.Context, start uint64) (jetstream.Consumer, error) {
-	s, err := b.js.Stream(ctx, b.cfg.Stream)
+func (mr *Mirror) consumer(ctx context.Context, start uint64) (jetstream.Consumer, error) {
+	s, err := mr.js.Stream(ctx, mr.cfg.Stream)
 	if err != nil {
-		return nil, fmt.Errorf("bridge: stream %s: %w", b.cfg.Stream, err)
+		return nil, fmt.Errorf("bridge: stream %s: %w", mr.cfg.Stream, err)
 	}
-	if err := s.DeleteConsumer(ctx, b.cfg.Consumer); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+	if err := s.DeleteConsumer(ctx, mr.cfg.Consumer); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return nil, fmt.Errorf("bridge: delete consumer: %w", err)
 	}
 	info := s.CachedInfo()
 	if first := info.State.FirstSeq; start < first && info.State.Msgs > 0 {
-		b.metrics.StreamGaps.Add(float64(first - start))
-		b.log.Error("events were removed from the stream before they were mirrored", "from", start, "to", first-1)
+		mr.metrics.StreamGaps.Add(float64(first - start))
+		mr.log.Error("events were removed from the stream before they were mirrored", "from", start, "to", first-1)
 	}
 	c, err := s.CreateConsumer(ctx, jetstream.ConsumerConfig{
-		Durable:       b.cfg.Consumer,
+		Durable:       mr.cfg.Consumer,
 		Description:   "the Kafka bridge; its ack floor trails the last transaction committed to Kafka",
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:   start,
@@ -476,7 +476,7 @@ func (b *Bridge) consumer(ctx context.Context, start uint64) (jetstream.Consumer
 		// are dropped by sequence, so the wait only bounds their number.
 		AckWait:       10 * time.Minute,
 		MaxDeliver:    -1,
-		MaxAckPending: max(65536, 8*b.cfg.MaxBatch),
+		MaxAckPending: max(65536, 8*mr.cfg.MaxBatch),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bridge: create consumer: %w", err)
@@ -486,7 +486,7 @@ func (b *Bridge) consumer(ctx context.Context, start uint64) (jetstream.Consumer
 
 // watchLag updates the lag gauges once a second: events in the stream after
 // the checkpoint, and the age of the oldest of them.
-func (b *Bridge) watchLag(ctx context.Context) {
+func (mr *Mirror) watchLag(ctx context.Context) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
@@ -495,22 +495,22 @@ func (b *Bridge) watchLag(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if !b.active.Load() {
+		if !mr.active.Load() {
 			continue
 		}
 		qctx, cancel := context.WithTimeout(ctx, time.Second)
-		s, err := b.js.Stream(qctx, b.cfg.Stream)
+		s, err := mr.js.Stream(qctx, mr.cfg.Stream)
 		if err != nil {
 			cancel()
 			continue
 		}
-		cp := b.checkpoint.Load()
+		cp := mr.checkpoint.Load()
 		last := s.CachedInfo().State.LastSeq
 		lag := uint64(0)
 		if last > cp {
 			lag = last - cp
 		}
-		b.metrics.LagEvents.Set(float64(lag))
+		mr.metrics.LagEvents.Set(float64(lag))
 		age := 0.0
 		if lag > 0 {
 			if m, err := s.GetMsg(qctx, cp+1); err == nil {
@@ -518,6 +518,6 @@ func (b *Bridge) watchLag(ctx context.Context) {
 			}
 		}
 		cancel()
-		b.metrics.LagSeconds.Set(age)
+		mr.metrics.LagSeconds.Set(age)
 	}
 }

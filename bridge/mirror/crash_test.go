@@ -1,4 +1,4 @@
-package bridge_test
+package mirror_test
 
 import (
 	"context"
@@ -12,10 +12,11 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/ticketing/ticketing/bridge"
 	"github.com/ticketing/ticketing/bridge/kafka"
-	"github.com/ticketing/ticketing/core/lease"
-	"github.com/ticketing/ticketing/core/streams"
+	"github.com/ticketing/ticketing/bridge/mirror"
+	"github.com/ticketing/ticketing/internal/eventually"
+	"github.com/ticketing/ticketing/internal/jsnames"
+	"github.com/ticketing/ticketing/internal/lease"
 )
 
 // Environment of a bridge child process (TestBridgeChild).
@@ -42,7 +43,7 @@ func TestBridgeChild(t *testing.T) {
 	if id := os.Getenv(childTopics); id != "" {
 		cfg = named(cfg, id)
 	}
-	b, err := bridge.New(cfg, nc, nil, nil)
+	b, err := mirror.New(cfg, nc, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,22 +119,22 @@ func crashesAndPauses(t *testing.T, brokers []string, shared bool) {
 		children[name] = startChild(t, name, natsEnv, brokers, topics)
 	}
 	var kv jetstream.KeyValue
-	waitFor(ctx, t, "the lease bucket", func() bool { // created by the first child to start
+	eventually.True(t, wait, "the lease bucket", func() bool { // created by the first child to start
 		var err error
 		kv, err = js.KeyValue(ctx, "bridge-leases")
 		return err == nil
 	})
 	holder := func() string {
 		var name string
-		waitFor(ctx, t, "a lease holder", func() bool {
-			r, ok, err := lease.Holder(ctx, kv, streams.Events)
+		eventually.True(t, wait, "a lease holder", func() bool {
+			r, ok, err := lease.Holder(ctx, kv, jsnames.Events)
 			name = r.Holder
 			return err == nil && ok
 		})
 		return name
 	}
 	ackFloor := func() uint64 {
-		c, err := js.Consumer(ctx, streams.Events, "bridge")
+		c, err := js.Consumer(ctx, jsnames.Events, "bridge")
 		if err != nil {
 			return 0
 		}
@@ -147,7 +148,7 @@ func crashesAndPauses(t *testing.T, brokers []string, shared bool) {
 	p := &publisher{js: js, batch: 6}
 	// mirroredPast waits until the bridge has committed past stream seq n.
 	mirroredPast := func(n uint64) {
-		waitFor(ctx, t, "mirroring", func() bool { return ackFloor() > n })
+		eventually.True(t, wait, "mirroring", func() bool { return ackFloor() > n })
 	}
 
 	// Two kills mid-stream: the active process dies while events arrive
@@ -172,8 +173,8 @@ func crashesAndPauses(t *testing.T, brokers []string, shared bool) {
 		t.Fatal(err)
 	}
 	p.publish(ctx, t, 2000, 200)
-	waitFor(ctx, t, "takeover", func() bool {
-		r, ok, err := lease.Holder(ctx, kv, streams.Events)
+	eventually.True(t, wait, "takeover", func() bool {
+		r, ok, err := lease.Holder(ctx, kv, jsnames.Events)
 		return err == nil && ok && r.Holder != frozen
 	})
 	mirroredPast(p.seq() - 1)

@@ -1,9 +1,10 @@
-package bridge_test
+package mirror_test
 
 import (
 	"testing"
 
 	"github.com/ticketing/ticketing/bridge/kafka"
+	"github.com/ticketing/ticketing/internal/eventually"
 )
 
 // BenchmarkMirror mirrors b.N events of 1 KiB from EVENTS into the embedded
@@ -28,7 +29,7 @@ func BenchmarkMirror(b *testing.B) {
 			b.SetBytes(1024)
 			b.ResetTimer()
 			br, _ := run(b, cfg, nc)
-			waitFor(ctx, b, "mirrored", func() bool { return br.Stats().Checkpoint == p.seq() })
+			eventually.True(b, wait, "mirrored", func() bool { return br.Stats().Checkpoint == p.seq() })
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 		})
