@@ -41,12 +41,12 @@ type coreConnFlags struct {
 	sec                 *securityFlags
 }
 
-func addCoreConnFlags(fs *flag.FlagSet) coreConnFlags {
+func addCoreConnFlags(fs *flag.FlagSet, sec *securityFlags) coreConnFlags {
 	return coreConnFlags{
 		url:      fs.String("nats", "nats://127.0.0.1:4222", "core NATS URLs (comma-separated)"),
 		user:     fs.String("nats-user", "core", "core NATS user (--insecure)"),
 		password: fs.String("nats-core-password", "core-dev-password", "core NATS password (--insecure; the core's --nats-core-password)"),
-		sec:      addSecurityFlags(fs, devpki.Core, "core", "data/secrets", false),
+		sec:      sec,
 	}
 }
 
@@ -72,7 +72,8 @@ type kafkaSideFlags struct {
 }
 
 func addKafkaSideFlags(fs *flag.FlagSet, ops string) *kafkaSideFlags {
-	f := &kafkaSideFlags{conn: addCoreConnFlags(fs), sup: addSupervisorFlags(fs), log: addLogFlags(fs, "json")}
+	sec := addSecurityFlags(fs, devpki.Core, "core", "data/secrets", false)
+	f := &kafkaSideFlags{conn: addCoreConnFlags(fs, sec), sup: addSupervisorFlags(fs), log: addLogFlags(fs, "json")}
 	f.maxReconnects = fs.Int("nats-max-reconnects", -1, "reconnect attempts (2s apart) after the core connection is lost, before the process gives up and exits non-zero; -1: forever")
 	fs.Var(&f.brokers, "brokers", "Kafka seed brokers (host:port,…); required")
 	f.ops = fs.String("ops", ops, "address of /metrics, /healthz and /readyz")

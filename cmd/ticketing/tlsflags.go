@@ -321,10 +321,5 @@ func (s *securityFlags) clientOptions(user, password string) ([]nats.Option, err
 // (ticketing config): the client certificate, and by default the secrets
 // of `make run` (data/dev), whose core listens on the default --nats.
 func addToolConnFlags(fs *flag.FlagSet) coreConnFlags {
-	return coreConnFlags{
-		url:      fs.String("nats", "nats://127.0.0.1:4222", "core NATS URL"),
-		user:     fs.String("nats-user", "core", "core NATS user (--insecure)"),
-		password: fs.String("nats-core-password", "core-dev-password", "core NATS password (--insecure)"),
-		sec:      addSecurityFlags(fs, devpki.Client, "core", "data/dev", false),
-	}
+	return addCoreConnFlags(fs, addSecurityFlags(fs, devpki.Client, "core", "data/dev", false))
 }
