@@ -162,6 +162,12 @@ type EdgeConfig struct {
 	// servers that CA signed; the leaf server's own client listener, if
 	// any, requires the same of its clients (mutual TLS). Zero: plaintext.
 	TLS tlsconf.Files
+	// PlainLoopbackClients leaves the leaf server's client listener in
+	// plaintext while TLS secures the link to the hubs. Only for a
+	// listener on a loopback address: the benchmarks, whose load
+	// generator stands in for the edge's own handlers, which reach the
+	// leaf server in-process.
+	PlainLoopbackClients bool
 	// Compression of the leaf-node link: empty keeps the conf file's
 	// (nats-server's default, s2_auto: by round-trip time, from framed but
 	// uncompressed below 10 ms to s2_best above 100 ms); "off" for a link
@@ -193,6 +199,12 @@ func (c *EdgeConfig) Validate() error {
 	}
 	if !c.TLS.IsZero() && (c.TLS.Cert == "" || c.TLS.CA == "") {
 		return errors.New("leafnodes: the edge's TLS needs a certificate, its key and the CA")
+	}
+	if c.PlainLoopbackClients && c.ClientAddr != "-" {
+		host, _, err := net.SplitHostPort(c.ClientAddr)
+		if ip := net.ParseIP(host); err != nil || (host != "localhost" && (ip == nil || !ip.IsLoopback())) {
+			return fmt.Errorf("leafnodes: plaintext clients only on a loopback address, not %q", c.ClientAddr)
+		}
 	}
 	return c.TLS.Validate()
 }
@@ -263,11 +275,13 @@ func EdgeOptions(c EdgeConfig) (*server.Options, error) {
 			return nil, err
 		}
 		r.TLS = true
-		if opts.TLSConfig, err = tlsconf.Server(c.TLS, true); err != nil {
-			return nil, err
+		if !c.PlainLoopbackClients {
+			if opts.TLSConfig, err = tlsconf.Server(c.TLS, true); err != nil {
+				return nil, err
+			}
+			opts.TLSVerify = true
+			opts.TLSTimeout = TLSTimeout.Seconds()
 		}
-		opts.TLSVerify = true
-		opts.TLSTimeout = TLSTimeout.Seconds()
 		r.TLSTimeout = TLSTimeout.Seconds()
 	}
 	if c.Compression != "" {

@@ -134,3 +134,16 @@ func firstError(log string) string {
 	}
 	return ""
 }
+
+// TestPlainLoopbackClients: a leaf server may take plaintext clients
+// while its hub link is secured only on a loopback address.
+func TestPlainLoopbackClients(t *testing.T) {
+	l := nodetest.Secrets(t)
+	for addr, ok := range map[string]bool{"127.0.0.1:0": true, "[::1]:4223": true, "localhost:0": true,
+		"0.0.0.0:4223": false, "10.0.0.7:4223": false, "": false} {
+		c := leafnodes.EdgeConfig{Name: "e", ClientAddr: addr, TLS: l.TLS(devpki.Edge), PlainLoopbackClients: true}
+		if err := c.Validate(); (err == nil) != ok {
+			t.Errorf("client address %q: %v, want accepted %v", addr, err, ok)
+		}
+	}
+}

@@ -75,7 +75,10 @@ type holdsReport struct {
 	Path string `json:"path"` // "nats" or "http"
 	// TLS: the run was secured as ticketing dev is (mutual TLS on every
 	// link, nkeys, the store encrypted unless --jetstream-cipher none).
-	TLS         bool           `json:"tls"`
+	TLS bool `json:"tls"`
+	// LoadgenTLS: the load generator's link to the edge's leaf server was
+	// secured too (--tls-loadgen).
+	LoadgenTLS  bool           `json:"loadgen_tls"`
 	Concurrency int            `json:"concurrency"`
 	Holds       loadgen.Result `json:"holds"`
 	HalfPeak    loadgen.Result `json:"holds_at_half_peak"`
@@ -122,6 +125,7 @@ func benchHolds(ctx context.Context, args []string) error {
 	fs.StringVar(&o.memProfile, "memprofile", "", "write a heap profile of the system (this process) at the end of the holds phases to this file")
 	fs.StringVar(&o.clientProfile, "client-cpuprofile", "", "write a CPU profile of the load generator's holds phases to this file")
 	tf := addBenchTLSFlags(fs)
+	fs.BoolVar(&o.loadgenTLS, "tls-loadgen", true, "secured runs: the load generator's link to the edge's leaf server over TLS too; false: that loopback link in plaintext (it stands in for the edge's own handlers, which reach the leaf server in-process), every other link over TLS")
 	fs.StringVar(&o.leafCompression, "leaf-compression", "", "compression of the edge's leaf-node link: off, s2_auto, s2_fast, … (default: as ticketing dev, off in plaintext, s2_auto over TLS)")
 	gf := addGCFlags(fs) // the system runs as ticketing core would
 	if err := parse(fs, args); err != nil {
@@ -194,6 +198,7 @@ type holdsOpts struct {
 	cpuProfile, memProfile, clientProfile string
 	cipher                                string // the store's, when secure
 	leafCompression                       string
+	loadgenTLS                            bool
 	progress                              bool // progress bars on a terminal
 	status                                func(format string, a ...any)
 }
@@ -236,7 +241,7 @@ func holdsOnce(ctx context.Context, o holdsOpts, secure bool) (holdsReport, erro
 	e, err := edge.Start(ctx, edgeSec.secureEdge(edge.Config{
 		HTTPAddr: "127.0.0.1:0",
 		Leaf: leafnodes.EdgeConfig{Name: "edge-1", ClientAddr: "127.0.0.1:0", Hubs: []string{c.Node.LeafURL()},
-			Compression: cmp.Or(o.leafCompression, edgeSec.loopbackLeafCompression())},
+			Compression: cmp.Or(o.leafCompression, edgeSec.loopbackLeafCompression()), PlainLoopbackClients: !o.loadgenTLS},
 		// One client address drives the whole load: no per-client limits.
 		RateLimit: edge.RateLimitConfig{Disabled: true},
 	}), sup, log, newRegistry())
@@ -295,6 +300,9 @@ func holdsOnce(ctx context.Context, o holdsOpts, secure bool) (holdsReport, erro
 		// The load generator is a tool: the client certificate, user
 		// core's seed for the publish ceiling.
 		cargs = append(cargs, "--secrets", coreSec.layout.Dir)
+		if !o.loadgenTLS {
+			cargs = append(cargs, "--edge-plain")
+		}
 	} else {
 		user, pass := c.Node.CoreCredentials()
 		cargs = append(cargs, "--insecure", "--core-user", user, "--core-password", pass)
@@ -318,7 +326,7 @@ func holdsOnce(ctx context.Context, o holdsOpts, secure bool) (holdsReport, erro
 	if err := json.Unmarshal(out.Bytes(), &cr); err != nil {
 		return holdsReport{}, fmt.Errorf("load generator report: %w", err)
 	}
-	rep := holdsReport{Path: "nats", TLS: secure, Concurrency: o.conc, Holds: cr.Holds, HalfPeak: cr.HalfPeak, Echo: cr.Echo, EchoHalf: cr.EchoHalf, Publish: cr.Publish,
+	rep := holdsReport{Path: "nats", TLS: secure, LoadgenTLS: secure && o.loadgenTLS, Concurrency: o.conc, Holds: cr.Holds, HalfPeak: cr.HalfPeak, Echo: cr.Echo, EchoHalf: cr.EchoHalf, Publish: cr.Publish,
 		SystemCPU: marks.end - marks.start, ClientCPU: cr.HoldsCPU}
 	if o.viaHTTP {
 		rep.Path = "http"
@@ -369,6 +377,7 @@ func benchHoldsClient(ctx context.Context, args []string) error {
 	coreUser := fs.String("core-user", "core", "core user (--insecure)")
 	corePass := fs.String("core-password", "", "core password (--insecure)")
 	sf := addSecurityFlags(fs, devpki.Client, "core", "data/secrets", false)
+	edgePlain := fs.Bool("edge-plain", false, "the edge's leaf server takes plaintext clients (its --tls-loadgen=false)")
 	dur := fs.Duration("duration", 5*time.Second, "length of each measured phase")
 	conc := fs.Int("concurrency", 512, "requests in flight at once")
 	viaHTTP := fs.Bool("via-http", false, "drive holds through the HTTP API")
@@ -402,7 +411,9 @@ func benchHoldsClient(ctx context.Context, args []string) error {
 		if tc, err = tlsconf.Client(sec.tls); err != nil {
 			return err
 		}
-		edgeOpts = append(edgeOpts, nats.Secure(tc))
+		if !*edgePlain {
+			edgeOpts = append(edgeOpts, nats.Secure(tc))
+		}
 	}
 	client, err := nats.Connect(*edgeNATS, edgeOpts...)
 	if err != nil {
