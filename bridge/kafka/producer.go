@@ -113,12 +113,15 @@ func produceSync(ctx context.Context, cl *kgo.Client, op string, recs []*Record)
 		}
 		krs[i] = r.toKgo()
 	}
+	traced := traceProduce(ctx, krs)
 	var first error
-	for _, res := range cl.ProduceSync(ctx, krs...) {
+	results := cl.ProduceSync(ctx, krs...)
+	for _, res := range results {
 		if res.Err != nil && first == nil {
 			first = wrap(op+" to "+res.Record.Topic, res.Err)
 		}
 	}
+	endProduce(traced, results)
 	for i, kr := range krs {
 		recs[i].Partition, recs[i].Offset, recs[i].Timestamp = kr.Partition, kr.Offset, kr.Timestamp
 	}
