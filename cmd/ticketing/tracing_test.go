@@ -14,7 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	poll "github.com/ticketing/ticketing/internal/eventually"
+	"github.com/ticketing/ticketing/internal/eventually"
 	"github.com/ticketing/ticketing/internal/otlpreceiver"
 	"github.com/ticketing/ticketing/internal/tracing"
 )
@@ -67,7 +67,7 @@ func TestTraceOfAHold(t *testing.T) {
 			h["traceparent"] = traceparent
 		}
 		var out holdAnswer
-		poll.Nil(t, 60*time.Second, func() error { // the partition may still be on its way to an owner
+		eventually.Nil(t, 60*time.Second, func() error { // the partition may still be on its way to an owner
 			code, err := a.do("POST", "/v1/events/club-night/holds", h, map[string]any{"zone": "ga", "quantity": 1}, &out)
 			if err != nil || code != 201 {
 				return fmt.Errorf("hold %s: HTTP %d %v %+v", key, code, err, out.Error)
@@ -82,7 +82,7 @@ func TestTraceOfAHold(t *testing.T) {
 
 	// The NATS requests: a header on the sampled one only.
 	seen := map[string]nats.Header{}
-	poll.Nil(t, 30*time.Second, func() error {
+	eventually.Nil(t, 30*time.Second, func() error {
 		for {
 			m, err := reqs.NextMsg(10 * time.Millisecond)
 			if err != nil {
@@ -116,7 +116,7 @@ func TestTraceOfAHold(t *testing.T) {
 		{"send ticketing.inventory", "producer"},
 	}
 	var spans []otlpreceiver.Span
-	poll.Nil(t, 60*time.Second, func() error {
+	eventually.Nil(t, 60*time.Second, func() error {
 		spans = r.Spans()
 		if find(spans, "send ticketing.inventory", "producer") == nil || find(spans, "inventory.log.write", "client") == nil {
 			return fmt.Errorf("%d spans so far, not yet the Kafka send and the log write", len(spans))
@@ -157,7 +157,7 @@ func TestTraceOfAHold(t *testing.T) {
 	}
 	defer cl.Close()
 	headers := map[string]string{}
-	poll.Nil(t, 30*time.Second, func() error {
+	eventually.Nil(t, 30*time.Second, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		cl.PollFetches(ctx).EachRecord(func(rec *kgo.Record) {
