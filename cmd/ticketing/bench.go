@@ -25,12 +25,14 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/schollz/progressbar/v3"
 	"github.com/valyala/fasthttp"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ticketing/ticketing/core"
 	"github.com/ticketing/ticketing/core/node"
 	"github.com/ticketing/ticketing/edge"
 	"github.com/ticketing/ticketing/internal/errs"
 	"github.com/ticketing/ticketing/internal/loadgen"
+	"github.com/ticketing/ticketing/internal/tracing"
 	"github.com/ticketing/ticketing/internal/supervisor"
 	"github.com/ticketing/ticketing/leafnodes"
 	"github.com/ticketing/ticketing/services/catalog"
@@ -87,6 +89,10 @@ type holdsReport struct {
 	// edge, this process) and by the load generator.
 	SystemCPU float64 `json:"system_cpu_seconds"`
 	ClientCPU float64 `json:"client_cpu_seconds"`
+	// Tracing (--tracing): the sampling ratio (0: off) and the spans the
+	// system and the load generator exported.
+	TracingRatio float64 `json:"tracing_ratio"`
+	SpansExported int    `json:"spans_exported"`
 }
 
 // clientReport is what the load-generating child process hands back.
@@ -112,9 +118,15 @@ func benchHolds(ctx context.Context, args []string) error {
 	memProfile := fs.String("memprofile", "", "write a heap profile of the system (this process) at the end of the holds phases to this file")
 	clientProfile := fs.String("client-cpuprofile", "", "write a CPU profile of the load generator's holds phases to this file")
 	gf := addGCFlags(fs) // the system runs as ticketing core would
+	tf := addBenchTracingFlags(fs, false)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	stopTracing, err := tf.start(ctx, "ticketing-bench")
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	dir := *data
 	if dir == "" {
 		var err error
@@ -213,6 +225,7 @@ func benchHolds(ctx context.Context, args []string) error {
 	if *clientProfile != "" {
 		cargs = append(cargs, "--cpuprofile", *clientProfile)
 	}
+	cargs = append(cargs, tf.childArgs()...)
 	if !*asJSON {
 		cargs = append(cargs, "--progress")
 	}
@@ -267,6 +280,8 @@ func benchHolds(ctx context.Context, args []string) error {
 	if *asJSON {
 		return json.NewEncoder(os.Stdout).Encode(rep)
 	}
+	stopTracing() // the spans still queued
+	rep.TracingRatio, rep.SpansExported = tf.Ratio(), tf.spans()
 	printHolds(rep)
 	if rep.Oversold > 0 || rep.Unaccounted > 0 {
 		return fmt.Errorf("inventory check failed: oversold %d, unaccounted %d", rep.Oversold, rep.Unaccounted)
@@ -292,12 +307,18 @@ func benchHoldsClient(ctx context.Context, args []string) error {
 	// defaults on its small heap, each with a stop of up to a few ms) would
 	// show in the latencies it measures.
 	gf := addGCFlags(fs)
+	tf := addBenchTracingFlags(fs, true)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if err := gf.apply(slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
 		return err
 	}
+	stopTracing, err := tf.start(ctx, "ticketing-bench-client")
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	client, err := nats.Connect(*edgeNATS, nats.Name("bench"))
 	if err != nil {
 		return err
@@ -403,7 +424,9 @@ func holdOp(inv *natsapi.Client, base string, viaHTTP bool, conc int) func(event
 		url := base + "/v1/events/" + event + "/holds"
 		return func(ctx context.Context, _ int, i int64) (loadgen.Outcome, error) {
 			key := event + "-" + strconv.FormatInt(i, 10)
-			if !viaHTTP {
+			if !viaHTTP { // the load generator is the entry point: it samples
+				ctx, span := tracing.StartEntry(ctx, "bench.hold", trace.SpanKindClient, "")
+				defer span.End()
 				_, err := inv.Hold(ctx, part, inventory.HoldRequest{Zone: "ga", Quantity: 1, IdempotencyKey: "anon:" + key, Fingerprint: "bench"})
 				if errs.Is(errs.Conflict, err) {
 					return loadgen.Rejected, nil
@@ -470,6 +493,9 @@ func printHolds(r holdsReport) {
 	if n := r.Holds.Ops + r.HalfPeak.Ops; n > 0 {
 		fmt.Printf("CPU in the holds phases: system %.1f s (%.0f µs a hold), load generator %.1f s (%.0f µs a hold)\n",
 			r.SystemCPU, 1e6*r.SystemCPU/float64(n), r.ClientCPU, 1e6*r.ClientCPU/float64(n))
+	}
+	if r.TracingRatio > 0 {
+		fmt.Printf("tracing: sampling ratio %g, %d spans exported over OTLP\n", r.TracingRatio, r.SpansExported)
 	}
 	fmt.Printf("holds / echo ceiling:    %.2fx\nholds / publish ceiling: %.1fx\noversold: %d   unaccounted: %d\n",
 		r.Holds.PerSec/r.Echo.PerSec, r.Holds.PerSec/r.Publish.PerSec, r.Oversold, r.Unaccounted)

@@ -51,6 +51,11 @@ type bridgeReport struct {
 	// scheduled JetStream publish to the record's arrival at a
 	// read_committed consumer of the topic.
 	Latency loadgen.Result `json:"latency"`
+	// Tracing (--tracing): the share of events that carry a sampled
+	// traceparent, as the events of sampled holds do (0: off, none), and
+	// the spans the bridge exported.
+	TracingRatio  float64 `json:"tracing_ratio"`
+	SpansExported int     `json:"spans_exported"`
 }
 
 type rate struct {
@@ -80,8 +85,17 @@ func benchBridge(ctx context.Context, args []string) error {
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the bridge phase to this file")
 	latDur := fs.Duration("latency-duration", 5*time.Second, "length of the latency phase")
 	latRate := fs.Float64("latency-rate", 10000, "events a second in the latency phase (an open loop; at most half the bridge's peak)")
+	tf := addBenchTracingFlags(fs, false) // events of batches (--batch > 1) only: the bridge traces those
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	stopTracing, err := tf.start(ctx, "ticketing-bench-bridge")
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
+	if r := tf.Ratio(); r > 0 {
+		benchTracedEvery.Store(int64(1 / r))
 	}
 	if *n < 1 || *size < 200 || *batch < 1 || *batch > 256 {
 		return errors.New("bench bridge: --events must be positive, --size at least 200 and --batch 1-256")
@@ -229,10 +243,15 @@ func benchBridge(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	stopTracing() // the spans still queued
+	rep.TracingRatio, rep.SpansExported = tf.Ratio(), tf.spans()
 	if *asJSON {
 		return json.NewEncoder(os.Stdout).Encode(rep)
 	}
 	fmt.Printf("%d events of %d bytes, %d a stream message, broker: %s\n\n", rep.Events, rep.EventBytes, rep.Batch, rep.Broker)
+	if rep.TracingRatio > 0 {
+		fmt.Printf("tracing: one event in %d carries a sampled traceparent; %d spans exported over OTLP\n\n", benchTracedEvery.Load(), rep.SpansExported)
+	}
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "run\tevents/s\tMB/s\tseconds\t")
 	for _, r := range []struct {
@@ -265,7 +284,8 @@ func fillEvents(ctx context.Context, js jetstream.JetStream, n, size, batch int,
 	}
 	event := func(i, agg int) (cloudevents.Event, []byte, error) {
 		ev := cloudevents.Event{SpecVersion: cloudevents.SpecVersion, ID: "bench-" + strconv.Itoa(i), Source: "/bench",
-			Type: "ticketing.inventory.hold.placed", Time: time.Now().UTC(), PartitionKey: "event-" + strconv.Itoa(agg%benchAggregates)}
+			Type: "ticketing.inventory.hold.placed", Time: time.Now().UTC(), PartitionKey: "event-" + strconv.Itoa(agg%benchAggregates),
+			TraceParent: benchTraceParent(i)}
 		body, err := cloudevents.Encode(&ev, map[string]string{"pad": ""})
 		if err != nil {
 			return ev, nil, err
