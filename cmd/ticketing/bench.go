@@ -32,8 +32,8 @@ import (
 	"github.com/ticketing/ticketing/edge"
 	"github.com/ticketing/ticketing/internal/errs"
 	"github.com/ticketing/ticketing/internal/loadgen"
-	"github.com/ticketing/ticketing/internal/tracing"
 	"github.com/ticketing/ticketing/internal/supervisor"
+	"github.com/ticketing/ticketing/internal/tracing"
 	"github.com/ticketing/ticketing/leafnodes"
 	"github.com/ticketing/ticketing/services/catalog"
 	catalogapi "github.com/ticketing/ticketing/services/catalog/natsapi"
@@ -91,8 +91,8 @@ type holdsReport struct {
 	ClientCPU float64 `json:"client_cpu_seconds"`
 	// Tracing (--tracing): the sampling ratio (0: off) and the spans the
 	// system and the load generator exported.
-	TracingRatio float64 `json:"tracing_ratio"`
-	SpansExported int    `json:"spans_exported"`
+	TracingRatio  float64 `json:"tracing_ratio"`
+	SpansExported int     `json:"spans_exported"`
 }
 
 // clientReport is what the load-generating child process hands back.
