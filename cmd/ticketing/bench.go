@@ -277,11 +277,11 @@ func benchHolds(ctx context.Context, args []string) error {
 			}
 		}
 	}
+	stopTracing() // the spans still queued
+	rep.TracingRatio, rep.SpansExported = tf.Ratio(), tf.spans()
 	if *asJSON {
 		return json.NewEncoder(os.Stdout).Encode(rep)
 	}
-	stopTracing() // the spans still queued
-	rep.TracingRatio, rep.SpansExported = tf.Ratio(), tf.spans()
 	printHolds(rep)
 	if rep.Oversold > 0 || rep.Unaccounted > 0 {
 		return fmt.Errorf("inventory check failed: oversold %d, unaccounted %d", rep.Oversold, rep.Unaccounted)
