@@ -50,19 +50,16 @@ func traceProduce(ctx context.Context, krs []*kgo.Record) []tracedRecord {
 	return out
 }
 
-// endProduce ends the spans of traced records with their results.
-func endProduce(traced []tracedRecord, results kgo.ProduceResults) {
+// endProduce ends the spans of traced records once the produce call
+// returned err (its first error: a failed record fails the call, and in a
+// transaction every record of it).
+func endProduce(traced []tracedRecord, err error) {
 	for _, t := range traced {
-		for _, res := range results {
-			if res.Record != t.kr {
-				continue
-			}
-			if res.Err != nil {
-				t.span.SetStatus(codes.Error, res.Err.Error())
-			} else {
-				t.span.SetAttributes(attribute.String("messaging.destination.partition.id", strconv.Itoa(int(t.kr.Partition))),
-					attribute.Int64("messaging.kafka.offset", t.kr.Offset))
-			}
+		if err != nil {
+			t.span.SetStatus(codes.Error, err.Error())
+		} else {
+			t.span.SetAttributes(attribute.String("messaging.destination.partition.id", strconv.Itoa(int(t.kr.Partition))),
+				attribute.Int64("messaging.kafka.offset", t.kr.Offset))
 		}
 		t.span.End()
 	}
