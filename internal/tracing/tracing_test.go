@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"syscall"
 	"testing"
 
 	"github.com/nats-io/nats.go"
@@ -340,4 +341,61 @@ func BenchmarkSampled(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkSampledHold is what one sampled hold costs in spans, exported
+// over OTLP/HTTP to an in-process receiver: the entry and client spans, a
+// NATS header out and in, the owner's server, decide, log-write and relay
+// spans, a Kafka header in and the bridge's send span.
+//
+// ns/op is the caller's wall time; cpu-ns/op is the whole process's CPU
+// (the batch exporter's goroutine and the receiver's included) up to the
+// export of the last span.
+func BenchmarkSampledHold(b *testing.B) {
+	b.Setenv("OTEL_BSP_MAX_QUEUE_SIZE", "10000000") // drop nothing: measure every export
+	r, err := otlpreceiver.Start(false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	shutdown, err := tracing.Setup(context.Background(), tracing.Config{Endpoint: r.URL(),
+		Sampler: tracing.SamplerParentBasedAlwaysOn, ServiceName: "bench"}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	cpu0 := cpuNanos()
+	for b.Loop() {
+		ctx, entry := tracing.StartEntry(context.Background(), "POST /v1/events/:id/holds", trace.SpanKindServer, "")
+		cctx, client := tracing.Start(ctx, "inventory.hold", trace.SpanKindClient)
+		h := nats.Header(tracing.Header(cctx))
+		sctx, _ := tracing.Extract(context.Background(), h)
+		sctx, server := tracing.Start(sctx, "inventory.hold", trace.SpanKindServer)
+		dctx, decide := tracing.Start(sctx, "inventory.decide", trace.SpanKindInternal)
+		decide.End()
+		_, write := tracing.Start(sctx, "inventory.log.write", trace.SpanKindClient)
+		write.End()
+		_, relay := tracing.Start(dctx, "EVENTS publish", trace.SpanKindProducer)
+		tp := []byte(tracing.TraceParent(relay.SpanContext()))
+		relay.End()
+		server.End()
+		client.End()
+		entry.End()
+		kctx, _ := tracing.ExtractBytes(context.Background(), tp)
+		_, send := tracing.Start(kctx, "send ticketing.inventory", trace.SpanKindProducer)
+		_ = tracing.TraceParent(send.SpanContext())
+		send.End()
+	}
+	if err := shutdown(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(cpuNanos()-cpu0)/float64(b.N), "cpu-ns/op")
+	n, _, _ := r.Counts()
+	b.ReportMetric(float64(n)/float64(b.N), "spans/op")
+}
+
+func cpuNanos() int64 {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return ru.Utime.Nano() + ru.Stime.Nano()
 }
