@@ -185,6 +185,7 @@ func TestTraceOfAHold(t *testing.T) {
 	if headers[unsampledByCaller.HoldID] != "" || headers[unsampled.HoldID] != "" {
 		t.Fatalf("unsampled holds' Kafka records carry a traceparent: %q %q", headers[unsampledByCaller.HoldID], headers[unsampled.HoldID])
 	}
+	t.Logf("trace %s: %d spans %v; Kafka record traceparent %s", traceID, len(spans), names(spans), headers[sampled.HoldID])
 }
 
 func find(spans []otlpreceiver.Span, name, kind string) *otlpreceiver.Span {
