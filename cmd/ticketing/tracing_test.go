@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/ticketing/ticketing/bridge/kafka"
 	"github.com/ticketing/ticketing/internal/eventually"
 	"github.com/ticketing/ticketing/internal/otlpreceiver"
 	"github.com/ticketing/ticketing/internal/tracing"
@@ -150,7 +151,7 @@ func TestTraceOfAHold(t *testing.T) {
 
 	// The Kafka records: the sampled hold's carries the send span's
 	// context; the others none.
-	cl, err := kgo.NewClient(kgo.SeedBrokers(kafkaAddr), kgo.ConsumeTopics(defaultInventoryTopic),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(kafkaAddr), kgo.ConsumeTopics(kafka.DefaultInventoryTopic),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		t.Fatal(err)
