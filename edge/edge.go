@@ -224,12 +224,7 @@ func Start(ctx context.Context, cfg Config, sup *supervisor.Supervisor, log *slo
 	if e.ln, err = listen(cfg.HTTPAddr, cfg.HTTPTLS); err != nil {
 		return nil, err
 	}
-	if _, err := sup.Start(supervisor.Component{
-		Name: "http",
-		// In-flight requests finish, no new WebSockets are accepted.
-		Stop: e.App.ShutdownWithContext,
-		Run:  func(context.Context) error { return e.App.Listener(e.ln) },
-	}); err != nil {
+	if _, err := sup.Start(httpComponent(e.App, e.ln)); err != nil {
 		return nil, err
 	}
 	e.log.Info("edge started", "http", e.URL())

@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -75,4 +77,43 @@ func names(r supervisor.Report) []string {
 		n = append(n, c.Name)
 	}
 	return n
+}
+
+// A client that opened a connection and never sent a request on it (as
+// Go's http.Transport does when it dials ahead) does not hold the edge's
+// shutdown: it stops cleanly within a deadline shorter than the server's
+// 30 s read timeout, while a request in flight still gets its answer.
+func TestShutdownDoesNotWaitForUnusedConnections(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	core, _, js := nodetest.Start(t)
+	if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: jsnames.CatalogBucket}); err != nil {
+		t.Fatal(err)
+	}
+	sup, err := supervisor.New(supervisor.Config{ShutdownTimeout: 10 * time.Second, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := Start(ctx, Config{
+		HTTPAddr:  "127.0.0.1:0",
+		Leaf:      leafnodes.EdgeConfig{Name: "edge-t", ClientAddr: "-", Hubs: []string{core.LeafURL()}},
+		RateLimit: RateLimitConfig{Disabled: true},
+	}, sup, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	if err != nil {
+		_ = sup.Shutdown()
+		t.Fatal(err)
+	}
+	idle, err := net.Dial("tcp", e.ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	resp, err := http.Get(e.URL() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if err := sup.Shutdown(); err != nil {
+		t.Fatalf("shutdown with an unused connection open: %v", err)
+	}
 }

@@ -113,12 +113,14 @@ func produceSync(ctx context.Context, cl *kgo.Client, op string, recs []*Record)
 		}
 		krs[i] = r.toKgo()
 	}
+	traced := traceProduce(ctx, krs)
 	var first error
 	for _, res := range cl.ProduceSync(ctx, krs...) {
 		if res.Err != nil && first == nil {
 			first = wrap(op+" to "+res.Record.Topic, res.Err)
 		}
 	}
+	endProduce(traced, first)
 	for i, kr := range krs {
 		recs[i].Partition, recs[i].Offset, recs[i].Timestamp = kr.Partition, kr.Offset, kr.Timestamp
 	}

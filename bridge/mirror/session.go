@@ -389,6 +389,9 @@ func (mr *Mirror) batchRecord(el *cloudevents.Element, seq uint64, i int, topics
 	rec.Headers = append(rec.Headers,
 		kafka.Header{Key: HeaderStreamSeq, Value: buf[:n:n]},
 		kafka.Header{Key: HeaderBatchIndex, Value: buf[n:len(buf):len(buf)]})
+	if len(a.TraceParent) > 0 { // a sampled decision's: the producer continues it
+		rec.Headers = append(rec.Headers, kafka.Header{Key: "traceparent", Value: a.TraceParent})
+	}
 	return rec
 }
 

@@ -28,6 +28,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/schollz/progressbar/v3"
 	"github.com/valyala/fasthttp"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ticketing/ticketing/core"
 	"github.com/ticketing/ticketing/core/node"
@@ -37,6 +38,7 @@ import (
 	"github.com/ticketing/ticketing/internal/loadgen"
 	"github.com/ticketing/ticketing/internal/supervisor"
 	"github.com/ticketing/ticketing/internal/tlsconf"
+	"github.com/ticketing/ticketing/internal/tracing"
 	"github.com/ticketing/ticketing/leafnodes"
 	"github.com/ticketing/ticketing/services/catalog"
 	catalogapi "github.com/ticketing/ticketing/services/catalog/natsapi"
@@ -98,6 +100,12 @@ type holdsReport struct {
 	// edge, this process) and by the load generator.
 	SystemCPU float64 `json:"system_cpu_seconds"`
 	ClientCPU float64 `json:"client_cpu_seconds"`
+	// Tracing (--tracing): the sampling ratio (0: off) and the spans the
+	// system and the load generator exported (with several runs, --tls
+	// both, in the last report only: they are counted over the whole
+	// invocation).
+	TracingRatio  float64 `json:"tracing_ratio"`
+	SpansExported int     `json:"spans_exported"`
 }
 
 // clientReport is what the load-generating child process hands back.
@@ -124,21 +132,27 @@ func benchHolds(ctx context.Context, args []string) error {
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the system (this process) to this file")
 	fs.StringVar(&o.memProfile, "memprofile", "", "write a heap profile of the system (this process) at the end of the holds phases to this file")
 	fs.StringVar(&o.clientProfile, "client-cpuprofile", "", "write a CPU profile of the load generator's holds phases to this file")
-	tf := addBenchTLSFlags(fs)
+	tlsf := addBenchTLSFlags(fs)
+	o.tracing = addBenchTracingFlags(fs, false)
 	fs.BoolVar(&o.loadgenTLS, "tls-loadgen", true, "secured runs: the load generator's link to the edge's leaf server over TLS too; false: that loopback link in plaintext (it stands in for the edge's own handlers, which reach the leaf server in-process), every other link over TLS")
 	fs.StringVar(&o.leafCompression, "leaf-compression", "", "compression of the edge's leaf-node link: off, s2_auto, s2_fast, … (default: as ticketing dev, off in plaintext, s2_auto over TLS)")
 	gf := addGCFlags(fs) // the system runs as ticketing core would
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	runs, err := tf.runs()
+	runs, err := tlsf.runs()
 	if err != nil {
 		return err
 	}
 	if len(runs) > 1 && (o.data != "" || o.cpuProfile != "" || o.memProfile != "" || o.clientProfile != "") {
 		return errors.New("--tls both runs several times: no --data or profiles with it")
 	}
-	o.cipher = *tf.cipher
+	o.cipher = *tlsf.cipher
+	stopTracing, err := o.tracing.start(ctx, "ticketing-bench")
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	if err := gf.apply(slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
 		return err
 	}
@@ -163,6 +177,8 @@ func benchHolds(ctx context.Context, args []string) error {
 		}
 		reps = append(reps, rep)
 	}
+	stopTracing() // the spans still queued
+	reps[len(reps)-1].SpansExported = o.tracing.spans()
 	if len(reps) == 1 {
 		if *asJSON {
 			return json.NewEncoder(os.Stdout).Encode(reps[0])
@@ -199,6 +215,7 @@ type holdsOpts struct {
 	cipher                                string // the store's, when secure
 	leafCompression                       string
 	loadgenTLS                            bool
+	tracing                               *benchTracing
 	progress                              bool // progress bars on a terminal
 	status                                func(format string, a ...any)
 }
@@ -313,6 +330,7 @@ func holdsOnce(ctx context.Context, o holdsOpts, secure bool) (holdsReport, erro
 	if o.clientProfile != "" {
 		cargs = append(cargs, "--cpuprofile", o.clientProfile)
 	}
+	cargs = append(cargs, o.tracing.childArgs()...)
 	if o.progress {
 		cargs = append(cargs, "--progress")
 	}
@@ -327,7 +345,7 @@ func holdsOnce(ctx context.Context, o holdsOpts, secure bool) (holdsReport, erro
 		return holdsReport{}, fmt.Errorf("load generator report: %w", err)
 	}
 	rep := holdsReport{Path: "nats", TLS: secure, LoadgenTLS: secure && o.loadgenTLS, Concurrency: o.conc, Holds: cr.Holds, HalfPeak: cr.HalfPeak, Echo: cr.Echo, EchoHalf: cr.EchoHalf, Publish: cr.Publish,
-		SystemCPU: marks.end - marks.start, ClientCPU: cr.HoldsCPU}
+		SystemCPU: marks.end - marks.start, ClientCPU: cr.HoldsCPU, TracingRatio: o.tracing.Ratio()}
 	if o.viaHTTP {
 		rep.Path = "http"
 	}
@@ -387,12 +405,18 @@ func benchHoldsClient(ctx context.Context, args []string) error {
 	// defaults on its small heap, each with a stop of up to a few ms) would
 	// show in the latencies it measures.
 	gf := addGCFlags(fs)
+	tf := addBenchTracingFlags(fs, true)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if err := gf.apply(slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
 		return err
 	}
+	stopTracing, err := tf.start(ctx, "ticketing-bench-client")
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	// Secured, the load generator is a tool of the deployment: the client
 	// certificate everywhere, user core's nkey at the core.
 	sec, err := sf.load(slog.New(slog.NewTextHandler(io.Discard, nil)), "")
@@ -521,7 +545,9 @@ func holdOp(inv *natsapi.Client, base string, viaHTTP bool, conc int, tc *tls.Co
 		url := base + "/v1/events/" + event + "/holds"
 		return func(ctx context.Context, _ int, i int64) (loadgen.Outcome, error) {
 			key := event + "-" + strconv.FormatInt(i, 10)
-			if !viaHTTP {
+			if !viaHTTP { // the load generator is the entry point: it samples
+				ctx, span := tracing.StartEntry(ctx, "bench.hold", trace.SpanKindClient, "")
+				defer span.End()
 				_, err := inv.Hold(ctx, part, inventory.HoldRequest{Zone: "ga", Quantity: 1, IdempotencyKey: "anon:" + key, Fingerprint: "bench"})
 				if errs.Is(errs.Conflict, err) {
 					return loadgen.Rejected, nil
@@ -588,6 +614,9 @@ func printHolds(r holdsReport) {
 	if n := r.Holds.Ops + r.HalfPeak.Ops; n > 0 {
 		fmt.Printf("CPU in the holds phases: system %.1f s (%.0f µs a hold), load generator %.1f s (%.0f µs a hold)\n",
 			r.SystemCPU, 1e6*r.SystemCPU/float64(n), r.ClientCPU, 1e6*r.ClientCPU/float64(n))
+	}
+	if r.TracingRatio > 0 {
+		fmt.Printf("tracing: sampling ratio %g, %d spans exported over OTLP\n", r.TracingRatio, r.SpansExported)
 	}
 	fmt.Printf("holds / echo ceiling:    %.2fx\nholds / publish ceiling: %.1fx\noversold: %d   unaccounted: %d\n",
 		r.Holds.PerSec/r.Echo.PerSec, r.Holds.PerSec/r.Publish.PerSec, r.Oversold, r.Unaccounted)

@@ -54,6 +54,12 @@ type bridgeReport struct {
 	// scheduled JetStream publish to the record's arrival at a
 	// read_committed consumer of the topic.
 	Latency loadgen.Result `json:"latency"`
+	// Tracing (--tracing): the share of events that carry a sampled
+	// traceparent, as the events of sampled holds do (0: off, none), and
+	// the spans the bridge exported (with several runs, --tls both, in the
+	// last report only: they are counted over the whole invocation).
+	TracingRatio  float64 `json:"tracing_ratio"`
+	SpansExported int     `json:"spans_exported"`
 }
 
 type rate struct {
@@ -84,21 +90,30 @@ func benchBridge(ctx context.Context, args []string) error {
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the bridge phase to this file")
 	fs.DurationVar(&o.latDur, "latency-duration", 5*time.Second, "length of the latency phase")
 	fs.Float64Var(&o.latRate, "latency-rate", 10000, "events a second in the latency phase (an open loop; at most half the bridge's peak)")
-	tf := addBenchTLSFlags(fs)
+	tlsf := addBenchTLSFlags(fs)
+	tf := addBenchTracingFlags(fs, false) // events of batches (--batch > 1) only: the bridge traces those
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	stopTracing, err := tf.start(ctx, "ticketing-bench-bridge")
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
+	if r := tf.Ratio(); r > 0 {
+		benchTracedEvery.Store(int64(1 / r))
 	}
 	if o.n < 1 || o.size < 200 || o.batch < 1 || o.batch > 256 {
 		return errors.New("bench bridge: --events must be positive, --size at least 200 and --batch 1-256")
 	}
-	runs, err := tf.runs()
+	runs, err := tlsf.runs()
 	if err != nil {
 		return err
 	}
 	if len(runs) > 1 && (o.data != "" || o.cpuProfile != "") {
 		return errors.New("--tls both runs several times: no --data or --cpuprofile with it")
 	}
-	o.cipher = *tf.cipher
+	o.cipher = *tlsf.cipher
 	o.quiet = *asJSON
 	var reps []bridgeReport
 	for i, secure := range runs {
@@ -113,8 +128,11 @@ func benchBridge(ctx context.Context, args []string) error {
 			printBridge(rep)
 			return fmt.Errorf("bridge check failed: %d gaps, %d duplicates", rep.Gaps, rep.Duplicates)
 		}
+		rep.TracingRatio = tf.Ratio()
 		reps = append(reps, rep)
 	}
+	stopTracing() // the spans still queued
+	reps[len(reps)-1].SpansExported = tf.spans()
 	if len(reps) == 1 {
 		if *asJSON {
 			return json.NewEncoder(os.Stdout).Encode(reps[0])
@@ -320,6 +338,9 @@ func bridgeOnce(ctx context.Context, o bridgeOpts, secure bool) (bridgeReport, e
 // printBridge prints a bridge report as tables.
 func printBridge(rep bridgeReport) {
 	fmt.Printf("%d events of %d bytes, %d a stream message, broker: %s\n\n", rep.Events, rep.EventBytes, rep.Batch, rep.Broker)
+	if rep.TracingRatio > 0 {
+		fmt.Printf("tracing: one event in %d carries a sampled traceparent; %d spans exported over OTLP\n\n", benchTracedEvery.Load(), rep.SpansExported)
+	}
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "run\tevents/s\tMB/s\tseconds\t")
 	for _, r := range []struct {
@@ -348,7 +369,8 @@ func fillEvents(ctx context.Context, js jetstream.JetStream, n, size, batch int,
 	}
 	event := func(i, agg int) (cloudevents.Event, []byte, error) {
 		ev := cloudevents.Event{SpecVersion: cloudevents.SpecVersion, ID: "bench-" + strconv.Itoa(i), Source: "/bench",
-			Type: "ticketing.inventory.hold.placed", Time: time.Now().UTC(), PartitionKey: "event-" + strconv.Itoa(agg%benchAggregates)}
+			Type: "ticketing.inventory.hold.placed", Time: time.Now().UTC(), PartitionKey: "event-" + strconv.Itoa(agg%benchAggregates),
+			TraceParent: benchTraceParent(i)}
 		body, err := cloudevents.Encode(&ev, map[string]string{"pad": ""})
 		if err != nil {
 			return ev, nil, err

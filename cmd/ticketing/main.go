@@ -26,6 +26,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/ticketing/ticketing/internal/tracing"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -59,7 +61,11 @@ func main() {
 	defer stop()
 	for _, c := range commands {
 		if c.name == os.Args[1] {
-			err := c.run(ctx, os.Args[2:])
+			stopTracing, err := startTracing(ctx, c.name)
+			if err == nil {
+				err = c.run(ctx, os.Args[2:])
+				stopTracing()
+			}
 			if errors.Is(err, flag.ErrHelp) {
 				os.Exit(2)
 			}
@@ -115,11 +121,13 @@ func newLogger(format, level string) (*slog.Logger, error) {
 		return nil, fmt.Errorf("log level %q: %w", level, err)
 	}
 	opts := &slog.HandlerOptions{Level: lv}
+	// Records logged with a sampled request's context carry its trace_id
+	// and span_id.
 	switch format {
 	case "text":
-		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+		return slog.New(tracing.LogHandler(slog.NewTextHandler(os.Stderr, opts))), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+		return slog.New(tracing.LogHandler(slog.NewJSONHandler(os.Stderr, opts))), nil
 	}
 	return nil, fmt.Errorf("log format %q: want text or json", format)
 }

@@ -81,7 +81,7 @@ func (o *Owner) register() (micro.Service, error) {
 func (o *Owner) handler(which op) micro.HandlerFunc {
 	name := "inventory." + opNames[which]
 	return func(req micro.Request) {
-		c := &call{op: which, req: req}
+		c := &call{op: which, req: req, tr: traceCall(req, which)}
 		var err error
 		switch which {
 		case opHold:
@@ -127,6 +127,9 @@ func (o *Owner) handler(which op) micro.HandlerFunc {
 func (o *Owner) respond(c *call, err error) {
 	if err == nil {
 		err = c.err
+	}
+	if c.tr != nil {
+		c.tr.answered(err)
 	}
 	outcome := "ok"
 	if err != nil {
@@ -194,6 +197,7 @@ func (o *Owner) loop(stop <-chan struct{}) {
 // handle decides one command. mu is held.
 func (o *Owner) handle(c *call) {
 	now := time.Now()
+	first := len(o.open.ds)
 	var v any
 	var err error
 	switch c.op {
@@ -222,6 +226,9 @@ func (o *Owner) handle(c *call) {
 	}
 	o.collect()
 	o.open.calls = append(o.open.calls, c)
+	if c.tr != nil {
+		c.tr.decided(now, first, len(o.open.ds))
+	}
 }
 
 // encodeAnswer encodes an answer; holds, most answers, without reflection.
@@ -368,6 +375,7 @@ const committedBacklog = 1 << 16
 // commit completes the oldest write: its decisions are durable at seq.
 func (o *Owner) commit(w inflightWrite, seq uint64) {
 	o.lastSeq = seq
+	o.traceCommit(w, seq)
 	o.deps.Metrics.BatchSize.Observe(float64(len(w.b.ds)))
 	o.deps.Metrics.WriteSeconds.Observe(time.Since(w.sent).Seconds())
 	o.durable.Store(w.b.gen)

@@ -182,6 +182,7 @@ type call struct {
 	ref     inventory.HoldRef
 	confirm inventory.ConfirmRequest
 	within  time.Duration // availability: the expiring horizon
+	tr      *callTrace    // a sampled request's tracing; nil for others
 	// the answer, set by the loop
 	data []byte
 	err  error
@@ -221,6 +222,7 @@ type Owner struct {
 	logJS                      jetstream.JetStream
 	snaps                      jetstream.ObjectStore
 	skipped                    map[uint64]bool // log records after a gap: never acknowledged, never applied
+	traces                     tracedRecords   // sampled decisions, from the writer to the relay
 
 	mu       sync.Mutex
 	full     *sync.Cond

@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ticketing/ticketing/internal/cloudevents"
 	"github.com/ticketing/ticketing/services/inventory"
@@ -28,8 +29,9 @@ import (
 // and republishes from the log.
 
 type inflight struct {
-	pos position
-	f   jetstream.PubAckFuture
+	pos   position
+	f     jetstream.PubAckFuture
+	spans []trace.Span // of its sampled events; nearly always nil
 }
 
 type relayer struct {
@@ -39,6 +41,7 @@ type relayer struct {
 	handed  uint64   // last record received from the writer
 	q       []inflight
 	stopped bool
+	spans   []trace.Span // of sampled events not yet sent
 }
 
 const (
@@ -73,6 +76,7 @@ func (o *Owner) relay(backlog []committed, from position) {
 
 func (r *relayer) publish(c committed) {
 	o := r.o
+	traced := o.traces.take(c.seq)
 	var body []byte
 	first, last, n := 0, 0, 0
 	for i, d := range c.ds {
@@ -92,7 +96,7 @@ func (r *relayer) publish(c committed) {
 			body = append(body, ',')
 		}
 		var err error
-		if body, err = o.appendEvent(body, pos, typ, d, &data); err != nil {
+		if body, err = o.appendEvent(body, pos, typ, d, &data, r.traceEvent(traced, c.seq, i)); err != nil {
 			o.log.Error("relay: cannot encode event; skipping it", "seq", c.seq, "index", i, "err", err)
 			body = body[:start]
 			continue
@@ -133,7 +137,7 @@ func (r *relayer) send(seq uint64, first, last int, body []byte) bool {
 		return false
 	}
 	pos := position{seq: seq, idx: last}
-	r.q = append(r.q, inflight{pos: pos, f: f})
+	r.q = append(r.q, inflight{pos: pos, f: f, spans: r.sentSpans()})
 	r.sent = pos
 	return true
 }
@@ -172,6 +176,7 @@ func (r *relayer) reapOne() bool {
 
 func (r *relayer) confirm() {
 	done := r.q[0].pos
+	endSpans(r.q[0].spans, nil)
 	r.q = r.q[1:]
 	if len(r.q) == 0 {
 		r.o.relayedSeq.Store(r.handed)
@@ -191,7 +196,9 @@ func (r *relayer) resync(cause error) {
 		case <-in.f.Ok():
 		case <-in.f.Err():
 		}
+		endSpans(in.spans, cause)
 	}
+	endSpans(r.sentSpans(), cause)
 	r.q = nil
 	backoff := 100 * time.Millisecond
 	for {
@@ -235,7 +242,7 @@ func (r *relayer) replayFromLog(ctx context.Context) error {
 }
 
 // appendEvent appends the structured CloudEvents JSON of one domain event.
-func (o *Owner) appendEvent(b []byte, pos position, typ string, d *inventory.Decision, data *inventory.EventData) ([]byte, error) {
+func (o *Owner) appendEvent(b []byte, pos position, typ string, d *inventory.Decision, data *inventory.EventData, traceparent string) ([]byte, error) {
 	ev := cloudevents.Event{
 		SpecVersion:     cloudevents.SpecVersion,
 		ID:              o.key + ":" + strconv.FormatUint(pos.seq, 10) + ":" + strconv.Itoa(pos.idx),
@@ -245,6 +252,7 @@ func (o *Owner) appendEvent(b []byte, pos position, typ string, d *inventory.Dec
 		Time:            d.Time(),
 		DataContentType: "application/json",
 		PartitionKey:    data.EventID,
+		TraceParent:     traceparent,
 	}
 	return cloudevents.AppendEncode(b, &ev, data)
 }

@@ -156,6 +156,7 @@ func New(cfg Config, deps Deps) *fiber.App {
 	// takes the raw socket and fasthttp must not close it (waitroom's
 	// package doc says why).
 	app.Server().KeepHijackedConns = true
+	app.Use(a.trace)
 	if deps.Registry != nil {
 		a.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ticketing_http_requests_total", Help: "HTTP requests by route, method and status."},

@@ -94,7 +94,7 @@ func (a *API) errorHandler(c *fiber.Ctx, err error) error {
 		detail = ErrorDetail{Code: k.Code(), Reason: errs.ReasonOf(err), Message: errs.Message(err)}
 	}
 	if status >= 500 && status != fiber.StatusServiceUnavailable {
-		a.log.Error("request failed", "method", c.Method(), "path", c.Path(), "err", err)
+		a.log.ErrorContext(c.UserContext(), "request failed", "method", c.Method(), "path", c.Path(), "err", err)
 	}
 	if status == fiber.StatusServiceUnavailable && len(c.Response().Header.Peek(fiber.HeaderRetryAfter)) == 0 {
 		c.Set(fiber.HeaderRetryAfter, "1") // unless the refusal said how long (drain mode)

@@ -18,6 +18,7 @@ const BatchContentType = "application/cloudevents-batch+json"
 // string, is empty. A value without escapes is a slice of the batch.
 type Attributes struct {
 	SpecVersion, ID, Source, Type, Subject, Time, DataContentType, PartitionKey []byte
+	TraceParent                                                                 []byte // the distributed-tracing extension
 }
 
 // Element is one event of a batch: its bytes (a slice of the batch) and its
@@ -132,7 +133,7 @@ func (s *scanner) object(a *Attributes) error {
 		i, j   int // the quoted value, or i == j: not a string
 		simple bool
 	}
-	var spans [8]span
+	var spans [9]span
 	n := 0
 	s.i++ // '{'
 	s.ws()
@@ -225,6 +226,8 @@ func (a *Attributes) field(key []byte, simple bool) *[]byte {
 		return &a.DataContentType
 	case "partitionkey":
 		return &a.PartitionKey
+	case "traceparent":
+		return &a.TraceParent
 	}
 	return nil
 }

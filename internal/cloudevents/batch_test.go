@@ -14,11 +14,14 @@ func (r rawData) AppendJSON(b []byte) ([]byte, error) { return append(b, r...), 
 
 func TestBatchRoundTrip(t *testing.T) {
 	b := []byte{'['}
-	var want [][8]string
+	var want [][9]string
 	for i, sub := range []string{"h-1", "", "h-\"3\" é"} {
 		e := Event{SpecVersion: SpecVersion, ID: "ev.0:7:" + string(rune('0'+i)), Source: "/inventory/ev.0",
 			Type: "ticketing.inventory.hold.placed", Subject: sub, Time: time.Date(2026, 12, 1, 10, 0, 0, 5, time.UTC),
 			DataContentType: "application/json", PartitionKey: "ev"}
+		if i == 1 {
+			e.TraceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+		}
 		if i > 0 {
 			b = append(b, ',')
 		}
@@ -26,7 +29,7 @@ func TestBatchRoundTrip(t *testing.T) {
 		if b, err = AppendEncode(b, &e, rawData(`{"seats":["a","b"],"n":{"x":[1,2.5e3,-0.1,true,null]}}`)); err != nil {
 			t.Fatal(err)
 		}
-		want = append(want, [8]string{"1.0", e.ID, e.Source, e.Type, sub, "2026-12-01T10:00:00.000000005Z", "application/json", "ev"})
+		want = append(want, [9]string{"1.0", e.ID, e.Source, e.Type, sub, "2026-12-01T10:00:00.000000005Z", "application/json", "ev", e.TraceParent})
 	}
 	b = append(b, ']')
 	els, err := SplitBatch(b)
@@ -60,14 +63,14 @@ func TestSplitBatchRefuses(t *testing.T) {
 	}
 }
 
-func strs(a Attributes) [8]string {
-	return [8]string{string(a.SpecVersion), string(a.ID), string(a.Source), string(a.Type), string(a.Subject),
-		string(a.Time), string(a.DataContentType), string(a.PartitionKey)}
+func strs(a Attributes) [9]string {
+	return [9]string{string(a.SpecVersion), string(a.ID), string(a.Source), string(a.Type), string(a.Subject),
+		string(a.Time), string(a.DataContentType), string(a.PartitionKey), string(a.TraceParent)}
 }
 
 type refElement struct {
 	raw   []byte
-	attrs [8]string
+	attrs [9]string
 }
 
 // referenceSplit is SplitBatch by encoding/json.
@@ -95,8 +98,8 @@ func referenceSplit(body []byte) ([]refElement, bool) {
 			}
 			return s
 		}
-		out = append(out, refElement{raw, [8]string{str("specversion"), str("id"), str("source"), str("type"),
-			str("subject"), str("time"), str("datacontenttype"), str("partitionkey")}})
+		out = append(out, refElement{raw, [9]string{str("specversion"), str("id"), str("source"), str("type"),
+			str("subject"), str("time"), str("datacontenttype"), str("partitionkey"), str("traceparent")}})
 	}
 	return out, true
 }

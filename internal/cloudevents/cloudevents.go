@@ -40,8 +40,12 @@ type Event struct {
 	DataContentType string    `json:"datacontenttype,omitempty"`
 	// PartitionKey (the CloudEvents partitioning extension) names the
 	// aggregate that orders events: the Kafka record key.
-	PartitionKey string          `json:"partitionkey,omitempty"`
-	Data         json.RawMessage `json:"data,omitempty"`
+	PartitionKey string `json:"partitionkey,omitempty"`
+	// TraceParent (the distributed-tracing extension) is the W3C trace
+	// context of the operation that produced the event, set only when that
+	// operation was traced (sampled).
+	TraceParent string          `json:"traceparent,omitempty"`
+	Data        json.RawMessage `json:"data,omitempty"`
 }
 
 // Validate checks the required attributes.
@@ -101,8 +105,9 @@ func Encode(e *Event, data any) ([]byte, error) {
 		Time            time.Time `json:"time"`
 		DataContentType string    `json:"datacontenttype,omitempty"`
 		PartitionKey    string    `json:"partitionkey,omitempty"`
+		TraceParent     string    `json:"traceparent,omitempty"`
 		Data            any       `json:"data,omitempty"`
-	}{e.SpecVersion, e.ID, e.Source, e.Type, e.Subject, e.Time, e.DataContentType, e.PartitionKey, data})
+	}{e.SpecVersion, e.ID, e.Source, e.Type, e.Subject, e.Time, e.DataContentType, e.PartitionKey, e.TraceParent, data})
 }
 
 // AppendEncode appends to b what Encode writes for e with data, field by
@@ -133,6 +138,10 @@ func AppendEncode(b []byte, e *Event, data JSONAppender) ([]byte, error) {
 	if e.PartitionKey != "" {
 		b = jsonw.Key(b, "partitionkey", false)
 		b = jsonw.String(b, e.PartitionKey)
+	}
+	if e.TraceParent != "" {
+		b = jsonw.Key(b, "traceparent", false)
+		b = jsonw.String(b, e.TraceParent)
 	}
 	b = jsonw.Key(b, "data", false)
 	if b, err = data.AppendJSON(b); err != nil {

@@ -10,7 +10,8 @@ func TestEncodeMatchesMarshal(t *testing.T) {
 	data := map[string]any{"hold_id": "ev.0.abc", "seats": []string{"a-1-1"}, "quantity": 1}
 	raw, _ := json.Marshal(data)
 	e := Event{SpecVersion: SpecVersion, ID: "ev.0:12:3", Source: "/inventory/ev.0", Type: "ticketing.inventory.hold.placed",
-		Subject: "ev.0.abc", Time: time.Date(2026, 11, 25, 12, 0, 0, 123, time.UTC), DataContentType: "application/json", PartitionKey: "ev"}
+		Subject: "ev.0.abc", Time: time.Date(2026, 11, 25, 12, 0, 0, 123, time.UTC), DataContentType: "application/json", PartitionKey: "ev",
+		TraceParent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
 	one, err := Encode(&e, data)
 	if err != nil {
 		t.Fatal(err)
@@ -27,7 +28,7 @@ func TestEncodeMatchesMarshal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if back.ID != e.ID || back.PartitionKey != "ev" || string(back.Data) != string(raw) || !back.Time.Equal(e.Time) {
+	if back.ID != e.ID || back.PartitionKey != "ev" || back.TraceParent != e.TraceParent || string(back.Data) != string(raw) || !back.Time.Equal(e.Time) {
 		t.Fatalf("round trip: %+v", back)
 	}
 }

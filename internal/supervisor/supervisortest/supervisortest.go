@@ -5,7 +5,9 @@ package supervisortest
 import (
 	"context"
 	"log/slog"
+	"runtime/pprof"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,7 +23,9 @@ func New(t testing.TB) *supervisor.Supervisor {
 	sup, _ := Recording(t)
 	t.Cleanup(func() {
 		if err := sup.Shutdown(); err != nil {
-			t.Errorf("shutdown: %v", err)
+			var stacks strings.Builder
+			_ = pprof.Lookup("goroutine").WriteTo(&stacks, 1)
+			t.Errorf("shutdown: %v\n--- goroutines after the shutdown ---\n%s", err, stacks.String())
 		}
 	})
 	return sup

@@ -19,6 +19,7 @@ import (
 	"github.com/ticketing/ticketing/internal/errs"
 	"github.com/ticketing/ticketing/internal/microerr"
 	"github.com/ticketing/ticketing/internal/pause"
+	"github.com/ticketing/ticketing/internal/tracing"
 	"github.com/ticketing/ticketing/services/inventory"
 )
 
@@ -76,6 +77,14 @@ type Client struct {
 }
 
 func (c *Client) call(ctx context.Context, partition, op string, req, resp any) error {
+	if tracing.Sampled(ctx) {
+		return c.tracedCall(ctx, partition, op, req, resp)
+	}
+	return c.do(ctx, nil, partition, op, req, resp)
+}
+
+// do is call, with hdr (nil: none) on every request.
+func (c *Client) do(ctx context.Context, hdr nats.Header, partition, op string, req, resp any) error {
 	var body []byte
 	var err error
 	if r, ok := req.(inventory.HoldRequest); ok {
@@ -103,7 +112,7 @@ func (c *Client) call(ctx context.Context, partition, op string, req, resp any) 
 		wait := min(attempt, time.Until(deadline))
 		var m *nats.Msg
 		if wait > 0 {
-			m, err = c.NC.Request(subj, body, wait)
+			m, err = c.request(subj, body, hdr, wait)
 		} else {
 			err = context.DeadlineExceeded
 		}
