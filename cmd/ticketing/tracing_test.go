@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -43,10 +42,10 @@ func TestTraceOfAHold(t *testing.T) {
 	d := &devProc{t: t, dir: t.TempDir(), http: freeAddr(t), nats: freeAddr(t), leaf: freeAddr(t), adminTok: testAdminToken,
 		extra: []string{"--kafka-port", kafkaPort, "--log-format", "json"}}
 	d.start()
-	a := &api{t: t, base: "http://" + d.http, hc: &http.Client{Timeout: 30 * time.Second}}
+	a := d.api(30 * time.Second)
 
 	// Every hold request as it reaches the core.
-	nc, err := nats.Connect("nats://"+d.nats, nats.UserInfo("core", "core-dev-password"))
+	nc, err := coreConn(d.secrets(), d.nats)
 	if err != nil {
 		t.Fatal(err)
 	}
