@@ -15,9 +15,9 @@ import (
 
 	"github.com/ticketing/ticketing/core/node"
 	"github.com/ticketing/ticketing/core/node/nodetest"
-	"github.com/ticketing/ticketing/core/streams"
 	"github.com/ticketing/ticketing/edge"
 	"github.com/ticketing/ticketing/internal/devpki"
+	"github.com/ticketing/ticketing/internal/jsnames"
 	"github.com/ticketing/ticketing/internal/supervisor/supervisortest"
 	"github.com/ticketing/ticketing/internal/tlsconf"
 	"github.com/ticketing/ticketing/leafnodes"
@@ -43,7 +43,7 @@ func TestSecuredEdge(t *testing.T) {
 	}
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
-	if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: streams.CatalogBucket}); err != nil {
+	if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: jsnames.CatalogBucket}); err != nil {
 		t.Fatal(err)
 	}
 	seed, err := devpki.ReadSecret(l.Seed("edge"))
