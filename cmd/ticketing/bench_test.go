@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"testing"
 	"time"
+
+	"github.com/ticketing/ticketing/cmd/ticketing/bench"
 )
 
 // TestBenchHolds runs `ticketing bench holds --json` briefly, over NATS and
@@ -28,7 +30,7 @@ func TestBenchHolds(t *testing.T) {
 				}
 				t.Fatal(err)
 			}
-			var r holdsReport
+			var r bench.HoldsReport
 			if err := json.Unmarshal(out, &r); err != nil {
 				t.Fatalf("bench holds --json printed %q: %v", out, err)
 			}

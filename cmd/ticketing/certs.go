@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/ticketing/ticketing/cmd/ticketing/cli"
 	"github.com/ticketing/ticketing/internal/devpki"
 	"github.com/ticketing/ticketing/internal/tlsconf"
 )
@@ -22,9 +23,9 @@ import (
 func runCerts(_ context.Context, args []string) error {
 	fs := flag.NewFlagSet("certs", flag.ContinueOnError)
 	dir := fs.String("dir", "data/secrets", "secrets directory (every process's --secrets)")
-	var hosts list
+	var hosts cli.List
 	fs.Var(&hosts, "hosts", "comma-separated DNS names and IP addresses the core and edge certificates must be valid for, besides localhost, 127.0.0.1 and ::1 (Compose: the service names)")
-	if err := parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	res, err := devpki.Ensure(devpki.Config{Dir: *dir, Hosts: hosts})
@@ -61,7 +62,7 @@ func runProbe(ctx context.Context, args []string) error {
 	ca := fs.String("ca", "", "CA certificate the server's must be signed by (default: the system's roots)")
 	serverName := fs.String("server-name", "", "name the server's certificate must carry (default: the URL's host)")
 	timeout := fs.Duration("timeout", 3*time.Second, "time allowed for the answer")
-	if err := parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	if *url == "" {

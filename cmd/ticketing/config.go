@@ -14,6 +14,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/ticketing/ticketing/cmd/ticketing/cli"
 	"github.com/ticketing/ticketing/internal/errs"
 	"github.com/ticketing/ticketing/services/settings"
 	settingsapi "github.com/ticketing/ticketing/services/settings/natsapi"
@@ -38,7 +39,7 @@ flags (anywhere on the line):`
 // micro services.
 func runConfig(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("config", flag.ContinueOnError)
-	conn := addToolConnFlags(fs)
+	conn := cli.AddToolConnFlags(fs)
 	by := fs.String("by", defaultBy(), "who makes the change (recorded with it and in its audit event)")
 	note := fs.String("note", "", "why (recorded with the change and in its audit event)")
 	scope := fs.String("scope", "", "set or unset the value for one edge (its name) or one event (its id) only")
@@ -57,12 +58,12 @@ func runConfig(ctx context.Context, args []string) error {
 		fs.Usage()
 		return flag.ErrHelp
 	}
-	if _, err := conn.sec.load(slog.New(slog.NewTextHandler(os.Stderr, nil)), ""); err != nil {
+	if _, err := conn.Security().Load(slog.New(slog.NewTextHandler(os.Stderr, nil)), ""); err != nil {
 		return err
 	}
-	nc, err := conn.connect("ticketing-config")
+	nc, err := conn.Connect("ticketing-config")
 	if err != nil {
-		return fmt.Errorf("core NATS at %s: %w", *conn.url, err)
+		return fmt.Errorf("core NATS at %s: %w", conn.URL(), err)
 	}
 	defer nc.Close()
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
@@ -311,7 +312,7 @@ func defaultBy() string {
 
 // parseInterspersed parses flags anywhere among the positional arguments
 // (`config set edge.drain true --scope edge-2`), applies TICKETING_*
-// environment variables as parse does, and returns the positional
+// environment variables (cli.ApplyEnv), and returns the positional
 // arguments.
 func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
@@ -326,19 +327,5 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 		pos = append(pos, args[0])
 		args = args[1:]
 	}
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	var err error
-	fs.VisitAll(func(f *flag.Flag) {
-		if given[f.Name] || err != nil {
-			return
-		}
-		env := "TICKETING_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v, ok := os.LookupEnv(env); ok {
-			if e := fs.Set(f.Name, v); e != nil {
-				err = fmt.Errorf("%s=%q: %w", env, v, e)
-			}
-		}
-	})
-	return pos, err
+	return pos, cli.ApplyEnv(fs)
 }

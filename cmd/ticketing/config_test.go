@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ticketing/ticketing/cmd/ticketing/cli"
 	"github.com/ticketing/ticketing/core"
 	"github.com/ticketing/ticketing/core/node"
 	"github.com/ticketing/ticketing/internal/eventually"
@@ -28,12 +29,12 @@ func TestConfigCommand(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	sec, _, err := devSecurity(log, testSecrets.Dir, nil, "aes")
+	sec, _, err := cli.DevSecurity(log, testSecrets.Dir, nil, "aes")
 	if err != nil {
 		t.Fatal(err)
 	}
 	c, err := core.Start(ctx, core.Config{
-		Node:       sec.secureNode(node.Config{Name: "core-1", DataDir: filepath.Join(t.TempDir(), "core"), ClientAddr: "127.0.0.1:0", LeafAddr: "127.0.0.1:0"}),
+		Node:       sec.SecureNode(node.Config{Name: "core-1", DataDir: filepath.Join(t.TempDir(), "core"), ClientAddr: "127.0.0.1:0", LeafAddr: "127.0.0.1:0"}),
 		AdminToken: testAdminToken,
 	}, supervisortest.New(t), log, prometheus.NewRegistry())
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/ticketing/ticketing/bridge"
 	"github.com/ticketing/ticketing/bridge/kafka"
 	"github.com/ticketing/ticketing/bridge/mirror"
+	"github.com/ticketing/ticketing/cmd/ticketing/cli"
 	"github.com/ticketing/ticketing/core"
 	"github.com/ticketing/ticketing/internal/devpki"
 	"github.com/ticketing/ticketing/internal/postgres"
@@ -32,48 +33,20 @@ import (
 // audit verify`; and the Kafka side of `ticketing dev`. Package bridge is
 // their runtime; this file is their flags.
 
-// coreConnFlags are the flags of a process that connects to the core as a
-// NATS client: over mutual TLS as user core by nkey (sec, with the core
-// role's certificate, which also serves the process's ops listener), or
-// with --insecure in plaintext by password.
-type coreConnFlags struct {
-	url, user, password *string
-	sec                 *securityFlags
-}
-
-func addCoreConnFlags(fs *flag.FlagSet, sec *securityFlags) coreConnFlags {
-	return coreConnFlags{
-		url:      fs.String("nats", "nats://127.0.0.1:4222", "core NATS URLs (comma-separated)"),
-		user:     fs.String("nats-user", "core", "core NATS user (--insecure)"),
-		password: fs.String("nats-core-password", "core-dev-password", "core NATS password (--insecure; the core's --nats-core-password)"),
-		sec:      sec,
-	}
-}
-
-// connect connects as a client named name, reconnecting forever, with opts
-// added. The security flags must have been loaded (securityFlags.load).
-func (f coreConnFlags) connect(name string, opts ...nats.Option) (*nats.Conn, error) {
-	auth, err := f.sec.clientOptions(*f.user, *f.password)
-	if err != nil {
-		return nil, err
-	}
-	return nats.Connect(*f.url, append(append([]nats.Option{nats.Name(name), nats.MaxReconnects(-1)}, auth...), opts...)...)
-}
-
 // kafkaSideFlags are the flags `ticketing bridge` and `ticketing consume`
 // share.
 type kafkaSideFlags struct {
-	conn          coreConnFlags
+	conn          cli.CoreConnFlags
 	maxReconnects *int
-	brokers       list
+	brokers       cli.List
 	ops           *string
-	sup           supervisorFlags
-	log           logFlags
+	sup           cli.SupervisorFlags
+	log           cli.LogFlags
 }
 
 func addKafkaSideFlags(fs *flag.FlagSet, ops string) *kafkaSideFlags {
-	sec := addSecurityFlags(fs, devpki.Core, "core", "data/secrets", false)
-	f := &kafkaSideFlags{conn: addCoreConnFlags(fs, sec), sup: addSupervisorFlags(fs), log: addLogFlags(fs, "json")}
+	sec := cli.AddSecurityFlags(fs, devpki.Core, "core", "data/secrets", false)
+	f := &kafkaSideFlags{conn: cli.AddCoreConnFlags(fs, sec), sup: cli.AddSupervisorFlags(fs), log: cli.AddLogFlags(fs, "json")}
 	f.maxReconnects = fs.Int("nats-max-reconnects", -1, "reconnect attempts (2s apart) after the core connection is lost, before the process gives up and exits non-zero; -1: forever")
 	fs.Var(&f.brokers, "brokers", "Kafka seed brokers (host:port,…); required")
 	f.ops = fs.String("ops", ops, "address of /metrics, /healthz and /readyz")
@@ -82,22 +55,22 @@ func addKafkaSideFlags(fs *flag.FlagSet, ops string) *kafkaSideFlags {
 
 // dial connects to the core as the flags say.
 func (f *kafkaSideFlags) dial(name string, opts ...nats.Option) (*nats.Conn, error) {
-	return f.conn.connect(name, append([]nats.Option{nats.MaxReconnects(*f.maxReconnects)}, opts...)...)
+	return f.conn.Connect(name, append([]nats.Option{nats.MaxReconnects(*f.maxReconnects)}, opts...)...)
 }
 
 // parse parses args and makes the process logger.
 func (f *kafkaSideFlags) parse(fs *flag.FlagSet, args []string) (*slog.Logger, error) {
-	if err := parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return nil, err
 	}
 	if len(f.brokers) == 0 {
 		return nil, errors.New("--brokers is required")
 	}
-	log, err := f.log.logger()
+	log, err := f.log.Logger()
 	if err != nil {
 		return nil, err
 	}
-	if _, err := f.conn.sec.load(log, ""); err != nil {
+	if _, err := f.conn.Security().Load(log, ""); err != nil {
 		return nil, err
 	}
 	return log, nil
@@ -107,15 +80,15 @@ func (f *kafkaSideFlags) parse(fs *flag.FlagSet, args []string) (*slog.Logger, e
 // until ctx ends or a component fails.
 func (f *kafkaSideFlags) run(ctx context.Context, log *slog.Logger, msg string, cfg bridge.Config) error {
 	cfg.Kafka.Brokers = f.brokers
-	sup, err := f.sup.supervisor(log)
+	sup, err := f.sup.Supervisor(log)
 	if err != nil {
 		return err
 	}
-	reg := newRegistry()
+	reg := cli.NewRegistry()
 	if _, err := bridge.Start(ctx, cfg, sup, f.dial, log, reg); err != nil {
 		return errors.Join(err, sup.Shutdown())
 	}
-	ops, err := serveOps(sup, *f.ops, f.conn.sec.loaded.opsTLS(), reg)
+	ops, err := cli.ServeOps(sup, *f.ops, f.conn.Security().Loaded().OpsTLS(), reg)
 	if err != nil {
 		return errors.Join(fmt.Errorf("ops listener: %w", err), sup.Shutdown())
 	}
@@ -129,11 +102,18 @@ func runBridge(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bridge", flag.ContinueOnError)
 	kf := addKafkaSideFlags(fs, "127.0.0.1:9190")
 	name := fs.String("name", "", "instance name (default: host name and pid)")
-	replicas := fs.Int("replicas", 1, "replicas of the bridge's lease bucket: 1, or 3 in a core cluster")
-	partitions := fs.Int("partitions", 12, "partitions of each topic the bridge creates")
-	routes := list{kafka.InventoryTypePrefix + "=" + kafka.DefaultInventoryTopic}
+	var def kafka.TopicMap
+	def.Defaults()
+	var mdef mirror.Config
+	mdef.Defaults()
+	replicas := fs.Int("replicas", mdef.Replicas, "replicas of the bridge's lease bucket: 1, or 3 in a core cluster")
+	partitions := fs.Int("partitions", int(def.Partitions), "partitions of each topic the bridge creates")
+	var routes cli.List
+	for prefix, topic := range def.Routes {
+		routes = append(routes, prefix+"="+topic)
+	}
 	fs.Var(&routes, "routes", "event type prefix=topic, comma-separated: the longest matching prefix routes an event")
-	defaultTopic := fs.String("default-topic", kafka.DefaultEventsTopic, "topic of the events no route matches")
+	defaultTopic := fs.String("default-topic", def.Default, "topic of the events no route matches")
 	log, err := kf.parse(fs, args)
 	if err != nil {
 		return err
@@ -157,7 +137,7 @@ func runBridge(ctx context.Context, args []string) error {
 func runConsume(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("consume", flag.ContinueOnError)
 	kf := addKafkaSideFlags(fs, "127.0.0.1:9191")
-	services := list(bridge.ConsumerNames)
+	services := cli.List(bridge.ConsumerNames)
 	fs.Var(&services, "services", "consumers to run: "+strings.Join(bridge.ConsumerNames, ","))
 	pgURL := fs.String("pg-url", "", "PostgreSQL URL for the consumers' stores (default: embedded stores under --data)")
 	data := fs.String("data", "data/consume", "directory of the embedded stores")
@@ -215,7 +195,7 @@ func runAudit(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
 	pgURL := fs.String("pg-url", "", "PostgreSQL URL of the audit log")
 	data := fs.String("data", "data/dev", "directory of the embedded audit log (its audit/ folder), when no --pg-url")
-	if err := parse(fs, args[1:]); err != nil {
+	if err := cli.Parse(fs, args[1:]); err != nil {
 		return err
 	}
 	var reader audit.Reader

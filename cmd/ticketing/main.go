@@ -14,6 +14,11 @@
 //
 // Every flag can also be set by an environment variable: --admin-token is
 // TICKETING_ADMIN_TOKEN; a flag given on the command line wins.
+//
+// Each command's file wires its process: dev.go, core.go, edge.go,
+// kafkaside.go (bridge, consume, audit), config.go, certs.go (certs,
+// probe). What they share on the command line and in their set-up is
+// package cli; the benchmarks are package bench.
 package main
 
 import (
@@ -21,13 +26,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
-	"github.com/ticketing/ticketing/internal/tracing"
+	"github.com/ticketing/ticketing/cmd/ticketing/bench"
+	"github.com/ticketing/ticketing/cmd/ticketing/cli"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -48,7 +52,7 @@ var commands = []command{
 	{"config", "get and set dynamic settings and feature flags (config get|set|unset|flags)", runConfig},
 	{"certs", "make the development secrets: CA, certificates, nkeys, JetStream key", runCerts},
 	{"probe", "GET a URL over HTTPS trusting a CA (health checks)", runProbe},
-	{"bench", "run a benchmark (holds, bridge, queue)", runBench},
+	{"bench", "run a benchmark (holds, bridge, queue)", bench.Run},
 	{"version", "print the version", func(context.Context, []string) error { fmt.Println("ticketing", version); return nil }},
 }
 
@@ -61,7 +65,7 @@ func main() {
 	defer stop()
 	for _, c := range commands {
 		if c.name == os.Args[1] {
-			stopTracing, err := startTracing(ctx, c.name)
+			stopTracing, err := cli.StartTracing(ctx, c.name)
 			if err == nil {
 				err = c.run(ctx, os.Args[2:])
 				stopTracing()
@@ -86,62 +90,4 @@ func usage() {
 		fmt.Fprintf(os.Stderr, "  %-8s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(os.Stderr, "\nRun 'ticketing <command> -h' for its flags. Flags may be set as TICKETING_<FLAG> environment variables.")
-}
-
-// parse parses args into fs after applying TICKETING_* environment
-// variables for every flag not given on the command line.
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	var err error
-	fs.VisitAll(func(f *flag.Flag) {
-		if given[f.Name] || err != nil {
-			return
-		}
-		env := "TICKETING_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v, ok := os.LookupEnv(env); ok {
-			if e := fs.Set(f.Name, v); e != nil {
-				err = fmt.Errorf("%s=%q: %w", env, v, e)
-			}
-		}
-	})
-	if err == nil && fs.NArg() > 0 {
-		err = fmt.Errorf("unexpected arguments: %v", fs.Args())
-	}
-	return err
-}
-
-// newLogger makes the process logger: text for people, JSON for machines.
-func newLogger(format, level string) (*slog.Logger, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("log level %q: %w", level, err)
-	}
-	opts := &slog.HandlerOptions{Level: lv}
-	// Records logged with a sampled request's context carry its trace_id
-	// and span_id.
-	switch format {
-	case "text":
-		return slog.New(tracing.LogHandler(slog.NewTextHandler(os.Stderr, opts))), nil
-	case "json":
-		return slog.New(tracing.LogHandler(slog.NewJSONHandler(os.Stderr, opts))), nil
-	}
-	return nil, fmt.Errorf("log format %q: want text or json", format)
-}
-
-// list is a comma-separated flag value.
-type list []string
-
-func (l *list) String() string { return strings.Join(*l, ",") }
-func (l *list) Set(v string) error {
-	*l = nil
-	for _, s := range strings.Split(v, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			*l = append(*l, s)
-		}
-	}
-	return nil
 }

@@ -26,6 +26,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/ticketing/ticketing/cmd/ticketing/cli"
 	"github.com/ticketing/ticketing/edge"
 	"github.com/ticketing/ticketing/internal/devpki"
 	"github.com/ticketing/ticketing/internal/eventually"
@@ -277,7 +278,7 @@ func startNamedEdge(t *testing.T, cores []*coreProc, name string, rl edge.RateLi
 		Leaf: leafnodes.EdgeConfig{Name: name, ClientAddr: "-", Hubs: hubs,
 			TLS: testSecrets.TLS(devpki.Edge), Seed: seed},
 		RateLimit: rl,
-	}, supervisortest.New(t), log, newRegistry())
+	}, supervisortest.New(t), log, cli.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}

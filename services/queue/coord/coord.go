@@ -26,7 +26,7 @@ type Config struct {
 	// per event. Default 2,000.
 	TargetShoppers int
 	// RateWindow is what the published admission rate averages over.
-	// Default 30s.
+	// Default 30s, or the shopper window when that is shorter.
 	RateWindow time.Duration
 	// ReportTicks: an edge's report older than this many ticks is dropped
 	// (the edge is gone or cut off). Default 3.
@@ -52,7 +52,7 @@ func (c *Config) Defaults() {
 		c.TargetShoppers = 2_000
 	}
 	if c.RateWindow == 0 {
-		c.RateWindow = 30 * time.Second
+		c.RateWindow = min(30*time.Second, c.ShopperWindow)
 	}
 	if c.ReportTicks == 0 {
 		c.ReportTicks = 3

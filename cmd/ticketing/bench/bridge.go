@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -26,6 +26,7 @@ import (
 
 	"github.com/ticketing/ticketing/bridge/kafka"
 	"github.com/ticketing/ticketing/bridge/mirror"
+	"github.com/ticketing/ticketing/cmd/ticketing/cli"
 	"github.com/ticketing/ticketing/core/node"
 	"github.com/ticketing/ticketing/core/streams"
 	"github.com/ticketing/ticketing/internal/cloudevents"
@@ -56,8 +57,7 @@ type bridgeReport struct {
 	Latency loadgen.Result `json:"latency"`
 	// Tracing (--tracing): the share of events that carry a sampled
 	// traceparent, as the events of sampled holds do (0: off, none), and
-	// the spans the bridge exported (with several runs, --tls both, in the
-	// last report only: they are counted over the whole invocation).
+	// the spans the bridge exported in the run.
 	TracingRatio  float64 `json:"tracing_ratio"`
 	SpansExported int     `json:"spans_exported"`
 }
@@ -76,8 +76,9 @@ func newRate(n, size int, d time.Duration) rate {
 // benchBridge mirrors N events through the whole path (JetStream stream →
 // bridge → Kafka) and measures, in the same run and on the same machine,
 // raw JetStream consumption of the same stream and a raw franz-go producer
-// writing the same records to the same broker. With --tls both it does so
-// with the core secured and in plaintext, alternately, and compares them.
+// writing the same records to the same broker. With --compare it does so
+// as --tls and --tracing say and in plain (TLS off, tracing off),
+// alternately, and compares them.
 func benchBridge(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench bridge", flag.ContinueOnError)
 	var o bridgeOpts
@@ -90,37 +91,29 @@ func benchBridge(ctx context.Context, args []string) error {
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the bridge phase to this file")
 	fs.DurationVar(&o.latDur, "latency-duration", 5*time.Second, "length of the latency phase")
 	fs.Float64Var(&o.latRate, "latency-rate", 10000, "events a second in the latency phase (an open loop; at most half the bridge's peak)")
-	tlsf := addBenchTLSFlags(fs)
+	cf := addCompareFlags(fs)
 	tf := addBenchTracingFlags(fs, false) // events of batches (--batch > 1) only: the bridge traces those
-	if err := parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
-	}
-	stopTracing, err := tf.start(ctx, "ticketing-bench-bridge")
-	if err != nil {
-		return err
-	}
-	defer stopTracing()
-	if r := tf.Ratio(); r > 0 {
-		benchTracedEvery.Store(int64(1 / r))
 	}
 	if o.n < 1 || o.size < 200 || o.batch < 1 || o.batch > 256 {
 		return errors.New("bench bridge: --events must be positive, --size at least 200 and --batch 1-256")
 	}
-	runs, err := tlsf.runs()
+	runs, err := cf.setups(tf.on())
 	if err != nil {
 		return err
 	}
 	if len(runs) > 1 && (o.data != "" || o.cpuProfile != "") {
-		return errors.New("--tls both runs several times: no --data or --cpuprofile with it")
+		return errors.New("--compare runs several times: no --data or --cpuprofile with it")
 	}
-	o.cipher = *tlsf.cipher
+	o.cipher = *cf.cipher
 	o.quiet = *asJSON
 	var reps []bridgeReport
-	for i, secure := range runs {
+	for i, s := range runs {
 		if len(runs) > 1 && !*asJSON {
-			fmt.Fprintf(os.Stderr, "run %d of %d: TLS %s\n", i+1, len(runs), onOff(secure))
+			fmt.Fprintf(os.Stderr, "run %d of %d: %s\n", i+1, len(runs), s)
 		}
-		rep, err := bridgeOnce(ctx, o, secure)
+		rep, err := bridgeTraced(ctx, o, tf, s)
 		if err != nil {
 			return err
 		}
@@ -128,11 +121,8 @@ func benchBridge(ctx context.Context, args []string) error {
 			printBridge(rep)
 			return fmt.Errorf("bridge check failed: %d gaps, %d duplicates", rep.Gaps, rep.Duplicates)
 		}
-		rep.TracingRatio = tf.Ratio()
 		reps = append(reps, rep)
 	}
-	stopTracing() // the spans still queued
-	reps[len(reps)-1].SpansExported = tf.spans()
 	if len(reps) == 1 {
 		if *asJSON {
 			return json.NewEncoder(os.Stdout).Encode(reps[0])
@@ -140,12 +130,12 @@ func benchBridge(ctx context.Context, args []string) error {
 		printBridge(reps[0])
 		return nil
 	}
-	comparison := compareTLS(reps, func(r bridgeReport) bool { return r.TLS }, func(r bridgeReport) float64 { return r.Bridge.PerSec })
+	comparison := compare(reps, bridgeReport.setup, func(r bridgeReport) float64 { return r.Bridge.PerSec })
 	if *asJSON {
-		return json.NewEncoder(os.Stdout).Encode(bridgeTLSReport{Runs: reps, Bridge: comparison})
+		return json.NewEncoder(os.Stdout).Encode(bridgeComparison{Runs: reps, Bridge: comparison})
 	}
 	for _, r := range reps {
-		fmt.Printf("--- TLS %s ---\n", onOff(r.TLS))
+		fmt.Printf("--- %s ---\n", r.setup())
 		printBridge(r)
 		fmt.Println()
 	}
@@ -153,16 +143,40 @@ func benchBridge(ctx context.Context, args []string) error {
 	return nil
 }
 
-// bridgeTLSReport is what `ticketing bench bridge --tls both --json` prints.
-type bridgeTLSReport struct {
+// bridgeComparison is what `ticketing bench bridge --compare N --json`
+// prints.
+type bridgeComparison struct {
 	Runs   []bridgeReport `json:"runs"`
-	Bridge tlsComparison  `json:"bridge_events_per_sec"`
+	Bridge comparison     `json:"bridge_events_per_sec"`
+}
+
+// setup is how the run's system ran.
+func (r bridgeReport) setup() setup { return setup{Secure: r.TLS, Traced: r.TracingRatio > 0} }
+
+// bridgeTraced is bridgeOnce with tracing on for the run when s asks for
+// it: one event in 1/ratio carries a sampled traceparent, as the events of
+// sampled holds do, and the bridge's spans are exported to a receiver of
+// the run's own and counted in the report.
+func bridgeTraced(ctx context.Context, o bridgeOpts, tf *benchTracing, s setup) (bridgeReport, error) {
+	if !s.Traced {
+		benchTracedEvery.Store(0)
+		return bridgeOnce(ctx, o, s.Secure)
+	}
+	stop, err := tf.start(ctx, "ticketing-bench-bridge")
+	if err != nil {
+		return bridgeReport{}, err
+	}
+	benchTracedEvery.Store(int64(1 / tf.Ratio()))
+	rep, err := bridgeOnce(ctx, o, s.Secure)
+	stop() // the spans still queued
+	rep.TracingRatio, rep.SpansExported = tf.Ratio(), tf.spans()
+	return rep, err
 }
 
 // bridgeOpts are the settings of one bridge benchmark run.
 type bridgeOpts struct {
 	n, size, batch   int
-	brokers          list
+	brokers          cli.List
 	data, cpuProfile string
 	latDur           time.Duration
 	latRate          float64
@@ -199,16 +213,16 @@ func bridgeOnce(ctx context.Context, o bridgeOpts, secure bool) (bridgeReport, e
 		return func(done int) { _ = b.Set(done) }
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	sec := &security{insecure: true}
+	sec := cli.Insecure()
 	if secure {
 		var err error
-		if sec, _, err = devSecurity(quiet, filepath.Join(dir, "secrets"), nil, o.cipher); err != nil {
+		if sec, _, err = cli.DevSecurity(quiet, filepath.Join(dir, "secrets"), nil, o.cipher); err != nil {
 			return bridgeReport{}, err
 		}
 	}
 
 	status("starting a core node (data in %s, TLS %s) …", dir, onOff(secure))
-	nd, err := node.Start(ctx, sec.secureNode(node.Config{Name: "core-1", DataDir: filepath.Join(dir, "core"), ClientAddr: "127.0.0.1:0", LeafAddr: "127.0.0.1:0"}), quiet)
+	nd, err := node.Start(ctx, sec.SecureNode(node.Config{Name: "core-1", DataDir: filepath.Join(dir, "core"), ClientAddr: "127.0.0.1:0", LeafAddr: "127.0.0.1:0"}), quiet)
 	if err != nil {
 		return bridgeReport{}, err
 	}
@@ -219,11 +233,11 @@ func bridgeOnce(ctx context.Context, o bridgeOpts, secure bool) (bridgeReport, e
 	}()
 	// The bridge and the consumption ceiling read over TCP, as a bridge
 	// process does: secured, over mutual TLS as user core by nkey.
-	copts, err := sec.natsOptions()
+	copts, err := sec.NATSOptions()
 	if err != nil {
 		return bridgeReport{}, err
 	}
-	if sec.insecure {
+	if sec.IsInsecure() {
 		copts = append(copts, nats.UserInfo(nd.CoreCredentials()))
 	}
 	nc, err := nats.Connect(nd.ClientURL(), append(copts, nats.Name("bench-bridge"))...)

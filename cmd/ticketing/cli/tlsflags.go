@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"crypto/tls"
@@ -18,11 +18,11 @@ import (
 	"github.com/ticketing/ticketing/leafnodes"
 )
 
-// securityFlags say how a process secures its links and its store: the
+// SecurityFlags say how a process secures its links and its store: the
 // files of a secrets directory (internal/devpki's layout, made by `ticketing
 // certs`), flags naming other files, or --insecure. Processes refuse to
 // start in plaintext unless told --insecure.
-type securityFlags struct {
+type SecurityFlags struct {
 	role     devpki.Role
 	user     string // the NATS user the process signs in as
 	secrets  *string
@@ -36,11 +36,11 @@ type securityFlags struct {
 	storeKey, storeKeyFile      *string
 	cipher                      *string
 
-	loaded *security
+	loaded *Security
 }
 
-// security is what securityFlags resolved to.
-type security struct {
+// Security is what SecurityFlags resolved to.
+type Security struct {
 	insecure bool
 	layout   devpki.Layout
 	tls      tlsconf.Files
@@ -50,14 +50,14 @@ type security struct {
 	ops      *tls.Config // the ops listener's: no client certificates
 }
 
-// addSecurityFlags adds the flags of a process with certificate role
+// AddSecurityFlags adds the flags of a process with certificate role
 // signing in as NATS user user; secrets is the default secrets directory
 // ("" for dev: its data directory); core adds the users' public keys and
 // the JetStream key.
-func addSecurityFlags(fs *flag.FlagSet, role devpki.Role, user, secrets string, core bool) *securityFlags {
+func AddSecurityFlags(fs *flag.FlagSet, role devpki.Role, user, secrets string, core bool) *SecurityFlags {
 	l := devpki.Layout{Dir: "<secrets>"}
 	f := l.TLS(role)
-	s := &securityFlags{role: role, user: user,
+	s := &SecurityFlags{role: role, user: user,
 		secrets:  fs.String("secrets", secrets, "directory of the TLS certificates, NATS nkeys and JetStream key (ticketing certs --dir makes one)"),
 		insecure: fs.Bool("insecure", false, "no TLS, NATS users by password, no store encryption: tests and debugging only"),
 		cert:     fs.String("tls-cert", "", "TLS certificate (default "+f.Cert+")"),
@@ -79,16 +79,16 @@ func addSecurityFlags(fs *flag.FlagSet, role devpki.Role, user, secrets string, 
 	return s
 }
 
-// load resolves the flags once: the secrets directory's files unless
+// Load resolves the flags once: the secrets directory's files unless
 // flags name others, each checked to exist. dataDir is the default
 // secrets directory of a process whose --secrets default is empty.
-func (s *securityFlags) load(log *slog.Logger, dataDir string) (*security, error) {
+func (s *SecurityFlags) Load(log *slog.Logger, dataDir string) (*Security, error) {
 	if s.loaded != nil {
 		return s.loaded, nil
 	}
 	if *s.insecure {
 		log.Warn("running insecure (--insecure): plaintext listeners and links, NATS users by password, JetStream store not encrypted")
-		s.loaded = &security{insecure: true}
+		s.loaded = &Security{insecure: true}
 		return s.loaded, nil
 	}
 	dir := *s.secrets
@@ -96,7 +96,7 @@ func (s *securityFlags) load(log *slog.Logger, dataDir string) (*security, error
 		dir = dataDir
 	}
 	l := devpki.Layout{Dir: dir}
-	sec := &security{layout: l, tls: l.TLS(s.role)}
+	sec := &Security{layout: l, tls: l.TLS(s.role)}
 	pick := func(flag, def string) string {
 		if flag != "" {
 			return flag
@@ -153,9 +153,9 @@ func (s *securityFlags) load(log *slog.Logger, dataDir string) (*security, error
 	return sec, nil
 }
 
-// secureNode returns a core node's config secured; with insecure, as it
+// SecureNode returns a core node's config secured; with insecure, as it
 // is (the conf file's passwords, or the flags').
-func (sec *security) secureNode(c node.Config) node.Config {
+func (sec *Security) SecureNode(c node.Config) node.Config {
 	if sec.insecure {
 		return c
 	}
@@ -164,9 +164,9 @@ func (sec *security) secureNode(c node.Config) node.Config {
 	return c
 }
 
-// secureEdge returns an edge's config secured: HTTPS API, mutual TLS leaf
+// SecureEdge returns an edge's config secured: HTTPS API, mutual TLS leaf
 // link and leaf server, user edge's seed; with insecure, as it is.
-func (sec *security) secureEdge(c edge.Config) edge.Config {
+func (sec *Security) SecureEdge(c edge.Config) edge.Config {
 	if sec.insecure {
 		return c
 	}
@@ -175,30 +175,30 @@ func (sec *security) secureEdge(c edge.Config) edge.Config {
 	return c
 }
 
-// loopbackLeafCompression is the compression of a leaf-node link on one
+// LoopbackLeafCompression is the compression of a leaf-node link on one
 // machine (ticketing dev, the benchmarks): none in plaintext, where even
 // s2's framing costs CPU for nothing; s2_auto (framed, uncompressed on
 // loopback) over TLS, where nats-server otherwise writes each of its
 // output buffers as a record of its own, and framing collapses them into
 // one (about 10% less CPU a hold in ticketing bench holds).
-func (sec *security) loopbackLeafCompression() string {
+func (sec *Security) LoopbackLeafCompression() string {
 	if sec.insecure {
 		return "off"
 	}
 	return "s2_auto"
 }
 
-// caBanner is `ticketing dev`'s line about TLS.
-func (sec *security) caBanner(api string) string {
+// CABanner is `ticketing dev`'s line about TLS.
+func (sec *Security) CABanner(api string) string {
 	if sec.insecure {
 		return "  TLS:          off (--insecure)\n"
 	}
 	return fmt.Sprintf("  TLS CA:       %s (curl --cacert %s %s/v1/events)\n", sec.layout.CA(), sec.layout.CA(), api)
 }
 
-// natsOptions are the options of a client of the core: TLS with the
+// NATSOptions are the options of a client of the core: TLS with the
 // process's certificate and its user's nkey; none when insecure.
-func (sec *security) natsOptions() ([]nats.Option, error) {
+func (sec *Security) NATSOptions() ([]nats.Option, error) {
 	if sec.insecure {
 		return nil, nil
 	}
@@ -213,15 +213,31 @@ func (sec *security) natsOptions() ([]nats.Option, error) {
 	return []nats.Option{nats.Secure(c), auth}, nil
 }
 
-// opsTLS is the TLS config of the ops listener (/metrics, /healthz,
+// Loaded is what Load resolved the flags to; nil before.
+func (s *SecurityFlags) Loaded() *Security { return s.loaded }
+
+// Insecure is the security of a process run with --insecure: plaintext,
+// NATS users by password, the store not encrypted.
+func Insecure() *Security { return &Security{insecure: true} }
+
+// IsInsecure reports whether the process runs in plaintext.
+func (sec *Security) IsInsecure() bool { return sec.insecure }
+
+// Secrets is the layout of the secrets directory the security comes from.
+func (sec *Security) Secrets() devpki.Layout { return sec.layout }
+
+// TLSFiles are the process's certificate, key and CA.
+func (sec *Security) TLSFiles() tlsconf.Files { return sec.tls }
+
+// OpsTLS is the TLS config of the ops listener (/metrics, /healthz,
 // /readyz): the process's certificate, no client certificates (Prometheus
 // and health checks); nil when insecure.
-func (sec *security) opsTLS() *tls.Config { return sec.ops }
+func (sec *Security) OpsTLS() *tls.Config { return sec.ops }
 
-// devHosts are the names `ticketing dev` makes its certificates for,
+// DevHosts are the names `ticketing dev` makes its certificates for,
 // besides localhost: the machine's name and the hosts of its listen
 // addresses that are neither loopback nor unspecified.
-func devHosts(addrs ...string) []string {
+func DevHosts(addrs ...string) []string {
 	var hosts []string
 	if h, err := os.Hostname(); err == nil && h != "" {
 		hosts = append(hosts, h)
@@ -239,41 +255,41 @@ func devHosts(addrs ...string) []string {
 	return hosts
 }
 
-// devSecurityFlags are `ticketing dev`'s: it makes its secrets in its data
+// DevSecurityFlags are `ticketing dev`'s: it makes its secrets in its data
 // directory on first start (devpki.Ensure) and uses them for the core, the
 // edge and the Kafka side.
-type devSecurityFlags struct {
+type DevSecurityFlags struct {
 	secrets  *string
 	insecure *bool
 	cipher   *string
 }
 
-func addDevSecurityFlags(fs *flag.FlagSet) devSecurityFlags {
-	return devSecurityFlags{
+func AddDevSecurityFlags(fs *flag.FlagSet) DevSecurityFlags {
+	return DevSecurityFlags{
 		secrets:  fs.String("secrets", "", "directory of the TLS certificates, NATS nkeys and JetStream key, made on first start (default: the data directory)"),
 		insecure: fs.Bool("insecure", false, "no TLS, NATS users by password, no store encryption: tests and debugging only"),
 		cipher:   fs.String("jetstream-cipher", "aes", "JetStream store cipher: aes, chachapoly, or none"),
 	}
 }
 
-// resolve makes or renews the secrets (for hosts besides localhost) and
+// Resolve makes or renews the secrets (for hosts besides localhost) and
 // returns the core's and the edge's security.
-func (f devSecurityFlags) resolve(log *slog.Logger, dataDir string, hosts []string) (core, edge *security, err error) {
+func (f DevSecurityFlags) Resolve(log *slog.Logger, dataDir string, hosts []string) (core, edge *Security, err error) {
 	if *f.insecure {
 		log.Warn("running insecure (--insecure): plaintext listeners and links, NATS users by password, JetStream store not encrypted")
-		return &security{insecure: true}, &security{insecure: true}, nil
+		return &Security{insecure: true}, &Security{insecure: true}, nil
 	}
 	dir := *f.secrets
 	if dir == "" {
 		dir = dataDir
 	}
-	return devSecurity(log, dir, hosts, *f.cipher)
+	return DevSecurity(log, dir, hosts, *f.cipher)
 }
 
-// devSecurity makes or renews the development secrets in dir and returns
+// DevSecurity makes or renews the development secrets in dir and returns
 // a core's and an edge's security from them, the store encrypted with
 // cipher (none: not encrypted).
-func devSecurity(log *slog.Logger, dir string, hosts []string, cipher string) (core, edge *security, err error) {
+func DevSecurity(log *slog.Logger, dir string, hosts []string, cipher string) (core, edge *Security, err error) {
 	if _, ok := node.Ciphers[cipher]; !ok && cipher != "none" {
 		return nil, nil, fmt.Errorf("--jetstream-cipher %q: want aes, chachapoly or none", cipher)
 	}
@@ -293,33 +309,33 @@ func devSecurity(log *slog.Logger, dir string, hosts []string, cipher string) (c
 		}
 		return ""
 	}
-	core = &security{layout: l, tls: l.TLS(devpki.Core), seed: read(l.Seed("core")),
+	core = &Security{layout: l, tls: l.TLS(devpki.Core), seed: read(l.Seed("core")),
 		nkeys: leafnodes.UserKeys{Core: read(l.PublicKey("core")), Edge: read(l.PublicKey("edge")), Sys: read(l.PublicKey("sys"))}}
 	if cipher == "none" {
 		log.Warn("JetStream store not encrypted (--jetstream-cipher none)")
 	} else {
 		core.store = node.StoreEncryption{Cipher: cipher, Key: read(l.StoreKey())}
 	}
-	edge = &security{layout: l, tls: l.TLS(devpki.Edge), seed: read(l.Seed("edge"))}
+	edge = &Security{layout: l, tls: l.TLS(devpki.Edge), seed: read(l.Seed("edge"))}
 	return core, edge, err
 }
 
-// clientOptions are the options of a client of the core, once load has
+// ClientOptions are the options of a client of the core, once load has
 // run: TLS with the process's certificate and its user's nkey, or with
 // --insecure the given user and password.
-func (s *securityFlags) clientOptions(user, password string) ([]nats.Option, error) {
+func (s *SecurityFlags) ClientOptions(user, password string) ([]nats.Option, error) {
 	if s.loaded == nil {
-		return nil, errors.New("the security flags were not loaded")
+		return nil, errors.New("the Security flags were not loaded")
 	}
 	if s.loaded.insecure {
 		return []nats.Option{nats.UserInfo(user, password)}, nil
 	}
-	return s.loaded.natsOptions()
+	return s.loaded.NATSOptions()
 }
 
-// addToolConnFlags are the flags of a tool that connects to the core
+// AddToolConnFlags are the flags of a tool that connects to the core
 // (ticketing config): the client certificate, and by default the secrets
 // of `make run` (data/dev), whose core listens on the default --nats.
-func addToolConnFlags(fs *flag.FlagSet) coreConnFlags {
-	return addCoreConnFlags(fs, addSecurityFlags(fs, devpki.Client, "core", "data/dev", false))
+func AddToolConnFlags(fs *flag.FlagSet) CoreConnFlags {
+	return AddCoreConnFlags(fs, AddSecurityFlags(fs, devpki.Client, "core", "data/dev", false))
 }

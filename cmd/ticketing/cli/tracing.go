@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -12,12 +12,12 @@ import (
 // command ends.
 const tracingFlushTimeout = 5 * time.Second
 
-// startTracing starts tracing for a command as the OTEL_* variables say
+// StartTracing starts tracing for a command as the OTEL_* variables say
 // (off unless an OTLP endpoint is set; service name ticketing-<command>
 // unless OTEL_SERVICE_NAME says otherwise) and returns what flushes and
 // stops it. It runs around the whole command, so the flush comes after
 // the command's supervisor has stopped every component that makes spans.
-func startTracing(ctx context.Context, command string) (stop func(), err error) {
+func StartTracing(ctx context.Context, command string) (stop func(), err error) {
 	cfg, err := tracing.FromEnv(os.Getenv, "ticketing-"+command)
 	if err != nil {
 		return nil, err

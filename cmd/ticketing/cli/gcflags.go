@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"flag"
@@ -7,21 +7,21 @@ import (
 	"github.com/ticketing/ticketing/internal/gctune"
 )
 
-// gcFlags set the garbage collector of a server process (internal/gctune).
-type gcFlags struct {
+// GCFlags set the garbage collector of a server process (internal/gctune).
+type GCFlags struct {
 	percent  *int
 	limitMiB *int64
 }
 
-func addGCFlags(fs *flag.FlagSet) gcFlags {
-	return gcFlags{
+func AddGCFlags(fs *flag.FlagSet) GCFlags {
+	return GCFlags{
 		percent:  fs.Int("gc-percent", 400, "GOGC of this process: heap growth that starts a collection, in percent (-1: off); the GOGC variable wins"),
 		limitMiB: fs.Int64("memory-limit-mib", 0, "soft memory limit in MiB (0: 75% of the cgroup's or machine's memory); the GOMEMLIMIT variable wins"),
 	}
 }
 
-// apply sets the collector and logs what is in force.
-func (g gcFlags) apply(log *slog.Logger) error {
+// Apply sets the collector and logs what is in force.
+func (g GCFlags) Apply(log *slog.Logger) error {
 	c, err := gctune.Apply(gctune.Config{Percent: *g.percent, MemoryLimit: *g.limitMiB << 20})
 	if err != nil {
 		return err

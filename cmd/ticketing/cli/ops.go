@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -17,23 +17,23 @@ import (
 	"github.com/ticketing/ticketing/internal/supervisor"
 )
 
-// supervisorFlags are the flags every supervised process has.
-type supervisorFlags struct{ shutdownTimeout *time.Duration }
+// SupervisorFlags are the flags every supervised process has.
+type SupervisorFlags struct{ shutdownTimeout *time.Duration }
 
-func addSupervisorFlags(fs *flag.FlagSet) supervisorFlags {
-	return supervisorFlags{shutdownTimeout: fs.Duration("shutdown-timeout", supervisor.DefaultShutdownTimeout,
+func AddSupervisorFlags(fs *flag.FlagSet) SupervisorFlags {
+	return SupervisorFlags{shutdownTimeout: fs.Duration("shutdown-timeout", supervisor.DefaultShutdownTimeout,
 		"how long the ordered shutdown may take (after a signal or a component's failure); past it the process exits non-zero")}
 }
 
-// supervisor makes the process's supervisor.
-func (f supervisorFlags) supervisor(log *slog.Logger) (*supervisor.Supervisor, error) {
+// Supervisor makes the process's supervisor.
+func (f SupervisorFlags) Supervisor(log *slog.Logger) (*supervisor.Supervisor, error) {
 	return supervisor.New(supervisor.Config{ShutdownTimeout: *f.shutdownTimeout, Log: log})
 }
 
-// serveOps serves /metrics, /healthz and /readyz (sup's report) on addr
+// ServeOps serves /metrics, /healthz and /readyz (sup's report) on addr
 // for processes without a public API, as sup's component "ops"; over HTTPS
 // with tlsConf when it is not nil.
-func serveOps(sup *supervisor.Supervisor, addr string, tlsConf *tls.Config, reg *prometheus.Registry) (net.Addr, error) {
+func ServeOps(sup *supervisor.Supervisor, addr string, tlsConf *tls.Config, reg *prometheus.Registry) (net.Addr, error) {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {

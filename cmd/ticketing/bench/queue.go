@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bufio"
@@ -30,6 +30,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/ticketing/ticketing/cmd/ticketing/cli"
 	"github.com/ticketing/ticketing/core"
 	"github.com/ticketing/ticketing/core/node"
 	"github.com/ticketing/ticketing/internal/errs"
@@ -110,7 +111,7 @@ func benchQueue(ctx context.Context, args []string) error {
 	edgePID := fs.Int("edge-pid", 0, "pid of the edge at --edge-url")
 	event := fs.String("event", benchQueueEvent, "event whose waiting room to join when attaching")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
-	if err := parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	if *n < 1 || *sources < 1 || *sources > 250 {
@@ -542,7 +543,7 @@ func benchQueueClient(ctx context.Context, args []string) error {
 	hold := fs.Duration("hold", 12*time.Second, "hold time once all are open")
 	dialers := fs.Int("dialers", 64, "upgrades in flight")
 	progress := fs.Bool("progress", false, "show a progress bar on a terminal")
-	if err := parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	if _, _, err := raiseNoFile(); err != nil {

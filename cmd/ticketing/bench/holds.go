@@ -1,4 +1,21 @@
-package main
+// Package bench is `ticketing bench`: the benchmarks of the hot paths, each
+// printing its throughput and latency next to ceilings measured in the
+// same run (and with --json one JSON object on its last line).
+//
+//   - holds: seat holds at one partition over NATS through an edge's leaf
+//     node, or through the edge's HTTP API (--via-http), driven by a
+//     load-generating child process (holds-client) as remote clients
+//     would; ceilings: echo request/reply and synchronous JetStream
+//     publishes over the same path.
+//   - bridge: domain events mirrored from JetStream to Kafka, next to a raw
+//     franz-go producer and a raw JetStream consumer.
+//   - queue: waiting-room WebSockets held by one edge (a child process),
+//     memory per connection, admission tokens issued and verified.
+//
+// --tls and --tracing run the system secured and traced as the production
+// commands do, and compare it with the same run in plaintext without
+// traces.
+package bench
 
 import (
 	"bytes"
@@ -30,6 +47,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ticketing/ticketing/cmd/ticketing/cli"
 	"github.com/ticketing/ticketing/core"
 	"github.com/ticketing/ticketing/core/node"
 	"github.com/ticketing/ticketing/edge"
@@ -46,7 +64,9 @@ import (
 	"github.com/ticketing/ticketing/services/inventory/natsapi"
 )
 
-func runBench(ctx context.Context, args []string) error {
+// Run runs `ticketing bench <name>`: holds, bridge, queue, and the
+// load-generating children they start (holds-client, queue-client).
+func Run(ctx context.Context, args []string) error {
 	if len(args) > 0 {
 		switch args[0] {
 		case "holds":
@@ -72,8 +92,8 @@ const (
 	benchHalf          = "bench-half"
 )
 
-// holdsReport is what `ticketing bench holds --json` prints.
-type holdsReport struct {
+// HoldsReport is what `ticketing bench holds --json` prints.
+type HoldsReport struct {
 	Path string `json:"path"` // "nats" or "http"
 	// TLS: the run was secured as ticketing dev is (mutual TLS on every
 	// link, nkeys, the store encrypted unless --jetstream-cipher none).
@@ -101,9 +121,7 @@ type holdsReport struct {
 	SystemCPU float64 `json:"system_cpu_seconds"`
 	ClientCPU float64 `json:"client_cpu_seconds"`
 	// Tracing (--tracing): the sampling ratio (0: off) and the spans the
-	// system and the load generator exported (with several runs, --tls
-	// both, in the last report only: they are counted over the whole
-	// invocation).
+	// system and the load generator exported in the run.
 	TracingRatio  float64 `json:"tracing_ratio"`
 	SpansExported int     `json:"spans_exported"`
 }
@@ -119,8 +137,9 @@ type clientReport struct {
 // benchHolds runs a core and an edge in this process and drives them from a
 // child process, as remote clients would: holds at one partition over NATS
 // through the edge's leaf node (or its HTTP API), next to same-run ceilings
-// measured by the same child over the same paths. With --tls both it does
-// so secured and in plaintext, alternately, and compares the two.
+// measured by the same child over the same paths. With --compare it does
+// so as --tls and --tracing say and in plain (TLS off, tracing off),
+// alternately, and compares the two.
 func benchHolds(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench holds", flag.ContinueOnError)
 	var o holdsOpts
@@ -132,28 +151,23 @@ func benchHolds(ctx context.Context, args []string) error {
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the system (this process) to this file")
 	fs.StringVar(&o.memProfile, "memprofile", "", "write a heap profile of the system (this process) at the end of the holds phases to this file")
 	fs.StringVar(&o.clientProfile, "client-cpuprofile", "", "write a CPU profile of the load generator's holds phases to this file")
-	tlsf := addBenchTLSFlags(fs)
+	cf := addCompareFlags(fs)
 	o.tracing = addBenchTracingFlags(fs, false)
-	fs.BoolVar(&o.loadgenTLS, "tls-loadgen", true, "secured runs: the load generator's link to the edge's leaf server over TLS too; false: that loopback link in plaintext (it stands in for the edge's own handlers, which reach the leaf server in-process), every other link over TLS")
+	fs.BoolVar(&o.loadgenTLS, "tls-loadgen", false, "secured runs over NATS: the load generator's link to the edge's leaf server over TLS too (default: that loopback link in plaintext, since it stands in for the edge's own handlers, which reach the leaf server in-process; every other link over TLS)")
 	fs.StringVar(&o.leafCompression, "leaf-compression", "", "compression of the edge's leaf-node link: off, s2_auto, s2_fast, … (default: as ticketing dev, off in plaintext, s2_auto over TLS)")
-	gf := addGCFlags(fs) // the system runs as ticketing core would
-	if err := parse(fs, args); err != nil {
+	gf := cli.AddGCFlags(fs) // the system runs as ticketing core would
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	runs, err := tlsf.runs()
+	runs, err := cf.setups(o.tracing.on())
 	if err != nil {
 		return err
 	}
 	if len(runs) > 1 && (o.data != "" || o.cpuProfile != "" || o.memProfile != "" || o.clientProfile != "") {
-		return errors.New("--tls both runs several times: no --data or profiles with it")
+		return errors.New("--compare runs several times: no --data or profiles with it")
 	}
-	o.cipher = *tlsf.cipher
-	stopTracing, err := o.tracing.start(ctx, "ticketing-bench")
-	if err != nil {
-		return err
-	}
-	defer stopTracing()
-	if err := gf.apply(slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+	o.cipher = *cf.cipher
+	if err := gf.Apply(slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
 		return err
 	}
 	o.progress = !*asJSON
@@ -162,12 +176,12 @@ func benchHolds(ctx context.Context, args []string) error {
 			fmt.Fprintf(os.Stderr, format+"\n", a...)
 		}
 	}
-	var reps []holdsReport
-	for i, secure := range runs {
+	var reps []HoldsReport
+	for i, s := range runs {
 		if len(runs) > 1 {
-			o.status("run %d of %d: TLS %s", i+1, len(runs), onOff(secure))
+			o.status("run %d of %d: %s", i+1, len(runs), s)
 		}
-		rep, err := holdsOnce(ctx, o, secure)
+		rep, err := holdsTraced(ctx, o, s)
 		if err != nil {
 			return err
 		}
@@ -177,8 +191,6 @@ func benchHolds(ctx context.Context, args []string) error {
 		}
 		reps = append(reps, rep)
 	}
-	stopTracing() // the spans still queued
-	reps[len(reps)-1].SpansExported = o.tracing.spans()
 	if len(reps) == 1 {
 		if *asJSON {
 			return json.NewEncoder(os.Stdout).Encode(reps[0])
@@ -186,12 +198,12 @@ func benchHolds(ctx context.Context, args []string) error {
 		printHolds(reps[0])
 		return nil
 	}
-	comparison := compareTLS(reps, func(r holdsReport) bool { return r.TLS }, func(r holdsReport) float64 { return r.Holds.PerSec })
+	comparison := compare(reps, HoldsReport.setup, func(r HoldsReport) float64 { return r.Holds.PerSec })
 	if *asJSON {
-		return json.NewEncoder(os.Stdout).Encode(holdsTLSReport{Runs: reps, Holds: comparison})
+		return json.NewEncoder(os.Stdout).Encode(holdsComparison{Runs: reps, Holds: comparison})
 	}
 	for _, r := range reps {
-		fmt.Printf("--- TLS %s ---\n", onOff(r.TLS))
+		fmt.Printf("--- %s ---\n", r.setup())
 		printHolds(r)
 		fmt.Println()
 	}
@@ -199,10 +211,30 @@ func benchHolds(ctx context.Context, args []string) error {
 	return nil
 }
 
-// holdsTLSReport is what `ticketing bench holds --tls both --json` prints.
-type holdsTLSReport struct {
-	Runs  []holdsReport `json:"runs"`
-	Holds tlsComparison `json:"holds_per_sec"`
+// holdsComparison is what `ticketing bench holds --compare N --json`
+// prints.
+type holdsComparison struct {
+	Runs  []HoldsReport `json:"runs"`
+	Holds comparison    `json:"holds_per_sec"`
+}
+
+// setup is how the run's system ran.
+func (r HoldsReport) setup() setup { return setup{Secure: r.TLS, Traced: r.TracingRatio > 0} }
+
+// holdsTraced is holdsOnce with tracing on for the run when s asks for it,
+// its spans exported to a receiver of its own and counted in the report.
+func holdsTraced(ctx context.Context, o holdsOpts, s setup) (HoldsReport, error) {
+	if !s.Traced {
+		return holdsOnce(ctx, o, s)
+	}
+	stop, err := o.tracing.start(ctx, "ticketing-bench")
+	if err != nil {
+		return HoldsReport{}, err
+	}
+	rep, err := holdsOnce(ctx, o, s)
+	stop() // the spans still queued
+	rep.SpansExported = o.tracing.spans()
+	return rep, err
 }
 
 // holdsOpts are the settings of one holds benchmark run.
@@ -223,21 +255,22 @@ type holdsOpts struct {
 // holdsOnce is one run of the holds benchmark: secure, as ticketing dev
 // runs (mutual TLS on every link, nkeys, the store encrypted with
 // o.cipher), or in plaintext as with --insecure.
-func holdsOnce(ctx context.Context, o holdsOpts, secure bool) (holdsReport, error) {
+func holdsOnce(ctx context.Context, o holdsOpts, s setup) (HoldsReport, error) {
+	secure := s.Secure
 	dir := o.data
 	if dir == "" {
 		var err error
 		if dir, err = os.MkdirTemp("", "ticketing-bench"); err != nil {
-			return holdsReport{}, err
+			return HoldsReport{}, err
 		}
 		defer os.RemoveAll(dir)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	coreSec, edgeSec := &security{insecure: true}, &security{insecure: true}
+	coreSec, edgeSec := cli.Insecure(), cli.Insecure()
 	if secure {
 		var err error
-		if coreSec, edgeSec, err = devSecurity(log, filepath.Join(dir, "secrets"), nil, o.cipher); err != nil {
-			return holdsReport{}, err
+		if coreSec, edgeSec, err = cli.DevSecurity(log, filepath.Join(dir, "secrets"), nil, o.cipher); err != nil {
+			return HoldsReport{}, err
 		}
 	}
 	o.status("starting a core and an edge (data in %s, every log write synced, TLS %s) …", dir, onOff(secure))
@@ -245,40 +278,40 @@ func holdsOnce(ctx context.Context, o holdsOpts, secure bool) (holdsReport, erro
 	reg := prometheus.NewRegistry()
 	sup, err := supervisor.New(supervisor.Config{Log: log})
 	if err != nil {
-		return holdsReport{}, err
+		return HoldsReport{}, err
 	}
 	defer func() { _ = sup.Shutdown() }()
 	c, err := core.Start(ctx, core.Config{
-		Node:       coreSec.secureNode(node.Config{Name: "core-1", DataDir: dir, ClientAddr: "127.0.0.1:0", LeafAddr: "127.0.0.1:0"}),
+		Node:       coreSec.SecureNode(node.Config{Name: "core-1", DataDir: dir, ClientAddr: "127.0.0.1:0", LeafAddr: "127.0.0.1:0"}),
 		AdminToken: token,
 	}, sup, log, reg)
 	if err != nil {
-		return holdsReport{}, err
+		return HoldsReport{}, err
 	}
-	e, err := edge.Start(ctx, edgeSec.secureEdge(edge.Config{
+	e, err := edge.Start(ctx, edgeSec.SecureEdge(edge.Config{
 		HTTPAddr: "127.0.0.1:0",
 		Leaf: leafnodes.EdgeConfig{Name: "edge-1", ClientAddr: "127.0.0.1:0", Hubs: []string{c.Node.LeafURL()},
-			Compression: cmp.Or(o.leafCompression, edgeSec.loopbackLeafCompression()), PlainLoopbackClients: !o.loadgenTLS},
+			Compression: cmp.Or(o.leafCompression, edgeSec.LoopbackLeafCompression()), PlainLoopbackClients: !o.loadgenTLS},
 		// One client address drives the whole load: no per-client limits.
 		RateLimit: edge.RateLimitConfig{Disabled: true},
-	}), sup, log, newRegistry())
+	}), sup, log, cli.NewRegistry())
 	if err != nil {
-		return holdsReport{}, err
+		return HoldsReport{}, err
 	}
 
 	inv := &natsapi.Client{NC: c.NC, Timeout: 10 * time.Second}
 	if err := createBenchEvents(ctx, c.NC, token, inv); err != nil {
-		return holdsReport{}, err
+		return HoldsReport{}, err
 	}
 	// The echo ceiling's responder runs in the core, where the owners run.
 	echo, err := c.NC.Subscribe(natsapi.Subject(benchEchoPartition, natsapi.OpHold), func(m *nats.Msg) { _ = m.Respond(m.Data) })
 	if err != nil {
-		return holdsReport{}, err
+		return HoldsReport{}, err
 	}
 	defer func() { _ = echo.Unsubscribe() }()
 	js, _ := jetstream.New(c.NC)
 	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: "BENCH", Subjects: []string{benchPublishSubj}, Storage: jetstream.FileStorage}); err != nil {
-		return holdsReport{}, err
+		return HoldsReport{}, err
 	}
 	_ = c.NC.Flush()
 
@@ -287,7 +320,7 @@ func holdsOnce(ctx context.Context, o holdsOpts, secure bool) (holdsReport, erro
 		// The profile covers the holds phases only, not the ceilings.
 		f, err := os.Create(o.cpuProfile)
 		if err != nil {
-			return holdsReport{}, err
+			return HoldsReport{}, err
 		}
 		defer f.Close()
 		marks.onStart = func() { _ = pprof.StartCPUProfile(f) }
@@ -296,7 +329,7 @@ func holdsOnce(ctx context.Context, o holdsOpts, secure bool) (holdsReport, erro
 	if o.memProfile != "" {
 		f, err := os.Create(o.memProfile)
 		if err != nil {
-			return holdsReport{}, err
+			return HoldsReport{}, err
 		}
 		defer f.Close()
 		end := marks.onEnd
@@ -309,14 +342,14 @@ func holdsOnce(ctx context.Context, o holdsOpts, secure bool) (holdsReport, erro
 	}
 	self, err := os.Executable()
 	if err != nil {
-		return holdsReport{}, err
+		return HoldsReport{}, err
 	}
 	cargs := []string{"bench", "holds-client", "--edge-nats", e.LeafClientURL(), "--edge-http", e.URL(),
 		"--core-nats", c.Node.ClientURL(), "--duration", o.dur.String(), "--concurrency", strconv.Itoa(o.conc)}
 	if secure {
 		// The load generator is a tool: the client certificate, user
 		// core's seed for the publish ceiling.
-		cargs = append(cargs, "--secrets", coreSec.layout.Dir)
+		cargs = append(cargs, "--secrets", coreSec.Secrets().Dir)
 		if !o.loadgenTLS {
 			cargs = append(cargs, "--edge-plain")
 		}
@@ -330,7 +363,9 @@ func holdsOnce(ctx context.Context, o holdsOpts, secure bool) (holdsReport, erro
 	if o.clientProfile != "" {
 		cargs = append(cargs, "--cpuprofile", o.clientProfile)
 	}
-	cargs = append(cargs, o.tracing.childArgs()...)
+	if s.Traced {
+		cargs = append(cargs, o.tracing.childArgs()...)
+	}
 	if o.progress {
 		cargs = append(cargs, "--progress")
 	}
@@ -338,14 +373,17 @@ func holdsOnce(ctx context.Context, o holdsOpts, secure bool) (holdsReport, erro
 	var out bytes.Buffer
 	child.Stdout, child.Stderr = &out, marks
 	if err := child.Run(); err != nil {
-		return holdsReport{}, fmt.Errorf("load generator: %w", err)
+		return HoldsReport{}, fmt.Errorf("load generator: %w", err)
 	}
 	var cr clientReport
 	if err := json.Unmarshal(out.Bytes(), &cr); err != nil {
-		return holdsReport{}, fmt.Errorf("load generator report: %w", err)
+		return HoldsReport{}, fmt.Errorf("load generator report: %w", err)
 	}
-	rep := holdsReport{Path: "nats", TLS: secure, LoadgenTLS: secure && o.loadgenTLS, Concurrency: o.conc, Holds: cr.Holds, HalfPeak: cr.HalfPeak, Echo: cr.Echo, EchoHalf: cr.EchoHalf, Publish: cr.Publish,
-		SystemCPU: marks.end - marks.start, ClientCPU: cr.HoldsCPU, TracingRatio: o.tracing.Ratio()}
+	rep := HoldsReport{Path: "nats", TLS: secure, LoadgenTLS: secure && o.loadgenTLS, Concurrency: o.conc, Holds: cr.Holds, HalfPeak: cr.HalfPeak, Echo: cr.Echo, EchoHalf: cr.EchoHalf, Publish: cr.Publish,
+		SystemCPU: marks.end - marks.start, ClientCPU: cr.HoldsCPU}
+	if s.Traced {
+		rep.TracingRatio = o.tracing.Ratio()
+	}
 	if o.viaHTTP {
 		rep.Path = "http"
 	}
@@ -394,7 +432,7 @@ func benchHoldsClient(ctx context.Context, args []string) error {
 	coreNATS := fs.String("core-nats", "", "a core node's client URL (for the publish ceiling)")
 	coreUser := fs.String("core-user", "core", "core user (--insecure)")
 	corePass := fs.String("core-password", "", "core password (--insecure)")
-	sf := addSecurityFlags(fs, devpki.Client, "core", "data/secrets", false)
+	sf := cli.AddSecurityFlags(fs, devpki.Client, "core", "data/secrets", false)
 	edgePlain := fs.Bool("edge-plain", false, "the edge's leaf server takes plaintext clients (its --tls-loadgen=false)")
 	dur := fs.Duration("duration", 5*time.Second, "length of each measured phase")
 	conc := fs.Int("concurrency", 512, "requests in flight at once")
@@ -404,12 +442,12 @@ func benchHoldsClient(ctx context.Context, args []string) error {
 	// The load generator's own collections (every ~100 ms with Go's
 	// defaults on its small heap, each with a stop of up to a few ms) would
 	// show in the latencies it measures.
-	gf := addGCFlags(fs)
+	gf := cli.AddGCFlags(fs)
 	tf := addBenchTracingFlags(fs, true)
-	if err := parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	if err := gf.apply(slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+	if err := gf.Apply(slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
 		return err
 	}
 	stopTracing, err := tf.start(ctx, "ticketing-bench-client")
@@ -419,20 +457,20 @@ func benchHoldsClient(ctx context.Context, args []string) error {
 	defer stopTracing()
 	// Secured, the load generator is a tool of the deployment: the client
 	// certificate everywhere, user core's nkey at the core.
-	sec, err := sf.load(slog.New(slog.NewTextHandler(io.Discard, nil)), "")
+	sec, err := sf.Load(slog.New(slog.NewTextHandler(io.Discard, nil)), "")
 	if err != nil {
 		return err
 	}
-	coreOpts, err := sec.natsOptions()
+	coreOpts, err := sec.NATSOptions()
 	if err != nil {
 		return err
 	}
 	var tc *tls.Config
 	edgeOpts := []nats.Option{nats.Name("bench")}
-	if sec.insecure {
+	if sec.IsInsecure() {
 		coreOpts = append(coreOpts, nats.UserInfo(*coreUser, *corePass))
 	} else {
-		if tc, err = tlsconf.Client(sec.tls); err != nil {
+		if tc, err = tlsconf.Client(sec.TLSFiles()); err != nil {
 			return err
 		}
 		if !*edgePlain {
@@ -602,7 +640,7 @@ func createBenchEvents(ctx context.Context, nc *nats.Conn, token string, inv *na
 	return nil
 }
 
-func printHolds(r holdsReport) {
+func printHolds(r HoldsReport) {
 	fmt.Printf("path: %s, %d in flight, one partition, durable writes (fsync on every log write)\n\n", r.Path, r.Concurrency)
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "run\tops/s\tp50 ms\tp99 ms\tp99.9 ms\terrors\t")

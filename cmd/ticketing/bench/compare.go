@@ -1,0 +1,148 @@
+package bench
+
+import (
+	"flag"
+	"fmt"
+	"strings"
+)
+
+// setup is how one run's system runs: secured as the production commands
+// run it (mutual TLS on every link, nkeys, the store encrypted) or in
+// plaintext as with --insecure; traced at --tracing's sampling or not.
+type setup struct {
+	Secure bool `json:"tls"`
+	Traced bool `json:"tracing"`
+}
+
+func (s setup) String() string {
+	return fmt.Sprintf("TLS %s, tracing %s", onOff(s.Secure), onOff(s.Traced))
+}
+
+// plain is the baseline a --compare run is measured against.
+var plain = setup{}
+
+// compareFlags choose the runs of a benchmark: one run as --tls and
+// --tracing say, or --compare pairs of that run and the plain baseline.
+type compareFlags struct {
+	tls     *string
+	compare *int
+	cipher  *string
+}
+
+func addCompareFlags(fs *flag.FlagSet) compareFlags {
+	return compareFlags{
+		tls: fs.String("tls", "on", "on: the system secured as ticketing dev runs it (mutual TLS on every link, nkeys, the store encrypted); off: plaintext, as with --insecure"),
+		compare: fs.Int("compare", 0, "N > 0: N pairs of runs, each the run --tls and --tracing ask for and the plain baseline (TLS off, tracing off), "+
+			"alternating which goes first, and the ratio of the two"),
+		cipher: fs.String("jetstream-cipher", "aes", "store cipher of the secured runs: aes, chachapoly, or none (to measure TLS alone)"),
+	}
+}
+
+// setups lists the runs to make; traced says whether --tracing asks for
+// tracing.
+func (f compareFlags) setups(traced bool) ([]setup, error) {
+	var run setup
+	switch *f.tls {
+	case "on":
+		run.Secure = true
+	case "off":
+	default:
+		return nil, fmt.Errorf("--tls %q: want on or off", *f.tls)
+	}
+	run.Traced = traced
+	switch {
+	case *f.compare < 0:
+		return nil, fmt.Errorf("--compare %d: want 0 or more pairs", *f.compare)
+	case *f.compare == 0:
+		return []setup{run}, nil
+	case run == plain:
+		return nil, fmt.Errorf("--compare: the run to compare is the baseline itself (TLS off, tracing off)")
+	}
+	var runs []setup
+	for p := range *f.compare {
+		if p%2 == 0 {
+			runs = append(runs, plain, run)
+		} else {
+			runs = append(runs, run, plain)
+		}
+	}
+	return runs, nil
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+// comparison compares a figure of the configured runs with the plain runs
+// of the same invocation.
+type comparison struct {
+	// Setup is the configured runs' (the plain ones: TLS off, tracing
+	// off).
+	Setup      setup     `json:"setup"`
+	Plain      []float64 `json:"plain"`
+	Configured []float64 `json:"configured"`
+	PlainMean  float64   `json:"plain_mean"`
+	Mean       float64   `json:"configured_mean"`
+	// Ratio is Mean / PlainMean; ByPair the ratio within each pair of runs
+	// made one after the other.
+	Ratio  float64   `json:"configured_over_plain"`
+	ByPair []float64 `json:"configured_over_plain_by_pair"`
+}
+
+// compare compares value over runs made in pairs (compareFlags.setups),
+// setupOf telling each run's setup.
+func compare[R any](runs []R, setupOf func(R) setup, value func(R) float64) comparison {
+	var c comparison
+	for i, r := range runs {
+		if s := setupOf(r); s == plain {
+			c.Plain = append(c.Plain, value(r))
+		} else {
+			c.Setup = s
+			c.Configured = append(c.Configured, value(r))
+		}
+		if i%2 == 1 {
+			run, base := value(runs[i]), value(runs[i-1])
+			if setupOf(runs[i]) == plain {
+				run, base = base, run
+			}
+			if base > 0 {
+				c.ByPair = append(c.ByPair, run/base)
+			}
+		}
+	}
+	c.PlainMean, c.Mean = mean(c.Plain), mean(c.Configured)
+	if c.PlainMean > 0 {
+		c.Ratio = c.Mean / c.PlainMean
+	}
+	return c
+}
+
+func mean(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := 0.0
+	for _, x := range v {
+		s += x
+	}
+	return s / float64(len(v))
+}
+
+func (c comparison) print(what string) {
+	f := func(v []float64) string {
+		s := make([]string, len(v))
+		for i, x := range v {
+			s[i] = fmt.Sprintf("%.0f", x)
+		}
+		return strings.Join(s, ", ")
+	}
+	pairs := make([]string, len(c.ByPair))
+	for i, x := range c.ByPair {
+		pairs[i] = fmt.Sprintf("%.2f", x)
+	}
+	fmt.Printf("%s, %s: %s (mean %.0f)\n%s, %s: %s (mean %.0f)\n%s over plain: %.2fx (pairs: %s)\n",
+		what, plain, f(c.Plain), c.PlainMean, what, c.Setup, f(c.Configured), c.Mean, c.Setup, c.Ratio, strings.Join(pairs, ", "))
+}

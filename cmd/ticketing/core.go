@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ticketing/ticketing/cmd/ticketing/cli"
+	"github.com/ticketing/ticketing/conf"
+	"github.com/ticketing/ticketing/core"
+	"github.com/ticketing/ticketing/internal/devpki"
+	"github.com/ticketing/ticketing/internal/supervisor"
+	"github.com/ticketing/ticketing/services/catalog"
+	"github.com/ticketing/ticketing/services/inventory"
+)
+
+// runCore runs a core node: its server, the partition owners it wins, the
+// catalog and waiting-room services, under one supervisor with the ops
+// listener last.
+func runCore(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("core", flag.ContinueOnError)
+	var cfg core.Config
+	def := cfg
+	def.Defaults()
+	fs.StringVar(&cfg.Node.Name, "name", def.Node.Name, "server name, unique in the cluster")
+	fs.StringVar(&cfg.Node.ConfigFile, "conf", "", "NATS conf file (default: the embedded conf/nats/core.conf)")
+	fs.StringVar(&cfg.Node.DataDir, "data", "data/core-1", "data directory")
+	fs.StringVar(&cfg.Node.ClientAddr, "nats", "", "NATS client address; - for none (default: the conf file's, 127.0.0.1:4222)")
+	fs.StringVar(&cfg.Node.LeafAddr, "leaf", "", "leaf-node address edges dial (default: the conf file's, 127.0.0.1:7422)")
+	fs.StringVar(&cfg.Node.ClusterAddr, "cluster", "", "cluster address (with --routes)")
+	var routes cli.List
+	fs.Var(&routes, "routes", "comma-separated cluster routes of every core node (nats-route://host:port); empty: a single node")
+	opsAddr := fs.String("ops", "127.0.0.1:9090", "address of /metrics, /healthz and /readyz")
+	fs.StringVar(&cfg.AdminToken, "admin-token", "", "admin token (required)")
+	demo := fs.Bool("demo", false, "load the demo venues and events")
+	fs.StringVar(&cfg.Node.Credentials.Core, "nats-core-password", "", "password of NATS user core, with --insecure (default: the conf file's)")
+	fs.StringVar(&cfg.Node.Credentials.Edge, "nats-edge-password", "", "password of NATS user edge, with --insecure (default: the conf file's)")
+	cfg.Owner.Limits = inventory.DefaultLimits()
+	lim := &cfg.Owner.Limits
+	fs.DurationVar(&lim.DefaultTTL, "hold-ttl", lim.DefaultTTL, "hold time-to-live when a request names none")
+	fs.DurationVar(&lim.MinTTL, "hold-min-ttl", lim.MinTTL, "shortest hold time-to-live a request may ask for")
+	fs.DurationVar(&lim.MaxTTL, "hold-max-ttl", lim.MaxTTL, "longest hold time-to-live a request may ask for")
+	fs.DurationVar(&cfg.Streams.LeaseTTL, "lease-ttl", def.Streams.LeaseTTL, "partition ownership lease; another node takes over about this long after an owner dies")
+	addQueueFlags(fs, &cfg)
+	lf := cli.AddLogFlags(fs, "json")
+	gf := cli.AddGCFlags(fs)
+	sf := cli.AddSupervisorFlags(fs)
+	secf := cli.AddSecurityFlags(fs, devpki.Core, "core", "data/secrets", true)
+	if err := cli.Parse(fs, args); err != nil {
+		return err
+	}
+	cfg.Node.Routes = routes
+	log, err := lf.Logger()
+	if err != nil {
+		return err
+	}
+	if err := gf.Apply(log); err != nil {
+		return err
+	}
+	sec, err := secf.Load(log, cfg.Node.DataDir)
+	if err != nil {
+		return err
+	}
+	cfg.Node = sec.SecureNode(cfg.Node)
+	sup, err := sf.Supervisor(log)
+	if err != nil {
+		return err
+	}
+	reg := cli.NewRegistry()
+	c, err := startCore(ctx, cfg, sup, *demo, 0, log, reg)
+	if err != nil {
+		return errors.Join(err, sup.Shutdown())
+	}
+	ops, err := cli.ServeOps(sup, *opsAddr, sec.OpsTLS(), reg)
+	if err != nil {
+		return errors.Join(err, sup.Shutdown())
+	}
+	log.Info("core ready", "ops", ops, "client", c.Node.ClientURL())
+	return sup.Wait(ctx)
+}
+
+// addQueueFlags binds the core's waiting-room settings to cfg.Queue; their
+// defaults are the config's own.
+func addQueueFlags(fs *flag.FlagSet, cfg *core.Config) {
+	def := *cfg
+	def.Defaults()
+	q, d := &cfg.Queue, &def.Queue
+	fs.DurationVar(&q.Controller.Tick, "queue-tick", d.Controller.Tick, "how often the core decides admissions for each event with a waiting room")
+	fs.DurationVar(&q.Controller.ShopperWindow, "queue-shopper-window", d.Controller.ShopperWindow, "admissions within this window count as active shoppers")
+	fs.IntVar(&q.Controller.TargetShoppers, "queue-target-shoppers", d.Controller.TargetShoppers, "active shoppers allowed at once per event (at start; ticketing config set queue.target_shoppers changes it live)")
+	fs.DurationVar(&q.Tokens.TTL, "admission-ttl", d.Tokens.TTL, "lifetime of an admission token")
+}
+
+// startCore starts a core process, with the demo data when demo is set;
+// onSaleIn > 0 opens the demo's waiting-room events that long after now.
+func startCore(ctx context.Context, cfg core.Config, sup *supervisor.Supervisor, demo bool, onSaleIn time.Duration, log *slog.Logger, reg prometheus.Registerer) (*core.Core, error) {
+	if demo {
+		b, err := conf.Files.ReadFile("demo/demo.json")
+		if err != nil {
+			return nil, err
+		}
+		d, err := catalog.ParseDataset(b)
+		if err != nil {
+			return nil, err
+		}
+		openDemoSale(&d, onSaleIn, time.Now())
+		cfg.Demo = &d
+	}
+	return core.Start(ctx, cfg, sup, log, reg)
+}

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ticketing/ticketing/cmd/ticketing/cli"
+	"github.com/ticketing/ticketing/core"
+	"github.com/ticketing/ticketing/edge"
+	"github.com/ticketing/ticketing/leafnodes"
+	"github.com/ticketing/ticketing/services/catalog"
+)
+
+// runDev runs everything in one process on embedded defaults, with the
+// demo data: a core node, the Kafka side (an embedded broker, the mirror,
+// the consumers) and an edge, under one supervisor, secured with
+// development secrets it makes in its data directory on first start.
+func runDev(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	cfg := core.Config{}
+	var ecfg edge.Config
+	def := ecfg
+	def.Defaults()
+	data := fs.String("data", "data/dev", "data directory; a second start with the same directory keeps everything")
+	fs.StringVar(&ecfg.HTTPAddr, "http", def.HTTPAddr, "edge HTTP API address")
+	fs.StringVar(&cfg.Node.ClientAddr, "nats", "127.0.0.1:4222", "core NATS client address (nats micro ls, …); - for none")
+	fs.StringVar(&cfg.Node.LeafAddr, "leaf", "127.0.0.1:7422", "core leaf-node address the edge dials")
+	fs.StringVar(&ecfg.Leaf.ClientAddr, "edge-nats", "-", "edge leaf server client address; - for none")
+	token := fs.String("admin-token", "", "admin token (default: generated once and kept in the data directory)")
+	demo := fs.Bool("demo", true, "load the demo venues and events")
+	kafkaPort := fs.Int("kafka-port", 9092, "port of the embedded Kafka-protocol broker on 127.0.0.1 (0: any free port)")
+	onSaleIn := fs.Duration("onsale-in", 2*time.Minute, "on a fresh data directory, open the demo events with a waiting room this long after the start (0: keep the demo's time)")
+	addQueueFlags(fs, &cfg)
+	lf := cli.AddLogFlags(fs, "text")
+	gf := cli.AddGCFlags(fs)
+	sf := cli.AddSupervisorFlags(fs)
+	secf := cli.AddDevSecurityFlags(fs)
+	if err := cli.Parse(fs, args); err != nil {
+		return err
+	}
+	log, err := lf.Logger()
+	if err != nil {
+		return err
+	}
+	if err := gf.Apply(log); err != nil {
+		return err
+	}
+	if cfg.AdminToken, err = adminToken(*token, *data); err != nil {
+		return err
+	}
+	coreSec, edgeSec, err := secf.Resolve(log, *data, cli.DevHosts(ecfg.HTTPAddr, cfg.Node.ClientAddr, cfg.Node.LeafAddr))
+	if err != nil {
+		return err
+	}
+	sup, err := sf.Supervisor(log)
+	if err != nil {
+		return err
+	}
+	reg := cli.NewRegistry()
+	cfg.Node.Name, cfg.Node.DataDir = "core-1", filepath.Join(*data, "core")
+	cfg.Node = coreSec.SecureNode(cfg.Node)
+	c, err := startCore(ctx, cfg, sup, *demo, *onSaleIn, log, reg)
+	if err != nil {
+		return errors.Join(err, sup.Shutdown())
+	}
+	bi, err := startDevBI(ctx, sup, c, *data, *kafkaPort, log, reg)
+	if err != nil {
+		return errors.Join(err, sup.Shutdown())
+	}
+	// The edge starts last, so that its HTTP listener stops first.
+	ecfg.Leaf = leafnodes.EdgeConfig{Name: "edge-1", ClientAddr: ecfg.Leaf.ClientAddr, Hubs: []string{c.Node.LeafURL()},
+		Compression: edgeSec.LoopbackLeafCompression()}
+	ecfg.API.AdminToken = cfg.AdminToken
+	ecfg.Queue.JournalDir = filepath.Join(*data, "edge-queue")
+	e, err := edge.Start(ctx, edgeSec.SecureEdge(ecfg), sup, log, reg)
+	if err != nil {
+		return errors.Join(err, sup.Shutdown())
+	}
+	fmt.Printf("\nticketing dev is running\n  API:          %s/v1/events\n  OpenAPI:      %s/v1/openapi.json\n%s  reports:      %s/v1/reports/events/<id> (admin token)\n  metrics:      %s/metrics\n  data:         %s\n  admin token:  %s\n%s  NATS:         %s (user core)\n  Kafka:        %s (embedded)\n  exports:      %s\nPress Ctrl-C to stop.\n\n",
+		e.URL(), e.URL(), waitingRooms(e), e.URL(), e.URL(), *data, cfg.AdminToken, coreSec.CABanner(e.URL()), c.Node.ClientURL(), strings.Join(bi.Brokers(), ","), filepath.Join(*data, "exports"))
+	return sup.Wait(ctx)
+}
+
+// adminToken returns the configured admin token or, when none is, the one
+// kept in dir (made on first use), so a dev system keeps its token.
+func adminToken(configured, dir string) (string, error) {
+	if configured != "" {
+		return configured, nil
+	}
+	path := filepath.Join(dir, "admin-token")
+	if b, err := os.ReadFile(path); err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	tok := hex.EncodeToString(b[:])
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	return tok, os.WriteFile(path, []byte(tok+"\n"), 0o600)
+}
+
+// openDemoSale moves the on-sale time of the demo events with a waiting
+// room to now+in (when in > 0), so that a fresh dev system shows the
+// pre-queue, the draw and the opening. Demo data is loaded only into an
+// empty catalog, so a restarted system keeps the time it first had.
+func openDemoSale(d *catalog.Dataset, in time.Duration, now time.Time) {
+	if in <= 0 {
+		return
+	}
+	for i := range d.Events {
+		if d.Events[i].Queue {
+			d.Events[i].OnSaleAt = now.Add(in).Truncate(time.Second)
+		}
+	}
+}
+
+// waitingRooms lists the waiting-room pages of e's events with a queue, one
+// line each, for the dev banner.
+func waitingRooms(e *edge.Edge) string {
+	var b strings.Builder
+	for _, ev := range e.Catalog.Events() {
+		if ev.Queue {
+			fmt.Fprintf(&b, "  waiting room: %s/queue/%s (on sale %s)\n", e.URL(), ev.ID, ev.OnSaleAt.Local().Format(time.TimeOnly))
+		}
+	}
+	return b.String()
+}
