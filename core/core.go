@@ -21,7 +21,7 @@ import (
 	"github.com/ticketing/ticketing/core/owner"
 	"github.com/ticketing/ticketing/core/partitions"
 	"github.com/ticketing/ticketing/core/streams"
-	"github.com/ticketing/ticketing/core/waitroom"
+	"github.com/ticketing/ticketing/core/queue"
 	"github.com/ticketing/ticketing/internal/kvget"
 	"github.com/ticketing/ticketing/internal/natsembed"
 	"github.com/ticketing/ticketing/internal/pause"
@@ -38,7 +38,7 @@ type Config struct {
 	Streams streams.Config
 	Owner   owner.Config
 	// Queue is the waiting room's core side: controller, tokens, keys.
-	Queue waitroom.Config
+	Queue queue.Config
 	// AdminToken authorizes catalog administration. Required.
 	AdminToken string
 	// Demo, when set, is loaded into the catalog at start (what exists is
@@ -91,7 +91,7 @@ type Core struct {
 
 	cfg  Config
 	log  *slog.Logger
-	room *waitroom.Room
+	room *queue.Room
 	// settings: the config and flags services, the settings follower
 	// (settings.go).
 	settings *coreSettings
@@ -198,7 +198,7 @@ func Start(ctx context.Context, cfg Config, sup *supervisor.Supervisor, log *slo
 	if err := c.startSettings(sctx, sup, reg); err != nil {
 		return nil, err
 	}
-	c.room, err = waitroom.Start(sctx, cfg.Queue, waitroom.Deps{
+	c.room, err = queue.Start(sctx, cfg.Queue, queue.Deps{
 		NC: c.NC, Streams: c.Streams, Catalog: c.Catalog,
 		Inventory: &invapi.Client{NC: c.NC, Timeout: 2 * time.Second, AttemptTimeout: time.Second},
 		Node:      cfg.Node.Name, LeaseTTL: cfg.Streams.LeaseTTL, Log: log,
@@ -268,4 +268,4 @@ func holdTokenSecret(ctx context.Context, nc *nats.Conn, kv jetstream.KeyValue) 
 }
 
 // Room is the waiting room's core side.
-func (c *Core) Room() *waitroom.Room { return c.room }
+func (c *Core) Room() *queue.Room { return c.room }

@@ -28,7 +28,7 @@ import (
 	"github.com/ticketing/ticketing/edge/ratelimit"
 	memorylimit "github.com/ticketing/ticketing/edge/ratelimit/memory"
 	redislimit "github.com/ticketing/ticketing/edge/ratelimit/redis"
-	"github.com/ticketing/ticketing/edge/waitroom"
+	"github.com/ticketing/ticketing/edge/queue"
 	"github.com/ticketing/ticketing/internal/jsnames"
 	"github.com/ticketing/ticketing/internal/natsembed"
 	"github.com/ticketing/ticketing/internal/pause"
@@ -57,7 +57,7 @@ type Config struct {
 	RateLimit RateLimitConfig
 	// Queue configures the waiting rooms (Queue.Edge defaults to the leaf
 	// server's name; QueueOn is the catalog's).
-	Queue waitroom.Config
+	Queue queue.Config
 	// JoinGuard tunes the join limits and proof of work (off with
 	// RateLimit.Disabled).
 	JoinGuard joinguard.Config
@@ -132,10 +132,10 @@ type Edge struct {
 	App       *fiber.App
 	Registry  *prometheus.Registry
 	// Rooms are the waiting rooms of the queue-on events.
-	Rooms  *waitroom.Manager
+	Rooms  *queue.Manager
 	ln     net.Listener
 	redis  *goredis.Client
-	events *waitroom.JetStreamEvents
+	events *queue.JetStreamEvents
 	log    *slog.Logger
 
 	// Settings are the live settings and feature flags (settings.go).
@@ -233,7 +233,7 @@ func Start(ctx context.Context, cfg Config, sup *supervisor.Supervisor, log *slo
 
 // waitingRooms starts the waiting rooms, the admission keys' refresh, the
 // verifier of the hold gate and the join guard.
-func (e *Edge) waitingRooms(cfg *Config, sup *supervisor.Supervisor, limiter ratelimit.Limiter, reg prometheus.Registerer) (*waitroom.Gate, *joinguard.Guard, error) {
+func (e *Edge) waitingRooms(cfg *Config, sup *supervisor.Supervisor, limiter ratelimit.Limiter, reg prometheus.Registerer) (*queue.Gate, *joinguard.Guard, error) {
 	adm := &admissionapi.Client{NC: e.NC, Timeout: cfg.API.RequestTimeout}
 	qc := cfg.Queue
 	qc.RequestTimeout = cfg.API.RequestTimeout
@@ -243,7 +243,7 @@ func (e *Edge) waitingRooms(cfg *Config, sup *supervisor.Supervisor, limiter rat
 	}
 	if !cfg.NoQueueEvents {
 		var err error
-		if e.events, err = waitroom.NewJetStreamEvents(e.NC, jsnames.Domain, cfg.Leaf.Name, 65536, e.log); err != nil {
+		if e.events, err = queue.NewJetStreamEvents(e.NC, jsnames.Domain, cfg.Leaf.Name, 65536, e.log); err != nil {
 			return nil, nil, err
 		}
 		if _, err := sup.Add("waiting-room-events", func(ctx context.Context) error { e.events.Close(ctx); return nil }); err != nil {
@@ -252,7 +252,7 @@ func (e *Edge) waitingRooms(cfg *Config, sup *supervisor.Supervisor, limiter rat
 		qc.Events = e.events
 	}
 	var err error
-	e.Rooms, err = waitroom.New(qc, waitroom.NATSCore{Client: &queueapi.Client{NC: e.NC, Timeout: cfg.API.RequestTimeout}}, adm, e.log, reg)
+	e.Rooms, err = queue.New(qc, queue.NATSCore{Client: &queueapi.Client{NC: e.NC, Timeout: cfg.API.RequestTimeout}}, adm, e.log, reg)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -260,7 +260,7 @@ func (e *Edge) waitingRooms(cfg *Config, sup *supervisor.Supervisor, limiter rat
 	if _, err := sup.Add("waiting-rooms", e.Rooms.Shutdown); err != nil {
 		return nil, nil, err
 	}
-	keys := waitroom.NewKeys(adm, e.log)
+	keys := queue.NewKeys(adm, e.log)
 	if _, err := sup.Start(supervisor.Component{Name: "admission-keys", Run: func(ctx context.Context) error {
 		keys.Follow(ctx, cfg.KeysRefresh)
 		return nil
@@ -281,7 +281,7 @@ func (e *Edge) waitingRooms(cfg *Config, sup *supervisor.Supervisor, limiter rat
 		return nil, nil, err
 	}
 	if cfg.RateLimit.Disabled {
-		return &waitroom.Gate{Rooms: e.Rooms, Verifier: verifier, Keys: keys}, nil, nil
+		return &queue.Gate{Rooms: e.Rooms, Verifier: verifier, Keys: keys}, nil, nil
 	}
 	gc := cfg.JoinGuard
 	if gc.Log == nil {
@@ -291,7 +291,7 @@ func (e *Edge) waitingRooms(cfg *Config, sup *supervisor.Supervisor, limiter rat
 	if err != nil {
 		return nil, nil, err
 	}
-	return &waitroom.Gate{Rooms: e.Rooms, Verifier: verifier, Keys: keys}, guard, nil
+	return &queue.Gate{Rooms: e.Rooms, Verifier: verifier, Keys: keys}, guard, nil
 }
 
 // limiter builds the rate limiter the config asks for.

@@ -533,7 +533,7 @@ func TestDevQueueSurvivesKill9(t *testing.T) {
 	}
 }
 
-// journalCounts reads an edge's queue journal (edge/waitroom's format:
+// journalCounts reads an edge's queue journal (edge/queue's format:
 // fixed-size records of a type byte, a payload and a CRC) and counts its
 // joins and admitted users.
 func journalCounts(path string) (joins, admitted int, err error) {

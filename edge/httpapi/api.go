@@ -153,7 +153,7 @@ func New(cfg Config, deps Deps) *fiber.App {
 		IdleTimeout:           120 * time.Second,
 	})
 	// Waiting-room WebSockets outlive their upgrade handler: the room
-	// takes the raw socket and fasthttp must not close it (waitroom's
+	// takes the raw socket and fasthttp must not close it (package queue's
 	// package doc says why).
 	app.Server().KeepHijackedConns = true
 	app.Use(a.trace)

@@ -123,7 +123,7 @@ func newMemoryLimiter(t *testing.T) ratelimit.Limiter {
 	return l
 }
 
-// fakeRoom stands in for the edge's waiting room (edge/waitroom and its
+// fakeRoom stands in for the edge's waiting room (edge/queue and its
 // routes), as the spec describes them, so that the page's script can be
 // driven in a browser against the real page routes and hold endpoint: the
 // challenge and join endpoints (with a real joinguard.Guard asking every

@@ -11,18 +11,18 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/ticketing/ticketing/edge/joinguard"
-	"github.com/ticketing/ticketing/edge/waitroom"
+	"github.com/ticketing/ticketing/edge/queue"
 	"github.com/ticketing/ticketing/internal/errs"
 )
 
 // WaitingRoom is what the API needs of the edge's waiting rooms
-// (*waitroom.Manager).
+// (*queue.Manager).
 type WaitingRoom interface {
 	QueueOn(eventID string) bool
 	Joined(eventID, session string) bool
-	Join(ctx context.Context, eventID, session string) (waitroom.Status, bool, error)
-	Status(ctx context.Context, eventID, session string) (waitroom.Status, error)
-	Draw(ctx context.Context, eventID string, offset, limit int) (waitroom.DrawRecord, error)
+	Join(ctx context.Context, eventID, session string) (queue.Status, bool, error)
+	Status(ctx context.Context, eventID, session string) (queue.Status, error)
+	Draw(ctx context.Context, eventID string, offset, limit int) (queue.DrawRecord, error)
 	JWKS(ctx context.Context) ([]byte, error)
 	Upgrade(ctx *fasthttp.RequestCtx, eventID, session string) error
 }

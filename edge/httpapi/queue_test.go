@@ -14,7 +14,7 @@ import (
 
 	"github.com/ticketing/ticketing/edge/joinguard"
 	"github.com/ticketing/ticketing/edge/ratelimit"
-	"github.com/ticketing/ticketing/edge/waitroom"
+	edgequeue "github.com/ticketing/ticketing/edge/queue"
 	"github.com/ticketing/ticketing/internal/errs"
 	"github.com/ticketing/ticketing/services/admission"
 	"github.com/ticketing/ticketing/services/queue"
@@ -23,11 +23,11 @@ import (
 // queueEvent is the demo event whose waiting room the fake has on.
 const queueEventID = "arena-finals"
 
-// fakeQueue is a waiting room in memory (the real one, edge/waitroom, is
+// fakeQueue is a waiting room in memory (the real one, edge/queue, is
 // tested with its own fakes of the core and through a real edge).
 type fakeQueue struct {
 	mu     sync.Mutex
-	joined map[string]waitroom.Status
+	joined map[string]edgequeue.Status
 	jwks   []byte
 }
 
@@ -37,7 +37,7 @@ func newFakeQueue(t testing.TB) *fakeQueue {
 		t.Fatal(err)
 	}
 	b, _ := json.Marshal(ring.PublicJWKS())
-	return &fakeQueue{joined: map[string]waitroom.Status{}, jwks: b}
+	return &fakeQueue{joined: map[string]edgequeue.Status{}, jwks: b}
 }
 
 var fakeOnSale = time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC)
@@ -54,20 +54,20 @@ func (q *fakeQueue) Joined(id, session string) bool {
 // fakeTicketKey makes the fake's tickets.
 var fakeTicketKey = queue.NewTicketKey()
 
-func (q *fakeQueue) Join(_ context.Context, id, session string) (waitroom.Status, bool, error) {
+func (q *fakeQueue) Join(_ context.Context, id, session string) (edgequeue.Status, bool, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if s, ok := q.joined[session]; ok {
 		return s, false, nil
 	}
 	n := len(q.joined)
-	s := waitroom.Status{Type: "status", EventID: id, Ticket: queue.TicketFor(fakeTicketKey, session).String(),
+	s := edgequeue.Status{Type: "status", EventID: id, Ticket: queue.TicketFor(fakeTicketKey, session).String(),
 		State: "queued", Position: n + 1, Ahead: n, OnSaleAt: fakeOnSale}
 	q.joined[session] = s
 	return s, true, nil
 }
 
-func (q *fakeQueue) Status(_ context.Context, id, session string) (waitroom.Status, error) {
+func (q *fakeQueue) Status(_ context.Context, id, session string) (edgequeue.Status, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	s, ok := q.joined[session]
@@ -77,14 +77,14 @@ func (q *fakeQueue) Status(_ context.Context, id, session string) (waitroom.Stat
 	return s, nil
 }
 
-func (q *fakeQueue) Draw(_ context.Context, id string, offset, limit int) (waitroom.DrawRecord, error) {
-	return waitroom.DrawRecord{EventID: id, Commitment: strings.Repeat("ab", 32), OnSaleAt: fakeOnSale, Offset: offset}, nil
+func (q *fakeQueue) Draw(_ context.Context, id string, offset, limit int) (edgequeue.DrawRecord, error) {
+	return edgequeue.DrawRecord{EventID: id, Commitment: strings.Repeat("ab", 32), OnSaleAt: fakeOnSale, Offset: offset}, nil
 }
 
 func (q *fakeQueue) JWKS(context.Context) ([]byte, error) { return q.jwks, nil }
 
 func (q *fakeQueue) Upgrade(ctx *fasthttp.RequestCtx, id, session string) error {
-	accept, err := waitroom.Handshake(&ctx.Request.Header, nil)
+	accept, err := edgequeue.Handshake(&ctx.Request.Header, nil)
 	if err != nil {
 		return err
 	}
@@ -127,7 +127,7 @@ func TestQueueJoinAndStatus(t *testing.T) {
 		t.Fatalf("first join: %s", r)
 	}
 	s := sessionOf(t, r)
-	st := decode[waitroom.Status](t, r)
+	st := decode[edgequeue.Status](t, r)
 	if st.State != "queued" || st.Position != 1 || st.EventID != queueEventID {
 		t.Fatalf("join: %+v", st)
 	}
@@ -136,7 +136,7 @@ func TestQueueJoinAndStatus(t *testing.T) {
 	if r.status != 200 || r.header.Get("Set-Cookie") != "" {
 		t.Fatalf("rejoin: %s %v", r, r.header)
 	}
-	if got := decode[waitroom.Status](t, e.call(t, "GET", base+"/status", "", cookie, SessionCookie+"="+s)); got != st {
+	if got := decode[edgequeue.Status](t, e.call(t, "GET", base+"/status", "", cookie, SessionCookie+"="+s)); got != st {
 		t.Fatalf("status %+v, want %+v", got, st)
 	}
 	// A new browser: not joined (and given a session for the join).
@@ -163,10 +163,10 @@ func TestQueueJoinAndStatus(t *testing.T) {
 		"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
 	wantError(t, r, 400, "invalid_request", "websocket_version")
 	// Draw record, challenge without a guard, key set.
-	if d := decode[waitroom.DrawRecord](t, e.call(t, "GET", base+"/draw", "")); d.EventID != queueEventID || len(d.Commitment) != 64 {
+	if d := decode[edgequeue.DrawRecord](t, e.call(t, "GET", base+"/draw", "")); d.EventID != queueEventID || len(d.Commitment) != 64 {
 		t.Fatalf("draw: %+v", d)
 	}
-	if d := decode[waitroom.DrawRecord](t, e.call(t, "GET", base+"/draw?offset=20&limit=10", "")); d.Offset != 20 {
+	if d := decode[edgequeue.DrawRecord](t, e.call(t, "GET", base+"/draw?offset=20&limit=10", "")); d.Offset != 20 {
 		t.Fatalf("draw page: %+v", d)
 	}
 	for _, q := range []string{"offset=-1", "limit=x", "offset=99999999999"} {

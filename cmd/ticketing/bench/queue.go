@@ -171,7 +171,7 @@ func benchQueue(ctx context.Context, args []string) error {
 		// The sockets are measured in plaintext (--insecure: the core in
 		// this process is plaintext too), as behind a load balancer that
 		// ends TLS: over TLS every socket has a reader goroutine and
-		// crypto/tls's record buffers (edge/waitroom's package doc).
+		// crypto/tls's record buffers (edge/queue's package doc).
 		edgeCmd := exec.CommandContext(ctx, self, "edge", "--name", "edge-1", "--http", addr, "--hubs", c.Node.LeafURL(),
 			"--no-limits", "--queue-reader", *reader, "--log-level", "warn", "--insecure")
 		edgeCmd.Stderr = os.Stderr

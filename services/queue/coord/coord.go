@@ -4,7 +4,7 @@
 // the edges' latest reports (Reports), the window of recent admissions that
 // gives the active shoppers and the admission rate, and the assembly of the
 // public draw record from the edges' pre-queue chunks (DrawTickets). The
-// core runtime (core/waitroom) wires it to NATS and a key-value store.
+// core runtime (core/queue) wires it to NATS and a key-value store.
 package coord
 
 import (

@@ -1,6 +1,6 @@
 //go:build linux
 
-package waitroom
+package queue
 
 import (
 	"sync"

@@ -1,4 +1,4 @@
-// Package waitroom is the edge's side of the waiting room: one Room per
+// Package queue is the edge's side of the waiting room: one Room per
 // event whose queue is on, holding the event's services/queue.Queue at this
 // edge, the core's decisions applied to it, the admission tokens of its
 // admitted users and the WebSockets of its waiting users.
@@ -135,4 +135,4 @@
 // funnel. Metrics: ticketing_queue_* (waiting, admitted, joins, admission
 // rate, wait estimated at join and actual wait at admission, tokens
 // fetched, sockets open, pushes sent and failed).
-package waitroom
+package queue

@@ -1,5 +1,5 @@
 //go:build !linux
 
-package waitroom
+package queue
 
 func newReader(m *Manager, _ int) (reader, error) { return newGoroutineReader(m), nil }

@@ -1,4 +1,4 @@
-package waitroom_test
+package queue_test
 
 import (
 	"context"
@@ -18,7 +18,7 @@ import (
 	"github.com/ticketing/ticketing/core"
 	"github.com/ticketing/ticketing/core/node"
 	"github.com/ticketing/ticketing/core/streams"
-	"github.com/ticketing/ticketing/core/waitroom"
+	corequeue "github.com/ticketing/ticketing/core/queue"
 	"github.com/ticketing/ticketing/internal/errs"
 	"github.com/ticketing/ticketing/internal/eventually"
 	"github.com/ticketing/ticketing/internal/jsnames"
@@ -49,10 +49,10 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 
 func start(t *testing.T) *env {
 	t.Helper()
-	return startWith(t, waitroom.Config{Controller: coord.Config{Tick: 100 * time.Millisecond}})
+	return startWith(t, corequeue.Config{Controller: coord.Config{Tick: 100 * time.Millisecond}})
 }
 
-func startWith(t *testing.T, qcfg waitroom.Config) *env {
+func startWith(t *testing.T, qcfg corequeue.Config) *env {
 	t.Helper()
 	now := time.Now().UTC()
 	onSale := now.Add(4 * time.Second).Truncate(time.Millisecond)
@@ -272,7 +272,7 @@ func TestSaleOpening(t *testing.T) {
 // count as seats coming back: the last places held by a hold about to
 // expire do not sell the event out; held by a longer hold they do.
 func TestExpiringHolds(t *testing.T) {
-	e := startWith(t, waitroom.Config{Controller: coord.Config{Tick: 100 * time.Millisecond, ExpiringWithin: time.Minute}})
+	e := startWith(t, corequeue.Config{Controller: coord.Config{Tick: 100 * time.Millisecond, ExpiringWithin: time.Minute}})
 	ctx := context.Background()
 	nc := e.core.NC
 	ds := watch(t, nc, "tiny")
@@ -521,11 +521,11 @@ func TestTokensAndEdgePermissions(t *testing.T) {
 
 // secondNode starts another core node's waiting room on the same NATS and
 // buckets as e's core (its services join the same queue groups).
-func secondNode(t *testing.T, e *env) *waitroom.Room {
+func secondNode(t *testing.T, e *env) *corequeue.Room {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	r, err := waitroom.Start(ctx, waitroom.Config{Controller: coord.Config{Tick: 100 * time.Millisecond}}, waitroom.Deps{
+	r, err := corequeue.Start(ctx, corequeue.Config{Controller: coord.Config{Tick: 100 * time.Millisecond}}, corequeue.Deps{
 		NC: e.core.NC, Streams: e.core.Streams, Catalog: e.core.Catalog,
 		Inventory: &invapi.Client{NC: e.core.NC, Timeout: 2 * time.Second},
 		Node:      "core-2", LeaseTTL: 5 * time.Second, Log: quiet(),
@@ -563,7 +563,7 @@ func TestDrawRecordAcrossNodes(t *testing.T) {
 		all = append(all, queue.TicketFor(cfg.TicketKey, "s-"+strconv.Itoa(i)))
 	}
 	b := []queue.TicketID{queue.TicketFor(cfg.TicketKey, "b-1"), all[0]}
-	for i, node := range []*waitroom.Room{one, two, one} {
+	for i, node := range []*corequeue.Room{one, two, one} {
 		end := min((i+1)*natsapi.MaxPreQueueChunk, len(all))
 		c := natsapi.PreQueueChunk{EventID: "open", Edge: "edge-a", Tickets: all[i*natsapi.MaxPreQueueChunk : end], Last: end == len(all)}
 		if err := node.PreQueue(ctx, c); err != nil {
@@ -581,7 +581,7 @@ func TestDrawRecordAcrossNodes(t *testing.T) {
 		t.Fatalf("first page: complete %v total %d offset %d, %d tickets, %v", first.Complete, first.Total, first.Offset, len(first.Tickets), err)
 	}
 	late := natsapi.PreQueueChunk{EventID: "open", Edge: "edge-c", Tickets: []queue.TicketID{queue.TicketFor(cfg.TicketKey, "late")}, Last: true}
-	for i, node := range []*waitroom.Room{one, two} {
+	for i, node := range []*corequeue.Room{one, two} {
 		if err := node.PreQueue(ctx, late); !errs.Is(errs.Conflict, err) {
 			t.Fatalf("node %d took a late chunk: %v", i+1, err)
 		}

@@ -1,4 +1,4 @@
-package waitroom
+package queue
 
 import (
 	"context"
@@ -115,7 +115,7 @@ func (c *Config) Defaults() {
 
 // Validate checks the config after Defaults.
 func (c *Config) Validate() error {
-	const op = "waitroom.config"
+	const op = "queue.config"
 	switch {
 	case c.Edge == "":
 		return errs.E(op, errs.Invalid, "the edge needs a name")
@@ -170,14 +170,14 @@ func New(cfg Config, core Core, adm Admission, log *slog.Logger, reg prometheus.
 	}
 	if cfg.JournalDir != "" {
 		if err := os.MkdirAll(cfg.JournalDir, 0o700); err != nil {
-			return nil, fmt.Errorf("waitroom: queue journal directory: %w", err)
+			return nil, fmt.Errorf("queue: queue journal directory: %w", err)
 		}
 	}
-	m := &Manager{cfg: cfg, core: core, adm: adm, log: log.With("component", "waitroom"), rooms: map[string]*roomEntry{}}
+	m := &Manager{cfg: cfg, core: core, adm: adm, log: log.With("component", "queue"), rooms: map[string]*roomEntry{}}
 	m.metrics = newMetrics(reg)
 	r, err := newReader(m, cfg.Readers)
 	if err != nil {
-		return nil, fmt.Errorf("waitroom: socket reader: %w", err)
+		return nil, fmt.Errorf("queue: socket reader: %w", err)
 	}
 	m.reader = r
 	return m, nil
@@ -204,10 +204,10 @@ func (m *Manager) QueueOn(eventID string) bool {
 // first use. errs.NotFound for an event whose queue is off.
 func (m *Manager) Room(ctx context.Context, eventID string) (*Room, error) {
 	if m.cfg.QueueOn != nil && !m.cfg.QueueOn(eventID) {
-		return nil, errs.Errorf("waitroom.room", errs.NotFound, "event %q has no waiting room", eventID)
+		return nil, errs.Errorf("queue.room", errs.NotFound, "event %q has no waiting room", eventID)
 	}
 	if m.closing.Load() {
-		return nil, errs.E("waitroom.room", errs.Unavailable, "the edge is shutting down")
+		return nil, errs.E("queue.room", errs.Unavailable, "the edge is shutting down")
 	}
 	m.mu.Lock()
 	e := m.rooms[eventID]
@@ -229,7 +229,7 @@ func (m *Manager) Room(ctx context.Context, eventID string) (*Room, error) {
 		select {
 		case <-e.ready:
 		case <-ctx.Done():
-			return nil, errs.E("waitroom.room", errs.Unavailable, ctx.Err())
+			return nil, errs.E("queue.room", errs.Unavailable, ctx.Err())
 		}
 	}
 	return e.room, e.err
@@ -298,7 +298,7 @@ func (m *Manager) Status(ctx context.Context, eventID, session string) (Status, 
 // offset; 0 for the core's default and maximum), from the core.
 func (m *Manager) Draw(ctx context.Context, eventID string, offset, limit int) (DrawRecord, error) {
 	if m.cfg.QueueOn != nil && !m.cfg.QueueOn(eventID) {
-		return DrawRecord{}, errs.Errorf("waitroom.draw", errs.NotFound, "event %q has no waiting room", eventID)
+		return DrawRecord{}, errs.Errorf("queue.draw", errs.NotFound, "event %q has no waiting room", eventID)
 	}
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.RequestTimeout)
 	defer cancel()
@@ -343,7 +343,7 @@ func (m *Manager) JWKS(ctx context.Context) ([]byte, error) {
 // errs.NotFound for a queue-off event, errs.Unavailable when full or
 // shutting down.
 func (m *Manager) Upgrade(ctx *fasthttp.RequestCtx, eventID, session string) error {
-	const op = "waitroom.upgrade"
+	const op = "queue.upgrade"
 	accept, err := Handshake(&ctx.Request.Header, m.cfg.AllowOrigin)
 	if err != nil {
 		return err
@@ -478,7 +478,7 @@ func (m *Manager) shutdown(ctx context.Context) error {
 	}
 	m.reader.close()
 	if err := ctx.Err(); err != nil {
-		return errors.Join(errors.New("waitroom: shutdown deadline passed before every socket was closed"), err)
+		return errors.Join(errors.New("queue: shutdown deadline passed before every socket was closed"), err)
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package waitroom
+package queue
 
 import (
 	"bufio"
@@ -98,6 +98,8 @@ func admitPayload(p []byte, n int, at time.Time) []byte {
 // under another ticket key, on-sale time or commitment is not replayed.
 func journalDigest(key []byte, onSale time.Time, commitment string) []byte {
 	h := sha256.New()
+	// The format's name from before the package was renamed: journals
+	// written then still read.
 	h.Write([]byte("ticketing/waitroom/journal/v1\x00"))
 	h.Write(key)
 	_ = binary.Write(h, binary.BigEndian, onSale.UnixNano())
@@ -206,11 +208,11 @@ type journal struct {
 func openJournal(path string, digest []byte, log *slog.Logger, f func(journalRecord) error) (*journal, error) {
 	file, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("waitroom: journal: %w", err)
+		return nil, fmt.Errorf("queue: journal: %w", err)
 	}
 	fail := func(err error) (*journal, error) {
 		_ = file.Close()
-		return nil, fmt.Errorf("waitroom: journal %s: %w", path, err)
+		return nil, fmt.Errorf("queue: journal %s: %w", path, err)
 	}
 	replayed := 0
 	good, err := readJournal(file, digest, func(r journalRecord) error {
@@ -222,7 +224,7 @@ func openJournal(path string, digest []byte, log *slog.Logger, f func(journalRec
 		_ = file.Close()
 		log.Warn("queue journal of another sale set aside", "path", path)
 		if err := os.Rename(path, path+".stale"); err != nil {
-			return nil, fmt.Errorf("waitroom: journal: %w", err)
+			return nil, fmt.Errorf("queue: journal: %w", err)
 		}
 		return openJournal(path, digest, log, f)
 	}

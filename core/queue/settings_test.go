@@ -1,4 +1,4 @@
-package waitroom_test
+package queue_test
 
 import (
 	"context"

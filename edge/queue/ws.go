@@ -1,4 +1,4 @@
-package waitroom
+package queue
 
 import (
 	"bytes"
@@ -55,7 +55,7 @@ const maxClientPayload = 1024
 // for a foreign origin. A request without an Upgrade header is the
 // caller's 426.
 func Handshake(h *fasthttp.RequestHeader, allowOrigin func(origin string) bool) (string, error) {
-	const op = "waitroom.handshake"
+	const op = "queue.handshake"
 	if !h.IsGet() {
 		return "", errs.E(op, errs.Invalid, "a WebSocket handshake is a GET request")
 	}
@@ -140,7 +140,7 @@ type frame struct {
 // bytes consumed, or 0 when p holds only part of a frame. Client frames
 // must be masked (RFC 6455 5.1) and, here, small.
 func parseFrame(p []byte) (f frame, n int, err error) {
-	const op = "waitroom.frame"
+	const op = "queue.frame"
 	if len(p) < 2 {
 		return f, 0, nil
 	}

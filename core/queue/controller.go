@@ -1,4 +1,4 @@
-package waitroom
+package queue
 
 import (
 	"context"
@@ -83,7 +83,7 @@ func (r *Room) control(ctx context.Context, ls *lease.Lease) error {
 			}
 		}
 		if !time.Now().Before(ls.ValidUntil()) {
-			return errors.New("waitroom: lease not renewed in time")
+			return errors.New("queue: lease not renewed in time")
 		}
 		now := r.now()
 		next := now.Add(r.cfg.Controller.Tick)

@@ -1,4 +1,4 @@
-package waitroom
+package queue
 
 import (
 	"context"
@@ -72,7 +72,7 @@ func (m *Manager) openRoom(ctx context.Context, eventID string) (*Room, error) {
 	q, err := queue.New(queue.Config{EventID: eventID, OnSale: cc.OnSaleAt, TicketKey: cc.TicketKey,
 		Commitment: cc.Commitment, Capacity: m.cfg.Capacity})
 	if err != nil {
-		return nil, errs.E("waitroom.open", errs.Unavailable, "the core sent an unusable queue config", err)
+		return nil, errs.E("queue.open", errs.Unavailable, "the core sent an unusable queue config", err)
 	}
 	est, err := queue.NewRateEstimator(queue.RateConfig{HalfLife: m.cfg.RateHalfLife})
 	if err != nil {
@@ -93,7 +93,7 @@ func (m *Manager) openRoom(ctx context.Context, eventID string) (*Room, error) {
 			m.log.Error("queue journal: the room goes on without it", "event", eventID, "err", err)
 			if r.q, err = queue.New(queue.Config{EventID: eventID, OnSale: cc.OnSaleAt, TicketKey: cc.TicketKey,
 				Commitment: cc.Commitment, Capacity: m.cfg.Capacity}); err != nil {
-				return nil, errs.E("waitroom.open", errs.Unavailable, err)
+				return nil, errs.E("queue.open", errs.Unavailable, err)
 			}
 			q = r.q
 			r.joins = map[queue.TicketID]joinRecord{}
@@ -114,7 +114,7 @@ func (m *Manager) openRoom(ctx context.Context, eventID string) (*Room, error) {
 	if err != nil {
 		r.stopDecis = nil
 		r.close() // the next open replays the journal again
-		return nil, errs.E("waitroom.open", errs.Unavailable, "cannot follow the core's decisions", err)
+		return nil, errs.E("queue.open", errs.Unavailable, "cannot follow the core's decisions", err)
 	}
 	r.wg.Add(2)
 	go r.reportLoop()

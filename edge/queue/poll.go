@@ -1,4 +1,4 @@
-package waitroom
+package queue
 
 // reader calls conn.readable when a client sent something. Implementations:
 // epoll (Linux, the default: no goroutine per connection) and one blocked

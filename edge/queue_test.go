@@ -21,7 +21,7 @@ import (
 	"github.com/ticketing/ticketing/conf"
 	"github.com/ticketing/ticketing/core/node/nodetest"
 	"github.com/ticketing/ticketing/edge"
-	"github.com/ticketing/ticketing/edge/waitroom"
+	edgequeue "github.com/ticketing/ticketing/edge/queue"
 	"github.com/ticketing/ticketing/internal/errs"
 	"github.com/ticketing/ticketing/internal/jsnames"
 	"github.com/ticketing/ticketing/internal/supervisor/supervisortest"
@@ -145,7 +145,7 @@ func TestWaitingRoomThroughTheEdge(t *testing.T) {
 		HTTPAddr:  "127.0.0.1:0",
 		Leaf:      leafnodes.EdgeConfig{Name: "edge-t", ClientAddr: "-", Hubs: []string{core.LeafURL()}},
 		RateLimit: edge.RateLimitConfig{Disabled: true},
-		Queue:     waitroom.Config{MinPushInterval: 1}, // push admissions at once
+		Queue:     edgequeue.Config{MinPushInterval: 1}, // push admissions at once
 	}, sup, discard(), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
@@ -166,7 +166,7 @@ func TestWaitingRoomThroughTheEdge(t *testing.T) {
 		t.Cleanup(func() { _ = ws.Close() })
 		return ws
 	}
-	next := func(ws *websocket.Conn, what string, ok func(waitroom.Status) bool) waitroom.Status {
+	next := func(ws *websocket.Conn, what string, ok func(edgequeue.Status) bool) edgequeue.Status {
 		t.Helper()
 		_ = ws.SetReadDeadline(time.Now().Add(20 * time.Second))
 		for {
@@ -174,7 +174,7 @@ func TestWaitingRoomThroughTheEdge(t *testing.T) {
 			if err := websocket.Message.Receive(ws, &msg); err != nil {
 				t.Fatalf("waiting for %s: %v", what, err)
 			}
-			var s waitroom.Status
+			var s edgequeue.Status
 			if err := json.Unmarshal([]byte(msg), &s); err != nil {
 				t.Fatalf("push %q: %v", msg, err)
 			}
@@ -189,7 +189,7 @@ func TestWaitingRoomThroughTheEdge(t *testing.T) {
 	for i := range n {
 		sessions[i] = base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf("test-session-%03d", i)))
 		socks[i] = dial(sessions[i])
-		s := next(socks[i], "the first push", func(waitroom.Status) bool { return true })
+		s := next(socks[i], "the first push", func(edgequeue.Status) bool { return true })
 		if s.State != "queued" || s.Position != i+1 || s.EventID != event {
 			t.Fatalf("join %d: %+v", i, s)
 		}
@@ -213,7 +213,7 @@ func TestWaitingRoomThroughTheEdge(t *testing.T) {
 	}
 	// The core admits one: the first in line is pushed its token.
 	decide(1, queueapi.Decision{Edges: []queue.EdgeAdmit{{Edge: "edge-t", Admit: 1, Reachable: n}}})
-	s := next(socks[0], "admission", func(s waitroom.Status) bool { return s.State == "admitted" })
+	s := next(socks[0], "admission", func(s edgequeue.Status) bool { return s.State == "admitted" })
 	v, err := admission.NewVerifier(ring.PublicKeys(), nil, admission.Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -224,18 +224,18 @@ func TestWaitingRoomThroughTheEdge(t *testing.T) {
 	}
 	// Everyone else moved up one.
 	for i := 1; i < n; i++ {
-		next(socks[i], "the new place", func(s waitroom.Status) bool { return s.Position == i })
+		next(socks[i], "the new place", func(s edgequeue.Status) bool { return s.Position == i })
 	}
 	// Reconnecting keeps the place.
 	_ = socks[3].Close()
 	socks[3] = dial(sessions[3])
-	if s := next(socks[3], "the push after reconnecting", func(waitroom.Status) bool { return true }); s.State != "queued" || s.Position != 3 {
+	if s := next(socks[3], "the push after reconnecting", func(edgequeue.Status) bool { return true }); s.State != "queued" || s.Position != 3 {
 		t.Fatalf("after reconnecting: %+v", s)
 	}
 	// Sold out reaches every waiting socket; the admitted user stays admitted.
 	decide(2, queueapi.Decision{SoldOut: true})
 	for i := 1; i < n; i++ {
-		next(socks[i], "sold out", func(s waitroom.Status) bool { return s.State == "sold_out" && s.LikelySoldOut })
+		next(socks[i], "sold out", func(s edgequeue.Status) bool { return s.State == "sold_out" && s.LikelySoldOut })
 	}
 	// The JSON status agrees, and the key set is served.
 	resp, err := httpGetCookie(e.URL()+"/v1/events/"+event+"/queue/status", sessions[2])
@@ -253,15 +253,15 @@ func TestWaitingRoomThroughTheEdge(t *testing.T) {
 	}
 }
 
-func httpGetCookie(url, session string) (waitroom.Status, error) {
+func httpGetCookie(url, session string) (edgequeue.Status, error) {
 	req, _ := http.NewRequest(http.MethodGet, url, nil)
 	req.Header.Set("Cookie", "tq_session="+session)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return waitroom.Status{}, err
+		return edgequeue.Status{}, err
 	}
 	defer resp.Body.Close()
-	var s waitroom.Status
+	var s edgequeue.Status
 	if resp.StatusCode != http.StatusOK {
 		return s, fmt.Errorf("HTTP %d", resp.StatusCode)
 	}

@@ -1,4 +1,4 @@
-// Package waitroom is the core's side of the waiting room: the "queue"
+// Package queue is the core's side of the waiting room: the "queue"
 // micro service (queue.config, queue.prequeue, queue.draw) and the
 // "admission" micro service (admission.issue, admission.keys), answered by
 // every core node from shared key-value state, and the admission
@@ -9,7 +9,7 @@
 // Secrets (ticket keys, draw seeds, signing keys) live in core-only
 // buckets (core/streams); the seed of an event is handed out from its
 // on-sale time on, never before.
-package waitroom
+package queue
 
 import (
 	"context"
@@ -75,13 +75,13 @@ func (c *Config) Defaults() {
 func (c *Config) Validate() error {
 	var bad []error
 	if c.DrawCollect < time.Second {
-		bad = append(bad, errs.Errorf("waitroom.config", errs.Invalid, "draw collect %v is below 1s", c.DrawCollect))
+		bad = append(bad, errs.Errorf("queue.config", errs.Invalid, "draw collect %v is below 1s", c.DrawCollect))
 	}
 	if c.KeySyncEvery < time.Second || c.KeySyncEvery > c.Keys.RotateEvery {
-		bad = append(bad, errs.Errorf("waitroom.config", errs.Invalid, "key sync every %v is not within [1s, rotate every %v]", c.KeySyncEvery, c.Keys.RotateEvery))
+		bad = append(bad, errs.Errorf("queue.config", errs.Invalid, "key sync every %v is not within [1s, rotate every %v]", c.KeySyncEvery, c.Keys.RotateEvery))
 	}
 	if c.Keys.VerifyFor < c.Tokens.MaxTTL+c.Tokens.ClockSkew {
-		bad = append(bad, errs.Errorf("waitroom.config", errs.Invalid, "keys verify for %v, less than token max TTL + clock skew", c.Keys.VerifyFor))
+		bad = append(bad, errs.Errorf("queue.config", errs.Invalid, "keys verify for %v, less than token max TTL + clock skew", c.Keys.VerifyFor))
 	}
 	return errors.Join(append(bad, c.Controller.Validate(), c.Tokens.Validate(), c.Keys.Validate())...)
 }
@@ -146,7 +146,7 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*Room, error) {
 		deps.Now = time.Now
 	}
 	r := &Room{
-		cfg: cfg, deps: deps, log: deps.Log.With("component", "waitroom"), now: deps.Now,
+		cfg: cfg, deps: deps, log: deps.Log.With("component", "queue"), now: deps.Now,
 		store:   &queuekv.Store{KV: deps.Streams.Queue, NC: deps.NC},
 		reports: map[string]*coord.Reports{}, soldOut: map[string]soldOutAt{},
 	}

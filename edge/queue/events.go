@@ -1,4 +1,4 @@
-package waitroom
+package queue
 
 import (
 	"context"
@@ -66,7 +66,7 @@ const eventsWindow = 1024
 // named edge into the JetStream domain domain, buffering up to buffer
 // events.
 func NewJetStreamEvents(nc *nats.Conn, domain, edge string, buffer int, log *slog.Logger) (*JetStreamEvents, error) {
-	p := &JetStreamEvents{source: "/edge/" + edge + "/waitroom", log: log, ch: make(chan *nats.Msg, buffer), done: make(chan struct{})}
+	p := &JetStreamEvents{source: "/edge/" + edge + "/queue", log: log, ch: make(chan *nats.Msg, buffer), done: make(chan struct{})}
 	opts := []jetstream.JetStreamOpt{
 		jetstream.WithPublishAsyncMaxPending(eventsWindow),
 		jetstream.WithPublishAsyncTimeout(10 * time.Second),
