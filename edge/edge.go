@@ -25,10 +25,10 @@ import (
 
 	"github.com/ticketing/ticketing/edge/httpapi"
 	"github.com/ticketing/ticketing/edge/joinguard"
+	"github.com/ticketing/ticketing/edge/queue"
 	"github.com/ticketing/ticketing/edge/ratelimit"
 	memorylimit "github.com/ticketing/ticketing/edge/ratelimit/memory"
 	redislimit "github.com/ticketing/ticketing/edge/ratelimit/redis"
-	"github.com/ticketing/ticketing/edge/queue"
 	"github.com/ticketing/ticketing/internal/jsnames"
 	"github.com/ticketing/ticketing/internal/natsembed"
 	"github.com/ticketing/ticketing/internal/pause"

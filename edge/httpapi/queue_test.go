@@ -13,8 +13,8 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/ticketing/ticketing/edge/joinguard"
-	"github.com/ticketing/ticketing/edge/ratelimit"
 	edgequeue "github.com/ticketing/ticketing/edge/queue"
+	"github.com/ticketing/ticketing/edge/ratelimit"
 	"github.com/ticketing/ticketing/internal/errs"
 	"github.com/ticketing/ticketing/services/admission"
 	"github.com/ticketing/ticketing/services/queue"

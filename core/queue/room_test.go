@@ -17,8 +17,8 @@ import (
 
 	"github.com/ticketing/ticketing/core"
 	"github.com/ticketing/ticketing/core/node"
-	"github.com/ticketing/ticketing/core/streams"
 	corequeue "github.com/ticketing/ticketing/core/queue"
+	"github.com/ticketing/ticketing/core/streams"
 	"github.com/ticketing/ticketing/internal/errs"
 	"github.com/ticketing/ticketing/internal/eventually"
 	"github.com/ticketing/ticketing/internal/jsnames"
