@@ -123,7 +123,7 @@ func Start(ctx context.Context, cfg Config, sup *supervisor.Supervisor, log *slo
 	}
 	conn := func(suffix string) (*nats.Conn, error) {
 		name := "core-" + cfg.Node.Name + suffix
-		return natsembed.SuperviseConn(sup, "nats-conn "+name, func(o ...nats.Option) (*nats.Conn, error) {
+		return natsembed.SuperviseConn(sup, "nats-conn"+suffix, func(o ...nats.Option) (*nats.Conn, error) {
 			return c.Node.Connect(name, o...)
 		})
 	}

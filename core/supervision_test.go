@@ -29,13 +29,13 @@ func TestAFailedComponentShutsTheCoreDown(t *testing.T) {
 		kill   func(c *core.Core)
 		failed []string
 	}{
-		{"connection closed for good", func(c *core.Core) { c.NC.Close() }, []string{"nats-conn core-t failed: connection closed",
+		{"connection closed for good", func(c *core.Core) { c.NC.Close() }, []string{"nats-conn failed: connection closed",
 			// The catalog's or the settings' watch on it may notice first.
 			"catalog-follower failed: catalog follow: the watch ended", "settings-follower failed: settings watch: the watch ended"}},
 		{"server shut down", func(c *core.Core) { go c.Node.Server.Shutdown() }, []string{"nats-server failed: the server shut down",
 			// Connections and the catalog's or the settings' watch may
 			// notice first.
-			"nats-conn core-t", "catalog-follower failed", "settings-follower failed"}},
+			"nats-conn", "catalog-follower failed", "settings-follower failed"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -58,7 +58,7 @@ func TestAFailedComponentShutsTheCoreDown(t *testing.T) {
 				t.Fatal(err)
 			}
 			started := names(sup.Report())
-			want := []string{"nats-server", "nats-conn core-t", "nats-conn core-t-relay", "nats-conn core-t-log", "nats-conn core-t-snapshots",
+			want := []string{"nats-server", "nats-conn", "nats-conn-relay", "nats-conn-log", "nats-conn-snapshots",
 				"catalog-service", "owners", "catalog-follower", "settings-services", "settings-follower", "waiting-room"}
 			if !slices.Equal(started, want) {
 				t.Fatalf("components %v, want %v", started, want)
