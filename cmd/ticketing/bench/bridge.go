@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -108,46 +107,22 @@ func benchBridge(ctx context.Context, args []string) error {
 	}
 	o.cipher = *cf.cipher
 	o.quiet = *asJSON
-	var reps []bridgeReport
-	for i, s := range runs {
-		if len(runs) > 1 && !*asJSON {
-			fmt.Fprintf(os.Stderr, "run %d of %d: %s\n", i+1, len(runs), s)
-		}
-		rep, err := bridgeTraced(ctx, o, tf, s)
-		if err != nil {
-			return err
-		}
-		if rep.Gaps > 0 || rep.Duplicates > 0 {
-			printBridge(rep)
-			return fmt.Errorf("bridge check failed: %d gaps, %d duplicates", rep.Gaps, rep.Duplicates)
-		}
-		reps = append(reps, rep)
-	}
-	if len(reps) == 1 {
-		if *asJSON {
-			return json.NewEncoder(os.Stdout).Encode(reps[0])
-		}
-		printBridge(reps[0])
-		return nil
-	}
-	comparison := compare(reps, bridgeReport.setup, func(r bridgeReport) float64 { return r.Bridge.PerSec })
-	if *asJSON {
-		return json.NewEncoder(os.Stdout).Encode(bridgeComparison{Runs: reps, Bridge: comparison})
-	}
-	for _, r := range reps {
-		fmt.Printf("--- %s ---\n", r.setup())
-		printBridge(r)
-		fmt.Println()
-	}
-	comparison.print("bridge events/s")
-	return nil
-}
-
-// bridgeComparison is what `ticketing bench bridge --compare N --json`
-// prints.
-type bridgeComparison struct {
-	Runs   []bridgeReport `json:"runs"`
-	Bridge comparison     `json:"bridge_events_per_sec"`
+	return runAll(runner[bridgeReport]{
+		what: "bridge events/s", key: "bridge_events_per_sec",
+		run: func(s setup) (bridgeReport, error) { return bridgeTraced(ctx, o, tf, s) },
+		check: func(r bridgeReport) error {
+			if r.Gaps > 0 || r.Duplicates > 0 {
+				return fmt.Errorf("bridge check failed: %d gaps, %d duplicates", r.Gaps, r.Duplicates)
+			}
+			return nil
+		},
+		print: printBridge, value: func(r bridgeReport) float64 { return r.Bridge.PerSec }, setup: bridgeReport.setup,
+		status: func(format string, a ...any) {
+			if !*asJSON {
+				fmt.Fprintf(os.Stderr, format+"\n", a...)
+			}
+		},
+	}, runs, *asJSON)
 }
 
 // setup is how the run's system ran.

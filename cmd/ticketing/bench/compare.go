@@ -1,8 +1,10 @@
 package bench
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
+	"os"
 	"strings"
 )
 
@@ -145,4 +147,59 @@ func (c comparison) print(what string) {
 	}
 	fmt.Printf("%s, %s: %s (mean %.0f)\n%s, %s: %s (mean %.0f)\n%s over plain: %.2fx (pairs: %s)\n",
 		what, plain, f(c.Plain), c.PlainMean, what, c.Setup, f(c.Configured), c.Mean, c.Setup, c.Ratio, strings.Join(pairs, ", "))
+}
+
+// runner is how to make one benchmark's runs and read their reports.
+type runner[R any] struct {
+	what string // what value counts, for people: "holds/s"
+	key  string // the comparison's key in --json: "holds_per_sec"
+	// run makes one run as s says; check fails a run whose own checks
+	// failed (oversold, gaps, …).
+	run   func(s setup) (R, error)
+	check func(R) error
+	print func(R)
+	value func(R) float64
+	setup func(R) setup
+	// status reports progress to people (nil: none).
+	status func(format string, a ...any)
+}
+
+// runAll makes the runs and prints the one report, or with several runs
+// every report and their comparison: as a table, or with asJSON one JSON
+// object ({"runs": […], key: comparison} for several).
+func runAll[R any](b runner[R], runs []setup, asJSON bool) error {
+	var reps []R
+	for i, s := range runs {
+		if len(runs) > 1 && b.status != nil {
+			b.status("run %d of %d: %s", i+1, len(runs), s)
+		}
+		rep, err := b.run(s)
+		if err != nil {
+			return err
+		}
+		if err := b.check(rep); err != nil {
+			b.print(rep)
+			return err
+		}
+		reps = append(reps, rep)
+	}
+	enc := json.NewEncoder(os.Stdout)
+	if len(reps) == 1 {
+		if asJSON {
+			return enc.Encode(reps[0])
+		}
+		b.print(reps[0])
+		return nil
+	}
+	c := compare(reps, b.setup, b.value)
+	if asJSON {
+		return enc.Encode(map[string]any{"runs": reps, b.key: c})
+	}
+	for _, r := range reps {
+		fmt.Printf("--- %s ---\n", b.setup(r))
+		b.print(r)
+		fmt.Println()
+	}
+	c.print(b.what)
+	return nil
 }

@@ -176,46 +176,17 @@ func benchHolds(ctx context.Context, args []string) error {
 			fmt.Fprintf(os.Stderr, format+"\n", a...)
 		}
 	}
-	var reps []HoldsReport
-	for i, s := range runs {
-		if len(runs) > 1 {
-			o.status("run %d of %d: %s", i+1, len(runs), s)
-		}
-		rep, err := holdsTraced(ctx, o, s)
-		if err != nil {
-			return err
-		}
-		if rep.Oversold > 0 || rep.Unaccounted > 0 {
-			printHolds(rep)
-			return fmt.Errorf("inventory check failed: oversold %d, unaccounted %d", rep.Oversold, rep.Unaccounted)
-		}
-		reps = append(reps, rep)
-	}
-	if len(reps) == 1 {
-		if *asJSON {
-			return json.NewEncoder(os.Stdout).Encode(reps[0])
-		}
-		printHolds(reps[0])
-		return nil
-	}
-	comparison := compare(reps, HoldsReport.setup, func(r HoldsReport) float64 { return r.Holds.PerSec })
-	if *asJSON {
-		return json.NewEncoder(os.Stdout).Encode(holdsComparison{Runs: reps, Holds: comparison})
-	}
-	for _, r := range reps {
-		fmt.Printf("--- %s ---\n", r.setup())
-		printHolds(r)
-		fmt.Println()
-	}
-	comparison.print("holds/s")
-	return nil
-}
-
-// holdsComparison is what `ticketing bench holds --compare N --json`
-// prints.
-type holdsComparison struct {
-	Runs  []HoldsReport `json:"runs"`
-	Holds comparison    `json:"holds_per_sec"`
+	return runAll(runner[HoldsReport]{
+		what: "holds/s", key: "holds_per_sec",
+		run: func(s setup) (HoldsReport, error) { return holdsTraced(ctx, o, s) },
+		check: func(r HoldsReport) error {
+			if r.Oversold > 0 || r.Unaccounted > 0 {
+				return fmt.Errorf("inventory check failed: oversold %d, unaccounted %d", r.Oversold, r.Unaccounted)
+			}
+			return nil
+		},
+		print: printHolds, value: func(r HoldsReport) float64 { return r.Holds.PerSec }, setup: HoldsReport.setup, status: o.status,
+	}, runs, *asJSON)
 }
 
 // setup is how the run's system ran.
