@@ -540,31 +540,39 @@ func TestFlagsExist(t *testing.T) {
 
 // commandFlags reads cmd/ticketing's sources: for each subcommand X (its
 // function runX), the flags it defines with fs.String("name", …), fs.Var(…,
-// "name", …) and the like, including those of helpers it passes fs to.
+// "name", …) and the like, including those of helpers it passes fs to, in
+// package main or package cli (cli.AddLogFlags(fs, …)).
 func commandFlags(t *testing.T) map[string]map[string]bool {
 	t.Helper()
 	fset := token.NewFileSet()
-	pkgs, err := filepath.Glob("../cmd/ticketing/*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	funcs := map[string]*ast.FuncDecl{}
-	for _, path := range pkgs {
-		if strings.HasSuffix(path, "_test.go") {
-			continue
-		}
-		file, err := parser.ParseFile(fset, path, nil, 0)
+	funcs := map[string]*ast.FuncDecl{} // main's by name, cli's as "cli.Name"
+	for dir, prefix := range map[string]string{"../cmd/ticketing": "", "../cmd/ticketing/cli": "cli."} {
+		paths, err := filepath.Glob(dir + "/*.go")
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, d := range file.Decls {
-			if fd, ok := d.(*ast.FuncDecl); ok && fd.Recv == nil {
-				funcs[fd.Name.Name] = fd
+		for _, path := range paths {
+			if strings.HasSuffix(path, "_test.go") {
+				continue
+			}
+			file, err := parser.ParseFile(fset, path, nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range file.Decls {
+				if fd, ok := d.(*ast.FuncDecl); ok && fd.Recv == nil {
+					funcs[prefix+fd.Name.Name] = fd
+				}
 			}
 		}
 	}
-	var defined func(fd *ast.FuncDecl, depth int) map[string]bool
-	defined = func(fd *ast.FuncDecl, depth int) map[string]bool {
+	if len(funcs) == 0 {
+		t.Fatal("no functions read in cmd/ticketing")
+	}
+	// defined are the flags fd defines; ns is fd's package's prefix in funcs
+	// ("" or "cli."), for the helpers it calls unqualified.
+	var defined func(fd *ast.FuncDecl, ns string, depth int) map[string]bool
+	defined = func(fd *ast.FuncDecl, ns string, depth int) map[string]bool {
 		out := map[string]bool{}
 		ast.Inspect(fd, func(n ast.Node) bool {
 			call, ok := n.(*ast.CallExpr)
@@ -573,6 +581,14 @@ func commandFlags(t *testing.T) map[string]map[string]bool {
 			}
 			switch fn := call.Fun.(type) {
 			case *ast.SelectorExpr: // fs.String("name", …), fs.Var(v, "name", …)
+				if pkg, ok := fn.X.(*ast.Ident); ok && pkg.Name == "cli" { // cli.AddLogFlags(fs, …)
+					if h := funcs["cli."+fn.Sel.Name]; h != nil && depth < 3 {
+						for k := range defined(h, "cli.", depth+1) {
+							out[k] = true
+						}
+					}
+					return true
+				}
 				arg := 0
 				if fn.Sel.Name == "Var" || strings.HasSuffix(fn.Sel.Name, "Var") {
 					arg = 1
@@ -587,8 +603,8 @@ func commandFlags(t *testing.T) map[string]map[string]bool {
 					}
 				}
 			case *ast.Ident: // helpers such as addLogFlags(fs, …)
-				if h := funcs[fn.Name]; h != nil && depth < 2 && h != fd {
-					for k := range defined(h, depth+1) {
+				if h := funcs[ns+fn.Name]; h != nil && depth < 3 && h != fd {
+					for k := range defined(h, ns, depth+1) {
 						out[k] = true
 					}
 				}
@@ -600,7 +616,7 @@ func commandFlags(t *testing.T) map[string]map[string]bool {
 	cmds := map[string]map[string]bool{}
 	for name, fd := range funcs {
 		if sub, ok := strings.CutPrefix(name, "run"); ok && sub != "" {
-			cmds[strings.ToLower(sub)] = defined(fd, 0)
+			cmds[strings.ToLower(sub)] = defined(fd, "", 0)
 		}
 	}
 	if len(cmds["core"]) == 0 || len(cmds["edge"]) == 0 {
