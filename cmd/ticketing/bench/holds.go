@@ -100,7 +100,10 @@ type HoldsReport struct {
 	TLS bool `json:"tls"`
 	// LoadgenTLS: the load generator's link to the edge's leaf server was
 	// secured too (--tls-loadgen).
-	LoadgenTLS  bool           `json:"loadgen_tls"`
+	LoadgenTLS bool `json:"loadgen_tls"`
+	// HTTPTLS: through HTTP, the edge's API was served over HTTPS (with
+	// TLS, unless --tls-http=false).
+	HTTPTLS     bool           `json:"http_tls"`
 	Concurrency int            `json:"concurrency"`
 	Holds       loadgen.Result `json:"holds"`
 	HalfPeak    loadgen.Result `json:"holds_at_half_peak"`
@@ -120,6 +123,13 @@ type HoldsReport struct {
 	// edge, this process) and by the load generator.
 	SystemCPU float64 `json:"system_cpu_seconds"`
 	ClientCPU float64 `json:"client_cpu_seconds"`
+	// The same, split into user and kernel CPU, with the system calls and
+	// context switches of each process.
+	System procCounters `json:"system"`
+	Client procCounters `json:"load_generator"`
+	// The peak phase's alone (the one holds/s is measured in).
+	SystemPeak procCounters `json:"system_peak"`
+	ClientPeak procCounters `json:"load_generator_peak"`
 	// Tracing (--tracing): the sampling ratio (0: off) and the spans the
 	// system and the load generator exported in the run.
 	TracingRatio  float64 `json:"tracing_ratio"`
@@ -130,8 +140,10 @@ type HoldsReport struct {
 type clientReport struct {
 	Holds, HalfPeak, Echo, EchoHalf, Publish loadgen.Result
 	OKPeak, OKHalf                           int64
-	// CPU seconds the load generator used in the holds phases.
-	HoldsCPU float64
+	// CPU seconds the load generator used in the holds phases, and its
+	// counters over them.
+	HoldsCPU                    float64
+	HoldsCounters, PeakCounters procCounters
 }
 
 // benchHolds runs a core and an edge in this process and drives them from a
@@ -154,6 +166,7 @@ func benchHolds(ctx context.Context, args []string) error {
 	cf := addCompareFlags(fs)
 	o.tracing = addBenchTracingFlags(fs, false)
 	fs.BoolVar(&o.loadgenTLS, "tls-loadgen", false, "secured runs over NATS: the load generator's link to the edge's leaf server over TLS too (default: that loopback link in plaintext, since it stands in for the edge's own handlers, which reach the leaf server in-process; every other link over TLS)")
+	fs.BoolVar(&o.httpTLS, "tls-http", true, "secured runs through HTTP (--via-http): the edge's API over HTTPS (false: plain HTTP while every other link stays secured, to tell what HTTPS itself costs)")
 	fs.StringVar(&o.leafCompression, "leaf-compression", "", "compression of the edge's leaf-node link: off, s2_auto, s2_fast, … (default: as ticketing dev, off in plaintext, s2_auto over TLS)")
 	gf := cli.AddGCFlags(fs) // the system runs as ticketing core would
 	if err := cli.Parse(fs, args); err != nil {
@@ -217,7 +230,7 @@ type holdsOpts struct {
 	cpuProfile, memProfile, clientProfile string
 	cipher                                string // the store's, when secure
 	leafCompression                       string
-	loadgenTLS                            bool
+	loadgenTLS, httpTLS                   bool
 	tracing                               *benchTracing
 	progress                              bool // progress bars on a terminal
 	status                                func(format string, a ...any)
@@ -259,13 +272,17 @@ func holdsOnce(ctx context.Context, o holdsOpts, s setup) (HoldsReport, error) {
 	if err != nil {
 		return HoldsReport{}, err
 	}
-	e, err := edge.Start(ctx, edgeSec.SecureEdge(edge.Config{
+	ecfg := edgeSec.SecureEdge(edge.Config{
 		HTTPAddr: "127.0.0.1:0",
 		Leaf: leafnodes.EdgeConfig{Name: "edge-1", ClientAddr: "127.0.0.1:0", Hubs: []string{c.Node.LeafURL()},
 			Compression: cmp.Or(o.leafCompression, edgeSec.LoopbackLeafCompression()), PlainLoopbackClients: !o.loadgenTLS},
 		// One client address drives the whole load: no per-client limits.
 		RateLimit: edge.RateLimitConfig{Disabled: true},
-	}), sup, log, cli.NewRegistry())
+	})
+	if !o.httpTLS {
+		ecfg.HTTPTLS = tlsconf.Files{}
+	}
+	e, err := edge.Start(ctx, ecfg, sup, log, cli.NewRegistry())
 	if err != nil {
 		return HoldsReport{}, err
 	}
@@ -350,8 +367,10 @@ func holdsOnce(ctx context.Context, o holdsOpts, s setup) (HoldsReport, error) {
 	if err := json.Unmarshal(out.Bytes(), &cr); err != nil {
 		return HoldsReport{}, fmt.Errorf("load generator report: %w", err)
 	}
-	rep := HoldsReport{Path: "nats", TLS: secure, LoadgenTLS: secure && o.loadgenTLS, Concurrency: o.conc, Holds: cr.Holds, HalfPeak: cr.HalfPeak, Echo: cr.Echo, EchoHalf: cr.EchoHalf, Publish: cr.Publish,
-		SystemCPU: marks.end - marks.start, ClientCPU: cr.HoldsCPU}
+	rep := HoldsReport{Path: "nats", TLS: secure, LoadgenTLS: secure && o.loadgenTLS, HTTPTLS: secure && o.viaHTTP && o.httpTLS, Concurrency: o.conc, Holds: cr.Holds, HalfPeak: cr.HalfPeak, Echo: cr.Echo, EchoHalf: cr.EchoHalf, Publish: cr.Publish,
+		System: marks.end.sub(marks.start), Client: cr.HoldsCounters, ClientCPU: cr.HoldsCPU,
+		SystemPeak: marks.half.sub(marks.start), ClientPeak: cr.PeakCounters}
+	rep.SystemCPU = rep.System.CPU()
 	if s.Traced {
 		rep.TracingRatio = o.tracing.Ratio()
 	}
@@ -500,11 +519,14 @@ func benchHoldsClient(ctx context.Context, args []string) error {
 	// Tell the parent when the holds phases start and end (a line on stderr
 	// it watches), so that it can measure its own CPU over them.
 	fmt.Fprintln(os.Stderr, benchMarkStart)
-	cpu0 := cpuSeconds()
+	c0 := readProcCounters()
 	rep.Holds = loadgen.Closed(ctx, "holds", *conc, *dur, hold(benchPeak, &okPeak), bar("holds (peak)"))
+	rep.PeakCounters = readProcCounters().sub(c0)
+	fmt.Fprintln(os.Stderr, benchMarkHalf)
 	rate := max(rep.Holds.PerSec/2, 1)
 	rep.HalfPeak = loadgen.Open(ctx, "holds at half peak", rate, *dur, 4**conc, hold(benchHalf, &okHalf), bar("holds (half of peak)"))
-	rep.HoldsCPU = cpuSeconds() - cpu0
+	rep.HoldsCounters = readProcCounters().sub(c0)
+	rep.HoldsCPU = rep.HoldsCounters.CPU()
 	fmt.Fprintln(os.Stderr, benchMarkEnd)
 	stopProfile()
 	rep.OKPeak, rep.OKHalf = okPeak.Load(), okHalf.Load()
@@ -623,6 +645,8 @@ func printHolds(r HoldsReport) {
 	if n := r.Holds.Ops + r.HalfPeak.Ops; n > 0 {
 		fmt.Printf("CPU in the holds phases: system %.1f s (%.0f µs a hold), load generator %.1f s (%.0f µs a hold)\n",
 			r.SystemCPU, 1e6*r.SystemCPU/float64(n), r.ClientCPU, 1e6*r.ClientCPU/float64(n))
+		fmt.Printf("  system:         %s\n  load generator: %s\n", r.System.perOp(n), r.Client.perOp(n))
+		fmt.Printf("peak phase alone:\n  system:         %s\n  load generator: %s\n", r.SystemPeak.perOp(r.Holds.Ops), r.ClientPeak.perOp(r.Holds.Ops))
 	}
 	if r.TracingRatio > 0 {
 		fmt.Printf("tracing: sampling ratio %g, %d spans exported over OTLP\n", r.TracingRatio, r.SpansExported)
@@ -682,6 +706,7 @@ func isTerminal(f *os.File) bool {
 
 const (
 	benchMarkStart = "bench: holds phases start"
+	benchMarkHalf  = "bench: holds peak phase end"
 	benchMarkEnd   = "bench: holds phases end"
 )
 
@@ -698,8 +723,9 @@ func cpuSeconds() float64 {
 // time when the child marks the start and end of its holds phases.
 type cpuMarks struct {
 	w              io.Writer
-	start, end     float64
-	onStart, onEnd func() // optional
+	start, end     procCounters
+	half           procCounters // at the end of the peak phase
+	onStart, onEnd func()       // optional
 	line           []byte
 }
 
@@ -711,12 +737,14 @@ func (m *cpuMarks) Write(p []byte) (int, error) {
 		}
 		switch string(bytes.TrimSpace(m.line)) {
 		case benchMarkStart:
-			m.start = cpuSeconds()
+			m.start = readProcCounters()
 			if m.onStart != nil {
 				m.onStart()
 			}
+		case benchMarkHalf:
+			m.half = readProcCounters()
 		case benchMarkEnd:
-			m.end = cpuSeconds()
+			m.end = readProcCounters()
 			if m.onEnd != nil {
 				m.onEnd()
 			}
