@@ -123,8 +123,13 @@ func Start(ctx context.Context, cfg Config, sup *supervisor.Supervisor, log *slo
 	}
 	conn := func(suffix string) (*nats.Conn, error) {
 		name := "core-" + cfg.Node.Name + suffix
+		connect := c.Node.Connect
+		if suffix == "-log" {
+			// Over a socket, also when it is TLS: node.ConnectSocket says why.
+			connect = c.Node.ConnectSocket
+		}
 		return natsembed.SuperviseConn(sup, "nats-conn"+suffix, func(o ...nats.Option) (*nats.Conn, error) {
-			return c.Node.Connect(name, o...)
+			return connect(name, o...)
 		})
 	}
 	var relayNC, logNC, snapNC *nats.Conn
