@@ -70,6 +70,11 @@ type QueueReport struct {
 	EdgeRSSBeforeKiB int64   `json:"edge_rss_before_kib"`
 	EdgeRSSHeldKiB   int64   `json:"edge_rss_held_kib"`
 	KiBPerConnection float64 `json:"kib_per_connection"`
+	// From the edge's /metrics before the sockets and at the last sample
+	// while all were held: its goroutines, goroutine stacks and heap in
+	// use (live objects and garbage not yet collected).
+	EdgeBefore edgeGoStats `json:"edge_go_before"`
+	EdgeHeld   edgeGoStats `json:"edge_go_held"`
 	// Joins: WebSocket upgrades (each joins the queue; over TLS each
 	// with its handshake) per second while the N sockets were opened, and
 	// the upgrade latency.
@@ -360,6 +365,7 @@ func queueOnce(ctx context.Context, o queueOpts, s setup) (QueueReport, error) {
 		return rep, err
 	}
 	rep.EdgeRSSBeforeKiB = rss0
+	rep.EdgeBefore = readEdgeGoStats(hc, base)
 	o.status("edge pid %d: %d KiB resident before the sockets; opening %d WebSockets (%s) from a client process over %d source addresses …",
 		pid, rss0, o.n, map[bool]string{false: "ws://", true: "wss://"}[strings.HasPrefix(base, "https://")], o.sources)
 
@@ -385,8 +391,11 @@ func queueOnce(ctx context.Context, o queueOpts, s setup) (QueueReport, error) {
 	if err := child.Start(); err != nil {
 		return rep, err
 	}
-	// Sample the edge's memory and CPU while the client holds the sockets.
+	// Sample the edge's memory and CPU while the client holds the sockets
+	// (its resident memory four times a second, its runtime's figures
+	// every second).
 	var peak atomic.Int64
+	var goHeld atomic.Pointer[edgeGoStats]
 	var cpuHeld0, cpuHeld1 float64
 	sampling := make(chan struct{})
 	var wg sync.WaitGroup
@@ -401,9 +410,13 @@ func queueOnce(ctx context.Context, o queueOpts, s setup) (QueueReport, error) {
 				defer wg.Done()
 				t := time.NewTicker(250 * time.Millisecond)
 				defer t.Stop()
-				for {
+				for i := 0; ; i++ {
 					if r, err := vmRSS(pid); err == nil && r > peak.Load() {
 						peak.Store(r)
+					}
+					if i%4 == 0 {
+						g := readEdgeGoStats(hc, base)
+						goHeld.Store(&g)
 					}
 					select {
 					case <-sampling:
@@ -436,6 +449,9 @@ func queueOnce(ctx context.Context, o queueOpts, s setup) (QueueReport, error) {
 	}
 	rep.Held, rep.Failed = cr.Held, cr.Failed
 	rep.EdgeRSSHeldKiB = peak.Load()
+	if g := goHeld.Load(); g != nil {
+		rep.EdgeHeld = *g
+	}
 	if cr.Held > 0 {
 		rep.KiBPerConnection = float64(rep.EdgeRSSHeldKiB-rep.EdgeRSSBeforeKiB) / float64(cr.Held)
 	}
@@ -467,6 +483,53 @@ func queueOnce(ctx context.Context, o queueOpts, s setup) (QueueReport, error) {
 		rep.VerifyOverRaw = rep.VerifyPerSec / rep.RawVerifyPerSec
 	}
 	return rep, nil
+}
+
+// edgeGoStats are figures of the edge's Go runtime, from its /metrics.
+type edgeGoStats struct {
+	Goroutines  int64 `json:"goroutines"`
+	StackKiB    int64 `json:"stack_inuse_kib"`
+	HeapKiB     int64 `json:"heap_inuse_kib"`
+	GCPercent   int64 `json:"gc_percent"`
+	ReadFailure bool  `json:"read_failure,omitempty"`
+}
+
+// readEdgeGoStats reads the edge's Go runtime figures from its /metrics.
+func readEdgeGoStats(hc *http.Client, base string) edgeGoStats {
+	resp, err := hc.Get(base + "/metrics")
+	if err != nil {
+		return edgeGoStats{ReadFailure: true}
+	}
+	defer resp.Body.Close()
+	var g edgeGoStats
+	found := 0
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		name, v, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			continue
+		}
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			continue
+		}
+		switch name {
+		case "go_goroutines":
+			g.Goroutines = int64(f)
+		case "go_memstats_stack_inuse_bytes":
+			g.StackKiB = int64(f) >> 10
+		case "go_memstats_heap_inuse_bytes":
+			g.HeapKiB = int64(f) >> 10
+		case "go_gc_gogc_percent":
+			g.GCPercent = int64(f)
+		default:
+			continue
+		}
+		found++
+	}
+	g.ReadFailure = resp.StatusCode != http.StatusOK || found < 3
+	return g
 }
 
 // edgeTracingEnv is the environment that gives the edge child --tracing's
@@ -502,6 +565,12 @@ func printQueue(r QueueReport) {
 		r.Connections, scheme, r.Reader, r.Sources, r.NoFile)
 	fmt.Printf("connections held:        %d (failed %d)\n", r.Held, r.Failed)
 	fmt.Printf("edge resident memory:    %d KiB before, %d KiB held → %.2f KiB per connection\n", r.EdgeRSSBeforeKiB, r.EdgeRSSHeldKiB, r.KiBPerConnection)
+	if perConn := func(before, held int64) float64 { return float64(held-before) / float64(max(r.Held, 1)) }; !r.EdgeBefore.ReadFailure && !r.EdgeHeld.ReadFailure {
+		fmt.Printf("edge Go runtime:         goroutines %d → %d (%.2f per connection), stacks %d → %d KiB (%.2f KiB per connection), heap in use %d → %d KiB (%.2f KiB per connection), GOGC %d\n",
+			r.EdgeBefore.Goroutines, r.EdgeHeld.Goroutines, perConn(r.EdgeBefore.Goroutines, r.EdgeHeld.Goroutines),
+			r.EdgeBefore.StackKiB, r.EdgeHeld.StackKiB, perConn(r.EdgeBefore.StackKiB, r.EdgeHeld.StackKiB),
+			r.EdgeBefore.HeapKiB, r.EdgeHeld.HeapKiB, perConn(r.EdgeBefore.HeapKiB, r.EdgeHeld.HeapKiB), r.EdgeHeld.GCPercent)
+	}
 	fmt.Printf("join rate:               %.0f joins/s (WebSocket upgrades; p50 %.1f ms, p99 %.1f ms)\n", r.JoinsPerSec, r.JoinP50ms, r.JoinP99ms)
 	fmt.Printf("pushes while held:       %d in %.1f s, at least %d per socket; edge CPU %.2f s\n", r.Pushes, r.HoldSeconds, r.MinPushesHeld, r.EdgeCPUSeconds)
 	fmt.Printf("tokens issued:           %.0f /s (Signer.Issue, %d cores)\n", r.IssuePerSec, r.Cores)
