@@ -397,7 +397,7 @@ func queueOnce(ctx context.Context, o queueOpts, s setup) (QueueReport, error) {
 	var peak atomic.Int64
 	var goHeld atomic.Pointer[edgeGoStats]
 	var cpuHeld0, cpuHeld1 float64
-	sampling := make(chan struct{})
+	sampling, stopped := make(chan struct{}), false
 	var wg sync.WaitGroup
 	sc := bufio.NewScanner(stderr)
 	for sc.Scan() {
@@ -431,12 +431,12 @@ func queueOnce(ctx context.Context, o queueOpts, s setup) (QueueReport, error) {
 			}
 			cpuHeld1 = procCPU(pid)
 			close(sampling)
-			sampling = nil
+			stopped = true
 		default:
 			fmt.Fprintln(os.Stderr, line)
 		}
 	}
-	if sampling != nil {
+	if !stopped {
 		close(sampling)
 	}
 	wg.Wait()
