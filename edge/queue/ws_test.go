@@ -31,7 +31,7 @@ func serve(t *testing.T, m *Manager) string {
 }
 
 // serveTLS is serve over TLS with conf (plain TCP when nil).
-func serveTLS(t *testing.T, m *Manager, conf *tls.Config) string {
+func serveTLS(t testing.TB, m *Manager, conf *tls.Config) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -100,7 +100,7 @@ func TestWebSocketRoom(t *testing.T) {
 
 // testTLS is an edge's server TLS config and a client's trusting it,
 // from development secrets of the test's own.
-func testTLS(t *testing.T) (srv, cli *tls.Config) {
+func testTLS(t testing.TB) (srv, cli *tls.Config) {
 	t.Helper()
 	res, err := devpki.Ensure(devpki.Config{Dir: t.TempDir()})
 	if err != nil {
