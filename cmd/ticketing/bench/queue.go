@@ -874,6 +874,10 @@ func benchQueueClient(ctx context.Context, args []string) error {
 					continue
 				}
 				socks[i] = s
+				// Read by a goroutine of its own from here on, counting
+				// the pushes it gets (those of the opening too, which are
+				// not the hold's).
+				go s.readLoop()
 				if bar != nil {
 					_ = bar.Add(1)
 				}
@@ -885,13 +889,11 @@ func benchQueueClient(ctx context.Context, args []string) error {
 	if bar != nil {
 		_ = bar.Finish()
 	}
-	// Every socket is read by its own goroutine from here on, counting the
-	// pushes it gets.
+	// The hold's pushes are those counted from here on.
 	base0 := make([]int64, *n)
 	for i, s := range socks {
 		if s != nil {
 			base0[i] = s.pushes.Load()
-			go s.readLoop()
 		}
 	}
 	fmt.Fprintln(os.Stderr, queueMarkHeld)
