@@ -47,13 +47,16 @@
 //
 //   - reading: on Linux, a few goroutines (Config.Readers) wait in
 //     epoll_wait for every socket and read into one scratch buffer each; a
-//     partial client frame (rare) is copied aside. Config.Reader
-//     "goroutine" (the only choice elsewhere) gives every socket a blocked
-//     reader goroutine instead, at a few KiB more each. A socket the edge
-//     serves over TLS (wss://, the edge's HTTPTLS) is read that way too,
-//     whatever the reader: its bytes are records to decrypt, and crypto/tls
-//     keeps a record buffer per connection besides. Where a million sockets
-//     are wanted, TLS ends at the load balancer in front of the edges;
+//     partial client frame (rare) is copied aside. A socket the edge
+//     serves over TLS (wss://, the edge's HTTPTLS) is watched the same way
+//     (the tls.Conn's own socket, armed once at a time) and, when it has
+//     bytes, read through its tls.Conn by one of a pool of TLS readers (16
+//     per epoll goroutine) with a short read deadline: crypto/tls keeps a
+//     record that came in part across the timeout, the reader goes on to
+//     other sockets, and a socket that keeps sending records in parts is
+//     closed (tlsread_linux.go). Config.Reader "goroutine" (the only choice
+//     elsewhere) gives every socket a blocked reader goroutine instead: its
+//     stack (2 KiB, 4 KiB over TLS) and 0.7 KiB of heap more each;
 //   - writing: no writer goroutine either; the room's broadcaster walks the
 //     connection set (64 shards, copied shard by shard) with Pushers
 //     workers, encodes each status into a worker's buffer without
@@ -72,17 +75,40 @@
 //	queue ticket + join record for the wait histogram               ~110 B
 //	                                                              ≈ 0.85 KiB live
 //
-// and the garbage collector's headroom on top (GOGC=100 lets the heap grow
-// to about twice the live heap between collections). Measured with
-// `ticketing bench queue` on this machine (2 cores; 18,000 sockets held
-// from another process, a push every 5 s): 1.56 KiB of the edge's resident
-// memory per socket with the epoll reader, 4.19 KiB with the goroutine
-// reader, against the target of 10 KiB and about 16 KiB for the Fiber
-// middleware with its defaults. At a million sockets on a 16 GiB host:
-// about 1.6 GB in the process (0.85 GB live), plus what the kernel keeps
-// per idle TCP socket outside the process's resident memory (socket,
-// file, epoll item: roughly 1-2 KiB, and buffers only while data is queued),
-// well within the host; the open-files limit has to be raised to match.
+// and over TLS, what crypto/tls keeps for the life of the connection (a
+// heap profile of 2,000 held sockets):
+//
+//	input buffers, grown to hold the client's hello (about 1.8 KiB
+//	with a post-quantum key share) and never shrunk                ~3.5 KiB
+//	AES-GCM state of both directions                               ~1.8 KiB
+//	tls.Conn                                                       ~0.9 KiB
+//	traffic and exporter secrets                                   ~0.2 KiB
+//	                                                              ≈ 6.4 KiB more
+//
+// `go test -bench SocketMemory ./edge/queue/` measures the live heap per
+// held socket (with the client's bare TCP connection, about 0.3 KiB, in
+// the same process): 0.85 KiB plain and 7.4 KiB over TLS with the epoll
+// reader; the goroutine reader adds its stack (2 KiB plain, 4 KiB over
+// TLS). crypto/tls cannot give its buffers back on an idle connection
+// (golang/go#43563, #81348); where the bytes per socket matter more than
+// TLS at the edge, TLS ends at a load balancer in front of it.
+//
+// A process's resident memory carries the collector's headroom besides:
+// servers run with GOGC 400 (internal/gctune), so the heap may grow to
+// about five times the live heap between collections, and over TLS the
+// handshakes of a rush of joins leave plenty of garbage to fill it.
+// Measured with `ticketing bench queue` on this machine (2 cores; 18,000
+// sockets held from another process, a push every 5 s), the edge's
+// resident memory per socket: 4.8-5.1 KiB plain and 27-30 KiB over TLS at
+// GOGC 400 (the goroutine reader: 33-34 KiB over TLS), 2.9 and 15 KiB at
+// GOGC 100; the target is 10 KiB, and Fiber's websocket middleware with
+// its defaults costs about 16 KiB per idle plaintext socket. At a million
+// sockets on a 16 GiB host: about 0.85 GB live plain, 7.4 GB over TLS,
+// under the soft memory limit (75% of the host's memory), which makes the
+// collector give up the headroom when memory runs short; plus what the
+// kernel keeps per idle TCP socket outside the process's resident memory
+// (socket, file, epoll item: roughly 1-2 KiB, and buffers only while data
+// is queued); the open-files limit has to be raised to match.
 // The broadcaster then writes a million small frames every UpdateEvery
 // (200,000 writes a second), which is why it is parallel and skips
 // nothing but closed sockets.

@@ -17,6 +17,9 @@ type metrics struct {
 	decisions    *prometheus.CounterVec // event
 	pushSeconds  prometheus.Histogram
 	prequeueSent *prometheus.CounterVec // event
+	// TLS sockets' readable turns (tlsread.go): with whole records, and
+	// without (a reader waited for the rest of one).
+	tlsWhole, tlsPartial prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -49,9 +52,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		prequeueSent: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ticketing_queue_prequeue_sent_total",
 			Help: "Pre-queue tickets sent to the core after the draw, by event."}, []string{"event"}),
 	}
+	tlsReads := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ticketing_queue_tls_reads_total",
+		Help: "Times a TLS (wss://) waiting-room socket was read, by outcome: whole (records handled), partial (the rest of a record did not come in time; kept for the next turn)."}, []string{"outcome"})
+	m.tlsWhole, m.tlsPartial = tlsReads.WithLabelValues("whole"), tlsReads.WithLabelValues("partial")
 	if reg != nil {
 		reg.MustRegister(m.waiting, m.admitting, m.admitted, m.joins, m.rate, m.estimate, m.actual, m.tokens, m.sockets, m.pushes,
-			m.decisions, m.pushSeconds, m.prequeueSent)
+			m.decisions, m.pushSeconds, m.prequeueSent, tlsReads)
 	}
 	return m
 }

@@ -22,8 +22,8 @@ func (r *goroutineReader) add(c *conn) error {
 
 // readLoop reads c in a goroutine of its own until the client is done or
 // the connection fails. The goroutine reader uses it for every socket, and
-// the epoll reader for connections it cannot watch: TLS ones, whose socket
-// carries records to decrypt, not frames.
+// the epoll reader for connections without a socket it can watch (neither
+// a socket nor TLS over one).
 func readLoop(m *Manager, c *conn) {
 	go func() {
 		var buf [256]byte

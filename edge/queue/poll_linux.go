@@ -3,16 +3,22 @@
 package queue
 
 import (
+	"crypto/tls"
 	"sync"
 	"syscall"
 )
 
 // epollReader watches every connection's socket with epoll, so an idle
 // connection costs no goroutine and no buffer: a few goroutines wait in
-// epoll_wait for all of them and read into one scratch buffer each.
+// epoll_wait for all of them and read into one scratch buffer each. A TLS
+// connection's socket is watched the same way, but what it carries are
+// records to decrypt: when it is readable, the epoll goroutine hands the
+// connection to the TLS readers (tlsread.go) and does not watch it again
+// (EPOLLONESHOT) until they are done with it.
 type epollReader struct {
 	m     *Manager
 	polls []*epoller
+	tls   *tlsReaders
 }
 
 type epoller struct {
@@ -47,15 +53,21 @@ func newReader(m *Manager, n int) (reader, error) {
 			return nil, err
 		}
 		r.polls = append(r.polls, p)
-		go p.loop()
+		go p.loop(r)
 	}
+	r.tls = newTLSReaders(m, tlsReadersPer*n, r.rearm)
 	return r, nil
 }
 
 func (r *epollReader) add(c *conn) error {
-	sc, ok := c.nc.(syscall.Conn)
+	nc := c.nc
+	tc, secure := nc.(*tls.Conn)
+	if secure {
+		nc = tc.NetConn() // its socket: readable when a record (or part of one) came
+	}
+	sc, ok := nc.(syscall.Conn)
 	if !ok {
-		// A TLS connection: read by a goroutine of its own.
+		// No socket to watch: read by a goroutine of its own.
 		readLoop(r.m, c)
 		return nil
 	}
@@ -78,7 +90,7 @@ func (r *epollReader) add(c *conn) error {
 	}
 	p.conns[fd] = c
 	p.mu.Unlock()
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP, Fd: int32(fd)}
+	ev := syscall.EpollEvent{Events: connEvents(secure), Fd: int32(fd)}
 	if err := syscall.EpollCtl(p.efd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		p.mu.Lock()
 		p.conns[fd] = nil
@@ -86,6 +98,35 @@ func (r *epollReader) add(c *conn) error {
 		return err
 	}
 	return nil
+}
+
+// connEvents are the events a connection's socket is watched for: a TLS
+// connection's once per arming (rearm arms it again).
+func connEvents(secure bool) uint32 {
+	if secure {
+		return syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT
+	}
+	return syscall.EPOLLIN | syscall.EPOLLRDHUP
+}
+
+// rearm watches a TLS connection's socket again once the TLS readers are
+// done with it, unless it was removed meanwhile (its descriptor may then
+// be another connection's already). It holds the epoller's write lock, so
+// that what the TLS reader did to c happens before the next event's
+// handling, which looks c up under the read lock.
+func (r *epollReader) rearm(c *conn) {
+	fd := int(c.fd)
+	p := r.polls[fd%len(r.polls)]
+	p.mu.Lock()
+	if fd < len(p.conns) && p.conns[fd] == c {
+		ev := syscall.EpollEvent{Events: connEvents(true), Fd: int32(fd)}
+		if err := syscall.EpollCtl(p.efd, syscall.EPOLL_CTL_MOD, fd, &ev); err != nil {
+			p.mu.Unlock()
+			r.m.closeConn(c, 0)
+			return
+		}
+	}
+	p.mu.Unlock()
 }
 
 // remove stops watching c; it must be called before c's socket is closed,
@@ -109,9 +150,12 @@ func (r *epollReader) close() {
 		_ = syscall.Close(p.wake[0])
 		_ = syscall.Close(p.wake[1])
 	}
+	if r.tls != nil {
+		r.tls.close()
+	}
 }
 
-func (p *epoller) loop() {
+func (p *epoller) loop(r *epollReader) {
 	defer close(p.done)
 	events := make([]syscall.EpollEvent, 256)
 	buf := make([]byte, 4096)
@@ -135,6 +179,12 @@ func (p *epoller) loop() {
 			}
 			p.mu.RUnlock()
 			if c == nil {
+				continue
+			}
+			if c.isTLS() {
+				// Data, the peer's end or an error: the TLS readers
+				// read what there is and find out.
+				r.tls.ready(c)
 				continue
 			}
 			if ev.Events&syscall.EPOLLIN != 0 && !c.readable(buf) {

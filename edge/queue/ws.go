@@ -190,8 +190,9 @@ func parseFrame(p []byte) (f frame, n int, err error) {
 
 // conn is one waiting user's WebSocket. It has no goroutine and no buffer
 // of its own while idle: a reader (epoll on Linux) calls readable when the
-// client sent something, and the room's broadcaster writes pushes from a
-// shared buffer. See the package doc for its memory budget.
+// client sent something (or, over TLS, readTLS from a pool of readers),
+// and the room's broadcaster writes pushes from a shared buffer. See the
+// package doc for its memory budget.
 type conn struct {
 	nc     net.Conn
 	rc     syscall.RawConn
@@ -203,8 +204,11 @@ type conn struct {
 	shard uint16
 	slot  int32
 
-	wmu     sync.Mutex // one writer at a time
-	closed  atomic.Bool
+	wmu    sync.Mutex // one writer at a time
+	closed atomic.Bool
+	// stalls counts a TLS socket's readable turns in a row without a
+	// whole record (tlsread.go); owned by the reader, as partial is.
+	stalls  uint8
 	partial []byte // an incomplete client frame; owned by the reader
 }
 

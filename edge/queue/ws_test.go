@@ -31,7 +31,7 @@ func serve(t *testing.T, m *Manager) string {
 }
 
 // serveTLS is serve over TLS with conf (plain TCP when nil).
-func serveTLS(t *testing.T, m *Manager, conf *tls.Config) string {
+func serveTLS(t testing.TB, m *Manager, conf *tls.Config) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -98,20 +98,28 @@ func TestWebSocketRoom(t *testing.T) {
 	t.Run("epoll-tls", func(t *testing.T) { testWebSocketRoom(t, "epoll", true) })
 }
 
+// testTLS is an edge's server TLS config and a client's trusting it,
+// from development secrets of the test's own.
+func testTLS(t testing.TB) (srv, cli *tls.Config) {
+	t.Helper()
+	res, err := devpki.Ensure(devpki.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if srv, err = tlsconf.Server(res.Layout.TLS(devpki.Edge), false); err != nil {
+		t.Fatal(err)
+	}
+	if cli, err = tlsconf.Client(tlsconf.Files{CA: res.Layout.CA()}); err != nil {
+		t.Fatal(err)
+	}
+	return srv, cli
+}
+
 func testWebSocketRoom(t *testing.T, reader string, secure bool) {
 	f := newFixture(t, time.Minute, func(c *Config) { c.Reader = reader })
 	var srvTLS, cliTLS *tls.Config
 	if secure {
-		res, err := devpki.Ensure(devpki.Config{Dir: t.TempDir()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if srvTLS, err = tlsconf.Server(res.Layout.TLS(devpki.Edge), false); err != nil {
-			t.Fatal(err)
-		}
-		if cliTLS, err = tlsconf.Client(tlsconf.Files{CA: res.Layout.CA()}); err != nil {
-			t.Fatal(err)
-		}
+		srvTLS, cliTLS = testTLS(t)
 	}
 	addr := serveTLS(t, f.m, srvTLS)
 	const n = 6
@@ -190,26 +198,7 @@ func TestWebSocketFraming(t *testing.T) {
 		!strings.EqualFold(resp.Header.Get("Upgrade"), "websocket") {
 		t.Fatalf("handshake answer: %d %v", resp.StatusCode, resp.Header)
 	}
-	readFrame := func() (byte, []byte) {
-		h := make([]byte, 2)
-		if _, err := io.ReadFull(br, h); err != nil {
-			t.Fatal(err)
-		}
-		n := int(h[1] & 0x7f)
-		if n == 126 {
-			ext := make([]byte, 2)
-			_, _ = io.ReadFull(br, ext)
-			n = int(ext[0])<<8 | int(ext[1])
-		}
-		p := make([]byte, n)
-		if _, err := io.ReadFull(br, p); err != nil {
-			t.Fatal(err)
-		}
-		if h[1]&0x80 != 0 {
-			t.Fatal("server frames must not be masked")
-		}
-		return h[0], p
-	}
+	readFrame := func() (byte, []byte) { return readServerFrame(t, br) }
 	if op, p := readFrame(); op != 0x81 || !strings.Contains(string(p), `"state":"pre_queue"`) {
 		t.Fatalf("first frame %x %s", op, p)
 	}
@@ -228,6 +217,30 @@ func TestWebSocketFraming(t *testing.T) {
 		t.Fatal("the socket is still open after the close handshake")
 	}
 	eventually.True(t, 0, "every socket closed", func() bool { return f.m.Sockets() == 0 })
+}
+
+// readServerFrame reads one frame of the server: its first byte (FIN and
+// opcode) and its payload.
+func readServerFrame(t *testing.T, br *bufio.Reader) (byte, []byte) {
+	t.Helper()
+	h := make([]byte, 2)
+	if _, err := io.ReadFull(br, h); err != nil {
+		t.Fatal(err)
+	}
+	n := int(h[1] & 0x7f)
+	if n == 126 {
+		ext := make([]byte, 2)
+		_, _ = io.ReadFull(br, ext)
+		n = int(ext[0])<<8 | int(ext[1])
+	}
+	p := make([]byte, n)
+	if _, err := io.ReadFull(br, p); err != nil {
+		t.Fatal(err)
+	}
+	if h[1]&0x80 != 0 {
+		t.Fatal("server frames must not be masked")
+	}
+	return h[0], p
 }
 
 func maskedFrame(op byte, payload []byte) []byte {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
@@ -18,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strconv"
@@ -35,27 +37,47 @@ import (
 	"github.com/ticketing/ticketing/core/node"
 	"github.com/ticketing/ticketing/internal/errs"
 	"github.com/ticketing/ticketing/internal/supervisor"
+	"github.com/ticketing/ticketing/internal/tlsconf"
+	"github.com/ticketing/ticketing/internal/tracing"
 	"github.com/ticketing/ticketing/services/admission"
 	"github.com/ticketing/ticketing/services/catalog"
 	catalogapi "github.com/ticketing/ticketing/services/catalog/natsapi"
 )
 
-// queueReport is what `ticketing bench queue --json` prints.
-type queueReport struct {
-	Connections int    `json:"connections"` // asked for
-	Held        int    `json:"held"`        // open at the end of the hold
-	Failed      int    `json:"failed"`      // upgrades that failed
-	Sources     int    `json:"source_addresses"`
-	Reader      string `json:"reader"`
-	NoFile      uint64 `json:"open_files_limit"`
+// QueueReport is one run of `ticketing bench queue` (what --json prints
+// without --compare).
+type QueueReport struct {
+	// TLS: the edge served its API and the waiting room's WebSockets over
+	// HTTPS and wss:// with the development PKI, its leaf link to the
+	// core over mutual TLS, as ticketing edge runs by default; the
+	// clients dialled wss://. Off: --insecure, ws://.
+	TLS bool `json:"tls"`
+	// Tracing (--tracing): the sampling ratio (0: off) of the edge and the
+	// core, and the spans they exported in the run.
+	TracingRatio  float64 `json:"tracing_ratio"`
+	SpansExported int     `json:"spans_exported"`
+	// EdgeGCPercent is the edge's --gc-percent (0: its default).
+	EdgeGCPercent int    `json:"edge_gc_percent"`
+	Connections   int    `json:"connections"` // asked for
+	Held          int    `json:"held"`        // open at the end of the hold
+	Failed        int    `json:"failed"`      // upgrades that failed
+	Sources       int    `json:"source_addresses"`
+	Reader        string `json:"reader"`
+	NoFile        uint64 `json:"open_files_limit"`
 	// The edge process's resident memory (VmRSS): before any socket,
 	// while all were held (the highest of the samples), and their
 	// difference per held socket.
 	EdgeRSSBeforeKiB int64   `json:"edge_rss_before_kib"`
 	EdgeRSSHeldKiB   int64   `json:"edge_rss_held_kib"`
 	KiBPerConnection float64 `json:"kib_per_connection"`
-	// Joins: WebSocket upgrades (each joins the queue) per second while
-	// the N sockets were opened, and the upgrade latency.
+	// From the edge's /metrics before the sockets and at the last sample
+	// while all were held: its goroutines, goroutine stacks and heap in
+	// use (live objects and garbage not yet collected).
+	EdgeBefore edgeGoStats `json:"edge_go_before"`
+	EdgeHeld   edgeGoStats `json:"edge_go_held"`
+	// Joins: WebSocket upgrades (each joins the queue; over TLS each
+	// with its handshake) per second while the N sockets were opened, and
+	// the upgrade latency.
 	JoinsPerSec float64 `json:"joins_per_sec"`
 	JoinP50ms   float64 `json:"join_p50_ms"`
 	JoinP99ms   float64 `json:"join_p99_ms"`
@@ -64,15 +86,33 @@ type queueReport struct {
 	HoldSeconds   float64 `json:"hold_seconds"`
 	Pushes        int64   `json:"pushes"`
 	MinPushesHeld int64   `json:"min_pushes_per_socket"`
-	// Admission checks: admission.Verifier.Verify on fresh tokens, and the
-	// raw ed25519.Verify of the same signatures, on every core.
+	// Admission tokens: admission.Signer.Issue (the core's side) and
+	// admission.Verifier.Verify (the edge's) of fresh tokens, and the raw
+	// ed25519.Verify of the same signatures, on every core.
 	Cores            int     `json:"cores"`
+	IssuePerSec      float64 `json:"admission_tokens_issued_per_sec"`
 	VerifyPerSec     float64 `json:"admission_checks_per_sec"`
 	RawVerifyPerSec  float64 `json:"raw_ed25519_verify_per_sec"`
 	VerifyOverRaw    float64 `json:"checks_over_raw"`
 	VerifyErrors     int64   `json:"check_errors"`
 	EdgeCPUSeconds   float64 `json:"edge_cpu_seconds_while_held"`
 	ClientCPUSeconds float64 `json:"client_cpu_seconds"`
+}
+
+// setup is how the run's system ran.
+func (r QueueReport) setup() setup { return setup{Secure: r.TLS, Traced: r.TracingRatio > 0} }
+
+// queueComparison is what `ticketing bench queue --compare N --json`
+// prints: every run, and the figures that TLS or tracing may move compared
+// with the plain runs.
+type queueComparison struct {
+	Runs []QueueReport `json:"runs"`
+	// The edge's resident memory per held socket, in bytes.
+	BytesPerConnection comparison `json:"edge_bytes_per_connection"`
+	JoinsPerSec        comparison `json:"joins_per_sec"`
+	EdgeCPU            comparison `json:"edge_cpu_seconds_while_held"`
+	Issued             comparison `json:"admission_tokens_issued_per_sec"`
+	Checks             comparison `json:"admission_checks_per_sec"`
 }
 
 // queueClientReport is what the WebSocket client process hands back.
@@ -92,32 +132,67 @@ const (
 	queueMarkDone   = "bench: hold done"
 )
 
+// queueOpts are the settings of the queue benchmark's runs.
+type queueOpts struct {
+	n, sources, dialers int
+	hold, verifyFor     time.Duration
+	reader              string
+	cipher              string // the core's store, when secure
+	edgeGC              int    // the edge's --gc-percent; 0: its default
+	// Attaching to a running edge instead of starting one.
+	edgeURL, edgeCA, event string
+	edgePID                int
+	tracing                *benchTracing
+	progress               bool
+	status                 func(format string, a ...any)
+}
+
 // benchQueue runs a core in this process and ONE edge as a child process
 // (`ticketing edge`), or attaches to a running edge (--edge-url and
 // --edge-pid), and holds N WebSockets on the edge's waiting room from a
 // separate client process spread over several loopback source addresses.
 // It reads the edge's resident memory from /proc before and while the
-// sockets are held, and then measures admission checks against the raw
-// Ed25519 verification rate.
+// sockets are held, and then measures admission tokens issued and checked
+// next to the raw Ed25519 verification rate. With --compare it does so as
+// --tls and --tracing say and in plain (TLS off, tracing off), alternately,
+// and compares the two.
 func benchQueue(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench queue", flag.ContinueOnError)
-	n := fs.Int("n", 18000, "WebSocket connections to hold")
-	sources := fs.Int("sources", 8, "loopback source addresses to spread them over (127.0.0.2 and up)")
-	hold := fs.Duration("hold", 12*time.Second, "how long to hold every socket once all are open (pushes come every 5s)")
-	dialers := fs.Int("dialers", 64, "upgrades in flight at once")
-	reader := fs.String("reader", "epoll", "how the edge reads sockets: epoll or goroutine")
-	verifyFor := fs.Duration("verify-duration", 3*time.Second, "length of each admission-check phase")
-	edgeURL := fs.String("edge-url", "", "attach to this running edge instead of starting one (needs --edge-pid and an event --event with its queue on, before its sale)")
-	edgePID := fs.Int("edge-pid", 0, "pid of the edge at --edge-url")
-	event := fs.String("event", benchQueueEvent, "event whose waiting room to join when attaching")
+	var o queueOpts
+	fs.IntVar(&o.n, "n", 18000, "WebSocket connections to hold")
+	fs.IntVar(&o.sources, "sources", 8, "loopback source addresses to spread them over (127.0.0.2 and up)")
+	fs.DurationVar(&o.hold, "hold", 12*time.Second, "how long to hold every socket once all are open (pushes come every 5s)")
+	fs.IntVar(&o.dialers, "dialers", 64, "upgrades in flight at once")
+	fs.StringVar(&o.reader, "reader", "epoll", "how the edge reads sockets: epoll or goroutine")
+	fs.DurationVar(&o.verifyFor, "verify-duration", 3*time.Second, "length of each admission-token phase (issue, check, raw verify)")
+	fs.IntVar(&o.edgeGC, "edge-gc-percent", 0, "the edge's --gc-percent (GOGC; 0: its default, 400), which sets how much garbage its resident memory carries")
+	fs.StringVar(&o.edgeURL, "edge-url", "", "attach to this running edge instead of starting one (needs --edge-pid and an event --event with its queue on, before its sale)")
+	fs.IntVar(&o.edgePID, "edge-pid", 0, "pid of the edge at --edge-url")
+	fs.StringVar(&o.edgeCA, "edge-ca", "", "CA certificate of the edge at an https:// --edge-url (default: the system's roots)")
+	fs.StringVar(&o.event, "event", benchQueueEvent, "event whose waiting room to join when attaching")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
+	cf := addCompareFlags(fs)
+	o.tracing = addBenchTracingFlags(fs, false)
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	if *n < 1 || *sources < 1 || *sources > 250 {
+	if o.n < 1 || o.sources < 1 || o.sources > 250 {
 		return errors.New("bench queue: -n must be positive and -sources 1-250")
 	}
-	status := func(format string, a ...any) {
+	runs, err := cf.setups(o.tracing.on())
+	if err != nil {
+		return err
+	}
+	if o.edgeURL != "" {
+		// The edge's setup is its own: one run, measured as it is.
+		if len(runs) > 1 || o.tracing.on() {
+			return errors.New("bench queue: --compare and --tracing start their own edges; not with --edge-url")
+		}
+		runs = []setup{{Secure: strings.HasPrefix(o.edgeURL, "https://")}}
+	}
+	o.cipher = *cf.cipher
+	o.progress = !*asJSON
+	o.status = func(format string, a ...any) {
 		if !*asJSON {
 			fmt.Fprintf(os.Stderr, format+"\n", a...)
 		}
@@ -127,87 +202,183 @@ func benchQueue(ctx context.Context, args []string) error {
 		return err
 	}
 	if raised {
-		status("open files: soft limit raised to the hard limit, %d", nofile)
+		o.status("open files: soft limit raised to the hard limit, %d", nofile)
 	} else {
-		status("open files: soft limit already at the hard limit, %d", nofile)
+		o.status("open files: soft limit already at the hard limit, %d", nofile)
 	}
-	rep := queueReport{Connections: *n, Sources: *sources, Reader: *reader, NoFile: nofile, Cores: runtime.GOMAXPROCS(0)}
+	var reps []QueueReport
+	for i, s := range runs {
+		if len(runs) > 1 {
+			o.status("run %d of %d: %s", i+1, len(runs), s)
+		}
+		rep, err := queueTraced(ctx, o, s)
+		if err != nil {
+			return err
+		}
+		rep.NoFile = nofile
+		reps = append(reps, rep)
+	}
+	short := func() error {
+		for _, r := range reps {
+			if r.Held < r.Connections {
+				return fmt.Errorf("held %d of %d connections (%s)", r.Held, r.Connections, r.setup())
+			}
+		}
+		return nil
+	}
+	if len(reps) == 1 {
+		if *asJSON {
+			return json.NewEncoder(os.Stdout).Encode(reps[0])
+		}
+		printQueue(reps[0])
+		return short()
+	}
+	c := queueComparison{Runs: reps,
+		BytesPerConnection: compare(reps, QueueReport.setup, func(r QueueReport) float64 { return 1024 * r.KiBPerConnection }),
+		JoinsPerSec:        compare(reps, QueueReport.setup, func(r QueueReport) float64 { return r.JoinsPerSec }),
+		EdgeCPU:            compare(reps, QueueReport.setup, func(r QueueReport) float64 { return 1000 * r.EdgeCPUSeconds }),
+		Issued:             compare(reps, QueueReport.setup, func(r QueueReport) float64 { return r.IssuePerSec }),
+		Checks:             compare(reps, QueueReport.setup, func(r QueueReport) float64 { return r.VerifyPerSec }),
+	}
+	if *asJSON {
+		return json.NewEncoder(os.Stdout).Encode(c)
+	}
+	for _, r := range reps {
+		fmt.Printf("--- %s ---\n", r.setup())
+		printQueue(r)
+		fmt.Println()
+	}
+	c.BytesPerConnection.print("edge bytes per connection")
+	c.JoinsPerSec.print("joins/s")
+	c.EdgeCPU.print("edge CPU ms while held")
+	c.Issued.print("tokens issued/s")
+	c.Checks.print("admission checks/s")
+	return short()
+}
 
+// queueTraced is queueOnce with tracing on for the run when s asks for
+// it: in this process (the core) and in the edge, its spans exported to a
+// receiver of this process and counted in the report.
+func queueTraced(ctx context.Context, o queueOpts, s setup) (QueueReport, error) {
+	if !s.Traced {
+		return queueOnce(ctx, o, s)
+	}
+	stop, err := o.tracing.start(ctx, "ticketing-bench")
+	if err != nil {
+		return QueueReport{}, err
+	}
+	rep, err := queueOnce(ctx, o, s)
+	stop() // the spans still queued
+	rep.TracingRatio = o.tracing.Ratio()
+	rep.SpansExported = o.tracing.spans()
+	return rep, err
+}
+
+// queueOnce is one run of the queue benchmark, secure (s.Secure: the
+// edge and its clients as ticketing edge runs by default, the core as
+// ticketing core) or in plaintext as with --insecure.
+func queueOnce(ctx context.Context, o queueOpts, s setup) (QueueReport, error) {
+	rep := QueueReport{TLS: s.Secure, EdgeGCPercent: o.edgeGC, Connections: o.n, Sources: o.sources, Reader: o.reader, Cores: runtime.GOMAXPROCS(0)}
 	var ring *admission.KeyRing
-	base, pid := *edgeURL, *edgePID
+	base, pid, ca := o.edgeURL, o.edgePID, o.edgeCA
 	if base == "" {
 		dir, err := os.MkdirTemp("", "ticketing-bench-queue")
 		if err != nil {
-			return err
+			return rep, err
 		}
 		defer os.RemoveAll(dir)
 		log := slog.New(slog.NewTextHandler(io.Discard, nil))
-		status("starting a core (in this process) and one edge (a child process) …")
+		coreSec := cli.Insecure()
+		if s.Secure {
+			// The edge child reads the same secrets (--secrets).
+			if coreSec, _, err = cli.DevSecurity(log, filepath.Join(dir, "secrets"), nil, o.cipher); err != nil {
+				return rep, err
+			}
+		}
+		o.status("starting a core (in this process) and one edge (a child process), TLS %s …", onOff(s.Secure))
 		const token = "bench-admin-token-0123456789"
 		sup, err := supervisor.New(supervisor.Config{Log: log})
 		if err != nil {
-			return err
+			return rep, err
 		}
 		defer func() { _ = sup.Shutdown() }()
 		c, err := core.Start(ctx, core.Config{
-			Node:       node.Config{Name: "core-1", DataDir: dir, ClientAddr: "127.0.0.1:0", LeafAddr: "127.0.0.1:0"},
+			Node:       coreSec.SecureNode(node.Config{Name: "core-1", DataDir: dir, ClientAddr: "127.0.0.1:0", LeafAddr: "127.0.0.1:0"}),
 			AdminToken: token,
 		}, sup, log, prometheus.NewRegistry())
 		if err != nil {
-			return err
+			return rep, err
 		}
 		ring = c.Room().Ring()
 		if err := createQueueBenchEvent(ctx, c, token); err != nil {
-			return err
+			return rep, err
 		}
 		addr, err := freeLoopbackAddr()
 		if err != nil {
-			return err
+			return rep, err
 		}
 		self, err := os.Executable()
 		if err != nil {
-			return err
+			return rep, err
 		}
-		// The sockets are measured in plaintext (--insecure: the core in
-		// this process is plaintext too), as behind a load balancer that
-		// ends TLS: over TLS every socket has a reader goroutine and
-		// crypto/tls's record buffers (edge/queue's package doc).
-		edgeCmd := exec.CommandContext(ctx, self, "edge", "--name", "edge-1", "--http", addr, "--hubs", c.Node.LeafURL(),
-			"--no-limits", "--queue-reader", *reader, "--log-level", "warn", "--insecure")
+		eargs := []string{"edge", "--name", "edge-1", "--http", addr, "--hubs", c.Node.LeafURL(),
+			"--no-limits", "--queue-reader", o.reader, "--log-level", "warn"}
+		base = "http://" + addr
+		if s.Secure {
+			eargs = append(eargs, "--secrets", coreSec.Secrets().Dir)
+			base, ca = "https://"+addr, coreSec.Secrets().CA()
+		} else {
+			eargs = append(eargs, "--insecure")
+		}
+		if o.edgeGC != 0 {
+			eargs = append(eargs, "--gc-percent", strconv.Itoa(o.edgeGC))
+		}
+		edgeCmd := exec.CommandContext(ctx, self, eargs...)
 		edgeCmd.Stderr = os.Stderr
+		if s.Traced {
+			edgeCmd.Env = append(os.Environ(), edgeTracingEnv(o.tracing)...)
+		}
 		if err := edgeCmd.Start(); err != nil {
-			return err
+			return rep, err
 		}
 		defer func() {
 			_ = edgeCmd.Process.Signal(syscall.SIGTERM)
 			_ = edgeCmd.Wait()
 		}()
-		base, pid = "http://"+addr, edgeCmd.Process.Pid
-		if err := waitReady(ctx, base, 60*time.Second); err != nil {
-			return err
-		}
+		pid = edgeCmd.Process.Pid
+	}
+	hc, err := benchHTTPClient(ca)
+	if err != nil {
+		return rep, err
+	}
+	if err := waitReady(ctx, hc, base, 60*time.Second); err != nil {
+		return rep, err
 	}
 	// Open the room (one join over HTTP) so that its fixed cost is in
 	// the "before" figure, then let the edge settle.
-	if err := joinOnce(base, *event); err != nil {
-		return fmt.Errorf("bench queue: joining %s: %w", *event, err)
+	if err := joinOnce(hc, base, o.event); err != nil {
+		return rep, fmt.Errorf("bench queue: joining %s: %w", o.event, err)
 	}
 	runtime.GC()
 	rss0, err := vmRSS(pid)
 	if err != nil {
-		return err
+		return rep, err
 	}
 	rep.EdgeRSSBeforeKiB = rss0
-	status("edge pid %d: %d KiB resident before the sockets; opening %d WebSockets from a client process over %d source addresses …",
-		pid, rss0, *n, *sources)
+	rep.EdgeBefore = readEdgeGoStats(hc, base)
+	o.status("edge pid %d: %d KiB resident before the sockets; opening %d WebSockets (%s) from a client process over %d source addresses …",
+		pid, rss0, o.n, map[bool]string{false: "ws://", true: "wss://"}[strings.HasPrefix(base, "https://")], o.sources)
 
 	self, err := os.Executable()
 	if err != nil {
-		return err
+		return rep, err
 	}
-	cargs := []string{"bench", "queue-client", "--url", base, "--event", *event, "--n", strconv.Itoa(*n),
-		"--sources", strconv.Itoa(*sources), "--hold", hold.String(), "--dialers", strconv.Itoa(*dialers)}
-	if !*asJSON {
+	cargs := []string{"bench", "queue-client", "--url", base, "--event", o.event, "--n", strconv.Itoa(o.n),
+		"--sources", strconv.Itoa(o.sources), "--hold", o.hold.String(), "--dialers", strconv.Itoa(o.dialers)}
+	if ca != "" {
+		cargs = append(cargs, "--ca", ca)
+	}
+	if o.progress {
 		cargs = append(cargs, "--progress")
 	}
 	child := exec.CommandContext(ctx, self, cargs...)
@@ -215,15 +386,18 @@ func benchQueue(ctx context.Context, args []string) error {
 	child.Stdout = &out
 	stderr, err := child.StderrPipe()
 	if err != nil {
-		return err
+		return rep, err
 	}
 	if err := child.Start(); err != nil {
-		return err
+		return rep, err
 	}
-	// Sample the edge's memory and CPU while the client holds the sockets.
+	// Sample the edge's memory and CPU while the client holds the sockets
+	// (its resident memory four times a second, its runtime's figures
+	// every second).
 	var peak atomic.Int64
+	var goHeld atomic.Pointer[edgeGoStats]
 	var cpuHeld0, cpuHeld1 float64
-	sampling := make(chan struct{})
+	sampling, stopped := make(chan struct{}), false
 	var wg sync.WaitGroup
 	sc := bufio.NewScanner(stderr)
 	for sc.Scan() {
@@ -236,9 +410,13 @@ func benchQueue(ctx context.Context, args []string) error {
 				defer wg.Done()
 				t := time.NewTicker(250 * time.Millisecond)
 				defer t.Stop()
-				for {
+				for i := 0; ; i++ {
 					if r, err := vmRSS(pid); err == nil && r > peak.Load() {
 						peak.Store(r)
+					}
+					if i%4 == 0 {
+						g := readEdgeGoStats(hc, base)
+						goHeld.Store(&g)
 					}
 					select {
 					case <-sampling:
@@ -253,24 +431,27 @@ func benchQueue(ctx context.Context, args []string) error {
 			}
 			cpuHeld1 = procCPU(pid)
 			close(sampling)
-			sampling = nil
+			stopped = true
 		default:
 			fmt.Fprintln(os.Stderr, line)
 		}
 	}
-	if sampling != nil {
+	if !stopped {
 		close(sampling)
 	}
 	wg.Wait()
 	if err := child.Wait(); err != nil {
-		return fmt.Errorf("WebSocket client: %w", err)
+		return rep, fmt.Errorf("WebSocket client: %w", err)
 	}
 	var cr queueClientReport
 	if err := json.Unmarshal(out.Bytes(), &cr); err != nil {
-		return fmt.Errorf("WebSocket client report: %w", err)
+		return rep, fmt.Errorf("WebSocket client report: %w", err)
 	}
 	rep.Held, rep.Failed = cr.Held, cr.Failed
 	rep.EdgeRSSHeldKiB = peak.Load()
+	if g := goHeld.Load(); g != nil {
+		rep.EdgeHeld = *g
+	}
 	if cr.Held > 0 {
 		rep.KiBPerConnection = float64(rep.EdgeRSSHeldKiB-rep.EdgeRSSBeforeKiB) / float64(cr.Held)
 	}
@@ -282,43 +463,123 @@ func benchQueue(ctx context.Context, args []string) error {
 	rep.EdgeCPUSeconds = cpuHeld1 - cpuHeld0
 	rep.ClientCPUSeconds = cr.CPU
 	if cr.FirstErr != "" {
-		status("first upgrade error: %s", cr.FirstErr)
+		o.status("first upgrade error: %s", cr.FirstErr)
 	}
 
-	// Admission checks on fresh tokens, next to the raw signature checks.
-	status("admission checks: %s each, on %d cores …", *verifyFor, rep.Cores)
+	// Admission tokens issued and checked, next to the raw signature
+	// checks.
+	o.status("admission tokens: %s each, on %d cores …", o.verifyFor, rep.Cores)
 	if ring == nil {
 		if ring, err = admission.NewKeyRing(admission.KeyRingConfig{}, time.Now()); err != nil {
-			return err
+			return rep, err
 		}
 	}
-	rep.VerifyPerSec, rep.RawVerifyPerSec, rep.VerifyErrors, err = verifyRates(ring, base, *verifyFor, *edgeURL == "")
+	tr, err := tokenRates(ring, hc, base, o.verifyFor, o.edgeURL == "")
 	if err != nil {
-		return err
+		return rep, err
 	}
+	rep.IssuePerSec, rep.VerifyPerSec, rep.RawVerifyPerSec, rep.VerifyErrors = tr.issued, tr.checks, tr.raw, tr.errors
 	if rep.RawVerifyPerSec > 0 {
 		rep.VerifyOverRaw = rep.VerifyPerSec / rep.RawVerifyPerSec
 	}
-	if *asJSON {
-		return json.NewEncoder(os.Stdout).Encode(rep)
-	}
-	printQueue(rep)
-	if rep.Held < rep.Connections {
-		return fmt.Errorf("held %d of %d connections", rep.Held, rep.Connections)
-	}
-	return nil
+	return rep, nil
 }
 
-func printQueue(r queueReport) {
-	fmt.Printf("waiting room: %d WebSockets on one edge process (reader %s), client in another process over %d source addresses, open files limit %d\n\n",
-		r.Connections, r.Reader, r.Sources, r.NoFile)
+// edgeGoStats are figures of the edge's Go runtime, from its /metrics.
+type edgeGoStats struct {
+	Goroutines  int64 `json:"goroutines"`
+	StackKiB    int64 `json:"stack_inuse_kib"`
+	HeapKiB     int64 `json:"heap_inuse_kib"`
+	GCPercent   int64 `json:"gc_percent"`
+	ReadFailure bool  `json:"read_failure,omitempty"`
+}
+
+// readEdgeGoStats reads the edge's Go runtime figures from its /metrics.
+func readEdgeGoStats(hc *http.Client, base string) edgeGoStats {
+	resp, err := hc.Get(base + "/metrics")
+	if err != nil {
+		return edgeGoStats{ReadFailure: true}
+	}
+	defer resp.Body.Close()
+	var g edgeGoStats
+	found := 0
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		name, v, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			continue
+		}
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			continue
+		}
+		switch name {
+		case "go_goroutines":
+			g.Goroutines = int64(f)
+		case "go_memstats_stack_inuse_bytes":
+			g.StackKiB = int64(f) >> 10
+		case "go_memstats_heap_inuse_bytes":
+			g.HeapKiB = int64(f) >> 10
+		case "go_gc_gogc_percent":
+			g.GCPercent = int64(f)
+		default:
+			continue
+		}
+		found++
+	}
+	g.ReadFailure = resp.StatusCode != http.StatusOK || found < 3
+	return g
+}
+
+// edgeTracingEnv is the environment that gives the edge child --tracing's
+// sampling, exporting to this process's receiver (ticketing edge reads
+// the OTEL_* variables).
+func edgeTracingEnv(t *benchTracing) []string {
+	if t.recv == nil {
+		return nil
+	}
+	return []string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=" + t.recv.URL(), "OTEL_TRACES_SAMPLER=" + tracing.SamplerParentBasedTraceIDRatio,
+		"OTEL_TRACES_SAMPLER_ARG=" + strconv.FormatFloat(t.Ratio(), 'g', -1, 64)}
+}
+
+// benchHTTPClient is the bench's client of the edge's API: trusting ca
+// (the system's roots when empty) for https:// URLs.
+func benchHTTPClient(ca string) (*http.Client, error) {
+	if ca == "" {
+		return &http.Client{Timeout: 10 * time.Second}, nil
+	}
+	tc, err := tlsconf.Client(tlsconf.Files{CA: ca})
+	if err != nil {
+		return nil, err
+	}
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: tc}}, nil
+}
+
+func printQueue(r QueueReport) {
+	scheme := "ws://"
+	if r.TLS {
+		scheme = "wss://"
+	}
+	fmt.Printf("waiting room: %d WebSockets (%s) on one edge process (reader %s), client in another process over %d source addresses, open files limit %d\n\n",
+		r.Connections, scheme, r.Reader, r.Sources, r.NoFile)
 	fmt.Printf("connections held:        %d (failed %d)\n", r.Held, r.Failed)
 	fmt.Printf("edge resident memory:    %d KiB before, %d KiB held → %.2f KiB per connection\n", r.EdgeRSSBeforeKiB, r.EdgeRSSHeldKiB, r.KiBPerConnection)
+	if perConn := func(before, held int64) float64 { return float64(held-before) / float64(max(r.Held, 1)) }; !r.EdgeBefore.ReadFailure && !r.EdgeHeld.ReadFailure {
+		fmt.Printf("edge Go runtime:         goroutines %d → %d (%.2f per connection), stacks %d → %d KiB (%.2f KiB per connection), heap in use %d → %d KiB (%.2f KiB per connection), GOGC %d\n",
+			r.EdgeBefore.Goroutines, r.EdgeHeld.Goroutines, perConn(r.EdgeBefore.Goroutines, r.EdgeHeld.Goroutines),
+			r.EdgeBefore.StackKiB, r.EdgeHeld.StackKiB, perConn(r.EdgeBefore.StackKiB, r.EdgeHeld.StackKiB),
+			r.EdgeBefore.HeapKiB, r.EdgeHeld.HeapKiB, perConn(r.EdgeBefore.HeapKiB, r.EdgeHeld.HeapKiB), r.EdgeHeld.GCPercent)
+	}
 	fmt.Printf("join rate:               %.0f joins/s (WebSocket upgrades; p50 %.1f ms, p99 %.1f ms)\n", r.JoinsPerSec, r.JoinP50ms, r.JoinP99ms)
 	fmt.Printf("pushes while held:       %d in %.1f s, at least %d per socket; edge CPU %.2f s\n", r.Pushes, r.HoldSeconds, r.MinPushesHeld, r.EdgeCPUSeconds)
+	fmt.Printf("tokens issued:           %.0f /s (Signer.Issue, %d cores)\n", r.IssuePerSec, r.Cores)
 	fmt.Printf("admission checks:        %.0f /s (Verifier.Verify, fresh tokens, %d cores)\n", r.VerifyPerSec, r.Cores)
 	fmt.Printf("raw ed25519.Verify:      %.0f /s (same run, same cores)\n", r.RawVerifyPerSec)
 	fmt.Printf("checks / raw:            %.2fx (errors %d)\n", r.VerifyOverRaw, r.VerifyErrors)
+	if r.TracingRatio > 0 {
+		fmt.Printf("tracing:                 %g sampled, %d spans exported\n", r.TracingRatio, r.SpansExported)
+	}
 }
 
 // raiseNoFile raises the soft limit of open files to the hard limit (the
@@ -382,10 +643,10 @@ func freeLoopbackAddr() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-func waitReady(ctx context.Context, base string, d time.Duration) error {
+func waitReady(ctx context.Context, hc *http.Client, base string, d time.Duration) error {
 	deadline := time.Now().Add(d)
 	for {
-		resp, err := http.Get(base + "/readyz")
+		resp, err := hc.Get(base + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -403,8 +664,8 @@ func waitReady(ctx context.Context, base string, d time.Duration) error {
 	}
 }
 
-func joinOnce(base, event string) error {
-	resp, err := http.Post(base+"/v1/events/"+event+"/queue/join", "application/json", nil)
+func joinOnce(hc *http.Client, base, event string) error {
+	resp, err := hc.Post(base+"/v1/events/"+event+"/queue/join", "application/json", nil)
 	if err != nil {
 		return err
 	}
@@ -435,33 +696,41 @@ func createQueueBenchEvent(ctx context.Context, c *core.Core, token string) erro
 	return nil
 }
 
-// verifyRates measures admission.Verifier.Verify on fresh tokens (signed
-// now by the core's key ring, each for its own subject) with the public
-// keys the edge serves, and raw ed25519.Verify of the same signatures,
-// with one worker per core for d each (in alternating rounds).
-func verifyRates(ring *admission.KeyRing, base string, d time.Duration, fromEdge bool) (checks, raw float64, errCount int64, err error) {
+// tokens are what tokenRates measured, per second.
+type tokens struct {
+	issued, checks, raw float64
+	errors              int64
+}
+
+// tokenRates measures admission.Signer.Issue (fresh tokens, each for its
+// own subject, signed by the core's key ring), admission.Verifier.Verify
+// of such tokens with the public keys the edge serves, and raw
+// ed25519.Verify of the same signatures, with one worker per core for d
+// each (in alternating rounds).
+func tokenRates(ring *admission.KeyRing, hc *http.Client, base string, d time.Duration, fromEdge bool) (tokens, error) {
+	var r tokens
 	signer, err := admission.NewSigner(ring, admission.Config{})
 	if err != nil {
-		return 0, 0, 0, err
+		return r, err
 	}
 	keys := ring.PublicKeys()
 	if fromEdge {
-		resp, err := http.Get(base + "/.well-known/jwks.json")
+		resp, err := hc.Get(base + "/.well-known/jwks.json")
 		if err != nil {
-			return 0, 0, 0, err
+			return r, err
 		}
 		b, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if err != nil {
-			return 0, 0, 0, err
+			return r, err
 		}
 		if keys, err = admission.ParseJWKS(b); err != nil {
-			return 0, 0, 0, fmt.Errorf("the edge's key set: %w", err)
+			return r, fmt.Errorf("the edge's key set: %w", err)
 		}
 	}
 	v, err := admission.NewVerifier(keys, nil, admission.Config{})
 	if err != nil {
-		return 0, 0, 0, err
+		return r, err
 	}
 	const pool = 8192
 	type tok struct {
@@ -477,12 +746,12 @@ func verifyRates(ring *admission.KeyRing, base string, d time.Duration, fromEdge
 		subj := fmt.Sprintf("%x", b)
 		t, _, err := signer.Issue(benchQueueEvent, subj, now)
 		if err != nil {
-			return 0, 0, 0, err
+			return r, err
 		}
 		j := strings.LastIndexByte(t, '.')
 		sig, err := base64.RawURLEncoding.DecodeString(t[j+1:])
 		if err != nil {
-			return 0, 0, 0, err
+			return r, err
 		}
 		toks[i] = tok{token: t, subject: subj, msg: []byte(t[:j]), sig: sig}
 	}
@@ -510,25 +779,29 @@ func verifyRates(ring *admission.KeyRing, base string, d time.Duration, fromEdge
 		wg.Wait()
 		return float64(total.Load()) / time.Since(start).Seconds()
 	}
-	// Alternate the two in short rounds so that both see the same machine
+	// Alternate the three in short rounds so that all see the same machine
 	// (frequency, other load); each rate is over all its rounds.
 	var bad atomic.Int64
 	const rounds = 5
-	var checkSum, rawSum float64
 	for range rounds {
-		checkSum += run(func(i int) {
+		r.issued += run(func(i int) {
+			if _, _, err := signer.Issue(benchQueueEvent, toks[i].subject, now); err != nil {
+				bad.Add(1)
+			}
+		}) / rounds
+		r.checks += run(func(i int) {
 			if _, err := v.Verify(toks[i].token, benchQueueEvent, toks[i].subject, now); err != nil {
 				bad.Add(1)
 			}
-		})
-		rawSum += run(func(i int) {
+		}) / rounds
+		r.raw += run(func(i int) {
 			if !ed25519.Verify(pub, toks[i].msg, toks[i].sig) {
 				bad.Add(1)
 			}
-		})
+		}) / rounds
 	}
-	checks, raw = checkSum/rounds, rawSum/rounds
-	return checks, raw, bad.Load(), nil
+	r.errors = bad.Load()
+	return r, nil
 }
 
 // benchQueueClient is the WebSocket client process: N sockets held on the
@@ -542,6 +815,7 @@ func benchQueueClient(ctx context.Context, args []string) error {
 	sources := fs.Int("sources", 8, "loopback source addresses")
 	hold := fs.Duration("hold", 12*time.Second, "hold time once all are open")
 	dialers := fs.Int("dialers", 64, "upgrades in flight")
+	ca := fs.String("ca", "", "CA certificate of the edge at an https:// --url (default: the system's roots)")
 	progress := fs.Bool("progress", false, "show a progress bar on a terminal")
 	if err := cli.Parse(fs, args); err != nil {
 		return err
@@ -549,7 +823,25 @@ func benchQueueClient(ctx context.Context, args []string) error {
 	if _, _, err := raiseNoFile(); err != nil {
 		return err
 	}
-	host := strings.TrimPrefix(*base, "http://")
+	// Over https:// every socket is wss://: a TLS client of its own over
+	// the TCP connection, so that its handshake and records cost this
+	// process's CPU, not the edge's.
+	var tc *tls.Config
+	host, secure := strings.CutPrefix(*base, "https://")
+	if secure {
+		var err error
+		tc = &tls.Config{MinVersion: tlsconf.MinVersion}
+		if *ca != "" {
+			if tc, err = tlsconf.Client(tlsconf.Files{CA: *ca}); err != nil {
+				return err
+			}
+		}
+		if tc.ServerName, _, err = net.SplitHostPort(host); err != nil {
+			return err
+		}
+	} else {
+		host = strings.TrimPrefix(*base, "http://")
+	}
 	path := "/v1/events/" + *event + "/queue"
 	var bar *progressbar.ProgressBar
 	if *progress && isTerminal(os.Stderr) {
@@ -574,7 +866,7 @@ func benchQueueClient(ctx context.Context, args []string) error {
 					return
 				}
 				t0 := time.Now()
-				s, err := dialBenchSock(host, path, net.IPv4(127, 0, 0, byte(2+i%*sources)))
+				s, err := dialBenchSock(host, path, net.IPv4(127, 0, 0, byte(2+i%*sources)), tc)
 				lat[i] = time.Since(t0)
 				if err != nil {
 					failed.Add(1)
@@ -582,6 +874,10 @@ func benchQueueClient(ctx context.Context, args []string) error {
 					continue
 				}
 				socks[i] = s
+				// Read by a goroutine of its own from here on, counting
+				// the pushes it gets (those of the opening too, which are
+				// not the hold's).
+				go s.readLoop()
 				if bar != nil {
 					_ = bar.Add(1)
 				}
@@ -593,13 +889,11 @@ func benchQueueClient(ctx context.Context, args []string) error {
 	if bar != nil {
 		_ = bar.Finish()
 	}
-	// Every socket is read by its own goroutine from here on, counting the
-	// pushes it gets.
+	// The hold's pushes are those counted from here on.
 	base0 := make([]int64, *n)
 	for i, s := range socks {
 		if s != nil {
 			base0[i] = s.pushes.Load()
-			go s.readLoop()
 		}
 	}
 	fmt.Fprintln(os.Stderr, queueMarkHeld)
@@ -656,11 +950,23 @@ type benchSock struct {
 	dead   atomic.Bool
 }
 
-func dialBenchSock(host, path string, src net.IP) (*benchSock, error) {
+// dialBenchSock opens a WebSocket from source address src, over TLS with
+// tc (wss://) unless it is nil.
+func dialBenchSock(host, path string, src net.IP, tc *tls.Config) (*benchSock, error) {
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: src}, Timeout: 10 * time.Second}
-	c, err := d.Dial("tcp", host)
+	raw, err := d.Dial("tcp", host)
 	if err != nil {
 		return nil, err
+	}
+	c := raw
+	if tc != nil {
+		t := tls.Client(raw, tc)
+		_ = t.SetDeadline(time.Now().Add(30 * time.Second))
+		if err := t.Handshake(); err != nil {
+			raw.Close()
+			return nil, fmt.Errorf("TLS handshake: %w", err)
+		}
+		c = t
 	}
 	var key [16]byte
 	_, _ = rand.Read(key[:])
