@@ -108,15 +108,15 @@ func benchBridge(ctx context.Context, args []string) error {
 	o.cipher = *cf.cipher
 	o.quiet = *asJSON
 	return runAll(runner[bridgeReport]{
-		what: "bridge events/s", key: "bridge_events_per_sec",
-		run: func(s setup) (bridgeReport, error) { return bridgeTraced(ctx, o, tf, s) },
+		measures: []measure[bridgeReport]{{"bridge events/s", "bridge_events_per_sec", func(r bridgeReport) float64 { return r.Bridge.PerSec }}},
+		run:      func(s setup) (bridgeReport, error) { return bridgeTraced(ctx, o, tf, s) },
 		check: func(r bridgeReport) error {
 			if r.Gaps > 0 || r.Duplicates > 0 {
 				return fmt.Errorf("bridge check failed: %d gaps, %d duplicates", r.Gaps, r.Duplicates)
 			}
 			return nil
 		},
-		print: printBridge, value: func(r bridgeReport) float64 { return r.Bridge.PerSec }, setup: bridgeReport.setup,
+		print: printBridge, setup: bridgeReport.setup,
 		status: func(format string, a ...any) {
 			if !*asJSON {
 				fmt.Fprintf(os.Stderr, format+"\n", a...)

@@ -151,22 +151,29 @@ func (c comparison) print(what string) {
 
 // runner is how to make one benchmark's runs and read their reports.
 type runner[R any] struct {
-	what string // what value counts, for people: "holds/s"
-	key  string // the comparison's key in --json: "holds_per_sec"
+	// measures are the figures compared between the configured and the
+	// plain runs, the first the one the benchmark is judged by.
+	measures []measure[R]
 	// run makes one run as s says; check fails a run whose own checks
 	// failed (oversold, gaps, …).
 	run   func(s setup) (R, error)
 	check func(R) error
 	print func(R)
-	value func(R) float64
 	setup func(R) setup
 	// status reports progress to people (nil: none).
 	status func(format string, a ...any)
 }
 
+// measure is one figure of a report that runs are compared by.
+type measure[R any] struct {
+	what  string // for people: "holds/s"
+	key   string // its comparison's key in --json: "holds_per_sec"
+	value func(R) float64
+}
+
 // runAll makes the runs and prints the one report, or with several runs
-// every report and their comparison: as a table, or with asJSON one JSON
-// object ({"runs": […], key: comparison} for several).
+// every report and their comparisons: as a table, or with asJSON one JSON
+// object ({"runs": […], key: comparison, …} for several).
 func runAll[R any](b runner[R], runs []setup, asJSON bool) error {
 	var reps []R
 	for i, s := range runs {
@@ -191,15 +198,20 @@ func runAll[R any](b runner[R], runs []setup, asJSON bool) error {
 		b.print(reps[0])
 		return nil
 	}
-	c := compare(reps, b.setup, b.value)
+	out := map[string]any{"runs": reps}
+	for _, m := range b.measures {
+		out[m.key] = compare(reps, b.setup, m.value)
+	}
 	if asJSON {
-		return enc.Encode(map[string]any{"runs": reps, b.key: c})
+		return enc.Encode(out)
 	}
 	for _, r := range reps {
 		fmt.Printf("--- %s ---\n", b.setup(r))
 		b.print(r)
 		fmt.Println()
 	}
-	c.print(b.what)
+	for _, m := range b.measures {
+		out[m.key].(comparison).print(m.what)
+	}
 	return nil
 }

@@ -190,15 +190,15 @@ func benchHolds(ctx context.Context, args []string) error {
 		}
 	}
 	return runAll(runner[HoldsReport]{
-		what: "holds/s", key: "holds_per_sec",
-		run: func(s setup) (HoldsReport, error) { return holdsTraced(ctx, o, s) },
+		measures: []measure[HoldsReport]{{"holds/s", "holds_per_sec", func(r HoldsReport) float64 { return r.Holds.PerSec }}},
+		run:      func(s setup) (HoldsReport, error) { return holdsTraced(ctx, o, s) },
 		check: func(r HoldsReport) error {
 			if r.Oversold > 0 || r.Unaccounted > 0 {
 				return fmt.Errorf("inventory check failed: oversold %d, unaccounted %d", r.Oversold, r.Unaccounted)
 			}
 			return nil
 		},
-		print: printHolds, value: func(r HoldsReport) float64 { return r.Holds.PerSec }, setup: HoldsReport.setup, status: o.status,
+		print: printHolds, setup: HoldsReport.setup, status: o.status,
 	}, runs, *asJSON)
 }
 

@@ -102,19 +102,6 @@ type QueueReport struct {
 // setup is how the run's system ran.
 func (r QueueReport) setup() setup { return setup{Secure: r.TLS, Traced: r.TracingRatio > 0} }
 
-// queueComparison is what `ticketing bench queue --compare N --json`
-// prints: every run, and the figures that TLS or tracing may move compared
-// with the plain runs.
-type queueComparison struct {
-	Runs []QueueReport `json:"runs"`
-	// The edge's resident memory per held socket, in bytes.
-	BytesPerConnection comparison `json:"edge_bytes_per_connection"`
-	JoinsPerSec        comparison `json:"joins_per_sec"`
-	EdgeCPU            comparison `json:"edge_cpu_seconds_while_held"`
-	Issued             comparison `json:"admission_tokens_issued_per_sec"`
-	Checks             comparison `json:"admission_checks_per_sec"`
-}
-
 // queueClientReport is what the WebSocket client process hands back.
 type queueClientReport struct {
 	Held, Failed    int
@@ -206,54 +193,28 @@ func benchQueue(ctx context.Context, args []string) error {
 	} else {
 		o.status("open files: soft limit already at the hard limit, %d", nofile)
 	}
-	var reps []QueueReport
-	for i, s := range runs {
-		if len(runs) > 1 {
-			o.status("run %d of %d: %s", i+1, len(runs), s)
-		}
-		rep, err := queueTraced(ctx, o, s)
-		if err != nil {
-			return err
-		}
-		rep.NoFile = nofile
-		reps = append(reps, rep)
-	}
-	short := func() error {
-		for _, r := range reps {
+	type m = measure[QueueReport]
+	return runAll(runner[QueueReport]{
+		measures: []m{
+			{"edge bytes per connection", "edge_bytes_per_connection", func(r QueueReport) float64 { return 1024 * r.KiBPerConnection }},
+			{"joins/s", "joins_per_sec", func(r QueueReport) float64 { return r.JoinsPerSec }},
+			{"edge CPU ms while held", "edge_cpu_ms_while_held", func(r QueueReport) float64 { return 1000 * r.EdgeCPUSeconds }},
+			{"tokens issued/s", "admission_tokens_issued_per_sec", func(r QueueReport) float64 { return r.IssuePerSec }},
+			{"admission checks/s", "admission_checks_per_sec", func(r QueueReport) float64 { return r.VerifyPerSec }},
+		},
+		run: func(s setup) (QueueReport, error) {
+			rep, err := queueTraced(ctx, o, s)
+			rep.NoFile = nofile
+			return rep, err
+		},
+		check: func(r QueueReport) error {
 			if r.Held < r.Connections {
 				return fmt.Errorf("held %d of %d connections (%s)", r.Held, r.Connections, r.setup())
 			}
-		}
-		return nil
-	}
-	if len(reps) == 1 {
-		if *asJSON {
-			return json.NewEncoder(os.Stdout).Encode(reps[0])
-		}
-		printQueue(reps[0])
-		return short()
-	}
-	c := queueComparison{Runs: reps,
-		BytesPerConnection: compare(reps, QueueReport.setup, func(r QueueReport) float64 { return 1024 * r.KiBPerConnection }),
-		JoinsPerSec:        compare(reps, QueueReport.setup, func(r QueueReport) float64 { return r.JoinsPerSec }),
-		EdgeCPU:            compare(reps, QueueReport.setup, func(r QueueReport) float64 { return 1000 * r.EdgeCPUSeconds }),
-		Issued:             compare(reps, QueueReport.setup, func(r QueueReport) float64 { return r.IssuePerSec }),
-		Checks:             compare(reps, QueueReport.setup, func(r QueueReport) float64 { return r.VerifyPerSec }),
-	}
-	if *asJSON {
-		return json.NewEncoder(os.Stdout).Encode(c)
-	}
-	for _, r := range reps {
-		fmt.Printf("--- %s ---\n", r.setup())
-		printQueue(r)
-		fmt.Println()
-	}
-	c.BytesPerConnection.print("edge bytes per connection")
-	c.JoinsPerSec.print("joins/s")
-	c.EdgeCPU.print("edge CPU ms while held")
-	c.Issued.print("tokens issued/s")
-	c.Checks.print("admission checks/s")
-	return short()
+			return nil
+		},
+		print: printQueue, setup: QueueReport.setup, status: o.status,
+	}, runs, *asJSON)
 }
 
 // queueTraced is queueOnce with tracing on for the run when s asks for
