@@ -13,6 +13,7 @@ import (
 	"github.com/ticketing/ticketing/conf"
 	"github.com/ticketing/ticketing/core"
 	"github.com/ticketing/ticketing/internal/devpki"
+	"github.com/ticketing/ticketing/internal/dirlock"
 	"github.com/ticketing/ticketing/internal/supervisor"
 	"github.com/ticketing/ticketing/services/catalog"
 	"github.com/ticketing/ticketing/services/inventory"
@@ -61,6 +62,11 @@ func runCore(ctx context.Context, args []string) error {
 	if err := gf.Apply(log); err != nil {
 		return err
 	}
+	lock, err := dirlock.Acquire(cfg.Node.DataDir)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
 	sec, err := secf.Load(log, cfg.Node.DataDir)
 	if err != nil {
 		return err

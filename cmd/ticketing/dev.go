@@ -15,6 +15,7 @@ import (
 	"github.com/ticketing/ticketing/cmd/ticketing/cli"
 	"github.com/ticketing/ticketing/core"
 	"github.com/ticketing/ticketing/edge"
+	"github.com/ticketing/ticketing/internal/dirlock"
 	"github.com/ticketing/ticketing/leafnodes"
 	"github.com/ticketing/ticketing/services/catalog"
 )
@@ -53,6 +54,13 @@ func runDev(ctx context.Context, args []string) error {
 	if err := gf.Apply(log); err != nil {
 		return err
 	}
+	// Before anything writes there: a second dev on the same directory
+	// stops here.
+	lock, err := dirlock.Acquire(*data)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
 	if cfg.AdminToken, err = adminToken(*token, *data); err != nil {
 		return err
 	}

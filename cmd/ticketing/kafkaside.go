@@ -19,6 +19,7 @@ import (
 	"github.com/ticketing/ticketing/cmd/ticketing/cli"
 	"github.com/ticketing/ticketing/core"
 	"github.com/ticketing/ticketing/internal/devpki"
+	"github.com/ticketing/ticketing/internal/dirlock"
 	"github.com/ticketing/ticketing/internal/postgres"
 	"github.com/ticketing/ticketing/internal/supervisor"
 	"github.com/ticketing/ticketing/services/audit"
@@ -151,6 +152,13 @@ func runConsume(ctx context.Context, args []string) error {
 	log, err := kf.parse(fs, args)
 	if err != nil {
 		return err
+	}
+	if *pgURL == "" { // the embedded stores are this process's alone
+		lock, err := dirlock.Acquire(*data)
+		if err != nil {
+			return err
+		}
+		defer lock.Release()
 	}
 	var export reporting.Sink
 	switch {
