@@ -488,6 +488,64 @@ func mounts(s *service, dir string) bool {
 	return false
 }
 
+// TestSecretKits: only `certs` mounts the whole secrets volume; every
+// other ticketing service mounts at /secrets, read-only, the one kit
+// volume of its kind (devpki.Kit), which `certs` exports into; Prometheus
+// gets the CA's kit.
+func TestSecretKits(t *testing.T) {
+	f := load(t)
+	kitOf := map[string]string{"core": "core", "edge": "edge", "bridge": "kafka", "consume": "kafka"}
+	certs := f.Services["certs"]
+	if certs == nil {
+		t.Fatal("no service certs")
+	}
+	exported := map[string]string{} // kit -> directory in certs
+	for _, e := range strings.Split(certs.flags(t)["export"], ",") {
+		if kit, dir, ok := strings.Cut(e, "="); ok {
+			exported[kit] = dir
+		}
+	}
+	mountedAt := func(s *service, target string) []string {
+		var srcs []string
+		for _, v := range s.Volumes {
+			src, rest, _ := strings.Cut(v, ":")
+			if strings.TrimSuffix(rest, ":ro") == target {
+				srcs = append(srcs, src)
+			}
+		}
+		return srcs
+	}
+	for _, kit := range []string{"core", "edge", "kafka", "ca"} {
+		dir, ok := exported[kit]
+		if !ok {
+			t.Errorf("certs does not export kit %s", kit)
+			continue
+		}
+		if got := mountedAt(certs, dir); !slices.Equal(got, []string{"secrets-" + kit}) {
+			t.Errorf("certs exports kit %s into %s, where %v is mounted, want volume secrets-%s", kit, dir, got, kit)
+		}
+	}
+	for name, s := range f.Services {
+		for _, v := range s.Volumes {
+			if src, _, _ := strings.Cut(v, ":"); src == "secrets" && name != "certs" {
+				t.Errorf("%s mounts the whole secrets volume (the CA key, every seed): give it its kit", name)
+			}
+		}
+		sub := s.subcommand()
+		kit, ok := kitOf[sub]
+		if !ok {
+			continue
+		}
+		want := "secrets-" + kit + ":/secrets:ro"
+		if !slices.Contains(s.Volumes, want) {
+			t.Errorf("%s (ticketing %s) mounts %v, want %s", name, sub, s.Volumes, want)
+		}
+	}
+	if p := f.Services["prometheus"]; p != nil && !slices.Contains(mountedAt(p, "/etc/prometheus/secrets"), "secrets-ca") {
+		t.Errorf("prometheus checks /metrics against the CA: mount secrets-ca, not %v", p.Volumes)
+	}
+}
+
 // TestSecrets: passwords and tokens come from the environment of `docker
 // compose`, required, never written into the file.
 func TestSecrets(t *testing.T) {

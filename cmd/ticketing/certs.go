@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/ticketing/ticketing/cmd/ticketing/cli"
@@ -25,12 +26,34 @@ func runCerts(_ context.Context, args []string) error {
 	dir := fs.String("dir", "data/secrets", "secrets directory (every process's --secrets)")
 	var hosts cli.List
 	fs.Var(&hosts, "hosts", "comma-separated DNS names and IP addresses the core and edge certificates must be valid for, besides localhost, 127.0.0.1 and ::1 (Compose: the service names)")
+	var exports cli.List
+	fs.Var(&exports, "export", "comma-separated kit=dir: also copy each kit (core, kafka, edge, client, ca) into a directory of its own, holding only what that kind of process needs (Compose mounts each service its kit, never the CA key or another user's seed)")
 	if err := cli.Parse(fs, args); err != nil {
 		return err
+	}
+	type export struct {
+		kit devpki.Kit
+		dir string
+	}
+	var kits []export
+	for _, e := range exports {
+		name, to, ok := strings.Cut(e, "=")
+		kit, err := devpki.ParseKit(name)
+		if err != nil || !ok || to == "" {
+			return fmt.Errorf("certs: --export %q: want kit=dir with a kit of %v", e, devpki.Kits)
+		}
+		kits = append(kits, export{kit, to})
 	}
 	res, err := devpki.Ensure(devpki.Config{Dir: *dir, Hosts: hosts})
 	if err != nil {
 		return err
+	}
+	for _, k := range kits {
+		written, err := devpki.Export(res.Layout, k.kit, k.dir)
+		if err != nil {
+			return err
+		}
+		res.Written = append(res.Written, written...)
 	}
 	for _, p := range res.Written {
 		fmt.Println("wrote", p)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ticketing/ticketing/bridge/kafka"
 	"github.com/ticketing/ticketing/internal/devpki"
 	"github.com/ticketing/ticketing/internal/tlsconf"
 )
@@ -96,4 +97,50 @@ func TestProbe(t *testing.T) {
 	if err := runProbe(ctx, []string{"--url", url + "/readyz", "--ca", other.Layout.CA()}); err == nil {
 		t.Error("probe trusting another CA succeeded")
 	}
+}
+
+// TestEachProcessRunsOnItsKit: `ticketing certs --export` cuts the secrets
+// into kits, and a core, an edge (joined to it over mutual TLS) and a
+// bridge each come up ready on its own kit alone, without the CA key or
+// another user's seed.
+func TestEachProcessRunsOnItsKit(t *testing.T) {
+	dir := t.TempDir()
+	kit := func(k devpki.Kit) string { return filepath.Join(dir, "kit-"+string(k)) }
+	out, err := exec.Command(binPath, "certs", "--dir", filepath.Join(dir, "all"),
+		"--export", "core="+kit(devpki.KitCore)+",edge="+kit(devpki.KitEdge)+",kafka="+kit(devpki.KitKafka)).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ticketing certs --export: %v\n%s", err, out)
+	}
+	for _, k := range []devpki.Kit{devpki.KitCore, devpki.KitEdge, devpki.KitKafka} {
+		l := devpki.Layout{Dir: kit(k)}
+		if _, err := os.Stat(l.CAKey()); !os.IsNotExist(err) {
+			t.Errorf("kit %s holds the CA key (%v)", k, err)
+		}
+		if !strings.Contains(string(out), "wrote "+l.CA()) {
+			t.Errorf("the output does not list kit %s's files:\n%s", k, out)
+		}
+	}
+	if _, err := os.Stat(devpki.Layout{Dir: kit(devpki.KitEdge)}.Seed("core")); !os.IsNotExist(err) {
+		t.Errorf("the edge's kit holds user core's seed (%v)", err)
+	}
+	if out, err := exec.Command(binPath, "certs", "--dir", filepath.Join(dir, "all"), "--export", "everything="+dir).CombinedOutput(); err == nil {
+		t.Errorf("ticketing certs took an unknown kit:\n%s", out)
+	}
+
+	core := newCores(t, 1, "--secrets", kit(devpki.KitCore))[0]
+	core.start()
+	waitReadyz(t, core.cmd, "https://"+core.ops+"/readyz", devpki.Layout{Dir: kit(devpki.KitCore)})
+	edgeAddr := freeAddr(t)
+	edge := startProc(t, "edge", nil, "edge", "--name", "edge-kit", "--http", edgeAddr,
+		"--hubs", "nats-leaf://"+core.leafAddr, "--secrets", kit(devpki.KitEdge))
+	waitReadyz(t, edge.cmd, "https://"+edgeAddr+"/readyz", devpki.Layout{Dir: kit(devpki.KitEdge)})
+	broker, err := kafka.StartEmbedded(kafka.EmbeddedConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = broker.Shutdown(context.Background()) })
+	ops := freeAddr(t)
+	bridge := startProc(t, "bridge", nil, "bridge", "--brokers", strings.Join(broker.Brokers(), ","), "--ops", ops,
+		"--nats", "tls://"+core.natsAddr, "--secrets", kit(devpki.KitKafka))
+	waitReadyz(t, bridge.cmd, "https://"+ops+"/readyz", devpki.Layout{Dir: kit(devpki.KitKafka)})
 }

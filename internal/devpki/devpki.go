@@ -20,7 +20,9 @@
 //
 // Production deployments with a PKI of their own give the same files by
 // flags instead (tlsconf.Files, the nkey and key flags), and hand each
-// process only its own: an edge never needs the core's seed or the store key.
+// process only its own: an edge never needs the core's seed or the store
+// key. Export copies such a cut (a Kit) of a directory into another, for
+// stacks without a secret store (Compose, `ticketing certs --export`).
 package devpki
 
 import (
@@ -170,12 +172,8 @@ func Ensure(c Config) (Result, error) {
 	}
 	l := Layout{Dir: c.Dir}
 	res := Result{Layout: l}
-	// tls/ can be searched by anyone, so that a process of another user
-	// (Prometheus checking /metrics) reads the CA; the keys in it are 0600.
-	for sub, perm := range map[string]os.FileMode{"tls": 0o755, "nkeys": 0o700, "keys": 0o700} {
-		if err := os.MkdirAll(filepath.Join(c.Dir, sub), perm); err != nil {
-			return res, fmt.Errorf("devpki: %w", err)
-		}
+	if err := mkdirs(l); err != nil {
+		return res, err
 	}
 	now := c.Now()
 	ca, caKey, err := loadCA(l, now.Add(c.RenewBefore))
@@ -406,6 +404,18 @@ func writeKeyPair(certPath, keyPath string, der []byte, key *ecdsa.PrivateKey) e
 		return err
 	}
 	return writeFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+}
+
+// mkdirs makes l's folders. tls/ can be searched by anyone, so that a
+// process of another user (Prometheus checking /metrics) reads the CA; the
+// keys in it are 0600.
+func mkdirs(l Layout) error {
+	for sub, perm := range map[string]os.FileMode{"tls": 0o755, "nkeys": 0o700, "keys": 0o700} {
+		if err := os.MkdirAll(filepath.Join(l.Dir, sub), perm); err != nil {
+			return fmt.Errorf("devpki: %w", err)
+		}
+	}
+	return nil
 }
 
 // writeFile writes atomically: a temporary file in the same folder,
