@@ -217,7 +217,7 @@ func (s *Mailer) Send(ctx context.Context, m mail.Message) error {
 		gomail.WithPort(s.port),
 		gomail.WithTimeout(s.cfg.Timeout),
 		gomail.WithHELO(s.cfg.HELO),
-		gomail.WithTLSConfig(s.tls),
+		gomail.WithTLSConfig(s.tls.Clone()),
 		gomail.WithDialContextFunc(dial),
 	}
 	switch s.cfg.TLS {

@@ -1,6 +1,7 @@
 package smtp_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -307,5 +308,92 @@ func TestContextEndsMidway(t *testing.T) {
 	close(held)
 	for c := range held {
 		c.Close()
+	}
+}
+
+// fakeServer answers SMTP commands with 250 (DATA with 354, QUIT with
+// 221), except the command named by verb, which gets reply.
+func fakeServer(t *testing.T, verb, reply string) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+				r := bufio.NewReader(c)
+				fmt.Fprint(c, "220 fake ESMTP\r\n")
+				inData := false
+				for {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					if inData {
+						if line == ".\r\n" {
+							inData = false
+							fmt.Fprint(c, "250 queued\r\n")
+						}
+						continue
+					}
+					cmd := strings.ToUpper(strings.Fields(line + " x")[0])
+					switch {
+					case cmd == verb:
+						fmt.Fprint(c, reply+"\r\n")
+					case cmd == "EHLO":
+						fmt.Fprint(c, "250-fake\r\n250 8BITMIME\r\n")
+					case cmd == "DATA":
+						inData = true
+						fmt.Fprint(c, "354 go on\r\n")
+					case cmd == "QUIT":
+						fmt.Fprint(c, "221 bye\r\n")
+						return
+					default:
+						fmt.Fprint(c, "250 ok\r\n")
+					}
+				}
+			})
+		}
+	})
+	return ln.Addr().String()
+}
+
+func TestServerRefusals(t *testing.T) {
+	for _, tc := range []struct {
+		verb, reply string
+		kind        errs.Kind
+		reason      string
+	}{
+		{"NONE", "", 0, ""}, // delivered
+		{"RCPT", "550 5.1.1 no such user", errs.Invalid, smtp.ReasonRecipientRefused},
+		{"RCPT", "452 4.2.2 mailbox full", errs.Unavailable, ""},
+		{"MAIL", "421 4.3.2 shutting down", errs.Unavailable, ""},
+		{"DATA", "554 5.7.1 rejected", errs.Other, ""},
+	} {
+		t.Run(tc.verb+" "+tc.reply, func(t *testing.T) {
+			m, err := smtp.New(smtp.Config{Addr: fakeServer(t, tc.verb, tc.reply), TLS: smtp.TLSNone, Timeout: 5 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = m.Send(context.Background(), message("a@example.test"))
+			if tc.reply == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			t.Logf("Send: %v", err)
+			if err == nil || errs.KindOf(err) != tc.kind || errs.ReasonOf(err) != tc.reason {
+				t.Fatalf("Send = %v (kind %v, reason %q), want kind %v reason %q", err, errs.KindOf(err), errs.ReasonOf(err), tc.kind, tc.reason)
+			}
+		})
 	}
 }
