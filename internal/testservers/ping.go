@@ -2,11 +2,15 @@ package testservers
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
+	"net/smtp"
+	"strings"
 	"time"
 
 	"github.com/gocql/gocql"
@@ -126,4 +130,62 @@ func PingOpenSearch(ctx context.Context, url string) (string, error) {
 		return "", fmt.Errorf("opensearch cluster health: status %q, timed out %v", h.Status, h.TimedOut)
 	}
 	return fmt.Sprintf("cluster %s status %s, %d node(s)", h.ClusterName, h.Status, h.NumberOfNodes), nil
+}
+
+// PingSMTP dials an SMTP server, reads its greeting, says EHLO and QUIT
+// (net/smtp); it returns the greeting's text.
+func PingSMTP(ctx context.Context, addr string) (string, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return "", fmt.Errorf("smtp dial: %w", err)
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
+	defer stop()
+	host, _, _ := net.SplitHostPort(addr)
+	c, err := smtp.NewClient(conn, host)
+	if err != nil {
+		return "", fmt.Errorf("smtp greeting: %w", err)
+	}
+	if err := c.Hello("devstack-probe"); err != nil {
+		return "", fmt.Errorf("smtp ehlo: %w", err)
+	}
+	ok, ext := c.Extension("SIZE")
+	if err := c.Quit(); err != nil {
+		return "", fmt.Errorf("smtp quit: %w", err)
+	}
+	if ok {
+		return "EHLO answered, SIZE " + ext, nil
+	}
+	return "EHLO answered", nil
+}
+
+// PingMailpit GETs Mailpit's /api/v1/info and returns its version and the
+// number of messages it holds.
+func PingMailpit(ctx context.Context, url string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(url, "/")+"/api/v1/info", nil)
+	if err != nil {
+		return "", fmt.Errorf("mailpit info: %w", err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("mailpit info: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return "", fmt.Errorf("mailpit info: %s: %s", resp.Status, strings.TrimSpace(string(b)))
+	}
+	var info struct {
+		Version  string
+		Messages int
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&info); err != nil {
+		return "", fmt.Errorf("mailpit info: %w", err)
+	}
+	return fmt.Sprintf("Mailpit %s, %d message(s)", info.Version, info.Messages), nil
 }

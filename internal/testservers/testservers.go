@@ -1,5 +1,6 @@
 // Package testservers is the one place tests get connection settings for the
-// real servers (PostgreSQL, Redis, Kafka, a CQL server, OpenSearch), and the
+// real servers (PostgreSQL, Redis, Kafka, a CQL server, OpenSearch, Mailpit's
+// SMTP server and its API), and the
 // path of promtool, the one external tool whose absence may skip a test.
 //
 // Each accessor reads one environment variable. `make test` starts every
@@ -28,6 +29,8 @@ const (
 	EnvKafkaBrokers  = "TICKETING_KAFKA_BROKERS"  // host:port[,host:port…]
 	EnvCQLHosts      = "TICKETING_CQL_HOSTS"      // host:port[,host:port…]
 	EnvOpenSearchURL = "TICKETING_OPENSEARCH_URL" // http://host:port
+	EnvSMTPAddr      = "TICKETING_SMTP_ADDR"      // host:port (Mailpit's SMTP server in tests)
+	EnvMailpitURL    = "TICKETING_MAILPIT_URL"    // http://host:port (Mailpit's web UI and REST API)
 	// EnvRequireServers, when set (not "0" or "false"), turns a missing
 	// server variable into a test failure instead of a skip. CI does the same.
 	EnvRequireServers = "TICKETING_REQUIRE_SERVERS"
@@ -62,6 +65,20 @@ func CQLHosts(t testing.TB) []string {
 func OpenSearchURL(t testing.TB) string {
 	t.Helper()
 	return strings.TrimRight(lookup(t, EnvOpenSearchURL), "/")
+}
+
+// SMTPAddr returns the SMTP server's address as host:port: Mailpit, which
+// keeps every message it is sent (see MailpitURL).
+func SMTPAddr(t testing.TB) string {
+	t.Helper()
+	return lookup(t, EnvSMTPAddr)
+}
+
+// MailpitURL returns the base URL of Mailpit's REST API, e.g.
+// http://127.0.0.1:58025, where tests read back what SMTPAddr received.
+func MailpitURL(t testing.TB) string {
+	t.Helper()
+	return strings.TrimRight(lookup(t, EnvMailpitURL), "/")
 }
 
 // Required reports whether missing servers fail tests rather than skip them:

@@ -59,6 +59,22 @@ func TestServersAnswer(t *testing.T) {
 		}
 		t.Logf("OpenSearch %s", v)
 	})
+	t.Run("smtp", func(t *testing.T) {
+		t.Parallel()
+		v, err := PingSMTP(ctx(t), SMTPAddr(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("SMTP %s", v)
+	})
+	t.Run("mailpit", func(t *testing.T) {
+		t.Parallel()
+		v, err := PingMailpit(ctx(t), MailpitURL(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s", v)
+	})
 }
 
 // fakeTB records Skip/Fatalf instead of acting on them; like the real ones it
@@ -98,6 +114,8 @@ func TestMissingVariable(t *testing.T) {
 		EnvKafkaBrokers:  func(tb testing.TB) string { return strings.Join(KafkaBrokers(tb), ",") },
 		EnvCQLHosts:      func(tb testing.TB) string { return strings.Join(CQLHosts(tb), ",") },
 		EnvOpenSearchURL: OpenSearchURL,
+		EnvSMTPAddr:      SMTPAddr,
+		EnvMailpitURL:    MailpitURL,
 	}
 	for _, required := range []bool{false, true} {
 		for name, fn := range accessors {
@@ -137,6 +155,7 @@ func TestListParsing(t *testing.T) {
 	t.Setenv(EnvCQLHosts, "127.0.0.1:59042")
 	t.Setenv(EnvOpenSearchURL, "http://127.0.0.1:59200/")
 	t.Setenv(EnvPostgresURL, "postgres://u:p@127.0.0.1:55432/db")
+	t.Setenv(EnvMailpitURL, "http://127.0.0.1:58025/")
 	if got := strings.Join(KafkaBrokers(t), "|"); got != "127.0.0.1:59092|127.0.0.2:59092" {
 		t.Errorf("KafkaBrokers = %q", got)
 	}
@@ -148,6 +167,9 @@ func TestListParsing(t *testing.T) {
 	}
 	if got := PostgresURL(t); got != "postgres://u:p@127.0.0.1:55432/db" {
 		t.Errorf("PostgresURL = %q", got)
+	}
+	if got := MailpitURL(t); got != "http://127.0.0.1:58025" {
+		t.Errorf("MailpitURL = %q", got)
 	}
 
 	// A list of only separators counts as missing.

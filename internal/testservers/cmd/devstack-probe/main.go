@@ -7,6 +7,8 @@
 //	devstack-probe kafka 127.0.0.1:59092[,host:port…]
 //	devstack-probe cql 127.0.0.1:59042[,host:port…]
 //	devstack-probe opensearch http://127.0.0.1:59200
+//	devstack-probe smtp 127.0.0.1:51025
+//	devstack-probe mailpit http://127.0.0.1:58025
 package main
 
 import (
@@ -23,7 +25,7 @@ import (
 func main() {
 	timeout := flag.Duration("timeout", 5*time.Second, "deadline for the one request")
 	flag.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: devstack-probe [-timeout d] postgres|redis|kafka|cql|opensearch TARGET")
+		fmt.Fprintln(os.Stderr, "usage: devstack-probe [-timeout d] postgres|redis|kafka|cql|opensearch|smtp|mailpit TARGET")
 	}
 	flag.Parse()
 	if flag.NArg() != 2 {
@@ -49,6 +51,10 @@ func main() {
 		answer, err = testservers.PingCQL(ctx, strings.Split(target, ","))
 	case "opensearch":
 		answer, err = testservers.PingOpenSearch(ctx, target)
+	case "smtp":
+		answer, err = testservers.PingSMTP(ctx, target)
+	case "mailpit":
+		answer, err = testservers.PingMailpit(ctx, target)
 	default:
 		flag.Usage()
 		os.Exit(2)
