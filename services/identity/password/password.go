@@ -1,7 +1,8 @@
 // Package password hashes and verifies account passwords with argon2id
-// (golang.org/x/crypto/argon2, RFC 9106). It is a domain package: no
-// storage, no transport; the account store keeps the encoded hashes and
-// the sign-in handler calls Verify.
+// (golang.org/x/crypto/argon2, RFC 9106). It is a domain package, with no
+// storage or transport: the account store is to keep the encoded hashes
+// and the sign-in to call Verify. Neither exists yet; nothing outside the
+// tests uses this package so far.
 //
 // A hash is stored in the PHC string format, with its parameters:
 //
@@ -14,16 +15,18 @@
 //
 // The defaults are the OWASP Password Storage Cheat Sheet's minimum for
 // argon2id (19 MiB of memory, 2 passes, 1 lane), with a 16-byte random salt
-// and a 32-byte key; Params.Validate refuses anything weaker. Passwords are
-// 8 to 1024 bytes long: at least MinLength characters, as NIST SP 800-63B
-// asks, at most MaxLength bytes (longer is refused, not truncated). They
-// are normalized to Unicode NFKC before hashing, as SP 800-63B recommends,
-// so that the same password typed on two keyboards that compose characters
-// differently verifies.
+// and a 32-byte key; Params.Validate refuses anything weaker. Hash takes
+// passwords of at least MinLength (8) characters, as NIST SP 800-63B asks,
+// and at most MaxLength (1024) bytes: longer ones are refused, by Verify
+// too, not truncated. Passwords are normalized to Unicode NFKC before
+// hashing, as SP 800-63B recommends, so that the same password typed on
+// two keyboards that compose characters differently verifies.
 //
 // For a sign-in with an unknown e-mail address, call VerifyDummy: it costs
-// what a Verify costs, so the response time does not tell which addresses
-// have accounts.
+// what a Verify of a hash made with the configured parameters costs, so the
+// response time does not tell which addresses have accounts. (A hash made
+// with older, cheaper parameters verifies faster until it is rehashed at
+// its owner's next sign-in.)
 package password
 
 import (

@@ -1,7 +1,9 @@
 // Package recovery makes and checks an account's recovery codes: single-use
 // codes the user writes down when turning on the second factor, each good
 // for one sign-in in place of a TOTP code when the authenticator is lost.
-// It is a domain package; the account store keeps the hashes.
+// It is a domain package, with no storage or transport: the account store
+// is to keep the hashes. That store does not exist yet; nothing outside the
+// tests uses this package so far.
 //
 // A code is Length (15) random characters of a 32-symbol alphabet, 75 bits,
 // shown in groups of five: "7kq2m-x9fd0-hc4tw". The alphabet is Crockford's
@@ -20,12 +22,12 @@
 // (argon2id, as for passwords) would buy nothing at this entropy and would
 // cost ten argon2 runs per attempt.
 //
-// Consuming a code is the store's operation: after Match reports index i,
-// the caller deletes hashes[i] in the same compare-and-set (or
-// transaction) in which it checks that the hashes have not changed since
-// it read them, and accepts the sign-in only if that write succeeds. Two
-// concurrent sign-ins with the same code then cannot both succeed.
-// Generating a new set replaces the old one whole.
+// Consuming a code is the store's operation, not this package's: after
+// Match reports index i, the caller is to delete hashes[i] in a
+// compare-and-set (or transaction) that fails if the hashes changed since
+// it read them, and to accept the sign-in only if that write succeeds, so
+// that two concurrent sign-ins with the same code cannot both succeed. A
+// new set from Generate is to replace the old one whole.
 package recovery
 
 import (

@@ -1,8 +1,10 @@
 // Package totp is the second factor of an account: time-based one-time
 // passwords (RFC 6238) as authenticator apps make them, with
 // github.com/pquerna/otp computing the codes and the otpauth:// URI. It is
-// a domain package: the account store keeps the secret and the last
-// accepted time step, the sign-in handler calls Verify.
+// a domain package, with no storage or transport: the account store is to
+// keep the secret and the last accepted time step, and the sign-in to call
+// Verify. Neither exists yet; nothing outside the tests uses this package
+// so far.
 //
 // The parameters are the ones every authenticator app supports: HMAC-SHA1,
 // 6 digits, a 30-second period, and 160-bit secrets (RFC 4226's
@@ -11,11 +13,13 @@
 // typed as they change.
 //
 // A code is good once. Verify returns the time step it matched; the caller
-// stores it as the account's last accepted step, in the same compare-and-set
-// that checks it has not moved since it was read, and passes it to the
-// next Verify, which refuses any code of that step or an earlier one. So a
-// code seen over a shoulder or phished cannot be replayed, not even within
-// its 90-second window.
+// is to store it as the account's last accepted step (in a compare-and-set,
+// so that of two concurrent sign-ins with one code only one succeeds) and
+// to pass it to the next Verify, which refuses any code of that step or an
+// earlier one. So a code seen over a shoulder or captured on its way is
+// refused once it has been used, even within its 90-second window. (A
+// phishing site that relays a code before the user's own sign-in uses it
+// is not stopped by this; nothing in TOTP stops that.)
 package totp
 
 import (
