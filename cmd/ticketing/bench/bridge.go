@@ -54,11 +54,10 @@ type bridgeReport struct {
 	// scheduled JetStream publish to the record's arrival at a
 	// read_committed consumer of the topic.
 	Latency loadgen.Result `json:"latency"`
-	// Tracing (--tracing): the share of events that carry a sampled
-	// traceparent, as the events of sampled holds do (0: off, none), and
-	// the spans the bridge exported in the run.
-	TracingRatio  float64 `json:"tracing_ratio"`
-	SpansExported int     `json:"spans_exported"`
+	// Tracing (--tracing): its ratio is also the share of events that
+	// carry a sampled traceparent, as the events of sampled holds do; the
+	// spans are the bridge's.
+	Traced
 }
 
 type rate struct {
@@ -133,19 +132,12 @@ func (r bridgeReport) setup() setup { return setup{Secure: r.TLS, Traced: r.Trac
 // sampled holds do, and the bridge's spans are exported to a receiver of
 // the run's own and counted in the report.
 func bridgeTraced(ctx context.Context, o bridgeOpts, tf *benchTracing, s setup) (bridgeReport, error) {
-	if !s.Traced {
-		benchTracedEvery.Store(0)
-		return bridgeOnce(ctx, o, s.Secure)
+	benchTracedEvery.Store(0)
+	if s.Traced {
+		benchTracedEvery.Store(int64(1 / tf.Ratio()))
 	}
-	stop, err := tf.start(ctx, "ticketing-bench-bridge")
-	if err != nil {
-		return bridgeReport{}, err
-	}
-	benchTracedEvery.Store(int64(1 / tf.Ratio()))
-	rep, err := bridgeOnce(ctx, o, s.Secure)
-	stop() // the spans still queued
-	rep.TracingRatio, rep.SpansExported = tf.Ratio(), tf.spans()
-	return rep, err
+	return tracedRun(ctx, tf, "ticketing-bench-bridge", s, func(r *bridgeReport) *Traced { return &r.Traced },
+		func() (bridgeReport, error) { return bridgeOnce(ctx, o, s.Secure) })
 }
 
 // bridgeOpts are the settings of one bridge benchmark run.
@@ -165,14 +157,11 @@ type bridgeOpts struct {
 // Kafka side is the same either way.
 func bridgeOnce(ctx context.Context, o bridgeOpts, secure bool) (bridgeReport, error) {
 	brokers := o.brokers
-	dir := o.data
-	if dir == "" {
-		var err error
-		if dir, err = os.MkdirTemp("", "ticketing-bench-bridge"); err != nil {
-			return bridgeReport{}, err
-		}
-		defer os.RemoveAll(dir)
+	dir, removeDir, err := runDir(o.data, "ticketing-bench-bridge")
+	if err != nil {
+		return bridgeReport{}, err
 	}
+	defer removeDir()
 	status := func(format string, a ...any) {
 		if !o.quiet {
 			fmt.Fprintf(os.Stderr, format+"\n", a...)
@@ -327,7 +316,11 @@ func bridgeOnce(ctx context.Context, o bridgeOpts, secure bool) (bridgeReport, e
 // printBridge prints a bridge report as tables.
 func printBridge(rep bridgeReport) {
 	fmt.Printf("%d events of %d bytes, %d a stream message, broker: %s\n\n", rep.Events, rep.EventBytes, rep.Batch, rep.Broker)
-	if rep.TracingRatio > 0 {
+	switch {
+	case rep.TracingRatio > 0 && rep.Batch == 1:
+		// The bridge continues the traces of the owners' batches only.
+		fmt.Printf("tracing: on in the bridge; plain events carry no trace to continue, so no spans (--batch N for relayed batches)\n\n")
+	case rep.TracingRatio > 0:
 		fmt.Printf("tracing: one event in %d carries a sampled traceparent; %d spans exported over OTLP\n\n", benchTracedEvery.Load(), rep.SpansExported)
 	}
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)

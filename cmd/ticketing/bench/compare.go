@@ -149,6 +149,18 @@ func (c comparison) print(what string) {
 		what, plain, f(c.Plain), c.PlainMean, what, c.Setup, f(c.Configured), c.Mean, c.Setup, c.Ratio, strings.Join(pairs, ", "))
 }
 
+// runDir is a run's data directory: data when given (kept), else a new
+// temporary one named after pattern, which done removes.
+func runDir(data, pattern string) (dir string, done func(), err error) {
+	if data != "" {
+		return data, func() {}, nil
+	}
+	if dir, err = os.MkdirTemp("", pattern); err != nil {
+		return "", nil, err
+	}
+	return dir, func() { os.RemoveAll(dir) }, nil
+}
+
 // runner is how to make one benchmark's runs and read their reports.
 type runner[R any] struct {
 	// measures are the figures compared between the configured and the

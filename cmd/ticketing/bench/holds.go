@@ -130,10 +130,8 @@ type HoldsReport struct {
 	// The peak phase's alone (the one holds/s is measured in).
 	SystemPeak procCounters `json:"system_peak"`
 	ClientPeak procCounters `json:"load_generator_peak"`
-	// Tracing (--tracing): the sampling ratio (0: off) and the spans the
-	// system and the load generator exported in the run.
-	TracingRatio  float64 `json:"tracing_ratio"`
-	SpansExported int     `json:"spans_exported"`
+	// Tracing (--tracing): the system's and the load generator's.
+	Traced
 }
 
 // clientReport is what the load-generating child process hands back.
@@ -208,17 +206,8 @@ func (r HoldsReport) setup() setup { return setup{Secure: r.TLS, Traced: r.Traci
 // holdsTraced is holdsOnce with tracing on for the run when s asks for it,
 // its spans exported to a receiver of its own and counted in the report.
 func holdsTraced(ctx context.Context, o holdsOpts, s setup) (HoldsReport, error) {
-	if !s.Traced {
-		return holdsOnce(ctx, o, s)
-	}
-	stop, err := o.tracing.start(ctx, "ticketing-bench")
-	if err != nil {
-		return HoldsReport{}, err
-	}
-	rep, err := holdsOnce(ctx, o, s)
-	stop() // the spans still queued
-	rep.SpansExported = o.tracing.spans()
-	return rep, err
+	return tracedRun(ctx, o.tracing, "ticketing-bench", s, func(r *HoldsReport) *Traced { return &r.Traced },
+		func() (HoldsReport, error) { return holdsOnce(ctx, o, s) })
 }
 
 // holdsOpts are the settings of one holds benchmark run.
@@ -241,14 +230,11 @@ type holdsOpts struct {
 // o.cipher), or in plaintext as with --insecure.
 func holdsOnce(ctx context.Context, o holdsOpts, s setup) (HoldsReport, error) {
 	secure := s.Secure
-	dir := o.data
-	if dir == "" {
-		var err error
-		if dir, err = os.MkdirTemp("", "ticketing-bench"); err != nil {
-			return HoldsReport{}, err
-		}
-		defer os.RemoveAll(dir)
+	dir, done, err := runDir(o.data, "ticketing-bench")
+	if err != nil {
+		return HoldsReport{}, err
 	}
+	defer done()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	coreSec, edgeSec := cli.Insecure(), cli.Insecure()
 	if secure {
@@ -371,9 +357,6 @@ func holdsOnce(ctx context.Context, o holdsOpts, s setup) (HoldsReport, error) {
 		System: marks.end.sub(marks.start), Client: cr.HoldsCounters, ClientCPU: cr.HoldsCPU,
 		SystemPeak: marks.half.sub(marks.start), ClientPeak: cr.PeakCounters}
 	rep.SystemCPU = rep.System.CPU()
-	if s.Traced {
-		rep.TracingRatio = o.tracing.Ratio()
-	}
 	if o.viaHTTP {
 		rep.Path = "http"
 	}

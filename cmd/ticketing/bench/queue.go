@@ -52,10 +52,8 @@ type QueueReport struct {
 	// core over mutual TLS, as ticketing edge runs by default; the
 	// clients dialled wss://. Off: --insecure, ws://.
 	TLS bool `json:"tls"`
-	// Tracing (--tracing): the sampling ratio (0: off) of the edge and the
-	// core, and the spans they exported in the run.
-	TracingRatio  float64 `json:"tracing_ratio"`
-	SpansExported int     `json:"spans_exported"`
+	// Tracing (--tracing): the edge's and the core's.
+	Traced
 	// EdgeGCPercent is the edge's --gc-percent (0: its default).
 	EdgeGCPercent int    `json:"edge_gc_percent"`
 	Connections   int    `json:"connections"` // asked for
@@ -221,18 +219,8 @@ func benchQueue(ctx context.Context, args []string) error {
 // it: in this process (the core) and in the edge, its spans exported to a
 // receiver of this process and counted in the report.
 func queueTraced(ctx context.Context, o queueOpts, s setup) (QueueReport, error) {
-	if !s.Traced {
-		return queueOnce(ctx, o, s)
-	}
-	stop, err := o.tracing.start(ctx, "ticketing-bench")
-	if err != nil {
-		return QueueReport{}, err
-	}
-	rep, err := queueOnce(ctx, o, s)
-	stop() // the spans still queued
-	rep.TracingRatio = o.tracing.Ratio()
-	rep.SpansExported = o.tracing.spans()
-	return rep, err
+	return tracedRun(ctx, o.tracing, "ticketing-bench", s, func(r *QueueReport) *Traced { return &r.Traced },
+		func() (QueueReport, error) { return queueOnce(ctx, o, s) })
 }
 
 // queueOnce is one run of the queue benchmark, secure (s.Secure: the
@@ -243,11 +231,11 @@ func queueOnce(ctx context.Context, o queueOpts, s setup) (QueueReport, error) {
 	var ring *admission.KeyRing
 	base, pid, ca := o.edgeURL, o.edgePID, o.edgeCA
 	if base == "" {
-		dir, err := os.MkdirTemp("", "ticketing-bench-queue")
+		dir, done, err := runDir("", "ticketing-bench-queue")
 		if err != nil {
 			return rep, err
 		}
-		defer os.RemoveAll(dir)
+		defer done()
 		log := slog.New(slog.NewTextHandler(io.Discard, nil))
 		coreSec := cli.Insecure()
 		if s.Secure {

@@ -88,6 +88,32 @@ func (t *benchTracing) childArgs() []string {
 	return []string{"--tracing", *t.ratio, "--otlp-endpoint", t.recv.URL()}
 }
 
+// Traced is what a run says of its tracing, in every benchmark's report.
+type Traced struct {
+	// TracingRatio is the run's sampling ratio (0: off); SpansExported the
+	// spans its processes exported to the benchmark's receiver.
+	TracingRatio  float64 `json:"tracing_ratio"`
+	SpansExported int     `json:"spans_exported"`
+}
+
+// tracedRun makes one run with run: with tracing on for it (in this
+// process, and in the children it starts with t.childArgs) when s asks,
+// its ratio and exported spans written into the report's Traced.
+func tracedRun[R any](ctx context.Context, t *benchTracing, service string, s setup, traced func(*R) *Traced, run func() (R, error)) (R, error) {
+	if !s.Traced {
+		return run()
+	}
+	stop, err := t.start(ctx, service)
+	if err != nil {
+		var zero R
+		return zero, err
+	}
+	rep, err := run()
+	stop() // the spans still queued
+	*traced(&rep) = Traced{TracingRatio: t.Ratio(), SpansExported: t.spans()}
+	return rep, err
+}
+
 // spans is how many spans the receiver got so far.
 func (t *benchTracing) spans() int {
 	if t.recv == nil {
