@@ -17,6 +17,7 @@ import (
 
 	"github.com/ticketing/ticketing/internal/errs"
 	"github.com/ticketing/ticketing/internal/kvget"
+	"github.com/ticketing/ticketing/internal/kvwatch"
 	"github.com/ticketing/ticketing/services/catalog"
 )
 
@@ -120,46 +121,26 @@ func (s *Store) Events(ctx context.Context) ([]catalog.Event, error) {
 // error: the cache would go stale). The cache is marked ready after the
 // initial values.
 func Follow(ctx context.Context, kv jetstream.KeyValue, cache *catalog.Cache, log *slog.Logger) error {
-	w, err := kv.WatchAll(ctx)
-	if err != nil {
-		return fmt.Errorf("catalog follow: %w", err)
-	}
-	defer func() { _ = w.Stop() }()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case e, ok := <-w.Updates():
-			if !ok {
-				if ctx.Err() != nil {
-					return nil
-				}
-				return errors.New("catalog follow: the watch ended")
-			}
-			if e == nil {
-				cache.MarkReady()
-				continue
-			}
-			if e.Operation() != jetstream.KeyValuePut {
-				continue
-			}
-			key := e.Key()
-			switch {
-			case strings.HasPrefix(key, "venue."):
-				var v catalog.Venue
-				if err := json.Unmarshal(e.Value(), &v); err != nil {
-					log.Warn("catalog: unreadable venue", "key", key, "err", err)
-					continue
-				}
-				cache.PutVenue(v)
-			case strings.HasPrefix(key, "event."):
-				var ev catalog.Event
-				if err := json.Unmarshal(e.Value(), &ev); err != nil {
-					log.Warn("catalog: unreadable event", "key", key, "err", err)
-					continue
-				}
-				cache.PutEvent(ev)
-			}
+	return kvwatch.Follow(ctx, kv, "catalog follow", cache.MarkReady, func(e jetstream.KeyValueEntry) {
+		if e.Operation() != jetstream.KeyValuePut {
+			return
 		}
-	}
+		key := e.Key()
+		switch {
+		case strings.HasPrefix(key, "venue."):
+			var v catalog.Venue
+			if err := json.Unmarshal(e.Value(), &v); err != nil {
+				log.Warn("catalog: unreadable venue", "key", key, "err", err)
+				return
+			}
+			cache.PutVenue(v)
+		case strings.HasPrefix(key, "event."):
+			var ev catalog.Event
+			if err := json.Unmarshal(e.Value(), &ev); err != nil {
+				log.Warn("catalog: unreadable event", "key", key, "err", err)
+				return
+			}
+			cache.PutEvent(ev)
+		}
+	})
 }

@@ -2,8 +2,6 @@ package natskv
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"strings"
 
@@ -11,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/internal/kvwatch"
 	"github.com/ticketing/ticketing/services/flags"
 	"github.com/ticketing/ticketing/services/settings"
 )
@@ -53,31 +52,11 @@ func (m *Metrics) count(kind, outcome string) {
 // second of its write. An entry the domain refuses is logged and counted,
 // and the value before it stays.
 func Watch(ctx context.Context, kv jetstream.KeyValue, live *settings.Live, set *flags.Set, log *slog.Logger, m *Metrics) error {
-	w, err := kv.WatchAll(ctx)
-	if err != nil {
-		return fmt.Errorf("settings watch: %w", err)
+	var ready func()
+	if live != nil {
+		ready = live.MarkReady
 	}
-	defer func() { _ = w.Stop() }()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case e, ok := <-w.Updates():
-			if !ok {
-				if ctx.Err() != nil {
-					return nil
-				}
-				return errors.New("settings watch: the watch ended")
-			}
-			if e == nil {
-				if live != nil {
-					live.MarkReady()
-				}
-				continue
-			}
-			apply(e, live, set, log, m)
-		}
-	}
+	return kvwatch.Follow(ctx, kv, "settings watch", ready, func(e jetstream.KeyValueEntry) { apply(e, live, set, log, m) })
 }
 
 func apply(e jetstream.KeyValueEntry, live *settings.Live, set *flags.Set, log *slog.Logger, m *Metrics) {
