@@ -171,8 +171,9 @@ func (m *Manager) Refresh(ctx context.Context, clientID, token string, seen Seen
 			default:
 				return Session{}, "", errs.E(op, err)
 			}
-		case sameHash(h, f.Previous) && m.cfg.Grace > 0 &&
-			!now.Before(f.RotatedAt) && now.Sub(f.RotatedAt) <= m.cfg.Grace:
+		case sameHash(h, f.Previous) && m.cfg.Grace > 0 && absDuration(now.Sub(f.RotatedAt)) <= m.cfg.Grace:
+			// A negative age (down to -Grace) passes: the rotation was
+			// stamped by another process whose clock is ahead of ours.
 			if next, ok := open(s.ID, token, f.Sealed); ok {
 				return s, next, nil
 			}
@@ -182,6 +183,13 @@ func (m *Manager) Refresh(ctx context.Context, clientID, token string, seen Seen
 		return Session{}, "", m.reused(ctx, op, s)
 	}
 	return Session{}, "", errs.E(op, errs.Unavailable, "session contended; try again")
+}
+
+func absDuration(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
 }
 
 // reused revokes a session whose spent token was presented.

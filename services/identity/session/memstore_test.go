@@ -42,6 +42,9 @@ func (s *memStore) Create(ctx context.Context, v session.Session) error {
 	if err := session.Check(v); err != nil {
 		return err
 	}
+	if !s.now().Before(v.ExpiresAt) {
+		return errs.E(errs.Invalid, "expired")
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.live(v.ID); ok {

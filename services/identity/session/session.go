@@ -33,7 +33,8 @@
 //     version that was read. Of concurrent refreshes with one token exactly
 //     one rotates; the others read again and are judged on the new state.
 //   - if it is the immediately previous token, presented again within
-//     Config.Grace (30 s) of its rotation, the response that carried the
+//     Config.Grace (30 s) of its rotation (either side of it, for clocks
+//     of processes that differ a little), the response that carried the
 //     new token was probably lost: the same new token is returned again,
 //     nothing rotates. Once the new token has been used it is no longer the
 //     successor of the presented one (that is two generations back), so
@@ -163,8 +164,9 @@ type Family struct {
 // from several processes on the same backing store. A session past its
 // ExpiresAt (by the store's clock) is treated as absent by every method.
 type Store interface {
-	// Create stores a new session (Check first: errs.Invalid). An id that
-	// exists is errs.Conflict, reason ReasonIDTaken. Version is ignored.
+	// Create stores a new session (Check first: errs.Invalid; an expired
+	// one is errs.Invalid too). An id that exists is errs.Conflict, reason
+	// ReasonIDTaken. Version is ignored.
 	Create(ctx context.Context, s Session) error
 	// Get returns the session with its Version, or errs.NotFound.
 	Get(ctx context.Context, id string) (Session, error)

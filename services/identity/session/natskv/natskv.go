@@ -21,6 +21,12 @@
 // (session or index entry) some time after its session expired, never
 // before, and storage stays bounded without a sweeper.
 //
+// A rotation is two requests (a get and the update) and, with the core
+// configuration's sync_interval always, one fsync on the bucket's stream,
+// which bounds it: BenchmarkRotate measured 650-760 rotations/s on a
+// 2-vCPU test VM, serial or with up to 128 concurrent sessions (the
+// stream's writes are synced one by one). The production store is Redis.
+//
 // With more than one replica, reads go to the stream's leader (Open only):
 // a replica that lags behind a rotation would show the previous family, and
 // judging a refresh on that would take the newest token for a replay.
@@ -180,6 +186,9 @@ func (s *Store) Create(ctx context.Context, v session.Session) error {
 	const op = "session.natskv.create"
 	if err := session.Check(v); err != nil {
 		return errs.E(op, err)
+	}
+	if s.expired(v) {
+		return errs.E(op, errs.Invalid, "session has expired")
 	}
 	if v.ExpiresAt.Sub(s.cfg.Now()) > s.cfg.MaxLifetime {
 		return errs.Errorf(op, errs.Invalid, "session lives longer than the store's max lifetime %v", s.cfg.MaxLifetime)

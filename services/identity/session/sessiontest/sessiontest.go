@@ -203,6 +203,10 @@ func testCreateInvalid(t *testing.T, e *env) {
 		"long agent":  func(s *session.Session) { s.UserAgent = strings.Repeat("a", 300) },
 		"short prev":  func(s *session.Session) { s.Family.Previous = []byte{1} },
 		"bad utf8 ua": func(s *session.Session) { s.UserAgent = "\xff" },
+		"expired": func(s *session.Session) {
+			s.CreatedAt = s.CreatedAt.Add(-2 * time.Hour)
+			s.ExpiresAt = s.ExpiresAt.Add(-time.Hour)
+		},
 	} {
 		s := valid(e)
 		f(&s)
@@ -437,6 +441,16 @@ func testRetryWithinGrace(t *testing.T, e *env) {
 	before, err := e.store.Get(ctx(t), s.ID)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// A process whose clock is behind the one that rotated answers the
+	// retry too.
+	behind, err := session.NewManager(e.store, session.Config{Grace: 30 * time.Second,
+		Now: func() time.Time { return e.clock.Now().Add(-5 * time.Second) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, again := refresh(t, behind, t0); again != t1 {
+		t.Fatal("a retry on a process with a slower clock returned another token")
 	}
 	for _, d := range []time.Duration{time.Second, 19 * time.Second, 10 * time.Second} { // up to exactly 30s
 		e.clock.Advance(d)
