@@ -173,3 +173,40 @@ func BenchmarkRotate(b *testing.B) {
 	s, _, _ := newStore(b, time.Now)
 	sessiontest.BenchmarkRotate(b, s)
 }
+
+// A session past its expiry by the store's clock, which Redis has not
+// dropped yet, does not hold its id.
+func TestCreateOverExpired(t *testing.T) {
+	clock := sessiontest.NewClock(time.Now())
+	s, _, _ := newStore(t, clock.Now)
+	ctx := context.Background()
+	now := clock.Now().UTC()
+	old := session.Session{ID: session.NewID(), UserID: identity.NewID(), ClientID: "web",
+		CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(time.Hour),
+		Family: session.Family{Current: session.HashToken("a"), RotatedAt: now}}
+	if err := s.Create(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	before, err := s.Get(ctx, old.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(2 * time.Hour)
+	now = clock.Now().UTC()
+	fresh := old
+	fresh.UserID = identity.NewID()
+	fresh.CreatedAt, fresh.LastUsedAt, fresh.ExpiresAt, fresh.Family.RotatedAt = now, now, now.Add(time.Hour), now
+	if err := s.Create(ctx, fresh); err != nil {
+		t.Fatalf("create over the expired session: %v", err)
+	}
+	got, err := s.Get(ctx, old.ID)
+	if err != nil || got.UserID != fresh.UserID || got.Version <= before.Version {
+		t.Fatalf("Get = %+v, %v (version before %d)", got, err, before.Version)
+	}
+	if l, err := s.ListForUser(ctx, old.UserID); err != nil || len(l) != 0 {
+		t.Fatalf("the old user lists %v, %v", l, err)
+	}
+	if err := s.Create(ctx, fresh); !errs.Is(errs.Conflict, err) {
+		t.Fatalf("create over the live session: %v, want conflict", err)
+	}
+}
