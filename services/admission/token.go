@@ -159,9 +159,10 @@ type Verifier struct {
 	cfg     Config
 }
 
-// NewVerifier returns a verifier taking its keys from keys (a *KeyRing on
-// a core node, *PublicKeys parsed from the JWKS elsewhere). spent records
-// redeemed tokens; it may be nil when only Verify is used.
+// NewVerifier returns a verifier taking its keys from keys (a
+// *keyring.KeyRing on a core node, *keyring.PublicKeys parsed from the
+// JWKS elsewhere). spent records redeemed tokens; it may be nil when only
+// Verify is used.
 func NewVerifier(keys keyring.KeySource, spent SpentStore, cfg Config) (*Verifier, error) {
 	cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
