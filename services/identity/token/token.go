@@ -268,10 +268,12 @@ func (v *Verifier) Verify(token string, now time.Time) (Claims, error) {
 	return v.checkClaims(&w, k.KID(), now)
 }
 
-// parseClaims reads the payload strictly: one JSON object with only the
-// known claims, iat and exp integers, aud one string, nothing after it.
-// The payload is signed, so only a holder of a key wrote it; strictness
-// keeps the format from drifting.
+// parseClaims reads the payload: one JSON object with only the known
+// claims, iat, nbf and exp integers, aud one string, nothing after it. It
+// is encoding/json, so member names match case-insensitively and of a
+// member given twice the last wins; unlike the header (parsed before the
+// signature check, exactly), the payload is signed, so only a holder of a
+// key wrote it.
 func parseClaims(p []byte) (wireClaims, bool) {
 	var w wireClaims
 	dec := json.NewDecoder(bytes.NewReader(p))
