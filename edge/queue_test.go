@@ -24,6 +24,7 @@ import (
 	edgequeue "github.com/ticketing/ticketing/edge/queue"
 	"github.com/ticketing/ticketing/internal/errs"
 	"github.com/ticketing/ticketing/internal/jsnames"
+	"github.com/ticketing/ticketing/internal/keyring"
 	"github.com/ticketing/ticketing/internal/supervisor/supervisortest"
 	"github.com/ticketing/ticketing/leafnodes"
 	"github.com/ticketing/ticketing/services/admission"
@@ -110,7 +111,7 @@ func TestWaitingRoomThroughTheEdge(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = qs.Stop() }()
-	ring, err := admission.NewKeyRing(admission.KeyRingConfig{}, time.Now())
+	ring, err := keyring.NewKeyRing(keyring.KeyRingConfig{}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +248,7 @@ func TestWaitingRoomThroughTheEdge(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Body.Close()
-	var jwks admission.JWKS
+	var jwks keyring.JWKS
 	if err := json.NewDecoder(r.Body).Decode(&jwks); err != nil || len(jwks.Keys) != 1 || jwks.Keys[0].KID != ring.ActiveKID() {
 		t.Fatalf("jwks: %+v %v", jwks, err)
 	}

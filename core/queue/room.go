@@ -25,9 +25,10 @@ import (
 
 	"github.com/ticketing/ticketing/core/streams"
 	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/internal/keyring"
+	keyringkv "github.com/ticketing/ticketing/internal/keyring/natskv"
 	"github.com/ticketing/ticketing/services/admission"
 	admissionapi "github.com/ticketing/ticketing/services/admission/natsapi"
-	admissionkv "github.com/ticketing/ticketing/services/admission/natskv"
 	"github.com/ticketing/ticketing/services/catalog"
 	"github.com/ticketing/ticketing/services/inventory"
 	"github.com/ticketing/ticketing/services/queue"
@@ -52,7 +53,7 @@ type Config struct {
 	// Tokens: issuer, audience, lifetime of admission tokens.
 	Tokens admission.Config
 	// Keys: signing key rotation.
-	Keys admission.KeyRingConfig
+	Keys keyring.KeyRingConfig
 	// KeySyncEvery is how often a node syncs the signing keys with the
 	// shared store (rotating when due). Default 1m.
 	KeySyncEvery time.Duration
@@ -117,8 +118,8 @@ type Room struct {
 	log    *slog.Logger
 	now    func() time.Time
 	store  coord.Store
-	keys   admission.KeyStore
-	ring   *admission.KeyRing
+	keys   keyring.KeyStore
+	ring   *keyring.KeyRing
 	signer *admission.Signer
 
 	mu      sync.Mutex
@@ -151,13 +152,13 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*Room, error) {
 		reports: map[string]*coord.Reports{}, soldOut: map[string]soldOutAt{},
 	}
 	var err error
-	if r.keys, err = admissionkv.New(deps.Streams.AdmissionKeys, admissionkv.Config{Bucket: streams.AdmissionKeysBucket}); err != nil {
+	if r.keys, err = keyringkv.New(deps.Streams.AdmissionKeys, streams.AdmissionKeysConfig(0)); err != nil {
 		return nil, err
 	}
-	if r.ring, err = admission.NewKeyRing(cfg.Keys, r.now()); err != nil {
+	if r.ring, err = keyring.NewKeyRing(cfg.Keys, r.now()); err != nil {
 		return nil, err
 	}
-	if _, err := admission.Sync(ctx, r.keys, r.ring, r.now()); err != nil {
+	if _, err := keyring.Sync(ctx, r.keys, r.ring, r.now()); err != nil {
 		return nil, err
 	}
 	if r.signer, err = admission.NewSigner(r.ring, cfg.Tokens); err != nil {
@@ -210,7 +211,7 @@ func (r *Room) Stop(ctx context.Context) {
 }
 
 // Ring is the node's signing key ring (for tests and metrics).
-func (r *Room) Ring() *admission.KeyRing { return r.ring }
+func (r *Room) Ring() *keyring.KeyRing { return r.ring }
 
 func (r *Room) syncKeys(ctx context.Context) {
 	t := time.NewTicker(r.cfg.KeySyncEvery)
@@ -222,7 +223,7 @@ func (r *Room) syncKeys(ctx context.Context) {
 		case <-t.C:
 		}
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		rotated, err := admission.Sync(sctx, r.keys, r.ring, r.now())
+		rotated, err := keyring.Sync(sctx, r.keys, r.ring, r.now())
 		cancel()
 		switch {
 		case err != nil && ctx.Err() == nil:

@@ -12,7 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ticketing/ticketing/internal/jsnames"
-	admissionkv "github.com/ticketing/ticketing/services/admission/natskv"
+	keyringkv "github.com/ticketing/ticketing/internal/keyring/natskv"
 	queuekv "github.com/ticketing/ticketing/services/queue/natskv"
 	settingskv "github.com/ticketing/ticketing/services/settings/natskv"
 )
@@ -31,6 +31,14 @@ const (
 	InventorySubjPx     = "inv.log."
 	FenceSubjPx         = "inv.fence."
 )
+
+// AdmissionKeysConfig is the store of the admission token signing keys
+// (services/admission): bucket AdmissionKeysBucket, key "keyset". Stored
+// data: do not rename.
+func AdmissionKeysConfig(replicas int) keyringkv.Config {
+	return keyringkv.Config{Bucket: AdmissionKeysBucket, Key: "keyset", Replicas: replicas,
+		Description: "admission token signing keys (private: core only)"}
+}
 
 // SettingsBucket holds the dynamic settings and feature flags: written by
 // the core's config service only, read by every core and edge (edges over
@@ -97,7 +105,7 @@ type Set struct {
 	Secrets   jetstream.KeyValue
 	Snapshots jetstream.ObjectStore
 	// Queue is the waiting room's state (services/queue/natskv);
-	// AdmissionKeys the token signing keys (services/admission/natskv).
+	// AdmissionKeys the admission token signing keys (internal/keyring/natskv).
 	Queue         jetstream.KeyValue
 	AdmissionKeys jetstream.KeyValue
 	// Settings: dynamic settings and flags (services/settings/natskv).
@@ -166,7 +174,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, c Config) (*Set, error)
 		{&s.Secrets, jetstream.KeyValueConfig{Bucket: SecretsBucket, Description: "keys shared by core nodes",
 			History: 1, Storage: jetstream.FileStorage, Replicas: c.Replicas}},
 		{&s.Queue, queuekv.KeyValueConfig(c.Replicas)},
-		{&s.AdmissionKeys, admissionkv.Config{Bucket: AdmissionKeysBucket, Replicas: c.Replicas}.KeyValueConfig()},
+		{&s.AdmissionKeys, AdmissionKeysConfig(c.Replicas).KeyValueConfig()},
 		{&s.Settings, settingskv.KeyValueConfig(c.Replicas)},
 	}
 	for _, k := range kvs {

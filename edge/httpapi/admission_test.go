@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ticketing/ticketing/internal/keyring"
 	"github.com/ticketing/ticketing/services/admission"
 )
 
@@ -23,9 +24,9 @@ func (testGate) Subject(eventID, session string) (string, bool) {
 	return hex.EncodeToString(sum[:16]), true
 }
 
-func newTestSigner(t *testing.T) (*admission.KeyRing, *admission.Signer) {
+func newTestSigner(t *testing.T) (*keyring.KeyRing, *admission.Signer) {
 	t.Helper()
-	ring, err := admission.NewKeyRing(admission.KeyRingConfig{}, time.Now())
+	ring, err := keyring.NewKeyRing(keyring.KeyRingConfig{}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,7 @@ import (
 	edgequeue "github.com/ticketing/ticketing/edge/queue"
 	"github.com/ticketing/ticketing/edge/ratelimit"
 	"github.com/ticketing/ticketing/internal/errs"
-	"github.com/ticketing/ticketing/services/admission"
+	"github.com/ticketing/ticketing/internal/keyring"
 	"github.com/ticketing/ticketing/services/queue"
 )
 
@@ -32,7 +32,7 @@ type fakeQueue struct {
 }
 
 func newFakeQueue(t testing.TB) *fakeQueue {
-	ring, err := admission.NewKeyRing(admission.KeyRingConfig{}, time.Now())
+	ring, err := keyring.NewKeyRing(keyring.KeyRingConfig{}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +176,7 @@ func TestQueueJoinAndStatus(t *testing.T) {
 		t.Fatalf("challenge: %+v", c)
 	}
 	r = e.call(t, "GET", "/.well-known/jwks.json", "")
-	if _, err := admission.ParseJWKS(r.body); r.status != 200 || err != nil {
+	if _, err := keyring.ParseJWKS(r.body); r.status != 200 || err != nil {
 		t.Fatalf("jwks: %s %v", r, err)
 	}
 	// A queue-off event has no waiting room; an unknown one is not there.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/internal/keyring"
 	"github.com/ticketing/ticketing/services/admission"
 	"github.com/ticketing/ticketing/services/queue"
 )
@@ -105,14 +106,14 @@ func (f *fakeCore) decide(t testing.TB, d Decision) {
 
 // fakeAdmission signs tokens with a real key ring, as the core does.
 type fakeAdmission struct {
-	ring   *admission.KeyRing
+	ring   *keyring.KeyRing
 	signer *admission.Signer
 	issued atomic.Int32
 	now    func() time.Time
 }
 
 func newFakeAdmission(t testing.TB, now func() time.Time) *fakeAdmission {
-	ring, err := admission.NewKeyRing(admission.KeyRingConfig{}, now())
+	ring, err := keyring.NewKeyRing(keyring.KeyRingConfig{}, now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +130,7 @@ func (a *fakeAdmission) Issue(_ context.Context, eventID, subject string) (strin
 	return tok, c.ID, c.Expiry, err
 }
 
-func (a *fakeAdmission) JWKS(context.Context) ([]byte, *admission.PublicKeys, error) {
+func (a *fakeAdmission) JWKS(context.Context) ([]byte, *keyring.PublicKeys, error) {
 	b, err := json.Marshal(a.ring.PublicJWKS())
 	return b, a.ring.PublicKeys(), err
 }

@@ -8,16 +8,17 @@ import (
 	"time"
 
 	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/internal/keyring"
 	"github.com/ticketing/ticketing/internal/pause"
 	"github.com/ticketing/ticketing/services/admission"
 )
 
-// Keys is the admission public keys the edge verifies with: an
-// admission.KeySource refreshed from the core. Before the first fetch it
+// Keys is the admission public keys the edge verifies with: a
+// keyring.KeySource refreshed from the core. Before the first fetch it
 // holds no key (every token is refused as from an unknown key).
 type Keys struct {
 	adm  Admission
-	keys atomic.Pointer[admission.PublicKeys]
+	keys atomic.Pointer[keyring.PublicKeys]
 	log  *slog.Logger
 
 	mu   sync.Mutex // serialises RefreshForUnknown
@@ -49,12 +50,12 @@ func (k *Keys) RefreshForUnknown(ctx context.Context, now time.Time) bool {
 // NewKeys returns an empty key set fetched from adm by Refresh or Follow.
 func NewKeys(adm Admission, log *slog.Logger) *Keys {
 	k := &Keys{adm: adm, log: log}
-	k.keys.Store(&admission.PublicKeys{})
+	k.keys.Store(&keyring.PublicKeys{})
 	return k
 }
 
-// PublicKeys implements admission.KeySource.
-func (k *Keys) PublicKeys() *admission.PublicKeys { return k.keys.Load() }
+// PublicKeys implements keyring.KeySource.
+func (k *Keys) PublicKeys() *keyring.PublicKeys { return k.keys.Load() }
 
 // Refresh fetches the keys once.
 func (k *Keys) Refresh(ctx context.Context) error {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/internal/keyring"
 	"github.com/ticketing/ticketing/services/admission"
 )
 
@@ -16,7 +17,7 @@ type countingAdmission struct {
 	fetches atomic.Int32
 }
 
-func (c *countingAdmission) JWKS(ctx context.Context) ([]byte, *admission.PublicKeys, error) {
+func (c *countingAdmission) JWKS(ctx context.Context) ([]byte, *keyring.PublicKeys, error) {
 	c.fetches.Add(1)
 	return c.fakeAdmission.JWKS(ctx)
 }
@@ -79,9 +80,9 @@ func TestGateRefreshesKeysForUnknownKey(t *testing.T) {
 	}
 }
 
-func newTestRing(t *testing.T, now time.Time) (*admission.KeyRing, *admission.Signer) {
+func newTestRing(t *testing.T, now time.Time) (*keyring.KeyRing, *admission.Signer) {
 	t.Helper()
-	ring, err := admission.NewKeyRing(admission.KeyRingConfig{}, now)
+	ring, err := keyring.NewKeyRing(keyring.KeyRingConfig{}, now)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/ticketing/ticketing/services/admission"
+	"github.com/ticketing/ticketing/internal/keyring"
 	admissionapi "github.com/ticketing/ticketing/services/admission/natsapi"
 	"github.com/ticketing/ticketing/services/queue"
 	queueapi "github.com/ticketing/ticketing/services/queue/natsapi"
@@ -61,7 +61,7 @@ type Admission interface {
 	// event.
 	Issue(ctx context.Context, eventID, subject string) (token, jti string, expires time.Time, err error)
 	// JWKS is the public key set as served, and parsed.
-	JWKS(ctx context.Context) ([]byte, *admission.PublicKeys, error)
+	JWKS(ctx context.Context) ([]byte, *keyring.PublicKeys, error)
 }
 
 var _ Admission = (*admissionapi.Client)(nil)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/internal/keyring"
 	"github.com/ticketing/ticketing/services/admission"
 	"github.com/ticketing/ticketing/services/admission/admissiontest"
 )
@@ -25,7 +26,7 @@ var t0 = time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
 var enc = base64.RawURLEncoding
 
 type fixture struct {
-	ring   *admission.KeyRing
+	ring   *keyring.KeyRing
 	signer *admission.Signer
 	ver    *admission.Verifier
 	spent  *admission.MemorySpentStore
@@ -34,7 +35,7 @@ type fixture struct {
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	ring, err := admission.NewKeyRing(admission.KeyRingConfig{}, t0)
+	ring, err := keyring.NewKeyRing(keyring.KeyRingConfig{}, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -420,30 +421,11 @@ func TestRotation(t *testing.T) {
 	}
 }
 
-func TestRingRefusesBadSets(t *testing.T) {
+// A verifier built from the JWKS alone (an edge, a partner) accepts the
+// ring's tokens, of the active and of a retired key.
+func TestVerifyWithParsedJWKS(t *testing.T) {
 	f := newFixture(t)
-	if err := f.ring.Rotate(t0.Add(time.Minute)); err != nil {
-		t.Fatal(err)
-	}
-	cfg := f.ring.Config()
-	set := f.ring.KeySet()
-	for name, mutate := range map[string]func(*admission.KeySet){
-		"no active":    func(s *admission.KeySet) { s.Keys[0].Retired = t0 },
-		"two active":   func(s *admission.KeySet) { s.Keys[1].Retired = time.Time{} },
-		"kid mismatch": func(s *admission.KeySet) { s.Keys[0].KID = s.Keys[1].KID },
-		"short seed":   func(s *admission.KeySet) { s.Keys[0].Seed = s.Keys[0].Seed[:31] },
-		"empty":        func(s *admission.KeySet) { s.Keys = nil },
-	} {
-		s := admission.KeySet{Keys: append([]admission.StoredKey(nil), set.Keys...)}
-		mutate(&s)
-		if _, err := admission.NewKeyRingFromSet(cfg, s); !errs.Is(errs.Invalid, err) {
-			t.Errorf("%s: %v, want invalid", name, err)
-		}
-	}
-}
-
-func TestJWKS(t *testing.T) {
-	f := newFixture(t)
+	old := f.issue(t, "e1", "s1", t0)
 	if err := f.ring.Rotate(t0.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
@@ -451,39 +433,7 @@ func TestJWKS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var raw struct {
-		Keys []map[string]string `json:"keys"`
-	}
-	if err := json.Unmarshal(b, &raw); err != nil {
-		t.Fatal(err)
-	}
-	if len(raw.Keys) != 2 {
-		t.Fatalf("jwks %s", b)
-	}
-	for i, k := range raw.Keys {
-		if len(k) != 6 || k["kty"] != "OKP" || k["crv"] != "Ed25519" || k["use"] != "sig" || k["alg"] != "EdDSA" {
-			t.Fatalf("key %d: %v", i, k)
-		}
-		x, err := enc.DecodeString(k["x"])
-		if err != nil || len(x) != 32 {
-			t.Fatalf("key %d: x %q", i, k["x"])
-		}
-		// kid is the RFC 7638 thumbprint.
-		sum := sha256.Sum256([]byte(`{"crv":"Ed25519","kty":"OKP","x":"` + k["x"] + `"}`))
-		if k["kid"] != enc.EncodeToString(sum[:]) {
-			t.Fatalf("key %d: kid %s is not the thumbprint", i, k["kid"])
-		}
-		if strings.Contains(string(b), "seed") || strings.Contains(string(b), `"d"`) {
-			t.Fatalf("jwks leaks private material: %s", b)
-		}
-	}
-	if raw.Keys[0]["kid"] != f.ring.ActiveKID() {
-		t.Fatal("active key is not first")
-	}
-
-	// A verifier built from the JWKS alone (an edge, a partner) accepts
-	// the ring's tokens.
-	pk, err := admission.ParseJWKS(b)
+	pk, err := keyring.ParseJWKS(b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -491,22 +441,9 @@ func TestJWKS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ver.Verify(f.issue(t, "e1", "s1", t0), "e1", "s1", t0); err != nil {
-		t.Fatalf("verify with the parsed JWKS: %v", err)
-	}
-
-	x := raw.Keys[0]["x"]
-	for name, doc := range map[string]string{
-		"not json":     `{`,
-		"empty":        `{"keys":[]}`,
-		"rsa":          `{"keys":[{"kty":"RSA","crv":"Ed25519","x":"` + x + `","kid":"` + raw.Keys[0]["kid"] + `"}]}`,
-		"x25519":       `{"keys":[{"kty":"OKP","crv":"X25519","x":"` + x + `","kid":"` + raw.Keys[0]["kid"] + `"}]}`,
-		"hs256":        `{"keys":[{"kty":"OKP","crv":"Ed25519","alg":"HS256","x":"` + x + `","kid":"` + raw.Keys[0]["kid"] + `"}]}`,
-		"short x":      `{"keys":[{"kty":"OKP","crv":"Ed25519","x":"AAAA","kid":"` + raw.Keys[0]["kid"] + `"}]}`,
-		"kid mismatch": `{"keys":[{"kty":"OKP","crv":"Ed25519","x":"` + x + `","kid":"mine"}]}`,
-	} {
-		if _, err := admission.ParseJWKS([]byte(doc)); !errs.Is(errs.Invalid, err) {
-			t.Errorf("%s: %v, want invalid", name, err)
+	for name, tok := range map[string]string{"active": f.issue(t, "e1", "s1", t0.Add(time.Minute)), "retired": old} {
+		if _, err := ver.Verify(tok, "e1", "s1", t0.Add(time.Minute)); err != nil {
+			t.Fatalf("verify a token of the %s key with the parsed JWKS: %v", name, err)
 		}
 	}
 }
@@ -538,24 +475,16 @@ func TestConfig(t *testing.T) {
 		t.Fatalf("negative skew became %v, want 0", c.ClockSkew)
 	}
 	// The ring must keep retired keys as long as tokens live.
-	ring, err := admission.NewKeyRing(admission.KeyRingConfig{VerifyFor: 20 * time.Minute}, t0)
+	ring, err := keyring.NewKeyRing(keyring.KeyRingConfig{VerifyFor: 20 * time.Minute}, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := admission.NewSigner(ring, admission.Config{}); !errs.Is(errs.Invalid, err) {
 		t.Fatalf("signer with a ring dropping keys before tokens expire: %v", err)
 	}
-	rc := admission.KeyRingConfig{RotateEvery: time.Second}
-	rc.Defaults()
-	if err := rc.Validate(); !errs.Is(errs.Invalid, err) {
-		t.Fatalf("rotate every 1s: %v", err)
-	}
 }
 
 func TestMemoryStoresContract(t *testing.T) {
-	t.Run("KeyStore", func(t *testing.T) {
-		admissiontest.RunKeyStore(t, func(t *testing.T) admission.KeyStore { return &admission.MemoryKeyStore{} })
-	})
 	t.Run("SpentStore", func(t *testing.T) {
 		admissiontest.RunSpentStore(t, admissiontest.SpentSetup{
 			New: func(t *testing.T, c *admissiontest.Clock) admission.SpentStore {

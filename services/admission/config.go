@@ -90,39 +90,6 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// KeyRingConfig configures a KeyRing.
-type KeyRingConfig struct {
-	// RotateEvery is the age at which Sync replaces the active key.
-	// Default 24h; at least 1m.
-	RotateEvery time.Duration
-	// VerifyFor is how long a retired key still verifies: longer than
-	// MaxTTL + ClockSkew of the tokens it signed (NewSigner checks).
-	// Default 1h.
-	VerifyFor time.Duration
-}
-
-// Defaults fills zero fields.
-func (c *KeyRingConfig) Defaults() {
-	if c.RotateEvery == 0 {
-		c.RotateEvery = 24 * time.Hour
-	}
-	if c.VerifyFor == 0 {
-		c.VerifyFor = time.Hour
-	}
-}
-
-// Validate checks the config after Defaults.
-func (c *KeyRingConfig) Validate() error {
-	const op = "admission.keyring.config"
-	if c.RotateEvery < time.Minute {
-		return errs.Errorf(op, errs.Invalid, "rotate every %v is below 1m", c.RotateEvery)
-	}
-	if c.VerifyFor < time.Minute {
-		return errs.Errorf(op, errs.Invalid, "verify for %v is below 1m", c.VerifyFor)
-	}
-	return nil
-}
-
 func validName(s string) bool { return validID(s) && len(s) <= maxNameBytes }
 
 // validID reports whether s is a usable id: 1 to MaxIDBytes bytes of

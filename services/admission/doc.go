@@ -24,18 +24,13 @@
 //
 // # Keys
 //
-// A KeyRing holds one active signing key and the retired keys that still
-// verify: a retired key is kept for VerifyFor after it stopped signing,
-// longer than any token lives, then dropped. Key ids are RFC 7638
-// thumbprints, so a kid names exactly one public key. PublicJWKS is the
-// RFC 8037 key set for the well-known endpoint; ParseJWKS turns it back into
-// PublicKeys, so an edge or a partner verifies without private keys.
-//
-// Core nodes share the keys through a KeyStore (compare-and-set on a
-// revision): Sync creates the first set, loads what another node wrote, and
-// rotates when the active key is older than RotateEvery; concurrent nodes
-// agree because only one compare-and-set wins. The store holds private keys
-// and must be readable by core nodes only.
+// The keys are a keyring.KeyRing of their own (internal/keyring): one
+// active signing key and the retired keys that still verify, RFC 7638
+// thumbprints as kids, the RFC 8037 JWKS for the well-known endpoint and
+// keyring.ParseJWKS for an edge or a partner, shared by the core nodes
+// through a keyring.KeyStore (the JetStream bucket "admission-keys", see
+// core/streams) and keyring.Sync. NewSigner checks that the ring keeps a
+// retired key longer than any token lives (MaxTTL + ClockSkew).
 //
 // # Replay
 //
@@ -55,11 +50,11 @@
 // should be the Ed25519 verification and little else: decoded public keys
 // are cached by kid in an immutable snapshot read with one atomic load, the
 // header of a token from a known key is matched as bytes without parsing
-// JSON, the token is decoded into stack buffers, and refusals are
+// JSON (keyring.Headers), the token is decoded into stack buffers, and refusals are
 // preallocated errors. BenchmarkVerify and BenchmarkRawEd25519Verify show
 // the ratio.
 //
-// Adapters: natskv (KeyStore on a JetStream key-value bucket) and redis
-// (SpentStore shared by the edges of a region); admissiontest is the
-// contract suite both they and the in-memory stores pass.
+// Adapters: redis (SpentStore shared by the edges of a region);
+// admissiontest is the contract suite it and the in-memory store pass. The
+// key store adapter is internal/keyring/natskv.
 package admission

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/internal/keyring"
 )
 
 // fuzzSeed is a fixed key, so that the valid token in testdata/fuzz stays
@@ -20,7 +21,7 @@ var fuzzNow = time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
 
 func fuzzVerifier(t testing.TB) (*Verifier, *Signer) {
 	pub := ed25519.NewKeyFromSeed(fuzzSeed).Public().(ed25519.PublicKey)
-	ring, err := NewKeyRingFromSet(KeyRingConfig{}, KeySet{Keys: []StoredKey{{KID: KID(pub), Seed: fuzzSeed, Created: fuzzNow}}})
+	ring, err := keyring.NewKeyRingFromSet(keyring.KeyRingConfig{}, keyring.KeySet{Keys: []keyring.StoredKey{{KID: keyring.KID(pub), Seed: fuzzSeed, Created: fuzzNow}}})
 	if err != nil {
 		t.Fatal(err)
 	}

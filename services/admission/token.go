@@ -5,11 +5,18 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"time"
 
 	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/internal/keyring"
 )
+
+var b64 = base64.RawURLEncoding.Strict()
+
+// typ is the JWS "typ" of admission tokens.
+const typ = "JWT"
 
 // Reasons of refusals, the errs.Error Reason of every error Verify and
 // Redeem return. Stable: clients and metrics use them.
@@ -92,13 +99,14 @@ const jtiLen = 22
 // Signer issues tokens with the active key of a ring. Safe for concurrent
 // use.
 type Signer struct {
-	ring *KeyRing
-	cfg  Config
+	ring    *keyring.KeyRing
+	headers *keyring.Headers
+	cfg     Config
 }
 
 // NewSigner returns a signer; the ring's VerifyFor must outlast the
 // tokens (MaxTTL + ClockSkew), or a rotation would strand them.
-func NewSigner(ring *KeyRing, cfg Config) (*Signer, error) {
+func NewSigner(ring *keyring.KeyRing, cfg Config) (*Signer, error) {
 	cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -107,7 +115,7 @@ func NewSigner(ring *KeyRing, cfg Config) (*Signer, error) {
 		return nil, errs.Errorf("admission.config", errs.Invalid,
 			"key ring verifies retired keys for %v, less than max TTL + clock skew %v", ring.Config().VerifyFor, cfg.MaxTTL+cfg.ClockSkew)
 	}
-	return &Signer{ring: ring, cfg: cfg}, nil
+	return &Signer{ring: ring, headers: keyring.NewHeaders(typ), cfg: cfg}, nil
 }
 
 // Issue returns a token admitting session to event from now for the
@@ -119,7 +127,6 @@ func (s *Signer) Issue(eventID, sessionID string, now time.Time) (string, Claims
 	}
 	var id [16]byte
 	_, _ = rand.Read(id[:]) // never fails (crypto/rand)
-	k := s.ring.signer()
 	iat := now.Unix()
 	w := wireClaims{
 		Iss: s.cfg.Issuer, Aud: s.cfg.Audience, Sub: sessionID, Evt: eventID,
@@ -129,18 +136,11 @@ func (s *Signer) Issue(eventID, sessionID string, now time.Time) (string, Claims
 	if err != nil {
 		return "", Claims{}, errs.E(op, errs.Other, err)
 	}
-	n := len(k.header) + 1 + b64.EncodedLen(len(payload))
-	buf := make([]byte, n, n+1+b64.EncodedLen(ed25519.SignatureSize))
-	copy(buf, k.header)
-	buf[len(k.header)] = '.'
-	b64.Encode(buf[len(k.header)+1:], payload)
-	sig := ed25519.Sign(k.priv, buf)
-	buf = append(buf, '.')
-	buf = b64.AppendEncode(buf, sig)
+	buf, kid := s.ring.Sign(s.headers, payload)
 	if len(buf) > s.cfg.MaxTokenBytes {
 		return "", Claims{}, errs.Errorf(op, errs.Invalid, "token of %d bytes exceeds max token bytes %d", len(buf), s.cfg.MaxTokenBytes)
 	}
-	return string(buf), w.claims(k.kid), nil
+	return string(buf), w.claims(kid), nil
 }
 
 func (w *wireClaims) claims(kid string) Claims {
@@ -153,15 +153,17 @@ func (w *wireClaims) claims(kid string) Claims {
 
 // Verifier checks tokens. Safe for concurrent use.
 type Verifier struct {
-	keys  KeySource
-	spent SpentStore
-	cfg   Config
+	keys    keyring.KeySource
+	headers *keyring.Headers
+	spent   SpentStore
+	cfg     Config
 }
 
-// NewVerifier returns a verifier taking its keys from keys (a *KeyRing on
-// a core node, *PublicKeys parsed from the JWKS elsewhere). spent records
-// redeemed tokens; it may be nil when only Verify is used.
-func NewVerifier(keys KeySource, spent SpentStore, cfg Config) (*Verifier, error) {
+// NewVerifier returns a verifier taking its keys from keys (a
+// *keyring.KeyRing on a core node, *keyring.PublicKeys parsed from the
+// JWKS elsewhere). spent records redeemed tokens; it may be nil when only
+// Verify is used.
+func NewVerifier(keys keyring.KeySource, spent SpentStore, cfg Config) (*Verifier, error) {
 	cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -169,7 +171,7 @@ func NewVerifier(keys KeySource, spent SpentStore, cfg Config) (*Verifier, error
 	if keys == nil {
 		return nil, errs.E("admission.config", errs.Invalid, "no key source")
 	}
-	return &Verifier{keys: keys, spent: spent, cfg: cfg}, nil
+	return &Verifier{keys: keys, headers: keyring.NewHeaders(typ), spent: spent, cfg: cfg}, nil
 }
 
 // Verify checks that token is a valid admission of session to event at
@@ -245,7 +247,7 @@ func (v *Verifier) verify(token, eventID, sessionID string, now time.Time) (Clai
 	keys := v.keys.PublicKeys()
 	// A token this system wrote has exactly the canonical header of its
 	// key: match it as bytes. Anything else is parsed and judged.
-	k, ok := keys.byHeader[string(hseg)]
+	k, ok := v.headers.Match(keys, hseg)
 	if !ok {
 		var err error
 		if k, err = slowHeader(keys, hseg); err != nil {
@@ -262,7 +264,7 @@ func (v *Verifier) verify(token, eventID, sessionID string, now time.Time) (Clai
 	if n, err := b64.Decode(sig[:], sseg); err != nil || n != len(sig) {
 		return Claims{}, errMalformed
 	}
-	if !ed25519.Verify(k.key, b[:d2], sig[:]) {
+	if !k.Verify(b[:d2], sig[:]) {
 		return Claims{}, errBadSignature
 	}
 
@@ -276,12 +278,12 @@ func (v *Verifier) verify(token, eventID, sessionID string, now time.Time) (Clai
 	if !ok {
 		return Claims{}, errMalformed
 	}
-	return v.checkClaims(&c, k.kid, eventID, sessionID, now)
+	return v.checkClaims(&c, k.KID(), eventID, sessionID, now)
 }
 
 // slowHeader parses a header that is not byte-for-byte one this system
 // writes: only alg, typ and kid are allowed, alg must be EdDSA.
-func slowHeader(keys *PublicKeys, hseg []byte) (*publicKey, error) {
+func slowHeader(keys *keyring.PublicKeys, hseg []byte) (*keyring.Key, error) {
 	var hbuf [256]byte
 	if b64.DecodedLen(len(hseg)) > len(hbuf) {
 		return nil, errMalformed
@@ -299,10 +301,10 @@ func slowHeader(keys *PublicKeys, hseg []byte) (*publicKey, error) {
 	if h.Alg != "EdDSA" {
 		return nil, errAlgorithm
 	}
-	if h.Typ != "" && h.Typ != "JWT" {
+	if h.Typ != "" && h.Typ != typ {
 		return nil, errMalformed
 	}
-	k, ok := keys.byKID[h.KID]
+	k, ok := keys.Key(h.KID)
 	if !ok {
 		return nil, errUnknownKey
 	}

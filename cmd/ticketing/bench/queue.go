@@ -36,6 +36,7 @@ import (
 	"github.com/ticketing/ticketing/core"
 	"github.com/ticketing/ticketing/core/node"
 	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/internal/keyring"
 	"github.com/ticketing/ticketing/internal/supervisor"
 	"github.com/ticketing/ticketing/internal/tlsconf"
 	"github.com/ticketing/ticketing/internal/tracing"
@@ -228,7 +229,7 @@ func queueTraced(ctx context.Context, o queueOpts, s setup) (QueueReport, error)
 // ticketing core) or in plaintext as with --insecure.
 func queueOnce(ctx context.Context, o queueOpts, s setup) (QueueReport, error) {
 	rep := QueueReport{TLS: s.Secure, EdgeGCPercent: o.edgeGC, Connections: o.n, Sources: o.sources, Reader: o.reader, Cores: runtime.GOMAXPROCS(0)}
-	var ring *admission.KeyRing
+	var ring *keyring.KeyRing
 	base, pid, ca := o.edgeURL, o.edgePID, o.edgeCA
 	if base == "" {
 		dir, done, err := runDir("", "ticketing-bench-queue")
@@ -419,7 +420,7 @@ func queueOnce(ctx context.Context, o queueOpts, s setup) (QueueReport, error) {
 	// checks.
 	o.status("admission tokens: %s each, on %d cores …", o.verifyFor, rep.Cores)
 	if ring == nil {
-		if ring, err = admission.NewKeyRing(admission.KeyRingConfig{}, time.Now()); err != nil {
+		if ring, err = keyring.NewKeyRing(keyring.KeyRingConfig{}, time.Now()); err != nil {
 			return rep, err
 		}
 	}
@@ -656,7 +657,7 @@ type tokens struct {
 // of such tokens with the public keys the edge serves, and raw
 // ed25519.Verify of the same signatures, with one worker per core for d
 // each (in alternating rounds).
-func tokenRates(ring *admission.KeyRing, hc *http.Client, base string, d time.Duration, fromEdge bool) (tokens, error) {
+func tokenRates(ring *keyring.KeyRing, hc *http.Client, base string, d time.Duration, fromEdge bool) (tokens, error) {
 	var r tokens
 	signer, err := admission.NewSigner(ring, admission.Config{})
 	if err != nil {
@@ -673,7 +674,7 @@ func tokenRates(ring *admission.KeyRing, hc *http.Client, base string, d time.Du
 		if err != nil {
 			return r, err
 		}
-		if keys, err = admission.ParseJWKS(b); err != nil {
+		if keys, err = keyring.ParseJWKS(b); err != nil {
 			return r, fmt.Errorf("the edge's key set: %w", err)
 		}
 	}

@@ -12,8 +12,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/ticketing/ticketing/internal/keyring"
 	"github.com/ticketing/ticketing/internal/microerr"
-	"github.com/ticketing/ticketing/services/admission"
 )
 
 // Subjects and the service name.
@@ -65,19 +65,19 @@ func (c *Client) Issue(ctx context.Context, eventID, subject string) (token, jti
 }
 
 // Keys fetches the public verification keys.
-func (c *Client) Keys(ctx context.Context) (*admission.PublicKeys, error) {
+func (c *Client) Keys(ctx context.Context) (*keyring.PublicKeys, error) {
 	_, keys, err := c.JWKS(ctx)
 	return keys, err
 }
 
 // JWKS fetches the public verification keys and returns them both as
 // served (for the well-known endpoint) and parsed.
-func (c *Client) JWKS(ctx context.Context) ([]byte, *admission.PublicKeys, error) {
+func (c *Client) JWKS(ctx context.Context) ([]byte, *keyring.PublicKeys, error) {
 	var raw json.RawMessage
 	if err := c.call(ctx, "admission.keys", SubjKeys, struct{}{}, &raw); err != nil {
 		return nil, nil, err
 	}
-	keys, err := admission.ParseJWKS(raw)
+	keys, err := keyring.ParseJWKS(raw)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/internal/keyring"
 	"github.com/ticketing/ticketing/internal/microerr"
 	"github.com/ticketing/ticketing/services/admission"
 )
@@ -16,7 +17,7 @@ import (
 // Server is what the admission service needs.
 type Server struct {
 	Signer *admission.Signer
-	Keys   *admission.KeyRing
+	Keys   *keyring.KeyRing
 	// Allow checks that subject may be admitted to eventID: it returns an
 	// errs error (NotFound for an unknown or queue-off event, Invalid for
 	// a bad subject, Conflict with ReasonNotOnSale or ReasonSoldOut for an

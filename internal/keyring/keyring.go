@@ -1,4 +1,4 @@
-package admission
+package keyring
 
 import (
 	"crypto/ed25519"
@@ -49,19 +49,24 @@ func (s KeySet) clone() KeySet {
 // PublicKeys is an immutable set of verification keys by kid: the view of
 // a KeyRing, or a JWKS parsed by ParseJWKS. It is a KeySource of itself.
 type PublicKeys struct {
-	byKID    map[string]*publicKey
-	byHeader map[string]*publicKey // the encoded header segment this system writes
-	order    []*publicKey          // active first, then newest first
+	byKID map[string]*Key
+	order []*Key // active first, then newest first
 }
 
-type publicKey struct {
-	kid    string
-	key    ed25519.PublicKey
-	x      string // base64url of key
-	header string // base64url of the canonical header
+// Key is one verification key of a PublicKeys. Immutable.
+type Key struct {
+	kid string
+	key ed25519.PublicKey
+	x   string // base64url of key
 }
 
-// KeySource gives a Verifier the keys to check with. PublicKeys is called
+// KID is the key's id, its RFC 7638 thumbprint.
+func (k *Key) KID() string { return k.kid }
+
+// Verify reports whether sig is the key's Ed25519 signature of msg.
+func (k *Key) Verify(msg, sig []byte) bool { return ed25519.Verify(k.key, msg, sig) }
+
+// KeySource gives a verifier the keys to check with. PublicKeys is called
 // on every verification and must be cheap: return a prepared snapshot.
 type KeySource interface {
 	PublicKeys() *PublicKeys
@@ -88,18 +93,25 @@ func (p *PublicKeys) Lookup(kid string) (ed25519.PublicKey, bool) {
 	return k.key, true
 }
 
+// Key returns the key with the given id.
+func (p *PublicKeys) Key(kid string) (*Key, bool) {
+	k, ok := p.byKID[kid]
+	return k, ok
+}
+
+// Len is the number of keys.
+func (p *PublicKeys) Len() int { return len(p.order) }
+
 func newPublicKeys(keys []ed25519.PublicKey) *PublicKeys {
-	p := &PublicKeys{byKID: map[string]*publicKey{}, byHeader: map[string]*publicKey{}}
+	p := &PublicKeys{byKID: map[string]*Key{}}
 	for _, key := range keys {
 		x := b64.EncodeToString(key)
 		kid := thumbprint(x)
 		if _, dup := p.byKID[kid]; dup {
 			continue
 		}
-		h, _ := json.Marshal(header{Alg: "EdDSA", Typ: "JWT", KID: kid})
-		k := &publicKey{kid: kid, key: key, x: x, header: b64.EncodeToString(h)}
+		k := &Key{kid: kid, key: key, x: x}
 		p.byKID[kid] = k
-		p.byHeader[k.header] = k
 		p.order = append(p.order, k)
 	}
 	return p
@@ -149,7 +161,7 @@ const (
 // keys for signatures with EdDSA, whose kid is their thumbprint. Keys of
 // other types are refused, not skipped, so that a wrong endpoint shows.
 func ParseJWKS(data []byte) (*PublicKeys, error) {
-	const op = "admission.parse_jwks"
+	const op = "keyring.parse_jwks"
 	if len(data) > maxJWKSBytes {
 		return nil, errs.E(op, errs.TooLarge, "key set too large")
 	}
@@ -196,7 +208,6 @@ type ringState struct {
 type signingKey struct {
 	kid     string
 	priv    ed25519.PrivateKey
-	header  string // encoded header segment
 	created time.Time
 }
 
@@ -234,7 +245,7 @@ func NewKeyRingFromSet(cfg KeyRingConfig, set KeySet) (*KeyRing, error) {
 func generate(now time.Time) (StoredKey, error) {
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
-		return StoredKey{}, errs.E("admission.keyring.generate", errs.Other, err)
+		return StoredKey{}, errs.E("keyring.generate", errs.Other, err)
 	}
 	return StoredKey{KID: KID(pub), Seed: priv.Seed(), Created: now.UTC()}, nil
 }
@@ -253,7 +264,7 @@ func (r *KeyRing) Load(set KeySet) error {
 }
 
 func newRingState(set KeySet) (*ringState, error) {
-	const op = "admission.keyring.load"
+	const op = "keyring.load"
 	st := &ringState{set: set}
 	// Active first, then newest first: the order of the JWKS.
 	slices.SortStableFunc(set.Keys, func(a, b StoredKey) int {
@@ -292,7 +303,6 @@ func newRingState(set KeySet) (*ringState, error) {
 		return nil, errs.E(op, errs.Invalid, "no active key")
 	}
 	st.pub = newPublicKeys(pubs)
-	st.signer.header = st.pub.byKID[st.signer.kid].header
 	return st, nil
 }
 
@@ -368,9 +378,7 @@ func (r *KeyRing) PublicKeys() *PublicKeys { return r.state.Load().pub }
 // well-known endpoint.
 func (r *KeyRing) PublicJWKS() JWKS { return r.PublicKeys().JWKS() }
 
-func (r *KeyRing) signer() *signingKey { return r.state.Load().signer }
-
 // String does not print keys.
 func (r *KeyRing) String() string {
-	return fmt.Sprintf("admission.KeyRing{active: %s, keys: %d}", r.ActiveKID(), len(r.PublicKeys().order))
+	return fmt.Sprintf("keyring.KeyRing{active: %s, keys: %d}", r.ActiveKID(), len(r.PublicKeys().order))
 }

@@ -1,4 +1,4 @@
-package admission
+package keyring
 
 import (
 	"context"
@@ -31,7 +31,7 @@ type KeyStore interface {
 // start and then periodically (well within RotateEvery); it reports whether
 // this call rotated.
 func Sync(ctx context.Context, store KeyStore, ring *KeyRing, now time.Time) (rotated bool, err error) {
-	const op = "admission.sync"
+	const op = "keyring.sync"
 	for attempt := 0; attempt < 8; attempt++ {
 		set, rev, err := store.Load(ctx)
 		switch {
@@ -81,7 +81,7 @@ var _ KeyStore = (*MemoryKeyStore)(nil)
 
 // Load implements KeyStore.
 func (s *MemoryKeyStore) Load(ctx context.Context) (KeySet, uint64, error) {
-	const op = "admission.keys.load"
+	const op = "keyring.memory.load"
 	if err := ctx.Err(); err != nil {
 		return KeySet{}, 0, errs.E(op, errs.Unavailable, err)
 	}
@@ -99,7 +99,7 @@ func (s *MemoryKeyStore) Load(ctx context.Context) (KeySet, uint64, error) {
 
 // Save implements KeyStore.
 func (s *MemoryKeyStore) Save(ctx context.Context, set KeySet, rev uint64) (uint64, error) {
-	const op = "admission.keys.save"
+	const op = "keyring.memory.save"
 	if err := ctx.Err(); err != nil {
 		return 0, errs.E(op, errs.Unavailable, err)
 	}

@@ -1,7 +1,8 @@
-// Package natskv keeps the admission KeySet in a JetStream key-value
-// bucket, shared by the core nodes: the embedded default of `ticketing dev`
-// and the store of production cores alike (admission keys live with the
-// rest of the core's state in JetStream).
+// Package natskv keeps a keyring.KeySet in a JetStream key-value bucket,
+// shared by the core nodes: the embedded default of `ticketing dev` and the
+// store of production cores alike (signing keys live with the rest of the
+// core's state in JetStream). Each key ring has its own bucket, e.g.
+// "admission-keys" for the admission tokens (core/streams names them).
 //
 // The set is one value under one key, so that a rotation (retire the old
 // key, add the new one, drop expired ones) is one atomic write; the
@@ -22,36 +23,42 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ticketing/ticketing/internal/errs"
-	"github.com/ticketing/ticketing/services/admission"
+	"github.com/ticketing/ticketing/internal/keyring"
 )
 
 // Config configures the store.
 type Config struct {
-	// Bucket is the key-value bucket. Default "admission-keys".
+	// Bucket is the key-value bucket; required, one per key ring.
 	Bucket string
 	// Key is the key of the set within the bucket. Default "keyset".
 	Key string
 	// Replicas of the bucket: 1 alone, 3 or 5 in a cluster. Default 1.
 	Replicas int
+	// Description of the bucket. Default "token signing keys (private:
+	// core only)".
+	Description string
 }
 
 // Defaults fills zero fields.
 func (c *Config) Defaults() {
-	if c.Bucket == "" {
-		c.Bucket = "admission-keys"
-	}
 	if c.Key == "" {
 		c.Key = "keyset"
 	}
 	if c.Replicas == 0 {
 		c.Replicas = 1
 	}
+	if c.Description == "" {
+		c.Description = "token signing keys (private: core only)"
+	}
 }
 
 // Validate checks the config after Defaults.
 func (c *Config) Validate() error {
+	if c.Bucket == "" {
+		return errs.E("keyring.natskv", errs.Invalid, "no bucket")
+	}
 	if c.Replicas != 1 && c.Replicas != 3 && c.Replicas != 5 {
-		return errs.Errorf("admission.natskv", errs.Invalid, "replicas must be 1, 3 or 5, not %d", c.Replicas)
+		return errs.Errorf("keyring.natskv", errs.Invalid, "replicas must be 1, 3 or 5, not %d", c.Replicas)
 	}
 	return nil
 }
@@ -62,7 +69,7 @@ func (c Config) KeyValueConfig() jetstream.KeyValueConfig {
 	c.Defaults()
 	return jetstream.KeyValueConfig{
 		Bucket:       c.Bucket,
-		Description:  "admission token signing keys (private: core only)",
+		Description:  c.Description,
 		History:      1,
 		Storage:      jetstream.FileStorage,
 		Replicas:     c.Replicas,
@@ -70,14 +77,14 @@ func (c Config) KeyValueConfig() jetstream.KeyValueConfig {
 	}
 }
 
-// Store is an admission.KeyStore on a key-value bucket. Safe for
+// Store is a keyring.KeyStore on a key-value bucket. Safe for
 // concurrent use, also by several processes on one bucket.
 type Store struct {
 	kv  jetstream.KeyValue
 	key string
 }
 
-var _ admission.KeyStore = (*Store)(nil)
+var _ keyring.KeyStore = (*Store)(nil)
 
 // Open creates or updates the bucket and returns a store on it.
 func Open(ctx context.Context, js jetstream.JetStream, c Config) (*Store, error) {
@@ -87,7 +94,7 @@ func Open(ctx context.Context, js jetstream.JetStream, c Config) (*Store, error)
 	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, c.KeyValueConfig())
 	if err != nil {
-		return nil, errs.E("admission.natskv", errs.Unavailable, fmt.Errorf("bucket %s: %w", c.Bucket, err))
+		return nil, errs.E("keyring.natskv", errs.Unavailable, fmt.Errorf("bucket %s: %w", c.Bucket, err))
 	}
 	return &Store{kv: kv, key: c.Key}, nil
 }
@@ -101,26 +108,26 @@ func New(kv jetstream.KeyValue, c Config) (*Store, error) {
 	return &Store{kv: kv, key: c.Key}, nil
 }
 
-// Load implements admission.KeyStore.
-func (s *Store) Load(ctx context.Context) (admission.KeySet, uint64, error) {
-	const op = "admission.natskv.load"
+// Load implements keyring.KeyStore.
+func (s *Store) Load(ctx context.Context) (keyring.KeySet, uint64, error) {
+	const op = "keyring.natskv.load"
 	e, err := s.kv.Get(ctx, s.key)
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
-		return admission.KeySet{}, 0, errs.E(op, errs.NotFound, "no key set stored")
+		return keyring.KeySet{}, 0, errs.E(op, errs.NotFound, "no key set stored")
 	case err != nil:
-		return admission.KeySet{}, 0, errs.E(op, errs.Unavailable, "key store unavailable", err)
+		return keyring.KeySet{}, 0, errs.E(op, errs.Unavailable, "key store unavailable", err)
 	}
-	var set admission.KeySet
+	var set keyring.KeySet
 	if err := json.Unmarshal(e.Value(), &set); err != nil {
-		return admission.KeySet{}, 0, errs.E(op, errs.Other, fmt.Errorf("stored key set: %w", err))
+		return keyring.KeySet{}, 0, errs.E(op, errs.Other, fmt.Errorf("stored key set: %w", err))
 	}
 	return set, e.Revision(), nil
 }
 
-// Save implements admission.KeyStore.
-func (s *Store) Save(ctx context.Context, set admission.KeySet, rev uint64) (uint64, error) {
-	const op = "admission.natskv.save"
+// Save implements keyring.KeyStore.
+func (s *Store) Save(ctx context.Context, set keyring.KeySet, rev uint64) (uint64, error) {
+	const op = "keyring.natskv.save"
 	b, err := json.Marshal(set)
 	if err != nil {
 		return 0, errs.E(op, errs.Invalid, err)
