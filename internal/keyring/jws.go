@@ -1,6 +1,7 @@
 package keyring
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"encoding/json"
 	"sync/atomic"
@@ -88,4 +89,44 @@ func (r *KeyRing) Sign(h *Headers, payload []byte) (jws []byte, kid string) {
 	sig := ed25519.Sign(st.signer.priv, buf)
 	buf = append(buf, '.')
 	return b64.AppendEncode(buf, sig), st.signer.kid
+}
+
+// Split returns the three segments of compact JWS jws (header, payload,
+// signature, still base64url), or malformed when it is not three
+// segments with a header and a payload. The segments are slices of jws.
+func Split(jws []byte, malformed error) (header, payload, signature []byte, err error) {
+	d1 := bytes.IndexByte(jws, '.')
+	if d1 < 0 {
+		return nil, nil, nil, malformed
+	}
+	d2 := bytes.IndexByte(jws[d1+1:], '.')
+	if d2 < 0 {
+		return nil, nil, nil, malformed
+	}
+	d2 += d1 + 1
+	header, payload, signature = jws[:d1], jws[d1+1:d2], jws[d2+1:]
+	if len(header) == 0 || len(payload) == 0 {
+		return nil, nil, nil, malformed
+	}
+	return header, payload, signature, nil
+}
+
+// CheckSignature verifies the signature segment sig of a compact JWS
+// whose header and payload segments, with the dot between them, are
+// signed: malformed when sig is not 64 bytes in base64url (a fourth
+// segment fails here), bad when k did not make it. Callers judge the
+// header first, so that alg "none" (an empty signature) and HMAC tokens
+// get the header's reason.
+func (k *Key) CheckSignature(signed, sig []byte, malformed, bad error) error {
+	var s [ed25519.SignatureSize]byte
+	if len(sig) != b64.EncodedLen(len(s)) {
+		return malformed
+	}
+	if n, err := b64.Decode(s[:], sig); err != nil || n != len(s) {
+		return malformed
+	}
+	if !k.Verify(signed, s[:]) {
+		return bad
+	}
+	return nil
 }

@@ -2,7 +2,6 @@ package token
 
 import (
 	"bytes"
-	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -218,41 +217,21 @@ func (v *Verifier) Verify(token string, now time.Time) (Claims, error) {
 	}
 	var tok [maxTokenBytes]byte
 	b := tok[:copy(tok[:], token)]
-	d1 := bytes.IndexByte(b, '.')
-	if d1 < 0 {
-		return Claims{}, errMalformed
+	hseg, pseg, sseg, err := keyring.Split(b, errMalformed)
+	if err != nil {
+		return Claims{}, err
 	}
-	d2 := bytes.IndexByte(b[d1+1:], '.')
-	if d2 < 0 {
-		return Claims{}, errMalformed
-	}
-	d2 += d1 + 1
-	hseg, pseg, sseg := b[:d1], b[d1+1:d2], b[d2+1:]
-	if len(hseg) == 0 || len(pseg) == 0 {
-		return Claims{}, errMalformed
-	}
-
 	keys := v.keys.PublicKeys()
 	// A token this system wrote has exactly the canonical header of its
 	// key: match it as bytes. Anything else is parsed and judged.
 	k, ok := v.headers.Match(keys, hseg)
 	if !ok {
-		var err error
 		if k, err = judgeHeader(keys, hseg); err != nil {
 			return Claims{}, err
 		}
 	}
-
-	// The signature is exactly 64 bytes; a fourth segment fails here.
-	var sig [ed25519.SignatureSize]byte
-	if len(sseg) != b64.EncodedLen(len(sig)) {
-		return Claims{}, errMalformed
-	}
-	if n, err := b64.Decode(sig[:], sseg); err != nil || n != len(sig) {
-		return Claims{}, errMalformed
-	}
-	if !k.Verify(b[:d2], sig[:]) {
-		return Claims{}, errBadSignature
+	if err := k.CheckSignature(b[:len(hseg)+1+len(pseg)], sseg, errMalformed, errBadSignature); err != nil {
+		return Claims{}, err
 	}
 
 	// Signed with one of our keys: now parse the claims.
