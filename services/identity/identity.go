@@ -1,6 +1,7 @@
 // Package identity holds the platform's user accounts. It is the domain
-// only: what a valid user is, how an email address is normalized, and the
-// Store interface that adapters implement (services/identity/postgres in
+// only: what a valid user and account are, how an email address is
+// normalized, the single-use links mailed to users, and the Store interface
+// that adapters implement (services/identity/postgres in
 // production, services/identity/natskv for `ticketing dev`). Both pass the
 // same contract suite, services/identity/identitytest.
 package identity
@@ -42,23 +43,42 @@ type User struct {
 	CreatedAt   time.Time `json:"created_at"`
 }
 
-// Store keeps users. Implementations are safe for concurrent use, also
-// from several processes on the same backing store. Cancelling the context
-// abandons the call; a Create abandoned midway may or may not have taken
-// effect (look the user up by id).
+// Store keeps accounts and the links mailed to them. Implementations are
+// safe for concurrent use, also from several processes on the same backing
+// store. Cancelling the context abandons the call; a write abandoned
+// midway may or may not have taken effect (read again).
 type Store interface {
-	// Create stores a new user. The user is normalized first (Normalize):
-	// an invalid one is refused with errs.Invalid and nothing is written.
-	// An email that another user has (compared normalized) or an id that
-	// is taken is errs.Conflict, with reason ReasonEmailTaken or
-	// ReasonIDTaken. Of concurrent creates with the same email exactly one
-	// succeeds.
-	Create(ctx context.Context, u User) error
-	// ByID returns the user, or errs.NotFound.
-	ByID(ctx context.Context, id string) (User, error)
-	// ByEmail returns the user with that email, which is normalized first;
-	// a malformed address is errs.NotFound too, as no user can have it.
-	ByEmail(ctx context.Context, email string) (User, error)
+	// Create stores a new account. It is normalized first
+	// (NormalizeAccount): an invalid one is refused with errs.Invalid and
+	// nothing is written. An email that another account has (compared
+	// normalized) or an id that is taken is errs.Conflict, with reason
+	// ReasonEmailTaken or ReasonIDTaken. Of concurrent creates with the
+	// same email exactly one succeeds. It returns the account as stored,
+	// with its Version.
+	Create(ctx context.Context, a Account) (Account, error)
+	// ByID returns the account, or errs.NotFound.
+	ByID(ctx context.Context, id string) (Account, error)
+	// ByEmail returns the account with that email, which is normalized
+	// first; a malformed address is errs.NotFound too, as no account can
+	// have it.
+	ByEmail(ctx context.Context, email string) (Account, error)
+	// Update writes a over the stored account of a.ID if that is still at
+	// a.Version, and returns it as stored with its new Version. It is
+	// normalized first (errs.Invalid, nothing written). A newer stored
+	// version is errs.Conflict with ReasonVersionMismatch; no such account
+	// is errs.NotFound; CreatedAt cannot change (errs.Invalid). A changed
+	// email stays unique as in Create (errs.Conflict, ReasonEmailTaken),
+	// and the old address is free again once the update succeeds.
+	Update(ctx context.Context, a Account) (Account, error)
+
+	// PutLink stores a link (checked with CheckLink: errs.Invalid). A hash
+	// that exists is errs.Conflict.
+	PutLink(ctx context.Context, l Link) error
+	// TakeLink removes the link with that hash and returns it: of
+	// concurrent takes exactly one gets it. A link that does not exist,
+	// was taken, or expired (by the store's clock against ExpiresAt) is
+	// errs.NotFound.
+	TakeLink(ctx context.Context, hash string) (Link, error)
 }
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
