@@ -44,6 +44,9 @@ const (
 const (
 	LinkVerify = "verify" // confirms the e-mail address it was sent to
 	LinkReset  = "reset"  // sets a new password
+	// LinkMFA is not mailed: it is the ticket a password sign-in returns
+	// when the account has a second factor, spent by the second step.
+	LinkMFA = "mfa"
 )
 
 // Account is a user with what they sign in with and may do. Only the
@@ -221,7 +224,7 @@ func CheckLink(l Link) (Link, error) {
 	if !ValidLinkHash(l.Hash) {
 		return Link{}, errs.E(op, errs.Invalid, "bad link hash")
 	}
-	if l.Purpose != LinkVerify && l.Purpose != LinkReset {
+	if l.Purpose != LinkVerify && l.Purpose != LinkReset && l.Purpose != LinkMFA {
 		return Link{}, errs.Errorf(op, errs.Invalid, "unknown link purpose %q", l.Purpose)
 	}
 	if !ValidID(l.UserID) {
