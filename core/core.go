@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -29,6 +30,8 @@ import (
 	"github.com/ticketing/ticketing/services/catalog"
 	catalogapi "github.com/ticketing/ticketing/services/catalog/natsapi"
 	"github.com/ticketing/ticketing/services/catalog/natskv"
+	"github.com/ticketing/ticketing/services/identity/auth"
+	"github.com/ticketing/ticketing/services/identity/token"
 	invapi "github.com/ticketing/ticketing/services/inventory/natsapi"
 )
 
@@ -39,11 +42,18 @@ type Config struct {
 	Owner   owner.Config
 	// Queue is the waiting room's core side: controller, tokens, keys.
 	Queue queue.Config
-	// AdminToken authorizes catalog administration. Required.
+	// Identity is the identity service: accounts, sign-in, sessions.
+	Identity IdentityConfig
+	// AdminToken authorizes catalog administration from inside the core's
+	// network, and, at the identity service, giving accounts roles (the
+	// bootstrap of the first admin). Required.
 	AdminToken string
 	// Demo, when set, is loaded into the catalog at start (what exists is
 	// left alone).
 	Demo *catalog.Dataset
+	// DemoAccounts are created at start when their addresses have no
+	// account (verified, with their passwords and roles).
+	DemoAccounts []auth.SeedAccount
 	// StartTimeout bounds the start, cluster formation included. Default 60s.
 	StartTimeout time.Duration
 }
@@ -61,6 +71,7 @@ func (c *Config) Defaults() {
 	c.Owner.LeaseTTL = c.Streams.LeaseTTL
 	c.Owner.Defaults()
 	c.Queue.Defaults()
+	c.Identity.Defaults(c.Node.DataDir)
 	if c.StartTimeout == 0 {
 		c.StartTimeout = 60 * time.Second
 	}
@@ -77,7 +88,7 @@ func (c *Config) Validate() error {
 		// fence).
 		return errors.New("core: owners of a clustered log write one batch at a time (owner max inflight 1)")
 	}
-	return errors.Join(c.Node.Validate(), c.Streams.Validate(), c.Owner.Validate(), c.Queue.Validate())
+	return errors.Join(c.Node.Validate(), c.Streams.Validate(), c.Owner.Validate(), c.Queue.Validate(), c.Identity.Validate())
 }
 
 // Core is a running core process.
@@ -88,10 +99,13 @@ type Core struct {
 	Streams *streams.Set
 	Catalog *catalog.Cache
 	Metrics *owner.Metrics
+	// Identity is the identity service's flows (for tests and demo data).
+	Identity *auth.Service
 
-	cfg  Config
-	log  *slog.Logger
-	room *queue.Room
+	verifier atomic.Pointer[token.Verifier] // of access tokens, once identity started
+	cfg      Config
+	log      *slog.Logger
+	room     *queue.Room
 	// settings: the config and flags services, the settings follower
 	// (settings.go).
 	settings *coreSettings
@@ -157,7 +171,7 @@ func Start(ctx context.Context, cfg Config, sup *supervisor.Supervisor, log *slo
 	}
 	store := &natskv.Store{KV: c.Streams.Catalog, NC: c.NC}
 	svc := &catalog.Service{Store: store}
-	catSvc, err := catalogapi.Serve(c.NC, svc, cfg.AdminToken)
+	catSvc, err := catalogapi.Serve(c.NC, svc, cfg.AdminToken, c.adminAccessToken)
 	if err != nil {
 		return nil, err
 	}
@@ -201,6 +215,9 @@ func Start(ctx context.Context, cfg Config, sup *supervisor.Supervisor, log *slo
 		return nil, fmt.Errorf("core: catalog not loaded: %w", sctx.Err())
 	}
 	if err := c.startSettings(sctx, sup, reg); err != nil {
+		return nil, err
+	}
+	if err := c.startIdentity(sctx, sup); err != nil {
 		return nil, err
 	}
 	c.room, err = queue.Start(sctx, cfg.Queue, queue.Deps{

@@ -30,6 +30,7 @@ import (
 	memorylimit "github.com/ticketing/ticketing/edge/ratelimit/memory"
 	redislimit "github.com/ticketing/ticketing/edge/ratelimit/redis"
 	"github.com/ticketing/ticketing/internal/jsnames"
+	"github.com/ticketing/ticketing/internal/keyring"
 	"github.com/ticketing/ticketing/internal/natsembed"
 	"github.com/ticketing/ticketing/internal/pause"
 	"github.com/ticketing/ticketing/internal/supervisor"
@@ -42,7 +43,11 @@ import (
 	"github.com/ticketing/ticketing/services/catalog"
 	catalogapi "github.com/ticketing/ticketing/services/catalog/natsapi"
 	"github.com/ticketing/ticketing/services/catalog/natskv"
+	"github.com/ticketing/ticketing/services/identity/auth"
+	idapi "github.com/ticketing/ticketing/services/identity/natsapi"
+	"github.com/ticketing/ticketing/services/identity/token"
 	"github.com/ticketing/ticketing/services/inventory/natsapi"
+	maildir "github.com/ticketing/ticketing/services/mail/dir"
 	queueapi "github.com/ticketing/ticketing/services/queue/natsapi"
 	reportingapi "github.com/ticketing/ticketing/services/reporting/natsapi"
 )
@@ -78,6 +83,12 @@ type Config struct {
 	// HTTPTLS, when set, serves the API over HTTPS with this certificate
 	// and key (no client certificates). Zero: plain HTTP.
 	HTTPTLS tlsconf.Files
+	// AccessTokens: issuer, audience and lifetimes of the access tokens
+	// the edge checks, the same as the core's (auth.TokenDefaults).
+	AccessTokens token.Config
+	// DevMailDir, when set, is the development mail sink the core writes
+	// to (the same process: ticketing dev), served at /dev/mail.
+	DevMailDir string
 }
 
 // RateLimitConfig chooses the rate limiter: Redis when RedisAddr is set (so
@@ -107,6 +118,10 @@ func (c *Config) Defaults() {
 	}
 	c.API.Defaults()
 	c.Queue.Defaults()
+	auth.TokenDefaults(&c.AccessTokens)
+	if !c.HTTPTLS.IsZero() {
+		c.API.Gateway.SecureCookies = true
+	}
 }
 
 // Validate checks the config.
@@ -120,7 +135,7 @@ func (c *Config) Validate() error {
 	if c.KeysRefresh < time.Second {
 		return errors.New("edge: keys refresh must be at least 1s")
 	}
-	return errors.Join(c.Leaf.Validate(), c.Queue.Validate())
+	return errors.Join(c.Leaf.Validate(), c.Queue.Validate(), c.AccessTokens.Validate())
 }
 
 // Edge is a running edge.
@@ -203,8 +218,19 @@ func Start(ctx context.Context, cfg Config, sup *supervisor.Supervisor, log *slo
 	if e.Settings, err = e.followSettings(js, &cfg, sup, cfg.API.HoldLimit, reg); err != nil {
 		return nil, err
 	}
-	if cfg.API.AdminToken == "" {
-		e.log.Warn("no admin token configured: the report endpoints refuse every request")
+	// Access tokens are checked here with the identity service's public
+	// keys, refreshed like the admission keys.
+	ids := &idapi.Client{NC: e.NC, Timeout: cfg.API.AuthTimeout}
+	tokenKeys := keyring.NewRemote("access token", ids, e.log)
+	if _, err := sup.Start(supervisor.Component{Name: "access-token-keys", Run: func(ctx context.Context) error {
+		tokenKeys.Follow(ctx, cfg.KeysRefresh)
+		return nil
+	}}); err != nil {
+		return nil, err
+	}
+	verifier, err := token.NewVerifier(tokenKeys, cfg.AccessTokens)
+	if err != nil {
+		return nil, err
 	}
 	gate, guard, err := e.waitingRooms(&cfg, sup, limiter, reg)
 	if err != nil {
@@ -215,10 +241,18 @@ func Start(ctx context.Context, cfg Config, sup *supervisor.Supervisor, log *slo
 		Reports: &reportingapi.Client{NC: e.NC}, Funnels: &analyticsapi.Client{NC: e.NC, Timeout: cfg.API.RequestTimeout},
 		Limiter: limiter, Ready: sup.Report, Log: e.log, Registry: e.Registry,
 		Queue: e.Rooms, Gate: gate,
+		Identity: ids, Tokens: verifier, TokenKeys: tokenKeys,
 		HoldLimit: e.Settings.HoldLimit, HoldGate: e.Settings.SalesOpen, Middleware: e.Settings.Drain,
 	}
 	if guard != nil {
 		deps.JoinGuard = guard
+	}
+	if cfg.DevMailDir != "" {
+		box, err := maildir.New(cfg.DevMailDir)
+		if err != nil {
+			return nil, err
+		}
+		deps.MailBox = box
 	}
 	e.App = httpapi.New(cfg.API, deps)
 	if e.ln, err = listen(cfg.HTTPAddr, cfg.HTTPTLS); err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/ticketing/ticketing/internal/dirlock"
 	"github.com/ticketing/ticketing/internal/supervisor"
 	"github.com/ticketing/ticketing/services/catalog"
+	"github.com/ticketing/ticketing/services/identity/auth"
 	"github.com/ticketing/ticketing/services/inventory"
 )
 
@@ -47,6 +48,7 @@ func runCore(ctx context.Context, args []string) error {
 	fs.DurationVar(&lim.MaxTTL, "hold-max-ttl", lim.MaxTTL, "longest hold time-to-live a request may ask for")
 	fs.DurationVar(&cfg.Streams.LeaseTTL, "lease-ttl", def.Streams.LeaseTTL, "partition ownership lease; another node takes over about this long after an owner dies")
 	addQueueFlags(fs, &cfg)
+	addIdentityFlags(fs, &cfg)
 	lf := cli.AddLogFlags(fs, "json")
 	gf := cli.AddGCFlags(fs)
 	sf := cli.AddSupervisorFlags(fs)
@@ -101,6 +103,24 @@ func addQueueFlags(fs *flag.FlagSet, cfg *core.Config) {
 	fs.DurationVar(&q.Tokens.TTL, "admission-ttl", d.Tokens.TTL, "lifetime of an admission token")
 }
 
+// addIdentityFlags binds the identity service's stores and mail to
+// cfg.Identity.
+func addIdentityFlags(fs *flag.FlagSet, cfg *core.Config) {
+	id := &cfg.Identity
+	fs.StringVar(&id.Auth.BaseURL, "public-url", "", "public URL of the edges, where mailed links point (default http://127.0.0.1:8080)")
+	fs.StringVar(&id.PostgresURL, "accounts-postgres", "", "PostgreSQL URL of the account store (default: the core's JetStream)")
+	fs.StringVar(&id.RedisAddr, "sessions-redis", "", "Redis host:port of the session store (default: the core's JetStream)")
+	fs.StringVar(&id.SMTP.Addr, "smtp", "", "SMTP server host:port that sends mail (default: files in <data>/mail)")
+	fs.StringVar((*string)(&id.SMTP.TLS), "smtp-tls", "", "SMTP STARTTLS policy: mandatory (default), opportunistic or none")
+	fs.StringVar(&id.Auth.From, "mail-from", "", "sender of the mails (default Ticketing <no-reply@ticketing.localhost>)")
+}
+
+// demoAccounts are the accounts of the demo data: a buyer and an admin.
+var demoAccounts = []auth.SeedAccount{
+	{Email: "buyer@demo.ticketing.dev", Password: "demo-buyer-pass", DisplayName: "Demo Buyer"},
+	{Email: "admin@demo.ticketing.dev", Password: "demo-admin-pass", DisplayName: "Demo Admin", Roles: []string{"admin"}},
+}
+
 // startCore starts a core process, with the demo data when demo is set;
 // onSaleIn > 0 opens the demo's waiting-room events that long after now.
 func startCore(ctx context.Context, cfg core.Config, sup *supervisor.Supervisor, demo bool, onSaleIn time.Duration, log *slog.Logger, reg prometheus.Registerer) (*core.Core, error) {
@@ -115,6 +135,7 @@ func startCore(ctx context.Context, cfg core.Config, sup *supervisor.Supervisor,
 		}
 		openDemoSale(&d, onSaleIn, time.Now())
 		cfg.Demo = &d
+		cfg.DemoAccounts = demoAccounts
 	}
 	return core.Start(ctx, cfg, sup, log, reg)
 }

@@ -40,6 +40,7 @@ func runDev(ctx context.Context, args []string) error {
 	kafkaPort := fs.Int("kafka-port", 9092, "port of the embedded Kafka-protocol broker on 127.0.0.1 (0: any free port)")
 	onSaleIn := fs.Duration("onsale-in", 2*time.Minute, "on a fresh data directory, open the demo events with a waiting room this long after the start (0: keep the demo's time)")
 	addQueueFlags(fs, &cfg)
+	addIdentityFlags(fs, &cfg)
 	lf := cli.AddLogFlags(fs, "text")
 	gf := cli.AddGCFlags(fs)
 	sf := cli.AddSupervisorFlags(fs)
@@ -74,6 +75,17 @@ func runDev(ctx context.Context, args []string) error {
 	}
 	reg := cli.NewRegistry()
 	cfg.Node.Name, cfg.Node.DataDir = "core-1", filepath.Join(*data, "core")
+	if cfg.Identity.Auth.BaseURL == "" {
+		scheme := "https://"
+		if edgeSec.SecureEdge(ecfg).HTTPTLS.IsZero() {
+			scheme = "http://"
+		}
+		cfg.Identity.Auth.BaseURL = scheme + ecfg.HTTPAddr
+	}
+	if cfg.Identity.SMTP.Addr == "" {
+		cfg.Identity.MailDir = filepath.Join(*data, "mail")
+		ecfg.DevMailDir = cfg.Identity.MailDir
+	}
 	cfg.Node = coreSec.SecureNode(cfg.Node)
 	c, err := startCore(ctx, cfg, sup, *demo, *onSaleIn, log, reg)
 	if err != nil {

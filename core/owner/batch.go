@@ -88,7 +88,7 @@ func (o *Owner) handler(which op) micro.HandlerFunc {
 			err = c.hold.DecodeJSON(req.Data())
 		case opGet, opRelease:
 			err = json.Unmarshal(req.Data(), &c.ref)
-			if err == nil && !inventory.CheckHoldToken(o.deps.Secret, c.ref.HoldID, c.ref.Token) {
+			if err == nil && c.ref.Holder == "" && !inventory.CheckHoldToken(o.deps.Secret, c.ref.HoldID, c.ref.Token) {
 				o.respond(c, errs.E(name, errs.Forbidden, "the hold token does not match this hold"))
 				return
 			}
@@ -208,10 +208,17 @@ func (o *Owner) handle(c *call) {
 			h.HoldToken = o.tokens.Sign(h.HoldID)
 		}
 		v = h
-	case opGet:
-		v, err = o.part.Get(c.ref.HoldID)
-	case opRelease:
-		v, err = o.part.Release(now, c.ref.HoldID)
+	case opGet, opRelease:
+		var h inventory.Hold
+		h, err = o.part.Get(c.ref.HoldID)
+		if err == nil && c.ref.Holder != "" && h.Holder != c.ref.Holder {
+			// Another holder's hold does not exist for this caller.
+			err = errs.E("inventory."+opNames[c.op], errs.NotFound, "no such hold")
+		}
+		if err == nil && c.op == opRelease {
+			h, err = o.part.Release(now, c.ref.HoldID)
+		}
+		v = h
 	case opConfirm:
 		v, err = o.part.Confirm(now, c.confirm)
 	case opCancel:

@@ -13,6 +13,8 @@ import (
 
 	"github.com/ticketing/ticketing/internal/jsnames"
 	keyringkv "github.com/ticketing/ticketing/internal/keyring/natskv"
+	identitykv "github.com/ticketing/ticketing/services/identity/natskv"
+	sessionkv "github.com/ticketing/ticketing/services/identity/session/natskv"
 	queuekv "github.com/ticketing/ticketing/services/queue/natskv"
 	settingskv "github.com/ticketing/ticketing/services/settings/natskv"
 )
@@ -39,6 +41,20 @@ func AdmissionKeysConfig(replicas int) keyringkv.Config {
 	return keyringkv.Config{Bucket: AdmissionKeysBucket, Key: "keyset", Replicas: replicas,
 		Description: "admission token signing keys (private: core only)"}
 }
+
+// IdentityKeysConfig is the store of the access token signing keys
+// (services/identity/token): bucket "identity-keys", key "keyset".
+func IdentityKeysConfig(replicas int) keyringkv.Config {
+	return keyringkv.Config{Bucket: "identity-keys", Key: "keyset", Replicas: replicas,
+		Description: "access token signing keys (private: core only)"}
+}
+
+// AccountsConfig and SessionsConfig are the identity service's embedded
+// stores.
+func AccountsConfig(replicas int) identitykv.Config { return identitykv.Config{Replicas: replicas} }
+
+// SessionsConfig: see AccountsConfig.
+func SessionsConfig(replicas int) sessionkv.Config { return sessionkv.Config{Replicas: replicas} }
 
 // SettingsBucket holds the dynamic settings and feature flags: written by
 // the core's config service only, read by every core and edge (edges over
@@ -110,6 +126,13 @@ type Set struct {
 	AdmissionKeys jetstream.KeyValue
 	// Settings: dynamic settings and flags (services/settings/natskv).
 	Settings jetstream.KeyValue
+	// Accounts, Sessions and IdentityKeys are the identity service's
+	// embedded stores (services/identity/natskv,
+	// services/identity/session/natskv) and its access-token signing keys:
+	// core users only.
+	Accounts     jetstream.KeyValue
+	Sessions     jetstream.KeyValue
+	IdentityKeys jetstream.KeyValue
 }
 
 // Ensure creates or updates every resource.
@@ -176,6 +199,9 @@ func Ensure(ctx context.Context, js jetstream.JetStream, c Config) (*Set, error)
 		{&s.Queue, queuekv.KeyValueConfig(c.Replicas)},
 		{&s.AdmissionKeys, AdmissionKeysConfig(c.Replicas).KeyValueConfig()},
 		{&s.Settings, settingskv.KeyValueConfig(c.Replicas)},
+		{&s.Accounts, AccountsConfig(c.Replicas).KeyValueConfig()},
+		{&s.Sessions, SessionsConfig(c.Replicas).KeyValueConfig()},
+		{&s.IdentityKeys, IdentityKeysConfig(c.Replicas).KeyValueConfig()},
 	}
 	for _, k := range kvs {
 		kv, err := js.CreateOrUpdateKeyValue(ctx, k.cfg)

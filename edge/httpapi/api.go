@@ -23,8 +23,10 @@ import (
 
 	"github.com/ticketing/ticketing/edge/ratelimit"
 	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/internal/keyring"
 	"github.com/ticketing/ticketing/internal/supervisor"
 	"github.com/ticketing/ticketing/services/catalog"
+	"github.com/ticketing/ticketing/services/identity/token"
 	"github.com/ticketing/ticketing/services/inventory"
 )
 
@@ -60,11 +62,20 @@ type Config struct {
 	// HoldLimit bounds hold requests per client address (when Deps.Limiter
 	// is set). Default 10 a second, bursts of 20.
 	HoldLimit ratelimit.Limit
-	// AdminToken authorizes the report endpoints (`Authorization: Bearer
-	// <token>`), the same token the core's catalog service checks for
-	// catalog administration. Empty: the report endpoints refuse every
-	// request (401).
+	// AdminToken is the bootstrap admin token: it may only give accounts
+	// roles (PUT /v1/admin/accounts/{id}/roles), to make the first admin.
+	// Empty: no bootstrap.
 	AdminToken string
+	// AuthTimeout bounds a call to the identity service (a sign-up or
+	// sign-in hashes a password there). Default 20s.
+	AuthTimeout time.Duration
+	// AuthLimit bounds the accounts routes (sign-up, sign-in, reset,
+	// refresh) per client address; AuthAccountLimit sign-ins per e-mail
+	// address. Defaults 10 a minute with bursts of 20, and 5 a minute
+	// with bursts of 10.
+	AuthLimit, AuthAccountLimit ratelimit.Limit
+	// Gateway configures authentication and channels.
+	Gateway GatewayConfig
 }
 
 // Defaults fills zero fields.
@@ -81,6 +92,15 @@ func (c *Config) Defaults() {
 	if c.HoldLimit == (ratelimit.Limit{}) {
 		c.HoldLimit = ratelimit.PerSecond(10, 20)
 	}
+	if c.AuthTimeout == 0 {
+		c.AuthTimeout = 20 * time.Second
+	}
+	if c.AuthLimit == (ratelimit.Limit{}) {
+		c.AuthLimit = ratelimit.PerMinute(10, 20)
+	}
+	if c.AuthAccountLimit == (ratelimit.Limit{}) {
+		c.AuthAccountLimit = ratelimit.PerMinute(5, 10)
+	}
 }
 
 // Deps are the API's collaborators.
@@ -95,8 +115,17 @@ type Deps struct {
 	// Gate checks admission tokens on holds for events whose waiting room
 	// is on; nil: such holds are refused (503).
 	Gate Gate
-	// Limiter limits hold requests per client address; nil: no limit.
+	// Limiter keeps the per-caller and per-address limits; nil: no limit.
 	Limiter ratelimit.Limiter
+	// Identity is the identity service (accounts, sign-in, sessions);
+	// nil: the accounts routes answer 503.
+	Identity Identity
+	// Tokens verifies access tokens with TokenKeys (refreshed once when a
+	// token names an unknown key); nil: every caller is anonymous.
+	Tokens    *token.Verifier
+	TokenKeys *keyring.Remote
+	// MailBox, when set, is served at /dev/mail (ticketing dev only).
+	MailBox MailBox
 	// Queue is the edge's waiting rooms; nil: no event has one (the queue
 	// endpoints answer 404, the key set 503).
 	Queue WaitingRoom
@@ -125,6 +154,8 @@ type API struct {
 	avail availabilityCache
 	// adminDigest is the SHA-256 of Config.AdminToken; nil when none is set.
 	adminDigest *[32]byte
+	// routes answers which methods a path has (405 and Allow).
+	routes *routeTable
 
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
@@ -178,8 +209,15 @@ func New(cfg Config, deps Deps) *fiber.App {
 	if deps.Middleware != nil {
 		app.Use(deps.Middleware)
 	}
+	app.Use(a.authenticate)
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	app.Get("/readyz", a.readyz)
+	var (
+		buyer     = a.allow(need{caller: true, scope: "holds:write"})
+		buyerRead = a.allow(need{caller: true, scope: "holds:read"})
+		user      = a.allow(need{user: true})
+		admin     = a.allow(need{admin: true})
+	)
 	v1 := app.Group("/v1")
 	v1.Get("/openapi.json", func(c *fiber.Ctx) error {
 		c.Set(fiber.HeaderContentType, "application/json")
@@ -188,20 +226,46 @@ func New(cfg Config, deps Deps) *fiber.App {
 	v1.Get("/events", a.listEvents)
 	v1.Get("/events/:id", a.getEvent)
 	v1.Get("/events/:id/availability", a.availability)
-	v1.Post("/events/:id/holds", a.createHold)
-	v1.Get("/holds/:id", a.getHold)
-	v1.Delete("/holds/:id", a.releaseHold)
-	v1.Post("/admin/venues", a.createVenue)
-	v1.Post("/admin/events", a.createEvent)
-	v1.Get("/reports/events/:id", a.eventReport)
-	v1.Get("/reports/events/:id/funnel", a.eventFunnel)
+	v1.Post("/events/:id/holds", buyer, a.createHold)
+	v1.Get("/holds/:id", buyerRead, a.getHold)
+	v1.Delete("/holds/:id", buyer, a.releaseHold)
+	v1.Post("/admin/venues", admin, a.createVenue)
+	v1.Post("/admin/events", admin, a.createEvent)
+	v1.Put("/admin/accounts/:id/roles", a.setRoles)
+	v1.Get("/reports/events/:id", admin, a.eventReport)
+	v1.Get("/reports/events/:id/funnel", admin, a.eventFunnel)
 	v1.Get("/events/:id/queue", a.queueSocket)
 	v1.Post("/events/:id/queue/join", a.queueJoin)
 	v1.Get("/events/:id/queue/status", a.queueStatus)
 	v1.Get("/events/:id/queue/challenge", a.queueChallenge)
 	v1.Get("/events/:id/queue/draw", a.queueDraw)
+	v1.Post("/auth/signup", a.signUp)
+	v1.Post("/auth/verify", a.verifyEmail)
+	v1.Post("/auth/verify/resend", a.resendVerification)
+	v1.Post("/auth/signin", a.signIn)
+	v1.Post("/auth/signin/second-factor", a.secondFactor)
+	v1.Post("/auth/token", a.token)
+	v1.Post("/auth/refresh", a.refreshCookie)
+	v1.Post("/auth/signout", user, a.signOut)
+	v1.Post("/auth/password/forgot", a.forgotPassword)
+	v1.Post("/auth/password/reset", a.resetPassword)
+	v1.Get("/auth/jwks.json", a.accessKeys)
+	v1.Get("/account", user, a.profile)
+	v1.Get("/account/sessions", user, a.sessions)
+	v1.Delete("/account/sessions/:id", user, a.revokeSession)
+	v1.Post("/account/password", user, a.changePassword)
+	v1.Post("/account/totp", user, a.totpBegin)
+	v1.Post("/account/totp/confirm", user, a.totpConfirm)
+	v1.Post("/account/totp/disable", user, a.totpDisable)
+	v1.Post("/account/recovery-codes", user, a.recoveryCodes)
 	app.Get("/.well-known/jwks.json", a.jwks)
+	if deps.MailBox != nil {
+		app.Get("/dev/mail", a.devMailList)
+		app.Get("/dev/mail/:id", a.devMailRead)
+	}
 	a.pages(app)
+	a.routes = newRouteTable(app)
+	wrapUnknownMethods(app, a.routes)
 	return app
 }
 
@@ -228,21 +292,7 @@ func (a *API) observe(c *fiber.Ctx) error {
 // cannot answer lets the request through: the inventory is protected by its
 // owners, and an on-sale must not stop because a cache did.
 func (a *API) limit(c *fiber.Ctx, name string, l ratelimit.Limit) error {
-	if a.deps.Limiter == nil {
-		return nil
-	}
-	d, err := a.deps.Limiter.Allow(c.UserContext(), name+":"+c.IP(), l)
-	if err != nil {
-		a.log.Warn("rate limiter unavailable; letting the request through", "limit", name, "err", err)
-		a.count(name, "limiter_error")
-		return nil
-	}
-	setRateLimitHeaders(c, d)
-	if !d.Allowed {
-		a.count(name, "refused")
-		return d.Err("edge." + name)
-	}
-	return nil
+	return a.limitKey(c, name, c.IP(), l)
 }
 
 // setRateLimitHeaders sets the RateLimit header fields of a decision (and

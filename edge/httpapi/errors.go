@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"errors"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -82,6 +83,11 @@ func (a *API) errorHandler(c *fiber.Ctx, err error) error {
 		detail = ErrorDetail{Code: k.Code(), Message: fe.Message}
 		if status == fiber.StatusMethodNotAllowed {
 			detail.Code = "method_not_allowed"
+			if a.routes != nil {
+				if allow := a.routes.allowed(c.Path()); allow != nil {
+					c.Set(fiber.HeaderAllow, strings.Join(allow, ", "))
+				}
+			}
 		}
 		if status == fiber.StatusBadRequest {
 			// fasthttp's parse errors quote the raw request, headers and

@@ -207,7 +207,6 @@ type HoldCreated struct {
 	Zone      string    `json:"zone,omitempty"`
 	Quantity  int       `json:"quantity"`
 	ExpiresAt time.Time `json:"expires_at"`
-	HoldToken string    `json:"hold_token"`
 }
 
 // HoldView is the body of GET and DELETE /v1/holds/{id}.
@@ -231,7 +230,11 @@ func (a *API) createHold(c *fiber.Ctx) error {
 	if a.deps.HoldLimit != nil {
 		holdLimit = a.deps.HoldLimit()
 	}
+	who := callerOf(c)
 	if err := a.limit(c, "hold", holdLimit); err != nil {
+		return err
+	}
+	if err := a.limitKey(c, "hold_caller", who.Subject, holdLimit); err != nil {
 		return err
 	}
 	if a.deps.HoldGate != nil {
@@ -274,9 +277,9 @@ func (a *API) createHold(c *fiber.Ctx) error {
 	defer a.avail.forget(key)
 	h, err := a.deps.Inventory.Hold(ctx, key, inventory.HoldRequest{
 		Seats: body.Seats, Zone: body.Zone, Quantity: body.Quantity, TTLSeconds: body.TTLSeconds,
-		// Keys are scoped to the caller; until accounts exist every caller
-		// is anonymous, and keys are expected to be random (UUIDs).
-		IdempotencyKey: "anon:" + idemKey,
+		Holder: who.Subject,
+		// Keys are scoped to the caller.
+		IdempotencyKey: who.Subject + ":" + idemKey,
 		Fingerprint:    body.fingerprint(e.ID),
 	})
 	if err != nil {
@@ -285,7 +288,7 @@ func (a *API) createHold(c *fiber.Ctx) error {
 	}
 	c.Location("/v1/holds/" + h.HoldID)
 	created := HoldCreated{HoldID: h.HoldID, Seats: h.Seats, Zone: h.Zone,
-		Quantity: h.Quantity, ExpiresAt: h.ExpiresAt, HoldToken: h.HoldToken}
+		Quantity: h.Quantity, ExpiresAt: h.ExpiresAt}
 	out, err := created.appendJSON(make([]byte, 0, 256))
 	if err != nil {
 		return errs.E("edge.hold", errs.Other, err)
@@ -313,8 +316,6 @@ func (h *HoldCreated) appendJSON(b []byte) ([]byte, error) {
 	if err != nil {
 		return b, err
 	}
-	b = jsonw.Key(b, "hold_token", false)
-	b = jsonw.String(b, h.HoldToken)
 	return append(b, '}'), nil
 }
 
@@ -326,11 +327,7 @@ func (a *API) holdRef(c *fiber.Ctx, op string) (inventory.HoldRef, error) {
 	if p, ok := inventory.PartitionOfHold(id); !ok || !a.partitionExists(p) {
 		return inventory.HoldRef{}, errs.Errorf(op, errs.NotFound, "no hold %q", id)
 	}
-	tok, err := bearer(op, c.Get(fiber.HeaderAuthorization))
-	if err != nil {
-		return inventory.HoldRef{}, err
-	}
-	return inventory.HoldRef{HoldID: id, Token: tok}, nil
+	return inventory.HoldRef{HoldID: id, Holder: callerOf(c).Subject}, nil
 }
 
 // partitionExists reports whether p ("<event>.<i>") is a partition of a known
@@ -394,8 +391,10 @@ func (a *API) releaseHold(c *fiber.Ctx) error {
 	return c.JSON(holdView(h))
 }
 
-func (a *API) adminToken(c *fiber.Ctx, op string) (string, error) {
-	return bearer(op, c.Get(fiber.HeaderAuthorization))
+// adminToken is the admin's access token, forwarded to the catalog
+// service, which checks it again.
+func (a *API) adminToken(c *fiber.Ctx, _ string) (string, error) {
+	return callerOf(c).Token, nil
 }
 
 func (a *API) createVenue(c *fiber.Ctx) error {

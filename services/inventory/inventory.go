@@ -136,11 +136,14 @@ type HoldRequest struct {
 	Fingerprint    string `json:"fingerprint"`
 }
 
-// HoldRef names a hold; Token is the hold's bearer token where the caller is
-// the public (it is checked), empty for internal callers.
+// HoldRef names a hold for a caller, who proves it is theirs by one of: the
+// hold's bearer token (Token, checked by the owner), or being its holder
+// (Holder, the account or partner client the edge authenticated: a hold of
+// another holder is errs.NotFound, as if it did not exist).
 type HoldRef struct {
 	HoldID string `json:"hold_id"`
 	Token  string `json:"token,omitempty"`
+	Holder string `json:"holder,omitempty"`
 }
 
 // ConfirmRequest turns a live hold into a sale.

@@ -1,7 +1,8 @@
 // Package natsapi serves the catalog's administrative commands as a NATS
 // micro service ("catalog", subjects "catalog.admin.<op>") and calls them.
-// Every command carries the admin token, checked by the service, so that an
-// edge forwards admin requests without holding the secret's authority.
+// Every command carries the caller's credential, checked by the service (an
+// admin's access token, or the core's admin token), so that an edge
+// forwards admin requests without holding authority of its own.
 package natsapi
 
 import (
@@ -34,8 +35,10 @@ type eventRequest struct {
 	Event catalog.Event `json:"event"`
 }
 
-// Serve registers the catalog service on nc. adminToken must be non-empty.
-func Serve(nc *nats.Conn, svc *catalog.Service, adminToken string) (micro.Service, error) {
+// Serve registers the catalog service on nc. A command is authorized by
+// adminToken (must be non-empty), or by a token that admin, when not nil,
+// accepts (an admin's access token, forwarded by an edge).
+func Serve(nc *nats.Conn, svc *catalog.Service, adminToken string, admin func(token string) bool) (micro.Service, error) {
 	s, err := micro.AddService(nc, micro.Config{
 		Name: "catalog", Version: "1.0.0", Description: "catalog administration", QueueGroup: "catalog",
 	})
@@ -43,7 +46,10 @@ func Serve(nc *nats.Conn, svc *catalog.Service, adminToken string) (micro.Servic
 		return nil, err
 	}
 	authorized := func(token string) bool {
-		return token != "" && subtle.ConstantTimeCompare([]byte(token), []byte(adminToken)) == 1
+		if token != "" && subtle.ConstantTimeCompare([]byte(token), []byte(adminToken)) == 1 {
+			return true
+		}
+		return token != "" && admin != nil && admin(token)
 	}
 	handle := func(op string, decode func([]byte) (string, func(context.Context) error, error)) micro.HandlerFunc {
 		return func(req micro.Request) {
@@ -52,7 +58,7 @@ func Serve(nc *nats.Conn, svc *catalog.Service, adminToken string) (micro.Servic
 			case err != nil:
 				err = errs.E(op, errs.Invalid, "malformed request: "+err.Error())
 			case !authorized(token):
-				err = errs.E(op, errs.Unauthorized, "a valid admin token is required")
+				err = errs.E(op, errs.Unauthorized, "an admin's access token is required")
 			default:
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				err = run(ctx)

@@ -920,3 +920,53 @@ func (s *Service) SetRoles(ctx context.Context, userID string, roles []string) (
 	}
 	return ProfileOf(a), nil
 }
+
+// Defaults of the access tokens' issuer and audience, the same in the
+// core that issues them and the edges that check them.
+const (
+	DefaultIssuer   = "urn:ticketing:identity"
+	DefaultAudience = "urn:ticketing:api"
+)
+
+// TokenDefaults fills c's issuer and audience with the defaults when they
+// are empty, then its other defaults.
+func TokenDefaults(c *token.Config) {
+	if c.Issuer == "" {
+		c.Issuer = DefaultIssuer
+	}
+	if c.Audience == "" {
+		c.Audience = DefaultAudience
+	}
+	c.Defaults()
+}
+
+// SeedAccount is an account made by the operator (demo data, the first
+// admin of a fresh system): verified at once.
+type SeedAccount struct {
+	Email       string
+	Password    string
+	DisplayName string
+	Roles       []string
+}
+
+// Seed creates the account unless its address has one already, and
+// reports whether it did.
+func (s *Service) Seed(ctx context.Context, r SeedAccount) (bool, error) {
+	const op = "auth.seed"
+	hash, err := s.deps.Hasher.Hash(r.Password)
+	if err != nil {
+		return false, errs.E(op, err)
+	}
+	a := identity.Account{
+		User:          identity.User{ID: identity.NewID(), Email: r.Email, DisplayName: r.DisplayName, CreatedAt: s.now()},
+		EmailVerified: true, Roles: r.Roles, Password: hash,
+	}
+	_, err = s.deps.Accounts.Create(ctx, a)
+	if errs.ReasonOf(err) == identity.ReasonEmailTaken {
+		return false, nil
+	}
+	if err != nil {
+		return false, errs.E(op, err)
+	}
+	return true, nil
+}

@@ -1,0 +1,236 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/ticketing/ticketing/core/streams"
+	"github.com/ticketing/ticketing/internal/keyring"
+	keyringkv "github.com/ticketing/ticketing/internal/keyring/natskv"
+	"github.com/ticketing/ticketing/internal/postgres"
+	"github.com/ticketing/ticketing/internal/supervisor"
+	"github.com/ticketing/ticketing/services/identity"
+	"github.com/ticketing/ticketing/services/identity/auth"
+	idapi "github.com/ticketing/ticketing/services/identity/natsapi"
+	identitykv "github.com/ticketing/ticketing/services/identity/natskv"
+	"github.com/ticketing/ticketing/services/identity/password"
+	identitypg "github.com/ticketing/ticketing/services/identity/postgres"
+	"github.com/ticketing/ticketing/services/identity/session"
+	sessionkv "github.com/ticketing/ticketing/services/identity/session/natskv"
+	sessionredis "github.com/ticketing/ticketing/services/identity/session/redis"
+	"github.com/ticketing/ticketing/services/identity/token"
+	"github.com/ticketing/ticketing/services/mail"
+	maildir "github.com/ticketing/ticketing/services/mail/dir"
+	"github.com/ticketing/ticketing/services/mail/smtp"
+)
+
+// IdentityConfig configures the identity service the core runs.
+type IdentityConfig struct {
+	// Auth tunes the flows; Auth.BaseURL (where mailed links point, the
+	// edge's public URL) defaults to http://127.0.0.1:8080.
+	Auth auth.Config
+	// Tokens: issuer, audience and lifetimes of access tokens, the same
+	// as the edges' (auth.TokenDefaults).
+	Tokens token.Config
+	// Keys rotate the token signing keys; KeySyncEvery is how often a
+	// node looks for a rotation by another. Default 1m.
+	Keys         keyring.KeyRingConfig
+	KeySyncEvery time.Duration
+	// Password is the argon2id cost of new hashes (and of upgrades at
+	// sign-in). Default the OWASP minimum.
+	Password password.Params
+	Sessions session.Config
+	// PostgresURL, when set, keeps accounts in PostgreSQL; else in the
+	// core's JetStream (bucket identity-users).
+	PostgresURL string
+	// RedisAddr, when set, keeps sessions in Redis; else in JetStream
+	// (bucket identity-sessions).
+	RedisAddr     string
+	RedisPassword string
+	// SMTP, when its Addr is set, sends mail; else mail is written to
+	// MailDir (default <data>/mail), the development sink.
+	SMTP    smtp.Config
+	MailDir string
+}
+
+// Defaults fills zero fields.
+func (c *IdentityConfig) Defaults(dataDir string) {
+	if c.Auth.BaseURL == "" {
+		c.Auth.BaseURL = "http://127.0.0.1:8080"
+	}
+	c.Auth.Defaults()
+	auth.TokenDefaults(&c.Tokens)
+	c.Keys.Defaults()
+	if c.KeySyncEvery == 0 {
+		c.KeySyncEvery = time.Minute
+	}
+	if c.Password == (password.Params{}) {
+		c.Password = password.DefaultParams()
+	}
+	c.Sessions.Defaults()
+	if c.SMTP.Addr == "" && c.MailDir == "" {
+		c.MailDir = filepath.Join(dataDir, "mail")
+	}
+}
+
+// Validate checks the config after Defaults.
+func (c *IdentityConfig) Validate() error {
+	var errl []error
+	errl = append(errl, c.Auth.Validate(), c.Tokens.Validate(), c.Keys.Validate(), c.Sessions.Validate())
+	if c.SMTP.Addr != "" {
+		errl = append(errl, c.SMTP.WithDefaults().Validate())
+	}
+	if c.KeySyncEvery < time.Second {
+		errl = append(errl, errors.New("identity: key sync period below 1s"))
+	}
+	return errors.Join(errl...)
+}
+
+// startIdentity serves the identity service ("identity-service") with its
+// stores, and keeps its signing keys in step with the other nodes
+// ("identity-keys").
+func (c *Core) startIdentity(ctx context.Context, sup *supervisor.Supervisor) error {
+	cfg := c.cfg.Identity
+	log := c.log.With("component", "identity")
+	accounts, err := c.accountStore(ctx, sup, cfg)
+	if err != nil {
+		return err
+	}
+	var sessions session.Store
+	if cfg.RedisAddr != "" {
+		rc := goredis.NewClient(&goredis.Options{Addr: cfg.RedisAddr, Password: cfg.RedisPassword,
+			DialTimeout: 2 * time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second})
+		if _, err := sup.Add("identity-redis", func(context.Context) error { return rc.Close() }); err != nil {
+			return err
+		}
+		if sessions, err = sessionredis.New(rc, sessionredis.Config{MaxLifetime: cfg.Sessions.Lifetime}); err != nil {
+			return err
+		}
+	} else {
+		sc := streams.SessionsConfig(c.cfg.Streams.Replicas)
+		if sessions, err = sessionkv.New(c.Streams.Sessions, sc); err != nil {
+			return err
+		}
+	}
+	manager, err := session.NewManager(sessions, cfg.Sessions)
+	if err != nil {
+		return err
+	}
+	keys, err := keyringkv.New(c.Streams.IdentityKeys, streams.IdentityKeysConfig(c.cfg.Streams.Replicas))
+	if err != nil {
+		return err
+	}
+	ring, err := keyring.NewKeyRing(cfg.Keys, time.Now())
+	if err != nil {
+		return err
+	}
+	if _, err := keyring.Sync(ctx, keys, ring, time.Now()); err != nil {
+		return fmt.Errorf("core: identity keys: %w", err)
+	}
+	issuer, err := token.NewIssuer(ring, cfg.Tokens)
+	if err != nil {
+		return err
+	}
+	verifier, err := token.NewVerifier(ring, cfg.Tokens)
+	if err != nil {
+		return err
+	}
+	c.verifier.Store(verifier)
+	hasher, err := password.New(cfg.Password)
+	if err != nil {
+		return err
+	}
+	var mailer mail.Mailer
+	if cfg.SMTP.Addr != "" {
+		if mailer, err = smtp.New(cfg.SMTP); err != nil {
+			return err
+		}
+	} else if mailer, err = maildir.New(cfg.MailDir); err != nil {
+		return err
+	}
+	svc, err := auth.New(cfg.Auth, auth.Deps{Accounts: accounts, Sessions: manager, Tokens: issuer, Hasher: hasher, Mailer: mailer, Log: log})
+	if err != nil {
+		return err
+	}
+	c.Identity = svc
+	for _, d := range c.cfg.DemoAccounts {
+		created, err := svc.Seed(ctx, d)
+		if err != nil {
+			return fmt.Errorf("core: demo account %s: %w", d.Email, err)
+		}
+		if created {
+			log.Info("demo account created", "email", d.Email, "roles", d.Roles)
+		}
+	}
+	if _, err := sup.Add("identity-mail", svc.Close); err != nil {
+		return err
+	}
+	ms, err := idapi.Serve(c.NC, idapi.Server{Auth: svc, Verifier: verifier, Keys: ring, AdminToken: c.cfg.AdminToken})
+	if err != nil {
+		return fmt.Errorf("core: identity service: %w", err)
+	}
+	if _, err := sup.Add("identity-service", func(context.Context) error { return ms.Stop() }); err != nil {
+		return err
+	}
+	_, err = sup.Start(supervisor.Component{Name: "identity-keys", Run: func(ctx context.Context) error {
+		syncKeys(ctx, keys, ring, cfg.KeySyncEvery, log)
+		return nil
+	}})
+	return err
+}
+
+func (c *Core) accountStore(ctx context.Context, sup *supervisor.Supervisor, cfg IdentityConfig) (identity.Store, error) {
+	if cfg.PostgresURL == "" {
+		return identitykv.New(c.Streams.Accounts, streams.AccountsConfig(c.cfg.Streams.Replicas))
+	}
+	pool, err := postgres.Open(ctx, postgres.Config{URL: cfg.PostgresURL, ApplicationName: "ticketing-core-identity"})
+	if err != nil {
+		return nil, fmt.Errorf("core: identity database: %w", err)
+	}
+	if _, err := sup.Add("identity-postgres", func(context.Context) error { pool.Close(); return nil }); err != nil {
+		return nil, err
+	}
+	if _, err := identitypg.Migrate(ctx, pool, c.log); err != nil {
+		return nil, fmt.Errorf("core: identity schema: %w", err)
+	}
+	return identitypg.New(pool), nil
+}
+
+// adminAccessToken reports whether at is a valid access token of an
+// account with the admin role (false until the identity service started).
+func (c *Core) adminAccessToken(at string) bool {
+	v := c.verifier.Load()
+	if v == nil {
+		return false
+	}
+	claims, err := v.Verify(at, time.Now())
+	return err == nil && claims.HasScope(identity.RoleAdmin)
+}
+
+// syncKeys rotates the signing keys when due, or takes another node's
+// rotation, every period until ctx ends.
+func syncKeys(ctx context.Context, store keyring.KeyStore, ring *keyring.KeyRing, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		rotated, err := keyring.Sync(sctx, store, ring, time.Now())
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			log.Warn("identity key sync failed; signing with the keys held", "err", err)
+		} else if rotated {
+			log.Info("identity signing key rotated", "kid", ring.ActiveKID())
+		}
+	}
+}

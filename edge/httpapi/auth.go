@@ -1,0 +1,567 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/ticketing/ticketing/edge/ratelimit"
+	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/services/identity/auth"
+	idapi "github.com/ticketing/ticketing/services/identity/natsapi"
+)
+
+// Identity is what the API needs of the identity service: its operations
+// (services/identity/natsapi ops) called with a request and decoded into
+// resp.
+type Identity interface {
+	Call(ctx context.Context, op string, req, resp any) error
+}
+
+// Bodies of the accounts routes.
+type (
+	signUpBody struct {
+		Email       string `json:"email"`
+		Password    string `json:"password"`
+		DisplayName string `json:"display_name,omitempty"`
+	}
+	emailBody struct {
+		Email string `json:"email"`
+	}
+	verifyBody struct {
+		Token string `json:"token"`
+	}
+	resetBody struct {
+		Token    string `json:"token"`
+		Password string `json:"password"`
+	}
+	signInBody struct {
+		Email    string `json:"email"`
+		Password string `json:"password"`
+		ClientID string `json:"client_id,omitempty"`
+		// Cookie asks for a cookie session (the pages): the tokens are set
+		// as HttpOnly cookies and not put in the answer.
+		Cookie bool `json:"cookie,omitempty"`
+	}
+	secondFactorBody struct {
+		MFA      string `json:"mfa_token"`
+		Code     string `json:"code"`
+		Recovery bool   `json:"recovery,omitempty"`
+		Cookie   bool   `json:"cookie,omitempty"`
+	}
+	signOutBody struct {
+		RefreshToken string `json:"refresh_token,omitempty"`
+	}
+	codeBody struct {
+		Code string `json:"code"`
+	}
+	stepUpBody struct {
+		StepUp auth.StepUp `json:"step_up"`
+	}
+	passwordBody struct {
+		StepUp      auth.StepUp `json:"step_up"`
+		NewPassword string      `json:"new_password"`
+	}
+	rolesBody struct {
+		Roles []string `json:"roles"`
+	}
+)
+
+// Accepted answers the requests that must not tell whether an account
+// exists.
+type Accepted struct {
+	Status string `json:"status"`
+}
+
+// SignedIn is the answer of a cookie sign-in.
+type SignedIn struct {
+	UserID    string `json:"user_id"`
+	ExpiresIn int    `json:"expires_in"`
+	SessionID string `json:"session_id"`
+}
+
+// maxAuthBody bounds the accounts routes' bodies.
+const maxAuthBody = 8 << 10
+
+// decodeAuth decodes an accounts route's body strictly.
+func decodeAuth(c *fiber.Ctx, op string, v any) error {
+	raw, err := requestBody(c, op)
+	if err != nil {
+		return err
+	}
+	if len(raw) > maxAuthBody {
+		return errs.Errorf(op, errs.TooLarge, "the body is larger than %d bytes", maxAuthBody)
+	}
+	return decodeStrict(op, raw, v)
+}
+
+func (a *API) identity(op string) (Identity, error) {
+	if a.deps.Identity == nil {
+		return nil, errs.E(op, errs.Unavailable, "accounts are not available on this edge")
+	}
+	return a.deps.Identity, nil
+}
+
+// callIdentity decodes the body into req (when not nil), calls op and
+// answers resp as JSON with status.
+func (a *API) callIdentity(c *fiber.Ctx, op string, req, resp any, status int) error {
+	id, err := a.identity("edge." + op)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(c.UserContext(), a.cfg.AuthTimeout)
+	defer cancel()
+	if err := id.Call(ctx, op, req, resp); err != nil {
+		return err
+	}
+	if resp == nil {
+		return c.SendStatus(status)
+	}
+	return c.Status(status).JSON(resp)
+}
+
+func (a *API) seen(c *fiber.Ctx) idapi.Seen {
+	return idapi.Seen{UserAgent: c.Get(fiber.HeaderUserAgent), IP: c.IP()}
+}
+
+// limitAuth applies the accounts routes' limit per address, and per
+// e-mail address when one is given, so that guessing is slow both from
+// one address and against one account.
+func (a *API) limitAuth(c *fiber.Ctx, name, email string) error {
+	if err := a.limitKey(c, name, "ip:"+c.IP(), a.cfg.AuthLimit); err != nil {
+		return err
+	}
+	if email = strings.ToLower(strings.TrimSpace(email)); email != "" && len(email) <= 254 {
+		return a.limitKey(c, name+"_account", "email:"+email, a.cfg.AuthAccountLimit)
+	}
+	return nil
+}
+
+func (a *API) signUp(c *fiber.Ctx) error {
+	const op = "edge.signup"
+	var b signUpBody
+	if err := decodeAuth(c, op, &b); err != nil {
+		return err
+	}
+	if err := a.limitAuth(c, "signup", ""); err != nil {
+		return err
+	}
+	req := idapi.SignUpRequest{Email: b.Email, Password: b.Password, DisplayName: b.DisplayName}
+	if err := a.callIdentity(c, idapi.OpSignUp, req, &struct{}{}, 0); err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusAccepted).JSON(Accepted{Status: "check_your_email"})
+}
+
+func (a *API) resendVerification(c *fiber.Ctx) error {
+	const op = "edge.resend"
+	var b emailBody
+	if err := decodeAuth(c, op, &b); err != nil {
+		return err
+	}
+	if err := a.limitAuth(c, "signup", b.Email); err != nil {
+		return err
+	}
+	if err := a.callIdentity(c, idapi.OpResend, idapi.EmailRequest(b), &struct{}{}, 0); err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusAccepted).JSON(Accepted{Status: "check_your_email"})
+}
+
+func (a *API) verifyEmail(c *fiber.Ctx) error {
+	var b verifyBody
+	if err := decodeAuth(c, "edge.verify", &b); err != nil {
+		return err
+	}
+	if err := a.callIdentity(c, idapi.OpVerify, idapi.SecretRequest{Secret: b.Token}, &struct{}{}, 0); err != nil {
+		return err
+	}
+	return c.JSON(Accepted{Status: "verified"})
+}
+
+func (a *API) forgotPassword(c *fiber.Ctx) error {
+	const op = "edge.forgot"
+	var b emailBody
+	if err := decodeAuth(c, op, &b); err != nil {
+		return err
+	}
+	if err := a.limitAuth(c, "signup", b.Email); err != nil {
+		return err
+	}
+	if err := a.callIdentity(c, idapi.OpForgot, idapi.EmailRequest(b), &struct{}{}, 0); err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusAccepted).JSON(Accepted{Status: "check_your_email"})
+}
+
+func (a *API) resetPassword(c *fiber.Ctx) error {
+	var b resetBody
+	if err := decodeAuth(c, "edge.reset", &b); err != nil {
+		return err
+	}
+	if err := a.limitAuth(c, "signin", ""); err != nil {
+		return err
+	}
+	if err := a.callIdentity(c, idapi.OpReset, idapi.SecretRequest{Secret: b.Token, Password: b.Password}, &struct{}{}, 0); err != nil {
+		return err
+	}
+	return c.JSON(Accepted{Status: "password_changed"})
+}
+
+func (a *API) signIn(c *fiber.Ctx) error {
+	const op = "edge.signin"
+	var b signInBody
+	if err := decodeAuth(c, op, &b); err != nil {
+		return err
+	}
+	if err := a.limitAuth(c, "signin", b.Email); err != nil {
+		return err
+	}
+	id, err := a.identity(op)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(c.UserContext(), a.cfg.AuthTimeout)
+	defer cancel()
+	var out auth.SignIn
+	err = id.Call(ctx, idapi.OpSignIn, idapi.SignInRequest{Email: b.Email, Password: b.Password, ClientID: b.ClientID, Seen: a.seen(c)}, &out)
+	if err != nil {
+		return err
+	}
+	if out.Tokens == nil {
+		return c.JSON(MFARequired{MFARequired: true, MFAToken: out.MFA, Methods: out.Methods})
+	}
+	return a.answerTokens(c, *out.Tokens, b.Cookie)
+}
+
+// MFARequired is the answer to a password that needs a second factor.
+type MFARequired struct {
+	MFARequired bool     `json:"mfa_required"`
+	MFAToken    string   `json:"mfa_token"`
+	Methods     []string `json:"methods"`
+}
+
+func (a *API) secondFactor(c *fiber.Ctx) error {
+	const op = "edge.second_factor"
+	var b secondFactorBody
+	if err := decodeAuth(c, op, &b); err != nil {
+		return err
+	}
+	if err := a.limitAuth(c, "signin", ""); err != nil {
+		return err
+	}
+	id, err := a.identity(op)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(c.UserContext(), a.cfg.AuthTimeout)
+	defer cancel()
+	var t auth.Tokens
+	if err := id.Call(ctx, idapi.OpSecondFactor, idapi.SecondFactorRequest{MFA: b.MFA, Code: b.Code, Recovery: b.Recovery, Seen: a.seen(c)}, &t); err != nil {
+		return err
+	}
+	return a.answerTokens(c, t, b.Cookie)
+}
+
+// TokenAnswer is an OAuth 2.0 token response (RFC 6749 §5.1).
+type TokenAnswer struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int    `json:"expires_in"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	Scope        string `json:"scope,omitempty"`
+}
+
+// answerTokens answers a session's tokens: in the body, or as cookies.
+func (a *API) answerTokens(c *fiber.Ctx, t auth.Tokens, cookie bool) error {
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	if !cookie {
+		return c.JSON(TokenAnswer{AccessToken: t.AccessToken, TokenType: "Bearer", ExpiresIn: t.ExpiresIn, RefreshToken: t.RefreshToken, Scope: t.Scope})
+	}
+	a.setSessionCookies(c, t)
+	return c.JSON(SignedIn{UserID: t.UserID, ExpiresIn: t.ExpiresIn, SessionID: t.SessionID})
+}
+
+func (a *API) setSessionCookies(c *fiber.Ctx, t auth.Tokens) {
+	secure := a.cfg.Gateway.SecureCookies
+	c.Cookie(&fiber.Cookie{Name: CookieAccess, Value: t.AccessToken, Path: "/", HTTPOnly: true, Secure: secure,
+		SameSite: fiber.CookieSameSiteStrictMode, MaxAge: t.ExpiresIn})
+	c.Cookie(&fiber.Cookie{Name: CookieRefresh, Value: t.RefreshToken, Path: "/v1/auth", HTTPOnly: true, Secure: secure,
+		SameSite: fiber.CookieSameSiteStrictMode, MaxAge: int((30 * 24 * time.Hour) / time.Second)})
+	var b [18]byte
+	_, _ = rand.Read(b[:])
+	c.Cookie(&fiber.Cookie{Name: CookieCSRF, Value: base64.RawURLEncoding.EncodeToString(b[:]), Path: "/", Secure: secure,
+		SameSite: fiber.CookieSameSiteStrictMode, MaxAge: int((30 * 24 * time.Hour) / time.Second)})
+}
+
+func clearSessionCookies(c *fiber.Ctx, secure bool) {
+	for _, k := range []struct{ name, path string }{{CookieAccess, "/"}, {CookieRefresh, "/v1/auth"}, {CookieCSRF, "/"}} {
+		c.Cookie(&fiber.Cookie{Name: k.name, Value: "", Path: k.path, HTTPOnly: k.name != CookieCSRF, Secure: secure,
+			SameSite: fiber.CookieSameSiteStrictMode, MaxAge: -1, Expires: time.Unix(0, 0)})
+	}
+}
+
+// refreshCookie rotates a cookie session's refresh token (the pages call
+// it before the access token expires).
+func (a *API) refreshCookie(c *fiber.Ctx) error {
+	const op = "edge.refresh"
+	rt := c.Cookies(CookieRefresh)
+	if rt == "" {
+		return errs.E(op, errs.Unauthorized, "no session cookie: sign in")
+	}
+	if want := c.Cookies(CookieCSRF); want == "" || want != c.Get(HeaderCSRF) {
+		return errs.E(op, errs.Forbidden, "a request signed in by cookie needs the X-CSRF-Token header").WithReason("csrf")
+	}
+	if err := a.limitAuth(c, "refresh", ""); err != nil {
+		return err
+	}
+	t, err := a.refresh(c, rt, "")
+	if err != nil {
+		if errs.Is(errs.Unauthorized, err) {
+			clearSessionCookies(c, a.cfg.Gateway.SecureCookies)
+		}
+		return err
+	}
+	return a.answerTokens(c, t, true)
+}
+
+func (a *API) refresh(c *fiber.Ctx, rt, client string) (auth.Tokens, error) {
+	id, err := a.identity("edge.refresh")
+	if err != nil {
+		return auth.Tokens{}, err
+	}
+	ctx, cancel := context.WithTimeout(c.UserContext(), a.cfg.AuthTimeout)
+	defer cancel()
+	var t auth.Tokens
+	err = id.Call(ctx, idapi.OpRefresh, idapi.RefreshRequest{RefreshToken: rt, ClientID: client, Seen: a.seen(c)}, &t)
+	return t, err
+}
+
+// OAuthError is an OAuth 2.0 error response (RFC 6749 §5.2).
+type OAuthError struct {
+	Error       string `json:"error"`
+	Description string `json:"error_description,omitempty"`
+}
+
+// oauthError answers the token endpoint's errors in RFC 6749's form.
+func oauthError(c *fiber.Ctx, err error) error {
+	code, status := "invalid_request", fiber.StatusBadRequest
+	switch errs.KindOf(err) {
+	case errs.Unauthorized:
+		code = "invalid_grant"
+		if r := errs.ReasonOf(err); r == "invalid_client" {
+			code, status = r, fiber.StatusUnauthorized
+			c.Set(fiber.HeaderWWWAuthenticate, `Basic realm="ticketing"`)
+		}
+	case errs.Forbidden:
+		code = "unauthorized_client"
+	case errs.TooMany:
+		code, status = "slow_down", fiber.StatusTooManyRequests
+	case errs.Unavailable:
+		code, status = "temporarily_unavailable", fiber.StatusServiceUnavailable
+	case errs.Invalid:
+		if r := errs.ReasonOf(err); r == "invalid_scope" || r == "unsupported_grant_type" {
+			code = r
+		}
+	default:
+		code, status = "server_error", fiber.StatusInternalServerError
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.Status(status).JSON(OAuthError{Error: code, Description: errs.Message(err)})
+}
+
+// token is the OAuth 2.0 token endpoint (form-encoded, RFC 6749 §3.2):
+// grant_type refresh_token.
+func (a *API) token(c *fiber.Ctx) error {
+	const op = "edge.token"
+	if !strings.HasPrefix(c.Get(fiber.HeaderContentType), fiber.MIMEApplicationForm) {
+		return oauthError(c, errs.E(op, errs.Invalid, "the body must be application/x-www-form-urlencoded"))
+	}
+	if len(c.Body()) > maxAuthBody {
+		return oauthError(c, errs.E(op, errs.Invalid, "the body is too large"))
+	}
+	if err := a.limitAuth(c, "refresh", ""); err != nil {
+		return oauthError(c, err)
+	}
+	switch grant := c.FormValue("grant_type"); grant {
+	case "refresh_token":
+		t, err := a.refresh(c, c.FormValue("refresh_token"), c.FormValue("client_id"))
+		if err != nil {
+			return oauthError(c, err)
+		}
+		return a.answerTokens(c, t, false)
+	default:
+		return oauthError(c, errs.Errorf(op, errs.Invalid, "grant_type %q is not supported", grant).WithReason("unsupported_grant_type"))
+	}
+}
+
+// sessionOfRefresh is the session id a refresh token names.
+func sessionOfRefresh(rt string) string {
+	id, _, _ := strings.Cut(rt, ".")
+	return id
+}
+
+func (a *API) signOut(c *fiber.Ctx) error {
+	var b signOutBody
+	if len(c.Body()) > 0 {
+		if err := decodeAuth(c, "edge.signout", &b); err != nil {
+			return err
+		}
+	}
+	rt := b.RefreshToken
+	if rt == "" {
+		rt = c.Cookies(CookieRefresh)
+	}
+	who := callerOf(c)
+	if sid := sessionOfRefresh(rt); sid != "" {
+		if err := a.callIdentity(c, idapi.OpSignOut, idapi.UserRequest{AccessToken: who.Token, SessionID: sid}, &struct{}{}, 0); err != nil {
+			return err
+		}
+	}
+	clearSessionCookies(c, a.cfg.Gateway.SecureCookies)
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+// userCall calls a signed-in user's operation with their token.
+func (a *API) userCall(c *fiber.Ctx, op string, req idapi.UserRequest, resp any) error {
+	req.AccessToken = callerOf(c).Token
+	return a.callIdentity(c, op, req, resp, fiber.StatusOK)
+}
+
+func (a *API) profile(c *fiber.Ctx) error {
+	return a.userCall(c, idapi.OpProfile, idapi.UserRequest{}, &auth.Profile{})
+}
+
+func (a *API) sessions(c *fiber.Ctx) error {
+	return a.userCall(c, idapi.OpSessions, idapi.UserRequest{}, &idapi.Sessions{})
+}
+
+func (a *API) revokeSession(c *fiber.Ctx) error {
+	id := c.Params("id")
+	if len(id) > 64 {
+		return errs.E("edge.revoke_session", errs.NotFound, "no such session")
+	}
+	req := idapi.UserRequest{AccessToken: callerOf(c).Token, SessionID: id}
+	if err := a.callIdentity(c, idapi.OpRevokeSession, req, &struct{}{}, 0); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+func (a *API) totpBegin(c *fiber.Ctx) error {
+	return a.userCall(c, idapi.OpTOTPBegin, idapi.UserRequest{}, &auth.TOTPEnrolment{})
+}
+
+func (a *API) totpConfirm(c *fiber.Ctx) error {
+	var b codeBody
+	if err := decodeAuth(c, "edge.totp_confirm", &b); err != nil {
+		return err
+	}
+	return a.userCall(c, idapi.OpTOTPConfirm, idapi.UserRequest{Code: b.Code}, &idapi.RecoveryCodes{})
+}
+
+func (a *API) totpDisable(c *fiber.Ctx) error {
+	var b stepUpBody
+	if err := decodeAuth(c, "edge.totp_disable", &b); err != nil {
+		return err
+	}
+	if err := a.limitAuth(c, "signin", ""); err != nil {
+		return err
+	}
+	req := idapi.UserRequest{AccessToken: callerOf(c).Token, StepUp: b.StepUp}
+	if err := a.callIdentity(c, idapi.OpTOTPDisable, req, &struct{}{}, 0); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+func (a *API) recoveryCodes(c *fiber.Ctx) error {
+	var b stepUpBody
+	if err := decodeAuth(c, "edge.recovery_codes", &b); err != nil {
+		return err
+	}
+	if err := a.limitAuth(c, "signin", ""); err != nil {
+		return err
+	}
+	return a.userCall(c, idapi.OpRecoveryCodes, idapi.UserRequest{StepUp: b.StepUp}, &idapi.RecoveryCodes{})
+}
+
+func (a *API) changePassword(c *fiber.Ctx) error {
+	var b passwordBody
+	if err := decodeAuth(c, "edge.password", &b); err != nil {
+		return err
+	}
+	if err := a.limitAuth(c, "signin", ""); err != nil {
+		return err
+	}
+	req := idapi.UserRequest{AccessToken: callerOf(c).Token, StepUp: b.StepUp, NewPassword: b.NewPassword,
+		SessionID: sessionOfRefresh(c.Cookies(CookieRefresh))}
+	if err := a.callIdentity(c, idapi.OpPassword, req, &struct{}{}, 0); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+// setRoles sets an account's roles: an admin's request, or one with the
+// bootstrap admin token (Config.AdminToken) to make the first admin.
+func (a *API) setRoles(c *fiber.Ctx) error {
+	const op = "edge.roles"
+	var b rolesBody
+	if err := decodeAuth(c, op, &b); err != nil {
+		return err
+	}
+	req := idapi.RolesRequest{UserID: c.Params("id"), Roles: b.Roles}
+	who := callerOf(c)
+	switch {
+	case !who.Anonymous():
+		if !who.HasScope("admin") {
+			return errs.E(op, errs.Forbidden, "this needs the admin role")
+		}
+		req.AccessToken = who.Token
+	default:
+		if err := a.requireAdmin(c, op); err != nil {
+			return err
+		}
+		tok, _ := bearer(op, c.Get(fiber.HeaderAuthorization))
+		req.AdminToken = tok
+	}
+	if req.Roles == nil {
+		req.Roles = []string{}
+	}
+	return a.callIdentity(c, idapi.OpRoles, req, &auth.Profile{}, fiber.StatusOK)
+}
+
+// accessKeys serves the access tokens' public keys (JWKS), distinct from
+// the admission keys at /.well-known/jwks.json.
+func (a *API) accessKeys(c *fiber.Ctx) error {
+	if a.deps.TokenKeys == nil || a.deps.TokenKeys.JWKS() == nil {
+		return errs.E("edge.access_keys", errs.Unavailable, "the access token keys are not loaded yet")
+	}
+	c.Set(fiber.HeaderContentType, "application/jwk-set+json")
+	c.Set(fiber.HeaderCacheControl, "public, max-age=60")
+	return c.Send(a.deps.TokenKeys.JWKS())
+}
+
+// limitKey applies limit l to key under name; a limiter that cannot
+// answer lets the request through (see limit).
+func (a *API) limitKey(c *fiber.Ctx, name, key string, l ratelimit.Limit) error {
+	if a.deps.Limiter == nil || l == (ratelimit.Limit{}) {
+		return nil
+	}
+	d, err := a.deps.Limiter.Allow(c.UserContext(), name+":"+key, l)
+	if err != nil {
+		a.log.Warn("rate limiter unavailable; letting the request through", "limit", name, "err", err)
+		a.count(name, "limiter_error")
+		return nil
+	}
+	setRateLimitHeaders(c, d)
+	if !d.Allowed {
+		a.count(name, "refused")
+		return d.Err("edge." + name)
+	}
+	return nil
+}

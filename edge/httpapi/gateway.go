@@ -1,0 +1,235 @@
+package httpapi
+
+import (
+	"crypto/subtle"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/ticketing/ticketing/edge/ratelimit"
+	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/services/identity"
+	"github.com/ticketing/ticketing/services/identity/token"
+)
+
+// The gateway: who is calling, decided once per request before any
+// handler runs (authenticate, registered with app.Use), and what the
+// caller may do on each route (allow, the first handler of every route
+// that needs more than an anonymous caller). Handlers read the caller with
+// callerOf and never look at credentials themselves.
+//
+// Credentials are an access token (RFC 9068, services/identity/token) in
+// "Authorization: Bearer", or, for the pages, in the HttpOnly cookie
+// CookieAccess. A request authenticated by cookie that changes something
+// (any method but GET, HEAD, OPTIONS) must carry the CSRF cookie's value in
+// the X-CSRF-Token header (double submit; the cookies are SameSite=Strict
+// as well). A token that fails verification is 401 whatever the route:
+// a client that sent one expects to be signed in.
+
+// Cookies of the pages' sessions.
+const (
+	CookieAccess  = "tk_at"   // the access token (HttpOnly)
+	CookieRefresh = "tk_rt"   // the refresh token (HttpOnly, path /v1/auth)
+	CookieCSRF    = "tk_csrf" // readable by the pages' scripts
+	HeaderCSRF    = "X-CSRF-Token"
+)
+
+// Channels of callers.
+const (
+	ChannelWeb     = "web"
+	ChannelApp     = "app"
+	ChannelPartner = "partner"
+)
+
+// Caller is who a request comes from.
+type Caller struct {
+	// Subject is the account id, or the partner client id of a client
+	// credentials token; empty for an anonymous caller.
+	Subject  string
+	ClientID string
+	Scope    string
+	Channel  string
+	// Token is the access token as presented, forwarded to the identity
+	// service for a user's own requests.
+	Token string
+	// Cookie: authenticated by cookie (CSRF checked on writes).
+	Cookie bool
+	claims token.Claims
+}
+
+// Anonymous reports whether nobody signed in.
+func (c *Caller) Anonymous() bool { return c.Subject == "" }
+
+// User reports whether the caller is a signed-in account (not a partner
+// client).
+func (c *Caller) User() bool {
+	return identity.ValidID(c.Subject) && strings.HasPrefix(c.Subject, "u_")
+}
+
+// HasScope reports whether the caller's token grants s.
+func (c *Caller) HasScope(s string) bool { return c.claims.HasScope(s) }
+
+// Key is what per-caller limits count: the subject, or the address of an
+// anonymous caller.
+func (c *Caller) key(ip string) string {
+	if c.Subject != "" {
+		return "sub:" + c.Subject
+	}
+	return "ip:" + ip
+}
+
+// ChannelConfig is one channel's rules.
+type ChannelConfig struct {
+	// Limit is each caller's request rate on the channel, over every
+	// route (per account or client; per address when anonymous). Zero: no
+	// channel limit.
+	Limit ratelimit.Limit
+	// Routes, when not empty, are the only routes the channel may call,
+	// as "METHOD /path" with Fiber's parameter syntax
+	// ("POST /v1/events/:id/holds"); another route is 403.
+	Routes []string
+}
+
+// GatewayConfig configures authentication and channels.
+type GatewayConfig struct {
+	// Channels by name (ChannelWeb, ChannelApp, ChannelPartner). Missing
+	// ones have no limit and every route.
+	Channels map[string]ChannelConfig
+	// AppClients are the OAuth client ids of the first-party apps (channel
+	// app); "web" and every other user session is channel web, partner
+	// client credentials channel partner.
+	AppClients []string
+	// SecureCookies marks the session cookies Secure (HTTPS only). Default
+	// on when the edge serves HTTPS; plain-HTTP development on loopback
+	// needs it off.
+	SecureCookies bool
+}
+
+// callerKey is the Locals key of the caller.
+const callerKey = "caller"
+
+var anonymous = &Caller{Channel: ChannelWeb}
+
+// callerOf returns the request's caller (anonymous before authenticate).
+func callerOf(c *fiber.Ctx) *Caller {
+	if v, ok := c.Locals(callerKey).(*Caller); ok {
+		return v
+	}
+	return anonymous
+}
+
+// authenticate decides the caller and stores it for the handlers. Without
+// a verifier (Deps.Tokens nil) every caller is anonymous.
+func (a *API) authenticate(c *fiber.Ctx) error {
+	const op = "edge.auth"
+	at, fromCookie := "", false
+	if h := c.Get(fiber.HeaderAuthorization); h != "" {
+		tok, err := bearer(op, h)
+		if err != nil {
+			return err
+		}
+		if strings.Count(tok, ".") != 2 {
+			// Not a JWT: the admin bootstrap token, checked by the routes
+			// that take it.
+			return c.Next()
+		}
+		at = tok
+	} else if v := c.Cookies(CookieAccess); v != "" {
+		at, fromCookie = v, true
+	}
+	if at == "" || a.deps.Tokens == nil {
+		return c.Next()
+	}
+	now := time.Now()
+	claims, err := a.deps.Tokens.Verify(at, now)
+	if errs.ReasonOf(err) == token.ReasonUnknownKey && a.deps.TokenKeys != nil && a.deps.TokenKeys.RefreshForUnknown(c.UserContext(), now) {
+		claims, err = a.deps.Tokens.Verify(at, now)
+	}
+	if err != nil {
+		c.Set(fiber.HeaderWWWAuthenticate, `Bearer error="invalid_token"`)
+		if fromCookie {
+			clearSessionCookies(c, a.cfg.Gateway.SecureCookies)
+		}
+		return errs.E(op, errs.Unauthorized, "the access token is not valid: sign in again", err).WithReason(errs.ReasonOf(err))
+	}
+	caller := &Caller{Subject: claims.Subject, ClientID: claims.ClientID, Scope: claims.Scope, Token: at, Cookie: fromCookie, claims: claims}
+	caller.Channel = a.channelOf(claims)
+	if fromCookie && !safeMethod(c.Method()) {
+		want := c.Cookies(CookieCSRF)
+		got := c.Get(HeaderCSRF)
+		if want == "" || subtle.ConstantTimeCompare([]byte(want), []byte(got)) != 1 {
+			return errs.E(op, errs.Forbidden, "a request signed in by cookie needs the X-CSRF-Token header").WithReason("csrf")
+		}
+	}
+	c.Locals(callerKey, caller)
+	if ch, ok := a.cfg.Gateway.Channels[caller.Channel]; ok && ch.Limit != (ratelimit.Limit{}) {
+		if err := a.limitKey(c, "channel_"+caller.Channel, caller.key(c.IP()), ch.Limit); err != nil {
+			return err
+		}
+	}
+	return c.Next()
+}
+
+func (a *API) channelOf(claims token.Claims) string {
+	if claims.Subject == claims.ClientID && !strings.HasPrefix(claims.Subject, "u_") {
+		return ChannelPartner
+	}
+	for _, id := range a.cfg.Gateway.AppClients {
+		if id == claims.ClientID {
+			return ChannelApp
+		}
+	}
+	return ChannelWeb
+}
+
+func safeMethod(m string) bool {
+	return m == fiber.MethodGet || m == fiber.MethodHead || m == fiber.MethodOptions
+}
+
+// need is what a route asks of its caller.
+type need struct {
+	// user: a signed-in account; caller: an account or a partner client.
+	user, caller bool
+	// scope the token must grant ("" none).
+	scope string
+	// admin: the admin role.
+	admin bool
+}
+
+// allow returns the handler that checks a route's need: 401 for an
+// anonymous caller where one is required, 403 for a caller without the
+// scope or role, or whose channel may not call the route.
+func (a *API) allow(n need) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		const op = "edge.allow"
+		who := callerOf(c)
+		if (n.user || n.caller || n.scope != "" || n.admin) && who.Anonymous() {
+			c.Set(fiber.HeaderWWWAuthenticate, `Bearer`)
+			return errs.E(op, errs.Unauthorized, "sign in first: this needs an access token")
+		}
+		if n.user && !who.User() {
+			return errs.E(op, errs.Forbidden, "only a signed-in account may do this")
+		}
+		if n.admin && !who.HasScope(identity.RoleAdmin) {
+			return errs.E(op, errs.Forbidden, "this needs the admin role")
+		}
+		if n.scope != "" && !who.HasScope(n.scope) {
+			return errs.Errorf(op, errs.Forbidden, "the access token lacks the scope %q", n.scope)
+		}
+		if ch, ok := a.cfg.Gateway.Channels[who.Channel]; ok && len(ch.Routes) > 0 {
+			route := c.Method() + " " + c.Route().Path
+			allowed := false
+			for _, r := range ch.Routes {
+				if r == route {
+					allowed = true
+					break
+				}
+			}
+			if !allowed {
+				return errs.Errorf(op, errs.Forbidden, "the %s channel may not call %s", who.Channel, route)
+			}
+		}
+		return c.Next()
+	}
+}

@@ -1,0 +1,152 @@
+// Package authtest runs the identity service for tests of its callers: the
+// real flows (services/identity/auth) on the embedded stores, served as the
+// NATS micro service on the connection given, with mail written to a
+// directory the test reads.
+package authtest
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ticketing/ticketing/internal/eventually"
+	"github.com/ticketing/ticketing/internal/keyring"
+	"github.com/ticketing/ticketing/services/identity/auth"
+	idapi "github.com/ticketing/ticketing/services/identity/natsapi"
+	identitykv "github.com/ticketing/ticketing/services/identity/natskv"
+	"github.com/ticketing/ticketing/services/identity/password"
+	"github.com/ticketing/ticketing/services/identity/session"
+	sessionkv "github.com/ticketing/ticketing/services/identity/session/natskv"
+	"github.com/ticketing/ticketing/services/identity/token"
+	maildir "github.com/ticketing/ticketing/services/mail/dir"
+)
+
+// Fixture is a running identity service.
+type Fixture struct {
+	Auth     *auth.Service
+	Client   *idapi.Client
+	Ring     *keyring.KeyRing
+	Verifier *token.Verifier // on Ring
+	Tokens   token.Config
+	Mail     *maildir.Dir
+	// AdminToken is the bootstrap admin token the service accepts.
+	AdminToken string
+}
+
+var buckets atomic.Int64
+
+// Start serves the identity service on nc, its stores in buckets of js
+// named for the test; baseURL is where mailed links point.
+func Start(t testing.TB, nc *nats.Conn, js jetstream.JetStream, baseURL string) *Fixture {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n := buckets.Add(1)
+	accounts, err := identitykv.Open(ctx, js, identitykv.Config{Bucket: fmt.Sprintf("authtest-users-%d", n)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sessions, err := sessionkv.Open(ctx, js, sessionkv.Config{Bucket: fmt.Sprintf("authtest-sessions-%d", n)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	manager, err := session.NewManager(sessions, session.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &Fixture{AdminToken: "authtest-admin-token-0123456789"}
+	if f.Ring, err = keyring.NewKeyRing(keyring.KeyRingConfig{}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	auth.TokenDefaults(&f.Tokens)
+	issuer, err := token.NewIssuer(f.Ring, f.Tokens)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Verifier, err = token.NewVerifier(f.Ring, f.Tokens); err != nil {
+		t.Fatal(err)
+	}
+	hasher, err := password.New(password.DefaultParams())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Mail, err = maildir.New(t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	f.Auth, err = auth.New(auth.Config{BaseURL: baseURL}, auth.Deps{Accounts: accounts, Sessions: manager, Tokens: issuer, Hasher: hasher, Mailer: f.Mail})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := idapi.Serve(nc, idapi.Server{Auth: f.Auth, Verifier: f.Verifier, Keys: f.Ring, AdminToken: f.AdminToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = svc.Stop()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = f.Auth.Close(ctx)
+	})
+	f.Client = &idapi.Client{NC: nc}
+	return f
+}
+
+// Account is a signed-in account of a test.
+type Account struct {
+	ID          string
+	Email       string
+	Password    string
+	AccessToken string
+	Refresh     string
+}
+
+var accounts atomic.Int64
+
+// SignedIn creates a verified account with the roles and signs it in
+// (client "web").
+func (f *Fixture) SignedIn(t testing.TB, roles ...string) Account {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a := Account{Email: fmt.Sprintf("user%d-%d@example.com", time.Now().UnixNano(), accounts.Add(1)), Password: "correct horse battery"}
+	if _, err := f.Auth.Seed(ctx, auth.SeedAccount{Email: a.Email, Password: a.Password, Roles: roles}); err != nil {
+		t.Fatal(err)
+	}
+	in, err := f.Auth.PasswordSignIn(ctx, auth.SignInRequest{Email: a.Email, Password: a.Password})
+	if err != nil || in.Tokens == nil {
+		t.Fatalf("sign in: %v %+v", err, in)
+	}
+	a.ID, a.AccessToken, a.Refresh = in.Tokens.UserID, in.Tokens.AccessToken, in.Tokens.RefreshToken
+	return a
+}
+
+// Link waits for the mail to addr whose text has a link to path
+// ("/verify", "/reset") and returns the link's secret (after '#').
+func (f *Fixture) Link(t testing.TB, addr, path string) string {
+	t.Helper()
+	re := regexp.MustCompile(regexp.QuoteMeta(path) + `#([A-Za-z0-9_-]+)`)
+	var secret string
+	eventually.True(t, 10*time.Second, "a mail to "+addr+" with a "+path+" link", func() bool {
+		list, err := f.Mail.List()
+		if err != nil {
+			return false
+		}
+		for i := len(list) - 1; i >= 0; i-- {
+			e := list[i]
+			if len(e.Message.To) == 1 && e.Message.To[0] == addr {
+				if m := re.FindStringSubmatch(e.Message.Text); m != nil {
+					secret = m[1]
+					return true
+				}
+			}
+		}
+		return false
+	})
+	return secret
+}
