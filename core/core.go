@@ -103,6 +103,7 @@ type Core struct {
 	Identity *auth.Service
 
 	verifier atomic.Pointer[token.Verifier] // of access tokens, once identity started
+	issuer   *token.Issuer
 	cfg      Config
 	log      *slog.Logger
 	room     *queue.Room

@@ -142,6 +142,7 @@ func (c *Core) startIdentity(ctx context.Context, sup *supervisor.Supervisor) er
 		return err
 	}
 	c.verifier.Store(verifier)
+	c.issuer = issuer
 	hasher, err := password.New(cfg.Password)
 	if err != nil {
 		return err
@@ -201,6 +202,10 @@ func (c *Core) accountStore(ctx context.Context, sup *supervisor.Supervisor, cfg
 	}
 	return identitypg.New(pool), nil
 }
+
+// AccessTokens returns the identity service's access token issuer and
+// verifier (benchmarks and tests).
+func (c *Core) AccessTokens() (*token.Issuer, *token.Verifier) { return c.issuer, c.verifier.Load() }
 
 // adminAccessToken reports whether at is a valid access token of an
 // account with the admin role (false until the identity service started).

@@ -79,9 +79,11 @@ func Run(ctx context.Context, args []string) error {
 			return benchQueue(ctx, args[1:])
 		case "queue-client":
 			return benchQueueClient(ctx, args[1:])
+		case "auth":
+			return benchAuth(ctx, args[1:])
 		}
 	}
-	return errors.New("usage: ticketing bench holds|bridge|queue [flags]; see ticketing bench holds -h")
+	return errors.New("usage: ticketing bench holds|bridge|queue|auth [flags]; see ticketing bench holds -h")
 }
 
 // Subjects and events of the holds benchmark.

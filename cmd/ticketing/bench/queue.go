@@ -705,51 +705,26 @@ func tokenRates(ring *keyring.KeyRing, hc *http.Client, base string, d time.Dura
 		}
 		toks[i] = tok{token: t, subject: subj, msg: []byte(t[:j]), sig: sig}
 	}
-	run := func(f func(i int)) float64 {
-		workers := runtime.GOMAXPROCS(0)
-		var total atomic.Int64
-		var wg sync.WaitGroup
-		stop := time.Now().Add(d / 5)
-		start := time.Now()
-		for w := range workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				n := 0
-				for i := w * 997; ; i++ {
-					if n%64 == 0 && time.Now().After(stop) {
-						break
-					}
-					f(i % pool)
-					n++
-				}
-				total.Add(int64(n))
-			}()
-		}
-		wg.Wait()
-		return float64(total.Load()) / time.Since(start).Seconds()
-	}
 	// Alternate the three in short rounds so that all see the same machine
 	// (frequency, other load); each rate is over all its rounds.
 	var bad atomic.Int64
-	const rounds = 5
-	for range rounds {
-		r.issued += run(func(i int) {
+	rates := inRounds(d, 5, pool,
+		func(i int) {
 			if _, _, err := signer.Issue(benchQueueEvent, toks[i].subject, now); err != nil {
 				bad.Add(1)
 			}
-		}) / rounds
-		r.checks += run(func(i int) {
+		},
+		func(i int) {
 			if _, err := v.Verify(toks[i].token, benchQueueEvent, toks[i].subject, now); err != nil {
 				bad.Add(1)
 			}
-		}) / rounds
-		r.raw += run(func(i int) {
+		},
+		func(i int) {
 			if !ed25519.Verify(pub, toks[i].msg, toks[i].sig) {
 				bad.Add(1)
 			}
-		}) / rounds
-	}
+		})
+	r.issued, r.checks, r.raw = rates[0], rates[1], rates[2]
 	r.errors = bad.Load()
 	return r, nil
 }

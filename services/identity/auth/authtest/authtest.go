@@ -17,6 +17,7 @@ import (
 
 	"github.com/ticketing/ticketing/internal/eventually"
 	"github.com/ticketing/ticketing/internal/keyring"
+	"github.com/ticketing/ticketing/services/identity"
 	"github.com/ticketing/ticketing/services/identity/auth"
 	idapi "github.com/ticketing/ticketing/services/identity/natsapi"
 	identitykv "github.com/ticketing/ticketing/services/identity/natskv"
@@ -35,8 +36,28 @@ type Fixture struct {
 	Verifier *token.Verifier // on Ring
 	Tokens   token.Config
 	Mail     *maildir.Dir
+	// Accounts and Sessions are the stores behind Auth.
+	Accounts identity.Store
+	Sessions *session.Manager
+	issuer   *token.Issuer
 	// AdminToken is the bootstrap admin token the service accepts.
 	AdminToken string
+	baseURL    string
+}
+
+// WithHasher returns another service on the same stores whose password
+// hashes have the cost p.
+func (f *Fixture) WithHasher(t testing.TB, p password.Params) *auth.Service {
+	t.Helper()
+	h, err := password.New(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := auth.New(auth.Config{BaseURL: f.baseURL}, auth.Deps{Accounts: f.Accounts, Sessions: f.Sessions, Tokens: f.issuer, Hasher: h, Mailer: f.Mail})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 var buckets atomic.Int64
@@ -79,6 +100,7 @@ func Start(t testing.TB, nc *nats.Conn, js jetstream.JetStream, baseURL string) 
 	if f.Mail, err = maildir.New(t.TempDir()); err != nil {
 		t.Fatal(err)
 	}
+	f.Accounts, f.Sessions, f.issuer, f.baseURL = accounts, manager, issuer, baseURL
 	f.Auth, err = auth.New(auth.Config{BaseURL: baseURL}, auth.Deps{Accounts: accounts, Sessions: manager, Tokens: issuer, Hasher: hasher, Mailer: f.Mail})
 	if err != nil {
 		t.Fatal(err)
