@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -104,9 +105,12 @@ type Core struct {
 
 	verifier atomic.Pointer[token.Verifier] // of access tokens, once identity started
 	issuer   *token.Issuer
-	cfg      Config
-	log      *slog.Logger
-	room     *queue.Room
+	// identityPool is the accounts' database, nil when they are in
+	// JetStream.
+	identityPool *pgxpool.Pool
+	cfg          Config
+	log          *slog.Logger
+	room         *queue.Room
 	// settings: the config and flags services, the settings follower
 	// (settings.go).
 	settings *coreSettings

@@ -17,6 +17,9 @@ import (
 	"github.com/ticketing/ticketing/internal/supervisor"
 	"github.com/ticketing/ticketing/services/identity"
 	"github.com/ticketing/ticketing/services/identity/auth"
+	"github.com/ticketing/ticketing/services/identity/client"
+	clientkv "github.com/ticketing/ticketing/services/identity/client/natskv"
+	clientpg "github.com/ticketing/ticketing/services/identity/client/postgres"
 	idapi "github.com/ticketing/ticketing/services/identity/natsapi"
 	identitykv "github.com/ticketing/ticketing/services/identity/natskv"
 	"github.com/ticketing/ticketing/services/identity/password"
@@ -35,8 +38,8 @@ type IdentityConfig struct {
 	// Auth tunes the flows; Auth.BaseURL (where mailed links point, the
 	// edge's public URL) defaults to http://127.0.0.1:8080.
 	Auth auth.Config
-	// Tokens: issuer, audience and lifetimes of access tokens, the same
-	// as the edges' (auth.TokenDefaults).
+	// Tokens: issuer (default Auth.BaseURL), audience and lifetimes of
+	// access tokens; the edges ask for the issuer and audience.
 	Tokens token.Config
 	// Keys rotate the token signing keys; KeySyncEvery is how often a
 	// node looks for a rotation by another. Default 1m.
@@ -65,7 +68,7 @@ func (c *IdentityConfig) Defaults(dataDir string) {
 		c.Auth.BaseURL = "http://127.0.0.1:8080"
 	}
 	c.Auth.Defaults()
-	auth.TokenDefaults(&c.Tokens)
+	auth.TokenDefaults(&c.Tokens, c.Auth.BaseURL)
 	c.Keys.Defaults()
 	if c.KeySyncEvery == 0 {
 		c.KeySyncEvery = time.Minute
@@ -172,7 +175,13 @@ func (c *Core) startIdentity(ctx context.Context, sup *supervisor.Supervisor) er
 	if _, err := sup.Add("identity-mail", svc.Close); err != nil {
 		return err
 	}
-	ms, err := idapi.Serve(c.NC, idapi.Server{Auth: svc, Verifier: verifier, Keys: ring, AdminToken: c.cfg.AdminToken})
+	clients, err := c.clientStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	ms, err := idapi.Serve(c.NC, idapi.Server{Auth: svc, Verifier: verifier, Keys: ring, AdminToken: c.cfg.AdminToken,
+		Partners: &idapi.Partners{Clients: clients, Issuer: issuer},
+		Tokens:   idapi.Config{Issuer: cfg.Tokens.Issuer, Audience: cfg.Tokens.Audience}})
 	if err != nil {
 		return fmt.Errorf("core: identity service: %w", err)
 	}
@@ -194,6 +203,7 @@ func (c *Core) accountStore(ctx context.Context, sup *supervisor.Supervisor, cfg
 	if err != nil {
 		return nil, fmt.Errorf("core: identity database: %w", err)
 	}
+	c.identityPool = pool
 	if _, err := sup.Add("identity-postgres", func(context.Context) error { pool.Close(); return nil }); err != nil {
 		return nil, err
 	}
@@ -201,6 +211,18 @@ func (c *Core) accountStore(ctx context.Context, sup *supervisor.Supervisor, cfg
 		return nil, fmt.Errorf("core: identity schema: %w", err)
 	}
 	return identitypg.New(pool), nil
+}
+
+// clientStore is the partner clients' store: in the accounts' database
+// when there is one, else in JetStream.
+func (c *Core) clientStore(ctx context.Context, cfg IdentityConfig) (client.Store, error) {
+	if c.identityPool == nil {
+		return clientkv.New(c.Streams.Clients), nil
+	}
+	if _, err := clientpg.Migrate(ctx, c.identityPool, c.log); err != nil {
+		return nil, fmt.Errorf("core: partner clients schema: %w", err)
+	}
+	return clientpg.New(c.identityPool), nil
 }
 
 // AccessTokens returns the identity service's access token issuer and

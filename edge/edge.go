@@ -84,7 +84,8 @@ type Config struct {
 	// and key (no client certificates). Zero: plain HTTP.
 	HTTPTLS tlsconf.Files
 	// AccessTokens: issuer, audience and lifetimes of the access tokens
-	// the edge checks, the same as the core's (auth.TokenDefaults).
+	// the edge checks. An empty issuer or audience is the identity
+	// service's, asked at start.
 	AccessTokens token.Config
 	// DevMailDir, when set, is the development mail sink the core writes
 	// to (the same process: ticketing dev), served at /dev/mail.
@@ -118,7 +119,6 @@ func (c *Config) Defaults() {
 	}
 	c.API.Defaults()
 	c.Queue.Defaults()
-	auth.TokenDefaults(&c.AccessTokens)
 	if !c.HTTPTLS.IsZero() {
 		c.API.Gateway.SecureCookies = true
 	}
@@ -135,7 +135,7 @@ func (c *Config) Validate() error {
 	if c.KeysRefresh < time.Second {
 		return errors.New("edge: keys refresh must be at least 1s")
 	}
-	return errors.Join(c.Leaf.Validate(), c.Queue.Validate(), c.AccessTokens.Validate())
+	return errors.Join(c.Leaf.Validate(), c.Queue.Validate())
 }
 
 // Edge is a running edge.
@@ -221,6 +221,10 @@ func Start(ctx context.Context, cfg Config, sup *supervisor.Supervisor, log *slo
 	// Access tokens are checked here with the identity service's public
 	// keys, refreshed like the admission keys.
 	ids := &idapi.Client{NC: e.NC, Timeout: cfg.API.AuthTimeout}
+	if err := e.tokenConfig(sctx, ids, &cfg.AccessTokens); err != nil {
+		return nil, err
+	}
+	cfg.API.Issuer = cfg.AccessTokens.Issuer
 	tokenKeys := keyring.NewRemote("access token", ids, e.log)
 	if _, err := sup.Start(supervisor.Component{Name: "access-token-keys", Run: func(ctx context.Context) error {
 		tokenKeys.Follow(ctx, cfg.KeysRefresh)
@@ -344,6 +348,31 @@ func (e *Edge) limiter(sup *supervisor.Supervisor, c RateLimitConfig) (ratelimit
 	default:
 		return memorylimit.New(memorylimit.Config{})
 	}
+}
+
+// tokenConfig fills the access tokens' issuer and audience that are not
+// configured with the identity service's, waiting for it to answer.
+func (e *Edge) tokenConfig(ctx context.Context, ids *idapi.Client, c *token.Config) error {
+	if c.Issuer == "" || c.Audience == "" {
+		for {
+			var got idapi.Config
+			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			err := ids.Call(cctx, idapi.OpConfig, struct{}{}, &got)
+			cancel()
+			if err == nil {
+				if c.Audience == "" {
+					c.Audience = got.Audience
+				}
+				auth.TokenDefaults(c, got.Issuer)
+				break
+			}
+			if !pause.For(ctx, 200*time.Millisecond) {
+				return fmt.Errorf("edge: the identity service's token issuer: %w (last error: %v)", ctx.Err(), err)
+			}
+		}
+	}
+	auth.TokenDefaults(c, "")
+	return c.Validate()
 }
 
 // waitBucket opens a key-value bucket in the core, waiting for the core to

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ticketing/ticketing/internal/jsnames"
 	keyringkv "github.com/ticketing/ticketing/internal/keyring/natskv"
+	clientkv "github.com/ticketing/ticketing/services/identity/client/natskv"
 	identitykv "github.com/ticketing/ticketing/services/identity/natskv"
 	sessionkv "github.com/ticketing/ticketing/services/identity/session/natskv"
 	queuekv "github.com/ticketing/ticketing/services/queue/natskv"
@@ -133,6 +134,8 @@ type Set struct {
 	Accounts     jetstream.KeyValue
 	Sessions     jetstream.KeyValue
 	IdentityKeys jetstream.KeyValue
+	// Clients are the partner applications (services/identity/client).
+	Clients jetstream.KeyValue
 }
 
 // Ensure creates or updates every resource.
@@ -202,6 +205,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, c Config) (*Set, error)
 		{&s.Accounts, AccountsConfig(c.Replicas).KeyValueConfig()},
 		{&s.Sessions, SessionsConfig(c.Replicas).KeyValueConfig()},
 		{&s.IdentityKeys, IdentityKeysConfig(c.Replicas).KeyValueConfig()},
+		{&s.Clients, clientkv.Config{Replicas: c.Replicas}.KeyValueConfig()},
 	}
 	for _, k := range kvs {
 		kv, err := js.CreateOrUpdateKeyValue(ctx, k.cfg)

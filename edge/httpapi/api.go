@@ -26,6 +26,7 @@ import (
 	"github.com/ticketing/ticketing/internal/keyring"
 	"github.com/ticketing/ticketing/internal/supervisor"
 	"github.com/ticketing/ticketing/services/catalog"
+	"github.com/ticketing/ticketing/services/identity/client"
 	"github.com/ticketing/ticketing/services/identity/token"
 	"github.com/ticketing/ticketing/services/inventory"
 )
@@ -76,6 +77,10 @@ type Config struct {
 	AuthLimit, AuthAccountLimit ratelimit.Limit
 	// Gateway configures authentication and channels.
 	Gateway GatewayConfig
+	// Issuer is the access tokens' issuer, the authorization server's
+	// identifier in its metadata (/.well-known/oauth-authorization-server);
+	// empty: no metadata.
+	Issuer string
 }
 
 // Defaults fills zero fields.
@@ -245,6 +250,9 @@ func New(cfg Config, deps Deps) *fiber.App {
 	v1.Post("/auth/signin", a.signIn)
 	v1.Post("/auth/signin/second-factor", a.secondFactor)
 	v1.Post("/auth/token", a.token)
+	v1.Post("/auth/introspect", a.introspect)
+	v1.Post("/admin/clients", admin, a.createClient)
+	v1.Put("/admin/clients/:id/disabled", admin, a.disableClient)
 	v1.Post("/auth/refresh", a.refreshCookie)
 	v1.Post("/auth/signout", user, a.signOut)
 	v1.Post("/auth/password/forgot", a.forgotPassword)
@@ -259,6 +267,7 @@ func New(cfg Config, deps Deps) *fiber.App {
 	v1.Post("/account/totp/disable", user, a.totpDisable)
 	v1.Post("/account/recovery-codes", user, a.recoveryCodes)
 	app.Get("/.well-known/jwks.json", a.jwks)
+	app.Get(client.WellKnownPath, a.metadata)
 	if deps.MailBox != nil {
 		app.Get("/dev/mail", a.devMailList)
 		app.Get("/dev/mail/:id", a.devMailRead)

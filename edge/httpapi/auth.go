@@ -12,6 +12,7 @@ import (
 	"github.com/ticketing/ticketing/edge/ratelimit"
 	"github.com/ticketing/ticketing/internal/errs"
 	"github.com/ticketing/ticketing/services/identity/auth"
+	"github.com/ticketing/ticketing/services/identity/client"
 	idapi "github.com/ticketing/ticketing/services/identity/natsapi"
 )
 
@@ -347,45 +348,51 @@ type OAuthError struct {
 	Description string `json:"error_description,omitempty"`
 }
 
-// oauthError answers the token endpoint's errors in RFC 6749's form.
+// oauthError answers the token and introspection endpoints' errors in
+// RFC 6749's form: the partner clients' errors carry their code as reason
+// (services/identity/client), a refresh token's refusal is invalid_grant.
 func oauthError(c *fiber.Ctx, err error) error {
-	code, status := "invalid_request", fiber.StatusBadRequest
-	switch errs.KindOf(err) {
-	case errs.Unauthorized:
-		code = "invalid_grant"
-		if r := errs.ReasonOf(err); r == "invalid_client" {
-			code, status = r, fiber.StatusUnauthorized
+	code, desc, ok := client.OAuthError(err)
+	status := fiber.StatusBadRequest
+	switch {
+	case ok:
+		if code == client.ReasonInvalidClient {
+			status = fiber.StatusUnauthorized
 			c.Set(fiber.HeaderWWWAuthenticate, `Basic realm="ticketing"`)
 		}
-	case errs.Forbidden:
-		code = "unauthorized_client"
-	case errs.TooMany:
-		code, status = "slow_down", fiber.StatusTooManyRequests
-	case errs.Unavailable:
-		code, status = "temporarily_unavailable", fiber.StatusServiceUnavailable
-	case errs.Invalid:
-		if r := errs.ReasonOf(err); r == "invalid_scope" || r == "unsupported_grant_type" {
-			code = r
-		}
+	case errs.Is(errs.Unauthorized, err):
+		code, desc = "invalid_grant", errs.Message(err)
+	case errs.Is(errs.Invalid, err):
+		code, desc = client.ReasonInvalidRequest, errs.Message(err)
 	default:
-		code, status = "server_error", fiber.StatusInternalServerError
+		// Limits, an unavailable service, a failure: the general answer,
+		// with its status and Retry-After.
+		return err
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
-	return c.Status(status).JSON(OAuthError{Error: code, Description: errs.Message(err)})
+	return c.Status(status).JSON(OAuthError{Error: code, Description: desc})
 }
 
-// token is the OAuth 2.0 token endpoint (form-encoded, RFC 6749 §3.2):
-// grant_type refresh_token.
+// oauthForm checks a token or introspection request's form body.
+func oauthForm(c *fiber.Ctx, op string) error {
+	if !strings.HasPrefix(c.Get(fiber.HeaderContentType), fiber.MIMEApplicationForm) {
+		return errs.E(op, errs.Invalid, "the body must be application/x-www-form-urlencoded")
+	}
+	if len(c.Body()) > client.MaxBodyBytes {
+		return errs.Errorf(op, errs.TooLarge, "the body is larger than %d bytes", client.MaxBodyBytes)
+	}
+	return nil
+}
+
+// token is the OAuth 2.0 token endpoint (RFC 6749 §3.2): grant types
+// refresh_token (users' sessions) and client_credentials (partners).
 func (a *API) token(c *fiber.Ctx) error {
 	const op = "edge.token"
-	if !strings.HasPrefix(c.Get(fiber.HeaderContentType), fiber.MIMEApplicationForm) {
-		return oauthError(c, errs.E(op, errs.Invalid, "the body must be application/x-www-form-urlencoded"))
-	}
-	if len(c.Body()) > maxAuthBody {
-		return oauthError(c, errs.E(op, errs.Invalid, "the body is too large"))
+	if err := oauthForm(c, op); err != nil {
+		return oauthError(c, err)
 	}
 	if err := a.limitAuth(c, "refresh", ""); err != nil {
-		return oauthError(c, err)
+		return err
 	}
 	switch grant := c.FormValue("grant_type"); grant {
 	case "refresh_token":
@@ -394,9 +401,91 @@ func (a *API) token(c *fiber.Ctx) error {
 			return oauthError(c, err)
 		}
 		return a.answerTokens(c, t, false)
+	case client.GrantClientCredentials:
+		id, err := a.identity(op)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(c.UserContext(), a.cfg.AuthTimeout)
+		defer cancel()
+		var t idapi.ClientToken
+		req := idapi.OAuthRequest{Authorization: c.Get(fiber.HeaderAuthorization), Body: c.Body()}
+		if err := id.Call(ctx, idapi.OpClientToken, req, &t); err != nil {
+			return oauthError(c, err)
+		}
+		c.Set(fiber.HeaderCacheControl, "no-store")
+		return c.JSON(TokenAnswer{AccessToken: t.AccessToken, TokenType: t.TokenType, ExpiresIn: t.ExpiresIn, Scope: t.Scope})
 	default:
-		return oauthError(c, errs.Errorf(op, errs.Invalid, "grant_type %q is not supported", grant).WithReason("unsupported_grant_type"))
+		return oauthError(c, errs.Errorf(op, errs.Invalid, "grant_type %q is not supported", grant).WithReason(client.ReasonUnsupportedGrantType))
 	}
+}
+
+// introspect is token introspection (RFC 7662) for partner clients.
+func (a *API) introspect(c *fiber.Ctx) error {
+	const op = "edge.introspect"
+	if err := oauthForm(c, op); err != nil {
+		return oauthError(c, err)
+	}
+	if err := a.limitAuth(c, "refresh", ""); err != nil {
+		return err
+	}
+	id, err := a.identity(op)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(c.UserContext(), a.cfg.AuthTimeout)
+	defer cancel()
+	var out client.Introspection
+	req := idapi.OAuthRequest{Authorization: c.Get(fiber.HeaderAuthorization), Body: c.Body()}
+	if err := id.Call(ctx, idapi.OpIntrospect, req, &out); err != nil {
+		return oauthError(c, err)
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.JSON(out)
+}
+
+// metadata is the authorization server's metadata (RFC 8414).
+func (a *API) metadata(c *fiber.Ctx) error {
+	if a.cfg.Issuer == "" {
+		return errs.E("edge.metadata", errs.NotFound, "this edge publishes no authorization server metadata")
+	}
+	m, err := client.NewMetadata(client.MetadataConfig{Issuer: a.cfg.Issuer, TokenPath: "/v1/auth/token",
+		IntrospectionPath: "/v1/auth/introspect", JWKSPath: "/v1/auth/jwks.json"})
+	if err != nil {
+		return errs.E("edge.metadata", errs.Other, err)
+	}
+	c.Set(fiber.HeaderCacheControl, "public, max-age=300")
+	return c.JSON(m)
+}
+
+type clientBody struct {
+	Name   string   `json:"name"`
+	Scopes []string `json:"scopes"`
+}
+
+type disabledBody struct {
+	Disabled bool `json:"disabled"`
+}
+
+func (a *API) createClient(c *fiber.Ctx) error {
+	var b clientBody
+	if err := decodeAuth(c, "edge.create_client", &b); err != nil {
+		return err
+	}
+	req := idapi.ClientRequest{AccessToken: callerOf(c).Token, Name: b.Name, Scopes: b.Scopes}
+	return a.callIdentity(c, idapi.OpClientCreate, req, &idapi.ClientCreated{}, fiber.StatusCreated)
+}
+
+func (a *API) disableClient(c *fiber.Ctx) error {
+	var b disabledBody
+	if err := decodeAuth(c, "edge.disable_client", &b); err != nil {
+		return err
+	}
+	req := idapi.ClientRequest{AccessToken: callerOf(c).Token, ClientID: c.Params("id"), Disabled: b.Disabled}
+	if err := a.callIdentity(c, idapi.OpClientDisable, req, &struct{}{}, 0); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
 }
 
 // sessionOfRefresh is the session id a refresh token names.

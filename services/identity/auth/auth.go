@@ -921,18 +921,17 @@ func (s *Service) SetRoles(ctx context.Context, userID string, roles []string) (
 	return ProfileOf(a), nil
 }
 
-// Defaults of the access tokens' issuer and audience, the same in the
-// core that issues them and the edges that check them.
-const (
-	DefaultIssuer   = "urn:ticketing:identity"
-	DefaultAudience = "urn:ticketing:api"
-)
+// DefaultAudience is the access tokens' audience unless configured: the
+// platform's API, the same in the core that issues them and the edges that
+// check them.
+const DefaultAudience = "urn:ticketing:api"
 
-// TokenDefaults fills c's issuer and audience with the defaults when they
-// are empty, then its other defaults.
-func TokenDefaults(c *token.Config) {
+// TokenDefaults fills c's issuer (with issuer: the platform's public URL,
+// which is also the authorization server's issuer identifier, RFC 8414)
+// and audience when they are empty, then its other defaults.
+func TokenDefaults(c *token.Config, issuer string) {
 	if c.Issuer == "" {
-		c.Issuer = DefaultIssuer
+		c.Issuer = issuer
 	}
 	if c.Audience == "" {
 		c.Audience = DefaultAudience

@@ -134,7 +134,12 @@ type Server struct {
 	Keys *keyring.KeyRing
 	// AdminToken, when set, may set roles (to create the first admin).
 	AdminToken string
-	Now        func() time.Time
+	// Partners serves the partner clients' operations; nil: they answer
+	// errs.Unavailable.
+	Partners *Partners
+	// Tokens is the issuer and audience of the access tokens (OpConfig).
+	Tokens Config
+	Now    func() time.Time
 	// Timeout bounds one request's work. Default 15s (a sign-up hashes a
 	// password, which waits for a core under load).
 	Timeout time.Duration
@@ -245,6 +250,11 @@ func Serve(nc *nats.Conn, srv Server) (micro.Service, error) {
 			}
 			return ok(a.ChangePassword(ctx, c.Subject, r.SessionID, r.StepUp, r.NewPassword))
 		}),
+		OpConfig:        handle(srv, OpConfig, func(context.Context, struct{}) (any, error) { return srv.Tokens, nil }),
+		OpClientToken:   handle(srv, OpClientToken, srv.clientToken),
+		OpIntrospect:    handle(srv, OpIntrospect, srv.introspect),
+		OpClientCreate:  handle(srv, OpClientCreate, srv.createClient),
+		OpClientDisable: handle(srv, OpClientDisable, srv.disableClient),
 		OpRoles: handle(srv, OpRoles, func(ctx context.Context, r RolesRequest) (any, error) {
 			if err := srv.admin(r); err != nil {
 				return nil, err

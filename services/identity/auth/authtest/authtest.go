@@ -19,6 +19,8 @@ import (
 	"github.com/ticketing/ticketing/internal/keyring"
 	"github.com/ticketing/ticketing/services/identity"
 	"github.com/ticketing/ticketing/services/identity/auth"
+	"github.com/ticketing/ticketing/services/identity/client"
+	clientkv "github.com/ticketing/ticketing/services/identity/client/natskv"
 	idapi "github.com/ticketing/ticketing/services/identity/natsapi"
 	identitykv "github.com/ticketing/ticketing/services/identity/natskv"
 	"github.com/ticketing/ticketing/services/identity/password"
@@ -39,7 +41,9 @@ type Fixture struct {
 	// Accounts and Sessions are the stores behind Auth.
 	Accounts identity.Store
 	Sessions *session.Manager
-	issuer   *token.Issuer
+	// Clients are the partner clients.
+	Clients client.Store
+	issuer  *token.Issuer
 	// AdminToken is the bootstrap admin token the service accepts.
 	AdminToken string
 	baseURL    string
@@ -85,7 +89,7 @@ func Start(t testing.TB, nc *nats.Conn, js jetstream.JetStream, baseURL string) 
 	if f.Ring, err = keyring.NewKeyRing(keyring.KeyRingConfig{}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	auth.TokenDefaults(&f.Tokens)
+	auth.TokenDefaults(&f.Tokens, baseURL)
 	issuer, err := token.NewIssuer(f.Ring, f.Tokens)
 	if err != nil {
 		t.Fatal(err)
@@ -105,7 +109,14 @@ func Start(t testing.TB, nc *nats.Conn, js jetstream.JetStream, baseURL string) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := idapi.Serve(nc, idapi.Server{Auth: f.Auth, Verifier: f.Verifier, Keys: f.Ring, AdminToken: f.AdminToken})
+	clients, err := clientkv.Open(ctx, js, clientkv.Config{Bucket: fmt.Sprintf("authtest-clients-%d", n)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Clients = clients
+	svc, err := idapi.Serve(nc, idapi.Server{Auth: f.Auth, Verifier: f.Verifier, Keys: f.Ring, AdminToken: f.AdminToken,
+		Partners: &idapi.Partners{Clients: clients, Issuer: issuer},
+		Tokens:   idapi.Config{Issuer: f.Tokens.Issuer, Audience: f.Tokens.Audience}})
 	if err != nil {
 		t.Fatal(err)
 	}
