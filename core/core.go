@@ -170,7 +170,7 @@ func Start(ctx context.Context, cfg Config, sup *supervisor.Supervisor, log *slo
 	if c.Streams, err = ensureStreams(sctx, c.JS, cfg.Streams, c.log); err != nil {
 		return nil, err
 	}
-	secret, err := holdTokenSecret(sctx, c.NC, c.Streams.Secrets)
+	secret, err := sharedSecret(sctx, c.NC, c.Streams.Secrets, "hold-token-key")
 	if err != nil {
 		return nil, err
 	}
@@ -272,10 +272,10 @@ func ensureStreams(ctx context.Context, js jetstream.JetStream, cfg streams.Conf
 	}
 }
 
-// holdTokenSecret returns the key hold tokens are signed with, creating it
-// the first time any core node starts; every node shares it.
-func holdTokenSecret(ctx context.Context, nc *nats.Conn, kv jetstream.KeyValue) ([]byte, error) {
-	const key = "hold-token-key"
+// sharedSecret returns the 32-byte secret stored under key (the key hold
+// tokens are signed with, passkey ceremonies' state is sealed with),
+// creating it the first time any core node starts; every node shares it.
+func sharedSecret(ctx context.Context, nc *nats.Conn, kv jetstream.KeyValue, key string) ([]byte, error) {
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret)
 	_, err := kv.Create(ctx, key, secret)
@@ -283,13 +283,13 @@ func holdTokenSecret(ctx context.Context, nc *nats.Conn, kv jetstream.KeyValue) 
 		return secret, nil
 	}
 	if !errors.Is(err, jetstream.ErrKeyExists) {
-		return nil, fmt.Errorf("core: hold-token key: %w", err)
+		return nil, fmt.Errorf("core: %s: %w", key, err)
 	}
 	// Another node created it: read it from the leader, since the replica
 	// a plain Get reaches may not have it yet.
 	v, err := kvget.Get(ctx, nc, kv, key)
 	if err != nil {
-		return nil, fmt.Errorf("core: hold-token key: %w", err)
+		return nil, fmt.Errorf("core: %s: %w", key, err)
 	}
 	return v, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"path/filepath"
 	"time"
 
@@ -22,6 +23,8 @@ import (
 	clientpg "github.com/ticketing/ticketing/services/identity/client/postgres"
 	idapi "github.com/ticketing/ticketing/services/identity/natsapi"
 	identitykv "github.com/ticketing/ticketing/services/identity/natskv"
+	"github.com/ticketing/ticketing/services/identity/passkey"
+	passkeykv "github.com/ticketing/ticketing/services/identity/passkey/natskv"
 	"github.com/ticketing/ticketing/services/identity/password"
 	identitypg "github.com/ticketing/ticketing/services/identity/postgres"
 	"github.com/ticketing/ticketing/services/identity/session"
@@ -158,7 +161,12 @@ func (c *Core) startIdentity(ctx context.Context, sup *supervisor.Supervisor) er
 	} else if mailer, err = maildir.New(cfg.MailDir); err != nil {
 		return err
 	}
-	svc, err := auth.New(cfg.Auth, auth.Deps{Accounts: accounts, Sessions: manager, Tokens: issuer, Hasher: hasher, Mailer: mailer, Log: log})
+	ceremonies, err := c.passkeys(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	svc, err := auth.New(cfg.Auth, auth.Deps{Accounts: accounts, Sessions: manager, Tokens: issuer, Hasher: hasher, Mailer: mailer,
+		Passkeys: ceremonies, Log: log})
 	if err != nil {
 		return err
 	}
@@ -211,6 +219,27 @@ func (c *Core) accountStore(ctx context.Context, sup *supervisor.Supervisor, cfg
 		return nil, fmt.Errorf("core: identity schema: %w", err)
 	}
 	return identitypg.New(pool), nil
+}
+
+// passkeys are the WebAuthn ceremonies: the relying party is the public
+// URL's host, the state sealed with a key every node shares, spent
+// challenges in JetStream.
+func (c *Core) passkeys(ctx context.Context, cfg IdentityConfig) (*passkey.Ceremonies, error) {
+	u, err := url.Parse(cfg.Auth.BaseURL)
+	if err != nil {
+		return nil, err
+	}
+	key, err := sharedSecret(ctx, c.NC, c.Streams.Secrets, "passkey-state-key")
+	if err != nil {
+		return nil, err
+	}
+	sealer, err := passkey.NewSealer(key, nil)
+	if err != nil {
+		return nil, err
+	}
+	origin := u.Scheme + "://" + u.Host
+	return passkey.New(passkey.Config{RPID: u.Hostname(), RPDisplayName: "Ticketing", Origins: []string{origin}},
+		sealer, passkeykv.Spent{KV: c.Streams.PasskeySpent})
 }
 
 // clientStore is the partner clients' store: in the accounts' database

@@ -15,6 +15,7 @@ import (
 	keyringkv "github.com/ticketing/ticketing/internal/keyring/natskv"
 	clientkv "github.com/ticketing/ticketing/services/identity/client/natskv"
 	identitykv "github.com/ticketing/ticketing/services/identity/natskv"
+	passkeykv "github.com/ticketing/ticketing/services/identity/passkey/natskv"
 	sessionkv "github.com/ticketing/ticketing/services/identity/session/natskv"
 	queuekv "github.com/ticketing/ticketing/services/queue/natskv"
 	settingskv "github.com/ticketing/ticketing/services/settings/natskv"
@@ -134,8 +135,10 @@ type Set struct {
 	Accounts     jetstream.KeyValue
 	Sessions     jetstream.KeyValue
 	IdentityKeys jetstream.KeyValue
-	// Clients are the partner applications (services/identity/client).
-	Clients jetstream.KeyValue
+	// Clients are the partner applications (services/identity/client);
+	// PasskeySpent the finished passkey ceremonies.
+	Clients      jetstream.KeyValue
+	PasskeySpent jetstream.KeyValue
 }
 
 // Ensure creates or updates every resource.
@@ -206,6 +209,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, c Config) (*Set, error)
 		{&s.Sessions, SessionsConfig(c.Replicas).KeyValueConfig()},
 		{&s.IdentityKeys, IdentityKeysConfig(c.Replicas).KeyValueConfig()},
 		{&s.Clients, clientkv.Config{Replicas: c.Replicas}.KeyValueConfig()},
+		{&s.PasskeySpent, passkeykv.KeyValueConfig(c.Replicas)},
 	}
 	for _, k := range kvs {
 		kv, err := js.CreateOrUpdateKeyValue(ctx, k.cfg)

@@ -47,6 +47,7 @@ import (
 
 	"github.com/ticketing/ticketing/internal/errs"
 	"github.com/ticketing/ticketing/services/identity"
+	"github.com/ticketing/ticketing/services/identity/passkey"
 	"github.com/ticketing/ticketing/services/identity/password"
 	"github.com/ticketing/ticketing/services/identity/recovery"
 	"github.com/ticketing/ticketing/services/identity/session"
@@ -150,6 +151,8 @@ type Deps struct {
 	Tokens   *token.Issuer
 	Hasher   *password.Hasher
 	Mailer   mail.Mailer
+	// Passkeys runs the WebAuthn ceremonies; nil: no passkeys.
+	Passkeys *passkey.Ceremonies
 	Log      *slog.Logger
 }
 

@@ -262,6 +262,9 @@ func Serve(nc *nats.Conn, srv Server) (micro.Service, error) {
 			return a.SetRoles(ctx, r.UserID, r.Roles)
 		}),
 	}
+	for op, f := range srv.passkeyHandlers() {
+		eps[op] = handle(srv, op, f)
+	}
 	for op, h := range eps {
 		if err := s.AddEndpoint(op, h, micro.WithEndpointSubject(Prefix+op)); err != nil {
 			_ = s.Stop()
