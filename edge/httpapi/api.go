@@ -27,6 +27,7 @@ import (
 	"github.com/ticketing/ticketing/internal/supervisor"
 	"github.com/ticketing/ticketing/services/catalog"
 	"github.com/ticketing/ticketing/services/identity/client"
+	idapi "github.com/ticketing/ticketing/services/identity/natsapi"
 	"github.com/ticketing/ticketing/services/identity/token"
 	"github.com/ticketing/ticketing/services/inventory"
 )
@@ -266,6 +267,13 @@ func New(cfg Config, deps Deps) *fiber.App {
 	v1.Post("/account/totp/confirm", user, a.totpConfirm)
 	v1.Post("/account/totp/disable", user, a.totpDisable)
 	v1.Post("/account/recovery-codes", user, a.recoveryCodes)
+	v1.Post("/account/passkeys/begin", user, a.passkeyBegin(idapi.OpPasskeyRegisterBegin))
+	v1.Post("/account/passkeys", user, a.passkeyRegister)
+	v1.Post("/account/passkeys/:id/remove", user, a.passkeyRemove)
+	v1.Post("/auth/passkey/begin", a.passkeyBegin(idapi.OpPasskeySignInBegin))
+	v1.Post("/auth/passkey/finish", a.passkeySignIn(idapi.OpPasskeySignInFinish))
+	v1.Post("/auth/signin/passkey/begin", a.passkeyBegin(idapi.OpPasskeyMFABegin))
+	v1.Post("/auth/signin/passkey/finish", a.passkeySignIn(idapi.OpPasskeyMFAFinish))
 	app.Get("/.well-known/jwks.json", a.jwks)
 	app.Get(client.WellKnownPath, a.metadata)
 	if deps.MailBox != nil {
