@@ -115,7 +115,7 @@ func (c *Core) startIdentity(ctx context.Context, sup *supervisor.Supervisor) er
 		if _, err := sup.Add("identity-redis", func(context.Context) error { return rc.Close() }); err != nil {
 			return err
 		}
-		if sessions, err = sessionredis.New(rc, sessionredis.Config{MaxLifetime: cfg.Sessions.Lifetime}); err != nil {
+		if sessions, err = sessionredis.New(rc, sessionredis.Config{}); err != nil {
 			return err
 		}
 	} else {

@@ -3,6 +3,7 @@ package natskv_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -81,26 +82,53 @@ func newFixture(t *testing.T) *fixture {
 
 func (f *fixture) putClaim(t *testing.T, email, userID string, committed bool) {
 	t.Helper()
-	b, _ := json.Marshal(map[string]any{"user_id": userID, "email": email, "committed": committed})
-	if _, err := f.kv.Put(context.Background(), natskv.EmailKey(email), b); err != nil {
+	f.put(t, natskv.EmailKey(email), map[string]any{"user_id": userID, "email": email, "committed": committed})
+}
+
+// putChangeClaim writes the uncommitted claim of an update moving userID
+// to email.
+func (f *fixture) putChangeClaim(t *testing.T, email, userID string) {
+	t.Helper()
+	f.put(t, natskv.EmailKey(email), map[string]any{"user_id": userID, "email": email, "committed": false, "change": true})
+}
+
+func (f *fixture) put(t *testing.T, key string, v any) {
+	t.Helper()
+	b, _ := json.Marshal(v)
+	if _, err := f.kv.Put(context.Background(), key, b); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func (f *fixture) putUser(t *testing.T, u identity.User) {
+// putUser writes a user as the store before accounts did: the user fields
+// only, which an account reads with the rest zero.
+func (f *fixture) putUser(t *testing.T, a identity.Account) {
 	t.Helper()
-	u, err := identity.Normalize(u)
+	u, err := identity.Normalize(a.User)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := json.Marshal(u)
-	if _, err := f.kv.Put(context.Background(), "user."+u.ID, b); err != nil {
-		t.Fatal(err)
-	}
+	f.put(t, "user."+u.ID, u)
 }
 
-func user(id, email string) identity.User {
-	return identity.User{ID: id, Email: email, CreatedAt: time.Now()}
+func (f *fixture) claim(t *testing.T, email string) (userID string, committed bool) {
+	t.Helper()
+	e, err := f.kv.Get(context.Background(), natskv.EmailKey(email))
+	if err != nil {
+		t.Fatalf("claim of %s: %v", email, err)
+	}
+	var c struct {
+		UserID    string `json:"user_id"`
+		Committed bool   `json:"committed"`
+	}
+	if err := json.Unmarshal(e.Value(), &c); err != nil {
+		t.Fatal(err)
+	}
+	return c.UserID, c.Committed
+}
+
+func user(id, email string) identity.Account {
+	return identity.Account{User: identity.User{ID: id, Email: email, CreatedAt: time.Now()}}
 }
 
 // A create that died after claiming, before storing its user: the address
@@ -110,7 +138,7 @@ func TestAbandonedClaimIsTakenOver(t *testing.T) {
 	ctx := context.Background()
 	f.putClaim(t, "dead@example.com", "u_dead", false)
 
-	err := f.store.Create(ctx, user("u_new", "dead@example.com"))
+	_, err := f.store.Create(ctx, user("u_new", "dead@example.com"))
 	if !errs.Is(errs.Conflict, err) {
 		t.Fatalf("create while the claim is fresh: %v, want conflict", err)
 	}
@@ -119,7 +147,7 @@ func TestAbandonedClaimIsTakenOver(t *testing.T) {
 	}
 
 	f.clock.Store(int64(2 * time.Minute))
-	if err := f.store.Create(ctx, user("u_new", "dead@example.com")); err != nil {
+	if _, err := f.store.Create(ctx, user("u_new", "dead@example.com")); err != nil {
 		t.Fatalf("create after the claim is overdue: %v", err)
 	}
 	got, err := f.store.ByEmail(ctx, "dead@example.com")
@@ -146,21 +174,13 @@ func TestStoredUserClaimIsCompleted(t *testing.T) {
 					t.Fatalf("ByEmail = %+v, %v", got, err)
 				}
 			case "Create":
-				err := f.store.Create(ctx, user("u_other", "half@example.com"))
+				_, err := f.store.Create(ctx, user("u_other", "half@example.com"))
 				if !errs.Is(errs.Conflict, err) || errs.ReasonOf(err) != identity.ReasonEmailTaken {
 					t.Fatalf("create of a half-created user's address: %v, want email taken", err)
 				}
 			}
-			e, err := f.kv.Get(ctx, natskv.EmailKey("half@example.com"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var c struct {
-				UserID    string `json:"user_id"`
-				Committed bool   `json:"committed"`
-			}
-			if err := json.Unmarshal(e.Value(), &c); err != nil || c.UserID != "u_half" || !c.Committed {
-				t.Fatalf("claim after settling: %s", e.Value())
+			if id, committed := f.claim(t, "half@example.com"); id != "u_half" || !committed {
+				t.Fatalf("claim after settling: %s, committed %v", id, committed)
 			}
 		})
 	}
@@ -173,7 +193,7 @@ func TestClaimOfLostIDIsTakenOver(t *testing.T) {
 	ctx := context.Background()
 	f.putUser(t, user("u_taken", "owner@example.com"))
 	f.putClaim(t, "loser@example.com", "u_taken", false)
-	if err := f.store.Create(ctx, user("u_fresh", "loser@example.com")); err != nil {
+	if _, err := f.store.Create(ctx, user("u_fresh", "loser@example.com")); err != nil {
 		t.Fatalf("create: %v", err)
 	}
 	got, err := f.store.ByEmail(ctx, "loser@example.com")
@@ -191,5 +211,137 @@ func TestByEmailChecksTheUser(t *testing.T) {
 	f.putClaim(t, "b@example.com", "u_a", true)
 	if _, err := f.store.ByEmail(ctx, "b@example.com"); !errs.Is(errs.NotFound, err) {
 		t.Fatalf("ByEmail = %v, want not found", err)
+	}
+}
+
+// An email change that completed drops the old address's claim; the
+// account's version is its key's revision.
+func TestEmailChangeDropsOldClaim(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	a, err := f.store.Create(ctx, user("u_mover", "before@example.com"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := f.kv.Get(ctx, "user.u_mover")
+	if err != nil || e.Revision() != a.Version {
+		t.Fatalf("user key revision %v, %v; Create returned version %d", e, err, a.Version)
+	}
+	a.Email = "after@example.com"
+	a, err = f.store.Update(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.kv.Get(ctx, natskv.EmailKey("before@example.com")); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Fatalf("old claim after the change: %v, want deleted", err)
+	}
+	if id, committed := f.claim(t, "after@example.com"); id != "u_mover" || !committed {
+		t.Fatalf("new claim: %s, committed %v", id, committed)
+	}
+	e, err = f.kv.Get(ctx, "user.u_mover")
+	if err != nil || e.Revision() != a.Version {
+		t.Fatalf("user key revision %v, %v; Update returned version %d", e, err, a.Version)
+	}
+}
+
+// An update that died after committing the new address, before deleting
+// the old claim: the old address is free at once.
+func TestStaleClaimIsTakenOver(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.putUser(t, user("u_moved", "new@example.com"))
+	f.putClaim(t, "new@example.com", "u_moved", true)
+	f.putClaim(t, "old@example.com", "u_moved", true)
+	if _, err := f.store.ByEmail(ctx, "old@example.com"); !errs.Is(errs.NotFound, err) {
+		t.Fatalf("ByEmail of the stale address: %v, want not found", err)
+	}
+	if _, err := f.store.Create(ctx, user("u_other", "old@example.com")); err != nil {
+		t.Fatalf("create with a stale claim's address: %v", err)
+	}
+	for email, id := range map[string]string{"old@example.com": "u_other", "new@example.com": "u_moved"} {
+		if got, err := f.store.ByEmail(ctx, email); err != nil || got.ID != id {
+			t.Fatalf("ByEmail(%s) = %+v, %v; want %s", email, got, err, id)
+		}
+	}
+}
+
+// An update that died after writing the account, before committing its
+// new address: the old address stays the account's while the claim of the
+// new one is fresh; once it is overdue the move is completed and the old
+// address is free.
+func TestUnfinishedMoveHoldsOldAddress(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.putUser(t, user("u_mid", "new@example.com"))
+	f.putClaim(t, "old@example.com", "u_mid", true)
+	f.putChangeClaim(t, "new@example.com", "u_mid")
+	_, err := f.store.Create(ctx, user("u_other", "old@example.com"))
+	if !errs.Is(errs.Conflict, err) || errs.ReasonOf(err) != identity.ReasonEmailTaken {
+		t.Fatalf("create with the old address of an unfinished move: %v, want email taken", err)
+	}
+	_, err = f.store.Create(ctx, user("u_other", "new@example.com"))
+	if !errs.Is(errs.Conflict, err) || errs.ReasonOf(err) != identity.ReasonEmailTaken {
+		t.Fatalf("create with the new address of an unfinished move: %v, want email taken", err)
+	}
+
+	f.clock.Store(int64(2 * time.Minute))
+	if _, err := f.store.Create(ctx, user("u_other", "old@example.com")); err != nil {
+		t.Fatalf("create with the old address once the move is overdue: %v", err)
+	}
+	if id, committed := f.claim(t, "new@example.com"); id != "u_mid" || !committed {
+		t.Fatalf("new claim: %s, committed %v; want completed for u_mid", id, committed)
+	}
+	for email, id := range map[string]string{"old@example.com": "u_other", "new@example.com": "u_mid"} {
+		if got, err := f.store.ByEmail(ctx, email); err != nil || got.ID != id {
+			t.Fatalf("ByEmail(%s) = %+v, %v; want %s", email, got, err, id)
+		}
+	}
+}
+
+// An update that died after claiming its new address, before writing the
+// account: the address is held while the claim is fresh, then taken over;
+// the account keeps its own.
+func TestChangeClaimOfDeadUpdate(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.putUser(t, user("u_stay", "stay@example.com"))
+	f.putClaim(t, "stay@example.com", "u_stay", true)
+	f.putChangeClaim(t, "wanted@example.com", "u_stay")
+	_, err := f.store.Create(ctx, user("u_other", "wanted@example.com"))
+	if !errs.Is(errs.Conflict, err) {
+		t.Fatalf("create while the change claim is fresh: %v, want conflict", err)
+	}
+	f.clock.Store(int64(2 * time.Minute))
+	if _, err := f.store.Create(ctx, user("u_other", "wanted@example.com")); err != nil {
+		t.Fatalf("create once the change claim is overdue: %v", err)
+	}
+	for email, id := range map[string]string{"wanted@example.com": "u_other", "stay@example.com": "u_stay"} {
+		if got, err := f.store.ByEmail(ctx, email); err != nil || got.ID != id {
+			t.Fatalf("ByEmail(%s) = %+v, %v; want %s", email, got, err, id)
+		}
+	}
+}
+
+// Expiry is judged by the store's clock; a take of an expired link leaves
+// it as it is.
+func TestLinkExpiryUsesClock(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	a, err := f.store.Create(ctx, user("u_link", "link@example.com"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, hash := identity.NewLinkSecret()
+	l := identity.Link{Hash: hash, Purpose: identity.LinkReset, UserID: a.ID, Email: a.Email, ExpiresAt: time.Now().Add(time.Minute)}
+	if err := f.store.PutLink(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Store(int64(2 * time.Minute))
+	if _, err := f.store.TakeLink(ctx, hash); !errs.Is(errs.NotFound, err) {
+		t.Fatalf("take with the clock past expiry: %v, want not found", err)
+	}
+	f.clock.Store(0)
+	if got, err := f.store.TakeLink(ctx, hash); err != nil || got.Hash != hash {
+		t.Fatalf("take with the clock back: %+v, %v", got, err)
 	}
 }
