@@ -43,8 +43,8 @@ type AuthReport struct {
 	// identity service) verified by the verifier an edge runs, with the
 	// public keys fetched as an edge fetches them; Raw: ed25519.Verify
 	// alone over the same signed bytes, in the same rounds.
-	Checks        rate    `json:"access_token_checks"`
-	Raw           rate    `json:"raw_ed25519_verify"`
+	Checks        perSec  `json:"access_token_checks"`
+	Raw           perSec  `json:"raw_ed25519_verify"`
 	ChecksOverRaw float64 `json:"checks_over_raw"`
 	// SignIns: password sign-ins through the identity service (account
 	// read, argon2id verification, a session written, an access token
@@ -58,8 +58,8 @@ type AuthReport struct {
 	Errors    int64          `json:"errors"`
 }
 
-// rate is a throughput.
-type rate struct {
+// perSec is a throughput.
+type perSec struct {
 	PerSec float64 `json:"per_sec"`
 }
 
@@ -162,8 +162,12 @@ func authChecks(ctx context.Context, c *core.Core, o authOpts, rep *AuthReport) 
 	if err := keys.Refresh(ctx); err != nil {
 		return err
 	}
-	var tc token.Config
-	auth.TokenDefaults(&tc)
+	var cfg idapi.Config
+	if err := (&idapi.Client{NC: c.NC}).Call(ctx, idapi.OpConfig, struct{}{}, &cfg); err != nil {
+		return err
+	}
+	tc := token.Config{Audience: cfg.Audience}
+	auth.TokenDefaults(&tc, cfg.Issuer)
 	v, err := token.NewVerifier(keys, tc)
 	if err != nil {
 		return err

@@ -27,6 +27,7 @@ import (
 	"github.com/ticketing/ticketing/services/identity/session"
 	sessionkv "github.com/ticketing/ticketing/services/identity/session/natskv"
 	"github.com/ticketing/ticketing/services/identity/token"
+	"github.com/ticketing/ticketing/services/mail"
 	maildir "github.com/ticketing/ticketing/services/mail/dir"
 )
 
@@ -164,22 +165,27 @@ func (f *Fixture) SignedIn(t testing.TB, roles ...string) Account {
 func (f *Fixture) Link(t testing.TB, addr, path string) string {
 	t.Helper()
 	re := regexp.MustCompile(regexp.QuoteMeta(path) + `#([A-Za-z0-9_-]+)`)
-	var secret string
-	eventually.True(t, 10*time.Second, "a mail to "+addr+" with a "+path+" link", func() bool {
+	return re.FindStringSubmatch(f.MailTo(t, addr, re).Text)[1]
+}
+
+// MailTo waits for a mail to addr whose text matches re and returns the
+// newest such.
+func (f *Fixture) MailTo(t testing.TB, addr string, re *regexp.Regexp) mail.Message {
+	t.Helper()
+	var m mail.Message
+	eventually.True(t, 10*time.Second, "a mail to "+addr+" matching "+re.String(), func() bool {
 		list, err := f.Mail.List()
 		if err != nil {
 			return false
 		}
 		for i := len(list) - 1; i >= 0; i-- {
 			e := list[i]
-			if len(e.Message.To) == 1 && e.Message.To[0] == addr {
-				if m := re.FindStringSubmatch(e.Message.Text); m != nil {
-					secret = m[1]
-					return true
-				}
+			if len(e.Message.To) == 1 && e.Message.To[0] == addr && re.MatchString(e.Message.Text) {
+				m = e.Message
+				return true
 			}
 		}
 		return false
 	})
-	return secret
+	return m
 }
