@@ -15,7 +15,12 @@ import (
 	"github.com/ticketing/ticketing/internal/keyring"
 	keyringkv "github.com/ticketing/ticketing/internal/keyring/natskv"
 	"github.com/ticketing/ticketing/internal/postgres"
+	"github.com/ticketing/ticketing/internal/pow"
 	"github.com/ticketing/ticketing/internal/supervisor"
+	"github.com/ticketing/ticketing/services/fraud"
+	fraudmemory "github.com/ticketing/ticketing/services/fraud/memory"
+	"github.com/ticketing/ticketing/services/fraud/natsevents"
+	fraudredis "github.com/ticketing/ticketing/services/fraud/redis"
 	"github.com/ticketing/ticketing/services/identity"
 	"github.com/ticketing/ticketing/services/identity/auth"
 	"github.com/ticketing/ticketing/services/identity/client"
@@ -63,6 +68,8 @@ type IdentityConfig struct {
 	// MailDir (default <data>/mail), the development sink.
 	SMTP    smtp.Config
 	MailDir string
+	// Fraud tunes the fraud engine that judges sign-ins.
+	Fraud fraud.Config
 }
 
 // Defaults fills zero fields.
@@ -80,6 +87,7 @@ func (c *IdentityConfig) Defaults(dataDir string) {
 		c.Password = password.DefaultParams()
 	}
 	c.Sessions.Defaults()
+	c.Fraud.Defaults()
 	if c.SMTP.Addr == "" && c.MailDir == "" {
 		c.MailDir = filepath.Join(dataDir, "mail")
 	}
@@ -88,7 +96,7 @@ func (c *IdentityConfig) Defaults(dataDir string) {
 // Validate checks the config after Defaults.
 func (c *IdentityConfig) Validate() error {
 	var errl []error
-	errl = append(errl, c.Auth.Validate(), c.Tokens.Validate(), c.Keys.Validate(), c.Sessions.Validate())
+	errl = append(errl, c.Auth.Validate(), c.Tokens.Validate(), c.Keys.Validate(), c.Sessions.Validate(), c.Fraud.Validate())
 	if c.SMTP.Addr != "" {
 		errl = append(errl, c.SMTP.WithDefaults().Validate())
 	}
@@ -109,8 +117,9 @@ func (c *Core) startIdentity(ctx context.Context, sup *supervisor.Supervisor) er
 		return err
 	}
 	var sessions session.Store
+	var rc *goredis.Client
 	if cfg.RedisAddr != "" {
-		rc := goredis.NewClient(&goredis.Options{Addr: cfg.RedisAddr, Password: cfg.RedisPassword,
+		rc = goredis.NewClient(&goredis.Options{Addr: cfg.RedisAddr, Password: cfg.RedisPassword,
 			DialTimeout: 2 * time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second})
 		if _, err := sup.Add("identity-redis", func(context.Context) error { return rc.Close() }); err != nil {
 			return err
@@ -165,8 +174,12 @@ func (c *Core) startIdentity(ctx context.Context, sup *supervisor.Supervisor) er
 	if err != nil {
 		return err
 	}
+	risk, err := c.risk(ctx, sup, cfg, rc)
+	if err != nil {
+		return err
+	}
 	svc, err := auth.New(cfg.Auth, auth.Deps{Accounts: accounts, Sessions: manager, Tokens: issuer, Hasher: hasher, Mailer: mailer,
-		Passkeys: ceremonies, Log: log})
+		Passkeys: ceremonies, Risk: risk, Log: log})
 	if err != nil {
 		return err
 	}
@@ -240,6 +253,39 @@ func (c *Core) passkeys(ctx context.Context, cfg IdentityConfig) (*passkey.Cerem
 	origin := u.Scheme + "://" + u.Host
 	return passkey.New(passkey.Config{RPID: u.Hostname(), RPDisplayName: "Ticketing", Origins: []string{origin}},
 		sealer, passkeykv.Spent{KV: c.Streams.PasskeySpent})
+}
+
+// risk is the fraud engine that judges sign-ins: its counters in Redis
+// when the sessions are (shared by the core nodes), else in this process;
+// its decisions on EVENTS.
+func (c *Core) risk(ctx context.Context, sup *supervisor.Supervisor, cfg IdentityConfig, rc *goredis.Client) (*auth.Risk, error) {
+	var counters fraud.Counters
+	var err error
+	if rc != nil {
+		counters, err = fraudredis.New(rc, fraudredis.Config{})
+	} else {
+		counters, err = fraudmemory.New(fraudmemory.Config{})
+	}
+	if err != nil {
+		return nil, err
+	}
+	pub, err := natsevents.New(c.NC, natsevents.Config{Source: "/core/" + c.cfg.Node.Name + "/fraud", Log: c.log})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := sup.Add("fraud-events", func(ctx context.Context) error { pub.Close(ctx); return nil }); err != nil {
+		return nil, err
+	}
+	engine, err := fraud.New(cfg.Fraud, counters, pub)
+	if err != nil {
+		return nil, err
+	}
+	key, err := sharedSecret(ctx, c.NC, c.Streams.Secrets, "signin-pow-key")
+	if err != nil {
+		return nil, err
+	}
+	return &auth.Risk{Engine: engine, PoW: pow.Issuer{Secret: key, TTL: 2 * time.Minute},
+		Spent: passkeykv.Spent{KV: c.Streams.PasskeySpent}}, nil
 }
 
 // clientStore is the partner clients' store: in the accounts' database

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"strconv"
 	"strings"
 	"time"
 
@@ -47,6 +48,9 @@ type (
 		// Cookie asks for a cookie session (the pages): the tokens are set
 		// as HttpOnly cookies and not put in the answer.
 		Cookie bool `json:"cookie,omitempty"`
+		// PoW is the solution of the proof of work the last attempt was
+		// challenged with (HeaderPoWChallenge).
+		PoW string `json:"pow,omitempty"`
 	}
 	secondFactorBody struct {
 		MFA      string `json:"mfa_token"`
@@ -229,14 +233,51 @@ func (a *API) signIn(c *fiber.Ctx) error {
 	ctx, cancel := context.WithTimeout(c.UserContext(), a.cfg.AuthTimeout)
 	defer cancel()
 	var out auth.SignIn
-	err = id.Call(ctx, idapi.OpSignIn, idapi.SignInRequest{Email: b.Email, Password: b.Password, ClientID: b.ClientID, Seen: a.seen(c)}, &out)
+	err = id.Call(ctx, idapi.OpSignIn, idapi.SignInRequest{Email: b.Email, Password: b.Password, ClientID: b.ClientID, PoW: b.PoW,
+		Device: a.device(c), Seen: a.seen(c)}, &out)
 	if err != nil {
 		return err
+	}
+	if out.Stopped() {
+		// The fraud engine's answer: a proof of work to solve, or a wait.
+		if out.PoW != nil {
+			c.Set(HeaderPoWChallenge, out.PoW.Challenge)
+			c.Set(HeaderPoWDifficulty, strconv.Itoa(out.PoW.Difficulty))
+		} else {
+			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(out.RetryAfter))
+		}
+		return auth.Refusal(op, out)
 	}
 	if out.Tokens == nil {
 		return c.JSON(MFARequired{MFARequired: true, MFAToken: out.MFA, Methods: out.Methods})
 	}
 	return a.answerTokens(c, *out.Tokens, b.Cookie)
+}
+
+// Header fields of a sign-in challenged with a proof of work: the
+// challenge and its difficulty in leading zero bits; the client signs in
+// again with the solution in the body's "pow".
+const (
+	HeaderPoWChallenge  = "PoW-Challenge"
+	HeaderPoWDifficulty = "PoW-Difficulty"
+	// CookieDevice identifies the browser to the fraud engine: a random
+	// value the edge sets once (HttpOnly), so a device the account signed
+	// in from before keeps a way in during an attack on the account.
+	CookieDevice = "tk_dev"
+)
+
+// device returns the request's device cookie, setting a new one when it
+// has none.
+func (a *API) device(c *fiber.Ctx) string {
+	if d := c.Cookies(CookieDevice); d != "" && len(d) <= 64 {
+		return d
+	}
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	d := base64.RawURLEncoding.EncodeToString(b[:])
+	c.Cookie(&fiber.Cookie{Name: CookieDevice, Value: d, Path: "/v1/auth", HTTPOnly: true, Secure: a.cfg.Gateway.SecureCookies,
+		SameSite: fiber.CookieSameSiteStrictMode, MaxAge: int((400 * 24 * time.Hour) / time.Second)})
+	return d
 }
 
 // MFARequired is the answer to a password that needs a second factor.

@@ -61,6 +61,7 @@ import (
 
 	"github.com/ticketing/ticketing/edge/ratelimit"
 	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/internal/pow"
 )
 
 // Reasons refining the kinds of Check's errors (errs.Error.Reason), the
@@ -79,9 +80,9 @@ const (
 
 // Bounds on the arguments.
 const (
-	MaxDifficulty = 32  // bits; 2^32 hashes is far beyond what a browser does
+	MaxDifficulty = pow.MaxDifficulty
 	MaxIDLen      = 128 // bytes of an event id, address or session
-	MaxNonceLen   = 32  // characters of a solution's nonce
+	MaxNonceLen   = pow.MaxNonceLen
 )
 
 // Config tunes a Guard. Zero fields get the defaults Defaults documents.
@@ -281,10 +282,10 @@ func (g *Guard) Check(ctx context.Context, ip, session, eventID, powSolution str
 	if err != nil {
 		return refuse(ReasonPoWInvalid, err.Error())
 	}
-	if c.difficulty < need {
+	if c.Difficulty < need {
 		return refuse(ReasonPoWRequired, "the challenge solved is easier than this join needs")
 	}
-	if !g.spent.spend(c.nonce, c.expiry, now) {
+	if !g.spent.spend(c.Nonce, c.Expiry, now) {
 		return refuse(ReasonPoWInvalid, "the challenge was used before")
 	}
 	g.stats.powSolved.Add(1)

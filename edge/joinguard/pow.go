@@ -1,163 +1,32 @@
 package joinguard
 
 import (
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/base64"
-	"encoding/binary"
-	"errors"
-	"math/bits"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/ticketing/ticketing/internal/pow"
 )
 
-const (
-	challengeVersion = 1
-	nonceLen         = 12
-	macLen           = 16
-	bodyLen          = 1 + 1 + 8 + nonceLen // version, difficulty, expiry, nonce
-	rawLen           = bodyLen + macLen
-	// ChallengeLen is the length of a challenge string.
-	ChallengeLen = (rawLen*8 + 5) / 6
-)
+// ChallengeLen is the length of a challenge string.
+const ChallengeLen = pow.ChallengeLen
 
-var b64 = base64.RawURLEncoding
-
-// challenge is a decoded challenge.
-type challenge struct {
-	difficulty int
-	expiry     int64 // unix seconds
-	nonce      [nonceLen]byte
-	body       [bodyLen]byte
-	mac        [macLen]byte
-}
+// issuer is the guard's proof-of-work issuer.
+func (g *Guard) issuer() pow.Issuer { return pow.Issuer{Secret: g.cfg.Secret, TTL: g.cfg.ChallengeTTL} }
 
 func (g *Guard) issue(ip, session, eventID string, difficulty int, now time.Time) string {
-	var raw [rawLen]byte
-	raw[0] = challengeVersion
-	raw[1] = byte(difficulty)
-	binary.BigEndian.PutUint64(raw[2:10], uint64(now.Add(g.cfg.ChallengeTTL).Unix()))
-	if _, err := rand.Read(raw[10:bodyLen]); err != nil {
-		panic(err) // crypto/rand never fails on supported platforms
-	}
-	copy(raw[bodyLen:], g.mac(raw[:bodyLen], ip, session, eventID))
-	return b64.EncodeToString(raw[:])
-}
-
-// mac is the challenge's MAC over its body and what it is bound to.
-func (g *Guard) mac(body []byte, ip, session, eventID string) []byte {
-	m := hmac.New(sha256.New, g.cfg.Secret)
-	m.Write(body)
-	for _, s := range [...]string{eventID, ip, session} {
-		h := sha256.Sum256([]byte(s))
-		m.Write(h[:])
-	}
-	return m.Sum(nil)[:macLen]
+	return g.issuer().Issue(difficulty, now, eventID, ip, session)
 }
 
 // verify checks a solution for this client and event; the error says why
 // it is not good (its text is shown to the client).
-func (g *Guard) verify(solution, ip, session, eventID string, now time.Time) (challenge, error) {
-	ch, _, err := ParseSolution(solution)
-	if err != nil {
-		return challenge{}, err
-	}
-	c, err := decodeChallenge(ch)
-	if err != nil {
-		return challenge{}, err
-	}
-	if subtle.ConstantTimeCompare(c.mac[:], g.mac(c.body[:], ip, session, eventID)) != 1 {
-		return challenge{}, errors.New("the challenge was not issued here for this event, address and session")
-	}
-	if now.Unix() >= c.expiry {
-		return challenge{}, errors.New("the challenge expired")
-	}
-	if LeadingZeroBits(solution) < c.difficulty {
-		return challenge{}, errors.New("the solution does not solve the challenge")
-	}
-	return c, nil
+func (g *Guard) verify(solution, ip, session, eventID string, now time.Time) (pow.Solved, error) {
+	return g.issuer().Verify(solution, now, eventID, ip, session)
 }
 
-// ParseSolution splits a solution "<challenge>.<nonce>" and checks its
-// syntax: a challenge of ChallengeLen base64url characters and a nonce of
-// 1-MaxNonceLen characters of [0-9A-Za-z_-]. It does not check the
-// challenge's MAC or the work.
-func ParseSolution(s string) (challenge, nonce string, err error) {
-	if len(s) > ChallengeLen+1+MaxNonceLen {
-		return "", "", errors.New("the solution is too long")
-	}
-	challenge, nonce, ok := strings.Cut(s, ".")
-	switch {
-	case !ok:
-		return "", "", errors.New(`the solution must be "<challenge>.<nonce>"`)
-	case len(challenge) != ChallengeLen:
-		return "", "", errors.New("the challenge has the wrong length")
-	case len(nonce) < 1 || len(nonce) > MaxNonceLen:
-		return "", "", errors.New("the nonce must be 1-" + strconv.Itoa(MaxNonceLen) + " characters")
-	}
-	for i := 0; i < len(nonce); i++ {
-		if !urlSafe(nonce[i]) {
-			return "", "", errors.New("the nonce may hold only [0-9A-Za-z_-]")
-		}
-	}
-	return challenge, nonce, nil
-}
-
-func decodeChallenge(s string) (challenge, error) {
-	var c challenge
-	raw, err := b64.DecodeString(s)
-	if err != nil || len(raw) != rawLen {
-		return c, errors.New("the challenge is not valid base64url")
-	}
-	if raw[0] != challengeVersion {
-		return c, errors.New("unknown challenge version")
-	}
-	c.difficulty = int(raw[1])
-	if c.difficulty > MaxDifficulty {
-		return c, errors.New("the challenge's difficulty is out of range")
-	}
-	c.expiry = int64(binary.BigEndian.Uint64(raw[2:10]))
-	copy(c.nonce[:], raw[10:bodyLen])
-	copy(c.body[:], raw[:bodyLen])
-	copy(c.mac[:], raw[bodyLen:])
-	return c, nil
-}
-
-func urlSafe(b byte) bool {
-	return b >= '0' && b <= '9' || b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b == '-' || b == '_'
-}
+// ParseSolution splits a solution "<challenge>.<nonce>" (pow.ParseSolution).
+func ParseSolution(s string) (challenge, nonce string, err error) { return pow.ParseSolution(s) }
 
 // LeadingZeroBits is the number of leading zero bits of SHA-256(s).
-func LeadingZeroBits(s string) int {
-	return leadingZeros(sha256.Sum256([]byte(s)))
-}
+func LeadingZeroBits(s string) int { return pow.LeadingZeroBits(s) }
 
-func leadingZeros(h [sha256.Size]byte) int {
-	n := 0
-	for _, b := range h {
-		if b != 0 {
-			return n + bits.LeadingZeros8(b)
-		}
-		n += 8
-	}
-	return n
-}
-
-// Solve finds a solution of a challenge of the given difficulty by trying
-// nonces 0, 1, 2, … in decimal; what the waiting-room page does in
-// JavaScript, for Go clients (benchmarks, tests). It takes 2^difficulty
-// hashes on average.
-func Solve(challenge string, difficulty int) string {
-	buf := make([]byte, 0, len(challenge)+1+20)
-	buf = append(buf, challenge...)
-	buf = append(buf, '.')
-	for n := uint64(0); ; n++ {
-		b := strconv.AppendUint(buf, n, 10)
-		if leadingZeros(sha256.Sum256(b)) >= difficulty {
-			return string(b)
-		}
-	}
-}
+// Solve finds a solution (pow.Solve), for Go clients (benchmarks, tests).
+func Solve(challenge string, difficulty int) string { return pow.Solve(challenge, difficulty) }

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"sync"
 	"time"
+
+	"github.com/ticketing/ticketing/internal/pow"
 )
 
 const spentShards = 16
@@ -19,7 +21,7 @@ type spentSet struct {
 
 type spentShard struct {
 	mu        sync.Mutex
-	m         map[[nonceLen]byte]int64 // nonce → expiry, unix seconds
+	m         map[[pow.NonceLen]byte]int64 // nonce → expiry, unix seconds
 	max       int
 	lastSweep int64 // unix seconds: a full shard scans at most once a second
 }
@@ -31,7 +33,7 @@ func newSpentSet(max int) *spentSet {
 		per = 1
 	}
 	for i := range s.shards {
-		s.shards[i].m = make(map[[nonceLen]byte]int64)
+		s.shards[i].m = make(map[[pow.NonceLen]byte]int64)
 		s.shards[i].max = per
 	}
 	return s
@@ -39,7 +41,7 @@ func newSpentSet(max int) *spentSet {
 
 // spend records nonce as used until expiry and reports whether it was not
 // used before.
-func (s *spentSet) spend(nonce [nonceLen]byte, expiry int64, now time.Time) bool {
+func (s *spentSet) spend(nonce [pow.NonceLen]byte, expiry int64, now time.Time) bool {
 	sh := &s.shards[binary.LittleEndian.Uint32(nonce[:4])%spentShards]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -57,7 +59,7 @@ func (s *spentSet) spend(nonce [nonceLen]byte, expiry int64, now time.Time) bool
 	}
 	if len(sh.m) >= sh.max {
 		const sample = 8
-		var victim [nonceLen]byte
+		var victim [pow.NonceLen]byte
 		first, i := true, 0
 		var soonest int64
 		for k, exp := range sh.m {

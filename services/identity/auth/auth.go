@@ -153,7 +153,9 @@ type Deps struct {
 	Mailer   mail.Mailer
 	// Passkeys runs the WebAuthn ceremonies; nil: no passkeys.
 	Passkeys *passkey.Ceremonies
-	Log      *slog.Logger
+	// Risk judges sign-ins; nil: none are judged.
+	Risk *Risk
+	Log  *slog.Logger
 }
 
 // Service runs the flows. Safe for concurrent use.
@@ -208,12 +210,19 @@ type Tokens struct {
 }
 
 // SignIn is the answer to a password (first) step: Tokens, or an MFA
-// ticket with the methods that can complete it.
+// ticket with the methods that can complete it; or, when the fraud engine
+// stopped the attempt before the password was checked, a proof of work to
+// solve (PoW) or how many seconds to wait (RetryAfter).
 type SignIn struct {
-	Tokens  *Tokens  `json:"tokens,omitempty"`
-	MFA     string   `json:"mfa_token,omitempty"`
-	Methods []string `json:"methods,omitempty"` // "totp", "recovery", "passkey"
+	Tokens     *Tokens       `json:"tokens,omitempty"`
+	MFA        string        `json:"mfa_token,omitempty"`
+	Methods    []string      `json:"methods,omitempty"` // "totp", "recovery", "passkey"
+	PoW        *PoWChallenge `json:"pow,omitempty"`
+	RetryAfter int           `json:"retry_after,omitempty"`
 }
+
+// Stopped reports whether the fraud engine stopped the attempt.
+func (in SignIn) Stopped() bool { return in.PoW != nil || in.RetryAfter > 0 }
 
 // Profile is the account as its owner sees it: no secrets.
 type Profile struct {
@@ -412,8 +421,14 @@ type SignInRequest struct {
 	Email    string `json:"email"`
 	Password string `json:"password"`
 	// ClientID is the OAuth client signing in; empty: Config.WebClient.
-	ClientID string       `json:"client_id,omitempty"`
-	Seen     session.Seen `json:"-"`
+	ClientID string `json:"client_id,omitempty"`
+	// PoW is the solution of a proof of work the last attempt was
+	// challenged with, or empty.
+	PoW  string       `json:"pow,omitempty"`
+	Seen session.Seen `json:"-"`
+	// Device is the device's identifier (a random value the edge keeps in
+	// a cookie), for the fraud engine.
+	Device string `json:"-"`
 }
 
 func badCredentials(op string) error {
@@ -428,22 +443,35 @@ func (s *Service) PasswordSignIn(ctx context.Context, r SignInRequest) (SignIn, 
 	if client == "" {
 		client = s.cfg.WebClient
 	}
-	a, err := s.deps.Accounts.ByEmail(ctx, r.Email)
-	if errs.Is(errs.NotFound, err) {
-		_ = s.deps.Hasher.VerifyDummy(r.Password)
-		return SignIn{}, badCredentials(op)
+	if email, err := identity.NormalizeEmail(r.Email); err == nil {
+		r.Email = email
 	}
-	if err != nil {
+	a, err := s.deps.Accounts.ByEmail(ctx, r.Email)
+	known := err == nil
+	if err != nil && !errs.Is(errs.NotFound, err) {
 		return SignIn{}, errs.E(op, err)
 	}
-	if a.Password == "" {
+	var acct *identity.Account
+	if known {
+		acct = &a
+	}
+	stop, sig, err := s.judge(ctx, op, acct, r)
+	if err != nil {
+		return SignIn{}, err
+	}
+	if stop != nil {
+		return *stop, nil
+	}
+	if !known || a.Password == "" {
 		_ = s.deps.Hasher.VerifyDummy(r.Password)
+		s.recordSignIn(ctx, sig, false)
 		return SignIn{}, badCredentials(op)
 	}
 	ok, rehash, err := s.deps.Hasher.Verify(r.Password, a.Password)
 	if err != nil {
 		return SignIn{}, errs.E(op, err)
 	}
+	s.recordSignIn(ctx, sig, ok)
 	if !ok {
 		s.failed(ctx, a.ID)
 		return SignIn{}, badCredentials(op)

@@ -74,6 +74,8 @@ type (
 		Email    string `json:"email"`
 		Password string `json:"password"`
 		ClientID string `json:"client_id,omitempty"`
+		PoW      string `json:"pow,omitempty"`
+		Device   string `json:"device,omitempty"`
 		Seen     Seen   `json:"seen"`
 	}
 	SecondFactorRequest struct {
@@ -166,7 +168,8 @@ func Serve(nc *nats.Conn, srv Server) (micro.Service, error) {
 		OpResend: handle(srv, OpResend, func(ctx context.Context, r EmailRequest) (any, error) { return ok(a.ResendVerification(ctx, r.Email)) }),
 		OpVerify: handle(srv, OpVerify, func(ctx context.Context, r SecretRequest) (any, error) { return ok(a.Verify(ctx, r.Secret)) }),
 		OpSignIn: handle(srv, OpSignIn, func(ctx context.Context, r SignInRequest) (any, error) {
-			return a.PasswordSignIn(ctx, auth.SignInRequest{Email: r.Email, Password: r.Password, ClientID: r.ClientID, Seen: r.Seen.session()})
+			return a.PasswordSignIn(ctx, auth.SignInRequest{Email: r.Email, Password: r.Password, ClientID: r.ClientID, PoW: r.PoW,
+				Device: r.Device, Seen: r.Seen.session()})
 		}),
 		OpSecondFactor: handle(srv, OpSecondFactor, func(ctx context.Context, r SecondFactorRequest) (any, error) {
 			return a.SecondFactor(ctx, auth.SecondFactorRequest{MFA: r.MFA, Code: r.Code, Recovery: r.Recovery, Seen: r.Seen.session()})

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,6 +18,9 @@ import (
 
 	"github.com/ticketing/ticketing/internal/eventually"
 	"github.com/ticketing/ticketing/internal/keyring"
+	"github.com/ticketing/ticketing/internal/pow"
+	"github.com/ticketing/ticketing/services/fraud"
+	fraudmemory "github.com/ticketing/ticketing/services/fraud/memory"
 	"github.com/ticketing/ticketing/services/identity"
 	"github.com/ticketing/ticketing/services/identity/auth"
 	"github.com/ticketing/ticketing/services/identity/client"
@@ -58,11 +62,74 @@ func (f *Fixture) WithHasher(t testing.TB, p password.Params) *auth.Service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := auth.New(auth.Config{BaseURL: f.baseURL}, auth.Deps{Accounts: f.Accounts, Sessions: f.Sessions, Tokens: f.issuer, Hasher: h, Mailer: f.Mail})
+	return f.service(t, h, nil)
+}
+
+// WithRisk returns another service on the same stores whose sign-ins the
+// fraud engine judges (cfg; in-process counters, events kept in the
+// returned recorder), with proofs of work of the difficulty.
+func (f *Fixture) WithRisk(t testing.TB, cfg fraud.Config, difficulty int) (*auth.Service, *Events) {
+	t.Helper()
+	counters, err := fraudmemory.New(fraudmemory.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := &Events{}
+	engine, err := fraud.New(cfg, counters, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := password.New(password.DefaultParams())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f.service(t, h, &auth.Risk{Engine: engine, PoW: pow.Issuer{Secret: []byte("authtest-pow-secret-0123456789abcdef"), TTL: time.Minute},
+		Spent: spent{}, Difficulty: difficulty, SlowLane: time.Millisecond}), ev
+}
+
+func (f *Fixture) service(t testing.TB, h *password.Hasher, risk *auth.Risk) *auth.Service {
+	s, err := auth.New(auth.Config{BaseURL: f.baseURL}, auth.Deps{Accounts: f.Accounts, Sessions: f.Sessions, Tokens: f.issuer, Hasher: h, Mailer: f.Mail, Risk: risk})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// Events records the fraud engine's decisions.
+type Events struct {
+	mu   sync.Mutex
+	list []fraud.Event
+}
+
+// Publish implements fraud.Publisher.
+func (e *Events) Publish(_ context.Context, ev fraud.Event) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.list = append(e.list, ev)
+	return nil
+}
+
+// List returns the events so far.
+func (e *Events) List() []fraud.Event {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]fraud.Event(nil), e.list...)
+}
+
+// spent is an in-process passkey.Spent for one test.
+type spent struct{}
+
+var spentMu sync.Mutex
+var spentSet = map[string]string{}
+
+func (spent) Spend(_ context.Context, jti, use string, _ time.Time) (bool, error) {
+	spentMu.Lock()
+	defer spentMu.Unlock()
+	if u, ok := spentSet[jti]; ok {
+		return u == use, nil
+	}
+	spentSet[jti] = use
+	return true, nil
 }
 
 var buckets atomic.Int64
