@@ -44,7 +44,8 @@ import (
 // IdentityConfig configures the identity service the core runs.
 type IdentityConfig struct {
 	// Auth tunes the flows; Auth.BaseURL (where mailed links point, the
-	// edge's public URL) defaults to http://127.0.0.1:8080.
+	// edges' public URL, the tokens' issuer and the passkeys' relying
+	// party) defaults to http://localhost:8080.
 	Auth auth.Config
 	// Tokens: issuer (default Auth.BaseURL), audience and lifetimes of
 	// access tokens; the edges ask for the issuer and audience.
@@ -75,7 +76,7 @@ type IdentityConfig struct {
 // Defaults fills zero fields.
 func (c *IdentityConfig) Defaults(dataDir string) {
 	if c.Auth.BaseURL == "" {
-		c.Auth.BaseURL = "http://127.0.0.1:8080"
+		c.Auth.BaseURL = "http://localhost:8080"
 	}
 	c.Auth.Defaults()
 	auth.TokenDefaults(&c.Tokens, c.Auth.BaseURL)
@@ -251,8 +252,16 @@ func (c *Core) passkeys(ctx context.Context, cfg IdentityConfig) (*passkey.Cerem
 		return nil, err
 	}
 	origin := u.Scheme + "://" + u.Host
-	return passkey.New(passkey.Config{RPID: u.Hostname(), RPDisplayName: "Ticketing", Origins: []string{origin}},
+	p, err := passkey.New(passkey.Config{RPID: u.Hostname(), RPDisplayName: "Ticketing", Origins: []string{origin}},
 		sealer, passkeykv.Spent{KV: c.Streams.PasskeySpent})
+	if err != nil {
+		// Passkeys need a domain served over https (http on localhost):
+		// not an IP address. The rest of sign-in works without them.
+		c.log.Warn("passkeys are off: the public URL cannot be a WebAuthn relying party (use a domain, or localhost)",
+			"public_url", cfg.Auth.BaseURL, "err", err)
+		return nil, nil
+	}
+	return p, nil
 }
 
 // risk is the fraud engine that judges sign-ins: its counters in Redis

@@ -107,7 +107,7 @@ func addQueueFlags(fs *flag.FlagSet, cfg *core.Config) {
 // cfg.Identity.
 func addIdentityFlags(fs *flag.FlagSet, cfg *core.Config) {
 	id := &cfg.Identity
-	fs.StringVar(&id.Auth.BaseURL, "public-url", "", "public URL of the edges, where mailed links point (default http://127.0.0.1:8080)")
+	fs.StringVar(&id.Auth.BaseURL, "public-url", "", "public URL of the edges: where mailed links point, the access tokens' issuer, the passkeys' domain (default http://localhost:8080)")
 	fs.StringVar(&id.PostgresURL, "accounts-postgres", "", "PostgreSQL URL of the account store (default: the core's JetStream)")
 	fs.StringVar(&id.RedisAddr, "sessions-redis", "", "Redis host:port of the session store (default: the core's JetStream)")
 	fs.StringVar(&id.SMTP.Addr, "smtp", "", "SMTP server host:port that sends mail (default: files in <data>/mail)")

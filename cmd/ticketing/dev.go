@@ -80,7 +80,8 @@ func runDev(ctx context.Context, args []string) error {
 		if edgeSec.SecureEdge(ecfg).HTTPTLS.IsZero() {
 			scheme = "http://"
 		}
-		cfg.Identity.Auth.BaseURL = scheme + ecfg.HTTPAddr
+		// localhost, not 127.0.0.1: passkeys need a domain.
+		cfg.Identity.Auth.BaseURL = scheme + strings.Replace(ecfg.HTTPAddr, "127.0.0.1:", "localhost:", 1)
 	}
 	if cfg.Identity.SMTP.Addr == "" {
 		cfg.Identity.MailDir = filepath.Join(*data, "mail")
