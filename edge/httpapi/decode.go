@@ -25,7 +25,7 @@ const (
 	maxQuantity     = 10
 	maxSeatIDLen    = 64
 	maxIdemKeyLen   = 255
-	maxTokenLen     = 512
+	maxTokenLen     = 4096 // an access token, at most token.Config.MaxTokenBytes (4096)
 	// maxTTLSeconds bounds ttl_seconds before it reaches an owner, whose own
 	// range (default 30-1800) is checked on a Duration that a larger value
 	// overflows: 18446744104 s wrapped to 30 s and was accepted.
