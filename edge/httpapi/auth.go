@@ -495,6 +495,8 @@ func (a *API) metadata(c *fiber.Ctx) error {
 	if err != nil {
 		return errs.E("edge.metadata", errs.Other, err)
 	}
+	// The token endpoint also rotates the users' refresh tokens.
+	m.GrantTypesSupported = append(m.GrantTypesSupported, "refresh_token")
 	c.Set(fiber.HeaderCacheControl, "public, max-age=300")
 	return c.JSON(m)
 }

@@ -1,5 +1,6 @@
-// Package natskv keeps the spent passkey challenges (passkey.Spent) in a
-// JetStream key-value bucket, shared by every core node: a challenge is a
+// Package natskv keeps spent challenges (passkey.Spent: the passkey
+// ceremonies', and the sign-in proofs of work the fraud engine asks for) in
+// a JetStream key-value bucket, shared by every core node: a challenge is a
 // key created once (KV Create, a compare-and-set on "no such key"), so of
 // two nodes finishing one ceremony exactly one proceeds. The bucket's TTL
 // forgets challenges after the longest ceremony (KeyValueConfig).
