@@ -11,5 +11,5 @@ import "embed"
 
 // Files holds nats/*.conf, app/*.json and demo/*.json.
 //
-//go:embed nats/*.conf demo/*.json
+//go:embed nats/*.conf demo/*.json app/*.json
 var Files embed.FS

@@ -100,6 +100,9 @@ func runDev(ctx context.Context, args []string) error {
 	ecfg.Leaf = leafnodes.EdgeConfig{Name: "edge-1", ClientAddr: ecfg.Leaf.ClientAddr, Hubs: []string{c.Node.LeafURL()},
 		Compression: edgeSec.LoopbackLeafCompression()}
 	ecfg.API.AdminToken = cfg.AdminToken
+	if err := loadChannels("", &ecfg); err != nil {
+		return errors.Join(err, sup.Shutdown())
+	}
 	ecfg.Queue.JournalDir = filepath.Join(*data, "edge-queue")
 	e, err := edge.Start(ctx, edgeSec.SecureEdge(ecfg), sup, log, reg)
 	if err != nil {

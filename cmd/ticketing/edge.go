@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
+	"os"
 
 	"github.com/ticketing/ticketing/cmd/ticketing/cli"
+	"github.com/ticketing/ticketing/conf"
 	"github.com/ticketing/ticketing/edge"
+	"github.com/ticketing/ticketing/edge/httpapi"
 	"github.com/ticketing/ticketing/edge/ratelimit"
 	"github.com/ticketing/ticketing/internal/devpki"
 )
@@ -30,7 +34,8 @@ func runEdge(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.RateLimit.RedisPassword, "redis-password", "", "Redis password")
 	holdRate := fs.Int("hold-rate", def.API.HoldLimit.Rate, "hold requests a second per client address (at start; ticketing config set edge.holds.rate changes it live)")
 	holdBurst := fs.Int("hold-burst", def.API.HoldLimit.Burst, "hold requests in a burst per client address (edge.holds.burst live)")
-	fs.StringVar(&cfg.API.AdminToken, "admin-token", "", "admin token for /v1/reports/… (empty: they answer 401)")
+	fs.StringVar(&cfg.API.AdminToken, "admin-token", "", "bootstrap admin token: may only give accounts roles (PUT /v1/admin/accounts/{id}/roles), to make the first admin")
+	channels := fs.String("channels", "", "JSON file of the channels: app clients, per-channel rate and allowed routes (default: the embedded conf/app/channels.json)")
 	fs.BoolVar(&cfg.RateLimit.Disabled, "no-limits", false, "no per-client limits on holds and joins (benchmarks)")
 	fs.StringVar(&cfg.Queue.Reader, "queue-reader", def.Queue.Reader, "how waiting-room sockets are read: epoll (no goroutine per socket; plaintext sockets only) or goroutine")
 	fs.DurationVar(&cfg.Queue.UpdateEvery, "queue-update-every", def.Queue.UpdateEvery, "longest time between two status pushes to a waiting-room socket")
@@ -43,6 +48,9 @@ func runEdge(ctx context.Context, args []string) error {
 		return err
 	}
 	cfg.Leaf.Hubs = hubs
+	if err := loadChannels(*channels, &cfg); err != nil {
+		return err
+	}
 	cfg.API.HoldLimit = ratelimit.PerSecond(*holdRate, *holdBurst)
 	log, err := lf.Logger()
 	if err != nil {
@@ -65,4 +73,23 @@ func runEdge(ctx context.Context, args []string) error {
 	}
 	log.Info("edge ready", "http", e.URL())
 	return sup.Wait(ctx)
+}
+
+// loadChannels reads the channels' configuration from path, or the
+// embedded conf/app/channels.json when path is empty.
+func loadChannels(path string, cfg *edge.Config) error {
+	var b []byte
+	var err error
+	if path == "" {
+		b, err = conf.Files.ReadFile("app/channels.json")
+	} else {
+		b, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return err
+	}
+	if err := httpapi.ParseChannels(b, &cfg.API.Gateway); err != nil {
+		return fmt.Errorf("edge: channels %s: %w", path, err)
+	}
+	return nil
 }

@@ -223,6 +223,7 @@ func New(cfg Config, deps Deps) *fiber.App {
 		buyerRead = a.allow(need{caller: true, scope: "holds:read"})
 		user      = a.allow(need{user: true})
 		admin     = a.allow(need{admin: true})
+		staff     = a.allow(need{staff: true})
 	)
 	v1 := app.Group("/v1")
 	v1.Get("/openapi.json", func(c *fiber.Ctx) error {
@@ -238,8 +239,8 @@ func New(cfg Config, deps Deps) *fiber.App {
 	v1.Post("/admin/venues", admin, a.createVenue)
 	v1.Post("/admin/events", admin, a.createEvent)
 	v1.Put("/admin/accounts/:id/roles", a.setRoles)
-	v1.Get("/reports/events/:id", admin, a.eventReport)
-	v1.Get("/reports/events/:id/funnel", admin, a.eventFunnel)
+	v1.Get("/reports/events/:id", staff, a.eventReport)
+	v1.Get("/reports/events/:id/funnel", staff, a.eventFunnel)
 	v1.Get("/events/:id/queue", a.queueSocket)
 	v1.Post("/events/:id/queue/join", a.queueJoin)
 	v1.Get("/events/:id/queue/status", a.queueStatus)

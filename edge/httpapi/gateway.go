@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"crypto/subtle"
+	"slices"
 	"strings"
 	"time"
 
@@ -106,6 +107,53 @@ type GatewayConfig struct {
 	SecureCookies bool
 }
 
+// channelsFile is the JSON form of the channels' part of GatewayConfig
+// (conf/app/channels.json).
+type channelsFile struct {
+	AppClients []string `json:"app_clients"`
+	Channels   map[string]struct {
+		Rate   int      `json:"rate"`
+		Period string   `json:"period"`
+		Burst  int      `json:"burst"`
+		Routes []string `json:"routes"`
+	} `json:"channels"`
+}
+
+// ParseChannels reads the channels' configuration (conf/app/channels.json:
+// the app clients, and per channel a request rate per caller and the
+// routes it may call) into c, refusing unknown fields, channels and routes
+// that are not "METHOD /path".
+func ParseChannels(b []byte, c *GatewayConfig) error {
+	const op = "edge.channels"
+	var f channelsFile
+	if err := decodeStrict(op, b, &f); err != nil {
+		return err
+	}
+	c.AppClients = f.AppClients
+	c.Channels = map[string]ChannelConfig{}
+	for name, ch := range f.Channels {
+		if name != ChannelWeb && name != ChannelApp && name != ChannelPartner {
+			return errs.Errorf(op, errs.Invalid, "unknown channel %q (web, app, partner)", name)
+		}
+		cc := ChannelConfig{Routes: ch.Routes}
+		if ch.Rate != 0 || ch.Burst != 0 || ch.Period != "" {
+			p, err := time.ParseDuration(ch.Period)
+			if err != nil || p <= 0 || ch.Rate <= 0 || ch.Burst < 0 {
+				return errs.Errorf(op, errs.Invalid, "channel %s: rate, period and burst must be positive (period a Go duration)", name)
+			}
+			cc.Limit = ratelimit.Limit{Rate: ch.Rate, Period: p, Burst: ch.Burst}
+		}
+		for _, r := range ch.Routes {
+			m, path, ok := strings.Cut(r, " ")
+			if !ok || m == "" || !strings.HasPrefix(path, "/") || strings.ToUpper(m) != m {
+				return errs.Errorf(op, errs.Invalid, "channel %s: route %q is not \"METHOD /path\"", name, r)
+			}
+		}
+		c.Channels[name] = cc
+	}
+	return nil
+}
+
 // callerKey is the Locals key of the caller.
 const callerKey = "caller"
 
@@ -163,9 +211,17 @@ func (a *API) authenticate(c *fiber.Ctx) error {
 		}
 	}
 	c.Locals(callerKey, caller)
-	if ch, ok := a.cfg.Gateway.Channels[caller.Channel]; ok && ch.Limit != (ratelimit.Limit{}) {
-		if err := a.limitKey(c, "channel_"+caller.Channel, caller.key(c.IP()), ch.Limit); err != nil {
-			return err
+	if ch, ok := a.cfg.Gateway.Channels[caller.Channel]; ok {
+		if len(ch.Routes) > 0 && a.routes != nil {
+			route := a.routes.route(c.Method(), c.Path())
+			if route != "" && !slices.Contains(ch.Routes, route) {
+				return errs.Errorf(op, errs.Forbidden, "the %s channel may not call %s", caller.Channel, route)
+			}
+		}
+		if ch.Limit != (ratelimit.Limit{}) {
+			if err := a.limitKey(c, "channel_"+caller.Channel, caller.key(c.IP()), ch.Limit); err != nil {
+				return err
+			}
 		}
 	}
 	return c.Next()
@@ -195,16 +251,20 @@ type need struct {
 	scope string
 	// admin: the admin role.
 	admin bool
+	// staff: the admin role, or the staff role of the organizer of the
+	// event the path names (":id").
+	staff bool
 }
 
 // allow returns the handler that checks a route's need: 401 for an
 // anonymous caller where one is required, 403 for a caller without the
-// scope or role, or whose channel may not call the route.
+// scope or role. (A channel's allowed routes are checked in authenticate,
+// for every route.)
 func (a *API) allow(n need) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		const op = "edge.allow"
 		who := callerOf(c)
-		if (n.user || n.caller || n.scope != "" || n.admin) && who.Anonymous() {
+		if (n.user || n.caller || n.scope != "" || n.admin || n.staff) && who.Anonymous() {
 			c.Set(fiber.HeaderWWWAuthenticate, `Bearer`)
 			return errs.E(op, errs.Unauthorized, "sign in first: this needs an access token")
 		}
@@ -214,22 +274,21 @@ func (a *API) allow(n need) fiber.Handler {
 		if n.admin && !who.HasScope(identity.RoleAdmin) {
 			return errs.E(op, errs.Forbidden, "this needs the admin role")
 		}
+		if n.staff && !who.HasScope(identity.RoleAdmin) && !a.staffOf(who, c.Params("id")) {
+			return errs.E(op, errs.Forbidden, "this needs the admin role or the staff role of the event's organizer")
+		}
 		if n.scope != "" && !who.HasScope(n.scope) {
 			return errs.Errorf(op, errs.Forbidden, "the access token lacks the scope %q", n.scope)
 		}
-		if ch, ok := a.cfg.Gateway.Channels[who.Channel]; ok && len(ch.Routes) > 0 {
-			route := c.Method() + " " + c.Route().Path
-			allowed := false
-			for _, r := range ch.Routes {
-				if r == route {
-					allowed = true
-					break
-				}
-			}
-			if !allowed {
-				return errs.Errorf(op, errs.Forbidden, "the %s channel may not call %s", who.Channel, route)
-			}
-		}
 		return c.Next()
 	}
+}
+
+// staffOf reports whether the caller is staff of the organizer of event.
+func (a *API) staffOf(who *Caller, event string) bool {
+	if a.deps.Catalog == nil {
+		return false
+	}
+	e, _, ok := a.deps.Catalog.Event(event)
+	return ok && e.OrganizerID != "" && who.HasScope(identity.RoleStaffPrefix+e.OrganizerID)
 }
