@@ -162,19 +162,23 @@ func (a *API) signUp(c *fiber.Ctx) error {
 	return c.Status(fiber.StatusAccepted).JSON(Accepted{Status: "check_your_email"})
 }
 
-func (a *API) resendVerification(c *fiber.Ctx) error {
-	const op = "edge.resend"
-	var b emailBody
-	if err := decodeAuth(c, op, &b); err != nil {
-		return err
+// mailing answers the routes that only take an address and mail it
+// (op: resend a verification link, a password reset link): 202 whether or
+// not the address has an account.
+func (a *API) mailing(op string) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		var b emailBody
+		if err := decodeAuth(c, "edge."+op, &b); err != nil {
+			return err
+		}
+		if err := a.limitAuth(c, "signup", b.Email); err != nil {
+			return err
+		}
+		if err := a.callIdentity(c, op, idapi.EmailRequest(b), &struct{}{}, 0); err != nil {
+			return err
+		}
+		return c.Status(fiber.StatusAccepted).JSON(Accepted{Status: "check_your_email"})
 	}
-	if err := a.limitAuth(c, "signup", b.Email); err != nil {
-		return err
-	}
-	if err := a.callIdentity(c, idapi.OpResend, idapi.EmailRequest(b), &struct{}{}, 0); err != nil {
-		return err
-	}
-	return c.Status(fiber.StatusAccepted).JSON(Accepted{Status: "check_your_email"})
 }
 
 func (a *API) verifyEmail(c *fiber.Ctx) error {
@@ -186,21 +190,6 @@ func (a *API) verifyEmail(c *fiber.Ctx) error {
 		return err
 	}
 	return c.JSON(Accepted{Status: "verified"})
-}
-
-func (a *API) forgotPassword(c *fiber.Ctx) error {
-	const op = "edge.forgot"
-	var b emailBody
-	if err := decodeAuth(c, op, &b); err != nil {
-		return err
-	}
-	if err := a.limitAuth(c, "signup", b.Email); err != nil {
-		return err
-	}
-	if err := a.callIdentity(c, idapi.OpForgot, idapi.EmailRequest(b), &struct{}{}, 0); err != nil {
-		return err
-	}
-	return c.Status(fiber.StatusAccepted).JSON(Accepted{Status: "check_your_email"})
 }
 
 func (a *API) resetPassword(c *fiber.Ctx) error {
