@@ -155,7 +155,7 @@ func (a *API) signUp(c *fiber.Ctx) error {
 	if err := a.limitAuth(c, "signup", ""); err != nil {
 		return err
 	}
-	req := idapi.SignUpRequest{Email: b.Email, Password: b.Password, DisplayName: b.DisplayName}
+	req := idapi.SignUpRequest{Email: b.Email, Password: b.Password, DisplayName: b.DisplayName, Device: a.device(c), Seen: a.seen(c)}
 	if err := a.callIdentity(c, idapi.OpSignUp, req, &struct{}{}, 0); err != nil {
 		return err
 	}

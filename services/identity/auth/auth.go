@@ -272,6 +272,9 @@ type SignUpRequest struct {
 	Email       string `json:"email"`
 	Password    string `json:"password"`
 	DisplayName string `json:"display_name,omitempty"`
+	// Seen and Device are the client, for the fraud engine.
+	Seen   session.Seen `json:"seen"`
+	Device string       `json:"device,omitempty"`
 }
 
 // SignUp creates an unverified account and mails a verification link, or,
@@ -284,6 +287,9 @@ func (s *Service) SignUp(ctx context.Context, r SignUpRequest) error {
 	email, err := identity.NormalizeEmail(r.Email)
 	if err != nil {
 		return errs.E(op, err)
+	}
+	if err := s.judgeSignUp(ctx, op, r); err != nil {
+		return err
 	}
 	hash, err := s.deps.Hasher.Hash(r.Password)
 	if err != nil {

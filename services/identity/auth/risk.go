@@ -118,6 +118,42 @@ func (s *Service) judge(ctx context.Context, op string, a *identity.Account, r S
 	return nil, sig, nil
 }
 
+// judgeSignUp asks the engine about a sign-up (the address's, network's
+// and device's velocity): a denial is errs.TooMany; the slow lane holds
+// the answer back; a challenge lets it through, as mail confirms the
+// address anyway.
+func (s *Service) judgeSignUp(ctx context.Context, op string, r SignUpRequest) error {
+	rk := s.deps.Risk
+	if rk == nil || rk.Engine == nil {
+		return nil
+	}
+	sig := fraud.Signals{Action: fraud.ActionSignUp}
+	if addr, err := fraud.ParseAddress(r.Seen.IP); err == nil {
+		sig.Address = addr
+	}
+	if d, err := fraud.ParseDevice(r.Device); err == nil {
+		sig.Device = d
+	}
+	d, err := rk.Engine.Decide(ctx, sig)
+	if err != nil {
+		s.log.Warn("fraud engine unavailable; sign-up not judged", "err", err)
+		return nil
+	}
+	switch d.Outcome {
+	case fraud.OutcomeDeny:
+		secs := max(1, int((d.RetryAfter+time.Second-1)/time.Second))
+		return errs.E(op, errs.TooMany, "too many sign-ups from here: try again in "+strconv.Itoa(secs)+"s").WithReason(ReasonDenied)
+	case fraud.OutcomeSlow:
+		t := time.NewTimer(rk.slowLane())
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
+	}
+	return nil
+}
+
 func (rk *Risk) difficulty() int {
 	if rk.Difficulty == 0 {
 		return 16

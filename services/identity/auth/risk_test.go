@@ -1,6 +1,7 @@
 package auth_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/ticketing/ticketing/internal/errs"
@@ -106,5 +107,32 @@ func TestFailuresChallengeWithProofOfWork(t *testing.T) {
 	// The solution is spent.
 	if again, _ := svc.PasswordSignIn(c, auth.SignInRequest{Email: a.Email, Password: "wrong password!", Seen: seen, PoW: sol}); again.Tokens != nil {
 		t.Fatal("a wrong password signed in")
+	}
+}
+
+// Sign-ups from one address beyond its velocity are refused (429) and
+// create nothing.
+func TestSignUpVelocityDenied(t *testing.T) {
+	f := start(t)
+	c := ctx(t)
+	svc, _ := f.WithRisk(t, fraud.Config{AddressVelocity: 2, ChallengeScore: 20, SlowScore: 20, DenyScore: 20}, 4)
+	seen := session.Seen{IP: "203.0.113.50"}
+	var err error
+	var n int
+	for n = 0; n < 10; n++ {
+		err = svc.SignUp(c, auth.SignUpRequest{Email: fmt.Sprintf("velocity-%d@example.com", n), Password: "a fine password", Seen: seen})
+		if err != nil {
+			break
+		}
+	}
+	if !errs.Is(errs.TooMany, err) || errs.ReasonOf(err) != auth.ReasonDenied {
+		t.Fatalf("sign-up %d: %v", n, err)
+	}
+	if _, err := f.Accounts.ByEmail(c, fmt.Sprintf("velocity-%d@example.com", n)); !errs.Is(errs.NotFound, err) {
+		t.Fatalf("the refused sign-up created an account: %v", err)
+	}
+	// Another address is not affected.
+	if err := svc.SignUp(c, auth.SignUpRequest{Email: "elsewhere@example.com", Password: "a fine password", Seen: session.Seen{IP: "198.51.100.1"}}); err != nil {
+		t.Fatal(err)
 	}
 }

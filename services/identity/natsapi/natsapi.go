@@ -62,8 +62,14 @@ func (s Seen) session() session.Seen { return session.Seen{UserAgent: s.UserAgen
 
 // Request bodies.
 type (
-	SignUpRequest = auth.SignUpRequest
-	EmailRequest  struct {
+	SignUpRequest struct {
+		Email       string `json:"email"`
+		Password    string `json:"password"`
+		DisplayName string `json:"display_name,omitempty"`
+		Device      string `json:"device,omitempty"`
+		Seen        Seen   `json:"seen"`
+	}
+	EmailRequest struct {
 		Email string `json:"email"`
 	}
 	SecretRequest struct {
@@ -164,7 +170,10 @@ func Serve(nc *nats.Conn, srv Server) (micro.Service, error) {
 	a := srv.Auth
 	user := func(r UserRequest) (token.Claims, error) { return srv.user(r.AccessToken) }
 	eps := map[string]micro.HandlerFunc{
-		OpSignUp: handle(srv, OpSignUp, func(ctx context.Context, r SignUpRequest) (any, error) { return ok(a.SignUp(ctx, r)) }),
+		OpSignUp: handle(srv, OpSignUp, func(ctx context.Context, r SignUpRequest) (any, error) {
+			return ok(a.SignUp(ctx, auth.SignUpRequest{Email: r.Email, Password: r.Password, DisplayName: r.DisplayName,
+				Seen: r.Seen.session(), Device: r.Device}))
+		}),
 		OpResend: handle(srv, OpResend, func(ctx context.Context, r EmailRequest) (any, error) { return ok(a.ResendVerification(ctx, r.Email)) }),
 		OpVerify: handle(srv, OpVerify, func(ctx context.Context, r SecretRequest) (any, error) { return ok(a.Verify(ctx, r.Secret)) }),
 		OpSignIn: handle(srv, OpSignIn, func(ctx context.Context, r SignInRequest) (any, error) {
