@@ -15,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
 	"golang.org/x/net/html"
 
@@ -303,17 +301,17 @@ func TestSafeNextInBrowser(t *testing.T) {
 	ctx := chromiumtest.New(t, 60*time.Second)
 	do(t, ctx, "open the sign-in page", chromedp.Navigate(s.url+"/signin"), chromedp.WaitVisible(chromedp.CSS("#email")))
 	for raw, want := range map[string]string{
-		"/events/x/select":                "/events/x/select",
-		"/queue/a?b=c#d":                  "/queue/a?b=c#d",
-		"//evil.example/x":                "/account",
-		"/\\evil.example":                 "/account",
-		"https://evil.example/":           "/account",
-		"javascript:alert(1)":             "/account",
-		"/%0d%0aSet-Cookie:x":             "/%0d%0aSet-Cookie:x",
-		"/\tjavascript:x":                 "/account",
-		"":                                "/account",
-		"relative/path":                   "/account",
-		"/a/../../b":                      "/b",
+		"/events/x/select":                 "/events/x/select",
+		"/queue/a?b=c#d":                   "/queue/a?b=c#d",
+		"//evil.example/x":                 "/account",
+		"/\\evil.example":                  "/account",
+		"https://evil.example/":            "/account",
+		"javascript:alert(1)":              "/account",
+		"/%0d%0aSet-Cookie:x":              "/%0d%0aSet-Cookie:x",
+		"/\tjavascript:x":                  "/account",
+		"":                                 "/account",
+		"relative/path":                    "/account",
+		"/a/../../b":                       "/b",
 		"http://" + s.url[len("http://"):]: "/account",
 	} {
 		js, _ := json.Marshal(raw)
@@ -558,27 +556,6 @@ func TestTOTPInBrowser(t *testing.T) {
 	}
 }
 
-// virtualAuthenticator gives the tab a platform authenticator that holds
-// discoverable credentials and verifies its user at once.
-func virtualAuthenticator(t *testing.T, ctx context.Context) webauthn.AuthenticatorID {
-	t.Helper()
-	id, err := chromedp.Run(ctx, func(ctx context.Context, tg *chromedp.Target) (webauthn.AuthenticatorID, error) {
-		if _, err := cdp.Call(ctx, tg, webauthn.Enable, webauthn.EnableParams{}); err != nil {
-			return "", err
-		}
-		r, err := cdp.Call(ctx, tg, webauthn.AddVirtualAuthenticator, webauthn.AddVirtualAuthenticatorParams{
-			Options: &webauthn.VirtualAuthenticatorOptions{
-				Protocol: webauthn.AuthenticatorProtocolCtap2, Transport: webauthn.AuthenticatorTransportInternal,
-				HasResidentKey: true, HasUserVerification: true, IsUserVerified: true, AutomaticPresenceSimulation: true,
-			}})
-		return r.AuthenticatorID, err
-	})
-	if err != nil {
-		t.Fatalf("virtual authenticator: %v", err)
-	}
-	return id
-}
-
 // TestPasskeysInBrowser: add a passkey on the account page (a virtual
 // authenticator makes it), sign in with it alone, then with the password
 // and the passkey as the second factor, and remove it after confirming
@@ -586,7 +563,7 @@ func virtualAuthenticator(t *testing.T, ctx context.Context) webauthn.Authentica
 func TestPasskeysInBrowser(t *testing.T) {
 	s := newAccountSite(t)
 	ctx := chromiumtest.New(t, 2*time.Minute)
-	authenticator := virtualAuthenticator(t, ctx)
+	authenticator := chromiumtest.VirtualAuthenticator(t, ctx)
 	email, password := s.seed(t)
 	signIn(t, ctx, s, email, password, "", "/account")
 
@@ -603,12 +580,9 @@ func TestPasskeysInBrowser(t *testing.T) {
 	if len(p.Passkeys) != 1 || p.Passkeys[0].Name != "Test laptop" {
 		t.Fatalf("the service has the passkeys %+v", p.Passkeys)
 	}
-	creds, err := chromedp.Run(ctx, func(ctx context.Context, tg *chromedp.Target) (*webauthn.GetCredentialsResult, error) {
-		r, err := cdp.Call(ctx, tg, webauthn.GetCredentials, webauthn.GetCredentialsParams{AuthenticatorID: authenticator})
-		return &r, err
-	})
-	if err != nil || len(creds.Credentials) != 1 || !creds.Credentials[0].IsResidentCredential || creds.Credentials[0].RpID != "localhost" {
-		t.Fatalf("the authenticator holds %+v (%v)", creds, err)
+	creds := chromiumtest.Credentials(t, ctx, authenticator)
+	if len(creds) != 1 || !creds[0].IsResidentCredential || creds[0].RpID != "localhost" {
+		t.Fatalf("the authenticator holds %+v", creds)
 	}
 	do(t, ctx, "the same authenticator cannot add a second passkey",
 		click("#passkey-add"),
