@@ -33,17 +33,23 @@
   }
 
   // problem is an error as the pages show it: the API's error detail, the
-  // HTTP status and, for a refusal by a limit, the seconds to wait.
-  function problem(status, detail, retryAfter) {
+  // HTTP status, for a refusal by a limit the seconds to wait, and signIn:
+  // whether the refusal asks for a (new) sign-in. A 401 does so with a
+  // Bearer challenge (WWW-Authenticate); the 401s of an admission token
+  // have none.
+  function problem(status, detail, retryAfter, signIn) {
     const p = {
       status,
       code: (detail && detail.code) || (status ? "http_" + status : "network"),
       reason: (detail && detail.reason) || "",
       message: (detail && detail.message) || (status ? "The server answered HTTP " + status + "." : ""),
       retryAfter: retryAfter || 0,
+      signIn: !!signIn,
     };
     return p;
   }
+
+  const signInAsked = (resp) => resp.status === 401 && /^bearer/i.test(resp.headers.get("WWW-Authenticate") || "");
 
   async function problemOf(resp) {
     let detail = null;
@@ -52,15 +58,28 @@
       if (body && body.error) detail = body.error;
     } catch (e) { /* not JSON */ }
     const s = parseInt(resp.headers.get("Retry-After") || "", 10);
-    return problem(resp.status, detail, Number.isFinite(s) && s >= 0 ? Math.max(s, 1) : 0);
+    return problem(resp.status, detail, Number.isFinite(s) && s >= 0 ? Math.max(s, 1) : 0, signInAsked(resp));
+  }
+
+  // sentence capitalizes a message of the API and ends it with a full
+  // stop.
+  function sentence(s) {
+    s = String(s || "").trim();
+    if (!s) return s;
+    s = s.charAt(0).toUpperCase() + s.slice(1);
+    return /[.!?:]$/.test(s) ? s : s + ".";
   }
 
   // describe is the sentence a page shows for a problem.
   function describe(p) {
     if (!p) return "";
+    return sentence(describeRaw(p));
+  }
+
+  function describeRaw(p) {
     if (p.code === "network") return "Cannot reach the server: check your connection and try again.";
     if (p.status === 429) return "Too many attempts: try again in " + (p.retryAfter || 60) + " seconds.";
-    if (p.status === 503) return (p.message ? p.message + ". " : "") + "The service is unavailable for a moment: try again shortly.";
+    if (p.status === 503) return (p.message ? sentence(p.message) + " " : "") + "The service is unavailable for a moment: try again shortly.";
     if (p.status >= 500) return "Something went wrong on our side (" + p.message + "): try again.";
     if (p.reason === "csrf") return "Your session is out of date: reload the page and try again.";
     return p.message || "The request was refused.";
@@ -82,10 +101,10 @@
   }
 
   // call sends a request to the API and returns {ok, status, data,
-  // problem, response}. body, when given, is sent as JSON. A 401 of a
-  // page with a session (its access token expired) refreshes the session
-  // once and sends the request again. opts.headers adds headers;
-  // opts.noRefresh skips the refresh.
+  // problem, response}. body, when given, is sent as JSON. A 401 asking a
+  // page with a session to sign in (its access token expired) refreshes
+  // the session once and sends the request again. opts.headers adds
+  // headers; opts.noRefresh skips the refresh.
   async function call(method, path, body, opts) {
     opts = opts || {};
     const init = () => {
@@ -103,7 +122,7 @@
       // The sign-in routes' 401 is a wrong password or code, not an
       // expired session.
       const retry = !path.startsWith("/v1/auth/") || path === "/v1/auth/signout";
-      if (resp.status === 401 && retry && !opts.noRefresh && await refresh()) {
+      if (signInAsked(resp) && retry && !opts.noRefresh && await refresh()) {
         resp = await fetch(path, init());
       }
     } catch (err) {

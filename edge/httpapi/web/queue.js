@@ -472,7 +472,7 @@
           return;
         }
         const e = r.problem;
-        if (r.status === 401) {
+        if (e.signIn) {
           signedIn = false;
           result("refused", "Sign in to hold tickets: " + e.message);
           show($("signin-needed"), true);
@@ -482,7 +482,7 @@
           result("refused", tk.describe(e));
           return;
         }
-        if (r.status === 403 || r.status === 410) {
+        if (r.status === 401 || r.status === 403 || r.status === 410) {
           result("refused", e.message + " Join the waiting room again to get a new admission.");
           show($("no-token"), true);
           return;
