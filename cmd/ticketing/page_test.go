@@ -51,6 +51,17 @@ func TestWaitingRoomPageInBrowser(t *testing.T) {
 	ctx := chromiumtest.New(t, 3*time.Minute)
 	authenticator := chromiumtest.VirtualAuthenticator(t, ctx)
 
+	// Signed out, the waiting room offers a sign-in that comes back to it
+	// (a demo event's room).
+	browse(t, ctx, "the waiting room signed out",
+		chromedp.Navigate(site+"/queue/arena-onsale"),
+		chromedp.WaitVisible(chromedp.CSS(`#account-bar[data-state="signed-out"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#signin-hint`)),
+	)
+	if href, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("signin-hint-link").getAttribute("href")`)); err != nil || href != "/signin?next=%2Fqueue%2Farena-onsale" {
+		t.Errorf("the waiting room's sign-in link: %q %v", href, err)
+	}
+
 	// Sign up, confirm, sign in.
 	email := fmt.Sprintf("page-buyer-%d@example.com", time.Now().UnixNano())
 	const password = "page buyer password"
