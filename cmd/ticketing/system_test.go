@@ -264,6 +264,12 @@ func startEdgeWith(t *testing.T, cores []*coreProc, rl edge.RateLimitConfig) *ed
 // distinct names) attached to cores.
 func startNamedEdge(t *testing.T, cores []*coreProc, name string, rl edge.RateLimitConfig) *edge.Edge {
 	t.Helper()
+	return startEdgeOn(t, cores, name, "127.0.0.1:0", rl)
+}
+
+// startEdgeOn is startNamedEdge with the HTTP API on httpAddr.
+func startEdgeOn(t *testing.T, cores []*coreProc, name, httpAddr string, rl edge.RateLimitConfig) *edge.Edge {
+	t.Helper()
 	var hubs []string
 	for _, c := range cores {
 		hubs = append(hubs, "nats-leaf://"+c.leafAddr)
@@ -274,7 +280,7 @@ func startNamedEdge(t *testing.T, cores []*coreProc, name string, rl edge.RateLi
 		t.Fatal(err)
 	}
 	e, err := edge.Start(context.Background(), edge.Config{
-		HTTPAddr: "127.0.0.1:0",
+		HTTPAddr: httpAddr,
 		Leaf: leafnodes.EdgeConfig{Name: name, ClientAddr: "-", Hubs: hubs,
 			TLS: testSecrets.TLS(devpki.Edge), Seed: seed},
 		RateLimit: rl,
@@ -290,6 +296,17 @@ type api struct {
 	t    *testing.T
 	base string
 	hc   *http.Client
+	// admin, when set, authorizes the admin calls (an admin's access
+	// token); else the bootstrap admin token.
+	admin map[string]string
+}
+
+// adminHeaders are the headers of an admin call.
+func (a *api) adminHeaders() map[string]string {
+	if a.admin != nil {
+		return a.admin
+	}
+	return map[string]string{"Authorization": "Bearer " + testAdminToken}
 }
 
 func newAPI(t *testing.T, e *edge.Edge) *api {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/skip2/go-qrcode"
 
 	"github.com/ticketing/ticketing/edge/ratelimit"
 	"github.com/ticketing/ticketing/internal/errs"
@@ -327,13 +328,28 @@ func (a *API) setSessionCookies(c *fiber.Ctx, t auth.Tokens) {
 	_, _ = rand.Read(b[:])
 	c.Cookie(&fiber.Cookie{Name: CookieCSRF, Value: base64.RawURLEncoding.EncodeToString(b[:]), Path: "/", Secure: secure,
 		SameSite: fiber.CookieSameSiteStrictMode, MaxAge: int((30 * 24 * time.Hour) / time.Second)})
+	c.Cookie(&fiber.Cookie{Name: CookieSession, Value: t.SessionID, Path: "/", Secure: secure,
+		SameSite: fiber.CookieSameSiteStrictMode, MaxAge: int((30 * 24 * time.Hour) / time.Second)})
 }
 
 func clearSessionCookies(c *fiber.Ctx, secure bool) {
-	for _, k := range []struct{ name, path string }{{CookieAccess, "/"}, {CookieRefresh, "/v1/auth"}, {CookieCSRF, "/"}} {
-		c.Cookie(&fiber.Cookie{Name: k.name, Value: "", Path: k.path, HTTPOnly: k.name != CookieCSRF, Secure: secure,
+	for _, k := range []struct{ name, path string }{{CookieAccess, "/"}, {CookieRefresh, "/v1/auth"}, {CookieCSRF, "/"}, {CookieSession, "/"}} {
+		c.Cookie(&fiber.Cookie{Name: k.name, Value: "", Path: k.path, HTTPOnly: k.name == CookieAccess || k.name == CookieRefresh, Secure: secure,
 			SameSite: fiber.CookieSameSiteStrictMode, MaxAge: -1, Expires: time.Unix(0, 0)})
 	}
+}
+
+// cookieSession is the session id of a cookie caller: from the refresh
+// token on the /v1/auth routes, from CookieSession on the others (the
+// refresh cookie is not sent there). Empty for other callers.
+func cookieSession(c *fiber.Ctx) string {
+	if sid := sessionOfRefresh(c.Cookies(CookieRefresh)); sid != "" {
+		return sid
+	}
+	if callerOf(c).Cookie {
+		return c.Cookies(CookieSession)
+	}
+	return ""
 }
 
 // refreshCookie rotates a cookie session's refresh token (the pages call
@@ -573,8 +589,34 @@ func (a *API) revokeSession(c *fiber.Ctx) error {
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
+// TOTPBegun is an authenticator app's secret to confirm, with its
+// otpauth URI drawn as a QR code for the account page to show: a PNG as a
+// data: URL.
+type TOTPBegun struct {
+	auth.TOTPEnrolment
+	QRCode string `json:"qr_code"`
+}
+
 func (a *API) totpBegin(c *fiber.Ctx) error {
-	return a.userCall(c, idapi.OpTOTPBegin, idapi.UserRequest{}, &auth.TOTPEnrolment{})
+	const op = "edge.totp_begin"
+	id, err := a.identity(op)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(c.UserContext(), a.cfg.AuthTimeout)
+	defer cancel()
+	var out TOTPBegun
+	req := idapi.UserRequest{AccessToken: callerOf(c).Token}
+	if err := id.Call(ctx, idapi.OpTOTPBegin, req, &out.TOTPEnrolment); err != nil {
+		return err
+	}
+	png, err := qrcode.Encode(out.URI, qrcode.Medium, 256)
+	if err != nil {
+		return errs.E(op, errs.Other, err)
+	}
+	out.QRCode = "data:image/png;base64," + base64.StdEncoding.EncodeToString(png)
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.JSON(out)
 }
 
 func (a *API) totpConfirm(c *fiber.Ctx) error {
@@ -620,7 +662,7 @@ func (a *API) changePassword(c *fiber.Ctx) error {
 		return err
 	}
 	req := idapi.UserRequest{AccessToken: callerOf(c).Token, StepUp: b.StepUp, NewPassword: b.NewPassword,
-		SessionID: sessionOfRefresh(c.Cookies(CookieRefresh))}
+		SessionID: cookieSession(c)}
 	if err := a.callIdentity(c, idapi.OpPassword, req, &struct{}{}, 0); err != nil {
 		return err
 	}

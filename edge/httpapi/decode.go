@@ -25,7 +25,10 @@ const (
 	maxQuantity     = 10
 	maxSeatIDLen    = 64
 	maxIdemKeyLen   = 255
-	maxTokenLen     = 4096 // an access token, at most token.Config.MaxTokenBytes (4096)
+	// maxTokenLen bounds a bearer token: an access token (a JWT of the
+	// identity service, at most 4096 bytes: services/identity/token) or
+	// the bootstrap admin token. 512 refused the access tokens themselves.
+	maxTokenLen = 4096
 	// maxTTLSeconds bounds ttl_seconds before it reaches an owner, whose own
 	// range (default 30-1800) is checked on a Duration that a larger value
 	// overflows: 18446744104 s wrapped to 30 s and was accepted.

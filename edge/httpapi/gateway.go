@@ -33,6 +33,10 @@ const (
 	CookieAccess  = "tk_at"   // the access token (HttpOnly)
 	CookieRefresh = "tk_rt"   // the refresh token (HttpOnly, path /v1/auth)
 	CookieCSRF    = "tk_csrf" // readable by the pages' scripts
+	// CookieSession is the session's id (not a credential, readable): the
+	// account page marks "this browser" with it, and a password change
+	// keeps that session.
+	CookieSession = "tk_sid"
 	HeaderCSRF    = "X-CSRF-Token"
 )
 

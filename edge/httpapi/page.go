@@ -10,12 +10,19 @@ import (
 	"github.com/ticketing/ticketing/edge/ratelimit"
 )
 
-// The waiting-room page and the seat-selection hand-off page: plain HTML
-// and JavaScript in web/, embedded, no build step. The pages call the same
-// public API as any client (challenge, join, the queue WebSocket, event,
-// availability, holds).
+// The pages: plain HTML and JavaScript in web/, embedded, no build step.
+// They call the same public API as any client.
 //
-//go:embed web/queue.html web/select.html web/queue.js web/page.css
+// The waiting-room page (/queue/{id}) and the seat-selection hand-off
+// page (/events/{id}/select) use the queue endpoints, the event,
+// availability and holds (queue.js). The accounts pages (/signup,
+// /signin, /verify, /forgot, /reset: auth.js; /account: account-page.js)
+// use the accounts routes with a cookie session. account.js is what every
+// page shares: the API calls with the session cookies and the CSRF
+// header, the refresh of an expired access token, error messages, the
+// sign-in link that returns to the page, and the WebAuthn calls.
+//
+//go:embed web/*.html web/*.js web/page.css
 var web embed.FS
 
 // Header fields of a join refused for want of proof of work: the challenge
@@ -33,6 +40,12 @@ const (
 const pageSecurity = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; " +
 	"base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
+// accountPageSecurity is pageSecurity with data: images: the account page
+// shows the authenticator app's QR code as the data: URL that
+// POST /v1/account/totp answers.
+const accountPageSecurity = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; " +
+	"base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
 func mustRead(name string) []byte {
 	b, err := web.ReadFile(name)
 	if err != nil {
@@ -44,26 +57,55 @@ func mustRead(name string) []byte {
 var (
 	queueHTML  = mustRead("web/queue.html")
 	selectHTML = mustRead("web/select.html")
-	queueJS    = mustRead("web/queue.js")
 	pageCSS    = mustRead("web/page.css")
 )
 
+// accountPages are the accounts pages by path, each an HTML file of web/.
+var accountPages = map[string]string{
+	"/signup":  "web/signup.html",
+	"/signin":  "web/signin.html",
+	"/verify":  "web/verify.html",
+	"/forgot":  "web/forgot.html",
+	"/reset":   "web/reset.html",
+	"/account": "web/account.html",
+}
+
+// pageScripts are the pages' scripts, served at /web/<name>.
+var pageScripts = []string{"account.js", "queue.js", "auth.js", "account-page.js"}
+
 // pages registers the pages and their assets.
 func (a *API) pages(app *fiber.App) {
-	app.Get("/queue/:id", a.page(queueHTML))
-	app.Get("/events/:id/select", a.page(selectHTML))
-	app.Get("/web/queue.js", asset("text/javascript; charset=utf-8", queueJS))
+	app.Get("/queue/:id", a.eventPage(queueHTML))
+	app.Get("/events/:id/select", a.eventPage(selectHTML))
+	for path, file := range accountPages {
+		csp := pageSecurity
+		if path == "/account" {
+			csp = accountPageSecurity
+		}
+		app.Get(path, page(mustRead(file), csp))
+	}
+	for _, name := range pageScripts {
+		app.Get("/web/"+name, asset("text/javascript; charset=utf-8", mustRead("web/"+name)))
+	}
 	app.Get("/web/page.css", asset("text/css; charset=utf-8", pageCSS))
 }
 
-// page serves an HTML page for a known event (404 otherwise).
-func (a *API) page(html []byte) fiber.Handler {
+// eventPage serves an HTML page for a known event (404 otherwise).
+func (a *API) eventPage(html []byte) fiber.Handler {
+	send := page(html, pageSecurity)
 	return func(c *fiber.Ctx) error {
 		if _, _, err := a.event(c); err != nil {
 			return err
 		}
+		return send(c)
+	}
+}
+
+// page serves an HTML page with its security headers.
+func page(html []byte, csp string) fiber.Handler {
+	return func(c *fiber.Ctx) error {
 		c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
-		c.Set(fiber.HeaderContentSecurityPolicy, pageSecurity)
+		c.Set(fiber.HeaderContentSecurityPolicy, csp)
 		c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
 		c.Set(fiber.HeaderReferrerPolicy, "same-origin")
 		// The page is the same for everyone; what changes comes from the

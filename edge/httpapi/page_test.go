@@ -18,11 +18,14 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"golang.org/x/net/websocket"
 
+	"github.com/ticketing/ticketing/core/node/nodetest"
 	"github.com/ticketing/ticketing/edge/joinguard"
 	"github.com/ticketing/ticketing/edge/ratelimit"
 	"github.com/ticketing/ticketing/edge/ratelimit/memory"
 	"github.com/ticketing/ticketing/internal/chromiumtest"
 	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/services/identity/auth"
+	"github.com/ticketing/ticketing/services/identity/auth/authtest"
 )
 
 func TestPages(t *testing.T) {
@@ -109,9 +112,15 @@ func TestJoinGuardHeaders(t *testing.T) {
 func pageAnswer(path string, r result) bool {
 	ct := r.header.Get("Content-Type")
 	path = strings.TrimSuffix(strings.ToLower(path), "/") // Fiber routes without regard to either
+	_, account := accountPages[path]
+	script := false
+	for _, name := range pageScripts {
+		script = script || path == "/web/"+strings.ToLower(name)
+	}
 	return r.status == http.StatusOK && (strings.HasPrefix(path, "/queue/") && strings.HasPrefix(ct, "text/html") ||
 		strings.HasPrefix(path, "/events/") && strings.HasPrefix(ct, "text/html") ||
-		path == "/web/queue.js" && strings.HasPrefix(ct, "text/javascript") ||
+		account && strings.HasPrefix(ct, "text/html") ||
+		script && strings.HasPrefix(ct, "text/javascript") ||
 		path == "/web/page.css" && strings.HasPrefix(ct, "text/css"))
 }
 
@@ -284,13 +293,18 @@ func (r *fakeRoom) forward(app *fiber.App, w http.ResponseWriter, req *http.Requ
 }
 
 // TestPageInBrowser drives the waiting-room page in headless Chromium
-// against the fake room: the page solves the join's proof of work (checked
-// by a real joinguard.Guard, so the script's SHA-256 and bit counting agree
-// with Go's), joins, reconnects after losing its socket, shows its place,
-// is admitted, hands off to the select page with the token in
-// sessionStorage, and holds seats there with the token.
+// against the fake room and the real identity service: signed out, the
+// select page offers a sign-in that returns to it and holds nothing; the
+// sign-in page takes the buyer to the waiting room, whose page solves the
+// join's proof of work (checked by a real joinguard.Guard, so the script's
+// SHA-256 and bit counting agree with Go's), joins, reconnects after losing
+// its socket, shows its place, is admitted, hands off to the select page
+// with the token in sessionStorage, and holds seats there with the token
+// and the cookie session.
 func TestPageInBrowser(t *testing.T) {
-	e := newEnv(t)
+	_, nc, js := nodetest.Start(t)
+	ids := authtest.Start(t, nc, js, "http://127.0.0.1:8080")
+	e := newEnvWith(t, func(_ *Config, d *Deps) { d.Identity, d.Tokens = ids.Client, ids.Verifier })
 	room := newFakeRoom(t, e)
 	srv := httptest.NewServer(room)
 	t.Cleanup(srv.Close)
@@ -305,9 +319,47 @@ func TestPageInBrowser(t *testing.T) {
 		}
 	}
 
-	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/queue/arena-finals")); err != nil {
+	// Signed out: the select page asks for a sign-in, and a hold is not
+	// even sent.
+	do(t, ctx, "the select page signed out",
+		chromedp.Navigate(srv.URL+"/events/arena-finals/select"),
+		chromedp.WaitVisible(chromedp.CSS(`#account-bar[data-state="signed-out"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#signin-needed`)),
+		click(`li[data-zone="premium"] button.hold`),
+		chromedp.WaitVisible(chromedp.CSS(`#hold-result[data-status="refused"]`)),
+	)
+	if href, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("signin-link").getAttribute("href")`)); href != "/signin?next=%2Fevents%2Farena-finals%2Fselect" {
+		t.Errorf("sign-in link %q", href)
+	}
+	if res := textOf(t, ctx, "#hold-result"); !strings.Contains(res, "Sign in") {
+		t.Errorf("a hold signed out: %q", res)
+	}
+
+	// The sign-in link comes back here, signed in.
+	email := "buyer-page@example.com"
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := ids.Auth.Seed(sctx, auth.SeedAccount{Email: email, Password: "buyer page password"}); err != nil {
 		t.Fatal(err)
 	}
+	do(t, ctx, "sign in",
+		click("#signin-link"),
+		at("/signin"),
+		fill("#email", email, "#password", "buyer page password"),
+		click(`#signin-form button[type="submit"]`),
+		at("/events/arena-finals/select"),
+		chromedp.WaitVisible(chromedp.CSS(`#account-bar[data-state="signed-in"]`)),
+	)
+	if bar := textOf(t, ctx, "#account-bar"); !strings.Contains(bar, email) {
+		t.Errorf("the account bar says %q", bar)
+	}
+	visible(t, ctx, "#signin-needed", false)
+
+	do(t, ctx, "the waiting room signed in",
+		chromedp.Navigate(srv.URL+"/queue/arena-finals"),
+		chromedp.WaitVisible(chromedp.CSS(`#account-bar[data-state="signed-in"]`)),
+	)
+	visible(t, ctx, "#signin-hint", false)
 	select {
 	case <-room.second:
 	case <-ctx.Done():
@@ -360,9 +412,7 @@ func TestPageInBrowser(t *testing.T) {
 	}
 
 	push(room.status("admitted", 1, 0))
-	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`body[data-page="select"] #token-state[data-token="present"]`))); err != nil {
-		t.Fatal(err)
-	}
+	do(t, ctx, "the hand-off", chromedp.WaitVisible(chromedp.CSS(`body[data-page="select"] #token-state[data-token="present"]`)))
 	loc, err := chromedp.Run(ctx, chromedp.Location())
 	if err != nil || loc != srv.URL+"/events/arena-finals/select" {
 		t.Fatalf("after admission the page is at %q (%v)", loc, err)

@@ -11,6 +11,12 @@
 //
 // Select page: list the event's zones and hold tickets with the admission
 // token (header Admission-Token) and a fresh Idempotency-Key per attempt.
+// A hold needs a signed-in account: the page sends the cookie session
+// (with its X-CSRF-Token, account.js) and, when nobody is signed in, shows
+// a sign-in link that comes back here. The admission token waits in
+// sessionStorage meanwhile.
+//
+// Both pages say who is signed in (account.js, loaded first: window.tk).
 "use strict";
 
 (function () {
@@ -26,6 +32,8 @@
     if (page === "select" && parts[0] === "events") return decodeURIComponent(parts[1] || "");
     return "";
   }
+
+  const tk = window.tk;
 
   function show(el, on) { el.hidden = !on; }
   function say(el, text) { if (el.textContent !== text) el.textContent = text; }
@@ -74,6 +82,38 @@
     } catch (err) {
       return null;
     }
+  }
+
+  // accountBar says who is signed in, with a link to the account page, or
+  // offers a sign-in that comes back to this page. It returns the profile
+  // (null: nobody is signed in; undefined: the accounts service did not
+  // answer).
+  async function accountBar() {
+    const bar = $("account-bar");
+    let me;
+    try {
+      me = await tk.profile();
+    } catch (p) {
+      bar.dataset.state = "unknown";
+      return undefined;
+    }
+    bar.replaceChildren();
+    const a = document.createElement("a");
+    if (me) {
+      bar.dataset.state = "signed-in";
+      const who = document.createElement("span");
+      who.textContent = "Signed in as " + me.email;
+      a.href = "/account";
+      a.textContent = "Your account";
+      bar.append(who, a);
+    } else {
+      bar.dataset.state = "signed-out";
+      a.id = "account-signin";
+      a.href = tk.signInHref();
+      a.textContent = "Sign in";
+      bar.append(a);
+    }
+    return me;
   }
 
   // ------------------------------------------------------------ SHA-256
@@ -268,6 +308,9 @@
           challenge = null;
           const headers = {};
           if (solution) headers["Queue-PoW"] = solution;
+          // A signed-in page's POST carries the CSRF token (double submit).
+          const csrf = tk.cookie("tk_csrf");
+          if (csrf) headers["X-CSRF-Token"] = csrf;
           const r = await fetch(api(ev, "/queue/join"), { method: "POST", headers, credentials: "same-origin" });
           if (r.ok) {
             problem("");
@@ -325,6 +368,8 @@
       };
     }
 
+    accountBar().then((me) => show($("signin-hint"), me === null));
+    $("signin-hint-link").href = tk.signInHref();
     join().then((ok) => { if (ok) connect(); });
   }
 
@@ -332,6 +377,15 @@
 
   function selectPage(ev) {
     $("queue-link").href = "/queue/" + encodeURIComponent(ev);
+    $("signin-link").href = tk.signInHref();
+    // signedIn: true, false, or null until known (or when the accounts
+    // service does not answer: the hold will tell).
+    let signedIn = null;
+    accountBar().then((me) => {
+      if (me === undefined) return;
+      signedIn = !!me;
+      show($("signin-needed"), !me);
+    });
     let admission = null;
     try { admission = JSON.parse(sessionStorage.getItem(tokenKey(ev)) || "null"); } catch (e) { admission = null; }
     if (admission && admission.expires_at && new Date(admission.expires_at) <= new Date()) admission = null;
@@ -381,27 +435,31 @@
     }
 
     async function hold(event, zone, n, buttons) {
+      if (signedIn === false) {
+        result("refused", "Sign in to hold tickets.");
+        show($("signin-needed"), true);
+        $("signin-link").focus();
+        return;
+      }
       buttons.forEach((b) => { b.disabled = true; });
       result("pending", "Holding…");
       try {
         const body = zone.kind === "ga" ? { zone: zone.id, quantity: n } : { seats: await pickSeats(event, zone.id, n) };
         if (!body.zone && !body.seats) { result("refused", "Not enough seats left in " + zone.name + "."); return; }
-        const headers = { "Content-Type": "application/json", "Idempotency-Key": newKey() };
+        const headers = { "Idempotency-Key": newKey() };
         if (admission && admission.token) headers["Admission-Token"] = admission.token;
         const payload = JSON.stringify(body);
         let r;
         for (let attempt = 0; ; attempt++) {
-          try {
-            // A retry after a network failure reuses the key: it is the same request.
-            r = await fetch(api(ev, "/holds"), { method: "POST", headers, body: payload, credentials: "same-origin" });
-            break;
-          } catch (err) {
-            if (attempt >= 3) throw err;
-            await sleep(backoff(attempt));
-          }
+          // With the session's cookies and CSRF token; a retry after a
+          // network failure reuses the key: it is the same request.
+          r = await tk.call("POST", api(ev, "/holds"), payload, { headers });
+          if (r.status !== 0) break;
+          if (attempt >= 3) throw new Error(tk.describe(r.problem));
+          await sleep(backoff(attempt));
         }
         if (r.status === 201) {
-          const h = await r.json();
+          const h = r.data;
           try {
             sessionStorage.setItem("tq_hold:" + ev, JSON.stringify(h));
             sessionStorage.removeItem(tokenKey(ev)); // an admission is good for one hold
@@ -413,17 +471,23 @@
           say($("token-state"), "Your admission was used for this hold.");
           return;
         }
-        const e = await errorOf(r);
+        const e = r.problem;
+        if (e.signIn) {
+          signedIn = false;
+          result("refused", "Sign in to hold tickets: " + e.message);
+          show($("signin-needed"), true);
+          return;
+        }
+        if (r.status === 403 && e.reason === "csrf") {
+          result("refused", tk.describe(e));
+          return;
+        }
         if (r.status === 401 || r.status === 403 || r.status === 410) {
           result("refused", e.message + " Join the waiting room again to get a new admission.");
           show($("no-token"), true);
           return;
         }
-        if (r.status === 429) {
-          result("refused", "Too many attempts: try again in " + Math.ceil(retryAfterMs(r, 1000) / 1000) + " s.");
-          return;
-        }
-        result("refused", e.message);
+        result("refused", tk.describe(e));
       } catch (err) {
         result("refused", "Could not hold: " + err.message);
       } finally {

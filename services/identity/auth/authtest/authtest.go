@@ -6,7 +6,10 @@ package authtest
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
+	"net"
+	"net/url"
 	"regexp"
 	"sync"
 	"sync/atomic"
@@ -27,6 +30,8 @@ import (
 	clientkv "github.com/ticketing/ticketing/services/identity/client/natskv"
 	idapi "github.com/ticketing/ticketing/services/identity/natsapi"
 	identitykv "github.com/ticketing/ticketing/services/identity/natskv"
+	"github.com/ticketing/ticketing/services/identity/passkey"
+	passkeykv "github.com/ticketing/ticketing/services/identity/passkey/natskv"
 	"github.com/ticketing/ticketing/services/identity/password"
 	"github.com/ticketing/ticketing/services/identity/session"
 	sessionkv "github.com/ticketing/ticketing/services/identity/session/natskv"
@@ -52,6 +57,7 @@ type Fixture struct {
 	// AdminToken is the bootstrap admin token the service accepts.
 	AdminToken string
 	baseURL    string
+	passkeys   *passkey.Ceremonies
 }
 
 // WithHasher returns another service on the same stores whose password
@@ -88,7 +94,8 @@ func (f *Fixture) WithRisk(t testing.TB, cfg fraud.Config, difficulty int) (*aut
 }
 
 func (f *Fixture) service(t testing.TB, h *password.Hasher, risk *auth.Risk) *auth.Service {
-	s, err := auth.New(auth.Config{BaseURL: f.baseURL}, auth.Deps{Accounts: f.Accounts, Sessions: f.Sessions, Tokens: f.issuer, Hasher: h, Mailer: f.Mail, Risk: risk})
+	s, err := auth.New(auth.Config{BaseURL: f.baseURL}, auth.Deps{Accounts: f.Accounts, Sessions: f.Sessions, Tokens: f.issuer, Hasher: h, Mailer: f.Mail,
+		Passkeys: f.passkeys, Risk: risk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +142,11 @@ func (spent) Spend(_ context.Context, jti, use string, _ time.Time) (bool, error
 var buckets atomic.Int64
 
 // Start serves the identity service on nc, its stores in buckets of js
-// named for the test; baseURL is where mailed links point.
+// named for the test; baseURL is where mailed links point. When baseURL's
+// host is a domain (http://localhost:<port> for a browser test) the
+// service has passkeys as the core sets them up: that host is the relying
+// party, baseURL's origin the one origin; on an IP address it has none
+// (WebAuthn binds passkeys to domains).
 func Start(t testing.TB, nc *nats.Conn, js jetstream.JetStream, baseURL string) *Fixture {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -173,7 +184,9 @@ func Start(t testing.TB, nc *nats.Conn, js jetstream.JetStream, baseURL string) 
 		t.Fatal(err)
 	}
 	f.Accounts, f.Sessions, f.issuer, f.baseURL = accounts, manager, issuer, baseURL
-	f.Auth, err = auth.New(auth.Config{BaseURL: baseURL}, auth.Deps{Accounts: accounts, Sessions: manager, Tokens: issuer, Hasher: hasher, Mailer: f.Mail})
+	f.passkeys = passkeys(ctx, t, js, baseURL, n)
+	f.Auth, err = auth.New(auth.Config{BaseURL: baseURL}, auth.Deps{Accounts: accounts, Sessions: manager, Tokens: issuer, Hasher: hasher, Mailer: f.Mail,
+		Passkeys: f.passkeys})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,6 +209,36 @@ func Start(t testing.TB, nc *nats.Conn, js jetstream.JetStream, baseURL string) 
 	})
 	f.Client = &idapi.Client{NC: nc}
 	return f
+}
+
+// passkeys are the ceremonies for baseURL, or nil when its host is not a
+// domain.
+func passkeys(ctx context.Context, t testing.TB, js jetstream.JetStream, baseURL string, n int64) *passkey.Ceremonies {
+	t.Helper()
+	u, err := url.Parse(baseURL)
+	if err != nil || net.ParseIP(u.Hostname()) != nil {
+		return nil
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		t.Fatal(err)
+	}
+	sealer, err := passkey.NewSealer(key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kvc := passkeykv.KeyValueConfig(1)
+	kvc.Bucket = fmt.Sprintf("authtest-passkey-spent-%d", n)
+	kv, err := js.CreateOrUpdateKeyValue(ctx, kvc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := passkey.New(passkey.Config{RPID: u.Hostname(), RPDisplayName: "Ticketing", Origins: []string{u.Scheme + "://" + u.Host}},
+		sealer, passkeykv.Spent{KV: kv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // Account is a signed-in account of a test.
