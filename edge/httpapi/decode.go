@@ -25,7 +25,12 @@ const (
 	maxQuantity     = 10
 	maxSeatIDLen    = 64
 	maxIdemKeyLen   = 255
-	maxTokenLen     = 512
+	// maxTokenLen bounds a bearer token before anything else looks at it:
+	// the longest access token a verifier may be configured to take
+	// (token.Config.MaxTokenBytes, at most 4096; the verifier applies the
+	// configured one). It was 512, the hold tokens' bound, which refused
+	// every access token of an account with a role or a longer issuer.
+	maxTokenLen = 4096
 	// maxTTLSeconds bounds ttl_seconds before it reaches an owner, whose own
 	// range (default 30-1800) is checked on a Duration that a larger value
 	// overflows: 18446744104 s wrapped to 30 s and was accepted.

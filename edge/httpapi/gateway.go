@@ -125,6 +125,12 @@ func (a *API) authenticate(c *fiber.Ctx) error {
 	const op = "edge.auth"
 	at, fromCookie := "", false
 	if h := c.Get(fiber.HeaderAuthorization); h != "" {
+		if scheme, _, _ := strings.Cut(strings.TrimLeft(h, " "), " "); !strings.EqualFold(scheme, "bearer") {
+			// Another scheme (HTTP Basic: a partner client authenticating
+			// to the token and introspection endpoints) is for the routes
+			// that take it; here the caller is anonymous.
+			return c.Next()
+		}
 		tok, err := bearer(op, h)
 		if err != nil {
 			return err

@@ -144,6 +144,9 @@ type fakeRoom struct {
 	joined  map[string]bool
 	tokens  []string // Admission-Token of each hold request
 	updates []string // status messages sent
+	// auth is a signed-in buyer's Authorization, which the proxy adds to
+	// hold requests (holds need a caller; the page does not sign in).
+	auth string
 }
 
 func newFakeRoom(t *testing.T, e *env) *fakeRoom {
@@ -151,7 +154,7 @@ func newFakeRoom(t *testing.T, e *env) *fakeRoom {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &fakeRoom{t: t, guard: g, api: e.app, token: "eyJhbGciOiJFZERTQSJ9.fake.token",
+	r := &fakeRoom{t: t, guard: g, api: e.app, token: "eyJhbGciOiJFZERTQSJ9.fake.token", auth: e.auth(t, buyer)[1],
 		second: make(chan struct{}), steps: make(chan map[string]any), joined: map[string]bool{}}
 	a := &API{log: slog.New(slog.DiscardHandler)}
 	r.queue = fiber.New(fiber.Config{ErrorHandler: a.errorHandler})
@@ -258,6 +261,9 @@ func (r *fakeRoom) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.mu.Lock()
 		r.tokens = append(r.tokens, req.Header.Get("Admission-Token"))
 		r.mu.Unlock()
+		if req.Header.Get("Authorization") == "" {
+			req.Header.Set("Authorization", r.auth)
+		}
 	}
 	r.forward(r.api, w, req)
 }
