@@ -107,16 +107,21 @@ func (a *API) identity(op string) (Identity, error) {
 	return a.deps.Identity, nil
 }
 
-// callIdentity decodes the body into req (when not nil), calls op and
-// answers resp as JSON with status.
-func (a *API) callIdentity(c *fiber.Ctx, op string, req, resp any, status int) error {
+// ask calls the identity service's op with req and decodes its answer
+// into resp.
+func (a *API) ask(c *fiber.Ctx, op string, req, resp any) error {
 	id, err := a.identity("edge." + op)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(c.UserContext(), a.cfg.AuthTimeout)
 	defer cancel()
-	if err := id.Call(ctx, op, req, resp); err != nil {
+	return id.Call(ctx, op, req, resp)
+}
+
+// callIdentity calls op with req and answers resp as JSON with status.
+func (a *API) callIdentity(c *fiber.Ctx, op string, req, resp any, status int) error {
+	if err := a.ask(c, op, req, resp); err != nil {
 		return err
 	}
 	if resp == nil {
@@ -473,6 +478,7 @@ func (a *API) createClient(c *fiber.Ctx) error {
 		return err
 	}
 	req := idapi.ClientRequest{AccessToken: callerOf(c).Token, Name: b.Name, Scopes: b.Scopes}
+	c.Set(fiber.HeaderCacheControl, "no-store") // the secret
 	return a.callIdentity(c, idapi.OpClientCreate, req, &idapi.ClientCreated{}, fiber.StatusCreated)
 }
 
@@ -542,6 +548,7 @@ func (a *API) revokeSession(c *fiber.Ctx) error {
 }
 
 func (a *API) totpBegin(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderCacheControl, "no-store") // the secret
 	return a.userCall(c, idapi.OpTOTPBegin, idapi.UserRequest{}, &auth.TOTPEnrolment{})
 }
 
@@ -550,7 +557,17 @@ func (a *API) totpConfirm(c *fiber.Ctx) error {
 	if err := decodeAuth(c, "edge.totp_confirm", &b); err != nil {
 		return err
 	}
-	return a.userCall(c, idapi.OpTOTPConfirm, idapi.UserRequest{Code: b.Code}, &idapi.RecoveryCodes{})
+	var out idapi.RecoveryCodes
+	if err := a.ask(c, idapi.OpTOTPConfirm, idapi.UserRequest{AccessToken: callerOf(c).Token, Code: b.Code}, &out); err != nil {
+		return err
+	}
+	if out.Codes == nil {
+		// No new codes: the account's recovery codes stay (it had a
+		// second factor already). A list, as documented, not null.
+		out.Codes = []string{}
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.JSON(out)
 }
 
 func (a *API) totpDisable(c *fiber.Ctx) error {
@@ -576,6 +593,7 @@ func (a *API) recoveryCodes(c *fiber.Ctx) error {
 	if err := a.limitAuth(c, "signin", ""); err != nil {
 		return err
 	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
 	return a.userCall(c, idapi.OpRecoveryCodes, idapi.UserRequest{StepUp: b.StepUp}, &idapi.RecoveryCodes{})
 }
 
@@ -613,6 +631,7 @@ func (a *API) setRoles(c *fiber.Ctx) error {
 		req.AccessToken = who.Token
 	default:
 		if err := a.requireAdmin(c, op); err != nil {
+			c.Set(fiber.HeaderWWWAuthenticate, `Bearer`)
 			return err
 		}
 		tok, _ := bearer(op, c.Get(fiber.HeaderAuthorization))

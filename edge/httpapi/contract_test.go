@@ -740,6 +740,14 @@ func TestContractCatchesMismatches(t *testing.T) {
 		{"unknown route without error body", "GET", "/nope", result{404, jsonHdr, []byte(`{"message":"x"}`)}},
 		{"not JSON", "GET", "/v1/events", result{200, jsonHdr, []byte(`<html>`)}},
 		{"a 500", "GET", "/v1/events", result{500, jsonHdr, []byte(`{"error":{"code":"internal","message":"internal error"}}`)}},
+		{"a password hash in a profile", "GET", "/v1/account", result{200, jsonHdr, []byte(`{"id":"u_1","email":"a@b.c","display_name":"","email_verified":true,"roles":[],"created_at":"2026-01-15T10:00:00Z","has_password":true,"totp":false,"recovery_codes_left":0,"passkeys":[],"password_hash":"$argon2id$"}`)}},
+		{"a TOTP secret in a profile", "GET", "/v1/account", result{200, jsonHdr, []byte(`{"id":"u_1","email":"a@b.c","display_name":"","email_verified":true,"roles":[],"created_at":"2026-01-15T10:00:00Z","has_password":true,"totp":true,"recovery_codes_left":0,"passkeys":[],"totp_secret":"JBSWY3DP"}`)}},
+		{"a refresh token in a session", "GET", "/v1/account/sessions", result{200, jsonHdr, []byte(`{"sessions":[{"id":"s_1","client_id":"web","created_at":"2026-01-15T10:00:00Z","last_used_at":"2026-01-15T10:00:00Z","expires_at":"2026-01-15T10:00:00Z","refresh_token":"s_1.x"}]}`)}},
+		{"tokens in a cookie sign-in", "POST", "/v1/auth/refresh", result{200, jsonHdr, []byte(`{"user_id":"u_1","expires_in":300,"session_id":"s_1","refresh_token":"s_1.x"}`)}},
+		{"undocumented sign-in status", "POST", "/v1/auth/signin", result{418, jsonHdr, []byte(`{"error":{"code":"conflict","message":"x"}}`)}},
+		{"an OAuth error for a hold", "POST", holdsPath, result{400, jsonHdr, []byte(`{"error":"invalid_request"}`)}},
+		{"a 405 without Allow", "GET", "/v1/events", result{405, jsonHdr, []byte(`{"error":{"code":"method_not_allowed","message":"x"}}`)}},
+		{"an unknown OAuth error", "POST", "/v1/auth/token", result{400, jsonHdr, []byte(`{"error":"server_on_fire"}`)}},
 	}
 	for _, b := range bad {
 		rec := &recorder{TB: t}

@@ -394,6 +394,47 @@ func FuzzApp(f *testing.F) {
 		{0, "/v1/events/arena-finals/queue/draw", "", "", "", "", "", 0},
 		{0, "/v1/events/arena-finals/queue/challenge", "", "", "", "", "", 0},
 		{0, "/.well-known/jwks.json", "", "", "", "", "", 0},
+		// Accounts, OAuth and the gateway.
+		{0, "/v1/holds/{hold}", "", "Bearer {other}", "", "", "", 0},
+		{4, "/v1/holds/{hold}", "", "Bearer {other}", "", "", "", 0},
+		{0, "/v1/holds/{hold}", "", "", "Cookie", "tk_at={token}", "", 0},
+		{4, "/v1/holds/{hold}", "", "", "Cookie", "tk_at={token}; tk_csrf=x", "", 0},
+		{2, "/v1/events/arena-finals/holds", "k9", "", "Cookie", "tk_at={token}", `{"seats":["101-A-9"]}`, 0},
+		{2, "/v1/events/arena-finals/holds", "k9", "Bearer {token}x", "", "", `{"seats":["101-A-9"]}`, 0},
+		{0, "/v1/events", "", "Bearer a.b.c", "", "", "", 0},
+		{0, "/v1/events", "", "Bearer", "", "", "", 0},
+		{9, "/v1/events", "", "", "", "", "", 0},
+		{2, "/v1/auth/signup", "", "", "", "", `{"email":"fuzz@example.com","password":"correct horse battery staple"}`, 0},
+		{2, "/v1/auth/signup", "", "", "", "", `{"email":"fuzz@example.com","password":"x","roles":["admin"]}`, 0},
+		{2, "/v1/auth/signin", "", "", "", "", `{"email":"fuzz@example.com","password":"correct horse battery staple","cookie":true}`, 0},
+		{2, "/v1/auth/signin/second-factor", "", "", "", "", `{"mfa_token":"m","code":"123456"}`, 0},
+		{2, "/v1/auth/verify", "", "", "", "", `{"token":"x"}`, 0},
+		{2, "/v1/auth/verify/resend", "", "", "", "", `{"email":"fuzz@example.com"}`, 0},
+		{2, "/v1/auth/password/forgot", "", "", "", "", `{"email":"fuzz@example.com"}`, 0},
+		{2, "/v1/auth/password/reset", "", "", "", "", `{"token":"x","password":"another correct horse"}`, 0},
+		{2, "/v1/auth/token", "", "{client}", "Content-Type", "application/x-www-form-urlencoded", "grant_type=client_credentials", 0},
+		{2, "/v1/auth/token", "", "", "Content-Type", "application/x-www-form-urlencoded", "grant_type=refresh_token&refresh_token=s_1.x", 0},
+		{2, "/v1/auth/token", "", "Basic eDp5", "Content-Type", "application/x-www-form-urlencoded", "grant_type=client_credentials", 0},
+		{2, "/v1/auth/introspect", "", "{client}", "Content-Type", "application/x-www-form-urlencoded", "token={token}", 0},
+		{2, "/v1/auth/refresh", "", "", "Cookie", "tk_rt=s_1.x; tk_csrf=c", "", 0},
+		{2, "/v1/auth/signout", "", "Bearer {token}", "", "", `{"refresh_token":"s_1.x"}`, 0},
+		{0, "/v1/auth/jwks.json", "", "", "", "", "", 0},
+		{0, "/.well-known/oauth-authorization-server", "", "", "", "", "", 0},
+		{0, "/v1/account", "", "Bearer {token}", "", "", "", 0},
+		{0, "/v1/account/sessions", "", "Bearer {token}", "", "", "", 0},
+		{4, "/v1/account/sessions/s_1", "", "Bearer {other}", "", "", "", 0},
+		{2, "/v1/account/password", "", "Bearer {token}", "", "", `{"step_up":{"password":"x"},"new_password":"y"}`, 0},
+		{2, "/v1/account/totp", "", "Bearer {other}", "", "", "", 0},
+		{2, "/v1/account/totp/confirm", "", "Bearer {other}", "", "", `{"code":"123456"}`, 0},
+		{2, "/v1/account/recovery-codes", "", "Bearer {token}", "", "", `{"step_up":{}}`, 0},
+		{2, "/v1/account/passkeys/begin", "", "Bearer {token}", "", "", "", 0},
+		{2, "/v1/auth/passkey/finish", "", "", "", "", `{"state":"x","credential":{}}`, 0},
+		{3, "/v1/admin/accounts/u_1/roles", "", "Bearer {bootstrap}", "", "", `{"roles":["admin"]}`, 0},
+		{3, "/v1/admin/accounts/u_1/roles", "", "Bearer {token}", "", "", `{"roles":["admin"]}`, 0},
+		{2, "/v1/admin/clients", "", "Bearer {admin}", "", "", `{"name":"fuzz","scopes":["holds:write"]}`, 0},
+		{2, "/v1/admin/clients", "", "Bearer {token}", "", "", `{"name":"fuzz","scopes":["holds:write"]}`, 0},
+		{3, "/v1/admin/clients/c_1/disabled", "", "Bearer {admin}", "", "", `{"disabled":true}`, 0},
+		{0, "/dev/mail", "", "", "", "", "", 0},
 	}
 	for _, s := range seeds {
 		f.Add(s.method, s.path, s.key, s.auth, s.hdr, s.value, []byte(s.body), s.fault)
@@ -404,6 +445,7 @@ func FuzzApp(f *testing.F) {
 	// token, {client} a partner client's HTTP Basic credentials.
 	q := newFakeQueue(f)
 	e := newEnvWith(f, func(_ *Config, d *Deps) { d.Queue = q })
+	e.withPasskeys(f)
 	partner := newPartner(f, e, "fuzz", client.ScopeHoldsWrite, client.ScopeHoldsRead)
 	secrets := []string{e.account(f, buyer).AccessToken, e.account(f, otherBuyer).AccessToken, e.account(f, adminUser).AccessToken,
 		e.ids.AdminToken, partner.secret, e.admin.token}
@@ -531,7 +573,7 @@ func FuzzApp(f *testing.F) {
 			return
 		}
 		metrics := r.status == 200 && strings.HasPrefix(r.header.Get("Content-Type"), "text/plain")
-		if !metrics && !pageAnswer(path, r) && !devMailAnswer(path, r) {
+		if !metrics && !pageAnswer(path, r) && !devMailAnswer(path, r) && r.status != http.StatusNoContent {
 			if !jsonMedia(r.header.Get("Content-Type")) || !json.Valid(rbody) {
 				t.Fatalf("%s: not a JSON answer", where)
 			}

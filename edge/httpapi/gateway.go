@@ -87,7 +87,8 @@ type ChannelConfig struct {
 	Limit ratelimit.Limit
 	// Routes, when not empty, are the only routes the channel may call,
 	// as "METHOD /path" with Fiber's parameter syntax
-	// ("POST /v1/events/:id/holds"); another route is 403.
+	// ("POST /v1/events/:id/holds"); another route of the API is 403 (the
+	// pages, /healthz, /readyz and /metrics excepted).
 	Routes []string
 }
 
@@ -133,6 +134,8 @@ func (a *API) authenticate(c *fiber.Ctx) error {
 		}
 		tok, err := bearer(op, h)
 		if err != nil {
+			// A Bearer header without a token, or with blanks in it.
+			c.Set(fiber.HeaderWWWAuthenticate, `Bearer error="invalid_request"`)
 			return err
 		}
 		if strings.Count(tok, ".") != 2 {
@@ -227,7 +230,8 @@ func (a *API) allow(n need) fiber.Handler {
 			route := c.Method() + " " + c.Route().Path
 			allowed := false
 			for _, r := range ch.Routes {
-				if r == route {
+				// HEAD is GET without the body.
+				if r == route || c.Method() == fiber.MethodHead && r == fiber.MethodGet+" "+c.Route().Path {
 					allowed = true
 					break
 				}

@@ -187,9 +187,9 @@ func (e *env) callAs(t *testing.T, w who, method, target, body string, headers .
 }
 
 // withPasskeys points the edge at an identity service that runs passkey
-// ceremonies (authtest's has none): the same stores, keys and tokens as
-// e.ids, served on a node of its own, with the relying party of
-// identityBaseURL.
+// ceremonies (authtest's has none): the same stores (partner clients
+// included), keys and tokens as e.ids, served on a node of its own, with
+// the relying party of identityBaseURL.
 func (e *env) withPasskeys(tb testing.TB) {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -225,7 +225,8 @@ func (e *env) withPasskeys(tb testing.TB) {
 		tb.Fatal(err)
 	}
 	ms, err := idapi.Serve(nc, idapi.Server{Auth: svc, Verifier: e.ids.Verifier, Keys: e.ids.Ring, AdminToken: e.ids.AdminToken,
-		Tokens: idapi.Config{Issuer: e.ids.Tokens.Issuer, Audience: e.ids.Tokens.Audience}})
+		Partners: &idapi.Partners{Clients: e.ids.Clients, Issuer: issuer},
+		Tokens:   idapi.Config{Issuer: e.ids.Tokens.Issuer, Audience: e.ids.Tokens.Audience}})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -407,8 +408,9 @@ func (c *contract) check(tb testing.TB, req *http.Request, r result) {
 		return
 	}
 	// A 101 (the waiting room's WebSocket) has no body: the socket follows.
+	// Nor has a 204.
 	if (req.URL.Path != "/metrics" || r.status != http.StatusOK) && !pageAnswer(req.URL.Path, r) && !devMailAnswer(req.URL.Path, r) &&
-		r.status != http.StatusSwitchingProtocols {
+		r.status != http.StatusSwitchingProtocols && r.status != http.StatusNoContent {
 		if ct := r.header.Get("Content-Type"); !jsonMedia(ct) {
 			tb.Errorf("%s: Content-Type %q", where, ct)
 		}
@@ -421,6 +423,9 @@ func (c *contract) check(tb testing.TB, req *http.Request, r result) {
 	}
 	if r.status >= 500 && r.status != http.StatusServiceUnavailable {
 		tb.Errorf("%s: server error", where)
+	}
+	if r.status == http.StatusNoContent && len(r.body) != 0 {
+		tb.Errorf("%s: 204 with a body", where)
 	}
 	vreq := httptest.NewRequest(req.Method, req.URL.RequestURI(), nil)
 	vresp := &http.Response{StatusCode: r.status, Header: r.header.Clone(), Body: io.NopCloser(bytes.NewReader(r.body)),
