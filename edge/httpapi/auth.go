@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/base64"
 	"strings"
 	"time"
@@ -319,7 +320,7 @@ func (a *API) refreshCookie(c *fiber.Ctx) error {
 	if rt == "" {
 		return errs.E(op, errs.Unauthorized, "no session cookie: sign in")
 	}
-	if want := c.Cookies(CookieCSRF); want == "" || want != c.Get(HeaderCSRF) {
+	if want := c.Cookies(CookieCSRF); want == "" || subtle.ConstantTimeCompare([]byte(want), []byte(c.Get(HeaderCSRF))) != 1 {
 		return errs.E(op, errs.Forbidden, "a request signed in by cookie needs the X-CSRF-Token header").WithReason("csrf")
 	}
 	if err := a.limitAuth(c, "refresh", ""); err != nil {

@@ -121,8 +121,26 @@ func callerOf(c *fiber.Ctx) *Caller {
 }
 
 // authenticate decides the caller and stores it for the handlers. Without
-// a verifier (Deps.Tokens nil) every caller is anonymous.
+// a verifier (Deps.Tokens nil) every caller is anonymous. Its refusals
+// (401, 403) are for requests a route takes: another request goes on,
+// anonymous, to its 404 or 405.
 func (a *API) authenticate(c *fiber.Ctx) error {
+	err := a.authenticated(c)
+	if err == nil {
+		return c.Next()
+	}
+	if a.routes != nil && !a.routes.has(c.Method(), c.Path()) {
+		c.Response().Header.Del(fiber.HeaderWWWAuthenticate)
+		c.Response().Header.Del(fiber.HeaderSetCookie)
+		c.Locals(callerKey, nil)
+		return c.Next()
+	}
+	return err
+}
+
+// authenticated is authenticate's decision: the caller stored, or the
+// refusal.
+func (a *API) authenticated(c *fiber.Ctx) error {
 	const op = "edge.auth"
 	at, fromCookie := "", false
 	if h := c.Get(fiber.HeaderAuthorization); h != "" {
@@ -130,7 +148,7 @@ func (a *API) authenticate(c *fiber.Ctx) error {
 			// Another scheme (HTTP Basic: a partner client authenticating
 			// to the token and introspection endpoints) is for the routes
 			// that take it; here the caller is anonymous.
-			return c.Next()
+			return nil
 		}
 		tok, err := bearer(op, h)
 		if err != nil {
@@ -141,14 +159,14 @@ func (a *API) authenticate(c *fiber.Ctx) error {
 		if strings.Count(tok, ".") != 2 {
 			// Not a JWT: the admin bootstrap token, checked by the routes
 			// that take it.
-			return c.Next()
+			return nil
 		}
 		at = tok
 	} else if v := c.Cookies(CookieAccess); v != "" {
 		at, fromCookie = v, true
 	}
 	if at == "" || a.deps.Tokens == nil {
-		return c.Next()
+		return nil
 	}
 	now := time.Now()
 	claims, err := a.deps.Tokens.Verify(at, now)
@@ -177,7 +195,7 @@ func (a *API) authenticate(c *fiber.Ctx) error {
 			return err
 		}
 	}
-	return c.Next()
+	return nil
 }
 
 func (a *API) channelOf(claims token.Claims) string {

@@ -524,6 +524,31 @@ func TestMethodNotAllowed(t *testing.T) {
 	for _, c := range []struct{ method, target string }{{"FOO", "/nope"}, {"GET", "/v1/nope"}, {"FOO", "/v1/auth"}, {"GET", "/v1/account/nope"}} {
 		wantError(t, e.call(t, c.method, c.target, ""), 404, "not_found", "")
 	}
+	// Credentials the gateway refuses do not turn a request no route
+	// takes into a 401 or a 403: it is still 404 or 405 (found by
+	// FuzzApp), without a challenge or cleared cookies.
+	s, _ := signInCookie(t, e, buyer)
+	for _, cred := range [][]string{
+		{"Authorization", "Bearer a.b.c"},
+		{"Authorization", "BeArer"},
+		{"Cookie", CookieAccess + "=a.b.c"},
+		{"Cookie", s.cookie("/")}, // a write without the CSRF header
+	} {
+		for _, c := range []struct {
+			method, target string
+			status         int
+		}{{"POST", "/v1/nope", 404}, {"POST", "/V1/EVENTS/arena-finals/nope", 404}, {"PUT", "/v1/events", 405}, {"DELETE", "/v1/auth/token", 405}} {
+			r := e.call(t, c.method, c.target, "", cred...)
+			if r.status != c.status || r.header.Get("WWW-Authenticate") != "" || len(r.header["Set-Cookie"]) != 0 {
+				t.Fatalf("%s %s with %q: %s %v", c.method, c.target, cred, r, r.header)
+			}
+		}
+	}
+	// The route table matches as Fiber routes: a request of a route in
+	// other case is refused for its credentials like the route (the
+	// document has the route in lower case only: not checked against it).
+	wantError(t, e.send(t, request("POST", "/V1/Events/arena-finals/HOLDS", `{"seats":["101-A-1"]}`, "Authorization", "Bearer a.b.c", "Idempotency-Key", "x")),
+		401, "unauthorized", token.ReasonMalformed)
 	if n := e.inv.callCount(); n != 0 {
 		t.Fatalf("%d calls to the inventory", n)
 	}

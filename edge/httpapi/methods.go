@@ -67,6 +67,12 @@ func (t *routeTable) allowed(path string) []string {
 	return out
 }
 
+// has reports whether a route serves method on path (Fiber routes
+// without regard to case or a trailing slash, and so does this).
+func (t *routeTable) has(method, path string) bool {
+	return slices.Contains(t.allowed(path), method)
+}
+
 func matchSegs(pattern, segs []string) bool {
 	if len(pattern) != len(segs) {
 		return false
@@ -76,7 +82,7 @@ func matchSegs(pattern, segs []string) bool {
 			if segs[i] == "" {
 				return false
 			}
-		} else if p != segs[i] {
+		} else if !strings.EqualFold(p, segs[i]) {
 			return false
 		}
 	}
