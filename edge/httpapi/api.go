@@ -3,8 +3,10 @@
 // and routes; it decides nothing about inventory: holds go to the partition
 // owners through the Inventory interface (NATS over the edge's leaf node).
 // Organizers' reports (/v1/reports/...) come from the reporting and
-// analytics services through the Reports and Funnels interfaces, behind
-// the admin token the edge checks itself (Config.AdminToken).
+// analytics services through the Reports and Funnels interfaces, for
+// callers with the admin role. Accounts, sessions and partner clients are
+// the identity service's (the Identity interface); the gateway (gateway.go)
+// decides who calls and what each route allows.
 package httpapi
 
 import (
