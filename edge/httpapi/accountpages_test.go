@@ -148,7 +148,7 @@ func textOf(t *testing.T, ctx context.Context, sel string) string {
 
 // signIn signs in with a password on the sign-in page (going there with
 // next), and waits for the path the page then goes to.
-func signIn(t *testing.T, ctx context.Context, s *accountSite, email, password, next, landing string) {
+func browserSignIn(t *testing.T, ctx context.Context, s *accountSite, email, password, next, landing string) {
 	t.Helper()
 	u := s.url + "/signin"
 	if next != "" {
@@ -380,7 +380,7 @@ func TestSignUpToAccountInBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#form-error`)),
 	)
 
-	signIn(t, ctx, s, email, password, "%2Faccount", "/account")
+	browserSignIn(t, ctx, s, email, password, "%2Faccount", "/account")
 	do(t, ctx, "the account page", chromedp.WaitVisible(chromedp.CSS(`#account-state[data-state="ready"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#sessions li[data-current="true"]`)))
 	if got := textOf(t, ctx, "#profile-email"); got != email {
@@ -421,7 +421,7 @@ func TestSignUpToAccountInBrowser(t *testing.T) {
 		click(`#signin-form button[type="submit"]`),
 		chromedp.WaitVisible(chromedp.CSS(`#form-error[data-code="invalid_credentials"]`)),
 	)
-	signIn(t, ctx, s, email, newPassword, "", "/account")
+	browserSignIn(t, ctx, s, email, newPassword, "", "/account")
 	do(t, ctx, "the account page", chromedp.WaitVisible(chromedp.CSS(`#account-state[data-state="ready"]`)))
 }
 
@@ -437,7 +437,7 @@ func TestTOTPInBrowser(t *testing.T) {
 	s := newAccountSite(t)
 	ctx := chromiumtest.New(t, 2*time.Minute)
 	email, password := s.seed(t)
-	signIn(t, ctx, s, email, password, "", "/account")
+	browserSignIn(t, ctx, s, email, password, "", "/account")
 
 	do(t, ctx, "set up the app",
 		chromedp.WaitVisible(chromedp.CSS(`#totp-state[data-state="off"]`)),
@@ -565,7 +565,7 @@ func TestPasskeysInBrowser(t *testing.T) {
 	ctx := chromiumtest.New(t, 2*time.Minute)
 	authenticator := chromiumtest.VirtualAuthenticator(t, ctx)
 	email, password := s.seed(t)
-	signIn(t, ctx, s, email, password, "", "/account")
+	browserSignIn(t, ctx, s, email, password, "", "/account")
 
 	do(t, ctx, "add a passkey",
 		chromedp.WaitVisible(chromedp.CSS(`#account-state[data-state="ready"]`)),

@@ -72,7 +72,7 @@ func TestAdmissionTokenOnHolds(t *testing.T) {
 		if sess != "" {
 			h = append(h, "Cookie", SessionCookie+"="+sess)
 		}
-		return e.call(t, "POST", "/v1/events/"+event+"/holds", `{"seats":["`+seat+`"]}`, h...)
+		return e.callAs(t, buyer, "POST", "/v1/events/"+event+"/holds", `{"seats":["`+seat+`"]}`, h...)
 	}
 	now := time.Now()
 	good := issue(signer, event, subject, now)
@@ -124,7 +124,7 @@ func TestAdmissionTokenOnHolds(t *testing.T) {
 	wantError(t, hold("k-5", "101-A-4", second, session), http.StatusForbidden, "forbidden", admission.ReasonReplayed)
 
 	// Events without a waiting room need no token.
-	r := e.call(t, "POST", "/v1/events/arena-finals/holds", `{"seats":["101-A-1"]}`, "Idempotency-Key", "k-6")
+	r := e.callAs(t, buyer, "POST", "/v1/events/arena-finals/holds", `{"seats":["101-A-1"]}`, "Idempotency-Key", "k-6")
 	if r.status != http.StatusCreated {
 		t.Fatalf("hold on a queue-off event: %s", r)
 	}
@@ -143,6 +143,6 @@ func TestAdmissionTokenOnHolds(t *testing.T) {
 // Without a gate, holds on a queue-on event are refused (fail closed).
 func TestAdmissionWithoutGate(t *testing.T) {
 	e := newEnv(t)
-	r := e.call(t, "POST", "/v1/events/arena-onsale/holds", `{"seats":["101-A-1"]}`, "Idempotency-Key", "k")
+	r := e.callAs(t, buyer, "POST", "/v1/events/arena-onsale/holds", `{"seats":["101-A-1"]}`, "Idempotency-Key", "k")
 	wantError(t, r, http.StatusServiceUnavailable, "unavailable", "admission_unavailable")
 }

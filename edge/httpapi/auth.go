@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/base64"
 	"strconv"
 	"strings"
@@ -112,16 +113,21 @@ func (a *API) identity(op string) (Identity, error) {
 	return a.deps.Identity, nil
 }
 
-// callIdentity decodes the body into req (when not nil), calls op and
-// answers resp as JSON with status.
-func (a *API) callIdentity(c *fiber.Ctx, op string, req, resp any, status int) error {
+// ask calls the identity service's op with req and decodes its answer
+// into resp.
+func (a *API) ask(c *fiber.Ctx, op string, req, resp any) error {
 	id, err := a.identity("edge." + op)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(c.UserContext(), a.cfg.AuthTimeout)
 	defer cancel()
-	if err := id.Call(ctx, op, req, resp); err != nil {
+	return id.Call(ctx, op, req, resp)
+}
+
+// callIdentity calls op with req and answers resp as JSON with status.
+func (a *API) callIdentity(c *fiber.Ctx, op string, req, resp any, status int) error {
+	if err := a.ask(c, op, req, resp); err != nil {
 		return err
 	}
 	if resp == nil {
@@ -360,7 +366,7 @@ func (a *API) refreshCookie(c *fiber.Ctx) error {
 	if rt == "" {
 		return errs.E(op, errs.Unauthorized, "no session cookie: sign in")
 	}
-	if want := c.Cookies(CookieCSRF); want == "" || want != c.Get(HeaderCSRF) {
+	if want := c.Cookies(CookieCSRF); want == "" || subtle.ConstantTimeCompare([]byte(want), []byte(c.Get(HeaderCSRF))) != 1 {
 		return errs.E(op, errs.Forbidden, "a request signed in by cookie needs the X-CSRF-Token header").WithReason("csrf")
 	}
 	if err := a.limitAuth(c, "refresh", ""); err != nil {
@@ -521,6 +527,7 @@ func (a *API) createClient(c *fiber.Ctx) error {
 		return err
 	}
 	req := idapi.ClientRequest{AccessToken: callerOf(c).Token, Name: b.Name, Scopes: b.Scopes}
+	c.Set(fiber.HeaderCacheControl, "no-store") // the secret
 	return a.callIdentity(c, idapi.OpClientCreate, req, &idapi.ClientCreated{}, fiber.StatusCreated)
 }
 
@@ -624,7 +631,17 @@ func (a *API) totpConfirm(c *fiber.Ctx) error {
 	if err := decodeAuth(c, "edge.totp_confirm", &b); err != nil {
 		return err
 	}
-	return a.userCall(c, idapi.OpTOTPConfirm, idapi.UserRequest{Code: b.Code}, &idapi.RecoveryCodes{})
+	var out idapi.RecoveryCodes
+	if err := a.ask(c, idapi.OpTOTPConfirm, idapi.UserRequest{AccessToken: callerOf(c).Token, Code: b.Code}, &out); err != nil {
+		return err
+	}
+	if out.Codes == nil {
+		// No new codes: the account's recovery codes stay (it had a
+		// second factor already). A list, as documented, not null.
+		out.Codes = []string{}
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.JSON(out)
 }
 
 func (a *API) totpDisable(c *fiber.Ctx) error {
@@ -650,6 +667,7 @@ func (a *API) recoveryCodes(c *fiber.Ctx) error {
 	if err := a.limitAuth(c, "signin", ""); err != nil {
 		return err
 	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
 	return a.userCall(c, idapi.OpRecoveryCodes, idapi.UserRequest{StepUp: b.StepUp}, &idapi.RecoveryCodes{})
 }
 
@@ -687,6 +705,7 @@ func (a *API) setRoles(c *fiber.Ctx) error {
 		req.AccessToken = who.Token
 	default:
 		if err := a.requireAdmin(c, op); err != nil {
+			c.Set(fiber.HeaderWWWAuthenticate, `Bearer`)
 			return err
 		}
 		tok, _ := bearer(op, c.Get(fiber.HeaderAuthorization))

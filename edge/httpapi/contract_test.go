@@ -169,7 +169,7 @@ func TestUnknownRoutesAndMethods(t *testing.T) {
 		{"POST", "/v1/events", "GET, HEAD"},
 		{"DELETE", finals, "GET, HEAD"},
 		{"GET", holdsPath, "POST"},
-		{"PATCH", "/v1/holds/arena-finals.0.aaaaaaaaaaaaaaaa", "GET, HEAD, DELETE"},
+		{"PATCH", "/v1/holds/arena-finals.0.aaaaaaaaaaaaaaaa", "DELETE, GET, HEAD"},
 		{"GET", "/v1/admin/venues", "POST"},
 		{"POST", "/healthz", "GET, HEAD"},
 	} {
@@ -238,33 +238,40 @@ func TestEvents(t *testing.T) {
 	wantError(t, e.call(t, "GET", finals+"/availability", ""), 503, "unavailable", "")
 }
 
+// hold places a hold on arena-finals as the buyer.
 func hold(t *testing.T, e *env, key, body string) result {
 	t.Helper()
-	return e.call(t, "POST", holdsPath, body, "Idempotency-Key", key)
+	return e.callAs(t, buyer, "POST", holdsPath, body, "Idempotency-Key", key)
 }
 
 func TestHoldLifecycle(t *testing.T) {
 	e := newEnv(t)
+	me := e.account(t, buyer)
 	r := hold(t, e, "k1", `{"seats":["101-A-1","101-A-2"],"ttl_seconds":60}`)
 	if r.status != 201 {
 		t.Fatal(r)
 	}
+	// decode refuses unknown fields: the answer has no hold token.
 	h := decode[HoldCreated](t, r)
-	if len(h.Seats) != 2 || h.Quantity != 2 || h.Zone != "" || h.HoldToken == "" || !strings.HasPrefix(h.HoldID, "arena-finals.0.") {
+	if len(h.Seats) != 2 || h.Quantity != 2 || h.Zone != "" || !strings.HasPrefix(h.HoldID, "arena-finals.0.") {
 		t.Fatalf("hold: %+v", h)
 	}
 	if loc := r.header.Get("Location"); loc != "/v1/holds/"+h.HoldID {
 		t.Fatalf("Location %q", loc)
 	}
+	// The hold is the caller's, and the key is scoped to the caller.
 	req := e.inv.lastHoldRequest()
-	if req.IdempotencyKey != "anon:k1" || req.TTLSeconds != 60 || req.Fingerprint == "" {
+	if req.Holder != me.ID || req.IdempotencyKey != me.ID+":k1" || req.TTLSeconds != 60 || req.Fingerprint == "" {
 		t.Fatalf("hold request %+v", req)
 	}
+	if got := e.inv.holder(h.HoldID); got != me.ID {
+		t.Fatalf("the hold's holder is %q, want %q", got, me.ID)
+	}
 
-	// A retry replays: same hold, same token, whatever the formatting and
-	// seat order; nothing more is held.
+	// A retry replays: same hold, whatever the formatting and seat order;
+	// nothing more is held.
 	again := decode[HoldCreated](t, hold(t, e, "k1", " {\"ttl_seconds\": 60,\n \"seats\":[\"101-A-2\",\"101-A-1\"]} "))
-	if again.HoldID != h.HoldID || again.HoldToken != h.HoldToken || !again.ExpiresAt.Equal(h.ExpiresAt) {
+	if again.HoldID != h.HoldID || !again.ExpiresAt.Equal(h.ExpiresAt) {
 		t.Fatalf("replay %+v, want %+v", again, h)
 	}
 	// The key in RFC 8941 string form is the same key.
@@ -280,10 +287,19 @@ func TestHoldLifecycle(t *testing.T) {
 	} {
 		wantError(t, hold(t, e, "k1", body), 422, "idempotency_key_mismatch", "")
 	}
+	// Another account's key "k1" is another key: another request is not a
+	// mismatch, the same request is not a replay of this buyer's hold (its
+	// seats are taken).
+	theirs := e.callAs(t, otherBuyer, "POST", holdsPath, `{"seats":["101-A-9"]}`, "Idempotency-Key", "k1")
+	if theirs.status != 201 || decode[HoldCreated](t, theirs).HoldID == h.HoldID {
+		t.Fatalf("the other buyer's key k1: %s", theirs)
+	}
+	wantError(t, e.callAs(t, adminUser, "POST", holdsPath, `{"seats":["101-A-1","101-A-2"],"ttl_seconds":60}`, "Idempotency-Key", "k1"),
+		409, "conflict", "seats_unavailable")
 	// Keys are kept by the partition owner the request goes to, so the same
 	// key on another event (or another partition of this one) is not
 	// recognised: it places another hold (documented in openapi.json).
-	if r := e.call(t, "POST", "/v1/events/arena-concert/holds", `{"seats":["101-A-1","101-A-2"],"ttl_seconds":60}`,
+	if r := e.callAs(t, buyer, "POST", "/v1/events/arena-concert/holds", `{"seats":["101-A-1","101-A-2"],"ttl_seconds":60}`,
 		"Idempotency-Key", "k1"); r.status != 201 {
 		t.Fatal(r)
 	}
@@ -292,21 +308,28 @@ func TestHoldLifecycle(t *testing.T) {
 	wantError(t, hold(t, e, "k2", `{"seats":["101-A-2","101-A-3"]}`), 409, "conflict", "seats_unavailable")
 	wantError(t, hold(t, e, "k2", `{"seats":["101-A-2","101-A-3"]}`), 409, "conflict", "seats_unavailable")
 
-	// Read and release with the hold token.
-	auth := "Bearer " + h.HoldToken
-	view := decode[HoldView](t, e.call(t, "GET", "/v1/holds/"+h.HoldID, "", "Authorization", auth))
+	// Read and release as the holder.
+	mine := e.auth(t, buyer)
+	view := decode[HoldView](t, e.call(t, "GET", "/v1/holds/"+h.HoldID, "", mine...))
 	if view.Status != "held" || view.EventID != "arena-finals" || len(view.Seats) != 2 || view.HoldID != h.HoldID {
 		t.Fatalf("view %+v", view)
 	}
-	view = decode[HoldView](t, e.call(t, "GET", "/v1/holds/"+h.HoldID, "", "Authorization", "bearer   "+h.HoldToken))
+	view = decode[HoldView](t, e.call(t, "GET", "/v1/holds/"+h.HoldID, "", "Authorization", "bearer   "+me.AccessToken))
 	if view.Status != "held" {
 		t.Fatalf("lower-case scheme: %+v", view)
 	}
-	view = decode[HoldView](t, e.call(t, "DELETE", "/v1/holds/"+h.HoldID, "", "Authorization", auth))
+	// Another account's hold does not exist for this one (BOLA): 404, and
+	// nothing changes.
+	wantError(t, e.callAs(t, otherBuyer, "GET", "/v1/holds/"+h.HoldID, ""), 404, "not_found", "")
+	wantError(t, e.callAs(t, otherBuyer, "DELETE", "/v1/holds/"+h.HoldID, ""), 404, "not_found", "")
+	if view := decode[HoldView](t, e.call(t, "GET", "/v1/holds/"+h.HoldID, "", mine...)); view.Status != "held" {
+		t.Fatalf("after another account's release: %+v", view)
+	}
+	view = decode[HoldView](t, e.call(t, "DELETE", "/v1/holds/"+h.HoldID, "", mine...))
 	if view.Status != "released" {
 		t.Fatalf("released: %+v", view)
 	}
-	view = decode[HoldView](t, e.call(t, "DELETE", "/v1/holds/"+h.HoldID, "", "Authorization", auth))
+	view = decode[HoldView](t, e.call(t, "DELETE", "/v1/holds/"+h.HoldID, "", mine...))
 	if view.Status != "released" {
 		t.Fatalf("released again: %+v", view)
 	}
@@ -315,38 +338,36 @@ func TestHoldLifecycle(t *testing.T) {
 		t.Fatal(r)
 	}
 
-	// Another hold's token, an unknown hold.
+	// A hold in the other partition; an unknown hold.
 	other := decode[HoldCreated](t, hold(t, e, "k4", `{"seats":["106-B-1"]}`))
 	if !strings.HasPrefix(other.HoldID, "arena-finals.1.") {
 		t.Fatalf("106 is in partition 1: %s", other.HoldID)
 	}
-	wantError(t, e.call(t, "GET", "/v1/holds/"+other.HoldID, "", "Authorization", auth), 403, "forbidden", "")
-	wantError(t, e.call(t, "DELETE", "/v1/holds/"+other.HoldID, "", "Authorization", auth), 403, "forbidden", "")
 	unknown := "arena-finals.1.aaaaaaaaaaaaaaaa"
-	wantError(t, e.call(t, "GET", "/v1/holds/"+unknown, "", "Authorization", "Bearer "+inventory.HoldToken(e.inv.secret, unknown)),
-		404, "not_found", "")
+	wantError(t, e.call(t, "GET", "/v1/holds/"+unknown, "", mine...), 404, "not_found", "")
+	wantError(t, e.call(t, "DELETE", "/v1/holds/"+unknown, "", mine...), 404, "not_found", "")
 
 	// A sold hold cannot be released.
 	if err := e.inv.confirm(other.HoldID); err != nil {
 		t.Fatal(err)
 	}
-	wantError(t, e.call(t, "DELETE", "/v1/holds/"+other.HoldID, "", "Authorization", "Bearer "+other.HoldToken),
-		409, "conflict", "hold_confirmed")
-	view = decode[HoldView](t, e.call(t, "GET", "/v1/holds/"+other.HoldID, "", "Authorization", "Bearer "+other.HoldToken))
+	wantError(t, e.call(t, "DELETE", "/v1/holds/"+other.HoldID, "", mine...), 409, "conflict", "hold_confirmed")
+	view = decode[HoldView](t, e.call(t, "GET", "/v1/holds/"+other.HoldID, "", mine...))
 	if view.Status != "sold" {
 		t.Fatalf("sold: %+v", view)
 	}
+	wantError(t, e.callAs(t, otherBuyer, "GET", "/v1/holds/"+other.HoldID, ""), 404, "not_found", "")
 
 	// Unavailable owners: 503 with Retry-After.
 	e.inv.failNext("get", errs.E("inventory.get", errs.Unavailable, "the inventory for this event is not answering; try again"))
-	wantError(t, e.call(t, "GET", "/v1/holds/"+other.HoldID, "", "Authorization", "Bearer "+other.HoldToken), 503, "unavailable", "")
+	wantError(t, e.call(t, "GET", "/v1/holds/"+other.HoldID, "", mine...), 503, "unavailable", "")
 	e.inv.failNext("release", errs.E("inventory.release", errs.Unavailable, "try again"))
-	wantError(t, e.call(t, "DELETE", "/v1/holds/"+other.HoldID, "", "Authorization", "Bearer "+other.HoldToken), 503, "unavailable", "")
+	wantError(t, e.call(t, "DELETE", "/v1/holds/"+other.HoldID, "", mine...), 503, "unavailable", "")
 	e.inv.failNext("hold", errs.E("inventory.hold", errs.Unavailable, "the partition is overloaded; try again"))
 	wantError(t, hold(t, e, "k5", `{"seats":["101-A-5"]}`), 503, "unavailable", "")
 	// An internal error of the core is not described, and not a 2xx.
 	e.inv.failNext("hold", fmt.Errorf("boom"))
-	r = e.send(t, request("POST", holdsPath, `{"seats":["101-A-5"]}`, "Idempotency-Key", "k6"))
+	r = e.send(t, request("POST", holdsPath, `{"seats":["101-A-5"]}`, append(mine, "Idempotency-Key", "k6")...))
 	if d, _ := r.errorBody(); r.status != 500 || d.Code != "internal" || d.Message != "internal error" {
 		t.Fatalf("internal: %s", r)
 	}
@@ -360,7 +381,7 @@ func TestHoldGA(t *testing.T) {
 		!strings.HasPrefix(h.HoldID, "arena-finals.0.") {
 		t.Fatalf("GA hold: %s", r)
 	}
-	view := decode[HoldView](t, e.call(t, "GET", "/v1/holds/"+h.HoldID, "", "Authorization", "Bearer "+h.HoldToken))
+	view := decode[HoldView](t, e.callAs(t, buyer, "GET", "/v1/holds/"+h.HoldID, ""))
 	if view.Zone != "floor" || view.Quantity != 2 {
 		t.Fatalf("view %+v", view)
 	}
@@ -373,12 +394,12 @@ func TestHoldGA(t *testing.T) {
 	}
 	// Fill the club's 800 places, then it is sold out.
 	for i := range 80 {
-		r := e.call(t, "POST", "/v1/events/club-night/holds", `{"zone":"ga","quantity":10}`, "Idempotency-Key", fmt.Sprint("c", i))
+		r := e.callAs(t, buyer, "POST", "/v1/events/club-night/holds", `{"zone":"ga","quantity":10}`, "Idempotency-Key", fmt.Sprint("c", i))
 		if r.status != 201 {
 			t.Fatal(r)
 		}
 	}
-	wantError(t, e.call(t, "POST", "/v1/events/club-night/holds", `{"zone":"ga","quantity":1}`, "Idempotency-Key", "c-last"),
+	wantError(t, e.callAs(t, buyer, "POST", "/v1/events/club-night/holds", `{"zone":"ga","quantity":1}`, "Idempotency-Key", "c-last"),
 		409, "conflict", "sold_out")
 	// The owner refuses a ttl out of its range; nothing is held.
 	before := e.inv.callCount()
@@ -466,7 +487,7 @@ func TestHoldBadInput(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			before := e.inv.callCount()
-			wantError(t, e.call(t, "POST", c.target, c.body, c.headers...), c.status, c.code, c.reason)
+			wantError(t, e.callAs(t, buyer, "POST", c.target, c.body, c.headers...), c.status, c.code, c.reason)
 			if n := e.inv.callCount() - before; n != 0 {
 				t.Fatalf("bad input reached the inventory (%d calls)", n)
 			}
@@ -481,7 +502,8 @@ func TestHoldBadInput(t *testing.T) {
 func TestHoldRefBadInput(t *testing.T) {
 	e := newEnv(t)
 	h := decode[HoldCreated](t, hold(t, e, "r1", `{"seats":["103-A-1"]}`))
-	auth := []string{"Authorization", "Bearer " + h.HoldToken}
+	auth := e.auth(t, buyer)
+	at := e.account(t, buyer).AccessToken
 	cases := []struct {
 		name, path string
 		headers    []string
@@ -493,7 +515,9 @@ func TestHoldRefBadInput(t *testing.T) {
 		{"Basic", "/v1/holds/" + h.HoldID, []string{"Authorization", "Basic dXNlcjpwYXNz"}, 401, "unauthorized"},
 		{"Bearer alone", "/v1/holds/" + h.HoldID, []string{"Authorization", "Bearer"}, 401, "unauthorized"},
 		{"Bearer and blanks", "/v1/holds/" + h.HoldID, []string{"Authorization", "Bearer    "}, 401, "unauthorized"},
-		{"no blank", "/v1/holds/" + h.HoldID, []string{"Authorization", "Bearer" + h.HoldToken}, 401, "unauthorized"},
+		{"no blank", "/v1/holds/" + h.HoldID, []string{"Authorization", "Bearer" + at}, 401, "unauthorized"},
+		{"the token twice", "/v1/holds/" + h.HoldID, []string{"Authorization", "Bearer " + at + " " + at}, 401, "unauthorized"},
+		{"a token cut short", "/v1/holds/" + h.HoldID, []string{"Authorization", "Bearer " + at[:len(at)-1]}, 401, "unauthorized"},
 		{"token too long", "/v1/holds/" + h.HoldID, []string{"Authorization", "Bearer " + strings.Repeat("t", 513)}, 401, "unauthorized"},
 		{"malformed id", "/v1/holds/nope", auth, 404, "not_found"},
 		{"id without nonce", "/v1/holds/arena-finals.0.", auth, 404, "not_found"},
@@ -529,7 +553,7 @@ const clubVenue = `{"id":"cellar","name":"The Cellar","city":"Springfield",
 
 func TestAdmin(t *testing.T) {
 	e := newEnv(t)
-	admin := []string{"Authorization", "Bearer admin-secret"}
+	admin := e.auth(t, adminUser)
 	r := e.call(t, "POST", "/v1/admin/venues", clubVenue, admin...)
 	if r.status != 201 || r.header.Get("Location") != "/v1/venues/cellar" {
 		t.Fatal(r)
@@ -539,6 +563,9 @@ func TestAdmin(t *testing.T) {
 	}
 	wantError(t, e.call(t, "POST", "/v1/admin/venues", clubVenue, admin...), 409, "conflict", "")
 	wantError(t, e.call(t, "POST", "/v1/admin/venues", clubVenue, "Authorization", "Bearer wrong"), 401, "unauthorized", "")
+	// The core's admin token is the catalog service's, not a credential of
+	// the edge.
+	wantError(t, e.call(t, "POST", "/v1/admin/venues", clubVenue, "Authorization", "Bearer "+e.admin.token), 401, "unauthorized", "")
 
 	ev := `{"id":"cellar-jazz","name":"Jazz in the Cellar","venue_id":"cellar","starts_at":"2027-02-01T20:00:00Z","on_sale_at":"2026-12-01T10:00:00+01:00"}`
 	r = e.call(t, "POST", "/v1/admin/events", ev, admin...)
@@ -567,6 +594,9 @@ func TestAdmin(t *testing.T) {
 		{"venue without token", "/v1/admin/venues", clubVenue, nil, 401, "unauthorized"},
 		{"venue with Basic", "/v1/admin/venues", clubVenue, []string{"Authorization", "Basic YWRtaW4="}, 401, "unauthorized"},
 		{"event without token", "/v1/admin/events", ev, nil, 401, "unauthorized"},
+		{"venue by a buyer", "/v1/admin/venues", clubVenue, e.auth(t, buyer), 403, "forbidden"},
+		{"event by a buyer", "/v1/admin/events", ev, e.auth(t, buyer), 403, "forbidden"},
+		{"venue with the bootstrap token", "/v1/admin/venues", clubVenue, []string{"Authorization", "Bearer " + e.ids.AdminToken}, 401, "unauthorized"},
 		{"venue empty body", "/v1/admin/venues", "", admin, 400, "invalid_request"},
 		{"venue malformed", "/v1/admin/venues", `{"id":`, admin, 400, "invalid_request"},
 		{"venue unknown field", "/v1/admin/venues", strings.Replace(clubVenue, `"city"`, `"town":"x","city"`, 1), admin, 400, "invalid_request"},
@@ -599,7 +629,7 @@ func TestServerLimits(t *testing.T) {
 	c := loadContract(t)
 	body := `{"id":"x","name":"` + strings.Repeat("x", 4<<20) + `"}`
 	for _, target := range []string{"/v1/admin/venues", "/v1/admin/events", holdsPath} {
-		req := request("POST", target, body, "Authorization", "Bearer admin-secret", "Idempotency-Key", "big")
+		req := request("POST", target, body, append(e.auth(t, adminUser), "Idempotency-Key", "big")...)
 		r := e.serveRaw(t, req)
 		wantError(t, r, 413, "too_large", "")
 		c.check(t, request("POST", target, ""), r)
@@ -645,11 +675,11 @@ func TestCompressedBodyIsNotInflated(t *testing.T) {
 	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
 	zw.Write(bytes.Repeat([]byte(" "), 64<<20))
 	zw.Close()
+	e.account(t, adminUser) // signed in before measuring (a password hash takes 19 MiB)
 	for _, target := range []string{"/v1/admin/venues", "/v1/admin/events", holdsPath} {
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
-		r := e.call(t, "POST", target, gz.String(), "Content-Encoding", "gzip", "Authorization", "Bearer admin-secret",
-			"Idempotency-Key", "gz")
+		r := e.callAs(t, adminUser, "POST", target, gz.String(), "Content-Encoding", "gzip", "Idempotency-Key", "gz")
 		runtime.ReadMemStats(&after)
 		wantError(t, r, 400, "invalid_request", "")
 		if grew := after.TotalAlloc - before.TotalAlloc; grew > 16<<20 {
@@ -675,7 +705,7 @@ func TestContractCatchesMismatches(t *testing.T) {
 	c := loadContract(t)
 	jsonHdr := http.Header{"Content-Type": {"application/json"}}
 	withLoc := http.Header{"Content-Type": {"application/json"}, "Location": {"/v1/holds/arena-finals.0.aaaaaaaaaaaaaaaa"}}
-	created := `{"hold_id":"arena-finals.0.aaaaaaaaaaaaaaaa","seats":["101-A-1"],"quantity":1,"expires_at":"2026-01-15T10:10:00Z","hold_token":"t"}`
+	created := `{"hold_id":"arena-finals.0.aaaaaaaaaaaaaaaa","seats":["101-A-1"],"quantity":1,"expires_at":"2026-01-15T10:10:00Z"}`
 	view := `{"hold_id":"arena-finals.0.aaaaaaaaaaaaaaaa","event_id":"arena-finals","seats":[],"zone":"floor","quantity":1,"status":"held","expires_at":"2026-01-15T10:10:00Z"}`
 	good := []struct {
 		method, target string
@@ -695,7 +725,8 @@ func TestContractCatchesMismatches(t *testing.T) {
 		name, method, target string
 		r                    result
 	}{
-		{"no hold_token", "POST", holdsPath, result{201, withLoc, []byte(strings.Replace(created, `,"hold_token":"t"`, "", 1))}},
+		{"a hold_token", "POST", holdsPath, result{201, withLoc, []byte(strings.Replace(created, `}`, `,"hold_token":"t"}`, 1))}},
+		{"a holder", "GET", "/v1/holds/arena-finals.0.aaaaaaaaaaaaaaaa", result{200, jsonHdr, []byte(strings.Replace(view, `"status"`, `"holder":"u_1","status"`, 1))}},
 		{"extra field", "POST", holdsPath, result{201, withLoc, []byte(strings.Replace(created, `"quantity"`, `"price":1,"quantity"`, 1))}},
 		{"no Location", "POST", holdsPath, result{201, jsonHdr, []byte(created)}},
 		{"bad expires_at", "POST", holdsPath, result{201, withLoc, []byte(strings.Replace(created, "2026-01-15T10:10:00Z", "soon", 1))}},
@@ -709,6 +740,14 @@ func TestContractCatchesMismatches(t *testing.T) {
 		{"unknown route without error body", "GET", "/nope", result{404, jsonHdr, []byte(`{"message":"x"}`)}},
 		{"not JSON", "GET", "/v1/events", result{200, jsonHdr, []byte(`<html>`)}},
 		{"a 500", "GET", "/v1/events", result{500, jsonHdr, []byte(`{"error":{"code":"internal","message":"internal error"}}`)}},
+		{"a password hash in a profile", "GET", "/v1/account", result{200, jsonHdr, []byte(`{"id":"u_1","email":"a@b.c","display_name":"","email_verified":true,"roles":[],"created_at":"2026-01-15T10:00:00Z","has_password":true,"totp":false,"recovery_codes_left":0,"passkeys":[],"password_hash":"$argon2id$"}`)}},
+		{"a TOTP secret in a profile", "GET", "/v1/account", result{200, jsonHdr, []byte(`{"id":"u_1","email":"a@b.c","display_name":"","email_verified":true,"roles":[],"created_at":"2026-01-15T10:00:00Z","has_password":true,"totp":true,"recovery_codes_left":0,"passkeys":[],"totp_secret":"JBSWY3DP"}`)}},
+		{"a refresh token in a session", "GET", "/v1/account/sessions", result{200, jsonHdr, []byte(`{"sessions":[{"id":"s_1","client_id":"web","created_at":"2026-01-15T10:00:00Z","last_used_at":"2026-01-15T10:00:00Z","expires_at":"2026-01-15T10:00:00Z","refresh_token":"s_1.x"}]}`)}},
+		{"tokens in a cookie sign-in", "POST", "/v1/auth/refresh", result{200, jsonHdr, []byte(`{"user_id":"u_1","expires_in":300,"session_id":"s_1","refresh_token":"s_1.x"}`)}},
+		{"undocumented sign-in status", "POST", "/v1/auth/signin", result{418, jsonHdr, []byte(`{"error":{"code":"conflict","message":"x"}}`)}},
+		{"an OAuth error for a hold", "POST", holdsPath, result{400, jsonHdr, []byte(`{"error":"invalid_request"}`)}},
+		{"a 405 without Allow", "GET", "/v1/events", result{405, jsonHdr, []byte(`{"error":{"code":"method_not_allowed","message":"x"}}`)}},
+		{"an unknown OAuth error", "POST", "/v1/auth/token", result{400, jsonHdr, []byte(`{"error":"server_on_fire"}`)}},
 	}
 	for _, b := range bad {
 		rec := &recorder{TB: t}
@@ -725,10 +764,11 @@ func TestContractCatchesMismatches(t *testing.T) {
 // same name and label values" (found by FuzzApp).
 func TestMetricsLabelsAreStable(t *testing.T) {
 	e := newEnv(t)
+	mine := e.auth(t, buyer)
 	for i := range 3 {
 		for _, m := range []string{"GET", "DELETE", "PATCH", "OPTIONS", "PUT", "POST"} {
 			e.send(t, request(m, "/v1/events", ""))
-			e.send(t, request(m, holdsPath, fmt.Sprint(i)))
+			e.send(t, request(m, holdsPath, fmt.Sprint(i), mine...))
 		}
 	}
 	r := e.call(t, "GET", "/metrics", "")
@@ -748,6 +788,7 @@ func TestMetricsLabelsAreStable(t *testing.T) {
 func TestConcurrentHolds(t *testing.T) {
 	e := newEnv(t)
 	const buyers = 16
+	auth := [][]string{e.auth(t, buyer), e.auth(t, otherBuyer)}
 	results := make(chan result, buyers)
 	for i := range buyers {
 		go func() {
@@ -755,7 +796,8 @@ func TestConcurrentHolds(t *testing.T) {
 			if i%2 == 1 {
 				body = `{"seats":["104-C-2","104-C-3"]}`
 			}
-			resp, err := e.app.Test(request("POST", "/v1/events/arena-finals/holds", body, "Idempotency-Key", fmt.Sprint("buyer-", i)), -1)
+			resp, err := e.app.Test(request("POST", "/v1/events/arena-finals/holds", body,
+				append(auth[i/2%2], "Idempotency-Key", fmt.Sprint("buyer-", i))...), -1)
 			if err != nil {
 				results <- result{status: -1, body: []byte(err.Error())}
 				return

@@ -25,9 +25,11 @@ const (
 	maxQuantity     = 10
 	maxSeatIDLen    = 64
 	maxIdemKeyLen   = 255
-	// maxTokenLen bounds a bearer token: an access token (a JWT of the
-	// identity service, at most 4096 bytes: services/identity/token) or
-	// the bootstrap admin token. 512 refused the access tokens themselves.
+	// maxTokenLen bounds a bearer token before anything else looks at it:
+	// the longest access token a verifier may be configured to take
+	// (token.Config.MaxTokenBytes, at most 4096; the verifier applies the
+	// configured one). It was 512, the hold tokens' bound, which refused
+	// every access token of an account with a role or a longer issuer.
 	maxTokenLen = 4096
 	// maxTTLSeconds bounds ttl_seconds before it reaches an owner, whose own
 	// range (default 30-1800) is checked on a Duration that a larger value

@@ -12,6 +12,8 @@ import (
 	"github.com/ticketing/ticketing/internal/errs"
 	"github.com/ticketing/ticketing/services/analytics"
 	"github.com/ticketing/ticketing/services/catalog"
+	"github.com/ticketing/ticketing/services/identity"
+	"github.com/ticketing/ticketing/services/identity/token"
 	"github.com/ticketing/ticketing/services/inventory"
 	"github.com/ticketing/ticketing/services/reporting"
 	"github.com/ticketing/ticketing/services/reporting/reportingtest"
@@ -19,11 +21,14 @@ import (
 
 // fakeInventory is an in-memory stand-in for the partition owners reached
 // over NATS. Each partition is a real inventory.Partition (the domain state
-// machine the owners run), driven the way core/owner drives it: hold tokens
-// are HMACs checked before anything else (Forbidden), placed holds carry
-// their token, decisions are "durable" at once unless a test asks for the
-// next one to stay in flight. Unknown partitions answer Unavailable, as the
-// NATS client does when no owner answers.
+// machine the owners run, which records each hold's holder), driven the way
+// core/owner drives it: a hold is read or released by its holder (another
+// holder's hold is NotFound, as if it did not exist) or, for a reference
+// without a holder, by its bearer token (an HMAC checked before anything
+// else: Forbidden); placed holds carry their token; decisions are "durable"
+// at once unless a test asks for the next one to stay in flight. Unknown
+// partitions answer Unavailable, as the NATS client does when no owner
+// answers.
 type fakeInventory struct {
 	mu      sync.Mutex
 	secret  []byte
@@ -116,17 +121,41 @@ func (f *fakeInventory) settle() {
 	f.mu.Unlock()
 }
 
-// byRef finds the owner of a hold's partition (no owner: Unavailable), which
-// checks the token before anything else.
+// byRef finds the owner of a hold's partition (no owner: Unavailable),
+// which checks, as core/owner does, that the caller may see the hold: its
+// holder, or (a reference without a holder) the bearer of its token.
 func (f *fakeInventory) byRef(op string, ref inventory.HoldRef) (*inventory.Partition, error) {
 	p, err := f.enter(op, ref.HoldID)
 	if err != nil {
 		return nil, err
 	}
-	if !inventory.CheckHoldToken(f.secret, ref.HoldID, ref.Token) {
-		return nil, errs.E("inventory."+op, errs.Forbidden, "the hold token does not match this hold")
+	if ref.Holder == "" {
+		if !inventory.CheckHoldToken(f.secret, ref.HoldID, ref.Token) {
+			return nil, errs.E("inventory."+op, errs.Forbidden, "the hold token does not match this hold")
+		}
+		return p, nil
+	}
+	if h, err := p.Get(ref.HoldID); err == nil && h.Holder != ref.Holder {
+		// Another holder's hold does not exist for this caller.
+		return nil, errs.E("inventory."+op, errs.NotFound, "no such hold")
 	}
 	return p, nil
+}
+
+// holder is who holds a hold ("" for none or no such hold).
+func (f *fakeInventory) holder(holdID string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	key, _ := inventory.PartitionOfHold(holdID)
+	p, ok := f.parts[key]
+	if !ok {
+		return ""
+	}
+	h, err := p.Get(holdID)
+	if err != nil {
+		return ""
+	}
+	return h.Holder
 }
 
 func (f *fakeInventory) Get(ctx context.Context, ref inventory.HoldRef) (inventory.Hold, error) {
@@ -194,19 +223,22 @@ func (f *fakeInventory) lastHoldRequest() inventory.HoldRequest {
 }
 
 // fakeAdmin is the catalog service behind the admin endpoints: it checks
-// the token (Unauthorized), validates like catalog.Service (Invalid) and
-// refuses existing ids (Conflict).
+// the token as services/catalog/natsapi does (the core's admin token, or an
+// access token with the admin role, verified with the identity service's
+// keys: Unauthorized otherwise), validates like catalog.Service (Invalid)
+// and refuses existing ids (Conflict).
 type fakeAdmin struct {
-	mu    sync.Mutex
-	token string
-	store map[string]catalog.Venue
-	evs   map[string]catalog.Event
-	calls int
-	fail  error
+	mu       sync.Mutex
+	token    string
+	verifier *token.Verifier
+	store    map[string]catalog.Venue
+	evs      map[string]catalog.Event
+	calls    int
+	fail     error
 }
 
-func newFakeAdmin(cache *catalog.Cache) *fakeAdmin {
-	a := &fakeAdmin{token: "admin-secret", store: map[string]catalog.Venue{}, evs: map[string]catalog.Event{}}
+func newFakeAdmin(cache *catalog.Cache, v *token.Verifier) *fakeAdmin {
+	a := &fakeAdmin{token: "admin-secret", verifier: v, store: map[string]catalog.Venue{}, evs: map[string]catalog.Event{}}
 	for _, e := range cache.Events() {
 		_, v, _ := cache.Event(e.ID)
 		a.store[v.ID] = v
@@ -215,23 +247,26 @@ func newFakeAdmin(cache *catalog.Cache) *fakeAdmin {
 	return a
 }
 
-func (a *fakeAdmin) check(token string) error {
+func (a *fakeAdmin) check(tok string) error {
 	a.calls++
 	if a.fail != nil {
 		err := a.fail
 		a.fail = nil
 		return err
 	}
-	if token != a.token {
-		return errs.E("catalog.admin", errs.Unauthorized, "a valid admin token is required")
+	if tok == a.token {
+		return nil
 	}
-	return nil
+	if c, err := a.verifier.Verify(tok, time.Now()); err == nil && c.HasScope(identity.RoleAdmin) {
+		return nil
+	}
+	return errs.E("catalog.admin", errs.Unauthorized, "an admin's access token is required")
 }
 
-func (a *fakeAdmin) CreateVenue(ctx context.Context, token string, v catalog.Venue) error {
+func (a *fakeAdmin) CreateVenue(ctx context.Context, tok string, v catalog.Venue) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if err := a.check(token); err != nil {
+	if err := a.check(tok); err != nil {
 		return err
 	}
 	if err := v.Validate(); err != nil {
@@ -244,10 +279,10 @@ func (a *fakeAdmin) CreateVenue(ctx context.Context, token string, v catalog.Ven
 	return nil
 }
 
-func (a *fakeAdmin) CreateEvent(ctx context.Context, token string, e catalog.Event) error {
+func (a *fakeAdmin) CreateEvent(ctx context.Context, tok string, e catalog.Event) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if err := a.check(token); err != nil {
+	if err := a.check(tok); err != nil {
 		return err
 	}
 	if !catalog.ValidID(e.VenueID) {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ticketing/ticketing/internal/errs"
 	"github.com/ticketing/ticketing/services/catalog"
+	"github.com/ticketing/ticketing/services/identity/client"
 )
 
 // clientError fails unless err is an *errs.Error whose kind is a 4xx, one
@@ -164,7 +165,7 @@ func FuzzIdempotencyKey(f *testing.F) {
 
 func FuzzBearer(f *testing.F) {
 	for _, s := range []string{"", "Bearer abc", "bearer abc", "BEARER  abc ", "Bearer", "Bearer ", "Bearer    ",
-		"Bearerabc", "Basic dXNlcjpwYXNz", "Bearer a b", "Bearer " + strings.Repeat("t", 513), "Bearer\tabc"} {
+		"Bearerabc", "Basic dXNlcjpwYXNz", "Bearer a b", "Bearer " + strings.Repeat("t", maxTokenLen+1), "Bearer\tabc"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, header string) {
@@ -286,14 +287,16 @@ func FuzzDecodeEvent(f *testing.F) {
 
 // The whole app, from raw request bytes to the answer.
 
-var fuzzMethods = []string{"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"}
+var fuzzMethods = []string{"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT", "FOO"}
 
 var (
-	fuzzEnvOnce sync.Once
-	fuzzEnv     *env
-	fuzzHoldMu  sync.Mutex
-	fuzzHold    HoldCreated // the last hold the fuzzer placed, for {hold} and {token}
+	fuzzHoldMu sync.Mutex
+	fuzzHold   HoldCreated // the last hold the fuzzer placed, for {hold}
 )
+
+// oauthCodes are the error codes of the token and introspection
+// endpoints (RFC 6749 section 5.2), which answer in OAuth's form.
+var oauthCodes = []string{"invalid_request", "invalid_client", "invalid_grant", "unauthorized_client", "unsupported_grant_type", "invalid_scope"}
 
 // codeStatus is which statuses each error code may come with.
 var codeStatus = map[string][]int{
@@ -313,6 +316,13 @@ var codeStatus = map[string][]int{
 }
 
 func clean(s string) string { return strings.NewReplacer("\r", "", "\n", "").Replace(s) }
+
+// oauthEndpoint reports whether path is the token or the introspection
+// endpoint (Fiber routes without regard to case or a trailing slash).
+func oauthEndpoint(path string) bool {
+	p, _, _ := strings.Cut(strings.TrimSuffix(strings.ToLower(path), "/"), "?")
+	return p == "/v1/auth/token" || p == "/v1/auth/introspect"
+}
 
 func FuzzApp(f *testing.F) {
 	type seed struct {
@@ -384,16 +394,63 @@ func FuzzApp(f *testing.F) {
 		{0, "/v1/events/arena-finals/queue/draw", "", "", "", "", "", 0},
 		{0, "/v1/events/arena-finals/queue/challenge", "", "", "", "", "", 0},
 		{0, "/.well-known/jwks.json", "", "", "", "", "", 0},
+		// Accounts, OAuth and the gateway.
+		{0, "/v1/holds/{hold}", "", "Bearer {other}", "", "", "", 0},
+		{4, "/v1/holds/{hold}", "", "Bearer {other}", "", "", "", 0},
+		{0, "/v1/holds/{hold}", "", "", "Cookie", "tk_at={token}", "", 0},
+		{4, "/v1/holds/{hold}", "", "", "Cookie", "tk_at={token}; tk_csrf=x", "", 0},
+		{2, "/v1/events/arena-finals/holds", "k9", "", "Cookie", "tk_at={token}", `{"seats":["101-A-9"]}`, 0},
+		{2, "/v1/events/arena-finals/holds", "k9", "Bearer {token}x", "", "", `{"seats":["101-A-9"]}`, 0},
+		{0, "/v1/events", "", "Bearer a.b.c", "", "", "", 0},
+		{0, "/v1/events", "", "Bearer", "", "", "", 0},
+		{9, "/v1/events", "", "", "", "", "", 0},
+		{2, "/v1/auth/signup", "", "", "", "", `{"email":"fuzz@example.com","password":"correct horse battery staple"}`, 0},
+		{2, "/v1/auth/signup", "", "", "", "", `{"email":"fuzz@example.com","password":"x","roles":["admin"]}`, 0},
+		{2, "/v1/auth/signin", "", "", "", "", `{"email":"fuzz@example.com","password":"correct horse battery staple","cookie":true}`, 0},
+		{2, "/v1/auth/signin/second-factor", "", "", "", "", `{"mfa_token":"m","code":"123456"}`, 0},
+		{2, "/v1/auth/verify", "", "", "", "", `{"token":"x"}`, 0},
+		{2, "/v1/auth/verify/resend", "", "", "", "", `{"email":"fuzz@example.com"}`, 0},
+		{2, "/v1/auth/password/forgot", "", "", "", "", `{"email":"fuzz@example.com"}`, 0},
+		{2, "/v1/auth/password/reset", "", "", "", "", `{"token":"x","password":"another correct horse"}`, 0},
+		{2, "/v1/auth/token", "", "{client}", "Content-Type", "application/x-www-form-urlencoded", "grant_type=client_credentials", 0},
+		{2, "/v1/auth/token", "", "", "Content-Type", "application/x-www-form-urlencoded", "grant_type=refresh_token&refresh_token=s_1.x", 0},
+		{2, "/v1/auth/token", "", "Basic eDp5", "Content-Type", "application/x-www-form-urlencoded", "grant_type=client_credentials", 0},
+		{2, "/v1/auth/introspect", "", "{client}", "Content-Type", "application/x-www-form-urlencoded", "token={token}", 0},
+		{2, "/v1/auth/refresh", "", "", "Cookie", "tk_rt=s_1.x; tk_csrf=c", "", 0},
+		{2, "/v1/auth/signout", "", "Bearer {token}", "", "", `{"refresh_token":"s_1.x"}`, 0},
+		{0, "/v1/auth/jwks.json", "", "", "", "", "", 0},
+		{0, "/.well-known/oauth-authorization-server", "", "", "", "", "", 0},
+		{0, "/v1/account", "", "Bearer {token}", "", "", "", 0},
+		{0, "/v1/account/sessions", "", "Bearer {token}", "", "", "", 0},
+		{4, "/v1/account/sessions/s_1", "", "Bearer {other}", "", "", "", 0},
+		{2, "/v1/account/password", "", "Bearer {token}", "", "", `{"step_up":{"password":"x"},"new_password":"y"}`, 0},
+		{2, "/v1/account/totp", "", "Bearer {other}", "", "", "", 0},
+		{2, "/v1/account/totp/confirm", "", "Bearer {other}", "", "", `{"code":"123456"}`, 0},
+		{2, "/v1/account/recovery-codes", "", "Bearer {token}", "", "", `{"step_up":{}}`, 0},
+		{2, "/v1/account/passkeys/begin", "", "Bearer {token}", "", "", "", 0},
+		{2, "/v1/auth/passkey/finish", "", "", "", "", `{"state":"x","credential":{}}`, 0},
+		{3, "/v1/admin/accounts/u_1/roles", "", "Bearer {bootstrap}", "", "", `{"roles":["admin"]}`, 0},
+		{3, "/v1/admin/accounts/u_1/roles", "", "Bearer {token}", "", "", `{"roles":["admin"]}`, 0},
+		{2, "/v1/admin/clients", "", "Bearer {admin}", "", "", `{"name":"fuzz","scopes":["holds:write"]}`, 0},
+		{2, "/v1/admin/clients", "", "Bearer {token}", "", "", `{"name":"fuzz","scopes":["holds:write"]}`, 0},
+		{3, "/v1/admin/clients/c_1/disabled", "", "Bearer {admin}", "", "", `{"disabled":true}`, 0},
+		{0, "/dev/mail", "", "", "", "", "", 0},
 	}
 	for _, s := range seeds {
 		f.Add(s.method, s.path, s.key, s.auth, s.hdr, s.value, []byte(s.body), s.fault)
 	}
+	// One env for the whole target (each fuzzing worker has its own), with
+	// its accounts signed in: {token} is the buyer's access token, {other}
+	// another buyer's, {admin} an admin's, {bootstrap} the bootstrap admin
+	// token, {client} a partner client's HTTP Basic credentials.
+	q := newFakeQueue(f)
+	e := newEnvWith(f, func(_ *Config, d *Deps) { d.Queue = q })
+	partner := newPartner(f, e, "fuzz", client.ScopeHoldsWrite, client.ScopeHoldsRead)
+	secrets := []string{e.account(f, buyer).AccessToken, e.account(f, otherBuyer).AccessToken, e.account(f, adminUser).AccessToken,
+		e.ids.AdminToken, partner.secret, e.admin.token}
+	fill := strings.NewReplacer("{token}", secrets[0], "{other}", secrets[1], "{admin}", secrets[2], "{bootstrap}", secrets[3],
+		"{client}", partner.basic())
 	f.Fuzz(func(t *testing.T, method uint8, path, key, auth, hdr, value string, body []byte, fault uint8) {
-		fuzzEnvOnce.Do(func() {
-			q := newFakeQueue(t)
-			fuzzEnv = newEnvWith(t, func(_ *Config, d *Deps) { d.Queue = q })
-		})
-		e := fuzzEnv
 		m := fuzzMethods[int(method)%len(fuzzMethods)]
 		fuzzHoldMu.Lock()
 		last := fuzzHold
@@ -402,8 +459,8 @@ func FuzzApp(f *testing.F) {
 		if !strings.HasPrefix(path, "/") {
 			path = "/" + path
 		}
-		auth = strings.NewReplacer("{token}", last.HoldToken, "{admin}", e.admin.token).Replace(clean(auth))
-		hdr, value = clean(hdr), clean(value)
+		auth = fill.Replace(clean(auth))
+		hdr, value = clean(hdr), fill.Replace(clean(value))
 		if strings.EqualFold(hdr, "Content-Length") || strings.EqualFold(hdr, "Host") {
 			hdr = "X-" + hdr // the framing is ours
 		}
@@ -515,12 +572,30 @@ func FuzzApp(f *testing.F) {
 			return
 		}
 		metrics := r.status == 200 && strings.HasPrefix(r.header.Get("Content-Type"), "text/plain")
-		if !metrics && !pageAnswer(path, r) {
-			if !strings.HasPrefix(r.header.Get("Content-Type"), "application/json") || !json.Valid(rbody) {
+		if !metrics && !pageAnswer(path, r) && !devMailAnswer(path, r) && r.status != http.StatusNoContent {
+			if !jsonMedia(r.header.Get("Content-Type")) || !json.Valid(rbody) {
 				t.Fatalf("%s: not a JSON answer", where)
 			}
 		}
-		if r.status >= 400 {
+		oauthAnswer := false
+		if r.status >= 400 && oauthEndpoint(path) {
+			// The token and introspection endpoints answer their callers'
+			// errors in OAuth's form; limits and failures as every route.
+			var o OAuthError
+			if json.Unmarshal(rbody, &o) == nil && o.Error != "" {
+				if !slices.Contains(oauthCodes, o.Error) || (r.status != 400 && r.status != 401) ||
+					(r.status == 401) != (o.Error == "invalid_client") {
+					t.Fatalf("%s: OAuth error %+v does not fit the status", where, o)
+				}
+				for _, secret := range append(secrets, auth) {
+					if len(secret) >= 8 && strings.Contains(o.Description, secret) {
+						t.Fatalf("%s: the description quotes a credential", where)
+					}
+				}
+				oauthAnswer = true
+			}
+		}
+		if r.status >= 400 && !oauthAnswer {
 			d, err := r.errorBody()
 			if err != nil {
 				t.Fatalf("%s: not an error body: %v", where, err)
@@ -534,7 +609,7 @@ func FuzzApp(f *testing.F) {
 				t.Fatalf("%s: 503 without Retry-After", where)
 			}
 			// Answers never quote credentials back.
-			for _, secret := range []string{auth, e.admin.token, last.HoldToken} {
+			for _, secret := range append(secrets, auth) {
 				if len(secret) >= 8 && strings.Contains(d.Message, secret) {
 					t.Fatalf("%s: the message quotes a credential", where)
 				}

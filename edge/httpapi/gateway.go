@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"crypto/subtle"
-	"slices"
 	"strings"
 	"time"
 
@@ -92,7 +91,8 @@ type ChannelConfig struct {
 	Limit ratelimit.Limit
 	// Routes, when not empty, are the only routes the channel may call,
 	// as "METHOD /path" with Fiber's parameter syntax
-	// ("POST /v1/events/:id/holds"); another route is 403.
+	// ("POST /v1/events/:id/holds"); another route of the API is 403 (the
+	// pages, /healthz, /readyz and /metrics excepted).
 	Routes []string
 }
 
@@ -172,26 +172,52 @@ func callerOf(c *fiber.Ctx) *Caller {
 }
 
 // authenticate decides the caller and stores it for the handlers. Without
-// a verifier (Deps.Tokens nil) every caller is anonymous.
+// a verifier (Deps.Tokens nil) every caller is anonymous. Its refusals
+// (401, 403) are for requests a route takes: another request goes on,
+// anonymous, to its 404 or 405.
 func (a *API) authenticate(c *fiber.Ctx) error {
+	err := a.authenticated(c)
+	if err == nil {
+		return c.Next()
+	}
+	if a.routes != nil && !a.routes.has(c.Method(), c.Path()) {
+		c.Response().Header.Del(fiber.HeaderWWWAuthenticate)
+		c.Response().Header.Del(fiber.HeaderSetCookie)
+		c.Locals(callerKey, nil)
+		return c.Next()
+	}
+	return err
+}
+
+// authenticated is authenticate's decision: the caller stored, or the
+// refusal.
+func (a *API) authenticated(c *fiber.Ctx) error {
 	const op = "edge.auth"
 	at, fromCookie := "", false
 	if h := c.Get(fiber.HeaderAuthorization); h != "" {
+		if scheme, _, _ := strings.Cut(strings.TrimLeft(h, " "), " "); !strings.EqualFold(scheme, "bearer") {
+			// Another scheme (HTTP Basic: a partner client authenticating
+			// to the token and introspection endpoints) is for the routes
+			// that take it; here the caller is anonymous.
+			return nil
+		}
 		tok, err := bearer(op, h)
 		if err != nil {
+			// A Bearer header without a token, or with blanks in it.
+			c.Set(fiber.HeaderWWWAuthenticate, `Bearer error="invalid_request"`)
 			return err
 		}
 		if strings.Count(tok, ".") != 2 {
 			// Not a JWT: the admin bootstrap token, checked by the routes
 			// that take it.
-			return c.Next()
+			return nil
 		}
 		at = tok
 	} else if v := c.Cookies(CookieAccess); v != "" {
 		at, fromCookie = v, true
 	}
 	if at == "" || a.deps.Tokens == nil {
-		return c.Next()
+		return nil
 	}
 	now := time.Now()
 	claims, err := a.deps.Tokens.Verify(at, now)
@@ -215,20 +241,12 @@ func (a *API) authenticate(c *fiber.Ctx) error {
 		}
 	}
 	c.Locals(callerKey, caller)
-	if ch, ok := a.cfg.Gateway.Channels[caller.Channel]; ok {
-		if len(ch.Routes) > 0 && a.routes != nil {
-			route := a.routes.route(c.Method(), c.Path())
-			if route != "" && !slices.Contains(ch.Routes, route) {
-				return errs.Errorf(op, errs.Forbidden, "the %s channel may not call %s", caller.Channel, route)
-			}
-		}
-		if ch.Limit != (ratelimit.Limit{}) {
-			if err := a.limitKey(c, "channel_"+caller.Channel, caller.key(c.IP()), ch.Limit); err != nil {
-				return err
-			}
+	if ch, ok := a.cfg.Gateway.Channels[caller.Channel]; ok && ch.Limit != (ratelimit.Limit{}) {
+		if err := a.limitKey(c, "channel_"+caller.Channel, caller.key(c.IP()), ch.Limit); err != nil {
+			return err
 		}
 	}
-	return c.Next()
+	return nil
 }
 
 func (a *API) channelOf(claims token.Claims) string {
@@ -262,8 +280,7 @@ type need struct {
 
 // allow returns the handler that checks a route's need: 401 for an
 // anonymous caller where one is required, 403 for a caller without the
-// scope or role. (A channel's allowed routes are checked in authenticate,
-// for every route.)
+// scope or role, or whose channel may not call the route.
 func (a *API) allow(n need) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		const op = "edge.allow"
@@ -283,6 +300,20 @@ func (a *API) allow(n need) fiber.Handler {
 		}
 		if n.scope != "" && !who.HasScope(n.scope) {
 			return errs.Errorf(op, errs.Forbidden, "the access token lacks the scope %q", n.scope)
+		}
+		if ch, ok := a.cfg.Gateway.Channels[who.Channel]; ok && len(ch.Routes) > 0 {
+			route := c.Method() + " " + c.Route().Path
+			allowed := false
+			for _, r := range ch.Routes {
+				// HEAD is GET without the body.
+				if r == route || c.Method() == fiber.MethodHead && r == fiber.MethodGet+" "+c.Route().Path {
+					allowed = true
+					break
+				}
+			}
+			if !allowed {
+				return errs.Errorf(op, errs.Forbidden, "the %s channel may not call %s", who.Channel, route)
+			}
 		}
 		return c.Next()
 	}

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/nats-io/nats.go"
 	"github.com/pb33f/libopenapi"
 	validator "github.com/pb33f/libopenapi-validator"
 	"github.com/pb33f/libopenapi-validator/config"
@@ -26,12 +28,21 @@ import (
 	v3 "github.com/pb33f/libopenapi/datamodel/high/v3"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ticketing/ticketing/core/node/nodetest"
+	"github.com/ticketing/ticketing/internal/keyring"
 	"github.com/ticketing/ticketing/internal/supervisor"
 	"github.com/ticketing/ticketing/services/catalog"
+	"github.com/ticketing/ticketing/services/identity"
+	"github.com/ticketing/ticketing/services/identity/auth/authtest"
+	"github.com/ticketing/ticketing/services/identity/token"
 	"github.com/ticketing/ticketing/services/reporting"
 )
 
-// env is an API over fakes of its collaborators and the demo catalog.
+// env is an API over fakes of its collaborators and the demo catalog,
+// with the real identity service (services/identity/auth/authtest) on an
+// embedded core node of its own: accounts, sessions, access tokens and
+// partner clients are the real flows, and the edge verifies tokens with the
+// keys it fetches from that service, as in production.
 type env struct {
 	app   *fiber.App
 	inv   *fakeInventory
@@ -42,23 +53,67 @@ type env struct {
 	// funnels answers the funnel endpoint.
 	funnels *fakeFunnelStore
 	cache   *catalog.Cache
+	// ids is the identity service; nc the connection it serves on.
+	ids *authtest.Fixture
+	nc  *nats.Conn
+	// cfg and deps are what app was built from (restart builds it again).
+	cfg  Config
+	deps Deps
 
 	mu       sync.Mutex
 	notReady error
+	accounts map[who]authtest.Account
 }
+
+// who is one of an env's signed-in accounts.
+type who int
+
+const (
+	buyer      who = iota // an account without roles
+	otherBuyer            // another account without roles
+	adminUser             // an account with the admin role
+)
+
+func (w who) String() string { return [...]string{"buyer", "other buyer", "admin"}[w] }
+
+// identityBaseURL is the identity service's base URL in tests: the access
+// tokens' issuer, the authorization server metadata's, and the origin of
+// mailed links and passkey ceremonies (http on localhost, as `ticketing
+// dev` runs).
+const identityBaseURL = "http://localhost:8080"
 
 func newEnv(tb testing.TB) *env { return newEnvWith(tb, nil) }
 
 // newEnvWith is newEnv with changes to the API's config and collaborators.
+//
+// Each env has its own core node: the identity service's subjects are
+// fixed ("identity.<op>", one queue group), so two of them on one node
+// (two envs of one test, the test before this one still stopping) would
+// answer each other's requests with other keys and stores. A node starts
+// in about 50ms.
 func newEnvWith(tb testing.TB, change func(*Config, *Deps)) *env {
 	tb.Helper()
-	e := &env{cache: demoCache()}
+	e := &env{cache: demoCache(), accounts: map[who]authtest.Account{}}
+	_, nc, js := nodetest.Start(tb)
+	e.nc = nc
+	e.ids = authtest.Start(tb, nc, js, identityBaseURL)
 	e.inv = newFakeInventory(e.cache)
-	e.admin = newFakeAdmin(e.cache)
+	e.admin = newFakeAdmin(e.cache, e.ids.Verifier)
 	e.reports = newFakeReportStore(reportRecords())
 	e.funnels = newFakeFunnelStore(funnelInputs())
-	// The edge's admin token is the one the catalog service checks.
-	cfg := Config{AvailabilityTTL: time.Nanosecond, AdminToken: e.admin.token}
+	keys := keyring.NewRemote("access token", e.ids.Client, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := keys.Refresh(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	verifier, err := token.NewVerifier(keys, e.ids.Tokens)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	// The edge's bootstrap admin token is the one the identity service
+	// accepts for roles.
+	cfg := Config{AvailabilityTTL: time.Nanosecond, AdminToken: e.ids.AdminToken, Issuer: e.ids.Tokens.Issuer}
 	sup, err := supervisor.New(supervisor.Config{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		tb.Fatal(err)
@@ -70,14 +125,58 @@ func newEnvWith(tb testing.TB, change func(*Config, *Deps)) *env {
 	deps := Deps{
 		Catalog: e.cache, Inventory: e.inv, Admin: e.admin,
 		Reports: &reporting.Service{Store: e.reports}, Funnels: e.funnels,
+		Identity: e.ids.Client, Tokens: verifier, TokenKeys: keys, MailBox: e.ids.Mail,
 		Ready: sup.Report,
 		Log:   slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: prometheus.NewRegistry(),
 	}
 	if change != nil {
 		change(&cfg, &deps)
 	}
+	e.cfg, e.deps = cfg, deps
 	e.app = New(cfg, deps)
 	return e
+}
+
+// restart builds the app again from its config and collaborators, with
+// changes (and a new metrics registry).
+func (e *env) restart(change func(*Config, *Deps)) {
+	if change != nil {
+		change(&e.cfg, &e.deps)
+	}
+	if e.deps.Registry != nil {
+		e.deps.Registry = prometheus.NewRegistry()
+	}
+	e.app = New(e.cfg, e.deps)
+}
+
+// account is one of the env's accounts, made and signed in (client "web")
+// the first time it is asked for.
+func (e *env) account(tb testing.TB, w who) authtest.Account {
+	tb.Helper()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if a, ok := e.accounts[w]; ok {
+		return a
+	}
+	var roles []string
+	if w == adminUser {
+		roles = []string{identity.RoleAdmin}
+	}
+	a := e.ids.SignedIn(tb, roles...)
+	e.accounts[w] = a
+	return a
+}
+
+// auth is the Authorization header of w's access token, as name, value.
+func (e *env) auth(tb testing.TB, w who) []string {
+	tb.Helper()
+	return []string{"Authorization", "Bearer " + e.account(tb, w).AccessToken}
+}
+
+// callAs is call with w's access token.
+func (e *env) callAs(t *testing.T, w who, method, target, body string, headers ...string) result {
+	t.Helper()
+	return e.call(t, method, target, body, append(e.auth(t, w), headers...)...)
 }
 
 func (e *env) setNotReady(err error) { e.mu.Lock(); e.notReady = err; e.mu.Unlock() }
@@ -249,8 +348,10 @@ func (c *contract) check(tb testing.TB, req *http.Request, r result) {
 		return
 	}
 	// A 101 (the waiting room's WebSocket) has no body: the socket follows.
-	if (req.URL.Path != "/metrics" || r.status != http.StatusOK) && !pageAnswer(req.URL.Path, r) && r.status != http.StatusSwitchingProtocols {
-		if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+	// Nor has a 204.
+	if (req.URL.Path != "/metrics" || r.status != http.StatusOK) && !pageAnswer(req.URL.Path, r) && !devMailAnswer(req.URL.Path, r) &&
+		r.status != http.StatusSwitchingProtocols && r.status != http.StatusNoContent {
+		if ct := r.header.Get("Content-Type"); !jsonMedia(ct) {
 			tb.Errorf("%s: Content-Type %q", where, ct)
 		}
 		if !json.Valid(r.body) {
@@ -262,6 +363,9 @@ func (c *contract) check(tb testing.TB, req *http.Request, r result) {
 	}
 	if r.status >= 500 && r.status != http.StatusServiceUnavailable {
 		tb.Errorf("%s: server error", where)
+	}
+	if r.status == http.StatusNoContent && len(r.body) != 0 {
+		tb.Errorf("%s: 204 with a body", where)
 	}
 	vreq := httptest.NewRequest(req.Method, req.URL.RequestURI(), nil)
 	vresp := &http.Response{StatusCode: r.status, Header: r.header.Clone(), Body: io.NopCloser(bytes.NewReader(r.body)),
@@ -296,6 +400,23 @@ func (c *contract) check(tb testing.TB, req *http.Request, r result) {
 			tb.Errorf("%s: not an Error body: %s", where, describe(ve.Message, ve.Reason, ve.SchemaValidationErrors))
 		}
 	}
+}
+
+// jsonMedia reports whether a Content-Type is JSON: application/json, or
+// a JSON-based type (application/jwk-set+json).
+func jsonMedia(ct string) bool {
+	mt, _, _ := strings.Cut(ct, ";")
+	mt = strings.TrimSpace(mt)
+	return mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")
+}
+
+// devMailAnswer reports whether r is a development mail page or message
+// (HTML, or the message as sent in text/plain).
+func devMailAnswer(path string, r result) bool {
+	ct := r.header.Get("Content-Type")
+	path = strings.TrimSuffix(strings.ToLower(path), "/")
+	return r.status == http.StatusOK && (path == "/dev/mail" && strings.HasPrefix(ct, "text/html") ||
+		strings.HasPrefix(path, "/dev/mail/") && strings.HasPrefix(ct, "text/plain"))
 }
 
 // request builds a request; headers are name, value pairs.

@@ -20,7 +20,6 @@ type routeTable struct {
 }
 
 type routePattern struct {
-	path    string
 	segs    []string // a segment starting with ':' matches any one segment
 	methods []string
 }
@@ -31,7 +30,7 @@ func newRouteTable(app *fiber.App) *routeTable {
 	for _, r := range app.GetRoutes(true) {
 		p, ok := byPath[r.Path]
 		if !ok {
-			p = &routePattern{path: r.Path, segs: strings.Split(strings.Trim(r.Path, "/"), "/")}
+			p = &routePattern{segs: strings.Split(strings.Trim(r.Path, "/"), "/")}
 			byPath[r.Path] = p
 			order = append(order, r.Path)
 		}
@@ -68,27 +67,10 @@ func (t *routeTable) allowed(path string) []string {
 	return out
 }
 
-// route returns the route ("METHOD /pattern") a request of method to
-// path is served by, or "" when none is. Fixed segments win over
-// parameters, as in the router.
-func (t *routeTable) route(method, path string) string {
-	segs := strings.Split(strings.Trim(path, "/"), "/")
-	best, bestFixed := "", -1
-	for _, r := range t.routes {
-		if !slices.Contains(r.methods, method) || !matchSegs(r.segs, segs) {
-			continue
-		}
-		fixed := 0
-		for _, s := range r.segs {
-			if !strings.HasPrefix(s, ":") {
-				fixed++
-			}
-		}
-		if fixed > bestFixed {
-			best, bestFixed = method+" "+r.path, fixed
-		}
-	}
-	return best
+// has reports whether a route serves method on path (Fiber routes
+// without regard to case or a trailing slash, and so does this).
+func (t *routeTable) has(method, path string) bool {
+	return slices.Contains(t.allowed(path), method)
 }
 
 func matchSegs(pattern, segs []string) bool {
@@ -100,7 +82,7 @@ func matchSegs(pattern, segs []string) bool {
 			if segs[i] == "" {
 				return false
 			}
-		} else if p != segs[i] {
+		} else if !strings.EqualFold(p, segs[i]) {
 			return false
 		}
 	}

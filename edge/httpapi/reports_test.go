@@ -22,14 +22,12 @@ import (
 	"github.com/ticketing/ticketing/services/reporting/natskv"
 )
 
-const (
-	reportPath = "/v1/reports/events/arena-finals"
-	adminAuth  = "Bearer admin-secret"
-)
+const reportPath = "/v1/reports/events/arena-finals"
 
 func TestEventReport(t *testing.T) {
 	e := newEnv(t)
-	r := e.call(t, "GET", reportPath, "", "Authorization", adminAuth)
+	admin := e.auth(t, adminUser)
+	r := e.call(t, "GET", reportPath, "", admin...)
 	if r.status != 200 {
 		t.Fatal(r)
 	}
@@ -60,18 +58,19 @@ func TestEventReport(t *testing.T) {
 		t.Errorf("facts %+v", got)
 	}
 	// The lower-case scheme is the same credential.
-	if r := e.call(t, "GET", reportPath, "", "Authorization", "bearer  admin-secret"); r.status != 200 {
+	if r := e.call(t, "GET", reportPath, "", "Authorization", "bearer  "+e.account(t, adminUser).AccessToken); r.status != 200 {
 		t.Fatal(r)
 	}
 }
 
 func reportTimeT0() time.Time { return time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC) }
 
-// Refused by the edge (401, 400): the reporting service hears nothing.
-// Refused by the service (404, 503): the same error body.
+// Refused by the edge (401, 403, 400): the reporting service hears
+// nothing. Refused by the service (404, 503): the same error body.
 func TestEventReportErrors(t *testing.T) {
 	e := newEnv(t)
-	admin := []string{"Authorization", adminAuth}
+	admin := e.auth(t, adminUser)
+	at := e.account(t, adminUser).AccessToken
 	cases := []struct {
 		name, target string
 		headers      []string
@@ -81,11 +80,15 @@ func TestEventReportErrors(t *testing.T) {
 	}{
 		{"no token", reportPath, nil, 401, "unauthorized", false},
 		{"wrong token", reportPath, []string{"Authorization", "Bearer admin-secreT"}, 401, "unauthorized", false},
-		{"token prefix", reportPath, []string{"Authorization", "Bearer admin"}, 401, "unauthorized", false},
-		{"longer token", reportPath, []string{"Authorization", adminAuth + "x"}, 401, "unauthorized", false},
+		{"token prefix", reportPath, []string{"Authorization", "Bearer " + at[:len(at)/2]}, 401, "unauthorized", false},
+		{"longer token", reportPath, []string{"Authorization", "Bearer " + at + "x"}, 401, "unauthorized", false},
 		{"Basic", reportPath, []string{"Authorization", "Basic YWRtaW4tc2VjcmV0"}, 401, "unauthorized", false},
 		{"empty bearer", reportPath, []string{"Authorization", "Bearer "}, 401, "unauthorized", false},
+		{"the core's admin token", reportPath, []string{"Authorization", "Bearer " + e.admin.token}, 401, "unauthorized", false},
+		{"the bootstrap admin token", reportPath, []string{"Authorization", "Bearer " + e.ids.AdminToken}, 401, "unauthorized", false},
+		{"a buyer", reportPath, e.auth(t, buyer), 403, "forbidden", false},
 		{"bad id without a token", "/v1/reports/events/NOPE", nil, 401, "unauthorized", false},
+		{"bad id by a buyer", "/v1/reports/events/NOPE", e.auth(t, buyer), 403, "forbidden", false},
 		{"upper case id", "/v1/reports/events/Arena-Finals", admin, 400, "invalid_request", false},
 		{"dotted id", "/v1/reports/events/arena.finals", admin, 400, "invalid_request", false},
 		{"escaped id", "/v1/reports/events/arena%2Efinals", admin, 400, "invalid_request", false},
@@ -107,26 +110,29 @@ func TestEventReportErrors(t *testing.T) {
 	e.reports.failNext(errs.E("reporting.natskv", errs.Unavailable, "the store is not reachable; try again"))
 	wantError(t, e.call(t, "GET", reportPath, "", admin...), 503, "unavailable", "")
 	// The message never quotes the token offered.
-	r := e.call(t, "GET", reportPath, "", "Authorization", "Bearer s3cr3t-guess-0123456789")
-	wantError(t, r, 401, "unauthorized", "")
-	if strings.Contains(string(r.body), "s3cr3t") {
-		t.Fatalf("the answer quotes the token: %s", r.body)
+	for _, guess := range []string{"s3cr3t-guess-0123456789", "s3cr3t.guess.0123456789"} {
+		r := e.call(t, "GET", reportPath, "", "Authorization", "Bearer "+guess)
+		wantError(t, r, 401, "unauthorized", "")
+		if strings.Contains(string(r.body), "s3cr3t") {
+			t.Fatalf("the answer quotes the token: %s", r.body)
+		}
 	}
 	wantError(t, e.call(t, "POST", reportPath, "", admin...), 405, "method_not_allowed", "")
 }
 
-// An edge without an admin token refuses every report request, and one
-// without a reporting client answers 503 to the admin.
+// An edge that verifies no access token (Deps.Tokens nil) has only
+// anonymous callers and refuses every report request, an admin's token
+// included; one without a reporting client answers 503 to the admin.
 func TestEventReportNotConfigured(t *testing.T) {
-	e := newEnvWith(t, func(c *Config, d *Deps) { c.AdminToken = "" })
-	for _, auth := range []string{adminAuth, "Bearer ", "Bearer x"} {
+	e := newEnvWith(t, func(c *Config, d *Deps) { d.Tokens = nil })
+	for _, auth := range []string{"Bearer " + e.account(t, adminUser).AccessToken, "Bearer " + e.ids.AdminToken, "Bearer ", "Bearer x"} {
 		wantError(t, e.call(t, "GET", reportPath, "", "Authorization", auth), 401, "unauthorized", "")
 	}
 	if n := e.reports.readCount(); n != 0 {
 		t.Fatalf("%d reads", n)
 	}
 	e = newEnvWith(t, func(c *Config, d *Deps) { d.Reports = nil })
-	wantError(t, e.call(t, "GET", reportPath, "", "Authorization", adminAuth), 503, "unavailable", "")
+	wantError(t, e.callAs(t, adminUser, "GET", reportPath, ""), 503, "unavailable", "")
 }
 
 // The report schemas of openapi.json are derived from the Go types the
@@ -217,7 +223,7 @@ func schemaMatchesType(t *testing.T, where string, s *base.Schema, typ reflect.T
 func TestContractCatchesReportMismatches(t *testing.T) {
 	e := newEnv(t)
 	c := loadContract(t)
-	good := e.call(t, "GET", reportPath, "", "Authorization", adminAuth)
+	good := e.callAs(t, adminUser, "GET", reportPath, "")
 	var doc map[string]any
 	if err := json.Unmarshal(good.body, &doc); err != nil {
 		t.Fatal(err)
@@ -270,24 +276,26 @@ func TestEventReportFromTheService(t *testing.T) {
 	}
 	defer func() { _ = ms.Stop() }()
 	e := newEnvWith(t, func(_ *Config, d *Deps) { d.Reports = &reportingapi.Client{NC: nc} })
+	admin := e.auth(t, adminUser)
 
-	got := decode[EventReportView](t, e.call(t, "GET", reportPath, "", "Authorization", adminAuth))
-	want := decode[EventReportView](t, newEnv(t).call(t, "GET", reportPath, "", "Authorization", adminAuth))
+	got := decode[EventReportView](t, e.call(t, "GET", reportPath, "", admin...))
+	want := decode[EventReportView](t, newEnv(t).callAs(t, adminUser, "GET", reportPath, ""))
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("from the service %+v\nfrom the in-memory store %+v", got, want)
 	}
-	wantError(t, e.call(t, "GET", "/v1/reports/events/club-night", "", "Authorization", adminAuth), 404, "not_found", "")
+	wantError(t, e.call(t, "GET", "/v1/reports/events/club-night", "", admin...), 404, "not_found", "")
 	wantError(t, e.call(t, "GET", reportPath, ""), 401, "unauthorized", "")
-	wantError(t, e.call(t, "GET", "/v1/reports/events/arena_finals", "", "Authorization", adminAuth), 400, "invalid_request", "")
+	wantError(t, e.call(t, "GET", "/v1/reports/events/arena_finals", "", admin...), 400, "invalid_request", "")
 	_ = ms.Stop()
-	wantError(t, e.call(t, "GET", reportPath, "", "Authorization", adminAuth), 503, "unavailable", "")
+	wantError(t, e.call(t, "GET", reportPath, "", admin...), 503, "unavailable", "")
 }
 
 const funnelPath = reportPath + "/funnel"
 
 func TestEventFunnel(t *testing.T) {
 	e := newEnv(t)
-	got := decode[EventFunnelView](t, e.call(t, "GET", funnelPath, "", "Authorization", adminAuth))
+	admin := e.auth(t, adminUser)
+	got := decode[EventFunnelView](t, e.call(t, "GET", funnelPath, "", admin...))
 	on := time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC)
 	if got.EventID != "arena-finals" || got.QueueJoined != 5 || got.QueueAdmitted != 4 || got.HoldsPlaced != 4 ||
 		got.HeldTickets != 6 || got.SoldTickets != 4 || got.Orders != 2 || got.Capacity != 4 || got.PeakHoldsPerMinute != 3 {
@@ -305,7 +313,7 @@ func TestEventFunnel(t *testing.T) {
 	// Before any hold: nulls, sent as null.
 	e.funnels.apply([]analytics.Input{{Pos: analytics.Position{Topic: "ticketing.events", Partition: 1}, Offset: 0,
 		Event: &analytics.Event{ID: "q", Type: analytics.TypeQueueJoined, Data: analytics.EventData{EventID: "club-night", At: time.Now()}}}})
-	r := e.call(t, "GET", "/v1/reports/events/club-night/funnel", "", "Authorization", adminAuth)
+	r := e.call(t, "GET", "/v1/reports/events/club-night/funnel", "", admin...)
 	early := decode[EventFunnelView](t, r)
 	if early.QueueJoined != 1 || early.OnSaleAt != nil || early.SoldOutAt != nil || early.PeakMinute != nil ||
 		early.TimeToSellOutSeconds != nil || early.Conversion.SoldPerHeldTickets != nil {
@@ -320,7 +328,7 @@ func TestEventFunnel(t *testing.T) {
 
 func TestEventFunnelErrors(t *testing.T) {
 	e := newEnv(t)
-	admin := []string{"Authorization", adminAuth}
+	admin := e.auth(t, adminUser)
 	cases := []struct {
 		name, target string
 		headers      []string
@@ -330,6 +338,7 @@ func TestEventFunnelErrors(t *testing.T) {
 	}{
 		{"no token", funnelPath, nil, 401, "unauthorized", false},
 		{"wrong token", funnelPath, []string{"Authorization", "Bearer admin-secreT"}, 401, "unauthorized", false},
+		{"a buyer", funnelPath, e.auth(t, buyer), 403, "forbidden", false},
 		{"Basic", funnelPath, []string{"Authorization", "Basic YWRtaW4tc2VjcmV0"}, 401, "unauthorized", false},
 		{"bad id without a token", "/v1/reports/events/NOPE/funnel", nil, 401, "unauthorized", false},
 		{"upper case id", "/v1/reports/events/Arena-Finals/funnel", admin, 400, "invalid_request", false},
@@ -351,10 +360,10 @@ func TestEventFunnelErrors(t *testing.T) {
 	wantError(t, e.call(t, "GET", funnelPath, "", admin...), 503, "unavailable", "")
 	wantError(t, e.call(t, "DELETE", funnelPath, "", admin...), 405, "method_not_allowed", "")
 
-	e = newEnvWith(t, func(c *Config, d *Deps) { c.AdminToken = "" })
-	wantError(t, e.call(t, "GET", funnelPath, "", admin...), 401, "unauthorized", "")
+	e = newEnvWith(t, func(c *Config, d *Deps) { d.Tokens = nil })
+	wantError(t, e.callAs(t, adminUser, "GET", funnelPath, ""), 401, "unauthorized", "")
 	e = newEnvWith(t, func(c *Config, d *Deps) { d.Funnels = nil })
-	wantError(t, e.call(t, "GET", funnelPath, "", admin...), 503, "unavailable", "")
+	wantError(t, e.callAs(t, adminUser, "GET", funnelPath, ""), 503, "unavailable", "")
 }
 
 // The funnel from the real analytics micro service on an embedded node, its
@@ -376,23 +385,24 @@ func TestEventFunnelFromTheService(t *testing.T) {
 	}
 	defer func() { _ = ms.Stop() }()
 	e := newEnvWith(t, func(_ *Config, d *Deps) { d.Funnels = &analyticsapi.Client{NC: nc} })
+	admin := e.auth(t, adminUser)
 
-	got := decode[EventFunnelView](t, e.call(t, "GET", funnelPath, "", "Authorization", adminAuth))
-	want := decode[EventFunnelView](t, newEnv(t).call(t, "GET", funnelPath, "", "Authorization", adminAuth))
+	got := decode[EventFunnelView](t, e.call(t, "GET", funnelPath, "", admin...))
+	want := decode[EventFunnelView](t, newEnv(t).callAs(t, adminUser, "GET", funnelPath, ""))
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("from the service %+v\nfrom the in-memory store %+v", got, want)
 	}
-	wantError(t, e.call(t, "GET", "/v1/reports/events/club-night/funnel", "", "Authorization", adminAuth), 404, "not_found", "")
+	wantError(t, e.call(t, "GET", "/v1/reports/events/club-night/funnel", "", admin...), 404, "not_found", "")
 	wantError(t, e.call(t, "GET", funnelPath, ""), 401, "unauthorized", "")
-	wantError(t, e.call(t, "GET", "/v1/reports/events/a.b/funnel", "", "Authorization", adminAuth), 400, "invalid_request", "")
+	wantError(t, e.call(t, "GET", "/v1/reports/events/a.b/funnel", "", admin...), 400, "invalid_request", "")
 	_ = ms.Stop()
-	wantError(t, e.call(t, "GET", funnelPath, "", "Authorization", adminAuth), 503, "unavailable", "")
+	wantError(t, e.call(t, "GET", funnelPath, "", admin...), 503, "unavailable", "")
 }
 
 func TestContractCatchesFunnelMismatches(t *testing.T) {
 	e := newEnv(t)
 	c := loadContract(t)
-	good := e.call(t, "GET", funnelPath, "", "Authorization", adminAuth)
+	good := e.callAs(t, adminUser, "GET", funnelPath, "")
 	mutate := func(f func(map[string]any)) result {
 		var d map[string]any
 		_ = json.Unmarshal(good.body, &d)
