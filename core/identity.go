@@ -129,8 +129,10 @@ func (c *Core) startIdentity(ctx context.Context, sup *supervisor.Supervisor) er
 			return err
 		}
 	} else {
+		// Open, not New: with replicas it reads from the stream's leader
+		// (New refuses a replicated bucket, so a cluster would not start).
 		sc := streams.SessionsConfig(c.cfg.Streams.Replicas)
-		if sessions, err = sessionkv.New(c.Streams.Sessions, sc); err != nil {
+		if sessions, err = sessionkv.Open(ctx, c.JS, sc); err != nil {
 			return err
 		}
 	}

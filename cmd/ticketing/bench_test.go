@@ -13,14 +13,19 @@ import (
 
 // TestBenchHolds runs `ticketing bench holds --json` briefly, over NATS and
 // through HTTP, and checks what it reports: every phase ran without errors,
-// and the final state accounts for every acknowledged hold and no more.
-// Its figures are not asserted: this machine is shared.
+// and the final state accounts for every acknowledged hold and no more;
+// through HTTP the load generator signed in once and renewed its session
+// (access tokens of 10 s here) while it held. Its figures are not
+// asserted: this machine is shared.
 func TestBenchHolds(t *testing.T) {
 	for _, path := range []string{"nats", "http"} {
 		t.Run(path, func(t *testing.T) {
-			args := []string{"bench", "holds", "--json", "--duration", "500ms", "--concurrency", "16"}
+			args := []string{"bench", "holds", "--json", "--concurrency", "16"}
 			if path == "http" {
-				args = append(args, "--via-http")
+				// Renewed 5 s after the sign-in: in the second holds phase.
+				args = append(args, "--via-http", "--duration", "3s", "--access-token-lifetime", "10s")
+			} else {
+				args = append(args, "--duration", "500ms")
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
@@ -56,6 +61,9 @@ func TestBenchHolds(t *testing.T) {
 				if ph.wins == 0 {
 					t.Errorf("%s: no latency windows", ph.name)
 				}
+			}
+			if path == "http" && (r.SignIns != 1 || r.Refreshes < 1) {
+				t.Errorf("through HTTP: %d sign-ins and %d refreshes, want one and at least one", r.SignIns, r.Refreshes)
 			}
 			if r.Oversold != 0 || r.Unaccounted != 0 {
 				t.Errorf("oversold %d, unaccounted %d", r.Oversold, r.Unaccounted)

@@ -38,7 +38,8 @@ func runCore(ctx context.Context, args []string) error {
 	fs.Var(&routes, "routes", "comma-separated cluster routes of every core node (nats-route://host:port); empty: a single node")
 	opsAddr := fs.String("ops", "127.0.0.1:9090", "address of /metrics, /healthz and /readyz")
 	fs.StringVar(&cfg.AdminToken, "admin-token", "", "admin token (required)")
-	demo := fs.Bool("demo", false, "load the demo venues and events")
+	demo := fs.Bool("demo", false, "load the demo venues and events, and create the demo accounts")
+	demoAccts := fs.Bool("demo-accounts", false, "create the demo accounts without the demo catalog: buyer@demo.ticketing.dev (password demo-buyer-pass) and admin@demo.ticketing.dev (demo-admin-pass, role admin); their passwords are public: never on a system others can reach")
 	fs.StringVar(&cfg.Node.Credentials.Core, "nats-core-password", "", "password of NATS user core, with --insecure (default: the conf file's)")
 	fs.StringVar(&cfg.Node.Credentials.Edge, "nats-edge-password", "", "password of NATS user edge, with --insecure (default: the conf file's)")
 	cfg.Owner.Limits = inventory.DefaultLimits()
@@ -79,6 +80,9 @@ func runCore(ctx context.Context, args []string) error {
 		return err
 	}
 	reg := cli.NewRegistry()
+	if *demoAccts {
+		cfg.DemoAccounts = demoAccounts
+	}
 	c, err := startCore(ctx, cfg, sup, *demo, 0, log, reg)
 	if err != nil {
 		return errors.Join(err, sup.Shutdown())
@@ -121,8 +125,9 @@ var demoAccounts = []auth.SeedAccount{
 	{Email: "admin@demo.ticketing.dev", Password: "demo-admin-pass", DisplayName: "Demo Admin", Roles: []string{"admin"}},
 }
 
-// startCore starts a core process, with the demo data when demo is set;
-// onSaleIn > 0 opens the demo's waiting-room events that long after now.
+// startCore starts a core process, with the demo data (the catalog and
+// the accounts) when demo is set; onSaleIn > 0 opens the demo's
+// waiting-room events that long after now.
 func startCore(ctx context.Context, cfg core.Config, sup *supervisor.Supervisor, demo bool, onSaleIn time.Duration, log *slog.Logger, reg prometheus.Registerer) (*core.Core, error) {
 	if demo {
 		b, err := conf.Files.ReadFile("demo/demo.json")

@@ -108,8 +108,8 @@ func runDev(ctx context.Context, args []string) error {
 	if err != nil {
 		return errors.Join(err, sup.Shutdown())
 	}
-	fmt.Printf("\nticketing dev is running\n  API:          %s/v1/events\n  OpenAPI:      %s/v1/openapi.json\n%s  reports:      %s/v1/reports/events/<id> (admin token)\n  metrics:      %s/metrics\n  data:         %s\n  admin token:  %s\n%s  NATS:         %s (user core)\n  Kafka:        %s (embedded)\n  exports:      %s\nPress Ctrl-C to stop.\n\n",
-		e.URL(), e.URL(), waitingRooms(e), e.URL(), e.URL(), *data, cfg.AdminToken, coreSec.CABanner(e.URL()), c.Node.ClientURL(), strings.Join(bi.Brokers(), ","), filepath.Join(*data, "exports"))
+	fmt.Printf("\nticketing dev is running\n  API:          %s/v1/events\n  OpenAPI:      %s/v1/openapi.json\n%s  reports:      %s/v1/reports/events/<id> (an admin account)\n%s  metrics:      %s/metrics\n  data:         %s\n  admin token:  %s (bootstrap: sets accounts' roles)\n%s  NATS:         %s (user core)\n  Kafka:        %s (embedded)\n  exports:      %s\nPress Ctrl-C to stop.\n\n",
+		e.URL(), e.URL(), waitingRooms(e), e.URL(), demoAccountsBanner(*demo), e.URL(), *data, cfg.AdminToken, coreSec.CABanner(e.URL()), c.Node.ClientURL(), strings.Join(bi.Brokers(), ","), filepath.Join(*data, "exports"))
 	return sup.Wait(ctx)
 }
 
@@ -145,6 +145,23 @@ func openDemoSale(d *catalog.Dataset, in time.Duration, now time.Time) {
 			d.Events[i].OnSaleAt = now.Add(in).Truncate(time.Second)
 		}
 	}
+}
+
+// demoAccountsBanner lists the demo accounts and their passwords, for the
+// dev banner, when they were seeded.
+func demoAccountsBanner(demo bool) string {
+	if !demo {
+		return ""
+	}
+	var b strings.Builder
+	for _, a := range demoAccounts {
+		role := ""
+		if len(a.Roles) > 0 {
+			role = " (" + strings.Join(a.Roles, ", ") + ")"
+		}
+		fmt.Fprintf(&b, "  account:      %s / %s%s\n", a.Email, a.Password, role)
+	}
+	return b.String()
 }
 
 // waitingRooms lists the waiting-room pages of e's events with a queue, one

@@ -68,7 +68,7 @@ func TestFailoverKillsOwner(t *testing.T) {
 		c.waitReady(120 * time.Second)
 	}
 	e := startEdge(t, cores)
-	a := newAPI(t, e)
+	a := newAPI(t, e).signIn(testBuyer)
 	seats := a.createEvent("fo", 600, 2000, nil)
 	ownerName := leaseHolder(t, cores[0], "fo.0")
 	var victim *coreProc
@@ -233,7 +233,7 @@ func TestPausedOwnerStepsDown(t *testing.T) {
 		c.waitReady(120 * time.Second)
 	}
 	e := startEdge(t, cores)
-	a := newAPI(t, e)
+	a := newAPI(t, e).signIn(testBuyer)
 	a.createEvent("pz", 100, 100, nil)
 	ownerName := leaseHolder(t, cores[0], "pz.0")
 	var old, other *coreProc

@@ -23,7 +23,7 @@ func TestHoldExpiry(t *testing.T) {
 	c := cores[0]
 	c.start()
 	c.waitReady(60 * time.Second)
-	a := newAPI(t, startEdge(t, cores))
+	a := newAPI(t, startEdge(t, cores)).signIn(testBuyer)
 	a.createEvent("exp", 20, 10, nil)
 	inv := &natsapi.Client{NC: c.conn(), Timeout: 10 * time.Second}
 	ctx := context.Background()
@@ -49,7 +49,7 @@ func TestHoldExpiry(t *testing.T) {
 	// Nobody touches the partition: the owner's timer expires the hold.
 	eventually.Nil(t, 15*time.Second, func() error {
 		var h holdAnswer
-		code, err := a.do("GET", "/v1/holds/"+short.HoldID, map[string]string{"Authorization": "Bearer " + short.HoldToken}, nil, &h)
+		code, err := a.do("GET", "/v1/holds/"+short.HoldID, nil, nil, &h)
 		if err != nil || code != 200 || h.Status != "expired" {
 			return fmt.Errorf("hold: HTTP %d %v status %q", code, err, h.Status)
 		}
@@ -68,11 +68,11 @@ func TestHoldExpiry(t *testing.T) {
 	c.waitReady(60 * time.Second)
 	check := func() error {
 		var h holdAnswer
-		code, err := a.do("GET", "/v1/holds/"+short.HoldID, map[string]string{"Authorization": "Bearer " + short.HoldToken}, nil, &h)
+		code, err := a.do("GET", "/v1/holds/"+short.HoldID, nil, nil, &h)
 		if err != nil || code != 200 || h.Status != "expired" {
 			return fmt.Errorf("expired hold after restart: HTTP %d %v status %q", code, err, h.Status)
 		}
-		code, err = a.do("GET", "/v1/holds/"+kept.HoldID, map[string]string{"Authorization": "Bearer " + kept.HoldToken}, nil, &h)
+		code, err = a.do("GET", "/v1/holds/"+kept.HoldID, nil, nil, &h)
 		if err != nil || code != 200 || h.Status != "sold" {
 			return fmt.Errorf("sold hold after restart: HTTP %d %v status %q", code, err, h.Status)
 		}
@@ -97,7 +97,7 @@ func TestIdempotencyOverHTTP(t *testing.T) {
 	cores := newCores(t, 1)
 	cores[0].start()
 	cores[0].waitReady(60 * time.Second)
-	a := newAPI(t, startEdge(t, cores))
+	a := newAPI(t, startEdge(t, cores)).signIn(testBuyer)
 	a.createEvent("idem", 40, 100, nil)
 	post := func(key string, body map[string]any) (int, holdAnswer) {
 		var h holdAnswer
@@ -114,7 +114,7 @@ func TestIdempotencyOverHTTP(t *testing.T) {
 	}
 	// Seat order and formatting do not make another request.
 	code, again := post("k-1", map[string]any{"seats": []string{"s0-r0-2", "s0-r0-1"}})
-	if code != 201 || again.HoldID != first.HoldID || again.HoldToken != first.HoldToken || !again.ExpiresAt.Equal(first.ExpiresAt) {
+	if code != 201 || again.HoldID != first.HoldID || !again.ExpiresAt.Equal(first.ExpiresAt) {
 		t.Fatalf("replay: %d %+v, want %+v", code, again, first)
 	}
 	code, other := post("k-1", map[string]any{"seats": []string{"s0-r0-3"}})
@@ -130,7 +130,28 @@ func TestIdempotencyOverHTTP(t *testing.T) {
 	if code != 409 || refused.Error.Reason != inventory.ReasonSeatsUnavailable {
 		t.Fatalf("taken seat: %d %+v", code, refused.Error)
 	}
-	if code, err := a.do("DELETE", "/v1/holds/"+first.HoldID, map[string]string{"Authorization": "Bearer " + first.HoldToken}, nil, nil); err != nil || code != 200 {
+	// Keys are scoped to the caller: another account's request under the
+	// same key is its own (the seats are taken), not the buyer's replay.
+	admin := a.asAdmin()
+	var h holdAnswer
+	if code, err := admin.do("POST", "/v1/events/idem/holds", map[string]string{"Idempotency-Key": "k-1"}, body, &h); err != nil ||
+		code != 409 || h.Error == nil || h.Error.Reason != inventory.ReasonSeatsUnavailable {
+		t.Fatalf("another account, the buyer's key: %d %v %+v, want 409 %s", code, err, h.Error, inventory.ReasonSeatsUnavailable)
+	}
+	// Holds answer their account only: nobody else may read or release
+	// them, and they are not told the hold exists.
+	for _, who := range []struct {
+		name string
+		c    *api
+		want int
+	}{{"another account", admin, 404}, {"an anonymous caller", a.anonymous(), 401}} {
+		for _, method := range []string{"GET", "DELETE"} {
+			if code, err := who.c.do(method, "/v1/holds/"+first.HoldID, nil, nil, nil); err != nil || code != who.want {
+				t.Fatalf("%s by %s: HTTP %d %v, want %d", method, who.name, code, err, who.want)
+			}
+		}
+	}
+	if code, err := a.do("DELETE", "/v1/holds/"+first.HoldID, nil, nil, nil); err != nil || code != 200 {
 		t.Fatalf("release: %d %v", code, err)
 	}
 	if code, again := post("k-2", map[string]any{"seats": []string{"s0-r0-1"}}); code != 409 || again.Error.Reason != inventory.ReasonSeatsUnavailable {
@@ -183,7 +204,7 @@ func TestHoldRateLimitInRedis(t *testing.T) {
 	cores := newCores(t, 1)
 	cores[0].start()
 	cores[0].waitReady(60 * time.Second)
-	a := newAPI(t, startEdgeWith(t, cores, edge.RateLimitConfig{RedisAddr: addr}))
+	a := newAPI(t, startEdgeWith(t, cores, edge.RateLimitConfig{RedisAddr: addr})).signIn(testBuyer)
 	a.createEvent("rl", 20, 1000, nil)
 	statuses := map[int]int{}
 	for i := range 30 {

@@ -47,7 +47,6 @@ func TestWaitingRoomPageInBrowser(t *testing.T) {
 	cores[0].waitReady(60 * time.Second)
 	e := startEdgeOn(t, cores, "edge-test", edgeAddr, edge.RateLimitConfig{Disabled: true})
 	a := newAPI(t, e)
-	a.admin = a.demoAdmin()
 	ctx := chromiumtest.New(t, 3*time.Minute)
 	authenticator := chromiumtest.VirtualAuthenticator(t, ctx)
 
@@ -247,20 +246,6 @@ func at(path string) chromedp.Action[chromedp.Void] {
 	})
 }
 
-// demoAdmin signs in as the admin of the demo data (a core started with
-// --demo) and returns its Authorization header.
-func (a *api) demoAdmin() map[string]string {
-	a.t.Helper()
-	var out struct {
-		AccessToken string `json:"access_token"`
-	}
-	in := map[string]string{"email": "admin@demo.ticketing.dev", "password": "demo-admin-pass"}
-	if code, err := a.do("POST", "/v1/auth/signin", nil, in, &out); err != nil || code != 200 || out.AccessToken == "" {
-		a.t.Fatalf("sign in as the demo admin: %d %v", code, err)
-	}
-	return map[string]string{"Authorization": "Bearer " + out.AccessToken}
-}
-
 // createQueueEvent creates a venue with 40 reserved seats and a GA zone of
 // 100, and an event at it with its waiting room on, on sale at onSale.
 func (a *api) createQueueEvent(id string, onSale time.Time) {
@@ -280,14 +265,14 @@ func (a *api) createQueueEventSized(id string, onSale time.Time, rows, gaCap int
 	for r := 0; r < rows; r++ {
 		v.Sections[0].Rows = append(v.Sections[0].Rows, catalog.Row{ID: fmt.Sprintf("r%d", r), Seats: 20, Zone: "std"})
 	}
-	auth := a.adminHeaders()
+	adm := a.asAdmin()
 	var out json.RawMessage
-	if code, err := a.do("POST", "/v1/admin/venues", auth, v, &out); err != nil || code != 201 {
+	if code, err := adm.do("POST", "/v1/admin/venues", nil, v, &out); err != nil || code != 201 {
 		a.t.Fatalf("create venue: %d %v %s", code, err, out)
 	}
 	ev := map[string]any{"id": id, "name": "Event " + id, "venue_id": v.ID, "queue": true,
 		"on_sale_at": onSale.UTC().Format(time.RFC3339Nano), "starts_at": time.Now().Add(30 * 24 * time.Hour).UTC().Format(time.RFC3339)}
-	if code, err := a.do("POST", "/v1/admin/events", auth, ev, nil); err != nil || code != 201 {
+	if code, err := adm.do("POST", "/v1/admin/events", nil, ev, nil); err != nil || code != 201 {
 		a.t.Fatalf("create event: %d %v", code, err)
 	}
 	eventually.Nil(a.t, 30*time.Second, func() error {

@@ -123,7 +123,7 @@ type funnel struct {
 func TestDevKafkaPipeline(t *testing.T) {
 	d := &devProc{t: t, dir: t.TempDir(), http: freeAddr(t), nats: freeAddr(t), leaf: freeAddr(t), adminTok: testAdminToken}
 	d.start()
-	a := d.api(30 * time.Second)
+	a := d.api(30 * time.Second).signIn(testBuyer)
 	nc, err := coreConn(d.secrets(), d.nats)
 	if err != nil {
 		t.Fatal(err)
@@ -148,18 +148,18 @@ func TestDevKafkaPipeline(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	code, err := a.do("DELETE", "/v1/holds/"+holds[4].HoldID, map[string]string{"Authorization": "Bearer " + holds[4].HoldToken}, nil, nil)
+	code, err := a.do("DELETE", "/v1/holds/"+holds[4].HoldID, nil, nil, nil)
 	if err != nil || code != 200 {
 		t.Fatalf("release: HTTP %d %v", code, err)
 	}
 
-	auth := map[string]string{"Authorization": "Bearer " + testAdminToken}
+	admin := a.asAdmin()
 	// 5 holds of 2 tickets, 2 of them sold at 35.00 each ticket, 1 released.
 	wantReport := func(held, heldNow, placed int) {
 		t.Helper()
 		eventually.Nil(t, 60*time.Second, func() error {
 			var r eventReport
-			code, err := a.do("GET", "/v1/reports/events/club-night", auth, nil, &r)
+			code, err := admin.do("GET", "/v1/reports/events/club-night", nil, nil, &r)
 			if err != nil || code != 200 {
 				return fmt.Errorf("report: HTTP %d %v", code, err)
 			}
@@ -168,7 +168,7 @@ func TestDevKafkaPipeline(t *testing.T) {
 				return fmt.Errorf("report %+v; %s", r, bridgeMetrics(a))
 			}
 			var f funnel
-			code, err = a.do("GET", "/v1/reports/events/club-night/funnel", auth, nil, &f)
+			code, err = admin.do("GET", "/v1/reports/events/club-night/funnel", nil, nil, &f)
 			if err != nil || code != 200 {
 				return fmt.Errorf("funnel: HTTP %d %v", code, err)
 			}
@@ -179,8 +179,14 @@ func TestDevKafkaPipeline(t *testing.T) {
 		})
 	}
 	wantReport(10, 4, 5)
-	if code, _ := a.do("GET", "/v1/reports/events/club-night", nil, nil, nil); code != 401 {
-		t.Fatalf("a report without the admin token: HTTP %d, want 401", code)
+	if code, _ := a.anonymous().do("GET", "/v1/reports/events/club-night", nil, nil, nil); code != 401 {
+		t.Fatalf("a report for an anonymous caller: HTTP %d, want 401", code)
+	}
+	if code, _ := a.do("GET", "/v1/reports/events/club-night", nil, nil, nil); code != 403 {
+		t.Fatalf("a report for a buyer: HTTP %d, want 403", code)
+	}
+	if code, _ := a.do("GET", "/v1/reports/events/club-night", map[string]string{"Authorization": "Bearer " + testAdminToken}, nil, nil); code != 401 {
+		t.Fatalf("a report with the bootstrap admin token: HTTP %d, want 401", code)
 	}
 
 	// A burst of 300 one-ticket holds, then SIGKILL while the bridge and the

@@ -20,6 +20,7 @@ import (
 	"github.com/ticketing/ticketing/internal/cloudevents"
 	"github.com/ticketing/ticketing/internal/eventually"
 	"github.com/ticketing/ticketing/internal/jsnames"
+	"github.com/ticketing/ticketing/services/catalog"
 	"github.com/ticketing/ticketing/services/queue"
 	queueapi "github.com/ticketing/ticketing/services/queue/natsapi"
 )
@@ -81,10 +82,11 @@ func TestQueueAcrossTwoEdges(t *testing.T) {
 		startNamedEdge(t, cores, "edge-east", edge.RateLimitConfig{Disabled: true}),
 		startNamedEdge(t, cores, "edge-west", edge.RateLimitConfig{Disabled: true}),
 	}
-	apis := []*api{newAPI(t, edges[0]), newAPI(t, edges[1])}
+	// Every shopper buys as the demo buyer (an account may shop in several
+	// places in line; the admission token is the place's).
+	apis := []*api{newAPI(t, edges[0]).signIn(testBuyer), newAPI(t, edges[1]).signIn(testBuyer)}
 	const event = "two-edges"
-	onSale := time.Now().Add(10 * time.Second)
-	apis[0].createQueueEventSized(event, onSale, 1, 30) // 20 seats + 30 GA: 50
+	onSale := apis[0].createWaitingRoomEvent(event, 10*time.Second, 1, 30) // 20 seats + 30 GA: 50
 	// The second edge learns of the event from its catalog mirror.
 	eventually.Nil(t, 30*time.Second, func() error {
 		_, err := apis[1].availability(event)
@@ -272,8 +274,7 @@ func TestQueueAcrossTwoEdges(t *testing.T) {
 		})
 	})
 	// A released hold brings seats back: the lines resume, places kept.
-	if code, err := shoppers[0].a.do("DELETE", "/v1/holds/"+holds[0].HoldID,
-		map[string]string{"Authorization": "Bearer " + holds[0].HoldToken}, nil, nil); err != nil || code != 200 {
+	if code, err := shoppers[0].a.do("DELETE", "/v1/holds/"+holds[0].HoldID, nil, nil, nil); err != nil || code != 200 {
 		t.Fatalf("release: %d %v", code, err)
 	}
 	eventually.Nil(t, 30*time.Second, func() error {
@@ -303,6 +304,44 @@ func TestQueueAcrossTwoEdges(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// createWaitingRoomEvent creates, as the admin, a venue with rows of 20
+// reserved seats (zone "std", section "s0", rows "r0", "r1", …) and a GA
+// zone "ga" of gaCap, and an event at it with its waiting room on, on sale
+// in onSaleIn from the creation (the admin signed in first, which takes a
+// while); it returns the on-sale time once the edge serves the event's
+// waiting room.
+func (a *api) createWaitingRoomEvent(id string, onSaleIn time.Duration, rows, gaCap int) time.Time {
+	a.t.Helper()
+	v := catalog.Venue{ID: id + "-venue", Name: "Venue " + id, City: "Testville",
+		Zones: []catalog.Zone{{ID: "std", Name: "Standard", Kind: catalog.Reserved, PriceCents: 5000, Currency: "USD"},
+			{ID: "ga", Name: "Floor", Kind: catalog.GA, Capacity: gaCap, PriceCents: 3000, Currency: "USD"}},
+		Sections: []catalog.Section{{ID: "s0", Name: "Section 0"}}}
+	for r := 0; r < rows; r++ {
+		v.Sections[0].Rows = append(v.Sections[0].Rows, catalog.Row{ID: fmt.Sprintf("r%d", r), Seats: 20, Zone: "std"})
+	}
+	admin := a.asAdmin()
+	onSale := time.Now().Add(onSaleIn)
+	if code, err := admin.do("POST", "/v1/admin/venues", nil, v, nil); err != nil || code != 201 {
+		a.t.Fatalf("create venue: %d %v", code, err)
+	}
+	ev := map[string]any{"id": id, "name": "Event " + id, "venue_id": v.ID, "queue": true,
+		"on_sale_at": onSale.UTC().Format(time.RFC3339Nano), "starts_at": time.Now().Add(30 * 24 * time.Hour).UTC().Format(time.RFC3339)}
+	if code, err := admin.do("POST", "/v1/admin/events", nil, ev, nil); err != nil || code != 201 {
+		a.t.Fatalf("create event: %d %v", code, err)
+	}
+	eventually.Nil(a.t, 30*time.Second, func() error {
+		if _, err := a.availability(id); err != nil {
+			return err
+		}
+		code, err := a.do("GET", "/queue/"+id, nil, nil, nil)
+		if err == nil && code != 200 {
+			err = fmt.Errorf("GET /queue/%s: HTTP %d", id, code)
+		}
+		return err
+	})
+	return onSale
 }
 
 // queueEvents counts the waiting room's domain events of event in EVENTS
@@ -358,10 +397,9 @@ func TestQueueControllerFailover(t *testing.T) {
 		c.waitReady(90 * time.Second)
 	}
 	e := startNamedEdge(t, cores, "edge-f", edge.RateLimitConfig{Disabled: true})
-	a := newAPI(t, e)
+	a := newAPI(t, e).signIn(testBuyer)
 	const event = "failover-sale"
-	onSale := time.Now().Add(8 * time.Second)
-	a.createQueueEventSized(event, onSale, 2, 100)
+	a.createWaitingRoomEvent(event, 8*time.Second, 2, 100)
 	line := make([]*shopper, 30)
 	for i := range line {
 		s := &shopper{a: a, session: newSession()}

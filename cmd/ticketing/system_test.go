@@ -15,6 +15,7 @@ import (
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,6 +35,7 @@ import (
 	"github.com/ticketing/ticketing/internal/tlsconf"
 	"github.com/ticketing/ticketing/leafnodes"
 	"github.com/ticketing/ticketing/services/catalog"
+	"github.com/ticketing/ticketing/services/identity/auth"
 )
 
 var binPath string
@@ -147,7 +149,7 @@ func newCores(t *testing.T, n int, extra ...string) []*coreProc {
 func (c *coreProc) start() {
 	c.t.Helper()
 	args := []string{"core", "--name", c.name, "--data", c.dir, "--nats", c.natsAddr, "--leaf", c.leafAddr,
-		"--ops", c.ops, "--admin-token", testAdminToken, "--log-format", "text", "--hold-min-ttl", "1s", "--secrets", testSecrets.Dir}
+		"--ops", c.ops, "--admin-token", testAdminToken, "--demo-accounts", "--log-format", "text", "--hold-min-ttl", "1s", "--secrets", testSecrets.Dir}
 	if len(c.routes) > 0 {
 		args = append(args, "--cluster", c.cluster, "--routes", strings.Join(c.routes, ","))
 	}
@@ -291,22 +293,36 @@ func startEdgeOn(t *testing.T, cores []*coreProc, name, httpAddr string, rl edge
 	return e
 }
 
-// api is an HTTP client of an edge.
+// The demo accounts (demoAccounts), which every core of the tests seeds
+// (--demo-accounts, or --demo through ticketing dev): a buyer and an admin.
+var (
+	testBuyer = demoAccounts[0]
+	testAdmin = demoAccounts[1]
+)
+
+// api is an HTTP client of an edge: anonymous, or signed in to one
+// account (signIn), whose access token it sends with every request that
+// sets no Authorization header of its own, refreshing it before it
+// expires.
 type api struct {
 	t    *testing.T
 	base string
 	hc   *http.Client
-	// admin, when set, authorizes the admin calls (an admin's access
-	// token); else the bootstrap admin token.
-	admin map[string]string
+
+	mu       sync.Mutex
+	email    string // signed in as, with password; "" anonymous
+	password string
+	tokens   sessionTokens
+	expires  time.Time // of tokens.AccessToken
+	admin    *api      // the admin's client (asAdmin), made once
 }
 
-// adminHeaders are the headers of an admin call.
-func (a *api) adminHeaders() map[string]string {
-	if a.admin != nil {
-		return a.admin
-	}
-	return map[string]string{"Authorization": "Bearer " + testAdminToken}
+// sessionTokens is the edge's answer to a sign-in or a refresh.
+type sessionTokens struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	ExpiresIn    int    `json:"expires_in"`
+	Scope        string `json:"scope"`
 }
 
 func newAPI(t *testing.T, e *edge.Edge) *api {
@@ -314,8 +330,117 @@ func newAPI(t *testing.T, e *edge.Edge) *api {
 		Transport: &http.Transport{MaxIdleConnsPerHost: 512, MaxConnsPerHost: 512}}}
 }
 
-// do sends a request and decodes a JSON answer into out (if not nil).
+// anonymous is a client of the same edge signed in to no account.
+func (a *api) anonymous() *api { return &api{t: a.t, base: a.base, hc: a.hc} }
+
+// signIn signs a in as acct (email and password) and returns it; the test
+// fails if the edge refuses.
+func (a *api) signIn(acct auth.SeedAccount) *api {
+	a.t.Helper()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.email, a.password = acct.Email, acct.Password
+	if err := a.signInLocked(); err != nil {
+		a.t.Fatalf("sign in as %s: %v", acct.Email, err)
+	}
+	return a
+}
+
+// asAdmin is a client of the same edge signed in as the demo admin.
+func (a *api) asAdmin() *api {
+	a.t.Helper()
+	a.mu.Lock()
+	adm := a.admin
+	if adm == nil {
+		adm = a.anonymous()
+		a.admin = adm
+	}
+	a.mu.Unlock()
+	adm.mu.Lock()
+	signedIn := adm.email != ""
+	adm.mu.Unlock()
+	if !signedIn {
+		adm.signIn(testAdmin)
+	}
+	return adm
+}
+
+func (a *api) signInLocked() error {
+	var t sessionTokens
+	code, err := a.send("POST", "/v1/auth/signin", map[string]string{"Authorization": ""},
+		map[string]string{"email": a.email, "password": a.password}, &t)
+	if err == nil && (code != 200 || t.AccessToken == "") {
+		err = fmt.Errorf("sign-in: HTTP %d, access token %q", code, t.AccessToken)
+	}
+	if err != nil {
+		return err
+	}
+	a.tokens, a.expires = t, time.Now().Add(time.Duration(t.ExpiresIn)*time.Second)
+	return nil
+}
+
+// accessToken is the session's access token ("" anonymous), refreshed
+// when it has less than a minute left (access tokens live 5 minutes; some
+// tests run longer), or, if the refresh is refused, signed in anew.
+func (a *api) accessToken() (string, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.email == "" || time.Until(a.expires) > time.Minute {
+		return a.tokens.AccessToken, nil
+	}
+	var t sessionTokens
+	req, _ := http.NewRequest("POST", a.base+"/v1/auth/token", strings.NewReader(url.Values{
+		"grant_type": {"refresh_token"}, "refresh_token": {a.tokens.RefreshToken}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := a.hc.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("refresh: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == 200 && json.NewDecoder(resp.Body).Decode(&t) == nil && t.AccessToken != "" {
+		a.tokens, a.expires = t, time.Now().Add(time.Duration(t.ExpiresIn)*time.Second)
+		return t.AccessToken, nil
+	}
+	if err := a.signInLocked(); err != nil {
+		return "", fmt.Errorf("refresh refused (HTTP %d), and %w", resp.StatusCode, err)
+	}
+	return a.tokens.AccessToken, nil
+}
+
+// subject is the signed-in account's id.
+func (a *api) subject() string {
+	a.t.Helper()
+	var p struct {
+		ID string `json:"id"`
+	}
+	if code, err := a.do("GET", "/v1/account", nil, nil, &p); err != nil || code != 200 || p.ID == "" {
+		a.t.Fatalf("account: HTTP %d %v, id %q", code, err, p.ID)
+	}
+	return p.ID
+}
+
+// do sends a request, with the session's access token unless headers set
+// Authorization ("" for none), and decodes a JSON answer into out (if not
+// nil).
 func (a *api) do(method, path string, headers map[string]string, body any, out any) (int, error) {
+	if _, ok := headers["Authorization"]; !ok {
+		at, err := a.accessToken()
+		if err != nil {
+			return 0, err
+		}
+		if at != "" {
+			h := map[string]string{"Authorization": "Bearer " + at}
+			for k, v := range headers {
+				h[k] = v
+			}
+			headers = h
+		}
+	}
+	return a.send(method, path, headers, body, out)
+}
+
+// send sends a request as it is (do's own, without the session).
+func (a *api) send(method, path string, headers map[string]string, body any, out any) (int, error) {
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
@@ -324,6 +449,10 @@ func (a *api) do(method, path string, headers map[string]string, body any, out a
 	req, _ := http.NewRequest(method, a.base+path, rd)
 	req.Header.Set("Content-Type", "application/json")
 	for k, v := range headers {
+		if v == "" {
+			req.Header.Del(k)
+			continue
+		}
 		req.Header.Set(k, v)
 	}
 	resp, err := a.hc.Do(req)
@@ -347,7 +476,6 @@ type holdAnswer struct {
 	Quantity  int       `json:"quantity"`
 	Status    string    `json:"status"`
 	ExpiresAt time.Time `json:"expires_at"`
-	HoldToken string    `json:"hold_token"`
 	Error     *struct {
 		Code, Reason, Message string
 	} `json:"error"`
@@ -385,14 +513,14 @@ func (a *api) createEvent(id string, seats, gaCap int, partitions []catalog.Part
 		sec := &v.Sections[len(v.Sections)-1]
 		sec.Rows = append(sec.Rows, catalog.Row{ID: fmt.Sprintf("r%d", r%10), Seats: 20, Zone: "std"})
 	}
-	auth := map[string]string{"Authorization": "Bearer " + testAdminToken}
-	if code, err := a.do("POST", "/v1/admin/venues", auth, v, nil); err != nil || code != 201 {
+	admin := a.asAdmin()
+	if code, err := admin.do("POST", "/v1/admin/venues", nil, v, nil); err != nil || code != 201 {
 		a.t.Fatalf("create venue: %d %v", code, err)
 	}
 	now := time.Now().UTC()
 	ev := catalog.Event{ID: id, Name: "Event " + id, VenueID: v.ID, OnSaleAt: now.Add(-time.Hour),
 		StartsAt: now.Add(30 * 24 * time.Hour), Partitions: partitions}
-	if code, err := a.do("POST", "/v1/admin/events", auth, ev, nil); err != nil || code != 201 {
+	if code, err := admin.do("POST", "/v1/admin/events", nil, ev, nil); err != nil || code != 201 {
 		a.t.Fatalf("create event: %d %v", code, err)
 	}
 	// The edge learns of the event from its catalog mirror, and the owners

@@ -42,7 +42,8 @@ func TestTraceOfAHold(t *testing.T) {
 	d := &devProc{t: t, dir: t.TempDir(), http: freeAddr(t), nats: freeAddr(t), leaf: freeAddr(t), adminTok: testAdminToken,
 		extra: []string{"--kafka-port", kafkaPort, "--log-format", "json"}}
 	d.start()
-	a := d.api(30 * time.Second)
+	a := d.api(30 * time.Second).signIn(testBuyer)
+	buyer := a.subject()
 
 	// Every hold request as it reaches the core.
 	nc, err := coreConn(d.secrets(), d.nats)
@@ -89,7 +90,8 @@ func TestTraceOfAHold(t *testing.T) {
 				break
 			}
 			for _, key := range []string{"traced", "not-traced", "no-context"} {
-				if strings.Contains(string(m.Data), `"anon:`+key+`"`) {
+				// Idempotency keys reach the core scoped to the caller.
+				if strings.Contains(string(m.Data), `"`+buyer+`:`+key+`"`) {
 					seen[key] = m.Header
 				}
 			}

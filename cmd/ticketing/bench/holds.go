@@ -3,10 +3,10 @@
 // same run (and with --json one JSON object on its last line).
 //
 //   - holds: seat holds at one partition over NATS through an edge's leaf
-//     node, or through the edge's HTTP API (--via-http), driven by a
-//     load-generating child process (holds-client) as remote clients
-//     would; ceilings: echo request/reply and synchronous JetStream
-//     publishes over the same path.
+//     node, or through the edge's HTTP API (--via-http, signed in to an
+//     account as a browser is), driven by a load-generating child process
+//     (holds-client) as remote clients would; ceilings: echo request/reply
+//     and synchronous JetStream publishes over the same path.
 //   - bridge: domain events mirrored from JetStream to Kafka, next to a raw
 //     franz-go producer and a raw JetStream consumer.
 //   - queue: waiting-room WebSockets held by one edge (a child process),
@@ -60,6 +60,7 @@ import (
 	"github.com/ticketing/ticketing/leafnodes"
 	"github.com/ticketing/ticketing/services/catalog"
 	catalogapi "github.com/ticketing/ticketing/services/catalog/natsapi"
+	idtoken "github.com/ticketing/ticketing/services/identity/token"
 	"github.com/ticketing/ticketing/services/inventory"
 	"github.com/ticketing/ticketing/services/inventory/natsapi"
 )
@@ -88,6 +89,9 @@ func Run(ctx context.Context, args []string) error {
 
 // Subjects and events of the holds benchmark.
 const (
+	// benchHolder is the holder of the holds sent over NATS: an account id
+	// of the real length, as the edge names the signed-in caller.
+	benchHolder        = "u_00000000000000000000000000"
 	benchEchoPartition = "bench-echo.0"
 	benchPublishSubj   = "bench.publish"
 	benchPeak          = "bench-peak"
@@ -132,6 +136,10 @@ type HoldsReport struct {
 	// The peak phase's alone (the one holds/s is measured in).
 	SystemPeak procCounters `json:"system_peak"`
 	ClientPeak procCounters `json:"load_generator_peak"`
+	// Through HTTP: the load generator's sign-ins and refreshes (one
+	// session, its access token sent with every hold).
+	SignIns   int64 `json:"sign_ins,omitempty"`
+	Refreshes int64 `json:"refreshes,omitempty"`
 	// Tracing (--tracing): the system's and the load generator's.
 	Traced
 }
@@ -144,6 +152,7 @@ type clientReport struct {
 	// counters over them.
 	HoldsCPU                    float64
 	HoldsCounters, PeakCounters procCounters
+	SignIns, Refreshes          int64
 }
 
 // benchHolds runs a core and an edge in this process and drives them from a
@@ -157,7 +166,8 @@ func benchHolds(ctx context.Context, args []string) error {
 	var o holdsOpts
 	fs.DurationVar(&o.dur, "duration", 5*time.Second, "length of each measured phase")
 	fs.IntVar(&o.conc, "concurrency", 512, "requests in flight at once (closed-loop workers)")
-	fs.BoolVar(&o.viaHTTP, "via-http", false, "drive holds through the edge HTTP API instead of NATS")
+	fs.BoolVar(&o.viaHTTP, "via-http", false, "drive holds through the edge HTTP API instead of NATS, signed in to an account of the run's own")
+	fs.DurationVar(&o.accessTTL, "access-token-lifetime", 5*time.Minute, "lifetime of the core's access tokens (as ticketing core's); through HTTP the load generator renews its session a minute before its token expires, or at half its lifetime if that is sooner")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
 	fs.StringVar(&o.data, "data", "", "data directory (default: a temporary one, removed afterwards)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the system (this process) to this file")
@@ -217,6 +227,7 @@ type holdsOpts struct {
 	dur                                   time.Duration
 	conc                                  int
 	viaHTTP                               bool
+	accessTTL                             time.Duration
 	data                                  string
 	cpuProfile, memProfile, clientProfile string
 	cipher                                string // the store's, when secure
@@ -256,6 +267,7 @@ func holdsOnce(ctx context.Context, o holdsOpts, s setup) (HoldsReport, error) {
 	c, err := core.Start(ctx, core.Config{
 		Node:       coreSec.SecureNode(node.Config{Name: "core-1", DataDir: dir, ClientAddr: "127.0.0.1:0", LeafAddr: "127.0.0.1:0"}),
 		AdminToken: token,
+		Identity:   core.IdentityConfig{Tokens: idtoken.Config{Lifetime: o.accessTTL}},
 	}, sup, log, reg)
 	if err != nil {
 		return HoldsReport{}, err
@@ -278,6 +290,12 @@ func holdsOnce(ctx context.Context, o holdsOpts, s setup) (HoldsReport, error) {
 	inv := &natsapi.Client{NC: c.NC, Timeout: 10 * time.Second}
 	if err := createBenchEvents(ctx, c.NC, token, inv); err != nil {
 		return HoldsReport{}, err
+	}
+	var acct benchAccount
+	if o.viaHTTP {
+		if acct, err = seedBenchAccount(ctx, c); err != nil {
+			return HoldsReport{}, err
+		}
 	}
 	// The echo ceiling's responder runs in the core, where the owners run.
 	echo, err := c.NC.Subscribe(natsapi.Subject(benchEchoPartition, natsapi.OpHold), func(m *nats.Msg) { _ = m.Respond(m.Data) })
@@ -334,7 +352,7 @@ func holdsOnce(ctx context.Context, o holdsOpts, s setup) (HoldsReport, error) {
 		cargs = append(cargs, "--insecure", "--core-user", user, "--core-password", pass)
 	}
 	if o.viaHTTP {
-		cargs = append(cargs, "--via-http")
+		cargs = append(cargs, "--via-http", "--account-email", acct.email)
 	}
 	if o.clientProfile != "" {
 		cargs = append(cargs, "--cpuprofile", o.clientProfile)
@@ -346,6 +364,9 @@ func holdsOnce(ctx context.Context, o holdsOpts, s setup) (HoldsReport, error) {
 		cargs = append(cargs, "--progress")
 	}
 	child := exec.CommandContext(ctx, self, cargs...)
+	if o.viaHTTP {
+		child.Env = append(os.Environ(), envAccountPassword+"="+acct.password)
+	}
 	var out bytes.Buffer
 	child.Stdout, child.Stderr = &out, marks
 	if err := child.Run(); err != nil {
@@ -357,7 +378,7 @@ func holdsOnce(ctx context.Context, o holdsOpts, s setup) (HoldsReport, error) {
 	}
 	rep := HoldsReport{Path: "nats", TLS: secure, LoadgenTLS: secure && o.loadgenTLS, HTTPTLS: secure && o.viaHTTP && o.httpTLS, Concurrency: o.conc, Holds: cr.Holds, HalfPeak: cr.HalfPeak, Echo: cr.Echo, EchoHalf: cr.EchoHalf, Publish: cr.Publish,
 		System: marks.end.sub(marks.start), Client: cr.HoldsCounters, ClientCPU: cr.HoldsCPU,
-		SystemPeak: marks.half.sub(marks.start), ClientPeak: cr.PeakCounters}
+		SystemPeak: marks.half.sub(marks.start), ClientPeak: cr.PeakCounters, SignIns: cr.SignIns, Refreshes: cr.Refreshes}
 	rep.SystemCPU = rep.System.CPU()
 	if o.viaHTTP {
 		rep.Path = "http"
@@ -412,6 +433,9 @@ func benchHoldsClient(ctx context.Context, args []string) error {
 	dur := fs.Duration("duration", 5*time.Second, "length of each measured phase")
 	conc := fs.Int("concurrency", 512, "requests in flight at once")
 	viaHTTP := fs.Bool("via-http", false, "drive holds through the HTTP API")
+	var acct benchAccount
+	fs.StringVar(&acct.email, "account-email", "", "with --via-http: the account to sign in to")
+	fs.StringVar(&acct.password, "account-password", "", "its password (default $"+envAccountPassword+")")
 	progress := fs.Bool("progress", false, "show progress bars on a terminal")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the holds phases to this file")
 	// The load generator's own collections (every ~100 ms with Go's
@@ -474,7 +498,8 @@ func benchHoldsClient(ctx context.Context, args []string) error {
 
 	// Ceiling 1: request/reply with an echo responder in the core, over the
 	// same leaf-node path and with the same payload size as a hold.
-	payload, _ := json.Marshal(inventory.HoldRequest{Zone: "ga", Quantity: 1, IdempotencyKey: "anon:00000000-0000-0000-0000-000000000000", Fingerprint: "0123456789abcdef0123456789abcdef"})
+	payload, _ := json.Marshal(inventory.HoldRequest{Zone: "ga", Quantity: 1, Holder: benchHolder,
+		IdempotencyKey: benchHolder + ":00000000-0000-0000-0000-000000000000", Fingerprint: "0123456789abcdef0123456789abcdef"})
 	echoSubj := natsapi.Subject(benchEchoPartition, natsapi.OpHold)
 	waitInterest(client, echoSubj)
 	echo := func(ctx context.Context, _ int, _ int64) (loadgen.Outcome, error) {
@@ -492,9 +517,21 @@ func benchHoldsClient(ctx context.Context, args []string) error {
 	}, bar("ceiling: JetStream publish"))
 
 	// Holds: GA holds of one ticket each, every one with its own
-	// idempotency key, at one partition.
+	// idempotency key, at one partition. Through HTTP, as one signed-in
+	// account: one access token on every request, as a browser sends its
+	// session's, renewed in the background before it expires.
+	var sess *benchSession
+	if *viaHTTP {
+		sess = newBenchSession(*edgeHTTP, acct, tc)
+		if err := sess.signIn(ctx); err != nil {
+			return err
+		}
+		sctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go sess.keepFresh(sctx)
+	}
 	inv := &natsapi.Client{NC: client, Timeout: 10 * time.Second, AttemptTimeout: 5 * time.Second}
-	hold := holdOp(inv, *edgeHTTP, *viaHTTP, *conc, tc)
+	hold := holdOp(inv, *edgeHTTP, sess, *conc, tc)
 	var okPeak, okHalf atomic.Int64
 	stopProfile, err := startCPUProfile(*cpuProfile)
 	if err != nil {
@@ -518,6 +555,9 @@ func benchHoldsClient(ctx context.Context, args []string) error {
 	// The latency ceiling for the half-peak phase: the same path, rate and
 	// open loop with nothing decided or written.
 	rep.EchoHalf = loadgen.Open(ctx, "echo at half peak", rate, *dur, 4**conc, echo, bar("ceiling: echo at half peak"))
+	if sess != nil {
+		rep.SignIns, rep.Refreshes = sess.signIns.Load(), sess.refreshes.Load()
+	}
 	return json.NewEncoder(os.Stdout).Encode(rep)
 }
 
@@ -550,7 +590,10 @@ func waitInterest(nc *nats.Conn, subj string) {
 	}
 }
 
-func holdOp(inv *natsapi.Client, base string, viaHTTP bool, conc int, tc *tls.Config) func(event string, ok *atomic.Int64) loadgen.Op {
+// holdOp makes the holds phases' operation: over NATS as the edge's
+// handlers send holds to the core, or, with a session, through the edge's
+// HTTP API.
+func holdOp(inv *natsapi.Client, base string, sess *benchSession, conc int, tc *tls.Config) func(event string, ok *atomic.Int64) loadgen.Op {
 	// fasthttp's client: a load generator should cost the shared CPU as
 	// little as it can (Go's net/http client costs about three times more).
 	// Its connections live as long as the run, as a buyer's browser keeps
@@ -569,10 +612,11 @@ func holdOp(inv *natsapi.Client, base string, viaHTTP bool, conc int, tc *tls.Co
 		url := base + "/v1/events/" + event + "/holds"
 		return func(ctx context.Context, _ int, i int64) (loadgen.Outcome, error) {
 			key := event + "-" + strconv.FormatInt(i, 10)
-			if !viaHTTP { // the load generator is the entry point: it samples
+			if sess == nil { // the load generator is the entry point: it samples
 				ctx, span := tracing.StartEntry(ctx, "bench.hold", trace.SpanKindClient, "")
 				defer span.End()
-				_, err := inv.Hold(ctx, part, inventory.HoldRequest{Zone: "ga", Quantity: 1, IdempotencyKey: "anon:" + key, Fingerprint: "bench"})
+				_, err := inv.Hold(ctx, part, inventory.HoldRequest{Zone: "ga", Quantity: 1, Holder: benchHolder,
+					IdempotencyKey: benchHolder + ":" + key, Fingerprint: "bench"})
 				if errs.Is(errs.Conflict, err) {
 					return loadgen.Rejected, nil
 				}
@@ -588,6 +632,7 @@ func holdOp(inv *natsapi.Client, base string, viaHTTP bool, conc int, tc *tls.Co
 			req.Header.SetMethod(fasthttp.MethodPost)
 			req.Header.SetContentType("application/json")
 			req.Header.Set("Idempotency-Key", key)
+			req.Header.Set("Authorization", sess.header())
 			req.SetBodyRaw(body)
 			if err := hc.DoTimeout(req, resp, 10*time.Second); err != nil {
 				return loadgen.OK, err
@@ -640,6 +685,9 @@ func printHolds(r HoldsReport) {
 			r.SystemCPU, 1e6*r.SystemCPU/float64(n), r.ClientCPU, 1e6*r.ClientCPU/float64(n))
 		fmt.Printf("  system:         %s\n  load generator: %s\n", r.System.perOp(n), r.Client.perOp(n))
 		fmt.Printf("peak phase alone:\n  system:         %s\n  load generator: %s\n", r.SystemPeak.perOp(r.Holds.Ops), r.ClientPeak.perOp(r.Holds.Ops))
+	}
+	if r.SignIns > 0 {
+		fmt.Printf("session: %d sign-in(s) and %d refresh(es); every hold sent its access token\n", r.SignIns, r.Refreshes)
 	}
 	if r.TracingRatio > 0 {
 		fmt.Printf("tracing: sampling ratio %g, %d spans exported over OTLP\n", r.TracingRatio, r.SpansExported)
