@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ticketing/ticketing/services/identity/auth/authtest"
+
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -74,6 +76,7 @@ func TestWaitingRoomThroughTheEdge(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	core, coreNC, js := nodetest.Start(t)
+	authtest.Start(t, coreNC, js, "http://localhost:8080") // the identity service the edge asks at start
 	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: jsnames.CatalogBucket})
 	if err != nil {
 		t.Fatal(err)

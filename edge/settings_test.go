@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ticketing/ticketing/services/identity/auth/authtest"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ticketing/ticketing/conf"
@@ -42,6 +44,8 @@ func TestSettingsReachARunningEdge(t *testing.T) {
 	defer cancel()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	core, coreNC, js := nodetest.Start(t)
+	ids := authtest.Start(t, coreNC, js, "http://localhost:8080") // the identity service the edge asks at start
+	buyer := "Bearer " + ids.SignedIn(t).AccessToken
 	set, err := streams.Ensure(ctx, js, streams.Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -87,6 +91,7 @@ func TestSettingsReachARunningEdge(t *testing.T) {
 		req, _ := http.NewRequestWithContext(ctx, method, e.URL()+path, body)
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Idempotency-Key", "6d1b1d1e-0f4e-4a49-9e8d-3a1f0c6b2a11")
+		req.Header.Set("Authorization", buyer)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

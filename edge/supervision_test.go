@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ticketing/ticketing/services/identity/auth/authtest"
+
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -41,7 +43,8 @@ func TestAFailedComponentShutsTheEdgeDown(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			core, _, js := nodetest.Start(t)
+			core, coreNC, js := nodetest.Start(t)
+			authtest.Start(t, coreNC, js, "http://localhost:8080")
 			if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: jsnames.CatalogBucket}); err != nil {
 				t.Fatal(err)
 			}
@@ -55,7 +58,7 @@ func TestAFailedComponentShutsTheEdgeDown(t *testing.T) {
 				t.Fatal(err)
 			}
 			started := names(sup.Report())
-			if want := []string{"nats-leaf", "nats-conn", "catalog-follower", "settings-follower", "waiting-room-events", "waiting-rooms", "admission-keys", "http"}; !slices.Equal(started, want) {
+			if want := []string{"nats-leaf", "nats-conn", "catalog-follower", "settings-follower", "access-token-keys", "waiting-room-events", "waiting-rooms", "admission-keys", "http"}; !slices.Equal(started, want) {
 				t.Fatalf("components %v, want %v", started, want)
 			}
 			tc.kill(e)
@@ -86,7 +89,8 @@ func names(r supervisor.Report) []string {
 func TestShutdownDoesNotWaitForUnusedConnections(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	core, _, js := nodetest.Start(t)
+	core, coreNC, js := nodetest.Start(t)
+	authtest.Start(t, coreNC, js, "http://localhost:8080")
 	if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: jsnames.CatalogBucket}); err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ticketing/ticketing/services/identity/auth/authtest"
+
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -43,6 +45,7 @@ func TestSecuredEdge(t *testing.T) {
 	}
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
+	authtest.Start(t, nc, js, "http://localhost:8080")
 	if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: jsnames.CatalogBucket}); err != nil {
 		t.Fatal(err)
 	}
