@@ -6,6 +6,7 @@ package streams
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -211,12 +212,28 @@ func Ensure(ctx context.Context, js jetstream.JetStream, c Config) (*Set, error)
 		{&s.Clients, clientkv.Config{Replicas: c.Replicas}.KeyValueConfig()},
 		{&s.PasskeySpent, passkeykv.KeyValueConfig(c.Replicas)},
 	}
+	// The buckets are created at once: in a cluster each is a RAFT group
+	// of its own, and their elections overlap instead of adding up.
+	errc := make(chan error, len(kvs))
 	for _, k := range kvs {
-		kv, err := js.CreateOrUpdateKeyValue(ctx, k.cfg)
-		if err != nil {
-			return nil, fmt.Errorf("streams: bucket %s: %w", k.cfg.Bucket, err)
+		go func() {
+			kv, err := js.CreateOrUpdateKeyValue(ctx, k.cfg)
+			if err != nil {
+				errc <- fmt.Errorf("streams: bucket %s: %w", k.cfg.Bucket, err)
+				return
+			}
+			*k.dst = kv
+			errc <- nil
+		}()
+	}
+	var errl []error
+	for range kvs {
+		if err := <-errc; err != nil {
+			errl = append(errl, err)
 		}
-		*k.dst = kv
+	}
+	if err := errors.Join(errl...); err != nil {
+		return nil, err
 	}
 	s.Snapshots, err = js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
 		Bucket: SnapshotStore, Description: "inventory partition snapshots",
