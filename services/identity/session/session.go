@@ -5,8 +5,8 @@
 // Store interface that adapters implement (services/identity/session/redis
 // in production, services/identity/session/natskv for `ticketing dev`,
 // both held to services/identity/session/sessiontest), and the Manager that
-// starts sessions and refreshes them. Nothing outside the tests uses it yet:
-// no binary and no HTTP route is wired to it.
+// starts sessions and refreshes them. The identity service
+// (services/identity/auth) runs it in the core.
 //
 // # Sessions
 //

@@ -1,5 +1,5 @@
 // Package natskv stores sessions in a JetStream key-value bucket, the
-// embedded store for `ticketing dev` (not wired there yet). Two kinds of
+// embedded store of the core (without --sessions-redis). Two kinds of
 // keys:
 //
 //	s.<session id>            the session, JSON; its revision is the
