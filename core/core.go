@@ -1,6 +1,7 @@
 // Package core is the core-region runtime: the embedded clustered
 // nats-server, the JetStream resources, partition ownership by lease, the
-// inventory partition owners and the domain services that run beside them.
+// inventory partition owners and the domain services that run beside them
+// (catalog, waiting room and admission, settings, identity: identity.go).
 // Start wires one core process under the process's supervisor, which
 // stops it in order.
 package core

@@ -2,8 +2,10 @@
 // catalog cache browsing is served from, the waiting rooms and admission,
 // and per-client rate limits. An edge decides nothing about inventory; it
 // runs an embedded leaf nats-server joined to the core and sends holds over
-// it to the partition owners, catalog administration to the catalog service
-// and organizers' report queries to the reporting and analytics services.
+// it to the partition owners, catalog administration to the catalog service,
+// organizers' report queries to the reporting and analytics services, and
+// accounts and sign-in to the identity service, whose access tokens it
+// checks itself with the public keys it fetches from the core.
 // Start wires one edge under the process's supervisor, which stops it in
 // order.
 package edge

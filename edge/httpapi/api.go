@@ -4,7 +4,8 @@
 // owners through the Inventory interface (NATS over the edge's leaf node).
 // Organizers' reports (/v1/reports/...) come from the reporting and
 // analytics services through the Reports and Funnels interfaces, for
-// callers with the admin role. Accounts, sessions and partner clients are
+// callers with the admin role or the staff role of the event's organizer.
+// Accounts, sessions and partner clients are
 // the identity service's (the Identity interface); the gateway (gateway.go)
 // decides who calls and what each route allows.
 package httpapi
