@@ -28,7 +28,10 @@ func TestIssueVerify(t *testing.T) {
 		},
 		"expired":  func() error { _, err := p.Verify(sol, now.Add(time.Minute), "signin:a@example.com"); return err },
 		"unsolved": func() error { _, err := p.Verify(unsolved(ch, 6), now, "signin:a@example.com"); return err },
-		"garbage":  func() error { _, err := p.Verify(strings.Repeat("A", pow.ChallengeLen)+".1", now, "signin:a@example.com"); return err },
+		"garbage": func() error {
+			_, err := p.Verify(strings.Repeat("A", pow.ChallengeLen)+".1", now, "signin:a@example.com")
+			return err
+		},
 	} {
 		if f() == nil {
 			t.Errorf("%s: verified", name)
