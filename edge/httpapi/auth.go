@@ -222,14 +222,8 @@ func (a *API) signIn(c *fiber.Ctx) error {
 	if err := a.limitAuth(c, "signin", b.Email); err != nil {
 		return err
 	}
-	id, err := a.identity(op)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(c.UserContext(), a.cfg.AuthTimeout)
-	defer cancel()
 	var out auth.SignIn
-	err = id.Call(ctx, idapi.OpSignIn, idapi.SignInRequest{Email: b.Email, Password: b.Password, ClientID: b.ClientID, PoW: b.PoW,
+	err := a.ask(c, idapi.OpSignIn, idapi.SignInRequest{Email: b.Email, Password: b.Password, ClientID: b.ClientID, PoW: b.PoW,
 		Device: a.device(c), Seen: a.seen(c)}, &out)
 	if err != nil {
 		return err
@@ -292,14 +286,8 @@ func (a *API) secondFactor(c *fiber.Ctx) error {
 	if err := a.limitAuth(c, "signin", ""); err != nil {
 		return err
 	}
-	id, err := a.identity(op)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(c.UserContext(), a.cfg.AuthTimeout)
-	defer cancel()
 	var t auth.Tokens
-	if err := id.Call(ctx, idapi.OpSecondFactor, idapi.SecondFactorRequest{MFA: b.MFA, Code: b.Code, Recovery: b.Recovery, Seen: a.seen(c)}, &t); err != nil {
+	if err := a.ask(c, idapi.OpSecondFactor, idapi.SecondFactorRequest{MFA: b.MFA, Code: b.Code, Recovery: b.Recovery, Seen: a.seen(c)}, &t); err != nil {
 		return err
 	}
 	return a.answerTokens(c, t, b.Cookie)
@@ -383,14 +371,8 @@ func (a *API) refreshCookie(c *fiber.Ctx) error {
 }
 
 func (a *API) refresh(c *fiber.Ctx, rt, client string) (auth.Tokens, error) {
-	id, err := a.identity("edge.refresh")
-	if err != nil {
-		return auth.Tokens{}, err
-	}
-	ctx, cancel := context.WithTimeout(c.UserContext(), a.cfg.AuthTimeout)
-	defer cancel()
 	var t auth.Tokens
-	err = id.Call(ctx, idapi.OpRefresh, idapi.RefreshRequest{RefreshToken: rt, ClientID: client, Seen: a.seen(c)}, &t)
+	err := a.ask(c, idapi.OpRefresh, idapi.RefreshRequest{RefreshToken: rt, ClientID: client, Seen: a.seen(c)}, &t)
 	return t, err
 }
 
@@ -454,15 +436,9 @@ func (a *API) token(c *fiber.Ctx) error {
 		}
 		return a.answerTokens(c, t, false)
 	case client.GrantClientCredentials:
-		id, err := a.identity(op)
-		if err != nil {
-			return err
-		}
-		ctx, cancel := context.WithTimeout(c.UserContext(), a.cfg.AuthTimeout)
-		defer cancel()
 		var t idapi.ClientToken
 		req := idapi.OAuthRequest{Authorization: c.Get(fiber.HeaderAuthorization), Body: c.Body()}
-		if err := id.Call(ctx, idapi.OpClientToken, req, &t); err != nil {
+		if err := a.ask(c, idapi.OpClientToken, req, &t); err != nil {
 			return oauthError(c, err)
 		}
 		c.Set(fiber.HeaderCacheControl, "no-store")
@@ -481,15 +457,9 @@ func (a *API) introspect(c *fiber.Ctx) error {
 	if err := a.limitAuth(c, "refresh", ""); err != nil {
 		return err
 	}
-	id, err := a.identity(op)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(c.UserContext(), a.cfg.AuthTimeout)
-	defer cancel()
 	var out client.Introspection
 	req := idapi.OAuthRequest{Authorization: c.Get(fiber.HeaderAuthorization), Body: c.Body()}
-	if err := id.Call(ctx, idapi.OpIntrospect, req, &out); err != nil {
+	if err := a.ask(c, idapi.OpIntrospect, req, &out); err != nil {
 		return oauthError(c, err)
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
@@ -606,15 +576,9 @@ type TOTPBegun struct {
 
 func (a *API) totpBegin(c *fiber.Ctx) error {
 	const op = "edge.totp_begin"
-	id, err := a.identity(op)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(c.UserContext(), a.cfg.AuthTimeout)
-	defer cancel()
 	var out TOTPBegun
 	req := idapi.UserRequest{AccessToken: callerOf(c).Token}
-	if err := id.Call(ctx, idapi.OpTOTPBegin, req, &out.TOTPEnrolment); err != nil {
+	if err := a.ask(c, idapi.OpTOTPBegin, req, &out.TOTPEnrolment); err != nil {
 		return err
 	}
 	png, err := qrcode.Encode(out.URI, qrcode.Medium, 256)

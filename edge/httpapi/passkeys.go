@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"encoding/json"
 	"time"
 
@@ -43,15 +42,9 @@ type (
 const maxPasskeyBody = 80 << 10
 
 func (a *API) passkeyCall(c *fiber.Ctx, op string, req idapi.PasskeyRequest, resp any) error {
-	id, err := a.identity("edge." + op)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(c.UserContext(), a.cfg.AuthTimeout)
-	defer cancel()
 	req.AccessToken = callerOf(c).Token
 	req.Seen = a.seen(c)
-	return id.Call(ctx, op, req, resp)
+	return a.ask(c, op, req, resp)
 }
 
 func (a *API) passkeyBegin(op string) fiber.Handler {
