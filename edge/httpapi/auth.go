@@ -223,8 +223,12 @@ func (a *API) signIn(c *fiber.Ctx) error {
 		return err
 	}
 	var out auth.SignIn
+	verdict := ""
+	if a.deps.JoinGuard != nil {
+		verdict = a.deps.JoinGuard.Verdict(c.IP(), time.Now())
+	}
 	err := a.ask(c, idapi.OpSignIn, idapi.SignInRequest{Email: b.Email, Password: b.Password, ClientID: b.ClientID, PoW: b.PoW,
-		Device: a.device(c), Seen: a.seen(c)}, &out)
+		Device: a.device(c), JoinGuard: verdict, Seen: a.seen(c)}, &out)
 	if err != nil {
 		return err
 	}

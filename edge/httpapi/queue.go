@@ -37,6 +37,9 @@ type WaitingRoom interface {
 type JoinGuard interface {
 	Check(ctx context.Context, ip, session, eventID, powSolution string, now time.Time) error
 	Challenge(ctx context.Context, ip, session, eventID string, now time.Time) (challenge string, difficulty int, err error)
+	// Verdict is what the guard last found of joins from ip (limited,
+	// suspect or ""), which sign-ins pass to the fraud engine.
+	Verdict(ip string, now time.Time) string
 }
 
 // Limits of the waiting room's inputs.

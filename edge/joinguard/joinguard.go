@@ -56,6 +56,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -195,6 +196,57 @@ type Guard struct {
 	limiter ratelimit.Limiter
 	spent   *spentSet
 	stats   counters
+	// verdicts remembers, per address, the last join it limited or found
+	// suspect, for the fraud engine's judgement of the address's sign-ins
+	// (Verdict).
+	verdicts sync.Map // ip → verdict
+	stored   atomic.Int64
+}
+
+// Verdicts of Verdict, the values of fraud.Signals.JoinGuard.
+const (
+	VerdictLimited = "limited"
+	VerdictSuspect = "suspect"
+)
+
+type verdict struct {
+	what  string
+	until time.Time
+}
+
+// verdictFor is how long a verdict is remembered.
+const verdictFor = 10 * time.Minute
+
+// Verdict returns what the guard last found of joins from ip within
+// verdictFor: VerdictLimited, VerdictSuspect, or "" (nothing against it).
+// It is this edge's memory only, kept in the process.
+func (g *Guard) Verdict(ip string, now time.Time) string {
+	v, ok := g.verdicts.Load(ip)
+	if !ok {
+		return ""
+	}
+	if vv := v.(verdict); now.Before(vv.until) {
+		return vv.what
+	}
+	g.verdicts.Delete(ip)
+	return ""
+}
+
+func (g *Guard) remember(ip, what string, now time.Time) {
+	if v, ok := g.verdicts.Load(ip); ok && v.(verdict).what == VerdictLimited && what == VerdictSuspect && now.Before(v.(verdict).until) {
+		return // limited is the worse of the two
+	}
+	g.verdicts.Store(ip, verdict{what: what, until: now.Add(verdictFor)})
+	if g.stored.Add(1)%1024 == 0 {
+		// Forget the expired ones now and then, so that many addresses
+		// seen once do not stay.
+		g.verdicts.Range(func(k, v any) bool {
+			if !now.Before(v.(verdict).until) {
+				g.verdicts.Delete(k)
+			}
+			return true
+		})
+	}
 }
 
 // New returns a Guard counting with limiter. A nil limiter means no limits:
@@ -249,11 +301,13 @@ func (g *Guard) Check(ctx context.Context, ip, session, eventID, powSolution str
 	}
 	if err := g.hard(ctx, op, "ip:"+ip, g.cfg.IPLimit); err != nil {
 		g.stats.limitedIP.Add(1)
+		g.remember(ip, VerdictLimited, now)
 		return err
 	}
 	if session != "" {
 		if err := g.hard(ctx, op, "session:"+session, g.cfg.SessionLimit); err != nil {
 			g.stats.limitedSession.Add(1)
+			g.remember(ip, VerdictLimited, now)
 			return err
 		}
 	}
@@ -261,6 +315,7 @@ func (g *Guard) Check(ctx context.Context, ip, session, eventID, powSolution str
 	if g.suspect(ctx, "soft:", ip, session) {
 		need = g.cfg.SuspectDifficulty
 		g.stats.suspectJoins.Add(1)
+		g.remember(ip, VerdictSuspect, now)
 	}
 	if need == 0 {
 		g.stats.allowed.Add(1)

@@ -433,8 +433,10 @@ type SignInRequest struct {
 	PoW  string       `json:"pow,omitempty"`
 	Seen session.Seen `json:"-"`
 	// Device is the device's identifier (a random value the edge keeps in
-	// a cookie), for the fraud engine.
-	Device string `json:"-"`
+	// a cookie), for the fraud engine, and JoinGuard the edge's join
+	// guard's verdict on the address (fraud.JoinGuard*).
+	Device    string `json:"-"`
+	JoinGuard string `json:"-"`
 }
 
 func badCredentials(op string) error {

@@ -56,6 +56,9 @@ type PoWChallenge struct {
 // signals are what the engine is told of a sign-in attempt.
 func (s *Service) signals(a *identity.Account, r SignInRequest, passed fraud.Challenge) fraud.Signals {
 	sig := fraud.Signals{Action: fraud.ActionSignIn, Passed: passed}
+	if r.JoinGuard == fraud.JoinGuardSuspect || r.JoinGuard == fraud.JoinGuardLimited {
+		sig.JoinGuard = r.JoinGuard
+	}
 	if addr, err := fraud.ParseAddress(r.Seen.IP); err == nil {
 		sig.Address = addr
 	}

@@ -2,6 +2,7 @@ package auth_test
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/ticketing/ticketing/internal/errs"
@@ -134,5 +135,19 @@ func TestSignUpVelocityDenied(t *testing.T) {
 	// Another address is not affected.
 	if err := svc.SignUp(c, auth.SignUpRequest{Email: "elsewhere@example.com", Password: "a fine password", Seen: session.Seen{IP: "198.51.100.1"}}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The edge's join guard's verdict on the address weighs in the sign-in's
+// decision.
+func TestJoinGuardVerdictWeighs(t *testing.T) {
+	f := start(t)
+	c := ctx(t)
+	svc, events := f.WithRisk(t, fraud.Config{}, 4)
+	a := f.SignedIn(t)
+	_, _ = svc.PasswordSignIn(c, auth.SignInRequest{Email: a.Email, Password: a.Password, Seen: session.Seen{IP: "192.0.2.9"}, JoinGuard: fraud.JoinGuardLimited})
+	l := events.List()
+	if len(l) == 0 || !slices.Contains(l[len(l)-1].Reasons, fraud.ReasonJoinGuardLimited) {
+		t.Fatalf("events %+v", l)
 	}
 }

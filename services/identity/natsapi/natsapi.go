@@ -82,7 +82,9 @@ type (
 		ClientID string `json:"client_id,omitempty"`
 		PoW      string `json:"pow,omitempty"`
 		Device   string `json:"device,omitempty"`
-		Seen     Seen   `json:"seen"`
+		// JoinGuard is the edge's join guard's verdict on the address.
+		JoinGuard string `json:"join_guard,omitempty"`
+		Seen      Seen   `json:"seen"`
 	}
 	SecondFactorRequest struct {
 		MFA      string `json:"mfa_token"`
@@ -178,7 +180,7 @@ func Serve(nc *nats.Conn, srv Server) (micro.Service, error) {
 		OpVerify: handle(srv, OpVerify, func(ctx context.Context, r SecretRequest) (any, error) { return ok(a.Verify(ctx, r.Secret)) }),
 		OpSignIn: handle(srv, OpSignIn, func(ctx context.Context, r SignInRequest) (any, error) {
 			return a.PasswordSignIn(ctx, auth.SignInRequest{Email: r.Email, Password: r.Password, ClientID: r.ClientID, PoW: r.PoW,
-				Device: r.Device, Seen: r.Seen.session()})
+				Device: r.Device, JoinGuard: r.JoinGuard, Seen: r.Seen.session()})
 		}),
 		OpSecondFactor: handle(srv, OpSecondFactor, func(ctx context.Context, r SecondFactorRequest) (any, error) {
 			return a.SecondFactor(ctx, auth.SecondFactorRequest{MFA: r.MFA, Code: r.Code, Recovery: r.Recovery, Seen: r.Seen.session()})
