@@ -403,10 +403,19 @@ func TestQueueControllerFailover(t *testing.T) {
 	line := make([]*shopper, 30)
 	for i := range line {
 		s := &shopper{a: a, session: newSession()}
-		var st queueStatus
-		if code, err := a.do("POST", "/v1/events/"+event+"/queue/join", s.cookie(), nil, &st); err != nil || code != 201 {
-			t.Fatalf("join: %d %v", code, err)
-		}
+		// A cluster that has just formed may answer 503 (Retry-After)
+		// while the queue's services settle; a client tries again.
+		eventually.Nil(t, 30*time.Second, func() error {
+			var st queueStatus
+			code, err := a.do("POST", "/v1/events/"+event+"/queue/join", s.cookie(), nil, &st)
+			if err == nil && code == 503 {
+				return fmt.Errorf("join: HTTP 503")
+			}
+			if err != nil || code != 201 {
+				t.Fatalf("join: %d %v", code, err)
+			}
+			return nil
+		})
 		line[i] = s
 	}
 	admitted := func() (map[*shopper]bool, error) {
