@@ -287,12 +287,18 @@ func sharedSecret(ctx context.Context, nc *nats.Conn, kv jetstream.KeyValue, key
 		return nil, fmt.Errorf("core: %s: %w", key, err)
 	}
 	// Another node created it: read it from the leader, since the replica
-	// a plain Get reaches may not have it yet.
-	v, err := kvget.Get(ctx, nc, kv, key)
-	if err != nil {
-		return nil, fmt.Errorf("core: %s: %w", key, err)
+	// a plain Get reaches may not have it yet. Nodes that start together
+	// race for the key: the create that won may not be applied yet even at
+	// the leader, so read until it is.
+	for {
+		v, err := kvget.Get(ctx, nc, kv, key)
+		if err == nil {
+			return v, nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyNotFound) || !pause.For(ctx, 50*time.Millisecond) {
+			return nil, fmt.Errorf("core: %s: %w", key, err)
+		}
 	}
-	return v, nil
 }
 
 // Room is the waiting room's core side.
