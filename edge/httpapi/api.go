@@ -165,6 +165,8 @@ type API struct {
 	adminDigest *[32]byte
 	// routes answers which methods a path has (405 and Allow).
 	routes *routeTable
+	// verified are the access tokens verified already (tokencache.go).
+	verified verifiedTokens
 
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec

@@ -220,9 +220,16 @@ func (a *API) authenticated(c *fiber.Ctx) error {
 		return nil
 	}
 	now := time.Now()
-	claims, err := a.deps.Tokens.Verify(at, now)
-	if errs.ReasonOf(err) == token.ReasonUnknownKey && a.deps.TokenKeys != nil && a.deps.TokenKeys.RefreshForUnknown(c.UserContext(), now) {
+	claims, cached := a.verified.get(at, now)
+	var err error
+	if !cached {
 		claims, err = a.deps.Tokens.Verify(at, now)
+		if errs.ReasonOf(err) == token.ReasonUnknownKey && a.deps.TokenKeys != nil && a.deps.TokenKeys.RefreshForUnknown(c.UserContext(), now) {
+			claims, err = a.deps.Tokens.Verify(at, now)
+		}
+		if err == nil {
+			a.verified.put(at, claims)
+		}
 	}
 	if err != nil {
 		c.Set(fiber.HeaderWWWAuthenticate, `Bearer error="invalid_token"`)
