@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/url"
 	"path/filepath"
 	"time"
@@ -213,7 +212,7 @@ func (c *Core) startIdentity(ctx context.Context, sup *supervisor.Supervisor) er
 		return err
 	}
 	_, err = sup.Start(supervisor.Component{Name: "identity-keys", Run: func(ctx context.Context) error {
-		syncKeys(ctx, keys, ring, cfg.KeySyncEvery, log)
+		keyring.Keep(ctx, keys, ring, cfg.KeySyncEvery, time.Now, log, "identity")
 		return nil
 	}})
 	return err
@@ -324,26 +323,4 @@ func (c *Core) adminAccessToken(at string) bool {
 	}
 	claims, err := v.Verify(at, time.Now())
 	return err == nil && claims.HasScope(identity.RoleAdmin)
-}
-
-// syncKeys rotates the signing keys when due, or takes another node's
-// rotation, every period until ctx ends.
-func syncKeys(ctx context.Context, store keyring.KeyStore, ring *keyring.KeyRing, every time.Duration, log *slog.Logger) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		rotated, err := keyring.Sync(sctx, store, ring, time.Now())
-		cancel()
-		if err != nil && ctx.Err() == nil {
-			log.Warn("identity key sync failed; signing with the keys held", "err", err)
-		} else if rotated {
-			log.Info("identity signing key rotated", "kid", ring.ActiveKID())
-		}
-	}
 }

@@ -214,24 +214,7 @@ func (r *Room) Stop(ctx context.Context) {
 func (r *Room) Ring() *keyring.KeyRing { return r.ring }
 
 func (r *Room) syncKeys(ctx context.Context) {
-	t := time.NewTicker(r.cfg.KeySyncEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		rotated, err := keyring.Sync(sctx, r.keys, r.ring, r.now())
-		cancel()
-		switch {
-		case err != nil && ctx.Err() == nil:
-			r.log.Warn("admission key sync failed; signing with the keys held", "err", err)
-		case rotated:
-			r.log.Info("admission signing key rotated", "kid", r.ring.ActiveKID())
-		}
-	}
+	keyring.Keep(ctx, r.keys, r.ring, r.cfg.KeySyncEvery, r.now, r.log, "admission")
 }
 
 // onReport records an edge's report (on every node: any node may lead).
