@@ -65,7 +65,10 @@ func TestWaitingRoomPageInBrowser(t *testing.T) {
 	email := fmt.Sprintf("page-buyer-%d@example.com", time.Now().UnixNano())
 	const password = "page buyer password"
 	browse(t, ctx, "sign up",
-		chromedp.Navigate(site+"/signup"),
+		// The room above is on sale, so its page is soon admitted and
+		// hands off to the select page by itself, a navigation that may
+		// overtake this one.
+		navigate(site+"/signup"),
 		fill("#email", email, "#password", password),
 		click(`#signup-form button[type="submit"]`),
 		chromedp.WaitVisible(chromedp.CSS("#done")),
@@ -216,6 +219,27 @@ func browse(t *testing.T, ctx context.Context, what string, steps ...chromedp.Ac
 		body, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
 		t.Fatalf("%s: %v\nat %s the page shows:\n%s", what, err, loc, body)
 	}
+}
+
+// navigate opens url and waits until the page is there, loaded; it opens
+// url again when a navigation the previous page started overtook it.
+func navigate(url string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		for {
+			if _, err := chromedp.Navigate(url)(ctx, t); err != nil {
+				return err
+			}
+			// A navigation under way ends the poll with an error: poll the
+			// page it brings.
+			href, err := chromedp.Poll[string](`document.readyState === "complete" && location.href`)(ctx, t)
+			for err != nil && ctx.Err() == nil {
+				href, err = chromedp.Poll[string](`document.readyState === "complete" && location.href`)(ctx, t)
+			}
+			if err != nil || href == url {
+				return err
+			}
+		}
+	})
 }
 
 // fill sets form fields (selector, value pairs).
