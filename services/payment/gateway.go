@@ -59,9 +59,9 @@ type IntentRequest struct {
 // Card is what the gateway needs of a card. It exists only inside the
 // payment service (opened from the vault for one confirm).
 type Card struct {
-	Number             string
-	ExpMonth, ExpYear  int
-	CVC                string
+	Number            string
+	ExpMonth, ExpYear int
+	CVC               string
 }
 
 // ConfirmRequest confirms an intent with a card; ReturnURL is where the
