@@ -60,6 +60,7 @@ func Enable(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue) 
 type Tx struct {
 	bucket string
 	writes []write
+	last   uint64 // the stream sequence of the last write, once committed
 }
 
 type write struct {
@@ -153,7 +154,23 @@ func (t *Tx) Commit(ctx context.Context, nc *nats.Conn) (uint64, error) {
 	if a.BatchSize != n {
 		return 0, errs.E(op, errs.Other, fmt.Errorf("kvtx: the server stored %d of %d writes", a.BatchSize, n))
 	}
+	t.last = a.Seq
 	return a.Seq, nil
+}
+
+// Revision is the revision key got from the committed transaction (its
+// last write of key), 0 before a commit or for a key it did not write.
+// The server stores a batch's writes at consecutive sequences, in order.
+func (t *Tx) Revision(key string) uint64 {
+	if t.last == 0 {
+		return 0
+	}
+	for i := len(t.writes) - 1; i >= 0; i-- {
+		if t.writes[i].key == key {
+			return t.last - uint64(len(t.writes)-1-i)
+		}
+	}
+	return 0
 }
 
 func (t *Tx) msg(id string, i int, w write, commit bool) *nats.Msg {

@@ -61,6 +61,9 @@ func TestAllOrNothing(t *testing.T) {
 	if ra == 0 || rb == 0 || rev(t, kv, "out.1") == 0 {
 		t.Fatalf("revisions after the first commit: a %d b %d", ra, rb)
 	}
+	if tx.Revision("a") != ra || tx.Revision("b") != rb || tx.Revision("out.1") != rev(t, kv, "out.1") || tx.Revision("c") != 0 {
+		t.Fatalf("the transaction's revisions a %d b %d out.1 %d; stored a %d b %d", tx.Revision("a"), tx.Revision("b"), tx.Revision("out.1"), ra, rb)
+	}
 
 	// b moves on: a transaction that read it before fails whole, and a
 	// is left as it was.
