@@ -150,6 +150,11 @@ type HoldRef struct {
 type ConfirmRequest struct {
 	HoldID  string `json:"hold_id"`
 	OrderID string `json:"order_id,omitempty"`
+	// Reclaim sells a hold that expired or was released, if every one of
+	// its seats (its GA quantity) is still free, in the same decision:
+	// a payment that succeeded after its hold ended gets the same seats
+	// or nothing. Ignored by CancelSale.
+	Reclaim bool `json:"reclaim,omitempty"`
 }
 
 // Hold is the public view of a hold.

@@ -408,14 +408,35 @@ func (p *Partition) Confirm(now time.Time, r ConfirmRequest) (Hold, error) {
 		if order := p.recs.order(h); r.OrderID != "" && order != "" && r.OrderID != order {
 			return Hold{}, errs.E(op, errs.Conflict, "the hold was confirmed for another order").WithReason(ReasonOtherOrder)
 		}
-	case Expired:
-		return Hold{}, errs.E(op, errs.Conflict, "the hold has expired").WithReason(ReasonHoldExpired)
-	case Released:
-		return Hold{}, errs.E(op, errs.Conflict, "the hold was released").WithReason(ReasonHoldReleased)
+	case Expired, Released:
+		if !r.Reclaim {
+			if h.status == Expired {
+				return Hold{}, errs.E(op, errs.Conflict, "the hold has expired").WithReason(ReasonHoldExpired)
+			}
+			return Hold{}, errs.E(op, errs.Conflict, "the hold was released").WithReason(ReasonHoldReleased)
+		}
+		if !p.free(h) {
+			return Hold{}, errs.E(op, errs.Conflict, "the hold ended and its seats are taken").WithReason(ReasonSeatsUnavailable)
+		}
+		p.record(p.about(h, &Decision{Type: SeatsSold, At: now.UnixNano(), Order: r.OrderID}))
 	case Cancelled:
 		return Hold{}, errs.E(op, errs.Conflict, "the sale was cancelled").WithReason(ReasonSaleCancelled)
 	}
 	return p.view(h), nil
+}
+
+// free reports whether an ended hold's seats (its GA quantity) are free.
+func (p *Partition) free(h *rec) bool {
+	if h.zone >= 0 {
+		z := &p.zones[h.zone]
+		return z.capacity-z.held-z.sold >= int(h.qty)
+	}
+	for j := range h.seatCount() {
+		if p.seats[p.recs.seat(h, j)].hold != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // CancelSale frees a sold hold's inventory (a refund). Cancelling it again
@@ -631,12 +652,24 @@ func (p *Partition) Apply(d *Decision) error {
 		p.end(i, h, d.At)
 	case SeatsSold:
 		i, ok := p.recs.byID(d.Hold)
-		if !ok || p.recs.at(i).status != Held {
-			return fmt.Errorf("inventory: apply %s: hold %s is not held", d.Type, d.Hold)
+		if !ok {
+			return fmt.Errorf("inventory: apply %s: no hold %s", d.Type, d.Hold)
 		}
 		h := p.recs.at(i)
-		p.adjust(h, -1, +1)
-		p.exp.remove(int(h.heapIdx))
+		switch h.status {
+		case Held:
+			p.adjust(h, -1, +1)
+			p.exp.remove(int(h.heapIdx))
+		case Expired, Released:
+			// Reclaimed (ConfirmRequest.Reclaim): its seats were free.
+			if !p.free(h) {
+				return fmt.Errorf("inventory: apply %s: hold %s ended and its seats are taken", d.Type, d.Hold)
+			}
+			p.take(i, h)
+			p.adjust(h, 0, +1)
+		default:
+			return fmt.Errorf("inventory: apply %s: hold %s is %s", d.Type, d.Hold, h.status)
+		}
 		h.status = Sold
 		p.recs.setOrder(i, d.Order)
 	case SaleCancelled:

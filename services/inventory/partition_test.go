@@ -280,6 +280,60 @@ func TestLifecycle(t *testing.T) {
 	}
 }
 
+// A hold that ended is sold again by a reclaiming confirm when its seats
+// are free, and refused when any is taken.
+func TestReclaim(t *testing.T) {
+	p, g := newTestPartition(t)
+	h, err := p.Hold(t0, seatsReq("a", "a-1-1", "a-1-2"), g.next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Release(t0, h.HoldID); err != nil {
+		t.Fatal(err)
+	}
+	_, err = p.Confirm(t0, ConfirmRequest{HoldID: h.HoldID, OrderID: "o1"})
+	wantKind(t, err, errs.Conflict, ReasonHoldReleased)
+	sold, err := p.Confirm(t0, ConfirmRequest{HoldID: h.HoldID, OrderID: "o1", Reclaim: true})
+	if err != nil || sold.Status != Sold || sold.OrderID != "o1" {
+		t.Fatalf("reclaim of free seats: %+v %v", sold, err)
+	}
+	if _, err := p.Hold(t0, seatsReq("b", "a-1-2"), g.next); !errs.Is(errs.Conflict, err) {
+		t.Fatalf("a reclaimed seat was held again: %v", err)
+	}
+	// Again: the sale answers again.
+	if again, err := p.Confirm(t0, ConfirmRequest{HoldID: h.HoldID, OrderID: "o1", Reclaim: true}); err != nil || again.Status != Sold {
+		t.Fatalf("reclaim again: %+v %v", again, err)
+	}
+
+	// Expired, and one of its seats taken since: refused, nothing changes.
+	h2, err := p.Hold(t0, seatsReq("c", "a-2-1", "a-2-2"), g.next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := h2.ExpiresAt.Add(time.Second)
+	if _, err := p.Hold(later, seatsReq("d", "a-2-2"), g.next); err != nil {
+		t.Fatal(err)
+	}
+	_, err = p.Confirm(later, ConfirmRequest{HoldID: h2.HoldID, OrderID: "o2", Reclaim: true})
+	wantKind(t, err, errs.Conflict, ReasonSeatsUnavailable)
+	if got, _ := p.Get(h2.HoldID); got.Status != Expired {
+		t.Fatalf("a refused reclaim changed the hold: %s", got.Status)
+	}
+
+	// GA: by quantity.
+	ga, err := p.Hold(t0, gaReq("e", 3), g.next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Release(t0, ga.HoldID)
+	if _, err := p.Hold(t0, gaReq("f", 3), g.next); err != nil {
+		t.Fatal(err)
+	}
+	_, err = p.Confirm(t0, ConfirmRequest{HoldID: ga.HoldID, Reclaim: true})
+	wantKind(t, err, errs.Conflict, ReasonSeatsUnavailable)
+	checkInvariants(t, p)
+}
+
 func TestExpiry(t *testing.T) {
 	p, g := newTestPartition(t)
 	a, _ := p.Hold(t0, HoldRequest{Zone: "floor", Quantity: 2, TTLSeconds: 60, IdempotencyKey: "a", Fingerprint: "a"}, g.next)
@@ -387,7 +441,7 @@ func TestRandomReplay(t *testing.T) {
 					}
 				case 4:
 					if len(holds) > 0 {
-						p.Confirm(now, ConfirmRequest{HoldID: holds[rng.IntN(len(holds))]})
+						p.Confirm(now, ConfirmRequest{HoldID: holds[rng.IntN(len(holds))], Reclaim: rng.IntN(2) == 0})
 					}
 				case 5:
 					if len(holds) > 0 {
