@@ -307,6 +307,13 @@ func (o *Order) Move(to State, cause string, now time.Time) error {
 	o.State = to
 	o.Updated = now
 	o.History = append(o.History, Transition{From: from, To: to, At: now, Cause: cause})
+	if to == Paid {
+		// The money is taken: what the order took is kept (a late
+		// payment stops the compensations of its end).
+		o.Todo = slices.DeleteFunc(o.Todo, func(s Step) bool {
+			return s == StepVoid || s == StepReleaseHolds || s == StepUnredeem || s == StepReleaseAddOns
+		})
+	}
 	for _, s := range owes(from, to) {
 		if !slices.Contains(o.Todo, s) {
 			o.Todo = append(o.Todo, s)
@@ -335,10 +342,9 @@ func owes(from, to State) []Step {
 		// they are free, else refunds.
 		return []Step{StepConfirm}
 	case Refunding:
-		if from == Paid {
-			return []Step{StepRefund, StepReleaseHolds, StepUnredeem, StepReleaseAddOns}
-		}
-		return []Step{StepCancelSale, StepRefund, StepUnredeem, StepReleaseAddOns}
+		// Seats sold are freed first, then what is still held, then the
+		// money goes back.
+		return []Step{StepCancelSale, StepReleaseHolds, StepRefund, StepUnredeem, StepReleaseAddOns}
 	}
 	return nil
 }
