@@ -6,6 +6,7 @@
 package microerr
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -80,6 +81,52 @@ func Call(ctx context.Context, nc *nats.Conn, timeout time.Duration, service, op
 	}
 	if err := json.Unmarshal(m.Data, resp); err != nil {
 		return errs.E(op, errs.Other, fmt.Errorf("decode answer: %w", err))
+	}
+	return nil
+}
+
+// Handler is a micro service endpoint: it decodes a request of type R
+// strictly (unknown fields and trailing data refused, errs.Invalid; a body
+// over maxBody bytes errs.TooLarge), runs f within timeout and answers its
+// result as JSON, or its error (Respond). op names the operation in
+// errors.
+func Handler[R any](op string, maxBody int, timeout time.Duration, f func(context.Context, R) (any, error)) micro.HandlerFunc {
+	return func(req micro.Request) {
+		var r R
+		if len(req.Data()) > maxBody {
+			_ = Respond(req, errs.E(op, errs.TooLarge, "request too large"))
+			return
+		}
+		if err := DecodeStrict(req.Data(), &r); err != nil {
+			_ = Respond(req, errs.E(op, errs.Invalid, "malformed request: "+err.Error()))
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		out, err := f(ctx, r)
+		if err != nil {
+			_ = Respond(req, err)
+			return
+		}
+		b, err := json.Marshal(out)
+		if err != nil {
+			_ = Respond(req, errs.E(op, errs.Other, err))
+			return
+		}
+		_ = req.Respond(b)
+	}
+}
+
+// DecodeStrict decodes one JSON value into v, refusing unknown fields and
+// trailing data.
+func DecodeStrict(b []byte, v any) error {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	if err := d.Decode(v); err != nil {
+		return err
+	}
+	if d.More() {
+		return errors.New("trailing data")
 	}
 	return nil
 }

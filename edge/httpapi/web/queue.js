@@ -390,8 +390,21 @@
     try { admission = JSON.parse(sessionStorage.getItem(tokenKey(ev)) || "null"); } catch (e) { admission = null; }
     if (admission && admission.expires_at && new Date(admission.expires_at) <= new Date()) admission = null;
 
+    // queued: whether the event has a waiting room (its holds need an
+    // admission), null until the event is loaded.
+    let queued = null;
+
     function showToken() {
       const st = $("token-state");
+      if (queued === false) {
+        // No waiting room: nothing to be admitted to.
+        st.dataset.token = "not_needed";
+        say(st, "");
+        show(st, false);
+        show($("no-token"), false);
+        return;
+      }
+      if (queued === null && !(admission && admission.token)) return; // wait for the event
       if (admission && admission.token) {
         st.dataset.token = "present";
         say(st, "You have been admitted" + (admission.expires_at ? ": choose your tickets before " + fmtTime(admission.expires_at) + "." : "."));
@@ -467,8 +480,10 @@
           admission = null;
           const what = h.seats && h.seats.length ? "seats " + h.seats.join(", ") : h.quantity + " × " + zone.name;
           result("held", "Held " + what + " until " + fmtTime(h.expires_at) + ".");
-          $("token-state").dataset.token = "used";
-          say($("token-state"), "Your admission was used for this hold.");
+          if (queued) {
+            $("token-state").dataset.token = "used";
+            say($("token-state"), "Your admission was used for this hold.");
+          }
           return;
         }
         const e = r.problem;
@@ -483,6 +498,10 @@
           return;
         }
         if (r.status === 401 || r.status === 403 || r.status === 410) {
+          if (!queued) {
+            result("refused", tk.describe(e));
+            return;
+          }
           result("refused", e.message + " Join the waiting room again to get a new admission.");
           show($("no-token"), true);
           return;
@@ -510,6 +529,8 @@
         result("refused", "This event could not be loaded.");
         return;
       }
+      queued = !!event.queue;
+      showToken();
       const buttons = [];
       for (const z of event.zones || []) {
         const li = document.createElement("li");

@@ -8,7 +8,6 @@
 package natsapi
 
 import (
-	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -325,46 +324,9 @@ func ok(err error) (any, error) { return struct{}{}, err }
 // maxRequest bounds a request body.
 const maxRequest = 16 << 10
 
-// handle decodes a request of type R strictly (unknown fields refused),
-// runs f and answers its result as JSON or its error.
+// handle is microerr.Handler for the identity service's operations.
 func handle[R any](srv Server, op string, f func(context.Context, R) (any, error)) micro.HandlerFunc {
-	op = "identity." + op
-	return func(req micro.Request) {
-		var r R
-		if len(req.Data()) > maxRequest {
-			_ = microerr.Respond(req, errs.E(op, errs.TooLarge, "request too large"))
-			return
-		}
-		if err := decodeStrict(req.Data(), &r); err != nil {
-			_ = microerr.Respond(req, errs.E(op, errs.Invalid, "malformed request: "+err.Error()))
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), srv.Timeout)
-		defer cancel()
-		out, err := f(ctx, r)
-		if err != nil {
-			_ = microerr.Respond(req, err)
-			return
-		}
-		b, err := json.Marshal(out)
-		if err != nil {
-			_ = microerr.Respond(req, errs.E(op, errs.Other, err))
-			return
-		}
-		_ = req.Respond(b)
-	}
-}
-
-func decodeStrict(b []byte, v any) error {
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.DisallowUnknownFields()
-	if err := d.Decode(v); err != nil {
-		return err
-	}
-	if d.More() {
-		return errs.E("identity.decode", errs.Invalid, "trailing data")
-	}
-	return nil
+	return microerr.Handler("identity."+op, maxRequest, srv.Timeout, f)
 }
 
 // Client calls the identity service.
