@@ -87,7 +87,8 @@ func (c *Config) Validate() error {
 }
 
 // MaxValueSize bounds a value in the payments bucket: a payment of
-// payment.MaxEntries entries of the longest ids is about 140 KiB.
+// payment.MaxEntries entries with the longest ids, and the longest
+// redirect URL and decline, is under 100 KiB.
 const MaxValueSize = 256 << 10
 
 // KeyValueConfigs are the buckets' configurations, for code that creates
