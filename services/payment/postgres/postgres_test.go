@@ -1,0 +1,107 @@
+package postgres_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/ticketing/ticketing/internal/errs"
+	ipostgres "github.com/ticketing/ticketing/internal/postgres"
+	"github.com/ticketing/ticketing/internal/postgres/pgtest"
+	"github.com/ticketing/ticketing/services/payment"
+	"github.com/ticketing/ticketing/services/payment/paymenttest"
+	"github.com/ticketing/ticketing/services/payment/postgres"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func newStore(t *testing.T) (*postgres.Store, context.Context) {
+	t.Helper()
+	pool := pgtest.Pool(t)
+	ctx := context.Background()
+	if _, err := postgres.Migrate(ctx, pool, quiet); err != nil {
+		t.Fatal(err)
+	}
+	s, err := postgres.New(pool, postgres.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, ctx
+}
+
+func TestContract(t *testing.T) {
+	paymenttest.Run(t, func(t *testing.T) payment.Ledger {
+		s, _ := newStore(t)
+		return s
+	})
+}
+
+func TestConfig(t *testing.T) {
+	c := postgres.Config{}
+	c.Defaults()
+	if c.EventRetention != 8*24*time.Hour || c.Now == nil || c.Validate() != nil {
+		t.Fatalf("defaults: %+v", c)
+	}
+	if _, err := postgres.New(nil, postgres.Config{EventRetention: time.Hour}); !errs.Is(errs.Invalid, err) {
+		t.Fatalf("retention 1h: %v", err)
+	}
+}
+
+// The schema keeps the ledger's invariants for writers that skip the
+// domain.
+func TestSchemaInvariants(t *testing.T) {
+	pool := pgtest.Pool(t)
+	ctx := context.Background()
+	res, err := postgres.Migrate(ctx, pool, quiet)
+	if err != nil || !slices.Equal(res.Applied, []int64{1}) {
+		t.Fatalf("first run: %+v, %v", res, err)
+	}
+	if res, err := postgres.Migrate(ctx, pool, quiet); err != nil || len(res.Applied) != 0 {
+		t.Fatalf("second run: %+v, %v", res, err)
+	}
+	exec := func(q string) error {
+		_, err := pool.Exec(ctx, q)
+		return err
+	}
+	if err := exec(`INSERT INTO payments (order_id, record, created_at, updated_at) VALUES ('o1', '{}', now(), now())`); err != nil {
+		t.Fatal(err)
+	}
+	entry := `INSERT INTO ledger_entries (order_id, entry_id, seq, kind, amount, currency, at, source) VALUES `
+	if err := exec(entry + `('o1', 'ch_1', 0, 'capture', 1000, 'EUR', now(), 'webhook')`); err != nil {
+		t.Fatal(err)
+	}
+	if err := exec(entry + `('o1', 're_1', 1, 'refund', 600, 'EUR', now(), 'saga')`); err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range map[string]struct {
+		q          string
+		kind       errs.Kind
+		constraint string
+	}{
+		"second capture": {entry + `('o1', 'ch_2', 2, 'capture', 1000, 'EUR', now(), 'webhook')`, errs.Conflict, "ledger_entries_one_capture"},
+		"entry id again": {entry + `('o1', 'ch_1', 2, 'refund', 1, 'EUR', now(), 'webhook')`, errs.Conflict, "ledger_entries_pkey"},
+		"seq again":      {entry + `('o1', 're_2', 1, 'refund', 1, 'EUR', now(), 'webhook')`, errs.Conflict, "ledger_entries_seq_key"},
+		"refund over":    {entry + `('o1', 're_2', 2, 'refund', 401, 'EUR', now(), 'saga')`, errs.Invalid, "ledger_entries_refunds_bounded"},
+		"zero amount":    {entry + `('o1', 're_2', 2, 'refund', 0, 'EUR', now(), 'saga')`, errs.Invalid, "ledger_entries_amount_positive"},
+		"kind":           {entry + `('o1', 'cb_1', 2, 'chargeback', 1, 'EUR', now(), 'saga')`, errs.Invalid, "ledger_entries_kind"},
+		"source":         {entry + `('o1', 're_2', 2, 'refund', 1, 'EUR', now(), 'mail')`, errs.Invalid, "ledger_entries_source"},
+		"currency":       {entry + `('o1', 're_2', 2, 'refund', 1, 'eur', now(), 'saga')`, errs.Invalid, "ledger_entries_currency_format"},
+		"no payment":     {entry + `('o2', 'ch_1', 0, 'capture', 1, 'EUR', now(), 'saga')`, errs.Invalid, "ledger_entries_order_id_fkey"},
+		"update":         {`UPDATE ledger_entries SET amount = 1 WHERE entry_id = 're_1'`, errs.Invalid, "ledger_entries_append_only"},
+		"delete":         {`DELETE FROM ledger_entries WHERE entry_id = 're_1'`, errs.Invalid, "ledger_entries_append_only"},
+		"truncate":       {`TRUNCATE ledger_entries`, errs.Invalid, "ledger_entries_append_only"},
+		"order id":       {`INSERT INTO payments (order_id, record, created_at, updated_at) VALUES ('o.1', '{}', now(), now())`, errs.Invalid, "payments_order_id_format"},
+	} {
+		err := exec(tc.q)
+		if ipostgres.Kind(err) != tc.kind || ipostgres.ConstraintOf(err) != tc.constraint {
+			t.Errorf("%s: %v (kind %v, constraint %q), want %v %s", name, err, ipostgres.Kind(err), ipostgres.ConstraintOf(err), tc.kind, tc.constraint)
+		}
+	}
+	// The rest of the capture can be refunded.
+	if err := exec(entry + `('o1', 're_2', 2, 'refund', 400, 'EUR', now(), 'saga')`); err != nil {
+		t.Fatal(err)
+	}
+}
