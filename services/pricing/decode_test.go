@@ -47,7 +47,7 @@ func TestDecodeRules(t *testing.T) {
 		"float amount":    strings.Replace(rulesDoc, `18900,`, `189.00,`, 1),
 		"huge number":     strings.Replace(rulesDoc, `18900,`, `1e40,`, 1),
 		"invalid":         strings.Replace(rulesDoc, `"EUR"`, `"eur"`, 1),
-		"repricing":       strings.Replace(rulesDoc, `"version": 1,`, `"version": 1, "repricing": {"at": "2026-01-01T00:00:00Z", "changes": [{"zone": "floor", "old": 1, "new": 18900, "target": 18900, "reason": "x"}]},`, 1),
+		"repricing":       strings.Replace(rulesDoc, `"version": 1,`, `"version": 1, "repricing": {"version": 1, "at": "2026-01-01T00:00:00Z", "changes": [{"zone": "floor", "old": 1, "new": 18900, "target": 18900, "reason": "x"}]},`, 1),
 		"empty":           ``,
 		"truncated":       rulesDoc[:100],
 		"string for int":  strings.Replace(rulesDoc, `"version": 1`, `"version": "1"`, 1),

@@ -225,8 +225,12 @@ func (d *Demand) zone(z string) ZoneDemand {
 }
 
 // Repricing is the record of a repricing in the rules version it wrote:
-// when, and what changed and why.
+// which version, when, and what changed and why. It must name the
+// version that holds it, so that a record carried over into a version
+// written otherwise (an operator's edit of the rules read back) is
+// refused rather than taken for that version's own.
 type Repricing struct {
+	Version int64     `json:"version"`
 	At      time.Time `json:"at"`
 	Changes []Change  `json:"changes"`
 }
@@ -249,6 +253,9 @@ type Change struct {
 
 func (p *Repricing) validate(r *Rules) error {
 	const op = "pricing.repricing"
+	if p.Version != r.Version {
+		return errs.Errorf(op, errs.Invalid, "the repricing record is of version %d, not of this version %d: clear it when writing a version otherwise", p.Version, r.Version)
+	}
 	if p.At.IsZero() || len(p.Changes) == 0 || len(p.Changes) > MaxZones {
 		return errs.Errorf(op, errs.Invalid, "a repricing has a time and 1-%d changes", MaxZones)
 	}
@@ -299,7 +306,7 @@ func Repriced(r Rules, d Demand, now time.Time) (Rules, bool, error) {
 		next.Zones[c.Zone] = c.New
 	}
 	next.Version = r.Version + 1
-	next.Repricing = &Repricing{At: normTime(now), Changes: changes}
+	next.Repricing = &Repricing{Version: next.Version, At: normTime(now), Changes: changes}
 	return next, true, nil
 }
 

@@ -87,7 +87,7 @@ type Rules struct {
 	// presale voucher are priced. Required.
 	OnSaleAt time.Time `json:"on_sale_at"`
 	// Repricing records the repricing that wrote this version; nil for a
-	// version written otherwise (by an operator).
+	// version written otherwise (by an operator), which must clear it.
 	Repricing *Repricing `json:"repricing,omitempty"`
 }
 

@@ -35,7 +35,10 @@ func TestRulesValidate(t *testing.T) {
 		},
 		"repricing of nothing": func(r *Rules) { r.Repricing = &Repricing{At: t0} },
 		"repricing not matching": func(r *Rules) {
-			r.Repricing = &Repricing{At: t0, Changes: []Change{{Zone: "floor", Old: 1, New: 2}}}
+			r.Repricing = &Repricing{Version: 3, At: t0, Changes: []Change{{Zone: "floor", Old: 1, New: 2}}}
+		},
+		"repricing of another version": func(r *Rules) {
+			r.Repricing = &Repricing{Version: 2, At: t0, Changes: []Change{{Zone: "floor", Old: 1, New: 18900, Reason: "x"}}}
 		},
 	} {
 		r := testRules()
