@@ -23,22 +23,25 @@
 // compare-and-sets.
 //
 // Record sizes. A record is at most MaxRecordSize bytes (956 KiB, below
-// the 1 MiB default max_payload of a server). The largest price list, voucher and
-// quote are far below it (about 100, 15 and 60 KiB). The records that
-// grow are the two that hold one entry per order:
+// the 1 MiB default max_payload of a server). Price lists, vouchers and
+// quotes stay far below it: the largest the domain's limits allow are
+// about 40 KiB (150 KiB with the largest repricing record), 15 KiB and
+// 60 KiB. The records that grow are the two that hold one entry per
+// order:
 //
-//   - usage.<code> holds one entry per live redemption, the order id and
-//     the account id, about 10 bytes more than the two ids: with ids of
-//     30 bytes some 14,000 redemptions, with ids of MaxRefLen (128)
-//     bytes about 3,700;
-//   - addons.<event> holds one entry per order with add-ons: about 30
-//     bytes, the order id, and 10 bytes and the id of each add-on; with
-//     ids of 30 bytes and one add-on per order some 11,000 orders.
+//   - usage.<code> holds one entry per live redemption: the order id and
+//     the account id and 6 bytes; with ids of 30 bytes some 14,000
+//     redemptions fit, with ids of MaxRefLen (128) bytes about 3,700;
+//   - addons.<event> holds one entry per order with add-ons: the order id
+//     and 6 bytes, and for each add-on its id, its count and 4 bytes;
+//     with ids of 30 bytes and one add-on per order some 13,000 orders
+//     fit.
 //
 // A write that would take a record past MaxRecordSize fails with
 // errs.TooLarge and reason pricing.ReasonStoreLimit, and changes
-// nothing: a voucher with unlimited uses, or an event with more add-on
-// orders than that, needs the PostgreSQL store. Unredeem and
+// nothing: a voucher with more live redemptions than that (one with
+// unlimited uses can get there), or an event with more add-on orders,
+// needs the PostgreSQL store. Unredeem and
 // ReleaseAddOns remove entries; nothing else does (quotes and price lists
 // stay until the bucket is deleted).
 package natskv
