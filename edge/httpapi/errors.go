@@ -9,33 +9,8 @@ import (
 	"github.com/ticketing/ticketing/internal/errs"
 )
 
-// statusOf is the one place where error kinds become HTTP statuses.
-func statusOf(k errs.Kind) int {
-	switch k {
-	case errs.Invalid:
-		return fiber.StatusBadRequest
-	case errs.Unauthorized:
-		return fiber.StatusUnauthorized
-	case errs.Forbidden:
-		return fiber.StatusForbidden
-	case errs.NotFound:
-		return fiber.StatusNotFound
-	case errs.Conflict, errs.InFlight:
-		return fiber.StatusConflict
-	case errs.Gone:
-		return fiber.StatusGone
-	case errs.TooLarge:
-		return fiber.StatusRequestEntityTooLarge
-	case errs.Mismatch:
-		return fiber.StatusUnprocessableEntity
-	case errs.TooMany:
-		return fiber.StatusTooManyRequests
-	case errs.Unavailable:
-		return fiber.StatusServiceUnavailable
-	default:
-		return fiber.StatusInternalServerError
-	}
-}
+// statusOf is the HTTP status of an error kind (errs.Kind.HTTPStatus).
+func statusOf(k errs.Kind) int { return k.HTTPStatus() }
 
 // kindOfStatus classifies Fiber's own errors (unknown route, body too
 // large, …).

@@ -6,6 +6,7 @@ package errs
 import (
 	"errors"
 	"fmt"
+	"net/http"
 )
 
 // Kind classifies an error by what the caller can do about it.
@@ -171,4 +172,33 @@ func Message(err error) string {
 		}
 	}
 	return err.Error()
+}
+
+// HTTPStatus is the kind's HTTP status: the one place where kinds become
+// statuses, for every HTTP server of the platform.
+func (k Kind) HTTPStatus() int {
+	switch k {
+	case Invalid:
+		return http.StatusBadRequest
+	case Unauthorized:
+		return http.StatusUnauthorized
+	case Forbidden:
+		return http.StatusForbidden
+	case NotFound:
+		return http.StatusNotFound
+	case Conflict, InFlight:
+		return http.StatusConflict
+	case Gone:
+		return http.StatusGone
+	case TooLarge:
+		return http.StatusRequestEntityTooLarge
+	case Mismatch:
+		return http.StatusUnprocessableEntity
+	case TooMany:
+		return http.StatusTooManyRequests
+	case Unavailable:
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
 }

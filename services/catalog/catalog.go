@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ticketing/ticketing/internal/errs"
@@ -26,6 +27,7 @@ const (
 	MaxGACapacity    = 1_000_000
 	MaxPartitions    = 64
 	MaxNameLen       = 200
+	MaxPurchaseLimit = 1000
 )
 
 var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
@@ -247,6 +249,9 @@ type Event struct {
 	// Queue turns the event's waiting room on: users wait at the edge and
 	// are admitted by the core, and holds need an admission token.
 	Queue bool `json:"queue,omitempty"`
+	// PurchaseLimit is how many tickets of the event one account may buy,
+	// over all its orders and channels; 0: the platform's default.
+	PurchaseLimit int `json:"purchase_limit,omitempty"`
 }
 
 // Validate checks the event against its venue.
@@ -273,6 +278,9 @@ func (e *Event) Validate(v *Venue) error {
 	}
 	if len(e.Partitions) > MaxPartitions {
 		return bad("at most %d partitions", MaxPartitions)
+	}
+	if e.PurchaseLimit < 0 || e.PurchaseLimit > MaxPurchaseLimit {
+		return bad("purchase_limit must be 0-%d", MaxPurchaseLimit)
 	}
 	if len(e.Partitions) > 0 {
 		sections := map[string]int{}
@@ -503,3 +511,33 @@ func (s *Service) CreateEvent(ctx context.Context, e Event) error {
 // PartitionKey names partition i of an event: "<event>.<i>". It appears in
 // NATS subjects and hold ids.
 func PartitionKey(eventID string, i int) string { return fmt.Sprintf("%s.%d", eventID, i) }
+
+// SeatZone returns the zone of a reserved seat of the venue by its id
+// ("<section>-<row>-<number>"; rows are letters and digits, so the
+// section is what precedes the last two dashes).
+func (v *Venue) SeatZone(id string) (string, bool) {
+	j := strings.LastIndexByte(id, '-')
+	if j <= 0 {
+		return "", false
+	}
+	n, err := strconv.Atoi(id[j+1:])
+	if err != nil || n < 1 {
+		return "", false
+	}
+	i := strings.LastIndexByte(id[:j], '-')
+	if i <= 0 {
+		return "", false
+	}
+	section, row := id[:i], id[i+1:j]
+	for _, s := range v.Sections {
+		if s.ID != section {
+			continue
+		}
+		for _, r := range s.Rows {
+			if r.ID == row && n <= r.Seats {
+				return r.Zone, true
+			}
+		}
+	}
+	return "", false
+}

@@ -136,3 +136,15 @@ func TestLayoutsAndRouter(t *testing.T) {
 		t.Fatalf("a reserved zone routed as GA: %v", err)
 	}
 }
+
+func TestSeatZone(t *testing.T) {
+	v := Venue{ID: "v", Name: "V", Zones: []Zone{{ID: "a", Name: "A", Kind: Reserved, Currency: "USD"}, {ID: "b", Name: "B", Kind: Reserved, Currency: "USD"}},
+		Sections: []Section{{ID: "upper-east", Rows: []Row{{ID: "A", Seats: 3, Zone: "a"}, {ID: "B2", Seats: 2, Zone: "b"}}}}}
+	for id, want := range map[string]string{"upper-east-A-1": "a", "upper-east-A-3": "a", "upper-east-B2-2": "b",
+		"upper-east-A-4": "", "upper-east-C-1": "", "upper-A-1": "", "A-1": "", "upper-east-A-x": "", "upper-east-A-0": "", "": ""} {
+		got, ok := v.SeatZone(id)
+		if got != want || ok != (want != "") {
+			t.Errorf("SeatZone(%q) = %q %v, want %q", id, got, ok, want)
+		}
+	}
+}

@@ -55,6 +55,7 @@ type PaymentResult struct {
 type PayRequest struct {
 	Order     string `json:"order"`
 	Account   string `json:"account"`
+	Event     string `json:"event,omitempty"`
 	Amount    int64  `json:"amount"`
 	Currency  string `json:"currency"`
 	Method    string `json:"method"`
@@ -158,7 +159,7 @@ func (s *Saga) Pay(ctx context.Context, id, account, method, returnURL string) (
 		}
 		o.Payment.Attempts++
 		o.Updated = s.now()
-		req = PayRequest{Order: o.ID, Account: o.Account, Amount: o.Amounts.Total, Currency: o.Amounts.Currency,
+		req = PayRequest{Order: o.ID, Account: o.Account, Event: o.Event, Amount: o.Amounts.Total, Currency: o.Amounts.Currency,
 			Method: method, ReturnURL: returnURL, Attempt: o.Payment.Attempts}
 		return nil
 	})

@@ -277,6 +277,13 @@ func (v *Vault) Token(ctx context.Context, id string) (Token, error) {
 	return sc.Token, nil
 }
 
+// Summary is what may be known of a stored card outside the vault
+// (payment.Vault).
+func (v *Vault) Summary(ctx context.Context, id string) (payment.CardSummary, error) {
+	t, err := v.Token(ctx, id)
+	return t.Summary(), err
+}
+
 // Open returns a stored card, its CVC included while it is kept:
 // errs.NotFound when there is no such card, ErrIntegrity (errs.Other)
 // when its record does not open. The card is for one gateway call: keep
@@ -555,3 +562,5 @@ func (v *Vault) KEKs(ctx context.Context) ([]KEKUse, error) {
 	slices.SortFunc(out, func(a, b KEKUse) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
 }
+
+var _ payment.Vault = (*Vault)(nil)

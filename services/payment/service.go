@@ -1,0 +1,291 @@
+package payment
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/ticketing/ticketing/internal/errs"
+)
+
+// Vault is what the service needs of the card vault
+// (services/payment/vault): a token's card for one confirm, then its CVC
+// forgotten.
+type Vault interface {
+	Open(ctx context.Context, token string) (Card, error)
+	ForgetCVC(ctx context.Context, token string) error
+	Summary(ctx context.Context, token string) (CardSummary, error)
+}
+
+// Publisher receives the payment's state after every change, as a domain
+// event (services/payment/natsevents). Publish is idempotent by
+// (order, version): the event id is made of both.
+type Publisher interface {
+	Publish(ctx context.Context, p Payment) error
+}
+
+// Service is the payment service: it pays orders through the gateway,
+// one intent per order, and keeps the ledger of what moved. Every method
+// is idempotent by order (and attempt), safe to call again after a crash
+// or a lost answer, and safe for concurrent use, from several processes
+// too: the ledger's compare-and-set and entry ids make a capture learnt
+// twice (the answer, the return page, a webhook, a sync) one entry.
+type Service struct {
+	Ledger  Ledger
+	Vault   Vault
+	Gateway Gateway
+	Events  Publisher
+	Log     *slog.Logger
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Service) log() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.Default()
+}
+
+// PayRequest pays an order with a card token of the vault.
+type PayRequest struct {
+	Order    string `json:"order"`
+	Account  string `json:"account"`
+	Event    string `json:"event,omitempty"`
+	Amount   int64  `json:"amount"`
+	Currency string `json:"currency"`
+	Method   string `json:"method"`
+	// ReturnURL is where a 3-D Secure challenge sends the buyer back.
+	ReturnURL string `json:"return_url"`
+	// Attempt numbers the order's attempts from 1: the confirm's
+	// idempotency key.
+	Attempt int `json:"attempt"`
+}
+
+// Pay creates the order's intent (once), confirms it with the card and
+// records the outcome: succeeded (captured), requires_action (a 3-D
+// Secure challenge at RedirectURL), failed (Decline says why; another
+// card may be tried). A payment captured already answers as it is.
+func (s *Service) Pay(ctx context.Context, r PayRequest) (Payment, error) {
+	const op = "payment.pay"
+	if !ValidOrderID(r.Order) || r.Amount <= 0 || len(r.Currency) != 3 || r.Attempt < 1 || r.Method == "" {
+		return Payment{}, errs.E(op, errs.Invalid, "a payment needs an order, a positive amount, a currency, a card and an attempt number")
+	}
+	p, err := s.Ledger.Update(ctx, r.Order, func(p *Payment, exists bool) error {
+		if !exists {
+			*p = Payment{OrderID: r.Order, Event: r.Event, Account: r.Account, Amount: r.Amount,
+				Currency: strings.ToUpper(r.Currency), Status: StatusPending}
+		} else if p.Account != r.Account {
+			return errs.Errorf(op, errs.NotFound, "no payment of order %s", r.Order)
+		}
+		p.Attempts = max(p.Attempts, r.Attempt)
+		return nil
+	})
+	if err != nil {
+		return Payment{}, err
+	}
+	if p.Status.captured() || p.Status == StatusCanceled {
+		return p, s.publish(ctx, p)
+	}
+	if p.IntentID == "" {
+		in, err := s.Gateway.CreateIntent(ctx, IntentRequest{Amount: p.Amount, Currency: p.Currency, OrderID: p.OrderID,
+			IdempotencyKey: "order:" + p.OrderID})
+		if err != nil {
+			return p, err
+		}
+		if p, err = s.apply(ctx, p.OrderID, in, SourceReturn, nil); err != nil {
+			return p, err
+		}
+	}
+	card, err := s.Vault.Open(ctx, r.Method)
+	if err != nil {
+		return p, err
+	}
+	sum, err := s.Vault.Summary(ctx, r.Method)
+	if err != nil {
+		return p, err
+	}
+	in, err := s.Gateway.ConfirmIntent(ctx, p.IntentID, ConfirmRequest{Card: card, ReturnURL: r.ReturnURL,
+		IdempotencyKey: fmt.Sprintf("confirm:%s:%d", p.OrderID, r.Attempt)})
+	if err != nil {
+		return p, err
+	}
+	// The authorization was tried: PCI keeps no CVC after it.
+	if err := s.Vault.ForgetCVC(ctx, r.Method); err != nil {
+		s.log().Warn("CVC not forgotten", "order", p.OrderID, "err", err)
+	}
+	return s.apply(ctx, p.OrderID, in, SourceReturn, &sum)
+}
+
+// Status reads the order's intent from the gateway and records what it
+// says (the buyer's return from 3-D Secure, the saga's look before an
+// expiry). An order without a payment is errs.NotFound.
+func (s *Service) Status(ctx context.Context, order string) (Payment, error) {
+	p, err := s.Ledger.Get(ctx, order)
+	if err != nil || p.IntentID == "" {
+		return p, err
+	}
+	in, err := s.Gateway.GetIntent(ctx, p.IntentID)
+	if err != nil {
+		return p, err
+	}
+	return s.apply(ctx, order, in, SourceSync, nil)
+}
+
+// Void cancels the order's intent unless it succeeded, and answers where
+// the payment is: canceled, or succeeded when the money was taken
+// meanwhile (the caller then owns a late payment). An order that never
+// started a payment has nothing to void (errs.NotFound).
+func (s *Service) Void(ctx context.Context, order string) (Payment, error) {
+	p, err := s.Ledger.Get(ctx, order)
+	if err != nil {
+		return p, err
+	}
+	if p.IntentID == "" || p.Status.captured() || p.Status == StatusCanceled {
+		return p, s.publish(ctx, p)
+	}
+	in, err := s.Gateway.CancelIntent(ctx, p.IntentID, "void:"+order)
+	if errs.Is(errs.Invalid, err) || errs.Is(errs.Conflict, err) {
+		// The gateway refuses to cancel an intent that succeeded: read it.
+		in, err = s.Gateway.GetIntent(ctx, p.IntentID)
+	}
+	if err != nil {
+		return p, err
+	}
+	return s.apply(ctx, order, in, SourceSaga, nil)
+}
+
+// Refund gives back amount of the order's capture: one refund per order
+// (the gateway's idempotency key is the order's), answered again when
+// repeated.
+func (s *Service) Refund(ctx context.Context, order string, amount int64, reason string) (Payment, error) {
+	const op = "payment.refund"
+	p, err := s.Status(ctx, order)
+	if err != nil {
+		return p, err
+	}
+	if p.Refunded >= amount || p.Status == StatusRefunded {
+		return p, s.publish(ctx, p)
+	}
+	if p.Captured == 0 {
+		return p, errs.Errorf(op, errs.Conflict, "order %s has no capture to refund", order)
+	}
+	rf, err := s.Gateway.Refund(ctx, RefundRequest{IntentID: p.IntentID, Amount: amount, IdempotencyKey: "refund:" + order})
+	if err != nil {
+		return p, err
+	}
+	if rf.Status != "succeeded" {
+		return p, errs.Errorf(op, errs.Unavailable, "the gateway's refund is %s", rf.Status)
+	}
+	return s.record(ctx, order, func(p *Payment) error {
+		_, err := p.Apply(Entry{ID: rf.ID, Kind: EntryRefund, Amount: rf.Amount, Currency: rf.Currency, At: s.now(), Source: SourceSaga})
+		return err
+	})
+}
+
+// Webhook handles a gateway webhook: its signature checked, its intent or
+// refund recorded. A delivery repeated or out of order changes nothing
+// that is recorded already.
+func (s *Service) Webhook(ctx context.Context, body []byte, signature string) error {
+	ev, err := s.Gateway.VerifyWebhook(body, signature, s.now())
+	if err != nil {
+		return err
+	}
+	switch {
+	case ev.Intent != nil && ev.Intent.OrderID != "":
+		_, err = s.apply(ctx, ev.Intent.OrderID, *ev.Intent, SourceWebhook, nil)
+	case ev.Refund != nil:
+		err = s.webhookRefund(ctx, *ev.Refund)
+	}
+	return err
+}
+
+func (s *Service) webhookRefund(ctx context.Context, rf Refund) error {
+	if rf.Status != "succeeded" {
+		return nil
+	}
+	in, err := s.Gateway.GetIntent(ctx, rf.IntentID)
+	if err != nil || in.OrderID == "" {
+		return err
+	}
+	_, err = s.record(ctx, in.OrderID, func(p *Payment) error {
+		_, err := p.Apply(Entry{ID: rf.ID, Kind: EntryRefund, Amount: rf.Amount, Currency: rf.Currency, At: s.now(), Source: SourceWebhook})
+		return err
+	})
+	return err
+}
+
+// apply records what an intent says of the order's payment.
+func (s *Service) apply(ctx context.Context, order string, in Intent, source string, card *CardSummary) (Payment, error) {
+	return s.record(ctx, order, func(p *Payment) error {
+		if p.IntentID == "" {
+			p.IntentID = in.ID
+		}
+		if in.ID != p.IntentID {
+			return errs.Errorf("payment.apply", errs.Conflict, "intent %s is not order %s's", in.ID, order)
+		}
+		if card != nil {
+			p.Card = card
+		}
+		switch in.Status {
+		case Succeeded:
+			charge := in.ChargeID
+			if charge == "" {
+				charge = in.ID
+			}
+			_, err := p.Apply(Entry{ID: charge, Kind: EntryCapture, Amount: in.AmountReceived, Currency: in.Currency, At: s.now(), Source: source})
+			return err
+		case Canceled:
+			if p.Status.captured() {
+				return nil
+			}
+			_, err := p.Apply(Entry{ID: in.ID, Kind: EntryVoid, Amount: in.Amount, Currency: in.Currency, At: s.now(), Source: source})
+			return err
+		}
+		if p.Status.captured() || p.Status == StatusCanceled {
+			return nil // a late or repeated report of an earlier state
+		}
+		switch in.Status {
+		case RequiresAction:
+			p.Status, p.RedirectURL, p.Decline = StatusRequiresAction, in.RedirectURL, nil
+		case RequiresPaymentMethod:
+			if in.LastError != nil {
+				d := *in.LastError
+				p.Status, p.RedirectURL, p.Decline = StatusFailed, "", &d
+			}
+		default:
+			p.Status = StatusPending
+		}
+		return nil
+	})
+}
+
+// record updates the order's payment with fn and publishes it.
+func (s *Service) record(ctx context.Context, order string, fn func(p *Payment) error) (Payment, error) {
+	p, err := s.Ledger.Update(ctx, order, func(p *Payment, exists bool) error {
+		if !exists {
+			return errs.Errorf("payment.record", errs.NotFound, "no payment of order %s", order)
+		}
+		return fn(p)
+	})
+	if err != nil {
+		return p, err
+	}
+	return p, s.publish(ctx, p)
+}
+
+func (s *Service) publish(ctx context.Context, p Payment) error {
+	if s.Events == nil {
+		return nil
+	}
+	return s.Events.Publish(ctx, p)
+}
