@@ -7,6 +7,9 @@
 // crashed between publishing and purging publishes again at once).
 //
 // Events of one bucket are published in the order they were written.
+//
+// Stores on PostgreSQL keep their outbox in a table instead, relayed by
+// the sub-package pgrelay; both publish the same messages (Entry.Msg).
 package outbox
 
 import (
@@ -36,13 +39,48 @@ type Entry struct {
 	Body    []byte      `json:"body"` // the structured CloudEvents JSON
 }
 
-// Encode makes the entry of an event with data on subject.
-func Encode(subject string, ce *cloudevents.Event, data any) ([]byte, error) {
+// NewEntry makes the entry of an event with data on subject. Every
+// store's outbox, whatever keeps it, is made of these, so that consumers
+// of EVENTS cannot tell the stores apart.
+func NewEntry(subject string, ce *cloudevents.Event, data any) (Entry, error) {
 	body, err := cloudevents.Encode(ce, data)
+	if err != nil {
+		return Entry{}, err
+	}
+	return Entry{Subject: subject, Headers: ce.Headers(), Body: body}, nil
+}
+
+// Encode makes the entry of an event with data on subject, encoded as a
+// key-value outbox keeps it.
+func Encode(subject string, ce *cloudevents.Event, data any) ([]byte, error) {
+	e, err := NewEntry(subject, ce, data)
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(Entry{Subject: subject, Headers: ce.Headers(), Body: body})
+	return json.Marshal(e)
+}
+
+// ID is the entry's event id (its ce-id header), "" when it has none.
+func (e *Entry) ID() string {
+	for _, h := range e.Headers {
+		if h[0] == cloudevents.HeaderID {
+			return h[1]
+		}
+	}
+	return ""
+}
+
+// Msg is the message that publishes the entry: its subject, headers and
+// body, with the event id as Nats-Msg-Id so that EVENTS drops a repeat
+// within its duplicate window.
+func (e *Entry) Msg() *nats.Msg {
+	m := nats.NewMsg(e.Subject)
+	for _, h := range e.Headers {
+		m.Header.Set(h[0], h[1])
+	}
+	m.Header.Set(nats.MsgIdHdr, m.Header.Get(cloudevents.HeaderID))
+	m.Data = e.Body
+	return m
 }
 
 // Put adds the entry of event id to a transaction.
@@ -113,13 +151,7 @@ func (r *Relay) run(ctx context.Context) error {
 				r.Log.Error("outbox entry dropped: not an entry", "bucket", r.KV.Bucket(), "seq", last, "err", err)
 				continue
 			}
-			out := nats.NewMsg(e.Subject)
-			for _, h := range e.Headers {
-				out.Header.Set(h[0], h[1])
-			}
-			out.Header.Set(nats.MsgIdHdr, out.Header.Get(cloudevents.HeaderID))
-			out.Data = e.Body
-			f, err := r.JS.PublishMsgAsync(out)
+			f, err := r.JS.PublishMsgAsync(e.Msg())
 			if err != nil {
 				return err
 			}
