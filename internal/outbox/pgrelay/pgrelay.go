@@ -1,9 +1,10 @@
 // Package pgrelay is the transactional outbox of stores on PostgreSQL: a
 // store adds the entries of its events (outbox.Entry, made with
 // outbox.NewEntry) to an outbox table in the transaction that writes its
-// state (Table.Queue), and a Relay moves them into JetStream, each with
-// its event id as Nats-Msg-Id, exactly as the key-value outbox's relay
-// publishes them (outbox.Entry.Msg).
+// state (Table.Insert, a part of the statement that writes the state, or
+// Table.Queue, a statement of its batch), and a Relay moves them into
+// JetStream, each with its event id as Nats-Msg-Id, exactly as the
+// key-value outbox's relay publishes them (outbox.Entry.Msg).
 //
 // An outbox table has this shape (the owning store creates it in its own
 // migrations, under a name of its own):
@@ -17,7 +18,6 @@
 //		created timestamptz NOT NULL DEFAULT now()
 //	);
 //	CREATE INDEX name_seq ON name (seq);
-//	CREATE INDEX name_subject ON name (subject, seq);
 //
 // The relay orders by seq, not by created and id: the entries of one
 // transaction share created, and event ids are random. The sequence must
@@ -30,12 +30,14 @@
 // ack, deletes them and commits. A relay that dies after publishing and
 // before committing leaves its batch in the table, published again by the
 // next batch; the stream's duplicate window (Nats-Msg-Id) drops the
-// repeats. Several relays may run on one table (one per process): they
-// take different batches, and a relay publishes an entry only when no
-// older entry of the same subject is still in the table, so the events of
-// one subject (one order) are published in the order they were written
-// even then. Entries of different subjects may be published out of
-// order.
+// repeats, as long as the relay comes back within the window.
+//
+// Several relays may run on one table (one per process, say): they take
+// different batches, and a relay publishes an entry only when no older
+// entry of the same subject is in another relay's batch (it leaves it
+// for a later batch), so the events of one subject (one order) are
+// published in the order they were written even then. Entries of
+// different subjects may be published out of order.
 //
 // A relay waits on LISTEN for a notification on its channel (Notifier
 // sends them after writes commit) and polls as well, so a lost
@@ -78,33 +80,68 @@ func (t Table) Validate() error {
 	return nil
 }
 
-// Queue queues on b the statement that adds entries to the table, in
-// their order; their ids are their events' ids (Entry.ID). Queued in the
-// batch or transaction that writes the state the events describe, the
-// entries are committed with it or not at all.
+// Rows are entries as the columns of an outbox table: the arguments of
+// the statement Table.Insert makes.
+type Rows struct {
+	IDs      []string // the events' ids (Entry.ID)
+	Subjects []string
+	Headers  []json.RawMessage
+	Bodies   [][]byte
+}
+
+// NewRows turns entries into rows.
+func NewRows(entries []outbox.Entry) (Rows, error) {
+	r := Rows{
+		IDs:      make([]string, len(entries)),
+		Subjects: make([]string, len(entries)),
+		Headers:  make([]json.RawMessage, len(entries)),
+		Bodies:   make([][]byte, len(entries)),
+	}
+	for i := range entries {
+		e := &entries[i]
+		if r.IDs[i] = e.ID(); r.IDs[i] == "" {
+			return Rows{}, errs.E("pgrelay.rows", errs.Invalid, "an outbox entry without an event id")
+		}
+		h, err := json.Marshal(e.Headers)
+		if err != nil {
+			return Rows{}, errs.E("pgrelay.rows", errs.Invalid, err)
+		}
+		r.Subjects[i], r.Headers[i], r.Bodies[i] = e.Subject, h, e.Body
+	}
+	return r, nil
+}
+
+// Len is the number of rows.
+func (r Rows) Len() int { return len(r.IDs) }
+
+// Args are the four arguments of the statement Table.Insert makes.
+func (r Rows) Args() []any { return []any{r.IDs, r.Subjects, r.Headers, r.Bodies} }
+
+// Insert is the statement that adds rows to the table, in their order,
+// with the rows' Args as its parameters $n to $n+3; where is appended to
+// its SELECT (a condition on the rest of a statement it is part of, as
+// "WHERE EXISTS (…)"), or empty. It may stand alone or be a data-modifying
+// WITH query of a larger statement that writes the state the entries
+// describe, so that both are committed together or not at all.
+func (t Table) Insert(n int, where string) string {
+	return fmt.Sprintf(`INSERT INTO %s (id, subject, headers, body)
+		SELECT e.id, e.subject, e.headers, e.body
+		FROM unnest($%d::text[], $%d::text[], $%d::jsonb[], $%d::bytea[]) WITH ORDINALITY AS e (id, subject, headers, body, n)
+		%s ORDER BY e.n`, t, n, n+1, n+2, n+3, where)
+}
+
+// Queue queues on b the statement that adds entries to the table (see
+// Insert), for a batch or transaction that writes the state they
+// describe.
 func (t Table) Queue(b *pgx.Batch, entries []outbox.Entry) error {
 	if len(entries) == 0 {
 		return nil
 	}
-	ids := make([]string, len(entries))
-	subjects := make([]string, len(entries))
-	headers := make([]json.RawMessage, len(entries))
-	bodies := make([][]byte, len(entries))
-	for i := range entries {
-		e := &entries[i]
-		if ids[i] = e.ID(); ids[i] == "" {
-			return errs.E("pgrelay.queue", errs.Invalid, "an outbox entry without an event id")
-		}
-		h, err := json.Marshal(e.Headers)
-		if err != nil {
-			return errs.E("pgrelay.queue", errs.Invalid, err)
-		}
-		subjects[i], headers[i], bodies[i] = e.Subject, h, e.Body
+	rows, err := NewRows(entries)
+	if err != nil {
+		return err
 	}
-	b.Queue(`INSERT INTO `+string(t)+` (id, subject, headers, body)
-		SELECT id, subject, headers, body
-		FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::bytea[]) WITH ORDINALITY AS e (id, subject, headers, body, n)
-		ORDER BY n`, ids, subjects, headers, bodies)
+	b.Queue(t.Insert(1, ""), rows.Args()...)
 	return nil
 }
 
@@ -202,17 +239,21 @@ func New(pool *pgxpool.Pool, js jetstream.JetStream, c Config) (*Relay, error) {
 	t := string(c.Table)
 	return &Relay{
 		pool: pool, js: js, cfg: c,
-		// The oldest entries that no other relay has locked; those with an
-		// older entry of their subject that is not in the batch (another
-		// relay has it) are not ready: they wait for a later batch, so that
-		// one subject's events keep their order.
+		// The oldest entries that no other relay has locked. An entry with
+		// an older one of its subject that is not in the batch (another
+		// relay has it; the entries before the batch's last that are not
+		// in it are few: those of the other relays' batches) is not
+		// ready: it waits for a later batch, so that one subject's events
+		// keep their order.
 		selectSQL: `WITH batch AS MATERIALIZED (
 				SELECT seq, id, subject, headers, body FROM ` + t + ` ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED
+			), others AS MATERIALIZED (
+				SELECT seq, subject FROM ` + t + `
+				WHERE seq < (SELECT max(seq) FROM batch) AND seq NOT IN (SELECT seq FROM batch)
 			)
-			SELECT b.id, b.subject, b.headers, b.body, NOT EXISTS (
-				SELECT FROM ` + t + ` o WHERE o.subject = b.subject AND o.seq < b.seq
-				AND o.seq NOT IN (SELECT seq FROM batch)
-			) FROM batch b
+			SELECT b.id, b.subject, b.headers, b.body,
+				NOT EXISTS (SELECT FROM others o WHERE o.subject = b.subject AND o.seq < b.seq)
+			FROM batch b
 			ORDER BY b.seq`,
 		deleteSQL: `DELETE FROM ` + t + ` WHERE id = ANY($1)`,
 		wake:      make(chan struct{}, 1),

@@ -42,8 +42,7 @@ const ddl = `CREATE TABLE test_outbox (
 	body    bytea       NOT NULL,
 	created timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX test_outbox_seq ON test_outbox (seq);
-CREATE INDEX test_outbox_subject ON test_outbox (subject, seq);`
+CREATE INDEX test_outbox_seq ON test_outbox (seq);`
 
 // schema makes a schema with the outbox table and returns its pool
 // config.
