@@ -449,10 +449,12 @@ func (r *Relay) listenOnce(ctx context.Context) error {
 // one was sent, and at most one per Interval.
 //
 // A NOTIFY in the writing transaction would be atomic with the write, but
-// PostgreSQL serializes the commits of all transactions that notify (a
-// database-wide lock held until the commit is flushed): the writes would
-// commit one at a time. A notification lost in a crash after the commit
-// costs the relays one poll interval.
+// PostgreSQL serializes the commits of all transactions that notify (in
+// PreCommit_Notify, a lock on "database 0", the whole cluster, held until
+// the commit is flushed): the writes would commit one at a time, each
+// after the other's WAL flush. The notifier's own transactions still
+// take that lock, at most one per Interval per process. A notification
+// lost in a crash after the commit costs the relays one poll interval.
 type Notifier struct {
 	pool     *pgxpool.Pool
 	channel  string
