@@ -152,8 +152,9 @@ type Config struct {
 	// Channel is the LISTEN/NOTIFY channel that announces new entries.
 	// Default: the table's name.
 	Channel string
-	// Batch is how many entries one transaction publishes at most.
-	// Default 256.
+	// Batch is how many entries one transaction publishes at most, all
+	// in flight at once: at most 4000 (and at most the JetStream
+	// context's PublishAsyncMaxPending, 4000 by default). Default 256.
 	Batch int
 	// Poll is how long the relay waits for a notification before it looks
 	// at the table anyway. Default 1s.
@@ -201,8 +202,8 @@ func (c *Config) Validate() error {
 	switch {
 	case !namePattern.MatchString(c.Channel):
 		return errs.Errorf(op, errs.Invalid, "channel %q must be a lower-case SQL identifier", c.Channel)
-	case c.Batch < 1 || c.Batch > 10000:
-		return errs.Errorf(op, errs.Invalid, "batch %d is not within 1-10000", c.Batch)
+	case c.Batch < 1 || c.Batch > 4000:
+		return errs.Errorf(op, errs.Invalid, "batch %d is not within 1-4000", c.Batch)
 	case c.Poll < time.Millisecond:
 		return errs.Errorf(op, errs.Invalid, "poll interval %v is under 1ms", c.Poll)
 	case c.AckTimeout < time.Millisecond:
