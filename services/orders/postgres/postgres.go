@@ -313,6 +313,11 @@ func (s *Store) Create(ctx context.Context, o orders.Order, limit int) (orders.O
 				"at most %d tickets per account for this event: %s already bought or in open orders", limit, detail(err)).
 				WithReason(orders.ReasonPurchaseLimit)
 		case orderPkey:
+			// The same request made concurrently, when ids derive from
+			// idempotency keys (orders.IDFor), or another order.
+			if prev, ok, err := s.replay(ctx, o); ok || err != nil {
+				return prev, false, err
+			}
 			return orders.Order{}, false, errs.Errorf(op, errs.Conflict, "an order %s exists", o.ID)
 		case outboxPkey:
 			if prev, ok, err := s.replay(ctx, o); ok || err != nil {

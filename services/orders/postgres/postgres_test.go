@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -510,5 +511,36 @@ func TestTwoStores(t *testing.T) {
 	}
 	if got, err := b.Get(ctx, o.ID); err != nil || got.Payment.Attempts != 5 || got.Version != 6 {
 		t.Fatalf("read back: attempts %d, version %d, %v", got.Payment.Attempts, got.Version, err)
+	}
+}
+
+// Concurrent requests with one idempotency key and the order id derived
+// from it (orders.IDFor, as the checkout makes them) make one order and
+// are all answered with it.
+func TestIdempotentDerivedID(t *testing.T) {
+	pool := migrated(t)
+	s := newStore(t, pool, postgres.Config{NotifyInterval: -1})
+	ctx := context.Background()
+	o := newOrder("acct-1", "ev-1", 1)
+	o.IdemKey, o.Fingerprint = "acct-1:k", "fp"
+	o.ID = orders.IDFor(o.IdemKey)
+	var created atomic.Int64
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got, c, err := s.Create(ctx, o, 0)
+			if err != nil || got.ID != o.ID {
+				t.Errorf("create: %s, %v", got.ID, err)
+			}
+			if c {
+				created.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if created.Load() != 1 {
+		t.Fatalf("%d creates reported a new order", created.Load())
 	}
 }
