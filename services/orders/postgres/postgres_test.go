@@ -377,17 +377,22 @@ func TestSameMessagesAsNATSKV(t *testing.T) {
 // BenchmarkPurchase measures the store's writes of a purchase from
 // parallel callers: the create and the three updates of a paid order
 // (paid, confirmed, fulfilled), with a relay publishing the events into
-// an embedded JetStream stream as a node would (or without one: "alone").
+// an embedded JetStream stream as a node would, without one ("alone"),
+// and without one nor the remembered orders (every update reads first).
 func BenchmarkPurchase(b *testing.B) {
-	for _, withRelay := range []bool{true, false} {
-		name := "with-relay"
-		if !withRelay {
-			name = "alone"
-		}
-		b.Run(name, func(b *testing.B) {
+	for _, bc := range []struct {
+		name   string
+		relay  bool
+		recent int
+	}{
+		{"with-relay", true, 0},
+		{"alone", false, 0},
+		{"alone-no-recent", false, -1},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
 			pool := migrated(b)
-			c := postgres.Config{}
-			if withRelay {
+			c := postgres.Config{Recent: bc.recent}
+			if bc.relay {
 				relayTo(b, pool)
 			} else {
 				c.NotifyInterval = -1
