@@ -24,8 +24,8 @@ type Store interface {
 	// as stored, with created true. When o.IdemKey names an order
 	// already (the same caller retried), that order is returned with
 	// created false if its Fingerprint is o's, else errs.Mismatch.
-	// A hold that an open order of any account has claimed is
-	// errs.Conflict (ReasonHoldTaken); tickets of the account's orders for
+	// A hold that an order of any account has claimed (one that counts:
+	// State.Counts) is errs.Conflict (ReasonHoldTaken); tickets of the account's orders for
 	// the event that count (State.Counts) plus o.Tickets above limit is
 	// errs.Conflict (ReasonPurchaseLimit); limit 0 means none. Of
 	// concurrent creates that together pass the limit or share a hold,
@@ -38,7 +38,9 @@ type Store interface {
 	// otherwise; it returns the order as stored. fn's error is returned
 	// as is and nothing is written. When the write leaves the states
 	// that count against the purchase limit, the account's count and
-	// the claims on the holds are released with it.
+	// the claims on the holds are released with it; when it enters them
+	// again (a late payment), they are taken again (a claim another order
+	// holds meanwhile stays that order's).
 	Update(ctx context.Context, id string, fn func(*Order) error) (Order, error)
 	// ByAccount lists the account's orders, newest first, at most limit
 	// (≤ 100) from after (the id of the last order of the previous page,

@@ -352,11 +352,22 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*orders.Order) er
 			}
 			var c count
 			if v != nil {
-				_ = json.Unmarshal(v, &c)
+				if err := json.Unmarshal(v, &c); err != nil {
+					return orders.Order{}, errs.E(op, errs.Other, err)
+				}
 			}
 			c.Tickets += o.Tickets
 			cb, _ := json.Marshal(c)
 			tx.Put(countKey(o.Account, o.Event), cb, crev)
+			for _, h := range o.Holds {
+				claim, hrev, err := s.get(ctx, holdKey(h.ID))
+				if err != nil {
+					return orders.Order{}, err
+				}
+				if len(claim) == 0 {
+					tx.Put(holdKey(h.ID), []byte(o.ID), hrev)
+				}
+			}
 		}
 		o.Version = 0
 		ob, err := json.Marshal(o)

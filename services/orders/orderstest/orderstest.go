@@ -132,17 +132,31 @@ func testIdempotency(t *testing.T, f Fixture) {
 	if _, _, err := f.Store.Create(ctx, retry, 0); !errs.Is(errs.Mismatch, err) {
 		t.Fatalf("the key with another request: %v", err)
 	}
-	// Concurrent requests with one key make one order.
-	key := newOrder("acct-2", "ev-1", 1)
-	key.IdemKey, key.Fingerprint = "acct-2:key-2", "fp"
+	// Concurrent requests with one key make one order, whether each
+	// makes its own id or all derive it from the key (orders.IDFor).
+	for _, derived := range []bool{false, true} {
+		concurrentCreates(t, f, derived)
+	}
+}
+
+func concurrentCreates(t *testing.T, f Fixture, derived bool) {
+	ctx := context.Background()
+	first := newOrder("acct-2", "ev-1", 1)
+	key := fmt.Sprintf("acct-2:key-%v-%d", derived, seq.Add(1))
 	ids := make([]string, 10)
 	var wg sync.WaitGroup
 	for i := range ids {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := key
-			c.ID = orders.NewID()
+			c := newOrder("acct-2", "ev-1", 1)
+			c.Holds = first.Holds
+			c.IdemKey, c.Fingerprint = key, "fp"
+			if derived {
+				c.ID = orders.IDFor(key)
+				_ = c.Events()
+				_ = c.Start(c.Created)
+			}
 			got, _, err := f.Store.Create(ctx, c, 0)
 			if err != nil {
 				t.Error(err)
