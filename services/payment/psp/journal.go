@@ -188,8 +188,9 @@ func (j *journal) write() {
 		for {
 			j.mu.Lock()
 			batch := j.queue
-			j.queue = spare[:0]
+			j.queue = spare[:0] // the queue owns spare's array now
 			j.mu.Unlock()
+			spare = batch // and the writer batch's, once written
 			if len(batch) == 0 {
 				break
 			}
@@ -220,7 +221,6 @@ func (j *journal) write() {
 				}
 				batch[i] = queued{}
 			}
-			spare = batch
 			if cap(buf) > 8<<20 {
 				buf = nil
 			}

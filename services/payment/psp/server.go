@@ -186,7 +186,7 @@ func (s *Server) api(pattern, op string, lockOf func(*call) string, run func(*ca
 const maxKey = 255
 
 // serveAPI is the pipeline every API request takes: credentials, form,
-// injected latency, idempotency, injected errors, the operation, the
+// idempotency, injected latency, injected errors, the operation, the
 // journal, the injected timeout, the answer. It returns the outcome's
 // metric label.
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, op string, lockOf func(*call) string, run func(*call) outcome) string {
@@ -215,9 +215,6 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, op string, loc
 	f := s.faults.get()
 	faulty := f.appliesTo(op)
 	fkey := s.faults.requestKey(op, c.key)
-	if faulty && f.hit("slow", f.Slow, fkey) {
-		s.wait(r.Context(), time.Duration(f.SlowLatency), false)
-	}
 	var fp string
 	if c.key != "" {
 		fp = fingerprint(r.Method, r.URL.Path, c.form)
@@ -235,6 +232,10 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, op string, loc
 				Message: "There is currently another in-progress request using this Idempotent Key. Try again later."})
 			return outcomeRefused
 		}
+	}
+	if faulty && f.hit("slow", f.Slow, fkey) {
+		// After the key is claimed: a retry meanwhile is in flight.
+		s.wait(r.Context(), time.Duration(f.SlowLatency), false)
 	}
 	label := ""
 	var o outcome
