@@ -30,7 +30,7 @@ func TestCards(t *testing.T) {
 		{"4000000000009995", payment.RequiresPaymentMethod, "card_declined", "insufficient_funds"},
 		{"4000000000000069", payment.RequiresPaymentMethod, "expired_card", "expired_card"},
 		{"4000000000000119", payment.RequiresPaymentMethod, "processing_error", "processing_error"},
-		{"5555555555554444", payment.Succeeded, "", ""},                 // any Luhn-valid number
+		{"5555555555554444", payment.Succeeded, "", ""},                             // any Luhn-valid number
 		{"4242424242424241", payment.RequiresPaymentMethod, "incorrect_number", ""}, // not Luhn-valid
 	}
 	for i, c := range cases {
