@@ -188,6 +188,12 @@ func (r *receiver) got() []payment.WebhookEvent {
 	return append([]payment.WebhookEvent(nil), r.events...)
 }
 
+func (r *receiver) badCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.bad
+}
+
 // types lists the types of the events received for an intent, in order.
 func (r *receiver) types(intent string) []string {
 	var out []string
