@@ -161,8 +161,14 @@ func TestErrorKinds(t *testing.T) {
 			_, err := newClient(t, slow.URL, func(c *gateway.Config) { c.Timeout = 100 * time.Millisecond }).ConfirmIntent(ctx, "pi_1", payment.ConfirmRequest{Card: visa, IdempotencyKey: "k"})
 			return err
 		}, errs.Unavailable, ""},
-		{"429", func() error { _, err := newClient(t, canned(429, `{"error":{"type":"rate_limit_error"}}`)).GetIntent(ctx, "pi_1"); return err }, errs.TooMany, "rate_limit_error"},
-		{"502 page", func() error { _, err := newClient(t, canned(502, "<html>bad gateway</html>")).GetIntent(ctx, "pi_1"); return err }, errs.Unavailable, ""},
+		{"429", func() error {
+			_, err := newClient(t, canned(429, `{"error":{"type":"rate_limit_error"}}`)).GetIntent(ctx, "pi_1")
+			return err
+		}, errs.TooMany, "rate_limit_error"},
+		{"502 page", func() error {
+			_, err := newClient(t, canned(502, "<html>bad gateway</html>")).GetIntent(ctx, "pi_1")
+			return err
+		}, errs.Unavailable, ""},
 		{"garbled 200", func() error { _, err := newClient(t, canned(200, "{")).GetIntent(ctx, "pi_1"); return err }, errs.Unavailable, ""},
 		{"409 in flight", func() error {
 			_, err := newClient(t, canned(409, `{"error":{"type":"idempotency_error","code":"idempotency_key_in_use"}}`)).CancelIntent(ctx, "pi_1", "k")
