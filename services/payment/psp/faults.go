@@ -37,7 +37,8 @@ type Faults struct {
 	// gives up (closes the connection) or TimeoutHold passes.
 	Timeout     float64  `json:"timeout,omitempty"`
 	TimeoutHold Duration `json:"timeout_hold,omitempty"`
-	// Slow waits SlowLatency before doing the operation.
+	// Slow waits SlowLatency before doing the operation (less when the
+	// client gives up first; the operation is done anyway).
 	Slow        float64  `json:"slow,omitempty"`
 	SlowLatency Duration `json:"slow_latency,omitempty"`
 	// WebhookDuplicate delivers an event once more after its first

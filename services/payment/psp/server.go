@@ -235,7 +235,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, op string, loc
 	}
 	if faulty && f.hit("slow", f.Slow, fkey) {
 		// After the key is claimed: a retry meanwhile is in flight.
-		s.wait(r.Context(), time.Duration(f.SlowLatency), false)
+		s.wait(r.Context(), time.Duration(f.SlowLatency))
 	}
 	label := ""
 	var o outcome
@@ -273,7 +273,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, op string, loc
 		return outcomeError
 	}
 	if faulty && f.hit("timeout", f.Timeout, fkey) {
-		s.wait(r.Context(), time.Duration(f.TimeoutHold), true)
+		s.wait(r.Context(), time.Duration(f.TimeoutHold))
 		label = outcomeTimeout
 	}
 	writeRaw(w, o.status, body)
@@ -291,18 +291,15 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, op string, loc
 	return outcomeError
 }
 
-// wait waits d, or less when the server closes or, when untilGone, the
-// client goes away.
-func (s *Server) wait(ctx context.Context, d time.Duration, untilGone bool) {
+// wait waits d, or less when the client goes away (its request's context
+// ends: the connection closed, or the HTTP server shutting down) or the
+// server closes. The request goes on either way.
+func (s *Server) wait(ctx context.Context, d time.Duration) {
 	t := time.NewTimer(d)
 	defer t.Stop()
-	var gone <-chan struct{}
-	if untilGone {
-		gone = ctx.Done()
-	}
 	select {
 	case <-t.C:
-	case <-gone:
+	case <-ctx.Done():
 	case <-s.ctx.Done():
 	}
 }
