@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -359,35 +358,6 @@ func (s *Server) authorized(r *http.Request) bool {
 	return ok && subtle.ConstantTimeCompare([]byte(key), []byte(s.cfg.SecretKey)) == 1
 }
 
-// admin wraps a /_sim handler: the secret key, and the metrics.
-func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if !s.authorized(r) {
-			writeError(w, http.StatusUnauthorized, apiError{Type: "invalid_request_error", Code: "api_key_invalid", Message: "Invalid API Key provided."})
-			return
-		}
-		h(w, r)
-	}
-}
-
-func (s *Server) getRecords(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, s.Records())
-}
-
-func (s *Server) getFaults(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, s.Faults())
-}
-
-func (s *Server) postFaults(w http.ResponseWriter, r *http.Request) {
-	f, err := DecodeFaults(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, apiError{Type: "invalid_request_error", Code: "parameter_invalid", Message: err.Error()})
-		return
-	}
-	_ = s.SetFaults(f)
-	writeJSON(w, http.StatusOK, s.Faults())
-}
-
 // publicURL is the base of the links buyers' browsers follow.
 func (s *Server) publicURL(r *http.Request) string {
 	if s.cfg.PublicURL != "" {
@@ -398,57 +368,4 @@ func (s *Server) publicURL(r *http.Request) string {
 		scheme = "https"
 	}
 	return scheme + "://" + r.Host
-}
-
-// apiError is the "error" object of an error answer.
-type apiError struct {
-	Type          string  `json:"type"` // api_error, card_error, idempotency_error, invalid_request_error
-	Code          string  `json:"code,omitempty"`
-	DeclineCode   string  `json:"decline_code,omitempty"`
-	Message       string  `json:"message"`
-	Param         string  `json:"param,omitempty"`
-	PaymentIntent *Intent `json:"payment_intent,omitempty"`
-}
-
-type errorBody struct {
-	Error apiError `json:"error"`
-}
-
-func paramAPIError(err error) apiError {
-	var pe *paramError
-	if errors.As(err, &pe) {
-		return apiError{Type: "invalid_request_error", Code: pe.Code, Param: pe.Param, Message: pe.Msg}
-	}
-	return apiError{Type: "invalid_request_error", Message: err.Error()}
-}
-
-// badParams is the outcome of a request refused before it began.
-func badParams(err error) outcome {
-	return outcome{status: http.StatusBadRequest, body: errorBody{paramAPIError(err)}, noStore: true}
-}
-
-func faultAnswer(when string) outcome {
-	return outcome{status: http.StatusInternalServerError, body: errorBody{apiError{Type: "api_error",
-		Message: "An error occurred with our connection to the simulator (injected " + when + " the operation)."}}}
-}
-
-func writeError(w http.ResponseWriter, status int, e apiError) {
-	writeJSON(w, status, errorBody{e})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"error":{"type":"api_error","message":"encoding the answer failed"}}`)
-	}
-	writeRaw(w, status, b)
-}
-
-func writeRaw(w http.ResponseWriter, status int, body []byte) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
-	_, _ = w.Write([]byte{'\n'})
 }
