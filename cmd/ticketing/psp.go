@@ -77,7 +77,7 @@ func runPSP(ctx context.Context, args []string) error {
 	if err != nil {
 		return errors.Join(err, sup.Shutdown())
 	}
-	if _, err := sup.Add("psp", func(context.Context) error { return srv.Close() }); err != nil {
+	if _, err := sup.Start(supervisor.Component{Name: "psp", Stop: func(context.Context) error { return srv.Close() }, Ready: srv.Err}); err != nil {
 		return errors.Join(err, sup.Shutdown())
 	}
 	ln, err := net.Listen("tcp", *addr)

@@ -108,6 +108,14 @@ func (s *Server) Close() error {
 // ServeHTTP serves the API, the challenge pages and /_sim.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
+// Err is why the simulator cannot store changes any more (its journal
+// failed to write or sync: every change is refused from then on), or nil.
+func (s *Server) Err() error {
+	s.j.mu.Lock()
+	defer s.j.mu.Unlock()
+	return s.j.err
+}
+
 // SetFaults replaces the faults in force.
 func (s *Server) SetFaults(f Faults) error {
 	f.defaults()
@@ -231,6 +239,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, op string, loc
 				Message: "There is currently another in-progress request using this Idempotent Key. Try again later."})
 			return outcomeRefused
 		}
+		// The key is ours: released unless an answer was stored under it
+		// (abandon leaves stored answers be), even if the operation panics.
+		defer s.idem.abandon(c.key)
 	}
 	if faulty && f.hit("slow", f.Slow, fkey) {
 		// After the key is claimed: a retry meanwhile is in flight.
@@ -238,37 +249,22 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, op string, loc
 	}
 	label := ""
 	var o outcome
-	var unlock func()
+	var body []byte
+	var err error
 	if faulty && f.hit("error_before", f.ErrorBefore, fkey) {
 		o, label = faultAnswer("before"), outcomeFault
+		body, err = s.record(c, fp, &o)
 	} else {
-		if lockOf != nil {
-			if id := lockOf(c); id != "" {
-				unlock = s.locks.lock(id)
+		o, body, err = s.execute(c, fp, lockOf, run, func(o *outcome) {
+			if faulty && !o.noStore && f.hit("error_after", f.ErrorAfter, fkey) {
+				fa := faultAnswer("after")
+				o.status, o.body, label = fa.status, fa.body, outcomeFault
 			}
-		}
-		o = run(c)
-		if faulty && !o.noStore && f.hit("error_after", f.ErrorAfter, fkey) {
-			fa := faultAnswer("after")
-			o.status, o.body, label = fa.status, fa.body, outcomeFault
-		}
-	}
-	body, err := json.Marshal(o.body)
-	if err == nil && c.key != "" && !o.noStore {
-		o.rec.Idem = &idemRecord{Key: c.key, Fingerprint: fp, Status: o.status, Body: body, Created: c.now.Unix()}
-	}
-	if err == nil && !o.rec.empty() {
-		err = s.commit(&o.rec)
-	}
-	if unlock != nil {
-		unlock()
-	}
-	if c.key != "" && (err != nil || o.noStore) {
-		s.idem.abandon(c.key)
+		})
 	}
 	if err != nil {
 		s.log.Error("psp: a change could not be made durable", "op", op, "err", err)
-		writeError(w, http.StatusInternalServerError, apiError{Type: "api_error", Message: "The change could not be stored; nothing was done."})
+		writeError(w, http.StatusInternalServerError, apiError{Type: "api_error", Message: "The change could not be made durable: its outcome is unknown."})
 		return outcomeError
 	}
 	if faulty && f.hit("timeout", f.Timeout, fkey) {
@@ -288,6 +284,39 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, op string, loc
 		return outcomeRefused
 	}
 	return outcomeError
+}
+
+// execute runs an operation, with its intent locked when lockOf names
+// one, and makes its outcome durable (record) before the lock is
+// released; alter may change the answer (not the effect) first.
+func (s *Server) execute(c *call, fp string, lockOf func(*call) string, run func(*call) outcome, alter func(*outcome)) (outcome, []byte, error) {
+	if lockOf != nil {
+		if id := lockOf(c); id != "" {
+			defer s.locks.lock(id)()
+		}
+	}
+	o := run(c)
+	alter(&o)
+	body, err := s.record(c, fp, &o)
+	return o, body, err
+}
+
+// record encodes an outcome's answer and commits its state change with
+// the answer stored under the request's idempotency key.
+func (s *Server) record(c *call, fp string, o *outcome) ([]byte, error) {
+	body, err := json.Marshal(o.body)
+	if err != nil {
+		return nil, err
+	}
+	if c.key != "" && !o.noStore {
+		o.rec.Idem = &idemRecord{Key: c.key, Fingerprint: fp, Status: o.status, Body: body, Created: c.now.Unix()}
+	}
+	if !o.rec.empty() {
+		if err := s.commit(&o.rec); err != nil {
+			return nil, err
+		}
+	}
+	return body, nil
 }
 
 // wait waits d, or less when the client goes away (its request's context
