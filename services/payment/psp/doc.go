@@ -27,7 +27,8 @@
 //     the durable state the previous one left; reads see only durable
 //     state.
 //   - Webhooks are delivered at least once to every endpoint configured
-//     when the event happened, signed (Stripe-Signature t=…,v1=…) with
+//     when the event happened (and still configured after a restart),
+//     signed (Stripe-Signature t=…,v1=…) with
 //     every secret of Config.WebhookSecrets, and retried with exponential
 //     backoff until the endpoint answers 2xx or the event is older than
 //     Webhook.MaxAge. Pending deliveries survive a restart. Order is not
