@@ -2,7 +2,7 @@ GO ?= go
 
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: run test bench bench-http lint build devstack-up devstack-down
+.PHONY: run test bench bench-http bench-psp lint build devstack-up devstack-down
 build:
 	$(GO) build -o bin/ticketing ./cmd/ticketing
 
@@ -41,6 +41,11 @@ bench: build
 # The same through the edge's HTTP API.
 bench-http: build
 	./bin/ticketing bench holds --via-http
+
+# The payment gateway simulator: its journal's group commit, and confirms
+# through the gateway client over loopback HTTP, each fsynced.
+bench-psp:
+	$(GO) test -run '^$$' -bench . -benchtime 3s ./services/payment/...
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

@@ -9,6 +9,7 @@
 //	ticketing config   get and set dynamic settings and feature flags
 //	ticketing certs    the development secrets: CA, certificates, nkeys, JetStream key
 //	ticketing probe    GET a URL over HTTPS with a given CA (health checks)
+//	ticketing psp      the payment gateway simulator (Stripe-like, with faults)
 //	ticketing bench    benchmarks of the hot paths
 //	ticketing version  the version
 //
@@ -17,7 +18,7 @@
 //
 // Each command's file wires its process: dev.go, core.go, edge.go,
 // kafkaside.go (bridge, consume, audit), config.go, certs.go (certs,
-// probe). What they share on the command line and in their set-up is
+// probe), psp.go. What they share on the command line and in their set-up is
 // package cli; the benchmarks are package bench.
 package main
 
@@ -52,6 +53,7 @@ var commands = []command{
 	{"config", "get and set dynamic settings and feature flags (config get|set|unset|flags)", runConfig},
 	{"certs", "make the development secrets: CA, certificates, nkeys, JetStream key", runCerts},
 	{"probe", "GET a URL over HTTPS trusting a CA (health checks)", runProbe},
+	{"psp", "run the payment gateway simulator", runPSP},
 	{"bench", "run a benchmark (holds, bridge, queue)", bench.Run},
 	{"version", "print the version", func(context.Context, []string) error { fmt.Println("ticketing", version); return nil }},
 }
