@@ -1,7 +1,8 @@
 // Package core is the core-region runtime: the embedded clustered
 // nats-server, the JetStream resources, partition ownership by lease, the
 // inventory partition owners and the domain services that run beside them
-// (catalog, waiting room and admission, settings, identity: identity.go).
+// (catalog, waiting room and admission, settings, identity: identity.go,
+// prices, orders and their saga: checkout.go).
 // Start wires one core process under the process's supervisor, which
 // stops it in order.
 package core
@@ -35,6 +36,8 @@ import (
 	"github.com/ticketing/ticketing/services/identity/auth"
 	"github.com/ticketing/ticketing/services/identity/token"
 	invapi "github.com/ticketing/ticketing/services/inventory/natsapi"
+	"github.com/ticketing/ticketing/services/orders"
+	"github.com/ticketing/ticketing/services/payment/process"
 )
 
 // Config configures a core process.
@@ -46,6 +49,8 @@ type Config struct {
 	Queue queue.Config
 	// Identity is the identity service: accounts, sign-in, sessions.
 	Identity IdentityConfig
+	// Checkout is prices, orders and their saga (checkout.go).
+	Checkout CheckoutConfig
 	// AdminToken authorizes catalog administration from inside the core's
 	// network, and, at the identity service, giving accounts roles (the
 	// bootstrap of the first admin). Required.
@@ -74,6 +79,7 @@ func (c *Config) Defaults() {
 	c.Owner.Defaults()
 	c.Queue.Defaults()
 	c.Identity.Defaults(c.Node.DataDir)
+	c.Checkout.Defaults()
 	if c.StartTimeout == 0 {
 		c.StartTimeout = 60 * time.Second
 	}
@@ -90,7 +96,7 @@ func (c *Config) Validate() error {
 		// fence).
 		return errors.New("core: owners of a clustered log write one batch at a time (owner max inflight 1)")
 	}
-	return errors.Join(c.Node.Validate(), c.Streams.Validate(), c.Owner.Validate(), c.Queue.Validate(), c.Identity.Validate())
+	return errors.Join(c.Node.Validate(), c.Streams.Validate(), c.Owner.Validate(), c.Queue.Validate(), c.Identity.Validate(), c.Checkout.Validate())
 }
 
 // Core is a running core process.
@@ -103,6 +109,10 @@ type Core struct {
 	Metrics *owner.Metrics
 	// Identity is the identity service's flows (for tests and demo data).
 	Identity *auth.Service
+	// Checkout makes quotes and orders; its Saga carries them on.
+	Checkout *orders.Checkout
+	// Payment is the payment service when it runs in this process.
+	Payment *process.Payment
 
 	verifier atomic.Pointer[token.Verifier] // of access tokens, once identity started
 	issuer   *token.Issuer
@@ -224,6 +234,9 @@ func Start(ctx context.Context, cfg Config, sup *supervisor.Supervisor, log *slo
 		return nil, err
 	}
 	if err := c.startIdentity(sctx, sup); err != nil {
+		return nil, err
+	}
+	if err := c.startCheckout(sctx, sup); err != nil {
 		return nil, err
 	}
 	c.room, err = queue.Start(sctx, cfg.Queue, queue.Deps{

@@ -50,6 +50,7 @@ import (
 	"github.com/ticketing/ticketing/services/identity/token"
 	"github.com/ticketing/ticketing/services/inventory/natsapi"
 	maildir "github.com/ticketing/ticketing/services/mail/dir"
+	ordersapi "github.com/ticketing/ticketing/services/orders/natsapi"
 	queueapi "github.com/ticketing/ticketing/services/queue/natsapi"
 	reportingapi "github.com/ticketing/ticketing/services/reporting/natsapi"
 )
@@ -248,6 +249,7 @@ func Start(ctx context.Context, cfg Config, sup *supervisor.Supervisor, log *slo
 		Limiter: limiter, Ready: sup.Report, Log: e.log, Registry: e.Registry,
 		Queue: e.Rooms, Gate: gate,
 		Identity: ids, Tokens: verifier, TokenKeys: tokenKeys,
+		Orders:    &ordersapi.Client{NC: e.NC, Timeout: cfg.API.PayTimeout + 5*time.Second},
 		HoldLimit: e.Settings.HoldLimit, HoldGate: e.Settings.SalesOpen, Middleware: e.Settings.Drain,
 	}
 	if guard != nil {

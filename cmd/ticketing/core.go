@@ -18,6 +18,7 @@ import (
 	"github.com/ticketing/ticketing/services/catalog"
 	"github.com/ticketing/ticketing/services/identity/auth"
 	"github.com/ticketing/ticketing/services/inventory"
+	"github.com/ticketing/ticketing/services/payment/process"
 )
 
 // runCore runs a core node: its server, the partition owners it wins, the
@@ -50,12 +51,17 @@ func runCore(ctx context.Context, args []string) error {
 	fs.DurationVar(&cfg.Streams.LeaseTTL, "lease-ttl", def.Streams.LeaseTTL, "partition ownership lease; another node takes over about this long after an owner dies")
 	addQueueFlags(fs, &cfg)
 	addIdentityFlags(fs, &cfg)
+	payment := addCheckoutFlags(fs, &cfg)
 	lf := cli.AddLogFlags(fs, "json")
 	gf := cli.AddGCFlags(fs)
 	sf := cli.AddSupervisorFlags(fs)
 	secf := cli.AddSecurityFlags(fs, devpki.Core, "core", "data/secrets", true)
 	if err := cli.Parse(fs, args); err != nil {
 		return err
+	}
+	if *payment.inProcess {
+		cfg.Checkout.Payment = payment.cfg
+		payment.cfg.DataDir, payment.cfg.GenerateKeyring = cfg.Node.DataDir, true
 	}
 	cfg.Node.Routes = routes
 	log, err := lf.Logger()
@@ -117,6 +123,26 @@ func addIdentityFlags(fs *flag.FlagSet, cfg *core.Config) {
 	fs.StringVar(&id.SMTP.Addr, "smtp", "", "SMTP server host:port that sends mail (default: files in <data>/mail)")
 	fs.StringVar((*string)(&id.SMTP.TLS), "smtp-tls", "", "SMTP STARTTLS policy: mandatory (default), opportunistic or none")
 	fs.StringVar(&id.Auth.From, "mail-from", "", "sender of the mails (default Ticketing <no-reply@ticketing.localhost>)")
+}
+
+// paymentFlags are the payment service's flags of a core that may run it.
+type paymentFlags struct {
+	inProcess *bool
+	cfg       *process.Config
+}
+
+// addCheckoutFlags binds the checkout's stores and limits, and the
+// payment service's flags for --payment-in-process.
+func addCheckoutFlags(fs *flag.FlagSet, cfg *core.Config) paymentFlags {
+	co := &cfg.Checkout
+	fs.StringVar(&co.PostgresURL, "orders-pg-url", "", "PostgreSQL of orders (the system of record, with their outbox) and prices (default: the core's JetStream)")
+	fs.IntVar(&co.DefaultLimit, "purchase-limit", 8, "tickets one account may buy of an event that sets no limit of its own")
+	p := paymentFlags{
+		inProcess: fs.Bool("payment-in-process", false, "run the payment service inside this process (development and tests: in production it is ticketing payment, the PCI boundary)"),
+		cfg:       &process.Config{},
+	}
+	addPaymentFlags(fs, p.cfg)
+	return p
 }
 
 // demoAccounts are the accounts of the demo data: a buyer and an admin.

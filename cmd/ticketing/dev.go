@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,8 +18,11 @@ import (
 	"github.com/ticketing/ticketing/core"
 	"github.com/ticketing/ticketing/edge"
 	"github.com/ticketing/ticketing/internal/dirlock"
+	"github.com/ticketing/ticketing/internal/supervisor"
 	"github.com/ticketing/ticketing/leafnodes"
 	"github.com/ticketing/ticketing/services/catalog"
+	"github.com/ticketing/ticketing/services/payment/process"
+	"github.com/ticketing/ticketing/services/payment/psp"
 )
 
 // runDev runs everything in one process on embedded defaults, with the
@@ -41,6 +46,8 @@ func runDev(ctx context.Context, args []string) error {
 	onSaleIn := fs.Duration("onsale-in", 2*time.Minute, "on a fresh data directory, open the demo events with a waiting room this long after the start (0: keep the demo's time)")
 	addQueueFlags(fs, &cfg)
 	addIdentityFlags(fs, &cfg)
+	payment := addCheckoutFlags(fs, &cfg)
+	pspAddr := fs.String("psp", "127.0.0.1:12111", "address of the payment gateway simulator run in the process (when no --gateway-url is given)")
 	lf := cli.AddLogFlags(fs, "text")
 	gf := cli.AddGCFlags(fs)
 	sf := cli.AddSupervisorFlags(fs)
@@ -88,6 +95,12 @@ func runDev(ctx context.Context, args []string) error {
 		ecfg.DevMailDir = cfg.Identity.MailDir
 	}
 	cfg.Node = coreSec.SecureNode(cfg.Node)
+	payment.cfg.TLS = edgeSec.SecureEdge(ecfg).HTTPTLS
+	if err := devPayment(sup, &cfg, payment.cfg, *pspAddr, *data, log); err != nil {
+		return errors.Join(err, sup.Shutdown())
+	}
+	ecfg.API.PublicURL = cfg.Identity.Auth.BaseURL
+	ecfg.API.PaymentURL = payment.cfg.PublicURL()
 	c, err := startCore(ctx, cfg, sup, *demo, *onSaleIn, log, reg)
 	if err != nil {
 		return errors.Join(err, sup.Shutdown())
@@ -116,20 +129,68 @@ func runDev(ctx context.Context, args []string) error {
 // adminToken returns the configured admin token or, when none is, the one
 // kept in dir (made on first use), so a dev system keeps its token.
 func adminToken(configured, dir string) (string, error) {
+	return keptSecret(configured, dir, "admin-token", "")
+}
+
+// keptSecret returns configured or, when it is empty, the secret kept in
+// dir/file (prefix and 32 hex digits, made on first use).
+func keptSecret(configured, dir, file, prefix string) (string, error) {
 	if configured != "" {
 		return configured, nil
 	}
-	path := filepath.Join(dir, "admin-token")
+	path := filepath.Join(dir, file)
 	if b, err := os.ReadFile(path); err == nil {
 		return strings.TrimSpace(string(b)), nil
 	}
 	var b [16]byte
 	_, _ = rand.Read(b[:])
-	tok := hex.EncodeToString(b[:])
+	tok := prefix + hex.EncodeToString(b[:])
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
 	}
 	return tok, os.WriteFile(path, []byte(tok+"\n"), 0o600)
+}
+
+// devPayment runs the payment service inside the dev process, and, unless
+// --gateway-url names a gateway, the gateway simulator too, on pspAddr,
+// with secrets made once in the data directory.
+func devPayment(sup *supervisor.Supervisor, cfg *core.Config, p *process.Config, pspAddr, data string, log *slog.Logger) error {
+	p.DataDir, p.GenerateKeyring = filepath.Join(data, "payment"), true
+	if len(p.Origins) == 0 {
+		p.Origins = []string{cfg.Identity.Auth.BaseURL}
+	}
+	cfg.Checkout.Payment = p
+	if p.Gateway.BaseURL != "" {
+		return nil
+	}
+	var err error
+	if p.Gateway.SecretKey, err = keptSecret("", data, "psp-secret-key", "sk_test_"); err != nil {
+		return err
+	}
+	if p.Gateway.WebhookSecret, err = keptSecret("", data, "psp-webhook-secret", "whsec_"); err != nil {
+		return err
+	}
+	sim := psp.Config{DataDir: filepath.Join(data, "psp"), SecretKey: p.Gateway.SecretKey,
+		WebhookURLs:    []string{p.PublicURL() + "/v1/webhooks/gateway"},
+		WebhookSecrets: []string{p.Gateway.WebhookSecret},
+		PublicURL:      "http://" + strings.Replace(pspAddr, "127.0.0.1:", "localhost:", 1),
+		Log:            log.With("component", "psp")}
+	sim.Defaults()
+	if p.TLS.CA != "" {
+		// The payment service's certificate is the development CA's.
+		pem, err := os.ReadFile(p.TLS.CA)
+		if err != nil {
+			return err
+		}
+		sim.Webhook.RootCAs = x509.NewCertPool()
+		sim.Webhook.RootCAs.AppendCertsFromPEM(pem)
+	}
+	url, err := startPSP(sup, sim, pspAddr)
+	if err != nil {
+		return fmt.Errorf("payment gateway simulator: %w", err)
+	}
+	p.Gateway.BaseURL = url
+	return nil
 }
 
 // openDemoSale moves the on-sale time of the demo events with a waiting

@@ -3,6 +3,7 @@
 //	ticketing dev      everything in one process on embedded defaults, with demo data
 //	ticketing core     a core node (embedded nats-server, JetStream, partition owners)
 //	ticketing edge     an edge (HTTP API, leaf node to the core)
+//	ticketing payment  the payment service: card vault, ledger, gateway calls
 //	ticketing bridge   the Kafka bridge (JetStream EVENTS → Kafka)
 //	ticketing consume  the Kafka consumers (reporting, analytics, audit)
 //	ticketing audit    audit verify: check the hash-chained audit log
@@ -47,6 +48,7 @@ var commands = []command{
 	{"dev", "run core, edge and demo data in one process", runDev},
 	{"core", "run a core node", runCore},
 	{"edge", "run an edge", runEdge},
+	{"payment", "run the payment service (the PCI boundary)", runPayment},
 	{"bridge", "mirror the domain events into Kafka", runBridge},
 	{"consume", "run the Kafka consumers: reporting, analytics, audit", runConsume},
 	{"audit", "verify the audit log (audit verify)", runAudit},

@@ -73,16 +73,31 @@ func runPSP(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	at, err := startPSP(sup, cfg, *addr)
+	if err != nil {
+		return errors.Join(err, sup.Shutdown())
+	}
+	opsAt, err := cli.ServeOps(sup, *opsAddr, nil, reg)
+	if err != nil {
+		return errors.Join(fmt.Errorf("ops listener: %w", err), sup.Shutdown())
+	}
+	log.Info("psp running", "addr", at, "data", cfg.DataDir, "webhooks", len(cfg.WebhookURLs), "ops", opsAt)
+	return sup.Wait(ctx)
+}
+
+// startPSP starts the simulator and its HTTP listener on addr under sup
+// and returns its base URL.
+func startPSP(sup *supervisor.Supervisor, cfg psp.Config, addr string) (string, error) {
 	srv, err := psp.New(cfg)
 	if err != nil {
-		return errors.Join(err, sup.Shutdown())
+		return "", err
 	}
 	if _, err := sup.Start(supervisor.Component{Name: "psp", Stop: func(context.Context) error { return srv.Close() }, Ready: srv.Err}); err != nil {
-		return errors.Join(err, sup.Shutdown())
+		return "", err
 	}
-	ln, err := net.Listen("tcp", *addr)
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return errors.Join(err, sup.Shutdown())
+		return "", err
 	}
 	// Cancelling the requests' base context ends the answers the faults
 	// hold, so that the shutdown need not wait for them.
@@ -100,14 +115,9 @@ func runPSP(ctx context.Context, args []string) error {
 		Stop: func(ctx context.Context) error { cancelBase(); return hs.Shutdown(ctx) },
 	}); err != nil {
 		cancelBase()
-		return errors.Join(err, sup.Shutdown())
+		return "", err
 	}
-	opsAt, err := cli.ServeOps(sup, *opsAddr, nil, reg)
-	if err != nil {
-		return errors.Join(fmt.Errorf("ops listener: %w", err), sup.Shutdown())
-	}
-	log.Info("psp running", "addr", "http://"+ln.Addr().String(), "data", cfg.DataDir, "webhooks", len(cfg.WebhookURLs), "ops", opsAt)
-	return sup.Wait(ctx)
+	return "http://" + ln.Addr().String(), nil
 }
 
 // repeatable is a flag that may be given several times, each time one

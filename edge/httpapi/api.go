@@ -85,6 +85,16 @@ type Config struct {
 	// identifier in its metadata (/.well-known/oauth-authorization-server);
 	// empty: no metadata.
 	Issuer string
+	// PublicURL is the site's public base URL (scheme://host[:port]):
+	// where a 3-D Secure challenge returns the buyer. Empty: the
+	// request's own origin.
+	PublicURL string
+	// PaymentURL is the payment service's public base URL, whose card
+	// page the checkout page frames; empty: no card entry on the pages.
+	PaymentURL string
+	// PayTimeout bounds a payment's call to the core (it waits for the
+	// gateway). Default 40s.
+	PayTimeout time.Duration
 }
 
 // Defaults fills zero fields.
@@ -109,6 +119,9 @@ func (c *Config) Defaults() {
 	}
 	if c.AuthAccountLimit == (ratelimit.Limit{}) {
 		c.AuthAccountLimit = ratelimit.PerMinute(5, 10)
+	}
+	if c.PayTimeout == 0 {
+		c.PayTimeout = 40 * time.Second
 	}
 }
 
@@ -135,6 +148,8 @@ type Deps struct {
 	TokenKeys *keyring.Remote
 	// MailBox, when set, is served at /dev/mail (ticketing dev only).
 	MailBox MailBox
+	// Orders is the orders service; nil: the orders routes answer 503.
+	Orders Orders
 	// Queue is the edge's waiting rooms; nil: no event has one (the queue
 	// endpoints answer 404, the key set 503).
 	Queue WaitingRoom
@@ -229,6 +244,9 @@ func New(cfg Config, deps Deps) *fiber.App {
 		user      = a.allow(need{user: true})
 		admin     = a.allow(need{admin: true})
 		staff     = a.allow(need{staff: true})
+		// Orders: an account's or a partner client's, by scope.
+		orderWrite = a.allow(need{caller: true, scope: "orders:write"})
+		orderRead  = a.allow(need{caller: true, scope: "orders:read"})
 		// open is the check of the routes any caller may call: the
 		// caller's channel's route list (GatewayConfig.Channels) only.
 		open = a.allow(need{})
@@ -244,6 +262,14 @@ func New(cfg Config, deps Deps) *fiber.App {
 	v1.Post("/events/:id/holds", buyer, a.createHold)
 	v1.Get("/holds/:id", buyerRead, a.getHold)
 	v1.Delete("/holds/:id", buyer, a.releaseHold)
+	v1.Post("/quotes", orderWrite, a.createQuote)
+	v1.Post("/orders", orderWrite, a.createOrder)
+	v1.Get("/orders/:id", orderRead, a.getOrder)
+	v1.Post("/orders/:id/pay", orderWrite, a.payOrder)
+	v1.Post("/orders/:id/cancel", orderWrite, a.cancelOrder)
+	v1.Get("/orders/:id/return", open, a.paymentReturn)
+	v1.Get("/me/orders", orderRead, a.myOrders)
+	v1.Post("/admin/orders/:id/refund", user, a.refundOrder)
 	v1.Post("/admin/venues", admin, a.createVenue)
 	v1.Post("/admin/events", admin, a.createEvent)
 	v1.Put("/admin/accounts/:id/roles", open, a.setRoles)

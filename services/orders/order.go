@@ -408,3 +408,39 @@ func (o *Order) event(kind string, from State, cause string, now time.Time) Even
 	s.From, s.Cause = from, cause
 	return Event{ID: NewEventID(), Type: EventTypePrefix + kind, Order: o.ID, At: now, Data: s}
 }
+
+// View is an order as its buyer sees it (the public API's body): no
+// idempotency key, no saga bookkeeping.
+type View struct {
+	ID      string       `json:"id"`
+	State   State        `json:"state"`
+	Event   string       `json:"event"`
+	Holds   []Hold       `json:"holds"`
+	Tickets int          `json:"tickets"`
+	AddOns  []AddOn      `json:"add_ons"`
+	Voucher string       `json:"voucher,omitempty"`
+	QuoteID string       `json:"quote_id"`
+	Lines   []Line       `json:"lines"`
+	Amounts Amounts      `json:"amounts"`
+	Payment Payment      `json:"payment"`
+	Late    Late         `json:"late,omitempty"`
+	Reason  string       `json:"reason,omitempty"`
+	PayBy   time.Time    `json:"pay_by"`
+	Created time.Time    `json:"created"`
+	Updated time.Time    `json:"updated"`
+	History []Transition `json:"history"`
+}
+
+// View is the order's public view.
+func (o *Order) View() View {
+	v := View{ID: o.ID, State: o.State, Event: o.Event, Holds: o.Holds, Tickets: o.Tickets, AddOns: o.AddOns,
+		Voucher: o.Voucher, QuoteID: o.QuoteID, Lines: o.Lines, Amounts: o.Amounts, Payment: o.Payment,
+		Late: o.Late, Reason: o.Reason, PayBy: o.PayBy, Created: o.Created, Updated: o.Updated, History: o.History}
+	if v.AddOns == nil {
+		v.AddOns = []AddOn{}
+	}
+	if v.Lines == nil {
+		v.Lines = []Line{}
+	}
+	return v
+}

@@ -15,11 +15,12 @@ import (
 type Inventory interface {
 	// Confirm sells a hold for an order; with reclaim, a hold that ended
 	// is sold again if its seats are free (inventory.ConfirmRequest).
-	Confirm(ctx context.Context, partition string, r inventory.ConfirmRequest) (inventory.Hold, error)
+	// The hold's id names its partition.
+	Confirm(ctx context.Context, r inventory.ConfirmRequest) (inventory.Hold, error)
 	// Release frees a live hold of holder.
-	Release(ctx context.Context, partition string, ref inventory.HoldRef) (inventory.Hold, error)
+	Release(ctx context.Context, ref inventory.HoldRef) (inventory.Hold, error)
 	// CancelSale frees a sold hold of an order.
-	CancelSale(ctx context.Context, partition string, r inventory.ConfirmRequest) (inventory.Hold, error)
+	CancelSale(ctx context.Context, r inventory.ConfirmRequest) (inventory.Hold, error)
 }
 
 // PaymentStatus is the payment service's word for where an order's
@@ -217,6 +218,29 @@ func (s *Saga) OnPayment(ctx context.Context, id string, res PaymentResult, sour
 	return s.Step(ctx, id)
 }
 
+// Sync reads the order's payment from the gateway and applies it: the
+// buyer's browser back from 3-D Secure does not wait for the gateway's
+// webhook. With an account, another account's order is errs.NotFound;
+// without one (the return, which may carry no session), any order is
+// synced.
+func (s *Saga) Sync(ctx context.Context, id, account string) (Order, error) {
+	o, err := s.Store.Get(ctx, id)
+	if err == nil && account != "" && o.Account != account {
+		err = errs.Errorf("orders.sync", errs.NotFound, "no order %s", id)
+	}
+	if err != nil {
+		return Order{}, err
+	}
+	if o.Payment.IntentID == "" {
+		return o, nil
+	}
+	res, err := s.Payments.Status(ctx, id)
+	if err != nil {
+		return o, err
+	}
+	return s.OnPayment(ctx, id, res, "return")
+}
+
 // record copies the payment's facts into the order.
 func (s *Saga) record(o *Order, res PaymentResult) {
 	p := &o.Payment
@@ -344,7 +368,7 @@ func (s *Saga) do(ctx context.Context, o *Order, step Step) (outcome, error) {
 		out.payment = &res
 	case StepReleaseHolds:
 		for _, h := range o.Holds {
-			_, err := s.Inventory.Release(ctx, h.Partition, inventory.HoldRef{HoldID: h.ID, Holder: o.Account})
+			_, err := s.Inventory.Release(ctx, inventory.HoldRef{HoldID: h.ID, Holder: o.Account})
 			if err != nil && !errs.Is(errs.NotFound, err) && !errs.Is(errs.Conflict, err) {
 				return out, err
 			}
@@ -364,7 +388,7 @@ func (s *Saga) do(ctx context.Context, o *Order, step Step) (outcome, error) {
 	case StepConfirm:
 		now := s.now()
 		for _, h := range o.Holds {
-			_, err := s.Inventory.Confirm(ctx, h.Partition, inventory.ConfirmRequest{HoldID: h.ID, OrderID: o.ID, Reclaim: true})
+			_, err := s.Inventory.Confirm(ctx, inventory.ConfirmRequest{HoldID: h.ID, OrderID: o.ID, Reclaim: true})
 			switch {
 			case err == nil:
 				if !now.Before(h.ExpiresAt) {
@@ -378,7 +402,7 @@ func (s *Saga) do(ctx context.Context, o *Order, step Step) (outcome, error) {
 		}
 	case StepCancelSale:
 		for _, h := range o.Holds {
-			_, err := s.Inventory.CancelSale(ctx, h.Partition, inventory.ConfirmRequest{HoldID: h.ID, OrderID: o.ID})
+			_, err := s.Inventory.CancelSale(ctx, inventory.ConfirmRequest{HoldID: h.ID, OrderID: o.ID})
 			if err != nil && !errs.Is(errs.Conflict, err) && !errs.Is(errs.NotFound, err) {
 				return out, err
 			}

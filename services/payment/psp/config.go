@@ -1,6 +1,7 @@
 package psp
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -64,6 +65,9 @@ type WebhookConfig struct {
 	// MaxAge is how long an event is retried before it is abandoned.
 	// Default 72h (Stripe's three days).
 	MaxAge time.Duration
+	// RootCAs, when set, are the only certificate authorities trusted
+	// for HTTPS endpoints (a development CA); nil: the system's.
+	RootCAs *x509.CertPool
 }
 
 // The defaults.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"io"
@@ -107,7 +108,8 @@ type delivery struct {
 
 func newHooks(s *Server) *hooks {
 	h := &hooks{s: s, endpoints: map[string]*endpoint{}, events: map[string]*pendingEvent{},
-		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}}}
+		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second,
+			TLSClientConfig: &tls.Config{RootCAs: s.cfg.Webhook.RootCAs, MinVersion: tls.VersionTLS12}}}}
 	for _, u := range s.cfg.WebhookURLs {
 		h.endpoints[u] = &endpoint{url: u, wake: make(chan struct{}, 1), work: make(chan *delivery)}
 	}

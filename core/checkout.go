@@ -1,0 +1,228 @@
+package core
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ticketing/ticketing/internal/cloudevents"
+	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/internal/jsnames"
+	"github.com/ticketing/ticketing/internal/lease"
+	"github.com/ticketing/ticketing/internal/outbox"
+	"github.com/ticketing/ticketing/internal/outbox/pgrelay"
+	"github.com/ticketing/ticketing/internal/postgres"
+	"github.com/ticketing/ticketing/internal/supervisor"
+	invapi "github.com/ticketing/ticketing/services/inventory/natsapi"
+	"github.com/ticketing/ticketing/services/orders"
+	ordersapi "github.com/ticketing/ticketing/services/orders/natsapi"
+	orderskv "github.com/ticketing/ticketing/services/orders/natskv"
+	orderspg "github.com/ticketing/ticketing/services/orders/postgres"
+	"github.com/ticketing/ticketing/services/payment"
+	paymentapi "github.com/ticketing/ticketing/services/payment/natsapi"
+	"github.com/ticketing/ticketing/services/payment/natsevents"
+	"github.com/ticketing/ticketing/services/payment/process"
+	"github.com/ticketing/ticketing/services/pricing"
+	pricingevents "github.com/ticketing/ticketing/services/pricing/natsevents"
+	pricingkv "github.com/ticketing/ticketing/services/pricing/natskv"
+	pricingpg "github.com/ticketing/ticketing/services/pricing/postgres"
+)
+
+// CheckoutConfig configures the checkout: prices, orders and their saga,
+// and, in development, the payment service inside the core process.
+type CheckoutConfig struct {
+	// PostgresURL keeps orders (the system of record, with their outbox)
+	// and prices in PostgreSQL; empty: JetStream key-value buckets.
+	PostgresURL string
+	// DefaultLimit is the tickets one account may buy of an event that
+	// sets no limit. Default 8.
+	DefaultLimit int
+	// SagaTick is how often the saga looks for due orders. Default 200ms.
+	SagaTick time.Duration
+	// Payment, when set, runs the payment service in this process
+	// (ticketing dev); otherwise it runs as `ticketing payment`.
+	Payment *process.Config
+}
+
+// Defaults fills zero fields.
+func (c *CheckoutConfig) Defaults() {
+	if c.DefaultLimit == 0 {
+		c.DefaultLimit = 8
+	}
+	if c.SagaTick == 0 {
+		c.SagaTick = 200 * time.Millisecond
+	}
+}
+
+// Validate checks the config after Defaults.
+func (c *CheckoutConfig) Validate() error {
+	if c.DefaultLimit < 1 {
+		return errors.New("core: the default purchase limit must be at least 1")
+	}
+	if c.Payment != nil {
+		p := *c.Payment
+		p.Defaults()
+		return p.Validate()
+	}
+	return nil
+}
+
+// SagaLease is the lease of the node that runs the saga's timers, the
+// outbox relay and the payment events' consumer.
+const SagaLease = "orders-saga"
+
+// checkout is the core's checkout: what startCheckout made.
+type checkout struct {
+	saga     *orders.Saga
+	relay    func(ctx context.Context) error
+	payments jetstream.Consumer
+}
+
+// startCheckout starts prices, orders, the orders service and the saga's
+// leader; with CheckoutConfig.Payment, the payment service first.
+func (c *Core) startCheckout(ctx context.Context, sup *supervisor.Supervisor) error {
+	cfg := c.cfg.Checkout
+	log := c.log.With("component", "checkout")
+	if cfg.Payment != nil {
+		pc := *cfg.Payment
+		pc.Node = c.cfg.Node.Name
+		p, err := process.Start(ctx, pc, c.NC, c.JS, sup, c.log)
+		if err != nil {
+			return fmt.Errorf("core: payment service: %w", err)
+		}
+		c.Payment = p
+	}
+	var (
+		prices pricing.Store
+		store  orders.Store
+		co     checkout
+		err    error
+	)
+	if cfg.PostgresURL != "" {
+		pool, err := postgres.Open(ctx, postgres.Config{URL: cfg.PostgresURL, ApplicationName: "ticketing-core-orders"})
+		if err != nil {
+			return err
+		}
+		if _, err := sup.Add("orders-postgres", func(context.Context) error { pool.Close(); return nil }); err != nil {
+			return err
+		}
+		if _, err := pricingpg.Migrate(ctx, pool, log); err != nil {
+			return err
+		}
+		if _, err := orderspg.Migrate(ctx, pool, log); err != nil {
+			return err
+		}
+		prices = pricingpg.New(pool)
+		pg, err := orderspg.New(pool, orderspg.Config{Source: "/core/" + c.cfg.Node.Name + "/orders", Log: log})
+		if err != nil {
+			return err
+		}
+		if _, err := sup.Add("orders-notifier", func(context.Context) error { pg.Close(); return nil }); err != nil {
+			return err
+		}
+		store = pg
+		rc := orderspg.RelayConfig()
+		rc.Log = log
+		relay, err := pgrelay.New(pool, c.JS, rc)
+		if err != nil {
+			return err
+		}
+		co.relay = relay.Run
+	} else {
+		if prices, err = pricingkv.Open(ctx, c.JS, pricingkv.Config{Replicas: c.cfg.Streams.Replicas}); err != nil {
+			return err
+		}
+		kv, err := orderskv.Open(ctx, c.JS, c.NC, orderskv.Config{Replicas: c.cfg.Streams.Replicas, Source: "/core/" + c.cfg.Node.Name + "/orders"})
+		if err != nil {
+			return err
+		}
+		store = kv
+		relay := &outbox.Relay{KV: kv.Bucket(), JS: c.JS, Log: log}
+		co.relay = relay.Run
+	}
+	pricingPub, err := pricingevents.New(c.NC, pricingevents.Config{Source: "/core/" + c.cfg.Node.Name + "/pricing"})
+	if err != nil {
+		return err
+	}
+	inv := &invapi.Client{NC: c.NC, Timeout: 5 * time.Second, AttemptTimeout: 2 * time.Second}
+	co.saga = &orders.Saga{Store: store, Inventory: inv, Payments: &paymentapi.Client{NC: c.NC}, Extras: prices, Log: log}
+	c.Checkout = &orders.Checkout{Saga: co.saga, Holds: inv, Catalog: c.Catalog,
+		Prices: &pricing.Service{Store: prices, Events: pricingPub}, DefaultLimit: cfg.DefaultLimit}
+	svc, err := ordersapi.Serve(c.NC, ordersapi.Server{Checkout: c.Checkout})
+	if err != nil {
+		return err
+	}
+	if _, err := sup.Add("orders-service", func(context.Context) error { return svc.Stop() }); err != nil {
+		return err
+	}
+	if co.payments, err = c.JS.CreateOrUpdateConsumer(ctx, jsnames.Events, jetstream.ConsumerConfig{
+		Durable: "orders-saga-payments", FilterSubject: natsevents.SubjectPrefix + ">", AckPolicy: jetstream.AckExplicitPolicy,
+		AckWait: 30 * time.Second, MaxAckPending: 1024, DeliverPolicy: jetstream.DeliverNewPolicy,
+	}); err != nil {
+		return fmt.Errorf("core: the saga's payment consumer: %w", err)
+	}
+	_, err = sup.Start(supervisor.Component{Name: "orders-saga", Run: func(ctx context.Context) error {
+		lease.Lead(ctx, c.Streams.Leases, SagaLease, c.cfg.Node.Name, c.cfg.Streams.LeaseTTL, log, func(ctx context.Context, _ *lease.Lease) {
+			co.lead(ctx, cfg.SagaTick, log)
+		})
+		return nil
+	}})
+	return err
+}
+
+// lead runs the saga's leader's work: the outbox relay, the payment
+// events' consumer and the due orders' timer.
+func (co *checkout) lead(ctx context.Context, tick time.Duration, log interface {
+	Warn(string, ...any)
+}) {
+	done := make(chan struct{}, 2)
+	go func() { _ = co.relay(ctx); done <- struct{}{} }()
+	go func() { co.consumePayments(ctx, log); done <- struct{}{} }()
+	co.saga.Run(ctx, tick)
+	<-done
+	<-done
+}
+
+// consumePayments applies the payment service's events to their orders
+// (a capture a webhook reported, a 3-D Secure challenge that failed).
+func (co *checkout) consumePayments(ctx context.Context, log interface{ Warn(string, ...any) }) {
+	it, err := co.payments.Messages()
+	if err != nil {
+		log.Warn("payment events not consumed", "err", err)
+		return
+	}
+	go func() { <-ctx.Done(); it.Stop() }()
+	for {
+		m, err := it.Next()
+		if err != nil {
+			if ctx.Err() == nil && !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				log.Warn("payment events consumer stopped", "err", err)
+			}
+			return
+		}
+		ev, err := cloudevents.Unmarshal(m.Data())
+		var p payment.Payment
+		if err == nil {
+			err = json.Unmarshal(ev.Data, &p)
+		}
+		if err != nil {
+			log.Warn("payment event dropped: not a payment", "subject", m.Subject(), "err", err)
+			_ = m.Term()
+			continue
+		}
+		res := paymentapi.Result(p)
+		switch res.Status {
+		case orders.PaymentSucceeded, orders.PaymentDeclined, orders.PaymentRequiresAction:
+			if _, err := co.saga.OnPayment(ctx, p.OrderID, res, "event"); err != nil && !errs.Is(errs.NotFound, err) {
+				log.Warn("payment event not applied; redelivered later", "order", p.OrderID, "err", err)
+				_ = m.NakWithDelay(time.Second)
+				continue
+			}
+		}
+		_ = m.Ack()
+	}
+}

@@ -1,0 +1,383 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/services/identity"
+	"github.com/ticketing/ticketing/services/orders"
+	ordersapi "github.com/ticketing/ticketing/services/orders/natsapi"
+	"github.com/ticketing/ticketing/services/pricing"
+)
+
+// Orders is what the API needs of the orders service (NATS micro service
+// "orders"; services/orders/natsapi.Client). The account is the caller the
+// gateway authenticated: another account's order is errs.NotFound.
+type Orders interface {
+	Quote(ctx context.Context, r orders.QuoteRequest) (pricing.Quote, error)
+	Create(ctx context.Context, r orders.CreateRequest) (ordersapi.Created, error)
+	Get(ctx context.Context, r ordersapi.OrderRequest) (orders.View, error)
+	List(ctx context.Context, r ordersapi.ListRequest) (ordersapi.List, error)
+	Pay(ctx context.Context, r ordersapi.PayRequest) (orders.View, error)
+	Sync(ctx context.Context, r ordersapi.OrderRequest) (orders.View, error)
+	Cancel(ctx context.Context, r ordersapi.OrderRequest) (orders.View, error)
+	Refund(ctx context.Context, r ordersapi.RefundRequest) (orders.View, error)
+}
+
+// Limits of the orders' bodies.
+const (
+	maxOrderBody   = 8 << 10
+	maxVoucherLen  = 64
+	maxReasonLen   = 200
+	maxMethodLen   = 64
+	maxOrderIDLen  = 64
+	maxOrdersLimit = 100
+)
+
+// cartBody is the body of POST /v1/quotes and POST /v1/orders.
+type cartBody struct {
+	Holds   []string            `json:"holds"`
+	AddOns  []pricing.AddOnItem `json:"add_ons"`
+	Voucher string              `json:"voucher"`
+	QuoteID string              `json:"quote_id"`
+}
+
+// decodeCart decodes and bounds a quote or order body (quote_id only on
+// orders).
+func decodeCart(raw []byte, order bool) (cartBody, error) {
+	const op = "edge.cart"
+	var b cartBody
+	if len(raw) > maxOrderBody {
+		return b, errs.E(op, errs.TooLarge, "the body is too large")
+	}
+	if err := decodeStrict(op, raw, &b); err != nil {
+		return b, err
+	}
+	bad := func(format string, args ...any) error { return errs.Errorf(op, errs.Invalid, format, args...) }
+	switch {
+	case len(b.Holds) == 0 || len(b.Holds) > orders.MaxHolds:
+		return b, bad("holds: 1-%d hold ids", orders.MaxHolds)
+	case len(b.AddOns) > orders.MaxAddOns:
+		return b, bad("add_ons: at most %d lines", orders.MaxAddOns)
+	case len(b.Voucher) > maxVoucherLen:
+		return b, bad("voucher: at most %d characters", maxVoucherLen)
+	case !order && b.QuoteID != "":
+		return b, bad("quote_id belongs to an order, not a quote")
+	case b.QuoteID != "" && !pricing.ValidQuoteID(b.QuoteID):
+		return b, bad("quote_id is not a quote id")
+	}
+	for _, h := range b.Holds {
+		if h == "" || len(h) > 200 {
+			return b, bad("holds: a hold id is 1-200 characters")
+		}
+	}
+	for _, a := range b.AddOns {
+		if !pricing.ValidID(a.ID) || a.Quantity < 1 || a.Quantity > maxQuantity {
+			return b, bad("add_ons: each needs an id and a quantity of 1-%d", maxQuantity)
+		}
+	}
+	return b, nil
+}
+
+// fingerprint digests an order body for its idempotency key.
+func (b cartBody) fingerprint() string {
+	h := sha256.New()
+	for _, s := range b.Holds {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	for _, a := range b.AddOns {
+		h.Write([]byte(a.ID + ":" + strconv.Itoa(a.Quantity)))
+		h.Write([]byte{0})
+	}
+	h.Write([]byte(pricing.NormalizeCode(b.Voucher) + "\x00" + b.QuoteID))
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+func (a *API) orders(op string) (Orders, error) {
+	if a.deps.Orders == nil {
+		return nil, errs.E(op, errs.Unavailable, "orders are not served by this edge")
+	}
+	return a.deps.Orders, nil
+}
+
+func (a *API) createQuote(c *fiber.Ctx) error {
+	const op = "edge.quote"
+	svc, err := a.orders(op)
+	if err != nil {
+		return err
+	}
+	raw, err := requestBody(c, op)
+	if err != nil {
+		return err
+	}
+	b, err := decodeCart(raw, false)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := a.ctx(c)
+	defer cancel()
+	q, err := svc.Quote(ctx, orders.QuoteRequest{Account: callerOf(c).Subject, Holds: b.Holds, AddOns: b.AddOns, Voucher: b.Voucher})
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(q)
+}
+
+func (a *API) createOrder(c *fiber.Ctx) error {
+	const op = "edge.order"
+	svc, err := a.orders(op)
+	if err != nil {
+		return err
+	}
+	who := callerOf(c)
+	key, err := idempotencyKey(c.Get("Idempotency-Key"))
+	if err != nil {
+		return err
+	}
+	raw, err := requestBody(c, op)
+	if err != nil {
+		return err
+	}
+	b, err := decodeCart(raw, true)
+	if err != nil {
+		return err
+	}
+	channel := who.Channel
+	if channel == "" {
+		channel = "web"
+	}
+	ctx, cancel := a.ctx(c)
+	defer cancel()
+	out, err := svc.Create(ctx, orders.CreateRequest{
+		QuoteRequest: orders.QuoteRequest{Account: who.Subject, Holds: b.Holds, AddOns: b.AddOns, Voucher: b.Voucher},
+		QuoteID:      b.QuoteID, Channel: channel,
+		// Keys are scoped to the caller.
+		IdemKey: who.Subject + ":" + key, Fingerprint: b.fingerprint(),
+	})
+	if err != nil {
+		return err
+	}
+	c.Location("/v1/orders/" + out.Order.ID)
+	status := fiber.StatusCreated
+	if !out.Created {
+		status = fiber.StatusOK
+	}
+	return c.Status(status).JSON(out.Order)
+}
+
+// orderID is the path's order id, bounded.
+func orderID(c *fiber.Ctx, op string) (string, error) {
+	id := c.Params("id")
+	if id == "" || len(id) > maxOrderIDLen {
+		return "", errs.E(op, errs.NotFound, "no such order")
+	}
+	return id, nil
+}
+
+func (a *API) getOrder(c *fiber.Ctx) error {
+	return a.onOrder(c, "edge.get_order", func(ctx context.Context, svc Orders, r ordersapi.OrderRequest) (orders.View, error) {
+		return svc.Get(ctx, r)
+	})
+}
+
+func (a *API) cancelOrder(c *fiber.Ctx) error {
+	return a.onOrder(c, "edge.cancel_order", func(ctx context.Context, svc Orders, r ordersapi.OrderRequest) (orders.View, error) {
+		return svc.Cancel(ctx, r)
+	})
+}
+
+func (a *API) onOrder(c *fiber.Ctx, op string, f func(context.Context, Orders, ordersapi.OrderRequest) (orders.View, error)) error {
+	svc, err := a.orders(op)
+	if err != nil {
+		return err
+	}
+	id, err := orderID(c, op)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := a.ctx(c)
+	defer cancel()
+	v, err := f(ctx, svc, ordersapi.OrderRequest{Account: callerOf(c).Subject, ID: id})
+	if err != nil {
+		return err
+	}
+	return c.JSON(v)
+}
+
+// payBody is the body of POST /v1/orders/{id}/pay.
+type payBody struct {
+	// Method is the card's token from the payment service's card page.
+	Method string `json:"method"`
+}
+
+func decodePay(raw []byte) (payBody, error) {
+	const op = "edge.pay"
+	var b payBody
+	if len(raw) > maxOrderBody {
+		return b, errs.E(op, errs.TooLarge, "the body is too large")
+	}
+	if err := decodeStrict(op, raw, &b); err != nil {
+		return b, err
+	}
+	if b.Method == "" || len(b.Method) > maxMethodLen {
+		return b, errs.Errorf(op, errs.Invalid, "method: the card's token, 1-%d characters", maxMethodLen)
+	}
+	return b, nil
+}
+
+func (a *API) payOrder(c *fiber.Ctx) error {
+	const op = "edge.pay"
+	svc, err := a.orders(op)
+	if err != nil {
+		return err
+	}
+	id, err := orderID(c, op)
+	if err != nil {
+		return err
+	}
+	raw, err := requestBody(c, op)
+	if err != nil {
+		return err
+	}
+	b, err := decodePay(raw)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(c.UserContext(), a.cfg.PayTimeout)
+	defer cancel()
+	v, err := svc.Pay(ctx, ordersapi.PayRequest{Account: callerOf(c).Subject, ID: id, Method: b.Method,
+		ReturnURL: a.returnURL(c, id)})
+	if err != nil {
+		return err
+	}
+	return c.JSON(v)
+}
+
+// returnURL is where a 3-D Secure challenge sends the buyer back: this
+// site's return route (the public URL when configured, else the
+// request's own origin), never a URL from the request body.
+func (a *API) returnURL(c *fiber.Ctx, id string) string {
+	base := a.cfg.PublicURL
+	if base == "" {
+		base = c.Protocol() + "://" + c.Hostname()
+	}
+	return strings.TrimRight(base, "/") + "/v1/orders/" + url.PathEscape(id) + "/return"
+}
+
+// paymentReturn is where the buyer's browser comes back from 3-D Secure:
+// it has the order's payment read from the gateway (the webhook may come
+// later), then sends the browser to the order's page. The browser may
+// carry no session (it comes from the gateway's site, and the session
+// cookies are SameSite=Strict): the route needs none and shows nothing.
+func (a *API) paymentReturn(c *fiber.Ctx) error {
+	const op = "edge.payment_return"
+	svc, err := a.orders(op)
+	if err != nil {
+		return err
+	}
+	id, err := orderID(c, op)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(c.UserContext(), a.cfg.PayTimeout)
+	defer cancel()
+	if _, err := svc.Sync(ctx, ordersapi.OrderRequest{ID: id}); err != nil && !errs.Is(errs.Unavailable, err) {
+		return err
+	}
+	return c.Redirect("/orders/"+url.PathEscape(id), fiber.StatusSeeOther)
+}
+
+func (a *API) myOrders(c *fiber.Ctx) error {
+	const op = "edge.my_orders"
+	svc, err := a.orders(op)
+	if err != nil {
+		return err
+	}
+	limit := 20
+	if s := c.Query("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > maxOrdersLimit {
+			return errs.Errorf(op, errs.Invalid, "limit must be 1-%d", maxOrdersLimit)
+		}
+		limit = n
+	}
+	after := c.Query("after")
+	if len(after) > maxOrderIDLen {
+		return errs.E(op, errs.Invalid, "after is not an order id")
+	}
+	ctx, cancel := a.ctx(c)
+	defer cancel()
+	l, err := svc.List(ctx, ordersapi.ListRequest{Account: callerOf(c).Subject, After: after, Limit: limit})
+	if err != nil {
+		return err
+	}
+	return c.JSON(l)
+}
+
+// refundBody is the body of POST /v1/admin/orders/{id}/refund.
+type refundBody struct {
+	Reason string `json:"reason"`
+}
+
+func decodeRefund(raw []byte) (refundBody, error) {
+	const op = "edge.refund"
+	var b refundBody
+	if len(raw) > maxOrderBody {
+		return b, errs.E(op, errs.TooLarge, "the body is too large")
+	}
+	if err := decodeStrict(op, raw, &b); err != nil {
+		return b, err
+	}
+	if b.Reason == "" || len(b.Reason) > maxReasonLen {
+		return b, errs.Errorf(op, errs.Invalid, "reason: 1-%d characters", maxReasonLen)
+	}
+	return b, nil
+}
+
+// refundOrder refunds an order for an admin, or for staff of the order's
+// organizer (the orders service checks; another organizer's order is not
+// found).
+func (a *API) refundOrder(c *fiber.Ctx) error {
+	const op = "edge.refund"
+	svc, err := a.orders(op)
+	if err != nil {
+		return err
+	}
+	id, err := orderID(c, op)
+	if err != nil {
+		return err
+	}
+	raw, err := requestBody(c, op)
+	if err != nil {
+		return err
+	}
+	b, err := decodeRefund(raw)
+	if err != nil {
+		return err
+	}
+	who := callerOf(c)
+	r := ordersapi.RefundRequest{ID: id, Reason: b.Reason, Admin: who.HasScope(identity.RoleAdmin)}
+	for _, s := range strings.Fields(who.Scope) {
+		if org, ok := strings.CutPrefix(s, identity.RoleStaffPrefix); ok {
+			r.Staff = append(r.Staff, org)
+		}
+	}
+	if !r.Admin && len(r.Staff) == 0 {
+		return errs.E(op, errs.Forbidden, "this needs the admin role or the staff role of the order's organizer")
+	}
+	ctx, cancel := context.WithTimeout(c.UserContext(), a.cfg.PayTimeout)
+	defer cancel()
+	v, err := svc.Refund(ctx, r)
+	if err != nil {
+		return err
+	}
+	return c.JSON(v)
+}
