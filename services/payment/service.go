@@ -97,8 +97,13 @@ func (s *Service) Pay(ctx context.Context, r PayRequest) (Payment, error) {
 		return p, s.publish(ctx, p)
 	}
 	if p.IntentID == "" {
+		// Keyed by attempt: a create whose answer was lost (the gateway
+		// keeps a 5xx for its key) is not retried under the same key.
+		// An intent made by a lost create is never confirmed: only the
+		// one the ledger records is (apply refuses another), so an order
+		// has one capturable intent.
 		in, err := s.Gateway.CreateIntent(ctx, IntentRequest{Amount: p.Amount, Currency: p.Currency, OrderID: p.OrderID,
-			IdempotencyKey: "order:" + p.OrderID})
+			IdempotencyKey: fmt.Sprintf("order:%s:%d", p.OrderID, r.Attempt)})
 		if err != nil {
 			return p, err
 		}
