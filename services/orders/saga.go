@@ -362,6 +362,9 @@ func (s *Saga) do(ctx context.Context, o *Order, step Step) (outcome, error) {
 	switch step {
 	case StepVoid:
 		res, err := s.Payments.Void(ctx, o.ID)
+		if errs.Is(errs.NotFound, err) {
+			break // no payment was started: nothing to void
+		}
 		if err != nil {
 			return out, err
 		}

@@ -1,0 +1,564 @@
+package core_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ticketing/ticketing/core"
+	"github.com/ticketing/ticketing/core/node"
+	"github.com/ticketing/ticketing/core/owner"
+	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/internal/eventually"
+	"github.com/ticketing/ticketing/internal/supervisor"
+	"github.com/ticketing/ticketing/services/catalog"
+	"github.com/ticketing/ticketing/services/inventory"
+	invapi "github.com/ticketing/ticketing/services/inventory/natsapi"
+	"github.com/ticketing/ticketing/services/orders"
+	ordersapi "github.com/ticketing/ticketing/services/orders/natsapi"
+	"github.com/ticketing/ticketing/services/payment"
+	"github.com/ticketing/ticketing/services/payment/gateway"
+	"github.com/ticketing/ticketing/services/payment/process"
+	"github.com/ticketing/ticketing/services/payment/psp"
+	"github.com/ticketing/ticketing/services/pricing"
+)
+
+// shop is a core with the checkout: the payment service inside it, the
+// gateway simulator (its own HTTP server) behind it.
+type shop struct {
+	t       *testing.T
+	core    *core.Core
+	sim     *psp.Server
+	orders  *ordersapi.Client
+	inv     *invapi.Client
+	payURL  string
+	held    atomic.Int64
+	capture func() int64 // the simulator's captured total
+}
+
+const (
+	shopEvent = "shop-night"
+	shopVenue = "shop-hall"
+)
+
+func shopData(limit int) *catalog.Dataset {
+	now := time.Now()
+	v := catalog.Venue{ID: shopVenue, Name: "Shop Hall", City: "Springfield",
+		Zones: []catalog.Zone{
+			{ID: "floor", Name: "Floor", Kind: catalog.GA, Capacity: 5000, PriceCents: 5000, Currency: "USD"},
+			{ID: "stalls", Name: "Stalls", Kind: catalog.Reserved, PriceCents: 8000, Currency: "USD"},
+		},
+		Sections: []catalog.Section{{ID: "s", Name: "Stalls", Rows: []catalog.Row{{ID: "A", Seats: 20, Zone: "stalls"}}}},
+	}
+	e := catalog.Event{ID: shopEvent, Name: "Shop Night", VenueID: shopVenue, OrganizerID: "org-shop",
+		StartsAt: now.Add(30 * 24 * time.Hour), OnSaleAt: now.Add(-time.Hour), PurchaseLimit: limit}
+	return &catalog.Dataset{Venues: []catalog.Venue{v}, Events: []catalog.Event{e}}
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+func startShop(t *testing.T, limit int) *shop {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	payAddr := freePort(t)
+	simCfg := psp.Config{DataDir: t.TempDir(), SecretKey: "sk_test_shop", WebhookSecrets: []string{"whsec_shop"},
+		WebhookURLs: []string{"http://" + payAddr + "/v1/webhooks/gateway"}, Log: quiet}
+	simCfg.Defaults()
+	simCfg.Webhook.RetryInitial = 100 * time.Millisecond
+	simCfg.Webhook.RetryMax = time.Second
+	sim, err := psp.New(simCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(sim)
+	t.Cleanup(func() { ts.Close(); _ = sim.Close() })
+
+	sup, err := supervisor.New(supervisor.Config{Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	limits := inventory.DefaultLimits()
+	limits.MinTTL = time.Second
+	c, err := core.Start(ctx, core.Config{
+		Node:       node.Config{Name: "shop", DataDir: t.TempDir(), ClientAddr: "-", LeafAddr: "127.0.0.1:0"},
+		AdminToken: "core-test-admin-token-0123456789",
+		Demo:       shopData(limit),
+		Owner:      owner.Config{Limits: limits},
+		Checkout: core.CheckoutConfig{SagaTick: 50 * time.Millisecond, Payment: &process.Config{
+			HTTPAddr: payAddr, Origins: []string{"http://localhost:8080"}, GenerateKeyring: true, DataDir: t.TempDir(),
+			Gateway: gateway.Config{BaseURL: ts.URL, SecretKey: "sk_test_shop", WebhookSecret: "whsec_shop"},
+		}},
+	}, sup, quiet, prometheus.NewRegistry())
+	if err != nil {
+		_ = sup.Shutdown()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sup.Shutdown() })
+	s := &shop{t: t, core: c, sim: sim, orders: &ordersapi.Client{NC: c.NC},
+		inv: &invapi.Client{NC: c.NC}, payURL: "http://" + payAddr}
+	s.capture = func() int64 {
+		var n int64
+		for _, in := range sim.Records().Intents {
+			n += in.AmountReceived - in.AmountRefunded
+		}
+		return n
+	}
+	// The owner of the event's partition is up once a hold answers.
+	eventually.Nil(t, 30*time.Second, func() error {
+		_, err := s.inv.Availability(context.Background(), catalog.PartitionKey(shopEvent, 0))
+		return err
+	})
+	return s
+}
+
+// hold holds GA units (zone "floor") or seats for account.
+func (s *shop) hold(account string, quantity int, seats ...string) inventory.Hold {
+	s.t.Helper()
+	return s.holdTTL(account, 600, quantity, seats...)
+}
+
+func (s *shop) holdTTL(account string, ttl int, quantity int, seats ...string) inventory.Hold {
+	s.t.Helper()
+	r := inventory.HoldRequest{Holder: account, TTLSeconds: ttl,
+		IdempotencyKey: fmt.Sprintf("%s:hold-%d", account, s.held.Add(1)), Fingerprint: fmt.Sprint(quantity, seats)}
+	if len(seats) > 0 {
+		r.Seats = seats
+	} else {
+		r.Zone, r.Quantity = "floor", quantity
+	}
+	h, err := s.inv.Hold(context.Background(), catalog.PartitionKey(shopEvent, 0), r)
+	if err != nil {
+		s.t.Fatalf("hold for %s: %v", account, err)
+	}
+	return h
+}
+
+func (s *shop) order(account string, voucher string, holds ...inventory.Hold) (orders.View, error) {
+	r := orders.CreateRequest{QuoteRequest: orders.QuoteRequest{Account: account, Voucher: voucher},
+		IdemKey: fmt.Sprintf("%s:order-%d", account, s.held.Add(1)), Fingerprint: "fp", Channel: "web"}
+	for _, h := range holds {
+		r.Holds = append(r.Holds, h.HoldID)
+	}
+	out, err := s.orders.Create(context.Background(), r)
+	return out.Order, err
+}
+
+func (s *shop) mustOrder(account string, holds ...inventory.Hold) orders.View {
+	s.t.Helper()
+	o, err := s.order(account, "", holds...)
+	if err != nil {
+		s.t.Fatalf("order for %s: %v", account, err)
+	}
+	return o
+}
+
+// card tokenizes a card at the payment service's HTTP endpoint, as the
+// card page does.
+func (s *shop) card(number string) string {
+	s.t.Helper()
+	body := fmt.Sprintf(`{"number":%q,"exp_month":12,"exp_year":%d,"cvc":"123"}`, number, time.Now().Year()+3)
+	resp, err := http.Post(s.payURL+"/v1/cards", "application/json", strings.NewReader(body))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tok struct {
+		ID string `json:"id"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || resp.StatusCode != http.StatusCreated {
+		s.t.Fatalf("tokenize: HTTP %d %v", resp.StatusCode, err)
+	}
+	return tok.ID
+}
+
+func (s *shop) pay(account, id, number string) (orders.View, error) {
+	return s.orders.Pay(context.Background(), ordersapi.PayRequest{Account: account, ID: id, Method: s.card(number),
+		ReturnURL: "http://localhost:8080/v1/orders/" + id + "/return"})
+}
+
+func (s *shop) get(account, id string) orders.View {
+	s.t.Helper()
+	o, err := s.orders.Get(context.Background(), ordersapi.OrderRequest{Account: account, ID: id})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return o
+}
+
+func (s *shop) waitState(account, id string, want orders.State) orders.View {
+	s.t.Helper()
+	var o orders.View
+	eventually.True(s.t, 30*time.Second, fmt.Sprintf("order %s %s", id, want), func() bool {
+		o = s.get(account, id)
+		return o.State == want
+	})
+	return o
+}
+
+// challenge answers the simulator's 3-D Secure page as a browser would:
+// the form's button posted, the redirect to the return URL not followed.
+func (s *shop) challenge(redirect, result string) {
+	s.t.Helper()
+	resp, err := http.Get(redirect)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := regexp.MustCompile(`action="([^"]+)"`).FindSubmatch(page)
+	if m == nil {
+		s.t.Fatalf("no form on the challenge page: %s", page)
+	}
+	u, _ := url.Parse(redirect)
+	target := u.Scheme + "://" + u.Host + string(m[1])
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err = noFollow.Post(target, "application/x-www-form-urlencoded", bytes.NewBufferString("result="+result))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 3 {
+		s.t.Fatalf("challenge %s: HTTP %d", result, resp.StatusCode)
+	}
+}
+
+// ledger is the payment service's record of an order.
+func (s *shop) ledger(id string) payment.Payment {
+	s.t.Helper()
+	p, err := s.core.Payment.Ledger.Get(context.Background(), id)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return p
+}
+
+func (s *shop) holdStatus(account, id string) inventory.Status {
+	s.t.Helper()
+	h, err := s.core.Checkout.Holds.Get(context.Background(), inventory.HoldRef{HoldID: id, Holder: account})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return h.Status
+}
+
+func captures(p payment.Payment) int {
+	n := 0
+	for _, e := range p.Entries {
+		if e.Kind == payment.EntryCapture {
+			n++
+		}
+	}
+	return n
+}
+
+func TestCheckoutFrictionlessWithVoucher(t *testing.T) {
+	s := startShop(t, 0)
+	ctx := context.Background()
+	if err := s.core.Checkout.Prices.Store.PutVoucher(ctx, pricing.Voucher{Code: "TENOFF", PercentBP: 1000}); err != nil {
+		t.Fatal(err)
+	}
+	h := s.hold("u_alice", 2)
+	q, err := s.orders.Quote(ctx, orders.QuoteRequest{Account: "u_alice", Holds: []string{h.HoldID}, Voucher: "tenoff"})
+	if err != nil || q.Total.Amount != 9000 || q.Discount.Amount != 1000 {
+		t.Fatalf("quote: %+v %v", q, err)
+	}
+	o, err := s.order("u_alice", "tenoff", h)
+	if err != nil || o.State != orders.AwaitingPayment || o.Amounts.Total != 9000 || o.Tickets != 2 {
+		t.Fatalf("order: %+v %v", o, err)
+	}
+	// Another account sees nothing.
+	if _, err := s.orders.Get(ctx, ordersapi.OrderRequest{Account: "u_mallory", ID: o.ID}); !errs.Is(errs.NotFound, err) {
+		t.Fatalf("another account's read: %v", err)
+	}
+	if _, err := s.pay("u_mallory", o.ID, "4242424242424242"); !errs.Is(errs.NotFound, err) {
+		t.Fatalf("another account's payment: %v", err)
+	}
+	paid, err := s.pay("u_alice", o.ID, "4242424242424242")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if paid.State != orders.Confirmed {
+		paid = s.waitState("u_alice", o.ID, orders.Confirmed)
+	}
+	if paid.Payment.Captured != 9000 || paid.Payment.Last4 != "4242" || paid.Late != "" {
+		t.Fatalf("confirmed order: %+v", paid)
+	}
+	if st := s.holdStatus("u_alice", h.HoldID); st != inventory.Sold {
+		t.Fatalf("the hold is %s, not sold", st)
+	}
+	if p := s.ledger(o.ID); captures(p) != 1 || p.Captured != 9000 {
+		t.Fatalf("ledger: %+v", p)
+	}
+	eventually.True(t, 10*time.Second, "the capture at the gateway", func() bool { return s.capture() == 9000 })
+	// Paying again changes nothing.
+	if again, err := s.pay("u_alice", o.ID, "4242424242424242"); !errs.Is(errs.Conflict, err) {
+		t.Fatalf("a second payment: %+v %v", again.State, err)
+	}
+	if s.capture() != 9000 || captures(s.ledger(o.ID)) != 1 {
+		t.Fatal("a second payment moved money")
+	}
+	// Its events reach EVENTS: the order's and the payment's.
+	eventually.True(t, 10*time.Second, "the order's events in EVENTS", func() bool {
+		return countEvents(t, s, "events.order."+o.ID) >= 3 && countEvents(t, s, "events.payment."+o.ID) >= 1
+	})
+}
+
+func countEvents(t *testing.T, s *shop, subject string) int {
+	t.Helper()
+	st, err := s.core.JS.Stream(context.Background(), "EVENTS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(context.Background(), jetstream.WithSubjectFilter(subject))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int(info.State.Msgs)
+}
+
+func TestCheckoutDeclineThenAnotherCard(t *testing.T) {
+	s := startShop(t, 0)
+	o := s.mustOrder("u_bob", s.hold("u_bob", 1))
+	declined, err := s.pay("u_bob", o.ID, "4000000000009995")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if declined.State != orders.AwaitingPayment || declined.Payment.DeclineCode != "insufficient_funds" {
+		t.Fatalf("after a decline: %s %+v", declined.State, declined.Payment)
+	}
+	paid, err := s.pay("u_bob", o.ID, "4242424242424242")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if paid.State != orders.Confirmed {
+		paid = s.waitState("u_bob", o.ID, orders.Confirmed)
+	}
+	if paid.Payment.Attempts != 2 || paid.Payment.Captured != 5000 {
+		t.Fatalf("paid on the second attempt: %+v", paid.Payment)
+	}
+	if p := s.ledger(o.ID); captures(p) != 1 {
+		t.Fatalf("ledger %+v", p)
+	}
+}
+
+// The buyer's return page and the gateway's webhook report one 3-D
+// Secure payment at once: one capture, one confirmed order.
+func TestCheckoutChallengeReturnRacesWebhook(t *testing.T) {
+	s := startShop(t, 0)
+	if err := s.sim.SetFaults(psp.Faults{Seed: 1, WebhookDuplicate: 1}); err != nil {
+		t.Fatal(err)
+	}
+	o := s.mustOrder("u_carol", s.hold("u_carol", 3))
+	ra, err := s.pay("u_carol", o.ID, "4000000000003220")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ra.State != orders.RequiresAction || ra.Payment.RedirectURL == "" {
+		t.Fatalf("a challenge card: %s %+v", ra.State, ra.Payment)
+	}
+	s.challenge(ra.Payment.RedirectURL, "complete")
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _ = s.orders.Sync(context.Background(), ordersapi.OrderRequest{ID: o.ID})
+		}()
+	}
+	wg.Wait()
+	done := s.waitState("u_carol", o.ID, orders.Confirmed)
+	if done.Payment.Captured != 15000 {
+		t.Fatalf("captured %d", done.Payment.Captured)
+	}
+	eventually.True(t, 10*time.Second, "duplicated webhooks delivered", func() bool { return s.sim.Records().PendingDeliveries == 0 })
+	if p := s.ledger(o.ID); captures(p) != 1 || p.Captured != 15000 {
+		t.Fatalf("ledger after the race: %+v", p)
+	}
+	if s.capture() != 15000 {
+		t.Fatalf("the gateway captured %d", s.capture())
+	}
+}
+
+// An order not paid before its holds expire ends expired: its seats,
+// voucher use and purchase count are given back.
+func TestCheckoutExpiry(t *testing.T) {
+	s := startShop(t, 2)
+	ctx := context.Background()
+	if err := s.core.Checkout.Prices.Store.PutVoucher(ctx, pricing.Voucher{Code: "ONCE", Amount: 500, Currency: "USD", MaxUses: 1}); err != nil {
+		t.Fatal(err)
+	}
+	h := s.holdTTL("u_dave", 2, 2)
+	o, err := s.order("u_dave", "once", h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expired := s.waitState("u_dave", o.ID, orders.Expired)
+	if expired.Reason != "not_paid_in_time" {
+		t.Fatalf("expired: %+v", expired)
+	}
+	// The voucher's one use and the account's two tickets are free again.
+	h2 := s.hold("u_dave", 2)
+	eventually.Nil(t, 10*time.Second, func() error {
+		o2, err := s.order("u_dave", "once", h2)
+		if err == nil && o2.Voucher != "ONCE" {
+			err = fmt.Errorf("the new order has voucher %q", o2.Voucher)
+		}
+		return err
+	})
+	if _, err := s.pay("u_dave", o.ID, "4242424242424242"); !errs.Is(errs.Conflict, err) {
+		t.Fatalf("paying an expired order: %v", err)
+	}
+}
+
+// A payment that succeeds after its order expired: the same seats are
+// sold if they are free (reheld), else the money goes back once
+// (refunded).
+func TestCheckoutLatePayment(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		taken    bool
+		want     orders.State
+		late     orders.Late
+		captured int64
+	}{
+		{"seats free: reheld", false, orders.Confirmed, orders.LateReheld, 16000},
+		{"seats taken: refunded", true, orders.Refunded, orders.LateRefunded, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startShop(t, 0)
+			h := s.holdTTL("u_erin", 2, 0, "s-A-1", "s-A-2")
+			o := s.mustOrder("u_erin", h)
+			ra, err := s.pay("u_erin", o.ID, "4000000000003220")
+			if err != nil || ra.State != orders.RequiresAction {
+				t.Fatalf("challenge: %s %v", ra.State, err)
+			}
+			// The gateway refuses the void, so the expired order's
+			// intent stays open for the buyer's late challenge.
+			if err := s.sim.SetFaults(psp.Faults{Seed: 1, Ops: []string{"cancel"}, ErrorBefore: 1}); err != nil {
+				t.Fatal(err)
+			}
+			s.waitState("u_erin", o.ID, orders.Expired)
+			if tc.taken {
+				s.hold("u_frank", 0, "s-A-2")
+			}
+			s.challenge(ra.Payment.RedirectURL, "complete")
+			done := s.waitState("u_erin", o.ID, tc.want)
+			if done.Late != tc.late {
+				t.Fatalf("late %q, want %q: %+v", done.Late, tc.late, done)
+			}
+			eventually.True(t, 20*time.Second, "the gateway's net capture", func() bool { return s.capture() == tc.captured })
+			p := s.ledger(o.ID)
+			if captures(p) != 1 || p.Captured-p.Refunded != tc.captured {
+				t.Fatalf("ledger: %+v", p)
+			}
+			want := inventory.Sold
+			if tc.taken {
+				want = inventory.Expired
+			}
+			if st := s.holdStatus("u_erin", h.HoldID); st != want {
+				t.Fatalf("the hold is %s, want %s", st, want)
+			}
+		})
+	}
+}
+
+// One account's concurrent orders never pass the event's purchase limit.
+func TestCheckoutPurchaseLimitUnderConcurrency(t *testing.T) {
+	s := startShop(t, 4)
+	holds := make([]inventory.Hold, 12)
+	for i := range holds {
+		holds[i] = s.hold("u_gina", 1)
+	}
+	var ok, limited atomic.Int64
+	var wg sync.WaitGroup
+	for _, h := range holds {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.order("u_gina", "", h)
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case errs.ReasonOf(err) == orders.ReasonPurchaseLimit:
+				limited.Add(1)
+			default:
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if ok.Load() != 4 || limited.Load() != 8 {
+		t.Fatalf("%d orders, %d refused, under a limit of 4", ok.Load(), limited.Load())
+	}
+}
+
+// Of 1,000 concurrent orders with a voucher of 100 uses, exactly 100
+// get it; the others are refused and leave nothing behind.
+func TestCheckoutVoucherRedemptionsUnderConcurrency(t *testing.T) {
+	s := startShop(t, 0)
+	ctx := context.Background()
+	if err := s.core.Checkout.Prices.Store.PutVoucher(ctx, pricing.Voucher{Code: "HUNDRED", PercentBP: 5000, MaxUses: 100}); err != nil {
+		t.Fatal(err)
+	}
+	const buyers = 1000
+	holds := make([]inventory.Hold, buyers)
+	var hw sync.WaitGroup
+	for i := range holds {
+		hw.Add(1)
+		go func() {
+			defer hw.Done()
+			holds[i] = s.hold(fmt.Sprintf("u_buyer%d", i), 1)
+		}()
+	}
+	hw.Wait()
+	var ok, refused atomic.Int64
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 64)
+	for i, h := range holds {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			_, err := s.order(fmt.Sprintf("u_buyer%d", i), "hundred", h)
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case errs.ReasonOf(err) == orders.ReasonVoucherRefused:
+				refused.Add(1)
+			default:
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if ok.Load() != 100 || refused.Load() != buyers-100 {
+		t.Fatalf("%d orders with the voucher, %d refused; want 100 and %d", ok.Load(), refused.Load(), buyers-100)
+	}
+}
