@@ -71,6 +71,35 @@ func (c *CheckoutConfig) Validate() error {
 	return nil
 }
 
+// DemoPrices are price lists and vouchers of demo data
+// (conf/demo/pricing.json).
+type DemoPrices struct {
+	Rules    []pricing.Rules   `json:"rules"`
+	Vouchers []pricing.Voucher `json:"vouchers"`
+}
+
+// loadDemoPrices writes the demo price lists of events that have none,
+// and the demo vouchers that do not exist.
+func loadDemoPrices(ctx context.Context, store pricing.Store, d *DemoPrices) error {
+	for _, r := range d.Rules {
+		if _, err := store.Rules(ctx, r.Event); !errs.Is(errs.NotFound, err) {
+			continue
+		}
+		if err := store.PutRules(ctx, r); err != nil && !errs.Is(errs.Conflict, err) {
+			return fmt.Errorf("demo prices of %s: %w", r.Event, err)
+		}
+	}
+	for _, v := range d.Vouchers {
+		if _, err := store.Voucher(ctx, v.Code); !errs.Is(errs.NotFound, err) {
+			continue
+		}
+		if err := store.PutVoucher(ctx, v); err != nil {
+			return fmt.Errorf("demo voucher %s: %w", v.Code, err)
+		}
+	}
+	return nil
+}
+
 // SagaLease is the lease of the node that runs the saga's timers, the
 // outbox relay and the payment events' consumer.
 const SagaLease = "orders-saga"
@@ -143,6 +172,11 @@ func (c *Core) startCheckout(ctx context.Context, sup *supervisor.Supervisor) er
 		store = kv
 		relay := &outbox.Relay{KV: kv.Bucket(), JS: c.JS, Log: log}
 		co.relay = relay.Run
+	}
+	if c.cfg.DemoPrices != nil {
+		if err := loadDemoPrices(ctx, prices, c.cfg.DemoPrices); err != nil {
+			return err
+		}
 	}
 	pricingPub, err := pricingevents.New(c.NC, pricingevents.Config{Source: "/core/" + c.cfg.Node.Name + "/pricing"})
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ticketing/ticketing/conf"
 	"github.com/ticketing/ticketing/core"
 	"github.com/ticketing/ticketing/core/node"
 	"github.com/ticketing/ticketing/core/owner"
@@ -560,5 +561,53 @@ func TestCheckoutVoucherRedemptionsUnderConcurrency(t *testing.T) {
 	wg.Wait()
 	if ok.Load() != 100 || refused.Load() != buyers-100 {
 		t.Fatalf("%d orders with the voucher, %d refused; want 100 and %d", ok.Load(), refused.Load(), buyers-100)
+	}
+}
+
+// The demo's price lists and vouchers are valid, and price every zone of
+// their events.
+func TestDemoPrices(t *testing.T) {
+	b, err := conf.Files.ReadFile("demo/pricing.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d core.DemoPrices
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := conf.Files.ReadFile("demo/demo.json")
+	demo, err := catalog.ParseDataset(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range d.Rules {
+		if err := r.Validate(); err != nil {
+			t.Errorf("rules of %s: %v", r.Event, err)
+		}
+		found := false
+		for _, e := range demo.Events {
+			if e.ID != r.Event {
+				continue
+			}
+			found = true
+			for _, v := range demo.Venues {
+				if v.ID != e.VenueID {
+					continue
+				}
+				for _, z := range v.Zones {
+					if _, ok := r.Zones[z.ID]; !ok {
+						t.Errorf("%s: zone %s has no price", r.Event, z.ID)
+					}
+				}
+			}
+		}
+		if !found {
+			t.Errorf("rules of an event the demo has not: %s", r.Event)
+		}
+	}
+	for _, v := range d.Vouchers {
+		if err := v.Validate(); err != nil {
+			t.Errorf("voucher %s: %v", v.Code, err)
+		}
 	}
 }

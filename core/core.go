@@ -58,6 +58,9 @@ type Config struct {
 	// Demo, when set, is loaded into the catalog at start (what exists is
 	// left alone).
 	Demo *catalog.Dataset
+	// DemoPrices are the demo events' price lists and vouchers, written at
+	// start when an event has no price list yet (vouchers: when absent).
+	DemoPrices *DemoPrices
 	// DemoAccounts are created at start when their addresses have no
 	// account (verified, with their passwords and roles).
 	DemoAccounts []auth.SeedAccount

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -166,6 +168,15 @@ func startCore(ctx context.Context, cfg core.Config, sup *supervisor.Supervisor,
 		}
 		openDemoSale(&d, onSaleIn, time.Now())
 		cfg.Demo = &d
+		b, err = conf.Files.ReadFile("demo/pricing.json")
+		if err != nil {
+			return nil, err
+		}
+		var prices core.DemoPrices
+		if err := json.Unmarshal(b, &prices); err != nil {
+			return nil, fmt.Errorf("demo prices: %w", err)
+		}
+		cfg.DemoPrices = &prices
 		cfg.DemoAccounts = demoAccounts
 	}
 	return core.Start(ctx, cfg, sup, log, reg)
