@@ -85,9 +85,15 @@ func freePort(t *testing.T) string {
 
 func startShop(t *testing.T, limit int) *shop {
 	t.Helper()
+	return startShopLogging(t, limit, io.Discard)
+}
+
+// startShopLogging starts a shop whose core and simulator log to w.
+func startShopLogging(t *testing.T, limit int, w io.Writer) *shop {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	quiet := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	payAddr := freePort(t)
 	simCfg := psp.Config{DataDir: t.TempDir(), SecretKey: "sk_test_shop", WebhookSecrets: []string{"whsec_shop"},
 		WebhookURLs: []string{"http://" + payAddr + "/v1/webhooks/gateway"}, Log: quiet}
@@ -609,5 +615,128 @@ func TestDemoPrices(t *testing.T) {
 		if err := v.Validate(); err != nil {
 			t.Errorf("voucher %s: %v", v.Code, err)
 		}
+	}
+}
+
+
+// syncBuffer is a log sink safe for concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) Bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return bytes.Clone(b.b.Bytes())
+}
+
+// Card numbers of a whole run (frictionless, challenged, declined, a
+// refund) are nowhere but in the vault, and there only sealed: not in any
+// JetStream stream or bucket (orders, payments, events, prices, …), not in
+// the logs, not in any answer of the orders service.
+func TestCardNumbersStayInTheVault(t *testing.T) {
+	logs := &syncBuffer{}
+	s := startShopLogging(t, 0, logs)
+	ctx := context.Background()
+	pans := []string{"4242424242424242", "4000000000003220", "4000000000009995", "5555555555554444"}
+	var answers bytes.Buffer
+	keep := func(v any) {
+		b, _ := json.Marshal(v)
+		answers.Write(b)
+	}
+	// Frictionless, then refunded by an admin.
+	o := s.mustOrder("u_pan", s.hold("u_pan", 1))
+	v, err := s.pay("u_pan", o.ID, pans[0])
+	keep(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.waitState("u_pan", o.ID, orders.Confirmed)
+	r, err := s.orders.Refund(ctx, ordersapi.RefundRequest{ID: o.ID, Reason: "test", Admin: true})
+	keep(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep(s.waitState("u_pan", o.ID, orders.Refunded))
+	// Challenged.
+	o2 := s.mustOrder("u_pan", s.hold("u_pan", 1))
+	v, err = s.pay("u_pan", o2.ID, pans[1])
+	keep(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.challenge(v.Payment.RedirectURL, "complete")
+	keep(s.waitState("u_pan", o2.ID, orders.Confirmed))
+	// Declined, then another brand.
+	o3 := s.mustOrder("u_pan", s.hold("u_pan", 1))
+	v, err = s.pay("u_pan", o3.ID, pans[2])
+	keep(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err = s.pay("u_pan", o3.ID, pans[3])
+	keep(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep(s.waitState("u_pan", o3.ID, orders.Confirmed))
+	l, err := s.orders.List(ctx, ordersapi.ListRequest{Account: "u_pan"})
+	keep(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	found := func(where string, b []byte) {
+		for _, pan := range pans {
+			if bytes.Contains(b, []byte(pan)) || bytes.Contains(b, []byte(pan[:4]+" "+pan[4:8])) {
+				t.Errorf("card %s…%s found in %s", pan[:4], pan[12:], where)
+			}
+		}
+	}
+	found("the orders service's answers", answers.Bytes())
+	found("the logs", logs.Bytes())
+	// Every message of every stream, the key-value buckets included (the
+	// vault's too: its cards are sealed).
+	sealed := 0
+	for name := range s.core.JS.StreamNames(ctx).Name() {
+		st, err := s.core.JS.Stream(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := st.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for seq := info.State.FirstSeq; seq > 0 && seq <= info.State.LastSeq; seq++ {
+			m, err := st.GetMsg(ctx, seq)
+			if err != nil {
+				continue // deleted or expired
+			}
+			found("stream "+name+" subject "+m.Subject, m.Data)
+			for k, vs := range m.Header {
+				for _, v := range vs {
+					found("stream "+name+" header "+k, []byte(v))
+				}
+			}
+			if strings.HasPrefix(name, "KV_payment-vault") && len(m.Data) > 0 {
+				sealed++
+			}
+		}
+	}
+	if sealed == 0 {
+		t.Fatal("the vault's bucket holds nothing: the search looked in the wrong place")
+	}
+	// The vault opens what it sealed.
+	tok := s.card(pans[0])
+	card, err := s.core.Payment.Vault.Open(ctx, tok)
+	if err != nil || card.Number != pans[0] {
+		t.Fatalf("the vault does not open its card: %v", err)
 	}
 }
