@@ -16,7 +16,8 @@ func TestDataDirOneProcess(t *testing.T) {
 	d := &devProc{t: t, dir: t.TempDir(), http: freeAddr(t), nats: freeAddr(t), leaf: freeAddr(t), adminTok: testAdminToken}
 	d.start()
 	for _, args := range [][]string{
-		{"dev", "--data", d.dir, "--http", freeAddr(t), "--nats", freeAddr(t), "--leaf", freeAddr(t), "--kafka-port", "0"},
+		{"dev", "--data", d.dir, "--http", freeAddr(t), "--nats", freeAddr(t), "--leaf", freeAddr(t), "--kafka-port", "0",
+			"--psp", freeAddr(t), "--payment-http", freeAddr(t)},
 		{"core", "--data", d.dir},
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

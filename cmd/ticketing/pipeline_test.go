@@ -34,7 +34,7 @@ type devProc struct {
 func (d *devProc) start() {
 	d.t.Helper()
 	d.cmd = exec.Command(binPath, append([]string{"dev", "--data", d.dir, "--http", d.http, "--nats", d.nats, "--leaf", d.leaf,
-		"--kafka-port", "0", "--admin-token", d.adminTok}, d.extra...)...)
+		"--kafka-port", "0", "--admin-token", d.adminTok, "--psp", freeAddr(d.t), "--payment-http", freeAddr(d.t)}, d.extra...)...)
 	d.out = &lockedBuffer{}
 	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
 	if err := d.cmd.Start(); err != nil {

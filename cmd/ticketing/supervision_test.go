@@ -60,7 +60,8 @@ func TestProcessesStopInOrder(t *testing.T) {
 		"dev": func(t *testing.T, extra ...string) (*exec.Cmd, *lockedBuffer, readyz) {
 			addr, dir := freeAddr(t), t.TempDir()
 			p := startProc(t, "dev", nil, append([]string{"dev", "--data", dir, "--http", addr, "--nats", "-",
-				"--leaf", freeAddr(t), "--kafka-port", "0", "--admin-token", testAdminToken, "--log-format", "json"}, extra...)...)
+				"--leaf", freeAddr(t), "--kafka-port", "0", "--admin-token", testAdminToken, "--log-format", "json",
+				"--psp", freeAddr(t), "--payment-http", freeAddr(t)}, extra...)...)
 			return p.cmd, p.out, readyz{"https://" + addr + "/readyz", devpki.Layout{Dir: dir}}
 		},
 		"bridge": func(t *testing.T, extra ...string) (*exec.Cmd, *lockedBuffer, readyz) {
