@@ -136,41 +136,7 @@ func Start(ctx context.Context, cfg Config, nc *nats.Conn, js jetstream.JetStrea
 		return nil, err
 	}
 	log = log.With("component", "payment")
-	keys, err := keyring(cfg, log)
-	if err != nil {
-		return nil, err
-	}
-	var (
-		vstore vault.Store
-		ledger payment.Ledger
-	)
-	if cfg.PostgresURL != "" {
-		pool, err := postgres.Open(ctx, postgres.Config{URL: cfg.PostgresURL, ApplicationName: "ticketing-payment"})
-		if err != nil {
-			return nil, err
-		}
-		if _, err := sup.Add("payment-postgres", func(context.Context) error { pool.Close(); return nil }); err != nil {
-			return nil, err
-		}
-		if _, err := vaultpg.Migrate(ctx, pool, log); err != nil {
-			return nil, err
-		}
-		if _, err := paymentpg.Migrate(ctx, pool, log); err != nil {
-			return nil, err
-		}
-		vstore = vaultpg.New(pool)
-		if ledger, err = paymentpg.New(pool, paymentpg.Config{}); err != nil {
-			return nil, err
-		}
-	} else {
-		if vstore, err = vaultkv.Open(ctx, js, vaultkv.Config{Replicas: cfg.Replicas}); err != nil {
-			return nil, err
-		}
-		if ledger, err = paymentkv.Open(ctx, js, paymentkv.Config{Replicas: cfg.Replicas}); err != nil {
-			return nil, err
-		}
-	}
-	v, err := vault.New(ctx, vstore, vault.Config{Keyring: keys})
+	v, ledger, err := open(ctx, cfg, js, sup, log)
 	if err != nil {
 		return nil, err
 	}
@@ -223,6 +189,59 @@ func Start(ctx context.Context, cfg Config, nc *nats.Conn, js jetstream.JetStrea
 	url := scheme + ln.Addr().String()
 	log.Info("payment service started", "http", url, "gateway", cfg.Gateway.BaseURL, "postgres", cfg.PostgresURL != "")
 	return &Payment{Service: svc, Vault: v, Ledger: ledger, URL: url}, nil
+}
+
+// OpenVault opens the vault of cfg's store and keyring (with its
+// database pool under sup), for the operator's tools (ticketing payment
+// rewrap).
+func OpenVault(ctx context.Context, cfg Config, js jetstream.JetStream, sup *supervisor.Supervisor, log *slog.Logger) (*vault.Vault, error) {
+	cfg.Defaults()
+	v, _, err := open(ctx, cfg, js, sup, log)
+	return v, err
+}
+
+// open opens the vault and the ledger: in PostgreSQL (migrated) or in
+// JetStream key-value buckets.
+func open(ctx context.Context, cfg Config, js jetstream.JetStream, sup *supervisor.Supervisor, log *slog.Logger) (*vault.Vault, payment.Ledger, error) {
+	keys, err := keyring(cfg, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	var (
+		vstore vault.Store
+		ledger payment.Ledger
+	)
+	if cfg.PostgresURL != "" {
+		pool, err := postgres.Open(ctx, postgres.Config{URL: cfg.PostgresURL, ApplicationName: "ticketing-payment"})
+		if err != nil {
+			return nil, nil, err
+		}
+		if _, err := sup.Add("payment-postgres", func(context.Context) error { pool.Close(); return nil }); err != nil {
+			return nil, nil, err
+		}
+		if _, err := vaultpg.Migrate(ctx, pool, log); err != nil {
+			return nil, nil, err
+		}
+		if _, err := paymentpg.Migrate(ctx, pool, log); err != nil {
+			return nil, nil, err
+		}
+		vstore = vaultpg.New(pool)
+		if ledger, err = paymentpg.New(pool, paymentpg.Config{}); err != nil {
+			return nil, nil, err
+		}
+	} else {
+		if vstore, err = vaultkv.Open(ctx, js, vaultkv.Config{Replicas: cfg.Replicas}); err != nil {
+			return nil, nil, err
+		}
+		if ledger, err = paymentkv.Open(ctx, js, paymentkv.Config{Replicas: cfg.Replicas}); err != nil {
+			return nil, nil, err
+		}
+	}
+	v, err := vault.New(ctx, vstore, vault.Config{Keyring: keys})
+	if err != nil {
+		return nil, nil, err
+	}
+	return v, ledger, nil
 }
 
 // keyring loads the vault's key-encryption keys: from the file, else the
