@@ -43,6 +43,9 @@ type CheckoutConfig struct {
 	DefaultLimit int
 	// SagaTick is how often the saga looks for due orders. Default 200ms.
 	SagaTick time.Duration
+	// RepriceTick is how often dynamic pricing looks at the demand of the
+	// events that have it on. Default 10s.
+	RepriceTick time.Duration
 	// Payment, when set, runs the payment service in this process
 	// (ticketing dev); otherwise it runs as `ticketing payment`.
 	Payment *process.Config
@@ -55,6 +58,9 @@ func (c *CheckoutConfig) Defaults() {
 	}
 	if c.SagaTick == 0 {
 		c.SagaTick = 200 * time.Millisecond
+	}
+	if c.RepriceTick == 0 {
+		c.RepriceTick = 10 * time.Second
 	}
 }
 
@@ -107,6 +113,7 @@ const SagaLease = "orders-saga"
 // checkout is the core's checkout: what startCheckout made.
 type checkout struct {
 	saga     *orders.Saga
+	repricer *repricer
 	relay    func(ctx context.Context) error
 	payments jetstream.Consumer
 }
@@ -186,6 +193,7 @@ func (c *Core) startCheckout(ctx context.Context, sup *supervisor.Supervisor) er
 	co.saga = &orders.Saga{Store: store, Inventory: inv, Payments: &paymentapi.Client{NC: c.NC}, Extras: prices, Log: log}
 	c.Checkout = &orders.Checkout{Saga: co.saga, Holds: inv, Catalog: c.Catalog,
 		Prices: &pricing.Service{Store: prices, Events: pricingPub}, DefaultLimit: cfg.DefaultLimit}
+	co.repricer = &repricer{catalog: c.Catalog, inv: inv, prices: c.Checkout.Prices, log: log}
 	svc, err := ordersapi.Serve(c.NC, ordersapi.Server{Checkout: c.Checkout})
 	if err != nil {
 		return err
@@ -201,7 +209,7 @@ func (c *Core) startCheckout(ctx context.Context, sup *supervisor.Supervisor) er
 	}
 	_, err = sup.Start(supervisor.Component{Name: "orders-saga", Run: func(ctx context.Context) error {
 		lease.Lead(ctx, c.Streams.Leases, SagaLease, c.cfg.Node.Name, c.cfg.Streams.LeaseTTL, log, func(ctx context.Context, _ *lease.Lease) {
-			co.lead(ctx, cfg.SagaTick, log)
+			co.lead(ctx, cfg, log)
 		})
 		return nil
 	}})
@@ -209,16 +217,18 @@ func (c *Core) startCheckout(ctx context.Context, sup *supervisor.Supervisor) er
 }
 
 // lead runs the saga's leader's work: the outbox relay, the payment
-// events' consumer and the due orders' timer.
-func (co *checkout) lead(ctx context.Context, tick time.Duration, log interface {
+// events' consumer, dynamic pricing and the due orders' timer.
+func (co *checkout) lead(ctx context.Context, cfg CheckoutConfig, log interface {
 	Warn(string, ...any)
 }) {
-	done := make(chan struct{}, 2)
+	done := make(chan struct{}, 3)
 	go func() { _ = co.relay(ctx); done <- struct{}{} }()
 	go func() { co.consumePayments(ctx, log); done <- struct{}{} }()
-	co.saga.Run(ctx, tick)
-	<-done
-	<-done
+	go func() { co.repricer.run(ctx, cfg.RepriceTick); done <- struct{}{} }()
+	co.saga.Run(ctx, cfg.SagaTick)
+	for range 3 {
+		<-done
+	}
 }
 
 // consumePayments applies the payment service's events to their orders

@@ -118,7 +118,7 @@ func startShopLogging(t *testing.T, limit int, w io.Writer) *shop {
 		AdminToken: "core-test-admin-token-0123456789",
 		Demo:       shopData(limit),
 		Owner:      owner.Config{Limits: limits},
-		Checkout: core.CheckoutConfig{SagaTick: 50 * time.Millisecond, Payment: &process.Config{
+		Checkout: core.CheckoutConfig{SagaTick: 50 * time.Millisecond, RepriceTick: 100 * time.Millisecond, Payment: &process.Config{
 			HTTPAddr: payAddr, Origins: []string{"http://localhost:8080"}, GenerateKeyring: true, DataDir: t.TempDir(),
 			Gateway: gateway.Config{BaseURL: ts.URL, SecretKey: "sk_test_shop", WebhookSecret: "whsec_shop"},
 		}},
@@ -618,7 +618,6 @@ func TestDemoPrices(t *testing.T) {
 	}
 }
 
-
 // syncBuffer is a log sink safe for concurrent writes.
 type syncBuffer struct {
 	mu sync.Mutex
@@ -739,4 +738,68 @@ func TestCardNumbersStayInTheVault(t *testing.T) {
 	if err != nil || card.Number != pans[0] {
 		t.Fatalf("the vault does not open its card: %v", err)
 	}
+}
+
+// Dynamic pricing, switched on in an event's price list, raises the floor
+// zone's price with its sell-through, a bounded step at a time, up to the
+// ceiling; a quote given before keeps its price, and the change is an
+// event.
+func TestDynamicPricing(t *testing.T) {
+	s := startShop(t, 0)
+	ctx := context.Background()
+	store := s.core.Checkout.Prices.Store
+	eventually.Nil(t, 10*time.Second, func() error {
+		_, err := s.orders.Quote(ctx, orders.QuoteRequest{Account: "u_dyn", Holds: []string{s.hold("u_dyn", 1).HoldID}})
+		return err
+	})
+	r, err := store.Rules(ctx, shopEvent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := s.hold("u_early", 1)
+	early, err := s.orders.Quote(ctx, orders.QuoteRequest{Account: "u_early", Holds: []string{before.HoldID}})
+	if err != nil || early.Total.Amount != 5000 {
+		t.Fatalf("the quote before: %+v %v", early, err)
+	}
+	r.Version++
+	r.Dynamic = &pricing.Dynamic{Enabled: true, Base: r.Zones,
+		SellThrough: []pricing.SellThroughStep{{AtBP: 1, MultiplierBP: 15000}},
+		Floor:       pricing.Bound{BP: 8000}, Ceiling: pricing.Bound{BP: 14000}, MaxStep: pricing.Bound{Amount: 500}}
+	if err := store.PutRules(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	// Sell some: the sell-through step applies.
+	o := s.mustOrder("u_dyn2", s.hold("u_dyn2", 4))
+	if _, err := s.pay("u_dyn2", o.ID, "4242424242424242"); err != nil {
+		t.Fatal(err)
+	}
+	var prices []int64
+	eventually.True(t, 20*time.Second, "the floor zone at its ceiling (7000)", func() bool {
+		got, err := store.Rules(ctx, shopEvent)
+		if err != nil {
+			return false
+		}
+		if n := len(prices); n == 0 || prices[n-1] != got.Zones["floor"] {
+			prices = append(prices, got.Zones["floor"])
+		}
+		return got.Zones["floor"] == 7000
+	})
+	for i := 1; i < len(prices); i++ {
+		if step := prices[i] - prices[i-1]; step <= 0 || step > 500 {
+			t.Fatalf("prices %v: a step of %d (at most 500 up)", prices, step)
+		}
+	}
+	// The early quote keeps its price: an order from it charges 5000.
+	eo, err := s.orders.Create(ctx, orders.CreateRequest{QuoteRequest: orders.QuoteRequest{Account: "u_early", Holds: []string{before.HoldID}},
+		QuoteID: early.ID, IdemKey: "u_early:k", Fingerprint: "fp"})
+	if err != nil || eo.Order.Amounts.Total != 5000 {
+		t.Fatalf("an order from the early quote: %+v %v", eo.Order.Amounts, err)
+	}
+	late, err := s.orders.Quote(ctx, orders.QuoteRequest{Account: "u_late", Holds: []string{s.hold("u_late", 1).HoldID}})
+	if err != nil || late.Total.Amount != 7000 {
+		t.Fatalf("a quote after: %+v %v", late.Total, err)
+	}
+	eventually.True(t, 10*time.Second, "the price changes in EVENTS", func() bool {
+		return countEvents(t, s, "events.pricing."+shopEvent) >= 2
+	})
 }

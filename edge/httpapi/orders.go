@@ -29,6 +29,9 @@ type Orders interface {
 	Sync(ctx context.Context, r ordersapi.OrderRequest) (orders.View, error)
 	Cancel(ctx context.Context, r ordersapi.OrderRequest) (orders.View, error)
 	Refund(ctx context.Context, r ordersapi.RefundRequest) (orders.View, error)
+	Prices(ctx context.Context, event string) (pricing.Rules, error)
+	PutPrices(ctx context.Context, event string, rules []byte) (pricing.Rules, error)
+	PutVoucher(ctx context.Context, voucher []byte) (pricing.Voucher, error)
 }
 
 // Limits of the orders' bodies.
@@ -380,4 +383,81 @@ func (a *API) refundOrder(c *fiber.Ctx) error {
 		return err
 	}
 	return c.JSON(v)
+}
+
+// getPrices answers an event's price list (its organizer's staff or an
+// admin).
+func (a *API) getPrices(c *fiber.Ctx) error {
+	const op = "edge.prices"
+	svc, err := a.orders(op)
+	if err != nil {
+		return err
+	}
+	e, _, err := a.event(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := a.ctx(c)
+	defer cancel()
+	r, err := svc.Prices(ctx, e.ID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(r)
+}
+
+// putPrices writes an event's price list: fees, tax, add-ons, dynamic
+// pricing (its switch). The body's version is the stored one + 1 (the
+// first is 1): a concurrent write is refused 409.
+func (a *API) putPrices(c *fiber.Ctx) error {
+	const op = "edge.put_prices"
+	svc, err := a.orders(op)
+	if err != nil {
+		return err
+	}
+	e, _, err := a.event(c)
+	if err != nil {
+		return err
+	}
+	raw, err := requestBody(c, op)
+	if err != nil {
+		return err
+	}
+	if _, err := pricing.DecodeRules(raw); err != nil {
+		return err
+	}
+	ctx, cancel := a.ctx(c)
+	defer cancel()
+	r, err := svc.PutPrices(ctx, e.ID, raw)
+	if err != nil {
+		return err
+	}
+	return c.JSON(r)
+}
+
+// putVoucher creates or replaces a voucher (admins).
+func (a *API) putVoucher(c *fiber.Ctx) error {
+	const op = "edge.put_voucher"
+	svc, err := a.orders(op)
+	if err != nil {
+		return err
+	}
+	raw, err := requestBody(c, op)
+	if err != nil {
+		return err
+	}
+	v, err := pricing.DecodeVoucher(raw)
+	if err != nil {
+		return err
+	}
+	if !strings.EqualFold(v.Code, c.Params("code")) {
+		return errs.E(op, errs.Invalid, "the voucher's code is not the path's")
+	}
+	ctx, cancel := a.ctx(c)
+	defer cancel()
+	out, err := svc.PutVoucher(ctx, raw)
+	if err != nil {
+		return err
+	}
+	return c.JSON(out)
 }

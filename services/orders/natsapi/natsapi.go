@@ -7,6 +7,7 @@ package natsapi
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"time"
 
@@ -30,10 +31,32 @@ const (
 	OpSync   = "sync"
 	OpCancel = "cancel"
 	OpRefund = "refund"
+	// Prices: an event's price list, read and written by its organizer's
+	// staff or an admin (the edge checks who), and vouchers (admins).
+	OpPricesGet = "prices_get"
+	OpPricesPut = "prices_put"
+	OpVoucher   = "voucher_put"
 )
 
 // Ops lists every operation.
-var Ops = []string{OpQuote, OpCreate, OpGet, OpList, OpPay, OpSync, OpCancel, OpRefund}
+var Ops = []string{OpQuote, OpCreate, OpGet, OpList, OpPay, OpSync, OpCancel, OpRefund, OpPricesGet, OpPricesPut, OpVoucher}
+
+// EventRequest names an event.
+type EventRequest struct {
+	Event string `json:"event"`
+}
+
+// PricesRequest writes an event's price list: Rules is the operator's
+// document (pricing.DecodeRules), its version the stored one + 1.
+type PricesRequest struct {
+	Event string          `json:"event"`
+	Rules json.RawMessage `json:"rules"`
+}
+
+// VoucherRequest creates or replaces a voucher (pricing.DecodeVoucher).
+type VoucherRequest struct {
+	Voucher json.RawMessage `json:"voucher"`
+}
 
 // OrderRequest names an order of an account.
 type OrderRequest struct {
@@ -79,6 +102,10 @@ type Created struct {
 }
 
 const maxRequest = 16 << 10
+
+// maxPrices bounds a price list's request (pricing.MaxRulesDoc and the
+// envelope).
+const maxPrices = pricing.MaxRulesDoc + 1<<10
 
 // Server is what the service runs on.
 type Server struct {
@@ -151,6 +178,32 @@ func Serve(nc *nats.Conn, srv Server) (micro.Service, error) {
 		}),
 		OpCancel: microerr.Handler(h(OpCancel), maxRequest, srv.Timeout, func(ctx context.Context, r OrderRequest) (any, error) {
 			return view(saga.Cancel(ctx, r.ID, r.Account))
+		}),
+		OpPricesGet: microerr.Handler(h(OpPricesGet), maxRequest, srv.Timeout, func(ctx context.Context, r EventRequest) (any, error) {
+			return c.Prices.Store.Rules(ctx, r.Event)
+		}),
+		OpPricesPut: microerr.Handler(h(OpPricesPut), maxPrices, srv.Timeout, func(ctx context.Context, r PricesRequest) (any, error) {
+			rules, err := pricing.DecodeRules(r.Rules)
+			if err != nil {
+				return nil, err
+			}
+			if rules.Event != r.Event {
+				return nil, errs.Errorf("orders.prices_put", errs.Invalid, "the price list is for event %q, not %q", rules.Event, r.Event)
+			}
+			if err := c.Prices.Store.PutRules(ctx, rules); err != nil {
+				return nil, err
+			}
+			return c.Prices.Store.Rules(ctx, r.Event)
+		}),
+		OpVoucher: microerr.Handler(h(OpVoucher), maxPrices, srv.Timeout, func(ctx context.Context, r VoucherRequest) (any, error) {
+			v, err := pricing.DecodeVoucher(r.Voucher)
+			if err != nil {
+				return nil, err
+			}
+			if err := c.Prices.Store.PutVoucher(ctx, v); err != nil {
+				return nil, err
+			}
+			return c.Prices.Store.Voucher(ctx, v.Code)
 		}),
 		OpRefund: microerr.Handler(h(OpRefund), maxRequest, srv.Timeout, func(ctx context.Context, r RefundRequest) (any, error) {
 			o, err := saga.Store.Get(ctx, r.ID)
@@ -230,6 +283,24 @@ func (c *Client) Refund(ctx context.Context, r RefundRequest) (orders.View, erro
 func (c *Client) view(ctx context.Context, op string, req any) (orders.View, error) {
 	var v orders.View
 	return v, c.Call(ctx, op, req, &v)
+}
+
+// Prices reads an event's price list.
+func (c *Client) Prices(ctx context.Context, event string) (pricing.Rules, error) {
+	var r pricing.Rules
+	return r, c.Call(ctx, OpPricesGet, EventRequest{Event: event}, &r)
+}
+
+// PutPrices writes an event's price list.
+func (c *Client) PutPrices(ctx context.Context, event string, rules []byte) (pricing.Rules, error) {
+	var r pricing.Rules
+	return r, c.Call(ctx, OpPricesPut, PricesRequest{Event: event, Rules: rules}, &r)
+}
+
+// PutVoucher creates or replaces a voucher.
+func (c *Client) PutVoucher(ctx context.Context, voucher []byte) (pricing.Voucher, error) {
+	var v pricing.Voucher
+	return v, c.Call(ctx, OpVoucher, VoucherRequest{Voucher: voucher}, &v)
 }
 
 // List pages through an account's orders.
