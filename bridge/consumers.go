@@ -61,14 +61,12 @@ func (b *Bridge) startConsumers(ctx context.Context) error {
 
 // runner joins consumer name's group with an owned consumer of f's store
 // as the component "<name>-consumer": it consumes until the shutdown,
-// which then leaves the group. Reporting reads the inventory topic, the
-// others both topics.
+// which then leaves the group. Every consumer reads both topics:
+// reporting its ticket counts from the inventory topic and its money from
+// the order events on the events topic.
 func runner[P kafka.Partition, R any](b *Bridge, name string, f kafka.Feed[P, R]) error {
 	cs := b.cfg.Consumers
 	topics := []string{cs.EventsTopic, cs.InventoryTopic}
-	if name == "reporting" {
-		topics = []string{cs.InventoryTopic}
-	}
 	c := kafka.ConsumerConfig{Client: b.client("ticketing-" + name), Group: "ticketing-" + name, Topics: topics}
 	if cs.Instance != "" {
 		c.InstanceID = cs.Instance + "-" + name

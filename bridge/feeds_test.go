@@ -132,22 +132,36 @@ func checkReports(ctx context.Context, f reporting.Feed, sent []*kafka.Record) e
 	return reportingtest.Diff(ctx, f.Store, want, events...)
 }
 
-// reportingStream is 400 inventory events of five events at random, with
-// one the bridge wrote twice and an undecodable record.
+// reportingStream is 400 inventory and order events of five events at
+// random, with an inventory event and an order event the bridge wrote
+// twice, an undecodable record and order events reporting does not count
+// (on one topic: the fold does not tell the topics apart).
 func reportingStream(topic string) []*kafka.Record {
 	rnd := rand.New(rand.NewPCG(1, 2))
 	types := []string{"hold.placed", "hold.released", "hold.expired", "seats.sold", "sale.cancelled"}
+	orderTypes := []string{"created", "paid", "confirmed", "refunded", "expired"}
 	var recs []*kafka.Record
 	for i := range 400 {
 		ev := fmt.Sprintf("event-%d", rnd.IntN(5))
-		n := 1 + rnd.IntN(4)
-		body := reportingtest.Body(reportingtest.Ev{ID: fmt.Sprintf("id-%d", i), Type: types[rnd.IntN(len(types))], EventID: ev,
-			Zones: map[string]int{fmt.Sprintf("z%d", rnd.IntN(3)): n}, Amount: int64(n) * 2500, Organizer: "org-" + ev,
-			At: reportingtest.T0.Add(time.Duration(i) * 37 * time.Second)})
-		recs = append(recs, &kafka.Record{Topic: topic, Key: []byte(ev), Value: body})
+		at := reportingtest.T0.Add(time.Duration(i) * 37 * time.Second)
+		var key string
+		var body []byte
+		if i%2 == 0 {
+			n := 1 + rnd.IntN(4)
+			key = ev
+			body = reportingtest.Body(reportingtest.Ev{ID: fmt.Sprintf("id-%d", i), Type: types[rnd.IntN(len(types))], EventID: ev,
+				Zones: map[string]int{fmt.Sprintf("z%d", rnd.IntN(3)): n}, Organizer: "org-" + ev, At: at})
+		} else {
+			key = fmt.Sprintf("o-%d", rnd.IntN(40)) // the bridge keys order events by order
+			body = reportingtest.OrderBody(reportingtest.Ord{ID: fmt.Sprintf("id-%d", i), Type: orderTypes[rnd.IntN(len(orderTypes))],
+				Order: key, EventID: ev, Organizer: "org-" + ev, Subtotal: int64(1+rnd.IntN(4)) * 2500, Fees: 300, Tax: 250, At: at})
+		}
+		recs = append(recs, &kafka.Record{Topic: topic, Key: []byte(key), Value: body})
+		if i == 100 || i == 101 {
+			recs = append(recs, &kafka.Record{Topic: topic, Key: []byte(key), Value: body}) // the bridge wrote it twice
+		}
 		if i == 100 {
-			recs = append(recs, &kafka.Record{Topic: topic, Key: []byte(ev), Value: body}) // the bridge wrote it twice
-			recs = append(recs, &kafka.Record{Topic: topic, Key: []byte(ev), Value: []byte("garbage")})
+			recs = append(recs, &kafka.Record{Topic: topic, Key: []byte(key), Value: []byte("garbage")})
 		}
 	}
 	return recs

@@ -101,11 +101,31 @@ func (d *devProc) stop() {
 type eventReport struct {
 	OrganizerID string `json:"organizer_id"`
 	Totals      struct {
-		Held, Released, Sold int
-		GrossCents           int64 `json:"gross_cents"`
-		HeldNow              int   `json:"held_now"`
-		SoldNow              int   `json:"sold_now"`
+		Held, Released, Sold, Cancelled int
+		HeldNow                         int   `json:"held_now"`
+		SoldNow                         int   `json:"sold_now"`
+		OrdersPaid                      int   `json:"orders_paid"`
+		OrdersRefunded                  int   `json:"orders_refunded"`
+		CapturedCents                   int64 `json:"captured_cents"`
+		GrossCents                      int64 `json:"gross_cents"`
+		FeesCents                       int64 `json:"fees_cents"`
+		TaxCents                        int64 `json:"tax_cents"`
+		DiscountCents                   int64 `json:"discount_cents"`
+		RefundedCents                   int64 `json:"refunded_cents"`
+		NetCents                        int64 `json:"net_cents"`
 	} `json:"totals"`
+}
+
+// orderAnswer is an order as the edge answers it.
+type orderAnswer struct {
+	ID      string `json:"id"`
+	State   string `json:"state"`
+	Amounts struct {
+		Subtotal, Fees, Tax, Discount, Total int64
+	} `json:"amounts"`
+	Payment struct {
+		Captured, Refunded int64
+	} `json:"payment"`
 }
 
 type funnel struct {
@@ -114,14 +134,17 @@ type funnel struct {
 	SoldTickets int `json:"sold_tickets"`
 }
 
-// TestDevKafkaPipeline runs `ticketing dev` and follows holds and sales
-// through the whole Kafka side: the bridge mirrors them to the embedded
-// broker, the reporting and analytics consumers fold them (and answer
-// through the edge's report endpoints), the audit consumer chains them. A
-// restart counts nothing twice; `ticketing audit verify` passes, and fails
-// once an entry is changed.
+// TestDevKafkaPipeline runs `ticketing dev` and follows holds, sales and
+// an order through the whole Kafka side: the bridge mirrors their events
+// to the embedded broker, the reporting and analytics consumers fold them
+// (and answer through the edge's report endpoints: the tickets from the
+// inventory's events, the money from the order's), the audit consumer
+// chains them. A restart counts nothing twice; `ticketing audit verify`
+// passes, and fails once an entry is changed.
 func TestDevKafkaPipeline(t *testing.T) {
-	d := &devProc{t: t, dir: t.TempDir(), http: freeAddr(t), nats: freeAddr(t), leaf: freeAddr(t), adminTok: testAdminToken}
+	payAddr := freeAddr(t)
+	d := &devProc{t: t, dir: t.TempDir(), http: freeAddr(t), nats: freeAddr(t), leaf: freeAddr(t), adminTok: testAdminToken,
+		extra: []string{"--payment-http", payAddr, "--psp", freeAddr(t)}}
 	d.start()
 	a := d.api(30 * time.Second).signIn(testBuyer)
 	nc, err := coreConn(d.secrets(), d.nats)
@@ -153,8 +176,47 @@ func TestDevKafkaPipeline(t *testing.T) {
 		t.Fatalf("release: HTTP %d %v", code, err)
 	}
 
+	// An order through the checkout: a hold of 2 tickets with a voucher,
+	// the card at the payment service (its simulator behind it), paid and
+	// confirmed; then refunded by an admin.
 	admin := a.asAdmin()
-	// 5 holds of 2 tickets, 2 of them sold at 35.00 each ticket, 1 released.
+	var o orderAnswer
+	code, err = a.do("POST", "/v1/orders", map[string]string{"Idempotency-Key": "pipeline-order"},
+		map[string]any{"holds": []string{hold("pipeline-order").HoldID}, "voucher": "DEMO10"}, &o)
+	if err != nil || code != 201 || o.State != "awaiting_payment" {
+		t.Fatalf("order: HTTP %d %v %+v", code, err, o)
+	}
+	var card struct{ ID string }
+	payment := &api{t: t, base: "https://" + strings.Replace(payAddr, "127.0.0.1:", "localhost:", 1), hc: a.hc} // its public URL
+	if code, err := payment.send("POST", "/v1/cards", nil, map[string]any{"number": "4242 4242 4242 4242", "exp_month": 12, "exp_year": 2040, "cvc": "123"}, &card); err != nil || code != 201 {
+		t.Fatalf("card: HTTP %d %v", code, err)
+	}
+	if code, err := a.do("POST", "/v1/orders/"+o.ID+"/pay", nil, map[string]any{"method": card.ID}, nil); err != nil || code != 200 {
+		t.Fatalf("pay: HTTP %d %v", code, err)
+	}
+	orderIn := func(state string) {
+		t.Helper()
+		eventually.Nil(t, 30*time.Second, func() error {
+			code, err := a.do("GET", "/v1/orders/"+o.ID, nil, nil, &o)
+			if err != nil || code != 200 || o.State != state {
+				return fmt.Errorf("order: HTTP %d %v %+v, want %s", code, err, o, state)
+			}
+			return nil
+		})
+	}
+	orderIn("confirmed")
+	if code, err := admin.do("POST", "/v1/admin/orders/"+o.ID+"/refund", nil, map[string]any{"reason": "pipeline"}, nil); err != nil || code != 200 {
+		t.Fatalf("refund: HTTP %d %v", code, err)
+	}
+	orderIn("refunded")
+	if a := o.Amounts; a.Discount == 0 || a.Tax == 0 || a.Total != a.Subtotal+a.Fees-a.Discount+a.Tax ||
+		o.Payment.Captured != a.Total || o.Payment.Refunded != a.Total {
+		t.Fatalf("the order's amounts %+v and payment %+v", o.Amounts, o.Payment)
+	}
+
+	// 6 holds of 2 tickets, 3 of them sold at 35.00 each ticket, 1 released;
+	// the order's 2 tickets sold and cancelled again. The money is the
+	// order's: its amounts when it was paid, its capture when refunded.
 	wantReport := func(held, heldNow, placed int) {
 		t.Helper()
 		eventually.Nil(t, 60*time.Second, func() error {
@@ -163,9 +225,15 @@ func TestDevKafkaPipeline(t *testing.T) {
 			if err != nil || code != 200 {
 				return fmt.Errorf("report: HTTP %d %v", code, err)
 			}
-			if r.Totals.Held != held || r.Totals.Sold != 4 || r.Totals.Released != 2 || r.Totals.GrossCents != 4*3500 ||
-				r.Totals.HeldNow != heldNow || r.Totals.SoldNow != 4 || r.OrganizerID != "basement-promotions" {
+			tot := r.Totals
+			if tot.Held != held || tot.Sold != 6 || tot.Cancelled != 2 || tot.Released != 2 ||
+				tot.HeldNow != heldNow || tot.SoldNow != 4 || r.OrganizerID != "basement-promotions" {
 				return fmt.Errorf("report %+v; %s", r, bridgeMetrics(a))
+			}
+			if tot.OrdersPaid != 1 || tot.OrdersRefunded != 1 || tot.CapturedCents != o.Amounts.Total || tot.GrossCents != o.Amounts.Subtotal ||
+				tot.FeesCents != o.Amounts.Fees || tot.TaxCents != o.Amounts.Tax || tot.DiscountCents != o.Amounts.Discount ||
+				tot.RefundedCents != o.Amounts.Total || tot.NetCents != 0 {
+				return fmt.Errorf("report's money %+v, the order's %+v; %s", tot, o.Amounts, bridgeMetrics(a))
 			}
 			var f funnel
 			code, err = admin.do("GET", "/v1/reports/events/club-night/funnel", nil, nil, &f)
@@ -178,7 +246,7 @@ func TestDevKafkaPipeline(t *testing.T) {
 			return nil
 		})
 	}
-	wantReport(10, 4, 5)
+	wantReport(12, 4, 6)
 	if code, _ := a.anonymous().do("GET", "/v1/reports/events/club-night", nil, nil, nil); code != 401 {
 		t.Fatalf("a report for an anonymous caller: HTTP %d, want 401", code)
 	}
@@ -213,14 +281,14 @@ func TestDevKafkaPipeline(t *testing.T) {
 	_ = d.cmd.Wait()
 	nc.Close()
 	d.start()
-	wantReport(310, 304, 305)
+	wantReport(312, 304, 306)
 
 	// A clean restart: the bridge and the consumers carry on where they
 	// were; nothing is counted twice, the new hold is counted once.
 	d.stop()
 	d.start()
 	hold("pipeline-after-restart")
-	wantReport(312, 306, 306)
+	wantReport(314, 306, 307)
 	d.stop()
 
 	verify := func() (string, error) {

@@ -415,26 +415,44 @@ func (s *fakeReportStore) readCount() int {
 	return s.reads
 }
 
-// reportRecords are the inventory domain events of an on-sale of
-// arena-finals as the bridge writes them to Kafka: two hours of holds,
-// sales, an expiry, a release and a refund over two zones and two Kafka
-// partitions.
+// reportRecords are the domain events of an on-sale of arena-finals as the
+// bridge writes them to Kafka: on two partitions of the inventory topic,
+// two hours of holds, sales, an expiry, a release and a cancelled sale
+// over two zones; on the events topic, the two orders of the sales, one of
+// them (the floor ticket, with a voucher) refunded.
 func reportRecords() []reporting.Record {
 	const ev, org = "arena-finals", "org-1"
 	t0 := reportingtest.T0
+	inv := func(typ string, zones map[string]int, d time.Duration) []byte {
+		return reportingtest.Body(reportingtest.Ev{Type: typ, EventID: ev, Zones: zones, Organizer: org, At: t0.Add(d)})
+	}
 	p0 := [][]byte{
-		reportingtest.Body(reportingtest.Ev{Type: "hold.placed", EventID: ev, Zones: map[string]int{"premium": 2, "floor": 1}, Amount: 45700, Organizer: org}),
-		reportingtest.Body(reportingtest.Ev{Type: "seats.sold", EventID: ev, Zones: map[string]int{"premium": 2, "floor": 1}, Amount: 45700, Organizer: org, At: t0.Add(5 * time.Minute)}),
-		reportingtest.Body(reportingtest.Ev{Type: "hold.placed", EventID: ev, Zones: map[string]int{"floor": 4}, Amount: 31600, Organizer: org, At: t0.Add(65 * time.Minute)}),
-		reportingtest.Body(reportingtest.Ev{Type: "hold.expired", EventID: ev, Zones: map[string]int{"floor": 4}, Amount: 31600, Organizer: org, At: t0.Add(80 * time.Minute)}),
+		inv("hold.placed", map[string]int{"premium": 2}, 0),
+		inv("hold.placed", map[string]int{"floor": 1}, 0),
+		inv("seats.sold", map[string]int{"premium": 2}, 5*time.Minute),
+		inv("seats.sold", map[string]int{"floor": 1}, 5*time.Minute),
+		inv("hold.placed", map[string]int{"floor": 4}, 65*time.Minute),
+		inv("hold.expired", map[string]int{"floor": 4}, 80*time.Minute),
 	}
 	p1 := [][]byte{
-		reportingtest.Body(reportingtest.Ev{Type: "hold.placed", EventID: ev, Zones: map[string]int{"premium": 1}, Amount: 18900, Organizer: org, At: t0.Add(70 * time.Minute)}),
-		reportingtest.Body(reportingtest.Ev{Type: "hold.placed", EventID: ev, Zones: map[string]int{"floor": 2}, Amount: 15800, Organizer: org, At: t0.Add(71 * time.Minute)}),
-		reportingtest.Body(reportingtest.Ev{Type: "hold.released", EventID: ev, Zones: map[string]int{"floor": 2}, Amount: 15800, Organizer: org, At: t0.Add(72 * time.Minute)}),
-		reportingtest.Body(reportingtest.Ev{Type: "sale.cancelled", EventID: ev, Zones: map[string]int{"floor": 1}, Amount: 7900, Organizer: org, At: t0.Add(75 * time.Minute)}),
+		inv("hold.placed", map[string]int{"premium": 1}, 70*time.Minute),
+		inv("hold.placed", map[string]int{"floor": 2}, 71*time.Minute),
+		inv("hold.released", map[string]int{"floor": 2}, 72*time.Minute),
+		inv("sale.cancelled", map[string]int{"floor": 1}, 75*time.Minute),
 	}
-	return append(reportingtest.Records("ticketing.inventory", 0, 0, p0...), reportingtest.Records("ticketing.inventory", 1, 0, p1...)...)
+	o1 := reportingtest.Ord{Order: "o-1", EventID: ev, Organizer: org, Subtotal: 37800, Fees: 1000, Tax: 3977}
+	o2 := reportingtest.Ord{Order: "o-2", EventID: ev, Organizer: org, Subtotal: 7900, Fees: 500, Discount: 790, Tax: 780}
+	ord := func(o reportingtest.Ord, typ string, d time.Duration) []byte {
+		o.Type, o.At = typ, t0.Add(d)
+		return reportingtest.OrderBody(o)
+	}
+	e0 := [][]byte{
+		ord(o1, "created", time.Minute), ord(o1, "paid", 5*time.Minute), ord(o1, "confirmed", 5*time.Minute),
+		ord(o2, "created", 2*time.Minute), ord(o2, "paid", 5*time.Minute), ord(o2, "confirmed", 5*time.Minute),
+		ord(o2, "refunding", 75*time.Minute), ord(o2, "refunded", 75*time.Minute),
+	}
+	recs := append(reportingtest.Records(reportingtest.InventoryTopic, 0, 0, p0...), reportingtest.Records(reportingtest.InventoryTopic, 1, 0, p1...)...)
+	return append(recs, reportingtest.Records(reportingtest.EventsTopic, 0, 0, e0...)...)
 }
 
 // fakeFunnelStore keeps funnels in memory with the analytics domain's own

@@ -21,36 +21,54 @@ type Reports interface {
 	EventReport(ctx context.Context, eventID string) (reporting.Report, error)
 }
 
-// ReportCounters are the ticket and money movements of a period (or of
-// all periods).
+// ReportCounters are the ticket movements of a period (or of all
+// periods), from the inventory's events.
 type ReportCounters struct {
-	Held          int64 `json:"held"`
-	Released      int64 `json:"released"`
-	Expired       int64 `json:"expired"`
-	Sold          int64 `json:"sold"`
-	Cancelled     int64 `json:"cancelled"`
-	GrossCents    int64 `json:"gross_cents"`
-	RefundedCents int64 `json:"refunded_cents"`
-	NetCents      int64 `json:"net_cents"`
+	Held      int64 `json:"held"`
+	Released  int64 `json:"released"`
+	Expired   int64 `json:"expired"`
+	Sold      int64 `json:"sold"`
+	Cancelled int64 `json:"cancelled"`
 }
 
-// ReportTotals are counters with the tickets held and sold now.
+// ReportMoney is the money of a period's orders (or of all periods'), from
+// the orders' events: orders paid and refunded in it, what they captured
+// and refunded, and the paid orders' gross (tickets and add-ons before the
+// discount), fees, tax and discount; net is captured minus refunded.
+type ReportMoney struct {
+	OrdersPaid     int64 `json:"orders_paid"`
+	OrdersRefunded int64 `json:"orders_refunded"`
+	CapturedCents  int64 `json:"captured_cents"`
+	GrossCents     int64 `json:"gross_cents"`
+	FeesCents      int64 `json:"fees_cents"`
+	TaxCents       int64 `json:"tax_cents"`
+	DiscountCents  int64 `json:"discount_cents"`
+	RefundedCents  int64 `json:"refunded_cents"`
+	NetCents       int64 `json:"net_cents"`
+}
+
+// ReportTotals are the ticket movements and the money, with the tickets
+// held and sold now.
 type ReportTotals struct {
 	ReportCounters
+	ReportMoney
 	HeldNow int64 `json:"held_now"`
 	SoldNow int64 `json:"sold_now"`
 }
 
-// ZoneReportView is one price zone of an event report.
+// ZoneReportView is one price zone of an event report: tickets only.
 type ZoneReportView struct {
 	Zone string `json:"zone"`
-	ReportTotals
+	ReportCounters
+	HeldNow int64 `json:"held_now"`
+	SoldNow int64 `json:"sold_now"`
 }
 
 // HourReportView is one hour (all zones) of an event report.
 type HourReportView struct {
 	Hour time.Time `json:"hour"`
 	ReportCounters
+	ReportMoney
 }
 
 // EventReportView is the body of GET /v1/reports/events/{id}.
@@ -65,27 +83,30 @@ type EventReportView struct {
 	Hours       []HourReportView `json:"hours"`
 }
 
-func reportCounters(c reporting.Counters, net int64) ReportCounters {
-	return ReportCounters{Held: c.Held, Released: c.Released, Expired: c.Expired, Sold: c.Sold, Cancelled: c.Cancelled,
-		GrossCents: c.GrossCents, RefundedCents: c.RefundedCents, NetCents: net}
+func reportCounters(c reporting.Counters) ReportCounters {
+	return ReportCounters{Held: c.Held, Released: c.Released, Expired: c.Expired, Sold: c.Sold, Cancelled: c.Cancelled}
 }
 
-func reportTotals(t reporting.Totals) ReportTotals {
-	return ReportTotals{ReportCounters: reportCounters(t.Counters, t.NetCents), HeldNow: t.HeldNow, SoldNow: t.SoldNow}
+func reportMoney(r reporting.Revenue) ReportMoney {
+	return ReportMoney{OrdersPaid: r.OrdersPaid, OrdersRefunded: r.OrdersRefunded, CapturedCents: r.CapturedCents,
+		GrossCents: r.GrossCents, FeesCents: r.FeesCents, TaxCents: r.TaxCents, DiscountCents: r.DiscountCents,
+		RefundedCents: r.RefundedCents, NetCents: r.NetCents()}
 }
 
 func eventReportView(r reporting.Report) EventReportView {
 	v := EventReportView{EventID: r.EventID, OrganizerID: r.OrganizerID, Currency: r.Currency, Capacity: r.Capacity,
-		Totals: reportTotals(r.Totals), Zones: make([]ZoneReportView, 0, len(r.Zones)), Hours: make([]HourReportView, 0, len(r.Hours))}
+		Totals: ReportTotals{ReportCounters: reportCounters(r.Totals.Counters), ReportMoney: reportMoney(r.Totals.Revenue),
+			HeldNow: r.Totals.HeldNow, SoldNow: r.Totals.SoldNow},
+		Zones: make([]ZoneReportView, 0, len(r.Zones)), Hours: make([]HourReportView, 0, len(r.Hours))}
 	if r.OnSaleAt != nil {
 		t := r.OnSaleAt.UTC()
 		v.OnSaleAt = &t
 	}
 	for _, z := range r.Zones {
-		v.Zones = append(v.Zones, ZoneReportView{Zone: z.Zone, ReportTotals: reportTotals(z.Totals)})
+		v.Zones = append(v.Zones, ZoneReportView{Zone: z.Zone, ReportCounters: reportCounters(z.Counters), HeldNow: z.HeldNow, SoldNow: z.SoldNow})
 	}
 	for _, h := range r.Hours {
-		v.Hours = append(v.Hours, HourReportView{Hour: h.Hour.UTC(), ReportCounters: reportCounters(h.Counters, h.NetCents)})
+		v.Hours = append(v.Hours, HourReportView{Hour: h.Hour.UTC(), ReportCounters: reportCounters(h.Counters), ReportMoney: reportMoney(h.Revenue)})
 	}
 	return v
 }

@@ -40,18 +40,23 @@ func TestEventReport(t *testing.T) {
 	if want := eventReportView(rep); !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %+v\nwant %+v", got, want)
 	}
-	// The figures of reportRecords.
+	// The figures of reportRecords: tickets from the inventory, money
+	// from the orders.
 	tot := got.Totals
 	if tot.Held != 10 || tot.Sold != 3 || tot.Expired != 4 || tot.Released != 2 || tot.Cancelled != 1 ||
-		tot.GrossCents != 45700 || tot.RefundedCents != 7900 || tot.NetCents != 45700-7900 ||
 		tot.HeldNow != 1 || tot.SoldNow != 2 {
 		t.Errorf("totals %+v", tot)
+	}
+	if want := (ReportMoney{OrdersPaid: 2, OrdersRefunded: 1, CapturedCents: 42777 + 8390, GrossCents: 45700, FeesCents: 1500,
+		TaxCents: 4757, DiscountCents: 790, RefundedCents: 8390, NetCents: 42777}); tot.ReportMoney != want {
+		t.Errorf("money %+v, want %+v", tot.ReportMoney, want)
 	}
 	if len(got.Zones) != 2 || got.Zones[0].Zone != "floor" || got.Zones[1].Zone != "premium" ||
 		got.Zones[1].HeldNow != 1 || got.Zones[1].SoldNow != 2 || got.Zones[0].SoldNow != 0 {
 		t.Errorf("zones %+v", got.Zones)
 	}
-	if len(got.Hours) != 2 || !got.Hours[0].Hour.Equal(reportTimeT0()) || got.Hours[0].Sold != 3 || got.Hours[1].Expired != 4 {
+	if len(got.Hours) != 2 || !got.Hours[0].Hour.Equal(reportTimeT0()) || got.Hours[0].Sold != 3 || got.Hours[1].Expired != 4 ||
+		got.Hours[0].NetCents != 42777+8390 || got.Hours[1].RefundedCents != 8390 || got.Hours[1].NetCents != -8390 {
 		t.Errorf("hours %+v", got.Hours)
 	}
 	if got.OrganizerID != "org-1" || got.Currency != "USD" || got.OnSaleAt == nil || got.Capacity == 0 {
@@ -242,6 +247,9 @@ func TestContractCatchesReportMismatches(t *testing.T) {
 		"zone without id":  mutate(func(d map[string]any) { delete(d["zones"].([]any)[0].(map[string]any), "zone") }),
 		"hour not a time":  mutate(func(d map[string]any) { d["hours"].([]any)[0].(map[string]any)["hour"] = "noon" }),
 		"negative sold":    mutate(func(d map[string]any) { d["totals"].(map[string]any)["sold"] = -1 }),
+		"no gross":         mutate(func(d map[string]any) { delete(d["totals"].(map[string]any), "gross_cents") }),
+		"zone with money":  mutate(func(d map[string]any) { d["zones"].([]any)[0].(map[string]any)["gross_cents"] = 1 }),
+		"hour without net": mutate(func(d map[string]any) { delete(d["hours"].([]any)[0].(map[string]any), "net_cents") }),
 		"zones null":       mutate(func(d map[string]any) { d["zones"] = nil }),
 		"string held":      mutate(func(d map[string]any) { d["totals"].(map[string]any)["held"] = "9" }),
 		"lower currency":   mutate(func(d map[string]any) { d["currency"] = "usd" }),

@@ -13,34 +13,50 @@ type HourKey struct {
 	Hour          time.Time // UTC, truncated to the hour
 }
 
+// RevenueKey keys the money.
+type RevenueKey struct {
+	EventID string
+	Hour    time.Time // UTC, truncated to the hour
+}
+
 // ZoneKey keys the current levels.
 type ZoneKey struct{ EventID, Zone string }
 
-// Aggregates are folded events: hourly counters, current levels and the
-// events' facts. Levels may be negative in a delta (a fold of a part of
-// the stream), never in a fold of a whole partition.
+// Aggregates are folded events: hourly counters, hourly money, current
+// levels and the events' facts. Levels may be negative in a delta (a fold
+// of a part of the stream), never in a fold of a whole partition.
 type Aggregates struct {
-	Hours  map[HourKey]Counters
-	Levels map[ZoneKey]Level
-	Events map[string]EventInfo
+	Hours   map[HourKey]Counters
+	Revenue map[RevenueKey]Revenue
+	Levels  map[ZoneKey]Level
+	Events  map[string]EventInfo
 }
 
 // NewAggregates returns empty aggregates.
 func NewAggregates() *Aggregates {
-	return &Aggregates{Hours: map[HourKey]Counters{}, Levels: map[ZoneKey]Level{}, Events: map[string]EventInfo{}}
+	return &Aggregates{Hours: map[HourKey]Counters{}, Revenue: map[RevenueKey]Revenue{}, Levels: map[ZoneKey]Level{}, Events: map[string]EventInfo{}}
 }
 
-// Add folds one event in:
+// Add folds one event in, in the hour of its At. An inventory event,
+// per zone:
 //
 //	placed     held +n                 level held +n
 //	released   released +n             level held −n
 //	expired    expired +n              level held −n
-//	sold       sold +n, gross +amount  level held −n, sold +n
-//	cancelled  cancelled +n, refunded +amount   level sold −n
+//	sold       sold +n                 level held −n, sold +n
+//	cancelled  cancelled +n            level sold −n
 //
-// in the hour of the event's "at", per zone.
+// An order event, per event:
+//
+//	paid       orders paid +1, captured +captured, gross +amounts.subtotal,
+//	           fees +amounts.fees, tax +amounts.tax, discount +amounts.discount
+//	refunded   orders refunded +1, refunded +refunded
 func (a *Aggregates) Add(e Event) {
-	hour := e.Data.At.UTC().Truncate(time.Hour)
+	hour := e.At.UTC().Truncate(time.Hour)
+	if e.Kind.IsOrder() {
+		a.addOrder(e, hour)
+		return
+	}
 	for _, z := range e.Tickets {
 		hk := HourKey{e.Data.EventID, z.Zone, hour}
 		zk := ZoneKey{e.Data.EventID, z.Zone}
@@ -57,18 +73,38 @@ func (a *Aggregates) Add(e Event) {
 			l.Held -= z.Tickets
 		case Sold:
 			c.Sold += z.Tickets
-			c.GrossCents += z.AmountCents
 			l.Held -= z.Tickets
 			l.Sold += z.Tickets
 		case Cancelled:
 			c.Cancelled += z.Tickets
-			c.RefundedCents += z.AmountCents
 			l.Sold -= z.Tickets
 		}
 		a.Hours[hk], a.Levels[zk] = c, l
 	}
 	a.addInfo(EventInfo{EventID: e.Data.EventID, OrganizerID: e.Data.OrganizerID, Currency: e.Data.Currency,
-		Capacity: e.Data.EventCapacity, OnSaleAt: derefTime(e.Data.OnSaleAt), LastAt: e.Data.At})
+		Capacity: e.Data.EventCapacity, OnSaleAt: derefTime(e.Data.OnSaleAt), LastAt: e.At})
+}
+
+func (a *Aggregates) addOrder(e Event, hour time.Time) {
+	o := e.Order
+	k := RevenueKey{o.Event, hour}
+	r := a.Revenue[k]
+	switch e.Kind {
+	case OrderPaid:
+		r.OrdersPaid++
+		r.CapturedCents += o.Captured
+		r.GrossCents += o.Amounts.Subtotal
+		r.FeesCents += o.Amounts.Fees
+		r.TaxCents += o.Amounts.Tax
+		r.DiscountCents += o.Amounts.Discount
+	case OrderRefunded:
+		r.OrdersRefunded++
+		r.RefundedCents += o.Refunded
+	}
+	a.Revenue[k] = r
+	// No LastAt: an order's facts give way to any inventory event's (see
+	// EventInfo.LastAt).
+	a.addInfo(EventInfo{EventID: o.Event, OrganizerID: o.Organizer, Currency: o.Amounts.Currency})
 }
 
 func derefTime(t *time.Time) time.Time {
@@ -83,7 +119,11 @@ func (a *Aggregates) addInfo(in EventInfo) {
 }
 
 // MergeInfo merges the facts of an event: the later one's (by LastAt; b
-// on a tie) non-empty fields win.
+// on a tie) non-empty fields win. The result does not depend on the order
+// of the merges as long as the facts with a LastAt all have the same
+// fields set (every inventory event carries the same ones): an order
+// event's facts (organizer and currency, no LastAt) then only fill what
+// no inventory event told.
 func MergeInfo(a, b EventInfo) EventInfo {
 	if b.LastAt.Before(a.LastAt) {
 		a, b = b, a
@@ -114,6 +154,11 @@ func (a *Aggregates) Merge(b *Aggregates) {
 		ac.Add(c)
 		a.Hours[k] = ac
 	}
+	for k, r := range b.Revenue {
+		ar := a.Revenue[k]
+		ar.Add(r)
+		a.Revenue[k] = ar
+	}
 	for k, l := range b.Levels {
 		al := a.Levels[k]
 		al.Held += l.Held
@@ -142,6 +187,21 @@ func (a *Aggregates) SortedHours() []HourKey {
 			return x.Zone < y.Zone
 		}
 		return x.Hour.Before(y.Hour)
+	})
+	return keys
+}
+
+// SortedRevenue returns the revenue keys sorted by event and hour.
+func (a *Aggregates) SortedRevenue() []RevenueKey {
+	keys := make([]RevenueKey, 0, len(a.Revenue))
+	for k := range a.Revenue {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].EventID != keys[j].EventID {
+			return keys[i].EventID < keys[j].EventID
+		}
+		return keys[i].Hour.Before(keys[j].Hour)
 	})
 	return keys
 }
@@ -182,9 +242,9 @@ type Folded struct {
 
 // Fold applies recs, in order, to the stored cursors (a partition missing
 // from cursors has none stored): a record below its partition's Next is
-// skipped, the others advance Next past them; an inventory event whose id
-// is among the partition's recent ids is a duplicate; records that are not
-// inventory events are ignored and invalid ones reported. Fold does not
+// skipped, the others advance Next past them; an event whose id is among
+// the partition's recent ids is a duplicate; records of events reporting
+// does not count are ignored and invalid ones reported. Fold does not
 // change cursors.
 func Fold(cursors map[Partition]Cursor, recs []Record) Folded {
 	f := Folded{Delta: NewAggregates(), Cursors: map[Partition]Cursor{}}
@@ -203,7 +263,7 @@ func Fold(cursors map[Partition]Cursor, recs []Record) Folded {
 		c.Next = r.Offset + 1
 		e, err := Decode(r.Value)
 		switch {
-		case errors.Is(err, ErrNotInventory):
+		case errors.Is(err, ErrNotCounted):
 			f.Ignored++
 		case err != nil:
 			f.Invalid = append(f.Invalid, Problem{Partition: p, Offset: r.Offset, Err: err})
@@ -222,8 +282,8 @@ func Fold(cursors map[Partition]Cursor, recs []Record) Folded {
 	return f
 }
 
-// View returns what the aggregates hold about an event, rows sorted by
-// zone and hour; ok is false when they hold nothing of it.
+// View returns what the aggregates hold about an event, rows sorted as
+// EventView says; ok is false when they hold nothing of it.
 func (a *Aggregates) View(eventID string) (v EventView, ok bool) {
 	info, ok := a.Events[eventID]
 	if !ok {
@@ -235,6 +295,11 @@ func (a *Aggregates) View(eventID string) (v EventView, ok bool) {
 			v.Hours = append(v.Hours, HourRow{EventID: k.EventID, Zone: k.Zone, Hour: k.Hour, Counters: a.Hours[k]})
 		}
 	}
+	for _, k := range a.SortedRevenue() {
+		if k.EventID == eventID {
+			v.Revenue = append(v.Revenue, RevenueRow{EventID: k.EventID, Hour: k.Hour, Revenue: a.Revenue[k]})
+		}
+	}
 	for _, k := range a.SortedLevels() {
 		if k.EventID == eventID {
 			v.Levels = append(v.Levels, LevelRow{EventID: k.EventID, Zone: k.Zone, Level: a.Levels[k]})
@@ -243,17 +308,26 @@ func (a *Aggregates) View(eventID string) (v EventView, ok bool) {
 	return v, true
 }
 
-// HoursIn returns the rows with from <= Hour < to, sorted by event, zone
-// and hour, with their events' facts.
+// HoursIn returns the hourly and revenue rows with from <= Hour < to,
+// sorted as HoursView says, with their events' facts.
 func (a *Aggregates) HoursIn(from, to time.Time) HoursView {
 	v := HoursView{Events: map[string]EventInfo{}}
-	for _, k := range a.SortedHours() {
-		if k.Hour.Before(from) || !k.Hour.Before(to) {
-			continue
+	in := func(t time.Time) bool { return !t.Before(from) && t.Before(to) }
+	event := func(id string) {
+		if info, ok := a.Events[id]; ok {
+			v.Events[id] = info
 		}
-		v.Hours = append(v.Hours, HourRow{EventID: k.EventID, Zone: k.Zone, Hour: k.Hour, Counters: a.Hours[k]})
-		if in, ok := a.Events[k.EventID]; ok {
-			v.Events[k.EventID] = in
+	}
+	for _, k := range a.SortedHours() {
+		if in(k.Hour) {
+			v.Hours = append(v.Hours, HourRow{EventID: k.EventID, Zone: k.Zone, Hour: k.Hour, Counters: a.Hours[k]})
+			event(k.EventID)
+		}
+	}
+	for _, k := range a.SortedRevenue() {
+		if in(k.Hour) {
+			v.Revenue = append(v.Revenue, RevenueRow{EventID: k.EventID, Hour: k.Hour, Revenue: a.Revenue[k]})
+			event(k.EventID)
 		}
 	}
 	return v

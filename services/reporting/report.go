@@ -16,38 +16,46 @@ import (
 
 // Report is the report of one event.
 type Report struct {
-	EventID     string     `json:"event_id"`
-	OrganizerID string     `json:"organizer_id,omitempty"`
-	Currency    string     `json:"currency,omitempty"`
-	Capacity    int        `json:"capacity,omitempty"`
-	OnSaleAt    *time.Time `json:"on_sale_at,omitempty"`
-	// Totals over all zones and hours; Held and Sold are the tickets held
-	// and sold now.
+	EventID     string `json:"event_id"`
+	OrganizerID string `json:"organizer_id,omitempty"`
+	// Currency of the amounts: the orders' (and the event's prices').
+	Currency string     `json:"currency,omitempty"`
+	Capacity int        `json:"capacity,omitempty"`
+	OnSaleAt *time.Time `json:"on_sale_at,omitempty"`
+	// Totals over all zones and hours; HeldNow and SoldNow are the
+	// tickets held and sold now.
 	Totals Totals `json:"totals"`
-	// Zones, sorted by zone id.
+	// Zones, sorted by zone id: tickets only (an order's money is not
+	// split among zones).
 	Zones []ZoneReport `json:"zones"`
-	// Hours, all zones summed, sorted by hour.
+	// Hours, all zones summed, sorted by hour: every hour with ticket
+	// movements or money.
 	Hours []HourReport `json:"hours"`
 }
 
-// Totals are counters with the current levels and net face value.
+// Totals are the ticket movements and the money, with the net money and
+// the current levels.
 type Totals struct {
 	Counters
+	Revenue
 	NetCents int64 `json:"net_cents"`
 	HeldNow  int64 `json:"held_now"`
 	SoldNow  int64 `json:"sold_now"`
 }
 
-// ZoneReport is one zone of a report.
+// ZoneReport is one zone of a report: its ticket movements and levels.
 type ZoneReport struct {
 	Zone string `json:"zone"`
-	Totals
+	Counters
+	HeldNow int64 `json:"held_now"`
+	SoldNow int64 `json:"sold_now"`
 }
 
 // HourReport is one hour of a report.
 type HourReport struct {
 	Hour time.Time `json:"hour"`
 	Counters
+	Revenue
 	NetCents int64 `json:"net_cents"`
 }
 
@@ -67,14 +75,21 @@ func BuildReport(v EventView) Report {
 		return zones[z]
 	}
 	hours := map[time.Time]*HourReport{}
-	for _, h := range v.Hours {
-		zone(h.Zone).Counters.Add(h.Counters)
-		t := h.Hour.UTC()
+	hour := func(t time.Time) *HourReport {
+		t = t.UTC()
 		if hours[t] == nil {
 			hours[t] = &HourReport{Hour: t}
 		}
-		hours[t].Counters.Add(h.Counters)
+		return hours[t]
+	}
+	for _, h := range v.Hours {
+		zone(h.Zone).Counters.Add(h.Counters)
+		hour(h.Hour).Counters.Add(h.Counters)
 		r.Totals.Counters.Add(h.Counters)
+	}
+	for _, m := range v.Revenue {
+		hour(m.Hour).Revenue.Add(m.Revenue)
+		r.Totals.Revenue.Add(m.Revenue)
 	}
 	for _, l := range v.Levels {
 		z := zone(l.Zone)
@@ -83,14 +98,13 @@ func BuildReport(v EventView) Report {
 		r.Totals.HeldNow += l.Held
 		r.Totals.SoldNow += l.Sold
 	}
-	r.Totals.NetCents = r.Totals.Counters.NetCents()
+	r.Totals.NetCents = r.Totals.Revenue.NetCents()
 	for _, z := range zones {
-		z.NetCents = z.Counters.NetCents()
 		r.Zones = append(r.Zones, *z)
 	}
 	sort.Slice(r.Zones, func(i, j int) bool { return r.Zones[i].Zone < r.Zones[j].Zone })
 	for _, h := range hours {
-		h.NetCents = h.Counters.NetCents()
+		h.NetCents = h.Revenue.NetCents()
 		r.Hours = append(r.Hours, *h)
 	}
 	sort.Slice(r.Hours, func(i, j int) bool { return r.Hours[i].Hour.Before(r.Hours[j].Hour) })
@@ -116,61 +130,65 @@ func (s *Service) EventReport(ctx context.Context, eventID string) (Report, erro
 	return BuildReport(v), nil
 }
 
-// FinanceColumns are the columns of the daily finance CSV.
-var FinanceColumns = []string{"date", "organizer", "event", "zone", "currency",
-	"tickets_sold", "tickets_cancelled", "gross_cents", "refunded_cents", "net_cents"}
+// FinanceColumns are the columns of the daily finance CSV: one row per
+// event, the tickets sold and cancelled that day (inventory events) and
+// the money of its orders paid and refunded that day (Revenue), in minor
+// units of currency; net_cents is captured_cents − refunded_cents.
+var FinanceColumns = []string{"date", "organizer", "event", "currency",
+	"tickets_sold", "tickets_cancelled", "orders_paid", "orders_refunded",
+	"captured_cents", "gross_cents", "fees_cents", "tax_cents", "discount_cents", "refunded_cents", "net_cents"}
 
 // FinanceRow is one row of the daily finance CSV.
 type FinanceRow struct {
-	Date          string // YYYY-MM-DD, UTC
-	OrganizerID   string
-	EventID       string
-	Zone          string
-	Currency      string
-	Sold          int64
-	Cancelled     int64
-	GrossCents    int64
-	RefundedCents int64
+	Date        string // YYYY-MM-DD, UTC
+	OrganizerID string
+	EventID     string
+	Currency    string
+	Sold        int64 // tickets sold
+	Cancelled   int64 // tickets of cancelled sales
+	Revenue
 }
 
-// FinanceRows sums the hours of one UTC day per organizer, event and zone;
-// rows without a sale or cancellation are left out. The result maps
-// organizer ids (UnknownOrganizer for events that named none) to rows
-// sorted by event and zone.
+// FinanceRows sums the hours of one UTC day per organizer and event; events
+// without a ticket sold or cancelled and without an order paid or refunded
+// that day are left out. The result maps organizer ids (UnknownOrganizer
+// for events that named none) to rows sorted by event.
 func FinanceRows(day time.Time, v HoursView) map[string][]FinanceRow {
 	date := day.UTC().Format(time.DateOnly)
-	sums := map[ZoneKey]*FinanceRow{}
-	for _, h := range v.Hours {
-		if h.Hour.UTC().Format(time.DateOnly) != date || h.Sold == 0 && h.Cancelled == 0 && h.GrossCents == 0 && h.RefundedCents == 0 {
-			continue
-		}
-		k := ZoneKey{h.EventID, h.Zone}
-		row := sums[k]
-		if row == nil {
-			info := v.Events[h.EventID]
+	sums := map[string]*FinanceRow{}
+	row := func(eventID string) *FinanceRow {
+		r := sums[eventID]
+		if r == nil {
+			info := v.Events[eventID]
 			org := info.OrganizerID
 			if org == "" {
 				org = UnknownOrganizer
 			}
-			row = &FinanceRow{Date: date, OrganizerID: org, EventID: h.EventID, Zone: h.Zone, Currency: info.Currency}
-			sums[k] = row
+			r = &FinanceRow{Date: date, OrganizerID: org, EventID: eventID, Currency: info.Currency}
+			sums[eventID] = r
 		}
-		row.Sold += h.Sold
-		row.Cancelled += h.Cancelled
-		row.GrossCents += h.GrossCents
-		row.RefundedCents += h.RefundedCents
+		return r
+	}
+	for _, h := range v.Hours {
+		if h.Hour.UTC().Format(time.DateOnly) != date || h.Sold == 0 && h.Cancelled == 0 {
+			continue
+		}
+		r := row(h.EventID)
+		r.Sold += h.Sold
+		r.Cancelled += h.Cancelled
+	}
+	for _, m := range v.Revenue {
+		if m.Hour.UTC().Format(time.DateOnly) != date || m.Revenue == (Revenue{}) {
+			continue
+		}
+		row(m.EventID).Revenue.Add(m.Revenue)
 	}
 	out := map[string][]FinanceRow{}
 	for _, r := range sums {
 		out[r.OrganizerID] = append(out[r.OrganizerID], *r)
 	}
 	for _, rows := range out {
-		sort.Slice(rows, func(i, j int) bool {
-			if rows[i].EventID != rows[j].EventID {
-				return rows[i].EventID < rows[j].EventID
-			}
-			return rows[i].Zone < rows[j].Zone
-		})
+		sort.Slice(rows, func(i, j int) bool { return rows[i].EventID < rows[j].EventID })
 	}
 	return out
 }
@@ -182,8 +200,9 @@ func FinanceCSV(rows []FinanceRow) []byte {
 	_ = w.Write(FinanceColumns)
 	i := func(n int64) string { return strconv.FormatInt(n, 10) }
 	for _, r := range rows {
-		_ = w.Write([]string{r.Date, r.OrganizerID, r.EventID, r.Zone, r.Currency,
-			i(r.Sold), i(r.Cancelled), i(r.GrossCents), i(r.RefundedCents), i(r.GrossCents - r.RefundedCents)})
+		_ = w.Write([]string{r.Date, r.OrganizerID, r.EventID, r.Currency,
+			i(r.Sold), i(r.Cancelled), i(r.OrdersPaid), i(r.OrdersRefunded),
+			i(r.CapturedCents), i(r.GrossCents), i(r.FeesCents), i(r.TaxCents), i(r.DiscountCents), i(r.RefundedCents), i(r.NetCents())})
 	}
 	w.Flush()
 	return b.Bytes()
@@ -201,8 +220,8 @@ type Sink interface {
 	Put(ctx context.Context, name string, body []byte) error
 }
 
-// ExportDay writes one finance CSV per organizer with sales or
-// cancellations on the UTC day of day to sink, and returns the file names.
+// ExportDay writes one finance CSV per organizer with tickets sold or
+// cancelled or orders paid or refunded on the UTC day of day to sink, and returns the file names.
 // Exporting a day again replaces its files (late records included).
 func (s *Service) ExportDay(ctx context.Context, day time.Time, sink Sink) ([]string, error) {
 	const op = "reporting.export"

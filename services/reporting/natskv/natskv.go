@@ -12,10 +12,17 @@
 // partition by partition: an error leaves the partitions before it
 // applied, which the stored offsets say.
 //
-// Queries read every partition's value and merge them (an event's records
-// normally all sit on one partition, as the bridge keys them by event id).
-// That suits a development machine: the values grow with the events and
-// hours seen, up to the bucket's MaxValueSize.
+// Queries read every partition's value and merge them (an event's
+// inventory records normally all sit on one partition, as the bridge keys
+// them by event id; its orders' records spread over the events topic's
+// partitions, keyed by order id). That suits a development machine: the
+// values grow with the events and hours seen, up to the bucket's
+// MaxValueSize.
+//
+// Values written before the money came from orders hold hourly rows with
+// gross_cents and refunded_cents (the inventory's face values): they are
+// read without them (unknown fields are ignored) and dropped when the
+// partition is written next.
 package natskv
 
 import (
@@ -109,16 +116,20 @@ func Open(ctx context.Context, js jetstream.JetStream, c Config) (*Store, error)
 
 // value is a partition's JSON value.
 type value struct {
-	Cursor reporting.Cursor      `json:"cursor"`
-	Hours  []reporting.HourRow   `json:"hours,omitempty"`
-	Levels []reporting.LevelRow  `json:"levels,omitempty"`
-	Events []reporting.EventInfo `json:"events,omitempty"`
+	Cursor  reporting.Cursor       `json:"cursor"`
+	Hours   []reporting.HourRow    `json:"hours,omitempty"`
+	Revenue []reporting.RevenueRow `json:"revenue,omitempty"`
+	Levels  []reporting.LevelRow   `json:"levels,omitempty"`
+	Events  []reporting.EventInfo  `json:"events,omitempty"`
 }
 
 func (v *value) aggregates() *reporting.Aggregates {
 	a := reporting.NewAggregates()
 	for _, h := range v.Hours {
 		a.Hours[reporting.HourKey{EventID: h.EventID, Zone: h.Zone, Hour: h.Hour.UTC()}] = h.Counters
+	}
+	for _, r := range v.Revenue {
+		a.Revenue[reporting.RevenueKey{EventID: r.EventID, Hour: r.Hour.UTC()}] = r.Revenue
 	}
 	for _, l := range v.Levels {
 		a.Levels[reporting.ZoneKey{EventID: l.EventID, Zone: l.Zone}] = l.Level
@@ -130,9 +141,12 @@ func (v *value) aggregates() *reporting.Aggregates {
 }
 
 func (v *value) setAggregates(a *reporting.Aggregates) {
-	v.Hours, v.Levels, v.Events = v.Hours[:0], v.Levels[:0], v.Events[:0]
+	v.Hours, v.Revenue, v.Levels, v.Events = v.Hours[:0], v.Revenue[:0], v.Levels[:0], v.Events[:0]
 	for _, k := range a.SortedHours() {
 		v.Hours = append(v.Hours, reporting.HourRow{EventID: k.EventID, Zone: k.Zone, Hour: k.Hour, Counters: a.Hours[k]})
+	}
+	for _, k := range a.SortedRevenue() {
+		v.Revenue = append(v.Revenue, reporting.RevenueRow{EventID: k.EventID, Hour: k.Hour, Revenue: a.Revenue[k]})
 	}
 	for _, k := range a.SortedLevels() {
 		v.Levels = append(v.Levels, reporting.LevelRow{EventID: k.EventID, Zone: k.Zone, Level: a.Levels[k]})

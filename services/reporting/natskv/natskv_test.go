@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -40,9 +41,9 @@ func TestConfig(t *testing.T) {
 	}
 }
 
-// A batch over two partitions that dies between them leaves the first
-// applied with its offset and the second untouched: reloading the offsets
-// and applying again is exact.
+// A batch over four partitions that dies before the third leaves the
+// first two applied with their offsets and the others untouched: reloading
+// the offsets and applying again is exact.
 func TestKilledBetweenPartitions(t *testing.T) {
 	_, _, js := nodetest.Start(t)
 	ctx := context.Background()
@@ -50,10 +51,12 @@ func TestKilledBetweenPartitions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	recs := reportingtest.Sample() // partition 0, then partition 1
+	// Partitions by key: ticketing.events 0 and 1, then
+	// ticketing.inventory 0 and 1.
+	recs := reportingtest.Sample()
 	errKill := errors.New("killed")
 	s.SetBeforePartition(func(i int) error {
-		if i == 1 {
+		if i == 2 {
 			return errKill
 		}
 		return nil
@@ -61,15 +64,64 @@ func TestKilledBetweenPartitions(t *testing.T) {
 	if _, err := s.Apply(ctx, recs); !errors.Is(err, errKill) {
 		t.Fatalf("apply: %v", err)
 	}
-	p0, p1 := reporting.Partition{Topic: "ticketing.inventory", Partition: 0}, reporting.Partition{Topic: "ticketing.inventory", Partition: 1}
-	off, err := s.Offsets(ctx, []reporting.Partition{p0, p1})
-	if err != nil || len(off) != 1 || off[p0] != 7 {
-		t.Fatalf("offsets: %v, %v; want partition 0 at 7 and nothing for 1", off, err)
+	part := func(topic string, n int32) reporting.Partition {
+		return reporting.Partition{Topic: topic, Partition: n}
 	}
-	reportingtest.Check(t, s, reportingtest.Expected(recs[:7]), "arena", "club")
+	e0, e1 := part(reportingtest.EventsTopic, 0), part(reportingtest.EventsTopic, 1)
+	i0, i1 := part(reportingtest.InventoryTopic, 0), part(reportingtest.InventoryTopic, 1)
+	off, err := s.Offsets(ctx, []reporting.Partition{e0, e1, i0, i1})
+	if err != nil || len(off) != 2 || off[e0] != 7 || off[e1] != 3 {
+		t.Fatalf("offsets: %v, %v; want the events topic's partitions at 7 and 3 and nothing for the inventory's", off, err)
+	}
+	reportingtest.Check(t, s, reportingtest.Expected(recs[9:]), "arena", "club")
 	s.SetBeforePartition(nil)
 	if _, err := s.Apply(ctx, recs); err != nil {
 		t.Fatal(err)
 	}
 	reportingtest.Check(t, s, reportingtest.Expected(recs), "arena", "club")
+}
+
+// A value written before the money came from orders (hourly rows with the
+// inventory's gross_cents and refunded_cents) is read without them, and
+// the partition takes new records on top of it.
+func TestValueOfAnOlderVersion(t *testing.T) {
+	_, _, js := nodetest.Start(t)
+	ctx := context.Background()
+	s, err := natskv.Open(ctx, js, natskv.Config{Bucket: "reporting-old"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.KeyValue(ctx, "reporting-old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := reporting.Partition{Topic: reportingtest.InventoryTopic, Partition: 0}
+	old := `{"cursor":{"next":2,"recent":["a","b"]},
+		"hours":[{"event_id":"arena","zone":"floor","hour":"2026-05-04T10:00:00Z","held":2,"released":0,"expired":0,"sold":2,"cancelled":0,"gross_cents":20000,"refunded_cents":0}],
+		"levels":[{"event_id":"arena","zone":"floor","held":0,"sold":2}],
+		"events":[{"event_id":"arena","organizer_id":"org1","currency":"USD","last_at":"2026-05-04T10:01:00Z"}]}`
+	if _, err := kv.Create(ctx, natskv.Key(p), []byte(old)); err != nil {
+		t.Fatal(err)
+	}
+	v, err := s.Event(ctx, "arena")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := reporting.BuildReport(v)
+	if r.Totals.Held != 2 || r.Totals.Sold != 2 || r.Totals.SoldNow != 2 || r.Totals.GrossCents != 0 || r.OrganizerID != "org1" {
+		t.Fatalf("report of the old value: %+v", r)
+	}
+	next := reportingtest.Body(reportingtest.Ev{Type: "hold.placed", EventID: "arena", Zones: map[string]int{"floor": 1}, Organizer: "org1"})
+	paid := reportingtest.OrderBody(reportingtest.Ord{Type: "paid", Order: "o1", EventID: "arena", Organizer: "org1", Subtotal: 100})
+	a, err := s.Apply(ctx, append(reportingtest.Records(p.Topic, 0, 1, next, next), reportingtest.Records(reportingtest.EventsTopic, 0, 0, paid)...))
+	if err != nil || a.Applied != 2 || a.Skipped != 1 {
+		t.Fatalf("apply on the old value: %+v, %v", a, err)
+	}
+	if v, _ = s.Event(ctx, "arena"); v.Levels[0].Held != 1 || v.Hours[0].Held != 3 || len(v.Revenue) != 1 || v.Revenue[0].GrossCents != 100 {
+		t.Fatalf("after the apply: %+v", v)
+	}
+	e, err := kv.Get(ctx, natskv.Key(p))
+	if err != nil || strings.Contains(string(e.Value()), "gross_cents") {
+		t.Fatalf("the partition's value still holds the face values: %s, %v", e.Value(), err)
+	}
 }

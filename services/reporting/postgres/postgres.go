@@ -1,6 +1,8 @@
 // Package postgres keeps the reporting aggregates in PostgreSQL (the
 // production store). Its schema is the embedded migrations/, applied by
-// Migrate.
+// Migrate: ticket movements per event, zone and hour in reporting_hours,
+// the orders' money per event and hour in reporting_revenue (migration 2),
+// the levels, the events' facts and the cursors.
 //
 // Apply runs one transaction per batch: it locks the cursor rows of the
 // batch's partitions (creating them first, so that two writers of a new
@@ -163,14 +165,25 @@ func writeDelta(ctx context.Context, tx pgx.Tx, d *reporting.Aggregates) error {
 	b := &pgx.Batch{}
 	for _, k := range d.SortedHours() {
 		c := d.Hours[k]
-		b.Queue(`INSERT INTO reporting_hours AS h (event_id, zone, hour, held, released, expired, sold, cancelled, gross_cents, refunded_cents)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+		b.Queue(`INSERT INTO reporting_hours AS h (event_id, zone, hour, held, released, expired, sold, cancelled)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 			ON CONFLICT (event_id, zone, hour) DO UPDATE SET
 				held = h.held + excluded.held, released = h.released + excluded.released,
 				expired = h.expired + excluded.expired, sold = h.sold + excluded.sold,
-				cancelled = h.cancelled + excluded.cancelled, gross_cents = h.gross_cents + excluded.gross_cents,
-				refunded_cents = h.refunded_cents + excluded.refunded_cents`,
-			k.EventID, k.Zone, k.Hour, c.Held, c.Released, c.Expired, c.Sold, c.Cancelled, c.GrossCents, c.RefundedCents)
+				cancelled = h.cancelled + excluded.cancelled`,
+			k.EventID, k.Zone, k.Hour, c.Held, c.Released, c.Expired, c.Sold, c.Cancelled)
+	}
+	for _, k := range d.SortedRevenue() {
+		r := d.Revenue[k]
+		b.Queue(`INSERT INTO reporting_revenue AS r (event_id, hour, orders_paid, orders_refunded, captured_cents,
+				gross_cents, fees_cents, tax_cents, discount_cents, refunded_cents)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+			ON CONFLICT (event_id, hour) DO UPDATE SET
+				orders_paid = r.orders_paid + excluded.orders_paid, orders_refunded = r.orders_refunded + excluded.orders_refunded,
+				captured_cents = r.captured_cents + excluded.captured_cents, gross_cents = r.gross_cents + excluded.gross_cents,
+				fees_cents = r.fees_cents + excluded.fees_cents, tax_cents = r.tax_cents + excluded.tax_cents,
+				discount_cents = r.discount_cents + excluded.discount_cents, refunded_cents = r.refunded_cents + excluded.refunded_cents`,
+			k.EventID, k.Hour, r.OrdersPaid, r.OrdersRefunded, r.CapturedCents, r.GrossCents, r.FeesCents, r.TaxCents, r.DiscountCents, r.RefundedCents)
 	}
 	for _, k := range d.SortedLevels() {
 		l := d.Levels[k]
@@ -225,6 +238,13 @@ func (s *Store) Event(ctx context.Context, eventID string) (reporting.EventView,
 	if v.Hours, err = pgx.CollectRows(rows, scanHour); err != nil {
 		return v, storeError(op, err)
 	}
+	rows, err = s.pool.Query(ctx, revenueColumns+` WHERE event_id = $1 ORDER BY hour`, eventID)
+	if err != nil {
+		return v, storeError(op, err)
+	}
+	if v.Revenue, err = pgx.CollectRows(rows, scanRevenue); err != nil {
+		return v, storeError(op, err)
+	}
 	rows, err = s.pool.Query(ctx, `SELECT event_id, zone, held, sold FROM reporting_levels WHERE event_id = $1 ORDER BY zone`, eventID)
 	if err != nil {
 		return v, storeError(op, err)
@@ -240,13 +260,24 @@ func (s *Store) Event(ctx context.Context, eventID string) (reporting.EventView,
 	return v, nil
 }
 
-const hourColumns = `SELECT event_id, zone, hour, held, released, expired, sold, cancelled, gross_cents, refunded_cents FROM reporting_hours`
+const hourColumns = `SELECT event_id, zone, hour, held, released, expired, sold, cancelled FROM reporting_hours`
 
 func scanHour(r pgx.CollectableRow) (reporting.HourRow, error) {
 	var h reporting.HourRow
-	err := r.Scan(&h.EventID, &h.Zone, &h.Hour, &h.Held, &h.Released, &h.Expired, &h.Sold, &h.Cancelled, &h.GrossCents, &h.RefundedCents)
+	err := r.Scan(&h.EventID, &h.Zone, &h.Hour, &h.Held, &h.Released, &h.Expired, &h.Sold, &h.Cancelled)
 	h.Hour = h.Hour.UTC()
 	return h, err
+}
+
+const revenueColumns = `SELECT event_id, hour, orders_paid, orders_refunded, captured_cents, gross_cents, fees_cents,
+	tax_cents, discount_cents, refunded_cents FROM reporting_revenue`
+
+func scanRevenue(r pgx.CollectableRow) (reporting.RevenueRow, error) {
+	var m reporting.RevenueRow
+	err := r.Scan(&m.EventID, &m.Hour, &m.OrdersPaid, &m.OrdersRefunded, &m.CapturedCents, &m.GrossCents, &m.FeesCents,
+		&m.TaxCents, &m.DiscountCents, &m.RefundedCents)
+	m.Hour = m.Hour.UTC()
+	return m, err
 }
 
 // Hours implements reporting.Store.
@@ -260,8 +291,16 @@ func (s *Store) Hours(ctx context.Context, from, to time.Time) (reporting.HoursV
 	if v.Hours, err = pgx.CollectRows(rows, scanHour); err != nil {
 		return v, storeError(op, err)
 	}
+	rows, err = s.pool.Query(ctx, revenueColumns+` WHERE hour >= $1 AND hour < $2 ORDER BY event_id, hour`, from, to)
+	if err != nil {
+		return v, storeError(op, err)
+	}
+	if v.Revenue, err = pgx.CollectRows(rows, scanRevenue); err != nil {
+		return v, storeError(op, err)
+	}
 	rows, err = s.pool.Query(ctx, `SELECT event_id, organizer_id, currency, capacity, on_sale_at, last_at FROM reporting_events
-		WHERE event_id IN (SELECT DISTINCT event_id FROM reporting_hours WHERE hour >= $1 AND hour < $2)`, from, to)
+		WHERE event_id IN (SELECT event_id FROM reporting_hours WHERE hour >= $1 AND hour < $2
+			UNION SELECT event_id FROM reporting_revenue WHERE hour >= $1 AND hour < $2)`, from, to)
 	if err != nil {
 		return v, storeError(op, err)
 	}
