@@ -62,6 +62,52 @@ func TestPages(t *testing.T) {
 	}
 }
 
+// The checkout page names the payment service's URL in a meta tag
+// (escaped) and its CSP lets it frame that origin only; without a
+// PaymentURL it frames nothing. The order page is the same for any id.
+func TestCheckoutPages(t *testing.T) {
+	e := newEnv(t)
+	r := e.send(t, request("GET", "/checkout/arena-finals", ""))
+	if r.status != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), "text/html") {
+		t.Fatalf("checkout page: %s", r)
+	}
+	if csp := r.header.Get("Content-Security-Policy"); csp != pageSecurity {
+		t.Errorf("without a payment URL the checkout's CSP is %q", csp)
+	}
+	for _, want := range []string{`<meta name="payment-url" content="">`, `<script src="/web/checkout.js" defer>`, `role="status"`} {
+		if !bytes.Contains(r.body, []byte(want)) {
+			t.Errorf("the checkout page lacks %s", want)
+		}
+	}
+	if r := e.call(t, "GET", "/checkout/no-such-event", ""); r.status != 404 {
+		t.Errorf("checkout of an unknown event: %s", r)
+	}
+
+	e.restart(func(c *Config, _ *Deps) { c.PaymentURL = "https://Pay.example:8443/" })
+	r = e.send(t, request("GET", "/checkout/arena-finals", ""))
+	if csp := r.header.Get("Content-Security-Policy"); !strings.HasSuffix(csp, "; frame-src https://pay.example:8443") || !strings.Contains(csp, "frame-ancestors 'none'") {
+		t.Errorf("checkout CSP %q", csp)
+	}
+	if !bytes.Contains(r.body, []byte(`<meta name="payment-url" content="https://Pay.example:8443">`)) {
+		t.Errorf("the checkout page does not name the payment URL:\n%s", r.body)
+	}
+	e.restart(func(c *Config, _ *Deps) { c.PaymentURL = `https://pay.example/a"><script>alert(1)</script>` })
+	r = e.send(t, request("GET", "/checkout/arena-finals", ""))
+	if bytes.Contains(r.body, []byte(`"><script>`)) || !bytes.Contains(r.body, []byte(`content="https://pay.example/a&#34;&gt;&lt;script&gt;`)) {
+		t.Errorf("the payment URL is not escaped:\n%s", r.body)
+	}
+
+	for _, p := range []string{"/orders/o_abc", "/orders/anything"} {
+		r := e.send(t, request("GET", p, ""))
+		if r.status != 200 || !bytes.Contains(r.body, []byte(`data-page="order"`)) || r.header.Get("Content-Security-Policy") != pageSecurity {
+			t.Errorf("%s: %s", p, r)
+		}
+	}
+	if r := e.send(t, request("GET", "/web/checkout.js", "")); r.status != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), "text/javascript") {
+		t.Errorf("checkout.js: %s", r)
+	}
+}
+
 // TestJoinGuardHeaders: a join refused by joinguard answers 429 with the
 // RateLimit fields, or 403 with the challenge to solve.
 func TestJoinGuardHeaders(t *testing.T) {
