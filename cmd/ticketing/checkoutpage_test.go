@@ -275,7 +275,7 @@ func TestCheckoutPagesInBrowser(t *testing.T) {
 		at("/orders/"+third),
 		chromedp.WaitVisible(chromedp.CSS(`#order-state[data-state="confirmed"]`)),
 	)
-	if v := order(third); v.State != orders.Confirmed || v.Payment.Captured != total || v.Payment.Attempts != 3 {
+	if v := order(third); v.State != orders.Confirmed || v.Payment.Captured != total || v.Payment.Attempts != 3 || v.Payment.DeclineCode != "" {
 		t.Errorf("the third order: %s %+v", v.State, v.Payment)
 	}
 
