@@ -279,6 +279,23 @@ func TestCheckoutPagesInBrowser(t *testing.T) {
 		t.Errorf("the third order: %s %+v", v.State, v.Payment)
 	}
 
+	// A hold that ended is no longer offered for checkout.
+	browse(t, ctx, "a fourth hold",
+		navigate(site+"/events/"+event+"/select"),
+		chromedp.WaitVisible(chromedp.CSS(`li[data-zone="ga"] button.hold`)),
+		chromedp.Click(chromedp.CSS(`li[data-zone="ga"] button.hold`)),
+		chromedp.WaitVisible(chromedp.CSS(`#checkout-link`)),
+	)
+	held := str(`new URL(document.getElementById("checkout-link").href).searchParams.get("hold")`)
+	if code, err := buyer.do("DELETE", "/v1/holds/"+held, nil, nil, nil); err != nil || code != 200 {
+		t.Fatalf("release %s: HTTP %d %v", held, code, err)
+	}
+	browse(t, ctx, "the released hold is not offered",
+		navigate(site+"/events/"+event+"/select"),
+		chromedp.WaitReady(chromedp.CSS(`#checkout-step[data-state="checked"]`)),
+		chromedp.WaitNotVisible(chromedp.CSS(`#checkout-link`)),
+	)
+
 	// The inventory sold the three tickets.
 	eventually.Nil(t, 30*time.Second, func() error {
 		av, err := a.availability(event)

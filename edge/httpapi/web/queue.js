@@ -411,6 +411,21 @@
       list.push({ hold_id: h.hold_id, expires_at: h.expires_at, seats: h.seats || [], zone: h.zone || "", quantity: h.quantity || 0 });
       try { sessionStorage.setItem(heldKey, JSON.stringify(list)); } catch (e) { /* the link below still works */ }
     }
+    // checkHolds drops from the list the holds that ended since (sold,
+    // released, expired), then offers the checkout of the others. A hold
+    // that cannot be read now stays.
+    async function checkHolds() {
+      const dropped = [];
+      for (const h of liveHolds()) {
+        const r = await tk.call("GET", "/v1/holds/" + encodeURIComponent(h.hold_id));
+        if (r.ok ? r.data.status !== "held" : r.status === 404) dropped.push(h.hold_id);
+      }
+      // Holds made meanwhile are in the list as it is now.
+      const list = liveHolds().filter((h) => !dropped.includes(h.hold_id));
+      try { sessionStorage.setItem(heldKey, JSON.stringify(list)); } catch (e) { /* nothing to keep */ }
+      showCheckout();
+      $("checkout-step").dataset.state = "checked";
+    }
     // showCheckout offers the checkout of the live holds, or nothing.
     function showCheckout() {
       const list = liveHolds();
@@ -423,6 +438,7 @@
       say($("checkout-count"), "You hold " + n + (n === 1 ? " ticket." : " tickets."));
     }
     showCheckout();
+    checkHolds();
 
     async function pickSeats(event, zone, n) {
       const r = await fetch(api(ev, "/availability"), { credentials: "same-origin" });
