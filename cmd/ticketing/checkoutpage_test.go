@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ticketing/ticketing/edge"
 	"github.com/ticketing/ticketing/internal/chromiumtest"
@@ -20,7 +19,6 @@ import (
 	"github.com/ticketing/ticketing/services/identity/auth"
 	"github.com/ticketing/ticketing/services/orders"
 	"github.com/ticketing/ticketing/services/pricing"
-	pricingkv "github.com/ticketing/ticketing/services/pricing/natskv"
 )
 
 // TestCheckoutPagesInBrowser buys tickets in headless Chromium through the
@@ -69,26 +67,19 @@ func TestCheckoutPagesInBrowser(t *testing.T) {
 	a := newAPI(t, e)
 
 	// An event without a waiting room, priced with fees, an exclusive
-	// tax and a voucher (written where the core keeps prices: the edge
-	// has no route for them).
+	// tax and a voucher.
 	const event = "checkout-page"
 	a.createEvent(event, 40, 100, nil)
-	js, err := jetstream.New(cores[0].conn())
-	if err != nil {
-		t.Fatal(err)
-	}
-	kv, err := js.KeyValue(t.Context(), "pricing")
-	if err != nil {
-		t.Fatal(err)
-	}
-	prices := pricingkv.New(kv)
-	if err := prices.PutRules(t.Context(), pricing.Rules{Event: event, Version: 1, Currency: "USD",
+	adm := a.asAdmin()
+	rules := pricing.Rules{Event: event, Version: 1, Currency: "USD",
 		Zones: map[string]int64{"std": 5000, "ga": 3000}, Fees: pricing.Fees{PerTicket: 250, PerOrder: 100},
-		Tax: pricing.Tax{Region: "US-NY", RateBP: 800}, OnSaleAt: time.Now().Add(-time.Hour)}); err != nil {
-		t.Fatal(err)
+		Tax: pricing.Tax{Region: "US-NY", RateBP: 800}, OnSaleAt: time.Now().Add(-time.Hour)}
+	if code, err := adm.do("PUT", "/v1/admin/events/"+event+"/prices", nil, rules, nil); err != nil || code != 200 {
+		t.Fatalf("the price list: HTTP %d %v", code, err)
 	}
-	if err := prices.PutVoucher(t.Context(), pricing.Voucher{Code: "PAGE10", PercentBP: 1000, Events: []string{event}}); err != nil {
-		t.Fatal(err)
+	voucher := pricing.Voucher{Code: "PAGE10", PercentBP: 1000, Events: []string{event}}
+	if code, err := adm.do("PUT", "/v1/admin/vouchers/PAGE10", nil, voucher, nil); err != nil || code != 200 {
+		t.Fatalf("the voucher: HTTP %d %v", code, err)
 	}
 	// One GA ticket: 30.00 + 2.50 + 1.00 in fees, 8% tax on that; with
 	// the voucher, 10% off the ticket first.
