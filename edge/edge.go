@@ -138,7 +138,7 @@ func (c *Config) Validate() error {
 	if c.KeysRefresh < time.Second {
 		return errors.New("edge: keys refresh must be at least 1s")
 	}
-	return errors.Join(c.Leaf.Validate(), c.Queue.Validate())
+	return errors.Join(c.Leaf.Validate(), c.Queue.Validate(), c.API.Validate())
 }
 
 // Edge is a running edge.

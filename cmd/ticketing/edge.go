@@ -35,6 +35,8 @@ func runEdge(ctx context.Context, args []string) error {
 	holdRate := fs.Int("hold-rate", def.API.HoldLimit.Rate, "hold requests a second per client address (at start; ticketing config set edge.holds.rate changes it live)")
 	holdBurst := fs.Int("hold-burst", def.API.HoldLimit.Burst, "hold requests in a burst per client address (edge.holds.burst live)")
 	fs.StringVar(&cfg.API.AdminToken, "admin-token", "", "bootstrap admin token: it may only set an account's roles (PUT /v1/admin/accounts/{id}/roles); the admin routes need an account with the admin role (empty: only such an account may set roles)")
+	fs.StringVar(&cfg.API.PublicURL, "public-url", "", "the site's public base URL (scheme://host[:port]), where a 3-D Secure challenge returns the buyer (default: each request's own origin)")
+	fs.StringVar(&cfg.API.PaymentURL, "payment-url", "", "the payment service's public base URL, whose card page the checkout page frames (ticketing payment's --payment-http as browsers reach it); empty: the checkout takes no card")
 	channels := fs.String("channels", "", "JSON file of the channels: app clients, per-channel rate and allowed routes (default: the embedded conf/app/channels.json)")
 	fs.BoolVar(&cfg.RateLimit.Disabled, "no-limits", false, "no per-client limits on holds and joins (benchmarks)")
 	fs.StringVar(&cfg.Queue.Reader, "queue-reader", def.Queue.Reader, "how waiting-room sockets are read: epoll (no goroutine per socket; plaintext sockets only) or goroutine")

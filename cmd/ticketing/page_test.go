@@ -61,27 +61,11 @@ func TestWaitingRoomPageInBrowser(t *testing.T) {
 		t.Errorf("the waiting room's sign-in link: %q %v", href, err)
 	}
 
-	// Sign up, confirm, sign in.
-	email := fmt.Sprintf("page-buyer-%d@example.com", time.Now().UnixNano())
-	const password = "page buyer password"
-	browse(t, ctx, "sign up",
-		// The room above is on sale, so its page is soon admitted and
-		// hands off to the select page by itself, a navigation that may
-		// overtake this one.
-		navigate(site+"/signup"),
-		fill("#email", email, "#password", password),
-		click(`#signup-form button[type="submit"]`),
-		chromedp.WaitVisible(chromedp.CSS("#done")),
-	)
-	link := mailedLink(t, filepath.Join(cores[0].dir, "mail"), email, regexp.MustCompile(regexp.QuoteMeta(site)+`(/verify#[A-Za-z0-9_-]+)`))
-	browse(t, ctx, "confirm the address",
-		chromedp.Navigate(site+link),
-		chromedp.WaitVisible(chromedp.CSS(`#verify-state[data-state="verified"]`)),
-		chromedp.Navigate(site+"/signin?next=%2Faccount"),
-		fill("#email", email, "#password", password),
-		click(`#signin-form button[type="submit"]`),
-		at("/account"),
-		chromedp.WaitVisible(chromedp.CSS(`#account-state[data-state="ready"]`)),
+	// Sign up, confirm, sign in. The room above is on sale, so its page
+	// is soon admitted and hands off to the select page by itself, a
+	// navigation that may overtake the sign-up page's.
+	email, _ := signUpInBrowser(t, ctx, site, cores[0])
+	browse(t, ctx, "add a passkey",
 		fill("#passkey-name", "Virtual"),
 		click("#passkey-add"),
 		chromedp.WaitVisible(chromedp.CSS(`#passkeys li[data-passkey]`)),
@@ -179,6 +163,33 @@ func TestWaitingRoomPageInBrowser(t *testing.T) {
 	if got, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#profile-email"))); got != email {
 		t.Errorf("signed in with the passkey as %q", got)
 	}
+}
+
+// signUpInBrowser signs up a fresh account on the sign-up page, confirms
+// its address with the link core c mailed, and signs in; the browser is
+// left on the account page. It returns the account's e-mail address and
+// password.
+func signUpInBrowser(t *testing.T, ctx context.Context, site string, c *coreProc) (email, password string) {
+	t.Helper()
+	email = fmt.Sprintf("page-buyer-%d@example.com", time.Now().UnixNano())
+	password = "page buyer password"
+	browse(t, ctx, "sign up",
+		navigate(site+"/signup"),
+		fill("#email", email, "#password", password),
+		click(`#signup-form button[type="submit"]`),
+		chromedp.WaitVisible(chromedp.CSS("#done")),
+	)
+	link := mailedLink(t, filepath.Join(c.dir, "mail"), email, regexp.MustCompile(regexp.QuoteMeta(site)+`(/verify#[A-Za-z0-9_-]+)`))
+	browse(t, ctx, "confirm the address and sign in",
+		chromedp.Navigate(site+link),
+		chromedp.WaitVisible(chromedp.CSS(`#verify-state[data-state="verified"]`)),
+		chromedp.Navigate(site+"/signin?next=%2Faccount"),
+		fill("#email", email, "#password", password),
+		click(`#signin-form button[type="submit"]`),
+		at("/account"),
+		chromedp.WaitVisible(chromedp.CSS(`#account-state[data-state="ready"]`)),
+	)
+	return email, password
 }
 
 // mailedLink waits for a mail to addr in the core's mail directory whose

@@ -269,8 +269,9 @@ func startNamedEdge(t *testing.T, cores []*coreProc, name string, rl edge.RateLi
 	return startEdgeOn(t, cores, name, "127.0.0.1:0", rl)
 }
 
-// startEdgeOn is startNamedEdge with the HTTP API on httpAddr.
-func startEdgeOn(t *testing.T, cores []*coreProc, name, httpAddr string, rl edge.RateLimitConfig) *edge.Edge {
+// startEdgeOn is startNamedEdge with the HTTP API on httpAddr; the
+// changes, if any, are made to the edge's config before it starts.
+func startEdgeOn(t *testing.T, cores []*coreProc, name, httpAddr string, rl edge.RateLimitConfig, changes ...func(*edge.Config)) *edge.Edge {
 	t.Helper()
 	var hubs []string
 	for _, c := range cores {
@@ -281,12 +282,16 @@ func startEdgeOn(t *testing.T, cores []*coreProc, name, httpAddr string, rl edge
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := edge.Start(context.Background(), edge.Config{
+	cfg := edge.Config{
 		HTTPAddr: httpAddr,
 		Leaf: leafnodes.EdgeConfig{Name: name, ClientAddr: "-", Hubs: hubs,
 			TLS: testSecrets.TLS(devpki.Edge), Seed: seed},
 		RateLimit: rl,
-	}, supervisortest.New(t), log, cli.NewRegistry())
+	}
+	for _, change := range changes {
+		change(&cfg)
+	}
+	e, err := edge.Start(context.Background(), cfg, supervisortest.New(t), log, cli.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -217,7 +217,7 @@ func TestAccountPagesServed(t *testing.T) {
 		}
 	}
 	pages, err := fs.Glob(web, "web/*.html")
-	if err != nil || len(pages) != len(accountPages)+2 {
+	if err != nil || len(pages) != len(accountPages)+4 {
 		t.Fatalf("pages %v (%v)", pages, err)
 	}
 	for _, p := range pages {

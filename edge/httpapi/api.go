@@ -13,7 +13,9 @@ package httpapi
 import (
 	"context"
 	_ "embed"
+	"fmt"
 	"log/slog"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -123,6 +125,33 @@ func (c *Config) Defaults() {
 	if c.PayTimeout == 0 {
 		c.PayTimeout = 40 * time.Second
 	}
+}
+
+// Validate checks the config: PublicURL and PaymentURL, when set, are
+// http or https URLs with a host and nothing after the path.
+func (c *Config) Validate() error {
+	for _, u := range []struct{ name, url string }{{"public URL", c.PublicURL}, {"payment URL", c.PaymentURL}} {
+		if u.url == "" {
+			continue
+		}
+		if _, err := originOf(u.url); err != nil {
+			return fmt.Errorf("edge: the %s: %w", u.name, err)
+		}
+	}
+	return nil
+}
+
+// originOf is the origin (scheme://host[:port]) of an http or https URL
+// without user, query or fragment.
+func originOf(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", err
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		return "", fmt.Errorf("%q is not an http(s)://host[:port][/path] URL", raw)
+	}
+	return u.Scheme + "://" + strings.ToLower(u.Host), nil
 }
 
 // Deps are the API's collaborators.

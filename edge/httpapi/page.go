@@ -1,8 +1,11 @@
 package httpapi
 
 import (
+	"bytes"
 	"embed"
+	"html"
 	"strconv"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -15,7 +18,11 @@ import (
 //
 // The waiting-room page (/queue/{id}) and the seat-selection hand-off
 // page (/events/{id}/select) use the queue endpoints, the event,
-// availability and holds (queue.js). The accounts pages (/signup,
+// availability and holds (queue.js); the select page hands the holds it
+// made to the checkout page (/checkout/{id}?hold=…), which quotes them,
+// places the order, frames the payment service's card page and pays
+// with its token; the order page (/orders/{id}) follows an order until it
+// is final (checkout.js). The accounts pages (/signup,
 // /signin, /verify, /forgot, /reset: auth.js; /account: account-page.js)
 // use the accounts routes with a cookie session. account.js is what every
 // page shares: the API calls with the session cookies and the CSRF
@@ -55,10 +62,31 @@ func mustRead(name string) []byte {
 }
 
 var (
-	queueHTML  = mustRead("web/queue.html")
-	selectHTML = mustRead("web/select.html")
-	pageCSS    = mustRead("web/page.css")
+	queueHTML    = mustRead("web/queue.html")
+	selectHTML   = mustRead("web/select.html")
+	checkoutHTML = mustRead("web/checkout.html")
+	orderHTML    = mustRead("web/order.html")
+	pageCSS      = mustRead("web/page.css")
 )
+
+// paymentURLMark is the place in checkout.html of the payment service's
+// base URL (Config.PaymentURL), whose card page the page frames and whose
+// origin alone it takes card tokens from.
+const paymentURLMark = "{{payment-url}}"
+
+// checkoutPage is the checkout page for the payment service at
+// paymentURL ("": none, the page offers no card entry) and its
+// Content-Security-Policy: pageSecurity, and the payment service's
+// origin may be framed.
+func checkoutPage(paymentURL string) ([]byte, string) {
+	csp := pageSecurity
+	if o, err := originOf(paymentURL); paymentURL == "" || err != nil {
+		paymentURL = ""
+	} else {
+		csp += "; frame-src " + o
+	}
+	return bytes.ReplaceAll(checkoutHTML, []byte(paymentURLMark), []byte(html.EscapeString(strings.TrimRight(paymentURL, "/")))), csp
+}
 
 // accountPages are the accounts pages by path, each an HTML file of web/.
 var accountPages = map[string]string{
@@ -71,12 +99,16 @@ var accountPages = map[string]string{
 }
 
 // pageScripts are the pages' scripts, served at /web/<name>.
-var pageScripts = []string{"account.js", "queue.js", "auth.js", "account-page.js"}
+var pageScripts = []string{"account.js", "queue.js", "auth.js", "account-page.js", "checkout.js"}
 
 // pages registers the pages and their assets.
 func (a *API) pages(app *fiber.App) {
-	app.Get("/queue/:id", a.eventPage(queueHTML))
-	app.Get("/events/:id/select", a.eventPage(selectHTML))
+	app.Get("/queue/:id", a.eventPage(queueHTML, pageSecurity))
+	app.Get("/events/:id/select", a.eventPage(selectHTML, pageSecurity))
+	app.Get("/checkout/:id", a.eventPage(checkoutPage(a.cfg.PaymentURL)))
+	// The order is read by the page (GET /v1/orders/{id}), for the
+	// signed-in buyer only: the page itself is the same for any id.
+	app.Get("/orders/:id", page(orderHTML, pageSecurity))
 	for path, file := range accountPages {
 		csp := pageSecurity
 		if path == "/account" {
@@ -91,8 +123,8 @@ func (a *API) pages(app *fiber.App) {
 }
 
 // eventPage serves an HTML page for a known event (404 otherwise).
-func (a *API) eventPage(html []byte) fiber.Handler {
-	send := page(html, pageSecurity)
+func (a *API) eventPage(html []byte, csp string) fiber.Handler {
+	send := page(html, csp)
 	return func(c *fiber.Ctx) error {
 		if _, _, err := a.event(c); err != nil {
 			return err

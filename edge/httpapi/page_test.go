@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -24,6 +25,7 @@ import (
 	"github.com/ticketing/ticketing/edge/ratelimit/memory"
 	"github.com/ticketing/ticketing/internal/chromiumtest"
 	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/services/admission"
 	"github.com/ticketing/ticketing/services/identity/auth"
 	"github.com/ticketing/ticketing/services/identity/auth/authtest"
 )
@@ -57,6 +59,52 @@ func TestPages(t *testing.T) {
 		if r.status != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), ct) || len(r.body) == 0 {
 			t.Errorf("%s: %s", p, r)
 		}
+	}
+}
+
+// The checkout page names the payment service's URL in a meta tag
+// (escaped) and its CSP lets it frame that origin only; without a
+// PaymentURL it frames nothing. The order page is the same for any id.
+func TestCheckoutPages(t *testing.T) {
+	e := newEnv(t)
+	r := e.send(t, request("GET", "/checkout/arena-finals", ""))
+	if r.status != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), "text/html") {
+		t.Fatalf("checkout page: %s", r)
+	}
+	if csp := r.header.Get("Content-Security-Policy"); csp != pageSecurity {
+		t.Errorf("without a payment URL the checkout's CSP is %q", csp)
+	}
+	for _, want := range []string{`<meta name="payment-url" content="">`, `<script src="/web/checkout.js" defer>`, `role="status"`} {
+		if !bytes.Contains(r.body, []byte(want)) {
+			t.Errorf("the checkout page lacks %s", want)
+		}
+	}
+	if r := e.call(t, "GET", "/checkout/no-such-event", ""); r.status != 404 {
+		t.Errorf("checkout of an unknown event: %s", r)
+	}
+
+	e.restart(func(c *Config, _ *Deps) { c.PaymentURL = "https://Pay.example:8443/" })
+	r = e.send(t, request("GET", "/checkout/arena-finals", ""))
+	if csp := r.header.Get("Content-Security-Policy"); !strings.HasSuffix(csp, "; frame-src https://pay.example:8443") || !strings.Contains(csp, "frame-ancestors 'none'") {
+		t.Errorf("checkout CSP %q", csp)
+	}
+	if !bytes.Contains(r.body, []byte(`<meta name="payment-url" content="https://Pay.example:8443">`)) {
+		t.Errorf("the checkout page does not name the payment URL:\n%s", r.body)
+	}
+	e.restart(func(c *Config, _ *Deps) { c.PaymentURL = `https://pay.example/a"><script>alert(1)</script>` })
+	r = e.send(t, request("GET", "/checkout/arena-finals", ""))
+	if bytes.Contains(r.body, []byte(`"><script>`)) || !bytes.Contains(r.body, []byte(`content="https://pay.example/a&#34;&gt;&lt;script&gt;`)) {
+		t.Errorf("the payment URL is not escaped:\n%s", r.body)
+	}
+
+	for _, p := range []string{"/orders/o_abc", "/orders/anything"} {
+		r := e.send(t, request("GET", p, ""))
+		if r.status != 200 || !bytes.Contains(r.body, []byte(`data-page="order"`)) || r.header.Get("Content-Security-Policy") != pageSecurity {
+			t.Errorf("%s: %s", p, r)
+		}
+	}
+	if r := e.send(t, request("GET", "/web/checkout.js", "")); r.status != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), "text/javascript") {
+		t.Errorf("checkout.js: %s", r)
 	}
 }
 
@@ -203,10 +251,25 @@ func (r *fakeRoom) session(c *fiber.Ctx) string {
 	if s := c.Cookies("tq_session"); s != "" {
 		return s
 	}
-	s := "sess-" + time.Now().Format("150405.000000000")
+	s := fmt.Sprintf("%022d", time.Now().UnixNano()) // a session id's shape: 22 characters
 	c.Cookie(&fiber.Cookie{Name: "tq_session", Value: s, Path: "/", HTTPOnly: true, SameSite: "Lax"})
 	return s
 }
+
+// roomGate is the fake room's side of the hold endpoint: it admits the
+// room's token, for any session.
+type roomGate struct{ token string }
+
+func (g *roomGate) Subject(_, session string) (string, bool) { return session, true }
+
+func (g *roomGate) Redeem(_ context.Context, token, eventID, subject, _ string, now time.Time) (admission.Claims, error) {
+	if token != g.token {
+		return admission.Claims{}, errs.E("fake.gate", errs.Unauthorized, "not the room's token").WithReason("token_invalid")
+	}
+	return admission.Claims{Session: subject, Event: eventID, IssuedAt: now, Expiry: now.Add(time.Minute), ID: "fake"}, nil
+}
+
+func (g *roomGate) Unredeem(context.Context, admission.Claims, string) error { return nil }
 
 func (r *fakeRoom) status(state string, position, ahead int) map[string]any {
 	st := map[string]any{"type": "status", "event_id": "arena-finals", "state": state, "position": position,
@@ -304,8 +367,15 @@ func (r *fakeRoom) forward(app *fiber.App, w http.ResponseWriter, req *http.Requ
 func TestPageInBrowser(t *testing.T) {
 	_, nc, js := nodetest.Start(t)
 	ids := authtest.Start(t, nc, js, "http://127.0.0.1:8080")
-	e := newEnvWith(t, func(_ *Config, d *Deps) { d.Identity, d.Tokens = ids.Client, ids.Verifier })
+	gate := &roomGate{}
+	e := newEnvWith(t, func(_ *Config, d *Deps) { d.Identity, d.Tokens, d.Gate = ids.Client, ids.Verifier, gate })
+	// The room's event has its waiting room on: its select page speaks of
+	// the admission, and its holds need the room's token.
+	ev, _, _ := e.cache.Event("arena-finals")
+	ev.Queue = true
+	e.cache.PutEvent(ev)
 	room := newFakeRoom(t, e)
+	gate.token = room.token
 	srv := httptest.NewServer(room)
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() { close(room.steps) }) // first: lets a socket handler still waiting end

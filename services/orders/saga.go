@@ -254,8 +254,13 @@ func (s *Saga) record(o *Order, res PaymentResult) {
 	if res.Status == PaymentRequiresAction {
 		p.RedirectURL = res.RedirectURL
 	}
-	if res.Status == PaymentDeclined {
+	switch res.Status {
+	case PaymentDeclined:
 		p.DeclineCode, p.DeclineMessage = res.DeclineCode, res.DeclineMessage
+	case PaymentSucceeded:
+		// The last attempt was not refused: an earlier one's decline
+		// is no longer the order's.
+		p.DeclineCode, p.DeclineMessage = "", ""
 	}
 	p.Captured = max(p.Captured, res.Captured)
 	p.Refunded = max(p.Refunded, res.Refunded)

@@ -2,8 +2,9 @@
 // API with the session cookies, the CSRF header and one refresh of an
 // expired access token; error messages from the API's
 // {"error": {"code", "reason", "message"}}; the sign-in link that returns
-// to the page (?next=, same-origin relative paths only); and the WebAuthn
-// calls of passkeys. Plain JavaScript, no build step: load it before the
+// to the page (?next=, same-origin relative paths only); the account bar
+// of the event and order pages; idempotency keys; and the WebAuthn calls
+// of passkeys. Plain JavaScript, no build step: load it before the
 // page's own script.
 //
 // A page signed in by cookie holds three cookies: tk_at (the access token)
@@ -173,6 +174,45 @@
     return "/signin?next=" + encodeURIComponent(next || location.pathname + location.search);
   }
 
+  // accountBar fills a page's account bar (a <nav>): who is signed in,
+  // with a link to the account page, or a sign-in that comes back to the
+  // page. It returns the profile (null: nobody is signed in; undefined:
+  // the accounts service did not answer) and sets the bar's data-state.
+  async function accountBar(bar) {
+    let me;
+    try {
+      me = await profile();
+    } catch (p) {
+      bar.dataset.state = "unknown";
+      return undefined;
+    }
+    bar.replaceChildren();
+    const a = document.createElement("a");
+    if (me) {
+      bar.dataset.state = "signed-in";
+      const who = document.createElement("span");
+      who.textContent = "Signed in as " + me.email;
+      a.href = "/account";
+      a.textContent = "Your account";
+      bar.append(who, a);
+    } else {
+      bar.dataset.state = "signed-out";
+      a.id = "account-signin";
+      a.href = signInHref();
+      a.textContent = "Sign in";
+      bar.append(a);
+    }
+    return me;
+  }
+
+  // newKey is a fresh idempotency key (a random UUID).
+  function newKey() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    const b = new Uint8Array(16);
+    crypto.getRandomValues(b);
+    return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  }
+
   // ------------------------------------------------------------ passkeys
 
   const b64url = {
@@ -288,7 +328,7 @@
   }
 
   window.tk = {
-    cookie, call, describe, profile, refresh, safeNext, nextParam, signInHref,
+    cookie, call, describe, profile, refresh, safeNext, nextParam, signInHref, accountBar, newKey,
     passkeysSupported, getPasskey, createPasskey,
     showProblem, busy, values,
     sessionID: () => cookie("tk_sid"),

@@ -10,7 +10,8 @@
 // sessionStorage and go to the select page.
 //
 // Select page: list the event's zones and hold tickets with the admission
-// token (header Admission-Token) and a fresh Idempotency-Key per attempt.
+// token (header Admission-Token) and a fresh Idempotency-Key per attempt;
+// then offer the checkout (/checkout/{id}?hold=…) of the holds made.
 // A hold needs a signed-in account: the page sends the cookie session
 // (with its X-CSRF-Token, account.js) and, when nobody is signed in, shows
 // a sign-in link that comes back here. The admission token waits in
@@ -84,37 +85,8 @@
     }
   }
 
-  // accountBar says who is signed in, with a link to the account page, or
-  // offers a sign-in that comes back to this page. It returns the profile
-  // (null: nobody is signed in; undefined: the accounts service did not
-  // answer).
-  async function accountBar() {
-    const bar = $("account-bar");
-    let me;
-    try {
-      me = await tk.profile();
-    } catch (p) {
-      bar.dataset.state = "unknown";
-      return undefined;
-    }
-    bar.replaceChildren();
-    const a = document.createElement("a");
-    if (me) {
-      bar.dataset.state = "signed-in";
-      const who = document.createElement("span");
-      who.textContent = "Signed in as " + me.email;
-      a.href = "/account";
-      a.textContent = "Your account";
-      bar.append(who, a);
-    } else {
-      bar.dataset.state = "signed-out";
-      a.id = "account-signin";
-      a.href = tk.signInHref();
-      a.textContent = "Sign in";
-      bar.append(a);
-    }
-    return me;
-  }
+  // accountBar fills the page's account bar (account.js).
+  const accountBar = () => tk.accountBar($("account-bar"));
 
   // ------------------------------------------------------------ SHA-256
 
@@ -423,12 +395,50 @@
       say(el, text);
     }
 
-    function newKey() {
-      if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
-      const b = new Uint8Array(16);
-      crypto.getRandomValues(b);
-      return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+    // The holds this tab made for the event and has not ordered yet
+    // (sessionStorage "tq_holds:<event>", which the checkout page updates
+    // when it places an order): the checkout step offers them all.
+    const heldKey = "tq_holds:" + ev;
+    function liveHolds() {
+      let list;
+      try { list = JSON.parse(sessionStorage.getItem(heldKey) || "[]"); } catch (e) { list = []; }
+      if (!Array.isArray(list)) return [];
+      const now = new Date();
+      return list.filter((h) => h && h.hold_id && new Date(h.expires_at) > now);
     }
+    function keepHold(h) {
+      const list = liveHolds().filter((x) => x.hold_id !== h.hold_id);
+      list.push({ hold_id: h.hold_id, expires_at: h.expires_at, seats: h.seats || [], zone: h.zone || "", quantity: h.quantity || 0 });
+      try { sessionStorage.setItem(heldKey, JSON.stringify(list)); } catch (e) { /* the link below still works */ }
+    }
+    // checkHolds drops from the list the holds that ended since (sold,
+    // released, expired), then offers the checkout of the others. A hold
+    // that cannot be read now stays.
+    async function checkHolds() {
+      const dropped = [];
+      for (const h of liveHolds()) {
+        const r = await tk.call("GET", "/v1/holds/" + encodeURIComponent(h.hold_id));
+        if (r.ok ? r.data.status !== "held" : r.status === 404) dropped.push(h.hold_id);
+      }
+      // Holds made meanwhile are in the list as it is now.
+      const list = liveHolds().filter((h) => !dropped.includes(h.hold_id));
+      try { sessionStorage.setItem(heldKey, JSON.stringify(list)); } catch (e) { /* nothing to keep */ }
+      showCheckout();
+      $("checkout-step").dataset.state = "checked";
+    }
+    // showCheckout offers the checkout of the live holds, or nothing.
+    function showCheckout() {
+      const list = liveHolds();
+      show($("checkout-step"), list.length > 0);
+      if (!list.length) return;
+      const q = new URLSearchParams();
+      for (const h of list) q.append("hold", h.hold_id);
+      $("checkout-link").href = "/checkout/" + encodeURIComponent(ev) + "?" + q.toString();
+      const n = list.reduce((sum, h) => sum + (h.seats.length || h.quantity || 0), 0);
+      say($("checkout-count"), "You hold " + n + (n === 1 ? " ticket." : " tickets."));
+    }
+    showCheckout();
+    checkHolds();
 
     async function pickSeats(event, zone, n) {
       const r = await fetch(api(ev, "/availability"), { credentials: "same-origin" });
@@ -459,7 +469,7 @@
       try {
         const body = zone.kind === "ga" ? { zone: zone.id, quantity: n } : { seats: await pickSeats(event, zone.id, n) };
         if (!body.zone && !body.seats) { result("refused", "Not enough seats left in " + zone.name + "."); return; }
-        const headers = { "Idempotency-Key": newKey() };
+        const headers = { "Idempotency-Key": tk.newKey() };
         if (admission && admission.token) headers["Admission-Token"] = admission.token;
         const payload = JSON.stringify(body);
         let r;
@@ -478,8 +488,10 @@
             sessionStorage.removeItem(tokenKey(ev)); // an admission is good for one hold
           } catch (e) { /* nothing to keep it in */ }
           admission = null;
+          keepHold(h);
           const what = h.seats && h.seats.length ? "seats " + h.seats.join(", ") : h.quantity + " × " + zone.name;
           result("held", "Held " + what + " until " + fmtTime(h.expires_at) + ".");
+          showCheckout();
           if (queued) {
             $("token-state").dataset.token = "used";
             say($("token-state"), "Your admission was used for this hold.");
