@@ -207,7 +207,15 @@ func (s *Service) Webhook(ctx context.Context, body []byte, signature string) er
 	}
 	switch {
 	case ev.Intent != nil && ev.Intent.OrderID != "":
-		_, err = s.apply(ctx, ev.Intent.OrderID, *ev.Intent, SourceWebhook, nil)
+		// Webhooks come out of order and again: the event says which
+		// intent changed, the gateway says where it is now (an older
+		// requires_action delivered late must not undo a decline).
+		in, err := s.Gateway.GetIntent(ctx, ev.Intent.ID)
+		if err != nil {
+			return err
+		}
+		_, err = s.apply(ctx, ev.Intent.OrderID, in, SourceWebhook, nil)
+		return err
 	case ev.Refund != nil:
 		err = s.webhookRefund(ctx, *ev.Refund)
 	}
