@@ -413,6 +413,41 @@ func TestCheckoutChallengeReturnRacesWebhook(t *testing.T) {
 	}
 }
 
+// A payment that waits for a slow gateway holds up no other buyer's: the
+// orders and payment services serve requests concurrently (a NATS micro
+// service serves an endpoint one request at a time unless told
+// otherwise: every payment then waited for all those before it).
+func TestCheckoutSlowGatewayHoldsUpNoOtherPayment(t *testing.T) {
+	s := startShop(t, 0)
+	const buyers, latency = 4, 3 * time.Second
+	placed := make([]orders.View, buyers)
+	cards := make([]string, buyers)
+	for i := range placed {
+		account := fmt.Sprintf("u_slow%d", i)
+		placed[i] = s.mustOrder(account, s.hold(account, 1))
+		cards[i] = s.card("4242424242424242")
+	}
+	if err := s.sim.SetFaults(psp.Faults{Seed: 1, Ops: []string{"confirm"}, Slow: 1, SlowLatency: psp.Duration(latency)}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i, o := range placed {
+		wg.Go(func() {
+			v, err := s.orders.Pay(context.Background(), ordersapi.PayRequest{Account: fmt.Sprintf("u_slow%d", i), ID: o.ID, Method: cards[i],
+				ReturnURL: "http://localhost:8080/v1/orders/" + o.ID + "/return"})
+			if err != nil || v.State != orders.Confirmed {
+				t.Errorf("payment %d: %s %v", i, v.State, err)
+			}
+		})
+	}
+	wg.Wait()
+	// One after another they would take buyers × latency.
+	if took := time.Since(start); took > 2*latency {
+		t.Fatalf("%d payments, each %v at the gateway, took %v together", buyers, latency, took)
+	}
+}
+
 // An order not paid before its holds expire ends expired: its seats,
 // voucher use and purchase count are given back.
 func TestCheckoutExpiry(t *testing.T) {

@@ -85,6 +85,86 @@ func Call(ctx context.Context, nc *nats.Conn, timeout time.Duration, service, op
 	return nil
 }
 
+// DefaultInFlight is Concurrent's bound when given none.
+const DefaultInFlight = 256
+
+// Concurrent serves each request of h on a goroutine of its own, at most
+// inFlight at once (DefaultInFlight when not positive); past that,
+// requests wait in the endpoint's subscription. A micro service calls an
+// endpoint's handler on the goroutine of its subscription, one request
+// after another: without Concurrent, one slow request (a payment waiting
+// for the gateway) holds up every request of the endpoint behind it. h
+// must be safe for concurrent use; it answers on nc, the service's
+// connection (the micro service reads its own request once the handler
+// returns: it is not handed on), so the service's statistics count the
+// requests but not their errors or processing time. After the service
+// stops, requests under way still answer (the caller may be gone); a
+// process that stops its service, then its stores, may answer those with
+// an error.
+func Concurrent(nc *nats.Conn, h micro.Handler, inFlight int) micro.HandlerFunc {
+	if inFlight <= 0 {
+		inFlight = DefaultInFlight
+	}
+	sem := make(chan struct{}, inFlight)
+	return func(req micro.Request) {
+		d := &detached{nc: nc, subject: req.Subject(), reply: req.Reply(), data: req.Data(), headers: req.Headers()}
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem }()
+			h.Handle(d)
+		}()
+	}
+}
+
+// detached is a request served off its subscription's goroutine: it
+// answers as micro's own requests do, on the connection.
+type detached struct {
+	nc             *nats.Conn
+	subject, reply string
+	data           []byte
+	headers        micro.Headers
+}
+
+func (d *detached) Respond(b []byte, opts ...micro.RespondOpt) error {
+	m := &nats.Msg{Subject: d.reply, Data: b}
+	for _, o := range opts {
+		o(m)
+	}
+	return d.send(m)
+}
+
+func (d *detached) RespondJSON(v any, opts ...micro.RespondOpt) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return micro.ErrMarshalResponse
+	}
+	return d.Respond(b, opts...)
+}
+
+func (d *detached) Error(code, description string, data []byte, opts ...micro.RespondOpt) error {
+	if code == "" || description == "" {
+		return fmt.Errorf("%w: error code and description", micro.ErrArgRequired)
+	}
+	m := &nats.Msg{Subject: d.reply, Header: nats.Header{micro.ErrorHeader: {description}, micro.ErrorCodeHeader: {code}}}
+	for _, o := range opts {
+		o(m)
+	}
+	m.Data = data
+	return d.send(m)
+}
+
+func (d *detached) send(m *nats.Msg) error {
+	if d.reply == "" {
+		return nats.ErrMsgNoReply
+	}
+	return d.nc.PublishMsg(m)
+}
+
+func (d *detached) Data() []byte           { return d.data }
+func (d *detached) Headers() micro.Headers { return d.headers }
+func (d *detached) Subject() string        { return d.subject }
+func (d *detached) Reply() string          { return d.reply }
+
 // Handler is a micro service endpoint: it decodes a request of type R
 // strictly (unknown fields and trailing data refused, errs.Invalid; a body
 // over maxBody bytes errs.TooLarge), runs f within timeout and answers its

@@ -114,7 +114,8 @@ type Server struct {
 	Timeout time.Duration
 }
 
-// Serve registers the orders service on nc.
+// Serve registers the orders service on nc. Requests are served
+// concurrently, up to microerr.DefaultInFlight at once per operation.
 func Serve(nc *nats.Conn, srv Server) (micro.Service, error) {
 	if srv.Timeout == 0 {
 		srv.Timeout = 30 * time.Second
@@ -217,7 +218,9 @@ func Serve(nc *nats.Conn, srv Server) (micro.Service, error) {
 		}),
 	}
 	for _, op := range Ops {
-		if err := s.AddEndpoint(op, eps[op], micro.WithEndpointSubject(Prefix+op)); err != nil {
+		// Each request on a goroutine of its own: a payment waiting for
+		// the gateway holds up no other request.
+		if err := s.AddEndpoint(op, microerr.Concurrent(nc, eps[op], 0), micro.WithEndpointSubject(Prefix+op)); err != nil {
 			_ = s.Stop()
 			return nil, err
 		}

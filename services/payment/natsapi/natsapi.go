@@ -42,7 +42,8 @@ type RefundRequest struct {
 const maxRequest = 8 << 10
 
 // Serve registers the payment service on nc. timeout bounds one request's
-// work (gateway calls included).
+// work (gateway calls included). Requests are served concurrently, up to
+// microerr.DefaultInFlight at once per operation.
 func Serve(nc *nats.Conn, svc *payment.Service, timeout time.Duration) (micro.Service, error) {
 	s, err := micro.AddService(nc, micro.Config{Name: "payment", Version: "1.0.0",
 		Description: "payments of orders: the PCI boundary", QueueGroup: "payment"})
@@ -64,7 +65,9 @@ func Serve(nc *nats.Conn, svc *payment.Service, timeout time.Duration) (micro.Se
 		}),
 	}
 	for op, f := range eps {
-		if err := s.AddEndpoint(op, f, micro.WithEndpointSubject(Prefix+op)); err != nil {
+		// Each request on a goroutine of its own: a payment waiting for
+		// the gateway holds up no other.
+		if err := s.AddEndpoint(op, microerr.Concurrent(nc, f, 0), micro.WithEndpointSubject(Prefix+op)); err != nil {
 			_ = s.Stop()
 			return nil, err
 		}
