@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -23,7 +25,9 @@ const (
 //     errs.Invalid;
 //   - a server or connection that failed, a serialization failure or
 //     deadlock (class 40), a cancelled or timed-out statement (class 57,
-//     the context) are errs.Unavailable: trying again may work;
+//     the context) are errs.Unavailable: trying again may work; so is a
+//     connection lost during a statement (the server crashed: no answer,
+//     an unexpected EOF, a network error), whose outcome is unknown;
 //   - anything else (a syntax error, an undefined table: a bug) is
 //     errs.Other.
 //
@@ -50,8 +54,10 @@ func Kind(err error) errs.Kind {
 		return errs.Other
 	}
 	var ce *pgconn.ConnectError
+	var ne net.Error
 	if errors.As(err, &ce) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
-		pgconn.SafeToRetry(err) || pgconn.Timeout(err) {
+		pgconn.SafeToRetry(err) || pgconn.Timeout(err) || errors.Is(err, pgconn.ErrConnClosed) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.As(err, &ne) {
 		return errs.Unavailable
 	}
 	return errs.Other
