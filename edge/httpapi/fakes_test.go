@@ -5,8 +5,16 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
 	"sync"
+	"sync/atomic"
+	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ticketing/ticketing/conf"
 	"github.com/ticketing/ticketing/internal/errs"
@@ -15,6 +23,11 @@ import (
 	"github.com/ticketing/ticketing/services/identity"
 	"github.com/ticketing/ticketing/services/identity/token"
 	"github.com/ticketing/ticketing/services/inventory"
+	"github.com/ticketing/ticketing/services/orders"
+	ordersapi "github.com/ticketing/ticketing/services/orders/natsapi"
+	orderskv "github.com/ticketing/ticketing/services/orders/natskv"
+	"github.com/ticketing/ticketing/services/pricing"
+	pricingkv "github.com/ticketing/ticketing/services/pricing/natskv"
 	"github.com/ticketing/ticketing/services/reporting"
 	"github.com/ticketing/ticketing/services/reporting/reportingtest"
 )
@@ -37,7 +50,8 @@ type fakeInventory struct {
 	calls   []string // "hold <partition>", "get <hold>", …
 	holdReq []inventory.HoldRequest
 	// fail, when set, answers the next calls of the named operation ("hold",
-	// "get", "release", "availability") with the error instead.
+	// "get", "release", "availability", "confirm", "cancel_sale") with the
+	// error instead.
 	fail map[string]error
 	// pending keeps the decisions of Holds in flight (not yet durable)
 	// until settle is called.
@@ -79,7 +93,7 @@ func (f *fakeInventory) enter(op, arg string) (*inventory.Partition, error) {
 		return nil, err
 	}
 	key := arg
-	if op == "get" || op == "release" {
+	if op == "get" || op == "release" || op == "confirm" || op == "cancel_sale" {
 		var ok bool
 		if key, ok = inventory.PartitionOfHold(arg); !ok {
 			return nil, errs.Errorf("inventory."+op, errs.NotFound, "no hold %q", arg)
@@ -192,6 +206,50 @@ func (f *fakeInventory) confirm(holdID string) error {
 	_, err := p.Confirm(f.now(), inventory.ConfirmRequest{HoldID: holdID, OrderID: "o-1"})
 	p.TakeDecisions()
 	return err
+}
+
+// Confirm sells a hold for an order (with Reclaim, a hold that ended if
+// its seats are free), as the owner does for the order saga
+// (orders.Inventory).
+func (f *fakeInventory) Confirm(ctx context.Context, r inventory.ConfirmRequest) (inventory.Hold, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p, err := f.enter("confirm", r.HoldID)
+	if err != nil {
+		return inventory.Hold{}, err
+	}
+	h, err := p.Confirm(f.now(), r)
+	p.TakeDecisions()
+	return h, err
+}
+
+// CancelSale frees a sold hold of an order (a refund; orders.Inventory).
+func (f *fakeInventory) CancelSale(ctx context.Context, r inventory.ConfirmRequest) (inventory.Hold, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p, err := f.enter("cancel_sale", r.HoldID)
+	if err != nil {
+		return inventory.Hold{}, err
+	}
+	h, err := p.CancelSale(f.now(), r)
+	p.TakeDecisions()
+	return h, err
+}
+
+// status is a hold's status now (false for no such hold).
+func (f *fakeInventory) status(holdID string) (inventory.Status, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	key, _ := inventory.PartitionOfHold(holdID)
+	p, ok := f.parts[key]
+	if !ok {
+		return 0, false
+	}
+	h, err := p.Get(holdID)
+	if err != nil {
+		return 0, false
+	}
+	return h.Status, true
 }
 
 func (f *fakeInventory) Availability(ctx context.Context, partition string) (inventory.Availability, error) {
@@ -543,4 +601,274 @@ func funnelInputs() []analytics.Input {
 	add(analytics.TypeSeatsSold, 180*time.Second, 2)
 	add(analytics.TypeHoldExpired, 200*time.Second, 1)
 	return in
+}
+
+// fakeOrders is the orders service of the edge's tests, run as the core
+// runs it: the real checkout and saga (services/orders) over the real
+// key-value stores of orders and prices (services/orders/natskv,
+// services/pricing/natskv) on the env's node, served as the "orders"
+// micro service (services/orders/natsapi) and reached through its client,
+// as the edge reaches it in production. Only what lies beyond the orders
+// service is faked: holds are the env's fakeInventory's (which confirms,
+// releases and cancels them for the saga too), payments fakePayments'.
+// The saga's clock can be moved (advance). It records the requests the
+// edge sent, and failNext answers an operation's next call with an error
+// without asking the service.
+type fakeOrders struct {
+	client   *ordersapi.Client
+	checkout *orders.Checkout
+	prices   pricing.Store
+	pay      *fakePayments
+	// skew moves the saga's clock: time.Now() + skew.
+	skew atomic.Int64
+
+	mu    sync.Mutex
+	calls []orderCall
+	fail  map[string]error
+}
+
+// orderCall is a request the edge sent to the orders service.
+type orderCall struct {
+	op  string // ordersapi.OpQuote, …
+	req any    // its request, as sent
+}
+
+func newFakeOrders(tb testing.TB, nc *nats.Conn, js jetstream.JetStream, inv *fakeInventory, cache *catalog.Cache) *fakeOrders {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	prices, err := pricingkv.Open(ctx, js, pricingkv.Config{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	store, err := orderskv.Open(ctx, js, nc, orderskv.Config{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(store.Close)
+	f := &fakeOrders{client: &ordersapi.Client{NC: nc, Timeout: 10 * time.Second}, prices: prices, pay: newFakePayments(),
+		fail: map[string]error{}}
+	saga := &orders.Saga{Store: store, Inventory: inv, Payments: f.pay, Extras: prices,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Now: func() time.Time { return time.Now().Add(time.Duration(f.skew.Load())) }}
+	f.checkout = &orders.Checkout{Saga: saga, Holds: inv, Catalog: cache, Prices: &pricing.Service{Store: prices}}
+	svc, err := ordersapi.Serve(nc, ordersapi.Server{Checkout: f.checkout})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = svc.Stop() })
+	return f
+}
+
+// enter records a call and answers the failure set for its operation.
+func (f *fakeOrders) enter(op string, req any) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, orderCall{op, req})
+	if err, ok := f.fail[op]; ok {
+		delete(f.fail, op)
+		return err
+	}
+	return nil
+}
+
+func (f *fakeOrders) Quote(ctx context.Context, r orders.QuoteRequest) (pricing.Quote, error) {
+	if err := f.enter(ordersapi.OpQuote, r); err != nil {
+		return pricing.Quote{}, err
+	}
+	return f.client.Quote(ctx, r)
+}
+
+func (f *fakeOrders) Create(ctx context.Context, r orders.CreateRequest) (ordersapi.Created, error) {
+	if err := f.enter(ordersapi.OpCreate, r); err != nil {
+		return ordersapi.Created{}, err
+	}
+	return f.client.Create(ctx, r)
+}
+
+func (f *fakeOrders) Get(ctx context.Context, r ordersapi.OrderRequest) (orders.View, error) {
+	if err := f.enter(ordersapi.OpGet, r); err != nil {
+		return orders.View{}, err
+	}
+	return f.client.Get(ctx, r)
+}
+
+func (f *fakeOrders) List(ctx context.Context, r ordersapi.ListRequest) (ordersapi.List, error) {
+	if err := f.enter(ordersapi.OpList, r); err != nil {
+		return ordersapi.List{}, err
+	}
+	return f.client.List(ctx, r)
+}
+
+func (f *fakeOrders) Pay(ctx context.Context, r ordersapi.PayRequest) (orders.View, error) {
+	if err := f.enter(ordersapi.OpPay, r); err != nil {
+		return orders.View{}, err
+	}
+	return f.client.Pay(ctx, r)
+}
+
+func (f *fakeOrders) Sync(ctx context.Context, r ordersapi.OrderRequest) (orders.View, error) {
+	if err := f.enter(ordersapi.OpSync, r); err != nil {
+		return orders.View{}, err
+	}
+	return f.client.Sync(ctx, r)
+}
+
+func (f *fakeOrders) Cancel(ctx context.Context, r ordersapi.OrderRequest) (orders.View, error) {
+	if err := f.enter(ordersapi.OpCancel, r); err != nil {
+		return orders.View{}, err
+	}
+	return f.client.Cancel(ctx, r)
+}
+
+func (f *fakeOrders) Refund(ctx context.Context, r ordersapi.RefundRequest) (orders.View, error) {
+	if err := f.enter(ordersapi.OpRefund, r); err != nil {
+		return orders.View{}, err
+	}
+	return f.client.Refund(ctx, r)
+}
+
+func (f *fakeOrders) Prices(ctx context.Context, event string) (pricing.Rules, error) {
+	if err := f.enter(ordersapi.OpPricesGet, event); err != nil {
+		return pricing.Rules{}, err
+	}
+	return f.client.Prices(ctx, event)
+}
+
+func (f *fakeOrders) PutPrices(ctx context.Context, event string, rules []byte) (pricing.Rules, error) {
+	if err := f.enter(ordersapi.OpPricesPut, ordersapi.PricesRequest{Event: event, Rules: rules}); err != nil {
+		return pricing.Rules{}, err
+	}
+	return f.client.PutPrices(ctx, event, rules)
+}
+
+func (f *fakeOrders) PutVoucher(ctx context.Context, voucher []byte) (pricing.Voucher, error) {
+	if err := f.enter(ordersapi.OpVoucher, ordersapi.VoucherRequest{Voucher: voucher}); err != nil {
+		return pricing.Voucher{}, err
+	}
+	return f.client.PutVoucher(ctx, voucher)
+}
+
+// failNext answers op's next call with err.
+func (f *fakeOrders) failNext(op string, err error) {
+	f.mu.Lock()
+	f.fail[op] = err
+	f.mu.Unlock()
+}
+
+func (f *fakeOrders) callCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.calls)
+}
+
+// lastRequest is the request of op's last call, or fails the test.
+func lastRequest[T any](tb testing.TB, f *fakeOrders, op string) T {
+	tb.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := len(f.calls) - 1; i >= 0; i-- {
+		if c := f.calls[i]; c.op == op {
+			r, ok := c.req.(T)
+			if !ok {
+				tb.Fatalf("%s request is a %T", op, c.req)
+			}
+			return r
+		}
+	}
+	tb.Fatalf("no %s call", op)
+	var zero T
+	return zero
+}
+
+// advance moves the saga's clock forward.
+func (f *fakeOrders) advance(d time.Duration) { f.skew.Add(int64(d)) }
+
+// Card tokens of fakePayments.
+const (
+	pmCard     = "pm_00000000000000000000000000004242" // captured
+	pmDeclined = "pm_00000000000000000000000000000002" // declined
+	pm3DS      = "pm_00000000000000000000000000003220" // a 3-D Secure challenge
+)
+
+// fakePayments is the payment service as the saga sees it
+// (orders.Payments), with the gateway simulator's kind of test cards: the
+// card token decides how an attempt ends (pmDeclined is declined, pm3DS
+// opens a 3-D Secure challenge that finish3DS ends, any other token is
+// captured). Like the real service, every call is idempotent by order.
+// pays records the payment requests.
+type fakePayments struct {
+	mu      sync.Mutex
+	byOrder map[string]orders.PaymentResult
+	amounts map[string]int64
+	pays    []orders.PayRequest
+}
+
+func newFakePayments() *fakePayments {
+	return &fakePayments{byOrder: map[string]orders.PaymentResult{}, amounts: map[string]int64{}}
+}
+
+func (p *fakePayments) Pay(ctx context.Context, r orders.PayRequest) (orders.PaymentResult, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.pays = append(p.pays, r)
+	p.amounts[r.Order] = r.Amount
+	res := orders.PaymentResult{IntentID: "pi_" + r.Order}
+	switch r.Method {
+	case pmDeclined:
+		res.Status, res.DeclineCode, res.DeclineMessage = orders.PaymentDeclined, "card_declined", "Your card was declined."
+	case pm3DS:
+		res.Status = orders.PaymentRequiresAction
+		res.RedirectURL = "https://psp.example/3ds/" + r.Order + "?return_url=" + url.QueryEscape(r.ReturnURL)
+	default:
+		res.Status, res.Captured, res.Brand, res.Last4 = orders.PaymentSucceeded, r.Amount, "visa", "4242"
+	}
+	p.byOrder[r.Order] = res
+	return res, nil
+}
+
+// finish3DS ends an order's open challenge: the payment is captured.
+func (p *fakePayments) finish3DS(order string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	res := p.byOrder[order]
+	res.Status, res.RedirectURL, res.Captured, res.Brand, res.Last4 = orders.PaymentSucceeded, "", p.amounts[order], "visa", "4242"
+	p.byOrder[order] = res
+}
+
+// lastPay is the last payment request.
+func (p *fakePayments) lastPay(tb testing.TB) orders.PayRequest {
+	tb.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.pays) == 0 {
+		tb.Fatal("no payment request")
+	}
+	return p.pays[len(p.pays)-1]
+}
+
+func (p *fakePayments) Status(ctx context.Context, order string) (orders.PaymentResult, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.byOrder[order], nil
+}
+
+func (p *fakePayments) Void(ctx context.Context, order string) (orders.PaymentResult, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	res := p.byOrder[order]
+	if res.Status != orders.PaymentSucceeded && res.Status != orders.PaymentRefunded {
+		res.Status, res.RedirectURL = orders.PaymentCanceled, ""
+		p.byOrder[order] = res
+	}
+	return res, nil
+}
+
+func (p *fakePayments) Refund(ctx context.Context, order string, amount int64, reason string) (orders.PaymentResult, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	res := p.byOrder[order]
+	res.Status, res.Refunded = orders.PaymentRefunded, amount
+	p.byOrder[order] = res
+	return res, nil
 }

@@ -47,6 +47,9 @@ type env struct {
 	app   *fiber.App
 	inv   *fakeInventory
 	admin *fakeAdmin
+	// orders is the orders service: the real one on the env's node, its
+	// inventory the env's (see fakeOrders).
+	orders *fakeOrders
 	// reports is the store behind the real reporting.Service that answers
 	// the report endpoints.
 	reports *fakeReportStore
@@ -98,6 +101,7 @@ func newEnvWith(tb testing.TB, change func(*Config, *Deps)) *env {
 	e.nc = nc
 	e.ids = authtest.Start(tb, nc, js, identityBaseURL)
 	e.inv = newFakeInventory(e.cache)
+	e.orders = newFakeOrders(tb, nc, js, e.inv, e.cache)
 	e.admin = newFakeAdmin(e.cache, e.ids.Verifier)
 	e.reports = newFakeReportStore(reportRecords())
 	e.funnels = newFakeFunnelStore(funnelInputs())
@@ -126,8 +130,9 @@ func newEnvWith(tb testing.TB, change func(*Config, *Deps)) *env {
 		Catalog: e.cache, Inventory: e.inv, Admin: e.admin,
 		Reports: &reporting.Service{Store: e.reports}, Funnels: e.funnels,
 		Identity: e.ids.Client, Tokens: verifier, TokenKeys: keys, MailBox: e.ids.Mail,
-		Ready: sup.Report,
-		Log:   slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: prometheus.NewRegistry(),
+		Orders: e.orders,
+		Ready:  sup.Report,
+		Log:    slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: prometheus.NewRegistry(),
 	}
 	if change != nil {
 		change(&cfg, &deps)
