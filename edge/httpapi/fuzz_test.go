@@ -572,7 +572,7 @@ func FuzzApp(f *testing.F) {
 			return
 		}
 		metrics := r.status == 200 && strings.HasPrefix(r.header.Get("Content-Type"), "text/plain")
-		if !metrics && !pageAnswer(path, r) && !devMailAnswer(path, r) && r.status != http.StatusNoContent {
+		if !metrics && !pageAnswer(path, r) && !devMailAnswer(path, r) && r.status != http.StatusNoContent && !redirect(r.status) {
 			if !jsonMedia(r.header.Get("Content-Type")) || !json.Valid(rbody) {
 				t.Fatalf("%s: not a JSON answer", where)
 			}

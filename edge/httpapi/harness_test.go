@@ -353,9 +353,13 @@ func (c *contract) check(tb testing.TB, req *http.Request, r result) {
 		return
 	}
 	// A 101 (the waiting room's WebSocket) has no body: the socket follows.
-	// Nor has a 204.
+	// Nor has a 204, nor a redirect (the 3-D Secure return), which must
+	// say where to.
+	if redirect(r.status) && (r.header.Get("Location") == "" || len(r.body) != 0) {
+		tb.Errorf("%s: a redirect without Location, or with a body", where)
+	}
 	if (req.URL.Path != "/metrics" || r.status != http.StatusOK) && !pageAnswer(req.URL.Path, r) && !devMailAnswer(req.URL.Path, r) &&
-		r.status != http.StatusSwitchingProtocols && r.status != http.StatusNoContent {
+		r.status != http.StatusSwitchingProtocols && r.status != http.StatusNoContent && !redirect(r.status) {
 		if ct := r.header.Get("Content-Type"); !jsonMedia(ct) {
 			tb.Errorf("%s: Content-Type %q", where, ct)
 		}
@@ -405,6 +409,11 @@ func (c *contract) check(tb testing.TB, req *http.Request, r result) {
 			tb.Errorf("%s: not an Error body: %s", where, describe(ve.Message, ve.Reason, ve.SchemaValidationErrors))
 		}
 	}
+}
+
+// redirect reports whether status sends the client elsewhere.
+func redirect(status int) bool {
+	return status >= 300 && status <= 399 && status != http.StatusNotModified
 }
 
 // jsonMedia reports whether a Content-Type is JSON: application/json, or

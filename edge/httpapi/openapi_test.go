@@ -3,18 +3,25 @@ package httpapi
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
 
+	"github.com/pb33f/libopenapi/datamodel/high/base"
 	v3 "github.com/pb33f/libopenapi/datamodel/high/v3"
 	"github.com/pb33f/libopenapi/orderedmap"
 
 	"github.com/ticketing/ticketing/services/identity/auth"
 	"github.com/ticketing/ticketing/services/identity/client"
 	idapi "github.com/ticketing/ticketing/services/identity/natsapi"
+	"github.com/ticketing/ticketing/services/orders"
+	ordersapi "github.com/ticketing/ticketing/services/orders/natsapi"
+	"github.com/ticketing/ticketing/services/pricing"
 )
 
 // Every example in the document matches its schema, and the request
@@ -50,6 +57,10 @@ func TestOpenAPIExamples(t *testing.T) {
 		"passkeySecondFactor":      passkeyFinish,
 		"token":                    oauthFormExample("grant_type"),
 		"introspect":               oauthFormExample("token"),
+		"createQuote":              func(b []byte) error { _, err := decodeCart(b, false); return err },
+		"createOrder":              func(b []byte) error { _, err := decodeCart(b, true); return err },
+		"payOrder":                 func(b []byte) error { _, err := decodePay(b); return err },
+		"refundOrder":              func(b []byte) error { _, err := decodeRefund(b); return err },
 	}
 	n := 0
 	checkContent := func(where string, content *orderedmap.Map[string, *v3.MediaType], decode func([]byte) error) {
@@ -210,5 +221,156 @@ func TestAccountSchemasMatchGoTypes(t *testing.T) {
 		"PasskeyFinishRequest":  passkeyFinishBody{},
 	} {
 		schemaMatchesType(t, name, c.schema(t, name), reflect.TypeOf(v))
+	}
+}
+
+// The orders' schemas are the Go types the orders service answers (an
+// order is orders.View, a quote pricing.Quote) and the edge decodes: the
+// same properties, and required exactly when the field is always sent.
+func TestOrderSchemasMatchGoTypes(t *testing.T) {
+	c := loadContract(t)
+	for name, v := range map[string]any{
+		"Quote":           pricing.Quote{},
+		"QuoteLine":       pricing.Line{},
+		"Money":           pricing.Money{},
+		"AddOnItem":       pricing.AddOnItem{},
+		"Order":           orders.View{},
+		"OrderHold":       orders.Hold{},
+		"OrderLine":       orders.Line{},
+		"OrderAmounts":    orders.Amounts{},
+		"OrderPayment":    orders.Payment{},
+		"OrderTransition": orders.Transition{},
+		"OrderList":       ordersapi.List{},
+		"PayRequest":      payBody{},
+		"RefundRequest":   refundBody{},
+	} {
+		schemaMatchesType(t, name, c.schema(t, name), reflect.TypeOf(v))
+	}
+	// The cart's fields are all optional but the holds: the same
+	// properties as the body the edge decodes.
+	for _, name := range []string{"QuoteRequest", "OrderRequest"} {
+		s := c.schema(t, name)
+		var props []string
+		for p := range s.Properties.KeysFromOldest() {
+			props = append(props, p)
+		}
+		fields := slices.Sorted(maps.Keys(jsonFields(reflect.TypeOf(cartBody{}))))
+		if slices.Sort(props); !slices.Equal(props, fields) || !slices.Equal(s.Required, []string{"holds"}) {
+			t.Errorf("%s: properties %v (required %v), the body's fields %v", name, props, s.Required, fields)
+		}
+	}
+	// The enums are the Go constants.
+	states := []string{}
+	for _, st := range []orders.State{orders.AwaitingPayment, orders.RequiresAction, orders.Paid, orders.Confirmed, orders.Fulfilled,
+		orders.Refunding, orders.Refunded, orders.Expired, orders.Cancelled, orders.PaymentFailed} {
+		states = append(states, string(st))
+	}
+	kinds := []string{pricing.LineTicket, pricing.LineAddOn, pricing.LineFee, pricing.LineDiscount, pricing.LineTax}
+	late := []string{string(orders.LateReheld), string(orders.LateRefunded)}
+	for _, e := range []struct {
+		schema *base.Schema
+		want   []string
+	}{
+		{c.schema(t, "OrderState"), states},
+		{c.schema(t, "QuoteLine").Properties.GetOrZero("kind").Schema(), kinds},
+		{c.schema(t, "OrderLine").Properties.GetOrZero("kind").Schema(), kinds},
+		{c.schema(t, "Order").Properties.GetOrZero("late").Schema(), late},
+	} {
+		var got []string
+		for _, n := range e.schema.Enum {
+			got = append(got, n.Value)
+		}
+		if !slices.Equal(got, e.want) {
+			t.Errorf("enum %v, want %v", got, e.want)
+		}
+	}
+}
+
+// The request schemas and the edge's decoders agree on what is a quote,
+// an order, a payment and a refund request (in ASCII: the schema counts
+// characters where the decoders count bytes).
+func TestOrderRequestSchemasMatchDecoders(t *testing.T) {
+	c := loadContract(t)
+	holds := func(n int) string {
+		ids := make([]string, n)
+		for i := range ids {
+			ids[i] = fmt.Sprintf("%q", fmt.Sprintf("arena-finals.0.aaaaaaaaaaaaaa%02d", i))
+		}
+		return "[" + strings.Join(ids, ",") + "]"
+	}
+	addOns := func(n int) string {
+		lines := make([]string, n)
+		for i := range lines {
+			lines[i] = fmt.Sprintf(`{"id":"a%d","quantity":1}`, i)
+		}
+		return "[" + strings.Join(lines, ",") + "]"
+	}
+	long := func(n int) string { return strings.Repeat("x", n) }
+	cart := func(order bool) func([]byte) error {
+		return func(b []byte) error { _, err := decodeCart(b, order); return err }
+	}
+	for _, tc := range []struct {
+		schema   string
+		decode   func([]byte) error
+		accepted []string
+		refused  []string
+	}{
+		{"QuoteRequest", cart(false),
+			[]string{
+				`{"holds":["h"]}`,
+				`{"holds":` + holds(10) + `,"add_ons":` + addOns(10) + `,"voucher":"` + long(64) + `"}`,
+				`{"holds":["h"],"add_ons":null,"voucher":"","quote_id":""}`,
+				`{"holds":["` + long(200) + `"],"add_ons":[{"id":"parking","quantity":10}]}`,
+			},
+			[]string{
+				`{}`, `[]`, `"holds"`, `{"holds":[]}`, `{"holds":` + holds(11) + `}`, `{"holds":[""]}`, `{"holds":["` + long(201) + `"]}`,
+				`{"holds":"h"}`, `{"holds":[1]}`, `{"holds":["h"],"x":1}`,
+				`{"holds":["h"],"add_ons":` + addOns(11) + `}`,
+				`{"holds":["h"],"add_ons":[{"id":"parking","quantity":0}]}`,
+				`{"holds":["h"],"add_ons":[{"id":"parking","quantity":11}]}`,
+				`{"holds":["h"],"add_ons":[{"id":"Parking","quantity":1}]}`,
+				`{"holds":["h"],"add_ons":[{"id":"parking"}]}`,
+				`{"holds":["h"],"add_ons":[{"id":"parking","quantity":1,"price":0}]}`,
+				`{"holds":["h"],"voucher":"` + long(65) + `"}`,
+				`{"holds":["h"],"quote_id":"q_abc"}`,
+			}},
+		{"OrderRequest", cart(true),
+			[]string{
+				`{"holds":["h"]}`,
+				`{"holds":["h"],"quote_id":"q_k3xq7m2pa4bz5wcdm4ta"}`,
+				`{"holds":["h"],"quote_id":""}`,
+				`{"holds":` + holds(10) + `,"add_ons":` + addOns(10) + `,"voucher":"spring10","quote_id":"` + "Q" + long(63) + `"}`,
+			},
+			[]string{
+				`{}`, `{"holds":[]}`, `{"holds":` + holds(11) + `}`, `{"holds":["h"],"quote_id":"q k"}`,
+				`{"holds":["h"],"quote_id":"_q"}`, `{"holds":["h"],"quote_id":"q` + long(64) + `"}`,
+				`{"holds":["h"],"quote_id":1}`, `{"holds":["h"],"idem_key":"k"}`, `{"holds":["h"],"account":"u_1"}`,
+			}},
+		{"PayRequest", func(b []byte) error { _, err := decodePay(b); return err },
+			[]string{`{"method":"pm_8f14e45fceea167a5a36dedd4bea2543"}`, `{"method":"` + long(64) + `"}`},
+			[]string{`{}`, `{"method":""}`, `{"method":"` + long(65) + `"}`, `{"method":1}`,
+				`{"method":"pm_1","return_url":"https://evil.example"}`, `{"method":"pm_1","account":"u_1"}`}},
+		{"RefundRequest", func(b []byte) error { _, err := decodeRefund(b); return err },
+			[]string{`{"reason":"event_cancelled"}`, `{"reason":"` + long(200) + `"}`},
+			[]string{`{}`, `{"reason":""}`, `{"reason":"` + long(201) + `"}`, `{"reason":null}`,
+				`{"reason":"x","admin":true}`, `{"reason":"x","staff":["org"]}`}},
+	} {
+		s := c.schema(t, tc.schema)
+		for _, body := range tc.accepted {
+			if err := tc.decode([]byte(body)); err != nil {
+				t.Fatalf("%s %s: %v", tc.schema, body, err)
+			}
+			if ok, msg := c.valid(s, []byte(body)); !ok {
+				t.Errorf("%s %s: accepted by the edge, refused by the schema: %s", tc.schema, body, msg)
+			}
+		}
+		for _, body := range tc.refused {
+			if err := tc.decode([]byte(body)); err == nil {
+				t.Fatalf("%s %s: accepted", tc.schema, body)
+			}
+			if ok, _ := c.valid(s, []byte(body)); ok {
+				t.Errorf("%s %s: refused by the edge, accepted by the schema", tc.schema, body)
+			}
+		}
 	}
 }
