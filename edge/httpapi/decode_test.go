@@ -288,3 +288,58 @@ func TestHoldCreatedJSON(t *testing.T) {
 		}
 	}
 }
+
+// An order's fingerprint is the same for the same request however it is
+// written, and different for any other: values may hold any character, so
+// no two bodies may encode alike (joined with separators, holds
+// ["h","x:1"] were the same request as holds ["h"] with add-on x × 1, and
+// a replay answered an order the request had not asked for).
+func TestCartFingerprint(t *testing.T) {
+	fp := func(body string) string {
+		t.Helper()
+		b, err := decodeCart([]byte(body), true)
+		if err != nil {
+			t.Fatalf("%s: %v", body, err)
+		}
+		return b.fingerprint()
+	}
+	same := [][]string{
+		{`{"holds":["a","b"]}`, `{"holds":["b","a"]}`, " {\n\"holds\": [\"a\", \"b\"], \"add_ons\": null, \"voucher\": \"\", \"quote_id\": \"\"}"},
+		{`{"holds":["a"],"add_ons":[{"id":"p","quantity":1},{"id":"q","quantity":2}]}`, `{"holds":["a"],"add_ons":[{"quantity":2,"id":"q"},{"id":"p","quantity":1}]}`},
+		{`{"holds":["a"],"voucher":"spring10"}`, `{"holds":["a"],"voucher":" SPRING10 "}`},
+		{`{"holds":["a"],"add_ons":[]}`, `{"holds":["a"]}`},
+	}
+	for _, group := range same {
+		for _, body := range group[1:] {
+			if fp(body) != fp(group[0]) {
+				t.Errorf("%s and %s have different fingerprints", body, group[0])
+			}
+		}
+	}
+	different := []string{
+		`{"holds":["a"]}`,
+		`{"holds":["a","b"]}`,
+		`{"holds":["a\u0000b"]}`,
+		`{"holds":["h","x:1"]}`,
+		`{"holds":["h"],"add_ons":[{"id":"x","quantity":1}]}`,
+		`{"holds":["h"],"add_ons":[{"id":"x","quantity":2}]}`,
+		`{"holds":["h"],"add_ons":[{"id":"x","quantity":1},{"id":"x","quantity":1}]}`,
+		`{"holds":["h"],"voucher":"a\u0000q_x"}`,
+		`{"holds":["h"],"voucher":"A","quote_id":"q_x"}`,
+		`{"holds":["h"],"quote_id":"q_x"}`,
+		`{"holds":["h"],"quote_id":"Q_x"}`,
+		`{"holds":["h\u0000"]}`,
+		`{"holds":["h"],"voucher":"h"}`,
+	}
+	seen := map[string]string{}
+	for _, body := range different {
+		f := fp(body)
+		if len(f) != 32 || strings.Trim(f, "0123456789abcdef") != "" {
+			t.Fatalf("%s: fingerprint %q", body, f)
+		}
+		if prev, ok := seen[f]; ok {
+			t.Errorf("%s and %s have the same fingerprint", body, prev)
+		}
+		seen[f] = body
+	}
+}

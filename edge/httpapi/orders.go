@@ -1,10 +1,13 @@
 package httpapi
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -89,19 +92,31 @@ func decodeCart(raw []byte, order bool) (cartBody, error) {
 	return b, nil
 }
 
-// fingerprint digests an order body for its idempotency key.
+// fingerprint digests an order body for its idempotency key: the same
+// for the same request however it is written (JSON formatting, the order
+// of the holds and of the add-on lines, the voucher's case and blanks),
+// different for any other. The fields are encoded unambiguously (as
+// JSON): their values may hold any character, so joining them with a
+// separator made different bodies collide (holds ["h","x:1"] and holds
+// ["h"] with add-on x × 1 were the same request).
 func (b cartBody) fingerprint() string {
-	h := sha256.New()
-	for _, s := range b.Holds {
-		h.Write([]byte(s))
-		h.Write([]byte{0})
+	holds := slices.Clone(b.Holds)
+	slices.Sort(holds)
+	addOns := slices.Clone(b.AddOns)
+	slices.SortFunc(addOns, func(x, y pricing.AddOnItem) int {
+		return cmp.Or(strings.Compare(x.ID, y.ID), cmp.Compare(x.Quantity, y.Quantity))
+	})
+	if len(addOns) == 0 {
+		addOns = nil // "add_ons": [] and null are the same request as none
 	}
-	for _, a := range b.AddOns {
-		h.Write([]byte(a.ID + ":" + strconv.Itoa(a.Quantity)))
-		h.Write([]byte{0})
-	}
-	h.Write([]byte(pricing.NormalizeCode(b.Voucher) + "\x00" + b.QuoteID))
-	return hex.EncodeToString(h.Sum(nil)[:16])
+	canon, _ := json.Marshal(struct {
+		Holds   []string            `json:"h"`
+		AddOns  []pricing.AddOnItem `json:"a"`
+		Voucher string              `json:"v"`
+		QuoteID string              `json:"q"`
+	}{holds, addOns, pricing.NormalizeCode(b.Voucher), b.QuoteID})
+	sum := sha256.Sum256(canon)
+	return hex.EncodeToString(sum[:16])
 }
 
 func (a *API) orders(op string) (Orders, error) {
