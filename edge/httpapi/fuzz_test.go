@@ -435,6 +435,20 @@ func FuzzApp(f *testing.F) {
 		{2, "/v1/admin/clients", "", "Bearer {token}", "", "", `{"name":"fuzz","scopes":["holds:write"]}`, 0},
 		{3, "/v1/admin/clients/c_1/disabled", "", "Bearer {admin}", "", "", `{"disabled":true}`, 0},
 		{0, "/dev/mail", "", "", "", "", "", 0},
+		// Orders.
+		{2, "/v1/quotes", "", "Bearer {token}", "", "", `{"holds":["arena-finals.0.aaaaaaaaaaaaaaaa"]}`, 0},
+		{2, "/v1/quotes", "", "Bearer {token}", "", "", `{"holds":["arena-finals.0.aaaaaaaaaaaaaaaa"],"add_ons":[{"id":"parking","quantity":1}],"voucher":"x"}`, 1},
+		{2, "/v1/orders", "o1", "Bearer {token}", "", "", `{"holds":["arena-finals.0.aaaaaaaaaaaaaaaa"],"quote_id":"q_x"}`, 0},
+		{2, "/v1/orders", "o2", "Bearer {token}", "", "", `{"holds":["nope.0.aaaaaaaaaaaaaaaa","arena-finals.1.aaaaaaaaaaaaaaaa"]}`, 2},
+		{2, "/v1/orders", "", "Bearer {token}", "", "", `{"holds":["h"]}`, 0},
+		{2, "/v1/orders", "o3", "", "Cookie", "tk_at={token}", `{"holds":["h"]}`, 0},
+		{0, "/v1/orders/o_aaaaaaaaaaaaaaaaaaaaaaaaaa", "", "Bearer {token}", "", "", "", 0},
+		{2, "/v1/orders/o_aaaaaaaaaaaaaaaaaaaaaaaaaa/pay", "", "Bearer {token}", "", "", `{"method":"pm_1"}`, 0},
+		{2, "/v1/orders/o_aaaaaaaaaaaaaaaaaaaaaaaaaa/cancel", "", "Bearer {other}", "", "", "", 0},
+		{0, "/v1/orders/o_aaaaaaaaaaaaaaaaaaaaaaaaaa/return", "", "", "", "", "", 0},
+		{0, "/v1/me/orders?limit=2&after=o_x", "", "Bearer {token}", "", "", "", 0},
+		{2, "/v1/admin/orders/o_aaaaaaaaaaaaaaaaaaaaaaaaaa/refund", "", "Bearer {admin}", "", "", `{"reason":"x"}`, 0},
+		{2, "/v1/admin/orders/o_x/refund", "", "Bearer {token}", "", "", `{"reason":"x"}`, 0},
 	}
 	for _, s := range seeds {
 		f.Add(s.method, s.path, s.key, s.auth, s.hdr, s.value, []byte(s.body), s.fault)
