@@ -172,6 +172,13 @@ func TestUnknownRoutesAndMethods(t *testing.T) {
 		{"PATCH", "/v1/holds/arena-finals.0.aaaaaaaaaaaaaaaa", "DELETE, GET, HEAD"},
 		{"GET", "/v1/admin/venues", "POST"},
 		{"POST", "/healthz", "GET, HEAD"},
+		{"GET", "/v1/quotes", "POST"},
+		{"PUT", "/v1/orders", "POST"},
+		{"DELETE", "/v1/orders/o_x", "GET, HEAD"},
+		{"GET", "/v1/orders/o_x/pay", "POST"},
+		{"POST", "/v1/orders/o_x/return", "GET, HEAD"},
+		{"GET", "/v1/admin/orders/o_x/refund", "POST"},
+		{"POST", "/v1/me/orders", "GET, HEAD"},
 	} {
 		r := e.call(t, c.method, c.target, "")
 		wantError(t, r, 405, "method_not_allowed", "")
@@ -179,7 +186,7 @@ func TestUnknownRoutesAndMethods(t *testing.T) {
 			t.Errorf("%s %s: Allow %q, want %q", c.method, c.target, got, c.allow)
 		}
 	}
-	if n := e.inv.callCount() + e.admin.callCount(); n != 0 {
+	if n := e.inv.callCount() + e.admin.callCount() + e.orders.callCount(); n != 0 {
 		t.Fatalf("%d calls to the core", n)
 	}
 }
@@ -748,6 +755,77 @@ func TestContractCatchesMismatches(t *testing.T) {
 		{"an OAuth error for a hold", "POST", holdsPath, result{400, jsonHdr, []byte(`{"error":"invalid_request"}`)}},
 		{"a 405 without Allow", "GET", "/v1/events", result{405, jsonHdr, []byte(`{"error":{"code":"method_not_allowed","message":"x"}}`)}},
 		{"an unknown OAuth error", "POST", "/v1/auth/token", result{400, jsonHdr, []byte(`{"error":"server_on_fire"}`)}},
+	}
+	for _, b := range bad {
+		rec := &recorder{TB: t}
+		c.check(rec, request(b.method, b.target, ""), b.r)
+		if len(rec.failures) == 0 {
+			t.Errorf("%s: not caught", b.name)
+		}
+	}
+}
+
+// The contract check catches orders' answers that stray from the
+// document: the saga's bookkeeping or another account in an order, an
+// unknown state, a redirect without Location.
+func TestContractCatchesOrderMismatches(t *testing.T) {
+	c := loadContract(t)
+	const id = "o_gzqmmq2jw6vtyb4yzd7ha4hxvq"
+	jsonHdr := http.Header{"Content-Type": {"application/json"}}
+	withLoc := http.Header{"Content-Type": {"application/json"}, "Location": {"/v1/orders/" + id}}
+	order := `{"id":"` + id + `","state":"awaiting_payment","event":"arena-finals",` +
+		`"holds":[{"partition":"arena-finals.0","hold_id":"arena-finals.0.k3xq7m2pa4bz5wcd","seats":["101-A-1"],"quantity":1,"expires_at":"2026-01-15T10:10:00Z"}],` +
+		`"tickets":1,"add_ons":[],"quote_id":"q_k3xq7m2pa4bz5wcdm4ta",` +
+		`"lines":[{"kind":"ticket","ref":"premium","description":"Ticket, zone premium","quantity":1,"unit":18900,"amount":18900}],` +
+		`"amounts":{"currency":"USD","subtotal":18900,"fees":0,"tax":0,"discount":0,"total":18900},"payment":{},` +
+		`"pay_by":"2026-01-15T10:10:00Z","created":"2026-01-15T10:02:00Z","updated":"2026-01-15T10:02:00Z",` +
+		`"history":[{"to":"awaiting_payment","at":"2026-01-15T10:02:00Z","cause":"created"}]}`
+	quote := `{"id":"q_k3xq7m2pa4bz5wcdm4ta","event":"arena-finals","account":"u_1","holds":["arena-finals.0.k3xq7m2pa4bz5wcd"],` +
+		`"rules_version":1,"lines":[{"kind":"ticket","ref":"premium","description":"Ticket","quantity":1,"unit":18900,"amount":18900}],` +
+		`"subtotal":{"amount":18900,"currency":"USD"},"fees":{"amount":0,"currency":"USD"},"discount":{"amount":0,"currency":"USD"},` +
+		`"tax":{"amount":0,"currency":"USD"},"total":{"amount":18900,"currency":"USD"},` +
+		`"created_at":"2026-01-15T10:01:00Z","expires_at":"2026-01-15T10:10:00Z"}`
+	with := func(doc, field string) string { return strings.Replace(doc, `"state"`, field+`,"state"`, 1) }
+	good := []struct {
+		method, target string
+		r              result
+	}{
+		{"POST", "/v1/orders", result{201, withLoc, []byte(order)}},
+		{"POST", "/v1/orders", result{200, withLoc, []byte(order)}},
+		{"GET", "/v1/orders/" + id, result{200, jsonHdr, []byte(order)}},
+		{"GET", "/v1/me/orders", result{200, jsonHdr, []byte(`{"orders":[` + order + `],"next":"` + id + `"}`)}},
+		{"POST", "/v1/quotes", result{201, jsonHdr, []byte(quote)}},
+		{"GET", "/v1/orders/" + id + "/return", result{303, http.Header{"Location": {"/orders/" + id}}, nil}},
+	}
+	for _, g := range good {
+		rec := &recorder{TB: t}
+		c.check(rec, request(g.method, g.target, ""), g.r)
+		if len(rec.failures) != 0 {
+			t.Fatalf("a good answer fails: %v", rec.failures)
+		}
+	}
+	bad := []struct {
+		name, method, target string
+		r                    result
+	}{
+		{"an account", "GET", "/v1/orders/" + id, result{200, jsonHdr, []byte(with(order, `"account":"u_1"`))}},
+		{"an idempotency key", "GET", "/v1/orders/" + id, result{200, jsonHdr, []byte(with(order, `"idem_key":"u_1:k"`))}},
+		{"a fingerprint", "POST", "/v1/orders", result{201, withLoc, []byte(with(order, `"fingerprint":"ab"`))}},
+		{"the saga's steps", "GET", "/v1/orders/" + id, result{200, jsonHdr, []byte(with(order, `"todo":["confirm"]`))}},
+		{"a version", "GET", "/v1/orders/" + id, result{200, jsonHdr, []byte(with(order, `"version":3`))}},
+		{"an organizer", "GET", "/v1/orders/" + id, result{200, jsonHdr, []byte(with(order, `"organizer":"org"`))}},
+		{"a card number", "GET", "/v1/orders/" + id, result{200, jsonHdr, []byte(strings.Replace(order, `"payment":{}`, `"payment":{"number":"4242424242424242"}`, 1))}},
+		{"an unknown state", "GET", "/v1/orders/" + id, result{200, jsonHdr, []byte(strings.Replace(order, `"awaiting_payment","event"`, `"pending","event"`, 1))}},
+		{"a float amount", "GET", "/v1/orders/" + id, result{200, jsonHdr, []byte(strings.Replace(order, `"total":18900`, `"total":189.5`, 1))}},
+		{"holds null", "GET", "/v1/orders/" + id, result{200, jsonHdr, []byte(strings.Replace(order, `"holds":[{`, `"holds":null,"x":[{`, 1))}},
+		{"a created order without Location", "POST", "/v1/orders", result{201, jsonHdr, []byte(order)}},
+		{"an order for a quote", "POST", "/v1/quotes", result{201, jsonHdr, []byte(order)}},
+		{"a quote without its total", "POST", "/v1/quotes", result{201, jsonHdr, []byte(strings.Replace(quote, `,"total":{"amount":18900,"currency":"USD"}`, "", 1))}},
+		{"a quote in a lower-case currency", "POST", "/v1/quotes", result{201, jsonHdr, []byte(strings.ReplaceAll(quote, `"USD"`, `"usd"`))}},
+		{"a page of null", "GET", "/v1/me/orders", result{200, jsonHdr, []byte(`{"orders":null}`)}},
+		{"a return without Location", "GET", "/v1/orders/" + id + "/return", result{303, http.Header{}, nil}},
+		{"a return with the order", "GET", "/v1/orders/" + id + "/return", result{200, jsonHdr, []byte(order)}},
+		{"an undocumented refund status", "POST", "/v1/admin/orders/" + id + "/refund", result{422, jsonHdr, []byte(`{"error":{"code":"idempotency_key_mismatch","message":"x"}}`)}},
 	}
 	for _, b := range bad {
 		rec := &recorder{TB: t}
