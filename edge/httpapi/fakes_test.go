@@ -789,13 +789,14 @@ const (
 	pmCard     = "pm_00000000000000000000000000004242" // captured
 	pmDeclined = "pm_00000000000000000000000000000002" // declined
 	pm3DS      = "pm_00000000000000000000000000003220" // a 3-D Secure challenge
+	pmUnknown  = "pm_ffffffffffffffffffffffffffffffff" // no such card in the vault
 )
 
 // fakePayments is the payment service as the saga sees it
 // (orders.Payments), with the gateway simulator's kind of test cards: the
 // card token decides how an attempt ends (pmDeclined is declined, pm3DS
-// opens a 3-D Secure challenge that finish3DS ends, any other token is
-// captured). Like the real service, every call is idempotent by order.
+// opens a 3-D Secure challenge that finish3DS ends, pmUnknown is not in
+// the vault, any other token is captured). Like the real service, every call is idempotent by order.
 // pays records the payment requests.
 type fakePayments struct {
 	mu      sync.Mutex
@@ -812,6 +813,9 @@ func (p *fakePayments) Pay(ctx context.Context, r orders.PayRequest) (orders.Pay
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.pays = append(p.pays, r)
+	if r.Method == pmUnknown {
+		return orders.PaymentResult{}, errs.E("vault.open", errs.NotFound, "no such card")
+	}
 	p.amounts[r.Order] = r.Amount
 	res := orders.PaymentResult{IntentID: "pi_" + r.Order}
 	switch r.Method {

@@ -565,8 +565,10 @@ func TestOrderPayments(t *testing.T) {
 	h := holdAs(t, e, buyer, "h", `{"seats":["107-A-1"]}`)
 	o := wantOrder(t, placeOrder(t, e, buyer, "p1", cartOf(h)), 201)
 
+	// A card the vault does not have: 404, the order still open.
+	wantError(t, e.callAs(t, buyer, "POST", orderPath(o.ID, "/pay"), `{"method":"`+pmUnknown+`"}`), 404, "not_found", "")
 	declined := wantOrder(t, e.callAs(t, buyer, "POST", orderPath(o.ID, "/pay"), `{"method":"`+pmDeclined+`"}`), 200)
-	if declined.State != orders.AwaitingPayment || declined.Payment.DeclineCode != "card_declined" || declined.Payment.Attempts != 1 {
+	if declined.State != orders.AwaitingPayment || declined.Payment.DeclineCode != "card_declined" || declined.Payment.Attempts != 2 {
 		t.Fatalf("declined %+v", declined)
 	}
 
@@ -599,7 +601,7 @@ func TestOrderPayments(t *testing.T) {
 	}
 	e.orders.pay.finish3DS(o.ID)
 	ret()
-	if got := wantOrder(t, e.callAs(t, buyer, "GET", orderPath(o.ID), ""), 200); got.State != orders.Confirmed || got.Payment.Attempts != 2 {
+	if got := wantOrder(t, e.callAs(t, buyer, "GET", orderPath(o.ID), ""), 200); got.State != orders.Confirmed || got.Payment.Attempts != 3 {
 		t.Fatalf("after the return: %+v", got)
 	}
 	// A signed-in browser is redirected the same, and a repeat changes
