@@ -61,6 +61,8 @@ func TestOpenAPIExamples(t *testing.T) {
 		"createOrder":              func(b []byte) error { _, err := decodeCart(b, true); return err },
 		"payOrder":                 func(b []byte) error { _, err := decodePay(b); return err },
 		"refundOrder":              func(b []byte) error { _, err := decodeRefund(b); return err },
+		"putPrices":                func(b []byte) error { _, err := pricing.DecodeRules(b); return err },
+		"putVoucher":               func(b []byte) error { _, err := pricing.DecodeVoucher(b); return err },
 	}
 	n := 0
 	checkContent := func(where string, content *orderedmap.Map[string, *v3.MediaType], decode func([]byte) error) {
@@ -225,8 +227,9 @@ func TestAccountSchemasMatchGoTypes(t *testing.T) {
 }
 
 // The orders' schemas are the Go types the orders service answers (an
-// order is orders.View, a quote pricing.Quote) and the edge decodes: the
-// same properties, and required exactly when the field is always sent.
+// order is orders.View, a quote pricing.Quote, a price list
+// pricing.Rules) and the edge decodes: the same properties, and required
+// exactly when the field is always sent.
 func TestOrderSchemasMatchGoTypes(t *testing.T) {
 	c := loadContract(t)
 	for name, v := range map[string]any{
@@ -243,6 +246,18 @@ func TestOrderSchemasMatchGoTypes(t *testing.T) {
 		"OrderList":       ordersapi.List{},
 		"PayRequest":      payBody{},
 		"RefundRequest":   refundBody{},
+		// The price lists' and vouchers' routes.
+		"PriceList":       pricing.Rules{},
+		"PriceFees":       pricing.Fees{},
+		"PriceTax":        pricing.Tax{},
+		"PriceAddOn":      pricing.AddOn{},
+		"DynamicPricing":  pricing.Dynamic{},
+		"SellThroughStep": pricing.SellThroughStep{},
+		"DemandStep":      pricing.DemandStep{},
+		"PriceBound":      pricing.Bound{},
+		"Repricing":       pricing.Repricing{},
+		"PriceChange":     pricing.Change{},
+		"Voucher":         pricing.Voucher{},
 	} {
 		schemaMatchesType(t, name, c.schema(t, name), reflect.TypeOf(v))
 	}

@@ -771,3 +771,89 @@ func TestOrdersUnavailable(t *testing.T) {
 	wantError(t, e.callAs(t, buyer, "POST", quotesPath, cartOf("arena-finals.0.aaaaaaaaaaaaaaaa")), 503, "unavailable", "")
 	wantError(t, e.callAs(t, buyer, "GET", myOrders, ""), 503, "unavailable", "")
 }
+
+// Price lists and vouchers through the edge's admin routes: staff of the
+// event's organizer or an admin write and read an event's prices (a
+// version after the stored one), admins vouchers; quotes price with them.
+// Refused callers and bad bodies never reach the orders service.
+func TestPricesAndVouchers(t *testing.T) {
+	e := newOrdersEnv(t)
+	staff := e.ids.SignedIn(t, identity.RoleStaffPrefix+"national-league")
+	otherStaff := e.ids.SignedIn(t, identity.RoleStaffPrefix+"echoes-live")
+	bearer := func(tok string) []string { return []string{"Authorization", "Bearer " + tok} }
+	const prices = "/v1/admin/events/arena-finals/prices"
+	rules := func(version int, extra string) string {
+		return fmt.Sprintf(`{"event":"arena-finals","version":%d,"currency":"USD",
+			"zones":{"floor":7900,"premium":18900,"standard":9900,"value":4900},
+			"fees":{"per_ticket":350,"per_order":150},"tax":{"rate_bp":0},
+			"on_sale_at":"2026-01-15T10:00:00Z"%s}`, version, extra)
+	}
+	wantError(t, e.callAs(t, adminUser, "GET", prices, ""), 404, "not_found", "")
+	r := e.callAs(t, adminUser, "PUT", prices, rules(1, ""))
+	if r.status != 200 {
+		t.Fatal(r)
+	}
+	if got := decode[pricing.Rules](t, r); got.Version != 1 || got.Fees.PerTicket != 350 {
+		t.Fatalf("written %+v", got)
+	}
+	wantError(t, e.callAs(t, adminUser, "PUT", prices, rules(1, "")), 409, "conflict", pricing.ReasonVersionMismatch)
+	dynamic := `,"dynamic":{"enabled":true,"base":{"floor":7900,"premium":18900,"standard":9900,"value":4900},
+		"sell_through":[{"at_bp":8000,"multiplier_bp":12000}],"floor":{"bp":8000},"ceiling":{"bp":20000},"max_step":{"bp":1000}}`
+	if r := e.call(t, "PUT", prices, rules(2, dynamic), bearer(staff.AccessToken)...); r.status != 200 {
+		t.Fatalf("staff write: %s", r)
+	}
+	got := decode[pricing.Rules](t, e.call(t, "GET", prices, "", bearer(staff.AccessToken)...))
+	if got.Version != 2 || got.Dynamic == nil || !got.Dynamic.Enabled {
+		t.Fatalf("read by staff %+v", got)
+	}
+	if pr := lastRequest[ordersapi.PricesRequest](t, e.orders, ordersapi.OpPricesPut); pr.Event != "arena-finals" {
+		t.Fatalf("prices request %+v", pr)
+	}
+
+	// A voucher, written by an admin (the path's code in any case).
+	r = e.callAs(t, adminUser, "PUT", "/v1/admin/vouchers/spring10", `{"code":"spring10","percent_bp":1000,"max_per_account":1}`)
+	if v := decode[pricing.Voucher](t, r); r.status != 200 || v.Code != "SPRING10" {
+		t.Fatalf("voucher %s", r)
+	}
+	// Quotes price with both.
+	h := holdAs(t, e, buyer, "h", `{"seats":["101-A-1"]}`)
+	q := decode[pricing.Quote](t, e.callAs(t, buyer, "POST", quotesPath, fmt.Sprintf(`{"holds":[%q],"voucher":"Spring10"}`, h)))
+	if q.RulesVersion != 2 || q.Fees.Amount != 500 || q.Discount.Amount != 1890 || q.Total.Amount != 18900+500-1890 || q.Voucher != "SPRING10" {
+		t.Fatalf("quote %+v", q)
+	}
+
+	// Refused by the edge.
+	big := rules(3, `,"x":"`+strings.Repeat("x", pricing.MaxRulesDoc)+`"`)
+	for _, c := range []struct {
+		name, method, target, body string
+		auth                       []string
+		status                     int
+		code                       string
+	}{
+		{"prices anonymous", "GET", prices, "", nil, 401, "unauthorized"},
+		{"prices by a buyer", "GET", prices, "", e.auth(t, buyer), 403, "forbidden"},
+		{"prices by another organizer's staff", "GET", prices, "", bearer(otherStaff.AccessToken), 403, "forbidden"},
+		{"write by another organizer's staff", "PUT", prices, rules(3, ""), bearer(otherStaff.AccessToken), 403, "forbidden"},
+		{"prices of no event", "GET", "/v1/admin/events/nope/prices", "", e.auth(t, adminUser), 404, "not_found"},
+		{"malformed prices", "PUT", prices, `{"event":`, e.auth(t, adminUser), 400, "invalid_request"},
+		{"prices with an unknown field", "PUT", prices, rules(3, `,"discount":1`), e.auth(t, adminUser), 400, "invalid_request"},
+		{"prices with a repricing", "PUT", prices, rules(3, `,"repricing":{"version":3,"at":"2026-01-15T10:00:00Z","changes":[]}`), e.auth(t, adminUser), 400, "invalid_request"},
+		{"a negative fee", "PUT", prices, strings.Replace(rules(3, ""), `"per_ticket":350`, `"per_ticket":-1`, 1), e.auth(t, adminUser), 400, "invalid_request"},
+		{"prices too large", "PUT", prices, big, e.auth(t, adminUser), 413, "too_large"},
+		{"a voucher by staff", "PUT", "/v1/admin/vouchers/X10", `{"code":"X10","percent_bp":1000}`, bearer(staff.AccessToken), 403, "forbidden"},
+		{"a voucher by a buyer", "PUT", "/v1/admin/vouchers/X10", `{"code":"X10","percent_bp":1000}`, e.auth(t, buyer), 403, "forbidden"},
+		{"a voucher of another code", "PUT", "/v1/admin/vouchers/X10", `{"code":"X11","percent_bp":1000}`, e.auth(t, adminUser), 400, "invalid_request"},
+		{"a voucher with both discounts", "PUT", "/v1/admin/vouchers/X10", `{"code":"X10","percent_bp":1000,"amount":100,"currency":"USD"}`, e.auth(t, adminUser), 400, "invalid_request"},
+		{"a malformed voucher", "PUT", "/v1/admin/vouchers/X10", `[]`, e.auth(t, adminUser), 400, "invalid_request"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			before := e.orders.callCount()
+			wantError(t, e.call(t, c.method, c.target, c.body, c.auth...), c.status, c.code, "")
+			if n := e.orders.callCount() - before; n != 0 {
+				t.Fatalf("refused requests reached the orders service (%d calls)", n)
+			}
+		})
+	}
+	// Refused by the orders service: a price list of another event.
+	wantError(t, e.callAs(t, adminUser, "PUT", prices, strings.Replace(rules(3, ""), `"arena-finals"`, `"club-night"`, 1)), 400, "invalid_request", "")
+}
