@@ -2,7 +2,7 @@ GO ?= go
 
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: run test bench bench-http bench-psp lint build devstack-up devstack-down
+.PHONY: run test bench bench-http bench-psp bench-purchase lint build devstack-up devstack-down
 build:
 	$(GO) build -o bin/ticketing ./cmd/ticketing
 
@@ -41,6 +41,13 @@ bench: build
 # The same through the edge's HTTP API.
 bench-http: build
 	./bin/ticketing bench holds --via-http
+
+# Whole purchases through the edge's HTTP API (hold, order, card, pay,
+# confirmed) with the payment service and the gateway simulator, next to
+# plain HTTP holds; then the stores are checked. PG_URL=... keeps orders
+# and payments in PostgreSQL.
+bench-purchase: build
+	./bin/ticketing bench purchase --pg-url "$(PG_URL)"
 
 # The payment gateway simulator: its journal's group commit, and confirms
 # through the gateway client over loopback HTTP, each fsynced.

@@ -11,6 +11,15 @@
 //     franz-go producer and a raw JetStream consumer.
 //   - queue: waiting-room WebSockets held by one edge (a child process),
 //     memory per connection, admission tokens issued and verified.
+//   - auth: access-token checks, sign-ins and refresh rotations next to
+//     raw Ed25519 and argon2id.
+//   - purchase: whole purchases through the edge's HTTP API (hold, order,
+//     pay with a card through the payment service and the gateway
+//     simulator, until confirmed), driven by a child process
+//     (purchase-client), next to plain HTTP holds through the same edge;
+//     then a checker reads the orders, the payment ledger, the gateway's
+//     records and the inventory: no double capture, no disagreement on
+//     money, nothing oversold.
 //
 // --tls and --tracing run the system secured and traced as the production
 // commands do, and compare it with the same run in plaintext without
@@ -65,8 +74,9 @@ import (
 	"github.com/ticketing/ticketing/services/inventory/natsapi"
 )
 
-// Run runs `ticketing bench <name>`: holds, bridge, queue, and the
-// load-generating children they start (holds-client, queue-client).
+// Run runs `ticketing bench <name>`: holds, bridge, queue, auth,
+// purchase, and the load-generating children they start (holds-client,
+// queue-client, purchase-client).
 func Run(ctx context.Context, args []string) error {
 	if len(args) > 0 {
 		switch args[0] {
@@ -82,9 +92,13 @@ func Run(ctx context.Context, args []string) error {
 			return benchQueueClient(ctx, args[1:])
 		case "auth":
 			return benchAuth(ctx, args[1:])
+		case "purchase":
+			return benchPurchase(ctx, args[1:])
+		case "purchase-client":
+			return benchPurchaseClient(ctx, args[1:])
 		}
 	}
-	return errors.New("usage: ticketing bench holds|bridge|queue|auth [flags]; see ticketing bench holds -h")
+	return errors.New("usage: ticketing bench holds|bridge|queue|auth|purchase [flags]; see ticketing bench holds -h")
 }
 
 // Subjects and events of the holds benchmark.
