@@ -448,6 +448,39 @@ func TestCheckoutSlowGatewayHoldsUpNoOtherPayment(t *testing.T) {
 	}
 }
 
+// A void the gateway does not answer holds up no other order's expiry:
+// the saga steps due orders concurrently (one after another, every
+// expiry waited for the stuck void).
+func TestCheckoutExpiriesDoNotWaitForAStuckVoid(t *testing.T) {
+	s := startShop(t, 0)
+	const n = 3
+	ids := make([]string, n)
+	for i := range ids {
+		account := fmt.Sprintf("u_stuck%d", i)
+		o := s.mustOrder(account, s.holdTTL(account, 2+i, 1))
+		ra, err := s.pay(account, o.ID, "4000000000003220")
+		if err != nil || ra.State != orders.RequiresAction {
+			t.Fatalf("challenge: %s %v", ra.State, err)
+		}
+		ids[i] = o.ID
+	}
+	// Every void is done at the gateway, its answer never comes.
+	if err := s.sim.SetFaults(psp.Faults{Seed: 1, Ops: []string{"cancel"}, Timeout: 1, TimeoutHold: psp.Duration(8 * time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	for i, id := range ids {
+		account := fmt.Sprintf("u_stuck%d", i)
+		var o orders.View
+		eventually.True(t, 8*time.Second, "order "+id+" expired", func() bool {
+			o = s.get(account, id)
+			return o.State == orders.Expired
+		})
+		if late := o.History[len(o.History)-1].At.Sub(o.PayBy); late > 4*time.Second {
+			t.Errorf("order %d expired %v after its holds", i, late)
+		}
+	}
+}
+
 // An order not paid before its holds expire ends expired: its seats,
 // voucher use and purchase count are given back.
 func TestCheckoutExpiry(t *testing.T) {

@@ -3,6 +3,7 @@ package orders
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/ticketing/ticketing/internal/errs"
@@ -100,6 +101,8 @@ type Saga struct {
 	// MaxAttempts is how many declined payments an order takes before it
 	// fails. Default 5.
 	MaxAttempts int
+	// StepsInFlight bounds the due orders Run steps at once. Default 32.
+	StepsInFlight int
 }
 
 func (s *Saga) now() time.Time {
@@ -114,6 +117,13 @@ func (s *Saga) log() *slog.Logger {
 		return s.Log
 	}
 	return slog.Default()
+}
+
+func (s *Saga) stepsInFlight() int {
+	if s.StepsInFlight > 0 {
+		return s.StepsInFlight
+	}
+	return 32
 }
 
 func (s *Saga) maxAttempts() int {
@@ -465,19 +475,53 @@ func (s *Saga) finish(o *Order, step Step, out outcome) error {
 }
 
 // Run works off due orders until ctx ends: every tick it lists what is
-// due and steps each.
+// due and steps each on a goroutine of its own, at most StepsInFlight at
+// once and an order not again while its step is under way, so that a
+// step waiting on a slow or lost call (a void the gateway does not
+// answer, a payment service that died with the request) holds up no
+// other order's expiry or compensation. Due orders past the bound wait
+// for a later tick. Run returns once ctx has ended and its steps have.
 func (s *Saga) Run(ctx context.Context, tick time.Duration) {
 	t := time.NewTicker(tick)
 	defer t.Stop()
+	sem := make(chan struct{}, s.stepsInFlight())
+	var (
+		mu   sync.Mutex
+		busy = map[string]bool{}
+		wg   sync.WaitGroup
+	)
+	defer wg.Wait()
 	for {
 		ids, err := s.Store.Due(ctx, s.now(), 256)
 		if err != nil && ctx.Err() == nil {
 			s.log().Warn("listing due orders failed", "err", err)
 		}
+	steps:
 		for _, id := range ids {
-			if _, err := s.Step(ctx, id); err != nil && ctx.Err() == nil {
-				s.log().Warn("order step failed", "order", id, "err", err)
+			mu.Lock()
+			if busy[id] {
+				mu.Unlock()
+				continue
 			}
+			select {
+			case sem <- struct{}{}:
+			default:
+				mu.Unlock()
+				break steps // all steppers busy: the rest at a later tick
+			}
+			busy[id] = true
+			mu.Unlock()
+			wg.Go(func() {
+				defer func() {
+					mu.Lock()
+					delete(busy, id)
+					mu.Unlock()
+					<-sem
+				}()
+				if _, err := s.Step(ctx, id); err != nil && ctx.Err() == nil {
+					s.log().Warn("order step failed", "order", id, "err", err)
+				}
+			})
 		}
 		select {
 		case <-ctx.Done():
