@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -36,6 +37,24 @@ import (
 // MaxWrites is how many writes one transaction may hold (the server's
 // limit on an atomic batch is 1,000).
 const MaxWrites = 1000
+
+// MaxInFlight is how many transactions of one process are open on one
+// bucket at once; more wait their turn. The server keeps at most 50 open
+// batches a stream (and refuses a batch's first message beyond that
+// without a word, so its commit finds the batch incomplete): a few
+// processes at this bound stay under it.
+const MaxInFlight = 16
+
+// inFlight bounds each bucket's open transactions (bucket name → slots).
+var inFlight sync.Map
+
+func slots(bucket string) chan struct{} {
+	if s, ok := inFlight.Load(bucket); ok {
+		return s.(chan struct{})
+	}
+	s, _ := inFlight.LoadOrStore(bucket, make(chan struct{}, MaxInFlight))
+	return s.(chan struct{})
+}
 
 // Enable turns atomic batches on for kv's stream (they are off by default
 // and KeyValueConfig cannot say so). It is idempotent.
@@ -108,10 +127,14 @@ type ack struct {
 }
 
 // The server's error codes that mean a write's expected revision was not
-// the key's (JSStreamWrongLastSequenceErrF and its constant variant).
+// the key's (JSStreamWrongLastSequenceErrF and its constant variant), and
+// that a batch was not taken at all (JSAtomicPublishIncompleteBatchErr,
+// JSAtomicPublishTooManyInflightErr: nothing of it was stored).
 const (
 	errWrongLastSequence      = 10071
 	errWrongLastSequenceConst = 10164
+	errIncompleteBatch        = 10176
+	errTooManyInflight        = 10210
 )
 
 // Commit writes the transaction's writes as one atomic batch over nc: all
@@ -130,24 +153,31 @@ func (t *Tx) Commit(ctx context.Context, nc *nats.Conn) (uint64, error) {
 	case n > MaxWrites:
 		return 0, errs.Errorf(op, errs.Invalid, "%d writes: at most %d in one transaction", n, MaxWrites)
 	}
-	id := nuid.Next()
-	for i, w := range t.writes[:n-1] {
-		if err := nc.PublishMsg(t.msg(id, i, w, false)); err != nil {
+	sl := slots(t.bucket)
+	select {
+	case sl <- struct{}{}:
+	case <-ctx.Done():
+		return 0, errs.E(op, errs.Unavailable, ctx.Err())
+	}
+	defer func() { <-sl }()
+	var a ack
+	for attempt := 0; ; attempt++ {
+		var err error
+		if a, err = t.send(ctx, nc); err != nil {
 			return 0, errs.E(op, errs.Unavailable, err)
 		}
-	}
-	reply, err := nc.RequestMsgWithContext(ctx, t.msg(id, n-1, t.writes[n-1], true))
-	if err != nil {
-		return 0, errs.E(op, errs.Unavailable, err)
-	}
-	var a ack
-	if err := json.Unmarshal(reply.Data, &a); err != nil {
-		return 0, errs.E(op, errs.Other, fmt.Errorf("kvtx: commit answer: %w", err))
-	}
-	if a.Error != nil {
+		if a.Error == nil {
+			break
+		}
 		switch a.Error.ErrCode {
 		case errWrongLastSequence, errWrongLastSequenceConst:
 			return 0, errs.E(op, errs.Conflict, errors.New(a.Error.Description)).WithReason("revision")
+		case errIncompleteBatch, errTooManyInflight:
+			// Not taken at all (the server had no room for the batch):
+			// sending it again applies it once.
+			if attempt < 5 {
+				continue
+			}
 		}
 		return 0, errs.E(op, errs.Unavailable, fmt.Errorf("kvtx: %s (code %d)", a.Error.Description, a.Error.ErrCode))
 	}
@@ -156,6 +186,27 @@ func (t *Tx) Commit(ctx context.Context, nc *nats.Conn) (uint64, error) {
 	}
 	t.last = a.Seq
 	return a.Seq, nil
+}
+
+// send publishes the writes as one batch under a fresh id and returns the
+// commit's answer.
+func (t *Tx) send(ctx context.Context, nc *nats.Conn) (ack, error) {
+	n := len(t.writes)
+	id := nuid.Next()
+	for i, w := range t.writes[:n-1] {
+		if err := nc.PublishMsg(t.msg(id, i, w, false)); err != nil {
+			return ack{}, err
+		}
+	}
+	reply, err := nc.RequestMsgWithContext(ctx, t.msg(id, n-1, t.writes[n-1], true))
+	if err != nil {
+		return ack{}, err
+	}
+	var a ack
+	if err := json.Unmarshal(reply.Data, &a); err != nil {
+		return ack{}, fmt.Errorf("kvtx: commit answer: %w", err)
+	}
+	return a, nil
 }
 
 // Revision is the revision key got from the committed transaction (its
