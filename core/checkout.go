@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -15,6 +16,7 @@ import (
 	"github.com/ticketing/ticketing/internal/lease"
 	"github.com/ticketing/ticketing/internal/outbox"
 	"github.com/ticketing/ticketing/internal/outbox/pgrelay"
+	"github.com/ticketing/ticketing/internal/pause"
 	"github.com/ticketing/ticketing/internal/postgres"
 	"github.com/ticketing/ticketing/internal/supervisor"
 	invapi "github.com/ticketing/ticketing/services/inventory/natsapi"
@@ -106,6 +108,27 @@ func loadDemoPrices(ctx context.Context, store pricing.Store, d *DemoPrices) err
 	return nil
 }
 
+// retried runs f until it succeeds or ctx ends, each attempt bounded to
+// 5 s: a request sent while a cluster elects its meta leader, or while
+// other nodes create the same resources, may go unanswered (as
+// ensureStreams does).
+func retried(ctx context.Context, log *slog.Logger, what string, f func(context.Context) error) error {
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := f(actx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if attempt%4 == 0 {
+			log.Warn("not ready yet; retrying", "what", what, "attempt", attempt, "err", err)
+		}
+		if !pause.For(ctx, 250*time.Millisecond) {
+			return fmt.Errorf("core: %s: %w (last error: %v)", what, ctx.Err(), err)
+		}
+	}
+}
+
 // SagaLease is the lease of the node that runs the saga's timers, the
 // outbox relay and the payment events' consumer.
 const SagaLease = "orders-saga"
@@ -169,11 +192,15 @@ func (c *Core) startCheckout(ctx context.Context, sup *supervisor.Supervisor) er
 		}
 		co.relay = relay.Run
 	} else {
-		if prices, err = pricingkv.Open(ctx, c.JS, pricingkv.Config{Replicas: c.cfg.Streams.Replicas}); err != nil {
+		var kv *orderskv.Store
+		if err := retried(ctx, log, "the pricing and orders buckets", func(ctx context.Context) error {
+			var err error
+			if prices, err = pricingkv.Open(ctx, c.JS, pricingkv.Config{Replicas: c.cfg.Streams.Replicas}); err != nil {
+				return err
+			}
+			kv, err = orderskv.Open(ctx, c.JS, c.NC, orderskv.Config{Replicas: c.cfg.Streams.Replicas, Source: "/core/" + c.cfg.Node.Name + "/orders"})
 			return err
-		}
-		kv, err := orderskv.Open(ctx, c.JS, c.NC, orderskv.Config{Replicas: c.cfg.Streams.Replicas, Source: "/core/" + c.cfg.Node.Name + "/orders"})
-		if err != nil {
+		}); err != nil {
 			return err
 		}
 		store = kv
@@ -201,9 +228,13 @@ func (c *Core) startCheckout(ctx context.Context, sup *supervisor.Supervisor) er
 	if _, err := sup.Add("orders-service", func(context.Context) error { return svc.Stop() }); err != nil {
 		return err
 	}
-	if co.payments, err = c.JS.CreateOrUpdateConsumer(ctx, jsnames.Events, jetstream.ConsumerConfig{
-		Durable: "orders-saga-payments", FilterSubject: natsevents.SubjectPrefix + ">", AckPolicy: jetstream.AckExplicitPolicy,
-		AckWait: 30 * time.Second, MaxAckPending: 1024, DeliverPolicy: jetstream.DeliverNewPolicy,
+	if err := retried(ctx, log, "the saga's payment consumer", func(ctx context.Context) error {
+		var err error
+		co.payments, err = c.JS.CreateOrUpdateConsumer(ctx, jsnames.Events, jetstream.ConsumerConfig{
+			Durable: "orders-saga-payments", FilterSubject: natsevents.SubjectPrefix + ">", AckPolicy: jetstream.AckExplicitPolicy,
+			AckWait: 30 * time.Second, MaxAckPending: 1024, DeliverPolicy: jetstream.DeliverNewPolicy,
+		})
+		return err
 	}); err != nil {
 		return fmt.Errorf("core: the saga's payment consumer: %w", err)
 	}

@@ -81,7 +81,8 @@ func (o *Owner) register() (micro.Service, error) {
 func (o *Owner) handler(which op) micro.HandlerFunc {
 	name := "inventory." + opNames[which]
 	return func(req micro.Request) {
-		c := &call{op: which, req: req, tr: traceCall(req, which)}
+		// Answered later by the writer, on another goroutine: detached.
+		c := &call{op: which, req: microerr.Detach(o.deps.NC, req), tr: traceCall(req, which)}
 		var err error
 		switch which {
 		case opHold:

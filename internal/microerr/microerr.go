@@ -107,13 +107,23 @@ func Concurrent(nc *nats.Conn, h micro.Handler, inFlight int) micro.HandlerFunc 
 	}
 	sem := make(chan struct{}, inFlight)
 	return func(req micro.Request) {
-		d := &detached{nc: nc, subject: req.Subject(), reply: req.Reply(), data: req.Data(), headers: req.Headers()}
+		d := Detach(nc, req)
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem }()
 			h.Handle(d)
 		}()
 	}
+}
+
+// Detach returns req as a request that may be answered from any goroutine
+// at any time, on nc (its service's connection): micro's own request is
+// read by the subscription's goroutine once its handler returns (for the
+// endpoint's error stats), so answering it later from another goroutine
+// races with that read. Errors answered this way are not counted in the
+// endpoint's stats.
+func Detach(nc *nats.Conn, req micro.Request) micro.Request {
+	return &detached{nc: nc, subject: req.Subject(), reply: req.Reply(), data: req.Data(), headers: req.Headers()}
 }
 
 // detached is a request served off its subscription's goroutine: it
