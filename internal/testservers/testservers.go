@@ -61,7 +61,7 @@ func CQLHosts(t testing.TB) []string {
 	return splitList(lookup(t, EnvCQLHosts))
 }
 
-// OpenSearchURL returns the OpenSearch base URL, e.g. http://127.0.0.1:59200.
+// OpenSearchURL returns the OpenSearch base URL, e.g. http://127.0.0.1:29200.
 func OpenSearchURL(t testing.TB) string {
 	t.Helper()
 	return strings.TrimRight(lookup(t, EnvOpenSearchURL), "/")
@@ -75,7 +75,7 @@ func SMTPAddr(t testing.TB) string {
 }
 
 // MailpitURL returns the base URL of Mailpit's REST API, e.g.
-// http://127.0.0.1:58025, where tests read back what SMTPAddr received.
+// http://127.0.0.1:28025, where tests read back what SMTPAddr received.
 func MailpitURL(t testing.TB) string {
 	t.Helper()
 	return strings.TrimRight(lookup(t, EnvMailpitURL), "/")

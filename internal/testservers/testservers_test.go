@@ -151,24 +151,24 @@ func TestCIRequiresServers(t *testing.T) {
 }
 
 func TestListParsing(t *testing.T) {
-	t.Setenv(EnvKafkaBrokers, " 127.0.0.1:59092, ,127.0.0.2:59092 ")
-	t.Setenv(EnvCQLHosts, "127.0.0.1:59042")
-	t.Setenv(EnvOpenSearchURL, "http://127.0.0.1:59200/")
-	t.Setenv(EnvPostgresURL, "postgres://u:p@127.0.0.1:55432/db")
-	t.Setenv(EnvMailpitURL, "http://127.0.0.1:58025/")
-	if got := strings.Join(KafkaBrokers(t), "|"); got != "127.0.0.1:59092|127.0.0.2:59092" {
+	t.Setenv(EnvKafkaBrokers, " 127.0.0.1:29092, ,127.0.0.2:59092 ")
+	t.Setenv(EnvCQLHosts, "127.0.0.1:29042")
+	t.Setenv(EnvOpenSearchURL, "http://127.0.0.1:29200/")
+	t.Setenv(EnvPostgresURL, "postgres://u:p@127.0.0.1:25432/db")
+	t.Setenv(EnvMailpitURL, "http://127.0.0.1:28025/")
+	if got := strings.Join(KafkaBrokers(t), "|"); got != "127.0.0.1:29092|127.0.0.2:59092" {
 		t.Errorf("KafkaBrokers = %q", got)
 	}
-	if got := CQLHosts(t); len(got) != 1 || got[0] != "127.0.0.1:59042" {
+	if got := CQLHosts(t); len(got) != 1 || got[0] != "127.0.0.1:29042" {
 		t.Errorf("CQLHosts = %q", got)
 	}
-	if got := OpenSearchURL(t); got != "http://127.0.0.1:59200" {
+	if got := OpenSearchURL(t); got != "http://127.0.0.1:29200" {
 		t.Errorf("OpenSearchURL = %q", got)
 	}
-	if got := PostgresURL(t); got != "postgres://u:p@127.0.0.1:55432/db" {
+	if got := PostgresURL(t); got != "postgres://u:p@127.0.0.1:25432/db" {
 		t.Errorf("PostgresURL = %q", got)
 	}
-	if got := MailpitURL(t); got != "http://127.0.0.1:58025" {
+	if got := MailpitURL(t); got != "http://127.0.0.1:28025" {
 		t.Errorf("MailpitURL = %q", got)
 	}
 

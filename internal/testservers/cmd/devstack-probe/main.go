@@ -2,13 +2,13 @@
 // it answered, 1 otherwise. compose/devstack polls it to know when a server
 // is ready:
 //
-//	devstack-probe [-timeout 5s] postgres postgres://u:p@127.0.0.1:55432/db
-//	devstack-probe redis 127.0.0.1:56379
-//	devstack-probe kafka 127.0.0.1:59092[,host:port…]
-//	devstack-probe cql 127.0.0.1:59042[,host:port…]
-//	devstack-probe opensearch http://127.0.0.1:59200
-//	devstack-probe smtp 127.0.0.1:51025
-//	devstack-probe mailpit http://127.0.0.1:58025
+//	devstack-probe [-timeout 5s] postgres postgres://u:p@127.0.0.1:25432/db
+//	devstack-probe redis 127.0.0.1:26379
+//	devstack-probe kafka 127.0.0.1:29092[,host:port…]
+//	devstack-probe cql 127.0.0.1:29042[,host:port…]
+//	devstack-probe opensearch http://127.0.0.1:29200
+//	devstack-probe smtp 127.0.0.1:21025
+//	devstack-probe mailpit http://127.0.0.1:28025
 package main
 
 import (
