@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/ticketing/ticketing/services/inventory"
@@ -16,6 +17,7 @@ func killFacts() ktFacts {
 		return ktEvent{id: id, typ: orders.EventTypePrefix + typ, data: s}
 	}
 	o1 := orders.Order{ID: "o1", Event: "ev", State: orders.Confirmed, Tickets: 1, Amounts: orders.Amounts{Currency: "USD", Total: 5000},
+		Voucher: ktVoucher, AddOns: []orders.AddOn{{ID: "parking", Quantity: 1}},
 		Holds: []orders.Hold{{ID: "h1", Quantity: 1}}, Payment: orders.Payment{Captured: 5000},
 		History: []orders.Transition{{To: orders.AwaitingPayment}, {To: orders.Paid}, {To: orders.Confirmed}}}
 	o2 := orders.Order{ID: "o2", Event: "ev", State: orders.Expired, Tickets: 2, Amounts: orders.Amounts{Currency: "USD", Total: 9000},
@@ -38,6 +40,9 @@ func killFacts() ktFacts {
 		kafka:     map[string]int{"e1": 1, "e2": 1, "e3": 1, "e4": 1, "e5": 1, "pay_o1_3": 1},
 		holds:     map[string]inventory.Status{"h1": inventory.Sold, "h2": inventory.Expired},
 		sold:      map[string]int{"ev": 1},
+		redeemed:  map[string]string{"o1": ktVoucher},
+		reserved:  map[string]map[string]int{"o1": {"parking": 1}},
+		stock:     map[string]int{"ev parking": 1},
 		held:      map[string]int{"ev": 0},
 	}
 }
@@ -81,6 +86,18 @@ func TestKillTableCheckerFindsEachBreak(t *testing.T) {
 		}, invMoney},
 		{"the ledger misses the capture", func(f *ktFacts) { delete(f.ledger, "o1") }, invLedger},
 		{"the order misses the capture", func(f *ktFacts) { order(f, "o1", func(o *orders.Order) { o.Payment.Captured = 0 }) }, invLedger},
+		{"an expired order keeps its voucher use", func(f *ktFacts) { f.redeemed["o2"] = ktVoucher }, invExtras},
+		{"a confirmed order's voucher use lost", func(f *ktFacts) { delete(f.redeemed, "o1") }, invExtras},
+		{"a voucher used past its cap", func(f *ktFacts) {
+			for i := range ktFewUses + 1 {
+				id := fmt.Sprintf("x%d", i)
+				f.orders[id] = orders.Order{ID: id, Event: "ev", State: orders.Confirmed, Voucher: ktFewVoucher,
+					History: []orders.Transition{{To: orders.AwaitingPayment}}}
+				f.redeemed[id] = ktFewVoucher
+			}
+		}, invExtras},
+		{"an expired order keeps its add-ons", func(f *ktFacts) { f.reserved["o2"] = map[string]int{"parking": 2} }, invExtras},
+		{"add-on units not given back", func(f *ktFacts) { f.stock["ev parking"] = 3 }, invExtras},
 		{"a transition not in EVENTS", func(f *ktFacts) { f.orderEvents["o1"] = append(f.orderEvents["o1"][:1], f.orderEvents["o1"][2]) }, invEvents},
 		{"transitions out of order in EVENTS", func(f *ktFacts) {
 			e := f.orderEvents["o1"]

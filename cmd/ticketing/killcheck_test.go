@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -35,9 +36,10 @@ const (
 	invEvents         = "EVENTS has each order's transitions, in order"
 	invPayEvents      = "EVENTS has each payment's money movements and last state"
 	invKafka          = "Kafka has exactly the order and payment events of EVENTS"
+	invExtras         = "voucher uses and add-ons kept by paid orders only, within caps"
 )
 
-var killInvariants = []string{invEnded, invDouble, invSeatNoCapture, invCaptureNoOrder, invMoney, invLedger, invEvents, invPayEvents, invKafka}
+var killInvariants = []string{invEnded, invDouble, invSeatNoCapture, invCaptureNoOrder, invMoney, invLedger, invExtras, invEvents, invPayEvents, invKafka}
 
 // ktFacts is what the checker reads, once the saga has settled: the
 // stores, the simulator's records, EVENTS and the inventory.
@@ -55,6 +57,9 @@ type ktFacts struct {
 	eventIDs    map[string]int               // every order and payment event id in EVENTS, with its messages
 	kafka       map[string]int               // order and payment event ids in Kafka, with their records; nil: not read
 	holds       map[string]inventory.Status  // each order's holds, read through the edge
+	redeemed    map[string]string            // voucher uses (pricing_redemptions): order → code
+	reserved    map[string]map[string]int    // add-on reservations: order → add-on → units
+	stock       map[string]int               // add-on units reserved: "<event> <add-on>" → units
 	sold        map[string]int               // per event: sold seats and units (availability)
 	held        map[string]int
 	unsettled   error // what was still moving when the checker gave up waiting
@@ -200,6 +205,9 @@ func (w *killWorkload) readRest(f *ktFacts) error {
 			return fmt.Errorf("Kafka: %w", err)
 		}
 	}
+	if err := w.readExtras(ctx, f); err != nil {
+		return fmt.Errorf("vouchers and add-ons: %w", err)
+	}
 	f.holds = map[string]inventory.Status{}
 	for _, o := range f.orders {
 		for _, h := range o.Holds {
@@ -212,6 +220,51 @@ func (w *killWorkload) readRest(f *ktFacts) error {
 		}
 	}
 	return nil
+}
+
+// readExtras reads the pricing store's voucher uses and add-on
+// reservations (the orders' database).
+func (w *killWorkload) readExtras(ctx context.Context, f *ktFacts) error {
+	f.redeemed, f.reserved, f.stock = map[string]string{}, map[string]map[string]int{}, map[string]int{}
+	rows, err := w.r.orders.Query(ctx, `SELECT code, order_id FROM pricing_redemptions`)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var code, id string
+		if err := rows.Scan(&code, &id); err != nil {
+			rows.Close()
+			return err
+		}
+		f.redeemed[id] = code
+	}
+	rows.Close()
+	if rows, err = w.r.orders.Query(ctx, `SELECT order_id, items FROM pricing_addon_reservations`); err != nil {
+		return err
+	}
+	for rows.Next() {
+		var id string
+		var items map[string]int
+		if err := rows.Scan(&id, &items); err != nil {
+			rows.Close()
+			return err
+		}
+		f.reserved[id] = items
+	}
+	rows.Close()
+	if rows, err = w.r.orders.Query(ctx, `SELECT event, addon, reserved FROM pricing_addon_stock`); err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var ev, addon string
+		var n int
+		if err := rows.Scan(&ev, &addon, &n); err != nil {
+			return err
+		}
+		f.stock[ev+" "+addon] = n
+	}
+	return rows.Err()
 }
 
 // readEvents reads every order and payment event of EVENTS.
@@ -349,7 +402,7 @@ func checkKillTable(f ktFacts) ktResult {
 			fail(invEnded, id, "the buyer was answered with this order, the store has none")
 		}
 	}
-	soldTickets := map[string]int{}
+	soldTickets, stock := map[string]int{}, map[string]int{}
 	ids := make([]string, 0, len(f.orders))
 	for id := range f.orders {
 		ids = append(ids, id)
@@ -423,6 +476,25 @@ func checkKillTable(f ktFacts) ktResult {
 		if o.Payment.Captured != p.Captured || o.Payment.Refunded != p.Refunded {
 			fail(invLedger, id, "the order says captured %d, refunded %d; the ledger %d and %d", o.Payment.Captured, o.Payment.Refunded, p.Captured, p.Refunded)
 		}
+		// What the order took besides seats is kept if it is sold, given
+		// back otherwise.
+		if code, ok := f.redeemed[id]; sold && o.Voucher != "" && code != o.Voucher {
+			fail(invExtras, id, "%s with voucher %s, but its use is not recorded", o.State, o.Voucher)
+		} else if !sold && ok {
+			fail(invExtras, id, "%s, but it keeps a use of voucher %s", o.State, code)
+		}
+		want := map[string]int{}
+		for _, a := range o.AddOns {
+			want[a.ID] += a.Quantity
+			if sold {
+				stock[o.Event+" "+a.ID] += a.Quantity
+			}
+		}
+		if got := f.reserved[id]; sold && !maps.Equal(got, want) {
+			fail(invExtras, id, "%s with add-ons %v, reserved %v", o.State, want, got)
+		} else if !sold && len(got) > 0 {
+			fail(invExtras, id, "%s, but it keeps add-ons %v", o.State, got)
+		}
 		checkOrderEvents(f, o, func(format string, args ...any) { fail(invEvents, id, format, args...) })
 		if hasLedger {
 			checkPaymentEvents(f.payEvents[id], p, func(format string, args ...any) { fail(invPayEvents, id, format, args...) })
@@ -436,6 +508,29 @@ func checkKillTable(f ktFacts) ktResult {
 			if in.AmountReceived > 0 {
 				fail(invCaptureNoOrder, "", "intent %s captured %d for order %q, which does not exist", in.ID, in.AmountReceived, id)
 			}
+		}
+	}
+	uses := map[string]int{}
+	for id, code := range f.redeemed {
+		uses[code]++
+		if _, ok := f.orders[id]; !ok {
+			fail(invExtras, "", "voucher %s is used by order %s, which does not exist", code, id)
+		}
+	}
+	if uses[ktFewVoucher] > ktFewUses {
+		fail(invExtras, "", "voucher %s has %d uses, at most %d", ktFewVoucher, uses[ktFewVoucher], ktFewUses)
+	}
+	for id, items := range f.reserved {
+		if _, ok := f.orders[id]; !ok {
+			fail(invExtras, "", "add-ons %v are reserved for order %s, which does not exist", items, id)
+		}
+	}
+	for k := range maps.Keys(f.stock) {
+		stock[k] += 0
+	}
+	for k, n := range stock {
+		if f.stock[k] != n {
+			fail(invExtras, "", "add-on %s: %d units reserved, %d in paid orders", k, f.stock[k], n)
 		}
 	}
 	for ev, n := range f.sold {

@@ -20,6 +20,7 @@ import (
 	"github.com/ticketing/ticketing/internal/pause"
 	"github.com/ticketing/ticketing/services/orders"
 	"github.com/ticketing/ticketing/services/payment/psp"
+	"github.com/ticketing/ticketing/services/pricing"
 )
 
 // A purchase's script: what the buyer does after the order.
@@ -35,6 +36,15 @@ const (
 	kUnpaid        ktKind = "unpaid"             // never paid: the order expires
 	kCancel        ktKind = "cancelled"          // cancelled by the buyer
 	kRefund        ktKind = "paid-then-refunded" // 4242, then an admin refunds
+)
+
+// The vouchers of the purchases: one for every third, and one of few uses
+// (all buyers together) for every seventh, whose cap the compensations'
+// give-backs must keep right.
+const (
+	ktVoucher    = "KILLTEN"
+	ktFewVoucher = "KILLFEW"
+	ktFewUses    = 8
 )
 
 // ktMix is the purchases' kinds, in turn.
@@ -118,9 +128,24 @@ func newKillWorkload(t *testing.T, r *killRig) *killWorkload {
 	buyer := (&api{t: t, base: "https://" + r.edgeAddr, hc: hc}).signIn(testBuyer)
 	w := &killWorkload{t: t, r: r, buyer: buyer, admin: buyer.asAdmin(), events: []string{"kt-a", "kt-b"},
 		seats: map[string][]string{}, next: map[string]*atomic.Int64{}, orders: map[string]*ktOrder{}, notes: map[string]int{}}
+	admin := w.admin
 	for _, ev := range w.events {
 		w.seats[ev] = buyer.createEvent(ev, 400, 5000, nil)
 		w.next[ev] = &atomic.Int64{}
+		// Fees, a tax and an add-on: what an order gives back when it
+		// ends unpaid is more than its seats.
+		rules := pricing.Rules{Event: ev, Version: 1, Currency: "USD", Zones: map[string]int64{"std": 5000, "ga": 3000},
+			Fees: pricing.Fees{PerTicket: 150, PerOrder: 100}, Tax: pricing.Tax{Region: "US-IL", RateBP: 1025},
+			AddOns:   []pricing.AddOn{{ID: "parking", Name: "Parking", Price: 1500, Capacity: 100_000, MaxPerOrder: 2}},
+			OnSaleAt: time.Now().Add(-time.Hour)}
+		if code, err := admin.do("PUT", "/v1/admin/events/"+ev+"/prices", nil, rules, nil); err != nil || code != 200 {
+			t.Fatalf("prices of %s: HTTP %d %v", ev, code, err)
+		}
+	}
+	for _, v := range []pricing.Voucher{{Code: ktVoucher, PercentBP: 1000}, {Code: ktFewVoucher, Amount: 700, Currency: "USD", MaxUses: ktFewUses}} {
+		if code, err := admin.do("PUT", "/v1/admin/vouchers/"+v.Code, nil, v, nil); err != nil || code != 200 {
+			t.Fatalf("voucher %s: HTTP %d %v", v.Code, code, err)
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -220,11 +245,22 @@ func (w *killWorkload) purchase(n int64) {
 	}
 	var v orders.View
 	key = fmt.Sprintf("kt-order-%d", n)
+	cart := map[string]any{"holds": []string{h.HoldID}}
+	switch {
+	case n%7 == 0:
+		cart["voucher"] = ktFewVoucher
+	case n%3 == 1:
+		cart["voucher"] = ktVoucher
+	}
+	if n%4 == 1 {
+		cart["add_ons"] = []map[string]any{{"id": "parking", "quantity": 1 + n%2}}
+	}
+	var raw json.RawMessage
 	code, err = w.retry(deadline, func() (int, error) {
-		return w.buyer.do("POST", "/v1/orders", map[string]string{"Idempotency-Key": key}, map[string]any{"holds": []string{h.HoldID}}, &v)
+		return w.buyer.do("POST", "/v1/orders", map[string]string{"Idempotency-Key": key}, cart, &raw)
 	})
-	if (code != 201 && code != 200) || v.ID == "" {
-		w.note("order: HTTP %d %v", code, errText(err))
+	if (code != 201 && code != 200) || json.Unmarshal(raw, &v) != nil || v.ID == "" {
+		w.note("order: HTTP %d %v%s", code, errText(err), reasonOf(raw))
 		return
 	}
 	o := &ktOrder{id: v.ID, event: ev, kind: kind, holds: []string{h.HoldID}, tickets: v.Tickets}
