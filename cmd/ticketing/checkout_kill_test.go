@@ -136,6 +136,12 @@ func startKillRig(t *testing.T) *killRig {
 		// A bridge of its own into topics of its own on the devstack's
 		// Kafka, which other tests share.
 		r.brokers = strings.Split(b, ",")
+		pctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := testservers.PingKafka(pctx, r.brokers)
+		cancel()
+		if err != nil {
+			t.Fatalf("%s is set, but Kafka does not answer: %v", testservers.EnvKafkaBrokers, err)
+		}
 		var run [4]byte
 		_, _ = rand.Read(run[:])
 		prefix := "killtable-" + hex.EncodeToString(run[:])

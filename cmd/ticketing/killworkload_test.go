@@ -35,6 +35,7 @@ const (
 	kAbandon       ktKind = "3ds-abandoned"      // 3220: challenge never answered, the order expires
 	kUnpaid        ktKind = "unpaid"             // never paid: the order expires
 	kCancel        ktKind = "cancelled"          // cancelled by the buyer
+	kLate          ktKind = "paid-at-the-wire"   // a seat paid as its hold ends (4242), a rival after the seat every other time
 	kRefund        ktKind = "paid-then-refunded" // 4242, then an admin refunds
 )
 
@@ -49,17 +50,17 @@ const (
 
 // ktMix is the purchases' kinds, in turn.
 var ktMix = []ktKind{kFrictionless, kChallenge, kRefund, kDeclineRetry, kAbandon, kChallenge,
-	kUnpaid, kFrictionless, kRefund, kDecline, kChallengeFail, kCancel}
+	kUnpaid, kFrictionless, kRefund, kDecline, kChallengeFail, kCancel, kLate}
 
 // short reports whether the kind's hold is short: its order is meant to
 // expire.
 func (k ktKind) short() bool {
-	return k == kAbandon || k == kUnpaid || k == kDecline || k == kChallengeFail
+	return k == kAbandon || k == kUnpaid || k == kDecline || k == kChallengeFail || k == kLate
 }
 
 func (k ktKind) cards() []string {
 	switch k {
-	case kFrictionless, kRefund:
+	case kFrictionless, kRefund, kLate:
 		return []string{"4242424242424242"}
 	case kChallenge, kAbandon:
 		return []string{"4000000000003220"}
@@ -229,8 +230,9 @@ func (w *killWorkload) purchase(n int64) {
 		ttl = 4 + int(n%3)
 	}
 	body := map[string]any{"zone": "ga", "quantity": 1 + int(n%3), "ttl_seconds": ttl}
-	if n%4 == 0 {
-		seat := w.seats[ev][int(w.next[ev].Add(1)-1)%len(w.seats[ev])]
+	var seat string
+	if n%4 == 0 || kind == kLate {
+		seat = w.seats[ev][int(w.next[ev].Add(1)-1)%len(w.seats[ev])]
 		body = map[string]any{"seats": []string{seat}, "ttl_seconds": ttl}
 	}
 	deadline := time.Now().Add(time.Duration(ttl) * time.Second / 2)
@@ -270,6 +272,17 @@ func (w *killWorkload) purchase(n int64) {
 	end := v.PayBy.Add(3 * time.Second)
 	switch kind {
 	case kUnpaid:
+	case kLate:
+		// Paid a moment before the hold ends: the payment (slow at the
+		// gateway one time in three) may succeed after the order
+		// expired, and then the seat is sold again if it is free (late:
+		// reheld) or the money goes back (late: refunded): every other
+		// time a rival holds the seat as soon as it is free.
+		pause.For(w.ctx, time.Until(v.PayBy.Add(-250*time.Millisecond)))
+		if n%2 == 0 {
+			w.wg.Go(func() { w.rival(ev, seat, n, v.PayBy) })
+		}
+		w.payFlow(o, rng, end)
 	case kCancel:
 		pause.For(w.ctx, time.Duration(200+rng.IntN(800))*time.Millisecond)
 		code, err := w.retry(end, func() (int, error) { return w.buyer.do("POST", "/v1/orders/"+o.id+"/cancel", nil, nil, nil) })
@@ -323,6 +336,22 @@ func errText(err error) string {
 		}
 	}
 	return s
+}
+
+// rival tries to hold a seat from the moment its hold ends, for 3 s.
+func (w *killWorkload) rival(ev, seat string, n int64, from time.Time) {
+	pause.For(w.ctx, time.Until(from))
+	for i := 0; i < 60 && w.ctx.Err() == nil; i++ {
+		var h holdAnswer
+		code, _ := w.buyer.do("POST", "/v1/events/"+ev+"/holds", map[string]string{"Idempotency-Key": fmt.Sprintf("kt-rival-%d-%d", n, i)},
+			map[string]any{"seats": []string{seat}, "ttl_seconds": 4}, &h)
+		if code == 201 {
+			w.note("rival took the seat")
+			return
+		}
+		pause.For(w.ctx, 50*time.Millisecond)
+	}
+	w.note("rival did not get the seat")
 }
 
 // flow is where paying with one card left the order.
