@@ -289,17 +289,21 @@ type killPoint struct {
 	unfilled []string // steps with no order at the kill
 }
 
-// TestCheckoutKillTable is the checkout's kill table. Buyers purchase
+// TestCheckoutKillTable is the checkout's kill table. 24 buyers purchase
 // concurrently through the edge's HTTP API (hold → order → card at the
-// payment service → pay): frictionless cards, 3-D Secure cards whose
-// challenge the buyer completes, declines, a challenge that declines,
-// challenges abandoned and orders left unpaid to expire on short holds,
-// orders cancelled, orders refunded by an admin. Meanwhile each process
-// is killed in turn (killOrder) at a moment when orders are at each step
-// of the saga (killSteps), kept down a moment, and started again. Then,
-// with everything up and the saga settled, the checker (checkKillTable)
-// proves the invariants over the stores, the simulator and EVENTS, and
-// the table (step × process killed → the orders' outcomes) is logged.
+// payment service → pay), with vouchers and add-ons: frictionless cards,
+// 3-D Secure cards whose challenge the buyer completes, declines, a card
+// declined then another, a challenge that declines, challenges abandoned
+// and orders left unpaid to expire on short holds, seats paid as their
+// holds end (late payments, a rival after the seat), orders cancelled,
+// orders refunded by an admin. Meanwhile each process is killed in turn
+// (killOrder) at a moment when orders are at each step of the saga
+// (killSteps), kept down a moment, and started again. Then, with
+// everything up and the saga settled, the checker (checkKillTable) proves
+// the invariants (killInvariants) over the stores, the simulator, EVENTS
+// and Kafka, and the table (step × process killed → the orders'
+// outcomes) is logged. TICKETING_KILLTABLE_LOGS=dir keeps every process's
+// log.
 func TestCheckoutKillTable(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a multi-process kill test")

@@ -76,10 +76,8 @@ func (k ktKind) cards() []string {
 
 // ktOrder is an order of the workload as its buyer knows it.
 type ktOrder struct {
-	id, event string
-	kind      ktKind
-	holds     []string
-	tickets   int
+	id   string
+	kind ktKind
 
 	mu    sync.Mutex
 	phase string // "pay" while a payment request is in flight, "refund" while a refund is
@@ -265,7 +263,7 @@ func (w *killWorkload) purchase(n int64) {
 		w.note("order: HTTP %d %v%s", code, errText(err), reasonOf(raw))
 		return
 	}
-	o := &ktOrder{id: v.ID, event: ev, kind: kind, holds: []string{h.HoldID}, tickets: v.Tickets}
+	o := &ktOrder{id: v.ID, kind: kind}
 	w.mu.Lock()
 	w.orders[o.id] = o
 	w.mu.Unlock()
