@@ -481,6 +481,37 @@ func TestCheckoutExpiriesDoNotWaitForAStuckVoid(t *testing.T) {
 	}
 }
 
+// A payment tried again while the first attempt's capture is unknown
+// (the gateway took the money, its answer was lost, its webhook is late)
+// finds the capture, not an error: the order is confirmed, once.
+func TestCheckoutPayAgainAfterALostCapture(t *testing.T) {
+	s := startShop(t, 0)
+	o := s.mustOrder("u_lost", s.hold("u_lost", 1))
+	if err := s.sim.SetFaults(psp.Faults{Seed: 1, Ops: []string{"confirm"}, ErrorAfter: 1,
+		WebhookDelay: 1, WebhookDelayBy: psp.Duration(30 * time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.pay("u_lost", o.ID, "4242424242424242"); !errs.Is(errs.Unavailable, err) {
+		t.Fatalf("the first payment, its answer lost: %v", err)
+	}
+	if n := s.capture(); n != 5000 {
+		t.Fatalf("the gateway captured %d", n)
+	}
+	if err := s.sim.SetFaults(psp.Faults{Seed: 1, WebhookDelay: 1, WebhookDelayBy: psp.Duration(30 * time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	again, err := s.pay("u_lost", o.ID, "4242424242424242")
+	if err != nil {
+		t.Fatalf("paying again: %v", err)
+	}
+	if again.State != orders.Confirmed {
+		again = s.waitState("u_lost", o.ID, orders.Confirmed)
+	}
+	if p := s.ledger(o.ID); captures(p) != 1 || p.Captured != 5000 || s.capture() != 5000 {
+		t.Fatalf("ledger %+v, the gateway %d", p, s.capture())
+	}
+}
+
 // An order not paid before its holds expire ends expired: its seats,
 // voucher use and purchase count are given back.
 func TestCheckoutExpiry(t *testing.T) {
