@@ -24,6 +24,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/ticketing/ticketing/bridge/kafka"
 	"github.com/ticketing/ticketing/internal/eventually"
 	"github.com/ticketing/ticketing/internal/postgres"
 	"github.com/ticketing/ticketing/internal/testservers"
@@ -80,10 +81,12 @@ type killRig struct {
 	orders     *pgxpool.Pool // the orders database, for snapshots and the checker
 	payments   *pgxpool.Pool // the payment service's
 	logs       int           // logs kept (keepLog)
-	// brokers and topic: the Kafka the bridge mirrors EVENTS into, when
-	// the devstack's is configured (TICKETING_KAFKA_BROKERS); nil: none.
+	// brokers and topic: the Kafka the bridge mirrors EVENTS into (the
+	// devstack's when TICKETING_KAFKA_BROKERS says so, else an embedded
+	// broker), named by kafka.
 	brokers []string
 	topic   string
+	kafka   string
 	bridge  *proc
 }
 
@@ -132,9 +135,10 @@ func startKillRig(t *testing.T) *killRig {
 		"--payment-pg-url", r.pg.url("payments"), "--keyring-file", keyring, "--log-format", "text")
 	r.edge = startProc(t, "edge", nil, "edge", "--name", "edge-kill", "--http", r.edgeAddr,
 		"--hubs", "nats-leaf://"+r.core.leafAddr, "--secrets", testSecrets.Dir, "--no-limits", "--log-format", "text")
+	// A bridge of its own, into topics of its own: on the devstack's
+	// Kafka when it is configured (other tests share it), else on a
+	// Kafka-protocol broker in the test process (kfake).
 	if b := strings.TrimSpace(os.Getenv(testservers.EnvKafkaBrokers)); b != "" {
-		// A bridge of its own into topics of its own on the devstack's
-		// Kafka, which other tests share.
 		r.brokers = strings.Split(b, ",")
 		pctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		_, err := testservers.PingKafka(pctx, r.brokers)
@@ -142,14 +146,26 @@ func startKillRig(t *testing.T) *killRig {
 		if err != nil {
 			t.Fatalf("%s is set, but Kafka does not answer: %v", testservers.EnvKafkaBrokers, err)
 		}
-		var run [4]byte
-		_, _ = rand.Read(run[:])
-		prefix := "killtable-" + hex.EncodeToString(run[:])
-		r.topic = prefix + ".events"
-		r.bridge = startProc(t, "bridge", nil, "bridge", "--name", "bridge-kill", "--nats", "tls://"+r.core.natsAddr,
-			"--secrets", testSecrets.Dir, "--brokers", b, "--ops", freeAddr(t), "--partitions", "2",
-			"--routes", "ticketing.inventory.="+prefix+".inventory", "--default-topic", r.topic, "--log-format", "text")
+		r.kafka = "Kafka at " + b
+	} else {
+		broker, err := kafka.StartEmbedded(kafka.EmbeddedConfig{DataDir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = broker.Shutdown(ctx)
+		})
+		r.brokers, r.kafka = broker.Brokers(), "an embedded broker (kfake; no TICKETING_KAFKA_BROKERS)"
 	}
+	var run [4]byte
+	_, _ = rand.Read(run[:])
+	prefix := "killtable-" + hex.EncodeToString(run[:])
+	r.topic = prefix + ".events"
+	r.bridge = startProc(t, "bridge", nil, "bridge", "--name", "bridge-kill", "--nats", "tls://"+r.core.natsAddr,
+		"--secrets", testSecrets.Dir, "--brokers", strings.Join(r.brokers, ","), "--ops", freeAddr(t), "--partitions", "2",
+		"--routes", "ticketing.inventory.="+prefix+".inventory", "--default-topic", r.topic, "--log-format", "text")
 	for _, v := range []string{victimPSP, victimPayment, victimEdge} {
 		r.waitUp(v)
 	}

@@ -56,6 +56,7 @@ type ktFacts struct {
 	duplicates  int                          // order events met more than once in EVENTS
 	eventIDs    map[string]int               // every order and payment event id in EVENTS, with its messages
 	kafka       map[string]int               // order and payment event ids in Kafka, with their records; nil: not read
+	kafkaName   string                       // which Kafka
 	holds       map[string]inventory.Status  // each order's holds, read through the edge
 	redeemed    map[string]string            // voucher uses (pricing_redemptions): order → code
 	reserved    map[string]map[string]int    // add-on reservations: order → add-on → units
@@ -201,6 +202,7 @@ func (w *killWorkload) readRest(f *ktFacts) error {
 		return fmt.Errorf("EVENTS: %w", err)
 	}
 	if w.r.brokers != nil {
+		f.kafkaName = w.r.kafka
 		if err := w.readKafka(ctx, f); err != nil {
 			return fmt.Errorf("Kafka: %w", err)
 		}
@@ -684,13 +686,13 @@ func killTable(kills []killPoint, f ktFacts, res ktResult) string {
 	for _, e := range f.payEvents {
 		payEvents += len(e)
 	}
-	kafka := "Kafka not read (no TICKETING_KAFKA_BROKERS)"
+	kafka := "Kafka not read"
 	if f.kafka != nil {
 		records := 0
 		for _, n := range f.kafka {
 			records += n
 		}
-		kafka = fmt.Sprintf("Kafka: %d records of %d order and payment events", records, len(f.kafka))
+		kafka = fmt.Sprintf("Kafka (%s): %d records of %d order and payment events", f.kafkaName, records, len(f.kafka))
 	}
 	fmt.Fprintf(&b, "gateway: %d intents, %d refunds; ledger: %d payments; EVENTS: %d order events (%d repeated deliveries of one id), %d payment events; %s\n",
 		intents, refunds, len(f.ledger), events, f.duplicates, payEvents, kafka)
