@@ -481,6 +481,37 @@ func TestCheckoutExpiriesDoNotWaitForAStuckVoid(t *testing.T) {
 	}
 }
 
+// A payment tried again while the first attempt's capture is unknown
+// (the gateway took the money, its answer was lost, its webhook is late)
+// finds the capture, not an error: the order is confirmed, once.
+func TestCheckoutPayAgainAfterALostCapture(t *testing.T) {
+	s := startShop(t, 0)
+	o := s.mustOrder("u_lost", s.hold("u_lost", 1))
+	if err := s.sim.SetFaults(psp.Faults{Seed: 1, Ops: []string{"confirm"}, ErrorAfter: 1,
+		WebhookDelay: 1, WebhookDelayBy: psp.Duration(30 * time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.pay("u_lost", o.ID, "4242424242424242"); !errs.Is(errs.Unavailable, err) {
+		t.Fatalf("the first payment, its answer lost: %v", err)
+	}
+	if n := s.capture(); n != 5000 {
+		t.Fatalf("the gateway captured %d", n)
+	}
+	if err := s.sim.SetFaults(psp.Faults{Seed: 1, WebhookDelay: 1, WebhookDelayBy: psp.Duration(30 * time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	again, err := s.pay("u_lost", o.ID, "4242424242424242")
+	if err != nil {
+		t.Fatalf("paying again: %v", err)
+	}
+	if again.State != orders.Confirmed {
+		again = s.waitState("u_lost", o.ID, orders.Confirmed)
+	}
+	if p := s.ledger(o.ID); captures(p) != 1 || p.Captured != 5000 || s.capture() != 5000 {
+		t.Fatalf("ledger %+v, the gateway %d", p, s.capture())
+	}
+}
+
 // An order not paid before its holds expire ends expired: its seats,
 // voucher use and purchase count are given back.
 func TestCheckoutExpiry(t *testing.T) {
@@ -559,6 +590,102 @@ func TestCheckoutLatePayment(t *testing.T) {
 			}
 			if st := s.holdStatus("u_erin", h.HoldID); st != want {
 				t.Fatalf("the hold is %s, want %s", st, want)
+			}
+		})
+	}
+}
+
+// A late payment takes again what its order's end gave back, its
+// voucher's use and its add-ons, as it takes its seats again; when they
+// are gone meanwhile (another order used the voucher's one use, or took
+// the add-on's last unit) the money goes back.
+func TestCheckoutLatePaymentTakesItsExtrasAgain(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		rival  string // what another order takes once the late order has expired
+		want   orders.State
+		reason string
+	}{
+		{"voucher and add-on free: reheld", "", orders.Confirmed, ""},
+		{"voucher used meanwhile: refunded", "voucher", orders.Refunded, "extras_taken"},
+		{"add-on sold meanwhile: refunded", "add-on", orders.Refunded, "extras_taken"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startShop(t, 0)
+			ctx := context.Background()
+			store := s.core.Checkout.Prices.Store
+			if err := store.PutRules(ctx, pricing.Rules{Event: shopEvent, Version: 1, Currency: "USD",
+				Zones:    map[string]int64{"floor": 5000, "stalls": 8000},
+				AddOns:   []pricing.AddOn{{ID: "locker", Name: "Locker", Price: 700, Capacity: 1, MaxPerOrder: 1}},
+				OnSaleAt: time.Now().Add(-time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+			if err := store.PutVoucher(ctx, pricing.Voucher{Code: "ONCE", Amount: 500, Currency: "USD", MaxUses: 1}); err != nil {
+				t.Fatal(err)
+			}
+			order := func(account, voucher string, locker bool, h inventory.Hold) (orders.View, error) {
+				r := orders.CreateRequest{QuoteRequest: orders.QuoteRequest{Account: account, Voucher: voucher, Holds: []string{h.HoldID}},
+					IdemKey: fmt.Sprintf("%s:order-%d", account, s.held.Add(1)), Fingerprint: "fp", Channel: "web"}
+				if locker {
+					r.AddOns = []pricing.AddOnItem{{ID: "locker", Quantity: 1}}
+				}
+				out, err := s.orders.Create(ctx, r)
+				return out.Order, err
+			}
+			h := s.holdTTL("u_erin", 2, 0, "s-A-1")
+			o, err := order("u_erin", "once", true, h)
+			if err != nil || o.Voucher != "ONCE" || len(o.AddOns) != 1 {
+				t.Fatalf("order: %+v %v", o, err)
+			}
+			// The payment's intent is made slowly: the order expires
+			// meanwhile, with no intent to void, and gives back its seat,
+			// voucher use and add-on; then the payment succeeds.
+			if err := s.sim.SetFaults(psp.Faults{Seed: 1, Ops: []string{"create"}, Slow: 1, SlowLatency: psp.Duration(6 * time.Second)}); err != nil {
+				t.Fatal(err)
+			}
+			paid := make(chan error, 1)
+			go func() {
+				_, err := s.pay("u_erin", o.ID, "4242424242424242")
+				paid <- err
+			}()
+			eventually.Nil(t, 10*time.Second, func() error {
+				got, err := s.core.Checkout.Saga.Store.Get(ctx, o.ID)
+				if err == nil && (got.State != orders.Expired || len(got.Todo) > 0) {
+					err = fmt.Errorf("order %s owing %v", got.State, got.Todo)
+				}
+				return err
+			})
+			switch tc.rival {
+			case "voucher":
+				if _, err := order("u_frank", "once", false, s.hold("u_frank", 1)); err != nil {
+					t.Fatalf("the voucher's freed use: %v", err)
+				}
+			case "add-on":
+				if _, err := order("u_frank", "", true, s.hold("u_frank", 1)); err != nil {
+					t.Fatalf("the freed add-on: %v", err)
+				}
+			}
+			if err := <-paid; err != nil {
+				t.Fatalf("the late payment: %v", err)
+			}
+			done := s.waitState("u_erin", o.ID, tc.want)
+			if done.Reason != tc.reason && tc.reason != "" {
+				t.Fatalf("reason %q, want %q: %+v", done.Reason, tc.reason, done)
+			}
+			// Whoever holds the voucher's one use and the add-on's one
+			// unit, nobody else gets them.
+			if _, err := order("u_gail", "once", false, s.hold("u_gail", 1)); errs.ReasonOf(err) != orders.ReasonVoucherRefused && tc.rival != "add-on" {
+				t.Fatalf("the voucher's one use taken twice: %v", err)
+			}
+			if _, err := order("u_gail", "", true, s.hold("u_gail", 1)); errs.ReasonOf(err) != orders.ReasonAddOnsSoldOut && tc.rival != "voucher" {
+				t.Fatalf("the add-on's one unit taken twice: %v", err)
+			}
+			if tc.want == orders.Confirmed {
+				if st := s.holdStatus("u_erin", h.HoldID); st != inventory.Sold || done.Late != orders.LateReheld {
+					t.Fatalf("late %q, the hold %s", done.Late, st)
+				}
+			} else if done.Late != orders.LateRefunded || done.Payment.Refunded != done.Payment.Captured {
+				t.Fatalf("refunded: late %q, %+v", done.Late, done.Payment)
 			}
 		})
 	}

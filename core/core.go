@@ -278,6 +278,10 @@ func ensureStreams(ctx context.Context, js jetstream.JetStream, cfg streams.Conf
 		set, err := streams.Ensure(actx, js, cfg)
 		cancel()
 		if err == nil {
+			if set.EventsAsync {
+				log.Warn("EVENTS was made flushing events asynchronously: a crash of this node may lose events it acknowledged; " +
+					"recreate the stream, once the bridge has mirrored it, to have each event stored before it is acknowledged")
+			}
 			return set, nil
 		}
 		if attempt%4 == 0 {

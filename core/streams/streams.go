@@ -119,10 +119,15 @@ func (c *Config) Validate() error {
 type Set struct {
 	Inventory jetstream.Stream
 	Events    jetstream.Stream
-	Leases    jetstream.KeyValue
-	Catalog   jetstream.KeyValue
-	Secrets   jetstream.KeyValue
-	Snapshots jetstream.ObjectStore
+	// EventsAsync: EVENTS was made before its events were written before
+	// they are acknowledged, and still flushes them asynchronously (a
+	// crash may lose acknowledged events); recreate it, once the bridge
+	// has mirrored it, to change that.
+	EventsAsync bool
+	Leases      jetstream.KeyValue
+	Catalog     jetstream.KeyValue
+	Secrets     jetstream.KeyValue
+	Snapshots   jetstream.ObjectStore
 	// Queue is the waiting room's state (services/queue/natskv);
 	// AdmissionKeys the admission token signing keys (internal/keyring/natskv).
 	Queue         jetstream.KeyValue
@@ -168,16 +173,15 @@ func Ensure(ctx context.Context, js jetstream.JetStream, c Config) (*Set, error)
 	if err != nil {
 		return nil, fmt.Errorf("streams: %s: %w", Inventory, err)
 	}
-	// Domain events are derived from the durable logs and can be derived
-	// again, so a single node flushes them asynchronously: the log is the
-	// record. Replicated streams get their durability from the quorum (the
-	// server then syncs on flush rather than per message, and refuses the
-	// async mode).
-	persist := jetstream.AsyncPersistMode
-	if c.Replicas > 1 {
-		persist = jetstream.DefaultPersistMode
-	}
-	s.Events, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	// An event EVENTS acknowledges must be stored: its publishers forget
+	// it then (the orders' outbox relays delete their entries, the
+	// payment service publishes once after its ledger write) and the
+	// bridge's checkpoint is a stream sequence, which a lost tail would
+	// hand to the next events, skipped then as mirrored. So a single node
+	// writes (and, sync_interval always, syncs) each event before it
+	// acknowledges it; replicated streams have it from the quorum.
+	// Flushed asynchronously, a killed node lost acknowledged events.
+	events := jetstream.StreamConfig{
 		Name:        jsnames.Events,
 		Description: "domain events (CloudEvents), mirrored to Kafka by the bridge",
 		Subjects:    []string{jsnames.EventsSubjPx + ">"},
@@ -188,8 +192,15 @@ func Ensure(ctx context.Context, js jetstream.JetStream, c Config) (*Set, error)
 		MaxBytes:    c.EventsMaxSize,
 		AllowDirect: true,
 		Duplicates:  c.EventsDedupe,
-		PersistMode: persist,
-	})
+		PersistMode: jetstream.DefaultPersistMode,
+	}
+	// A stream made before with asynchronous flushes keeps them: a
+	// stream's persist mode cannot change in place (EventsAsync says so;
+	// the core warns).
+	if old, err := js.Stream(ctx, jsnames.Events); err == nil && old.CachedInfo().Config.PersistMode == jetstream.AsyncPersistMode {
+		events.PersistMode, s.EventsAsync = jetstream.AsyncPersistMode, true
+	}
+	s.Events, err = js.CreateOrUpdateStream(ctx, events)
 	if err != nil {
 		return nil, fmt.Errorf("streams: %s: %w", jsnames.Events, err)
 	}

@@ -90,8 +90,8 @@ type Late string
 
 // The outcomes of a late payment.
 const (
-	LateReheld   Late = "reheld"   // the same seats were free and were sold
-	LateRefunded Late = "refunded" // they were not: the money went back
+	LateReheld   Late = "reheld"   // the same seats were free and were sold, the voucher's use and add-ons taken again
+	LateRefunded Late = "refunded" // some were not to be had: the money went back
 )
 
 // Hold is one of an order's seat holds, as the inventory reported it when

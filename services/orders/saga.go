@@ -8,6 +8,7 @@ import (
 
 	"github.com/ticketing/ticketing/internal/errs"
 	"github.com/ticketing/ticketing/services/inventory"
+	"github.com/ticketing/ticketing/services/pricing"
 )
 
 // Inventory is what the saga asks of the inventory's partition owners.
@@ -85,6 +86,16 @@ type Payments interface {
 type Extras interface {
 	Unredeem(ctx context.Context, voucher, order string) error
 	ReleaseAddOns(ctx context.Context, event, order string) error
+	// Redeem takes a use of the voucher for the account's order (again:
+	// a late payment of an order whose end gave it back), as at at; a
+	// repeat is a no-op (pricing.Store.Redeem).
+	Redeem(ctx context.Context, voucher, account, order string, at time.Time) error
+	// ReserveAddOns reserves the order's add-ons (again) within the
+	// capacity of each; a repeat is a no-op (pricing.Store.ReserveAddOns).
+	ReserveAddOns(ctx context.Context, event, order string, items []pricing.AddOnItem, capacity map[string]int) error
+	// Rules is the event's price list, whose add-ons' capacity the
+	// reservation keeps to.
+	Rules(ctx context.Context, event string) (pricing.Rules, error)
 }
 
 // Saga carries orders through their steps. Its methods may run on any
@@ -367,8 +378,8 @@ func (s *Saga) Step(ctx context.Context, id string) (Order, error) {
 // done.
 type outcome struct {
 	payment   *PaymentResult
-	lost      bool // confirm: the seats could not be sold
-	reclaimed bool // confirm: a hold that had ended was sold again
+	lost      string // confirm: why the order cannot be sold (seats_taken, extras_taken); "" when it can
+	reclaimed bool   // confirm: a hold that had ended was sold again
 }
 
 // do performs one step against the other services.
@@ -404,6 +415,19 @@ func (s *Saga) do(ctx context.Context, o *Order, step Step) (outcome, error) {
 			}
 		}
 	case StepConfirm:
+		if o.Late != "" {
+			// Paid after the order ended: what its end gave back (or was
+			// about to), its voucher's use and its add-ons, is taken
+			// again as its seats are, or the money goes back.
+			lost, err := s.retake(ctx, o)
+			if err != nil {
+				return out, err
+			}
+			if lost {
+				out.lost = "extras_taken"
+				break
+			}
+		}
 		now := s.now()
 		for _, h := range o.Holds {
 			_, err := s.Inventory.Confirm(ctx, inventory.ConfirmRequest{HoldID: h.ID, OrderID: o.ID, Reclaim: true})
@@ -413,7 +437,7 @@ func (s *Saga) do(ctx context.Context, o *Order, step Step) (outcome, error) {
 					out.reclaimed = true
 				}
 			case errs.Is(errs.Conflict, err) || errs.Is(errs.NotFound, err):
-				out.lost = true
+				out.lost = "seats_taken"
 			default:
 				return out, err
 			}
@@ -441,6 +465,41 @@ func (s *Saga) do(ctx context.Context, o *Order, step Step) (outcome, error) {
 	return out, nil
 }
 
+// retake takes a late-paid order's voucher use (as when the order was
+// made) and add-ons again. It reports lost when they are no longer to be
+// had: the voucher used up by others meanwhile or gone, the add-ons sold
+// out or gone from the price list.
+func (s *Saga) retake(ctx context.Context, o *Order) (lost bool, err error) {
+	// A refusal is an answer (lost), any other error a failure to retry.
+	answer := func(err error) (bool, error) {
+		for _, k := range []errs.Kind{errs.Conflict, errs.NotFound, errs.Invalid, errs.Mismatch, errs.Gone, errs.Forbidden} {
+			if errs.Is(k, err) {
+				return true, nil
+			}
+		}
+		return false, err
+	}
+	if o.Voucher != "" {
+		if err := s.Extras.Redeem(ctx, o.Voucher, o.Account, o.ID, o.Created); err != nil {
+			return answer(err)
+		}
+	}
+	if len(o.AddOns) > 0 {
+		rules, err := s.Extras.Rules(ctx, o.Event)
+		if err != nil {
+			return answer(err)
+		}
+		items := make([]pricing.AddOnItem, len(o.AddOns))
+		for i, a := range o.AddOns {
+			items[i] = pricing.AddOnItem{ID: a.ID, Quantity: a.Quantity}
+		}
+		if err := s.Extras.ReserveAddOns(ctx, o.Event, o.ID, items, rules.AddOnCapacity()); err != nil {
+			return answer(err)
+		}
+	}
+	return false, nil
+}
+
 // finish marks step done on the freshest order with what it learnt, and
 // makes the transition it leads to.
 func (s *Saga) finish(o *Order, step Step, out outcome) error {
@@ -457,11 +516,11 @@ func (s *Saga) finish(o *Order, step Step, out outcome) error {
 			return o.Move(Paid, "payment_succeeded:void", now)
 		}
 	case StepConfirm:
-		if out.lost {
-			// Some seat is gone: whatever this order sold is freed and
-			// the money goes back.
-			o.Late, o.Reason = LateRefunded, "seats_taken"
-			return o.Move(Refunding, "seats_taken", now)
+		if out.lost != "" {
+			// Some seat, the voucher's use or an add-on is gone: whatever
+			// this order took is given back and so is the money.
+			o.Late, o.Reason = LateRefunded, out.lost
+			return o.Move(Refunding, out.lost, now)
 		}
 		if o.Late != "" || out.reclaimed {
 			o.Late = LateReheld

@@ -33,6 +33,11 @@ type Gateway interface {
 	VerifyWebhook(body []byte, signature string, now time.Time) (WebhookEvent, error)
 }
 
+// ReasonIntentUnexpectedState refines errs.Invalid from the gateway: the
+// intent's status does not allow the operation (a confirm of an intent
+// that succeeded or was canceled).
+const ReasonIntentUnexpectedState = "payment_intent_unexpected_state"
+
 // IntentStatus is a payment intent's status, as the gateway names it.
 type IntentStatus string
 

@@ -121,6 +121,17 @@ func (s *Service) Pay(ctx context.Context, r PayRequest) (Payment, error) {
 	}
 	in, err := s.Gateway.ConfirmIntent(ctx, p.IntentID, ConfirmRequest{Card: card, ReturnURL: r.ReturnURL,
 		IdempotencyKey: fmt.Sprintf("confirm:%s:%d", p.OrderID, r.Attempt)})
+	if errs.Is(errs.Invalid, err) && errs.ReasonOf(err) == ReasonIntentUnexpectedState {
+		// The intent is past confirming: an earlier attempt whose answer
+		// was lost captured it (or it was voided). What it is, is the
+		// answer.
+		if in, gerr := s.Gateway.GetIntent(ctx, p.IntentID); gerr == nil && (in.Status == Succeeded || in.Status == Canceled) {
+			if err := s.Vault.ForgetCVC(ctx, r.Method); err != nil {
+				s.log().Warn("CVC not forgotten", "order", p.OrderID, "err", err)
+			}
+			return s.apply(ctx, p.OrderID, in, SourceSync, nil)
+		}
+	}
 	if err != nil {
 		return p, err
 	}
