@@ -527,6 +527,9 @@ func printPurchase(r PurchaseReport) {
 	fmt.Printf("  ledger: %d payments, net captured %d; gateway: %d intents, net captured %d; inventory sold %d of %d\n",
 		ck.LedgerPayments, ck.LedgerNet, ck.GatewayIntents, ck.GatewayNet, ck.Sold, ck.Capacity)
 	fmt.Printf("  double captures: %d   ledger mismatches: %d   oversold: %d\n", r.DoubleCaptures, r.LedgerMismatches, r.Oversold)
+	if ck.StaleStatus > 0 {
+		fmt.Printf("  confirmed orders showing a payment status other than succeeded: %d\n", ck.StaleStatus)
+	}
 	if ck.FirstProblem != "" {
 		fmt.Printf("  first problem: %s\n", ck.FirstProblem)
 	}

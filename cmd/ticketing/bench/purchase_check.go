@@ -58,6 +58,11 @@ type PurchaseCheck struct {
 	SoldUnordered int `json:"sold_without_confirmed_order"`
 	OrderedUnsold int `json:"confirmed_not_sold"`
 
+	// StaleStatus: confirmed orders whose payment status (what the order
+	// shows of it) is not "succeeded": a payment event older than the
+	// capture applied after it. Not money: counted apart.
+	StaleStatus int `json:"confirmed_payment_status_stale"`
+
 	FirstProblem string `json:"first_problem,omitempty"`
 }
 
@@ -220,6 +225,9 @@ func comparePurchases(all map[string]orders.Order, ledger map[string]payment.Pay
 		}
 		sold := o.State == orders.Confirmed || o.State == orders.Fulfilled
 		if sold {
+			if o.Payment.Status != string(orders.PaymentSucceeded) {
+				c.StaleStatus++
+			}
 			c.Confirmed++
 			c.ConfirmedTickets += o.Tickets
 			c.ConfirmedTotal += o.Amounts.Total
