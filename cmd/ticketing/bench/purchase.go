@@ -87,7 +87,8 @@ type PurchaseReport struct {
 	SystemCPU float64 `json:"system_cpu_seconds"`
 	ClientCPU float64 `json:"client_cpu_seconds"`
 	// SettleSeconds is how long the checker waited after the run for
-	// the saga and the webhooks to finish.
+	// the stores to agree (the saga, the payment events and the webhooks
+	// to finish), at most a minute.
 	SettleSeconds float64 `json:"settle_seconds"`
 }
 
@@ -384,11 +385,10 @@ func purchaseOnce(ctx context.Context, o purchaseOpts) (PurchaseReport, error) {
 	o.status("checking the orders, the payment ledger, the gateway's records and the inventory …")
 	ck := &purchaseChecker{c: c, sim: sim, inv: inv, event: event, seats: o.seats}
 	start := time.Now()
-	ck.settle(ctx, cr.Orders, 60*time.Second)
-	rep.SettleSeconds = time.Since(start).Seconds()
-	if err := ck.check(ctx, &rep.Check); err != nil {
+	if err := ck.settle(ctx, cr.Orders, 60*time.Second, &rep.Check); err != nil {
 		return rep, fmt.Errorf("purchase check: %w", err)
 	}
+	rep.SettleSeconds = time.Since(start).Seconds()
 	rep.DoubleCaptures, rep.LedgerMismatches, rep.Oversold = rep.Check.DoubleCaptures(), rep.Check.LedgerMismatches(), rep.Check.Oversold()
 	return rep, nil
 }
