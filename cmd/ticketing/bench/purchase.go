@@ -50,6 +50,9 @@ type PurchaseReport struct {
 	// Store is where orders, prices and the payment ledger and vault
 	// were kept: "jetstream" or "postgres" (--pg-url).
 	Store string `json:"store"`
+	// Postgres: with --pg-url, how durable the server makes a commit
+	// (the run asks synchronous_commit on; fsync is the server's).
+	Postgres *pgDurability `json:"postgres,omitempty"`
 	// Hold is what each purchase held: "ga" (one GA ticket) or "seats"
 	// (one reserved seat).
 	Hold        string `json:"hold"`
@@ -84,7 +87,8 @@ type PurchaseReport struct {
 	SystemCPU float64 `json:"system_cpu_seconds"`
 	ClientCPU float64 `json:"client_cpu_seconds"`
 	// SettleSeconds is how long the checker waited after the run for
-	// the saga and the webhooks to finish.
+	// the stores to agree (the saga, the payment events and the webhooks
+	// to finish), at most a minute.
 	SettleSeconds float64 `json:"settle_seconds"`
 }
 
@@ -244,10 +248,15 @@ func purchaseOnce(ctx context.Context, o purchaseOpts) (PurchaseReport, error) {
 		// earlier run (another keyring) or of ticketing dev is never met,
 		// and the database does not grow run after run.
 		var drop func()
-		if pgURL, drop, err = benchSchema(ctx, o.pgURL, "bench_purchase_"+run); err != nil {
+		var d pgDurability
+		if pgURL, d, drop, err = benchSchema(ctx, o.pgURL, "bench_purchase_"+run); err != nil {
 			return rep, err
 		}
 		defer drop()
+		rep.Postgres = &d
+		if d.Fsync != "on" {
+			o.status("warning: this PostgreSQL runs with fsync %s: its commits are not durable", d.Fsync)
+		}
 	}
 	secret := func(prefix string) string {
 		var b [16]byte
@@ -376,26 +385,29 @@ func purchaseOnce(ctx context.Context, o purchaseOpts) (PurchaseReport, error) {
 	o.status("checking the orders, the payment ledger, the gateway's records and the inventory …")
 	ck := &purchaseChecker{c: c, sim: sim, inv: inv, event: event, seats: o.seats}
 	start := time.Now()
-	ck.settle(ctx, cr.Orders, 60*time.Second)
-	rep.SettleSeconds = time.Since(start).Seconds()
-	if err := ck.check(ctx, &rep.Check); err != nil {
+	if err := ck.settle(ctx, cr.Orders, 60*time.Second, &rep.Check); err != nil {
 		return rep, fmt.Errorf("purchase check: %w", err)
 	}
+	rep.SettleSeconds = time.Since(start).Seconds()
 	rep.DoubleCaptures, rep.LedgerMismatches, rep.Oversold = rep.Check.DoubleCaptures(), rep.Check.LedgerMismatches(), rep.Check.Oversold()
 	return rep, nil
 }
 
 // benchSchema creates a schema in the database at pgURL and returns the
-// URL with it as the search path, and what drops it.
-func benchSchema(ctx context.Context, pgURL, schema string) (string, func(), error) {
+// URL with it as the search path and synchronous_commit on (a commit
+// waits for its WAL flush, whatever the server's default), the server's
+// fsync and synchronous_commit as the run's connections have them, and
+// what drops the schema.
+func benchSchema(ctx context.Context, pgURL, schema string) (string, pgDurability, func(), error) {
+	var d pgDurability
 	pool, err := postgres.Open(ctx, postgres.Config{URL: pgURL, MaxConns: 1, ApplicationName: "ticketing-bench"})
 	if err != nil {
-		return "", nil, err
+		return "", d, nil, err
 	}
 	ident := pgx.Identifier{schema}.Sanitize()
 	if _, err := pool.Exec(ctx, "CREATE SCHEMA "+ident); err != nil {
 		pool.Close()
-		return "", nil, fmt.Errorf("bench schema: %w", err)
+		return "", d, nil, fmt.Errorf("bench schema: %w", err)
 	}
 	drop := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -405,18 +417,41 @@ func benchSchema(ctx context.Context, pgURL, schema string) (string, func(), err
 		}
 		pool.Close()
 	}
+	params := [][2]string{{"search_path", schema}, {"synchronous_commit", "on"}}
 	if strings.HasPrefix(pgURL, "postgres://") || strings.HasPrefix(pgURL, "postgresql://") {
 		u, err := url.Parse(pgURL)
 		if err != nil {
 			drop()
-			return "", nil, err
+			return "", d, nil, err
 		}
 		q := u.Query()
-		q.Set("search_path", schema)
+		for _, p := range params {
+			q.Set(p[0], p[1])
+		}
 		u.RawQuery = q.Encode()
-		return u.String(), drop, nil
+		pgURL = u.String()
+	} else {
+		for _, p := range params { // key=value form
+			pgURL += " " + p[0] + "=" + p[1]
+		}
 	}
-	return pgURL + " search_path=" + schema, drop, nil // key=value form
+	// The settings as the run's connections see them.
+	check, err := postgres.Open(ctx, postgres.Config{URL: pgURL, MaxConns: 1, ApplicationName: "ticketing-bench"})
+	if err == nil {
+		err = check.QueryRow(ctx, "SELECT current_setting('fsync'), current_setting('synchronous_commit')").Scan(&d.Fsync, &d.SynchronousCommit)
+		check.Close()
+	}
+	if err != nil {
+		drop()
+		return "", d, nil, fmt.Errorf("bench schema: %w", err)
+	}
+	return pgURL, d, drop, nil
+}
+
+// pgDurability is how durable the server makes a commit.
+type pgDurability struct {
+	Fsync             string `json:"fsync"`
+	SynchronousCommit string `json:"synchronous_commit"`
 }
 
 // seedBuyers creates the buyers' accounts (verified, with one password),
@@ -449,7 +484,11 @@ func printPurchase(r PurchaseReport) {
 		card = "(the buyer's card) "
 	}
 	fmt.Printf("purchases through the edge's HTTP API: hold (%s) → order → %spay (frictionless card) → confirmed\n", r.Hold, card)
-	fmt.Printf("orders, prices, payments in %s; %d in flight, %d buyers; every write durable (fsync), the gateway simulator's journal too\n\n", r.Store, r.Concurrency, r.Buyers)
+	durable := "every write durable (fsync), the gateway simulator's journal too"
+	if r.Postgres != nil && r.Postgres.Fsync != "on" {
+		durable = "every write durable (fsync) but PostgreSQL's: the server runs with fsync " + r.Postgres.Fsync
+	}
+	fmt.Printf("orders, prices, payments in %s; %d in flight, %d buyers; %s\n\n", r.Store, r.Concurrency, r.Buyers, durable)
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "run\tper second\tp50 ms\tp99 ms\terrors\t")
 	fmt.Fprintf(w, "purchases (confirmed)\t%.0f\t%.1f\t%.1f\t%d\t\n", r.Purchases.PerSec, r.Purchases.P50ms, r.Purchases.P99ms, r.Purchases.Errors)
@@ -488,6 +527,9 @@ func printPurchase(r PurchaseReport) {
 	fmt.Printf("  ledger: %d payments, net captured %d; gateway: %d intents, net captured %d; inventory sold %d of %d\n",
 		ck.LedgerPayments, ck.LedgerNet, ck.GatewayIntents, ck.GatewayNet, ck.Sold, ck.Capacity)
 	fmt.Printf("  double captures: %d   ledger mismatches: %d   oversold: %d\n", r.DoubleCaptures, r.LedgerMismatches, r.Oversold)
+	if ck.StaleStatus > 0 {
+		fmt.Printf("  confirmed orders showing a payment status other than succeeded: %d\n", ck.StaleStatus)
+	}
 	if ck.FirstProblem != "" {
 		fmt.Printf("  first problem: %s\n", ck.FirstProblem)
 	}
