@@ -11,8 +11,8 @@ import (
 	"github.com/ticketing/ticketing/services/catalog"
 )
 
-// AdmissionTokenHeader carries the admission token on hold requests for an
-// event whose waiting room is on.
+// AdmissionTokenHeader carries the admission token on hold and order
+// requests for an event whose waiting room is on.
 const AdmissionTokenHeader = "Admission-Token"
 
 // Gate is what the hold endpoint needs when an event's waiting room is on:
@@ -26,27 +26,22 @@ type Gate interface {
 	// Redeem and Unredeem are admission.Verifier's.
 	Redeem(ctx context.Context, token, eventID, subject, use string, now time.Time) (admission.Claims, error)
 	Unredeem(ctx context.Context, c admission.Claims, use string) error
+	// Admitted is admission.Verifier's: the token admitted the session,
+	// also some time after its expiry (its holds outlive it); nothing is
+	// spent.
+	Admitted(ctx context.Context, token, eventID, subject string, now time.Time) (admission.Claims, error)
 }
 
 // admit redeems the request's admission token for a hold on e when e's
 // waiting room is on; use is the hold's idempotency key. It returns nil
 // claims when no token is needed. Every outcome is counted by reason.
 func (a *API) admit(c *fiber.Ctx, e catalog.Event, use string) (*admission.Claims, error) {
-	const op = "edge.admission"
 	if !e.Queue {
 		return nil, nil
 	}
-	if a.deps.Gate == nil {
-		return nil, a.refuse(errs.E(op, errs.Unavailable, "this edge checks no admission tokens").WithReason("admission_unavailable"))
-	}
-	session := c.Cookies(SessionCookie)
-	if !validSession(session) {
-		return nil, a.refuse(errs.E(op, errs.Unauthorized,
-			"this event has a waiting room: join it first (the queue session cookie is missing)").WithReason("session_missing"))
-	}
-	subject, ok := a.deps.Gate.Subject(e.ID, session)
-	if !ok {
-		return nil, a.refuse(errs.E(op, errs.Unavailable, "the event's waiting room is not loaded yet").WithReason("admission_unavailable"))
+	subject, err := a.admissionSubject(c, e)
+	if err != nil {
+		return nil, err
 	}
 	ctx, cancel := a.ctx(c)
 	defer cancel()
@@ -56,6 +51,46 @@ func (a *API) admit(c *fiber.Ctx, e catalog.Event, use string) (*admission.Claim
 	}
 	a.countAdmission("ok")
 	return &claims, nil
+}
+
+// admitted checks, for an order of holds on e when e's waiting room is
+// on, that the request's admission token admitted the caller's session
+// (the token that let the holds be placed: it is not spent again, and is
+// taken for a while after its expiry, see admission.Config.AdmittedFor).
+func (a *API) admitted(c *fiber.Ctx, e catalog.Event) error {
+	if !e.Queue {
+		return nil
+	}
+	subject, err := a.admissionSubject(c, e)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := a.ctx(c)
+	defer cancel()
+	if _, err := a.deps.Gate.Admitted(ctx, c.Get(AdmissionTokenHeader), e.ID, subject, time.Now()); err != nil {
+		return a.refuse(err)
+	}
+	a.countAdmission("ok")
+	return nil
+}
+
+// admissionSubject is the admission-token subject of the request's
+// waiting-room session at e.
+func (a *API) admissionSubject(c *fiber.Ctx, e catalog.Event) (string, error) {
+	const op = "edge.admission"
+	if a.deps.Gate == nil {
+		return "", a.refuse(errs.E(op, errs.Unavailable, "this edge checks no admission tokens").WithReason("admission_unavailable"))
+	}
+	session := c.Cookies(SessionCookie)
+	if !validSession(session) {
+		return "", a.refuse(errs.E(op, errs.Unauthorized,
+			"this event has a waiting room: join it first (the queue session cookie is missing)").WithReason("session_missing"))
+	}
+	subject, ok := a.deps.Gate.Subject(e.ID, session)
+	if !ok {
+		return "", a.refuse(errs.E(op, errs.Unavailable, "the event's waiting room is not loaded yet").WithReason("admission_unavailable"))
+	}
+	return subject, nil
 }
 
 // giveBack returns a redeemed token after the core refused the hold for

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -11,12 +12,17 @@ import (
 
 	"github.com/ticketing/ticketing/internal/keyring"
 	"github.com/ticketing/ticketing/services/admission"
+	ordersapi "github.com/ticketing/ticketing/services/orders/natsapi"
 )
 
 // testGate is the waiting room as the hold endpoint sees it: a session's
 // subject, and a real admission verifier over an in-memory spent store.
 type testGate struct {
 	*admission.Verifier
+}
+
+func (g testGate) Admitted(_ context.Context, token, eventID, subject string, now time.Time) (admission.Claims, error) {
+	return g.Verifier.Admitted(token, eventID, subject, now)
 }
 
 func (testGate) Subject(eventID, session string) (string, bool) {
@@ -145,4 +151,87 @@ func TestAdmissionWithoutGate(t *testing.T) {
 	e := newEnv(t)
 	r := e.callAs(t, buyer, "POST", "/v1/events/arena-onsale/holds", `{"seats":["101-A-1"]}`, "Idempotency-Key", "k")
 	wantError(t, r, http.StatusServiceUnavailable, "unavailable", "admission_unavailable")
+}
+
+// An order of holds on an event whose waiting room is on shows the
+// admission token that let the holds be placed (from the same session);
+// it is not spent again, and it is taken for a while after its expiry
+// (the holds outlive it). Refused orders never reach the orders service.
+func TestAdmissionTokenOnOrders(t *testing.T) {
+	ring, signer := newTestSigner(t)
+	spent, err := admission.NewMemorySpentStore(admission.MemorySpentConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ver, err := admission.NewVerifier(ring, spent, admission.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := testGate{ver}
+	e := newEnvWith(t, func(_ *Config, d *Deps) { d.Gate = gate })
+	const event, session, other = "arena-onsale", "AAAAAAAAAAAAAAAAAAAAAA", "BBBBBBBBBBBBBBBBBBBBBB"
+	subject, _ := gate.Subject(event, session)
+	now := time.Now()
+	issue := func(at time.Time) string {
+		t.Helper()
+		tok, _, err := signer.Issue(event, subject, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	token := issue(now)
+	r := e.callAs(t, buyer, "POST", "/v1/events/"+event+"/holds", `{"seats":["101-A-1"]}`,
+		"Idempotency-Key", "h-1", AdmissionTokenHeader, token, "Cookie", SessionCookie+"="+session)
+	if r.status != http.StatusCreated {
+		t.Fatalf("hold: %s", r)
+	}
+	hold := decode[HoldCreated](t, r).HoldID
+	order := func(key, token, sess string) result {
+		t.Helper()
+		h := []string{"Idempotency-Key", key}
+		if token != "" {
+			h = append(h, AdmissionTokenHeader, token)
+		}
+		if sess != "" {
+			h = append(h, "Cookie", SessionCookie+"="+sess)
+		}
+		return e.callAs(t, buyer, "POST", ordersPath, cartOf(hold), h...)
+	}
+	creates := func() int {
+		e.orders.mu.Lock()
+		defer e.orders.mu.Unlock()
+		n := 0
+		for _, c := range e.orders.calls {
+			if c.op == ordersapi.OpCreate {
+				n++
+			}
+		}
+		return n
+	}
+	for i, tc := range []struct {
+		name, token, session string
+		status               int
+		code, reason         string
+	}{
+		{"no session cookie", token, "", http.StatusUnauthorized, "unauthorized", "session_missing"},
+		{"no token", "", session, http.StatusUnauthorized, "unauthorized", admission.ReasonMissing},
+		{"another session's cookie", token, other, http.StatusForbidden, "forbidden", admission.ReasonWrongSession},
+		{"expired longer ago than a hold lives", issue(now.Add(-time.Hour)), session, http.StatusGone, "gone", admission.ReasonExpired},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			wantError(t, order(fmt.Sprint("o-case-", i), tc.token, tc.session), tc.status, tc.code, tc.reason)
+		})
+	}
+	if n := creates(); n != 0 {
+		t.Fatalf("refused orders reached the orders service %d times", n)
+	}
+	// The token the hold spent admits its order; so does one of the same
+	// session that expired a few minutes ago.
+	if r := order("o-1", token, session); r.status != http.StatusCreated {
+		t.Fatalf("order with the hold's token: %s", r)
+	}
+	if r := order("o-1", issue(now.Add(-15*time.Minute)), session); r.status != http.StatusOK {
+		t.Fatalf("the same order again with a token expired 5 minutes ago: %s", r)
+	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ticketing/ticketing/internal/errs"
 	"github.com/ticketing/ticketing/services/identity"
+	"github.com/ticketing/ticketing/services/inventory"
 	"github.com/ticketing/ticketing/services/orders"
 	ordersapi "github.com/ticketing/ticketing/services/orders/natsapi"
 	"github.com/ticketing/ticketing/services/pricing"
@@ -168,6 +169,9 @@ func (a *API) createOrder(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if err := a.orderAdmitted(c, b.Holds); err != nil {
+		return err
+	}
 	channel := who.Channel
 	if channel == "" {
 		channel = "web"
@@ -189,6 +193,31 @@ func (a *API) createOrder(c *fiber.Ctx) error {
 		status = fiber.StatusOK
 	}
 	return c.Status(status).JSON(out.Order)
+}
+
+// orderAdmitted checks the admission token of an order whose holds are
+// on an event with a waiting room (see admitted). A hold id names its
+// event; one the edge cannot place is left to the orders service to
+// refuse.
+func (a *API) orderAdmitted(c *fiber.Ctx, holds []string) error {
+	seen := ""
+	for _, h := range holds {
+		p, ok := inventory.PartitionOfHold(h)
+		if !ok {
+			continue
+		}
+		ev := p[:strings.LastIndexByte(p, '.')]
+		if ev == seen {
+			continue
+		}
+		seen = ev
+		if e, _, ok := a.deps.Catalog.Event(ev); ok {
+			if err := a.admitted(c, e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // orderID is the path's order id, bounded.

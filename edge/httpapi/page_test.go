@@ -271,6 +271,10 @@ func (g *roomGate) Redeem(_ context.Context, token, eventID, subject, _ string, 
 
 func (g *roomGate) Unredeem(context.Context, admission.Claims, string) error { return nil }
 
+func (g *roomGate) Admitted(ctx context.Context, token, eventID, subject string, now time.Time) (admission.Claims, error) {
+	return g.Redeem(ctx, token, eventID, subject, "", now)
+}
+
 func (r *fakeRoom) status(state string, position, ahead int) map[string]any {
 	st := map[string]any{"type": "status", "event_id": "arena-finals", "state": state, "position": position,
 		"ahead": ahead, "likely_sold_out": false, "on_sale_at": "2026-01-15T10:00:00Z"}

@@ -48,6 +48,16 @@ func (g *Gate) Redeem(ctx context.Context, token, eventID, subject, use string, 
 	return c, err
 }
 
+// Admitted is admission.Verifier.Admitted, checking a token of an unknown
+// key again after fetching the keys (see Keys).
+func (g *Gate) Admitted(ctx context.Context, token, eventID, subject string, now time.Time) (admission.Claims, error) {
+	c, err := g.Verifier.Admitted(token, eventID, subject, now)
+	if errs.ReasonOf(err) == admission.ReasonUnknownKey && g.Keys != nil && g.Keys.RefreshForUnknown(ctx, now) {
+		return g.Verifier.Admitted(token, eventID, subject, now)
+	}
+	return c, err
+}
+
 // Unredeem is admission.Verifier.Unredeem.
 func (g *Gate) Unredeem(ctx context.Context, c admission.Claims, use string) error {
 	return g.Verifier.Unredeem(ctx, c, use)

@@ -533,3 +533,38 @@ func TestMemorySpentBounded(t *testing.T) {
 		t.Fatalf("%d entries kept, want at most 16", s.Len())
 	}
 }
+
+// Admitted accepts a token after its expiry for AdmittedFor (its holds
+// outlive it) and spends nothing; every other check still applies.
+func TestAdmittedOutlivesTheToken(t *testing.T) {
+	f := newFixture(t)
+	tok := f.issue(t, "e1", "s1", t0)
+	exp := t0.Add(10 * time.Minute)
+	if _, err := f.ver.Verify(tok, "e1", "s1", exp.Add(time.Minute)); errs.ReasonOf(err) != admission.ReasonExpired {
+		t.Fatalf("Verify after expiry = %v, want %s", err, admission.ReasonExpired)
+	}
+	for _, at := range []time.Time{t0, exp.Add(time.Minute), exp.Add(30 * time.Minute)} {
+		if _, err := f.ver.Admitted(tok, "e1", "s1", at); err != nil {
+			t.Errorf("Admitted at exp%+v: %v", at.Sub(exp), err)
+		}
+	}
+	// Beyond AdmittedFor and the clock skew, and for another event or
+	// session, it is refused.
+	for _, c := range []struct {
+		event, session string
+		at             time.Time
+		reason         string
+	}{
+		{"e1", "s1", exp.Add(31 * time.Minute), admission.ReasonExpired},
+		{"e2", "s1", t0, admission.ReasonWrongEvent},
+		{"e1", "s2", t0, admission.ReasonWrongSession},
+	} {
+		if _, err := f.ver.Admitted(tok, c.event, c.session, c.at); errs.ReasonOf(err) != c.reason {
+			t.Errorf("Admitted(%s, %s, exp%+v) = %v, want %s", c.event, c.session, c.at.Sub(exp), err, c.reason)
+		}
+	}
+	// Nothing was spent: the token still redeems.
+	if _, err := f.ver.Redeem(context.Background(), tok, "e1", "s1", "hold-1", t0); err != nil {
+		t.Fatalf("Redeem after Admitted: %v", err)
+	}
+}

@@ -37,6 +37,11 @@ type Config struct {
 	// signed and the node that verifies, applied to nbf, iat and exp.
 	// Default 30s; at most 5m. Negative means none.
 	ClockSkew time.Duration
+	// AdmittedFor is how long after its expiry a token still shows that
+	// its session was admitted (Verifier.Admitted): orders name holds the
+	// token admitted, and holds outlive it. Default 30m (the longest a
+	// hold lives); at most 2h. Negative means not at all.
+	AdmittedFor time.Duration
 	// MaxTokenBytes refuses longer tokens before anything is decoded.
 	// Default 1024; between 512 and 4096. A token with the longest ids
 	// (MaxIDBytes) and names needs about 900.
@@ -66,6 +71,12 @@ func (c *Config) Defaults() {
 	if c.MaxTokenBytes == 0 {
 		c.MaxTokenBytes = 1024
 	}
+	switch {
+	case c.AdmittedFor == 0:
+		c.AdmittedFor = 30 * time.Minute
+	case c.AdmittedFor < 0:
+		c.AdmittedFor = 0
+	}
 }
 
 // Validate checks the config after Defaults.
@@ -76,6 +87,8 @@ func (c *Config) Validate() error {
 		return errs.Errorf(op, errs.Invalid, "issuer must be 1 to %d printable bytes", maxNameBytes)
 	case !validName(c.Audience):
 		return errs.Errorf(op, errs.Invalid, "audience must be 1 to %d printable bytes", maxNameBytes)
+	case c.AdmittedFor > 2*time.Hour:
+		return errs.Errorf(op, errs.Invalid, "admitted-for %v is above 2h", c.AdmittedFor)
 	case c.MaxTTL > time.Hour:
 		return errs.Errorf(op, errs.Invalid, "max TTL %v is above 1h", c.MaxTTL)
 	case c.TTL < 10*time.Second || c.TTL > c.MaxTTL:

@@ -176,7 +176,16 @@ func NewVerifier(keys keyring.KeySource, spent SpentStore, cfg Config) (*Verifie
 // Verify checks that token is a valid admission of session to event at
 // now, without using it up. Errors are *errs.Error with a Reason*.
 func (v *Verifier) Verify(token, eventID, sessionID string, now time.Time) (Claims, error) {
-	return v.verify(token, eventID, sessionID, now)
+	return v.verify(token, eventID, sessionID, now, 0)
+}
+
+// Admitted checks that token admitted session to event, like Verify, but
+// accepts it up to Config.AdmittedFor after its expiry, without using it
+// up: an order names holds that the token admitted, and holds outlive
+// their token. A token whose key was retired longer ago than the key
+// ring's VerifyFor is refused (ReasonUnknownKey).
+func (v *Verifier) Admitted(token, eventID, sessionID string, now time.Time) (Claims, error) {
+	return v.verify(token, eventID, sessionID, now, v.cfg.AdmittedFor)
 }
 
 // Redeem verifies token like Verify and then spends it for one use (the
@@ -191,7 +200,7 @@ func (v *Verifier) Redeem(ctx context.Context, token, eventID, sessionID, use st
 	if v.spent == nil {
 		return Claims{}, errs.E(op, errs.Other, "verifier has no spent store")
 	}
-	c, err := v.verify(token, eventID, sessionID, now)
+	c, err := v.verify(token, eventID, sessionID, now, 0)
 	if err != nil {
 		return Claims{}, err
 	}
@@ -219,8 +228,9 @@ func (v *Verifier) Unredeem(ctx context.Context, c Claims, use string) error {
 	return v.spent.Unspend(ctx, c.ID, use)
 }
 
-// verify does the work; it decodes into stack buffers.
-func (v *Verifier) verify(token, eventID, sessionID string, now time.Time) (Claims, error) {
+// verify does the work; it decodes into stack buffers. A token expired
+// less than late ago is accepted.
+func (v *Verifier) verify(token, eventID, sessionID string, now time.Time, late time.Duration) (Claims, error) {
 	if token == "" {
 		return Claims{}, errMissing
 	}
@@ -256,7 +266,7 @@ func (v *Verifier) verify(token, eventID, sessionID string, now time.Time) (Clai
 	if !ok {
 		return Claims{}, errMalformed
 	}
-	return v.checkClaims(&c, k.KID(), eventID, sessionID, now)
+	return v.checkClaims(&c, k.KID(), eventID, sessionID, now, late)
 }
 
 // slowHeader parses a header that is not byte-for-byte one this system
@@ -289,7 +299,7 @@ func slowHeader(keys *keyring.PublicKeys, hseg []byte) (*keyring.Key, error) {
 	return k, nil
 }
 
-func (v *Verifier) checkClaims(w *rawClaims, kid, eventID, sessionID string, now time.Time) (Claims, error) {
+func (v *Verifier) checkClaims(w *rawClaims, kid, eventID, sessionID string, now time.Time, late time.Duration) (Claims, error) {
 	if len(w.jti) != jtiLen || len(w.sub) == 0 || len(w.evt) == 0 || w.iat <= 0 || w.nbf <= 0 || w.exp <= 0 {
 		return Claims{}, errMalformed
 	}
@@ -307,7 +317,7 @@ func (v *Verifier) checkClaims(w *rawClaims, kid, eventID, sessionID string, now
 	if t+skew < w.nbf*1e9 || t+skew < w.iat*1e9 {
 		return Claims{}, errNotYetValid
 	}
-	if t-skew >= w.exp*1e9 {
+	if t-skew-int64(late) >= w.exp*1e9 {
 		return Claims{}, errExpired
 	}
 	if string(w.evt) != eventID {

@@ -239,7 +239,12 @@
       state("ordering", "Placing your order…");
       let r;
       for (let n = 0; ; n++) {
-        r = await tk.call("POST", "/v1/orders", body, { headers: { "Idempotency-Key": attempt.key } });
+        // On an event with a waiting room the order shows the admission
+        // that let its holds be placed (the select page keeps it).
+        const headers = { "Idempotency-Key": attempt.key };
+        const admitted = load("tq_admitted:" + ev);
+        if (admitted) headers["Admission-Token"] = admitted;
+        r = await tk.call("POST", "/v1/orders", body, { headers });
         // No answer, or the service was away: the same request again.
         const again = r.status === 0 || r.status === 502 || r.status === 503 || r.status === 504;
         if (!again || n >= 3) break;

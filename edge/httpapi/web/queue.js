@@ -486,6 +486,9 @@
           try {
             sessionStorage.setItem("tq_hold:" + ev, JSON.stringify(h));
             sessionStorage.removeItem(tokenKey(ev)); // an admission is good for one hold
+            // … and the checkout's order shows it again (it is not spent
+            // twice: the edge checks it admitted this session).
+            if (admission && admission.token) sessionStorage.setItem("tq_admitted:" + ev, JSON.stringify(admission.token));
           } catch (e) { /* nothing to keep it in */ }
           admission = null;
           keepHold(h);
