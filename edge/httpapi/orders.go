@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -230,18 +231,21 @@ func orderID(c *fiber.Ctx, op string) (string, error) {
 }
 
 func (a *API) getOrder(c *fiber.Ctx) error {
-	return a.onOrder(c, "edge.get_order", func(ctx context.Context, svc Orders, r ordersapi.OrderRequest) (orders.View, error) {
-		return svc.Get(ctx, r)
+	return a.onOrder(c, "edge.get_order", 0, func(ctx context.Context, svc Orders, id string) (orders.View, error) {
+		return svc.Get(ctx, ordersapi.OrderRequest{Account: callerOf(c).Subject, ID: id})
 	})
 }
 
 func (a *API) cancelOrder(c *fiber.Ctx) error {
-	return a.onOrder(c, "edge.cancel_order", func(ctx context.Context, svc Orders, r ordersapi.OrderRequest) (orders.View, error) {
-		return svc.Cancel(ctx, r)
+	return a.onOrder(c, "edge.cancel_order", 0, func(ctx context.Context, svc Orders, id string) (orders.View, error) {
+		return svc.Cancel(ctx, ordersapi.OrderRequest{Account: callerOf(c).Subject, ID: id})
 	})
 }
 
-func (a *API) onOrder(c *fiber.Ctx, op string, f func(context.Context, Orders, ordersapi.OrderRequest) (orders.View, error)) error {
+// onOrder answers what f makes of the path's order: the orders service,
+// the order id and a context of the edge's timeout (or of timeout, when
+// not 0: a payment waits for the gateway) are f's.
+func (a *API) onOrder(c *fiber.Ctx, op string, timeout time.Duration, f func(context.Context, Orders, string) (orders.View, error)) error {
 	svc, err := a.orders(op)
 	if err != nil {
 		return err
@@ -251,12 +255,29 @@ func (a *API) onOrder(c *fiber.Ctx, op string, f func(context.Context, Orders, o
 		return err
 	}
 	ctx, cancel := a.ctx(c)
+	if timeout > 0 {
+		cancel()
+		ctx, cancel = context.WithTimeout(c.UserContext(), timeout)
+	}
 	defer cancel()
-	v, err := f(ctx, svc, ordersapi.OrderRequest{Account: callerOf(c).Subject, ID: id})
+	v, err := f(ctx, svc, id)
 	if err != nil {
 		return err
 	}
 	return c.JSON(v)
+}
+
+// decodeOrderBody decodes and bounds the small body of an order route
+// (pay, refund), then has check judge it.
+func decodeOrderBody[T any](op string, raw []byte, check func(*T) error) (T, error) {
+	var b T
+	if len(raw) > maxOrderBody {
+		return b, errs.E(op, errs.TooLarge, "the body is too large")
+	}
+	if err := decodeStrict(op, raw, &b); err != nil {
+		return b, err
+	}
+	return b, check(&b)
 }
 
 // payBody is the body of POST /v1/orders/{id}/pay.
@@ -267,45 +288,28 @@ type payBody struct {
 
 func decodePay(raw []byte) (payBody, error) {
 	const op = "edge.pay"
-	var b payBody
-	if len(raw) > maxOrderBody {
-		return b, errs.E(op, errs.TooLarge, "the body is too large")
-	}
-	if err := decodeStrict(op, raw, &b); err != nil {
-		return b, err
-	}
-	if b.Method == "" || len(b.Method) > maxMethodLen {
-		return b, errs.Errorf(op, errs.Invalid, "method: the card's token, 1-%d characters", maxMethodLen)
-	}
-	return b, nil
+	return decodeOrderBody(op, raw, func(b *payBody) error {
+		if b.Method == "" || len(b.Method) > maxMethodLen {
+			return errs.Errorf(op, errs.Invalid, "method: the card's token, 1-%d characters", maxMethodLen)
+		}
+		return nil
+	})
 }
 
 func (a *API) payOrder(c *fiber.Ctx) error {
 	const op = "edge.pay"
-	svc, err := a.orders(op)
-	if err != nil {
-		return err
-	}
-	id, err := orderID(c, op)
-	if err != nil {
-		return err
-	}
-	raw, err := requestBody(c, op)
-	if err != nil {
-		return err
-	}
-	b, err := decodePay(raw)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(c.UserContext(), a.cfg.PayTimeout)
-	defer cancel()
-	v, err := svc.Pay(ctx, ordersapi.PayRequest{Account: callerOf(c).Subject, ID: id, Method: b.Method,
-		ReturnURL: a.returnURL(c, id)})
-	if err != nil {
-		return err
-	}
-	return c.JSON(v)
+	return a.onOrder(c, op, a.cfg.PayTimeout, func(ctx context.Context, svc Orders, id string) (orders.View, error) {
+		raw, err := requestBody(c, op)
+		if err != nil {
+			return orders.View{}, err
+		}
+		b, err := decodePay(raw)
+		if err != nil {
+			return orders.View{}, err
+		}
+		return svc.Pay(ctx, ordersapi.PayRequest{Account: callerOf(c).Subject, ID: id, Method: b.Method,
+			ReturnURL: a.returnURL(c, id)})
+	})
 }
 
 // returnURL is where a 3-D Secure challenge sends the buyer back: this
@@ -376,17 +380,12 @@ type refundBody struct {
 
 func decodeRefund(raw []byte) (refundBody, error) {
 	const op = "edge.refund"
-	var b refundBody
-	if len(raw) > maxOrderBody {
-		return b, errs.E(op, errs.TooLarge, "the body is too large")
-	}
-	if err := decodeStrict(op, raw, &b); err != nil {
-		return b, err
-	}
-	if b.Reason == "" || len(b.Reason) > maxReasonLen {
-		return b, errs.Errorf(op, errs.Invalid, "reason: 1-%d characters", maxReasonLen)
-	}
-	return b, nil
+	return decodeOrderBody(op, raw, func(b *refundBody) error {
+		if b.Reason == "" || len(b.Reason) > maxReasonLen {
+			return errs.Errorf(op, errs.Invalid, "reason: 1-%d characters", maxReasonLen)
+		}
+		return nil
+	})
 }
 
 // refundOrder refunds an order for an admin, or for staff of the order's
@@ -405,29 +404,18 @@ func (a *API) refundOrder(c *fiber.Ctx) error {
 	if !r.Admin && len(r.Staff) == 0 {
 		return errs.E(op, errs.Forbidden, "this needs the admin role or the staff role of the order's organizer")
 	}
-	svc, err := a.orders(op)
-	if err != nil {
-		return err
-	}
-	if r.ID, err = orderID(c, op); err != nil {
-		return err
-	}
-	raw, err := requestBody(c, op)
-	if err != nil {
-		return err
-	}
-	b, err := decodeRefund(raw)
-	if err != nil {
-		return err
-	}
-	r.Reason = b.Reason
-	ctx, cancel := context.WithTimeout(c.UserContext(), a.cfg.PayTimeout)
-	defer cancel()
-	v, err := svc.Refund(ctx, r)
-	if err != nil {
-		return err
-	}
-	return c.JSON(v)
+	return a.onOrder(c, op, a.cfg.PayTimeout, func(ctx context.Context, svc Orders, id string) (orders.View, error) {
+		raw, err := requestBody(c, op)
+		if err != nil {
+			return orders.View{}, err
+		}
+		b, err := decodeRefund(raw)
+		if err != nil {
+			return orders.View{}, err
+		}
+		r.ID, r.Reason = id, b.Reason
+		return svc.Refund(ctx, r)
+	})
 }
 
 // getPrices answers an event's price list (its organizer's staff or an
