@@ -28,8 +28,8 @@ type Config struct {
 	// RateWindow is what the published admission rate averages over.
 	// Default 30s, or the shopper window when that is shorter.
 	RateWindow time.Duration
-	// ReportTicks: an edge's report older than this many ticks is dropped
-	// (the edge is gone or cut off). Default 3.
+	// ReportTicks: an edge's report older than this many ticks (and than
+	// MinReportAge) is dropped (the edge is gone or cut off). Default 3.
 	ReportTicks int
 	// ExpiringWithin is the decision window over which holds about to
 	// expire count as seats coming back (queue.Inputs.ExpiringHolds): the
@@ -83,8 +83,17 @@ func (c *Config) Validate() error {
 	return c.Decide.Validate()
 }
 
-// ReportMaxAge is how old a report may be and still count.
-func (c *Config) ReportMaxAge() time.Duration { return time.Duration(c.ReportTicks) * c.Tick }
+// MinReportAge is the least ReportMaxAge: three of an edge's reports
+// (sent every second, edge/queue's ReportEvery), so a controller that
+// ticks faster than the edges report does not drop a live edge's line
+// between two reports.
+const MinReportAge = 3 * time.Second
+
+// ReportMaxAge is how old a report may be and still count: ReportTicks
+// ticks, at least MinReportAge.
+func (c *Config) ReportMaxAge() time.Duration {
+	return max(time.Duration(c.ReportTicks)*c.Tick, MinReportAge)
+}
 
 // Admission is the number admitted by the decisions of one second.
 type Admission struct {

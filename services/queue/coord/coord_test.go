@@ -78,6 +78,21 @@ func TestTickLifecycle(t *testing.T) {
 	}
 }
 
+// A controller ticking faster than the edges report keeps their reports
+// for three of them.
+func TestReportMaxAgeOutlastsTheEdgesReports(t *testing.T) {
+	c := Config{Tick: 250 * time.Millisecond}
+	c.Defaults()
+	if got := c.ReportMaxAge(); got != MinReportAge {
+		t.Fatalf("report max age at a 250ms tick: %v, want %v", got, MinReportAge)
+	}
+	c = Config{Tick: 2 * time.Second}
+	c.Defaults()
+	if got := c.ReportMaxAge(); got != 6*time.Second {
+		t.Fatalf("report max age at a 2s tick: %v, want 6s", got)
+	}
+}
+
 func TestReports(t *testing.T) {
 	var r Reports
 	r.Put(Report{Edge: "b", Waiting: 5, At: t0})
