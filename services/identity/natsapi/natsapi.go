@@ -278,8 +278,10 @@ func Serve(nc *nats.Conn, srv Server) (micro.Service, error) {
 	for op, f := range srv.passkeyHandlers() {
 		eps[op] = handle(srv, op, f)
 	}
+	// Requests are served concurrently (a sign-in hashing a password does
+	// not hold up a token refresh); password.Hasher bounds the hashing.
 	for op, h := range eps {
-		if err := s.AddEndpoint(op, h, micro.WithEndpointSubject(Prefix+op)); err != nil {
+		if err := s.AddEndpoint(op, microerr.Concurrent(nc, h, 0), micro.WithEndpointSubject(Prefix+op)); err != nil {
 			_ = s.Stop()
 			return nil, err
 		}

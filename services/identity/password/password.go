@@ -33,8 +33,10 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
@@ -126,8 +128,29 @@ func (p Params) Validate() error {
 	return nil
 }
 
+// argon2Slots bounds the argon2id computations running at once in the
+// process to one a CPU: each takes Params.Memory (19 MiB and more) and a
+// CPU for its time, so a burst of sign-ins served concurrently queues here
+// rather than taking memory without bound.
+var argon2Slots = make(chan struct{}, runtime.GOMAXPROCS(0))
+
+// inArgon2 and maxInArgon2 count computations running (for tests).
+var inArgon2, maxInArgon2 atomic.Int64
+
+// idKey is argon2.IDKey in one of argon2Slots.
+func idKey(pw, salt []byte, time, memory uint32, threads uint8, keyLen uint32) []byte {
+	argon2Slots <- struct{}{}
+	defer func() { <-argon2Slots }()
+	n := inArgon2.Add(1)
+	defer inArgon2.Add(-1)
+	for m := maxInArgon2.Load(); n > m && !maxInArgon2.CompareAndSwap(m, n); m = maxInArgon2.Load() {
+	}
+	return argon2.IDKey(pw, salt, time, memory, threads, keyLen)
+}
+
 // Hasher hashes and verifies passwords with its Params. It is safe for
-// concurrent use.
+// concurrent use; at most one argon2id computation a CPU runs at once in
+// the process (the others wait).
 type Hasher struct {
 	p Params
 }
@@ -162,7 +185,7 @@ func (h *Hasher) Hash(pw string) (string, error) {
 	salt := make([]byte, h.p.SaltLen)
 	_, _ = rand.Read(salt) // never fails (crypto/rand since Go 1.24)
 	d := Decoded{Params: h.p, Salt: salt}
-	d.Key = argon2.IDKey(b, salt, h.p.Time, h.p.Memory, h.p.Threads, h.p.KeyLen)
+	d.Key = idKey(b, salt, h.p.Time, h.p.Memory, h.p.Threads, h.p.KeyLen)
 	return d.String(), nil
 }
 
@@ -229,7 +252,7 @@ type Decoded struct {
 // matches reports whether the argon2id key of the prepared password b with
 // d's parameters and salt is d.Key, comparing in constant time.
 func (d Decoded) matches(b []byte) bool {
-	key := argon2.IDKey(b, d.Salt, d.Time, d.Memory, d.Threads, uint32(len(d.Key)))
+	key := idKey(b, d.Salt, d.Time, d.Memory, d.Threads, uint32(len(d.Key)))
 	return subtle.ConstantTimeCompare(key, d.Key) == 1
 }
 
