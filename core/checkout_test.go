@@ -674,7 +674,7 @@ func TestCheckoutLatePaymentTakesItsExtrasAgain(t *testing.T) {
 			}
 			// Whoever holds the voucher's one use and the add-on's one
 			// unit, nobody else gets them.
-			if _, err := order("u_gail", "once", false, s.hold("u_gail", 1)); errs.ReasonOf(err) != orders.ReasonVoucherRefused && tc.rival != "add-on" {
+			if _, err := order("u_gail", "once", false, s.hold("u_gail", 1)); errs.ReasonOf(err) != pricing.ReasonVoucherExhausted && tc.rival != "add-on" {
 				t.Fatalf("the voucher's one use taken twice: %v", err)
 			}
 			if _, err := order("u_gail", "", true, s.hold("u_gail", 1)); errs.ReasonOf(err) != orders.ReasonAddOnsSoldOut && tc.rival != "voucher" {
@@ -752,7 +752,7 @@ func TestCheckoutVoucherRedemptionsUnderConcurrency(t *testing.T) {
 			switch {
 			case err == nil:
 				ok.Add(1)
-			case errs.ReasonOf(err) == orders.ReasonVoucherRefused:
+			case errs.ReasonOf(err) == pricing.ReasonVoucherExhausted:
 				refused.Add(1)
 			default:
 				t.Error(err)

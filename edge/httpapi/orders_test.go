@@ -541,7 +541,7 @@ func TestOrderRefusals(t *testing.T) {
 	// the parking's one place.
 	wantOrder(t, placeOrder(t, e, buyer, "first", fmt.Sprintf(`{"holds":[%q],"voucher":" once ","add_ons":[{"id":"parking","quantity":1}]}`, a1)), 201)
 	wantError(t, placeOrder(t, e, buyer, "second", cartOf(a1)), 409, "conflict", orders.ReasonHoldTaken)
-	wantError(t, placeOrder(t, e, buyer, "third", fmt.Sprintf(`{"holds":[%q],"voucher":"ONCE"}`, a2)), 409, "conflict", orders.ReasonVoucherRefused)
+	wantError(t, placeOrder(t, e, buyer, "third", fmt.Sprintf(`{"holds":[%q],"voucher":"ONCE"}`, a2)), 409, "conflict", pricing.ReasonVoucherExhausted)
 	wantError(t, placeOrder(t, e, buyer, "fourth", fmt.Sprintf(`{"holds":[%q],"add_ons":[{"id":"parking","quantity":1}]}`, a3)), 409, "conflict", orders.ReasonAddOnsSoldOut)
 	// The refused ones took nothing: a2 and a3 are ordered.
 	wantOrder(t, placeOrder(t, e, buyer, "fifth", cartOf(a2, a3)), 201)

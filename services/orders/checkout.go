@@ -50,7 +50,7 @@ const (
 	ReasonQuoteMismatch   = "quote_mismatch"    // the quote is not for these holds or this account (errs.Invalid)
 	ReasonQuoteExpired    = "quote_expired"     // errs.Gone
 	ReasonUnknownQuote    = "unknown_quote"     // errs.NotFound
-	ReasonVoucherRefused  = "voucher_refused"   // the voucher's limits (errs.Conflict)
+	ReasonVoucherRefused  = "voucher_refused"   // the voucher's limits (errs.Conflict), when the pricing store names none of its own
 	ReasonAddOnsSoldOut   = "add_ons_sold_out"  // errs.Conflict
 	ReasonEventNotForSale = "event_not_on_sale" // unknown event (errs.NotFound)
 )
@@ -305,7 +305,13 @@ func (c *Checkout) secureExtras(ctx context.Context, o *Order, now time.Time) er
 	if o.Voucher != "" {
 		if err := c.Prices.Store.Redeem(ctx, o.Voucher, o.Account, o.ID, now); err != nil {
 			if errs.Is(errs.Conflict, err) {
-				return errs.E("orders.create", errs.Conflict, errs.Message(err), err).WithReason(ReasonVoucherRefused)
+				// The store's reason (voucher_exhausted,
+				// voucher_account_limit) tells the buyer which limit.
+				reason := errs.ReasonOf(err)
+				if reason == "" {
+					reason = ReasonVoucherRefused
+				}
+				return errs.E("orders.create", errs.Conflict, errs.Message(err), err).WithReason(reason)
 			}
 			return err
 		}
