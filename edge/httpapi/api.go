@@ -69,6 +69,10 @@ type Config struct {
 	// HoldLimit bounds hold requests per client address (when Deps.Limiter
 	// is set). Default 10 a second, bursts of 20.
 	HoldLimit ratelimit.Limit
+	// CheckoutLimit bounds quotes and orders per caller (when
+	// Deps.Limiter is set): every quote is stored. Default 5 a second,
+	// bursts of 20.
+	CheckoutLimit ratelimit.Limit
 	// AdminToken is the bootstrap admin token: it may only give accounts
 	// roles (PUT /v1/admin/accounts/{id}/roles), to make the first admin.
 	// Empty: no bootstrap.
@@ -112,6 +116,9 @@ func (c *Config) Defaults() {
 	}
 	if c.HoldLimit == (ratelimit.Limit{}) {
 		c.HoldLimit = ratelimit.PerSecond(10, 20)
+	}
+	if c.CheckoutLimit == (ratelimit.Limit{}) {
+		c.CheckoutLimit = ratelimit.PerSecond(5, 20)
 	}
 	if c.AuthTimeout == 0 {
 		c.AuthTimeout = 20 * time.Second

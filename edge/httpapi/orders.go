@@ -134,6 +134,9 @@ func (a *API) createQuote(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if err := a.limitKey(c, "checkout_caller", callerOf(c).Subject, a.cfg.CheckoutLimit); err != nil {
+		return err
+	}
 	raw, err := requestBody(c, op)
 	if err != nil {
 		return err
@@ -158,6 +161,9 @@ func (a *API) createOrder(c *fiber.Ctx) error {
 		return err
 	}
 	who := callerOf(c)
+	if err := a.limitKey(c, "checkout_caller", who.Subject, a.cfg.CheckoutLimit); err != nil {
+		return err
+	}
 	key, err := idempotencyKey(c.Get("Idempotency-Key"))
 	if err != nil {
 		return err

@@ -63,3 +63,41 @@ func TestHoldRateLimitFailsOpen(t *testing.T) {
 		t.Fatalf("with the limiter down: %s", r)
 	}
 }
+
+// Quotes and orders are limited per caller (every quote is stored): a
+// refusal is a 429 that never reaches the orders service, and another
+// caller is not held back.
+func TestCheckoutRateLimit(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	lim, err := memory.New(memory.Config{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnvWith(t, func(c *Config, d *Deps) {
+		c.CheckoutLimit = ratelimit.PerSecond(1, 2)
+		c.HoldLimit = ratelimit.PerSecond(100, 100)
+		d.Limiter = lim
+	})
+	h := holdAs(t, e, buyer, "crl-h", `{"seats":["101-A-1"]}`)
+	for i := range 2 {
+		if r := e.callAs(t, buyer, "POST", quotesPath, cartOf(h)); r.status != 201 {
+			t.Fatalf("quote %d: %s", i, r)
+		}
+	}
+	e.orders.mu.Lock()
+	calls := len(e.orders.calls)
+	e.orders.mu.Unlock()
+	wantError(t, e.callAs(t, buyer, "POST", quotesPath, cartOf(h)), 429, "rate_limited", "rate_limited")
+	wantError(t, placeOrder(t, e, buyer, "crl-o", cartOf(h)), 429, "rate_limited", "rate_limited")
+	e.orders.mu.Lock()
+	if n := len(e.orders.calls); n != calls {
+		t.Fatalf("refused requests reached the orders service %d times", n-calls)
+	}
+	e.orders.mu.Unlock()
+	other := holdAs(t, e, otherBuyer, "crl-r", `{"seats":["101-A-2"]}`)
+	if r := e.callAs(t, otherBuyer, "POST", quotesPath, cartOf(other)); r.status != 201 {
+		t.Fatalf("another caller's quote: %s", r)
+	}
+	now = now.Add(time.Second)
+	wantOrder(t, placeOrder(t, e, buyer, "crl-o", cartOf(h)), 201)
+}
