@@ -15,6 +15,7 @@
 package natskv
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -319,8 +320,25 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*orders.Order) er
 		}
 		counted := o.State.Counts()
 		rev := o.Version
+		o.Version = 0
+		read, err := json.Marshal(o)
+		if err != nil {
+			return orders.Order{}, errs.E(op, errs.Other, err)
+		}
 		if err := fn(&o); err != nil {
 			return orders.Order{}, err
+		}
+		events := o.Events()
+		o.Version = 0
+		ob, err := json.Marshal(o)
+		if err != nil {
+			return orders.Order{}, errs.E(op, errs.Other, err)
+		}
+		if len(events) == 0 && bytes.Equal(ob, read) {
+			// Nothing changed (a step another node did, a payment
+			// event applied again): nothing to write.
+			o.Version = rev
+			return o, nil
 		}
 		tx := kvtx.New(s.kv)
 		if counted && !o.State.Counts() {
@@ -369,14 +387,9 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*orders.Order) er
 				}
 			}
 		}
-		o.Version = 0
-		ob, err := json.Marshal(o)
-		if err != nil {
-			return orders.Order{}, errs.E(op, errs.Other, err)
-		}
 		tx.Put(orderKey(o.ID), ob, rev)
 		s.putDue(tx, &o)
-		if err := s.putEvents(tx, o.Events()); err != nil {
+		if err := s.putEvents(tx, events); err != nil {
 			return orders.Order{}, errs.E(op, errs.Other, err)
 		}
 		_, err = tx.Commit(ctx, s.nc)
