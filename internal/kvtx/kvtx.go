@@ -8,14 +8,18 @@
 // interleave on a key.
 //
 // This is what the embedded stores use where PostgreSQL uses a
-// transaction: an order, its idempotency key, the claims on its holds,
-// the account's purchase count and the events to relay (a transactional
-// outbox) are written together.
+// transaction: an order (with the events to relay in its value), its
+// idempotency key, the claims on its holds and the account's purchase
+// count are written together.
+//
+// A batch costs the server more than a message of its own (a file
+// stream stages each batch in a store of its own, made and removed on
+// disk): a write of one key is better a compare-and-set publish.
 //
 // Keys are never deleted by a transaction; a key's revision 0 means it
 // must not exist. Writes may carry a time to live (Nats-TTL), for records
-// that expire (idempotency keys, relayed outbox entries), which needs the
-// bucket's LimitMarkerTTL set.
+// that expire (idempotency keys), which needs the bucket's LimitMarkerTTL
+// set, and headers of the caller's (PutHeader).
 package kvtx
 
 import (
@@ -83,11 +87,12 @@ type Tx struct {
 }
 
 type write struct {
-	key   string
-	value []byte
-	rev   uint64
-	check bool
-	ttl   time.Duration
+	key    string
+	value  []byte
+	header nats.Header
+	rev    uint64
+	check  bool
+	ttl    time.Duration
 }
 
 // New starts a transaction on kv.
@@ -99,6 +104,12 @@ func (t *Tx) Put(key string, value []byte, rev uint64) {
 	t.writes = append(t.writes, write{key: key, value: value, rev: rev, check: true})
 }
 
+// PutHeader is Put of a value with headers of the caller's, stored with
+// it (not the batch's own: Nats-Batch-*, Nats-Expected-*, Nats-TTL).
+func (t *Tx) PutHeader(key string, value []byte, rev uint64, h nats.Header) {
+	t.writes = append(t.writes, write{key: key, value: value, header: h, rev: rev, check: true})
+}
+
 // PutTTL is Put of a value that the server removes after ttl (at least a
 // second).
 func (t *Tx) PutTTL(key string, value []byte, rev uint64, ttl time.Duration) {
@@ -106,7 +117,7 @@ func (t *Tx) PutTTL(key string, value []byte, rev uint64, ttl time.Duration) {
 }
 
 // Blind writes value under key whatever its revision (keys no other
-// transaction writes: an outbox entry named by a fresh event id).
+// transaction writes, or whose last write wins).
 func (t *Tx) Blind(key string, value []byte, ttl time.Duration) {
 	t.writes = append(t.writes, write{key: key, value: value, ttl: ttl})
 }
@@ -226,6 +237,9 @@ func (t *Tx) Revision(key string) uint64 {
 
 func (t *Tx) msg(id string, i int, w write, commit bool) *nats.Msg {
 	m := nats.NewMsg("$KV." + t.bucket + "." + w.key)
+	for k, v := range w.header {
+		m.Header[k] = v
+	}
 	m.Data = w.value
 	m.Header.Set("Nats-Batch-Id", id)
 	m.Header.Set("Nats-Batch-Sequence", strconv.Itoa(i+1))

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ticketing/ticketing/core/node/nodetest"
@@ -177,5 +178,29 @@ func TestLimits(t *testing.T) {
 	}
 	if _, err := tx.Commit(context.Background(), nc); !errs.Is(errs.Invalid, err) {
 		t.Fatalf("%d writes: %v", tx.Len(), err)
+	}
+}
+
+// A write's own headers are stored with its value.
+func TestPutHeader(t *testing.T) {
+	_, nc, js := nodetest.Start(t)
+	kv := bucket(t, js, "hdr")
+	ctx := context.Background()
+	tx := kvtx.New(kv)
+	tx.PutHeader("a", []byte("1"), 0, nats.Header{"Test-Next": []string{"42"}})
+	tx.Put("b", []byte("1"), 0)
+	if _, err := tx.Commit(ctx, nc); err != nil {
+		t.Fatal(err)
+	}
+	s, err := js.Stream(ctx, "KV_hdr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.GetLastMsgForSubject(ctx, "$KV.hdr.a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Header.Get("Test-Next"); got != "42" || m.Sequence != tx.Revision("a") {
+		t.Fatalf("header %q at %d, want 42 at %d", got, m.Sequence, tx.Revision("a"))
 	}
 }
