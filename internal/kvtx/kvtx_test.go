@@ -204,3 +204,77 @@ func TestPutHeader(t *testing.T) {
 		t.Fatalf("header %q at %d, want 42 at %d", got, m.Sequence, tx.Revision("a"))
 	}
 }
+
+// Transactions committed through groups (two: two processes) land each
+// once, with their revisions, whether they share a batch, wait for the
+// next because they write a key of it, fail at once as stale, or fail a
+// batch because another group wrote a key first.
+func TestGroup(t *testing.T) {
+	_, nc, js := nodetest.Start(t)
+	kv := bucket(t, js, "group")
+	ctx := context.Background()
+	groups := []*kvtx.Group{kvtx.NewGroup(kv, nc), kvtx.NewGroup(kv, nc)}
+	const workers, each = 8, 20
+	read := func(key string) (int, uint64, error) {
+		e, err := kv.Get(ctx, key)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return 0, 0, nil
+		}
+		if err != nil {
+			return 0, 0, err
+		}
+		n, _ := strconv.Atoi(string(e.Value()))
+		return n, e.Revision(), nil
+	}
+	var conflicts atomic.Int64
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			g := groups[w%2]
+			own := "own." + strconv.Itoa(w)
+			for i := 0; i < each; {
+				n, r, err := read(own)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				total, tr, err := read("total")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				tx := kvtx.New(kv)
+				tx.Put(own, []byte(strconv.Itoa(n+1)), r)
+				if i%2 == 0 { // every other one also counts in the shared key
+					tx.Put("total", []byte(strconv.Itoa(total+1)), tr)
+				}
+				err = g.Commit(ctx, tx)
+				switch {
+				case err == nil:
+					i++
+					if _, got, err := read(own); err != nil || got != tx.Revision(own) {
+						t.Errorf("%s at %d, the transaction says %d (%v)", own, got, tx.Revision(own), err)
+						return
+					}
+				case errs.Is(errs.Conflict, err):
+					conflicts.Add(1)
+				default:
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for w := range workers {
+		if n, _, err := read("own." + strconv.Itoa(w)); err != nil || n != each {
+			t.Fatalf("own.%d is %d (%v), want %d", w, n, err, each)
+		}
+	}
+	if n, _, err := read("total"); err != nil || n != workers*each/2 {
+		t.Fatalf("total %d (%v), want %d", n, err, workers*each/2)
+	}
+	t.Logf("%d conflicts retried", conflicts.Load())
+}

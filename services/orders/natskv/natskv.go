@@ -17,9 +17,11 @@
 // fulfilled) writes the order's key alone: one publish, compare-and-set
 // at the revision it read. A write that claims or releases holds and
 // tickets (a create, an end that frees them, a late payment that takes
-// them again) is one atomic batch (internal/kvtx) of the keys it
-// touches, each at the revision it was read at. An update that changes
-// nothing writes nothing.
+// them again) is one transaction (internal/kvtx) of the keys it touches,
+// each at the revision it was read at, committed in an atomic batch with
+// those of concurrent callers (kvtx.Group: the server's cost is a
+// batch's, hardly its size's). An update that changes nothing writes
+// nothing.
 //
 // # Outbox
 //
@@ -165,6 +167,7 @@ type Store struct {
 	nc     *nats.Conn
 	cfg    Config
 	prefix string // of the bucket's subjects: "$KV.<bucket>."
+	group  *kvtx.Group
 	due    *dueIndex
 
 	// floor is the stream sequence up to which the outboxes the orders
@@ -193,7 +196,7 @@ func Open(ctx context.Context, js jetstream.JetStream, nc *nats.Conn, c Config) 
 	if err := kvtx.Enable(ctx, js, kv); err != nil {
 		return nil, errs.E(op, errs.Unavailable, err)
 	}
-	s := &Store{kv: kv, js: js, nc: nc, cfg: c, prefix: "$KV." + c.Bucket + "."}
+	s := &Store{kv: kv, js: js, nc: nc, cfg: c, prefix: "$KV." + c.Bucket + ".", group: kvtx.NewGroup(kv, nc)}
 	s.due = newDueIndex(js, "KV_"+c.Bucket, s.prefix)
 	if err := s.migrateDue(ctx); err != nil {
 		return nil, errs.E(op, errs.Unavailable, err)
@@ -369,7 +372,7 @@ func (s *Store) Create(ctx context.Context, o orders.Order, limit int) (orders.O
 			tx.PutTTL(idemKey(o.IdemKey), []byte(o.ID), 0, s.cfg.IdempotencyTTL)
 		}
 		tx.Put(acctKey(o.Account, o.ID), nil, 0)
-		_, err = tx.Commit(ctx, s.nc)
+		err = s.group.Commit(ctx, tx)
 		if errs.Is(errs.Conflict, err) {
 			continue
 		}
@@ -515,6 +518,7 @@ func (s *Store) put(ctx context.Context, key string, value []byte, rev uint64, h
 	case err != nil:
 		return 0, errs.E(op, errs.Unavailable, err)
 	}
+	s.group.Saw(key, ack.Sequence)
 	return ack.Sequence, nil
 }
 
@@ -559,7 +563,7 @@ func (s *Store) commitCounting(ctx context.Context, o *orders.Order, counted boo
 	cb, _ := json.Marshal(c)
 	tx.Put(countKey(o.Account, o.Event), cb, crev)
 	tx.PutHeader(orderKey(o.ID), value, rev, nextAt(o))
-	if _, err := tx.Commit(ctx, s.nc); err != nil {
+	if err := s.group.Commit(ctx, tx); err != nil {
 		return 0, err
 	}
 	return tx.Revision(orderKey(o.ID)), nil

@@ -3,7 +3,6 @@ package natskv
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -11,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ticketing/ticketing/internal/outbox"
@@ -85,7 +83,32 @@ func (r *Relay) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	saved, savedAt := done, time.Now()
+	it, err := cons.Messages(jetstream.PullMaxMessages(r.Batch))
+	if err != nil {
+		return err
+	}
+	defer it.Stop()
+	// The writes, read on as they come; batches of them are published.
+	msgs := make(chan jetstream.Msg, r.Batch)
+	stopped := make(chan struct{})
+	defer close(stopped)
+	var readErr error
+	go func() {
+		defer close(msgs)
+		for {
+			m, err := it.Next()
+			if err != nil {
+				readErr = err
+				return
+			}
+			select {
+			case msgs <- m:
+			case <-stopped:
+				return
+			}
+		}
+	}()
+	saved := done
 	checkpoint := func(ctx context.Context) error {
 		if done == saved {
 			return nil
@@ -93,7 +116,7 @@ func (r *Relay) run(ctx context.Context) error {
 		if _, err := s.kv.Put(ctx, relayedKey, strconv.AppendUint(nil, done, 10)); err != nil {
 			return fmt.Errorf("checkpoint: %w", err)
 		}
-		saved, savedAt = done, time.Now()
+		saved = done
 		return nil
 	}
 	defer func() {
@@ -103,85 +126,109 @@ func (r *Relay) run(ctx context.Context) error {
 		defer cancel()
 		_ = checkpoint(c)
 	}()
-	for ctx.Err() == nil {
-		batch, err := cons.FetchNoWait(r.Batch)
+	tick := time.NewTicker(r.Checkpoint)
+	defer tick.Stop()
+	batch := make([]jetstream.Msg, 0, r.Batch)
+	for {
+		batch = batch[:0]
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				return readErr
+			}
+			batch = append(batch, m)
+		case <-tick.C:
+			if err := checkpoint(ctx); err != nil {
+				return err
+			}
+			continue
+		case <-ctx.Done():
+			return nil
+		}
+	more:
+		for len(batch) < r.Batch {
+			select {
+			case m, ok := <-msgs:
+				if !ok {
+					break more
+				}
+				batch = append(batch, m)
+			default:
+				break more
+			}
+		}
+		last, err := r.publish(ctx, batch)
 		if err != nil {
 			return err
 		}
-		var (
-			last   uint64
-			legacy bool
-			acks   []jetstream.PubAckFuture
-		)
-		for m := range batch.Messages() {
-			md, err := m.Metadata()
-			if err != nil {
-				return err
-			}
-			last = md.Sequence.Stream
-			if m.Headers().Get("KV-Operation") != "" {
-				continue // a delete or purge marker
-			}
-			var out []outbox.Entry
-			if strings.HasPrefix(m.Subject(), s.prefix+legacyOutPrefix) {
-				legacy = true
-				var e outbox.Entry
-				if err := json.Unmarshal(m.Data(), &e); err != nil {
-					r.Log.Error("outbox entry dropped: not an entry", "bucket", s.cfg.Bucket, "seq", last, "err", err)
-					continue
-				}
-				out = []outbox.Entry{e}
-			} else {
-				var c carried
-				if err := json.Unmarshal(m.Data(), &c); err != nil {
-					r.Log.Error("order's outbox dropped: not an order", "bucket", s.cfg.Bucket, "seq", last, "err", err)
-					continue
-				}
-				out = c.Outbox
-			}
-			for i := range out {
-				f, err := s.js.PublishMsgAsync(out[i].Msg())
-				if err != nil {
-					return err
-				}
-				acks = append(acks, f)
-			}
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
-			return err
-		}
-		for _, f := range acks {
-			select {
-			case <-f.Ok():
-			case err := <-f.Err():
-				return fmt.Errorf("publish %s: %w", f.Msg().Subject, err)
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
-		r.relayed.Add(uint64(len(acks)))
-		if last == 0 {
-			if err := checkpoint(ctx); err != nil {
-				return err
-			}
-			if !pause.For(ctx, 10*time.Millisecond) {
-				return nil
-			}
-			continue
-		}
-		if legacy {
-			// Entries of an earlier version, published: gone.
-			if err := st.Purge(ctx, jetstream.WithPurgeSubject(s.prefix+legacyOutPrefix+">"), jetstream.WithPurgeSequence(last+1)); err != nil {
-				return err
-			}
-		}
 		done = last
 		s.relayedUpTo(done)
-		if time.Since(savedAt) >= r.Checkpoint {
-			if err := checkpoint(ctx); err != nil {
-				return err
+	}
+}
+
+// publish publishes the entries of a batch of writes and purges the
+// entries of an earlier version among them; it returns the stream
+// sequence of the last write.
+func (r *Relay) publish(ctx context.Context, batch []jetstream.Msg) (uint64, error) {
+	s := r.Store
+	var (
+		last   uint64
+		legacy bool
+		acks   []jetstream.PubAckFuture
+	)
+	for _, m := range batch {
+		md, err := m.Metadata()
+		if err != nil {
+			return 0, err
+		}
+		last = md.Sequence.Stream
+		if m.Headers().Get("KV-Operation") != "" {
+			continue // a delete or purge marker
+		}
+		var out []outbox.Entry
+		if strings.HasPrefix(m.Subject(), s.prefix+legacyOutPrefix) {
+			legacy = true
+			var e outbox.Entry
+			if err := json.Unmarshal(m.Data(), &e); err != nil {
+				r.Log.Error("outbox entry dropped: not an entry", "bucket", s.cfg.Bucket, "seq", last, "err", err)
+				continue
 			}
+			out = []outbox.Entry{e}
+		} else {
+			var c carried
+			if err := json.Unmarshal(m.Data(), &c); err != nil {
+				r.Log.Error("order's outbox dropped: not an order", "bucket", s.cfg.Bucket, "seq", last, "err", err)
+				continue
+			}
+			out = c.Outbox
+		}
+		for i := range out {
+			f, err := s.js.PublishMsgAsync(out[i].Msg())
+			if err != nil {
+				return 0, err
+			}
+			acks = append(acks, f)
 		}
 	}
-	return nil
+	for _, f := range acks {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return 0, fmt.Errorf("publish %s: %w", f.Msg().Subject, err)
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+	r.relayed.Add(uint64(len(acks)))
+	if legacy {
+		// Entries of an earlier version, published: gone.
+		st, err := s.js.Stream(ctx, "KV_"+s.cfg.Bucket)
+		if err != nil {
+			return 0, err
+		}
+		if err := st.Purge(ctx, jetstream.WithPurgeSubject(s.prefix+legacyOutPrefix+">"), jetstream.WithPurgeSequence(last+1)); err != nil {
+			return 0, err
+		}
+	}
+	return last, nil
 }
