@@ -21,13 +21,13 @@ import (
 // leader); two at once publish everything twice, which EVENTS drops.
 type Relay struct {
 	Store *Store
-	// Batch is how many writes are read before their events' acks are
-	// awaited. Default 256.
+	// Batch is at most how many writes, of those that have come in, are
+	// published before their events' acks are awaited. Default 256.
 	Batch int
-	// Checkpoint is the least time between two writes of the relay's
-	// progress to the bucket (the key relayed): what a restarted relay
-	// publishes again, and how long writers on other nodes carry entries
-	// already relayed. Default 100ms.
+	// Checkpoint is how often the relay's progress is written to the
+	// bucket (the key relayed) when it moved: about what a restarted
+	// relay publishes again, and how long writers on other nodes carry
+	// entries already relayed. Default 100ms.
 	Checkpoint time.Duration
 	Log        *slog.Logger
 
