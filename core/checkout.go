@@ -14,7 +14,6 @@ import (
 	"github.com/ticketing/ticketing/internal/errs"
 	"github.com/ticketing/ticketing/internal/jsnames"
 	"github.com/ticketing/ticketing/internal/lease"
-	"github.com/ticketing/ticketing/internal/outbox"
 	"github.com/ticketing/ticketing/internal/outbox/pgrelay"
 	"github.com/ticketing/ticketing/internal/pause"
 	"github.com/ticketing/ticketing/internal/postgres"
@@ -203,8 +202,11 @@ func (c *Core) startCheckout(ctx context.Context, sup *supervisor.Supervisor) er
 		}); err != nil {
 			return err
 		}
+		if _, err := sup.Add("orders-kv", func(context.Context) error { kv.Close(); return nil }); err != nil {
+			return err
+		}
 		store = kv
-		relay := &outbox.Relay{KV: kv.Bucket(), JS: c.JS, Log: log}
+		relay := &orderskv.Relay{Store: kv, Log: log}
 		co.relay = relay.Run
 	}
 	if c.cfg.DemoPrices != nil {

@@ -174,12 +174,13 @@ func Ensure(ctx context.Context, js jetstream.JetStream, c Config) (*Set, error)
 		return nil, fmt.Errorf("streams: %s: %w", Inventory, err)
 	}
 	// An event EVENTS acknowledges must be stored: its publishers forget
-	// it then (the orders' outbox relays delete their entries, the
-	// payment service publishes once after its ledger write) and the
-	// bridge's checkpoint is a stream sequence, which a lost tail would
-	// hand to the next events, skipped then as mirrored. So a single node
-	// writes (and, sync_interval always, syncs) each event before it
-	// acknowledges it; replicated streams have it from the quorum.
+	// it then (the orders' outbox relays delete their entries or move
+	// their checkpoint past them, the payment service publishes once
+	// after its ledger write) and the bridge's checkpoint is a stream
+	// sequence, which a lost tail would hand to the next events, skipped
+	// then as mirrored. So a single node writes (and, sync_interval
+	// always, syncs) each event before it acknowledges it; replicated
+	// streams have it from the quorum.
 	// Flushed asynchronously, a killed node lost acknowledged events.
 	events := jetstream.StreamConfig{
 		Name:        jsnames.Events,

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ticketing/ticketing/core/node/nodetest"
@@ -178,4 +179,102 @@ func TestLimits(t *testing.T) {
 	if _, err := tx.Commit(context.Background(), nc); !errs.Is(errs.Invalid, err) {
 		t.Fatalf("%d writes: %v", tx.Len(), err)
 	}
+}
+
+// A write's own headers are stored with its value.
+func TestPutHeader(t *testing.T) {
+	_, nc, js := nodetest.Start(t)
+	kv := bucket(t, js, "hdr")
+	ctx := context.Background()
+	tx := kvtx.New(kv)
+	tx.PutHeader("a", []byte("1"), 0, nats.Header{"Test-Next": []string{"42"}})
+	tx.Put("b", []byte("1"), 0)
+	if _, err := tx.Commit(ctx, nc); err != nil {
+		t.Fatal(err)
+	}
+	s, err := js.Stream(ctx, "KV_hdr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.GetLastMsgForSubject(ctx, "$KV.hdr.a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Header.Get("Test-Next"); got != "42" || m.Sequence != tx.Revision("a") {
+		t.Fatalf("header %q at %d, want 42 at %d", got, m.Sequence, tx.Revision("a"))
+	}
+}
+
+// Transactions committed through groups (two: two processes) land each
+// once, with their revisions, whether they share a batch, wait for the
+// next because they write a key of it, fail at once as stale, or fail a
+// batch because another group wrote a key first.
+func TestGroup(t *testing.T) {
+	_, nc, js := nodetest.Start(t)
+	kv := bucket(t, js, "group")
+	ctx := context.Background()
+	groups := []*kvtx.Group{kvtx.NewGroup(kv, nc), kvtx.NewGroup(kv, nc)}
+	const workers, each = 8, 20
+	read := func(key string) (int, uint64, error) {
+		e, err := kv.Get(ctx, key)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return 0, 0, nil
+		}
+		if err != nil {
+			return 0, 0, err
+		}
+		n, _ := strconv.Atoi(string(e.Value()))
+		return n, e.Revision(), nil
+	}
+	var conflicts atomic.Int64
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			g := groups[w%2]
+			own := "own." + strconv.Itoa(w)
+			for i := 0; i < each; {
+				n, r, err := read(own)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				total, tr, err := read("total")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				tx := kvtx.New(kv)
+				tx.Put(own, []byte(strconv.Itoa(n+1)), r)
+				if i%2 == 0 { // every other one also counts in the shared key
+					tx.Put("total", []byte(strconv.Itoa(total+1)), tr)
+				}
+				err = g.Commit(ctx, tx)
+				switch {
+				case err == nil:
+					i++
+					if _, got, err := read(own); err != nil || got != tx.Revision(own) {
+						t.Errorf("%s at %d, the transaction says %d (%v)", own, got, tx.Revision(own), err)
+						return
+					}
+				case errs.Is(errs.Conflict, err):
+					conflicts.Add(1)
+				default:
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for w := range workers {
+		if n, _, err := read("own." + strconv.Itoa(w)); err != nil || n != each {
+			t.Fatalf("own.%d is %d (%v), want %d", w, n, err, each)
+		}
+	}
+	if n, _, err := read("total"); err != nil || n != workers*each/2 {
+		t.Fatalf("total %d (%v), want %d", n, err, workers*each/2)
+	}
+	t.Logf("%d conflicts retried", conflicts.Load())
 }

@@ -7,8 +7,9 @@
 // order, its claims on holds, the account's purchase count and the events
 // to publish (a transactional outbox) together in one atomic write.
 //
-// Adapters: services/orders/natskv (JetStream KV, one atomic batch per
-// write) and services/orders/postgres (one transaction per write); both
+// Adapters: services/orders/natskv (JetStream KV: the order's key alone,
+// its events in its value, or one atomic batch where claims and counts
+// change too) and services/orders/postgres (one transaction per write); both
 // pass services/orders/orderstest. The core runs the saga
 // (core/checkout.go).
 package orders

@@ -40,7 +40,10 @@ type Store interface {
 	// that count against the purchase limit, the account's count and
 	// the claims on the holds are released with it; when it enters them
 	// again (a late payment), they are taken again (a claim another order
-	// holds meanwhile stays that order's).
+	// holds meanwhile stays that order's). When fn leaves the order as
+	// it was (its JSON encoding unchanged) and records no event, nothing
+	// is written: the order is returned as read, its Version unchanged
+	// (a payment event applied again, a step another node did).
 	Update(ctx context.Context, id string, fn func(*Order) error) (Order, error)
 	// ByAccount lists the account's orders, newest first, at most limit
 	// (≤ 100) from after (the id of the last order of the previous page,

@@ -4,7 +4,7 @@
 // state (Table.Insert, a part of the statement that writes the state, or
 // Table.Queue, a statement of its batch), and a Relay moves them into
 // JetStream, each with its event id as Nats-Msg-Id, exactly as the
-// key-value outbox's relay publishes them (outbox.Entry.Msg).
+// orders' key-value store's relay publishes them (outbox.Entry.Msg).
 //
 // An outbox table has this shape (the owning store creates it in its own
 // migrations, under a name of its own):

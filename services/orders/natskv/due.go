@@ -13,71 +13,129 @@ import (
 	"github.com/ticketing/ticketing/internal/errs"
 )
 
-// dueIndex is the due entries of the bucket in memory, kept by a watch on
-// due.> that the first list starts (every node that runs a saga has one).
+// dueIndex is when each order of the bucket is due, in memory, kept from
+// the Orders-Next-At headers of the writes of o.> in the bucket's stream
+// (a headers-only ordered consumer) that the first list starts: every
+// node that runs a saga has one. A consumer that fails is started again
+// by the next list.
 type dueIndex struct {
-	kv jetstream.KeyValue
+	js     jetstream.JetStream
+	stream string
+	prefix string // of the order keys' subjects: "$KV.<bucket>.o."
 
-	mu      sync.Mutex
-	at      map[string]int64 // order id → NextAt, unix nanoseconds
-	ready   chan struct{}    // closed once the watch delivered what existed
-	started bool
-	cancel  context.CancelFunc
-	err     error
+	mu     sync.Mutex
+	run    *dueRun // nil: none running
+	closed bool
 }
 
-func newDueIndex(kv jetstream.KeyValue) *dueIndex {
-	return &dueIndex{kv: kv, at: map[string]int64{}, ready: make(chan struct{})}
+// dueRun is one consumer's index.
+type dueRun struct {
+	cancel context.CancelFunc
+	ready  chan struct{} // closed once it read what existed at its start, or failed
+	err    error         // why it failed, set before ready is closed
+
+	mu sync.Mutex
+	at map[string]int64 // order id → NextAt, unix nanoseconds
 }
 
-func (d *dueIndex) start() {
+func newDueIndex(js jetstream.JetStream, stream, prefix string) *dueIndex {
+	return &dueIndex{js: js, stream: stream, prefix: prefix + orderPrefix}
+}
+
+// current returns the running index, starting one if none is.
+func (d *dueIndex) current(ctx context.Context) (*dueRun, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.started {
-		return
+	if d.closed {
+		return nil, errs.E("orders.natskv.due", errs.Unavailable, "the store is closed")
 	}
-	d.started = true
-	ctx, cancel := context.WithCancel(context.Background())
-	d.cancel = cancel
-	w, err := d.kv.Watch(ctx, "due.>")
+	if d.run != nil {
+		return d.run, nil
+	}
+	s, err := d.js.Stream(ctx, d.stream)
 	if err != nil {
-		d.err = err
-		close(d.ready)
-		return
+		return nil, err
 	}
+	c, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{d.prefix + ">"}, HeadersOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	it, err := c.Messages()
+	if err != nil {
+		return nil, err
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	r := &dueRun{cancel: cancel, ready: make(chan struct{}), at: map[string]int64{}}
+	d.run = r
+	// Nothing to read: ready at once. Else ready at the first message
+	// with nothing pending after it.
+	ready := false
+	if info, err := c.Info(ctx); err == nil && info.NumPending == 0 && info.Delivered.Consumer == 0 {
+		ready = true
+		close(r.ready)
+	}
+	go func() { <-runCtx.Done(); it.Stop() }()
 	go func() {
-		defer func() { _ = w.Stop() }()
-		initial := true
-		for e := range w.Updates() {
-			if e == nil {
-				if initial {
-					initial = false
-					close(d.ready)
+		for {
+			m, err := it.Next()
+			if err != nil {
+				// Stopped, or failed: the next list starts another.
+				d.mu.Lock()
+				if d.run == r {
+					d.run = nil
 				}
-				continue
+				d.mu.Unlock()
+				cancel()
+				if !ready {
+					r.err = err
+					close(r.ready)
+				}
+				return
 			}
-			id := strings.TrimPrefix(e.Key(), "due.")
-			n, err := strconv.ParseInt(string(e.Value()), 10, 64)
-			d.mu.Lock()
-			if e.Operation() != jetstream.KeyValuePut || err != nil || n == 0 {
-				delete(d.at, id)
-			} else {
-				d.at[id] = n
+			r.apply(m, d.prefix)
+			if md, err := m.Metadata(); err == nil && md.NumPending == 0 && !ready {
+				ready = true
+				close(r.ready)
 			}
-			d.mu.Unlock()
 		}
 	}()
+	return r, nil
+}
+
+// apply takes one write of an order's key into the index.
+func (r *dueRun) apply(m jetstream.Msg, prefix string) {
+	id := strings.TrimPrefix(m.Subject(), prefix)
+	h := m.Headers()
+	v := h.Get(NextAtHeader)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if h.Get("KV-Operation") != "" {
+		delete(r.at, id) // deleted or purged
+		return
+	}
+	if v == "" {
+		return // written before the header existed (Open migrated those due)
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil && n != 0 {
+		r.at[id] = n
+	} else {
+		delete(r.at, id)
+	}
 }
 
 func (d *dueIndex) list(ctx context.Context, now time.Time, limit int) ([]string, error) {
-	d.start()
-	select {
-	case <-d.ready:
-	case <-ctx.Done():
-		return nil, errs.E("orders.natskv.due", errs.Unavailable, ctx.Err())
+	const op = "orders.natskv.due"
+	r, err := d.current(ctx)
+	if err != nil {
+		return nil, errs.E(op, errs.Unavailable, err)
 	}
-	if d.err != nil {
-		return nil, errs.E("orders.natskv.due", errs.Unavailable, d.err)
+	select {
+	case <-r.ready:
+	case <-ctx.Done():
+		return nil, errs.E(op, errs.Unavailable, ctx.Err())
+	}
+	if r.err != nil {
+		return nil, errs.E(op, errs.Unavailable, r.err)
 	}
 	type due struct {
 		id string
@@ -85,16 +143,19 @@ func (d *dueIndex) list(ctx context.Context, now time.Time, limit int) ([]string
 	}
 	cut := now.UnixNano()
 	var out []due
-	d.mu.Lock()
-	for id, at := range d.at {
+	r.mu.Lock()
+	for id, at := range r.at {
 		if at <= cut {
 			out = append(out, due{id, at})
 		}
 	}
-	d.mu.Unlock()
+	r.mu.Unlock()
 	slices.SortFunc(out, func(a, b due) int {
 		if a.at != b.at {
-			return int(a.at - b.at)
+			if a.at < b.at {
+				return -1
+			}
+			return 1
 		}
 		return strings.Compare(a.id, b.id)
 	})
@@ -108,7 +169,9 @@ func (d *dueIndex) list(ctx context.Context, now time.Time, limit int) ([]string
 func (d *dueIndex) stop() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.cancel != nil {
-		d.cancel()
+	d.closed = true
+	if d.run != nil {
+		d.run.cancel()
+		d.run = nil
 	}
 }

@@ -38,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) Fixture) {
 		{"PurchaseLimitUnderConcurrency", testPurchaseLimit},
 		{"ConcurrentUpdates", testConcurrentUpdates},
 		{"UpdateError", testUpdateError},
+		{"NoOpUpdate", testNoOpUpdate},
 		{"ByAccount", testByAccount},
 		{"Due", testDue},
 		{"Outbox", testOutbox},
@@ -290,6 +291,48 @@ func testUpdateError(t *testing.T, f Fixture) {
 	// A transition the state machine lacks is refused by the domain.
 	if _, err := f.Store.Update(ctx, o.ID, func(o *orders.Order) error { return o.Move(orders.Refunded, "test", time.Now()) }); !errs.Is(errs.Conflict, err) {
 		t.Fatalf("awaiting payment → refunded: %v", err)
+	}
+}
+
+// An update that leaves the order as it was writes nothing: its version
+// stays and no event is published.
+func testNoOpUpdate(t *testing.T, f Fixture) {
+	ctx := context.Background()
+	o := mustCreate(t, f.Store, newOrder("acct-14", "ev-1", 1), 0)
+	o = move(t, f.Store, o.ID, orders.RequiresAction)
+	for name, fn := range map[string]func(*orders.Order) error{
+		"nothing":          func(*orders.Order) error { return nil },
+		"the same values":  func(o *orders.Order) error { o.State = orders.RequiresAction; o.Payment.Attempts += 0; return nil },
+		"changed and back": func(o *orders.Order) error { o.Reason = "x"; o.Reason = ""; return nil },
+		"a repeated move": func(o *orders.Order) error {
+			if o.State == orders.RequiresAction {
+				return nil // as the saga does with a payment event it applied before
+			}
+			return o.Move(orders.RequiresAction, "test", time.Now())
+		},
+	} {
+		got, err := f.Store.Update(ctx, o.ID, fn)
+		if err != nil || got.Version != o.Version || got.State != orders.RequiresAction {
+			t.Fatalf("%s: version %d→%d, %s, %v", name, o.Version, got.Version, got.State, err)
+		}
+		if read, err := f.Store.Get(ctx, o.ID); err != nil || read.Version != o.Version {
+			t.Fatalf("%s: read back version %d, want %d (%v)", name, read.Version, o.Version, err)
+		}
+	}
+	// A change is written, with its event only.
+	paid := move(t, f.Store, o.ID, orders.Paid)
+	if paid.Version == o.Version {
+		t.Fatalf("a move kept version %d", o.Version)
+	}
+	eventually.True(t, 15*time.Second, "three events of the order published", func() bool {
+		return len(f.Published(t)) >= 3
+	})
+	seen := map[string]bool{}
+	for _, id := range f.Published(t) {
+		seen[id] = true
+	}
+	if len(seen) != 3 {
+		t.Fatalf("%d distinct events published, want 3 (created, requires_action, paid)", len(seen))
 	}
 }
 

@@ -24,7 +24,9 @@
 //     version is still the one read (compare-and-set), releasing or
 //     taking claims and tickets when it stops or starts counting; when
 //     another write came in between, it writes nothing, reads the order
-//     again and applies fn again. The store remembers the orders it wrote
+//     again and applies fn again. An update that changes nothing (fn
+//     leaves the order's encoding as it was and records no event)
+//     writes nothing. The store remembers the orders it wrote
 //     last (Config.Recent), so an update of one of those needs no read:
 //     one round trip where the order had not changed, three where it had.
 //
@@ -44,6 +46,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"embed"
 	"encoding/json"
@@ -382,13 +385,17 @@ func (s *Store) Get(ctx context.Context, id string) (orders.Order, error) {
 // Update implements orders.Store.
 func (s *Store) Update(ctx context.Context, id string, fn func(*orders.Order) error) (orders.Order, error) {
 	const op = "orders.postgres.update"
+	recalled := false // the order was last read from s.recent
 	for range s.cfg.Retries {
 		var o orders.Order
 		var err error
-		if r, ok := s.recent.get(id); ok {
+		r, ok := s.recent.get(id)
+		if ok && !recalled {
 			o, err = decode(r.record, r.version)
+			recalled = true
 		} else {
 			o, err = s.Get(ctx, id)
+			recalled = false
 		}
 		if err != nil {
 			return orders.Order{}, err
@@ -401,20 +408,38 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*orders.Order) er
 			version        uint64
 			created        time.Time
 		}{o.Account, o.Event, o.State.Counts(), o.Tickets, holdIDs(o.Holds), o.Version, o.Created}
+		o.Version = 0
+		read, err := json.Marshal(o)
+		if err != nil {
+			return orders.Order{}, errs.E(op, errs.Invalid, err)
+		}
 		if err := fn(&o); err != nil {
 			return orders.Order{}, err
 		}
 		if o.ID != id || o.Account != was.account || o.Event != was.event || !o.Created.Equal(was.created) {
 			return orders.Order{}, errs.E(op, errs.Invalid, "an order's id, account, event and creation time cannot change")
 		}
-		entries, err := s.rows(o.Events())
-		if err != nil {
-			return orders.Order{}, errs.E(op, err)
-		}
+		events := o.Events()
 		o.Version = 0
 		record, err := json.Marshal(o)
 		if err != nil {
 			return orders.Order{}, errs.E(op, errs.Invalid, err)
+		}
+		if len(events) == 0 && bytes.Equal(record, read) {
+			// Nothing changed (a step another node did, a payment
+			// event applied again): nothing to write, once the order
+			// is known to be the stored one (a remembered order may
+			// have been replaced by another process: read it and
+			// apply fn again).
+			if recalled {
+				continue
+			}
+			o.Version = was.version
+			return o, nil
+		}
+		entries, err := s.rows(events)
+		if err != nil {
+			return orders.Order{}, errs.E(op, err)
 		}
 		args := append([]any{id, int64(was.version), string(o.State), nullTime(o.NextAt), record}, entries.Args()...)
 		query := updateSQL
@@ -444,6 +469,7 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*orders.Order) er
 		// Not written (written meanwhile by another: read it again), or
 		// not known to be.
 		s.recent.drop(id)
+		recalled = false
 		if !errors.Is(err, pgx.ErrNoRows) && !retryable(err) {
 			return orders.Order{}, storeError(op, err)
 		}

@@ -25,7 +25,6 @@ import (
 	"github.com/ticketing/ticketing/internal/cloudevents"
 	"github.com/ticketing/ticketing/internal/errs"
 	"github.com/ticketing/ticketing/internal/eventually"
-	"github.com/ticketing/ticketing/internal/outbox"
 	"github.com/ticketing/ticketing/internal/outbox/pgrelay"
 	"github.com/ticketing/ticketing/internal/postgres/pgtest"
 	"github.com/ticketing/ticketing/services/orders"
@@ -326,7 +325,7 @@ func TestSameMessagesAsNATSKV(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer kv.Close()
-	relay := &outbox.Relay{KV: kv.Bucket(), JS: js, Log: quiet}
+	relay := &natskv.Relay{Store: kv, Log: quiet}
 	done := make(chan struct{})
 	go func() { defer close(done); _ = relay.Run(ctx) }()
 	defer func() { cancel(); <-done }()
