@@ -250,17 +250,36 @@ func (c *Core) startCheckout(ctx context.Context, sup *supervisor.Supervisor) er
 }
 
 // lead runs the saga's leader's work: the outbox relay, the payment
-// events' consumer, dynamic pricing and the due orders' timer.
+// events' consumer, dynamic pricing, the quotes' purge and the due
+// orders' timer.
 func (co *checkout) lead(ctx context.Context, cfg CheckoutConfig, log interface {
 	Warn(string, ...any)
 }) {
-	done := make(chan struct{}, 3)
+	done := make(chan struct{}, 4)
 	go func() { _ = co.relay(ctx); done <- struct{}{} }()
 	go func() { co.consumePayments(ctx, log); done <- struct{}{} }()
 	go func() { co.repricer.run(ctx, cfg.RepriceTick); done <- struct{}{} }()
+	go func() { purgeQuotes(ctx, co.repricer.prices.Store, log); done <- struct{}{} }()
 	co.saga.Run(ctx, cfg.SagaTick)
-	for range 3 {
+	for range 4 {
 		<-done
+	}
+}
+
+// purgeQuotes removes, at once and then every hour, the quotes that
+// expired pricing.QuoteRetention ago: every quote asked is stored.
+func purgeQuotes(ctx context.Context, store pricing.Store, log interface{ Warn(string, ...any) }) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if _, err := store.PurgeQuotes(ctx, time.Now().Add(-pricing.QuoteRetention)); err != nil && ctx.Err() == nil {
+			log.Warn("quotes not purged", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
 	}
 }
 

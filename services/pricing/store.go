@@ -47,6 +47,10 @@ const (
 	ReasonStoreLimit = "store_limit"
 )
 
+// QuoteRetention is how long after its expiry a quote is kept (for
+// support and audit) before the core purges it.
+const QuoteRetention = 24 * time.Hour
+
 // Store keeps price lists, vouchers and their redemptions, quotes, and
 // add-on reservations. Implementations are safe for concurrent use, also
 // from several processes on one backing store: services/pricing/natskv
@@ -79,6 +83,11 @@ type Store interface {
 	PutQuote(ctx context.Context, q Quote) error
 	// Quote returns the quote, or errs.NotFound.
 	Quote(ctx context.Context, id string) (Quote, error)
+	// PurgeQuotes removes the quotes that expired before before and
+	// says how many: a quote is read only to place an order before it
+	// expires (the order keeps its lines and amounts). The core purges
+	// what expired QuoteRetention ago.
+	PurgeQuotes(ctx context.Context, before time.Time) (int, error)
 
 	// Redeem records a use of the voucher by the account for an order.
 	// It is atomic under any concurrency: the voucher's redemptions never

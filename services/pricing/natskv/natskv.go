@@ -314,6 +314,36 @@ func (s *Store) PutQuote(ctx context.Context, q pricing.Quote) error {
 	return nil
 }
 
+// PurgeQuotes implements pricing.Store by a scan of the quotes (this is
+// the development store: a quote's expiry is in its value).
+func (s *Store) PurgeQuotes(ctx context.Context, before time.Time) (int, error) {
+	const op = "pricing.purge_quotes"
+	lister, err := s.kv.ListKeysFiltered(ctx, quoteKey("*"))
+	if errors.Is(err, jetstream.ErrNoKeysFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, unavailable(op, err)
+	}
+	var old []string
+	for k := range lister.Keys() {
+		var q pricing.Quote
+		if _, err := s.get(ctx, op, k, &q, false); err != nil {
+			_ = lister.Stop()
+			return 0, err
+		}
+		if !q.ExpiresAt.IsZero() && q.ExpiresAt.Before(before) {
+			old = append(old, k)
+		}
+	}
+	for i, k := range old {
+		if err := s.kv.Purge(ctx, k); err != nil {
+			return i, unavailable(op, err)
+		}
+	}
+	return len(old), nil
+}
+
 // Quote implements pricing.Store.
 func (s *Store) Quote(ctx context.Context, id string) (pricing.Quote, error) {
 	const op = "pricing.quote"

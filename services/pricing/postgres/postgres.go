@@ -213,6 +213,15 @@ func (s *Store) PutQuote(ctx context.Context, q pricing.Quote) error {
 	return nil
 }
 
+// PurgeQuotes implements pricing.Store.
+func (s *Store) PurgeQuotes(ctx context.Context, before time.Time) (int, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM pricing_quotes WHERE expires_at < $1`, before)
+	if err != nil {
+		return 0, storeError("pricing.purge_quotes", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
 // Quote implements pricing.Store.
 func (s *Store) Quote(ctx context.Context, id string) (pricing.Quote, error) {
 	const op = "pricing.quote"

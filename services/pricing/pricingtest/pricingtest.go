@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -38,6 +39,7 @@ func Run(t *testing.T, newStore func(t *testing.T) pricing.Store) {
 		{"QuoteCreateOnly", testQuoteCreateOnly},
 		{"QuoteConcurrentCreate", testQuoteConcurrentCreate},
 		{"QuoteInvalid", testQuoteInvalid},
+		{"QuotePurge", testQuotePurge},
 		{"RedeemConcurrent", testRedeemConcurrent},
 		{"RedeemAccountLimitConcurrent", testRedeemAccountLimitConcurrent},
 		{"RedeemUnlimitedAccountLimit", testRedeemUnlimitedAccountLimit},
@@ -311,6 +313,45 @@ func testQuote(t *testing.T, s pricing.Store) {
 	for _, id := range []string{pricing.NewQuoteID(), "", "q.1", "*", ">"} {
 		_, err := s.Quote(c, id)
 		wantKind(t, err, errs.NotFound, "")
+	}
+}
+
+// PurgeQuotes removes the quotes expired before its time, and only them.
+func testQuotePurge(t *testing.T, s pricing.Store) {
+	c := ctx(t)
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	var old, live []pricing.Quote
+	for i := range 3 {
+		q := quote(t, pricing.NewQuoteID())
+		q.CreatedAt, q.ExpiresAt = now.Add(-4*time.Hour), now.Add(-time.Duration(i+1)*time.Hour)
+		old = append(old, q)
+		q = quote(t, pricing.NewQuoteID())
+		q.CreatedAt, q.ExpiresAt = now.Add(-time.Minute), now.Add(time.Duration(i+1)*time.Minute)
+		live = append(live, q)
+	}
+	for _, q := range append(slices.Clone(old), live...) {
+		if err := s.PutQuote(c, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := s.PurgeQuotes(c, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != len(old) {
+		t.Fatalf("purged %d quotes, want %d", n, len(old))
+	}
+	for _, q := range old {
+		_, err := s.Quote(c, q.ID)
+		wantKind(t, err, errs.NotFound, "")
+	}
+	for _, q := range live {
+		if _, err := s.Quote(c, q.ID); err != nil {
+			t.Fatalf("a live quote: %v", err)
+		}
+	}
+	if n, err := s.PurgeQuotes(c, now); err != nil || n != 0 {
+		t.Fatalf("a second purge: %d, %v", n, err)
 	}
 }
 
