@@ -2,9 +2,11 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -103,5 +105,81 @@ func TestSchemaInvariants(t *testing.T) {
 	// The rest of the capture can be refunded.
 	if err := exec(entry + `('o1', 're_2', 2, 'refund', 400, 'EUR', now(), 'saga')`); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// An update is one statement: when its entries cannot be written (here
+// an entry row written around the domain holds the position), the
+// payment row is not changed either.
+func TestUpdateAtomic(t *testing.T) {
+	pool := pgtest.Pool(t)
+	ctx := context.Background()
+	if _, err := postgres.Migrate(ctx, pool, quiet); err != nil {
+		t.Fatal(err)
+	}
+	s, err := postgres.New(pool, postgres.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.Update(ctx, "o1", func(p *payment.Payment, exists bool) error {
+		p.Account, p.IntentID, p.Amount, p.Currency, p.Status = "u_1", "pi_1", 1000, "EUR", payment.StatusPending
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO ledger_entries (order_id, entry_id, seq, kind, amount, currency, at, source)
+		VALUES ('o1', 'ch_around', 0, 'capture', 1000, 'EUR', now(), 'saga')`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Update(ctx, "o1", func(p *payment.Payment, _ bool) error {
+		p.Attempts = 3
+		_, err := p.Apply(payment.Entry{ID: "ch_1", Kind: payment.EntryCapture, Amount: 1000, At: time.Now(), Source: payment.SourceReturn})
+		return err
+	})
+	if err == nil {
+		t.Fatal("an update whose entry cannot be written succeeded")
+	}
+	var (
+		version int64
+		record  string
+		entries int
+	)
+	if err := pool.QueryRow(ctx, `SELECT version, record::text, (SELECT count(*) FROM ledger_entries WHERE order_id = 'o1') FROM payments WHERE order_id = 'o1'`).
+		Scan(&version, &record, &entries); err != nil {
+		t.Fatal(err)
+	}
+	if version != p.Version || strings.Contains(record, `"attempts": 3`) || entries != 1 {
+		t.Fatalf("after the failed update: version %d (was %d), record %s, %d entries", version, p.Version, record, entries)
+	}
+}
+
+// BenchmarkUpdate is a payment's life in the ledger as a frictionless
+// purchase writes it: created with its intent, then captured.
+func BenchmarkUpdate(b *testing.B) {
+	pool := pgtest.Pool(b)
+	ctx := context.Background()
+	if _, err := postgres.Migrate(ctx, pool, quiet); err != nil {
+		b.Fatal(err)
+	}
+	s, err := postgres.New(pool, postgres.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		id := fmt.Sprintf("o%d", i)
+		if _, err := s.Update(ctx, id, func(p *payment.Payment, exists bool) error {
+			p.Account, p.IntentID, p.Amount, p.Currency, p.Status = "u_1", "pi_"+id, 1000, "EUR", payment.StatusPending
+			return nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.Update(ctx, id, func(p *payment.Payment, _ bool) error {
+			_, err := p.Apply(payment.Entry{ID: "ch_" + id, Kind: payment.EntryCapture, Amount: 1000, At: time.Now(), Source: payment.SourceReturn})
+			return err
+		}); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
