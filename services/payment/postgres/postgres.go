@@ -2,18 +2,19 @@
 // PostgreSQL, the production store. Its schema is the embedded
 // migrations/, applied by Migrate under component "payment".
 //
-// A payment is a row of payments (the record as JSON, its version) and
-// its entries rows of ledger_entries; Update reads the payment (one
-// statement) and writes both in one more, whose CTEs update (or insert)
-// the payment row, only where it is still at the version read (optimistic
-// locking: a writer that lost reads again and calls its function again),
-// and insert the appended entries only when that row was written. A
-// statement is its own transaction: an update is two round trips and two
-// transactions, not the four or more round trips of a read, BEGIN, UPDATE,
-// an INSERT per entry and COMMIT. The schema holds the ledger's
-// invariants for writers that skip the domain too: entry ids unique per payment (primary key),
-// one capture per payment (a partial unique index), refunds never beyond
-// the capture (a trigger), entries never updated or deleted (a trigger),
+// A payment is a row of payments (the record as JSON, its version) and its
+// entries rows of ledger_entries; Update reads the payment (one statement)
+// and writes both in one more, whose CTEs update (or insert) the payment
+// row, only where it is still at the version read (optimistic locking: a
+// writer that lost reads again and calls its function again), and insert
+// the appended entries only when that row was written. A statement is its
+// own transaction: an update is two round trips and two transactions, not
+// the four or more round trips of a read, BEGIN, UPDATE, an INSERT per
+// entry and COMMIT; UpdateFrom, from a current copy, skips the read: one
+// round trip. The schema holds the ledger's invariants for writers that
+// skip the domain too: entry ids unique per payment (primary key), one
+// capture per payment (a partial unique index), refunds never beyond the
+// capture (a trigger), entries never updated or deleted (a trigger),
 // kinds, sources, currencies and positive amounts (checks).
 //
 // SeenEvent is an INSERT … ON CONFLICT DO NOTHING into payment_events_seen;
@@ -183,6 +184,17 @@ const maxAttempts = 200
 
 // Update implements payment.Ledger.
 func (s *Store) Update(ctx context.Context, orderID string, fn func(p *payment.Payment, exists bool) error) (payment.Payment, error) {
+	return s.update(ctx, orderID, nil, fn)
+}
+
+// UpdateFrom implements payment.Ledger.
+func (s *Store) UpdateFrom(ctx context.Context, from payment.Payment, fn func(p *payment.Payment, exists bool) error) (payment.Payment, error) {
+	return s.update(ctx, from.OrderID, &from, fn)
+}
+
+// update is Update, its first round on from instead of a read when from
+// is set (UpdateFrom).
+func (s *Store) update(ctx context.Context, orderID string, from *payment.Payment, fn func(p *payment.Payment, exists bool) error) (payment.Payment, error) {
 	const op = "payment.update"
 	if !payment.ValidOrderID(orderID) {
 		return payment.Payment{}, errs.E(op, errs.Invalid, "order id must be 1-64 letters, digits, '_' or '-'")
@@ -194,19 +206,29 @@ func (s *Store) Update(ctx context.Context, orderID string, fn func(p *payment.P
 				return payment.Payment{}, storeError(op, err)
 			}
 		}
-		before, exists, err := s.read(ctx, orderID)
-		if err != nil {
+		var (
+			before payment.Payment
+			exists bool
+			err    error
+		)
+		held := from != nil
+		if held {
+			before, exists, from = *from, from.Version > 0, nil
+		} else if before, exists, err = s.read(ctx, orderID); err != nil {
 			return payment.Payment{}, storeError(op, err)
 		}
 		if !exists {
 			before = payment.Payment{OrderID: orderID}
 		}
 		after := before.Clone()
-		if err := fn(&after, exists); err != nil {
-			return payment.Payment{}, err
+		err = fn(&after, exists)
+		p, appended, changed := payment.Payment{}, []payment.Entry(nil), false
+		if err == nil {
+			p, appended, changed, err = payment.Prepare(before, exists, after, s.cfg.Now())
 		}
-		p, appended, changed, err := payment.Prepare(before, exists, after, s.cfg.Now())
 		switch {
+		case held && (err != nil || !changed):
+			continue // the caller's copy may be stale: read and judge again
 		case err != nil:
 			return payment.Payment{}, err
 		case !changed && exists:

@@ -155,7 +155,10 @@ func TestUpdateAtomic(t *testing.T) {
 }
 
 // BenchmarkUpdate is a payment's life in the ledger as a frictionless
-// purchase writes it: created with its intent, then captured.
+// purchase writes it: created with its intent, then captured; by Update
+// (each write after a read: µs-update a payment) and, interleaved with
+// it, by UpdateFrom (each write from the copy the last one returned:
+// µs-updatefrom).
 func BenchmarkUpdate(b *testing.B) {
 	pool := pgtest.Pool(b)
 	ctx := context.Background()
@@ -166,20 +169,38 @@ func BenchmarkUpdate(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.ResetTimer()
-	for i := range b.N {
-		id := fmt.Sprintf("o%d", i)
-		if _, err := s.Update(ctx, id, func(p *payment.Payment, exists bool) error {
-			p.Account, p.IntentID, p.Amount, p.Currency, p.Status = "u_1", "pi_"+id, 1000, "EUR", payment.StatusPending
+	create := func(id string) func(p *payment.Payment, exists bool) error {
+		return func(p *payment.Payment, exists bool) error {
+			if !exists {
+				p.Account, p.IntentID, p.Amount, p.Currency, p.Status = "u_1", "pi_"+id, 1000, "EUR", payment.StatusPending
+			}
 			return nil
-		}); err != nil {
-			b.Fatal(err)
 		}
-		if _, err := s.Update(ctx, id, func(p *payment.Payment, _ bool) error {
+	}
+	capture := func(id string) func(p *payment.Payment, _ bool) error {
+		return func(p *payment.Payment, _ bool) error {
 			_, err := p.Apply(payment.Entry{ID: "ch_" + id, Kind: payment.EntryCapture, Amount: 1000, At: time.Now(), Source: payment.SourceReturn})
 			return err
-		}); err != nil {
+		}
+	}
+	check := func(_ payment.Payment, err error) {
+		if err != nil {
 			b.Fatal(err)
 		}
 	}
+	var update, from time.Duration
+	for i := range b.N {
+		t0 := time.Now()
+		id := fmt.Sprintf("u%d-%d", b.N, i)
+		check(s.Update(ctx, id, create(id)))
+		check(s.Update(ctx, id, capture(id)))
+		t1 := time.Now()
+		id = fmt.Sprintf("f%d-%d", b.N, i)
+		p, err := s.UpdateFrom(ctx, payment.Payment{OrderID: id}, create(id))
+		check(p, err)
+		check(s.UpdateFrom(ctx, p, capture(id)))
+		update, from = update+t1.Sub(t0), from+time.Since(t1)
+	}
+	b.ReportMetric(float64(update.Microseconds())/float64(b.N), "µs-update")
+	b.ReportMetric(float64(from.Microseconds())/float64(b.N), "µs-updatefrom")
 }
