@@ -14,9 +14,13 @@ import (
 // (services/payment/vault): a token's card for one confirm, then its CVC
 // forgotten.
 type Vault interface {
-	Open(ctx context.Context, token string) (Card, error)
+	// OpenCard returns a token's card, its CVC included while the vault
+	// keeps it, and what may be known of it outside the vault (recorded
+	// with the payment), from one read of the vault. No such card is
+	// errs.NotFound.
+	OpenCard(ctx context.Context, token string) (Card, CardSummary, error)
+	// ForgetCVC deletes the token's CVC.
 	ForgetCVC(ctx context.Context, token string) error
-	Summary(ctx context.Context, token string) (CardSummary, error)
 }
 
 // Publisher receives the payment's state after every change, as a domain
@@ -111,11 +115,7 @@ func (s *Service) Pay(ctx context.Context, r PayRequest) (Payment, error) {
 			return p, err
 		}
 	}
-	card, err := s.Vault.Open(ctx, r.Method)
-	if err != nil {
-		return p, err
-	}
-	sum, err := s.Vault.Summary(ctx, r.Method)
+	card, sum, err := s.Vault.OpenCard(ctx, r.Method)
 	if err != nil {
 		return p, err
 	}
