@@ -148,6 +148,16 @@ type Ledger interface {
 	// stored payment is returned (errs.NotFound when none exists). It
 	// returns the payment as stored, with its new Version.
 	Update(ctx context.Context, orderID string, fn func(p *Payment, exists bool) error) (Payment, error)
+	// UpdateFrom is Update for a caller that holds the order's payment
+	// already: from is the payment as this ledger returned it last (Get,
+	// Update, UpdateFrom), unchanged, or a Payment with only OrderID set
+	// (Version 0) when the ledger had none. It first calls fn on a copy
+	// of from and writes the result without reading, if the stored
+	// payment is still at from.Version (is still absent, for Version 0).
+	// When it is not, or when fn on from changes nothing or fails, it
+	// reads and goes on as Update does: its result is always Update's.
+	// It saves Update's read (a round trip) when from is current.
+	UpdateFrom(ctx context.Context, from Payment, fn func(p *Payment, exists bool) error) (Payment, error)
 	// SeenEvent records a gateway event id and reports whether this was
 	// the first time: of any number of calls with one id, concurrent or
 	// not, exactly one returns true while the id is remembered (at least

@@ -9,7 +9,8 @@
 // (KV Create for a new payment): of concurrent writers from one revision
 // exactly one lands, and the others read again and call their function
 // again, which finds the entry it wanted to append already there when it
-// is the same movement. SeenEvent is KV Create: of concurrent calls with
+// is the same movement. UpdateFrom, from a copy at the stored revision,
+// writes without reading first. SeenEvent is KV Create: of concurrent calls with
 // one id exactly one creates the key. The events bucket's age limit
 // forgets an id after EventRetention.
 //
@@ -208,6 +209,17 @@ const maxAttempts = 200
 
 // Update implements payment.Ledger.
 func (s *Store) Update(ctx context.Context, orderID string, fn func(p *payment.Payment, exists bool) error) (payment.Payment, error) {
+	return s.update(ctx, orderID, nil, fn)
+}
+
+// UpdateFrom implements payment.Ledger.
+func (s *Store) UpdateFrom(ctx context.Context, from payment.Payment, fn func(p *payment.Payment, exists bool) error) (payment.Payment, error) {
+	return s.update(ctx, from.OrderID, &from, fn)
+}
+
+// update is Update, its first round on from instead of a read when from
+// is set (UpdateFrom).
+func (s *Store) update(ctx context.Context, orderID string, from *payment.Payment, fn func(p *payment.Payment, exists bool) error) (payment.Payment, error) {
 	const op = "payment.update"
 	if !payment.ValidOrderID(orderID) {
 		return payment.Payment{}, errs.E(op, errs.Invalid, "order id must be 1-64 letters, digits, '_' or '-'")
@@ -218,8 +230,15 @@ func (s *Store) Update(ctx context.Context, orderID string, fn func(p *payment.P
 				return payment.Payment{}, unavailable(op, err)
 			}
 		}
-		before, exists, err := s.read(ctx, orderID, attempt > 0)
-		if err != nil {
+		var (
+			before payment.Payment
+			exists bool
+			err    error
+		)
+		held := from != nil
+		if held {
+			before, exists, from = *from, from.Version > 0, nil
+		} else if before, exists, err = s.read(ctx, orderID, attempt > 0); err != nil {
 			if isDecode(err) {
 				return payment.Payment{}, errs.E(op, err)
 			}
@@ -229,11 +248,14 @@ func (s *Store) Update(ctx context.Context, orderID string, fn func(p *payment.P
 			before = payment.Payment{OrderID: orderID}
 		}
 		after := before.Clone()
-		if err := fn(&after, exists); err != nil {
-			return payment.Payment{}, err
+		err = fn(&after, exists)
+		p, changed := payment.Payment{}, false
+		if err == nil {
+			p, _, changed, err = payment.Prepare(before, exists, after, s.cfg.Now())
 		}
-		p, _, changed, err := payment.Prepare(before, exists, after, s.cfg.Now())
 		switch {
+		case held && (err != nil || !changed):
+			continue // the caller's copy may be stale: read and judge again
 		case err != nil:
 			return payment.Payment{}, err
 		case !changed && exists:

@@ -39,6 +39,9 @@ func Run(t *testing.T, newLedger func(t *testing.T) payment.Ledger) {
 		{"ConcurrentCapture", testConcurrentCapture},
 		{"ConcurrentRefunds", testConcurrentRefunds},
 		{"ConcurrentCreate", testConcurrentCreate},
+		{"UpdateFrom", testUpdateFrom},
+		{"UpdateFromStale", testUpdateFromStale},
+		{"UpdateFromConcurrent", testUpdateFromConcurrent},
 		{"SeenEvent", testSeenEvent},
 		{"SeenEventConcurrent", testSeenEventConcurrent},
 		{"List", testList},
@@ -531,6 +534,152 @@ func testConcurrentCreate(t *testing.T, l payment.Ledger) {
 	wg.Wait()
 	if p := get(t, l, "o1"); p.Attempts != 20 {
 		t.Fatalf("20 concurrent increments left %d", p.Attempts)
+	}
+}
+
+// counted wraps an Update function, counting its calls.
+func counted(n *int, fn func(*payment.Payment, bool) error) func(*payment.Payment, bool) error {
+	return func(p *payment.Payment, exists bool) error {
+		*n++
+		return fn(p, exists)
+	}
+}
+
+func updateFrom(t *testing.T, l payment.Ledger, from payment.Payment, fn func(*payment.Payment, bool) error) payment.Payment {
+	t.Helper()
+	p, err := l.UpdateFrom(ctx(t), from, fn)
+	if err != nil {
+		t.Fatalf("UpdateFrom %s at %d: %v", from.OrderID, from.Version, err)
+	}
+	return p
+}
+
+// UpdateFrom on a current copy: fn is called once, on it, and the result
+// is stored as Update would store it.
+func testUpdateFrom(t *testing.T, l payment.Ledger) {
+	calls := 0
+	p := updateFrom(t, l, payment.Payment{OrderID: "o1"}, counted(&calls, func(p *payment.Payment, exists bool) error {
+		if exists || p.Version != 0 {
+			return fmt.Errorf("from none: %+v, exists %v", p, exists)
+		}
+		return create("ev", 1000)(p, exists)
+	}))
+	if calls != 1 || p.Version <= 0 || p.IntentID != "pi_o1" || p.Currency != "EUR" || !p.Created.Equal(p.Updated) {
+		t.Fatalf("created from none with %d calls: %+v", calls, p)
+	}
+	mustEqual(t, get(t, l, "o1"), p)
+
+	calls = 0
+	q := updateFrom(t, l, p, counted(&calls, func(q *payment.Payment, exists bool) error {
+		if !exists || q.Version != p.Version {
+			return fmt.Errorf("from version %d: %+v, exists %v", p.Version, q, exists)
+		}
+		q.Attempts = 1
+		return apply(capture("ch_1", 1000, 1))(q, exists)
+	}))
+	if calls != 1 || q.Version <= p.Version || q.Captured != 1000 || q.Attempts != 1 || !q.Created.Equal(p.Created) {
+		t.Fatalf("updated from the current version with %d calls: %+v", calls, q)
+	}
+	mustEqual(t, get(t, l, "o1"), q)
+	// What UpdateFrom returned is a copy to update from again.
+	r := updateFrom(t, l, q, apply(refund("re_1", 400, 2)))
+	if r.Version <= q.Version || r.Refunded != 400 || len(r.Entries) != 2 {
+		t.Fatalf("updated from UpdateFrom's answer: %+v", r)
+	}
+	mustEqual(t, get(t, l, "o1"), r)
+
+	// No change, and fn's error, are Update's.
+	mustEqual(t, updateFrom(t, l, r, func(*payment.Payment, bool) error { return nil }), r)
+	mine := errors.New("mine")
+	if _, err := l.UpdateFrom(ctx(t), r, func(p *payment.Payment, _ bool) error { p.Attempts = 9; return mine }); err != mine {
+		t.Fatalf("UpdateFrom returned %v, want fn's error as it is", err)
+	}
+	_, err := l.UpdateFrom(ctx(t), payment.Payment{OrderID: "o2"}, func(*payment.Payment, bool) error { return nil })
+	wantKind(t, err, errs.NotFound, "")
+	_, err = l.UpdateFrom(ctx(t), payment.Payment{OrderID: "a.b"}, create("ev", 1))
+	wantKind(t, err, errs.Invalid, "")
+	mustEqual(t, get(t, l, "o1"), r)
+}
+
+// UpdateFrom on a stale copy reads and calls fn again on what is
+// stored: whatever fn made of the stale copy (a write, no change, an
+// error) is judged again.
+func testUpdateFromStale(t *testing.T, l payment.Ledger) {
+	stale := update(t, l, "o1", create("ev", 1000))
+	current := update(t, l, "o1", apply(capture("ch_1", 1000, 1)))
+
+	// A write: lands on the current payment, keeping its capture.
+	calls := 0
+	p := updateFrom(t, l, stale, counted(&calls, func(p *payment.Payment, _ bool) error { p.Attempts++; return nil }))
+	if calls != 2 || p.Attempts != 1 || p.Captured != 1000 || len(p.Entries) != 1 || p.Version <= current.Version {
+		t.Fatalf("updated from a stale copy with %d calls: %+v", calls, p)
+	}
+	mustEqual(t, get(t, l, "o1"), p)
+
+	// An error on the stale copy (a refund of nothing captured) but not
+	// on the current payment.
+	calls = 0
+	q := updateFrom(t, l, stale, counted(&calls, apply(refund("re_1", 300, 2))))
+	if calls != 2 || q.Refunded != 300 || len(q.Entries) != 2 {
+		t.Fatalf("refunded from a stale copy with %d calls: %+v", calls, q)
+	}
+	// No change on the stale copy: the current payment, not the copy.
+	mustEqual(t, updateFrom(t, l, stale, func(*payment.Payment, bool) error { return nil }), q)
+	// A capture the current payment has already: no change.
+	mustEqual(t, updateFrom(t, l, stale, apply(capture("ch_1", 1000, 5))), q)
+	// A stale copy's capture of another charge: the current payment's
+	// conflict.
+	_, err := l.UpdateFrom(ctx(t), stale, apply(capture("ch_2", 1000, 5)))
+	wantKind(t, err, errs.Conflict, payment.ReasonAlreadyCaptured)
+
+	// From none while a payment exists: fn sees it.
+	calls = 0
+	r := updateFrom(t, l, payment.Payment{OrderID: "o1"}, counted(&calls, func(p *payment.Payment, exists bool) error {
+		if !exists {
+			return create("ev", 5)(p, exists)
+		}
+		p.Attempts = 5
+		return nil
+	}))
+	if calls != 2 || r.Attempts != 5 || r.Amount != 1000 || r.Refunded != 300 {
+		t.Fatalf("from none over a payment, %d calls: %+v", calls, r)
+	}
+	mustEqual(t, get(t, l, "o1"), r)
+}
+
+// Concurrent writers from one copy: one lands on it, the others read
+// again; none is lost.
+func testUpdateFromConcurrent(t *testing.T, l payment.Ledger) {
+	from := update(t, l, "o1", create("ev", 100))
+	var wg sync.WaitGroup
+	for i := 0; i < 20; i++ {
+		wg.Go(func() {
+			if _, err := l.UpdateFrom(ctx(t), from, func(p *payment.Payment, _ bool) error { p.Attempts++; return nil }); err != nil {
+				t.Errorf("UpdateFrom: %v", err)
+			}
+		})
+	}
+	// And first writers from none.
+	for i := 0; i < 20; i++ {
+		wg.Go(func() {
+			_, err := l.UpdateFrom(ctx(t), payment.Payment{OrderID: "o2"}, func(p *payment.Payment, exists bool) error {
+				if !exists {
+					create("ev", 100)(p, false)
+				}
+				p.Attempts++
+				return nil
+			})
+			if err != nil {
+				t.Errorf("UpdateFrom: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if p := get(t, l, "o1"); p.Attempts != 20 {
+		t.Fatalf("20 concurrent increments from one copy left %d", p.Attempts)
+	}
+	if p := get(t, l, "o2"); p.Attempts != 20 {
+		t.Fatalf("20 concurrent increments from none left %d", p.Attempts)
 	}
 }
 

@@ -2,14 +2,19 @@
 // PostgreSQL, the production store. Its schema is the embedded
 // migrations/, applied by Migrate under component "payment".
 //
-// A payment is a row of payments (the record as JSON, its version) and
-// its entries rows of ledger_entries; Update writes both in one
-// transaction, and only where the payment row is still at the version it
-// read (optimistic locking: a writer that lost reads again and calls its
-// function again). The schema holds the ledger's invariants for writers
-// that skip the domain too: entry ids unique per payment (primary key),
-// one capture per payment (a partial unique index), refunds never beyond
-// the capture (a trigger), entries never updated or deleted (a trigger),
+// A payment is a row of payments (the record as JSON, its version) and its
+// entries rows of ledger_entries; Update reads the payment (one statement)
+// and writes both in one more, whose CTEs update (or insert) the payment
+// row, only where it is still at the version read (optimistic locking: a
+// writer that lost reads again and calls its function again), and insert
+// the appended entries only when that row was written. A statement is its
+// own transaction: an update is two round trips and two transactions, not
+// the four or more round trips of a read, BEGIN, UPDATE, an INSERT per
+// entry and COMMIT; UpdateFrom, from a current copy, skips the read: one
+// round trip. The schema holds the ledger's invariants for writers that
+// skip the domain too: entry ids unique per payment (primary key), one
+// capture per payment (a partial unique index), refunds never beyond the
+// capture (a trigger), entries never updated or deleted (a trigger),
 // kinds, sources, currencies and positive amounts (checks).
 //
 // SeenEvent is an INSERT … ON CONFLICT DO NOTHING into payment_events_seen;
@@ -179,6 +184,17 @@ const maxAttempts = 200
 
 // Update implements payment.Ledger.
 func (s *Store) Update(ctx context.Context, orderID string, fn func(p *payment.Payment, exists bool) error) (payment.Payment, error) {
+	return s.update(ctx, orderID, nil, fn)
+}
+
+// UpdateFrom implements payment.Ledger.
+func (s *Store) UpdateFrom(ctx context.Context, from payment.Payment, fn func(p *payment.Payment, exists bool) error) (payment.Payment, error) {
+	return s.update(ctx, from.OrderID, &from, fn)
+}
+
+// update is Update, its first round on from instead of a read when from
+// is set (UpdateFrom).
+func (s *Store) update(ctx context.Context, orderID string, from *payment.Payment, fn func(p *payment.Payment, exists bool) error) (payment.Payment, error) {
 	const op = "payment.update"
 	if !payment.ValidOrderID(orderID) {
 		return payment.Payment{}, errs.E(op, errs.Invalid, "order id must be 1-64 letters, digits, '_' or '-'")
@@ -190,19 +206,29 @@ func (s *Store) Update(ctx context.Context, orderID string, fn func(p *payment.P
 				return payment.Payment{}, storeError(op, err)
 			}
 		}
-		before, exists, err := s.read(ctx, orderID)
-		if err != nil {
+		var (
+			before payment.Payment
+			exists bool
+			err    error
+		)
+		held := from != nil
+		if held {
+			before, exists, from = *from, from.Version > 0, nil
+		} else if before, exists, err = s.read(ctx, orderID); err != nil {
 			return payment.Payment{}, storeError(op, err)
 		}
 		if !exists {
 			before = payment.Payment{OrderID: orderID}
 		}
 		after := before.Clone()
-		if err := fn(&after, exists); err != nil {
-			return payment.Payment{}, err
+		err = fn(&after, exists)
+		p, appended, changed := payment.Payment{}, []payment.Entry(nil), false
+		if err == nil {
+			p, appended, changed, err = payment.Prepare(before, exists, after, s.cfg.Now())
 		}
-		p, appended, changed, err := payment.Prepare(before, exists, after, s.cfg.Now())
 		switch {
+		case held && (err != nil || !changed):
+			continue // the caller's copy may be stale: read and judge again
 		case err != nil:
 			return payment.Payment{}, err
 		case !changed && exists:
@@ -210,9 +236,7 @@ func (s *Store) Update(ctx context.Context, orderID string, fn func(p *payment.P
 		case !changed:
 			return payment.Payment{}, errs.E(op, errs.NotFound, "no such payment")
 		}
-		err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-			return s.write(ctx, tx, before, exists, &p, appended)
-		})
+		err = s.write(ctx, before, exists, &p, appended)
 		switch {
 		case err == nil:
 			return p, nil
@@ -230,37 +254,57 @@ func (s *Store) Update(ctx context.Context, orderID string, fn func(p *payment.P
 	return payment.Payment{}, errs.E(op, errs.Unavailable, "the payment is contended; try again")
 }
 
-// write stores p over before (at before.Version) and its appended entries.
-func (s *Store) write(ctx context.Context, tx pgx.Tx, before payment.Payment, exists bool, p *payment.Payment, appended []payment.Entry) error {
-	if exists {
-		err := tx.QueryRow(ctx, `UPDATE payments SET event = $2, account = $3, record = $4, version = version + 1, updated_at = $5
-			WHERE order_id = $1 AND version = $6 RETURNING version`,
-			p.OrderID, p.Event, p.Account, record(*p), p.Updated, before.Version).Scan(&p.Version)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return errLost
-		}
-		if err != nil {
-			return err
-		}
-	} else {
-		err := tx.QueryRow(ctx, `INSERT INTO payments (order_id, event, account, record, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (order_id) DO NOTHING RETURNING version`,
-			p.OrderID, p.Event, p.Account, record(*p), p.Created, p.Updated).Scan(&p.Version)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return errLost
-		}
-		if err != nil {
-			return err
-		}
-	}
+// The writes of Update, one statement each: the payment row's update (at
+// the version read, $13) or insert (where there is none), and, only when
+// that row was written, the appended entries ($6…$12: arrays of their
+// columns). A data-modifying CTE runs to completion whether or not the
+// query reads it; its rows reach the foreign key and the triggers at the
+// end of the statement, as a separate INSERT's would.
+const (
+	entriesCTE = `, appended AS (
+	INSERT INTO ledger_entries (order_id, entry_id, seq, kind, amount, currency, at, source)
+	SELECT $1, e.entry_id, e.seq, e.kind, e.amount, e.currency, e.at, e.source
+	FROM unnest($6::text[], $7::integer[], $8::text[], $9::bigint[], $10::text[], $11::timestamptz[], $12::text[])
+		AS e (entry_id, seq, kind, amount, currency, at, source)
+	WHERE EXISTS (SELECT 1 FROM written)
+)
+SELECT version FROM written`
+	updateSQL = `WITH written AS (
+	UPDATE payments SET event = $2, account = $3, record = $4, version = version + 1, updated_at = $5
+	WHERE order_id = $1 AND version = $13 RETURNING version
+)` + entriesCTE
+	insertSQL = `WITH written AS (
+	INSERT INTO payments (order_id, event, account, record, created_at, updated_at)
+	VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (order_id) DO NOTHING RETURNING version
+)` + entriesCTE
+)
+
+// write stores p over before (at before.Version) with its appended
+// entries, in one statement (updateSQL, insertSQL): errLost when the row
+// moved on (or, for a new payment, exists).
+func (s *Store) write(ctx context.Context, before payment.Payment, exists bool, p *payment.Payment, appended []payment.Entry) error {
+	n := len(appended)
+	var (
+		ids, kinds, currencies, sources = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		seqs                            = make([]int32, n)
+		amounts                         = make([]int64, n)
+		ats                             = make([]time.Time, n)
+	)
 	for i, e := range appended {
-		if _, err := tx.Exec(ctx, `INSERT INTO ledger_entries (order_id, entry_id, seq, kind, amount, currency, at, source)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-			p.OrderID, e.ID, len(before.Entries)+i, string(e.Kind), e.Amount, e.Currency, e.At, e.Source); err != nil {
-			return err
-		}
+		ids[i], seqs[i], kinds[i], amounts[i], currencies[i], ats[i], sources[i] =
+			e.ID, int32(len(before.Entries)+i), string(e.Kind), e.Amount, e.Currency, e.At, e.Source
 	}
-	return nil
+	// $5 is updated_at; for an insert created_at too (Prepare sets both
+	// to now for a new payment).
+	q, args := insertSQL, []any{p.OrderID, p.Event, p.Account, record(*p), p.Updated, ids, seqs, kinds, amounts, currencies, ats, sources}
+	if exists {
+		q, args = updateSQL, append(args, before.Version)
+	}
+	err := s.pool.QueryRow(ctx, q, args...).Scan(&p.Version)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return errLost
+	}
+	return err
 }
 
 // backoff waits a little, more after more lost rounds, so that writers

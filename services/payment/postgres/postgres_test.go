@@ -2,9 +2,11 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -104,4 +106,101 @@ func TestSchemaInvariants(t *testing.T) {
 	if err := exec(entry + `('o1', 're_2', 2, 'refund', 400, 'EUR', now(), 'saga')`); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// An update is one statement: when its entries cannot be written (here
+// an entry row written around the domain holds the position), the
+// payment row is not changed either.
+func TestUpdateAtomic(t *testing.T) {
+	pool := pgtest.Pool(t)
+	ctx := context.Background()
+	if _, err := postgres.Migrate(ctx, pool, quiet); err != nil {
+		t.Fatal(err)
+	}
+	s, err := postgres.New(pool, postgres.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.Update(ctx, "o1", func(p *payment.Payment, exists bool) error {
+		p.Account, p.IntentID, p.Amount, p.Currency, p.Status = "u_1", "pi_1", 1000, "EUR", payment.StatusPending
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO ledger_entries (order_id, entry_id, seq, kind, amount, currency, at, source)
+		VALUES ('o1', 'ch_around', 0, 'capture', 1000, 'EUR', now(), 'saga')`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Update(ctx, "o1", func(p *payment.Payment, _ bool) error {
+		p.Attempts = 3
+		_, err := p.Apply(payment.Entry{ID: "ch_1", Kind: payment.EntryCapture, Amount: 1000, At: time.Now(), Source: payment.SourceReturn})
+		return err
+	})
+	if err == nil {
+		t.Fatal("an update whose entry cannot be written succeeded")
+	}
+	var (
+		version int64
+		record  string
+		entries int
+	)
+	if err := pool.QueryRow(ctx, `SELECT version, record::text, (SELECT count(*) FROM ledger_entries WHERE order_id = 'o1') FROM payments WHERE order_id = 'o1'`).
+		Scan(&version, &record, &entries); err != nil {
+		t.Fatal(err)
+	}
+	if version != p.Version || strings.Contains(record, `"attempts": 3`) || entries != 1 {
+		t.Fatalf("after the failed update: version %d (was %d), record %s, %d entries", version, p.Version, record, entries)
+	}
+}
+
+// BenchmarkUpdate is a payment's life in the ledger as a frictionless
+// purchase writes it: created with its intent, then captured; by Update
+// (each write after a read: µs-update a payment) and, interleaved with
+// it, by UpdateFrom (each write from the copy the last one returned:
+// µs-updatefrom).
+func BenchmarkUpdate(b *testing.B) {
+	pool := pgtest.Pool(b)
+	ctx := context.Background()
+	if _, err := postgres.Migrate(ctx, pool, quiet); err != nil {
+		b.Fatal(err)
+	}
+	s, err := postgres.New(pool, postgres.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	create := func(id string) func(p *payment.Payment, exists bool) error {
+		return func(p *payment.Payment, exists bool) error {
+			if !exists {
+				p.Account, p.IntentID, p.Amount, p.Currency, p.Status = "u_1", "pi_"+id, 1000, "EUR", payment.StatusPending
+			}
+			return nil
+		}
+	}
+	capture := func(id string) func(p *payment.Payment, _ bool) error {
+		return func(p *payment.Payment, _ bool) error {
+			_, err := p.Apply(payment.Entry{ID: "ch_" + id, Kind: payment.EntryCapture, Amount: 1000, At: time.Now(), Source: payment.SourceReturn})
+			return err
+		}
+	}
+	check := func(_ payment.Payment, err error) {
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	var update, from time.Duration
+	for i := range b.N {
+		t0 := time.Now()
+		id := fmt.Sprintf("u%d-%d", b.N, i)
+		check(s.Update(ctx, id, create(id)))
+		check(s.Update(ctx, id, capture(id)))
+		t1 := time.Now()
+		id = fmt.Sprintf("f%d-%d", b.N, i)
+		p, err := s.UpdateFrom(ctx, payment.Payment{OrderID: id}, create(id))
+		check(p, err)
+		check(s.UpdateFrom(ctx, p, capture(id)))
+		update, from = update+t1.Sub(t0), from+time.Since(t1)
+	}
+	b.ReportMetric(float64(update.Microseconds())/float64(b.N), "µs-update")
+	b.ReportMetric(float64(from.Microseconds())/float64(b.N), "µs-updatefrom")
 }

@@ -55,6 +55,11 @@ type Store interface {
 	// DeleteCVC deletes a card's sealed CVC; deleting one that does not
 	// exist is not an error.
 	DeleteCVC(ctx context.Context, tokenID string) error
+	// CardAndCVC returns a sealed card and its sealed CVC, nil where CVC
+	// would be errs.NotFound (none kept, deleted, expired), in one read
+	// where the store can: what the vault reads to open a card for a
+	// payment. No such card is errs.NotFound.
+	CardAndCVC(ctx context.Context, tokenID string) (SealedCard, *SealedCVC, error)
 
 	// FingerprintCheck stores check as the fingerprint key's check value
 	// unless one is stored, and returns the stored one: of concurrent

@@ -289,45 +289,49 @@ func (v *Vault) Summary(ctx context.Context, id string) (payment.CardSummary, er
 // when its record does not open. The card is for one gateway call: keep
 // it no longer.
 func (v *Vault) Open(ctx context.Context, id string) (payment.Card, error) {
+	card, _, err := v.OpenCard(ctx, id)
+	return card, err
+}
+
+// OpenCard is Open that also returns the card's summary (the token's
+// public part, for the payment's record), from one read of the store
+// (Store.CardAndCVC): the payment service's one vault read before a
+// confirm (payment.Vault).
+func (v *Vault) OpenCard(ctx context.Context, id string) (payment.Card, payment.CardSummary, error) {
 	const op = "vault.open"
 	if !ValidTokenID(id) {
-		return payment.Card{}, errs.E(op, errs.NotFound, "no such card")
+		return payment.Card{}, payment.CardSummary{}, errs.E(op, errs.NotFound, "no such card")
 	}
-	sc, err := v.store.Card(ctx, id)
+	sc, cvc, err := v.store.CardAndCVC(ctx, id)
 	if err != nil {
-		return payment.Card{}, errs.E(op, err)
+		return payment.Card{}, payment.CardSummary{}, errs.E(op, err)
 	}
 	a, err := v.dataKey(ctx, sc.KeyID)
 	if err != nil {
-		return payment.Card{}, errs.E(op, err)
+		return payment.Card{}, payment.CardSummary{}, errs.E(op, err)
 	}
 	plain, err := open(a, sc.Sealed, adCard(id, sc.KeyID))
 	if err != nil {
-		return payment.Card{}, errs.E(op, errs.Other, fmt.Errorf("card %s: %w", id, err))
+		return payment.Card{}, payment.CardSummary{}, errs.E(op, errs.Other, fmt.Errorf("card %s: %w", id, err))
 	}
 	var p sealedCard
 	if err := json.Unmarshal(plain, &p); err != nil {
-		return payment.Card{}, errs.E(op, errs.Other, fmt.Errorf("card %s: %w", id, ErrIntegrity))
+		return payment.Card{}, payment.CardSummary{}, errs.E(op, errs.Other, fmt.Errorf("card %s: %w", id, ErrIntegrity))
 	}
 	card := payment.Card{Number: p.Number, ExpMonth: p.ExpMonth, ExpYear: p.ExpYear}
-
-	cvc, err := v.store.CVC(ctx, id)
-	switch {
-	case errs.Is(errs.NotFound, err):
-		return card, nil
-	case err != nil:
-		return payment.Card{}, errs.E(op, err)
+	if cvc == nil {
+		return card, sc.Token.Summary(), nil
 	}
 	a, err = v.dataKey(ctx, cvc.KeyID)
 	if err != nil {
-		return payment.Card{}, errs.E(op, err)
+		return payment.Card{}, payment.CardSummary{}, errs.E(op, err)
 	}
 	c, err := open(a, cvc.Sealed, adCVC(id, cvc.KeyID))
 	if err != nil {
-		return payment.Card{}, errs.E(op, errs.Other, fmt.Errorf("cvc of card %s: %w", id, err))
+		return payment.Card{}, payment.CardSummary{}, errs.E(op, errs.Other, fmt.Errorf("cvc of card %s: %w", id, err))
 	}
 	card.CVC = string(c)
-	return card, nil
+	return card, sc.Token.Summary(), nil
 }
 
 // ForgetCVC deletes a card's CVC: call it once the gateway has the

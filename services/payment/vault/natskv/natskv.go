@@ -368,6 +368,31 @@ func (s *Store) CVC(ctx context.Context, id string) (vault.SealedCVC, error) {
 	return c, nil
 }
 
+// CardAndCVC implements vault.Store: the card and the CVC are in two
+// buckets, read at once.
+func (s *Store) CardAndCVC(ctx context.Context, id string) (vault.SealedCard, *vault.SealedCVC, error) {
+	var (
+		cvc    vault.SealedCVC
+		cvcErr error
+		done   = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		cvc, cvcErr = s.CVC(ctx, id)
+	}()
+	c, err := s.Card(ctx, id)
+	<-done
+	switch {
+	case err != nil:
+		return vault.SealedCard{}, nil, err
+	case errs.Is(errs.NotFound, cvcErr):
+		return c, nil, nil
+	case cvcErr != nil:
+		return vault.SealedCard{}, nil, cvcErr
+	}
+	return c, &cvc, nil
+}
+
 // DeleteCVC implements vault.Store.
 func (s *Store) DeleteCVC(ctx context.Context, id string) error {
 	const op = "vault.delete_cvc"

@@ -276,6 +276,40 @@ func (s *Store) CVC(ctx context.Context, id string) (vault.SealedCVC, error) {
 	return c, nil
 }
 
+// CardAndCVC implements vault.Store: the card and its unexpired CVC in
+// one statement.
+func (s *Store) CardAndCVC(ctx context.Context, id string) (vault.SealedCard, *vault.SealedCVC, error) {
+	const op = "vault.card"
+	if !vault.ValidTokenID(id) {
+		return vault.SealedCard{}, nil, errs.E(op, errs.NotFound, "no such card")
+	}
+	var (
+		c          vault.SealedCard
+		brand      string
+		cvcKey     *string
+		cvcSealed  []byte
+		cvcExpires *time.Time
+	)
+	err := s.pool.QueryRow(ctx, `SELECT c.token_id, c.data_key, c.brand, c.last4, c.exp_month, c.exp_year, c.fingerprint, c.created_at, c.sealed,
+			v.data_key, v.sealed, v.expires_at
+		FROM vault_cards c LEFT JOIN vault_cvcs v ON v.token_id = c.token_id AND v.expires_at > now()
+		WHERE c.token_id = $1`, id).
+		Scan(&c.Token.ID, &c.KeyID, &brand, &c.Token.Last4, &c.Token.ExpMonth, &c.Token.ExpYear, &c.Token.Fingerprint, &c.Token.Created, &c.Sealed,
+			&cvcKey, &cvcSealed, &cvcExpires)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return vault.SealedCard{}, nil, errs.E(op, errs.NotFound, "no such card")
+	}
+	if err != nil {
+		return vault.SealedCard{}, nil, storeError(op, err)
+	}
+	c.Token.Brand = payment.Brand(brand)
+	c.Token.Created = c.Token.Created.UTC()
+	if cvcKey == nil || cvcExpires == nil {
+		return c, nil, nil
+	}
+	return c, &vault.SealedCVC{TokenID: id, KeyID: *cvcKey, Sealed: cvcSealed, ExpiresAt: cvcExpires.UTC()}, nil
+}
+
 // DeleteCVC implements vault.Store.
 func (s *Store) DeleteCVC(ctx context.Context, id string) error {
 	const op = "vault.delete_cvc"

@@ -6,8 +6,10 @@ import (
 	"log/slog"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/ticketing/ticketing/internal/postgres/pgtest"
+	"github.com/ticketing/ticketing/services/payment"
 	"github.com/ticketing/ticketing/services/payment/vault"
 	"github.com/ticketing/ticketing/services/payment/vault/postgres"
 	"github.com/ticketing/ticketing/services/payment/vault/vaulttest"
@@ -52,4 +54,41 @@ func TestMigrations(t *testing.T) {
 			t.Fatalf("%s: succeeded", q)
 		}
 	}
+}
+
+// BenchmarkOpen is what the payment service reads of the vault for a
+// payment: the card and its summary, by Open and Summary (three reads:
+// the card, its CVC, the card again: µs-open-summary) and, interleaved
+// with it, by OpenCard (one: µs-opencard).
+func BenchmarkOpen(b *testing.B) {
+	pool := pgtest.Pool(b)
+	ctx := context.Background()
+	if _, err := postgres.Migrate(ctx, pool, quiet); err != nil {
+		b.Fatal(err)
+	}
+	v, err := vault.New(ctx, postgres.New(pool), vault.Config{Keyring: vaulttest.Keyring(b, "k1", "", "k1")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	tok, err := v.Seal(ctx, payment.Card{Number: "4242424242424242", ExpMonth: 12, ExpYear: time.Now().Year() + 2, CVC: "123"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var two, one time.Duration
+	for range b.N {
+		t0 := time.Now()
+		if _, err := v.Open(ctx, tok.ID); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := v.Summary(ctx, tok.ID); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		if _, _, err := v.OpenCard(ctx, tok.ID); err != nil {
+			b.Fatal(err)
+		}
+		two, one = two+t1.Sub(t0), one+time.Since(t1)
+	}
+	b.ReportMetric(float64(two.Microseconds())/float64(b.N), "µs-open-summary")
+	b.ReportMetric(float64(one.Microseconds())/float64(b.N), "µs-opencard")
 }

@@ -38,11 +38,13 @@ func Run(t *testing.T, newStore func(t *testing.T) vault.Store) {
 		{"UpdateKeyConcurrent", testUpdateKeyConcurrent},
 		{"Card", testCard},
 		{"CVC", testCVC},
+		{"CardAndCVC", testCardAndCVC},
 		{"FingerprintCheck", testFingerprintCheck},
 		{"CancelledContext", testCancelledContext},
 		{"SealOpen", testSealOpen},
 		{"SealInvalid", testSealInvalid},
 		{"ForgetCVC", testForgetCVC},
+		{"OpenCard", testOpenCard},
 		{"CVCExpires", testCVCExpires},
 		{"DataKeyPerCards", testDataKeyPerCards},
 		{"DataKeyLifetime", testDataKeyLifetime},
@@ -369,6 +371,66 @@ func testCVC(t *testing.T, s vault.Store) {
 	wantKind(t, err, errs.NotFound, "")
 }
 
+func testCardAndCVC(t *testing.T, s vault.Store) {
+	c := ctx(t)
+	k := createKey(t, s, wrapped(vault.NewKeyID(), "k1"))
+	sc := vault.SealedCard{Token: token(vault.NewTokenID()), KeyID: k.ID, Sealed: bytes.Repeat([]byte{3}, 80)}
+	if err := s.PutCard(c, sc); err != nil {
+		t.Fatal(err)
+	}
+	want := sc
+	want.Token.Created = want.Token.Created.UTC().Truncate(time.Microsecond)
+	read := func(id string) *vault.SealedCVC {
+		t.Helper()
+		got, cvc, err := s.CardAndCVC(c, id)
+		if err != nil {
+			t.Fatalf("CardAndCVC: %v", err)
+		}
+		if got.Token != want.Token || got.KeyID != want.KeyID || !bytes.Equal(got.Sealed, want.Sealed) || got.Token.Created.Location() != time.UTC {
+			t.Fatalf("CardAndCVC's card = %+v, want %+v", got, want)
+		}
+		return cvc
+	}
+	// No CVC stored.
+	if cvc := read(sc.Token.ID); cvc != nil {
+		t.Fatalf("a card without a CVC read with %+v", cvc)
+	}
+	// Stored: the CVC as CVC reads it.
+	cvc := vault.SealedCVC{TokenID: sc.Token.ID, KeyID: k.ID, Sealed: bytes.Repeat([]byte{5}, 31), ExpiresAt: time.Now().Add(time.Hour)}
+	if err := s.PutCVC(c, cvc); err != nil {
+		t.Fatal(err)
+	}
+	got := read(sc.Token.ID)
+	if got == nil || got.TokenID != cvc.TokenID || got.KeyID != k.ID || !bytes.Equal(got.Sealed, cvc.Sealed) ||
+		!got.ExpiresAt.Equal(cvc.ExpiresAt.Truncate(time.Microsecond)) || got.ExpiresAt.Location() != time.UTC {
+		t.Fatalf("CardAndCVC's CVC = %+v, want %+v", got, cvc)
+	}
+	// Deleted.
+	if err := s.DeleteCVC(c, sc.Token.ID); err != nil {
+		t.Fatal(err)
+	}
+	if cvc := read(sc.Token.ID); cvc != nil {
+		t.Fatalf("a deleted CVC read as %+v", cvc)
+	}
+	// Expired.
+	cvc.ExpiresAt = time.Now().Add(-time.Minute)
+	if err := s.PutCVC(c, cvc); err != nil {
+		t.Fatal(err)
+	}
+	if cvc := read(sc.Token.ID); cvc != nil {
+		t.Fatalf("an expired CVC read as %+v", cvc)
+	}
+	// No card: not found, a CVC without its card too.
+	orphan := vault.SealedCVC{TokenID: vault.NewTokenID(), KeyID: k.ID, Sealed: bytes.Repeat([]byte{5}, 31), ExpiresAt: time.Now().Add(time.Hour)}
+	if err := s.PutCVC(c, orphan); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{vault.NewTokenID(), orphan.TokenID, "pm_>", ""} {
+		_, _, err := s.CardAndCVC(c, id)
+		wantKind(t, err, errs.NotFound, "")
+	}
+}
+
 func testFingerprintCheck(t *testing.T, s vault.Store) {
 	c := ctx(t)
 	var wg sync.WaitGroup
@@ -571,6 +633,33 @@ func testForgetCVC(t *testing.T, s vault.Store) {
 	}
 	if err := v.ForgetCVC(c, "nonsense"); err != nil {
 		t.Fatalf("ForgetCVC of a malformed id: %v", err)
+	}
+}
+
+// OpenCard opens the card as Open does and gives its token's summary.
+func testOpenCard(t *testing.T, s vault.Store) {
+	v := newVault(t, s, vault.Keyring{})
+	c := ctx(t)
+	in := card("378282246310005")
+	tok := seal(t, v, in)
+	for _, cvc := range []string{in.CVC, ""} {
+		got, sum, err := v.OpenCard(c, tok.ID)
+		in.CVC = cvc
+		if err != nil || got != in || sum != tok.Summary() {
+			t.Fatalf("OpenCard = a card ending %s with %d CVC digits, %+v, %v; want the card with %d digits, %+v",
+				got.Number[max(0, len(got.Number)-4):], len(got.CVC), sum, err, len(cvc), tok.Summary())
+		}
+		if err := v.ForgetCVC(c, tok.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Another vault on the store (the data key unwrapped anew).
+	if got, sum, err := newVault(t, s, vault.Keyring{}).OpenCard(c, tok.ID); err != nil || got != in || sum != tok.Summary() {
+		t.Fatalf("another vault's OpenCard: %+v, %v", sum, err)
+	}
+	for _, id := range []string{vault.NewTokenID(), "pm_", ""} {
+		_, _, err := v.OpenCard(c, id)
+		wantKind(t, err, errs.NotFound, "")
 	}
 }
 
