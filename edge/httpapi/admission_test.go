@@ -43,11 +43,11 @@ func newTestSigner(t *testing.T) (*keyring.KeyRing, *admission.Signer) {
 	return ring, s
 }
 
-// Holds on an event whose waiting room is on need an admission token for
-// the session's ticket and that event; each refusal holds nothing.
-func TestAdmissionTokenOnHolds(t *testing.T) {
+// newGatedEnv is an env whose edge checks admission tokens with a real
+// verifier (an in-memory spent store) of signer's keys.
+func newGatedEnv(t *testing.T) (*env, testGate, *admission.Signer) {
+	t.Helper()
 	ring, signer := newTestSigner(t)
-	_, forger := newTestSigner(t) // a key the edge does not know
 	spent, err := admission.NewMemorySpentStore(admission.MemorySpentConfig{})
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +57,14 @@ func TestAdmissionTokenOnHolds(t *testing.T) {
 		t.Fatal(err)
 	}
 	gate := testGate{ver}
-	e := newEnvWith(t, func(_ *Config, d *Deps) { d.Gate = gate })
+	return newEnvWith(t, func(_ *Config, d *Deps) { d.Gate = gate }), gate, signer
+}
+
+// Holds on an event whose waiting room is on need an admission token for
+// the session's ticket and that event; each refusal holds nothing.
+func TestAdmissionTokenOnHolds(t *testing.T) {
+	e, gate, signer := newGatedEnv(t)
+	_, forger := newTestSigner(t) // a key the edge does not know
 	const event, session, other = "arena-onsale", "AAAAAAAAAAAAAAAAAAAAAA", "BBBBBBBBBBBBBBBBBBBBBB"
 	subject, _ := gate.Subject(event, session)
 	otherSubject, _ := gate.Subject(event, other)
@@ -158,17 +165,7 @@ func TestAdmissionWithoutGate(t *testing.T) {
 // it is not spent again, and it is taken for a while after its expiry
 // (the holds outlive it). Refused orders never reach the orders service.
 func TestAdmissionTokenOnOrders(t *testing.T) {
-	ring, signer := newTestSigner(t)
-	spent, err := admission.NewMemorySpentStore(admission.MemorySpentConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ver, err := admission.NewVerifier(ring, spent, admission.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gate := testGate{ver}
-	e := newEnvWith(t, func(_ *Config, d *Deps) { d.Gate = gate })
+	e, gate, signer := newGatedEnv(t)
 	const event, session, other = "arena-onsale", "AAAAAAAAAAAAAAAAAAAAAA", "BBBBBBBBBBBBBBBBBBBBBB"
 	subject, _ := gate.Subject(event, session)
 	now := time.Now()
