@@ -275,6 +275,11 @@ func (s *Service) Webhook(ctx context.Context, body []byte, signature string) er
 	switch {
 	case ev.Intent != nil && ev.Intent.OrderID != "":
 		in := *ev.Intent
+		if s.published.settles(in.OrderID, in) {
+			// This process published the payment settled: the event
+			// can change nothing of it (nor can the gateway's answer).
+			return nil
+		}
 		if in.Status != Succeeded && in.Status != Canceled {
 			// Webhooks come out of order and again: the event says
 			// which intent changed, the gateway says where it is now
@@ -392,14 +397,26 @@ func (s *Service) record(ctx context.Context, from *Payment, order string, fn fu
 }
 
 // publish publishes the payment's version unless this process published
-// it already (the stream acknowledged it).
+// it already (the stream acknowledged it); while another call publishes
+// it, it waits for that one.
 func (s *Service) publish(ctx context.Context, p Payment) error {
-	if s.Events == nil || s.published.has(p.OrderID, p.Version) {
+	if s.Events == nil {
 		return nil
 	}
-	if err := s.Events.Publish(ctx, p); err != nil {
-		return err
+	for {
+		known, wait, mine := s.published.begin(p.OrderID, p.Version)
+		if known {
+			return nil
+		}
+		if wait == nil {
+			err := s.Events.Publish(ctx, p)
+			s.published.end(p, err == nil, mine)
+			return err
+		}
+		select {
+		case <-wait: // published, or failed: look again
+		case <-ctx.Done():
+			return errs.E("payment.publish", errs.Unavailable, ctx.Err())
+		}
 	}
-	s.published.add(p.OrderID, p.Version)
-	return nil
 }

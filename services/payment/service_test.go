@@ -43,7 +43,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // countingLedger counts a ledger's calls and the writes they made.
 type countingLedger struct {
 	payment.Ledger
-	gets, writes atomic.Int64
+	gets, updates, writes atomic.Int64 // Get and Update calls (each reads), writes
 }
 
 func (l *countingLedger) Get(ctx context.Context, id string) (payment.Payment, error) {
@@ -61,6 +61,7 @@ func seen(fn func(*payment.Payment, bool) error, version *int64) func(*payment.P
 }
 
 func (l *countingLedger) Update(ctx context.Context, id string, fn func(*payment.Payment, bool) error) (payment.Payment, error) {
+	l.updates.Add(1)
 	v := int64(-1)
 	p, err := l.Ledger.Update(ctx, id, seen(fn, &v))
 	if err == nil && p.Version != v {
@@ -353,26 +354,36 @@ func TestLooksPublishOnce(t *testing.T) {
 			t.Fatalf("Void: %+v, %v", q, err)
 		}
 	}
-	// The webhook delivered again.
+	// The webhook delivered again: this process published the payment
+	// captured, by that charge: nothing to read.
 	r.mu.Lock()
 	body := r.hooks["o1"][0]
 	r.mu.Unlock()
+	reads, gwReads := r.ledger.gets.Load()+r.ledger.updates.Load(), r.gw.reads.Load()
 	if err := r.svc.Webhook(ctx, body, psp.Sign(body, time.Now(), webhookSecret)); err != nil {
 		t.Fatal(err)
+	}
+	if n, g := r.ledger.gets.Load()+r.ledger.updates.Load()-reads, r.gw.reads.Load()-gwReads; n != 0 || g != 0 {
+		t.Fatalf("a repeated webhook of a settled payment read the ledger %d times, the gateway %d", n, g)
 	}
 	if after, _ := r.events.of("o1"); len(after) != len(before) || r.ledger.writes.Load() != writes {
 		t.Fatalf("looks that changed nothing: events %v → %v, %d more writes", before, after, r.ledger.writes.Load()-writes)
 	}
-	// Another process publishes the version once.
+	// Another process publishes the version once, however many look at
+	// once.
 	other := r.service()
-	for i := 0; i < 2; i++ {
-		if err := other.Webhook(ctx, body, psp.Sign(body, time.Now(), webhookSecret)); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := other.Status(ctx, "o1"); err != nil {
-			t.Fatal(err)
-		}
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Go(func() {
+			if err := other.Webhook(ctx, body, psp.Sign(body, time.Now(), webhookSecret)); err != nil {
+				t.Error(err)
+			}
+			if _, err := other.Status(ctx, "o1"); err != nil {
+				t.Error(err)
+			}
+		})
 	}
+	wg.Wait()
 	after, _ := r.events.of("o1")
 	if want := append(slices.Clone(before), p.Version); !slices.Equal(after, want) || r.ledger.writes.Load() != writes {
 		t.Fatalf("another process's looks: events %v, want %v; %d more writes", after, want, r.ledger.writes.Load()-writes)

@@ -48,6 +48,12 @@ type Store interface {
 	// PutCVC stores a card's sealed CVC, replacing one stored before. A
 	// data key that does not exist is errs.Invalid.
 	PutCVC(ctx context.Context, c SealedCVC) error
+	// PutCardWithCVC stores a new sealed card and, unless cvc is nil,
+	// its sealed CVC (for the card's token), with PutCard's and PutCVC's
+	// errors: what Seal writes. The CVC is never missing from a card
+	// stored with one: the store writes both at once, or the CVC first.
+	// On an error the CVC may have been stored (and expires).
+	PutCardWithCVC(ctx context.Context, c SealedCard, cvc *SealedCVC) error
 	// CVC returns a card's sealed CVC; errs.NotFound when there is none,
 	// it was deleted or it expired (ExpiresAt, by the store's clock).
 	// Expired CVCs are deleted by the store eventually.

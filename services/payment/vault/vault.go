@@ -222,18 +222,16 @@ func (v *Vault) Seal(ctx context.Context, c payment.Card) (Token, error) {
 		Created:     timestamp(now),
 	}
 	plain, _ := json.Marshal(sealedCard{Number: c.Number, ExpMonth: c.ExpMonth, ExpYear: c.ExpYear})
-	// The CVC first: a card stored without its CVC because the second
-	// write failed would be confirmed without one; a CVC left without its
-	// card expires.
+	// The CVC with the card, or before it: a card stored without its CVC
+	// would be confirmed without one; a CVC left without its card
+	// expires.
+	var cvc *SealedCVC
 	if c.CVC != "" {
-		cvc := SealedCVC{TokenID: t.ID, KeyID: k.id, Sealed: seal(k.aead, []byte(c.CVC), adCVC(t.ID, k.id)),
+		cvc = &SealedCVC{TokenID: t.ID, KeyID: k.id, Sealed: seal(k.aead, []byte(c.CVC), adCVC(t.ID, k.id)),
 			ExpiresAt: timestamp(now.Add(v.cfg.CVCLifetime))}
-		if err := v.store.PutCVC(ctx, cvc); err != nil {
-			return Token{}, errs.E(op, err)
-		}
 	}
 	sc := SealedCard{Token: t, KeyID: k.id, Sealed: seal(k.aead, plain, adCard(t.ID, k.id))}
-	if err := v.store.PutCard(ctx, sc); err != nil {
+	if err := v.store.PutCardWithCVC(ctx, sc, cvc); err != nil {
 		return Token{}, errs.E(op, err)
 	}
 	return t, nil

@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -117,6 +118,9 @@ type Store struct {
 	kv, cvc jetstream.KeyValue
 	nc      *nats.Conn // for reads from the bucket's leader (kvget); nil: none
 	cfg     Config
+	// stored are the data key ids this store created or read: data keys
+	// are never deleted, so a record naming one needs no look-up.
+	stored sync.Map
 }
 
 var _ vault.Store = (*Store)(nil)
@@ -172,6 +176,7 @@ func (s *Store) CreateKey(ctx context.Context, k vault.WrappedKey) (vault.Wrappe
 	if err != nil {
 		return vault.WrappedKey{}, unavailable(op, err)
 	}
+	s.stored.Store(k.ID, struct{}{})
 	k.Version = rev
 	return k, nil
 }
@@ -277,11 +282,18 @@ func (s *Store) UpdateKey(ctx context.Context, k vault.WrappedKey) (vault.Wrappe
 }
 
 // keyExists checks that a record's data key is stored (data keys are never
-// deleted, so the check cannot go stale).
+// deleted, so the check cannot go stale: a key found once is not looked
+// up again).
 func (s *Store) keyExists(ctx context.Context, op, id string) error {
+	if _, ok := s.stored.Load(id); ok {
+		return nil
+	}
 	_, err := s.key(ctx, op, id, false)
 	if errs.Is(errs.NotFound, err) {
 		return errs.E(op, errs.Invalid, "the record's data key does not exist")
+	}
+	if err == nil {
+		s.stored.Store(id, struct{}{})
 	}
 	return err
 }
@@ -305,6 +317,23 @@ func (s *Store) PutCard(ctx context.Context, c vault.SealedCard) error {
 		return unavailable(op, err)
 	}
 	return nil
+}
+
+// PutCardWithCVC implements vault.Store: the CVC (in its own bucket)
+// first, then the card.
+func (s *Store) PutCardWithCVC(ctx context.Context, c vault.SealedCard, cvc *vault.SealedCVC) error {
+	if cvc != nil {
+		if cvc.TokenID != c.Token.ID {
+			return errs.E("vault.put_card", errs.Invalid, "the CVC is another card's")
+		}
+		if _, err := c.Check(); err != nil {
+			return errs.E("vault.put_card", err)
+		}
+		if err := s.PutCVC(ctx, *cvc); err != nil {
+			return err
+		}
+	}
+	return s.PutCard(ctx, c)
 }
 
 // Card implements vault.Store.

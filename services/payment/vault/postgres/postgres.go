@@ -229,6 +229,60 @@ func (s *Store) Card(ctx context.Context, id string) (vault.SealedCard, error) {
 	return c, nil
 }
 
+// putCardWithCVCSQL stores a card and, when its $11 is not NULL, its CVC
+// ($10-$12), in one statement, deleting up to 100 expired CVCs as
+// putCVCSQL does.
+const putCardWithCVCSQL = `WITH purged AS (
+	DELETE FROM vault_cvcs WHERE token_id IN (
+		SELECT token_id FROM vault_cvcs WHERE expires_at <= now() AND token_id <> $1
+		LIMIT 100 FOR UPDATE SKIP LOCKED)
+), cvc AS (
+	INSERT INTO vault_cvcs (token_id, data_key, sealed, expires_at)
+	SELECT $1, $10::text, $11::bytea, $12::timestamptz WHERE $11::bytea IS NOT NULL
+	ON CONFLICT (token_id) DO UPDATE SET data_key = EXCLUDED.data_key, sealed = EXCLUDED.sealed, expires_at = EXCLUDED.expires_at
+)
+INSERT INTO vault_cards (token_id, data_key, brand, last4, exp_month, exp_year, fingerprint, created_at, sealed)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
+
+// PutCardWithCVC implements vault.Store: the card and its CVC in one
+// statement (both or neither).
+func (s *Store) PutCardWithCVC(ctx context.Context, c vault.SealedCard, cvc *vault.SealedCVC) error {
+	const op = "vault.put_card"
+	c, err := c.Check()
+	if err != nil {
+		return errs.E(op, err)
+	}
+	var (
+		cvcKey     *string
+		cvcSealed  []byte
+		cvcExpires *time.Time
+	)
+	if cvc != nil {
+		v, err := cvc.Check()
+		if err != nil {
+			return errs.E(op, err)
+		}
+		if v.TokenID != c.Token.ID {
+			return errs.E(op, errs.Invalid, "the CVC is another card's")
+		}
+		cvcKey, cvcSealed, cvcExpires = &v.KeyID, v.Sealed, &v.ExpiresAt
+	}
+	t := c.Token
+	_, err = s.pool.Exec(ctx, putCardWithCVCSQL, t.ID, c.KeyID, string(t.Brand), t.Last4, t.ExpMonth, t.ExpYear, t.Fingerprint, t.Created, c.Sealed,
+		cvcKey, cvcSealed, cvcExpires)
+	switch postgres.ConstraintOf(err) {
+	case "":
+	case cardsPkey:
+		return errs.E(op, errs.Conflict, "a card with this token id exists")
+	case cardsKeyFK, cvcsKeyFK:
+		return errs.E(op, errs.Invalid, "the record's data key does not exist")
+	}
+	if err != nil {
+		return storeError(op, err)
+	}
+	return nil
+}
+
 // putCVCSQL stores a CVC and deletes up to 100 expired others (skipping
 // rows another writer is deleting).
 const putCVCSQL = `WITH purged AS (

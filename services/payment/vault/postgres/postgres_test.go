@@ -92,3 +92,44 @@ func BenchmarkOpen(b *testing.B) {
 	b.ReportMetric(float64(two.Microseconds())/float64(b.N), "µs-open-summary")
 	b.ReportMetric(float64(one.Microseconds())/float64(b.N), "µs-opencard")
 }
+
+// BenchmarkPutCard is what Seal writes, a card and its CVC: by PutCVC
+// and PutCard (two statements: µs-two) and, interleaved with it, by
+// PutCardWithCVC (one: µs-one).
+func BenchmarkPutCard(b *testing.B) {
+	pool := pgtest.Pool(b)
+	ctx := context.Background()
+	if _, err := postgres.Migrate(ctx, pool, quiet); err != nil {
+		b.Fatal(err)
+	}
+	s := postgres.New(pool)
+	k, err := s.CreateKey(ctx, vault.WrappedKey{ID: vault.NewKeyID(), KEK: "k1", Wrapped: make([]byte, 60), Created: time.Now()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	records := func() (vault.SealedCard, vault.SealedCVC) {
+		id := vault.NewTokenID()
+		return vault.SealedCard{Token: vault.Token{ID: id, Brand: payment.BrandVisa, Last4: "4242", ExpMonth: 12, ExpYear: 2030,
+				Fingerprint: "0123456789abcdef0123456789abcdef", Created: time.Now()}, KeyID: k.ID, Sealed: make([]byte, 80)},
+			vault.SealedCVC{TokenID: id, KeyID: k.ID, Sealed: make([]byte, 31), ExpiresAt: time.Now().Add(time.Hour)}
+	}
+	var two, one time.Duration
+	for range b.N {
+		t0 := time.Now()
+		card, cvc := records()
+		if err := s.PutCVC(ctx, cvc); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.PutCard(ctx, card); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		card, cvc = records()
+		if err := s.PutCardWithCVC(ctx, card, &cvc); err != nil {
+			b.Fatal(err)
+		}
+		two, one = two+t1.Sub(t0), one+time.Since(t1)
+	}
+	b.ReportMetric(float64(two.Microseconds())/float64(b.N), "µs-two")
+	b.ReportMetric(float64(one.Microseconds())/float64(b.N), "µs-one")
+}

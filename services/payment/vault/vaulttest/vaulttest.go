@@ -39,6 +39,7 @@ func Run(t *testing.T, newStore func(t *testing.T) vault.Store) {
 		{"Card", testCard},
 		{"CVC", testCVC},
 		{"CardAndCVC", testCardAndCVC},
+		{"PutCardWithCVC", testPutCardWithCVC},
 		{"FingerprintCheck", testFingerprintCheck},
 		{"CancelledContext", testCancelledContext},
 		{"SealOpen", testSealOpen},
@@ -428,6 +429,60 @@ func testCardAndCVC(t *testing.T, s vault.Store) {
 	for _, id := range []string{vault.NewTokenID(), orphan.TokenID, "pm_>", ""} {
 		_, _, err := s.CardAndCVC(c, id)
 		wantKind(t, err, errs.NotFound, "")
+	}
+}
+
+func testPutCardWithCVC(t *testing.T, s vault.Store) {
+	c := ctx(t)
+	k := createKey(t, s, wrapped(vault.NewKeyID(), "k1"))
+	sc := vault.SealedCard{Token: token(vault.NewTokenID()), KeyID: k.ID, Sealed: bytes.Repeat([]byte{3}, 80)}
+	cvc := vault.SealedCVC{TokenID: sc.Token.ID, KeyID: k.ID, Sealed: bytes.Repeat([]byte{5}, 31), ExpiresAt: time.Now().Add(time.Hour)}
+	if err := s.PutCardWithCVC(c, sc, &cvc); err != nil {
+		t.Fatal(err)
+	}
+	got, gotCVC, err := s.CardAndCVC(c, sc.Token.ID)
+	if err != nil || got.KeyID != k.ID || !bytes.Equal(got.Sealed, sc.Sealed) || got.Token.Last4 != sc.Token.Last4 ||
+		gotCVC == nil || !bytes.Equal(gotCVC.Sealed, cvc.Sealed) || !gotCVC.ExpiresAt.Equal(cvc.ExpiresAt.Truncate(time.Microsecond)) {
+		t.Fatalf("CardAndCVC = %+v, %+v, %v", got, gotCVC, err)
+	}
+	// Without a CVC.
+	bare := vault.SealedCard{Token: token(vault.NewTokenID()), KeyID: k.ID, Sealed: bytes.Repeat([]byte{4}, 80)}
+	if err := s.PutCardWithCVC(c, bare, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, gotCVC, err := s.CardAndCVC(c, bare.Token.ID); err != nil || !bytes.Equal(got.Sealed, bare.Sealed) || gotCVC != nil {
+		t.Fatalf("CardAndCVC of a card stored without a CVC = %+v, %+v, %v", got, gotCVC, err)
+	}
+	// A token that exists: the card stays.
+	again := vault.SealedCard{Token: sc.Token, KeyID: k.ID, Sealed: bytes.Repeat([]byte{6}, 80)}
+	err = s.PutCardWithCVC(c, again, &vault.SealedCVC{TokenID: sc.Token.ID, KeyID: k.ID, Sealed: bytes.Repeat([]byte{7}, 31), ExpiresAt: time.Now().Add(time.Hour)})
+	wantKind(t, err, errs.Conflict, "")
+	if got, _ := s.Card(c, sc.Token.ID); !bytes.Equal(got.Sealed, sc.Sealed) {
+		t.Fatal("a conflicting PutCardWithCVC replaced the card")
+	}
+	// Refused, nothing stored: the card's or the CVC's data key missing, a
+	// CVC of another token, malformed records.
+	other := vault.NewKeyID()
+	for name, tc := range map[string]struct {
+		card vault.SealedCard
+		cvc  *vault.SealedCVC
+	}{
+		"card's key": {vault.SealedCard{Token: token(vault.NewTokenID()), KeyID: other, Sealed: bytes.Repeat([]byte{3}, 80)}, nil},
+		"cvc's key":  {vault.SealedCard{Token: token(vault.NewTokenID()), KeyID: k.ID, Sealed: bytes.Repeat([]byte{3}, 80)}, &vault.SealedCVC{KeyID: other, Sealed: bytes.Repeat([]byte{5}, 31), ExpiresAt: time.Now().Add(time.Hour)}},
+		"cvc's token": {vault.SealedCard{Token: token(vault.NewTokenID()), KeyID: k.ID, Sealed: bytes.Repeat([]byte{3}, 80)},
+			&vault.SealedCVC{TokenID: vault.NewTokenID(), KeyID: k.ID, Sealed: bytes.Repeat([]byte{5}, 31), ExpiresAt: time.Now().Add(time.Hour)}},
+		"card":       {vault.SealedCard{Token: token(vault.NewTokenID()), KeyID: k.ID, Sealed: []byte{1}}, nil},
+		"cvc expiry": {vault.SealedCard{Token: token(vault.NewTokenID()), KeyID: k.ID, Sealed: bytes.Repeat([]byte{3}, 80)}, &vault.SealedCVC{KeyID: k.ID, Sealed: bytes.Repeat([]byte{5}, 31)}},
+	} {
+		if tc.cvc != nil && tc.cvc.TokenID == "" {
+			tc.cvc.TokenID = tc.card.Token.ID
+		}
+		if err := s.PutCardWithCVC(c, tc.card, tc.cvc); !errs.Is(errs.Invalid, err) {
+			t.Errorf("%s: PutCardWithCVC = %v, want invalid", name, err)
+		}
+		if _, err := s.Card(c, tc.card.Token.ID); !errs.Is(errs.NotFound, err) {
+			t.Errorf("%s: the refused card is stored (%v)", name, err)
+		}
 	}
 }
 
