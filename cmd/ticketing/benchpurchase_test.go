@@ -52,6 +52,17 @@ func TestBenchPurchase(t *testing.T) {
 				t.Errorf("%d purchases confirmed (first error %q), %d confirmed orders found, %d holds in the ceiling",
 					r.Purchases.Confirmed, r.Purchases.FirstErr, r.Check.Confirmed, r.Ceiling.OK)
 			}
+			// Every purchase stores at least its order's creation and
+			// its events; on JetStream the orders bucket's writes too.
+			want := []string{"EVENTS"}
+			if tc.name == "jetstream" {
+				want = append(want, "KV_orders", "KV_payments")
+			}
+			for _, name := range want {
+				if r.StreamWrites[name] < 1 {
+					t.Errorf("%s: %.2f messages a purchase, want ≥ 1 (%v)", name, r.StreamWrites[name], r.StreamWrites)
+				}
+			}
 			var keys map[string]any
 			if err := json.Unmarshal(last, &keys); err != nil {
 				t.Fatal(err)

@@ -85,6 +85,10 @@ type PurchaseReport struct {
 	// payment service and gateway simulator: this process) and the load
 	// generator.
 	SystemCPU float64 `json:"system_cpu_seconds"`
+	// StreamWrites: messages the core's JetStream streams stored in the
+	// purchases phase, per confirmed purchase, by stream (buckets as
+	// KV_<bucket>): every one a write synced before its ack.
+	StreamWrites map[string]float64 `json:"stream_writes_per_purchase,omitempty"`
 	ClientCPU float64 `json:"client_cpu_seconds"`
 	// SettleSeconds is how long the checker waited after the run for
 	// the stores to agree (the saga, the payment events and the webhooks
@@ -355,6 +359,25 @@ func purchaseOnce(ctx context.Context, o purchaseOpts) (PurchaseReport, error) {
 		cargs = append(cargs, "--cpuprofile", o.clientCPUProfile)
 	}
 	o.status("signing the buyers in, tokenizing their cards, then buying for %v and holding for %v, %d in flight …", o.dur, o.dur, o.conc)
+	// The streams' sequences at the purchases phase's start and end
+	// (marks calls these from the child's stderr).
+	var seqs [2]map[string]uint64
+	var seqErr error
+	onStart, onEnd := marks.onStart, marks.onEnd
+	marks.onStart = func() {
+		seqs[0], seqErr = streamSeqs(ctx, c.NC)
+		if onStart != nil {
+			onStart()
+		}
+	}
+	marks.onEnd = func() {
+		if onEnd != nil {
+			onEnd()
+		}
+		if seqErr == nil {
+			seqs[1], seqErr = streamSeqs(ctx, c.NC)
+		}
+	}
 	child := exec.CommandContext(ctx, self, cargs...)
 	child.Env = append(os.Environ(), "TICKETING_ACCOUNT_PASSWORD="+password)
 	var out bytes.Buffer
@@ -381,6 +404,10 @@ func purchaseOnce(ctx context.Context, o purchaseOpts) (PurchaseReport, error) {
 	rep.PurchasesOverHolds = ratio(rep.Purchases.PerSec, rep.Ceiling.PerSec)
 	rep.SystemCPU = marks.end.sub(marks.start).CPU()
 	rep.ClientCPU = cr.Counters.CPU()
+	if seqErr != nil {
+		return rep, fmt.Errorf("streams' sequences: %w", seqErr)
+	}
+	rep.StreamWrites = writesPer(seqs[0], seqs[1], p.OK)
 
 	o.status("checking the orders, the payment ledger, the gateway's records and the inventory …")
 	ck := &purchaseChecker{c: c, sim: sim, inv: inv, event: event, seats: o.seats}
@@ -514,6 +541,9 @@ func printPurchase(r PurchaseReport) {
 	if n := r.Purchases.Confirmed; n > 0 {
 		fmt.Printf("CPU in the purchases phase: system %.1f s (%.0f µs a purchase), load generator %.1f s (%.0f µs a purchase)\n",
 			r.SystemCPU, 1e6*r.SystemCPU/float64(n), r.ClientCPU, 1e6*r.ClientCPU/float64(n))
+	}
+	if len(r.StreamWrites) > 0 {
+		printWrites(os.Stdout, r.StreamWrites)
 	}
 	if len(r.Purchases.Rejected) > 0 {
 		fmt.Printf("refused (sold out, purchase limit), by step: %v\n", r.Purchases.Rejected)
