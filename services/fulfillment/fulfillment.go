@@ -35,42 +35,46 @@ const (
 	ReasonIDTaken = "ticket_id_taken"
 )
 
-// Ticket is an issued ticket: the right to one seat, or one slot of a
-// general-admission zone, at one event. TokenHash is the SHA-256 (hex) of
+// Ticket is an issued ticket: the right to one seat, or one unit of a
+// general-admission hold, at one event. TokenHash is the SHA-256 (hex) of
 // the signed token the holder presents at the gate; the token itself is
-// not stored.
+// not stored: it is signed again, the same bytes, with key KeyID when
+// shown (Ed25519 signatures are deterministic).
 type Ticket struct {
 	ID      string `json:"id"`
 	EventID string `json:"event_id"`
 	HoldID  string `json:"hold_id"`
 	OrderID string `json:"order_id"`
+	// Holder is the account the ticket belongs to.
+	Holder string `json:"holder"`
 	// Exactly one of Seat (reserved seating, a seat id such as
-	// "a-12-7") or Zone with Index (general admission: slot Index of
-	// 1…capacity in the zone) is set. For general admission the caller
-	// numbers the slots from the sale (e.g. the zone's sold count before
-	// the sale plus one, two, …), so that a retried issue names the same
-	// slots.
+	// "a-12-7") or Zone with Index (general admission: unit Index of
+	// 1…quantity of the hold HoldID in the zone) is set, so that a
+	// retried issue names the same slots.
 	Seat      string    `json:"seat,omitempty"`
 	Zone      string    `json:"zone,omitempty"`
 	Index     int       `json:"index,omitempty"`
 	IssuedAt  time.Time `json:"issued_at"`
+	KeyID     string    `json:"key_id"`
 	TokenHash string    `json:"token_hash"`
 }
 
 // Slot is the ticket's place within its event: "seat.<seat>" or
-// "ga.<zone>.<index>". An event has at most one ticket per slot.
+// "ga.<zone>.<hold>.<index>". An event has at most one ticket per slot.
 func (t Ticket) Slot() string {
 	if t.Seat != "" {
 		return "seat." + t.Seat
 	}
-	return "ga." + t.Zone + "." + strconv.Itoa(t.Index)
+	return "ga." + t.Zone + "." + t.HoldID + "." + strconv.Itoa(t.Index)
 }
 
 // Same reports whether t and u are the same issue: same id, slot, order,
-// hold and token. A retried Issue of the same ticket is not a conflict.
+// hold, holder and token. A retried Issue of the same ticket is not a
+// conflict.
 func (t Ticket) Same(u Ticket) bool {
 	return t.ID == u.ID && t.EventID == u.EventID && t.Slot() == u.Slot() &&
-		t.OrderID == u.OrderID && t.HoldID == u.HoldID && t.TokenHash == u.TokenHash
+		t.OrderID == u.OrderID && t.HoldID == u.HoldID && t.Holder == u.Holder &&
+		t.KeyID == u.KeyID && t.TokenHash == u.TokenHash
 }
 
 // Store keeps issued tickets. Implementations are safe for concurrent use,
@@ -100,6 +104,7 @@ type Store interface {
 var (
 	refPattern  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$`)
 	hashPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	kidPattern  = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
 )
 
 // ValidRef reports whether s may be a ticket, order, hold or seat id:
@@ -134,6 +139,12 @@ func Normalize(t Ticket, now time.Time) (Ticket, error) {
 	}
 	if !ValidRef(t.HoldID) {
 		return bad("hold id must be 1-128 letters, digits, '_' or '-'")
+	}
+	if !ValidRef(t.Holder) {
+		return bad("holder must be an account id: 1-128 letters, digits, '_' or '-'")
+	}
+	if !kidPattern.MatchString(t.KeyID) {
+		return bad("key id must be 1-128 letters, digits, '_' or '-'")
 	}
 	switch {
 	case t.Seat != "" && (t.Zone != "" || t.Index != 0):

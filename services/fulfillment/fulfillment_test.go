@@ -16,7 +16,7 @@ func TestSlot(t *testing.T) {
 		want string
 	}{
 		{fulfillment.Ticket{Seat: "a-12-7"}, "seat.a-12-7"},
-		{fulfillment.Ticket{Zone: "floor", Index: 42}, "ga.floor.42"},
+		{fulfillment.Ticket{Zone: "floor", HoldID: "h-1", Index: 42}, "ga.floor.h-1.42"},
 	} {
 		if got := tc.t.Slot(); got != tc.want {
 			t.Errorf("Slot() = %q, want %q", got, tc.want)
@@ -26,14 +26,14 @@ func TestSlot(t *testing.T) {
 
 func TestNormalize(t *testing.T) {
 	now := time.Date(2026, 6, 1, 12, 0, 0, 987654321, time.FixedZone("X", 7200))
-	tk, err := fulfillment.Normalize(fulfillment.Ticket{EventID: "ev-1", HoldID: "h", OrderID: "o", Zone: "floor", Index: 1, TokenHash: hash}, now)
+	tk, err := fulfillment.Normalize(fulfillment.Ticket{EventID: "ev-1", HoldID: "h", OrderID: "o", Holder: "u_1", KeyID: "k1", Zone: "floor", Index: 1, TokenHash: hash}, now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !fulfillment.ValidRef(tk.ID) || tk.IssuedAt.Location() != time.UTC || !tk.IssuedAt.Equal(now.Truncate(time.Millisecond)) {
 		t.Fatalf("Normalize = %+v", tk)
 	}
-	if _, err := fulfillment.Normalize(fulfillment.Ticket{EventID: "ev-1", HoldID: "h", OrderID: "o", TokenHash: hash}, now); !errs.Is(errs.Invalid, err) {
+	if _, err := fulfillment.Normalize(fulfillment.Ticket{EventID: "ev-1", HoldID: "h", OrderID: "o", Holder: "u_1", KeyID: "k1", TokenHash: hash}, now); !errs.Is(errs.Invalid, err) {
 		t.Fatalf("no slot: %v", err)
 	}
 }

@@ -47,7 +47,7 @@ var (
 	slots = table.New(table.Metadata{
 		Name: "tickets_by_slot",
 		Columns: []string{"event_id", "slot", "ticket_id", "hold_id", "order_id", "seat", "zone", "ga_index",
-			"issued_at", "token_hash"},
+			"issued_at", "token_hash", "holder", "key_id"},
 		PartKey: []string{"event_id", "slot"},
 	})
 	ids = table.New(table.Metadata{
@@ -97,16 +97,20 @@ type slotRow struct {
 	GAIndex   int       `db:"ga_index"`
 	IssuedAt  time.Time `db:"issued_at"`
 	TokenHash string    `db:"token_hash"`
+	Holder    string    `db:"holder"`
+	KeyID     string    `db:"key_id"`
 }
 
 func rowOf(t fulfillment.Ticket) slotRow {
 	return slotRow{EventID: t.EventID, Slot: t.Slot(), TicketID: t.ID, HoldID: t.HoldID, OrderID: t.OrderID,
-		Seat: t.Seat, Zone: t.Zone, GAIndex: t.Index, IssuedAt: t.IssuedAt, TokenHash: t.TokenHash}
+		Seat: t.Seat, Zone: t.Zone, GAIndex: t.Index, IssuedAt: t.IssuedAt, TokenHash: t.TokenHash,
+		Holder: t.Holder, KeyID: t.KeyID}
 }
 
 func (r slotRow) ticket() fulfillment.Ticket {
 	return fulfillment.Ticket{ID: r.TicketID, EventID: r.EventID, HoldID: r.HoldID, OrderID: r.OrderID,
-		Seat: r.Seat, Zone: r.Zone, Index: r.GAIndex, IssuedAt: r.IssuedAt.UTC(), TokenHash: r.TokenHash}
+		Seat: r.Seat, Zone: r.Zone, Index: r.GAIndex, IssuedAt: r.IssuedAt.UTC(), TokenHash: r.TokenHash,
+		Holder: r.Holder, KeyID: r.KeyID}
 }
 
 // pointerRow is a row of tickets or tickets_by_order.

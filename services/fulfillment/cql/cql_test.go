@@ -32,11 +32,11 @@ func TestMigrations(t *testing.T) {
 	sess, _ := cqltest.Session(t)
 	ctx := context.Background()
 	res, err := cql.Migrate(ctx, sess, quiet)
-	if err != nil || !slices.Equal(res.Applied, []int64{1}) {
+	if err != nil || !slices.Equal(res.Applied, []int64{1, 2}) {
 		t.Fatalf("first run: %+v, %v", res, err)
 	}
 	res, err = cql.Migrate(ctx, sess, quiet)
-	if err != nil || len(res.Applied) != 0 || !slices.Equal(res.Skipped, []int64{1}) {
+	if err != nil || len(res.Applied) != 0 || !slices.Equal(res.Skipped, []int64{1, 2}) {
 		t.Fatalf("second run: %+v, %v", res, err)
 	}
 }
@@ -51,14 +51,14 @@ func TestDiedAfterSlot(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := cql.New(sess, cql.Options{})
-	tk, err := fulfillment.Normalize(fulfillment.Ticket{EventID: "ev-1", HoldID: "h1", OrderID: "o1", Seat: "a-1-1",
+	tk, err := fulfillment.Normalize(fulfillment.Ticket{EventID: "ev-1", HoldID: "h1", OrderID: "o1", Seat: "a-1-1", Holder: "u_1", KeyID: "k1",
 		TokenHash: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := sess.Query(`INSERT INTO tickets_by_slot (event_id, slot, ticket_id, hold_id, order_id, seat, issued_at, token_hash)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS`, nil).
-		Bind(tk.EventID, tk.Slot(), tk.ID, tk.HoldID, tk.OrderID, tk.Seat, tk.IssuedAt, tk.TokenHash).ExecRelease(); err != nil {
+	if err := sess.Query(`INSERT INTO tickets_by_slot (event_id, slot, ticket_id, hold_id, order_id, seat, issued_at, token_hash, holder, key_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS`, nil).
+		Bind(tk.EventID, tk.Slot(), tk.ID, tk.HoldID, tk.OrderID, tk.Seat, tk.IssuedAt, tk.TokenHash, tk.Holder, tk.KeyID).ExecRelease(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.ByID(ctx, tk.ID); !errs.Is(errs.NotFound, err) {

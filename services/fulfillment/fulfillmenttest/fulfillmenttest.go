@@ -68,9 +68,9 @@ func hash(s string) string {
 // seat is a reserved-seat ticket for a fresh order.
 func seat(event, seat string) fulfillment.Ticket {
 	return fulfillment.Ticket{
-		ID: fulfillment.NewID(), EventID: event, HoldID: rnd("h-"), OrderID: rnd("o-"), Seat: seat,
-		IssuedAt:  time.Date(2026, 5, 1, 20, 0, 0, 123456789, time.FixedZone("EST", -5*3600)),
-		TokenHash: hash(rnd("token")),
+		ID: fulfillment.NewID(), EventID: event, HoldID: rnd("h-"), OrderID: rnd("o-"), Holder: rnd("u_"), Seat: seat,
+		IssuedAt: time.Date(2026, 5, 1, 20, 0, 0, 123456789, time.FixedZone("EST", -5*3600)),
+		KeyID:    "k-" + rnd(""), TokenHash: hash(rnd("token")),
 	}
 }
 
@@ -150,32 +150,33 @@ func testGeneralAdmission(t *testing.T, s fulfillment.Store) {
 	c := ctx(t)
 	event := rnd("ev-")
 	order := rnd("o-")
+	hold := rnd("h-")
 	var issued []fulfillment.Ticket
 	for i := 1; i <= 3; i++ {
 		tk := seat(event, "")
-		tk.Zone, tk.Index, tk.OrderID = "floor", i, order
+		tk.Zone, tk.Index, tk.OrderID, tk.HoldID = "floor", i, order, hold
 		got, err := s.Issue(c, tk)
 		if err != nil {
 			t.Fatalf("GA slot %d: %v", i, err)
 		}
 		issued = append(issued, got)
 	}
-	// Slot 2 again, for another order: taken.
+	// Unit 2 of the hold again, for another order: taken.
 	again := seat(event, "")
-	again.Zone, again.Index = "floor", 2
+	again.Zone, again.Index, again.HoldID = "floor", 2, hold
 	existing, err := s.Issue(c, again)
 	wantKind(t, err, errs.Conflict, fulfillment.ReasonSlotIssued)
 	mustEqual(t, existing, issued[1])
-	// The same index in another zone, or of another event, is another slot.
-	other := seat(event, "")
-	other.Zone, other.Index = "balcony", 2
-	if _, err := s.Issue(c, other); err != nil {
-		t.Fatalf("same index, other zone: %v", err)
-	}
-	other = seat(rnd("ev-"), "")
-	other.Zone, other.Index = "floor", 2
-	if _, err := s.Issue(c, other); err != nil {
-		t.Fatalf("same zone and index, other event: %v", err)
+	// The same index of another hold, of the same hold in another zone,
+	// or of another event, is another slot.
+	otherHold, otherZone, otherEvent := seat(event, ""), seat(event, ""), seat(rnd("ev-"), "")
+	otherHold.Zone, otherHold.Index = "floor", 2
+	otherZone.Zone, otherZone.Index, otherZone.HoldID = "balcony", 2, hold
+	otherEvent.Zone, otherEvent.Index, otherEvent.HoldID = "floor", 2, hold
+	for _, other := range []fulfillment.Ticket{otherHold, otherZone, otherEvent} {
+		if _, err := s.Issue(c, other); err != nil {
+			t.Fatalf("index 2 of %s in %s of %s: %v", other.HoldID, other.Zone, other.EventID, err)
+		}
 	}
 	list, err := s.ByOrder(c, order)
 	if err != nil || len(list) != 3 {
@@ -311,6 +312,10 @@ func testInvalid(t *testing.T, s fulfillment.Store) {
 		{"seat and zone", func(tk *fulfillment.Ticket) { tk.Zone, tk.Index = "floor", 1 }},
 		{"zone without index", func(tk *fulfillment.Ticket) { tk.Seat, tk.Zone = "", "floor" }},
 		{"index out of range", func(tk *fulfillment.Ticket) { tk.Seat, tk.Zone, tk.Index = "", "floor", fulfillment.MaxGAIndex+1 }},
+		{"no holder", func(tk *fulfillment.Ticket) { tk.Holder = "" }},
+		{"bad holder", func(tk *fulfillment.Ticket) { tk.Holder = "u 1" }},
+		{"no key id", func(tk *fulfillment.Ticket) { tk.KeyID = "" }},
+		{"bad key id", func(tk *fulfillment.Ticket) { tk.KeyID = "k.1" }},
 		{"no token hash", func(tk *fulfillment.Ticket) { tk.TokenHash = "" }},
 		{"upper-case token hash", func(tk *fulfillment.Ticket) { tk.TokenHash = strings.ToUpper(tk.TokenHash) }},
 	} {
@@ -357,7 +362,7 @@ func testConcurrentSameSlot(t *testing.T, s fulfillment.Store) {
 		for i := range n {
 			tickets[i] = seat(event, "g-1-1")
 			if round == 2 { // a general-admission slot
-				tickets[i].Seat, tickets[i].Zone, tickets[i].Index = "", "pit", 42
+				tickets[i].Seat, tickets[i].Zone, tickets[i].Index, tickets[i].HoldID = "", "pit", 42, "h-pit"
 			}
 			wg.Go(func() {
 				<-start
