@@ -203,6 +203,7 @@ type ringState struct {
 	set    KeySet
 	signer *signingKey
 	pub    *PublicKeys
+	privs  map[string]ed25519.PrivateKey // every key's, by kid
 }
 
 type signingKey struct {
@@ -265,7 +266,7 @@ func (r *KeyRing) Load(set KeySet) error {
 
 func newRingState(set KeySet) (*ringState, error) {
 	const op = "keyring.load"
-	st := &ringState{set: set}
+	st := &ringState{set: set, privs: make(map[string]ed25519.PrivateKey, len(set.Keys))}
 	// Active first, then newest first: the order of the JWKS.
 	slices.SortStableFunc(set.Keys, func(a, b StoredKey) int {
 		if a.active() != b.active() {
@@ -291,6 +292,7 @@ func newRingState(set KeySet) (*ringState, error) {
 			return nil, errs.Errorf(op, errs.Invalid, "key %d: kid %q twice", i, k.KID)
 		}
 		seen[k.KID] = true
+		st.privs[k.KID] = priv
 		if k.active() {
 			if st.signer != nil {
 				return nil, errs.E(op, errs.Invalid, "more than one active key")
@@ -367,6 +369,24 @@ func (r *KeyRing) Config() KeyRingConfig { return r.cfg }
 
 // KeySet returns a copy of the ring's keys, for a KeyStore.
 func (r *KeyRing) KeySet() KeySet { return r.state.Load().set.clone() }
+
+// SignBytes signs msg with Ed25519 and the ring's key kid, active or
+// retired while the ring keeps it, or with the active key when kid is
+// "": for tokens that are not JWS (ticket barcodes), and whose same bytes
+// must be signed again later by the key that signed them first. It
+// returns the signature and the kid that made it; ok is false when the
+// ring has no key kid.
+func (r *KeyRing) SignBytes(kid string, msg []byte) (sig []byte, used string, ok bool) {
+	st := r.state.Load()
+	if kid == "" {
+		kid = st.signer.kid
+	}
+	priv, ok := st.privs[kid]
+	if !ok {
+		return nil, "", false
+	}
+	return ed25519.Sign(priv, msg), kid, true
+}
 
 // ActiveKID is the id of the key that signs.
 func (r *KeyRing) ActiveKID() string { return r.state.Load().signer.kid }

@@ -1,6 +1,7 @@
 package keyring_test
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/base64"
@@ -181,4 +182,34 @@ func TestConfig(t *testing.T) {
 
 func TestMemoryKeyStoreContract(t *testing.T) {
 	keyringtest.RunKeyStore(t, func(t *testing.T) keyring.KeyStore { return &keyring.MemoryKeyStore{} })
+}
+
+// SignBytes signs with the active key, or with a retired one by kid while
+// the ring keeps it, and the same bytes again.
+func TestSignBytes(t *testing.T) {
+	now := time.Now()
+	ring, err := keyring.NewKeyRing(keyring.KeyRingConfig{VerifyFor: time.Hour}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := []byte("ticket")
+	sig, first, ok := ring.SignBytes("", msg)
+	pub, _ := ring.PublicKeys().Lookup(first)
+	if !ok || first != ring.ActiveKID() || !ed25519.Verify(pub, msg, sig) {
+		t.Fatalf("active key: ok %v, kid %s (active %s)", ok, first, ring.ActiveKID())
+	}
+	if err := ring.Rotate(now); err != nil {
+		t.Fatal(err)
+	}
+	again, kid, ok := ring.SignBytes(first, msg)
+	if !ok || kid != first || !bytes.Equal(again, sig) {
+		t.Fatalf("retired key: ok %v, kid %s, same signature %v", ok, kid, bytes.Equal(again, sig))
+	}
+	if _, kid, _ := ring.SignBytes("", msg); kid == first {
+		t.Fatal("the active key is still the retired one")
+	}
+	ring.Prune(now.Add(2 * time.Hour))
+	if _, _, ok := ring.SignBytes(first, msg); ok {
+		t.Fatal("a pruned key still signs")
+	}
 }

@@ -163,6 +163,18 @@ func (s *Saga) Owned(ctx context.Context, id, account string) (Order, error) {
 	return o, nil
 }
 
+// Fulfill marks a confirmed order fulfilled: its tickets exist. A
+// fulfilled order stays so (a repeat changes nothing); an order that is
+// not confirmed, or no longer (refunding), is errs.Conflict.
+func (s *Saga) Fulfill(ctx context.Context, id string) (Order, error) {
+	return s.Store.Update(ctx, id, func(o *Order) error {
+		if o.State == Fulfilled {
+			return nil
+		}
+		return o.Move(Fulfilled, "tickets_issued", s.now())
+	})
+}
+
 // Pay starts a payment attempt of the account's order with a card token
 // and applies the answer: paid (then the seats are confirmed at once), a
 // 3-D Secure challenge to open, or a decline to show.
