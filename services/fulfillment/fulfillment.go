@@ -51,12 +51,19 @@ type Ticket struct {
 	// "a-12-7") or Zone with Index (general admission: unit Index of
 	// 1…quantity of the hold HoldID in the zone) is set, so that a
 	// retried issue names the same slots.
-	Seat      string    `json:"seat,omitempty"`
-	Zone      string    `json:"zone,omitempty"`
-	Index     int       `json:"index,omitempty"`
-	IssuedAt  time.Time `json:"issued_at"`
-	KeyID     string    `json:"key_id"`
-	TokenHash string    `json:"token_hash"`
+	Seat     string    `json:"seat,omitempty"`
+	Zone     string    `json:"zone,omitempty"`
+	Index    int       `json:"index,omitempty"`
+	IssuedAt time.Time `json:"issued_at"`
+	// ValidFrom and ValidUntil bound when the ticket admits (whole
+	// seconds); Device is the device binding of this issue of its
+	// barcode (16 hex digits), which a re-issue for a lost phone changes.
+	// With the key KeyID they make the token again.
+	ValidFrom  time.Time `json:"valid_from"`
+	ValidUntil time.Time `json:"valid_until"`
+	Device     string    `json:"device"`
+	KeyID      string    `json:"key_id"`
+	TokenHash  string    `json:"token_hash"`
 }
 
 // Slot is the ticket's place within its event: "seat.<seat>" or
@@ -74,6 +81,7 @@ func (t Ticket) Slot() string {
 func (t Ticket) Same(u Ticket) bool {
 	return t.ID == u.ID && t.EventID == u.EventID && t.Slot() == u.Slot() &&
 		t.OrderID == u.OrderID && t.HoldID == u.HoldID && t.Holder == u.Holder &&
+		t.ValidFrom.Equal(u.ValidFrom) && t.ValidUntil.Equal(u.ValidUntil) && t.Device == u.Device &&
 		t.KeyID == u.KeyID && t.TokenHash == u.TokenHash
 }
 
@@ -105,6 +113,7 @@ var (
 	refPattern  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$`)
 	hashPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
 	kidPattern  = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
+	devPattern  = regexp.MustCompile(`^[0-9a-f]{16}$`)
 )
 
 // ValidRef reports whether s may be a ticket, order, hold or seat id:
@@ -143,6 +152,12 @@ func Normalize(t Ticket, now time.Time) (Ticket, error) {
 	if !ValidRef(t.Holder) {
 		return bad("holder must be an account id: 1-128 letters, digits, '_' or '-'")
 	}
+	if !devPattern.MatchString(t.Device) {
+		return bad("device must be 16 lower-case hex digits")
+	}
+	if t.ValidFrom.IsZero() || !t.ValidUntil.After(t.ValidFrom) {
+		return bad("a ticket is valid from a time until a later one")
+	}
 	if !kidPattern.MatchString(t.KeyID) {
 		return bad("key id must be 1-128 letters, digits, '_' or '-'")
 	}
@@ -168,6 +183,7 @@ func Normalize(t Ticket, now time.Time) (Ticket, error) {
 		t.IssuedAt = now
 	}
 	t.IssuedAt = t.IssuedAt.UTC().Truncate(time.Millisecond)
+	t.ValidFrom, t.ValidUntil = t.ValidFrom.UTC().Truncate(time.Second), t.ValidUntil.UTC().Truncate(time.Second)
 	return t, nil
 }
 

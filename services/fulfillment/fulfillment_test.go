@@ -26,14 +26,14 @@ func TestSlot(t *testing.T) {
 
 func TestNormalize(t *testing.T) {
 	now := time.Date(2026, 6, 1, 12, 0, 0, 987654321, time.FixedZone("X", 7200))
-	tk, err := fulfillment.Normalize(fulfillment.Ticket{EventID: "ev-1", HoldID: "h", OrderID: "o", Holder: "u_1", KeyID: "k1", Zone: "floor", Index: 1, TokenHash: hash}, now)
+	tk, err := fulfillment.Normalize(fulfillment.Ticket{EventID: "ev-1", HoldID: "h", OrderID: "o", Holder: "u_1", KeyID: "k1", ValidFrom: time.Unix(1e9, 0), ValidUntil: time.Unix(2e9, 0), Device: "0123456789abcdef", Zone: "floor", Index: 1, TokenHash: hash}, now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !fulfillment.ValidRef(tk.ID) || tk.IssuedAt.Location() != time.UTC || !tk.IssuedAt.Equal(now.Truncate(time.Millisecond)) {
 		t.Fatalf("Normalize = %+v", tk)
 	}
-	if _, err := fulfillment.Normalize(fulfillment.Ticket{EventID: "ev-1", HoldID: "h", OrderID: "o", Holder: "u_1", KeyID: "k1", TokenHash: hash}, now); !errs.Is(errs.Invalid, err) {
+	if _, err := fulfillment.Normalize(fulfillment.Ticket{EventID: "ev-1", HoldID: "h", OrderID: "o", Holder: "u_1", KeyID: "k1", ValidFrom: time.Unix(1e9, 0), ValidUntil: time.Unix(2e9, 0), Device: "0123456789abcdef", TokenHash: hash}, now); !errs.Is(errs.Invalid, err) {
 		t.Fatalf("no slot: %v", err)
 	}
 }

@@ -15,6 +15,8 @@ type Sale struct {
 	Account string
 	Event   string
 	Holds   []SoldHold
+	// ValidFrom and ValidUntil bound when its tickets admit.
+	ValidFrom, ValidUntil time.Time
 }
 
 // SoldHold is one sold hold of a sale: its seats, or a quantity of a
@@ -32,12 +34,13 @@ type SoldHold struct {
 func (s Sale) Tickets() []Ticket {
 	var out []Ticket
 	for _, h := range s.Holds {
-		base := Ticket{EventID: s.Event, HoldID: h.ID, OrderID: s.Order, Holder: s.Account}
+		base := Ticket{EventID: s.Event, HoldID: h.ID, OrderID: s.Order, Holder: s.Account,
+			ValidFrom: s.ValidFrom.UTC().Truncate(time.Second), ValidUntil: s.ValidUntil.UTC().Truncate(time.Second)}
 		if len(h.Seats) > 0 {
 			for _, seat := range h.Seats {
 				t := base
 				t.Seat = seat
-				t.ID = TicketID(t)
+				t.ID, t.Device = TicketID(t), firstDevice(t)
 				out = append(out, t)
 			}
 			continue
@@ -46,6 +49,7 @@ func (s Sale) Tickets() []Ticket {
 			t := base
 			t.Zone, t.Index = h.Zone, i
 			t.ID = TicketID(t)
+			t.Device = firstDevice(t)
 			out = append(out, t)
 		}
 	}
@@ -59,10 +63,18 @@ func TicketID(t Ticket) string {
 	return "t_" + hex.EncodeToString(sum[:16])
 }
 
+// firstDevice is the device binding of a ticket's first issue, named by
+// its id so that every issue of a sale signs the same token.
+func firstDevice(t Ticket) string {
+	sum := sha256.Sum256([]byte("device\x00" + t.ID))
+	return hex.EncodeToString(sum[:8])
+}
+
 // Signer signs tickets' tokens: the bytes a holder shows at the gate.
 type Signer interface {
-	// Sign returns t's token and the id of the key that signed it. The
-	// same ticket and key give the same token.
+	// Sign returns t's token and the id of the key that signed it: key
+	// t.KeyID when set (errs.Gone when that key is no longer kept), else
+	// the active key. The same ticket and key give the same token.
 	Sign(t Ticket) (kid string, token []byte, err error)
 }
 
@@ -117,4 +129,35 @@ func (is *Issuer) Issue(ctx context.Context, s Sale) ([]Ticket, error) {
 		out = append(out, got)
 	}
 	return out, nil
+}
+
+// View is a ticket as its holder sees it: where it admits to, and the
+// token to show at the gate (Barcode, its text form), signed again by the
+// key that signed it.
+type View struct {
+	ID       string    `json:"id"`
+	Order    string    `json:"order_id"`
+	Event    string    `json:"event_id"`
+	Seat     string    `json:"seat,omitempty"`
+	Zone     string    `json:"zone,omitempty"`
+	Index    int       `json:"index,omitempty"`
+	IssuedAt time.Time `json:"issued_at"`
+	Barcode  string    `json:"barcode"`
+}
+
+// Show returns the holder's view of t, its token signed again and
+// written as text by encode. A token that no longer hashes to the
+// ticket's TokenHash (its key's bytes changed) is errs.Other: the ticket
+// cannot be shown as issued.
+func Show(s Signer, t Ticket, encode func([]byte) string) (View, error) {
+	const op = "fulfillment.show"
+	_, token, err := s.Sign(t)
+	if err != nil {
+		return View{}, errs.E(op, err)
+	}
+	if TokenHash(token) != t.TokenHash {
+		return View{}, errs.Errorf(op, errs.Other, "ticket %s: its token signed again does not match the issued one", t.ID)
+	}
+	return View{ID: t.ID, Order: t.OrderID, Event: t.EventID, Seat: t.Seat, Zone: t.Zone, Index: t.Index,
+		IssuedAt: t.IssuedAt, Barcode: encode(token)}, nil
 }

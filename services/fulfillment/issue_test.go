@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ticketing/ticketing/core/node/nodetest"
 	"github.com/ticketing/ticketing/internal/errs"
@@ -31,7 +32,8 @@ func newSigner(t *testing.T, kid string) keySigner {
 }
 
 func sale(order string) fulfillment.Sale {
-	return fulfillment.Sale{Order: order, Account: "u_buyer", Event: "ev-1", Holds: []fulfillment.SoldHold{
+	return fulfillment.Sale{Order: order, Account: "u_buyer", Event: "ev-1",
+		ValidFrom: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC), ValidUntil: time.Date(2026, 6, 3, 0, 0, 0, 0, time.UTC), Holds: []fulfillment.SoldHold{
 		{ID: "h-seats-" + order, Seats: []string{"a-1-1", "a-1-2"}},
 		{ID: "h-ga-" + order, Zone: "floor", Quantity: 3},
 	}}

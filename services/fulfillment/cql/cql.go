@@ -47,7 +47,7 @@ var (
 	slots = table.New(table.Metadata{
 		Name: "tickets_by_slot",
 		Columns: []string{"event_id", "slot", "ticket_id", "hold_id", "order_id", "seat", "zone", "ga_index",
-			"issued_at", "token_hash", "holder", "key_id"},
+			"issued_at", "token_hash", "holder", "valid_from", "valid_until", "device", "key_id"},
 		PartKey: []string{"event_id", "slot"},
 	})
 	ids = table.New(table.Metadata{
@@ -87,30 +87,33 @@ func (s *Store) query(ctx context.Context, st statement) *gocqlx.Queryx {
 
 // slotRow is a row of tickets_by_slot.
 type slotRow struct {
-	EventID   string    `db:"event_id"`
-	Slot      string    `db:"slot"`
-	TicketID  string    `db:"ticket_id"`
-	HoldID    string    `db:"hold_id"`
-	OrderID   string    `db:"order_id"`
-	Seat      string    `db:"seat"`
-	Zone      string    `db:"zone"`
-	GAIndex   int       `db:"ga_index"`
-	IssuedAt  time.Time `db:"issued_at"`
-	TokenHash string    `db:"token_hash"`
-	Holder    string    `db:"holder"`
-	KeyID     string    `db:"key_id"`
+	EventID    string    `db:"event_id"`
+	Slot       string    `db:"slot"`
+	TicketID   string    `db:"ticket_id"`
+	HoldID     string    `db:"hold_id"`
+	OrderID    string    `db:"order_id"`
+	Seat       string    `db:"seat"`
+	Zone       string    `db:"zone"`
+	GAIndex    int       `db:"ga_index"`
+	IssuedAt   time.Time `db:"issued_at"`
+	TokenHash  string    `db:"token_hash"`
+	Holder     string    `db:"holder"`
+	ValidFrom  time.Time `db:"valid_from"`
+	ValidUntil time.Time `db:"valid_until"`
+	Device     string    `db:"device"`
+	KeyID      string    `db:"key_id"`
 }
 
 func rowOf(t fulfillment.Ticket) slotRow {
 	return slotRow{EventID: t.EventID, Slot: t.Slot(), TicketID: t.ID, HoldID: t.HoldID, OrderID: t.OrderID,
 		Seat: t.Seat, Zone: t.Zone, GAIndex: t.Index, IssuedAt: t.IssuedAt, TokenHash: t.TokenHash,
-		Holder: t.Holder, KeyID: t.KeyID}
+		Holder: t.Holder, ValidFrom: t.ValidFrom, ValidUntil: t.ValidUntil, Device: t.Device, KeyID: t.KeyID}
 }
 
 func (r slotRow) ticket() fulfillment.Ticket {
 	return fulfillment.Ticket{ID: r.TicketID, EventID: r.EventID, HoldID: r.HoldID, OrderID: r.OrderID,
 		Seat: r.Seat, Zone: r.Zone, Index: r.GAIndex, IssuedAt: r.IssuedAt.UTC(), TokenHash: r.TokenHash,
-		Holder: r.Holder, KeyID: r.KeyID}
+		Holder: r.Holder, ValidFrom: r.ValidFrom.UTC(), ValidUntil: r.ValidUntil.UTC(), Device: r.Device, KeyID: r.KeyID}
 }
 
 // pointerRow is a row of tickets or tickets_by_order.

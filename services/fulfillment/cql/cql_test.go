@@ -52,13 +52,15 @@ func TestDiedAfterSlot(t *testing.T) {
 	}
 	s := cql.New(sess, cql.Options{})
 	tk, err := fulfillment.Normalize(fulfillment.Ticket{EventID: "ev-1", HoldID: "h1", OrderID: "o1", Seat: "a-1-1", Holder: "u_1", KeyID: "k1",
+		ValidFrom: time.Unix(1e9, 0), ValidUntil: time.Unix(2e9, 0), Device: "0123456789abcdef",
 		TokenHash: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := sess.Query(`INSERT INTO tickets_by_slot (event_id, slot, ticket_id, hold_id, order_id, seat, issued_at, token_hash, holder, key_id)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS`, nil).
-		Bind(tk.EventID, tk.Slot(), tk.ID, tk.HoldID, tk.OrderID, tk.Seat, tk.IssuedAt, tk.TokenHash, tk.Holder, tk.KeyID).ExecRelease(); err != nil {
+	if err := sess.Query(`INSERT INTO tickets_by_slot (event_id, slot, ticket_id, hold_id, order_id, seat, issued_at, token_hash, holder, valid_from, valid_until, device, key_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS`, nil).
+		Bind(tk.EventID, tk.Slot(), tk.ID, tk.HoldID, tk.OrderID, tk.Seat, tk.IssuedAt, tk.TokenHash, tk.Holder,
+			tk.ValidFrom, tk.ValidUntil, tk.Device, tk.KeyID).ExecRelease(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.ByID(ctx, tk.ID); !errs.Is(errs.NotFound, err) {

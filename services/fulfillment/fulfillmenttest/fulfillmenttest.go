@@ -69,8 +69,9 @@ func hash(s string) string {
 func seat(event, seat string) fulfillment.Ticket {
 	return fulfillment.Ticket{
 		ID: fulfillment.NewID(), EventID: event, HoldID: rnd("h-"), OrderID: rnd("o-"), Holder: rnd("u_"), Seat: seat,
-		IssuedAt: time.Date(2026, 5, 1, 20, 0, 0, 123456789, time.FixedZone("EST", -5*3600)),
-		KeyID:    "k-" + rnd(""), TokenHash: hash(rnd("token")),
+		IssuedAt:  time.Date(2026, 5, 1, 20, 0, 0, 123456789, time.FixedZone("EST", -5*3600)),
+		ValidFrom: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC), ValidUntil: time.Date(2026, 6, 3, 0, 0, 0, 0, time.UTC),
+		Device: hash(rnd(""))[:16], KeyID: "k-" + rnd(""), TokenHash: hash(rnd("token")),
 	}
 }
 
@@ -316,6 +317,9 @@ func testInvalid(t *testing.T, s fulfillment.Store) {
 		{"bad holder", func(tk *fulfillment.Ticket) { tk.Holder = "u 1" }},
 		{"no key id", func(tk *fulfillment.Ticket) { tk.KeyID = "" }},
 		{"bad key id", func(tk *fulfillment.Ticket) { tk.KeyID = "k.1" }},
+		{"bad device", func(tk *fulfillment.Ticket) { tk.Device = "ABCDEF0123456789" }},
+		{"no validity", func(tk *fulfillment.Ticket) { tk.ValidFrom = time.Time{} }},
+		{"valid until before from", func(tk *fulfillment.Ticket) { tk.ValidUntil = tk.ValidFrom }},
 		{"no token hash", func(tk *fulfillment.Ticket) { tk.TokenHash = "" }},
 		{"upper-case token hash", func(tk *fulfillment.Ticket) { tk.TokenHash = strings.ToUpper(tk.TokenHash) }},
 	} {

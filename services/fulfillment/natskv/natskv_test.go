@@ -53,7 +53,7 @@ func TestDiedAfterSlot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tk, err := fulfillment.Normalize(fulfillment.Ticket{EventID: "ev-1", HoldID: "h1", OrderID: "o1", Seat: "a-1-1", Holder: "u_1", KeyID: "k1",
+	tk, err := fulfillment.Normalize(fulfillment.Ticket{EventID: "ev-1", HoldID: "h1", OrderID: "o1", Seat: "a-1-1", Holder: "u_1", KeyID: "k1", ValidFrom: time.Unix(1e9, 0), ValidUntil: time.Unix(2e9, 0), Device: "0123456789abcdef",
 		TokenHash: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}, time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -94,7 +94,7 @@ func TestStalePointerIgnored(t *testing.T) {
 		t.Fatal(err)
 	}
 	kv, _ := js.KeyValue(ctx, "tickets-stale")
-	won, err := s.Issue(ctx, fulfillment.Ticket{EventID: "ev-1", HoldID: "h1", OrderID: "o1", Seat: "a-1-1", Holder: "u_1", KeyID: "k1",
+	won, err := s.Issue(ctx, fulfillment.Ticket{EventID: "ev-1", HoldID: "h1", OrderID: "o1", Seat: "a-1-1", Holder: "u_1", KeyID: "k1", ValidFrom: time.Unix(1e9, 0), ValidUntil: time.Unix(2e9, 0), Device: "0123456789abcdef",
 		TokenHash: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"})
 	if err != nil {
 		t.Fatal(err)
