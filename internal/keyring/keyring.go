@@ -370,22 +370,21 @@ func (r *KeyRing) Config() KeyRingConfig { return r.cfg }
 // KeySet returns a copy of the ring's keys, for a KeyStore.
 func (r *KeyRing) KeySet() KeySet { return r.state.Load().set.clone() }
 
-// SignBytes signs msg with Ed25519 and the ring's key kid, active or
-// retired while the ring keeps it, or with the active key when kid is
-// "": for tokens that are not JWS (ticket barcodes), and whose same bytes
-// must be signed again later by the key that signed them first. It
-// returns the signature and the kid that made it; ok is false when the
-// ring has no key kid.
-func (r *KeyRing) SignBytes(kid string, msg []byte) (sig []byte, used string, ok bool) {
+// Private returns the ring's private key kid, active or retired while
+// the ring keeps it, or the active key when kid is "", and the kid of
+// the key returned; ok is false when the ring has no key kid. It is for
+// tokens that are not JWS (ticket barcodes), whose same bytes are signed
+// again later by the key that signed them first.
+func (r *KeyRing) Private(kid string) (priv ed25519.PrivateKey, used string, ok bool) {
 	st := r.state.Load()
 	if kid == "" {
 		kid = st.signer.kid
 	}
-	priv, ok := st.privs[kid]
+	priv, ok = st.privs[kid]
 	if !ok {
 		return nil, "", false
 	}
-	return ed25519.Sign(priv, msg), kid, true
+	return priv, kid, true
 }
 
 // ActiveKID is the id of the key that signs.
