@@ -230,6 +230,9 @@ func (c *Core) startCheckout(ctx context.Context, sup *supervisor.Supervisor) er
 	if _, err := sup.Add("orders-service", func(context.Context) error { return svc.Stop() }); err != nil {
 		return err
 	}
+	if err := c.startTickets(ctx, sup, co.saga); err != nil {
+		return err
+	}
 	if err := retried(ctx, log, "the saga's payment consumer", func(ctx context.Context) error {
 		var err error
 		co.payments, err = c.JS.CreateOrUpdateConsumer(ctx, jsnames.Events, jetstream.ConsumerConfig{

@@ -60,7 +60,7 @@ func TestAFailedComponentShutsTheCoreDown(t *testing.T) {
 			started := names(sup.Report())
 			want := []string{"nats-server", "nats-conn", "nats-conn-relay", "nats-conn-log", "nats-conn-snapshots",
 				"catalog-service", "owners", "catalog-follower", "settings-services", "settings-follower",
-				"fraud-events", "identity-mail", "identity-service", "identity-keys", "orders-kv", "orders-service", "orders-saga", "waiting-room"}
+				"fraud-events", "identity-mail", "identity-service", "identity-keys", "orders-kv", "orders-service", "ticket-keys", "tickets-service", "fulfillment-issue", "orders-saga", "waiting-room"}
 			if !slices.Equal(started, want) {
 				t.Fatalf("components %v, want %v", started, want)
 			}

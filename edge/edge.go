@@ -45,6 +45,7 @@ import (
 	"github.com/ticketing/ticketing/services/catalog"
 	catalogapi "github.com/ticketing/ticketing/services/catalog/natsapi"
 	"github.com/ticketing/ticketing/services/catalog/natskv"
+	ticketsapi "github.com/ticketing/ticketing/services/fulfillment/natsapi"
 	"github.com/ticketing/ticketing/services/identity/auth"
 	idapi "github.com/ticketing/ticketing/services/identity/natsapi"
 	"github.com/ticketing/ticketing/services/identity/token"
@@ -250,6 +251,7 @@ func Start(ctx context.Context, cfg Config, sup *supervisor.Supervisor, log *slo
 		Queue: e.Rooms, Gate: gate,
 		Identity: ids, Tokens: verifier, TokenKeys: tokenKeys,
 		Orders:    &ordersapi.Client{NC: e.NC, Timeout: cfg.API.PayTimeout + 5*time.Second},
+		Tickets:   &ticketsapi.Client{NC: e.NC, Timeout: cfg.API.RequestTimeout},
 		HoldLimit: e.Settings.HoldLimit, HoldGate: e.Settings.SalesOpen, Middleware: e.Settings.Drain,
 	}
 	if guard != nil {

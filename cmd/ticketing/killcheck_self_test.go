@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/ticketing/ticketing/services/fulfillment"
 	"github.com/ticketing/ticketing/services/inventory"
 	"github.com/ticketing/ticketing/services/orders"
 	"github.com/ticketing/ticketing/services/payment"
@@ -16,10 +17,10 @@ func killFacts() ktFacts {
 	ev := func(id, typ string, s orders.Summary) ktEvent {
 		return ktEvent{id: id, typ: orders.EventTypePrefix + typ, data: s}
 	}
-	o1 := orders.Order{ID: "o1", Event: "ev", State: orders.Confirmed, Tickets: 1, Amounts: orders.Amounts{Currency: "USD", Total: 5000},
+	o1 := orders.Order{ID: "o1", Event: "ev", State: orders.Fulfilled, Tickets: 1, Amounts: orders.Amounts{Currency: "USD", Total: 5000},
 		Voucher: ktVoucher, AddOns: []orders.AddOn{{ID: "parking", Quantity: 1}},
 		Holds: []orders.Hold{{ID: "h1", Quantity: 1}}, Payment: orders.Payment{Captured: 5000},
-		History: []orders.Transition{{To: orders.AwaitingPayment}, {To: orders.Paid}, {To: orders.Confirmed}}}
+		History: []orders.Transition{{To: orders.AwaitingPayment}, {To: orders.Paid}, {To: orders.Confirmed}, {To: orders.Fulfilled}}}
 	o2 := orders.Order{ID: "o2", Event: "ev", State: orders.Expired, Tickets: 2, Amounts: orders.Amounts{Currency: "USD", Total: 9000},
 		Holds:   []orders.Hold{{ID: "h2", Quantity: 2}},
 		History: []orders.Transition{{To: orders.AwaitingPayment}, {To: orders.Expired}}}
@@ -32,12 +33,14 @@ func killFacts() ktFacts {
 		intents: map[string][]psp.RecordIntent{"o1": {{Intent: psp.Intent{ID: "pi_1", Amount: 5000, AmountReceived: 5000, Status: psp.StatusSucceeded}, OrderID: "o1"}}},
 		orderEvents: map[string][]ktEvent{
 			"o1": {ev("e1", "created", orders.Summary{}), ev("e2", "paid", orders.Summary{}),
-				ev("e3", "confirmed", orders.Summary{State: orders.Confirmed, Captured: 5000})},
+				ev("e3", "confirmed", orders.Summary{State: orders.Confirmed, Captured: 5000}),
+				ev("e6", "fulfilled", orders.Summary{State: orders.Fulfilled, Captured: 5000})},
 			"o2": {ev("e4", "created", orders.Summary{}), ev("e5", "expired", orders.Summary{State: orders.Expired})},
 		},
 		payEvents: map[string][]payment.Payment{"o1": {pay}},
-		eventIDs:  map[string]int{"e1": 1, "e2": 1, "e3": 1, "e4": 1, "e5": 1, "pay_o1_3": 1},
-		kafka:     map[string]int{"e1": 1, "e2": 1, "e3": 1, "e4": 1, "e5": 1, "pay_o1_3": 1},
+		eventIDs:  map[string]int{"e1": 1, "e2": 1, "e3": 1, "e4": 1, "e5": 1, "e6": 1, "pay_o1_3": 1},
+		kafka:     map[string]int{"e1": 1, "e2": 1, "e3": 1, "e4": 1, "e5": 1, "e6": 1, "pay_o1_3": 1},
+		tickets:   map[string][]fulfillment.View{"o1": {{ID: "t1", Order: "o1", Event: "ev"}}},
 		holds:     map[string]inventory.Status{"h1": inventory.Sold, "h2": inventory.Expired},
 		sold:      map[string]int{"ev": 1},
 		redeemed:  map[string]string{"o1": ktVoucher},
@@ -106,6 +109,10 @@ func TestKillTableCheckerFindsEachBreak(t *testing.T) {
 		{"a capture in no payment event", func(f *ktFacts) { f.payEvents["o1"] = nil }, invPayEvents},
 		{"an event EVENTS has, Kafka not", func(f *ktFacts) { delete(f.kafka, "e3") }, invKafka},
 		{"an event twice in Kafka", func(f *ktFacts) { f.kafka["e3"] = 2 }, invKafka},
+		{"a sold order without its ticket", func(f *ktFacts) { f.tickets["o1"] = nil }, invTickets},
+		{"a ticket issued twice", func(f *ktFacts) { f.tickets["o1"] = append(f.tickets["o1"], f.tickets["o1"][0]) }, invTickets},
+		{"a confirmed order never fulfilled", func(f *ktFacts) { order(f, "o1", func(o *orders.Order) { o.State = orders.Confirmed }) }, invTickets},
+		{"tickets of an order never sold", func(f *ktFacts) { f.tickets["o2"] = []fulfillment.View{{ID: "t2", Order: "o2"}} }, invTickets},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := killFacts()

@@ -18,6 +18,8 @@ import (
 	"github.com/ticketing/ticketing/internal/cloudevents"
 	"github.com/ticketing/ticketing/internal/eventually"
 	"github.com/ticketing/ticketing/internal/jsnames"
+	"github.com/ticketing/ticketing/services/fulfillment"
+	ticketsapi "github.com/ticketing/ticketing/services/fulfillment/natsapi"
 	"github.com/ticketing/ticketing/services/inventory"
 	"github.com/ticketing/ticketing/services/orders"
 	"github.com/ticketing/ticketing/services/payment"
@@ -28,6 +30,7 @@ import (
 // The invariants the checker proves, each a failing assertion.
 const (
 	invEnded          = "every order ended paid and confirmed, or fully compensated"
+	invTickets        = "every sold order fulfilled: one ticket per seat and unit, issued once; none for an order never sold"
 	invDouble         = "no double capture"
 	invSeatNoCapture  = "no seat sold without a capture"
 	invCaptureNoOrder = "no capture without a paid order or a refund"
@@ -39,7 +42,7 @@ const (
 	invExtras         = "voucher uses and add-ons kept by paid orders only, within caps"
 )
 
-var killInvariants = []string{invEnded, invDouble, invSeatNoCapture, invCaptureNoOrder, invMoney, invLedger, invExtras, invEvents, invPayEvents, invKafka}
+var killInvariants = []string{invEnded, invDouble, invSeatNoCapture, invCaptureNoOrder, invMoney, invLedger, invExtras, invEvents, invPayEvents, invKafka, invTickets}
 
 // ktFacts is what the checker reads, once the saga has settled: the
 // stores, the simulator's records, EVENTS and the inventory.
@@ -63,7 +66,8 @@ type ktFacts struct {
 	stock       map[string]int               // add-on units reserved: "<event> <add-on>" → units
 	sold        map[string]int               // per event: sold seats and units (availability)
 	held        map[string]int
-	unsettled   error // what was still moving when the checker gave up waiting
+	tickets     map[string][]fulfillment.View // each confirmed order's tickets, read through the edge
+	unsettled   error                         // what was still moving when the checker gave up waiting
 }
 
 type ktEvent struct {
@@ -86,7 +90,8 @@ func (w *killWorkload) settle(start time.Time) ktFacts {
 		}
 		var moving []string
 		for _, o := range f.orders {
-			if o.State.Open() || o.State == orders.Paid || o.State == orders.Refunding || len(o.Todo) > 0 {
+			// A confirmed order's tickets are still to be issued.
+			if o.State.Open() || o.State == orders.Paid || o.State == orders.Confirmed || o.State == orders.Refunding || len(o.Todo) > 0 {
 				moving = append(moving, fmt.Sprintf("%s %s owes %v", o.ID, o.State, o.Todo))
 			}
 		}
@@ -209,6 +214,18 @@ func (w *killWorkload) readRest(f *ktFacts) error {
 	}
 	if err := w.readExtras(ctx, f); err != nil {
 		return fmt.Errorf("vouchers and add-ons: %w", err)
+	}
+	f.tickets = map[string][]fulfillment.View{}
+	for _, o := range f.orders {
+		if !reached(o, orders.Confirmed) {
+			continue
+		}
+		var got ticketsapi.Tickets
+		code, err := w.buyer.do("GET", "/v1/orders/"+o.ID+"/tickets", nil, nil, &got)
+		if err != nil || code != 200 {
+			return fmt.Errorf("tickets of %s: HTTP %d %v", o.ID, code, err)
+		}
+		f.tickets[o.ID] = got.Tickets
 	}
 	f.holds = map[string]inventory.Status{}
 	for _, o := range f.orders {
@@ -454,6 +471,7 @@ func checkKillTable(f ktFacts) ktResult {
 		} else if p.Captured != p.Refunded {
 			fail(invEnded, id, "%s, but the ledger holds %d captured, %d refunded", o.State, p.Captured, p.Refunded)
 		}
+		checkTickets(f, o, func(format string, args ...any) { fail(invTickets, id, format, args...) })
 		for _, h := range o.Holds {
 			st := f.holds[h.ID]
 			switch {
@@ -572,6 +590,41 @@ func outcomeOf(o orders.Order) string {
 // checkOrderEvents compares an order's transitions with its events in
 // EVENTS: one event per transition, in order, the last one the order's
 // state and money.
+// reached reports whether o was ever in state st.
+func reached(o orders.Order, st orders.State) bool {
+	return slices.ContainsFunc(o.History, func(t orders.Transition) bool { return t.To == st })
+}
+
+// checkTickets checks o's tickets: a sold order is fulfilled with one
+// ticket per seat and unit, each once; an order never confirmed has none.
+// (An order refunded after its tickets were issued keeps them: revoking
+// them is not built yet.)
+func checkTickets(f ktFacts, o orders.Order, fail func(string, ...any)) {
+	got := f.tickets[o.ID]
+	if !reached(o, orders.Confirmed) {
+		if len(got) > 0 {
+			fail("%s and never confirmed, but it has %d tickets", o.State, len(got))
+		}
+		return
+	}
+	if !o.State.SeatsSold() {
+		return
+	}
+	if o.State != orders.Fulfilled {
+		fail("%s, not fulfilled", o.State)
+	}
+	seen := map[string]bool{}
+	for _, t := range got {
+		if seen[t.ID] || t.Order != o.ID {
+			fail("ticket %s of order %s twice or of another order", t.ID, t.Order)
+		}
+		seen[t.ID] = true
+	}
+	if len(got) != o.Tickets {
+		fail("%d tickets for %d seats and units", len(got), o.Tickets)
+	}
+}
+
 func checkOrderEvents(f ktFacts, o orders.Order, fail func(string, ...any)) {
 	var got []string
 	var last *ktEvent

@@ -292,7 +292,7 @@ func (w *killWorkload) purchase(n int64) {
 		if kind != kRefund {
 			return
 		}
-		if final.State != orders.Confirmed {
+		if !final.State.SeatsSold() {
 			w.note("to refund, but %s", final.State)
 			return
 		}

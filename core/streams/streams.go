@@ -52,6 +52,13 @@ func IdentityKeysConfig(replicas int) keyringkv.Config {
 		Description: "access token signing keys (private: core only)"}
 }
 
+// TicketKeysConfig is the store of the ticket barcodes' signing keys
+// (services/barcode): bucket "ticket-keys", key "keyset".
+func TicketKeysConfig(replicas int) keyringkv.Config {
+	return keyringkv.Config{Bucket: "ticket-keys", Key: "keyset", Replicas: replicas,
+		Description: "ticket barcode signing keys (private: core only)"}
+}
+
 // AccountsConfig and SessionsConfig are the identity service's embedded
 // stores.
 func AccountsConfig(replicas int) identitykv.Config { return identitykv.Config{Replicas: replicas} }
@@ -145,6 +152,8 @@ type Set struct {
 	// PasskeySpent the finished passkey ceremonies.
 	Clients      jetstream.KeyValue
 	PasskeySpent jetstream.KeyValue
+	// TicketKeys: the ticket barcodes' signing keys (internal/keyring/natskv).
+	TicketKeys jetstream.KeyValue
 }
 
 // Ensure creates or updates every resource.
@@ -223,6 +232,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, c Config) (*Set, error)
 		{&s.IdentityKeys, IdentityKeysConfig(c.Replicas).KeyValueConfig()},
 		{&s.Clients, clientkv.Config{Replicas: c.Replicas}.KeyValueConfig()},
 		{&s.PasskeySpent, passkeykv.KeyValueConfig(c.Replicas)},
+		{&s.TicketKeys, TicketKeysConfig(c.Replicas).KeyValueConfig()},
 	}
 	// The buckets are created at once: in a cluster each is a RAFT group
 	// of its own, and their elections overlap instead of adding up.

@@ -186,6 +186,8 @@ type Deps struct {
 	MailBox MailBox
 	// Orders is the orders service; nil: the orders routes answer 503.
 	Orders Orders
+	// Tickets is the tickets service; nil: the tickets routes answer 503.
+	Tickets Tickets
 	// Queue is the edge's waiting rooms; nil: no event has one (the queue
 	// endpoints answer 404, the key set 503).
 	Queue WaitingRoom
@@ -301,6 +303,7 @@ func New(cfg Config, deps Deps) *fiber.App {
 	v1.Post("/quotes", orderWrite, a.createQuote)
 	v1.Post("/orders", orderWrite, a.createOrder)
 	v1.Get("/orders/:id", orderRead, a.getOrder)
+	v1.Get("/orders/:id/tickets", orderRead, a.orderTickets)
 	v1.Post("/orders/:id/pay", orderWrite, a.payOrder)
 	v1.Post("/orders/:id/cancel", orderWrite, a.cancelOrder)
 	v1.Get("/orders/:id/return", open, a.paymentReturn)

@@ -50,6 +50,9 @@ type env struct {
 	// orders is the orders service: the real one on the env's node, its
 	// inventory the env's (see fakeOrders).
 	orders *fakeOrders
+	// tickets is the tickets service on the env's node, its tickets
+	// issued by the test.
+	tickets *ticketsService
 	// reports is the store behind the real reporting.Service that answers
 	// the report endpoints.
 	reports *fakeReportStore
@@ -102,6 +105,7 @@ func newEnvWith(tb testing.TB, change func(*Config, *Deps)) *env {
 	e.ids = authtest.Start(tb, nc, js, identityBaseURL)
 	e.inv = newFakeInventory(e.cache)
 	e.orders = newFakeOrders(tb, nc, js, e.inv, e.cache)
+	e.tickets = newTicketsService(tb, nc, js, e.orders)
 	e.admin = newFakeAdmin(e.cache, e.ids.Verifier)
 	e.reports = newFakeReportStore(reportRecords())
 	e.funnels = newFakeFunnelStore(funnelInputs())
@@ -130,8 +134,8 @@ func newEnvWith(tb testing.TB, change func(*Config, *Deps)) *env {
 		Catalog: e.cache, Inventory: e.inv, Admin: e.admin,
 		Reports: &reporting.Service{Store: e.reports}, Funnels: e.funnels,
 		Identity: e.ids.Client, Tokens: verifier, TokenKeys: keys, MailBox: e.ids.Mail,
-		Orders: e.orders,
-		Ready:  sup.Report,
+		Orders: e.orders, Tickets: e.tickets.client,
+		Ready: sup.Report,
 		Log:    slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: prometheus.NewRegistry(),
 	}
 	if change != nil {

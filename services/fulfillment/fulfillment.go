@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ticketing/ticketing/internal/errs"
@@ -121,6 +122,20 @@ var (
 // MaxIDLen bytes. They appear in storage keys, so nothing else is allowed.
 func ValidRef(s string) bool { return refPattern.MatchString(s) }
 
+// validHold reports whether s may be a hold id: the inventory's are
+// "<event>.<partition>.<nonce>", each part a ValidRef.
+func validHold(s string) bool {
+	if len(s) > MaxIDLen {
+		return false
+	}
+	for part := range strings.SplitSeq(s, ".") {
+		if !ValidRef(part) {
+			return false
+		}
+	}
+	return true
+}
+
 // NewID returns a random ticket id ("t_" and 32 hex digits).
 func NewID() string {
 	var b [16]byte
@@ -146,8 +161,8 @@ func Normalize(t Ticket, now time.Time) (Ticket, error) {
 	if !ValidRef(t.OrderID) {
 		return bad("order id must be 1-128 letters, digits, '_' or '-'")
 	}
-	if !ValidRef(t.HoldID) {
-		return bad("hold id must be 1-128 letters, digits, '_' or '-'")
+	if !validHold(t.HoldID) {
+		return bad("hold id must be 1-128 bytes of dot-separated letters, digits, '_' or '-'")
 	}
 	if !ValidRef(t.Holder) {
 		return bad("holder must be an account id: 1-128 letters, digits, '_' or '-'")

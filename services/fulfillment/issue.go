@@ -131,33 +131,24 @@ func (is *Issuer) Issue(ctx context.Context, s Sale) ([]Ticket, error) {
 	return out, nil
 }
 
-// View is a ticket as its holder sees it: where it admits to, and the
-// token to show at the gate (Barcode, its text form), signed again by the
-// key that signed it.
+// View is a ticket as its holder sees it: where it admits to, and what
+// its page draws the barcode from: the static token (Barcode, text) and
+// the secret of its rotating code (Secret, base32, RFC 6238 with the
+// barcode package's step and digits), so that a screenshot goes stale.
 type View struct {
-	ID       string    `json:"id"`
-	Order    string    `json:"order_id"`
-	Event    string    `json:"event_id"`
-	Seat     string    `json:"seat,omitempty"`
-	Zone     string    `json:"zone,omitempty"`
-	Index    int       `json:"index,omitempty"`
-	IssuedAt time.Time `json:"issued_at"`
-	Barcode  string    `json:"barcode"`
+	ID         string    `json:"id"`
+	Order      string    `json:"order_id"`
+	Event      string    `json:"event_id"`
+	Seat       string    `json:"seat,omitempty"`
+	Zone       string    `json:"zone,omitempty"`
+	Index      int       `json:"index,omitempty"`
+	IssuedAt   time.Time `json:"issued_at"`
+	ValidFrom  time.Time `json:"valid_from"`
+	ValidUntil time.Time `json:"valid_until"`
+	Barcode    string    `json:"barcode"`
+	Secret     string    `json:"secret"`
 }
 
-// Show returns the holder's view of t, its token signed again and
-// written as text by encode. A token that no longer hashes to the
-// ticket's TokenHash (its key's bytes changed) is errs.Other: the ticket
-// cannot be shown as issued.
-func Show(s Signer, t Ticket, encode func([]byte) string) (View, error) {
-	const op = "fulfillment.show"
-	_, token, err := s.Sign(t)
-	if err != nil {
-		return View{}, errs.E(op, err)
-	}
-	if TokenHash(token) != t.TokenHash {
-		return View{}, errs.Errorf(op, errs.Other, "ticket %s: its token signed again does not match the issued one", t.ID)
-	}
-	return View{ID: t.ID, Order: t.OrderID, Event: t.EventID, Seat: t.Seat, Zone: t.Zone, Index: t.Index,
-		IssuedAt: t.IssuedAt, Barcode: encode(token)}, nil
-}
+// Matches reports whether token is t's issued token: it hashes to
+// TokenHash.
+func (t Ticket) Matches(token []byte) bool { return TokenHash(token) == t.TokenHash }

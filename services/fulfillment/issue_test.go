@@ -34,9 +34,9 @@ func newSigner(t *testing.T, kid string) keySigner {
 func sale(order string) fulfillment.Sale {
 	return fulfillment.Sale{Order: order, Account: "u_buyer", Event: "ev-1",
 		ValidFrom: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC), ValidUntil: time.Date(2026, 6, 3, 0, 0, 0, 0, time.UTC), Holds: []fulfillment.SoldHold{
-		{ID: "h-seats-" + order, Seats: []string{"a-1-1", "a-1-2"}},
-		{ID: "h-ga-" + order, Zone: "floor", Quantity: 3},
-	}}
+			{ID: "h-seats-" + order, Seats: []string{"a-1-1", "a-1-2"}},
+			{ID: "h-ga-" + order, Zone: "floor", Quantity: 3},
+		}}
 }
 
 func TestSaleTickets(t *testing.T) {

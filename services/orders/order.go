@@ -50,6 +50,10 @@ func (s State) Open() bool { return s == AwaitingPayment || s == RequiresAction 
 // Sold reports whether the order's seats are (being) sold to its buyer.
 func (s State) Sold() bool { return s == Paid || s == Confirmed || s == Fulfilled }
 
+// SeatsSold reports whether the inventory sold the order's seats:
+// confirmed, or fulfilled since (its tickets issued).
+func (s State) SeatsSold() bool { return s == Confirmed || s == Fulfilled }
+
 // Counts reports whether the order's tickets count against the account's
 // purchase limit for the event.
 func (s State) Counts() bool { return s.Open() || s.Sold() }

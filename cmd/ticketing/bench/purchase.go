@@ -85,11 +85,11 @@ type PurchaseReport struct {
 	// payment service and gateway simulator: this process) and the load
 	// generator.
 	SystemCPU float64 `json:"system_cpu_seconds"`
+	ClientCPU float64 `json:"client_cpu_seconds"`
 	// StreamWrites: messages the core's JetStream streams stored in the
 	// purchases phase, per confirmed purchase, by stream (buckets as
 	// KV_<bucket>): every one a write synced before its ack.
 	StreamWrites map[string]float64 `json:"stream_writes_per_purchase,omitempty"`
-	ClientCPU float64 `json:"client_cpu_seconds"`
 	// SettleSeconds is how long the checker waited after the run for
 	// the stores to agree (the saga, the payment events and the webhooks
 	// to finish), at most a minute.

@@ -473,7 +473,7 @@ func (p *purchaser) payOrder(ctx context.Context, b *buyer, id, card string) err
 			}
 		}
 	}
-	if o.State != orders.Confirmed {
+	if !o.State.SeatsSold() {
 		return fmt.Errorf("pay: the order is %s, not confirmed", o.State)
 	}
 	return nil

@@ -68,7 +68,7 @@ func hash(s string) string {
 // seat is a reserved-seat ticket for a fresh order.
 func seat(event, seat string) fulfillment.Ticket {
 	return fulfillment.Ticket{
-		ID: fulfillment.NewID(), EventID: event, HoldID: rnd("h-"), OrderID: rnd("o-"), Holder: rnd("u_"), Seat: seat,
+		ID: fulfillment.NewID(), EventID: event, HoldID: event + ".0." + rnd("h"), OrderID: rnd("o-"), Holder: rnd("u_"), Seat: seat,
 		IssuedAt:  time.Date(2026, 5, 1, 20, 0, 0, 123456789, time.FixedZone("EST", -5*3600)),
 		ValidFrom: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC), ValidUntil: time.Date(2026, 6, 3, 0, 0, 0, 0, time.UTC),
 		Device: hash(rnd(""))[:16], KeyID: "k-" + rnd(""), TokenHash: hash(rnd("token")),
@@ -308,6 +308,7 @@ func testInvalid(t *testing.T, s fulfillment.Store) {
 		{"bad event", func(tk *fulfillment.Ticket) { tk.EventID = "Ev.1" }},
 		{"no order", func(tk *fulfillment.Ticket) { tk.OrderID = "" }},
 		{"no hold", func(tk *fulfillment.Ticket) { tk.HoldID = "" }},
+		{"hold with an empty part", func(tk *fulfillment.Ticket) { tk.HoldID = "ev..h1" }},
 		{"no slot", func(tk *fulfillment.Ticket) { tk.Seat = "" }},
 		{"bad seat", func(tk *fulfillment.Ticket) { tk.Seat = "a.1" }},
 		{"seat and zone", func(tk *fulfillment.Ticket) { tk.Zone, tk.Index = "floor", 1 }},

@@ -7,6 +7,8 @@ package natsapi
 
 import (
 	"context"
+	"encoding/json"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -21,7 +23,29 @@ import (
 const (
 	Prefix  = "tickets."
 	OpOrder = "order" // an order's tickets
+	// OpGate: what a gate scanner of an event downloads ahead to verify
+	// its barcodes offline; for the event's organizer's staff or an
+	// admin (the edge says who).
+	OpGate = "gate"
 )
+
+// GateRequest asks an event's gate material: the caller is an admin, or
+// staff of the organizers listed.
+type GateRequest struct {
+	Event string   `json:"event"`
+	Admin bool     `json:"admin,omitempty"`
+	Staff []string `json:"staff,omitempty"`
+}
+
+// Gate is what a scanner of an event verifies its barcodes with: the
+// public keys (a JWK set) and the rotation secret of its codes (base64).
+// The secret lets its holder make any ticket's codes of the event: it is
+// for the event's gates only.
+type Gate struct {
+	Event          string          `json:"event"`
+	Keys           json.RawMessage `json:"keys"`
+	RotationSecret []byte          `json:"rotation_secret"`
+}
 
 // OrderRequest names an order of an account.
 type OrderRequest struct {
@@ -36,13 +60,17 @@ type Tickets struct {
 
 // Server is what the service runs on.
 type Server struct {
-	Store  fulfillment.Store
-	Signer fulfillment.Signer
-	// Encode writes a token as the text a barcode shows.
-	Encode func([]byte) string
+	Store fulfillment.Store
+	// Show returns a ticket's view for its holder.
+	Show func(fulfillment.Ticket) (fulfillment.View, error)
 	// Owner returns the account that owns an order (errs.NotFound when
 	// there is no such order).
 	Owner func(ctx context.Context, order string) (string, error)
+	// Organizer returns the organizer of an event (errs.NotFound when
+	// there is no such event).
+	Organizer func(event string) (string, error)
+	// Gate returns an event's gate material.
+	Gate func(event string) (Gate, error)
 	// Timeout bounds a request's work. Default 10s.
 	Timeout time.Duration
 }
@@ -77,7 +105,7 @@ func Serve(nc *nats.Conn, srv Server) (micro.Service, error) {
 			if t.Holder != r.Account {
 				continue // transferred away
 			}
-			v, err := fulfillment.Show(srv.Signer, t, srv.Encode)
+			v, err := srv.Show(t)
 			if err != nil {
 				return nil, err
 			}
@@ -85,9 +113,21 @@ func Serve(nc *nats.Conn, srv Server) (micro.Service, error) {
 		}
 		return out, nil
 	})
-	if err := s.AddEndpoint(OpOrder, microerr.Concurrent(nc, h, 0), micro.WithEndpointSubject(Prefix+OpOrder)); err != nil {
-		_ = s.Stop()
-		return nil, err
+	gate := microerr.Handler(Prefix+OpGate, maxRequest, srv.Timeout, func(ctx context.Context, r GateRequest) (any, error) {
+		org, err := srv.Organizer(r.Event)
+		if err != nil {
+			return nil, err
+		}
+		if !r.Admin && (org == "" || !slices.Contains(r.Staff, org)) {
+			return nil, errs.Errorf(Prefix+OpGate, errs.NotFound, "no event %s", r.Event)
+		}
+		return srv.Gate(r.Event)
+	})
+	for op, h := range map[string]micro.HandlerFunc{OpOrder: h, OpGate: gate} {
+		if err := s.AddEndpoint(op, microerr.Concurrent(nc, h, 0), micro.WithEndpointSubject(Prefix+op)); err != nil {
+			_ = s.Stop()
+			return nil, err
+		}
 	}
 	return s, nil
 }
@@ -99,12 +139,22 @@ type Client struct {
 	Timeout time.Duration
 }
 
-// OrderTickets lists the tickets of an account's order.
-func (c *Client) OrderTickets(ctx context.Context, r OrderRequest) (Tickets, error) {
+func (c *Client) call(ctx context.Context, op string, req, resp any) error {
 	t := c.Timeout
 	if t == 0 {
 		t = 10 * time.Second
 	}
+	return microerr.Call(ctx, c.NC, t, "tickets", Prefix+op, Prefix+op, req, resp)
+}
+
+// OrderTickets lists the tickets of an account's order.
+func (c *Client) OrderTickets(ctx context.Context, r OrderRequest) (Tickets, error) {
 	var out Tickets
-	return out, microerr.Call(ctx, c.NC, t, "tickets", "tickets."+OpOrder, Prefix+OpOrder, r, &out)
+	return out, c.call(ctx, OpOrder, r, &out)
+}
+
+// Gate reads an event's gate material.
+func (c *Client) Gate(ctx context.Context, r GateRequest) (Gate, error) {
+	var out Gate
+	return out, c.call(ctx, OpGate, r, &out)
 }

@@ -1,0 +1,117 @@
+package core
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/hex"
+	"encoding/json"
+	"time"
+
+	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/internal/keyring"
+	"github.com/ticketing/ticketing/services/barcode"
+	"github.com/ticketing/ticketing/services/fulfillment"
+	ticketsapi "github.com/ticketing/ticketing/services/fulfillment/natsapi"
+)
+
+// TicketKeyRing is how the ticket barcodes' signing keys rotate: a new key
+// signs every 30 days, and a retired key is kept (to show and verify the
+// barcodes it signed) for 400 days, longer than a ticket is sold ahead.
+var TicketKeyRing = keyring.KeyRingConfig{RotateEvery: 30 * 24 * time.Hour, VerifyFor: 400 * 24 * time.Hour}
+
+// barcodeKID is a keyring key's id in barcodes: the first
+// barcode.MaxKeyIDLen characters of its thumbprint (96 bits).
+func barcodeKID(kid string) string { return kid[:min(len(kid), barcode.MaxKeyIDLen)] }
+
+// ticketSigner signs tickets' barcodes with the ring's keys and derives
+// their rotating codes' secrets.
+type ticketSigner struct {
+	ring *keyring.KeyRing
+	// rotation is the core's rotation master secret: an event's is
+	// HMAC-SHA256 of it and the event id (eventRotation).
+	rotation []byte
+}
+
+// eventRotation is an event's rotation master secret (barcode.Verifier's
+// RotationSecret): the gates of that event get it, no other's.
+func (s ticketSigner) eventRotation(event string) []byte {
+	mac := hmac.New(sha256.New, s.rotation)
+	mac.Write([]byte("ticket-rotation\x00" + event))
+	return mac.Sum(nil)
+}
+
+// claims are the barcode claims of t.
+func claims(t fulfillment.Ticket) (barcode.Claims, error) {
+	c := barcode.Claims{TicketID: t.ID, EventID: t.EventID, Holder: t.Holder, ValidFrom: t.ValidFrom, ValidUntil: t.ValidUntil}
+	if t.Seat != "" {
+		c.PlaceKind, c.Place = barcode.Seat, t.Seat
+	} else {
+		c.PlaceKind, c.Place = barcode.GeneralAdmission, t.Zone
+	}
+	if n, err := hex.Decode(c.Device[:], []byte(t.Device)); err != nil || n != len(c.Device) {
+		return c, errs.Errorf("core.ticket_claims", errs.Invalid, "ticket %s: device %q is not %d hex bytes", t.ID, t.Device, len(c.Device))
+	}
+	return c, nil
+}
+
+// Sign implements fulfillment.Signer: the ticket's static barcode, its
+// text as the token.
+func (s ticketSigner) Sign(t fulfillment.Ticket) (string, []byte, error) {
+	const op = "core.sign_ticket"
+	priv, kid, ok := s.ring.Private(t.KeyID)
+	if !ok {
+		return "", nil, errs.Errorf(op, errs.Gone, "the key %s that signed ticket %s is no longer kept", t.KeyID, t.ID)
+	}
+	c, err := claims(t)
+	if err != nil {
+		return "", nil, err
+	}
+	text, err := barcode.Sign(barcode.Key{Event: t.EventID, ID: barcodeKID(kid), Private: priv}, c)
+	if err != nil {
+		return "", nil, errs.E(op, err)
+	}
+	return kid, []byte(text), nil
+}
+
+var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// show is t's view for its holder: its token signed again by its key
+// (which must hash to the issued one) and its rotating code's secret.
+func (s ticketSigner) show(t fulfillment.Ticket) (fulfillment.View, error) {
+	const op = "core.show_ticket"
+	_, token, err := s.Sign(t)
+	if err != nil {
+		return fulfillment.View{}, err
+	}
+	if !t.Matches(token) {
+		return fulfillment.View{}, errs.Errorf(op, errs.Other, "ticket %s: its token signed again is not the issued one", t.ID)
+	}
+	c, err := claims(t)
+	if err != nil {
+		return fulfillment.View{}, err
+	}
+	secret, err := barcode.DeviceSecret(s.eventRotation(t.EventID), c)
+	if err != nil {
+		return fulfillment.View{}, errs.E(op, err)
+	}
+	return fulfillment.View{ID: t.ID, Order: t.OrderID, Event: t.EventID, Seat: t.Seat, Zone: t.Zone, Index: t.Index,
+		IssuedAt: t.IssuedAt, ValidFrom: t.ValidFrom, ValidUntil: t.ValidUntil,
+		Barcode: string(token), Secret: b32.EncodeToString(secret)}, nil
+}
+
+// gate is what an event's gates verify its barcodes with: the ring's
+// public keys as the event's, and the event's rotation secret.
+func (s ticketSigner) gate(event string) (ticketsapi.Gate, error) {
+	var set barcode.KeySet
+	pub := s.ring.PublicKeys()
+	for _, kid := range pub.KIDs() {
+		k, _ := pub.Lookup(kid)
+		set.Keys = append(set.Keys, barcode.PublicKey{Event: event, ID: barcodeKID(kid), Key: k})
+	}
+	keys, err := json.Marshal(set)
+	if err != nil {
+		return ticketsapi.Gate{}, errs.E("core.ticket_gate", errs.Other, err)
+	}
+	return ticketsapi.Gate{Event: event, Keys: keys, RotationSecret: s.eventRotation(event)}, nil
+}

@@ -1,0 +1,218 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ticketing/ticketing/core/streams"
+	"github.com/ticketing/ticketing/internal/cloudevents"
+	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/internal/jsnames"
+	"github.com/ticketing/ticketing/internal/keyring"
+	keyringkv "github.com/ticketing/ticketing/internal/keyring/natskv"
+	"github.com/ticketing/ticketing/internal/supervisor"
+	"github.com/ticketing/ticketing/services/catalog"
+	"github.com/ticketing/ticketing/services/fulfillment"
+	ticketsapi "github.com/ticketing/ticketing/services/fulfillment/natsapi"
+	fulfillmentkv "github.com/ticketing/ticketing/services/fulfillment/natskv"
+	"github.com/ticketing/ticketing/services/orders"
+)
+
+// IssueConsumer is the durable consumer of EVENTS through which the core
+// issues the tickets of confirmed orders.
+const IssueConsumer = "fulfillment-issue"
+
+// issueWorkers is how many confirmed orders a core node issues at once.
+const issueWorkers = 16
+
+// issuing issues the tickets of confirmed orders and marks them
+// fulfilled.
+type issuing struct {
+	saga    *orders.Saga
+	issuer  *fulfillment.Issuer
+	catalog *catalog.Cache
+	log     *slog.Logger
+}
+
+// TicketValidity is how long before and after its event's start a
+// ticket admits.
+const TicketValidity = 24 * time.Hour
+
+// saleOf is what o sold, its tickets valid TicketValidity either side of
+// the event's start (of the order's creation when the event has none).
+func saleOf(o orders.Order, ev catalog.Event) fulfillment.Sale {
+	at := ev.StartsAt
+	if at.IsZero() {
+		at = o.Created
+	}
+	s := fulfillment.Sale{Order: o.ID, Account: o.Account, Event: o.Event,
+		ValidFrom: at.Add(-TicketValidity), ValidUntil: at.Add(TicketValidity)}
+	for _, h := range o.Holds {
+		s.Holds = append(s.Holds, fulfillment.SoldHold{ID: h.ID, Seats: h.Seats, Zone: h.Zone, Quantity: h.Quantity})
+	}
+	return s
+}
+
+// fulfill issues the tickets of a confirmed order and marks it fulfilled.
+// An order that is not confirmed (fulfilled already, or refunding since)
+// needs nothing.
+func (is *issuing) fulfill(ctx context.Context, id string) error {
+	o, err := is.saga.Store.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if o.State != orders.Confirmed {
+		return nil
+	}
+	ev, _, ok := is.catalog.Event(o.Event)
+	if !ok {
+		return errs.Errorf("core.issue", errs.Unavailable, "event %s of order %s is not in the catalog (yet)", o.Event, o.ID)
+	}
+	if _, err := is.issuer.Issue(ctx, saleOf(o, ev)); err != nil {
+		return err
+	}
+	_, err = is.saga.Fulfill(ctx, id)
+	if errs.Is(errs.Conflict, err) {
+		return nil // refunding since: its tickets are the refund's to revoke
+	}
+	return err
+}
+
+// consume issues the tickets of every order confirmation in EVENTS, from
+// the durable consumer IssueConsumer (shared by the core nodes), until
+// ctx ends. A confirmation whose issue fails is delivered again.
+func (is *issuing) consume(ctx context.Context, cons jetstream.Consumer) error {
+	it, err := cons.Messages(jetstream.PullMaxMessages(2 * issueWorkers))
+	if err != nil {
+		return err
+	}
+	go func() { <-ctx.Done(); it.Stop() }()
+	work := make(chan jetstream.Msg)
+	done := make(chan struct{})
+	for range issueWorkers {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for m := range work {
+				is.handle(ctx, m)
+			}
+		}()
+	}
+	defer func() {
+		close(work)
+		for range issueWorkers {
+			<-done
+		}
+	}()
+	for {
+		m, err := it.Next()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return nil
+			}
+			return err
+		}
+		work <- m
+	}
+}
+
+const confirmedType = orders.EventTypePrefix + string(orders.Confirmed)
+
+func (is *issuing) handle(ctx context.Context, m jetstream.Msg) {
+	ev, err := cloudevents.Unmarshal(m.Data())
+	if err != nil {
+		is.log.Warn("order event dropped: not a CloudEvent", "subject", m.Subject(), "err", err)
+		_ = m.Term()
+		return
+	}
+	if ev.Type != confirmedType {
+		_ = m.Ack()
+		return
+	}
+	if err := is.fulfill(ctx, ev.Subject); err != nil && !errs.Is(errs.NotFound, err) {
+		if ctx.Err() == nil {
+			is.log.Warn("tickets not issued; redelivered later", "order", ev.Subject, "err", err)
+		}
+		_ = m.NakWithDelay(time.Second)
+		return
+	}
+	_ = m.Ack()
+}
+
+// startTickets starts the tickets on this node: their store, the
+// barcodes' signing keys (rotated), the tickets service and the issuing
+// of confirmed orders' tickets.
+func (c *Core) startTickets(ctx context.Context, sup *supervisor.Supervisor, saga *orders.Saga) error {
+	log := c.log.With("component", "fulfillment")
+	replicas := c.cfg.Streams.Replicas
+	var store *fulfillmentkv.Store
+	if err := retried(ctx, log, "the tickets bucket", func(ctx context.Context) error {
+		var err error
+		store, err = fulfillmentkv.Open(ctx, c.JS, fulfillmentkv.Config{Replicas: replicas})
+		return err
+	}); err != nil {
+		return err
+	}
+	keys, err := keyringkv.New(c.Streams.TicketKeys, streams.TicketKeysConfig(replicas))
+	if err != nil {
+		return err
+	}
+	ring, err := keyring.NewKeyRing(TicketKeyRing, time.Now())
+	if err != nil {
+		return err
+	}
+	if _, err := keyring.Sync(ctx, keys, ring, time.Now()); err != nil {
+		return fmt.Errorf("core: ticket keys: %w", err)
+	}
+	if _, err := sup.Start(supervisor.Component{Name: "ticket-keys", Run: func(ctx context.Context) error {
+		keyring.Keep(ctx, keys, ring, time.Minute, time.Now, log, "tickets")
+		return nil
+	}}); err != nil {
+		return err
+	}
+	rotation, err := sharedSecret(ctx, c.NC, c.Streams.Secrets, "ticket-rotation-key")
+	if err != nil {
+		return fmt.Errorf("core: ticket rotation secret: %w", err)
+	}
+	signer := ticketSigner{ring: ring, rotation: rotation}
+	svc, err := ticketsapi.Serve(c.NC, ticketsapi.Server{Store: store, Show: signer.show,
+		Owner: func(ctx context.Context, order string) (string, error) {
+			o, err := saga.Store.Get(ctx, order)
+			return o.Account, err
+		},
+		Organizer: func(event string) (string, error) {
+			ev, _, ok := c.Catalog.Event(event)
+			if !ok {
+				return "", errs.Errorf("tickets.gate", errs.NotFound, "no event %s", event)
+			}
+			return ev.OrganizerID, nil
+		},
+		Gate: signer.gate,
+	})
+	if err != nil {
+		return fmt.Errorf("core: tickets service: %w", err)
+	}
+	if _, err := sup.Add("tickets-service", func(context.Context) error { return svc.Stop() }); err != nil {
+		return err
+	}
+	var cons jetstream.Consumer
+	if err := retried(ctx, log, "the tickets' issue consumer", func(ctx context.Context) error {
+		var err error
+		cons, err = c.JS.CreateOrUpdateConsumer(ctx, jsnames.Events, jetstream.ConsumerConfig{
+			Durable: IssueConsumer, FilterSubject: orders.SubjectPrefix + ">", AckPolicy: jetstream.AckExplicitPolicy,
+			AckWait: 30 * time.Second, MaxAckPending: 4096, DeliverPolicy: jetstream.DeliverAllPolicy,
+		})
+		return err
+	}); err != nil {
+		return fmt.Errorf("core: the tickets' issue consumer: %w", err)
+	}
+	is := &issuing{saga: saga, issuer: &fulfillment.Issuer{Store: store, Signer: signer}, catalog: c.Catalog, log: log}
+	_, err = sup.Start(supervisor.Component{Name: "fulfillment-issue", Run: func(ctx context.Context) error {
+		return is.consume(ctx, cons)
+	}})
+	return err
+}

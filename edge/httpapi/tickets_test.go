@@ -1,0 +1,101 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ticketing/ticketing/services/fulfillment"
+	ticketsapi "github.com/ticketing/ticketing/services/fulfillment/natsapi"
+	fulfillmentkv "github.com/ticketing/ticketing/services/fulfillment/natskv"
+)
+
+// ticketsService is the real tickets service on a test node, its barcodes
+// signed by one key (the core's signer is tested in core).
+type ticketsService struct {
+	client *ticketsapi.Client
+	issuer *fulfillment.Issuer
+}
+
+type testSigner ed25519.PrivateKey
+
+func (k testSigner) Sign(t fulfillment.Ticket) (string, []byte, error) {
+	return "k1", ed25519.Sign(ed25519.PrivateKey(k), []byte(t.ID+"|"+t.Holder)), nil
+}
+
+func newTicketsService(tb testing.TB, nc *nats.Conn, js jetstream.JetStream, o *fakeOrders) *ticketsService {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	store, err := fulfillmentkv.Open(ctx, js, fulfillmentkv.Config{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	_, priv, _ := ed25519.GenerateKey(nil)
+	signer := testSigner(priv)
+	svc, err := ticketsapi.Serve(nc, ticketsapi.Server{Store: store,
+		Show: func(t fulfillment.Ticket) (fulfillment.View, error) {
+			_, token, err := signer.Sign(t)
+			return fulfillment.View{ID: t.ID, Order: t.OrderID, Event: t.EventID, Seat: t.Seat, Zone: t.Zone, Index: t.Index,
+				IssuedAt: t.IssuedAt, ValidFrom: t.ValidFrom, ValidUntil: t.ValidUntil,
+				Barcode: base64.RawURLEncoding.EncodeToString(token), Secret: "MFRGGZDFMZTWQ2LKNNWG23TPOBYXE43U"}, err
+		},
+		Owner: func(ctx context.Context, order string) (string, error) {
+			v, err := o.checkout.Saga.Store.Get(ctx, order)
+			return v.Account, err
+		},
+		Organizer: func(string) (string, error) { return "", nil },
+		Gate:      func(string) (ticketsapi.Gate, error) { return ticketsapi.Gate{}, nil },
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = svc.Stop() })
+	return &ticketsService{client: &ticketsapi.Client{NC: nc}, issuer: &fulfillment.Issuer{Store: store, Signer: signer}}
+}
+
+// An order's tickets: none before they are issued, then each of its
+// seats'; another account's order is 404.
+func TestOrderTickets(t *testing.T) {
+	e := newOrdersEnv(t)
+	me := e.account(t, buyer)
+	h := holdAs(t, e, buyer, "h0", `{"seats":["101-A-1","101-A-2"]}`)
+	o := wantOrder(t, placeOrder(t, e, buyer, "o1", cartOf(h)), 201)
+	path := orderPath(o.ID, "/tickets")
+	read := func() ticketsapi.Tickets {
+		t.Helper()
+		r := e.callAs(t, buyer, "GET", path, "")
+		if r.status != 200 {
+			t.Fatal(r)
+		}
+		return decode[ticketsapi.Tickets](t, r)
+	}
+	if got := read(); len(got.Tickets) != 0 {
+		t.Fatalf("tickets before any was issued: %+v", got)
+	}
+	sale := fulfillment.Sale{Order: o.ID, Account: me.ID, Event: o.Event,
+		ValidFrom: time.Now(), ValidUntil: time.Now().Add(time.Hour)}
+	for _, oh := range o.Holds {
+		sale.Holds = append(sale.Holds, fulfillment.SoldHold{ID: oh.ID, Seats: oh.Seats})
+	}
+	if _, err := e.tickets.issuer.Issue(context.Background(), sale); err != nil {
+		t.Fatal(err)
+	}
+	got := read()
+	if len(got.Tickets) != 2 || got.Tickets[0].Order != o.ID || got.Tickets[0].Barcode == "" {
+		t.Fatalf("tickets: %+v", got)
+	}
+	for _, r := range []result{
+		e.callAs(t, otherBuyer, "GET", path, ""),
+		e.callAs(t, buyer, "GET", orderPath("o_nosuchorder", "/tickets"), ""),
+	} {
+		if r.status != 404 {
+			t.Fatalf("got %s, want 404", r)
+		}
+	}
+}
