@@ -103,7 +103,7 @@ func (v *Verifier) Verify(text string) (Claims, error) {
 	case len(v.RotationSecret) < MinRotationSecretLen:
 		return Claims{}, errNoRotationSecret
 	default:
-		ok, err := checkCode(v.RotationSecret, r.ticket.of(payload), &r.device, code, now)
+		ok, err := checkCode(v.RotationSecret, r.ticket.of(payload), r.device, code, now)
 		if err != nil {
 			return Claims{}, errs.E(opVerify, errs.Other, err)
 		}
