@@ -12,7 +12,11 @@ import (
 // build a new Verifier rather than change one in use. Verify is safe for
 // concurrent use while the Verifier is not changed.
 type Verifier struct {
-	// Keys are the public keys of the event (others are ignored).
+	// Keys are the public keys to verify with: usually the event's. A
+	// barcode is checked with the key of its own event and key id, so a
+	// genuine barcode of another event whose key is in the set is refused
+	// with ReasonWrongEvent, and one whose key is not with
+	// ReasonUnknownKey.
 	Keys KeySet
 	// Revoked is the revocation list; nil revokes nothing.
 	Revoked *RevocationList
