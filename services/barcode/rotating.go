@@ -60,18 +60,20 @@ func DeviceSecret(master []byte, c Claims) ([]byte, error) {
 	if c.Printed {
 		return nil, errs.E(op, errs.Invalid, "a printed barcode has no rotating code")
 	}
-	var s [sha256.Size]byte
-	deviceSecret(&s, master, []byte(c.TicketID), &c.Device)
+	s := deviceSecret(master, []byte(c.TicketID), c.Device)
 	return s[:SecretLen:SecretLen], nil
 }
 
-// deviceSecret writes HMAC-SHA256(master, ticket || device) to dst; the
-// secret is its first SecretLen bytes.
-func deviceSecret(dst *[sha256.Size]byte, master, ticket []byte, device *DeviceBinding) {
+// deviceSecret returns HMAC-SHA256(master, ticket || device); the secret
+// is its first SecretLen bytes. The message is copied into a buffer of
+// its own, so that the caller's buffers, which the hash's Write would
+// make escape, stay on the stack.
+func deviceSecret(master, ticket []byte, device DeviceBinding) []byte {
+	m := make([]byte, 0, MaxIDLen+DeviceBindingLen)
+	m = append(append(m, ticket...), device[:]...)
 	mac := hmac.New(sha256.New, master)
-	mac.Write(ticket)
-	mac.Write(device[:])
-	mac.Sum(dst[:0])
+	mac.Write(m)
+	return mac.Sum(m[:0])
 }
 
 // Code returns the rotating code of secret (SecretLen bytes) at t.
@@ -124,9 +126,8 @@ func validCode(s string) bool {
 
 // checkCode reports whether code is the code of the barcode's rotating
 // secret at a step within CodeSkew of now's.
-func checkCode(master, ticket []byte, device *DeviceBinding, code string, now time.Time) (bool, error) {
-	var s [sha256.Size]byte
-	deviceSecret(&s, master, ticket, device)
+func checkCode(master, ticket []byte, device DeviceBinding, code string, now time.Time) (bool, error) {
+	s := deviceSecret(master, ticket, device)
 	var enc [32]byte // base32 of SecretLen bytes
 	b32.Encode(enc[:], s[:SecretLen])
 	return totp.ValidateCustom(code, string(enc[:]), now, totpOpts)

@@ -12,7 +12,11 @@ import (
 // build a new Verifier rather than change one in use. Verify is safe for
 // concurrent use while the Verifier is not changed.
 type Verifier struct {
-	// Keys are the public keys of the event (others are ignored).
+	// Keys are the public keys to verify with: usually the event's. A
+	// barcode is checked with the key of its own event and key id, so a
+	// genuine barcode of another event whose key is in the set is refused
+	// with ReasonWrongEvent, and one whose key is not with
+	// ReasonUnknownKey.
 	Keys KeySet
 	// Revoked is the revocation list; nil revokes nothing.
 	Revoked *RevocationList
@@ -103,7 +107,7 @@ func (v *Verifier) Verify(text string) (Claims, error) {
 	case len(v.RotationSecret) < MinRotationSecretLen:
 		return Claims{}, errNoRotationSecret
 	default:
-		ok, err := checkCode(v.RotationSecret, r.ticket.of(payload), &r.device, code, now)
+		ok, err := checkCode(v.RotationSecret, r.ticket.of(payload), r.device, code, now)
 		if err != nil {
 			return Claims{}, errs.E(opVerify, errs.Other, err)
 		}
