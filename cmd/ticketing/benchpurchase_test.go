@@ -48,6 +48,10 @@ func TestBenchPurchase(t *testing.T) {
 			if r.DoubleCaptures != 0 || r.LedgerMismatches != 0 || r.Oversold != 0 {
 				t.Errorf("double captures %d, ledger mismatches %d, oversold %d: %s", r.DoubleCaptures, r.LedgerMismatches, r.Oversold, r.Check.FirstProblem)
 			}
+			if r.Check.TicketMismatches != 0 || r.Check.Fulfilled != r.Check.Confirmed || r.Check.Tickets != r.Check.ConfirmedTickets {
+				t.Errorf("tickets: %d fulfilled of %d confirmed, %d issued of %d, %d mismatches: %s", r.Check.Fulfilled, r.Check.Confirmed,
+					r.Check.Tickets, r.Check.ConfirmedTickets, r.Check.TicketMismatches, r.Check.FirstProblem)
+			}
 			if r.Purchases.Confirmed == 0 || r.Check.Confirmed < int(r.Purchases.Confirmed) || r.Ceiling.OK == 0 {
 				t.Errorf("%d purchases confirmed (first error %q), %d confirmed orders found, %d holds in the ceiling",
 					r.Purchases.Confirmed, r.Purchases.FirstErr, r.Check.Confirmed, r.Ceiling.OK)

@@ -136,7 +136,7 @@ func newEnvWith(tb testing.TB, change func(*Config, *Deps)) *env {
 		Identity: e.ids.Client, Tokens: verifier, TokenKeys: keys, MailBox: e.ids.Mail,
 		Orders: e.orders, Tickets: e.tickets.client,
 		Ready: sup.Report,
-		Log:    slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: prometheus.NewRegistry(),
+		Log:   slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: prometheus.NewRegistry(),
 	}
 	if change != nil {
 		change(&cfg, &deps)

@@ -394,19 +394,25 @@ func decodeRefund(raw []byte) (refundBody, error) {
 	})
 }
 
+// rolesOf says whether the caller is an admin, and of which organizers
+// it is staff.
+func rolesOf(who *Caller) (admin bool, staff []string) {
+	for _, s := range strings.Fields(who.Scope) {
+		if org, ok := strings.CutPrefix(s, identity.RoleStaffPrefix); ok && org != "" {
+			staff = append(staff, org)
+		}
+	}
+	return who.HasScope(identity.RoleAdmin), staff
+}
+
 // refundOrder refunds an order for an admin, or for staff of the order's
 // organizer (the orders service checks; another organizer's order is not
 // found). A caller with neither role is refused before anything else is
 // looked at: the same 403 whatever the body and the id.
 func (a *API) refundOrder(c *fiber.Ctx) error {
 	const op = "edge.refund"
-	who := callerOf(c)
-	r := ordersapi.RefundRequest{Admin: who.HasScope(identity.RoleAdmin)}
-	for _, s := range strings.Fields(who.Scope) {
-		if org, ok := strings.CutPrefix(s, identity.RoleStaffPrefix); ok && org != "" {
-			r.Staff = append(r.Staff, org)
-		}
-	}
+	r := ordersapi.RefundRequest{}
+	r.Admin, r.Staff = rolesOf(callerOf(c))
 	if !r.Admin && len(r.Staff) == 0 {
 		return errs.E(op, errs.Forbidden, "this needs the admin role or the staff role of the order's organizer")
 	}

@@ -50,7 +50,9 @@ func newTicketsService(tb testing.TB, nc *nats.Conn, js jetstream.JetStream, o *
 			return v.Account, err
 		},
 		Organizer: func(string) (string, error) { return "", nil },
-		Gate:      func(string) (ticketsapi.Gate, error) { return ticketsapi.Gate{}, nil },
+		Gate: func(event string) (ticketsapi.Gate, error) {
+			return ticketsapi.Gate{Event: event, Keys: []byte(`{"keys":[]}`), RotationSecret: []byte("0123456789abcdef0123456789abcdef")}, nil
+		},
 	})
 	if err != nil {
 		tb.Fatal(err)
@@ -97,5 +99,25 @@ func TestOrderTickets(t *testing.T) {
 		if r.status != 404 {
 			t.Fatalf("got %s, want 404", r)
 		}
+	}
+}
+
+// An event's gate material: an admin's (or its organizer's staff), no
+// buyer's.
+func TestEventGate(t *testing.T) {
+	e := newOrdersEnv(t)
+	path := "/v1/admin/events/arena-finals/gate"
+	if r := e.callAs(t, buyer, "GET", path, ""); r.status != 403 {
+		t.Fatalf("a buyer: %s", r)
+	}
+	r := e.callAs(t, adminUser, "GET", path, "")
+	if r.status != 200 || r.header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("an admin: %s", r)
+	}
+	if g := decode[ticketsapi.Gate](t, r); g.Event != "arena-finals" || len(g.RotationSecret) != 32 {
+		t.Fatalf("gate %+v", g)
+	}
+	if r := e.callAs(t, adminUser, "GET", "/v1/admin/events/nope/gate", ""); r.status != 404 {
+		t.Fatalf("no such event: %s", r)
 	}
 }

@@ -38,6 +38,7 @@ import (
 	"github.com/ticketing/ticketing/internal/supervisor"
 	"github.com/ticketing/ticketing/leafnodes"
 	"github.com/ticketing/ticketing/services/catalog"
+	ticketsapi "github.com/ticketing/ticketing/services/fulfillment/natsapi"
 	"github.com/ticketing/ticketing/services/identity/auth"
 	"github.com/ticketing/ticketing/services/inventory/natsapi"
 	"github.com/ticketing/ticketing/services/payment/gateway"
@@ -178,9 +179,9 @@ func benchPurchase(ctx context.Context, args []string) error {
 	} else {
 		printPurchase(rep)
 	}
-	if rep.DoubleCaptures > 0 || rep.LedgerMismatches > 0 || rep.Oversold > 0 {
-		return fmt.Errorf("purchase check failed: double captures %d, ledger mismatches %d, oversold %d (%s)",
-			rep.DoubleCaptures, rep.LedgerMismatches, rep.Oversold, rep.Check.FirstProblem)
+	if rep.DoubleCaptures > 0 || rep.LedgerMismatches > 0 || rep.Oversold > 0 || rep.Check.TicketMismatches > 0 {
+		return fmt.Errorf("purchase check failed: double captures %d, ledger mismatches %d, oversold %d, ticket mismatches %d (%s)",
+			rep.DoubleCaptures, rep.LedgerMismatches, rep.Oversold, rep.Check.TicketMismatches, rep.Check.FirstProblem)
 	}
 	return nil
 }
@@ -410,7 +411,7 @@ func purchaseOnce(ctx context.Context, o purchaseOpts) (PurchaseReport, error) {
 	rep.StreamWrites = writesPer(seqs[0], seqs[1], p.OK)
 
 	o.status("checking the orders, the payment ledger, the gateway's records and the inventory …")
-	ck := &purchaseChecker{c: c, sim: sim, inv: inv, event: event, seats: o.seats}
+	ck := &purchaseChecker{c: c, sim: sim, inv: inv, tickets: &ticketsapi.Client{NC: c.NC}, event: event, seats: o.seats}
 	start := time.Now()
 	if err := ck.settle(ctx, cr.Orders, 60*time.Second, &rep.Check); err != nil {
 		return rep, fmt.Errorf("purchase check: %w", err)
@@ -552,11 +553,11 @@ func printPurchase(r PurchaseReport) {
 		fmt.Printf("pays that answered \"paid\" and were read again until confirmed: %d\n", r.ConfirmPolls)
 	}
 	ck := r.Check
-	fmt.Printf("\ncheck (after %.1f s for the saga and the webhooks to settle): %d orders, %d confirmed (%d tickets, %d.%02d USD)\n",
-		r.SettleSeconds, ck.Orders, ck.Confirmed, ck.ConfirmedTickets, ck.ConfirmedTotal/100, ck.ConfirmedTotal%100)
+	fmt.Printf("\ncheck (after %.1f s for the saga, the webhooks and the tickets to settle): %d orders, %d confirmed (%d tickets, %d.%02d USD), %d fulfilled (%d tickets issued)\n",
+		r.SettleSeconds, ck.Orders, ck.Confirmed, ck.ConfirmedTickets, ck.ConfirmedTotal/100, ck.ConfirmedTotal%100, ck.Fulfilled, ck.Tickets)
 	fmt.Printf("  ledger: %d payments, net captured %d; gateway: %d intents, net captured %d; inventory sold %d of %d\n",
 		ck.LedgerPayments, ck.LedgerNet, ck.GatewayIntents, ck.GatewayNet, ck.Sold, ck.Capacity)
-	fmt.Printf("  double captures: %d   ledger mismatches: %d   oversold: %d\n", r.DoubleCaptures, r.LedgerMismatches, r.Oversold)
+	fmt.Printf("  double captures: %d   ledger mismatches: %d   oversold: %d   ticket mismatches: %d\n", r.DoubleCaptures, r.LedgerMismatches, r.Oversold, ck.TicketMismatches)
 	if ck.StaleStatus > 0 {
 		fmt.Printf("  confirmed orders showing a payment status other than succeeded: %d\n", ck.StaleStatus)
 	}

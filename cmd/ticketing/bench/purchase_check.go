@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"sync"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/ticketing/ticketing/core"
 	"github.com/ticketing/ticketing/services/catalog"
+	ticketsapi "github.com/ticketing/ticketing/services/fulfillment/natsapi"
 	"github.com/ticketing/ticketing/services/inventory"
 	"github.com/ticketing/ticketing/services/inventory/natsapi"
 	"github.com/ticketing/ticketing/services/orders"
@@ -58,6 +60,15 @@ type PurchaseCheck struct {
 	SoldUnordered int `json:"sold_without_confirmed_order"`
 	OrderedUnsold int `json:"confirmed_not_sold"`
 
+	// Fulfilled: sold orders whose tickets are issued (state
+	// fulfilled); Tickets: the tickets the tickets service lists for
+	// them; TicketMismatches: sold orders not fulfilled when the checker
+	// stopped waiting, and fulfilled orders without one ticket per seat
+	// and unit.
+	Fulfilled        int `json:"fulfilled"`
+	Tickets          int `json:"tickets_issued"`
+	TicketMismatches int `json:"ticket_mismatches"`
+
 	// StaleStatus: confirmed orders whose payment status (what the order
 	// shows of it) is not "succeeded": a payment event older than the
 	// capture applied after it. Not money: counted apart.
@@ -88,11 +99,12 @@ func (c *PurchaseCheck) problem(format string, a ...any) {
 
 // purchaseChecker reads the stores of a purchase run.
 type purchaseChecker struct {
-	c     *core.Core
-	sim   *psp.Server
-	inv   *natsapi.Client
-	event string
-	seats bool
+	c       *core.Core
+	sim     *psp.Server
+	inv     *natsapi.Client
+	tickets *ticketsapi.Client
+	event   string
+	seats   bool
 
 	orders map[string]orders.Order // the event's, by id
 }
@@ -117,12 +129,55 @@ func (k *purchaseChecker) settle(ctx context.Context, ids []string, wait time.Du
 		if err := k.check(ctx, c); err != nil {
 			return err
 		}
-		clean := c.DoubleCaptures() == 0 && c.LedgerMismatches() == 0 && c.Oversold() == 0
+		clean := c.DoubleCaptures() == 0 && c.LedgerMismatches() == 0 && c.Oversold() == 0 && c.Fulfilled == c.Confirmed
 		if (clean && k.sim.Records().PendingDeliveries == 0) || time.Now().After(deadline) || ctx.Err() != nil {
-			return nil
+			return k.countTickets(ctx, c)
 		}
 		time.Sleep(250 * time.Millisecond) // polling with a deadline
 	}
+}
+
+// countTickets reads the tickets of the fulfilled orders through the
+// tickets service, a few orders at a time, and counts the sold orders
+// without their tickets.
+func (k *purchaseChecker) countTickets(ctx context.Context, c *PurchaseCheck) error {
+	var (
+		mu       sync.Mutex
+		wg       sync.WaitGroup
+		firstErr error
+	)
+	work := make(chan orders.Order)
+	for range 16 {
+		wg.Go(func() {
+			for o := range work {
+				list, err := k.tickets.OrderTickets(ctx, ticketsapi.OrderRequest{Account: o.Account, Order: o.ID})
+				mu.Lock()
+				switch {
+				case err != nil:
+					firstErr = cmp.Or(firstErr, fmt.Errorf("tickets of %s: %w", o.ID, err))
+				case len(list.Tickets) != o.Tickets:
+					c.TicketMismatches++
+					c.problem("fulfilled order %s of %d tickets has %d", o.ID, o.Tickets, len(list.Tickets))
+				}
+				c.Tickets += len(list.Tickets)
+				mu.Unlock()
+			}
+		})
+	}
+	for _, o := range k.orders {
+		switch {
+		case o.State == orders.Fulfilled:
+			work <- o
+		case o.State.SeatsSold():
+			mu.Lock()
+			c.TicketMismatches++
+			c.problem("order %s is %s: its tickets were not issued", o.ID, o.State)
+			mu.Unlock()
+		}
+	}
+	close(work)
+	wg.Wait()
+	return firstErr
 }
 
 // read gets orders from the orders store, a few at a time; those that
@@ -223,7 +278,10 @@ func comparePurchases(all map[string]orders.Order, ledger map[string]payment.Pay
 			c.Unsettled++
 			c.problem("order %s is still %s (todo %v)", id, o.State, o.Todo)
 		}
-		sold := o.State == orders.Confirmed || o.State == orders.Fulfilled
+		sold := o.State.SeatsSold()
+		if o.State == orders.Fulfilled {
+			c.Fulfilled++
+		}
 		if sold {
 			if o.Payment.Status != string(orders.PaymentSucceeded) {
 				c.StaleStatus++

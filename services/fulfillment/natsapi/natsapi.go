@@ -6,6 +6,7 @@
 package natsapi
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"slices"
@@ -53,7 +54,7 @@ type OrderRequest struct {
 	Order   string `json:"order"`
 }
 
-// Tickets is a list of tickets.
+// Tickets is a list of tickets, by place.
 type Tickets struct {
 	Tickets []fulfillment.View `json:"tickets"`
 }
@@ -111,6 +112,9 @@ func Serve(nc *nats.Conn, srv Server) (micro.Service, error) {
 			}
 			out.Tickets = append(out.Tickets, v)
 		}
+		slices.SortFunc(out.Tickets, func(a, b fulfillment.View) int {
+			return cmp.Or(cmp.Compare(a.Seat, b.Seat), cmp.Compare(a.Zone, b.Zone), cmp.Compare(a.Index, b.Index), cmp.Compare(a.ID, b.ID))
+		})
 		return out, nil
 	})
 	gate := microerr.Handler(Prefix+OpGate, maxRequest, srv.Timeout, func(ctx context.Context, r GateRequest) (any, error) {
