@@ -52,6 +52,12 @@ func TestTicketsIssuedOnConfirmation(t *testing.T) {
 	if _, err := tickets.OrderTickets(ctx, ticketsapi.OrderRequest{Account: "u_tix", Order: "o_none"}); !errs.Is(errs.NotFound, err) {
 		t.Fatalf("no such order: %v", err)
 	}
+	if mine, err := tickets.Mine(ctx, ticketsapi.AccountRequest{Account: "u_tix"}); err != nil || len(mine.Tickets) != 3 {
+		t.Fatalf("the holder's tickets: %d, %v", len(mine.Tickets), err)
+	}
+	if theirs, err := tickets.Mine(ctx, ticketsapi.AccountRequest{Account: "u_mallory"}); err != nil || len(theirs.Tickets) != 0 {
+		t.Fatalf("another account's tickets: %d, %v", len(theirs.Tickets), err)
+	}
 
 	// The gate's download: staff of the organizer or an admin only.
 	if _, err := tickets.Gate(ctx, ticketsapi.GateRequest{Event: shopEvent, Staff: []string{"org-other"}}); !errs.Is(errs.NotFound, err) {

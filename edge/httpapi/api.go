@@ -308,6 +308,7 @@ func New(cfg Config, deps Deps) *fiber.App {
 	v1.Post("/orders/:id/cancel", orderWrite, a.cancelOrder)
 	v1.Get("/orders/:id/return", open, a.paymentReturn)
 	v1.Get("/me/orders", orderRead, a.myOrders)
+	v1.Get("/me/tickets", orderRead, a.myTickets)
 	v1.Post("/admin/orders/:id/refund", user, a.refundOrder)
 	v1.Get("/admin/events/:id/prices", staff, a.getPrices)
 	v1.Get("/admin/events/:id/gate", staff, a.eventGate)

@@ -12,6 +12,7 @@ import (
 // Tickets is the tickets service, as the edge uses it.
 type Tickets interface {
 	OrderTickets(ctx context.Context, r ticketsapi.OrderRequest) (ticketsapi.Tickets, error)
+	Mine(ctx context.Context, r ticketsapi.AccountRequest) (ticketsapi.Tickets, error)
 	Gate(ctx context.Context, r ticketsapi.GateRequest) (ticketsapi.Gate, error)
 }
 
@@ -37,6 +38,22 @@ func (a *API) orderTickets(c *fiber.Ctx) error {
 	ctx, cancel := a.ctx(c)
 	defer cancel()
 	list, err := svc.OrderTickets(ctx, ticketsapi.OrderRequest{Account: callerOf(c).Subject, Order: id})
+	if err != nil {
+		return err
+	}
+	return c.JSON(list)
+}
+
+// myTickets answers the caller's tickets, of every order and event.
+func (a *API) myTickets(c *fiber.Ctx) error {
+	const op = "edge.my_tickets"
+	svc, err := a.tickets(op)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := a.ctx(c)
+	defer cancel()
+	list, err := svc.Mine(ctx, ticketsapi.AccountRequest{Account: callerOf(c).Subject})
 	if err != nil {
 		return err
 	}

@@ -92,6 +92,15 @@ func TestOrderTickets(t *testing.T) {
 	if len(got.Tickets) != 2 || got.Tickets[0].Order != o.ID || got.Tickets[0].Barcode == "" {
 		t.Fatalf("tickets: %+v", got)
 	}
+	// The caller's tickets: the buyer's two, no one else's.
+	r := e.callAs(t, buyer, "GET", "/v1/me/tickets", "")
+	if mine := decode[ticketsapi.Tickets](t, r); r.status != 200 || len(mine.Tickets) != 2 || mine.Tickets[0].Seat != "101-A-1" {
+		t.Fatalf("my tickets: %s", r)
+	}
+	r = e.callAs(t, otherBuyer, "GET", "/v1/me/tickets", "")
+	if theirs := decode[ticketsapi.Tickets](t, r); r.status != 200 || len(theirs.Tickets) != 0 {
+		t.Fatalf("another buyer's tickets: %s", r)
+	}
 	for _, r := range []result{
 		e.callAs(t, otherBuyer, "GET", path, ""),
 		e.callAs(t, buyer, "GET", orderPath("o_nosuchorder", "/tickets"), ""),

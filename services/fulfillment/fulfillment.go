@@ -25,6 +25,7 @@ const (
 	MaxIDLen     = 128
 	MaxGAIndex   = catalog.MaxGACapacity
 	MaxPerOrder  = 1000 // tickets ByOrder returns at most
+	MaxPerHolder = 1000 // tickets ByHolder returns at most
 	TokenHashLen = 64   // hex SHA-256
 )
 
@@ -108,6 +109,9 @@ type Store interface {
 	// ByOrder returns the tickets of an order sorted by id; none is an
 	// empty list, not an error.
 	ByOrder(ctx context.Context, orderID string) ([]Ticket, error)
+	// ByHolder returns the tickets issued to an account sorted by id, at
+	// most MaxPerHolder; none is an empty list, not an error.
+	ByHolder(ctx context.Context, holder string) ([]Ticket, error)
 }
 
 var (

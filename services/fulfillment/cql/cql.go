@@ -4,13 +4,13 @@
 // [applied] result tells the winner from the losers; a loser gets the row
 // that won. Its schema is the embedded migrations/, applied by Migrate.
 //
-// Issue writes three tables in this order: the ticket id (IF NOT EXISTS,
+// Issue writes four tables in this order: the ticket id (IF NOT EXISTS,
 // so an id names one ticket), the slot (IF NOT EXISTS: the decision), the
-// order's list (a plain insert). A lost slot gives the id back. Readers
-// trust only the slot table: ByID and ByOrder check that the slot holds the
-// ticket they were pointed to, so a pointer left by a process that died
-// midway is never taken for a ticket, and a retried Issue (or a competing
-// one) writes what a dead one left undone.
+// order's and the holder's lists (plain inserts). A lost slot gives the
+// id back. Readers trust only the slot table: ByID, ByOrder and ByHolder
+// check that the slot holds the ticket they were pointed to, so a pointer
+// left by a process that died midway is never taken for a ticket, and a
+// retried Issue (or a competing one) writes what a dead one left undone.
 package cql
 
 import (
@@ -55,6 +55,12 @@ var (
 		Columns: []string{"ticket_id", "event_id", "slot"},
 		PartKey: []string{"ticket_id"},
 	})
+	holders = table.New(table.Metadata{
+		Name:    "tickets_by_holder",
+		Columns: []string{"holder", "ticket_id", "event_id", "slot"},
+		PartKey: []string{"holder"},
+		SortKey: []string{"ticket_id"},
+	})
 	orders = table.New(table.Metadata{
 		Name:    "tickets_by_order",
 		Columns: []string{"order_id", "ticket_id", "event_id", "slot"},
@@ -62,15 +68,17 @@ var (
 		SortKey: []string{"ticket_id"},
 	})
 
-	insertSlot  = compile(slots.InsertBuilder().Unique().ToCql())
-	insertID    = compile(ids.InsertBuilder().Unique().ToCql())
-	releaseID   = compile(qb.Delete(ids.Name()).Where(qb.Eq("ticket_id")).If(qb.Eq("event_id"), qb.Eq("slot")).ToCql())
-	insertOrder = compile(orders.Insert())
+	insertSlot   = compile(slots.InsertBuilder().Unique().ToCql())
+	insertID     = compile(ids.InsertBuilder().Unique().ToCql())
+	releaseID    = compile(qb.Delete(ids.Name()).Where(qb.Eq("ticket_id")).If(qb.Eq("event_id"), qb.Eq("slot")).ToCql())
+	insertOrder  = compile(orders.Insert())
+	insertHolder = compile(holders.Insert())
 	// Columns by name, not *: a column a later migration adds must not
 	// break a binary that does not know it (rolling deploys).
-	selectSlot  = compile(slots.Get(slots.Metadata().Columns...))
-	selectID    = compile(ids.Get(ids.Metadata().Columns...))
-	selectOrder = compile(orders.SelectBuilder(orders.Metadata().Columns...).Limit(fulfillment.MaxPerOrder).ToCql())
+	selectSlot   = compile(slots.Get(slots.Metadata().Columns...))
+	selectID     = compile(ids.Get(ids.Metadata().Columns...))
+	selectOrder  = compile(orders.SelectBuilder(orders.Metadata().Columns...).Limit(fulfillment.MaxPerOrder).ToCql())
+	selectHolder = compile(holders.SelectBuilder(holders.Metadata().Columns...).Limit(fulfillment.MaxPerHolder).ToCql())
 )
 
 // statement is a compiled query: CQL with named bind markers.
@@ -116,9 +124,10 @@ func (r slotRow) ticket() fulfillment.Ticket {
 		Holder: r.Holder, ValidFrom: r.ValidFrom.UTC(), ValidUntil: r.ValidUntil.UTC(), Device: r.Device, KeyID: r.KeyID}
 }
 
-// pointerRow is a row of tickets or tickets_by_order.
+// pointerRow is a row of tickets, tickets_by_order or tickets_by_holder.
 type pointerRow struct {
 	OrderID  string `db:"order_id"`
+	Holder   string `db:"holder"`
 	TicketID string `db:"ticket_id"`
 	EventID  string `db:"event_id"`
 	Slot     string `db:"slot"`
@@ -211,16 +220,19 @@ func (s *Store) release(ctx context.Context, p pointerRow) {
 	_, _ = s.query(ctx, releaseID).BindStruct(p).ExecCASRelease()
 }
 
-// pointers writes t's order row, and its id row when withID (IF NOT
-// EXISTS: the id table takes only lightweight transactions).
+// pointers writes t's order and holder rows, and its id row when withID
+// (IF NOT EXISTS: the id table takes only lightweight transactions).
 func (s *Store) pointers(ctx context.Context, t fulfillment.Ticket, withID bool) error {
-	p := pointerRow{OrderID: t.OrderID, TicketID: t.ID, EventID: t.EventID, Slot: t.Slot()}
+	p := pointerRow{OrderID: t.OrderID, Holder: t.Holder, TicketID: t.ID, EventID: t.EventID, Slot: t.Slot()}
 	if withID {
 		if _, err := s.query(ctx, insertID).BindStruct(p).ExecCASRelease(); err != nil {
 			return err
 		}
 	}
-	return s.query(ctx, insertOrder).BindStruct(p).ExecRelease()
+	if err := s.query(ctx, insertOrder).BindStruct(p).ExecRelease(); err != nil {
+		return err
+	}
+	return s.query(ctx, insertHolder).BindStruct(p).ExecRelease()
 }
 
 // follow reads the slot a pointer names and checks that it holds ticket
@@ -263,16 +275,30 @@ func (s *Store) ByID(ctx context.Context, id string) (fulfillment.Ticket, error)
 
 // ByOrder implements fulfillment.Store.
 func (s *Store) ByOrder(ctx context.Context, orderID string) ([]fulfillment.Ticket, error) {
-	const op = "fulfillment.by_order"
-	out := []fulfillment.Ticket{}
 	if !fulfillment.ValidRef(orderID) {
-		return out, nil
+		return []fulfillment.Ticket{}, nil
 	}
+	return s.list(ctx, "fulfillment.by_order", selectOrder, qb.M{"order_id": orderID},
+		func(t fulfillment.Ticket) bool { return t.OrderID == orderID })
+}
+
+// ByHolder implements fulfillment.Store.
+func (s *Store) ByHolder(ctx context.Context, holder string) ([]fulfillment.Ticket, error) {
+	if !fulfillment.ValidRef(holder) {
+		return []fulfillment.Ticket{}, nil
+	}
+	return s.list(ctx, "fulfillment.by_holder", selectHolder, qb.M{"holder": holder},
+		func(t fulfillment.Ticket) bool { return t.Holder == holder })
+}
+
+// list follows the rows an index query selects (sorted by ticket id, the
+// clustering key) to the tickets that pass keep.
+func (s *Store) list(ctx context.Context, op string, st statement, key qb.M, keep func(fulfillment.Ticket) bool) ([]fulfillment.Ticket, error) {
+	out := []fulfillment.Ticket{}
 	var ptrs []pointerRow
-	if err := s.query(ctx, selectOrder).BindMap(qb.M{"order_id": orderID}).SelectRelease(&ptrs); err != nil {
+	if err := s.query(ctx, st).BindMap(key).SelectRelease(&ptrs); err != nil {
 		return nil, storeError(op, err)
 	}
-	// Rows come sorted by ticket id (the clustering key).
 	for _, p := range ptrs {
 		t, err := s.follow(ctx, p)
 		if errs.Is(errs.NotFound, err) {
@@ -281,7 +307,7 @@ func (s *Store) ByOrder(ctx context.Context, orderID string) ([]fulfillment.Tick
 		if err != nil {
 			return nil, storeError(op, err)
 		}
-		if t.OrderID == orderID {
+		if keep(t) {
 			out = append(out, t)
 		}
 	}

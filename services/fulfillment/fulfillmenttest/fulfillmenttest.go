@@ -36,6 +36,7 @@ func Run(t *testing.T, newStore func(t *testing.T) fulfillment.Store) {
 		{"RetryIsNotAConflict", testRetryIsNotAConflict},
 		{"IDTaken", testIDTaken},
 		{"ByOrder", testByOrder},
+		{"ByHolder", testByHolder},
 		{"Invalid", testInvalid},
 		{"NotFound", testNotFound},
 		{"ConcurrentSameSlot", testConcurrentSameSlot},
@@ -293,6 +294,52 @@ func testByOrder(t *testing.T, s fulfillment.Store) {
 	list, err = s.ByOrder(c, rnd("o-"))
 	if err != nil || len(list) != 0 {
 		t.Fatalf("ByOrder of an order without tickets = %+v, %v", list, err)
+	}
+}
+
+// A holder's tickets, of several orders and events, and no one else's;
+// a ticket whose slot another issue won is not listed.
+func testByHolder(t *testing.T, s fulfillment.Store) {
+	c := ctx(t)
+	holder := rnd("u_")
+	var ids []string
+	for i := range 4 {
+		tk := seat(rnd("ev-"), fmt.Sprintf("h-1-%d", i+1))
+		tk.Holder = holder
+		got, err := s.Issue(c, tk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, got.ID)
+	}
+	other := seat(rnd("ev-"), "h-9-9")
+	if _, err := s.Issue(c, other); err != nil { // another holder's
+		t.Fatal(err)
+	}
+	lost := seat(other.EventID, "h-9-9")
+	lost.Holder = holder
+	if _, err := s.Issue(c, lost); !errs.Is(errs.Conflict, err) { // the slot is taken
+		t.Fatalf("issue of a taken slot: %v", err)
+	}
+	list, err := s.ByHolder(c, holder)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, tk := range list {
+		if tk.Holder != holder {
+			t.Fatalf("ByHolder returned a ticket of %s", tk.Holder)
+		}
+		got = append(got, tk.ID)
+	}
+	slices.Sort(ids)
+	if !slices.Equal(got, ids) {
+		t.Fatalf("ByHolder ids %v, want %v sorted", got, ids)
+	}
+	for _, who := range []string{rnd("u_"), "", "u.bad"} {
+		if list, err := s.ByHolder(c, who); err != nil || len(list) != 0 {
+			t.Fatalf("ByHolder(%q) = %+v, %v", who, list, err)
+		}
 	}
 }
 

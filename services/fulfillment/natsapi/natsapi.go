@@ -24,6 +24,7 @@ import (
 const (
 	Prefix  = "tickets."
 	OpOrder = "order" // an order's tickets
+	OpMine  = "mine"  // an account's tickets
 	// OpGate: what a gate scanner of an event downloads ahead to verify
 	// its barcodes offline; for the event's organizer's staff or an
 	// admin (the edge says who).
@@ -52,6 +53,11 @@ type Gate struct {
 type OrderRequest struct {
 	Account string `json:"account"`
 	Order   string `json:"order"`
+}
+
+// AccountRequest names an account.
+type AccountRequest struct {
+	Account string `json:"account"`
 }
 
 // Tickets is a list of tickets, by place.
@@ -88,7 +94,26 @@ func Serve(nc *nats.Conn, srv Server) (micro.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	const op = "tickets." + OpOrder
+	// views are the holder's views of list, by place.
+	views := func(list []fulfillment.Ticket, holder string) (Tickets, error) {
+		out := Tickets{Tickets: make([]fulfillment.View, 0, len(list))}
+		for _, t := range list {
+			if t.Holder != holder {
+				continue // transferred away
+			}
+			v, err := srv.Show(t)
+			if err != nil {
+				return Tickets{}, err
+			}
+			out.Tickets = append(out.Tickets, v)
+		}
+		slices.SortFunc(out.Tickets, func(a, b fulfillment.View) int {
+			return cmp.Or(cmp.Compare(a.Event, b.Event), cmp.Compare(a.Seat, b.Seat), cmp.Compare(a.Zone, b.Zone),
+				cmp.Compare(a.Index, b.Index), cmp.Compare(a.ID, b.ID))
+		})
+		return out, nil
+	}
+	const op = Prefix + OpOrder
 	h := microerr.Handler(op, maxRequest, srv.Timeout, func(ctx context.Context, r OrderRequest) (any, error) {
 		owner, err := srv.Owner(ctx, r.Order)
 		if err != nil {
@@ -101,21 +126,17 @@ func Serve(nc *nats.Conn, srv Server) (micro.Service, error) {
 		if err != nil {
 			return nil, err
 		}
-		out := Tickets{Tickets: make([]fulfillment.View, 0, len(list))}
-		for _, t := range list {
-			if t.Holder != r.Account {
-				continue // transferred away
-			}
-			v, err := srv.Show(t)
-			if err != nil {
-				return nil, err
-			}
-			out.Tickets = append(out.Tickets, v)
+		return views(list, r.Account)
+	})
+	mine := microerr.Handler(Prefix+OpMine, maxRequest, srv.Timeout, func(ctx context.Context, r AccountRequest) (any, error) {
+		if r.Account == "" {
+			return nil, errs.E(Prefix+OpMine, errs.Invalid, "no account")
 		}
-		slices.SortFunc(out.Tickets, func(a, b fulfillment.View) int {
-			return cmp.Or(cmp.Compare(a.Seat, b.Seat), cmp.Compare(a.Zone, b.Zone), cmp.Compare(a.Index, b.Index), cmp.Compare(a.ID, b.ID))
-		})
-		return out, nil
+		list, err := srv.Store.ByHolder(ctx, r.Account)
+		if err != nil {
+			return nil, err
+		}
+		return views(list, r.Account)
 	})
 	gate := microerr.Handler(Prefix+OpGate, maxRequest, srv.Timeout, func(ctx context.Context, r GateRequest) (any, error) {
 		org, err := srv.Organizer(r.Event)
@@ -127,7 +148,7 @@ func Serve(nc *nats.Conn, srv Server) (micro.Service, error) {
 		}
 		return srv.Gate(r.Event)
 	})
-	for op, h := range map[string]micro.HandlerFunc{OpOrder: h, OpGate: gate} {
+	for op, h := range map[string]micro.HandlerFunc{OpOrder: h, OpMine: mine, OpGate: gate} {
 		if err := s.AddEndpoint(op, microerr.Concurrent(nc, h, 0), micro.WithEndpointSubject(Prefix+op)); err != nil {
 			_ = s.Stop()
 			return nil, err
@@ -155,6 +176,12 @@ func (c *Client) call(ctx context.Context, op string, req, resp any) error {
 func (c *Client) OrderTickets(ctx context.Context, r OrderRequest) (Tickets, error) {
 	var out Tickets
 	return out, c.call(ctx, OpOrder, r, &out)
+}
+
+// Mine lists an account's tickets.
+func (c *Client) Mine(ctx context.Context, r AccountRequest) (Tickets, error) {
+	var out Tickets
+	return out, c.call(ctx, OpMine, r, &out)
 }
 
 // Gate reads an event's gate material.

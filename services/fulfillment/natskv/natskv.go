@@ -4,19 +4,24 @@
 //	slot.<event>.<slot>  the ticket, JSON: one key per slot (Ticket.Slot)
 //	ticket.<id>          where ticket <id> is: {event, slot}
 //	order.<order>.<id>   the same, listed per order
+//	holder.<h>.<id>      the same, listed per holder (h: the account id's
+//	                     hex SHA-256, 128 bits)
 //
 // The slot key is written with KV Create, a compare-and-set on "no such
 // key": of any number of concurrent issues of a slot exactly one stores its
 // ticket. Issue first claims the ticket id (KV Create of ticket.<id>), then
-// the slot, then adds the order key; a lost slot gives the id claim back.
-// Readers trust the slot key only: ByID and ByOrder follow their pointers
-// and check that the slot holds that ticket, so a pointer left behind by a
-// process that died midway is never mistaken for a ticket. A retried Issue
-// of the same ticket completes what a failed one left undone.
+// the slot, then adds the order and holder keys; a lost slot gives the id
+// claim back. Readers trust the slot key only: ByID, ByOrder and ByHolder
+// follow their pointers and check that the slot holds that ticket, so a
+// pointer left behind by a process that died midway is never mistaken for
+// a ticket. A retried Issue of the same ticket completes what a failed one
+// left undone.
 package natskv
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -119,6 +124,13 @@ func slotKey(event, slot string) string { return "slot." + event + "." + slot }
 func idKey(id string) string            { return "ticket." + id }
 func orderKey(order, id string) string  { return "order." + order + "." + id }
 
+// holderKey is the holder's index entry of ticket id: account ids appear
+// hashed (hex SHA-256, 128 bits) in keys.
+func holderKey(holder, id string) string {
+	sum := sha256.Sum256([]byte(holder))
+	return "holder." + hex.EncodeToString(sum[:16]) + "." + id
+}
+
 func unavailable(op string, err error) error {
 	return errs.E(op, errs.Unavailable, "ticket store unavailable", err)
 }
@@ -195,10 +207,10 @@ func (s *Store) Issue(ctx context.Context, t fulfillment.Ticket) (fulfillment.Ti
 	return t, nil
 }
 
-// pointers writes t's id and order keys unless they exist.
+// pointers writes t's id, order and holder keys unless they exist.
 func (s *Store) pointers(ctx context.Context, t fulfillment.Ticket) error {
 	pb, _ := json.Marshal(pointer{EventID: t.EventID, Slot: t.Slot()})
-	for _, k := range []string{idKey(t.ID), orderKey(t.OrderID, t.ID)} {
+	for _, k := range []string{idKey(t.ID), orderKey(t.OrderID, t.ID), holderKey(t.Holder, t.ID)} {
 		if _, err := s.kv.Create(ctx, k, pb); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
 			return err
 		}
@@ -261,12 +273,26 @@ func (s *Store) ByID(ctx context.Context, id string) (fulfillment.Ticket, error)
 
 // ByOrder implements fulfillment.Store.
 func (s *Store) ByOrder(ctx context.Context, orderID string) ([]fulfillment.Ticket, error) {
-	const op = "fulfillment.by_order"
-	out := []fulfillment.Ticket{}
 	if !fulfillment.ValidRef(orderID) {
-		return out, nil
+		return []fulfillment.Ticket{}, nil
 	}
-	prefix := orderKey(orderID, "")
+	return s.list(ctx, "fulfillment.by_order", orderKey(orderID, ""), fulfillment.MaxPerOrder,
+		func(t fulfillment.Ticket) bool { return t.OrderID == orderID })
+}
+
+// ByHolder implements fulfillment.Store.
+func (s *Store) ByHolder(ctx context.Context, holder string) ([]fulfillment.Ticket, error) {
+	if !fulfillment.ValidRef(holder) {
+		return []fulfillment.Ticket{}, nil
+	}
+	return s.list(ctx, "fulfillment.by_holder", holderKey(holder, ""), fulfillment.MaxPerHolder,
+		func(t fulfillment.Ticket) bool { return t.Holder == holder })
+}
+
+// list follows the index entries under prefix (whose last token is the
+// ticket id) to the tickets that pass keep, at most max, sorted by id.
+func (s *Store) list(ctx context.Context, op, prefix string, max int, keep func(fulfillment.Ticket) bool) ([]fulfillment.Ticket, error) {
+	out := []fulfillment.Ticket{}
 	lctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	lister, err := s.kv.ListKeysFiltered(lctx, prefix+"*")
@@ -290,11 +316,11 @@ func (s *Store) ByOrder(ctx context.Context, orderID string) ([]fulfillment.Tick
 		if err != nil {
 			return nil, unavailable(op, err)
 		}
-		if t.OrderID != orderID {
+		if !keep(t) {
 			continue
 		}
 		out = append(out, t)
-		if len(out) == fulfillment.MaxPerOrder {
+		if len(out) == max {
 			break
 		}
 	}
