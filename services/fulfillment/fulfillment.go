@@ -112,6 +112,14 @@ type Store interface {
 	// ByHolder returns the tickets issued to an account sorted by id, at
 	// most MaxPerHolder; none is an empty list, not an error.
 	ByHolder(ctx context.Context, holder string) ([]Ticket, error)
+	// CheckIn records a ticket's admission if it has none yet: of any
+	// number of check-ins of a ticket, from any gates at once, the first
+	// stored wins, and is returned. A later one returns the first and
+	// errs.Conflict (reason ReasonCheckedIn), unless it has the first's
+	// nonce (the same scan again), which returns the first and no error.
+	// An invalid check-in is errs.Invalid and writes nothing. CheckIn
+	// does not look at the ticket: its caller verified it.
+	CheckIn(ctx context.Context, c CheckIn) (CheckIn, error)
 }
 
 var (
@@ -125,6 +133,8 @@ var (
 // letters, digits, '_' and '-', starting with a letter or digit, at most
 // MaxIDLen bytes. They appear in storage keys, so nothing else is allowed.
 func ValidRef(s string) bool { return refPattern.MatchString(s) }
+
+func validEvent(s string) bool { return catalog.ValidID(s) }
 
 // validHold reports whether s may be a hold id: the inventory's are
 // "<event>.<partition>.<nonce>", each part a ValidRef.
@@ -159,7 +169,7 @@ func Normalize(t Ticket, now time.Time) (Ticket, error) {
 	if !ValidRef(t.ID) {
 		return bad("ticket id must be 1-128 letters, digits, '_' or '-'")
 	}
-	if !catalog.ValidID(t.EventID) {
+	if !validEvent(t.EventID) {
 		return bad("event id is not a valid id")
 	}
 	if !ValidRef(t.OrderID) {

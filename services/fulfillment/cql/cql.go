@@ -313,3 +313,46 @@ func (s *Store) list(ctx context.Context, op string, st statement, key qb.M, kee
 	}
 	return out, nil
 }
+
+var (
+	checkins = table.New(table.Metadata{
+		Name:    "checkins",
+		Columns: []string{"event_id", "ticket_id", "gate", "nonce", "at"},
+		PartKey: []string{"event_id", "ticket_id"},
+	})
+	insertCheckIn = compile(checkins.InsertBuilder().Unique().ToCql())
+)
+
+// checkInRow is a row of checkins.
+type checkInRow struct {
+	EventID  string    `db:"event_id"`
+	TicketID string    `db:"ticket_id"`
+	Gate     string    `db:"gate"`
+	Nonce    string    `db:"nonce"`
+	At       time.Time `db:"at"`
+}
+
+// CheckIn implements fulfillment.Store: INSERT … IF NOT EXISTS on the
+// ticket's row decides.
+func (s *Store) CheckIn(ctx context.Context, c fulfillment.CheckIn) (fulfillment.CheckIn, error) {
+	const op = "fulfillment.check_in"
+	c, err := fulfillment.NormalizeCheckIn(c)
+	if err != nil {
+		return fulfillment.CheckIn{}, errs.E(op, err)
+	}
+	row := checkInRow{EventID: c.EventID, TicketID: c.TicketID, Gate: c.Gate, Nonce: c.Nonce, At: c.At}
+	var existing checkInRow
+	won, err := s.query(ctx, insertCheckIn).BindStruct(row).GetCASRelease(&existing)
+	if err != nil {
+		return fulfillment.CheckIn{}, storeError(op, err)
+	}
+	if won {
+		return c, nil
+	}
+	first := fulfillment.CheckIn{TicketID: existing.TicketID, EventID: existing.EventID, Gate: existing.Gate,
+		Nonce: existing.Nonce, At: existing.At.UTC()}
+	if first.Nonce == c.Nonce {
+		return first, nil
+	}
+	return first, fulfillment.CheckedIn(op, first)
+}

@@ -4,6 +4,7 @@
 package fulfillmenttest
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -37,6 +38,8 @@ func Run(t *testing.T, newStore func(t *testing.T) fulfillment.Store) {
 		{"IDTaken", testIDTaken},
 		{"ByOrder", testByOrder},
 		{"ByHolder", testByHolder},
+		{"CheckIn", testCheckIn},
+		{"ConcurrentCheckIns", testConcurrentCheckIns},
 		{"Invalid", testInvalid},
 		{"NotFound", testNotFound},
 		{"ConcurrentSameSlot", testConcurrentSameSlot},
@@ -339,6 +342,91 @@ func testByHolder(t *testing.T, s fulfillment.Store) {
 	for _, who := range []string{rnd("u_"), "", "u.bad"} {
 		if list, err := s.ByHolder(c, who); err != nil || len(list) != 0 {
 			t.Fatalf("ByHolder(%q) = %+v, %v", who, list, err)
+		}
+	}
+}
+
+// The first check-in of a ticket wins; another gate's is refused with the
+// first; the same scan again (its nonce) is the first; another event's
+// ticket of the same id is another ticket; a bad check-in writes nothing.
+func testCheckIn(t *testing.T, s fulfillment.Store) {
+	c := ctx(t)
+	event, ticket := rnd("ev-"), fulfillment.NewID()
+	at := time.Date(2026, 6, 1, 19, 30, 0, 123456789, time.FixedZone("X", 3600))
+	first := fulfillment.CheckIn{TicketID: ticket, EventID: event, Gate: "north-1", Nonce: rnd("n"), At: at}
+	got, err := s.CheckIn(c, first)
+	want := first
+	want.At = at.UTC().Truncate(time.Millisecond)
+	if err != nil || got != want {
+		t.Fatalf("first check-in = %+v, %v; want %+v", got, err, want)
+	}
+	again, err := s.CheckIn(c, first)
+	if err != nil || again != want {
+		t.Fatalf("the same scan again = %+v, %v", again, err)
+	}
+	second := fulfillment.CheckIn{TicketID: ticket, EventID: event, Gate: "south-2", Nonce: rnd("n"), At: at.Add(time.Minute)}
+	refused, err := s.CheckIn(c, second)
+	wantKind(t, err, errs.Conflict, fulfillment.ReasonCheckedIn)
+	if refused != want {
+		t.Fatalf("a second scan's answer = %+v, want the first %+v", refused, want)
+	}
+	other := second
+	other.EventID = rnd("ev-")
+	if _, err := s.CheckIn(c, other); err != nil {
+		t.Fatalf("the same id at another event: %v", err)
+	}
+	for _, bad := range []fulfillment.CheckIn{
+		{TicketID: "", EventID: event, Gate: "g", Nonce: "n", At: at},
+		{TicketID: fulfillment.NewID(), EventID: "Ev.1", Gate: "g", Nonce: "n", At: at},
+		{TicketID: fulfillment.NewID(), EventID: event, Gate: "g 1", Nonce: "n", At: at},
+		{TicketID: fulfillment.NewID(), EventID: event, Gate: "g", Nonce: "", At: at},
+		{TicketID: fulfillment.NewID(), EventID: event, Gate: "g", Nonce: "n"},
+	} {
+		if _, err := s.CheckIn(c, bad); !errs.Is(errs.Invalid, err) {
+			t.Fatalf("check-in %+v: %v, want invalid", bad, err)
+		}
+		good := bad
+		good.TicketID, good.EventID, good.Gate, good.Nonce, good.At = cmp.Or(bad.TicketID, fulfillment.NewID()), event, "g", "n", at
+		if _, err := s.CheckIn(c, good); err != nil {
+			t.Fatalf("the invalid check-in wrote something: %v", err)
+		}
+	}
+}
+
+// Many gates check one ticket in at once: exactly one is admitted, and
+// every other learns of that one.
+func testConcurrentCheckIns(t *testing.T, s fulfillment.Store) {
+	c := ctx(t)
+	event, ticket := rnd("ev-"), fulfillment.NewID()
+	const n = 8
+	got := make([]fulfillment.CheckIn, n)
+	errors := make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			got[i], errors[i] = s.CheckIn(c, fulfillment.CheckIn{TicketID: ticket, EventID: event, Gate: fmt.Sprintf("gate-%d", i),
+				Nonce: rnd("n"), At: time.Now()})
+		})
+	}
+	close(start)
+	wg.Wait()
+	winners := 0
+	for i, err := range errors {
+		switch {
+		case err == nil:
+			winners++
+		case !errs.Is(errs.Conflict, err):
+			t.Fatalf("gate %d: %v", i, err)
+		}
+	}
+	if winners != 1 {
+		t.Fatalf("%d gates admitted the ticket", winners)
+	}
+	for i := range got {
+		if got[i] != got[0] {
+			t.Fatalf("gate %d was told of %+v, gate 0 of %+v", i, got[i], got[0])
 		}
 	}
 }

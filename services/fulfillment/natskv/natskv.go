@@ -6,6 +6,7 @@
 //	order.<order>.<id>   the same, listed per order
 //	holder.<h>.<id>      the same, listed per holder (h: the account id's
 //	                     hex SHA-256, 128 bits)
+//	in.<event>.<id>      the ticket's check-in: one per ticket (KV Create)
 //
 // The slot key is written with KV Create, a compare-and-set on "no such
 // key": of any number of concurrent issues of a slot exactly one stores its
@@ -326,4 +327,34 @@ func (s *Store) list(ctx context.Context, op, prefix string, max int, keep func(
 	}
 	slices.SortFunc(out, func(a, b fulfillment.Ticket) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
+}
+
+// checkInKey is a ticket's check-in: in.<event>.<ticket>.
+func checkInKey(event, ticket string) string { return "in." + event + "." + ticket }
+
+// CheckIn implements fulfillment.Store: KV Create of the ticket's
+// check-in key decides.
+func (s *Store) CheckIn(ctx context.Context, c fulfillment.CheckIn) (fulfillment.CheckIn, error) {
+	const op = "fulfillment.check_in"
+	c, err := fulfillment.NormalizeCheckIn(c)
+	if err != nil {
+		return fulfillment.CheckIn{}, errs.E(op, err)
+	}
+	b, _ := json.Marshal(c)
+	key := checkInKey(c.EventID, c.TicketID)
+	_, err = s.kv.Create(ctx, key, b)
+	switch {
+	case err == nil:
+		return c, nil
+	case !errors.Is(err, jetstream.ErrKeyExists):
+		return fulfillment.CheckIn{}, unavailable(op, err)
+	}
+	var first fulfillment.CheckIn
+	if err := s.getJSON(ctx, key, &first); err != nil {
+		return fulfillment.CheckIn{}, unavailable(op, err)
+	}
+	if first.Nonce == c.Nonce {
+		return first, nil
+	}
+	return first, fulfillment.CheckedIn(op, first)
 }
