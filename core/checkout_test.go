@@ -56,6 +56,8 @@ type shop struct {
 const (
 	shopEvent = "shop-night"
 	shopVenue = "shop-hall"
+	// shopTonight starts within the hour: its tickets admit now.
+	shopTonight = "shop-tonight"
 )
 
 func shopData(limit int) *catalog.Dataset {
@@ -69,7 +71,9 @@ func shopData(limit int) *catalog.Dataset {
 	}
 	e := catalog.Event{ID: shopEvent, Name: "Shop Night", VenueID: shopVenue, OrganizerID: "org-shop",
 		StartsAt: now.Add(30 * 24 * time.Hour), OnSaleAt: now.Add(-time.Hour), PurchaseLimit: limit}
-	return &catalog.Dataset{Venues: []catalog.Venue{v}, Events: []catalog.Event{e}}
+	tonight := catalog.Event{ID: shopTonight, Name: "Shop Tonight", VenueID: shopVenue, OrganizerID: "org-shop",
+		StartsAt: now.Add(time.Hour), OnSaleAt: now.Add(-time.Hour), PurchaseLimit: limit}
+	return &catalog.Dataset{Venues: []catalog.Venue{v}, Events: []catalog.Event{e, tonight}}
 }
 
 func freePort(t *testing.T) string {

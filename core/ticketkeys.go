@@ -1,11 +1,13 @@
 package core
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base32"
 	"encoding/hex"
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/ticketing/ticketing/internal/errs"
@@ -100,18 +102,95 @@ func (s ticketSigner) show(t fulfillment.Ticket) (fulfillment.View, error) {
 		Barcode: string(token), Secret: b32.EncodeToString(secret)}, nil
 }
 
-// gate is what an event's gates verify its barcodes with: the ring's
-// public keys as the event's, and the event's rotation secret.
-func (s ticketSigner) gate(event string) (ticketsapi.Gate, error) {
+// keySet is the ring's public keys as the event's.
+func (s ticketSigner) keySet(event string) barcode.KeySet {
 	var set barcode.KeySet
 	pub := s.ring.PublicKeys()
 	for _, kid := range pub.KIDs() {
 		k, _ := pub.Lookup(kid)
 		set.Keys = append(set.Keys, barcode.PublicKey{Event: event, ID: barcodeKID(kid), Key: k})
 	}
-	keys, err := json.Marshal(set)
+	return set
+}
+
+// gate is what an event's gates verify its barcodes with: the ring's
+// public keys as the event's, and the event's rotation secret.
+func (s ticketSigner) gate(event string) (ticketsapi.Gate, error) {
+	keys, err := json.Marshal(s.keySet(event))
 	if err != nil {
 		return ticketsapi.Gate{}, errs.E("core.ticket_gate", errs.Other, err)
 	}
 	return ticketsapi.Gate{Event: event, Keys: keys, RotationSecret: s.eventRotation(event)}, nil
+}
+
+// ReasonUnknownTicket and ReasonSuperseded refuse a scan whose barcode is
+// well signed but names no ticket of ours, or not the ticket's current
+// barcode (re-issued since).
+const (
+	ReasonUnknownTicket = "unknown_ticket"
+	ReasonSuperseded    = "superseded"
+)
+
+// gateKeeper judges scans at the gates, online.
+type gateKeeper struct {
+	signer ticketSigner
+	store  fulfillment.Store
+	now    func() time.Time
+}
+
+// scan verifies a scanned barcode as of its scan time (the key, the
+// signature, the event, the validity, the rotating code), finds its
+// ticket and checks that the barcode is the ticket's current one, then
+// checks it in: the first check-in of a ticket admits, a later one is
+// refused with the first.
+func (g *gateKeeper) scan(ctx context.Context, r ticketsapi.ScanRequest) (ticketsapi.Scan, error) {
+	const op = "core.scan"
+	now := g.now()
+	at := r.At
+	if at.IsZero() {
+		at = now
+	}
+	if at.After(now.Add(time.Minute)) {
+		return ticketsapi.Scan{}, errs.E(op, errs.Invalid, "the scan time is in the future")
+	}
+	refuse := func(reason, msg string) (ticketsapi.Scan, error) {
+		return ticketsapi.Scan{Reason: reason, Message: msg}, nil
+	}
+	// The keys of the event it claims too, when another (online, every
+	// event's keys are at hand): a well-signed ticket of another event is
+	// told apart from a forgery (wrong_event, not unknown_key).
+	keys := g.signer.keySet(r.Event)
+	if c, err := barcode.Parse(r.Barcode); err == nil && c.EventID != r.Event {
+		keys.Keys = append(keys.Keys, g.signer.keySet(c.EventID).Keys...)
+	}
+	v := barcode.Verifier{Keys: keys, Event: r.Event, RotationSecret: g.signer.eventRotation(r.Event),
+		Now: func() time.Time { return at }}
+	c, err := v.Verify(r.Barcode)
+	if err != nil {
+		if reason := errs.ReasonOf(err); reason != "" {
+			return refuse(reason, err.Error())
+		}
+		return ticketsapi.Scan{}, err
+	}
+	t, err := g.store.ByID(ctx, c.TicketID)
+	if errs.Is(errs.NotFound, err) {
+		return refuse(ReasonUnknownTicket, "the barcode names no ticket of this system")
+	}
+	if err != nil {
+		return ticketsapi.Scan{}, err
+	}
+	static, _, _ := strings.Cut(r.Barcode, ".")
+	if !t.Matches([]byte(static)) || t.EventID != r.Event {
+		return refuse(ReasonSuperseded, "the barcode is not the ticket's current one")
+	}
+	view := &fulfillment.View{ID: t.ID, Order: t.OrderID, Event: t.EventID, Seat: t.Seat, Zone: t.Zone, Index: t.Index,
+		IssuedAt: t.IssuedAt, ValidFrom: t.ValidFrom, ValidUntil: t.ValidUntil}
+	in, err := g.store.CheckIn(ctx, fulfillment.CheckIn{TicketID: t.ID, EventID: t.EventID, Gate: r.Gate, Nonce: r.Nonce, At: at})
+	switch {
+	case errs.ReasonOf(err) == fulfillment.ReasonCheckedIn:
+		return ticketsapi.Scan{Reason: fulfillment.ReasonCheckedIn, Message: err.Error(), Ticket: view, CheckIn: &in}, nil
+	case err != nil:
+		return ticketsapi.Scan{}, err
+	}
+	return ticketsapi.Scan{Admitted: true, Ticket: view, CheckIn: &in}, nil
 }

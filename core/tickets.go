@@ -192,6 +192,7 @@ func (c *Core) startTickets(ctx context.Context, sup *supervisor.Supervisor, sag
 			return ev.OrganizerID, nil
 		},
 		Gate: signer.gate,
+		Scan: (&gateKeeper{signer: signer, store: store, now: time.Now}).scan,
 	})
 	if err != nil {
 		return fmt.Errorf("core: tickets service: %w", err)

@@ -9,8 +9,12 @@ import (
 	"time"
 
 	"github.com/ticketing/ticketing/internal/errs"
+	"github.com/ticketing/ticketing/internal/eventually"
 	"github.com/ticketing/ticketing/services/barcode"
+	"github.com/ticketing/ticketing/services/catalog"
+	"github.com/ticketing/ticketing/services/fulfillment"
 	ticketsapi "github.com/ticketing/ticketing/services/fulfillment/natsapi"
+	"github.com/ticketing/ticketing/services/inventory"
 	"github.com/ticketing/ticketing/services/orders"
 )
 
@@ -103,5 +107,76 @@ func TestTicketsIssuedOnConfirmation(t *testing.T) {
 		if _, err := other.Verify(shown); err == nil {
 			t.Fatal("another event's gate admits it")
 		}
+	}
+
+	// Online at the gate: the first scan admits, the same scan again is
+	// the same verdict, a second one is refused with the first; a stale
+	// code, a forged barcode, another event's gate are refused.
+	tk := list.Tickets[0]
+	secret, _ := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(tk.Secret)
+	scan := func(event, text, gate, nonce string, when time.Time) ticketsapi.Scan {
+		t.Helper()
+		v, err := tickets.Scan(ctx, ticketsapi.ScanRequest{Event: event, Barcode: text, Gate: gate, Nonce: nonce, At: when, Staff: []string{"org-shop"}})
+		if err != nil {
+			t.Fatalf("scan: %v", err)
+		}
+		return v
+	}
+	now := time.Now()
+	fresh, _ := barcode.Show(tk.Barcode, secret, now)
+	// The ticket admits from a day before the night: not yet.
+	if v := scan(shopEvent, fresh, "north-1", "n1", now); v.Admitted || v.Reason != barcode.ReasonNotYetValid {
+		t.Fatalf("a month early: %+v", v)
+	}
+	if _, err := tickets.Scan(ctx, ticketsapi.ScanRequest{Event: shopEvent, Barcode: fresh, Gate: "g", Nonce: "n",
+		At: now.Add(time.Hour), Staff: []string{"org-shop"}}); !errs.Is(errs.Invalid, err) {
+		t.Fatalf("a scan dated ahead: %v", err)
+	}
+	if _, err := tickets.Scan(ctx, ticketsapi.ScanRequest{Event: shopEvent, Barcode: fresh, Gate: "g", Nonce: "n"}); !errs.Is(errs.NotFound, err) {
+		t.Fatalf("a scan without the staff role: %v", err)
+	}
+
+	// Tonight's ticket, at the door.
+	var h inventory.Hold
+	eventually.Nil(t, 30*time.Second, func() error {
+		var err error
+		h, err = s.inv.Hold(ctx, catalog.PartitionKey(shopTonight, 0), inventory.HoldRequest{Holder: "u_tix", TTLSeconds: 600,
+			IdempotencyKey: "u_tix:tonight", Fingerprint: "1", Zone: "floor", Quantity: 1})
+		return err
+	})
+	tonight := s.mustOrder("u_tix", h)
+	if _, err := s.pay("u_tix", tonight.ID, "4242424242424242"); err != nil {
+		t.Fatal(err)
+	}
+	s.waitState("u_tix", tonight.ID, orders.Fulfilled)
+	tl, err := tickets.OrderTickets(ctx, ticketsapi.OrderRequest{Account: "u_tix", Order: tonight.ID})
+	if err != nil || len(tl.Tickets) != 1 {
+		t.Fatalf("tonight's ticket: %+v, %v", tl, err)
+	}
+	tk = tl.Tickets[0]
+	secret, _ = base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(tk.Secret)
+	fresh, _ = barcode.Show(tk.Barcode, secret, now)
+	if v := scan(shopEvent, fresh, "north-1", "t0", now); v.Admitted || v.Reason != barcode.ReasonWrongEvent {
+		t.Fatalf("at another event's gate: %+v", v)
+	}
+	stale, _ := barcode.Show(tk.Barcode, secret, now.Add(-2*time.Minute))
+	if v := scan(shopTonight, stale, "north-1", "t0", now); v.Admitted || v.Reason != barcode.ReasonStaleCode {
+		t.Fatalf("a stale code: %+v", v)
+	}
+	i := len(fresh) / 2
+	forged := fresh[:i] + map[bool]string{true: "B", false: "A"}[fresh[i] == 'A'] + fresh[i+1:]
+	if v := scan(shopTonight, forged, "north-1", "t0", now); v.Admitted || v.Reason == "" {
+		t.Fatalf("a forged barcode: %+v", v)
+	}
+	first := scan(shopTonight, fresh, "north-1", "t1", now)
+	if !first.Admitted || first.Ticket.ID != tk.ID || first.CheckIn.Gate != "north-1" || first.Ticket.Barcode != "" {
+		t.Fatalf("at the door: %+v", first)
+	}
+	if v := scan(shopTonight, fresh, "north-1", "t1", now); !v.Admitted || *v.CheckIn != *first.CheckIn {
+		t.Fatalf("the same scan again: %+v", v)
+	}
+	again := scan(shopTonight, fresh, "south-2", "t2", now)
+	if again.Admitted || again.Reason != fulfillment.ReasonCheckedIn || *again.CheckIn != *first.CheckIn {
+		t.Fatalf("a second scan: %+v", again)
 	}
 }

@@ -312,6 +312,7 @@ func New(cfg Config, deps Deps) *fiber.App {
 	v1.Post("/admin/orders/:id/refund", user, a.refundOrder)
 	v1.Get("/admin/events/:id/prices", staff, a.getPrices)
 	v1.Get("/admin/events/:id/gate", staff, a.eventGate)
+	v1.Post("/admin/events/:id/scans", staff, a.scanTicket)
 	v1.Put("/admin/events/:id/prices", staff, a.putPrices)
 	v1.Put("/admin/vouchers/:code", admin, a.putVoucher)
 	v1.Post("/admin/venues", admin, a.createVenue)

@@ -61,6 +61,7 @@ func TestOpenAPIExamples(t *testing.T) {
 		"createOrder":              func(b []byte) error { _, err := decodeCart(b, true); return err },
 		"payOrder":                 func(b []byte) error { _, err := decodePay(b); return err },
 		"refundOrder":              func(b []byte) error { _, err := decodeRefund(b); return err },
+		"scanTicket":               func(b []byte) error { _, err := decodeScan(b); return err },
 		"putPrices":                func(b []byte) error { _, err := pricing.DecodeRules(b); return err },
 		"putVoucher":               func(b []byte) error { _, err := pricing.DecodeVoucher(b); return err },
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,6 +39,7 @@ func newTicketsService(tb testing.TB, nc *nats.Conn, js jetstream.JetStream, o *
 	}
 	_, priv, _ := ed25519.GenerateKey(nil)
 	signer := testSigner(priv)
+	var admitted atomic.Pointer[fulfillment.CheckIn]
 	svc, err := ticketsapi.Serve(nc, ticketsapi.Server{Store: store,
 		Show: func(t fulfillment.Ticket) (fulfillment.View, error) {
 			_, token, err := signer.Sign(t)
@@ -50,6 +52,18 @@ func newTicketsService(tb testing.TB, nc *nats.Conn, js jetstream.JetStream, o *
 			return v.Account, err
 		},
 		Organizer: func(string) (string, error) { return "", nil },
+		// Scan admits the barcode "good" once, by nonce, and refuses
+		// anything else as the core's gate keeper would.
+		Scan: func(_ context.Context, r ticketsapi.ScanRequest) (ticketsapi.Scan, error) {
+			first := fulfillment.CheckIn{TicketID: "t_1", EventID: r.Event, Gate: r.Gate, Nonce: r.Nonce, At: time.Now().UTC()}
+			switch {
+			case r.Barcode != "good":
+				return ticketsapi.Scan{Reason: "bad_signature", Message: "forged"}, nil
+			case !admitted.CompareAndSwap(nil, &first) && admitted.Load().Nonce != r.Nonce:
+				return ticketsapi.Scan{Reason: fulfillment.ReasonCheckedIn, CheckIn: admitted.Load()}, nil
+			}
+			return ticketsapi.Scan{Admitted: true, CheckIn: admitted.Load()}, nil
+		},
 		Gate: func(event string) (ticketsapi.Gate, error) {
 			return ticketsapi.Gate{Event: event, Keys: []byte(`{"keys":[]}`), RotationSecret: []byte("0123456789abcdef0123456789abcdef")}, nil
 		},
@@ -127,6 +141,45 @@ func TestEventGate(t *testing.T) {
 		t.Fatalf("gate %+v", g)
 	}
 	if r := e.callAs(t, adminUser, "GET", "/v1/admin/events/nope/gate", ""); r.status != 404 {
+		t.Fatalf("no such event: %s", r)
+	}
+}
+
+// A scan at an event's gate: staff only; the verdict is the answer, the
+// same scan again gets it again, a second scan of the ticket is refused
+// with the first; a bad body is 400.
+func TestScanTicket(t *testing.T) {
+	e := newOrdersEnv(t)
+	path := "/v1/admin/events/arena-finals/scans"
+	if r := e.callAs(t, buyer, "POST", path, `{"barcode":"good","gate":"north-1","nonce":"n1"}`); r.status != 403 {
+		t.Fatalf("a buyer scans: %s", r)
+	}
+	scan := func(body string) ticketsapi.Scan {
+		t.Helper()
+		r := e.callAs(t, adminUser, "POST", path, body)
+		if r.status != 200 {
+			t.Fatal(r)
+		}
+		return decode[ticketsapi.Scan](t, r)
+	}
+	if v := scan(`{"barcode":"good","gate":"north-1","nonce":"n1"}`); !v.Admitted || v.CheckIn.Gate != "north-1" {
+		t.Fatalf("first scan: %+v", v)
+	}
+	if v := scan(`{"barcode":"good","gate":"north-1","nonce":"n1","scanned_at":"2026-06-12T19:31:02.123Z"}`); !v.Admitted {
+		t.Fatalf("the same scan again: %+v", v)
+	}
+	if v := scan(`{"barcode":"good","gate":"south-2","nonce":"n2"}`); v.Admitted || v.Reason != fulfillment.ReasonCheckedIn || v.CheckIn.Gate != "north-1" {
+		t.Fatalf("a second scan: %+v", v)
+	}
+	if v := scan(`{"barcode":"forged","gate":"south-2","nonce":"n3"}`); v.Admitted || v.Reason != "bad_signature" {
+		t.Fatalf("a forged barcode: %+v", v)
+	}
+	for _, body := range []string{`{"barcode":"good","gate":"north 1","nonce":"n4"}`, `{"barcode":"good","gate":"g"}`, `{}`, `[`} {
+		if r := e.callAs(t, adminUser, "POST", path, body); r.status != 400 {
+			t.Fatalf("%s: %s", body, r)
+		}
+	}
+	if r := e.callAs(t, adminUser, "POST", "/v1/admin/events/nope/scans", `{"barcode":"good","gate":"g","nonce":"n5"}`); r.status != 404 {
 		t.Fatalf("no such event: %s", r)
 	}
 }

@@ -145,8 +145,8 @@ type View struct {
 	IssuedAt   time.Time `json:"issued_at"`
 	ValidFrom  time.Time `json:"valid_from"`
 	ValidUntil time.Time `json:"valid_until"`
-	Barcode    string    `json:"barcode"`
-	Secret     string    `json:"secret"`
+	Barcode    string    `json:"barcode,omitempty"`
+	Secret     string    `json:"secret,omitempty"`
 }
 
 // Matches reports whether token is t's issued token: it hashes to

@@ -29,7 +29,37 @@ const (
 	// its barcodes offline; for the event's organizer's staff or an
 	// admin (the edge says who).
 	OpGate = "gate"
+	// OpScan: a ticket scanned at an event's gate, checked and checked
+	// in online; for its staff or an admin.
+	OpScan = "scan"
 )
+
+// ScanRequest is a barcode scanned at a gate of an event: the caller is
+// an admin, or staff of the organizers listed.
+type ScanRequest struct {
+	Event   string `json:"event"`
+	Barcode string `json:"barcode"`
+	Gate    string `json:"gate"`
+	Nonce   string `json:"nonce"`
+	// At is when it was scanned: now for an online scan, earlier for an
+	// offline scanner's upload.
+	At    time.Time `json:"at"`
+	Admin bool      `json:"admin,omitempty"`
+	Staff []string  `json:"staff,omitempty"`
+}
+
+// Scan is the verdict on a scan: admitted, or why not. A ticket admitted
+// before carries that first check-in.
+type Scan struct {
+	Admitted bool   `json:"admitted"`
+	Reason   string `json:"reason,omitempty"`
+	Message  string `json:"message,omitempty"`
+	// Ticket is the ticket the barcode names, when it is one of ours.
+	Ticket *fulfillment.View `json:"ticket,omitempty"`
+	// CheckIn is the ticket's check-in: this scan's when admitted, the
+	// first one's when already_checked_in.
+	CheckIn *fulfillment.CheckIn `json:"check_in,omitempty"`
+}
 
 // GateRequest asks an event's gate material: the caller is an admin, or
 // staff of the organizers listed.
@@ -78,6 +108,8 @@ type Server struct {
 	Organizer func(event string) (string, error)
 	// Gate returns an event's gate material.
 	Gate func(event string) (Gate, error)
+	// Scan judges a scan (the caller may scan at the event).
+	Scan func(ctx context.Context, r ScanRequest) (Scan, error)
 	// Timeout bounds a request's work. Default 10s.
 	Timeout time.Duration
 }
@@ -138,17 +170,30 @@ func Serve(nc *nats.Conn, srv Server) (micro.Service, error) {
 		}
 		return views(list, r.Account)
 	})
-	gate := microerr.Handler(Prefix+OpGate, maxRequest, srv.Timeout, func(ctx context.Context, r GateRequest) (any, error) {
-		org, err := srv.Organizer(r.Event)
+	// staffOf checks that the caller may work the event's gates.
+	staffOf := func(op, event string, admin bool, staff []string) error {
+		org, err := srv.Organizer(event)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if !r.Admin && (org == "" || !slices.Contains(r.Staff, org)) {
-			return nil, errs.Errorf(Prefix+OpGate, errs.NotFound, "no event %s", r.Event)
+		if !admin && (org == "" || !slices.Contains(staff, org)) {
+			return errs.Errorf(op, errs.NotFound, "no event %s", event)
+		}
+		return nil
+	}
+	gate := microerr.Handler(Prefix+OpGate, maxRequest, srv.Timeout, func(ctx context.Context, r GateRequest) (any, error) {
+		if err := staffOf(Prefix+OpGate, r.Event, r.Admin, r.Staff); err != nil {
+			return nil, err
 		}
 		return srv.Gate(r.Event)
 	})
-	for op, h := range map[string]micro.HandlerFunc{OpOrder: h, OpMine: mine, OpGate: gate} {
+	scan := microerr.Handler(Prefix+OpScan, maxRequest, srv.Timeout, func(ctx context.Context, r ScanRequest) (any, error) {
+		if err := staffOf(Prefix+OpScan, r.Event, r.Admin, r.Staff); err != nil {
+			return nil, err
+		}
+		return srv.Scan(ctx, r)
+	})
+	for op, h := range map[string]micro.HandlerFunc{OpOrder: h, OpMine: mine, OpGate: gate, OpScan: scan} {
 		if err := s.AddEndpoint(op, microerr.Concurrent(nc, h, 0), micro.WithEndpointSubject(Prefix+op)); err != nil {
 			_ = s.Stop()
 			return nil, err
@@ -182,6 +227,12 @@ func (c *Client) OrderTickets(ctx context.Context, r OrderRequest) (Tickets, err
 func (c *Client) Mine(ctx context.Context, r AccountRequest) (Tickets, error) {
 	var out Tickets
 	return out, c.call(ctx, OpMine, r, &out)
+}
+
+// Scan checks a scanned barcode in.
+func (c *Client) Scan(ctx context.Context, r ScanRequest) (Scan, error) {
+	var out Scan
+	return out, c.call(ctx, OpScan, r, &out)
 }
 
 // Gate reads an event's gate material.
