@@ -114,13 +114,27 @@ func (s ticketSigner) keySet(event string) barcode.KeySet {
 }
 
 // gate is what an event's gates verify its barcodes with: the ring's
-// public keys as the event's, and the event's rotation secret.
-func (s ticketSigner) gate(event string) (ticketsapi.Gate, error) {
-	keys, err := json.Marshal(s.keySet(event))
+// public keys as the event's, the event's rotation secret and its
+// revoked tickets.
+func (g *gateKeeper) gate(ctx context.Context, event string) (ticketsapi.Gate, error) {
+	const op = "core.ticket_gate"
+	keys, err := json.Marshal(g.signer.keySet(event))
 	if err != nil {
-		return ticketsapi.Gate{}, errs.E("core.ticket_gate", errs.Other, err)
+		return ticketsapi.Gate{}, errs.E(op, errs.Other, err)
 	}
-	return ticketsapi.Gate{Event: event, Keys: keys, RotationSecret: s.eventRotation(event)}, nil
+	revs, err := g.store.Revocations(ctx, event)
+	if err != nil {
+		return ticketsapi.Gate{}, err
+	}
+	list := barcode.NewRevocationList(uint64(len(revs)))
+	for _, r := range revs {
+		list.Revoke(r.TicketID)
+	}
+	revoked, err := json.Marshal(list)
+	if err != nil {
+		return ticketsapi.Gate{}, errs.E(op, errs.Other, err)
+	}
+	return ticketsapi.Gate{Event: event, Keys: keys, RotationSecret: g.signer.eventRotation(event), Revoked: revoked}, nil
 }
 
 // ReasonUnknownTicket and ReasonSuperseded refuse a scan whose barcode is
@@ -182,6 +196,12 @@ func (g *gateKeeper) scan(ctx context.Context, r ticketsapi.ScanRequest) (ticket
 	static, _, _ := strings.Cut(r.Barcode, ".")
 	if !t.Matches([]byte(static)) || t.EventID != r.Event {
 		return refuse(ReasonSuperseded, "the barcode is not the ticket's current one")
+	}
+	switch rev, err := g.store.Revoked(ctx, t.EventID, t.ID); {
+	case err == nil:
+		return refuse(barcode.ReasonRevoked, "the ticket was revoked ("+rev.Reason+")")
+	case !errs.Is(errs.NotFound, err):
+		return ticketsapi.Scan{}, err
 	}
 	view := &fulfillment.View{ID: t.ID, Order: t.OrderID, Event: t.EventID, Seat: t.Seat, Zone: t.Zone, Index: t.Index,
 		IssuedAt: t.IssuedAt, ValidFrom: t.ValidFrom, ValidUntil: t.ValidUntil}

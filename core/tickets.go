@@ -31,7 +31,7 @@ const IssueConsumer = "fulfillment-issue"
 const issueWorkers = 16
 
 // issuing issues the tickets of confirmed orders and marks them
-// fulfilled.
+// fulfilled, and revokes the tickets of refunded orders.
 type issuing struct {
 	saga    *orders.Saga
 	issuer  *fulfillment.Issuer
@@ -78,12 +78,30 @@ func (is *issuing) fulfill(ctx context.Context, id string) error {
 	}
 	_, err = is.saga.Fulfill(ctx, id)
 	if errs.Is(errs.Conflict, err) {
-		return nil // refunding since: its tickets are the refund's to revoke
+		// Refunding since: the tickets just issued are taken back (the
+		// refund's event may have been handled before they existed).
+		return is.revoke(ctx, id)
 	}
 	return err
 }
 
-// consume issues the tickets of every order confirmation in EVENTS, from
+// revoke revokes every ticket of an order (its money went back).
+func (is *issuing) revoke(ctx context.Context, id string) error {
+	list, err := is.issuer.Store.ByOrder(ctx, id)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	for _, t := range list {
+		if _, err := is.issuer.Store.Revoke(ctx, fulfillment.Revocation{TicketID: t.ID, EventID: t.EventID, Reason: "refunded", At: now}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// consume issues the tickets of every order confirmation in EVENTS, and
+// revokes those of every order refunded, from
 // the durable consumer IssueConsumer (shared by the core nodes), until
 // ctx ends. A confirmation whose issue fails is delivered again.
 func (is *issuing) consume(ctx context.Context, cons jetstream.Consumer) error {
@@ -120,7 +138,10 @@ func (is *issuing) consume(ctx context.Context, cons jetstream.Consumer) error {
 	}
 }
 
-const confirmedType = orders.EventTypePrefix + string(orders.Confirmed)
+const (
+	confirmedType = orders.EventTypePrefix + string(orders.Confirmed)
+	refundingType = orders.EventTypePrefix + string(orders.Refunding)
+)
 
 func (is *issuing) handle(ctx context.Context, m jetstream.Msg) {
 	ev, err := cloudevents.Unmarshal(m.Data())
@@ -129,13 +150,15 @@ func (is *issuing) handle(ctx context.Context, m jetstream.Msg) {
 		_ = m.Term()
 		return
 	}
-	if ev.Type != confirmedType {
-		_ = m.Ack()
-		return
+	switch ev.Type {
+	case confirmedType:
+		err = is.fulfill(ctx, ev.Subject)
+	case refundingType:
+		err = is.revoke(ctx, ev.Subject)
 	}
-	if err := is.fulfill(ctx, ev.Subject); err != nil && !errs.Is(errs.NotFound, err) {
+	if err != nil && !errs.Is(errs.NotFound, err) {
 		if ctx.Err() == nil {
-			is.log.Warn("tickets not issued; redelivered later", "order", ev.Subject, "err", err)
+			is.log.Warn("tickets not issued or revoked; redelivered later", "order", ev.Subject, "type", ev.Type, "err", err)
 		}
 		_ = m.NakWithDelay(time.Second)
 		return
@@ -179,6 +202,7 @@ func (c *Core) startTickets(ctx context.Context, sup *supervisor.Supervisor, sag
 		return fmt.Errorf("core: ticket rotation secret: %w", err)
 	}
 	signer := ticketSigner{ring: ring, rotation: rotation}
+	keeper := &gateKeeper{signer: signer, store: store, now: time.Now}
 	svc, err := ticketsapi.Serve(c.NC, ticketsapi.Server{Store: store, Show: signer.show,
 		Owner: func(ctx context.Context, order string) (string, error) {
 			o, err := saga.Store.Get(ctx, order)
@@ -191,8 +215,8 @@ func (c *Core) startTickets(ctx context.Context, sup *supervisor.Supervisor, sag
 			}
 			return ev.OrganizerID, nil
 		},
-		Gate: signer.gate,
-		Scan: (&gateKeeper{signer: signer, store: store, now: time.Now}).scan,
+		Gate: keeper.gate,
+		Scan: keeper.scan,
 	})
 	if err != nil {
 		return fmt.Errorf("core: tickets service: %w", err)

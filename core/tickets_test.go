@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base32"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	ticketsapi "github.com/ticketing/ticketing/services/fulfillment/natsapi"
 	"github.com/ticketing/ticketing/services/inventory"
 	"github.com/ticketing/ticketing/services/orders"
+	ordersapi "github.com/ticketing/ticketing/services/orders/natsapi"
 )
 
 // A paid order's tickets are issued from its confirmation: one per seat
@@ -179,4 +181,34 @@ func TestTicketsIssuedOnConfirmation(t *testing.T) {
 	if again.Admitted || again.Reason != fulfillment.ReasonCheckedIn || *again.CheckIn != *first.CheckIn {
 		t.Fatalf("a second scan: %+v", again)
 	}
+
+	// A refund takes the tickets back: the gates' list has them, a scan
+	// is refused.
+	if _, err := s.orders.Refund(ctx, ordersapi.RefundRequest{ID: o.ID, Reason: "event_moved", Admin: true}); err != nil {
+		t.Fatal(err)
+	}
+	s.waitState("u_tix", o.ID, orders.Refunded)
+	eventually.True(t, 10*time.Second, "the refunded order's tickets on the gates' list", func() bool {
+		g, err := tickets.Gate(ctx, ticketsapi.GateRequest{Event: shopEvent, Admin: true})
+		if err != nil {
+			return false
+		}
+		var revoked barcode.RevocationList
+		if err := json.Unmarshal(g.Revoked, &revoked); err != nil {
+			t.Fatal(err)
+		}
+		for _, tk := range list.Tickets {
+			if !revoked.Revoked(tk.ID, barcode.DeviceBinding{}) {
+				return false
+			}
+		}
+		return revoked.Len() == len(list.Tickets)
+	})
+	if _, err := s.orders.Refund(ctx, ordersapi.RefundRequest{ID: tonight.ID, Reason: "event_moved", Admin: true}); err != nil {
+		t.Fatal(err)
+	}
+	eventually.True(t, 10*time.Second, "tonight's ticket revoked at the door", func() bool {
+		v := scan(shopTonight, fresh, "south-2", fmt.Sprintf("t3-%d", time.Now().UnixNano()), time.Now())
+		return !v.Admitted && v.Reason == barcode.ReasonRevoked
+	})
 }

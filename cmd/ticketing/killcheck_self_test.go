@@ -113,6 +113,13 @@ func TestKillTableCheckerFindsEachBreak(t *testing.T) {
 		{"a ticket issued twice", func(f *ktFacts) { f.tickets["o1"] = append(f.tickets["o1"], f.tickets["o1"][0]) }, invTickets},
 		{"a confirmed order never fulfilled", func(f *ktFacts) { order(f, "o1", func(o *orders.Order) { o.State = orders.Confirmed }) }, invTickets},
 		{"tickets of an order never sold", func(f *ktFacts) { f.tickets["o2"] = []fulfillment.View{{ID: "t2", Order: "o2"}} }, invTickets},
+		{"a sold order's ticket revoked", func(f *ktFacts) { f.revoked = map[string]bool{"t1": true} }, invTickets},
+		{"a refunded order's ticket still valid", func(f *ktFacts) {
+			order(f, "o1", func(o *orders.Order) {
+				o.State = orders.Refunded
+				o.History = append(o.History, orders.Transition{To: orders.Refunding}, orders.Transition{To: orders.Refunded})
+			})
+		}, invTickets},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := killFacts()

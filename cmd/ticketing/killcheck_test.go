@@ -18,6 +18,7 @@ import (
 	"github.com/ticketing/ticketing/internal/cloudevents"
 	"github.com/ticketing/ticketing/internal/eventually"
 	"github.com/ticketing/ticketing/internal/jsnames"
+	"github.com/ticketing/ticketing/services/barcode"
 	"github.com/ticketing/ticketing/services/fulfillment"
 	ticketsapi "github.com/ticketing/ticketing/services/fulfillment/natsapi"
 	"github.com/ticketing/ticketing/services/inventory"
@@ -30,7 +31,7 @@ import (
 // The invariants the checker proves, each a failing assertion.
 const (
 	invEnded          = "every order ended paid and confirmed, or fully compensated"
-	invTickets        = "every sold order fulfilled: one ticket per seat and unit, issued once; none for an order never sold"
+	invTickets        = "every sold order fulfilled: one ticket per seat and unit, issued once; none for an order never sold, all revoked for one refunded"
 	invDouble         = "no double capture"
 	invSeatNoCapture  = "no seat sold without a capture"
 	invCaptureNoOrder = "no capture without a paid order or a refund"
@@ -67,6 +68,7 @@ type ktFacts struct {
 	sold        map[string]int               // per event: sold seats and units (availability)
 	held        map[string]int
 	tickets     map[string][]fulfillment.View // each confirmed order's tickets, read through the edge
+	revoked     map[string]bool               // revoked tickets, from the events' gate lists
 	unsettled   error                         // what was still moving when the checker gave up waiting
 }
 
@@ -226,6 +228,25 @@ func (w *killWorkload) readRest(f *ktFacts) error {
 			return fmt.Errorf("tickets of %s: HTTP %d %v", o.ID, code, err)
 		}
 		f.tickets[o.ID] = got.Tickets
+	}
+	f.revoked = map[string]bool{}
+	for _, ev := range w.events {
+		var g ticketsapi.Gate
+		code, err := w.admin.do("GET", "/v1/admin/events/"+ev+"/gate", nil, nil, &g)
+		if err != nil || code != 200 {
+			return fmt.Errorf("gate list of %s: HTTP %d %v", ev, code, err)
+		}
+		var list barcode.RevocationList
+		if err := json.Unmarshal(g.Revoked, &list); err != nil {
+			return fmt.Errorf("gate list of %s: %w", ev, err)
+		}
+		for _, tks := range f.tickets {
+			for _, t := range tks {
+				if list.Revoked(t.ID, barcode.DeviceBinding{}) {
+					f.revoked[t.ID] = true
+				}
+			}
+		}
 	}
 	f.holds = map[string]inventory.Status{}
 	for _, o := range f.orders {
@@ -596,9 +617,9 @@ func reached(o orders.Order, st orders.State) bool {
 }
 
 // checkTickets checks o's tickets: a sold order is fulfilled with one
-// ticket per seat and unit, each once; an order never confirmed has none.
-// (An order refunded after its tickets were issued keeps them: revoking
-// them is not built yet.)
+// ticket per seat and unit, each once and none revoked; an order never
+// confirmed has none; an order refunded after its confirmation has every
+// ticket it got revoked.
 func checkTickets(f ktFacts, o orders.Order, fail func(string, ...any)) {
 	got := f.tickets[o.ID]
 	if !reached(o, orders.Confirmed) {
@@ -608,6 +629,11 @@ func checkTickets(f ktFacts, o orders.Order, fail func(string, ...any)) {
 		return
 	}
 	if !o.State.SeatsSold() {
+		for _, t := range got {
+			if !f.revoked[t.ID] {
+				fail("%s, but its ticket %s is not revoked", o.State, t.ID)
+			}
+		}
 		return
 	}
 	if o.State != orders.Fulfilled {
@@ -617,6 +643,9 @@ func checkTickets(f ktFacts, o orders.Order, fail func(string, ...any)) {
 	for _, t := range got {
 		if seen[t.ID] || t.Order != o.ID {
 			fail("ticket %s of order %s twice or of another order", t.ID, t.Order)
+		}
+		if f.revoked[t.ID] {
+			fail("its ticket %s is revoked", t.ID)
 		}
 		seen[t.ID] = true
 	}

@@ -64,8 +64,9 @@ func newTicketsService(tb testing.TB, nc *nats.Conn, js jetstream.JetStream, o *
 			}
 			return ticketsapi.Scan{Admitted: true, CheckIn: admitted.Load()}, nil
 		},
-		Gate: func(event string) (ticketsapi.Gate, error) {
-			return ticketsapi.Gate{Event: event, Keys: []byte(`{"keys":[]}`), RotationSecret: []byte("0123456789abcdef0123456789abcdef")}, nil
+		Gate: func(_ context.Context, event string) (ticketsapi.Gate, error) {
+			return ticketsapi.Gate{Event: event, Keys: []byte(`{"keys":[]}`), RotationSecret: []byte("0123456789abcdef0123456789abcdef"),
+				Revoked: []byte(`{"sequence":1,"tickets":[{"ticket":"t_1"}]}`)}, nil
 		},
 	})
 	if err != nil {

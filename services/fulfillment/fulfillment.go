@@ -120,6 +120,16 @@ type Store interface {
 	// An invalid check-in is errs.Invalid and writes nothing. CheckIn
 	// does not look at the ticket: its caller verified it.
 	CheckIn(ctx context.Context, c CheckIn) (CheckIn, error)
+	// Revoke records a ticket's revocation unless it has one: the first
+	// is kept and returned, a repeat changes nothing. An invalid
+	// revocation is errs.Invalid and writes nothing.
+	Revoke(ctx context.Context, r Revocation) (Revocation, error)
+	// Revoked returns a ticket's revocation, or errs.NotFound when it has
+	// none.
+	Revoked(ctx context.Context, event, ticket string) (Revocation, error)
+	// Revocations lists an event's revocations sorted by ticket id, at
+	// most MaxRevocations; none is an empty list.
+	Revocations(ctx context.Context, event string) ([]Revocation, error)
 }
 
 var (
@@ -134,7 +144,8 @@ var (
 // MaxIDLen bytes. They appear in storage keys, so nothing else is allowed.
 func ValidRef(s string) bool { return refPattern.MatchString(s) }
 
-func validEvent(s string) bool { return catalog.ValidID(s) }
+// ValidEvent reports whether s may be an event id (catalog.ValidID).
+func ValidEvent(s string) bool { return catalog.ValidID(s) }
 
 // validHold reports whether s may be a hold id: the inventory's are
 // "<event>.<partition>.<nonce>", each part a ValidRef.
@@ -169,7 +180,7 @@ func Normalize(t Ticket, now time.Time) (Ticket, error) {
 	if !ValidRef(t.ID) {
 		return bad("ticket id must be 1-128 letters, digits, '_' or '-'")
 	}
-	if !validEvent(t.EventID) {
+	if !ValidEvent(t.EventID) {
 		return bad("event id is not a valid id")
 	}
 	if !ValidRef(t.OrderID) {

@@ -356,3 +356,81 @@ func (s *Store) CheckIn(ctx context.Context, c fulfillment.CheckIn) (fulfillment
 	}
 	return first, fulfillment.CheckedIn(op, first)
 }
+
+var (
+	revocations = table.New(table.Metadata{
+		Name:    "revocations",
+		Columns: []string{"event_id", "ticket_id", "reason", "at"},
+		PartKey: []string{"event_id"},
+		SortKey: []string{"ticket_id"},
+	})
+	insertRevocation  = compile(revocations.InsertBuilder().Unique().ToCql())
+	selectRevocation  = compile(revocations.Get(revocations.Metadata().Columns...))
+	selectRevocations = compile(revocations.SelectBuilder(revocations.Metadata().Columns...).Limit(fulfillment.MaxRevocations).ToCql())
+)
+
+// revocationRow is a row of revocations.
+type revocationRow struct {
+	EventID  string    `db:"event_id"`
+	TicketID string    `db:"ticket_id"`
+	Reason   string    `db:"reason"`
+	At       time.Time `db:"at"`
+}
+
+func (r revocationRow) revocation() fulfillment.Revocation {
+	return fulfillment.Revocation{TicketID: r.TicketID, EventID: r.EventID, Reason: r.Reason, At: r.At.UTC()}
+}
+
+// Revoke implements fulfillment.Store: INSERT … IF NOT EXISTS; the first
+// revocation stays.
+func (s *Store) Revoke(ctx context.Context, r fulfillment.Revocation) (fulfillment.Revocation, error) {
+	const op = "fulfillment.revoke"
+	r, err := fulfillment.NormalizeRevocation(r)
+	if err != nil {
+		return fulfillment.Revocation{}, errs.E(op, err)
+	}
+	var existing revocationRow
+	won, err := s.query(ctx, insertRevocation).BindStruct(revocationRow{EventID: r.EventID, TicketID: r.TicketID,
+		Reason: r.Reason, At: r.At}).GetCASRelease(&existing)
+	if err != nil {
+		return fulfillment.Revocation{}, storeError(op, err)
+	}
+	if won {
+		return r, nil
+	}
+	return existing.revocation(), nil
+}
+
+// Revoked implements fulfillment.Store.
+func (s *Store) Revoked(ctx context.Context, event, ticket string) (fulfillment.Revocation, error) {
+	const op = "fulfillment.revoked"
+	if !fulfillment.ValidEvent(event) || !fulfillment.ValidRef(ticket) {
+		return fulfillment.Revocation{}, errs.E(op, errs.NotFound, "not revoked")
+	}
+	var r revocationRow
+	err := s.query(ctx, selectRevocation).BindMap(qb.M{"event_id": event, "ticket_id": ticket}).GetRelease(&r)
+	if err == gocql.ErrNotFound {
+		return fulfillment.Revocation{}, errs.E(op, errs.NotFound, "not revoked")
+	}
+	if err != nil {
+		return fulfillment.Revocation{}, storeError(op, err)
+	}
+	return r.revocation(), nil
+}
+
+// Revocations implements fulfillment.Store.
+func (s *Store) Revocations(ctx context.Context, event string) ([]fulfillment.Revocation, error) {
+	const op = "fulfillment.revocations"
+	out := []fulfillment.Revocation{}
+	if !fulfillment.ValidEvent(event) {
+		return out, nil
+	}
+	var rows []revocationRow
+	if err := s.query(ctx, selectRevocations).BindMap(qb.M{"event_id": event}).SelectRelease(&rows); err != nil {
+		return nil, storeError(op, err)
+	}
+	for _, r := range rows {
+		out = append(out, r.revocation())
+	}
+	return out, nil
+}

@@ -32,11 +32,11 @@ func TestMigrations(t *testing.T) {
 	sess, _ := cqltest.Session(t)
 	ctx := context.Background()
 	res, err := cql.Migrate(ctx, sess, quiet)
-	if err != nil || !slices.Equal(res.Applied, []int64{1, 2, 3, 4}) {
+	if err != nil || !slices.Equal(res.Applied, []int64{1, 2, 3, 4, 5}) {
 		t.Fatalf("first run: %+v, %v", res, err)
 	}
 	res, err = cql.Migrate(ctx, sess, quiet)
-	if err != nil || len(res.Applied) != 0 || !slices.Equal(res.Skipped, []int64{1, 2, 3, 4}) {
+	if err != nil || len(res.Applied) != 0 || !slices.Equal(res.Skipped, []int64{1, 2, 3, 4, 5}) {
 		t.Fatalf("second run: %+v, %v", res, err)
 	}
 }

@@ -40,6 +40,7 @@ func Run(t *testing.T, newStore func(t *testing.T) fulfillment.Store) {
 		{"ByHolder", testByHolder},
 		{"CheckIn", testCheckIn},
 		{"ConcurrentCheckIns", testConcurrentCheckIns},
+		{"Revocations", testRevocations},
 		{"Invalid", testInvalid},
 		{"NotFound", testNotFound},
 		{"ConcurrentSameSlot", testConcurrentSameSlot},
@@ -428,6 +429,64 @@ func testConcurrentCheckIns(t *testing.T, s fulfillment.Store) {
 		if got[i] != got[0] {
 			t.Fatalf("gate %d was told of %+v, gate 0 of %+v", i, got[i], got[0])
 		}
+	}
+}
+
+// A revocation is kept once (the first stays), found by ticket and listed
+// per event; another event's are not listed; a bad one writes nothing.
+func testRevocations(t *testing.T, s fulfillment.Store) {
+	c := ctx(t)
+	event := rnd("ev-")
+	at := time.Date(2026, 6, 1, 19, 30, 0, 123456789, time.UTC)
+	var ids []string
+	for range 3 {
+		r := fulfillment.Revocation{TicketID: fulfillment.NewID(), EventID: event, Reason: "refunded", At: at}
+		got, err := s.Revoke(c, r)
+		r.At = at.Truncate(time.Millisecond)
+		if err != nil || got != r {
+			t.Fatalf("Revoke = %+v, %v; want %+v", got, err, r)
+		}
+		ids = append(ids, r.TicketID)
+	}
+	again, err := s.Revoke(c, fulfillment.Revocation{TicketID: ids[0], EventID: event, Reason: "transferred", At: at.Add(time.Hour)})
+	if err != nil || again.Reason != "refunded" || !again.At.Equal(at.Truncate(time.Millisecond)) {
+		t.Fatalf("a second revocation = %+v, %v; want the first", again, err)
+	}
+	if r, err := s.Revoked(c, event, ids[1]); err != nil || r.TicketID != ids[1] {
+		t.Fatalf("Revoked = %+v, %v", r, err)
+	}
+	if _, err := s.Revoked(c, event, fulfillment.NewID()); !errs.Is(errs.NotFound, err) {
+		t.Fatalf("a ticket not revoked: %v", err)
+	}
+	if _, err := s.Revoked(c, rnd("ev-"), ids[1]); !errs.Is(errs.NotFound, err) {
+		t.Fatalf("the ticket at another event: %v", err)
+	}
+	if _, err := s.Revoke(c, fulfillment.Revocation{TicketID: fulfillment.NewID(), EventID: rnd("ev-"), Reason: "refunded", At: at}); err != nil {
+		t.Fatal(err)
+	}
+	list, err := s.Revocations(c, event)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range list {
+		got = append(got, r.TicketID)
+	}
+	slices.Sort(ids)
+	if !slices.Equal(got, ids) {
+		t.Fatalf("Revocations = %v, want %v", got, ids)
+	}
+	for _, bad := range []fulfillment.Revocation{
+		{TicketID: "", EventID: event, Reason: "refunded", At: at},
+		{TicketID: fulfillment.NewID(), EventID: event, Reason: "", At: at},
+		{TicketID: fulfillment.NewID(), EventID: event, Reason: "refunded"},
+	} {
+		if _, err := s.Revoke(c, bad); !errs.Is(errs.Invalid, err) {
+			t.Fatalf("Revoke(%+v) = %v, want invalid", bad, err)
+		}
+	}
+	if list, err := s.Revocations(c, event); err != nil || len(list) != 3 {
+		t.Fatalf("after invalid revocations: %d, %v", len(list), err)
 	}
 }
 

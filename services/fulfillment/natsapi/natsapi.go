@@ -70,13 +70,17 @@ type GateRequest struct {
 }
 
 // Gate is what a scanner of an event verifies its barcodes with: the
-// public keys (a JWK set) and the rotation secret of its codes (base64).
+// public keys (a JWK set), the rotation secret of its codes (base64) and
+// its revocation list.
 // The secret lets its holder make any ticket's codes of the event: it is
 // for the event's gates only.
 type Gate struct {
 	Event          string          `json:"event"`
 	Keys           json.RawMessage `json:"keys"`
 	RotationSecret []byte          `json:"rotation_secret"`
+	// Revoked is the event's revocation list (barcode.RevocationList's
+	// JSON): tickets refunded, transferred or issued again.
+	Revoked json.RawMessage `json:"revoked"`
 }
 
 // OrderRequest names an order of an account.
@@ -107,7 +111,7 @@ type Server struct {
 	// there is no such event).
 	Organizer func(event string) (string, error)
 	// Gate returns an event's gate material.
-	Gate func(event string) (Gate, error)
+	Gate func(ctx context.Context, event string) (Gate, error)
 	// Scan judges a scan (the caller may scan at the event).
 	Scan func(ctx context.Context, r ScanRequest) (Scan, error)
 	// Timeout bounds a request's work. Default 10s.
@@ -185,7 +189,7 @@ func Serve(nc *nats.Conn, srv Server) (micro.Service, error) {
 		if err := staffOf(Prefix+OpGate, r.Event, r.Admin, r.Staff); err != nil {
 			return nil, err
 		}
-		return srv.Gate(r.Event)
+		return srv.Gate(ctx, r.Event)
 	})
 	scan := microerr.Handler(Prefix+OpScan, maxRequest, srv.Timeout, func(ctx context.Context, r ScanRequest) (any, error) {
 		if err := staffOf(Prefix+OpScan, r.Event, r.Admin, r.Staff); err != nil {

@@ -7,6 +7,7 @@
 //	holder.<h>.<id>      the same, listed per holder (h: the account id's
 //	                     hex SHA-256, 128 bits)
 //	in.<event>.<id>      the ticket's check-in: one per ticket (KV Create)
+//	rev.<event>.<id>     the ticket's revocation: the first one stays (KV Create)
 //
 // The slot key is written with KV Create, a compare-and-set on "no such
 // key": of any number of concurrent issues of a slot exactly one stores its
@@ -357,4 +358,77 @@ func (s *Store) CheckIn(ctx context.Context, c fulfillment.CheckIn) (fulfillment
 		return first, nil
 	}
 	return first, fulfillment.CheckedIn(op, first)
+}
+
+// revokedKey is a ticket's revocation: rev.<event>.<ticket>.
+func revokedKey(event, ticket string) string { return "rev." + event + "." + ticket }
+
+// Revoke implements fulfillment.Store: KV Create of the ticket's
+// revocation key; the first one stays.
+func (s *Store) Revoke(ctx context.Context, r fulfillment.Revocation) (fulfillment.Revocation, error) {
+	const op = "fulfillment.revoke"
+	r, err := fulfillment.NormalizeRevocation(r)
+	if err != nil {
+		return fulfillment.Revocation{}, errs.E(op, err)
+	}
+	b, _ := json.Marshal(r)
+	_, err = s.kv.Create(ctx, revokedKey(r.EventID, r.TicketID), b)
+	switch {
+	case err == nil:
+		return r, nil
+	case !errors.Is(err, jetstream.ErrKeyExists):
+		return fulfillment.Revocation{}, unavailable(op, err)
+	}
+	return s.Revoked(ctx, r.EventID, r.TicketID)
+}
+
+// Revoked implements fulfillment.Store.
+func (s *Store) Revoked(ctx context.Context, event, ticket string) (fulfillment.Revocation, error) {
+	const op = "fulfillment.revoked"
+	var r fulfillment.Revocation
+	if !fulfillment.ValidEvent(event) || !fulfillment.ValidRef(ticket) {
+		return r, errs.E(op, errs.NotFound, "not revoked")
+	}
+	err := s.getJSON(ctx, revokedKey(event, ticket), &r)
+	switch {
+	case errs.Is(errs.NotFound, err):
+		return r, errs.E(op, errs.NotFound, "not revoked")
+	case err != nil:
+		return r, unavailable(op, err)
+	}
+	return r, nil
+}
+
+// Revocations implements fulfillment.Store.
+func (s *Store) Revocations(ctx context.Context, event string) ([]fulfillment.Revocation, error) {
+	const op = "fulfillment.revocations"
+	out := []fulfillment.Revocation{}
+	if !fulfillment.ValidEvent(event) {
+		return out, nil
+	}
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	lister, err := s.kv.ListKeysFiltered(lctx, revokedKey(event, "*"))
+	if err != nil {
+		return nil, unavailable(op, err)
+	}
+	var keys []string
+	for k := range lister.Keys() {
+		keys = append(keys, k)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, unavailable(op, err)
+	}
+	slices.Sort(keys)
+	for _, k := range keys[:min(len(keys), fulfillment.MaxRevocations)] {
+		var r fulfillment.Revocation
+		if err := s.getJSON(ctx, k, &r); err != nil {
+			if errs.Is(errs.NotFound, err) {
+				continue
+			}
+			return nil, unavailable(op, err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }
