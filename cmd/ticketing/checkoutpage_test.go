@@ -16,6 +16,9 @@ import (
 	"github.com/ticketing/ticketing/edge"
 	"github.com/ticketing/ticketing/internal/chromiumtest"
 	"github.com/ticketing/ticketing/internal/eventually"
+	"github.com/ticketing/ticketing/services/barcode"
+	"github.com/ticketing/ticketing/services/fulfillment"
+	ticketsapi "github.com/ticketing/ticketing/services/fulfillment/natsapi"
 	"github.com/ticketing/ticketing/services/identity/auth"
 	"github.com/ticketing/ticketing/services/orders"
 	"github.com/ticketing/ticketing/services/pricing"
@@ -286,6 +289,65 @@ func TestCheckoutPagesInBrowser(t *testing.T) {
 		chromedp.WaitReady(chromedp.CSS(`#checkout-step[data-state="checked"]`)),
 		chromedp.WaitNotVisible(chromedp.CSS(`#checkout-link`)),
 	)
+
+	// The buyer's tickets page: the three tickets, each drawn as a QR
+	// code whose text is the ticket's barcode and the current code of its
+	// secret (computed in the page, as the gates' download computes it),
+	// and the code changes at the next step.
+	var mine ticketsapi.Tickets
+	eventually.Nil(t, 30*time.Second, func() error {
+		if code, err := buyer.do("GET", "/v1/me/tickets", nil, nil, &mine); err != nil || code != 200 {
+			return fmt.Errorf("HTTP %d %v", code, err)
+		}
+		if len(mine.Tickets) != 3 {
+			return fmt.Errorf("%d tickets", len(mine.Tickets))
+		}
+		return nil
+	})
+	browse(t, ctx, "the tickets page",
+		navigate(site+"/tickets"),
+		chromedp.WaitVisible(chromedp.CSS(`#tickets-state[data-state="shown"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`li.ticket figure.qr svg path`)),
+	)
+	if n := str(`String(document.querySelectorAll("li.ticket figure.qr svg").length)`); n != "3" {
+		t.Fatalf("%s QR codes on the page", n)
+	}
+	var gate ticketsapi.Gate
+	if code, err := adm.do("GET", "/v1/admin/events/"+event+"/gate", nil, nil, &gate); err != nil || code != 200 {
+		t.Fatalf("the gate's download: HTTP %d %v", code, err)
+	}
+	shown := func() (static, code string) {
+		t.Helper()
+		text := str(`document.querySelector("li.ticket figure.qr").dataset.text`)
+		static, code, _ = strings.Cut(text, ".")
+		c, err := barcode.Parse(text)
+		if err != nil {
+			t.Fatalf("the page's barcode %q: %v", text, err)
+		}
+		i := slices.IndexFunc(mine.Tickets, func(v fulfillment.View) bool { return v.ID == c.TicketID })
+		if i < 0 || mine.Tickets[i].Barcode != static {
+			t.Fatalf("the page shows ticket %s, not one of the buyer's as issued", c.TicketID)
+		}
+		secret, err := barcode.DeviceSecret(gate.RotationSecret, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now()
+		var want []string
+		for _, at := range []time.Time{now.Add(-barcode.CodePeriod), now, now.Add(barcode.CodePeriod)} {
+			w, _ := barcode.Code(secret, at)
+			want = append(want, w)
+		}
+		if !slices.Contains(want, code) {
+			t.Fatalf("the page's code %s is none of the gates' %v", code, want)
+		}
+		return static, code
+	}
+	static, first := shown()
+	eventually.True(t, 2*barcode.CodePeriod, "the code to change", func() bool {
+		s, code := shown()
+		return s == static && code != first
+	})
 
 	// The inventory sold the three tickets.
 	eventually.Nil(t, 30*time.Second, func() error {

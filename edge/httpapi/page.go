@@ -22,14 +22,16 @@ import (
 // made to the checkout page (/checkout/{id}?hold=…), which quotes them,
 // places the order, frames the payment service's card page and pays
 // with its token; the order page (/orders/{id}) follows an order until it
-// is final (checkout.js). The accounts pages (/signup,
+// is final (checkout.js). The tickets page (/tickets) shows the holder's
+// tickets, each barcode drawn on the device with its rotating code
+// (tickets.js, and web/vendor/qrcode.js, a kept QR code library). The accounts pages (/signup,
 // /signin, /verify, /forgot, /reset: auth.js; /account: account-page.js)
 // use the accounts routes with a cookie session. account.js is what every
 // page shares: the API calls with the session cookies and the CSRF
 // header, the refresh of an expired access token, error messages, the
 // sign-in link that returns to the page, and the WebAuthn calls.
 //
-//go:embed web/*.html web/*.js web/page.css
+//go:embed web/*.html web/*.js web/page.css web/vendor/*.js
 var web embed.FS
 
 // Header fields of a join refused for want of proof of work: the challenge
@@ -66,6 +68,7 @@ var (
 	selectHTML   = mustRead("web/select.html")
 	checkoutHTML = mustRead("web/checkout.html")
 	orderHTML    = mustRead("web/order.html")
+	ticketsHTML  = mustRead("web/tickets.html")
 	pageCSS      = mustRead("web/page.css")
 )
 
@@ -99,7 +102,7 @@ var accountPages = map[string]string{
 }
 
 // pageScripts are the pages' scripts, served at /web/<name>.
-var pageScripts = []string{"account.js", "queue.js", "auth.js", "account-page.js", "checkout.js"}
+var pageScripts = []string{"account.js", "queue.js", "auth.js", "account-page.js", "checkout.js", "tickets.js", "vendor/qrcode.js"}
 
 // pages registers the pages and their assets.
 func (a *API) pages(app *fiber.App) {
@@ -109,6 +112,8 @@ func (a *API) pages(app *fiber.App) {
 	// The order is read by the page (GET /v1/orders/{id}), for the
 	// signed-in buyer only: the page itself is the same for any id.
 	app.Get("/orders/:id", page(orderHTML, pageSecurity))
+	// The caller's tickets are read by the page (GET /v1/me/tickets).
+	app.Get("/tickets", page(ticketsHTML, pageSecurity))
 	for path, file := range accountPages {
 		csp := pageSecurity
 		if path == "/account" {

@@ -464,6 +464,7 @@
       $("pay-link").href = "/checkout/" + encodeURIComponent(o.event) + "?order=" + encodeURIComponent(o.id);
       say($("pay-link"), declinedNow || o.state === "requires_action" ? "Pay with another card" : "Pay for this order");
       show($("order-pay"), open);
+      show($("order-tickets-link"), o.state === "confirmed" || o.state === "fulfilled");
 
       renderSummary(o.lines, o.amounts.currency, o.amounts.total);
       say($("order-id"), o.id);
