@@ -217,7 +217,7 @@ func TestAccountPagesServed(t *testing.T) {
 		}
 	}
 	pages, err := fs.Glob(web, "web/*.html")
-	if err != nil || len(pages) != len(accountPages)+4 {
+	if err != nil || len(pages) != len(accountPages)+5 { // queue, select, checkout, order, tickets
 		t.Fatalf("pages %v (%v)", pages, err)
 	}
 	for _, p := range pages {
