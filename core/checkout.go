@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ticketing/ticketing/internal/cloudevents"
+	"github.com/ticketing/ticketing/internal/cql"
 	"github.com/ticketing/ticketing/internal/errs"
 	"github.com/ticketing/ticketing/internal/jsnames"
 	"github.com/ticketing/ticketing/internal/lease"
@@ -50,6 +51,10 @@ type CheckoutConfig struct {
 	// Payment, when set, runs the payment service in this process
 	// (ticketing dev); otherwise it runs as `ticketing payment`.
 	Payment *process.Config
+	// Tickets, when set, keeps issued tickets and check-ins in ScyllaDB
+	// (its keyspace created and migrated at start); nil: the core's
+	// JetStream.
+	Tickets *cql.Config
 }
 
 // Defaults fills zero fields.
@@ -69,6 +74,13 @@ func (c *CheckoutConfig) Defaults() {
 func (c *CheckoutConfig) Validate() error {
 	if c.DefaultLimit < 1 {
 		return errors.New("core: the default purchase limit must be at least 1")
+	}
+	if c.Tickets != nil {
+		t := *c.Tickets
+		t.Defaults()
+		if err := t.Validate(); err != nil {
+			return fmt.Errorf("core: the tickets' CQL store: %w", err)
+		}
 	}
 	if c.Payment != nil {
 		p := *c.Payment

@@ -95,6 +95,12 @@ func startShop(t *testing.T, limit int) *shop {
 // startShopLogging starts a shop whose core and simulator log to w.
 func startShopLogging(t *testing.T, limit int, w io.Writer) *shop {
 	t.Helper()
+	return startShopWith(t, limit, w, nil)
+}
+
+// startShopWith starts a shop whose core's config change makes first.
+func startShopWith(t *testing.T, limit int, w io.Writer, change func(*core.Config)) *shop {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	quiet := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -117,7 +123,7 @@ func startShopLogging(t *testing.T, limit int, w io.Writer) *shop {
 	}
 	limits := inventory.DefaultLimits()
 	limits.MinTTL = time.Second
-	c, err := core.Start(ctx, core.Config{
+	cfg := core.Config{
 		Node:       node.Config{Name: "shop", DataDir: t.TempDir(), ClientAddr: "-", LeafAddr: "127.0.0.1:0"},
 		AdminToken: "core-test-admin-token-0123456789",
 		Demo:       shopData(limit),
@@ -126,7 +132,11 @@ func startShopLogging(t *testing.T, limit int, w io.Writer) *shop {
 			HTTPAddr: payAddr, Origins: []string{"http://localhost:8080"}, GenerateKeyring: true, DataDir: t.TempDir(),
 			Gateway: gateway.Config{BaseURL: ts.URL, SecretKey: "sk_test_shop", WebhookSecret: "whsec_shop"},
 		}},
-	}, sup, quiet, prometheus.NewRegistry())
+	}
+	if change != nil {
+		change(&cfg)
+	}
+	c, err := core.Start(ctx, cfg, sup, quiet, prometheus.NewRegistry())
 	if err != nil {
 		_ = sup.Shutdown()
 		t.Fatal(err)

@@ -8,9 +8,11 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/scylladb/gocqlx/v2"
 
 	"github.com/ticketing/ticketing/core/streams"
 	"github.com/ticketing/ticketing/internal/cloudevents"
+	"github.com/ticketing/ticketing/internal/cql"
 	"github.com/ticketing/ticketing/internal/errs"
 	"github.com/ticketing/ticketing/internal/jsnames"
 	"github.com/ticketing/ticketing/internal/keyring"
@@ -19,6 +21,7 @@ import (
 	"github.com/ticketing/ticketing/services/catalog"
 	"github.com/ticketing/ticketing/services/fulfillment"
 	ticketsapi "github.com/ticketing/ticketing/services/fulfillment/natsapi"
+	fulfillmentcql "github.com/ticketing/ticketing/services/fulfillment/cql"
 	fulfillmentkv "github.com/ticketing/ticketing/services/fulfillment/natskv"
 	"github.com/ticketing/ticketing/services/orders"
 )
@@ -166,18 +169,52 @@ func (is *issuing) handle(ctx context.Context, m jetstream.Msg) {
 	_ = m.Ack()
 }
 
+// ticketStore opens the tickets' store: ScyllaDB when configured (its
+// keyspace created and migrated), else the core's JetStream bucket.
+func (c *Core) ticketStore(ctx context.Context, sup *supervisor.Supervisor, log *slog.Logger) (fulfillment.Store, error) {
+	if cfg := c.cfg.Checkout.Tickets; cfg != nil {
+		cc := *cfg
+		if cc.Logger == nil {
+			cc.Logger = log
+		}
+		cc.Defaults()
+		var sess gocqlx.Session
+		if err := retried(ctx, log, "the tickets' CQL store", func(ctx context.Context) error {
+			if err := cql.EnsureKeyspace(ctx, cc); err != nil {
+				return err
+			}
+			var err error
+			sess, err = cql.Open(ctx, cc)
+			return err
+		}); err != nil {
+			return nil, err
+		}
+		if _, err := sup.Add("tickets-cql", func(context.Context) error { sess.Close(); return nil }); err != nil {
+			sess.Close()
+			return nil, err
+		}
+		if _, err := fulfillmentcql.Migrate(ctx, sess, log); err != nil {
+			return nil, fmt.Errorf("core: the tickets' CQL schema: %w", err)
+		}
+		return fulfillmentcql.New(sess, fulfillmentcql.Options{}), nil
+	}
+	var store *fulfillmentkv.Store
+	err := retried(ctx, log, "the tickets bucket", func(ctx context.Context) error {
+		var err error
+		store, err = fulfillmentkv.Open(ctx, c.JS, fulfillmentkv.Config{Replicas: c.cfg.Streams.Replicas})
+		return err
+	})
+	return store, err
+}
+
 // startTickets starts the tickets on this node: their store, the
 // barcodes' signing keys (rotated), the tickets service and the issuing
 // of confirmed orders' tickets.
 func (c *Core) startTickets(ctx context.Context, sup *supervisor.Supervisor, saga *orders.Saga) error {
 	log := c.log.With("component", "fulfillment")
 	replicas := c.cfg.Streams.Replicas
-	var store *fulfillmentkv.Store
-	if err := retried(ctx, log, "the tickets bucket", func(ctx context.Context) error {
-		var err error
-		store, err = fulfillmentkv.Open(ctx, c.JS, fulfillmentkv.Config{Replicas: replicas})
-		return err
-	}); err != nil {
+	store, err := c.ticketStore(ctx, sup, log)
+	if err != nil {
 		return err
 	}
 	keys, err := keyringkv.New(c.Streams.TicketKeys, streams.TicketKeysConfig(replicas))

@@ -5,10 +5,13 @@ import (
 	"encoding/base32"
 	"encoding/json"
 	"fmt"
+	"io"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/ticketing/ticketing/core"
+	"github.com/ticketing/ticketing/internal/cql/cqltest"
 	"github.com/ticketing/ticketing/internal/errs"
 	"github.com/ticketing/ticketing/internal/eventually"
 	"github.com/ticketing/ticketing/services/barcode"
@@ -26,7 +29,14 @@ import (
 // download, while a stale code, a forged barcode and another event's gate
 // refuse it.
 func TestTicketsIssuedOnConfirmation(t *testing.T) {
-	s := startShop(t, 0)
+	t.Run("jetstream", func(t *testing.T) { testTickets(t, startShop(t, 0)) })
+	t.Run("cql", func(t *testing.T) {
+		cc := cqltest.Config(t)
+		testTickets(t, startShopWith(t, 0, io.Discard, func(c *core.Config) { c.Checkout.Tickets = &cc }))
+	})
+}
+
+func testTickets(t *testing.T, s *shop) {
 	ctx := context.Background()
 	ga, seat := s.hold("u_tix", 2), s.hold("u_tix", 0, "s-A-5")
 	o := s.mustOrder("u_tix", ga, seat)

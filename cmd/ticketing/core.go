@@ -1,12 +1,15 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,6 +17,7 @@ import (
 	"github.com/ticketing/ticketing/cmd/ticketing/cli"
 	"github.com/ticketing/ticketing/conf"
 	"github.com/ticketing/ticketing/core"
+	"github.com/ticketing/ticketing/internal/cql"
 	"github.com/ticketing/ticketing/internal/devpki"
 	"github.com/ticketing/ticketing/internal/dirlock"
 	"github.com/ticketing/ticketing/internal/supervisor"
@@ -139,6 +143,38 @@ func addCheckoutFlags(fs *flag.FlagSet, cfg *core.Config) paymentFlags {
 	co := &cfg.Checkout
 	fs.StringVar(&co.PostgresURL, "orders-pg-url", "", "PostgreSQL of orders (the system of record, with their outbox) and prices (default: the core's JetStream)")
 	fs.IntVar(&co.DefaultLimit, "purchase-limit", 8, "tickets one account may buy of an event that sets no limit of its own")
+	// ticketsCQL sets a field of the tickets' CQL store, which any of
+	// its flags turns on (Validate then asks for its contact points).
+	ticketsCQL := func(set func(*cql.Config, string) error) func(string) error {
+		return func(v string) error {
+			if co.Tickets == nil {
+				co.Tickets = &cql.Config{Keyspace: "ticketing_tickets"}
+			}
+			return set(co.Tickets, v)
+		}
+	}
+	fs.Func("tickets-cql", "ScyllaDB contact points of the tickets' store, host:port,… (default: the core's JetStream)", ticketsCQL(func(c *cql.Config, v string) error {
+		c.Hosts = strings.Split(v, ",")
+		return nil
+	}))
+	fs.Func("tickets-cql-keyspace", "keyspace of the tickets' store (default ticketing_tickets)", ticketsCQL(func(c *cql.Config, v string) error {
+		c.Keyspace = v
+		return nil
+	}))
+	fs.Func("tickets-cql-replicas", "replicas of the tickets' keyspace in the local data center, when it is created (default 3)", ticketsCQL(func(c *cql.Config, v string) error {
+		n, err := strconv.Atoi(v)
+		c.Replication = map[string]int{cmp.Or(c.LocalDC, "datacenter1"): n}
+		return err
+	}))
+	fs.Func("tickets-cql-consistency", "consistency of the tickets' reads and writes (default LOCAL_QUORUM; ONE for a single node)", ticketsCQL(func(c *cql.Config, v string) error {
+		c.Consistency = v
+		return nil
+	}))
+	fs.Func("tickets-cql-no-host-lookup", "use the contact points only (a single node on a port of its own): true or false", ticketsCQL(func(c *cql.Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		c.DisableHostLookup = b
+		return err
+	}))
 	p := paymentFlags{
 		inProcess: fs.Bool("payment-in-process", false, "run the payment service inside this process (development and tests: in production it is ticketing payment, the PCI boundary)"),
 		cfg:       &process.Config{},
