@@ -20,8 +20,8 @@ import (
 	"github.com/ticketing/ticketing/internal/supervisor"
 	"github.com/ticketing/ticketing/services/catalog"
 	"github.com/ticketing/ticketing/services/fulfillment"
-	ticketsapi "github.com/ticketing/ticketing/services/fulfillment/natsapi"
 	fulfillmentcql "github.com/ticketing/ticketing/services/fulfillment/cql"
+	ticketsapi "github.com/ticketing/ticketing/services/fulfillment/natsapi"
 	fulfillmentkv "github.com/ticketing/ticketing/services/fulfillment/natskv"
 	"github.com/ticketing/ticketing/services/orders"
 )
