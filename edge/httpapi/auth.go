@@ -32,6 +32,8 @@ type (
 		Email       string `json:"email"`
 		Password    string `json:"password"`
 		DisplayName string `json:"display_name,omitempty"`
+		// Locale is the language of the account's mail (BCP 47).
+		Locale string `json:"locale,omitempty"`
 	}
 	emailBody struct {
 		Email string `json:"email"`
@@ -162,7 +164,8 @@ func (a *API) signUp(c *fiber.Ctx) error {
 	if err := a.limitAuth(c, "signup", ""); err != nil {
 		return err
 	}
-	req := idapi.SignUpRequest{Email: b.Email, Password: b.Password, DisplayName: b.DisplayName, Device: a.device(c), Seen: a.seen(c)}
+	req := idapi.SignUpRequest{Email: b.Email, Password: b.Password, DisplayName: b.DisplayName, Locale: b.Locale,
+		Device: a.device(c), Seen: a.seen(c)}
 	if err := a.callIdentity(c, idapi.OpSignUp, req, &struct{}{}, 0); err != nil {
 		return err
 	}

@@ -1,6 +1,8 @@
 package identity
 
 import (
+	"golang.org/x/text/language"
+
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -70,6 +72,10 @@ type Account struct {
 	// succeeded; FailedAt is when the last of them happened.
 	Failures int       `json:"failures,omitempty"`
 	FailedAt time.Time `json:"failed_at,omitzero"`
+	// Locale is the language of the mail the account gets: a BCP 47 tag
+	// in its canonical form ("de", "pt-BR"), "" for the platform's
+	// default (NormalizeLocale).
+	Locale string `json:"locale,omitempty"`
 	// Version is the store's revision of the account, set by every read
 	// and by Create and Update; Update writes only over this version.
 	Version uint64 `json:"-"`
@@ -118,9 +124,26 @@ var rolePattern = regexp.MustCompile(`^(admin|staff:[A-Za-z0-9][A-Za-z0-9_-]{0,6
 // an organizer id.
 func ValidRole(r string) bool { return rolePattern.MatchString(r) }
 
+// MaxLocaleLen bounds a locale tag.
+const MaxLocaleLen = 35
+
+// NormalizeLocale checks a BCP 47 language tag and returns its canonical
+// form; "" stays "" (the platform's default). Anything else is
+// errs.Invalid.
+func NormalizeLocale(s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	t, err := language.Parse(s)
+	if err != nil || len(s) > MaxLocaleLen || t == language.Und {
+		return "", errs.Errorf("identity.locale", errs.Invalid, "locale %q is not a BCP 47 language tag", s)
+	}
+	return t.String(), nil
+}
+
 // NormalizeAccount returns a ready to store, or an errs.Invalid error: the
 // user part is normalized (Normalize), roles are checked and deduplicated
-// in order, the limits are enforced and times are moved to UTC at
+// in order, the locale canonicalized, the limits are enforced and times are moved to UTC at
 // microseconds. Version is left as it is.
 func NormalizeAccount(a Account) (Account, error) {
 	const op = "identity.account"
@@ -144,6 +167,9 @@ func NormalizeAccount(a Account) (Account, error) {
 		}
 	}
 	a.Roles = roles
+	if a.Locale, err = NormalizeLocale(a.Locale); err != nil {
+		return Account{}, errs.E(op, err)
+	}
 	if len(a.Password) > 512 || (a.Password != "" && !strings.HasPrefix(a.Password, "$argon2id$")) {
 		return Account{}, errs.E(op, errs.Invalid, "password is not an argon2id PHC string")
 	}

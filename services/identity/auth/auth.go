@@ -229,6 +229,7 @@ type Profile struct {
 	ID            string        `json:"id"`
 	Email         string        `json:"email"`
 	DisplayName   string        `json:"display_name"`
+	Locale        string        `json:"locale,omitempty"`
 	EmailVerified bool          `json:"email_verified"`
 	Roles         []string      `json:"roles"`
 	CreatedAt     time.Time     `json:"created_at"`
@@ -249,7 +250,7 @@ type PasskeyInfo struct {
 // ProfileOf is the owner's view of a.
 func ProfileOf(a identity.Account) Profile {
 	p := Profile{
-		ID: a.ID, Email: a.Email, DisplayName: a.DisplayName, EmailVerified: a.EmailVerified,
+		ID: a.ID, Email: a.Email, DisplayName: a.DisplayName, Locale: a.Locale, EmailVerified: a.EmailVerified,
 		Roles: append([]string{}, a.Roles...), CreatedAt: a.CreatedAt, HasPassword: a.Password != "",
 		TOTP: a.TOTP.Enabled, RecoveryLeft: len(a.Recovery), Passkeys: []PasskeyInfo{},
 	}
@@ -272,6 +273,9 @@ type SignUpRequest struct {
 	Email       string `json:"email"`
 	Password    string `json:"password"`
 	DisplayName string `json:"display_name,omitempty"`
+	// Locale is the language of the account's mail (BCP 47; "" the
+	// platform's default).
+	Locale string `json:"locale,omitempty"`
 	// Seen and Device are the client, for the fraud engine.
 	Seen   session.Seen `json:"seen"`
 	Device string       `json:"device,omitempty"`
@@ -298,6 +302,7 @@ func (s *Service) SignUp(ctx context.Context, r SignUpRequest) error {
 	a := identity.Account{
 		User:     identity.User{ID: identity.NewID(), Email: email, DisplayName: r.DisplayName, CreatedAt: s.now()},
 		Password: hash,
+		Locale:   r.Locale,
 	}
 	if _, err := identity.NormalizeAccount(a); err != nil {
 		return errs.E(op, err)
@@ -985,6 +990,7 @@ type SeedAccount struct {
 	Password    string
 	DisplayName string
 	Roles       []string
+	Locale      string
 }
 
 // Seed creates the account unless its address has one already, and
@@ -997,7 +1003,7 @@ func (s *Service) Seed(ctx context.Context, r SeedAccount) (bool, error) {
 	}
 	a := identity.Account{
 		User:          identity.User{ID: identity.NewID(), Email: r.Email, DisplayName: r.DisplayName, CreatedAt: s.now()},
-		EmailVerified: true, Roles: r.Roles, Password: hash,
+		EmailVerified: true, Roles: r.Roles, Password: hash, Locale: r.Locale,
 	}
 	_, err = s.deps.Accounts.Create(ctx, a)
 	if errs.ReasonOf(err) == identity.ReasonEmailTaken {

@@ -88,6 +88,7 @@ func full(id, email string) identity.Account {
 	}
 	a.Failures = 3
 	a.FailedAt = now().Add(4 * time.Hour)
+	a.Locale = "de-at" // kept as de-AT
 	return a
 }
 
@@ -253,6 +254,7 @@ func invalidAccounts() []struct {
 		{"long name", with(func(a *identity.Account) { a.DisplayName = strings.Repeat("é", 101) })},
 		{"no time", with(func(a *identity.Account) { a.CreatedAt = time.Time{} })},
 		{"unknown role", with(func(a *identity.Account) { a.Roles = []string{"root"} })},
+		{"bad locale", with(func(a *identity.Account) { a.Locale = "not a tag" })},
 		{"empty staff role", with(func(a *identity.Account) { a.Roles = []string{identity.RoleStaffPrefix} })},
 		{"too many roles", with(func(a *identity.Account) {
 			a.Roles = nil

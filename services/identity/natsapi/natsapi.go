@@ -65,6 +65,7 @@ type (
 		Email       string `json:"email"`
 		Password    string `json:"password"`
 		DisplayName string `json:"display_name,omitempty"`
+		Locale      string `json:"locale,omitempty"`
 		Device      string `json:"device,omitempty"`
 		Seen        Seen   `json:"seen"`
 	}
@@ -173,7 +174,7 @@ func Serve(nc *nats.Conn, srv Server) (micro.Service, error) {
 	eps := map[string]micro.HandlerFunc{
 		OpSignUp: handle(srv, OpSignUp, func(ctx context.Context, r SignUpRequest) (any, error) {
 			return ok(a.SignUp(ctx, auth.SignUpRequest{Email: r.Email, Password: r.Password, DisplayName: r.DisplayName,
-				Seen: r.Seen.session(), Device: r.Device}))
+				Locale: r.Locale, Seen: r.Seen.session(), Device: r.Device}))
 		}),
 		OpResend: handle(srv, OpResend, func(ctx context.Context, r EmailRequest) (any, error) { return ok(a.ResendVerification(ctx, r.Email)) }),
 		OpVerify: handle(srv, OpVerify, func(ctx context.Context, r SecretRequest) (any, error) { return ok(a.Verify(ctx, r.Secret)) }),

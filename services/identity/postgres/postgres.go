@@ -57,7 +57,7 @@ const (
 	linkUserConstraint = "links_user_id_fkey"
 )
 
-const accountColumns = `id, email, display_name, created_at, email_verified, roles, password, totp, recovery, passkeys, failures, failed_at, version`
+const accountColumns = `id, email, display_name, created_at, email_verified, roles, password, totp, recovery, passkeys, failures, failed_at, locale, version`
 
 func errEmailTaken(op string) error {
 	return errs.E(op, errs.Conflict, "a user with this email address exists").WithReason(identity.ReasonEmailTaken)
@@ -81,7 +81,7 @@ func columns(a identity.Account) []any {
 	if !a.FailedAt.IsZero() {
 		failedAt = &a.FailedAt
 	}
-	return []any{a.EmailVerified, nonNil(a.Roles), a.Password, totp, nonNil(a.Recovery), pk, a.Failures, failedAt}
+	return []any{a.EmailVerified, nonNil(a.Roles), a.Password, totp, nonNil(a.Recovery), pk, a.Failures, failedAt, a.Locale}
 }
 
 func nonNil(s []string) []string {
@@ -102,8 +102,8 @@ func (s *Store) Create(ctx context.Context, a identity.Account) (identity.Accoun
 	args := append([]any{a.ID, a.Email, a.DisplayName, a.CreatedAt}, columns(a)...)
 	var version int64
 	err = s.pool.QueryRow(ctx, `INSERT INTO users (id, email, display_name, created_at,
-		email_verified, roles, password, totp, recovery, passkeys, failures, failed_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING version`, args...).Scan(&version)
+		email_verified, roles, password, totp, recovery, passkeys, failures, failed_at, locale)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING version`, args...).Scan(&version)
 	if err == nil {
 		a.Version = uint64(version)
 		return a, nil
@@ -126,7 +126,7 @@ const updateSQL = `WITH cur AS (
 	SELECT version, created_at FROM users WHERE id = $1
 ), upd AS (
 	UPDATE users SET email = $4, display_name = $5, email_verified = $6, roles = $7, password = $8,
-		totp = $9, recovery = $10, passkeys = $11, failures = $12, failed_at = $13, version = version + 1
+		totp = $9, recovery = $10, passkeys = $11, failures = $12, failed_at = $13, locale = $14, version = version + 1
 	WHERE id = $1 AND version = $2 AND created_at = $3
 	RETURNING version
 )
@@ -196,7 +196,7 @@ func (s *Store) one(ctx context.Context, op, query, arg string) (identity.Accoun
 		version        int64
 	)
 	err := s.pool.QueryRow(ctx, query, arg).Scan(&a.ID, &a.Email, &a.DisplayName, &a.CreatedAt,
-		&a.EmailVerified, &a.Roles, &a.Password, &totp, &a.Recovery, &passkeys, &a.Failures, &failedAt, &version)
+		&a.EmailVerified, &a.Roles, &a.Password, &totp, &a.Recovery, &passkeys, &a.Failures, &failedAt, &a.Locale, &version)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return identity.Account{}, errs.E(op, errs.NotFound, "no such user")
 	}
