@@ -2,7 +2,7 @@ GO ?= go
 
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: run test bench bench-http bench-psp bench-purchase lint build devstack-up devstack-down
+.PHONY: run test bench bench-http bench-psp bench-purchase bench-scan lint build devstack-up devstack-down
 build:
 	$(GO) build -o bin/ticketing ./cmd/ticketing
 
@@ -48,6 +48,12 @@ bench-http: build
 # and payments in PostgreSQL.
 bench-purchase: build
 	./bin/ticketing bench purchase --pg-url "$(PG_URL)"
+
+# The gate: offline barcode verifications next to raw Ed25519, ticket
+# issuance and online check-ins on the embedded tickets store next to raw
+# KV creates on the same bucket.
+bench-scan: build
+	./bin/ticketing bench scan
 
 # The payment gateway simulator: its journal's group commit, and confirms
 # through the gateway client over loopback HTTP, each fsynced.

@@ -20,6 +20,10 @@
 //     then a checker reads the orders, the payment ledger, the gateway's
 //     records and the inventory: no double capture, no disagreement on
 //     money, nothing oversold.
+//   - scan: the gate's side of tickets: offline barcode verifications
+//     next to raw Ed25519, and on the embedded tickets store ticket
+//     issuance and online check-ins next to raw KV creates on the same
+//     bucket.
 //
 // --tls and --tracing run the system secured and traced as the production
 // commands do, and compare it with the same run in plaintext without
@@ -75,7 +79,7 @@ import (
 )
 
 // Run runs `ticketing bench <name>`: holds, bridge, queue, auth,
-// purchase, and the load-generating children they start (holds-client,
+// purchase, scan, and the load-generating children they start (holds-client,
 // queue-client, purchase-client).
 func Run(ctx context.Context, args []string) error {
 	if len(args) > 0 {
@@ -96,9 +100,11 @@ func Run(ctx context.Context, args []string) error {
 			return benchPurchase(ctx, args[1:])
 		case "purchase-client":
 			return benchPurchaseClient(ctx, args[1:])
+		case "scan":
+			return benchScan(ctx, args[1:])
 		}
 	}
-	return errors.New("usage: ticketing bench holds|bridge|queue|auth|purchase [flags]; see ticketing bench holds -h")
+	return errors.New("usage: ticketing bench holds|bridge|queue|auth|purchase|scan [flags]; see ticketing bench holds -h")
 }
 
 // Subjects and events of the holds benchmark.
