@@ -192,7 +192,7 @@ func (s *Store) Issue(ctx context.Context, t fulfillment.Ticket) (fulfillment.Ti
 			}
 			// Complete the winner's pointers in case its issue died
 			// before writing them; they are idempotent.
-			_ = s.pointers(ctx, existing)
+			_ = s.pointers(ctx, existing, true)
 			return existing, fulfillment.SlotTaken(op, existing)
 		}
 		t = existing // a retry of the issue that won
@@ -202,17 +202,23 @@ func (s *Store) Issue(ctx context.Context, t fulfillment.Ticket) (fulfillment.Ti
 		return fulfillment.Ticket{}, unavailable(op, err)
 	}
 
-	// 3. The pointers (the id's exists unless a retry lost it).
-	if err := s.pointers(ctx, t); err != nil {
+	// 3. The pointers (the id's too when this call did not claim it: a
+	// retry may have lost it).
+	if err := s.pointers(ctx, t, !claimedID); err != nil {
 		return fulfillment.Ticket{}, unavailable(op, fmt.Errorf("ticket %s issued, order index not written: %w", t.ID, err))
 	}
 	return t, nil
 }
 
-// pointers writes t's id, order and holder keys unless they exist.
-func (s *Store) pointers(ctx context.Context, t fulfillment.Ticket) error {
+// pointers writes t's order and holder keys, and its id key when withID,
+// unless they exist.
+func (s *Store) pointers(ctx context.Context, t fulfillment.Ticket, withID bool) error {
 	pb, _ := json.Marshal(pointer{EventID: t.EventID, Slot: t.Slot()})
-	for _, k := range []string{idKey(t.ID), orderKey(t.OrderID, t.ID), holderKey(t.Holder, t.ID)} {
+	keys := []string{orderKey(t.OrderID, t.ID), holderKey(t.Holder, t.ID)}
+	if withID {
+		keys = append(keys, idKey(t.ID))
+	}
+	for _, k := range keys {
 		if _, err := s.kv.Create(ctx, k, pb); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
 			return err
 		}
