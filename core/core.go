@@ -33,9 +33,11 @@ import (
 	"github.com/ticketing/ticketing/services/catalog"
 	catalogapi "github.com/ticketing/ticketing/services/catalog/natsapi"
 	"github.com/ticketing/ticketing/services/catalog/natskv"
+	"github.com/ticketing/ticketing/services/identity"
 	"github.com/ticketing/ticketing/services/identity/auth"
 	"github.com/ticketing/ticketing/services/identity/token"
 	invapi "github.com/ticketing/ticketing/services/inventory/natsapi"
+	"github.com/ticketing/ticketing/services/mail"
 	"github.com/ticketing/ticketing/services/orders"
 	"github.com/ticketing/ticketing/services/payment/process"
 )
@@ -122,9 +124,13 @@ type Core struct {
 	// identityPool is the accounts' database, nil when they are in
 	// JetStream.
 	identityPool *pgxpool.Pool
-	cfg          Config
-	log          *slog.Logger
-	room         *queue.Room
+	// mailer and accounts are the identity service's, for the
+	// notifications (tickets.go).
+	mailer   mail.Mailer
+	accounts identity.Store
+	cfg      Config
+	log      *slog.Logger
+	room     *queue.Room
 	// settings: the config and flags services, the settings follower
 	// (settings.go).
 	settings *coreSettings

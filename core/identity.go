@@ -180,6 +180,7 @@ func (c *Core) startIdentity(ctx context.Context, sup *supervisor.Supervisor) er
 	if err != nil {
 		return err
 	}
+	c.mailer, c.accounts = mailer, accounts
 	svc, err := auth.New(cfg.Auth, auth.Deps{Accounts: accounts, Sessions: manager, Tokens: issuer, Hasher: hasher, Mailer: mailer,
 		Passkeys: ceremonies, Risk: risk, Log: log})
 	if err != nil {

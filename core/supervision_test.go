@@ -30,12 +30,14 @@ func TestAFailedComponentShutsTheCoreDown(t *testing.T) {
 		failed []string
 	}{
 		{"connection closed for good", func(c *core.Core) { c.NC.Close() }, []string{"nats-conn failed: connection closed",
-			// The catalog's or the settings' watch on it may notice first.
-			"catalog-follower failed: catalog follow: the watch ended", "settings-follower failed: settings watch: the watch ended"}},
+			// The catalog's or the settings' watch on it, or a consumer of
+			// EVENTS, may notice first.
+			"catalog-follower failed: catalog follow: the watch ended", "settings-follower failed: settings watch: the watch ended",
+			"fulfillment-issue failed: the consumer stopped", "notify-confirmations failed: the consumer stopped"}},
 		{"server shut down", func(c *core.Core) { go c.Node.Server.Shutdown() }, []string{"nats-server failed: the server shut down",
-			// Connections and the catalog's or the settings' watch may
-			// notice first.
-			"nats-conn", "catalog-follower failed", "settings-follower failed"}},
+			// Connections, the catalog's or the settings' watch and the
+			// consumers of EVENTS may notice first.
+			"nats-conn", "catalog-follower failed", "settings-follower failed", "fulfillment-issue failed", "notify-confirmations failed"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -60,7 +62,7 @@ func TestAFailedComponentShutsTheCoreDown(t *testing.T) {
 			started := names(sup.Report())
 			want := []string{"nats-server", "nats-conn", "nats-conn-relay", "nats-conn-log", "nats-conn-snapshots",
 				"catalog-service", "owners", "catalog-follower", "settings-services", "settings-follower",
-				"fraud-events", "identity-mail", "identity-service", "identity-keys", "orders-kv", "orders-service", "ticket-keys", "tickets-service", "fulfillment-issue", "orders-saga", "waiting-room"}
+				"fraud-events", "identity-mail", "identity-service", "identity-keys", "orders-kv", "orders-service", "ticket-keys", "tickets-service", "fulfillment-issue", "notify-confirmations", "orders-saga", "waiting-room"}
 			if !slices.Equal(started, want) {
 				t.Fatalf("components %v, want %v", started, want)
 			}

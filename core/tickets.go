@@ -2,7 +2,6 @@ package core
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -103,39 +102,39 @@ func (is *issuing) revoke(ctx context.Context, id string) error {
 	return nil
 }
 
-// consume issues the tickets of every order confirmation in EVENTS, and
-// revokes those of every order refunded, from
-// the durable consumer IssueConsumer (shared by the core nodes), until
-// ctx ends. A confirmation whose issue fails is delivered again.
-func (is *issuing) consume(ctx context.Context, cons jetstream.Consumer) error {
-	it, err := cons.Messages(jetstream.PullMaxMessages(2 * issueWorkers))
+// workEvents hands the messages of a durable consumer of EVENTS to
+// workers goroutines running handle (which acks or naks each), until ctx
+// ends; a consumer that stops before (its connection closed for good)
+// is an error.
+func workEvents(ctx context.Context, cons jetstream.Consumer, workers int, handle func(context.Context, jetstream.Msg)) error {
+	it, err := cons.Messages(jetstream.PullMaxMessages(2 * workers))
 	if err != nil {
 		return err
 	}
 	go func() { <-ctx.Done(); it.Stop() }()
 	work := make(chan jetstream.Msg)
 	done := make(chan struct{})
-	for range issueWorkers {
+	for range workers {
 		go func() {
 			defer func() { done <- struct{}{} }()
 			for m := range work {
-				is.handle(ctx, m)
+				handle(ctx, m)
 			}
 		}()
 	}
 	defer func() {
 		close(work)
-		for range issueWorkers {
+		for range workers {
 			<-done
 		}
 	}()
 	for {
 		m, err := it.Next()
 		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+			if ctx.Err() != nil {
 				return nil
 			}
-			return err
+			return fmt.Errorf("the consumer stopped: %w", err) // its connection closed for good
 		}
 		work <- m
 	}
@@ -273,8 +272,10 @@ func (c *Core) startTickets(ctx context.Context, sup *supervisor.Supervisor, sag
 		return fmt.Errorf("core: the tickets' issue consumer: %w", err)
 	}
 	is := &issuing{saga: saga, issuer: &fulfillment.Issuer{Store: store, Signer: signer}, catalog: c.Catalog, log: log}
-	_, err = sup.Start(supervisor.Component{Name: "fulfillment-issue", Run: func(ctx context.Context) error {
-		return is.consume(ctx, cons)
-	}})
-	return err
+	if _, err := sup.Start(supervisor.Component{Name: "fulfillment-issue", Run: func(ctx context.Context) error {
+		return workEvents(ctx, cons, issueWorkers, is.handle)
+	}}); err != nil {
+		return err
+	}
+	return c.startNotifying(ctx, sup, saga, store)
 }
