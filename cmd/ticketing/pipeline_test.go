@@ -178,7 +178,7 @@ func TestDevKafkaPipeline(t *testing.T) {
 
 	// An order through the checkout: a hold of 2 tickets with a voucher,
 	// the card at the payment service (its simulator behind it), paid and
-	// confirmed; then refunded by an admin.
+	// confirmed and fulfilled (its tickets issued); then refunded by an admin.
 	admin := a.asAdmin()
 	var o orderAnswer
 	code, err = a.do("POST", "/v1/orders", map[string]string{"Idempotency-Key": "pipeline-order"},
@@ -204,7 +204,7 @@ func TestDevKafkaPipeline(t *testing.T) {
 			return nil
 		})
 	}
-	orderIn("confirmed")
+	orderIn("fulfilled") // confirmed, then its tickets issued
 	if code, err := admin.do("POST", "/v1/admin/orders/"+o.ID+"/refund", nil, map[string]any{"reason": "pipeline"}, nil); err != nil || code != 200 {
 		t.Fatalf("refund: HTTP %d %v", code, err)
 	}
