@@ -62,73 +62,55 @@ func decodeScan(raw []byte) (scanBody, error) {
 	return b, nil
 }
 
-func (a *API) tickets(op string) (Tickets, error) {
+// onTickets answers what f makes of the tickets service, called in a
+// context of the edge's timeout; without the service it is 503.
+func (a *API) onTickets(c *fiber.Ctx, op string, f func(context.Context, Tickets) (any, error)) error {
 	if a.deps.Tickets == nil {
-		return nil, errs.E(op, errs.Unavailable, "tickets are not served by this edge")
+		return errs.E(op, errs.Unavailable, "tickets are not served by this edge")
 	}
-	return a.deps.Tickets, nil
+	ctx, cancel := a.ctx(c)
+	defer cancel()
+	v, err := f(ctx, a.deps.Tickets)
+	if err != nil {
+		return err
+	}
+	return c.JSON(v)
 }
 
 // orderTickets answers the tickets of the caller's order: none until the
 // order is fulfilled; another account's order is not found.
 func (a *API) orderTickets(c *fiber.Ctx) error {
 	const op = "edge.order_tickets"
-	svc, err := a.tickets(op)
-	if err != nil {
-		return err
-	}
-	id, err := orderID(c, op)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := a.ctx(c)
-	defer cancel()
-	list, err := svc.OrderTickets(ctx, ticketsapi.OrderRequest{Account: callerOf(c).Subject, Order: id})
-	if err != nil {
-		return err
-	}
-	return c.JSON(list)
+	return a.onTickets(c, op, func(ctx context.Context, svc Tickets) (any, error) {
+		id, err := orderID(c, op)
+		if err != nil {
+			return nil, err
+		}
+		return svc.OrderTickets(ctx, ticketsapi.OrderRequest{Account: callerOf(c).Subject, Order: id})
+	})
 }
 
 // myTickets answers the caller's tickets, of every order and event.
 func (a *API) myTickets(c *fiber.Ctx) error {
-	const op = "edge.my_tickets"
-	svc, err := a.tickets(op)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := a.ctx(c)
-	defer cancel()
-	list, err := svc.Mine(ctx, ticketsapi.AccountRequest{Account: callerOf(c).Subject})
-	if err != nil {
-		return err
-	}
-	return c.JSON(list)
+	return a.onTickets(c, "edge.my_tickets", func(ctx context.Context, svc Tickets) (any, error) {
+		return svc.Mine(ctx, ticketsapi.AccountRequest{Account: callerOf(c).Subject})
+	})
 }
 
 // eventGate answers what an event's gate scanners download ahead to
 // verify its barcodes offline: the public keys and the rotating codes'
 // secret (the event's organizer's staff or an admin).
 func (a *API) eventGate(c *fiber.Ctx) error {
-	const op = "edge.event_gate"
-	svc, err := a.tickets(op)
-	if err != nil {
-		return err
-	}
-	e, _, err := a.event(c)
-	if err != nil {
-		return err
-	}
-	r := ticketsapi.GateRequest{Event: e.ID}
-	r.Admin, r.Staff = rolesOf(callerOf(c))
-	ctx, cancel := a.ctx(c)
-	defer cancel()
-	g, err := svc.Gate(ctx, r)
-	if err != nil {
-		return err
-	}
-	c.Set(fiber.HeaderCacheControl, "no-store")
-	return c.JSON(g)
+	return a.onTickets(c, "edge.event_gate", func(ctx context.Context, svc Tickets) (any, error) {
+		e, _, err := a.event(c)
+		if err != nil {
+			return nil, err
+		}
+		r := ticketsapi.GateRequest{Event: e.ID}
+		r.Admin, r.Staff = rolesOf(callerOf(c))
+		c.Set(fiber.HeaderCacheControl, "no-store")
+		return svc.Gate(ctx, r)
+	})
 }
 
 // scanTicket checks a scanned barcode in at one of the event's gates (its
@@ -137,32 +119,24 @@ func (a *API) eventGate(c *fiber.Ctx) error {
 // scan sent again, by its nonce, gets the same verdict.
 func (a *API) scanTicket(c *fiber.Ctx) error {
 	const op = "edge.scan"
-	svc, err := a.tickets(op)
-	if err != nil {
-		return err
-	}
-	e, _, err := a.event(c)
-	if err != nil {
-		return err
-	}
-	raw, err := requestBody(c, op)
-	if err != nil {
-		return err
-	}
-	b, err := decodeScan(raw)
-	if err != nil {
-		return err
-	}
-	r := ticketsapi.ScanRequest{Event: e.ID, Barcode: b.Barcode, Gate: b.Gate, Nonce: b.Nonce}
-	if b.ScannedAt != nil {
-		r.At = *b.ScannedAt
-	}
-	r.Admin, r.Staff = rolesOf(callerOf(c))
-	ctx, cancel := a.ctx(c)
-	defer cancel()
-	v, err := svc.Scan(ctx, r)
-	if err != nil {
-		return err
-	}
-	return c.JSON(v)
+	return a.onTickets(c, op, func(ctx context.Context, svc Tickets) (any, error) {
+		e, _, err := a.event(c)
+		if err != nil {
+			return nil, err
+		}
+		raw, err := requestBody(c, op)
+		if err != nil {
+			return nil, err
+		}
+		b, err := decodeScan(raw)
+		if err != nil {
+			return nil, err
+		}
+		r := ticketsapi.ScanRequest{Event: e.ID, Barcode: b.Barcode, Gate: b.Gate, Nonce: b.Nonce}
+		if b.ScannedAt != nil {
+			r.At = *b.ScannedAt
+		}
+		r.Admin, r.Staff = rolesOf(callerOf(c))
+		return svc.Scan(ctx, r)
+	})
 }
